@@ -1,0 +1,30 @@
+"""apply(): the one door every public op goes through, eager or traced.
+
+Eager: numpy in, numpy out, no IR objects. Traced (any symbolic input, or a tracer active):
+the active Tracer inserts the op. This is the only place that knows both worlds.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tostatic.frontend import tracing
+from tostatic.frontend.tensor import Tensor
+from tostatic.ir.opdef import PdOp
+
+
+def apply(op_cls: type[PdOp], *inputs: Any, name_hint: str | None = None,
+          **attrs: Any) -> Any:
+    """Run or trace one op; returns one tensor, or a list for multi-result ops."""
+    attrs = op_cls.normalize_attrs(attrs)
+    tracer = tracing.current()
+    if tracer is not None:
+        outs = tracer.emit(op_cls, inputs, attrs, name_hint)
+    else:
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{op_cls.name}: expected Tensor inputs, got {type(x).__name__}"
+                                f" (a symbolic Variable used outside its trace?)")
+        arrays = op_cls.run_eager([x._data for x in inputs], attrs)
+        stop = all(x.stop_gradient for x in inputs)
+        outs = [Tensor(a, stop_gradient=stop) for a in arrays]
+    return outs[0] if op_cls.NUM_RESULTS == 1 else outs

@@ -1,0 +1,210 @@
+"""Tracing with symbolic tensors: running user code on `Variable`s builds a `pd` function.
+
+Every public op goes through `dispatch.apply`; while a Tracer is active it calls `Tracer.emit`,
+which inserts the op with the type its `infer` rule gives, Paddle's variable names and the
+user's source line. Eager tensors the code reads (parameters, buffers, other tensors) become
+`pd.capture` ops; `persistable-extraction` decides later what they become in the program.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr
+from xdsl.ir import Block, Region, SSAValue
+
+from tostatic.frontend.tensor import Tensor, TensorMethods
+from tostatic.frontend.unique_name import NameGenerator
+from tostatic.ir import dtypes
+from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.opdef import Abstract, PdOp
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+NAMES_ATTR = "pd.names"  # Paddle variable names of an op's results (and extra outputs)
+LOC_ATTR = "pd.loc"  # "file:line" of the user's code that made the op
+
+
+def user_location() -> str | None:
+    """file:line of the innermost frame outside tostatic (the user's line)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(_PACKAGE_DIR + os.sep) and not path.startswith("<frozen"):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+class Variable(TensorMethods):
+    """A symbolic tensor: an SSA value of the function being traced."""
+
+    def __init__(self, value: SSAValue, name: str, stop_gradient: bool = True):
+        self.value = value
+        self.name = name
+        self.stop_gradient = stop_gradient
+        self.persistable = False
+
+    @property
+    def abstract(self) -> Abstract:
+        return Abstract.of_value(self.value)
+
+    @property
+    def shape(self) -> list[int]:
+        return list(self.abstract.shape)
+
+    @property
+    def dtype(self) -> dtypes.DType:
+        return self.abstract.dtype
+
+    def __repr__(self) -> str:
+        shape = tuple(self.shape)
+        return (f"var {self.name} : DENSE_TENSOR.shape{shape}.dtype({self.dtype.name})"
+                f".stop_gradient({self.stop_gradient})")
+
+    def _dygraph_only(self, what: str):
+        raise UnsupportedError(
+            f"{what} needs a concrete value, but {self.name} is symbolic while tracing "
+            f"(at {user_location()}); keep it outside the function passed to to_static")
+
+    def numpy(self):
+        self._dygraph_only("Tensor.numpy()")
+
+    def item(self):
+        self._dygraph_only("Tensor.item()")
+
+    def __bool__(self) -> bool:
+        raise UnsupportedError(
+            f"a Tensor was used as a Python bool (if/while/and/or) at {user_location()}; "
+            f"data-dependent control flow is not supported yet: compute both branches and use "
+            f"paddle.where, or pass the condition as a Python value")
+
+    def __len__(self) -> int:
+        d = self.shape[0] if self.shape else None
+        if d is None or d < 0:
+            self._dygraph_only("len()")
+        return d
+
+    __hash__ = object.__hash__
+
+
+@dataclass
+class CaptureInfo:
+    tensor: Tensor
+    kind: str  # "param", "buffer" or "tensor"
+    structured_name: str | None
+
+
+class Tracer:
+    """Builds one `func.func` of `pd` ops from the ops user code applies to Variables."""
+
+    def __init__(self, structured_names: dict[int, tuple[str, str]] | None = None):
+        self.block = Block()
+        self.ops: list[PdOp] = []
+        self.captures: list[CaptureInfo] = []
+        self._capture_values: dict[int, SSAValue] = {}
+        self._structured = structured_names or {}  # id(tensor) -> (structured name, kind)
+        self.names = NameGenerator()
+        self._helpers: list[str] = []
+
+    # --- inputs ----------------------------------------------------------------------------
+    def add_input(self, abstract: Abstract, name: str, stop_gradient: bool = True) -> Variable:
+        arg = self.block.insert_arg(abstract.tensor_type(), len(self.block.args))
+        return Variable(arg, name, stop_gradient)
+
+    def value_of(self, x: Any) -> SSAValue:
+        if isinstance(x, Variable):
+            return x.value
+        if isinstance(x, Tensor):
+            return self._capture(x)
+        raise TypeError(f"expected a Tensor, got {type(x).__name__}")
+
+    def _capture(self, t: Tensor) -> SSAValue:
+        if id(t) in self._capture_values:
+            return self._capture_values[id(t)]
+        structured, kind = self._structured.get(id(t), (None, "tensor"))
+        from tostatic.ops.core import Capture
+
+        op = Capture.make([], {"index": len(self.captures), "kind": kind,
+                               "structured_name": structured, "var_name": t.name},
+                          [Abstract.of_array(t.numpy()).tensor_type()])
+        self.block.add_op(op)
+        self.captures.append(CaptureInfo(t, kind, structured))
+        self._capture_values[id(t)] = op.results[0]
+        return op.results[0]
+
+    # --- ops -------------------------------------------------------------------------------
+    def emit(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
+             name_hint: str | None = None) -> list[Variable]:
+        location = user_location()
+        values = [self.value_of(x) for x in inputs]
+        try:
+            results = op_cls.infer_results([Abstract.of_value(v) for v in values], attrs)
+        except ShapeError as e:
+            raise ShapeError(f"{e} (in {op_cls.name} at {location})") from None
+        op = op_cls.make(values, attrs, [r.tensor_type() for r in results])
+        n_extra = len(op_cls.PADDLE.extra_outputs) if op_cls.PADDLE else 0
+        names = self._names_for(op_cls, name_hint, len(results) + n_extra)
+        op.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n) for n in names])
+        if location:
+            op.attributes[LOC_ATTR] = StringAttr(location)
+        self.block.add_op(op)
+        stop = all(getattr(x, "stop_gradient", True) for x in inputs)
+        return [Variable(r, n, stop) for r, n in zip(op.results, names)]
+
+    def _names_for(self, op_cls: type[PdOp], hint: str | None, count: int) -> list[str]:
+        """Paddle's names: `tmp_N` for operators, `<helper>_K.tmp_J` for API calls."""
+        if hint == "tmp":
+            return [self.names("tmp") for _ in range(count)]
+        prefix = self._helpers[-1] if self._helpers else self.names(hint or op_cls.NAME_HINT or "tmp")
+        return [self.names(prefix + ".tmp") for _ in range(count)]
+
+    @contextlib.contextmanager
+    def helper(self, key: str) -> Iterator[None]:
+        """Ops made inside share one Paddle LayerHelper name (F.linear: linear_0.tmp_0/1)."""
+        self._helpers.append(self.names(key))
+        try:
+            yield
+        finally:
+            self._helpers.pop()
+
+    # --- result ----------------------------------------------------------------------------
+    def finish(self, outputs: Sequence[Variable], func_name: str = "forward") -> ModuleOp:
+        ret = func.ReturnOp(*[self.value_of(o) for o in outputs])
+        self.block.add_op(ret)
+        ftype = func.FunctionType.from_lists([a.type for a in self.block.args],
+                                             [o.type for o in ret.operands])
+        fn = func.FuncOp(func_name, ftype, Region(self.block))
+        return ModuleOp([fn])
+
+
+_active: list[Tracer] = []
+
+
+def current() -> Tracer | None:
+    return _active[-1] if _active else None
+
+
+@contextlib.contextmanager
+def tracing(tracer: Tracer) -> Iterator[Tracer]:
+    _active.append(tracer)
+    try:
+        yield tracer
+    finally:
+        _active.pop()
+
+
+@contextlib.contextmanager
+def helper(key: str) -> Iterator[None]:
+    """Name the ops of one public API call as Paddle's LayerHelper would (no-op when eager)."""
+    tracer = current()
+    if tracer is None:
+        yield
+    else:
+        with tracer.helper(key):
+            yield
+

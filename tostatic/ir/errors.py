@@ -1,0 +1,17 @@
+"""Errors a user can cause; each says where (the user's line or the file offset) and what."""
+
+
+class ToStaticError(Exception):
+    """Base of tostatic's own errors."""
+
+
+class ShapeError(ToStaticError, ValueError):
+    """Shapes or dtypes of an op's inputs do not fit together."""
+
+
+class UnsupportedError(ToStaticError, NotImplementedError):
+    """Something the user asked for that tostatic cannot express (yet)."""
+
+
+class FeedError(ToStaticError, ValueError):
+    """A value fed to a compiled program does not match the program's input."""

@@ -1,0 +1,227 @@
+"""One op, one definition: the base class of every `pd` operation.
+
+A primitive is a small xDSL operation class that also carries its rules, JAX-style:
+
+    @pd_op
+    class Matmul(PdOp):
+        name = "pd.matmul"
+        INPUTS = ("x", "y")
+        ATTRS = {"transpose_x": attr(BOOL, False), "transpose_y": attr(BOOL, False)}
+        PADDLE = Legacy("matmul_v2", {"X": "x", "Y": "y"}, {"Out": 0},
+                        {"trans_x": From("BOOLEAN", "transpose_x"), ...})
+        infer = staticmethod(lambda x, y, transpose_x, transpose_y: ...)  # Abstract -> Abstract
+        eager = staticmethod(lambda x, y, transpose_x, transpose_y: ...)  # ndarray -> ndarray
+
+Everything else (eager execution, tracing, constant folding, lowering to Paddle's legacy ops,
+raising back from them, native execution) reads these fields; adding an op touches one class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+from xdsl.dialects.builtin import DYNAMIC_INDEX, TensorType
+from xdsl.ir import Attribute, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_op_definition,
+    opt_prop_def,
+    prop_def,
+    var_operand_def,
+    var_result_def,
+)
+
+from tostatic.ir import dtypes
+from tostatic.ir.attributes import AttrSpec
+from tostatic.ir.dtypes import DType
+
+
+@dataclass(frozen=True)
+class Abstract:
+    """What shape inference knows of a tensor: a shape with -1 for dynamic dims, and a dtype."""
+
+    shape: tuple[int, ...]
+    dtype: DType
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def tensor_type(self) -> TensorType:
+        return TensorType(self.dtype.element_type(),
+                          [DYNAMIC_INDEX if d < 0 else d for d in self.shape])
+
+    @staticmethod
+    def of_type(t: Attribute) -> "Abstract":
+        assert isinstance(t, TensorType), f"expected a tensor type, got {t}"
+        shape = tuple(-1 if d == DYNAMIC_INDEX else d for d in t.get_shape())
+        return Abstract(shape, dtypes.from_element_type(t.element_type))
+
+    @staticmethod
+    def of_value(v: SSAValue) -> "Abstract":
+        return Abstract.of_type(v.type)
+
+    @staticmethod
+    def of_array(a: np.ndarray) -> "Abstract":
+        return Abstract(tuple(a.shape), dtypes.convert_dtype(a.dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# Paddle legacy op mapping (lowering and raising)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class From:
+    """A legacy attribute taken from the pd attribute `source`, written as `attr_type`."""
+
+    attr_type: str  # framework.proto AttrType name: INT, LONG, FLOAT, BOOLEAN, INTS, ...
+    source: str
+    convert: Callable[[Any], Any] | None = None  # pd value -> legacy value
+    invert: Callable[[Any], Any] | None = None  # legacy value -> pd value
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A legacy attribute with a value fixed by the mapping (e.g. elementwise_add axis=-1)."""
+
+    attr_type: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Legacy:
+    """How a pd op is written as one Paddle legacy op, and read back from it.
+
+    `inputs` maps slot -> pd input name ("*name" for a variadic input); `outputs` maps
+    slot -> result index (or "*" for all results). `extra_outputs` are slots Paddle keeps
+    with a var of their own (reshape2's XShape), named `<out>.xshape` style by lowering.
+    `keeps_extra_attrs`: ops without an extra-attr map keep op_callstack/with_quant_attr.
+    """
+
+    type: str
+    inputs: dict[str, str]
+    outputs: dict[str, int | str]
+    attrs: dict[str, From | Fixed] = field(default_factory=dict)
+    optional_inputs: tuple[str, ...] = ()  # empty slots written as `Slot: []`
+    extra_outputs: tuple[str, ...] = ()
+    keeps_extra_attrs: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# The op base class
+# ---------------------------------------------------------------------------------------------
+
+class PdOp(IRDLOperation):
+    """Base of every `pd` op: variadic tensor operands/results plus declared attributes."""
+
+    operands_ = var_operand_def()
+    results_ = var_result_def()
+
+    INPUTS: ClassVar[tuple[str, ...]] = ()  # "*xs" marks the one variadic input
+    ATTRS: ClassVar[dict[str, AttrSpec]] = {}
+    NUM_RESULTS: ClassVar[int | None] = 1  # None: decided by infer (e.g. split)
+    PADDLE: ClassVar[Legacy | None] = None
+    NAME_HINT: ClassVar[str | None] = None  # Paddle's helper name for outputs ("relu")
+    EFFECTS: ClassVar[bool] = False  # random or stateful: never folded, never removed
+    FOLD_LIMIT: ClassVar[bool] = True  # False: always fold (creation ops like pd.full)
+
+    # Subclasses define `infer(*inputs: Abstract, **attrs) -> Abstract | list[Abstract]` and
+    # `eager(*inputs: ndarray, **attrs) -> ndarray | list[ndarray]` as staticmethods.
+
+    # --- construction -------------------------------------------------------------------
+
+    @classmethod
+    def normalize_attrs(cls, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Fill defaults and reject unknown or missing attributes, before anything is built."""
+        unknown = set(attrs) - set(cls.ATTRS)
+        if unknown:
+            raise TypeError(f"{cls.name} got unknown attribute(s) {sorted(unknown)}")
+        full = {}
+        for key, spec in cls.ATTRS.items():
+            if key in attrs and attrs[key] is not None:
+                full[key] = attrs[key]
+            elif spec.required:
+                raise TypeError(f"{cls.name} requires attribute {key!r}")
+            else:
+                full[key] = spec.default
+        return full
+
+    @classmethod
+    def make(cls, operands: Sequence[SSAValue], attrs: dict[str, Any],
+             result_types: Sequence[Attribute]) -> "PdOp":
+        attrs = cls.normalize_attrs(attrs)
+        props = {k: cls.ATTRS[k].kind.to_attr(v) for k, v in attrs.items()
+                 if not (v is None and not cls.ATTRS[k].required)}
+        return cls(operands=[list(operands)], result_types=[list(result_types)],
+                   properties=props)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def attr_values(self) -> dict[str, Any]:
+        out = {}
+        for key, spec in self.ATTRS.items():
+            a = self.properties.get(key)
+            out[key] = spec.kind.from_attr(a) if a is not None else spec.default
+        return out
+
+    def split_operands(self, values: Sequence[Any]) -> list[Any]:
+        """Group a flat operand list as INPUTS says (a variadic input becomes a list)."""
+        return group_inputs(self.INPUTS, list(values))
+
+    @classmethod
+    def infer_results(cls, abstract_inputs: Sequence[Any], attrs: dict[str, Any]) -> list[Abstract]:
+        out = cls.infer(*group_inputs(cls.INPUTS, list(abstract_inputs)), **attrs)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    @classmethod
+    def run_eager(cls, arrays: Sequence[np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
+        out = cls.eager(*group_inputs(cls.INPUTS, list(arrays)), **attrs)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def group_inputs(names: Sequence[str], flat: list[Any]) -> list[Any]:
+    """Flat operands -> one entry per declared input, the variadic one as a list."""
+    star = [i for i, n in enumerate(names) if n.startswith("*")]
+    if not star:
+        if len(flat) != len(names):
+            raise TypeError(f"expected {len(names)} inputs {tuple(names)}, got {len(flat)}")
+        return flat
+    i = star[0]
+    n_after = len(names) - i - 1
+    return flat[:i] + [flat[i:len(flat) - n_after]] + flat[len(flat) - n_after:]
+
+
+REGISTRY: dict[str, type[PdOp]] = {}  # "pd.matmul" -> class
+LEGACY: dict[str, list[type[PdOp]]] = {}  # "matmul_v2" -> classes lowering to it
+
+
+def pd_op(cls: type) -> type[PdOp]:
+    """Turn a PdOp subclass into an xDSL op definition and register its rules."""
+    for klass in cls.__mro__:
+        if klass is PdOp:
+            break
+        _declare_constants(klass)
+    for key, spec in cls.ATTRS.items():
+        if spec.required:
+            setattr(cls, key, prop_def(spec.kind.constraint))
+        elif spec.default is None:
+            setattr(cls, key, opt_prop_def(spec.kind.constraint))
+        else:
+            setattr(cls, key, prop_def(spec.kind.constraint,
+                                       default_value=spec.kind.to_attr(spec.default)))
+    op = irdl_op_definition(cls)
+    REGISTRY[op.name] = op
+    if op.PADDLE is not None:
+        LEGACY.setdefault(op.PADDLE.type, []).append(op)
+    return op
+
+
+
+def _declare_constants(klass: type) -> None:
+    """IRDL accepts UPPERCASE class constants only when annotated as ClassVar; do it for them."""
+    ann = dict(klass.__dict__.get("__annotations__", {}))
+    for key in klass.__dict__:
+        if key.isupper() and not key.startswith("_"):
+            ann[key] = ClassVar[Any]
+    klass.__annotations__ = ann

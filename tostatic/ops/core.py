@@ -1,0 +1,67 @@
+"""Where values come from: captured eager tensors, persistable variables, constants."""
+from __future__ import annotations
+
+import numpy as np
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, TensorType
+from xdsl.ir import Attribute
+
+from tostatic.ir import dtypes
+from tostatic.ir.attributes import BOOL, DENSE, INT, STR, attr
+from tostatic.ir.opdef import Abstract, PdOp, pd_op
+
+
+@pd_op
+class Capture(PdOp):
+    """An eager tensor the traced function read (a parameter, a buffer or a plain tensor).
+
+    Only a reference: `persistable-extraction` snapshots it into a persistable or a constant,
+    so nothing before that pass may treat it as a known value.
+    """
+
+    name = "pd.capture"
+    ATTRS = {"index": attr(INT), "kind": attr(STR, "tensor"),
+             "structured_name": attr(STR, None), "var_name": attr(STR, None)}
+    FOLDABLE = False
+
+    @staticmethod
+    def eager() -> np.ndarray:
+        raise RuntimeError("pd.capture has no value until persistable-extraction runs")
+
+
+@pd_op
+class Persistable(PdOp):
+    """A named persistable variable whose data lives in the program's weights (.pdiparams)."""
+
+    name = "pd.persistable"
+    ATTRS = {"var_name": attr(STR), "structured_name": attr(STR, None),
+             "trainable": attr(BOOL, False), "is_parameter": attr(BOOL, False)}
+
+    @staticmethod
+    def eager() -> np.ndarray:
+        raise RuntimeError("pd.persistable is read from the weights, not computed")
+
+
+@pd_op
+class Constant(PdOp):
+    """A literal tensor stored in the IR itself (small: folding keeps big results out)."""
+
+    name = "pd.constant"
+    ATTRS = {"value": attr(DENSE)}
+
+    @staticmethod
+    def eager(value: DenseIntOrFPElementsAttr) -> np.ndarray:
+        return dense_to_array(value)
+
+
+def array_to_dense(a: np.ndarray) -> Attribute:
+    d = dtypes.convert_dtype(a.dtype)
+    t = TensorType(d.element_type(), list(a.shape))
+    values = a.reshape(-1).tolist()
+    if d is dtypes.bool_:
+        values = [int(v) for v in values]
+    return DenseIntOrFPElementsAttr.from_list(t, values)
+
+
+def dense_to_array(attr_: DenseIntOrFPElementsAttr) -> np.ndarray:
+    ab = Abstract.of_type(attr_.type)
+    return np.array(list(attr_.get_values()), dtype=ab.dtype.numpy).reshape(ab.shape)

@@ -1,0 +1,184 @@
+"""Binary elementwise ops with numpy broadcasting, lowered to Paddle's `elementwise_*` (axis=-1).
+
+Paddle's legacy `axis` (Y aligned at X's dim `axis`) is raised to a reshape of Y, so inside the
+compiler every broadcast is numpy-style.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tostatic.ir import dtypes
+from tostatic.ir.errors import ShapeError
+from tostatic.ir.opdef import Abstract, Fixed, Legacy, PdOp, pd_op
+from tostatic.ops.shapes import broadcast
+
+
+def elementwise(paddle_type: str) -> Legacy:
+    return Legacy(paddle_type, {"X": "x", "Y": "y"}, {"Out": 0}, {"axis": Fixed("INT", -1)})
+
+
+def legacy_axis_shape(x_ndim: int, y_shape: tuple[int, ...], axis: int) -> tuple[int, ...] | None:
+    """Y's shape re-aligned for numpy broadcasting, for Paddle's legacy `axis` (None: no change)."""
+    if axis == -1 or len(y_shape) >= x_ndim:
+        return None
+    trimmed = list(y_shape)
+    while len(trimmed) > 1 and trimmed[-1] == 1 and axis + len(trimmed) > x_ndim:
+        trimmed.pop()  # Paddle ignores Y's trailing 1s
+    if axis < 0:
+        axis = x_ndim - len(trimmed)
+    return (1,) * axis + tuple(trimmed) + (1,) * (x_ndim - axis - len(trimmed))
+
+
+class Binary(PdOp):
+    INPUTS = ("x", "y")
+    FN: ClassVar[Any] = None
+    RESULT_DTYPE: ClassVar[Any] = None  # None: same as inputs (bool for comparisons)
+
+    @classmethod
+    def infer(cls, x: Abstract, y: Abstract) -> Abstract:
+        if x.dtype != y.dtype:
+            raise ShapeError(f"{cls.name}: dtypes differ ({x.dtype.name} vs {y.dtype.name}); "
+                             f"cast one side first")
+        shape = broadcast(x.shape, y.shape, cls.name)
+        return Abstract(shape, cls.RESULT_DTYPE or x.dtype)
+
+    @classmethod
+    def eager(cls, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        out = cls.FN(x, y)
+        dtype = cls.RESULT_DTYPE.numpy if cls.RESULT_DTYPE else x.dtype
+        return np.asarray(out, dtype=dtype)
+
+
+@pd_op
+class Add(Binary):
+    name = "pd.add"
+    FN = np.add
+    PADDLE = elementwise("elementwise_add")
+    NAME_HINT = "elementwise_add"
+
+
+@pd_op
+class Subtract(Binary):
+    name = "pd.subtract"
+    FN = np.subtract
+    PADDLE = elementwise("elementwise_sub")
+    NAME_HINT = "elementwise_sub"
+
+
+@pd_op
+class Multiply(Binary):
+    name = "pd.multiply"
+    FN = np.multiply
+    PADDLE = elementwise("elementwise_mul")
+    NAME_HINT = "elementwise_mul"
+
+
+def _divide(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if np.issubdtype(x.dtype, np.integer):  # Paddle's integer kernel truncates like C++
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.trunc(np.true_divide(x, y)).astype(x.dtype)
+    return np.true_divide(x, y)
+
+
+@pd_op
+class Divide(Binary):
+    name = "pd.divide"
+    FN = staticmethod(_divide)
+    PADDLE = elementwise("elementwise_div")
+    NAME_HINT = "elementwise_div"
+
+
+def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.mod(x, y)  # Paddle's remainder takes the divisor's sign, like Python and numpy
+
+
+@pd_op
+class Remainder(Binary):
+    name = "pd.remainder"
+    FN = staticmethod(_mod)
+    PADDLE = elementwise("elementwise_mod")
+    NAME_HINT = "elementwise_mod"
+
+
+@pd_op
+class Pow(Binary):
+    name = "pd.pow"
+    FN = np.power
+    PADDLE = elementwise("elementwise_pow")
+    NAME_HINT = "elementwise_pow"
+
+
+@pd_op
+class Maximum(Binary):
+    name = "pd.maximum"
+    FN = np.maximum
+    PADDLE = elementwise("elementwise_max")
+    NAME_HINT = "elementwise_max"
+
+
+@pd_op
+class Minimum(Binary):
+    name = "pd.minimum"
+    FN = np.minimum
+    PADDLE = elementwise("elementwise_min")
+    NAME_HINT = "elementwise_min"
+
+
+def compare(paddle_type: str) -> Legacy:
+    return Legacy(paddle_type, {"X": "x", "Y": "y"}, {"Out": 0},
+                  {"axis": Fixed("INT", -1), "force_cpu": Fixed("BOOLEAN", False)},
+                  keeps_extra_attrs=True)
+
+
+class Compare(Binary):
+    RESULT_DTYPE = dtypes.bool_
+
+
+@pd_op
+class Equal(Compare):
+    name = "pd.equal"
+    FN = np.equal
+    PADDLE = compare("equal")
+    NAME_HINT = "equal"
+
+
+@pd_op
+class NotEqual(Compare):
+    name = "pd.not_equal"
+    FN = np.not_equal
+    PADDLE = compare("not_equal")
+    NAME_HINT = "not_equal"
+
+
+@pd_op
+class LessThan(Compare):
+    name = "pd.less_than"
+    FN = np.less
+    PADDLE = compare("less_than")
+    NAME_HINT = "less_than"
+
+
+@pd_op
+class LessEqual(Compare):
+    name = "pd.less_equal"
+    FN = np.less_equal
+    PADDLE = compare("less_equal")
+    NAME_HINT = "less_equal"
+
+
+@pd_op
+class GreaterThan(Compare):
+    name = "pd.greater_than"
+    FN = np.greater
+    PADDLE = compare("greater_than")
+    NAME_HINT = "greater_than"
+
+
+@pd_op
+class GreaterEqual(Compare):
+    name = "pd.greater_equal"
+    FN = np.greater_equal
+    PADDLE = compare("greater_equal")
+    NAME_HINT = "greater_equal"

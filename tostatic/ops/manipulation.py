@@ -1,0 +1,81 @@
+"""Ops that move or reinterpret data without arithmetic."""
+from __future__ import annotations
+
+import numpy as np
+
+from tostatic.ir import dtypes
+from tostatic.ir.attributes import DTYPE, INTS, attr
+from tostatic.ir.errors import ShapeError
+from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops.shapes import numel
+
+
+def reshape_target(in_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Paddle's reshape rule: 0 copies the input dim, one -1 is inferred (stays -1 if unknown)."""
+    out = [in_shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    if out.count(-1) > 1:
+        raise ShapeError(f"reshape: more than one -1 in shape {list(shape)}")
+    if -1 in out:
+        known, total = numel([d for d in out if d != -1]), numel(in_shape)
+        if known > 0 and total >= 0:
+            if total % known:
+                raise ShapeError(f"reshape: cannot reshape {list(in_shape)} to {list(shape)}")
+            out[out.index(-1)] = total // known
+    elif numel(in_shape) >= 0 and numel(in_shape) != numel(out):
+        raise ShapeError(f"reshape: {list(in_shape)} has {numel(in_shape)} elements, "
+                         f"shape {list(shape)} needs {numel(out)}")
+    return tuple(out)
+
+
+@pd_op
+class Reshape(PdOp):
+    name = "pd.reshape"
+    INPUTS = ("x",)
+    ATTRS = {"shape": attr(INTS)}
+    PADDLE = Legacy("reshape2", {"X": "x"}, {"Out": 0}, {"shape": From("INTS", "shape")},
+                    optional_inputs=("Shape", "ShapeTensor"), extra_outputs=("XShape",))
+    NAME_HINT = "reshape2"
+
+    @staticmethod
+    def infer(x: Abstract, shape: tuple[int, ...]) -> Abstract:
+        return Abstract(reshape_target(x.shape, shape), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return x.reshape([x.shape[i] if d == 0 else d for i, d in enumerate(shape)])
+
+
+@pd_op
+class Transpose(PdOp):
+    name = "pd.transpose"
+    INPUTS = ("x",)
+    ATTRS = {"perm": attr(INTS)}
+    PADDLE = Legacy("transpose2", {"X": "x"}, {"Out": 0}, {"axis": From("INTS", "perm")})
+    NAME_HINT = "transpose"
+
+    @staticmethod
+    def infer(x: Abstract, perm: tuple[int, ...]) -> Abstract:
+        if sorted(p % max(x.ndim, 1) for p in perm) != list(range(x.ndim)):
+            raise ShapeError(f"transpose: perm {list(perm)} is not a permutation of "
+                             f"{x.ndim} dims (input shape {list(x.shape)})")
+        return Abstract(tuple(x.shape[p] for p in perm), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
+        return np.transpose(x, perm)
+
+
+@pd_op
+class Cast(PdOp):
+    name = "pd.cast"
+    INPUTS = ("x",)
+    ATTRS = {"dtype": attr(DTYPE)}
+    NAME_HINT = "cast"
+
+    @staticmethod
+    def infer(x: Abstract, dtype: dtypes.DType) -> Abstract:
+        return Abstract(x.shape, dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, dtype: dtypes.DType) -> np.ndarray:
+        return x.astype(dtype.numpy)
