@@ -90,6 +90,15 @@ class Fixed:
 
 
 @dataclass(frozen=True)
+class FromInputs:
+    """A legacy attribute computed from the inputs' Abstracts (cast's in_dtype); ignored when
+    raising, since the inputs say it again."""
+
+    attr_type: str
+    compute: Callable[..., Any]
+
+
+@dataclass(frozen=True)
 class Legacy:
     """How a pd op is written as one Paddle legacy op, and read back from it.
 
@@ -102,7 +111,7 @@ class Legacy:
     type: str
     inputs: dict[str, str]
     outputs: dict[str, int | str]
-    attrs: dict[str, From | Fixed] = field(default_factory=dict)
+    attrs: dict[str, From | Fixed | FromInputs] = field(default_factory=dict)
     optional_inputs: tuple[str, ...] = ()  # empty slots written as `Slot: []`
     extra_outputs: tuple[str, ...] = ()
     keeps_extra_attrs: bool = False

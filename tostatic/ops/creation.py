@@ -8,10 +8,6 @@ from tostatic.ir.attributes import DTYPE, FLOAT, INTS, attr
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
 
 
-def _value_str(v: float) -> str:
-    return "" if float(v) == 0.0 and not str(v).startswith("-") else repr(float(v))
-
-
 @pd_op
 class Full(PdOp):
     """A tensor of one value: Paddle's fill_constant."""
@@ -22,7 +18,10 @@ class Full(PdOp):
                     {"shape": From("LONGS", "shape"), "value": From("FLOAT", "value"),
                      "dtype": From("INT", "dtype", lambda d: d.var_type,
                                    lambda n: dtypes.BY_VAR_TYPE[n]),
-                     "str_value": Fixed("STRING", ""), "force_cpu": Fixed("BOOLEAN", False),
+                     # Paddle prefers a non-empty str_value over value when it reads the op
+                     "str_value": From("STRING", "value", lambda v: "",
+                                       lambda s: float(s) if s else None),
+                     "force_cpu": Fixed("BOOLEAN", False),
                      "place_type": Fixed("INT", -1)})
     NAME_HINT = "fill_constant"
 

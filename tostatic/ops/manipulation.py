@@ -6,7 +6,7 @@ import numpy as np
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import DTYPE, INTS, attr
 from tostatic.ir.errors import ShapeError
-from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ir.opdef import Abstract, From, FromInputs, Legacy, PdOp, pd_op
 from tostatic.ops.shapes import numel
 
 
@@ -70,6 +70,10 @@ class Cast(PdOp):
     name = "pd.cast"
     INPUTS = ("x",)
     ATTRS = {"dtype": attr(DTYPE)}
+    PADDLE = Legacy("cast", {"X": "x"}, {"Out": 0},
+                    {"in_dtype": FromInputs("INT", lambda x: x.dtype.var_type),
+                     "out_dtype": From("INT", "dtype", lambda d: d.var_type,
+                                       lambda n: dtypes.BY_VAR_TYPE[n])})
     NAME_HINT = "cast"
 
     @staticmethod

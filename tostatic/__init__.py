@@ -1,0 +1,80 @@
+"""tostatic: eager Paddle-style models compiled to Paddle inference files and run natively.
+
+`import tostatic as paddle` gives the subset of Paddle's API that tostatic implements.
+"""
+from tostatic import inference, jit, nn, static  # noqa: F401
+from tostatic.frontend.math import (  # noqa: F401
+    abs,
+    add,
+    arange,
+    cast,
+    divide,
+    equal,
+    exp,
+    full,
+    greater_equal,
+    greater_than,
+    is_tensor,
+    less_equal,
+    less_than,
+    matmul,
+    max,
+    maximum,
+    mean,
+    minimum,
+    mod,
+    multiply,
+    normal,
+    not_equal,
+    ones,
+    ones_like,
+    pow,
+    rand,
+    randn,
+    relu,
+    remainder,
+    reshape,
+    scale,
+    seed,
+    sigmoid,
+    sqrt,
+    subtract,
+    sum,
+    tanh,
+    transpose,
+    uniform,
+    zeros,
+    zeros_like,
+)
+from tostatic.frontend.tensor import Parameter, Tensor, to_tensor  # noqa: F401
+from tostatic.frontend.tensor_repr import set_printoptions  # noqa: F401
+from tostatic.ir.dtypes import (  # noqa: F401
+    bfloat16,
+    bool_ as bool,
+    complex64,
+    complex128,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+)
+
+__version__ = "0.1.0"
+
+
+def CPUPlace():
+    return "Place(cpu)"
+
+
+def set_device(device: str) -> str:
+    if not str(device).startswith("cpu"):
+        raise ValueError(f"tostatic runs on the CPU only; got device {device!r}")
+    return "cpu"
+
+
+def get_device() -> str:
+    return "cpu"

@@ -1,0 +1,862 @@
+"""The `program` dialect: a one-to-one mirror of Paddle's ProgramDesc protobuf.
+
+It is not SSA. Paddle ops name their variables (`X = ["x"]`), blocks declare variables, and
+control-flow ops point at other blocks by index; the dialect keeps exactly that, so that a
+`.pdmodel` read into it and written back is byte-identical. Lowering to SSA dialects is a
+separate pass. Everything "optional" below means "present in the protobuf or not" (proto2 has
+presence), which is what makes the byte-identical round trip possible.
+
+    program.program  {version?, op_version_map?}     one block of program.block
+      program.block  {idx, parent_idx, forward_block_idx?}   program.var* then program.op*
+        program.var  {var_name, var_type, dtype?, shape?, lod_level?, persistable?, ...}
+        program.op   {op_type, inputs, outputs, attrs, is_target?}
+
+Op attribute values carry their Paddle AttrType in their encoding (see `to_attr`/`from_attr`);
+nothing else should build or inspect that encoding directly.
+
+Python accessors shadow property names with plain Python values (`var.shape` is a tuple);
+the raw xDSL attributes are the `*_attr` fields. `Operation.name` is xDSL's op name, so a
+variable's name is `var.var_name`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from xdsl.dialects.builtin import (
+    I1,
+    I32,
+    I64,
+    ArrayAttr,
+    BoolAttr,
+    BytesAttr,
+    DenseArrayBase,
+    DictionaryAttr,
+    FloatAttr,
+    IntegerAttr,
+    IntegerType,
+    Float32Type,
+    Float64Type,
+    StringAttr,
+    f32,
+    f64,
+    i1,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Data, Dialect, ParametrizedAttribute, Region
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    lazy_traits_def,
+    opt_prop_def,
+    prop_def,
+    region_def,
+    traits_def,
+)
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.traits import HasParent, NoTerminator
+from xdsl.utils.exceptions import VerifyException
+
+from tostatic.ir import dtypes as _dtypes
+
+# framework.proto AttrType, by number.
+ATTR_TYPES: tuple[str, ...] = (
+    "INT", "FLOAT", "STRING", "INTS", "FLOATS", "STRINGS", "BOOLEAN", "BOOLEANS", "BLOCK",
+    "LONG", "BLOCKS", "LONGS", "FLOAT64S", "VAR", "VARS", "FLOAT64", "SCALAR", "SCALARS",
+)
+
+# framework.proto VarType.Type, name -> number (both the dtypes and the variable kinds).
+VAR_TYPES: dict[str, int] = {
+    "BOOL": 0, "INT16": 1, "INT32": 2, "INT64": 3, "FP16": 4, "FP32": 5, "FP64": 6,
+    "DENSE_TENSOR": 7, "SELECTED_ROWS": 8, "FEED_MINIBATCH": 9, "FETCH_LIST": 10,
+    "STEP_SCOPES": 11, "LOD_RANK_TABLE": 12, "DENSE_TENSOR_ARRAY": 13, "PLACE_LIST": 14,
+    "READER": 15, "RAW": 17, "TUPLE": 18, "SIZE_T": 19, "UINT8": 20, "INT8": 21, "BF16": 22,
+    "COMPLEX64": 23, "COMPLEX128": 24, "STRING": 25, "STRINGS": 26, "VOCAB": 27,
+    "FEED_LIST": 28, "PSTRING": 29, "SPARSE_COO": 30, "SPARSE_CSR": 31, "FP8_E4M3FN": 32,
+    "FP8_E5M2": 33, "UINT16": 36, "UINT32": 37, "UINT64": 38,
+}
+VAR_TYPE_NAMES: dict[int, str] = {v: k for k, v in VAR_TYPES.items()}
+
+_I32_RANGE = (-(2**31), 2**31 - 1)
+_I64_RANGE = (-(2**63), 2**63 - 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Attributes for the AttrTypes that have no natural builtin encoding.
+# Each gets its own attribute (rather than e.g. a bare ArrayAttr) so that empty lists keep
+# their AttrType: an empty BLOCKS must not read back as an empty INTS.
+# --------------------------------------------------------------------------------------------
+
+
+@irdl_attr_definition
+class BlockRefAttr(Data[int]):
+    """BLOCK: index of a sub-block, `#program.block<1>`."""
+
+    name = "program.block"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> int:
+        with parser.in_angle_brackets():
+            return parser.parse_integer(allow_boolean=False)
+
+    def print_parameter(self, printer: Printer) -> None:
+        printer.print_string(f"<{self.data}>")
+
+
+@irdl_attr_definition
+class BlockRefsAttr(Data[tuple[int, ...]]):
+    """BLOCKS: indices of sub-blocks, `#program.blocks<[1, 2]>`."""
+
+    name = "program.blocks"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> tuple[int, ...]:
+        with parser.in_angle_brackets():
+            return tuple(parser.parse_comma_separated_list(
+                parser.Delimiter.SQUARE, lambda: parser.parse_integer(allow_boolean=False)))
+
+    def print_parameter(self, printer: Printer) -> None:
+        printer.print_string("<[" + ", ".join(str(i) for i in self.data) + "]>")
+
+
+@irdl_attr_definition
+class VarRefAttr(Data[str]):
+    """VAR: a variable name, `#program.var<"x">`."""
+
+    name = "program.var"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> str:
+        with parser.in_angle_brackets():
+            return parser.parse_str_literal()
+
+    def print_parameter(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string_literal(self.data)
+
+
+@irdl_attr_definition
+class VarRefsAttr(Data[tuple[str, ...]]):
+    """VARS: variable names, `#program.vars<["x", "y"]>`."""
+
+    name = "program.vars"
+
+    @classmethod
+    def parse_parameter(cls, parser: AttrParser) -> tuple[str, ...]:
+        with parser.in_angle_brackets():
+            return tuple(parser.parse_comma_separated_list(
+                parser.Delimiter.SQUARE, parser.parse_str_literal))
+
+    def print_parameter(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string("[")
+            printer.print_list(self.data, printer.print_string_literal)
+            printer.print_string("]")
+
+
+@irdl_attr_definition
+class ScalarAttr(ParametrizedAttribute):
+    """SCALAR (paddle::experimental::Scalar): the value's encoding says which Scalar.Type.
+
+    BOOLEAN -> `true : i1`, LONG -> `5 : i64`, FLOAT64 -> `1.5 : f64`,
+    COMPLEX128 -> `[re : f64, im : f64]`.
+    """
+
+    name = "program.scalar"
+
+    value: Attribute
+
+    @property
+    def kind(self) -> str:
+        v = self.value
+        if isinstance(v, IntegerAttr):
+            return "BOOLEAN" if v.type == i1 else "LONG"
+        if isinstance(v, FloatAttr):
+            return "FLOAT64"
+        return "COMPLEX128"
+
+    def to_python(self) -> bool | int | float | complex:
+        v = self.value
+        if isinstance(v, IntegerAttr):
+            return bool(v.value.data) if v.type == i1 else v.value.data
+        if isinstance(v, FloatAttr):
+            return v.value.data
+        assert isinstance(v, ArrayAttr)
+        re, im = v.data
+        assert isinstance(re, FloatAttr) and isinstance(im, FloatAttr)
+        return complex(re.value.data, im.value.data)
+
+    @staticmethod
+    def from_python(value: object) -> ScalarAttr:
+        """bool -> BOOLEAN, int -> LONG, float -> FLOAT64, complex -> COMPLEX128."""
+        value = _py_scalar(value)
+        if isinstance(value, bool):
+            return ScalarAttr(IntegerAttr(int(value), i1))
+        if isinstance(value, int):
+            return ScalarAttr(IntegerAttr(_check_int(value, _I64_RANGE, "SCALAR"), i64))
+        if isinstance(value, float):
+            return ScalarAttr(FloatAttr(value, f64))
+        if isinstance(value, complex):
+            return ScalarAttr(ArrayAttr([FloatAttr(value.real, f64), FloatAttr(value.imag, f64)]))
+        raise TypeError(f"SCALAR value must be bool, int, float or complex, got {value!r}")
+
+    def verify(self) -> None:
+        v = self.value
+        ok = (
+            (isinstance(v, IntegerAttr) and v.type in (i1, i64))
+            or (isinstance(v, FloatAttr) and v.type == f64)
+            or (isinstance(v, ArrayAttr) and len(v.data) == 2
+                and all(isinstance(x, FloatAttr) and x.type == f64 for x in v.data))
+        )
+        if not ok:
+            raise VerifyException(f"#program.scalar value must be i1, i64, f64 or [f64, f64], got {v}")
+
+
+@irdl_attr_definition
+class ScalarsAttr(ParametrizedAttribute):
+    """SCALARS: `#program.scalars<[#program.scalar<...>, ...]>`."""
+
+    name = "program.scalars"
+
+    values: ArrayAttr[ScalarAttr]
+
+
+# --------------------------------------------------------------------------------------------
+# AttrType <-> attribute encoding
+# --------------------------------------------------------------------------------------------
+
+
+def _py_scalar(value: object) -> object:
+    """numpy scalars to Python scalars (without importing numpy here)."""
+    item = getattr(value, "item", None)
+    if item is not None and getattr(value, "shape", None) == ():
+        return item()
+    return value
+
+
+def _check_int(value: object, bounds: tuple[int, int], what: str) -> int:
+    value = _py_scalar(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} value must be an int, got {value!r}")
+    if not bounds[0] <= value <= bounds[1]:
+        raise ValueError(f"{what} value {value} out of range [{bounds[0]}, {bounds[1]}]")
+    return value
+
+
+def _check_float(value: object, what: str) -> float:
+    value = _py_scalar(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} value must be a float, got {value!r}")
+    return float(value)
+
+
+def _check_bool(value: object, what: str) -> bool:
+    value = _py_scalar(value)
+    if not isinstance(value, bool) and value not in (0, 1):
+        raise TypeError(f"{what} value must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _check_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} value must be a str, got {value!r}")
+    return str(value)
+
+
+def _seq(value: object, what: str) -> Sequence[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{what} value must be a list, got {value!r}")
+    return list(value)  # type: ignore[arg-type]
+
+
+def attr_type_name(attr_type: str | int) -> str:
+    """Normalise an AttrType given by name or framework.proto number to its name."""
+    if isinstance(attr_type, int) and not isinstance(attr_type, bool):
+        if 0 <= attr_type < len(ATTR_TYPES):
+            return ATTR_TYPES[attr_type]
+    elif isinstance(attr_type, str) and attr_type.upper() in ATTR_TYPES:
+        return attr_type.upper()
+    raise ValueError(f"unknown AttrType {attr_type!r}; expected one of {', '.join(ATTR_TYPES)}")
+
+
+def to_attr(attr_type: str | int, value: object) -> Attribute:
+    """Encode a Python value of the given Paddle AttrType as an xDSL attribute."""
+    t = attr_type_name(attr_type)
+    if t == "INT":
+        return IntegerAttr(_check_int(value, _I32_RANGE, t), i32)
+    if t == "LONG":
+        return IntegerAttr(_check_int(value, _I64_RANGE, t), i64)
+    if t == "BOOLEAN":
+        return IntegerAttr(int(_check_bool(value, t)), i1)
+    if t == "FLOAT":
+        return FloatAttr(_check_float(value, t), f32)
+    if t == "FLOAT64":
+        return FloatAttr(_check_float(value, t), f64)
+    if t == "STRING":
+        return StringAttr(_check_str(value, t))
+    if t == "INTS":
+        return DenseArrayBase.from_list(i32, [_check_int(v, _I32_RANGE, t) for v in _seq(value, t)])
+    if t == "LONGS":
+        return DenseArrayBase.from_list(i64, [_check_int(v, _I64_RANGE, t) for v in _seq(value, t)])
+    if t == "FLOATS":
+        return DenseArrayBase.from_list(f32, [_check_float(v, t) for v in _seq(value, t)])
+    if t == "FLOAT64S":
+        return DenseArrayBase.from_list(f64, [_check_float(v, t) for v in _seq(value, t)])
+    if t == "BOOLEANS":
+        return DenseArrayBase.from_list(i1, [int(_check_bool(v, t)) for v in _seq(value, t)])
+    if t == "STRINGS":
+        return ArrayAttr([StringAttr(_check_str(v, t)) for v in _seq(value, t)])
+    if t == "BLOCK":
+        return BlockRefAttr(_check_int(value, _I32_RANGE, t))
+    if t == "BLOCKS":
+        return BlockRefsAttr(tuple(_check_int(v, _I32_RANGE, t) for v in _seq(value, t)))
+    if t == "VAR":
+        return VarRefAttr(_check_str(value, t))
+    if t == "VARS":
+        return VarRefsAttr(tuple(_check_str(v, t) for v in _seq(value, t)))
+    if t == "SCALAR":
+        return value if isinstance(value, ScalarAttr) else ScalarAttr.from_python(value)
+    assert t == "SCALARS"
+    return ScalarsAttr(ArrayAttr([
+        v if isinstance(v, ScalarAttr) else ScalarAttr.from_python(v) for v in _seq(value, t)]))
+
+
+def from_attr(attr: Attribute) -> tuple[str, Any]:
+    """Decode an op attribute: (AttrType name, Python value). Lists come back as lists."""
+    if isinstance(attr, IntegerAttr):
+        t = attr.type
+        if t == i32:
+            return "INT", attr.value.data
+        if t == i64:
+            return "LONG", attr.value.data
+        if t == i1:
+            return "BOOLEAN", bool(attr.value.data)
+    elif isinstance(attr, FloatAttr):
+        if isinstance(attr.type, Float32Type):
+            return "FLOAT", attr.value.data
+        if isinstance(attr.type, Float64Type):
+            return "FLOAT64", attr.value.data
+    elif isinstance(attr, StringAttr):
+        return "STRING", attr.data
+    elif isinstance(attr, DenseArrayBase):
+        et = attr.elt_type
+        if et == i1:
+            return "BOOLEANS", [bool(v) for v in attr.iter_values()]
+        kind = {i32: "INTS", i64: "LONGS", f32: "FLOATS", f64: "FLOAT64S"}.get(et)
+        if kind is not None:
+            return kind, list(attr.iter_values())
+    elif isinstance(attr, ArrayAttr):
+        if all(isinstance(s, StringAttr) for s in attr.data):
+            return "STRINGS", [s.data for s in attr.data]  # type: ignore[union-attr]
+    elif isinstance(attr, BlockRefAttr):
+        return "BLOCK", attr.data
+    elif isinstance(attr, BlockRefsAttr):
+        return "BLOCKS", list(attr.data)
+    elif isinstance(attr, VarRefAttr):
+        return "VAR", attr.data
+    elif isinstance(attr, VarRefsAttr):
+        return "VARS", list(attr.data)
+    elif isinstance(attr, ScalarAttr):
+        return "SCALAR", attr.to_python()
+    elif isinstance(attr, ScalarsAttr):
+        return "SCALARS", [s.to_python() for s in attr.values.data]
+    raise ValueError(f"{attr} is not an encoded Paddle op attribute")
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers for properties
+# --------------------------------------------------------------------------------------------
+
+
+def _opt_int(attr: IntegerAttr | None) -> int | None:
+    return None if attr is None else attr.value.data
+
+
+def _opt_bool(attr: IntegerAttr | None) -> bool | None:
+    return None if attr is None else bool(attr.value.data)
+
+
+def _i32(value: int | None, what: str) -> IntegerAttr | None:
+    return None if value is None else IntegerAttr(_check_int(value, _I32_RANGE, what), i32)
+
+
+def _bool(value: bool | None) -> IntegerAttr | None:
+    return None if value is None else IntegerAttr(int(bool(value)), i1)
+
+
+def _names_dict(slots: Mapping[str, Sequence[str]], what: str) -> DictionaryAttr:
+    out: dict[str, Attribute] = {}
+    for slot, names in slots.items():
+        if isinstance(names, str):
+            raise TypeError(f"{what} slot {slot!r}: expected a list of variable names, got a str")
+        out[str(slot)] = ArrayAttr([StringAttr(_check_str(n, f"{what}[{slot!r}]")) for n in names])
+    return DictionaryAttr(out)
+
+
+def _verify_names_dict(d: DictionaryAttr, what: str) -> None:
+    for slot, names in d.data.items():
+        if not (isinstance(names, ArrayAttr) and all(isinstance(n, StringAttr) for n in names.data)):
+            raise VerifyException(f"{what} slot {slot!r} must be an array of strings, got {names}")
+
+
+# --------------------------------------------------------------------------------------------
+# Ops
+# --------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class VarOp(IRDLOperation):
+    """A VarDesc: a named variable of a block (a declaration, not an SSA value)."""
+
+    name = "program.var"
+
+    var_name_attr = prop_def(StringAttr, prop_name="var_name")
+    var_type_attr = prop_def(StringAttr, prop_name="var_type")
+    # The dtype name of tostatic.ir.dtypes, or the VarType enum name for types that table lacks.
+    dtype_attr = opt_prop_def(StringAttr, prop_name="dtype")
+    shape_attr = opt_prop_def(DenseArrayBase.constr(I64), prop_name="shape")
+    lod_level_attr = opt_prop_def(IntegerAttr[I32], prop_name="lod_level")
+    persistable_attr = opt_prop_def(BoolAttr, prop_name="persistable")
+    need_check_feed_attr = opt_prop_def(BoolAttr, prop_name="need_check_feed")
+    is_parameter_attr = opt_prop_def(BoolAttr, prop_name="is_parameter")
+    stop_gradient_attr = opt_prop_def(BoolAttr, prop_name="stop_gradient")
+    # VarDesc.attrs (rare): name -> INT/STRING/INTS value, in file order.
+    var_attrs_attr = opt_prop_def(DictionaryAttr, prop_name="var_attrs")
+    # Escape hatch: serialized VarType for kinds the fields above cannot express
+    # (READER, TUPLE, or a tensor desc in a field that does not match var_type).
+    # When present it is written verbatim and dtype/shape/lod_level are absent.
+    raw_type_attr = opt_prop_def(BytesAttr, prop_name="raw_type")
+
+    traits = lazy_traits_def(lambda: (HasParent(BlockOp),))
+
+    @classmethod
+    def build(  # type: ignore[override]
+        cls,
+        name: str | None = None,
+        var_type: str = "DENSE_TENSOR",
+        dtype: object = None,
+        shape: Sequence[int] | None = None,
+        persistable: bool | None = None,
+        *,
+        lod_level: int | None = None,
+        need_check_feed: bool | None = None,
+        is_parameter: bool | None = None,
+        stop_gradient: bool | None = None,
+        var_attrs: Mapping[str, Attribute] | None = None,
+        raw_type: bytes | None = None,
+        **irdl: Any,
+    ) -> VarOp:
+        """Build a variable. `dtype` is anything dtypes.convert_dtype accepts, or a VarType name."""
+        if irdl or name is None:
+            return super().build(**irdl)
+        if var_type not in VAR_TYPES:
+            raise ValueError(f"unknown var_type {var_type!r}")
+        dtype_name = None if dtype is None else _dtype_name(dtype)
+        props: dict[str, Attribute | None] = {
+            "var_name": StringAttr(_check_str(name, "var name")),
+            "var_type": StringAttr(var_type),
+            "dtype": None if dtype_name is None else StringAttr(dtype_name),
+            "shape": None if shape is None else DenseArrayBase.from_list(
+                i64, [_check_int(d, _I64_RANGE, "shape") for d in shape]),
+            "lod_level": _i32(lod_level, "lod_level"),
+            "persistable": _bool(persistable),
+            "need_check_feed": _bool(need_check_feed),
+            "is_parameter": _bool(is_parameter),
+            "stop_gradient": _bool(stop_gradient),
+            "var_attrs": None if var_attrs is None else DictionaryAttr(dict(var_attrs)),
+            "raw_type": None if raw_type is None else BytesAttr(bytes(raw_type)),
+        }
+        return super().build(properties={k: v for k, v in props.items() if v is not None})
+
+    @property
+    def var_name(self) -> str:
+        return self.var_name_attr.data
+
+    @property
+    def var_type(self) -> str:
+        return self.var_type_attr.data
+
+    @property
+    def dtype_name(self) -> str | None:
+        return None if self.dtype_attr is None else self.dtype_attr.data
+
+    @property
+    def dtype(self) -> _dtypes.DType | None:
+        """The element type; ValueError for VarTypes tostatic has no DType for (e.g. UINT16)."""
+        if self.dtype_attr is None:
+            return None
+        name = self.dtype_attr.data
+        if name not in _dtypes.BY_NAME:
+            raise ValueError(f"variable {self.var_name!r}: dtype {name} is not supported by tostatic")
+        return _dtypes.BY_NAME[name]
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        return None if self.shape_attr is None else tuple(self.shape_attr.iter_values())
+
+    @property
+    def lod_level(self) -> int | None:
+        return _opt_int(self.lod_level_attr)
+
+    @property
+    def persistable(self) -> bool:
+        return bool(_opt_bool(self.persistable_attr))
+
+    @property
+    def need_check_feed(self) -> bool:
+        return bool(_opt_bool(self.need_check_feed_attr))
+
+    @property
+    def is_parameter(self) -> bool:
+        return bool(_opt_bool(self.is_parameter_attr))
+
+    @property
+    def stop_gradient(self) -> bool:
+        return bool(_opt_bool(self.stop_gradient_attr))
+
+    def verify_(self) -> None:
+        if self.var_type not in VAR_TYPES:
+            raise VerifyException(f"variable {self.var_name!r}: unknown var_type {self.var_type!r}")
+        if self.dtype_attr is not None and _dtype_var_type(self.dtype_attr.data) is None:
+            raise VerifyException(f"variable {self.var_name!r}: unknown dtype {self.dtype_attr.data!r}")
+        if self.dtype_attr is None and (self.shape_attr is not None or self.lod_level_attr is not None):
+            raise VerifyException(f"variable {self.var_name!r}: shape/lod_level need a dtype")
+        if self.raw_type_attr is not None and self.dtype_attr is not None:
+            raise VerifyException(f"variable {self.var_name!r}: raw_type excludes dtype/shape")
+        if self.var_attrs_attr is not None:
+            for k, v in self.var_attrs_attr.data.items():
+                t, _ = from_attr(v)
+                if t not in ("INT", "STRING", "INTS"):
+                    raise VerifyException(f"variable {self.var_name!r}: var attr {k!r} has type {t}")
+
+
+def _dtype_name(dtype: object) -> str:
+    if isinstance(dtype, str) and dtype in VAR_TYPES and VAR_TYPES[dtype] not in _dtypes.BY_VAR_TYPE:
+        return dtype  # e.g. "UINT16": a Paddle dtype tostatic cannot compute with, kept by name
+    return _dtypes.convert_dtype(dtype).name
+
+
+def _dtype_var_type(name: str) -> int | None:
+    """VarType number of a dtype property value."""
+    if name in _dtypes.BY_NAME:
+        return _dtypes.BY_NAME[name].var_type
+    n = VAR_TYPES.get(name)
+    return n if n is not None and n not in _dtypes.BY_VAR_TYPE else None
+
+
+def dtype_prop_name(var_type_number: int) -> str:
+    """The `dtype` property value for a VarType.Type number (inverse of dtype_var_type)."""
+    if var_type_number in _dtypes.BY_VAR_TYPE:
+        return _dtypes.BY_VAR_TYPE[var_type_number].name
+    if var_type_number in VAR_TYPE_NAMES:
+        return VAR_TYPE_NAMES[var_type_number]
+    raise ValueError(f"unknown VarType.Type {var_type_number}")
+
+
+def dtype_var_type(name: str) -> int:
+    """VarType.Type number of a `dtype` property value."""
+    n = _dtype_var_type(name)
+    if n is None:
+        raise ValueError(f"unknown dtype {name!r}")
+    return n
+
+
+@irdl_op_definition
+class OpOp(IRDLOperation):
+    """An OpDesc: a Paddle operator reading and writing named variables."""
+
+    name = "program.op"
+
+    op_type_attr = prop_def(StringAttr, prop_name="op_type")
+    inputs_attr = prop_def(DictionaryAttr, prop_name="inputs")
+    outputs_attr = prop_def(DictionaryAttr, prop_name="outputs")
+    attrs_attr = prop_def(DictionaryAttr, prop_name="attrs")
+    is_target_attr = opt_prop_def(BoolAttr, prop_name="is_target")
+
+    traits = lazy_traits_def(lambda: (HasParent(BlockOp),))
+
+    @classmethod
+    def build(  # type: ignore[override]
+        cls,
+        op_type: str | None = None,
+        inputs: Mapping[str, Sequence[str]] | None = None,
+        outputs: Mapping[str, Sequence[str]] | None = None,
+        attrs: Mapping[str, Attribute | tuple[str, Any]] | None = None,
+        *,
+        is_target: bool | None = None,
+        **irdl: Any,
+    ) -> OpOp:
+        """Build an op. Attr values are encoded attributes or (AttrType, value) pairs."""
+        if irdl or op_type is None:
+            return super().build(**irdl)
+        enc: dict[str, Attribute] = {}
+        for k, v in (attrs or {}).items():
+            if isinstance(v, tuple):
+                v = to_attr(*v)
+            from_attr(v)  # reject unencoded values early
+            enc[str(k)] = v
+        props: dict[str, Attribute] = {
+            "op_type": StringAttr(op_type),
+            "inputs": _names_dict(inputs or {}, "inputs"),
+            "outputs": _names_dict(outputs or {}, "outputs"),
+            "attrs": DictionaryAttr(enc),
+        }
+        if is_target is not None:
+            props["is_target"] = IntegerAttr(int(bool(is_target)), i1)
+        return super().build(properties=props)
+
+    @property
+    def op_type(self) -> str:
+        return self.op_type_attr.data
+
+    @property
+    def input_slots(self) -> list[str]:
+        return list(self.inputs_attr.data)
+
+    @property
+    def output_slots(self) -> list[str]:
+        return list(self.outputs_attr.data)
+
+    def has_input(self, slot: str) -> bool:
+        return slot in self.inputs_attr.data
+
+    def has_output(self, slot: str) -> bool:
+        return slot in self.outputs_attr.data
+
+    def input(self, slot: str) -> list[str]:
+        """Variable names of an input slot; KeyError if the op has no such slot."""
+        return self._names(self.inputs_attr, slot, "input")
+
+    def output(self, slot: str) -> list[str]:
+        return self._names(self.outputs_attr, slot, "output")
+
+    def _names(self, d: DictionaryAttr, slot: str, what: str) -> list[str]:
+        try:
+            arr = d.data[slot]
+        except KeyError:
+            raise KeyError(f"{self.op_type} op has no {what} slot {slot!r} "
+                           f"(has {sorted(d.data)})") from None
+        return [s.data for s in arr.data]  # type: ignore[union-attr]
+
+    @property
+    def input_names(self) -> list[str]:
+        """All input variable names, slot by slot."""
+        return [n for s in self.inputs_attr.data for n in self.input(s)]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [n for s in self.outputs_attr.data for n in self.output(s)]
+
+    @property
+    def attr_names(self) -> list[str]:
+        return list(self.attrs_attr.data)
+
+    def has_attr(self, name: str) -> bool:
+        return name in self.attrs_attr.data
+
+    def attr(self, name: str) -> Any:
+        """Python value of an attribute; KeyError if absent."""
+        return from_attr(self._attr(name))[1]
+
+    def attr_type(self, name: str) -> str:
+        return from_attr(self._attr(name))[0]
+
+    def _attr(self, name: str) -> Attribute:
+        try:
+            return self.attrs_attr.data[name]
+        except KeyError:
+            raise KeyError(f"{self.op_type} op has no attribute {name!r}") from None
+
+    @property
+    def is_target(self) -> bool:
+        return bool(_opt_bool(self.is_target_attr))
+
+    def verify_(self) -> None:
+        _verify_names_dict(self.inputs_attr, f"{self.op_type} op inputs")
+        _verify_names_dict(self.outputs_attr, f"{self.op_type} op outputs")
+        for k, v in self.attrs_attr.data.items():
+            try:
+                from_attr(v)
+            except ValueError as e:
+                raise VerifyException(f"{self.op_type} op attribute {k!r}: {e}") from None
+
+
+@irdl_op_definition
+class BlockOp(IRDLOperation):
+    """A BlockDesc: variable declarations followed by ops, in file order."""
+
+    name = "program.block"
+
+    idx_attr = prop_def(IntegerAttr[I32], prop_name="idx")
+    parent_idx_attr = prop_def(IntegerAttr[I32], prop_name="parent_idx")
+    forward_block_idx_attr = opt_prop_def(IntegerAttr[I32], prop_name="forward_block_idx")
+
+    body = region_def("single_block")
+
+    traits = lazy_traits_def(lambda: (HasParent(ProgramOp), NoTerminator()))
+
+    @classmethod
+    def build(  # type: ignore[override]
+        cls,
+        idx: int | None = None,
+        parent_idx: int | None = None,
+        vars: Iterable[VarOp] = (),
+        ops: Iterable[OpOp] = (),
+        *,
+        forward_block_idx: int | None = None,
+        **irdl: Any,
+    ) -> BlockOp:
+        if irdl or idx is None:
+            return super().build(**irdl)
+        props: dict[str, Attribute] = {
+            "idx": _i32(idx, "idx"),  # type: ignore[dict-item]
+            "parent_idx": _i32(-1 if parent_idx is None else parent_idx, "parent_idx"),  # type: ignore[dict-item]
+        }
+        if forward_block_idx is not None:
+            props["forward_block_idx"] = _i32(forward_block_idx, "forward_block_idx")  # type: ignore[assignment]
+        return super().build(properties=props, regions=[Region(Block([*vars, *ops]))])
+
+    @property
+    def idx(self) -> int:
+        return self.idx_attr.value.data
+
+    @property
+    def parent_idx(self) -> int:
+        return self.parent_idx_attr.value.data
+
+    @property
+    def forward_block_idx(self) -> int | None:
+        return _opt_int(self.forward_block_idx_attr)
+
+    @property
+    def vars(self) -> list[VarOp]:
+        return [op for op in self.body.block.ops if isinstance(op, VarOp)]
+
+    @property
+    def ops(self) -> list[OpOp]:
+        return [op for op in self.body.block.ops if isinstance(op, OpOp)]
+
+    def var(self, name: str) -> VarOp | None:
+        """The variable declared in this block under `name`, if any (no parent lookup)."""
+        for v in self.vars:
+            if v.var_name == name:
+                return v
+        return None
+
+    def verify_(self) -> None:
+        seen_op = False
+        for op in self.body.block.ops:
+            if isinstance(op, OpOp):
+                seen_op = True
+            elif isinstance(op, VarOp):
+                if seen_op:
+                    raise VerifyException(f"block {self.idx}: variable {op.var_name!r} after an op")
+            else:
+                raise VerifyException(f"block {self.idx}: unexpected {op.name} op")
+
+
+@irdl_op_definition
+class ProgramOp(IRDLOperation):
+    """A ProgramDesc: the blocks of one program, block 0 first."""
+
+    name = "program.program"
+
+    version_attr = opt_prop_def(IntegerAttr[I64], prop_name="version")
+    # [[op name, version], ...] in file order (Paddle writes its registry in hash order).
+    op_version_map_attr = opt_prop_def(ArrayAttr, prop_name="op_version_map")
+
+    body = region_def("single_block")
+
+    traits = traits_def(NoTerminator())
+
+    @classmethod
+    def build(  # type: ignore[override]
+        cls,
+        blocks: Iterable[BlockOp] | None = None,
+        version: int | None = None,
+        op_version_map: Iterable[tuple[str, int]] | None = None,
+        **irdl: Any,
+    ) -> ProgramOp:
+        if irdl or blocks is None:
+            return super().build(**irdl)
+        props: dict[str, Attribute] = {}
+        if version is not None:
+            props["version"] = IntegerAttr(_check_int(version, _I64_RANGE, "version"), i64)
+        if op_version_map is not None:
+            props["op_version_map"] = ArrayAttr([
+                ArrayAttr([StringAttr(_check_str(n, "op name")),
+                           IntegerAttr(_check_int(v, _I32_RANGE, "op version"), i32)])
+                for n, v in op_version_map])
+        return super().build(properties=props, regions=[Region(Block(list(blocks)))])
+
+    @property
+    def blocks(self) -> list[BlockOp]:
+        return [op for op in self.body.block.ops if isinstance(op, BlockOp)]
+
+    def block(self, idx: int) -> BlockOp:
+        return self.blocks[idx]
+
+    @property
+    def version(self) -> int | None:
+        return _opt_int(self.version_attr)
+
+    @property
+    def op_version_map(self) -> list[tuple[str, int]] | None:
+        if self.op_version_map_attr is None:
+            return None
+        return [(p.data[0].data, p.data[1].value.data)  # type: ignore[attr-defined]
+                for p in self.op_version_map_attr.data]
+
+    def verify_(self) -> None:
+        for i, op in enumerate(self.body.block.ops):
+            if not isinstance(op, BlockOp):
+                raise VerifyException(f"program.program may only hold program.block, found {op.name}")
+            if op.idx != i:
+                raise VerifyException(f"block at position {i} has idx {op.idx}")
+        if self.op_version_map_attr is not None:
+            for p in self.op_version_map_attr.data:
+                if not (isinstance(p, ArrayAttr) and len(p.data) == 2
+                        and isinstance(p.data[0], StringAttr)
+                        and isinstance(p.data[1], IntegerAttr) and p.data[1].type == i32):
+                    raise VerifyException(f"op_version_map entries must be [name, i32], got {p}")
+
+
+Program = Dialect(
+    "program",
+    [ProgramOp, BlockOp, VarOp, OpOp],
+    [BlockRefAttr, BlockRefsAttr, VarRefAttr, VarRefsAttr, ScalarAttr, ScalarsAttr],
+)
+
+
+def make_context():
+    """An xDSL Context with builtin and program loaded, for parsing program text."""
+    from xdsl.context import Context
+    from xdsl.dialects.builtin import Builtin
+
+    ctx = Context()
+    ctx.load_dialect(Builtin)
+    ctx.load_dialect(Program)
+    return ctx
+
+
+def print_program(program: ProgramOp) -> str:
+    """Generic-format text of a program (what xDSL's Printer writes)."""
+    import io
+
+    buf = io.StringIO()
+    Printer(stream=buf, print_generic_format=True).print_op(program)
+    return buf.getvalue()
+
+
+def parse_program(text: str) -> ProgramOp:
+    """Parse text written by print_program back into a ProgramOp."""
+    from xdsl.parser import Parser
+
+    op = Parser(make_context(), text).parse_op()
+    if not isinstance(op, ProgramOp):
+        raise ValueError(f"expected a program.program op, got {op.name}")
+    return op

@@ -1,0 +1,53 @@
+"""jit.save: trace (if needed), compile and write the three Paddle inference files."""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from xdsl.dialects.builtin import ModuleOp
+
+from tostatic.frontend.static_function import StaticFunction, to_static, trace
+from tostatic.passes.base import entry
+from tostatic.passes.lower_to_program import lower_function
+from tostatic.serialization.pdiparams import save_combine
+from tostatic.serialization.pdiparams_info import save_info
+from tostatic.serialization.program_desc import save_program
+
+
+def _static_function(layer: Any, input_spec: Sequence[Any] | None) -> StaticFunction:
+    from tostatic.frontend.layer import Layer
+
+    if isinstance(layer, StaticFunction):
+        return layer
+    if isinstance(layer, Layer):
+        forward = layer.forward
+        if isinstance(forward, StaticFunction):
+            return forward
+        return to_static(layer, input_spec=input_spec).forward
+    if callable(layer):
+        return StaticFunction(layer, input_spec)
+    raise TypeError(f"jit.save expects a Layer or a to_static function, got "
+                    f"{type(layer).__name__}")
+
+
+def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **configs: Any) -> None:
+    """paddle.jit.save: writes path.pdmodel, path.pdiparams and path.pdiparams.info."""
+    sf = _static_function(layer, input_spec)
+    specs = input_spec if input_spec is not None else sf.input_spec
+    if specs is None:
+        raise ValueError("jit.save needs input_spec: pass it here or to to_static")
+    concrete = trace(sf._call_target(), specs, sf._layer, func_name=sf.__name__)
+    write_inference_model(path, concrete.module, concrete.state)
+
+
+def write_inference_model(path: str, module: ModuleOp, state: Any) -> None:
+    program = lower_function(entry(module))
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    weights = {name: state.weight_array(name) for name in state.weights}
+    save_program(path + ".pdmodel", program)
+    if weights:
+        save_combine(path + ".pdiparams", weights)
+    if state.info:
+        save_info(path + ".pdiparams.info", state.info)

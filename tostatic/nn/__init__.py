@@ -1,0 +1,15 @@
+"""paddle.nn: Layer and the common layers."""
+from tostatic.frontend.layer import Layer
+from tostatic.frontend.layers_common import (
+    Identity,
+    LayerDict,
+    LayerList,
+    Linear,
+    ReLU,
+    Sequential,
+)
+from tostatic.frontend.param_attr import ParamAttr
+from tostatic.nn import functional, initializer
+
+__all__ = ["Identity", "Layer", "LayerDict", "LayerList", "Linear", "ParamAttr", "ReLU",
+           "Sequential", "functional", "initializer"]

@@ -1,0 +1,55 @@
+"""What every pass shares: its name, the state it may touch, and the registry of passes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+
+
+@dataclass
+class CompileState:
+    """What travels with a `pd` module besides its IR: captured tensors and extracted weights."""
+
+    captures: list[Any] = field(default_factory=list)  # tracing.CaptureInfo, by capture index
+    weights: dict[str, Any] = field(default_factory=dict)  # var name -> ndarray or live Tensor
+    info: dict[str, dict[str, Any]] = field(default_factory=dict)  # .pdiparams.info entries
+
+    def weight_array(self, name: str) -> np.ndarray:
+        w = self.weights[name]
+        return w.numpy() if hasattr(w, "numpy") else w
+
+
+class CompilePass:
+    """A named transformation of a `pd` module; its docstring says what it does."""
+
+    name: ClassVar[str]
+    options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any):
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise ValueError(f"pass {self.name!r} has no option(s) {sorted(unknown)}; "
+                             f"it takes {sorted(self.options)}")
+        self.values = {**self.options, **options}
+
+    def apply(self, module: ModuleOp, state: CompileState) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define apply()")
+
+
+PASSES: dict[str, type[CompilePass]] = {}
+
+
+def register(cls: type[CompilePass]) -> type[CompilePass]:
+    PASSES[cls.name] = cls
+    return cls
+
+
+def entry(module: ModuleOp) -> func.FuncOp:
+    """The traced function of a module (the first func.func)."""
+    for op in module.body.block.ops:
+        if isinstance(op, func.FuncOp):
+            return op
+    raise ValueError("module has no func.func")

@@ -1,0 +1,188 @@
+"""lower-to-program: the `pd` function becomes a `program.program` Paddle can read as it is."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import SSAValue
+
+from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
+from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
+from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.opdef import Abstract, Fixed, FromInputs, PdOp
+from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
+from tostatic.passes.base import CompilePass, CompileState, entry, register
+from tostatic.serialization.paddle_version import OP_VERSION_MAP, PADDLE_VERSION
+
+INPUT_NAME_ATTR = "pd.name"  # func argument attribute: the feed variable's name
+
+# Attributes every legacy op carries; ops without an extra-attr map keep two more.
+COMMON_ATTRS = {"op_device": ("STRING", ""), "op_namescope": ("STRING", "/"),
+                "op_role": ("INT", 0), "op_role_var": ("STRINGS", [])}
+
+
+def _common_attrs(keeps_extra: bool, location: str | None) -> dict[str, tuple[str, Any]]:
+    attrs = dict(COMMON_ATTRS)
+    if keeps_extra:
+        attrs["op_callstack"] = ("STRINGS", [f'  File "{location}"'] if location else [])
+        attrs["with_quant_attr"] = ("BOOLEAN", False)
+    return attrs
+
+
+def input_names(fn: func.FuncOp) -> list[str]:
+    names = []
+    for i, _ in enumerate(fn.body.block.args):
+        attrs = fn.arg_attrs.data[i].data if fn.arg_attrs else {}
+        name = attrs.get(INPUT_NAME_ATTR)
+        names.append(name.data if isinstance(name, StringAttr) else f"feed_{i}")
+    return names
+
+
+class _Names:
+    """SSA value -> Paddle variable name, keeping the names tracing chose where they are free."""
+
+    def __init__(self) -> None:
+        self.of: dict[SSAValue, str] = {}
+        self.taken: set[str] = set()
+        self._tmp = 0
+
+    def claim(self, value: SSAValue, wanted: str | None) -> str:
+        self.of[value] = name = self.reserve(wanted)
+        return name
+
+    def reserve(self, wanted: str | None) -> str:
+        name = wanted if wanted and wanted not in self.taken else self.fresh()
+        self.taken.add(name)
+        return name
+
+    def fresh(self) -> str:
+        while f"tmp_{self._tmp}" in self.taken:
+            self._tmp += 1
+        name = f"tmp_{self._tmp}"
+        self.taken.add(name)
+        return name
+
+
+def _constant_op(array: np.ndarray, out: str) -> OpOp:
+    from tostatic.ir import dtypes
+
+    d = dtypes.convert_dtype(array.dtype)
+    flat = array.reshape(-1)
+    if flat.size and np.all(flat == flat[0]):
+        return OpOp.build("fill_constant", {}, {"Out": [out]}, {
+            "dtype": ("INT", d.var_type), "shape": ("LONGS", list(array.shape)),
+            "value": ("FLOAT", float(flat[0])), "str_value": ("STRING", ""),
+            "force_cpu": ("BOOLEAN", False), "place_type": ("INT", -1), **COMMON_ATTRS})
+    values = {"float32": ("fp32_values", "FLOATS"), "int32": ("int32_values", "INTS"),
+              "int64": ("int64_values", "LONGS"), "bool": ("bool_values", "BOOLEANS"),
+              "float64": ("fp64_values", "FLOAT64S")}
+    if d.name not in values:
+        raise UnsupportedError(f"lower-to-program: constants of dtype {d.name} cannot be "
+                               f"written as assign_value")
+    key, kind = values[d.name]
+    attrs = {"dtype": ("INT", d.var_type), "shape": ("INTS", list(array.shape)),
+             key: (kind, flat.tolist()), **COMMON_ATTRS}
+    for other, other_kind in values.values():
+        attrs.setdefault(other, (other_kind, []))
+    return OpOp.build("assign_value", {}, {"Out": [out]}, attrs)
+
+
+def lower_function(fn: func.FuncOp) -> ProgramOp:
+    """Build the ProgramDesc mirror of one traced function (block 0, feeds and fetches)."""
+    names = _Names()
+    var_ops: dict[str, VarOp] = {}
+    ops: list[OpOp] = []
+    block = fn.body.block
+
+    def declare(name: str, ab: Abstract, **kw: Any) -> None:
+        var_ops[name] = VarOp.build(name, "DENSE_TENSOR", ab.dtype, list(ab.shape), **kw)
+
+    feeds = input_names(fn)
+    for arg, name in zip(block.args, feeds):
+        names.claim(arg, name)
+        declare(name, Abstract.of_value(arg))
+
+    fetches: list[str] = []
+    for op in block.ops:
+        if isinstance(op, func.ReturnOp):
+            fetches = [names.of[v] for v in op.operands]
+            continue
+        wanted = [s.data for s in op.attributes[NAMES_ATTR].data] if NAMES_ATTR in op.attributes else []
+        location = op.attributes[LOC_ATTR].data if LOC_ATTR in op.attributes else None
+        if isinstance(op, Capture):
+            raise ValueError("lower-to-program: run persistable-extraction first "
+                             f"(pd.capture of {op.attr_values()['var_name']})")
+        if isinstance(op, Persistable):
+            name = op.attr_values()["var_name"]
+            names.claim(op.results[0], name)
+            declare(name, Abstract.of_value(op.results[0]), persistable=True)
+            continue
+        outs = [names.claim(r, wanted[i] if i < len(wanted) else None)
+                for i, r in enumerate(op.results)]
+        for r, n in zip(op.results, outs):
+            declare(n, Abstract.of_value(r), persistable=False, lod_level=0)
+        if isinstance(op, Constant):
+            ops.append(_constant_op(dense_to_array(op.attr_values()["value"]), outs[0]))
+            continue
+        assert isinstance(op, PdOp)
+        spec = op.PADDLE
+        if spec is None:
+            raise UnsupportedError(f"lower-to-program: {op.name} has no Paddle legacy op "
+                                   f"(made at {location or 'an unknown place'})")
+        grouped = op.split_operands([names.of[v] for v in op.operands])
+        by_input = dict(zip((n.lstrip("*") for n in op.INPUTS), grouped))
+        inputs = {slot: (list(by_input[src.lstrip("*")]) if src.startswith("*")
+                         else [by_input[src]]) for slot, src in spec.inputs.items()}
+        inputs.update({slot: [] for slot in spec.optional_inputs})
+        outputs = {slot: (outs if idx == "*" else [outs[idx]]) for slot, idx in spec.outputs.items()}
+        for k, slot in enumerate(spec.extra_outputs):
+            extra = wanted[len(outs) + k] if len(outs) + k < len(wanted) else None
+            xname = names.reserve(extra)
+            x_ab = Abstract.of_value(op.operands[0])
+            declare(xname, Abstract((0,) + x_ab.shape, x_ab.dtype), persistable=False, lod_level=0)
+            outputs[slot] = [xname]
+        values = op.attr_values()
+        attrs: dict[str, tuple[str, Any]] = {}
+        for key, a in spec.attrs.items():
+            if isinstance(a, Fixed):
+                attrs[key] = (a.attr_type, a.value)
+            elif isinstance(a, FromInputs):
+                attrs[key] = (a.attr_type, a.compute(*[Abstract.of_value(v) for v in op.operands]))
+            else:
+                v = values[a.source]
+                attrs[key] = (a.attr_type, a.convert(v) if a.convert else _plain(v))
+        attrs.update(_common_attrs(spec.keeps_extra_attrs, location))
+        ops.append(OpOp.build(spec.type, inputs, outputs, attrs))
+
+    feed_ops = [OpOp.build("feed", {"X": ["feed"]}, {"Out": [name]},
+                           {"col": ("INT", col), **_common_attrs(True, None)})
+                for col, name in reversed(list(enumerate(feeds)))]
+    fetch_ops = [OpOp.build("fetch", {"X": [name]}, {"Out": ["fetch"]},
+                            {"col": ("INT", col), **_common_attrs(True, None)})
+                 for col, name in enumerate(fetches)]
+    variables = [var_ops[n] for n in sorted(var_ops)]
+    variables += [VarOp.build("feed", "FEED_MINIBATCH", persistable=True),
+                  VarOp.build("fetch", "FETCH_LIST", persistable=True)]
+    block0 = BlockOp.build(0, -1, variables, feed_ops + ops + fetch_ops)
+    return ProgramOp.build([block0], version=PADDLE_VERSION, op_version_map=OP_VERSION_MAP)
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+@register
+class LowerToProgram(CompilePass):
+    """Replace the module's `pd` function by the `program.program` Paddle would have saved for
+    it: Paddle's variable names (`linear_0.tmp_0`, `tmp_3`), each pd op as its legacy op with
+    every attribute Paddle requires, persistables as persistable vars, and feed/fetch ops."""
+
+    name = "lower-to-program"
+
+    def apply(self, module: ModuleOp, state: CompileState) -> None:
+        fn = entry(module)
+        program = lower_function(fn)
+        module.body.block.insert_op_before(program, fn)
+        module.body.block.erase_op(fn)

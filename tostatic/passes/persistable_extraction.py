@@ -1,0 +1,51 @@
+"""persistable-extraction: captured parameters and buffers become named persistables."""
+from __future__ import annotations
+
+import numpy as np
+from xdsl.rewriter import Rewriter
+
+from tostatic.ops.core import Capture, Constant, Persistable, array_to_dense
+from tostatic.passes.base import CompilePass, CompileState, entry, register
+
+
+@register
+class PersistableExtraction(CompilePass):
+    """Snapshot every `pd.capture`: parameters and buffers (and captured tensors larger than
+    `max-constant-elements`) become `pd.persistable` ops named like Paddle's variables
+    (`linear_0.w_0`) whose data moves into the weights; small captured tensors become
+    `pd.constant`. Two different tensors with one name is an error."""
+
+    name = "persistable-extraction"
+    options = {"max-constant-elements": 16, "live": False}
+
+    def apply(self, module, state: CompileState) -> None:
+        limit = int(self.values["max-constant-elements"])
+        owners: dict[str, int] = {}
+        for op in list(entry(module).body.walk()):
+            if not isinstance(op, Capture):
+                continue
+            cap = state.captures[op.attr_values()["index"]]
+            tensor, array = cap.tensor, cap.tensor.numpy()
+            if cap.kind == "tensor" and not tensor.persistable and array.size <= limit:
+                new = Constant.make([], {"value": array_to_dense(np.asarray(array))},
+                                    [op.results[0].type])
+            else:
+                name = tensor.name
+                if owners.setdefault(name, id(tensor)) != id(tensor):
+                    raise ValueError(f"persistable-extraction: two different tensors are both "
+                                     f"named {name!r}; give them distinct names")
+                trainable = bool(getattr(tensor, "trainable", False))
+                new = Persistable.make([], {"var_name": name,
+                                            "structured_name": cap.structured_name,
+                                            "trainable": trainable,
+                                            "is_parameter": cap.kind == "param"},
+                                       [op.results[0].type])
+                state.weights[name] = tensor if self.values["live"] else array.copy()
+                if cap.structured_name is not None:
+                    entry_ = {"structured_name": cap.structured_name,
+                              "stop_gradient": bool(tensor.stop_gradient)}
+                    if cap.kind == "param":
+                        entry_["trainable"] = trainable
+                    state.info[name] = entry_
+            new.attributes.update(op.attributes)
+            Rewriter.replace_op(op, new)

@@ -1,0 +1,86 @@
+"""An execution plan: a `pd` function flattened into a list of numpy kernel calls.
+
+Built once per program; running it is a loop over (kernel, input slots, output slots) with no
+IR objects touched, so the cost per op is one Python call plus the kernel.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+from xdsl.dialects import func
+
+from tostatic.ir.errors import FeedError
+from tostatic.ir.opdef import Abstract, PdOp
+from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
+
+Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def _kernel(op: PdOp) -> Kernel:
+    attrs = op.attr_values()
+    run = type(op).run_eager
+    return lambda arrays: run(arrays, attrs)
+
+
+class ExecutionPlan:
+    """Runs one `func.func` of `pd` ops on numpy arrays."""
+
+    def __init__(self, fn: func.FuncOp, weights: Mapping[str, Any],
+                 input_names: Sequence[str] | None = None):
+        block = fn.body.block
+        self.input_abstracts = [Abstract.of_value(a) for a in block.args]
+        self.input_names = list(input_names or [f"input_{i}" for i in range(len(block.args))])
+        slot: dict[Any, int] = {a: i for i, a in enumerate(block.args)}
+        self.num_inputs = len(block.args)
+        self.constants: list[tuple[int, Any]] = []  # (slot, array or live tensor)
+        self.steps: list[tuple[Kernel, list[int], list[int]]] = []
+        self.outputs: list[int] = []
+        for op in block.ops:
+            if isinstance(op, func.ReturnOp):
+                self.outputs = [slot[v] for v in op.operands]
+                continue
+            for r in op.results:
+                slot[r] = len(slot)
+            if isinstance(op, Persistable):
+                name = op.attr_values()["var_name"]
+                if name not in weights:
+                    raise KeyError(f"persistable {name!r} has no data in the weights")
+                self.constants.append((slot[op.results[0]], weights[name]))
+            elif isinstance(op, Constant):
+                self.constants.append((slot[op.results[0]],
+                                       dense_to_array(op.attr_values()["value"])))
+            elif isinstance(op, Capture):
+                raise ValueError("run persistable-extraction before building an execution plan")
+            elif isinstance(op, PdOp):
+                self.steps.append((_kernel(op), [slot[v] for v in op.operands],
+                                   [slot[r] for r in op.results]))
+            else:
+                raise TypeError(f"cannot execute {op.name}")
+        self.num_slots = len(slot)
+
+    def check_feed(self, arrays: Sequence[np.ndarray]) -> None:
+        if len(arrays) != self.num_inputs:
+            raise FeedError(f"expected {self.num_inputs} inputs {self.input_names}, "
+                            f"got {len(arrays)}")
+        for name, spec, a in zip(self.input_names, self.input_abstracts, arrays):
+            shape = tuple(a.shape)
+            bad_rank = len(shape) != len(spec.shape)
+            bad_dim = not bad_rank and any(s >= 0 and s != d for s, d in zip(spec.shape, shape))
+            if bad_rank or bad_dim or a.dtype != spec.dtype.numpy:
+                raise FeedError(
+                    f"input {name!r} expects shape {list(spec.shape)} dtype {spec.dtype.name} "
+                    f"(-1 = any size), but was given shape {list(shape)} dtype {a.dtype}")
+
+    def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        arrays = [np.asarray(a) for a in arrays]
+        self.check_feed(arrays)
+        env: list[Any] = [None] * self.num_slots
+        env[:self.num_inputs] = arrays
+        for i, value in self.constants:
+            env[i] = value.numpy() if hasattr(value, "numpy") else value
+        for kernel, ins, outs in self.steps:
+            results = kernel([env[i] for i in ins])
+            for i, r in zip(outs, results):
+                env[i] = np.asarray(r)
+        return [env[i] for i in self.outputs]

@@ -1,0 +1,111 @@
+"""tostatic.inference: the paddle.inference API over our native runtime."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tostatic.ir.errors import FeedError
+from tostatic.runtime.loaded_model import LoadedModel, load_model, model_paths
+
+
+class Config:
+    """paddle.inference.Config(model_file, params_file) or Config(prefix_or_dir)."""
+
+    def __init__(self, model: str | None = None, params: str | None = None):
+        if model is not None and params is None and not model.endswith(".pdmodel"):
+            model, params = model_paths(model)
+        self._model, self._params = model, params
+        self._threads = 1
+
+    def set_model(self, model: str, params: str | None = None) -> None:
+        self._model, self._params = model, params
+
+    def model_file(self) -> str | None:
+        return self._model
+
+    def params_file(self) -> str | None:
+        return self._params
+
+    # Switches Paddle users call; CPU-only native execution has nothing to toggle.
+    def disable_gpu(self) -> None: ...
+    def disable_glog_info(self) -> None: ...
+    def enable_memory_optim(self, *a: Any) -> None: ...
+    def switch_ir_optim(self, flag: bool = True) -> None: ...
+    def enable_mkldnn(self) -> None: ...
+
+    def set_cpu_math_library_num_threads(self, n: int) -> None:
+        self._threads = int(n)
+
+    def use_gpu(self) -> bool:
+        return False
+
+
+class Tensor:
+    """An input or output handle of a Predictor (paddle.inference.Tensor)."""
+
+    def __init__(self, name: str, predictor: "Predictor"):
+        self._name = name
+        self._predictor = predictor
+        self._shape: list[int] | None = None
+
+    def name(self) -> str:
+        return self._name
+
+    def reshape(self, shape: Any) -> None:
+        self._shape = [int(d) for d in shape]
+
+    def copy_from_cpu(self, data: np.ndarray) -> None:
+        data = np.ascontiguousarray(data)
+        if self._shape is not None and list(data.shape) != self._shape:
+            if int(np.prod(self._shape)) != data.size:
+                raise FeedError(f"input {self._name!r}: reshape({self._shape}) does not fit "
+                                f"data of shape {list(data.shape)}")
+            data = data.reshape(self._shape)
+        self._predictor._inputs[self._name] = data.copy()
+
+    def copy_to_cpu(self) -> np.ndarray:
+        if self._name not in self._predictor._outputs:
+            raise RuntimeError(f"output {self._name!r} has no value: call predictor.run() first")
+        return self._predictor._outputs[self._name].copy()
+
+    def shape(self) -> list[int]:
+        src = self._predictor._outputs.get(self._name, self._predictor._inputs.get(self._name))
+        return list(src.shape) if src is not None else list(self._shape or [])
+
+
+class Predictor:
+    def __init__(self, config: Config):
+        self._model: LoadedModel = load_model(config.model_file(), config.params_file())
+        self._inputs: dict[str, np.ndarray] = {}
+        self._outputs: dict[str, np.ndarray] = {}
+
+    def get_input_names(self) -> list[str]:
+        return list(self._model.feed_names)
+
+    def get_output_names(self) -> list[str]:
+        return list(self._model.fetch_names)
+
+    def get_input_handle(self, name: str) -> Tensor:
+        if name not in self._model.feed_names:
+            raise KeyError(f"no input named {name!r}; inputs are {self._model.feed_names}")
+        return Tensor(name, self)
+
+    def get_output_handle(self, name: str) -> Tensor:
+        if name not in self._model.fetch_names:
+            raise KeyError(f"no output named {name!r}; outputs are {self._model.fetch_names}")
+        return Tensor(name, self)
+
+    def run(self, inputs: list[np.ndarray] | None = None) -> list[np.ndarray] | None:
+        if inputs is not None:
+            return self._model.run(list(inputs))
+        missing = [n for n in self._model.feed_names if n not in self._inputs]
+        if missing:
+            raise FeedError(f"inputs {missing} were not set (copy_from_cpu) before run()")
+        outs = self._model.run([self._inputs[n] for n in self._model.feed_names])
+        self._outputs = dict(zip(self._model.fetch_names, outs))
+        return None
+
+
+def create_predictor(config: Config) -> Predictor:
+    return Predictor(config)
