@@ -115,6 +115,7 @@ class Legacy:
     optional_inputs: tuple[str, ...] = ()  # empty slots written as `Slot: []`
     extra_outputs: tuple[str, ...] = ()
     keeps_extra_attrs: bool = False
+    out_lod_level: bool = True  # Paddle's Python API declares the output with legacy_lod_level
 
 
 # ---------------------------------------------------------------------------------------------

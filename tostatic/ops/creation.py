@@ -22,7 +22,7 @@ class Full(PdOp):
                      "str_value": From("STRING", "value", lambda v: "",
                                        lambda s: float(s) if s else None),
                      "force_cpu": Fixed("BOOLEAN", False),
-                     "place_type": Fixed("INT", -1)})
+                     "place_type": Fixed("INT", -1)}, out_lod_level=False)
     NAME_HINT = "fill_constant"
 
     @staticmethod

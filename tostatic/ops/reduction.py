@@ -17,11 +17,12 @@ def reduced_axes(ndim: int, axis: tuple[int, ...], reduce_all: bool) -> tuple[in
     return tuple(sorted({normalize_axis(a, ndim) for a in axis}))
 
 
-def reduce(paddle_type: str) -> Legacy:
+def reduce(paddle_type: str, out_lod_level: bool = True) -> Legacy:
     return Legacy(paddle_type, {"X": "x"}, {"Out": 0},
                   {"dim": From("INTS", "axis"), "keep_dim": From("BOOLEAN", "keepdim"),
                    "reduce_all": From("BOOLEAN", "reduce_all"),
-                   "in_dtype": Fixed("INT", -1), "out_dtype": Fixed("INT", -1)})
+                   "in_dtype": Fixed("INT", -1), "out_dtype": Fixed("INT", -1)},
+                  out_lod_level=out_lod_level)
 
 
 class Reduce(PdOp):
@@ -63,7 +64,7 @@ class Sum(Reduce):
 class Mean(Reduce):
     name = "pd.mean"
     FN = np.mean
-    PADDLE = reduce("reduce_mean")
+    PADDLE = reduce("reduce_mean", out_lod_level=False)
     NAME_HINT = "mean"
 
 

@@ -1,6 +1,7 @@
 """lower-to-program: the `pd` function becomes a `program.program` Paddle can read as it is."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -92,12 +93,12 @@ def _constant_op(array: np.ndarray, out: str) -> OpOp:
 def lower_function(fn: func.FuncOp) -> ProgramOp:
     """Build the ProgramDesc mirror of one traced function (block 0, feeds and fetches)."""
     names = _Names()
-    var_ops: dict[str, VarOp] = {}
+    var_decls: dict[str, tuple[Abstract, dict[str, Any]]] = {}
     ops: list[OpOp] = []
     block = fn.body.block
 
     def declare(name: str, ab: Abstract, **kw: Any) -> None:
-        var_ops[name] = VarOp.build(name, "DENSE_TENSOR", ab.dtype, list(ab.shape), **kw)
+        var_decls[name] = (ab, kw)
 
     feeds = input_names(fn)
     for arg, name in zip(block.args, feeds):
@@ -122,7 +123,11 @@ def lower_function(fn: func.FuncOp) -> ProgramOp:
         outs = [names.claim(r, wanted[i] if i < len(wanted) else None)
                 for i, r in enumerate(op.results)]
         for r, n in zip(op.results, outs):
-            declare(n, Abstract.of_value(r), persistable=False, lod_level=0)
+            # Paddle's operators (`x + y`) make `tmp_N` vars without a persistable field
+            kw: dict[str, Any] = {} if re.fullmatch(r"tmp_\d+", n) else {"persistable": False}
+            if op.PADDLE is None or op.PADDLE.out_lod_level or isinstance(op, Constant):
+                kw["lod_level"] = 0
+            declare(n, Abstract.of_value(r), **kw)
         if isinstance(op, Constant):
             ops.append(_constant_op(dense_to_array(op.attr_values()["value"]), outs[0]))
             continue
@@ -162,7 +167,8 @@ def lower_function(fn: func.FuncOp) -> ProgramOp:
     fetch_ops = [OpOp.build("fetch", {"X": [name]}, {"Out": ["fetch"]},
                             {"col": ("INT", col), **_common_attrs(True, None)})
                  for col, name in enumerate(fetches)]
-    variables = [var_ops[n] for n in sorted(var_ops)]
+    variables = [VarOp.build(n, "DENSE_TENSOR", ab.dtype, list(ab.shape), **kw)
+                 for n, (ab, kw) in sorted(var_decls.items())]
     variables += [VarOp.build("feed", "FEED_MINIBATCH", persistable=True),
                   VarOp.build("fetch", "FETCH_LIST", persistable=True)]
     block0 = BlockOp.build(0, -1, variables, feed_ops + ops + fetch_ops)
