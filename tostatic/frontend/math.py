@@ -29,7 +29,7 @@ def _is_tensor(x: Any) -> bool:
 
 def _scalar_like(value: Any, like: Any) -> Any:
     """A Python scalar as a 0-D tensor of `like`'s dtype (Paddle: fill_constant, shape [])."""
-    return full([], value, like.dtype)
+    return apply(creation.Full, shape=(), value=float(value), dtype=like.dtype, name_hint="tmp")
 
 
 def binary_operator(kind: str, x: Any, y: Any, reverse: bool = False) -> Any:

@@ -50,7 +50,8 @@ def _paddle_dtype(arr: np.ndarray) -> _dtypes.DType:
     meta = arr.dtype.metadata or {}
     if meta.get("paddle_dtype") == "bfloat16" and arr.dtype.itemsize == 2:
         return _dtypes.bfloat16
-    return _dtypes.convert_dtype(arr.dtype)
+    npd = arr.dtype if arr.dtype.isnative else arr.dtype.newbyteorder("=")
+    return _dtypes.convert_dtype(npd)
 
 
 # ----------------------------------------------------------------------------- reading
