@@ -205,3 +205,27 @@ def test_our_files_load_in_real_paddle_jit_load(tmp_path, real_paddle):
     # the values must be ours.
     values = sorted((v.numpy().tolist() for v in loaded.state_dict().values()), key=len)
     assert values == [net.linear.bias.numpy().tolist(), net.linear.weight.numpy().tolist()]
+
+
+def test_buffers_become_persistables_with_structured_names(tmp_path):
+    class WithBuffer(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.linear = paddle.nn.Linear(4, 2)
+            self.register_buffer("offset", paddle.to_tensor(np.arange(2, dtype="float32")))
+
+        def forward(self, x):
+            return self.linear(x) + self.offset
+
+    net = WithBuffer()
+    prefix = str(tmp_path / "buf")
+    paddle.jit.save(net, prefix, input_spec=[InputSpec([None, 4], "float32", "x")])
+    from tostatic.serialization.pdiparams_info import load_info
+
+    info = load_info(prefix + ".pdiparams.info")
+    by_structured = {v["structured_name"]: (k, v) for k, v in info.items()}
+    assert set(by_structured) == {"linear.weight", "linear.bias", "offset"}
+    assert "trainable" not in by_structured["offset"][1]  # buffers carry no trainable flag
+    x = np.ones((3, 4), "float32")
+    want = x @ net.linear.weight.numpy() + net.linear.bias.numpy() + np.arange(2)
+    assert_close(paddle.jit.load(prefix)(x).numpy(), want.astype("float32"))

@@ -9,7 +9,10 @@ from typing import Any
 
 from tostatic.frontend import tracing
 from tostatic.frontend.tensor import Tensor
-from tostatic.ir.opdef import PdOp
+import numpy as np
+
+from tostatic.ir.errors import ShapeError
+from tostatic.ir.opdef import Abstract, PdOp
 
 
 def apply(op_cls: type[PdOp], *inputs: Any, name_hint: str | None = None,
@@ -24,7 +27,21 @@ def apply(op_cls: type[PdOp], *inputs: Any, name_hint: str | None = None,
             if not isinstance(x, Tensor):
                 raise TypeError(f"{op_cls.name}: expected Tensor inputs, got {type(x).__name__}"
                                 f" (a symbolic Variable used outside its trace?)")
-        arrays = op_cls.run_eager([x._data for x in inputs], attrs)
+        arrays = _run_eager(op_cls, [x._data for x in inputs], attrs)
         stop = all(x.stop_gradient for x in inputs)
-        outs = [Tensor(a, stop_gradient=stop) for a in arrays]
+        outs = [Tensor(np.asarray(a), stop_gradient=stop) for a in arrays]
     return outs[0] if op_cls.NUM_RESULTS == 1 else outs
+
+
+def _run_eager(op_cls: type[PdOp], arrays: list[np.ndarray], attrs: dict[str, Any]) -> list[Any]:
+    """The numpy kernel; when it fails, the op's shape rule explains why (kept off the fast path)."""
+    try:
+        return op_cls.run_eager(arrays, attrs)
+    except Exception:
+        from tostatic.frontend.tracing import user_location
+
+        try:
+            op_cls.infer_results([Abstract.of_array(a) for a in arrays], attrs)
+        except ShapeError as e:
+            raise ShapeError(f"{e} (in {op_cls.name} at {user_location()})") from None
+        raise

@@ -29,7 +29,8 @@ class Initializer:
         raise NotImplementedError
 
     def _compute_fans(self, var: Any) -> tuple[int, int]:
-        """Paddle's rule: [] → 1/1; [n] → n/n; [in, out]; conv [out_c, in_c, *k] → in_c*k / out_c*k."""
+        """Paddle's rule: [] → 1/1; [n] → n/n; [in, out] → in/out;
+        conv [out_c, in_c, *k] → in_c*prod(k) / out_c*prod(k)."""
         shape = list(var.shape) if not isinstance(var, (list, tuple)) else list(var)
         if not shape:
             return 1, 1
@@ -165,7 +166,8 @@ class TruncatedNormal(TruncatedNormalInitializer):
 
 
 class XavierInitializer(Initializer):
-    """Uniform in ±gain*sqrt(6/(fan_in+fan_out)), or Normal with std gain*sqrt(2/(fan_in+fan_out))."""
+    """Uniform in ±gain*sqrt(6/(fan_in+fan_out)), or Normal with
+    std gain*sqrt(2/(fan_in+fan_out))."""
 
     def __init__(self, uniform: bool = True, fan_in: float | None = None,
                  fan_out: float | None = None, seed: int = 0, gain: float = 1.0) -> None:

@@ -25,7 +25,8 @@ _all_cap_re = re.compile("([a-z])([A-Z])")
 
 
 def _convert_camel_to_snake(name: str) -> str:
-    """Paddle's rule: `SimpleNet` → `simple_net`, `BatchNorm2D` → `batch_norm2d`, `ReLU` → `re_lu`."""
+    """Paddle's rule: `SimpleNet` → `simple_net`, `BatchNorm2D` → `batch_norm2d`,
+    `ReLU` → `re_lu`."""
     s1 = _first_cap_re.sub(r"\1_\2", name)
     return _all_cap_re.sub(r"\1_\2", s1).lower()
 
@@ -55,6 +56,7 @@ def _default_dtype_name() -> str:
 # --- parameter-name uniqueness (Paddle's DygraphParameterNameChecker) -------------------------
 # Paddle keeps one checker per unique-name generator: `unique_name.guard()` resets both.
 _used_param_names: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()
+_used_param_names_fallback: set[str] = set()
 
 
 def _param_name_used(name: str) -> bool:
@@ -68,9 +70,6 @@ def _param_name_used(name: str) -> bool:
         return True
     used.add(name)
     return False
-
-
-_used_param_names_fallback: set[str] = set()
 
 
 class HookRemoveHelper:

@@ -216,7 +216,8 @@ class LayerList(Layer):
         return self
 
     def insert(self, index: int, sublayer: Layer) -> None:
-        assert isinstance(index, int) and -len(self._sub_layers) <= index <= len(self._sub_layers), \
+        n = len(self._sub_layers)
+        assert isinstance(index, int) and -n <= index <= n, \
             f"index should be an integer in range [{-len(self)}, {len(self)}]"
         if index < 0:
             index += len(self)

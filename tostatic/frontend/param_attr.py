@@ -52,7 +52,8 @@ class ParamAttr:
 
     @staticmethod
     def _to_attr(arg: Any) -> "ParamAttr | list | bool":
-        """None → default attr, str → name, Initializer → initializer, False → no parameter."""
+        """None → default attr, str → name, Initializer → initializer,
+        False → no parameter."""
         if arg is None:
             return ParamAttr()
         if isinstance(arg, (list, tuple)):

@@ -74,14 +74,14 @@ def _unflatten(tree: Any, values: Sequence[Any]) -> Any:
 
 
 def _structured_names(layer: Any) -> dict[int, tuple[str, str]]:
+    """id(tensor) -> (structured name, "param" | "buffer"), as Paddle's to_static sees them."""
     if layer is None:
         return {}
+    from tostatic.frontend.tensor import Parameter
+
     out: dict[int, tuple[str, str]] = {}
-    for name, p in layer.named_parameters():
-        out.setdefault(id(p), (name, "param"))
-    for name, b in layer.named_buffers():
-        if getattr(b, "persistable", True):
-            out.setdefault(id(b), (name, "buffer"))
+    for name, t in layer.to_static_state_dict().items():
+        out.setdefault(id(t), (name, "param" if isinstance(t, Parameter) else "buffer"))
     return out
 
 

@@ -12,17 +12,19 @@ from tostatic.ops.shapes import numel
 
 def reshape_target(in_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
     """Paddle's reshape rule: 0 copies the input dim, one -1 is inferred (stays -1 if unknown)."""
-    out = [in_shape[i] if d == 0 else d for i, d in enumerate(shape)]
-    if out.count(-1) > 1:
+    if list(shape).count(-1) > 1:
         raise ShapeError(f"reshape: more than one -1 in shape {list(shape)}")
-    if -1 in out:
-        known, total = numel([d for d in out if d != -1]), numel(in_shape)
+    out = [in_shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    total = numel(in_shape)
+    if -1 in shape:
+        at = list(shape).index(-1)
+        known = numel([d for i, d in enumerate(out) if i != at])
         if known > 0 and total >= 0:
             if total % known:
                 raise ShapeError(f"reshape: cannot reshape {list(in_shape)} to {list(shape)}")
-            out[out.index(-1)] = total // known
-    elif numel(in_shape) >= 0 and numel(in_shape) != numel(out):
-        raise ShapeError(f"reshape: {list(in_shape)} has {numel(in_shape)} elements, "
+            out[at] = total // known
+    elif total >= 0 and numel(out) >= 0 and total != numel(out):
+        raise ShapeError(f"reshape: {list(in_shape)} has {total} elements, "
                          f"shape {list(shape)} needs {numel(out)}")
     return tuple(out)
 

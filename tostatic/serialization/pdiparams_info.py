@@ -28,6 +28,8 @@ import pickletools
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from tostatic.serialization import FormatError, atomic_write
 
 __all__ = ["save_info", "load_info"]
@@ -76,7 +78,7 @@ def _normalize(info: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
                     raise TypeError(f"pdiparams.info[{var!r}]['structured_name'] must be a str")
                 d[key] = _fresh(value)
             else:
-                if not isinstance(value, bool) and type(value).__name__ != "bool_":
+                if not isinstance(value, (bool, np.bool_)):
                     raise TypeError(f"pdiparams.info[{var!r}][{key!r}] must be a bool, got {value!r}")
                 d[key] = bool(value)
         out[_fresh(var)] = d
