@@ -177,6 +177,20 @@ def test_not_a_program_desc(tmp_path):
     assert e.offset == 0 and ".pdiparams" in e.reason
     e = _corrupt(tmp_path, b'{"base_code": {"magic": "pir"}, "program": {}}')
     assert "JSON" in e.reason
+    e = _corrupt(tmp_path, b"\x0b" * 5000)  # start-group tags nested past protobuf's limit
+    assert e.offset == 101 and "nest" in e.reason
+
+
+def test_save_program_failure_leaves_no_file(tmp_path):
+    from tostatic.dialects import program as P
+
+    bad = P.ProgramOp.build([P.BlockOp.build(0, -1, [P.VarOp.build(
+        "feed", var_type="FEED_MINIBATCH", dtype="float32")], [])])
+    target = tmp_path / "m.pdmodel"
+    target.write_bytes(b"previous")
+    with pytest.raises(ValueError):
+        save_program(target, bad)
+    assert target.read_bytes() == b"previous" and os.listdir(tmp_path) == ["m.pdmodel"]
 
 
 def test_from_program_desc_rejects_empty_desc():

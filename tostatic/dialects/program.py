@@ -20,24 +20,21 @@ variable's name is `var.var_name`.
 """
 from __future__ import annotations
 
-import math
+import struct
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from xdsl.dialects.builtin import (
-    I1,
     I32,
     I64,
     ArrayAttr,
     BoolAttr,
-    BytesAttr,
     DenseArrayBase,
     DictionaryAttr,
-    FloatAttr,
-    IntegerAttr,
-    IntegerType,
     Float32Type,
     Float64Type,
+    FloatAttr,
+    IntegerAttr,
     StringAttr,
     f32,
     f64,
@@ -56,10 +53,11 @@ from xdsl.irdl import (
     region_def,
     traits_def,
 )
-from xdsl.parser import AttrParser
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import HasParent, NoTerminator
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.mlir_lexer import MLIRTokenKind, StringLiteral
 
 from tostatic.ir import dtypes as _dtypes
 
@@ -426,10 +424,11 @@ class VarOp(IRDLOperation):
     stop_gradient_attr = opt_prop_def(BoolAttr, prop_name="stop_gradient")
     # VarDesc.attrs (rare): name -> INT/STRING/INTS value, in file order.
     var_attrs_attr = opt_prop_def(DictionaryAttr, prop_name="var_attrs")
-    # Escape hatch: serialized VarType for kinds the fields above cannot express
-    # (READER, TUPLE, or a tensor desc in a field that does not match var_type).
-    # When present it is written verbatim and dtype/shape/lod_level are absent.
-    raw_type_attr = opt_prop_def(BytesAttr, prop_name="raw_type")
+    # Escape hatch: the serialized VarType, as hex, for kinds the fields above cannot express
+    # (READER, TUPLE, or a tensor desc in a field that does not match var_type). When present
+    # it is written verbatim and dtype/shape/lod_level are absent. Hex, not BytesAttr: xDSL
+    # prints BytesAttr as a string literal that parses back as a StringAttr.
+    raw_type_attr = opt_prop_def(StringAttr, prop_name="raw_type")
 
     traits = lazy_traits_def(lambda: (HasParent(BlockOp),))
 
@@ -468,7 +467,7 @@ class VarOp(IRDLOperation):
             "is_parameter": _bool(is_parameter),
             "stop_gradient": _bool(stop_gradient),
             "var_attrs": None if var_attrs is None else DictionaryAttr(dict(var_attrs)),
-            "raw_type": None if raw_type is None else BytesAttr(bytes(raw_type)),
+            "raw_type": None if raw_type is None else StringAttr(bytes(raw_type).hex()),
         }
         return super().build(properties={k: v for k, v in props.items() if v is not None})
 
@@ -503,6 +502,11 @@ class VarOp(IRDLOperation):
         return _opt_int(self.lod_level_attr)
 
     @property
+    def raw_type(self) -> bytes | None:
+        """The verbatim VarType bytes, for var kinds without structured fields."""
+        return None if self.raw_type_attr is None else bytes.fromhex(self.raw_type_attr.data)
+
+    @property
     def persistable(self) -> bool:
         return bool(_opt_bool(self.persistable_attr))
 
@@ -525,8 +529,13 @@ class VarOp(IRDLOperation):
             raise VerifyException(f"variable {self.var_name!r}: unknown dtype {self.dtype_attr.data!r}")
         if self.dtype_attr is None and (self.shape_attr is not None or self.lod_level_attr is not None):
             raise VerifyException(f"variable {self.var_name!r}: shape/lod_level need a dtype")
-        if self.raw_type_attr is not None and self.dtype_attr is not None:
-            raise VerifyException(f"variable {self.var_name!r}: raw_type excludes dtype/shape")
+        if self.raw_type_attr is not None:
+            if self.dtype_attr is not None:
+                raise VerifyException(f"variable {self.var_name!r}: raw_type excludes dtype/shape")
+            try:
+                bytes.fromhex(self.raw_type_attr.data)
+            except ValueError:
+                raise VerifyException(f"variable {self.var_name!r}: raw_type is not hex") from None
         if self.var_attrs_attr is not None:
             for k, v in self.var_attrs_attr.data.items():
                 t, _ = from_attr(v)
@@ -535,8 +544,10 @@ class VarOp(IRDLOperation):
 
 
 def _dtype_name(dtype: object) -> str:
-    if isinstance(dtype, str) and dtype in VAR_TYPES and VAR_TYPES[dtype] not in _dtypes.BY_VAR_TYPE:
-        return dtype  # e.g. "UINT16": a Paddle dtype tostatic cannot compute with, kept by name
+    """`dtype` property value: a dtypes.py name, or the VarType name where dtypes.py has none."""
+    if isinstance(dtype, str) and dtype in VAR_TYPES:  # "FP32", or e.g. "UINT16"
+        known = _dtypes.BY_VAR_TYPE.get(VAR_TYPES[dtype])
+        return dtype if known is None else known.name
     return _dtypes.convert_dtype(dtype).name
 
 
@@ -852,11 +863,59 @@ def print_program(program: ProgramOp) -> str:
     return buf.getvalue()
 
 
+class ProgramParser(Parser):
+    """xDSL's Parser with two fixes that print -> parse round trips need (xDSL 0.74):
+
+    - Non-ASCII strings: the printer escapes every non-ASCII byte (`"\\C3\\BC"` for "ü"), and
+      the lexer turns any escaped non-ASCII literal into a bytes literal, so the string came
+      back as a BytesAttr (or was refused where a string is required). Here a bytes literal
+      that is valid UTF-8 is a string again.
+    - Hex floats in dense arrays: a float without a short exact decimal form (inf, nan,
+      123456792.0 in f32) prints as its bit pattern, `array<f32: 0x7F800000>`, which the
+      dense-array parser refused. FLOATS attrs hold such values in practice (assign_value with
+      -inf in an attention mask). FloatAttr scalars were already fine.
+    Everything else is the stock parser.
+    """
+
+    def parse_optional_str_literal(self) -> str | None:
+        token = self._current_token
+        if token.kind == MLIRTokenKind.BYTES_LIT:
+            try:
+                text = StringLiteral.from_span(token.span).bytes_contents.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            self._consume_token()
+            return text
+        return super().parse_optional_str_literal()
+
+    def _parse_builtin_densearray_attr(self) -> DenseArrayBase | None:
+        start = self.pos
+        self.parse_characters("<", " in dense array")
+        element_type = self.parse_attribute()
+        if not isinstance(element_type, (Float32Type, Float64Type)):
+            self._resume_from(start)
+            return super()._parse_builtin_densearray_attr()
+        if self.parse_optional_punctuation(">"):
+            return DenseArrayBase.from_list(element_type, [])
+        self.parse_characters(":", " in dense array")
+        values = self.parse_comma_separated_list(
+            self.Delimiter.NONE, lambda: self._parse_float_or_bits(element_type))
+        self.parse_characters(">", " in dense array")
+        return DenseArrayBase.from_list(element_type, values)
+
+    def _parse_float_or_bits(self, element_type: Float32Type | Float64Type) -> float:
+        token = self._current_token
+        if token.kind == MLIRTokenKind.INTEGER_LIT and token.text.lower().startswith("0x"):
+            bits = self.parse_integer(allow_boolean=False, allow_negative=False)
+            if isinstance(element_type, Float32Type):
+                return struct.unpack("<f", struct.pack("<I", bits))[0]
+            return struct.unpack("<d", struct.pack("<Q", bits))[0]
+        return self.parse_number()
+
+
 def parse_program(text: str) -> ProgramOp:
     """Parse text written by print_program back into a ProgramOp."""
-    from xdsl.parser import Parser
-
-    op = Parser(make_context(), text).parse_op()
+    op = ProgramParser(make_context(), text).parse_op()
     if not isinstance(op, ProgramOp):
         raise ValueError(f"expected a program.program op, got {op.name}")
     return op

@@ -67,7 +67,7 @@ def _text(value: str | bytes, path: str) -> str:
     return value
 
 
-def _scalar_to_py(s: Any, path: str) -> bool | int | float | complex:
+def _scalar_to_py(s: Any) -> bool | int | float | complex:
     kind = pb.Scalar.Type.Name(s.type)
     if kind == "BOOLEAN":
         return bool(s.b)
@@ -85,9 +85,9 @@ def _attr_value(a: Any, t: str, path: str) -> Any:
     if t in ("STRINGS", "VARS"):
         return [_text(x, f"{path}.{_ATTR_FIELD[t]}[{i}]") for i, x in enumerate(v)]
     if t == "SCALAR":
-        return P.ScalarAttr.from_python(_scalar_to_py(v, path))
+        return P.ScalarAttr.from_python(_scalar_to_py(v))
     if t == "SCALARS":
-        return [_scalar_to_py(x, f"{path}.scalars[{i}]") for i, x in enumerate(v)]
+        return [_scalar_to_py(x) for x in v]
     if t in ("INTS", "FLOATS", "BOOLEANS", "BLOCKS", "LONGS", "FLOAT64S"):
         return list(v)
     return v
@@ -244,7 +244,7 @@ def _var_type_to_pb(kw: dict[str, Any]) -> Any:
 def _var_to_pb(v: P.VarOp, out: Any) -> None:
     out.name = v.var_name
     if v.raw_type_attr is not None:
-        out.type.ParseFromString(v.raw_type_attr.data)
+        out.type.ParseFromString(v.raw_type)
     else:
         out.type.CopyFrom(_var_type_to_pb({
             "var_type": v.var_type, "dtype": v.dtype_name,
@@ -382,9 +382,15 @@ def _is_repeated(field: FieldDescriptor) -> bool:
     return flag if isinstance(flag, bool) else field.label == FieldDescriptor.LABEL_REPEATED
 
 
+_MAX_DEPTH = 100  # protobuf's own recursion limit
+
+
 def _walk(data: bytes, start: int, end: int, desc: Descriptor | None, where: str,
-          group: int | None = None) -> int:
+          group: int | None = None, depth: int = 0) -> int:
     """Check one message's fields; recurse into known sub-messages. Returns the end position."""
+    if depth > _MAX_DEPTH:
+        raise _WireError(start, f"expected at most {_MAX_DEPTH} levels of nested messages or "
+                         "groups, found deeper nesting here")
     region = _region(start, end, len(data), where)
     pos = start
     counts: dict[int, int] = {}
@@ -414,13 +420,13 @@ def _walk(data: bytes, start: int, end: int, desc: Descriptor | None, where: str
                 raise _WireError(tag_off, f"{name} (field {num}) declares {n} bytes, but only "
                                  f"{end - pos} remain in {region}; truncated?")
             if field is not None and field.type == FieldDescriptor.TYPE_MESSAGE:
-                _walk(data, pos, pos + n, field.message_type, name)
+                _walk(data, pos, pos + n, field.message_type, name, depth=depth + 1)
             elif field is not None and _is_repeated(field) and \
                     field.type not in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
                 _walk_packed(data, pos, pos + n, field, name)
             pos += n
         elif wt == 3:
-            pos = _walk(data, pos, end, None, f"{name} (group)", group=num)
+            pos = _walk(data, pos, end, None, f"{name} (group)", group=num, depth=depth + 1)
         elif wt == 4:
             if group == num:
                 return pos
