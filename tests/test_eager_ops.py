@@ -100,3 +100,12 @@ def test_static_function_call_runs_compiled_program_on_live_parameters():
                                rtol=1e-6)
     layer.weight.set_value(np.ones((4, 2), "float32"))  # training changed the weights
     np.testing.assert_allclose(st(x).numpy(), A @ np.ones((4, 2)) + layer.bias.numpy(), rtol=1e-5)
+
+
+def test_flatten_layer_and_function():
+    x = np.arange(24, dtype="float32").reshape(2, 3, 4)
+    assert paddle.nn.Flatten()(paddle.to_tensor(x)).shape == [2, 12]
+    np.testing.assert_array_equal(paddle.nn.functional.flatten(paddle.to_tensor(x)).numpy(),
+                                  x.reshape(-1))
+    fn = to_static(lambda a: paddle.nn.functional.flatten(a, 1), input_spec=[InputSpec([None, 3, 4])])
+    assert fn(paddle.to_tensor(x)).shape == [2, 12]

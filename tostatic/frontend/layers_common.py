@@ -7,22 +7,8 @@ from collections.abc import Iterable, Mapping
 from itertools import chain
 from typing import Any, Iterator
 
+from tostatic.frontend import nn_functional
 from tostatic.frontend.layer import Layer, _default_dtype_name
-
-
-def _functional(name: str):
-    """An op from nn_functional, falling back to math (imported at call time)."""
-    try:
-        from tostatic.frontend import nn_functional
-
-        fn = getattr(nn_functional, name, None)
-        if fn is not None:
-            return fn
-    except ImportError:
-        pass
-    from tostatic.frontend import math
-
-    return getattr(math, name)
 
 
 class Linear(Layer):
@@ -60,7 +46,7 @@ class ReLU(Layer):
         self._name = name
 
     def forward(self, x: Any) -> Any:
-        return _functional("relu")(x)
+        return nn_functional.relu(x)
 
     def extra_repr(self) -> str:
         return f"name={self._name}" if self._name else ""
@@ -81,7 +67,7 @@ class Flatten(Layer):
         self.stop_axis = stop_axis
 
     def forward(self, input: Any) -> Any:
-        return _functional("flatten")(input, start_axis=self.start_axis,
+        return nn_functional.flatten(input, start_axis=self.start_axis,
                                       stop_axis=self.stop_axis)
 
 

@@ -17,5 +17,15 @@ def relu(x, name=None):
     return math.relu(x)
 
 
+def flatten(x, start_axis=0, stop_axis=-1, name=None):
+    """Dims start_axis..stop_axis merged into one (written as a reshape: 0 keeps leading dims)."""
+    nd = len(x.shape)
+    start, stop = start_axis % max(nd, 1), stop_axis % max(nd, 1)
+    tail = x.shape[stop + 1:]
+    if any(d < 0 for d in tail):
+        raise ValueError(f"flatten: dims after stop_axis must be static, got shape {x.shape}")
+    return math.reshape(x, [0] * start + [-1] + list(tail))
+
+
 sigmoid = math.sigmoid
 tanh = math.tanh

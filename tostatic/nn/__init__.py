@@ -1,6 +1,7 @@
 """paddle.nn: Layer and the common layers."""
 from tostatic.frontend.layer import Layer
 from tostatic.frontend.layers_common import (
+    Flatten,
     Identity,
     LayerDict,
     LayerList,
@@ -11,5 +12,5 @@ from tostatic.frontend.layers_common import (
 from tostatic.frontend.param_attr import ParamAttr
 from tostatic.nn import functional, initializer
 
-__all__ = ["Identity", "Layer", "LayerDict", "LayerList", "Linear", "ParamAttr", "ReLU",
+__all__ = ["Flatten", "Identity", "Layer", "LayerDict", "LayerList", "Linear", "ParamAttr", "ReLU",
            "Sequential", "functional", "initializer"]
