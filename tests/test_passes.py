@@ -1,5 +1,6 @@
 """Each pass does what its docstring says, and leaves alone what it must not touch."""
 import numpy as np
+import pytest
 
 import tostatic as paddle
 from tostatic.frontend.static_function import trace
@@ -73,3 +74,28 @@ def test_pipeline_string_errors():
         parse_pipeline("constant-folding,nope")
     with pytest.raises(ValueError, match="no option"):
         parse_pipeline("constant-folding{max=3}")
+
+
+def _save_constant_model(tmp_path):
+    fn = paddle.jit.to_static(
+        lambda x, k: (x + paddle.to_tensor([1.0, 2.0]), k * paddle.to_tensor([3, -4])),
+        input_spec=[InputSpec([None, 2], "float32", "x"), InputSpec([2], "int64", "k")])
+    paddle.jit.save(fn, str(tmp_path / "m"))
+    return {"x": np.zeros((1, 2), "float32"), "k": np.array([2, 5], "int64")}
+
+
+def test_non_uniform_constants_round_trip_through_assign_value(tmp_path):
+    feeds = _save_constant_model(tmp_path)
+    a, b = paddle.jit.load(str(tmp_path / "m"))(feeds["x"], feeds["k"])
+    np.testing.assert_array_equal(a.numpy(), [[1.0, 2.0]])
+    np.testing.assert_array_equal(b.numpy(), [6, -20])
+
+
+@pytest.mark.interop
+def test_real_paddle_runs_our_assign_value(tmp_path, real_paddle):
+    from conftest import paddle_predict
+
+    feeds = _save_constant_model(tmp_path)
+    a, b = paddle_predict(tmp_path / "m.pdmodel", None, feeds)
+    np.testing.assert_array_equal(a, [[1.0, 2.0]])
+    np.testing.assert_array_equal(b, [6, -20])

@@ -150,9 +150,11 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
     if pipeline:
         from tostatic.passes.pipeline import run_pipeline
 
-        if live:
-            pipeline = pipeline.replace("persistable-extraction", "persistable-extraction{live=1}")
         run_pipeline(module, state, pipeline)
+    if live:  # read the captured tensors at run time, so training keeps updating them
+        for cap in state.captures:
+            if cap.tensor.name in state.weights:
+                state.weights[cap.tensor.name] = cap.tensor
     return ConcreteProgram(module, state, feed_names, tree, list(specs))
 
 

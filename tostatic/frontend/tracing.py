@@ -104,7 +104,6 @@ class Tracer:
 
     def __init__(self, structured_names: dict[int, tuple[str, str]] | None = None):
         self.block = Block()
-        self.ops: list[PdOp] = []
         self.captures: list[CaptureInfo] = []
         self._capture_values: dict[int, SSAValue] = {}
         self._structured = structured_names or {}  # id(tensor) -> (structured name, kind)

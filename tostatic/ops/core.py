@@ -21,7 +21,6 @@ class Capture(PdOp):
     name = "pd.capture"
     ATTRS = {"index": attr(INT), "kind": attr(STR, "tensor"),
              "structured_name": attr(STR, None), "var_name": attr(STR, None)}
-    FOLDABLE = False
 
     @staticmethod
     def eager() -> np.ndarray:
@@ -65,3 +64,10 @@ def array_to_dense(a: np.ndarray) -> Attribute:
 def dense_to_array(attr_: DenseIntOrFPElementsAttr) -> np.ndarray:
     ab = Abstract.of_type(attr_.type)
     return np.array(list(attr_.get_values()), dtype=ab.dtype.numpy).reshape(ab.shape)
+
+
+# How Paddle's assign_value stores a literal (lowering and raising of pd.constant read this):
+# 3.x writes `values` (SCALARS: float64 / int64 / bool by dtype); older files use these slots.
+ASSIGN_VALUE_SLOTS = {"float32": ("fp32_values", "FLOATS"), "int32": ("int32_values", "INTS"),
+                      "int64": ("int64_values", "LONGS"), "bool": ("bool_values", "BOOLEANS"),
+                      "float64": ("fp64_values", "FLOAT64S")}

@@ -1,7 +1,7 @@
 """Binary elementwise ops with numpy broadcasting, lowered to Paddle's `elementwise_*` (axis=-1).
 
-Paddle's legacy `axis` (Y aligned at X's dim `axis`) is raised to a reshape of Y, so inside the
-compiler every broadcast is numpy-style.
+Inside the compiler every broadcast is numpy-style; files using Paddle's other legacy `axis`
+values (Y aligned at X's dim `axis`, as 2.x static `fc` writes) are not raised yet.
 """
 from __future__ import annotations
 
@@ -17,18 +17,6 @@ from tostatic.ops.shapes import broadcast
 
 def elementwise(paddle_type: str) -> Legacy:
     return Legacy(paddle_type, {"X": "x", "Y": "y"}, {"Out": 0}, {"axis": Fixed("INT", -1)})
-
-
-def legacy_axis_shape(x_ndim: int, y_shape: tuple[int, ...], axis: int) -> tuple[int, ...] | None:
-    """Y's shape re-aligned for numpy broadcasting, for Paddle's legacy `axis` (None: no change)."""
-    if axis == -1 or len(y_shape) >= x_ndim:
-        return None
-    trimmed = list(y_shape)
-    while len(trimmed) > 1 and trimmed[-1] == 1 and axis + len(trimmed) > x_ndim:
-        trimmed.pop()  # Paddle ignores Y's trailing 1s
-    if axis < 0:
-        axis = x_ndim - len(trimmed)
-    return (1,) * axis + tuple(trimmed) + (1,) * (x_ndim - axis - len(trimmed))
 
 
 class Binary(PdOp):

@@ -12,8 +12,15 @@ from xdsl.ir import SSAValue
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
 from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ir.opdef import Abstract, Fixed, FromInputs, PdOp
-from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
+from tostatic.ir.opdef import Abstract, Fixed, FromInputs, Legacy, PdOp
+from tostatic.ops.core import (
+    ASSIGN_VALUE_SLOTS,
+    Capture,
+    Constant,
+    Persistable,
+    dense_to_array,
+)
+from tostatic.ops.creation import Full
 from tostatic.passes.base import CompilePass, CompileState, entry, register
 from tostatic.serialization.paddle_version import OP_VERSION_MAP, PADDLE_VERSION
 
@@ -66,28 +73,38 @@ class _Names:
         return name
 
 
+def legacy_attrs(spec: Legacy, values: dict[str, Any],
+                 inputs: list[Abstract]) -> dict[str, tuple[str, Any]]:
+    """The legacy op's attributes from a pd op's attribute values, as its `Legacy` spec says."""
+    attrs: dict[str, tuple[str, Any]] = {}
+    for key, a in spec.attrs.items():
+        if isinstance(a, Fixed):
+            attrs[key] = (a.attr_type, a.value)
+        elif isinstance(a, FromInputs):
+            attrs[key] = (a.attr_type, a.compute(*inputs))
+        else:
+            v = values[a.source]
+            attrs[key] = (a.attr_type, a.convert(v) if a.convert else _plain(v))
+    return attrs
+
+
 def _constant_op(array: np.ndarray, out: str) -> OpOp:
+    """A uniform constant is written as pd.full would be; others as assign_value."""
     from tostatic.ir import dtypes
 
     d = dtypes.convert_dtype(array.dtype)
     flat = array.reshape(-1)
     if flat.size and np.all(flat == flat[0]):
-        return OpOp.build("fill_constant", {}, {"Out": [out]}, {
-            "dtype": ("INT", d.var_type), "shape": ("LONGS", list(array.shape)),
-            "value": ("FLOAT", float(flat[0])), "str_value": ("STRING", ""),
-            "force_cpu": ("BOOLEAN", False), "place_type": ("INT", -1), **COMMON_ATTRS})
-    values = {"float32": ("fp32_values", "FLOATS"), "int32": ("int32_values", "INTS"),
-              "int64": ("int64_values", "LONGS"), "bool": ("bool_values", "BOOLEANS"),
-              "float64": ("fp64_values", "FLOAT64S")}
-    if d.name not in values:
+        spec = Full.PADDLE
+        attrs = legacy_attrs(spec, {"shape": array.shape, "value": float(flat[0]), "dtype": d}, [])
+        return OpOp.build(spec.type, {}, {"Out": [out]}, {**attrs, **COMMON_ATTRS})
+    if d.name not in ASSIGN_VALUE_SLOTS:
         raise UnsupportedError(f"lower-to-program: constants of dtype {d.name} cannot be "
                                f"written as assign_value")
-    key, kind = values[d.name]
-    attrs = {"dtype": ("INT", d.var_type), "shape": ("INTS", list(array.shape)),
-             key: (kind, flat.tolist()), **COMMON_ATTRS}
-    for other, other_kind in values.values():
-        attrs.setdefault(other, (other_kind, []))
-    return OpOp.build("assign_value", {}, {"Out": [out]}, attrs)
+    scalars = [bool(v) if d is dtypes.bool_ else v for v in flat.tolist()]
+    return OpOp.build("assign_value", {}, {"Out": [out]}, {
+        "dtype": ("INT", d.var_type), "shape": ("INTS", list(array.shape)),
+        "values": ("SCALARS", scalars), **_common_attrs(True, None)})
 
 
 def lower_function(fn: func.FuncOp) -> ProgramOp:
@@ -148,16 +165,8 @@ def lower_function(fn: func.FuncOp) -> ProgramOp:
             x_ab = Abstract.of_value(op.operands[0])
             declare(xname, Abstract((0,) + x_ab.shape, x_ab.dtype), persistable=False, lod_level=0)
             outputs[slot] = [xname]
-        values = op.attr_values()
-        attrs: dict[str, tuple[str, Any]] = {}
-        for key, a in spec.attrs.items():
-            if isinstance(a, Fixed):
-                attrs[key] = (a.attr_type, a.value)
-            elif isinstance(a, FromInputs):
-                attrs[key] = (a.attr_type, a.compute(*[Abstract.of_value(v) for v in op.operands]))
-            else:
-                v = values[a.source]
-                attrs[key] = (a.attr_type, a.convert(v) if a.convert else _plain(v))
+        attrs = legacy_attrs(spec, op.attr_values(),
+                             [Abstract.of_value(v) for v in op.operands])
         attrs.update(_common_attrs(spec.keeps_extra_attrs, location))
         ops.append(OpOp.build(spec.type, inputs, outputs, attrs))
 

@@ -16,7 +16,7 @@ class PersistableExtraction(CompilePass):
     `pd.constant`. Two different tensors with one name is an error."""
 
     name = "persistable-extraction"
-    options = {"max-constant-elements": 16, "live": False}
+    options = {"max-constant-elements": 16}
 
     def apply(self, module, state: CompileState) -> None:
         limit = int(self.values["max-constant-elements"])
@@ -40,7 +40,7 @@ class PersistableExtraction(CompilePass):
                                             "trainable": trainable,
                                             "is_parameter": cap.kind == "param"},
                                        [op.results[0].type])
-                state.weights[name] = tensor if self.values["live"] else array.copy()
+                state.weights[name] = array.copy()
                 if cap.structured_name is not None:
                     entry_ = {"structured_name": cap.structured_name,
                               "stop_gradient": bool(tensor.stop_gradient)}

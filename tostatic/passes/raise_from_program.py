@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
 from xdsl.ir import Block, Region, SSAValue
@@ -15,8 +16,9 @@ from xdsl.ir import Block, Region, SSAValue
 from tostatic.dialects.program import OpOp, ProgramOp
 from tostatic.frontend.tracing import NAMES_ATTR
 from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir import dtypes
 from tostatic.ir.opdef import LEGACY, Abstract, Fixed, FromInputs, PdOp
-from tostatic.ops.core import Persistable
+from tostatic.ops.core import ASSIGN_VALUE_SLOTS, Constant, Persistable, array_to_dense
 from tostatic.passes.base import CompilePass, CompileState, register
 from tostatic.passes.lower_to_program import INPUT_NAME_ATTR
 
@@ -77,22 +79,29 @@ class Raiser:
                                   for n in feed_names])
         return ModuleOp([fn]), feed_names, fetch_names, persistables
 
+    def raise_constant(self, op: OpOp) -> None:
+        """assign_value: a literal, back into pd.constant (the inverse of lowering)."""
+        d = dtypes.BY_VAR_TYPE[op.attr("dtype")]
+        key = "values" if op.has_attr("values") else ASSIGN_VALUE_SLOTS[d.name][0]
+        array = np.array(op.attr(key), dtype=d.numpy).reshape(op.attr("shape"))
+        c = Constant.make([], {"value": array_to_dense(array)},
+                          [Abstract.of_array(array).tensor_type()])
+        self.block.add_op(c)
+        (name,) = op.output("Out")
+        c.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(name)])
+        self.env[name] = c.results[0]
+
     def raise_op(self, op: OpOp, where: str) -> None:
+        if op.op_type == "assign_value":
+            return self.raise_constant(op)
         candidates = LEGACY.get(op.op_type)
         if not candidates:
             raise UnsupportedError(f"{where}: Paddle op {op.op_type!r} is not supported yet")
         for cls in candidates:
-            custom = getattr(cls, "raise_legacy", None)
-            if custom is not None:
-                outs = custom(self, op, where)
-                if outs is None:
-                    continue
-            else:
-                outs = self.raise_generic(cls, op, where)
-                if outs is None:
-                    continue
-            self.bind_outputs(cls, op, outs)
-            return
+            outs = self.raise_generic(cls, op, where)
+            if outs is not None:
+                self.bind_outputs(cls, op, outs)
+                return
         raise UnsupportedError(f"{where}: no pd op handles {op.op_type} with attributes "
                                f"{ {k: op.attr(k) for k in op.attr_names} }")
 
