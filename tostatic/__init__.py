@@ -3,6 +3,7 @@
 `import tostatic as paddle` gives the subset of Paddle's API that tostatic implements.
 """
 from tostatic import inference, jit, nn, static  # noqa: F401
+from tostatic.frontend.compile import compile  # noqa: F401
 from tostatic.frontend.math import (  # noqa: F401
     abs,
     add,

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 from xdsl.dialects.builtin import ModuleOp
 
+from tostatic.dialects.program import ProgramOp
 from tostatic.frontend.static_function import StaticFunction, to_static, trace
 from tostatic.passes.base import entry
 from tostatic.passes.lower_to_program import lower_function
@@ -36,12 +37,16 @@ def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **confi
     specs = input_spec if input_spec is not None else sf.input_spec
     if specs is None:
         raise ValueError("jit.save needs input_spec: pass it here or to to_static")
-    concrete = trace(sf._call_target(), specs, sf._layer, func_name=sf.__name__)
+    concrete = trace(sf._call_target(), specs, sf._layer, pipeline="export",
+                     func_name=sf.__name__)
     write_inference_model(path, concrete.module, concrete.state)
 
 
 def write_inference_model(path: str, module: ModuleOp, state: Any) -> None:
-    program = lower_function(entry(module))
+    """Write the module's program (lowering its `pd` function if the pipeline did not)."""
+    program = next((op for op in module.body.block.ops if isinstance(op, ProgramOp)), None)
+    if program is None:
+        program = lower_function(entry(module))
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)

@@ -24,7 +24,7 @@ from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.passes.base import CompileState, entry
 
-DEFAULT_PIPELINE = "persistable-extraction,constant-folding,dead-op-elimination"
+DEFAULT_PIPELINE = "default"  # named in passes/pipeline.py
 
 
 @dataclass
@@ -36,6 +36,7 @@ class ConcreteProgram:
     feed_names: list[str]
     output_tree: Any  # the function's return structure with output indices as leaves
     input_specs: list[Any] = field(default_factory=list)
+    manager: Any = None  # the PassManager that compiled it (stages, timings)
     _plan: Any = None
 
     @property
@@ -133,8 +134,9 @@ class Signature:
 
 def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
           pipeline: str | None = DEFAULT_PIPELINE, live: bool = False,
-          func_name: str = "forward") -> ConcreteProgram:
-    """Trace `fn` on symbolic inputs described by `specs` and run `pipeline` on the result."""
+          func_name: str = "forward", dump: Any = None, record: bool = False) -> ConcreteProgram:
+    """Trace `fn` on symbolic inputs described by `specs` and run `pipeline` on the result
+    (dumps as `dump` or $TOSTATIC_DUMP say; `record` keeps a copy of every stage)."""
     tracer = tracing.Tracer(_structured_names(layer))
     sig = Signature(fn, bound_self=False)
     feed_names: list[str] = []
@@ -147,15 +149,15 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
     fn_op = entry(module)
     fn_op.arg_attrs = ArrayAttr([DictionaryAttr({"pd.name": StringAttr(n)}) for n in feed_names])
     state = CompileState(captures=tracer.captures)
-    if pipeline:
-        from tostatic.passes.pipeline import run_pipeline
+    from tostatic.passes.manager import PassManager
 
-        run_pipeline(module, state, pipeline)
+    manager = PassManager(pipeline or "", dump, record=record)
+    manager.run(module, state, first_stage="captured")
     if live:  # read the captured tensors at run time, so training keeps updating them
         for cap in state.captures:
             if cap.tensor.name in state.weights:
                 state.weights[cap.tensor.name] = cap.tensor
-    return ConcreteProgram(module, state, feed_names, tree, list(specs))
+    return ConcreteProgram(module, state, feed_names, tree, list(specs), manager)
 
 
 class StaticFunction:

@@ -22,11 +22,11 @@ from tostatic.frontend.unique_name import NameGenerator
 from tostatic.ir import dtypes
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
+from tostatic.ir.text import LOC_ATTR  # noqa: F401  (re-exported)
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 NAMES_ATTR = "pd.names"  # Paddle variable names of an op's results (and extra outputs)
-LOC_ATTR = "pd.loc"  # "file:line" of the user's code that made the op
 
 
 def user_location() -> str | None:

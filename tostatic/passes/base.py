@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+
+from tostatic.ir.errors import ToStaticError
 
 
 @dataclass
@@ -22,6 +25,14 @@ class CompileState:
         return w.numpy() if hasattr(w, "numpy") else w
 
 
+class PassError(ToStaticError, ValueError):
+    """A pass refuses an op; `op` is the offender, so the failure report can name its line."""
+
+    def __init__(self, message: str, op: Operation | None = None):
+        super().__init__(message)
+        self.op = op
+
+
 class CompilePass:
     """A named transformation of a `pd` module; its docstring says what it does."""
 
@@ -34,9 +45,25 @@ class CompilePass:
             raise ValueError(f"pass {self.name!r} has no option(s) {sorted(unknown)}; "
                              f"it takes {sorted(self.options)}")
         self.values = {**self.options, **options}
+        self.current_op: Operation | None = None  # the op being rewritten, for failure reports
 
     def apply(self, module: ModuleOp, state: CompileState) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define apply()")
+
+    def ops(self, ops: Any) -> Iterator[Operation]:
+        """Iterate over a snapshot of `ops`, remembering the current one for failure reports."""
+        for op in list(ops):
+            self.current_op = op
+            yield op
+        self.current_op = None
+
+    def spec(self) -> str:
+        """The pipeline text that recreates this pass with its options (`name{k=v}`)."""
+        if not self.values:
+            return self.name
+        items = " ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                         for k, v in self.values.items())
+        return f"{self.name}{{{items}}}"
 
 
 PASSES: dict[str, type[CompilePass]] = {}

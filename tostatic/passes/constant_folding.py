@@ -33,7 +33,7 @@ class ConstantFolding(CompilePass):
 
     def apply(self, module, state: CompileState) -> None:
         limit = int(self.values["max-elements"])
-        for op in list(entry(module).body.block.ops):
+        for op in self.ops(entry(module).body.block.ops):
             if not isinstance(op, PdOp) or op.EFFECTS or not op.operands:
                 continue
             if isinstance(op, Constant):

@@ -19,6 +19,6 @@ class DeadOpElimination(CompilePass):
 
     def apply(self, module, state: CompileState) -> None:
         block = entry(module).body.block
-        for op in reversed(list(block.ops)):
+        for op in self.ops(reversed(list(block.ops))):
             if is_dead(op):
                 block.erase_op(op)

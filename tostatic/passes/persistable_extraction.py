@@ -21,7 +21,7 @@ class PersistableExtraction(CompilePass):
     def apply(self, module, state: CompileState) -> None:
         limit = int(self.values["max-constant-elements"])
         owners: dict[str, int] = {}
-        for op in list(entry(module).body.walk()):
+        for op in self.ops(entry(module).body.walk()):
             if not isinstance(op, Capture):
                 continue
             cap = state.captures[op.attr_values()["index"]]

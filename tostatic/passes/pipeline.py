@@ -1,4 +1,7 @@
-"""Pipelines: a string of pass names with options, run in order (`a,b{k=v},c`)."""
+"""Pipelines: a string of pass names with options, run in order (`a,b{k=v},c`).
+
+A name may also be one of the named PIPELINES, which expands in place.
+"""
 from __future__ import annotations
 
 import re
@@ -12,8 +15,16 @@ from tostatic.passes import (  # noqa: F401
     dead_op_elimination,
     lower_to_program,
     persistable_extraction,
+    raise_from_program,
 )
 from tostatic.passes.base import PASSES, CompilePass, CompileState
+
+# The pipelines tostatic itself runs; `tostatic opt --pipeline default` names them too.
+PIPELINES = {
+    "default": "persistable-extraction,constant-folding,dead-op-elimination",
+    "export": "default,lower-to-program",
+    "load": "raise-from-program",
+}
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")
 
@@ -35,17 +46,23 @@ def parse_pipeline(text: str) -> list[CompilePass]:
         if not m or m.end() == pos:
             raise ValueError(f"bad pipeline at column {pos}: {text[pos:]!r}")
         name, opts = m.group(1), m.group(2)
+        pos = m.end()
+        if name in PIPELINES and opts is None:
+            passes += parse_pipeline(PIPELINES[name])
+            continue
         if name not in PASSES:
-            raise ValueError(f"unknown pass {name!r}; known passes: {sorted(PASSES)}")
+            raise ValueError(f"unknown pass {name!r}; known passes: {sorted(PASSES)}, "
+                             f"pipelines: {sorted(PIPELINES)}")
         options = {}
         for item in filter(None, (o.strip() for o in (opts or "").split(" "))):
             key, _, val = item.partition("=")
             options[key] = _value(val)
         passes.append(PASSES[name](**options))
-        pos = m.end()
     return passes
 
 
-def run_pipeline(module: ModuleOp, state: CompileState, pipeline: str) -> None:
-    for p in parse_pipeline(pipeline):
-        p.apply(module, state)
+def run_pipeline(module: ModuleOp, state: CompileState, pipeline: str,
+                 dump: Any = None) -> None:
+    from tostatic.passes.manager import PassManager
+
+    PassManager(pipeline, dump).run(module, state)

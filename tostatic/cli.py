@@ -1,0 +1,97 @@
+"""The `tostatic` command.
+
+    tostatic opt FILE [--pipeline P] [--dump SPEC | mlir-opt style flags] [-o OUT]
+    tostatic passes
+
+`opt` reads textual IR (`pd` or `program` dialect), runs a pipeline and prints the result,
+like mlir-opt. Without --pipeline it runs the `// pipeline:` line of a reproducer file.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Sequence
+
+# mlir-opt flag -> dump spec item ({} takes the flag's value)
+_DUMP_FLAGS = {
+    "--print-ir-before-all": "before-all", "--print-ir-after-all": "after-all",
+    "--print-ir-before": "before={}", "--print-ir-after": "after={}",
+    "--print-ir-after-change": "after-change", "--print-ir-after-failure": "after-failure",
+    "--dump-folder": "folder={}", "--timing": "timings", "--print-loc": "locations",
+}
+
+
+def _opt(args: argparse.Namespace) -> int:
+    from xdsl.utils.exceptions import ParseError
+
+    from tostatic.ir.errors import ToStaticError
+    from tostatic.ir.text import parse_ir, print_ir
+    from tostatic.passes.dump import DumpOptions
+    from tostatic.passes.manager import PassManager
+
+    text = sys.stdin.read() if args.file == "-" else open(args.file).read()
+    pipeline = args.pipeline
+    if pipeline is None:
+        m = re.search(r"^// pipeline: (.*)$", text, re.MULTILINE)
+        pipeline = m.group(1).strip() if m else ""
+    items = [args.dump] if args.dump else []
+    for flag, item in _DUMP_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value:
+            items.append(item.format(value.replace(",", "+") if isinstance(value, str) else ""))
+    dump = DumpOptions.parse(",".join(items))
+    try:
+        module = parse_ir(text, args.file)
+        PassManager(pipeline, dump, verify_each=not args.no_verify).run(module)
+    except (ToStaticError, ValueError, ParseError) as e:
+        print(f"tostatic opt: error: {e}", file=sys.stderr)
+        return 1
+    out = print_ir(module, dump.locations)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(out)
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def _passes(args: argparse.Namespace) -> int:
+    import inspect
+
+    from tostatic.passes.base import PASSES
+    from tostatic.passes.pipeline import PIPELINES
+
+    for name, cls in sorted(PASSES.items()):
+        opts = " ".join(f"{k}={v}" for k, v in cls.options.items())
+        print(f"{name}{f'  {{{opts}}}' if opts else ''}")
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        print("".join(f"    {line}\n" for line in doc.splitlines()))
+    print("pipelines:")
+    for name, text in PIPELINES.items():
+        print(f"  {name} = {text}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tostatic")
+    sub = parser.add_subparsers(dest="command", required=True)
+    opt = sub.add_parser("opt", help="run a pass pipeline on a textual IR file")
+    opt.add_argument("file", help="IR file ('-' for stdin)")
+    opt.add_argument("-p", "--pipeline", help="e.g. 'cse,dead-op-elimination' or 'default'")
+    opt.add_argument("--dump", help="dump options, e.g. 'after-change,timings'")
+    opt.add_argument("-o", "--output", help="write the result here instead of stdout")
+    opt.add_argument("--no-verify", action="store_true", help="skip the verifier between passes")
+    for flag, item in _DUMP_FLAGS.items():
+        if "{}" in item:
+            opt.add_argument(flag, metavar="PASSES" if "print" in flag else "DIR")
+        else:
+            opt.add_argument(flag, action="store_true")
+    opt.set_defaults(run=_opt)
+    sub.add_parser("passes", help="list passes and named pipelines").set_defaults(run=_passes)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

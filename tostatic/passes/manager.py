@@ -1,0 +1,119 @@
+"""The pass manager: runs a pipeline with verification, dumps, timings and reproducers.
+
+Every caller (to_static, jit.save, tostatic.compile, `tostatic opt`) goes through here, so
+a dump option or a failure report works the same wherever the compiler runs.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from typing import Sequence
+
+from xdsl.dialects.builtin import ModuleOp
+
+from tostatic.ir.errors import ToStaticError
+from tostatic.ir.text import location_of, print_ir
+from tostatic.ir.verify import verify
+from tostatic.passes.base import CompilePass, CompileState
+from tostatic.passes.dump import DumpOptions, timing_report
+
+REPRODUCER_ENV = "TOSTATIC_REPRODUCER_DIR"
+
+
+class PassFailure(ToStaticError, RuntimeError):
+    """A pass raised or left IR the verifier rejects; names the pass, op, line, reproducer."""
+
+    def __init__(self, message: str, pass_name: str, op_name: str | None,
+                 location: str | None, reproducer: str | None):
+        super().__init__(message)
+        self.pass_name, self.op_name, self.location = pass_name, op_name, location
+        self.reproducer = reproducer
+
+
+class PassManager:
+    """Runs passes in order on one module; `stages` keeps a copy of each stage when recording."""
+
+    def __init__(self, passes: "str | Sequence[CompilePass]",
+                 dump: "str | DumpOptions | None" = None, verify_each: bool = True,
+                 record: bool = False, reproducer_dir: str | None = None):
+        from tostatic.passes.pipeline import parse_pipeline
+
+        self.passes = parse_pipeline(passes) if isinstance(passes, str) else list(passes)
+        self.dump = DumpOptions.resolve(dump)
+        self.verify_each = verify_each
+        self.record = record
+        self.reproducer_dir = reproducer_dir
+        self.stages: list[tuple[str, ModuleOp]] = []  # (stage name, IR copy), when recording
+        self.timings: list[tuple[str, float]] = []
+
+    @property
+    def pipeline(self) -> str:
+        return ",".join(p.spec() for p in self.passes)
+
+    def _text(self, module: ModuleOp) -> str:
+        return print_ir(module, self.dump.locations)
+
+    def run(self, module: ModuleOp, state: CompileState | None = None,
+            first_stage: str = "input") -> None:
+        """Run the passes; `first_stage` names the incoming IR in recordings and dumps."""
+        state = state if state is not None else CompileState()
+        dump = self.dump
+        self._stage(first_stage, module)
+        for p in self.passes:
+            before = module.clone()
+            text_before = self._text(module) if (dump.prints_before(p.name)
+                                                 or dump.after_change) else None
+            if dump.prints_before(p.name):
+                dump.emit(f"Before {p.name}", text_before)
+            start = time.perf_counter()
+            try:
+                p.apply(module, state)
+                if self.verify_each:
+                    verify(module)
+            except Exception as e:
+                raise self._failure(p, e, before, module) from e
+            finally:
+                self.timings.append((p.name, time.perf_counter() - start))
+            if dump.prints_after(p.name):
+                text = self._text(module)
+                if not (dump.after_change and text == text_before):
+                    dump.emit(f"After {p.name}", text)
+            self._stage(p.name, module)
+        if dump.timings:
+            (dump.stream or sys.stderr).write(timing_report(self.timings))
+
+    def _stage(self, name: str, module: ModuleOp) -> None:
+        """Keep a stage (recording) and write it to the dump folder, numbered in order."""
+        if self.record:
+            self.stages.append((name, module.clone()))
+        if self.dump.folder:
+            self.dump.write_file(len(self.timings), name, self._text(module))
+
+    def _failure(self, p: CompilePass, error: Exception, before: ModuleOp,
+                 after: ModuleOp) -> PassFailure:
+        op = getattr(error, "op", None) or p.current_op
+        op_name = op.name if op is not None else None
+        location = location_of(op) if op is not None else None
+        if self.dump.after_failure:
+            self.dump.emit(f"After {p.name} Failed", self._text(after))
+        reproducer = self._write_reproducer(p, error, before)
+        where = f" on {op_name}" + (f" at {location}" if location else "") if op_name else ""
+        message = (f"pass {p.name!r} failed{where}: {error}\n"
+                   f"  reproducer: {reproducer}\n"
+                   f"  replay with: tostatic opt {reproducer} --pipeline '{p.spec()}'")
+        return PassFailure(message, p.name, op_name, location, reproducer)
+
+    def _write_reproducer(self, p: CompilePass, error: Exception, before: ModuleOp) -> str:
+        directory = (self.reproducer_dir or os.environ.get(REPRODUCER_ENV)
+                     or os.path.join(tempfile.gettempdir(), "tostatic-reproducers"))
+        os.makedirs(directory, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix=f"{p.name}-", suffix=".mlir", dir=directory)
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        header = (f"// tostatic reproducer: pass {p.name!r} failed: {first_line}\n"
+                  f"// pipeline: {p.spec()}\n"
+                  f"// replay with: tostatic opt {path} --pipeline '{p.spec()}'\n")
+        with os.fdopen(fd, "w") as f:
+            f.write(header + print_ir(before, locations=True))
+        return path
