@@ -6,7 +6,7 @@ import tostatic as paddle
 
 from conftest import assert_close, fixture_cases
 
-SUPPORTED = ["simple_net", "mlp", "two_outputs"]
+SUPPORTED = ["simple_net", "mlp", "two_outputs", "static_fc", "control_flow"]
 
 
 @pytest.mark.parametrize("name", SUPPORTED)

@@ -1,7 +1,9 @@
-"""Binary elementwise ops with numpy broadcasting, lowered to Paddle's `elementwise_*` (axis=-1).
+"""Binary elementwise ops, lowered to Paddle's `elementwise_*` and compare ops.
 
-Inside the compiler every broadcast is numpy-style; files using Paddle's other legacy `axis`
-values (Y aligned at X's dim `axis`, as 2.x static `fc` writes) are not raised yet.
+`axis` is Paddle's legacy alignment: -1 (what tracing makes) is numpy broadcasting; axis=k
+aligns the lower-rank operand's dims with the other's dims k, k+1, ... (static `fc` writes
+`elementwise_add(X[-1,3], Y[3], axis=1)`). Keeping it as an attribute, not rewriting it away,
+lets a raised program lower back to the very op Paddle wrote.
 """
 from __future__ import annotations
 
@@ -10,30 +12,52 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tostatic.ir import dtypes
+from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import ShapeError
-from tostatic.ir.opdef import Abstract, Fixed, Legacy, PdOp, pd_op
+from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
 from tostatic.ops.shapes import broadcast
 
 
 def elementwise(paddle_type: str) -> Legacy:
-    return Legacy(paddle_type, {"X": "x", "Y": "y"}, {"Out": 0}, {"axis": Fixed("INT", -1)})
+    return Legacy(paddle_type, {"X": "x", "Y": "y"}, {"Out": 0}, {"axis": From("INT", "axis")})
+
+
+def aligned(x: tuple[int, ...], y: tuple[int, ...], axis: int,
+            what: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Shapes that numpy broadcasts the way Paddle's `axis` aligns them: the lower-rank side
+    gets trailing 1s so that its first dim lands on dim `axis` of the other (its own trailing
+    1s may be dropped to fit). axis=-1, or equal ranks, leave the shapes as they are."""
+    if axis == -1 or len(x) == len(y):
+        return x, y
+    big, small = (x, y) if len(x) > len(y) else (y, x)
+    while small and small[-1] == 1 and axis + len(small) > len(big):
+        small = small[:-1]
+    if not 0 <= axis <= len(big) - len(small):
+        raise ShapeError(f"{what}: axis {axis} cannot align shape {list(small)} "
+                         f"within shape {list(big)}")
+    small = small + (1,) * (len(big) - axis - len(small))
+    return (big, small) if len(x) > len(y) else (small, big)
 
 
 class Binary(PdOp):
     INPUTS = ("x", "y")
+    ATTRS = {"axis": attr(INT, -1)}
     FN: ClassVar[Any] = None
     RESULT_DTYPE: ClassVar[Any] = None  # None: same as inputs (bool for comparisons)
 
     @classmethod
-    def infer(cls, x: Abstract, y: Abstract) -> Abstract:
+    def infer(cls, x: Abstract, y: Abstract, axis: int = -1) -> Abstract:
         if x.dtype != y.dtype:
             raise ShapeError(f"{cls.name}: dtypes differ ({x.dtype.name} vs {y.dtype.name}); "
                              f"cast one side first")
-        shape = broadcast(x.shape, y.shape, cls.name)
+        shape = broadcast(*aligned(x.shape, y.shape, axis, cls.name), cls.name)
         return Abstract(shape, cls.RESULT_DTYPE or x.dtype)
 
     @classmethod
-    def eager(cls, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def eager(cls, x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        if axis != -1 and x.ndim != y.ndim:
+            xs, ys = aligned(x.shape, y.shape, axis, cls.name)
+            x, y = x.reshape(xs), y.reshape(ys)
         out = cls.FN(x, y)
         dtype = cls.RESULT_DTYPE.numpy if cls.RESULT_DTYPE else x.dtype
         return np.asarray(out, dtype=dtype)
@@ -116,7 +140,7 @@ class Minimum(Binary):
 
 def compare(paddle_type: str) -> Legacy:
     return Legacy(paddle_type, {"X": "x", "Y": "y"}, {"Out": 0},
-                  {"axis": Fixed("INT", -1), "force_cpu": Fixed("BOOLEAN", False)},
+                  {"axis": From("INT", "axis"), "force_cpu": Fixed("BOOLEAN", False)},
                   keeps_extra_attrs=True)
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tostatic.ir.attributes import BOOL, attr
+from tostatic.ir.attributes import BOOL, INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
-from tostatic.ops.shapes import broadcast
+from tostatic.ops.shapes import broadcast, numel
 
 
 def _dims_match(a: int, b: int) -> bool:
@@ -60,3 +60,50 @@ class Matmul(PdOp):
         if transpose_y and y.ndim >= 2:
             y = np.swapaxes(y, -1, -2)
         return np.matmul(x, y)
+
+
+def _flat2d(shape: tuple[int, ...], k: int) -> tuple[int, int]:
+    """Paddle's flatten_to_2d: dims before k multiply into rows, the rest into columns."""
+    return numel(shape[:k]), numel(shape[k:])
+
+
+def _as_2d(a: np.ndarray, k: int) -> np.ndarray:
+    return a.reshape(int(np.prod(a.shape[:k])), int(np.prod(a.shape[k:])))
+
+
+@pd_op
+class FlattenMatmul(PdOp):
+    """Paddle's legacy `mul` (what static `fc` writes): x flattened to 2-D at x_num_col_dims,
+    y at y_num_col_dims, one matrix product, then reshaped to x.shape[:x_num_col_dims] +
+    y.shape[y_num_col_dims:]. Not `pd.multiply` (elementwise) nor `pd.matmul` (batched)."""
+
+    name = "pd.flatten_matmul"
+    INPUTS = ("x", "y")
+    ATTRS = {"x_num_col_dims": attr(INT, 1), "y_num_col_dims": attr(INT, 1)}
+    PADDLE = Legacy("mul", {"X": "x", "Y": "y"}, {"Out": 0},
+                    {"x_num_col_dims": From("INT", "x_num_col_dims"),
+                     "y_num_col_dims": From("INT", "y_num_col_dims")})
+    NAME_HINT = "mul"
+
+    @staticmethod
+    def infer(x: Abstract, y: Abstract, x_num_col_dims: int, y_num_col_dims: int) -> Abstract:
+        if x.dtype != y.dtype:
+            raise ShapeError(f"pd.flatten_matmul: dtypes differ ({x.dtype.name} vs "
+                             f"{y.dtype.name})")
+        if not (0 < x_num_col_dims < x.ndim and 0 < y_num_col_dims < y.ndim):
+            raise ShapeError(f"pd.flatten_matmul: x_num_col_dims={x_num_col_dims} / "
+                             f"y_num_col_dims={y_num_col_dims} do not split shapes "
+                             f"{list(x.shape)} and {list(y.shape)} in two")
+        k1 = _flat2d(x.shape, x_num_col_dims)[1]
+        k2 = _flat2d(y.shape, y_num_col_dims)[0]
+        if not _dims_match(k1, k2):
+            raise ShapeError(f"pd.flatten_matmul: x {list(x.shape)} flattened at "
+                             f"{x_num_col_dims} has {k1} columns, y {list(y.shape)} flattened "
+                             f"at {y_num_col_dims} has {k2} rows")
+        return Abstract(x.shape[:x_num_col_dims] + y.shape[y_num_col_dims:], x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, y: np.ndarray, x_num_col_dims: int,
+              y_num_col_dims: int) -> np.ndarray:
+        x2, y2 = _as_2d(x, x_num_col_dims), _as_2d(y, y_num_col_dims)
+        return (x2 @ y2).reshape(x.shape[:x_num_col_dims] + y.shape[y_num_col_dims:])

@@ -85,3 +85,22 @@ class Cast(PdOp):
     @staticmethod
     def eager(x: np.ndarray, dtype: dtypes.DType) -> np.ndarray:
         return x.astype(dtype.numpy)
+
+
+@pd_op
+class Assign(PdOp):
+    """A copy. Paddle's sub-blocks end with `assign` onto an outer name; raised into SSA form
+    that write becomes a yielded value (the copy is kept so the op still names the var)."""
+
+    name = "pd.assign"
+    INPUTS = ("x",)
+    PADDLE = Legacy("assign", {"X": "x"}, {"Out": 0}, keeps_extra_attrs=True)
+    NAME_HINT = "assign"
+
+    @staticmethod
+    def infer(x: Abstract) -> Abstract:
+        return x
+
+    @staticmethod
+    def eager(x: np.ndarray) -> np.ndarray:
+        return x.copy()

@@ -2,23 +2,25 @@
 
 Feed ops become the function's arguments (in `col` order), persistable vars `pd.persistable`,
 fetch ops its results; every other legacy op is raised through the `Legacy` mapping of the pd
-op that lowers to it (so lowering and raising read one definition).
+op that lowers to it (so lowering and raising read one definition). Control-flow ops
+(`conditional_block`, `while`) turn their sub-blocks into regions (raise_control_flow.py).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
-from xdsl.ir import Block, Region, SSAValue
+from xdsl.ir import Attribute, Block, Region, SSAValue
 
-from tostatic.dialects.program import OpOp, ProgramOp
+from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
 from tostatic.frontend.tracing import NAMES_ATTR
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir import dtypes
 from tostatic.ir.opdef import LEGACY, Abstract, Fixed, FromInputs, PdOp
 from tostatic.ops.core import ASSIGN_VALUE_SLOTS, Constant, Persistable, array_to_dense
+from tostatic.passes import raise_control_flow
 from tostatic.passes.base import CompilePass, CompileState, register
 from tostatic.passes.lower_to_program import INPUT_NAME_ATTR
 
@@ -26,20 +28,52 @@ NOT_TENSORS = ("FEED_MINIBATCH", "FETCH_LIST", "RAW", "STEP_SCOPES")
 
 
 class Raiser:
-    """Walks block 0 of a program, keeping var name -> current SSA value."""
+    """Raises the ops of one Paddle block into one xDSL block, keeping var name -> current SSA
+    value (`env`). Block 0 becomes the function body; a sub-block becomes a region whose
+    block arguments are bound to the outer names it reads (`region`)."""
 
-    def __init__(self, program: ProgramOp):
-        if len(program.blocks) != 1:
-            raise UnsupportedError(f"programs with {len(program.blocks)} blocks (control flow) "
-                                   f"are not supported yet")
-        self.block0 = program.blocks[0]
-        self.vars = {v.var_name: v for v in self.block0.vars}
-        self.block = Block()
-        self.env: dict[str, SSAValue] = {}
+    def __init__(self, program: ProgramOp, desc: BlockOp | None = None,
+                 block: Block | None = None, env: dict[str, SSAValue] | None = None,
+                 var_tables: dict[int, dict[str, VarOp]] | None = None):
+        self.program = program
+        self.blocks = program.blocks
+        self.desc = self.blocks[0] if desc is None else desc
+        self.block = Block() if block is None else block
+        self.env: dict[str, SSAValue] = {} if env is None else env
+        self.var_tables = var_tables or {b.idx: {v.var_name: v for v in b.vars}
+                                         for b in self.blocks}
+
+    def var(self, name: str, block_idx: int | None = None) -> VarOp | None:
+        """The VarDesc `name` resolves to from a block: its own, else its ancestors'."""
+        idx = self.desc.idx if block_idx is None else block_idx
+        while idx >= 0:
+            v = self.var_tables[idx].get(name)
+            if v is not None:
+                return v
+            idx = self.blocks[idx].parent_idx
+        return None
 
     def abstract(self, name: str) -> Abstract:
-        v = self.vars[name]
+        v = self.var(name)
+        if v is None:
+            raise ValueError(f"block {self.desc.idx}: variable {name!r} is not declared")
         return Abstract(tuple(v.shape or ()), v.dtype)
+
+    def is_tensor(self, name: str, block_idx: int) -> bool:
+        v = self.var(name, block_idx)
+        return v is None or v.var_type not in NOT_TENSORS
+
+    def region(self, block_idx: int, names: Sequence[str],
+               types: Sequence[Attribute]) -> "Raiser":
+        """A raiser for sub-block `block_idx`, its block arguments bound to `names`."""
+        block = Block(arg_types=list(types))
+        return Raiser(self.program, self.blocks[block_idx], block,
+                      dict(zip(names, block.args)), self.var_tables)
+
+    def raise_ops(self) -> None:
+        for i, op in enumerate(self.desc.ops):
+            if op.op_type not in ("feed", "fetch"):
+                self.raise_op(op, f"op {i} ({op.op_type}) of block {self.desc.idx}")
 
     def emit(self, cls: type[PdOp], operands: list[SSAValue], attrs: dict[str, Any],
              where: str) -> list[SSAValue]:
@@ -53,22 +87,21 @@ class Raiser:
         return list(op.results)
 
     def run(self) -> tuple[ModuleOp, list[str], list[str], list[str]]:
-        ops = list(self.block0.ops)
+        ops = list(self.desc.ops)
         feeds = sorted((o for o in ops if o.op_type == "feed"), key=lambda o: o.attr("col"))
         fetches = sorted((o for o in ops if o.op_type == "fetch"), key=lambda o: o.attr("col"))
         feed_names = [o.output("Out")[0] for o in feeds]
         for name in feed_names:
             arg = self.block.insert_arg(self.abstract(name).tensor_type(), len(self.block.args))
             self.env[name] = arg
-        persistables = sorted(v.var_name for v in self.block0.vars
+        persistables = sorted(v.var_name for v in self.desc.vars
                               if v.persistable and v.var_type not in NOT_TENSORS)
         for name in persistables:
             p = Persistable.make([], {"var_name": name}, [self.abstract(name).tensor_type()])
             self.block.add_op(p)
             self.env[name] = p.results[0]
-        for i, op in enumerate(ops):
-            if op.op_type not in ("feed", "fetch"):
-                self.raise_op(op, f"op {i} ({op.op_type}) of block 0")
+        self.raise_ops()
+        raise_control_flow.fuse_conditional_pairs(self.block)
         fetch_names = [o.input("X")[0] for o in fetches]
         ret = func.ReturnOp(*[self.env[n] for n in fetch_names])
         self.block.add_op(ret)
@@ -94,6 +127,8 @@ class Raiser:
     def raise_op(self, op: OpOp, where: str) -> None:
         if op.op_type == "assign_value":
             return self.raise_constant(op)
+        if op.op_type in raise_control_flow.RAISERS:
+            return raise_control_flow.RAISERS[op.op_type](self, op, where)
         candidates = LEGACY.get(op.op_type)
         if not candidates:
             raise UnsupportedError(f"{where}: Paddle op {op.op_type!r} is not supported yet")

@@ -1,7 +1,8 @@
 """An execution plan: a `pd` function flattened into a list of numpy kernel calls.
 
 Built once per program; running it is a loop over (kernel, input slots, output slots) with no
-IR objects touched, so the cost per op is one Python call plus the kernel.
+IR objects touched, so the cost per op is one Python call plus the kernel. An op with regions
+(pd.if, pd.while) is one step too: its kernel calls nested plans, one per region, built once.
 """
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from xdsl.dialects import func
+from xdsl.ir import Block
 
 from tostatic.ir.errors import FeedError
 from tostatic.ir.opdef import Abstract, PdOp
+from tostatic.ops.control_flow import RegionOp, Yield
 from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
 
 Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -23,21 +26,18 @@ def _kernel(op: PdOp) -> Kernel:
     return lambda arrays: run(arrays, attrs)
 
 
-class ExecutionPlan:
-    """Runs one `func.func` of `pd` ops on numpy arrays."""
+class BlockPlan:
+    """One block (a function body or a region) as numbered slots and a flat list of steps:
+    its arguments take the first slots, its terminator's operands are the outputs."""
 
-    def __init__(self, fn: func.FuncOp, weights: Mapping[str, Any],
-                 input_names: Sequence[str] | None = None):
-        block = fn.body.block
-        self.input_abstracts = [Abstract.of_value(a) for a in block.args]
-        self.input_names = list(input_names or [f"input_{i}" for i in range(len(block.args))])
+    def __init__(self, block: Block, weights: Mapping[str, Any]):
         slot: dict[Any, int] = {a: i for i, a in enumerate(block.args)}
         self.num_inputs = len(block.args)
         self.constants: list[tuple[int, Any]] = []  # (slot, array or live tensor)
         self.steps: list[tuple[Kernel, list[int], list[int]]] = []
         self.outputs: list[int] = []
         for op in block.ops:
-            if isinstance(op, func.ReturnOp):
+            if isinstance(op, (func.ReturnOp, Yield)):
                 self.outputs = [slot[v] for v in op.operands]
                 continue
             for r in op.results:
@@ -52,12 +52,39 @@ class ExecutionPlan:
                                        dense_to_array(op.attr_values()["value"])))
             elif isinstance(op, Capture):
                 raise ValueError("run persistable-extraction before building an execution plan")
+            elif isinstance(op, RegionOp):
+                nested = [BlockPlan(r.block, weights).run for r in op.regions]
+                self.steps.append((op.kernel(nested), [slot[v] for v in op.operands],
+                                   [slot[r] for r in op.results]))
             elif isinstance(op, PdOp):
                 self.steps.append((_kernel(op), [slot[v] for v in op.operands],
                                    [slot[r] for r in op.results]))
             else:
                 raise TypeError(f"cannot execute {op.name}")
         self.num_slots = len(slot)
+
+    def run(self, arrays: Sequence[Any]) -> list[Any]:
+        env: list[Any] = [None] * self.num_slots
+        env[:self.num_inputs] = arrays
+        for i, value in self.constants:
+            env[i] = value.numpy() if hasattr(value, "numpy") else value
+        for kernel, ins, outs in self.steps:
+            results = kernel([env[i] for i in ins])
+            for i, r in zip(outs, results):
+                env[i] = np.asarray(r)
+        return [env[i] for i in self.outputs]
+
+
+class ExecutionPlan:
+    """Runs one `func.func` of `pd` ops on numpy arrays, checking the feeds first."""
+
+    def __init__(self, fn: func.FuncOp, weights: Mapping[str, Any],
+                 input_names: Sequence[str] | None = None):
+        block = fn.body.block
+        self.input_abstracts = [Abstract.of_value(a) for a in block.args]
+        self.input_names = list(input_names or [f"input_{i}" for i in range(len(block.args))])
+        self.num_inputs = len(block.args)
+        self.body = BlockPlan(block, weights)
 
     def check_feed(self, arrays: Sequence[np.ndarray]) -> None:
         if len(arrays) != self.num_inputs:
@@ -75,12 +102,4 @@ class ExecutionPlan:
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         arrays = [np.asarray(a) for a in arrays]
         self.check_feed(arrays)
-        env: list[Any] = [None] * self.num_slots
-        env[:self.num_inputs] = arrays
-        for i, value in self.constants:
-            env[i] = value.numpy() if hasattr(value, "numpy") else value
-        for kernel, ins, outs in self.steps:
-            results = kernel([env[i] for i in ins])
-            for i, r in zip(outs, results):
-                env[i] = np.asarray(r)
-        return [env[i] for i in self.outputs]
+        return self.body.run(arrays)

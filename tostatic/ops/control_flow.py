@@ -1,0 +1,282 @@
+"""Structured control flow in the spirit of MLIR's scf: `pd.if`, `pd.while`, their `pd.yield`.
+
+Regions are isolated from above: every value a region reads is an operand of its op and
+arrives as a block argument. So an op with regions is still a function of its operands alone:
+constant folding may evaluate it, dead-op elimination may drop it when nobody reads its results
+(unless its EFFECTS says otherwise, see RegionOp), CSE never looks through it, and the execution
+plan compiles each region into a nested plan of its own.
+
+    %r = "pd.if"(%cond, %a, %b) ({ ^bb0(%a, %b): ... "pd.yield"(%x) },
+                                 { ^bb0(%a, %b): ... "pd.yield"(%y) })
+    %c, %i, %acc = "pd.while"(%c0, %i0, %acc0, %n) ({
+        ^bb0(%c, %i, %acc, %n): ... "pd.yield"(%c_next, %i_next, %acc_next) })
+
+`pd.while` keeps Paddle's shape of a loop: the condition is the first loop-carried value, the
+body recomputes it. With k results, operands[:k] are the initial loop-carried state and the rest
+loop invariants; the body takes all operands and yields the next state; the loop runs while
+state[0] is true and its results are the final state (so the first result is always false).
+
+An op with regions defines `kernel(regions)`, its execution semantics given one callable per
+region; eager evaluation (`run_region`) and the execution plan (nested plans) both use it.
+They have no `PADDLE` mapping yet: raising reads conditional_block / while
+(passes/raise_control_flow.py); lowering would write them back as conditional_block pairs +
+select_input and a while whose body `assign`s the yielded state onto the carried names.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from xdsl.ir import Attribute, Block, Region, SSAValue
+from xdsl.irdl import region_def, traits_def
+from xdsl.traits import IsolatedFromAbove, IsTerminator
+from xdsl.utils.exceptions import VerifyException
+
+from tostatic.ir import dtypes
+from tostatic.ir.errors import ShapeError
+from tostatic.ir.opdef import Abstract, Legacy, PdOp, pd_op
+
+RegionFn = Callable[[list[Any]], list[Any]]  # block arguments -> yielded values
+Kernel = Callable[[list[Any]], list[Any]]
+
+
+def truth(cond: np.ndarray) -> bool:
+    """A condition tensor's value: Paddle requires exactly one element (0-D or [1])."""
+    cond = np.asarray(cond)
+    if cond.size != 1:
+        raise ValueError(f"a condition must hold one element, got shape {list(cond.shape)}")
+    return bool(cond.reshape(-1)[0])
+
+
+def join(a: Abstract, b: Abstract, what: str) -> Abstract:
+    """The type of a value that is either `a` or `b`: dims that differ become dynamic."""
+    if a.dtype != b.dtype or a.ndim != b.ndim:
+        raise ShapeError(f"{what}: {list(a.shape)} {a.dtype.name} vs {list(b.shape)} "
+                         f"{b.dtype.name} (dtype and rank must agree)")
+    return Abstract(tuple(x if x == y else -1 for x, y in zip(a.shape, b.shape)), a.dtype)
+
+
+def fits(value: Abstract, declared: Abstract) -> bool:
+    """A value of type `value` may flow where `declared` is expected."""
+    return (value.dtype == declared.dtype and value.ndim == declared.ndim
+            and all(d < 0 or v < 0 or v == d for v, d in zip(value.shape, declared.shape)))
+
+
+@pd_op
+class Yield(PdOp):
+    """Ends a region of pd.if / pd.while; its operands are what the region produces."""
+
+    name = "pd.yield"
+    INPUTS = ("*values",)
+    NUM_RESULTS = 0
+    EFFECTS = True  # a terminator has no results to be "unused": never removed
+    traits = traits_def(IsTerminator())
+
+    @staticmethod
+    def eager(values: list[np.ndarray]) -> list[np.ndarray]:
+        return list(values)
+
+
+@pd_op
+class Undefined(PdOp):
+    """A var no op has written: what a Paddle var holds on the path where its
+    conditional_block did not run. In practice only select_input's unchosen side; its value
+    is None, so an op that does read it fails."""
+
+    name = "pd.undefined"
+    EFFECTS = True  # it has no value: never folded (and harmless to keep)
+
+    @staticmethod
+    def eager() -> None:
+        return None
+
+
+def run_region(block: Block, arrays: Sequence[Any]) -> list[Any]:
+    """Evaluate one region block op by op (reference semantics; the plan compiles instead)."""
+    env: dict[SSAValue, Any] = dict(zip(block.args, arrays))
+    for op in block.ops:
+        if isinstance(op, Yield):
+            return [env[v] for v in op.operands]
+        assert isinstance(op, PdOp), f"cannot evaluate {op.name}"
+        outs = op.run_eager([env[v] for v in op.operands], op.attr_values())
+        env.update(zip(op.results, outs))
+    raise ValueError("region block does not end with pd.yield")
+
+
+def terminator(block: Block) -> Yield:
+    term = block.last_op
+    if not isinstance(term, Yield):
+        raise VerifyException("a region block must end with pd.yield")
+    return term
+
+
+def yielded(block: Block) -> list[Abstract | None]:
+    """Abstracts of what a region block yields; None where it yields a pd.undefined."""
+    return [None if isinstance(v.owner, Undefined) else Abstract.of_value(v)
+            for v in terminator(block).operands]
+
+
+class RegionOp(PdOp):
+    """Base of ops with regions. Their result types come from their regions (no `infer`);
+    `kernel(regions)` is their semantics, `run_eager` evaluates them with `run_region`."""
+
+    HAS_REGIONS = True
+    NUM_RESULTS = None
+    traits = traits_def(IsolatedFromAbove())
+
+    @property
+    def EFFECTS(self) -> bool:  # noqa: N802  (read as op.EFFECTS like the class constants)
+        """True when a nested op has effects (a random draw in a loop body), or when a region
+        may yield pd.undefined (no value to fold into a constant). pd.yield's own EFFECTS only
+        keeps it in place and does not count."""
+        return any(isinstance(o, PdOp) and not isinstance(o, Yield) and o.EFFECTS
+                   for r in self.regions for o in r.walk())
+
+    def kernel(self, regions: Sequence[RegionFn]) -> Kernel:
+        raise NotImplementedError
+
+    def run_eager(self, arrays: Sequence[Any],  # type: ignore[override]
+                  attrs: dict[str, Any]) -> list[Any]:
+        """An instance method (PdOp's is a classmethod): the semantics need the regions."""
+        fns = [lambda args, b=r.block: run_region(b, args) for r in self.regions]
+        return self.kernel(fns)(list(arrays))
+
+    def check_cond(self) -> None:
+        c = Abstract.of_value(self.operands[0])
+        if c.dtype != dtypes.bool_ or any(d > 1 for d in c.shape):
+            raise VerifyException(f"{self.name}: the condition must be a one-element bool "
+                                  f"tensor, got {list(c.shape)} {c.dtype.name}")
+
+    def check_region(self, region: Region, what: str, arg_types: Sequence[Attribute],
+                     results: Sequence[SSAValue]) -> None:
+        block = region.block
+        if [a.type for a in block.args] != list(arg_types):
+            raise VerifyException(f"{self.name}: {what} region takes "
+                                  f"{[str(a.type) for a in block.args]}, expected "
+                                  f"{[str(t) for t in arg_types]}")
+        got = yielded(block)
+        if len(got) != len(results):
+            raise VerifyException(f"{self.name}: {what} region yields {len(got)} values, "
+                                  f"the op has {len(results)} results")
+        for i, (g, r) in enumerate(zip(got, results)):
+            if g is not None and not fits(g, Abstract.of_value(r)):
+                raise VerifyException(f"{self.name}: {what} region yields {list(g.shape)} "
+                                      f"{g.dtype.name} as result {i}, which is {r.type}")
+
+
+@pd_op
+class If(RegionOp):
+    """Runs `then` when the one-element bool `cond` is true, else `else`; both regions take
+    the operands after `cond` and the results are what the region that ran yields."""
+
+    name = "pd.if"
+    INPUTS = ("cond", "*args")
+    then_region = region_def("single_block")
+    else_region = region_def("single_block")
+
+    def kernel(self, regions: Sequence[RegionFn]) -> Kernel:
+        then_fn, else_fn = regions
+        return lambda arrays: (then_fn if truth(arrays[0]) else else_fn)(arrays[1:])
+
+    @classmethod
+    def new(cls, cond: SSAValue, args: Sequence[SSAValue], then_block: Block,
+            else_block: Block) -> "If":
+        """An if from two blocks ending in pd.yield; result types join what they yield."""
+        types = []
+        then_values = terminator(then_block).operands
+        for i, (t, e) in enumerate(zip(yielded(then_block), yielded(else_block))):
+            if t is None or e is None:
+                types.append(then_values[i].type if t is None and e is None
+                             else (t or e).tensor_type())
+            else:
+                types.append(join(t, e, f"pd.if result {i}").tensor_type())
+        return cls(operands=[[cond, *args]], result_types=[types],
+                   regions=[Region(then_block), Region(else_block)])
+
+    def verify_(self) -> None:
+        self.check_cond()
+        arg_types = [v.type for v in self.operands[1:]]
+        self.check_region(self.then_region, "then", arg_types, self.results)
+        self.check_region(self.else_region, "else", arg_types, self.results)
+
+
+@pd_op
+class While(RegionOp):
+    """`state = operands[:k]; while state[0]: state = body(*state, *operands[k:])`, with k the
+    number of results; the results are the final state. A loop that never runs returns its
+    initial state."""
+
+    name = "pd.while"
+    INPUTS = ("cond", "*args")
+    body = region_def("single_block")
+
+    def kernel(self, regions: Sequence[RegionFn]) -> Kernel:
+        (body,) = regions
+        k = len(self.results)
+
+        def run(arrays: list[Any]) -> list[Any]:
+            state, invariants = list(arrays[:k]), list(arrays[k:])
+            while truth(state[0]):
+                state = body(state + invariants)
+            return state
+        return run
+
+    @classmethod
+    def new(cls, state: Sequence[SSAValue], invariants: Sequence[SSAValue],
+            body: Block, result_types: Sequence[Attribute]) -> "While":
+        return cls(operands=[[*state, *invariants]], result_types=[list(result_types)],
+                   regions=[Region(body)])
+
+    def verify_(self) -> None:
+        k = len(self.results)
+        if k < 1 or len(self.operands) < k:
+            raise VerifyException(f"pd.while: {k} results need at least {k} operands "
+                                  f"(the condition first), it has {len(self.operands)}")
+        self.check_cond()
+        for i, (v, r) in enumerate(zip(self.operands, self.results)):
+            if not fits(Abstract.of_value(v), Abstract.of_value(r)):
+                raise VerifyException(f"pd.while: initial value {i} is {v.type}, "
+                                      f"result {i} is {r.type}")
+        # the loop-carried block arguments have the result types (dims that change between
+        # iterations are dynamic there), the invariant ones their operands' types
+        arg_types = [*self.result_types, *(v.type for v in self.operands[k:])]
+        self.check_region(self.body, "body", arg_types, self.results)
+
+
+def region_block(arg_types: Sequence[Attribute],
+                 build: Callable[[Block, list[SSAValue]], Sequence[SSAValue]]) -> Block:
+    """A block with `arg_types` arguments: `build(block, args)` adds ops and returns the
+    values to yield."""
+    block = Block(arg_types=list(arg_types))
+    values = build(block, list(block.args))
+    block.add_op(Yield.make(list(values), {}, []))
+    return block
+
+
+@pd_op
+class SelectInput(PdOp):
+    """Paddle's `select_input`: X[Mask]. The faithful form of a `static.nn.cond` output
+    (X = [false-branch value, true-branch value], Mask = int32(cond)); raising fuses the
+    pattern into one pd.if where it recognises it."""
+
+    name = "pd.select_input"
+    INPUTS = ("mask", "*xs")
+    PADDLE = Legacy("select_input", {"X": "*xs", "Mask": "mask"}, {"Out": 0},
+                    keeps_extra_attrs=True)
+    NAME_HINT = "select_input"
+
+    @staticmethod
+    def infer(mask: Abstract, xs: list[Abstract]) -> Abstract:
+        if not xs:
+            raise ShapeError("pd.select_input needs at least one input")
+        out = xs[0]
+        for i, x in enumerate(xs[1:], 1):
+            out = join(out, x, f"pd.select_input input {i}")
+        return out
+
+    @staticmethod
+    def eager(mask: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:
+        i = int(np.asarray(mask).reshape(-1)[0])
+        if not 0 <= i < len(xs):
+            raise ValueError(f"select_input: mask {i} is out of range for {len(xs)} inputs")
+        return xs[i]
