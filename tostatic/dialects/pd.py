@@ -7,9 +7,10 @@ from xdsl.dialects.func import Func
 from xdsl.ir import Dialect
 
 import tostatic.ops  # noqa: F401  (registers every primitive)
+from tostatic.ir.attributes import ATTRIBUTES
 from tostatic.ir.opdef import REGISTRY
 
-Pd = Dialect("pd", list(REGISTRY.values()), [])
+Pd = Dialect("pd", list(REGISTRY.values()), ATTRIBUTES)
 
 
 def context() -> Context:

@@ -6,7 +6,7 @@ place that knows how each one is stored in the IR.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -19,7 +19,11 @@ from xdsl.dialects.builtin import (
     StringAttr,
     i64,
 )
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, ParametrizedAttribute
+from xdsl.irdl import irdl_attr_definition
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import VerifyException
 
 from tostatic.ir import dtypes
 
@@ -27,7 +31,7 @@ from tostatic.ir import dtypes
 @dataclass(frozen=True)
 class AttrKind:
     name: str
-    constraint: type[Attribute]
+    constraint: Any  # an attribute class, or a union of them
     to_attr: Callable[[Any], Attribute]
     from_attr: Callable[[Attribute], Any]
 
@@ -41,7 +45,9 @@ def _ints(v: Any) -> Attribute:
 
 
 def _floats(v: Any) -> Attribute:
-    return DenseArrayBase.from_list(Float64Type(), [float(x) for x in v])
+    # FloatAttrs, not a dense array: xDSL's parser reads `array<f64: 0x7FF0000000000000>` (inf)
+    # back as an error, but a hex FloatAttr as the float it is.
+    return ArrayAttr([FloatAttr(float(x), Float64Type()) for x in v])
 
 
 BOOL = AttrKind("bool", IntegerAttr, _bool, lambda a: bool(a.value.data))
@@ -50,14 +56,56 @@ FLOAT = AttrKind("float", FloatAttr, lambda v: FloatAttr(float(v), Float64Type()
                  lambda a: float(a.value.data))
 STR = AttrKind("str", StringAttr, lambda v: StringAttr(str(v)), lambda a: a.data)
 INTS = AttrKind("ints", DenseArrayBase, _ints, lambda a: tuple(int(x) for x in a.get_values()))
-FLOATS = AttrKind("floats", DenseArrayBase, _floats,
-                  lambda a: tuple(float(x) for x in a.get_values()))
+FLOATS = AttrKind("floats", ArrayAttr, _floats,
+                  lambda a: tuple(float(x.value.data) for x in a.data))
 STRS = AttrKind("strs", ArrayAttr, lambda v: ArrayAttr([StringAttr(s) for s in v]),
                 lambda a: tuple(s.data for s in a.data))
 DTYPE = AttrKind("dtype", StringAttr, lambda v: StringAttr(dtypes.convert_dtype(v).name),
                  lambda a: dtypes.BY_NAME[a.data])
 
-DENSE = AttrKind("dense", DenseIntOrFPElementsAttr, lambda v: v, lambda a: a)  # literal tensors
+
+@irdl_attr_definition
+class DenseBitsAttr(ParametrizedAttribute):
+    """A literal tensor written as its bytes: `#pd.dense_bits<dense<"0x0000807F"> : tensor<1xf32>>`.
+
+    xDSL prints a float it cannot write exactly in decimal (inf, nan, 123456792.0 in f32) as its
+    bit pattern, `dense<[0x7F800000]>`, which its parser reads back as the integer 2139095040.
+    The DENSE kind keeps such tensors in this attribute, whose hex-string text every parser reads
+    back bit for bit; every other literal stays a plain, readable `dense<[...]>`.
+    """
+
+    name = "pd.dense_bits"
+
+    value: DenseIntOrFPElementsAttr
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            value = parser.parse_attribute()
+        if not isinstance(value, DenseIntOrFPElementsAttr):
+            parser.raise_error(f"#pd.dense_bits holds a dense<...> literal, got {value}")
+        return (value,)
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string(f'<dense<"0x{self.value.data.data.hex().upper()}"> : ')
+        printer.print_attribute(self.value.type)
+        printer.print_string(">")
+
+    def verify(self) -> None:
+        if not isinstance(self.value, DenseIntOrFPElementsAttr):
+            raise VerifyException(f"#pd.dense_bits holds a dense literal, got {self.value}")
+
+
+def _dense(v: DenseIntOrFPElementsAttr) -> Attribute:
+    """Plain `dense<[...]>` when xDSL prints every value exactly (as no hex float)."""
+    values_text = str(v).rsplit(" : ", 1)[0]  # not the type: tensor<2x0x3xf32> has "0x" too
+    return DenseBitsAttr(v) if "0x" in values_text else v
+
+
+DENSE = AttrKind("dense", DenseIntOrFPElementsAttr | DenseBitsAttr, _dense,
+                 lambda a: a.value if isinstance(a, DenseBitsAttr) else a)  # literal tensors
+
+ATTRIBUTES = [DenseBitsAttr]  # attribute definitions the `pd` dialect registers
 
 
 _REQUIRED = object()

@@ -58,12 +58,17 @@ def array_to_dense(a: np.ndarray) -> Attribute:
     values = a.reshape(-1).tolist()
     if d is dtypes.bool_:
         values = [int(v) for v in values]
+    elif d in (dtypes.complex64, dtypes.complex128):
+        values = [(v.real, v.imag) for v in values]  # xDSL's complex elements are pairs
     return DenseIntOrFPElementsAttr.from_list(t, values)
 
 
 def dense_to_array(attr_: DenseIntOrFPElementsAttr) -> np.ndarray:
     ab = Abstract.of_type(attr_.type)
-    return np.array(list(attr_.get_values()), dtype=ab.dtype.numpy).reshape(ab.shape)
+    values = list(attr_.get_values())
+    if ab.dtype in (dtypes.complex64, dtypes.complex128):
+        values = [complex(*v) for v in values]
+    return np.array(values, dtype=ab.dtype.numpy).reshape(ab.shape)
 
 
 # How Paddle's assign_value stores a literal (lowering and raising of pd.constant read this):

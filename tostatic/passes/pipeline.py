@@ -11,17 +11,20 @@ from xdsl.dialects.builtin import ModuleOp
 
 # Importing the pass modules registers them.
 from tostatic.passes import (  # noqa: F401
+    canonicalize,
     constant_folding,
+    cse,
     dead_op_elimination,
     lower_to_program,
     persistable_extraction,
     raise_from_program,
+    shape_inference,
 )
 from tostatic.passes.base import PASSES, CompilePass, CompileState
 
 # The pipelines tostatic itself runs; `tostatic opt --pipeline default` names them too.
 PIPELINES = {
-    "default": "persistable-extraction,constant-folding,dead-op-elimination",
+    "default": "persistable-extraction,canonicalize,constant-folding,cse,dead-op-elimination",
     "export": "default,lower-to-program",
     "load": "raise-from-program",
 }
