@@ -47,6 +47,7 @@ from tostatic.frontend.math import (  # noqa: F401
     zeros,
     zeros_like,
 )
+from tostatic.frontend.io import load, save  # noqa: F401
 from tostatic.frontend.tensor import Parameter, Tensor, to_tensor  # noqa: F401
 from tostatic.frontend.tensor_repr import set_printoptions  # noqa: F401
 from tostatic.ir.dtypes import (  # noqa: F401

@@ -5,12 +5,10 @@
 `structured_name` is absent for vars that are not in the Layer's state_dict; `trainable` is
 present only for parameters (EagerParamBase), not for buffers.
 
-Reading never runs code from the file. The opcode stream is checked first against an allowlist
-(containers, strings, numbers, bools, memo): anything that could reach a callable (GLOBAL,
-STACK_GLOBAL, INST, EXT1/2/4, REDUCE, BUILD, NEWOBJ, PERSID...) is refused before unpickling.
-The allowlist matters: CPython's C unpickler resolves EXT codes through copyreg without calling
-an overridden find_class. The unpickler itself then resolves no globals (find_class always
-refuses), and the result is checked to be plain dicts of strings and bools.
+Reading never runs code from the file: `safe_pickle.safe_load` with no globals allowed refuses,
+before unpickling, every opcode that could reach a callable (GLOBAL, STACK_GLOBAL, INST,
+EXT1/2/4, REDUCE, BUILD, NEWOBJ, PERSID...), and the result is checked to be plain dicts of
+strings and bools.
 
 Writing reproduces Paddle's bytes. Pickle memoizes by object identity, not by value: Paddle
 builds every inner dict from the same literal key objects, so from the second entry on the keys
@@ -21,32 +19,20 @@ its strings.
 """
 from __future__ import annotations
 
-import io
 import os
 import pickle
-import pickletools
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from tostatic.serialization import FormatError, atomic_write
+from tostatic.serialization.safe_pickle import safe_load
 
 __all__ = ["save_info", "load_info"]
 
 _KEYS = ("structured_name", "stop_gradient", "trainable")  # Paddle's insertion order
 _TYPES = {"structured_name": str, "stop_gradient": bool, "trainable": bool}
-
-# The only opcodes a dict of str/bool (or any plain container of scalars) can need.
-_SAFE_OPCODES = frozenset("""
-    PROTO FRAME STOP MARK POP POP_MARK DUP
-    EMPTY_DICT DICT SETITEM SETITEMS EMPTY_LIST LIST APPEND APPENDS
-    EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3 EMPTY_SET ADDITEMS FROZENSET
-    NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT BINFLOAT
-    STRING BINSTRING SHORT_BINSTRING UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
-    BINBYTES SHORT_BINBYTES BINBYTES8 BYTEARRAY8
-    PUT BINPUT LONG_BINPUT GET BINGET LONG_BINGET MEMOIZE
-""".split())
 
 
 def _fresh(s: str) -> str:
@@ -92,49 +78,13 @@ def save_info(path: str | os.PathLike[str], info: Mapping[str, Mapping[str, Any]
         f.write(data)
 
 
-class _NoGlobalsUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(
-            f"refusing to load global {module}.{name}: a .pdiparams.info holds only dicts, "
-            "strings and bools, never classes or functions")
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("refusing persistent id: not allowed in a .pdiparams.info")
-
-
-def _check_opcodes(path: str, data: bytes) -> None:
-    """Refuse, by offset, the first opcode outside the allowlist or where the stream breaks."""
-    stream = io.BytesIO(data)
-    pos = 0  # start of the opcode being decoded
-    try:
-        for op, arg, p in pickletools.genops(stream):
-            pos = p if p is not None else pos
-            if op.name not in _SAFE_OPCODES:
-                shown = "" if arg is None else f" {arg!r}"
-                raise FormatError(path, pos, f"refusing pickle opcode {op.name}{shown}: a "
-                                  ".pdiparams.info holds only dicts of strings and bools, never "
-                                  "objects, classes or functions (the file was not unpickled)")
-            pos = stream.tell()
-    except FormatError:
-        raise
-    except Exception as e:  # noqa: BLE001 - genops raises ValueError and friends on garbage
-        raise FormatError(path, pos, f"expected a pickled dict (protocol 2), found an opcode "
-                          f"that does not decode: {e}") from None
-
-
 def load_info(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """Read a .pdiparams.info without executing anything from it."""
     path = os.fspath(path)
     with open(path, "rb") as f:
-        data = f.read()
-    if not data:
-        raise FormatError(path, 0, "expected a pickled dict (protocol 2), found an empty file")
-    _check_opcodes(path, data)
-    try:
-        obj = _NoGlobalsUnpickler(io.BytesIO(data)).load()
-    except Exception as e:  # noqa: BLE001 - unpickling garbage raises almost anything
-        raise FormatError(path, None, f"expected a pickled dict (protocol 2), found data that "
-                          f"does not unpickle ({type(e).__name__}: {e})") from None
+        obj = safe_load(f, path, expected="a pickled dict (protocol 2)",
+                        holds="a .pdiparams.info holds only dicts of strings and bools, never "
+                              "objects, classes or functions")
     if not isinstance(obj, dict):
         raise FormatError(path, 0, f"expected a dict {{var_name: {{...}}}}, found {type(obj).__name__}")
     for var, entry in obj.items():
