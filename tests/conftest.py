@@ -19,6 +19,26 @@ def fixture_cases(name):
         yield d, feeds, expected
 
 
+def describe_program(path):
+    """A .pdmodel as comparable parts: vars as bytes, ops as text without op_callstack."""
+    from tostatic.serialization import framework_pb2 as fpb
+
+    prog = fpb.ProgramDesc.FromString(open(path, "rb").read())
+    out = {"version": prog.version.version,
+           "op_version_map": [(p.op_name, p.op_version.version) for p in prog.op_version_map.pair]}
+    for block in prog.blocks:
+        out[f"vars{block.idx}"] = [v.SerializeToString() for v in block.vars]
+        ops = []
+        for op in block.ops:
+            kept = fpb.OpDesc()
+            kept.CopyFrom(op)
+            del kept.attrs[:]
+            kept.attrs.extend(a for a in op.attrs if a.name != "op_callstack")
+            ops.append(str(kept))
+        out[f"ops{block.idx}"] = ops
+    return out
+
+
 def assert_close(got, want):
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape,

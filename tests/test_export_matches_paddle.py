@@ -2,27 +2,9 @@
 import numpy as np
 
 import tostatic as paddle
-from tostatic.serialization import framework_pb2 as fpb
 from tostatic.static import InputSpec
 
-from conftest import FIXTURES
-
-
-def _describe(path):
-    prog = fpb.ProgramDesc.FromString(open(path, "rb").read())
-    out = {"version": prog.version.version,
-           "op_version_map": [(p.op_name, p.op_version.version) for p in prog.op_version_map.pair]}
-    for block in prog.blocks:
-        out[f"vars{block.idx}"] = [v.SerializeToString() for v in block.vars]
-        ops = []
-        for op in block.ops:
-            kept = fpb.OpDesc()
-            kept.CopyFrom(op)
-            del kept.attrs[:]
-            kept.attrs.extend(a for a in op.attrs if a.name != "op_callstack")
-            ops.append(str(kept))
-        out[f"ops{block.idx}"] = ops
-    return out
+from conftest import FIXTURES, describe_program as _describe
 
 
 class SimpleNet(paddle.nn.Layer):

@@ -173,25 +173,10 @@ def test_failed_save_leaves_old_file_untouched(tmp_path):
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["net.pdparams"]
 
 
-def test_extension_points_for_other_objects(tmp_path):
-    class Blob:  # stands in for a static Program written as .pdmodel bytes
-        def __init__(self, data):
-            self.data = data
-
-    @tostatic.frontend.io.save.register(Blob)
-    def _(obj, path, protocol=4, **configs):
-        with open(path, "wb") as f:
-            f.write(b"\x0aBLOB" + obj.data)
-
-    tostatic.frontend.io.register_loader(lambda head: head.startswith(b"\x0aBLOB"),
-                                         lambda path, **configs: Blob(open(path, "rb").read()[5:]))
-    try:
-        tostatic.save(Blob(b"xyz"), tmp_path / "p.pdmodel")
-        assert tostatic.load(tmp_path / "p.pdmodel").data == b"xyz"
-    finally:
-        tostatic.frontend.io._LOADERS.pop()
+def test_a_file_that_is_no_pickle_and_no_program_is_a_clear_error(tmp_path):
+    (tmp_path / "p.pdparams").write_bytes(b"GARBAGE")
     with pytest.raises(FormatError, match="PROTO"):
-        tostatic.load(tmp_path / "p.pdmodel")
+        tostatic.load(tmp_path / "p.pdparams")
 
 
 # ============================================================================ hostile files

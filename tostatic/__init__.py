@@ -2,8 +2,13 @@
 
 `import tostatic as paddle` gives the subset of Paddle's API that tostatic implements.
 """
-from tostatic import inference, jit, nn, static  # noqa: F401
+from tostatic import inference, jit, nn, static, utils  # noqa: F401
 from tostatic.frontend.compile import compile  # noqa: F401
+from tostatic.frontend.static_mode import (  # noqa: F401
+    disable_static,
+    enable_static,
+    in_dynamic_mode,
+)
 from tostatic.frontend.math import (  # noqa: F401
     abs,
     add,

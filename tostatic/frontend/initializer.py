@@ -65,6 +65,11 @@ def _gen() -> np.random.Generator:
     return _random.generator()  # looked up each time: paddle.seed replaces the generator
 
 
+def _sample(dist: tuple[str, float, float], shape: list[int]) -> np.ndarray:
+    kind, a, b = dist
+    return _gen().uniform(a, b, size=shape) if kind == "uniform" else _gen().normal(a, b, size=shape)
+
+
 # --------------------------------------------------------------------------------------------
 class ConstantInitializer(Initializer):
     def __init__(self, value: float = 0.0, force_cpu: bool = False) -> None:
@@ -179,20 +184,21 @@ class XavierInitializer(Initializer):
         self._seed = seed
         self._gain = gain
 
-    def forward(self, param, block=None):
-        f_in, f_out = self._compute_fans(param)
+    def distribution(self, shape: list[int]) -> tuple[str, float, float]:
+        """("uniform", low, high) or ("normal", mean, std): what eager and static share."""
+        f_in, f_out = self._compute_fans(shape)
         fan_in = f_in if self._fan_in is None else self._fan_in
         fan_out = f_out if self._fan_out is None else self._fan_out
-        shape = list(param.shape)
         if self._uniform:
             limit = 0.0 if 0 in (fan_in, fan_out) else \
                 self._gain * math.sqrt(6.0 / float(fan_in + fan_out))
-            out = _gen().uniform(-limit, limit, size=shape)
-        else:
-            std = 0.0 if 0 in (fan_in, fan_out) else \
-                self._gain * math.sqrt(2.0 / float(fan_in + fan_out))
-            out = _gen().normal(0.0, std, size=shape)
-        _fill(param, out)
+            return "uniform", -limit, limit
+        std = 0.0 if 0 in (fan_in, fan_out) else \
+            self._gain * math.sqrt(2.0 / float(fan_in + fan_out))
+        return "normal", 0.0, std
+
+    def forward(self, param, block=None):
+        _fill(param, _sample(self.distribution(list(param.shape)), list(param.shape)))
 
 
 class XavierNormal(XavierInitializer):
@@ -228,21 +234,20 @@ class MSRAInitializer(Initializer):
             raise ValueError("The mode of KaimingNormal/KaimingUniform is 'fan_out', "
                              "but fan_in is set. Please set fan_in to None.")
 
-    def forward(self, param, block=None):
-        f_in, f_out = self._compute_fans(param)
+    def distribution(self, shape: list[int]) -> tuple[str, float, float]:
+        f_in, f_out = self._compute_fans(shape)
         if self._mode == "fan_in":
             fan = f_in if self._fan_in is None else self._fan_in
         else:
             fan = f_out
         gain = calculate_gain(self._nonlinearity, self._negative_slope)
-        shape = list(param.shape)
         if self._uniform:
             limit = gain * math.sqrt(3.0 / float(fan))
-            out = _gen().uniform(-limit, limit, size=shape)
-        else:
-            std = gain / math.sqrt(float(fan))
-            out = _gen().normal(0.0, std, size=shape)
-        _fill(param, out)
+            return "uniform", -limit, limit
+        return "normal", 0.0, gain / math.sqrt(float(fan))
+
+    def forward(self, param, block=None):
+        _fill(param, _sample(self.distribution(list(param.shape)), list(param.shape)))
 
 
 class KaimingNormal(MSRAInitializer):

@@ -50,7 +50,10 @@ def _to_named(seen: dict[int, Any], obj: Any) -> Any:
     """A Tensor as the format sees it. As in Paddle's pickle, one Tensor saved twice is one
     object (memo), and two Tensors are two arrays even if they share data (hence .view())."""
     from tostatic.frontend.layer import Layer
+    from tostatic.runtime.executor import DenseTensor
 
+    if isinstance(obj, DenseTensor):  # a static program's state: saved as plain arrays
+        return np.array(obj)
     if isinstance(obj, Tensor):
         if id(obj) not in seen:
             array = np.asarray(obj.numpy(), order="C").view()

@@ -50,9 +50,11 @@ def write_inference_model(path: str, module: ModuleOp, state: Any) -> None:
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    weights = {name: state.weight_array(name) for name in state.weights}
+    persistables = {v.var_name for v in program.blocks[0].vars if v.persistable}
+    weights = {name: state.weight_array(name) for name in state.weights if name in persistables}
     save_program(path + ".pdmodel", program)
     if weights:
         save_combine(path + ".pdiparams", weights)
-    if state.info:
-        save_info(path + ".pdiparams.info", state.info)
+    info = {name: entry for name, entry in state.info.items() if name in persistables}
+    if info:
+        save_info(path + ".pdiparams.info", info)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from tostatic.frontend import unique_name
+from tostatic.frontend import tracing, unique_name
 from tostatic.frontend.param_attr import ParamAttr
 from tostatic.frontend.tensor import Parameter, Tensor
 from tostatic.ir import dtypes
@@ -560,7 +560,10 @@ class Layer:
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
         if "_parameters" in d and name in d["_parameters"]:
-            return d["_parameters"][name]
+            param = d["_parameters"][name]
+            if param is not None and tracing.current() is not None:
+                tracing.current().touch(param)  # Paddle declares parameters when read
+            return param
         if "_sub_layers" in d and name in d["_sub_layers"]:
             return d["_sub_layers"][name]
         if "_buffers" in d and name in d["_buffers"]:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tostatic.frontend import random as _random
+from tostatic.frontend import tracing
 from tostatic.frontend.dispatch import apply
 from tostatic.frontend.tensor import Tensor, TensorMethods
 from tostatic.ir import dtypes
@@ -167,6 +168,9 @@ def full(shape, fill_value, dtype=None, name=None):
     if dtype is None:
         dtype = dtypes.bool_ if isinstance(fill_value, bool) else (
             dtypes.int64 if isinstance(fill_value, int) else dtypes.float32)
+    builder = tracing.current()
+    if builder is not None:  # Paddle's full() uses two fill_constant numbers: fill_constant_1
+        builder.names("fill_constant")
     return apply(creation.Full, shape=_shape(shape), value=float(fill_value),
                  dtype=dtypes.convert_dtype(dtype))
 

@@ -43,6 +43,13 @@ class ConcreteProgram:
     def function(self) -> func.FuncOp:
         return entry(self.module)
 
+    @property
+    def main_program(self) -> Any:
+        """The static Program Paddle would have built (print it to see Paddle's text)."""
+        from tostatic.frontend.main_program import main_program
+
+        return main_program(self)
+
     def plan(self):
         if self._plan is None:
             from tostatic.runtime.plan import ExecutionPlan
@@ -210,6 +217,10 @@ class StaticFunction:
     @property
     def concrete_program(self) -> ConcreteProgram:
         return self.concrete_program_for()
+
+    @property
+    def main_program(self) -> Any:
+        return self.concrete_program.main_program
 
     def _key(self, specs: Sequence[Any]) -> Any:
         def k(s: Any) -> Any:

@@ -99,21 +99,56 @@ class CaptureInfo:
     structured_name: str | None
 
 
-class Tracer:
+class Builder:
+    """Whatever records ops while user code runs (a Tracer, or static mode's ProgramBuilder):
+    `dispatch.apply` calls `emit`; naming follows Paddle's LayerHelper."""
+
+    def __init__(self, names: Any):
+        self.names = names  # key -> unique name ("linear" -> "linear_0")
+        self._helpers: list[str] = []
+
+    def emit(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
+             name_hint: str | None = None) -> list[Any]:
+        raise NotImplementedError
+
+    def touch(self, tensor: Tensor) -> None:
+        """A parameter was read; tracing declares it now, as Paddle does (variable order)."""
+
+    def _names_for(self, op_cls: type[PdOp], hint: str | None, count: int) -> list[str]:
+        """Paddle's names: `tmp_N` for operators, `<helper>_K.tmp_J` for API calls."""
+        if hint == "tmp":
+            return [self.names("tmp") for _ in range(count)]
+        prefix = self._helpers[-1] if self._helpers else self.names(hint or op_cls.NAME_HINT or "tmp")
+        return [self.names(prefix + ".tmp") for _ in range(count)]
+
+    @contextlib.contextmanager
+    def helper(self, key: str, name: str | None = None) -> Iterator[str]:
+        """Ops made inside share one Paddle LayerHelper name (F.linear: linear_0.tmp_0/1);
+        a user-given `name` is taken as it is, as LayerHelper does."""
+        self._helpers.append(name or self.names(key))
+        try:
+            yield self._helpers[-1]
+        finally:
+            self._helpers.pop()
+
+
+class Tracer(Builder):
     """Builds one `func.func` of `pd` ops from the ops user code applies to Variables."""
 
     def __init__(self, structured_names: dict[int, tuple[str, str]] | None = None):
+        super().__init__(NameGenerator())
         self.block = Block()
         self.captures: list[CaptureInfo] = []
         self._capture_values: dict[int, SSAValue] = {}
         self._structured = structured_names or {}  # id(tensor) -> (structured name, kind)
-        self.names = NameGenerator()
-        self._helpers: list[str] = []
 
     # --- inputs ----------------------------------------------------------------------------
     def add_input(self, abstract: Abstract, name: str, stop_gradient: bool = True) -> Variable:
         arg = self.block.insert_arg(abstract.tensor_type(), len(self.block.args))
         return Variable(arg, name, stop_gradient)
+
+    def touch(self, tensor: Tensor) -> None:
+        self._capture(tensor)
 
     def value_of(self, x: Any) -> SSAValue:
         if isinstance(x, Variable):
@@ -155,22 +190,6 @@ class Tracer:
         stop = all(getattr(x, "stop_gradient", True) for x in inputs)
         return [Variable(r, n, stop) for r, n in zip(op.results, names)]
 
-    def _names_for(self, op_cls: type[PdOp], hint: str | None, count: int) -> list[str]:
-        """Paddle's names: `tmp_N` for operators, `<helper>_K.tmp_J` for API calls."""
-        if hint == "tmp":
-            return [self.names("tmp") for _ in range(count)]
-        prefix = self._helpers[-1] if self._helpers else self.names(hint or op_cls.NAME_HINT or "tmp")
-        return [self.names(prefix + ".tmp") for _ in range(count)]
-
-    @contextlib.contextmanager
-    def helper(self, key: str) -> Iterator[None]:
-        """Ops made inside share one Paddle LayerHelper name (F.linear: linear_0.tmp_0/1)."""
-        self._helpers.append(self.names(key))
-        try:
-            yield
-        finally:
-            self._helpers.pop()
-
     # --- result ----------------------------------------------------------------------------
     def finish(self, outputs: Sequence[Variable], func_name: str = "forward") -> ModuleOp:
         ret = func.ReturnOp(*[self.value_of(o) for o in outputs])
@@ -181,11 +200,15 @@ class Tracer:
         return ModuleOp([fn])
 
 
-_active: list[Tracer] = []
+_active: list[Builder] = []
+static_builder: Any = None  # set by static mode: () -> the ProgramBuilder of the main program
 
 
-def current() -> Tracer | None:
-    return _active[-1] if _active else None
+def current() -> Builder | None:
+    """The builder recording ops now: an active trace, else static mode's, else None (eager)."""
+    if _active:
+        return _active[-1]
+    return static_builder() if static_builder is not None else None
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from tostatic.ir import dtypes
-from tostatic.ir.attributes import DTYPE, FLOAT, INTS, attr
+from tostatic.ir.attributes import DTYPE, FLOAT, INT, INTS, attr
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
 
 
@@ -50,39 +50,64 @@ class Arange(PdOp):
         return np.arange(start, end, step).astype(dtype.numpy)
 
 
+def _dtype_attr() -> From:
+    return From("INT", "dtype", lambda d: d.var_type, lambda n: dtypes.BY_VAR_TYPE[n])
+
+
+def _generator(seed: int) -> np.random.Generator:
+    """seed 0: the global generator (paddle.seed); otherwise the op's own, as Paddle does."""
+    from tostatic.frontend.random import generator
+
+    return generator() if seed == 0 else np.random.default_rng(seed)
+
+
 @pd_op
 class UniformRandom(PdOp):
+    """Paddle's uniform_random (what Uniform/Xavier/Kaiming initialisers write)."""
+
     name = "pd.uniform"
     ATTRS = {"shape": attr(INTS), "min": attr(FLOAT, 0.0), "max": attr(FLOAT, 1.0),
-             "dtype": attr(DTYPE, "float32")}
+             "dtype": attr(DTYPE, "float32"), "seed": attr(INT, 0)}
+    PADDLE = Legacy("uniform_random", {}, {"Out": 0},
+                    {"shape": From("LONGS", "shape"), "min": From("FLOAT", "min"),
+                     "max": From("FLOAT", "max"), "seed": From("INT", "seed"),
+                     "dtype": _dtype_attr(), "diag_num": Fixed("INT", 0),
+                     "diag_step": Fixed("INT", 0), "diag_val": Fixed("FLOAT", 1.0)},
+                    optional_inputs=("ShapeTensor", "ShapeTensorList"), keeps_extra_attrs=True)
     EFFECTS = True
     NAME_HINT = "uniform_random"
 
     @staticmethod
-    def infer(shape: tuple[int, ...], min: float, max: float, dtype: dtypes.DType) -> Abstract:
+    def infer(shape: tuple[int, ...], min: float, max: float, dtype: dtypes.DType,
+              seed: int) -> Abstract:
         return Abstract(tuple(shape), dtype)
 
     @staticmethod
-    def eager(shape: tuple[int, ...], min: float, max: float, dtype: dtypes.DType) -> np.ndarray:
-        from tostatic.frontend.random import generator
-
-        return generator().uniform(min, max, size=shape).astype(dtype.numpy)
+    def eager(shape: tuple[int, ...], min: float, max: float, dtype: dtypes.DType,
+              seed: int) -> np.ndarray:
+        return _generator(seed).uniform(min, max, size=shape).astype(dtype.numpy)
 
 
 @pd_op
 class GaussianRandom(PdOp):
+    """Paddle's gaussian_random (what Normal/Xavier-normal/Kaiming-normal initialisers write)."""
+
     name = "pd.gaussian"
     ATTRS = {"shape": attr(INTS), "mean": attr(FLOAT, 0.0), "std": attr(FLOAT, 1.0),
-             "dtype": attr(DTYPE, "float32")}
+             "dtype": attr(DTYPE, "float32"), "seed": attr(INT, 0)}
+    PADDLE = Legacy("gaussian_random", {}, {"Out": 0},
+                    {"shape": From("LONGS", "shape"), "mean": From("FLOAT", "mean"),
+                     "std": From("FLOAT", "std"), "seed": From("INT", "seed"),
+                     "dtype": _dtype_attr()}, keeps_extra_attrs=True)
     EFFECTS = True
     NAME_HINT = "gaussian_random"
 
     @staticmethod
-    def infer(shape: tuple[int, ...], mean: float, std: float, dtype: dtypes.DType) -> Abstract:
+    def infer(shape: tuple[int, ...], mean: float, std: float, dtype: dtypes.DType,
+              seed: int) -> Abstract:
         return Abstract(tuple(shape), dtype)
 
     @staticmethod
-    def eager(shape: tuple[int, ...], mean: float, std: float, dtype: dtypes.DType) -> np.ndarray:
-        from tostatic.frontend.random import generator
-
-        return generator().normal(mean, std, size=shape).astype(dtype.numpy)
+    def eager(shape: tuple[int, ...], mean: float, std: float, dtype: dtypes.DType,
+              seed: int) -> np.ndarray:
+        return _generator(seed).normal(mean, std, size=shape).astype(dtype.numpy)

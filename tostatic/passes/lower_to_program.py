@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from xdsl.ir import SSAValue
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
 from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ir.opdef import Abstract, Fixed, FromInputs, Legacy, PdOp
+from tostatic.ir.opdef import Abstract, Fixed, FromInputs, Legacy, PdOp, group_inputs
 from tostatic.ops.core import (
     ASSIGN_VALUE_SLOTS,
     Capture,
@@ -88,7 +89,32 @@ def legacy_attrs(spec: Legacy, values: dict[str, Any],
     return attrs
 
 
-def _constant_op(array: np.ndarray, out: str) -> OpOp:
+def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
+              operands: list[Abstract], outs: list[str], extra_outs: list[str],
+              location: str | None, keep_extra: bool | None = None,
+              overrides: dict[str, tuple[str, Any]] | None = None) -> OpOp:
+    """One pd op written as its Paddle legacy op, reading and writing the named variables
+    (shared by lowering a traced function and by static mode, which builds op by op).
+    `keep_extra`: whether op_callstack/with_quant_attr stay (default: as saved files have
+    them; a live static Program keeps them on every op). `overrides` replaces attributes whose
+    value depends on which Paddle API wrote the op (fill_constant's str_value)."""
+    spec = cls.PADDLE
+    assert spec is not None
+    grouped = group_inputs(cls.INPUTS, list(operand_names))
+    by_input = dict(zip((n.lstrip("*") for n in cls.INPUTS), grouped))
+    inputs = {slot: (list(by_input[src.lstrip("*")]) if src.startswith("*")
+                     else [by_input[src]]) for slot, src in spec.inputs.items()}
+    inputs.update({slot: [] for slot in spec.optional_inputs})
+    outputs = {slot: (outs if idx == "*" else [outs[idx]]) for slot, idx in spec.outputs.items()}
+    outputs.update({slot: [name] for slot, name in zip(spec.extra_outputs, extra_outs)})
+    attrs = legacy_attrs(spec, values, operands)
+    attrs.update(_common_attrs(spec.keeps_extra_attrs if keep_extra is None else keep_extra,
+                               location))
+    attrs.update(overrides or {})
+    return OpOp.build(spec.type, inputs, outputs, attrs)
+
+
+def _constant_op(array: np.ndarray, out: str, keep_extra: bool = False) -> OpOp:
     """A uniform constant is written as pd.full would be; others as assign_value."""
     from tostatic.ir import dtypes
 
@@ -97,7 +123,8 @@ def _constant_op(array: np.ndarray, out: str) -> OpOp:
     if flat.size and np.all(flat == flat[0]):
         spec = Full.PADDLE
         attrs = legacy_attrs(spec, {"shape": array.shape, "value": float(flat[0]), "dtype": d}, [])
-        return OpOp.build(spec.type, {}, {"Out": [out]}, {**attrs, **COMMON_ATTRS})
+        return OpOp.build(spec.type, {}, {"Out": [out]},
+                          {**attrs, **_common_attrs(keep_extra, None)})
     if d.name not in ASSIGN_VALUE_SLOTS:
         raise UnsupportedError(f"lower-to-program: constants of dtype {d.name} cannot be "
                                f"written as assign_value")
@@ -107,11 +134,31 @@ def _constant_op(array: np.ndarray, out: str) -> OpOp:
         "values": ("SCALARS", scalars), **_common_attrs(True, None)})
 
 
+@dataclass
+class LoweredBlock:
+    """A traced function as one block's variables (in creation order) and legacy ops."""
+
+    variables: dict[str, tuple[Abstract, dict[str, Any]]]  # name -> (type, VarOp fields)
+    ops: list[OpOp]
+    feeds: list[str]
+    fetches: list[str]
+    parameters: dict[str, bool]  # parameter name -> trainable
+
+
 def lower_function(fn: func.FuncOp) -> ProgramOp:
     """Build the ProgramDesc mirror of one traced function (block 0, feeds and fetches)."""
+    lowered = lower_block(fn)
+    variables = [VarOp.build(n, "DENSE_TENSOR", ab.dtype, list(ab.shape), **kw)
+                 for n, (ab, kw) in sorted(lowered.variables.items())]
+    return inference_program(variables, lowered.ops, lowered.feeds, lowered.fetches)
+
+
+def lower_block(fn: func.FuncOp, keep_extra: bool | None = None) -> LoweredBlock:
+    """The variables and legacy ops of one traced function; `keep_extra` as in legacy_op."""
     names = _Names()
     var_decls: dict[str, tuple[Abstract, dict[str, Any]]] = {}
     ops: list[OpOp] = []
+    parameters: dict[str, bool] = {}
     block = fn.body.block
 
     def declare(name: str, ab: Abstract, **kw: Any) -> None:
@@ -133,9 +180,12 @@ def lower_function(fn: func.FuncOp) -> ProgramOp:
             raise ValueError("lower-to-program: run persistable-extraction first "
                              f"(pd.capture of {op.attr_values()['var_name']})")
         if isinstance(op, Persistable):
-            name = op.attr_values()["var_name"]
+            values = op.attr_values()
+            name = values["var_name"]
             names.claim(op.results[0], name)
             declare(name, Abstract.of_value(op.results[0]), persistable=True)
+            if values["is_parameter"]:
+                parameters[name] = values["trainable"]
             continue
         outs = [names.claim(r, wanted[i] if i < len(wanted) else None)
                 for i, r in enumerate(op.results)]
@@ -146,40 +196,38 @@ def lower_function(fn: func.FuncOp) -> ProgramOp:
                 kw["lod_level"] = 0
             declare(n, Abstract.of_value(r), **kw)
         if isinstance(op, Constant):
-            ops.append(_constant_op(dense_to_array(op.attr_values()["value"]), outs[0]))
+            ops.append(_constant_op(dense_to_array(op.attr_values()["value"]), outs[0],
+                                    bool(keep_extra)))
             continue
         assert isinstance(op, PdOp)
-        spec = op.PADDLE
-        if spec is None:
+        if op.PADDLE is None:
             raise UnsupportedError(f"lower-to-program: {op.name} has no Paddle legacy op "
                                    f"(made at {location or 'an unknown place'})")
-        grouped = op.split_operands([names.of[v] for v in op.operands])
-        by_input = dict(zip((n.lstrip("*") for n in op.INPUTS), grouped))
-        inputs = {slot: (list(by_input[src.lstrip("*")]) if src.startswith("*")
-                         else [by_input[src]]) for slot, src in spec.inputs.items()}
-        inputs.update({slot: [] for slot in spec.optional_inputs})
-        outputs = {slot: (outs if idx == "*" else [outs[idx]]) for slot, idx in spec.outputs.items()}
-        for k, slot in enumerate(spec.extra_outputs):
+        extras = []
+        for k, _ in enumerate(op.PADDLE.extra_outputs):
             extra = wanted[len(outs) + k] if len(outs) + k < len(wanted) else None
-            xname = names.reserve(extra)
+            extras.append(names.reserve(extra))
             x_ab = Abstract.of_value(op.operands[0])
-            declare(xname, Abstract((0,) + x_ab.shape, x_ab.dtype), persistable=False, lod_level=0)
-            outputs[slot] = [xname]
-        attrs = legacy_attrs(spec, op.attr_values(),
-                             [Abstract.of_value(v) for v in op.operands])
-        attrs.update(_common_attrs(spec.keeps_extra_attrs, location))
-        ops.append(OpOp.build(spec.type, inputs, outputs, attrs))
+            declare(extras[-1], Abstract((0,) + x_ab.shape, x_ab.dtype), persistable=False,
+                    lod_level=0)
+        ops.append(legacy_op(type(op), op.attr_values(), [names.of[v] for v in op.operands],
+                             [Abstract.of_value(v) for v in op.operands], outs, extras,
+                             location, keep_extra))
+    return LoweredBlock(var_decls, ops, feeds, fetches, parameters)
 
+
+def inference_program(variables: list[VarOp], ops: list[OpOp], feeds: list[str],
+                      fetches: list[str]) -> ProgramOp:
+    """Block 0 as Paddle saves an inference model: the variables (sorted by the caller), then
+    feed ops (last column first), the ops, and fetch ops."""
     feed_ops = [OpOp.build("feed", {"X": ["feed"]}, {"Out": [name]},
                            {"col": ("INT", col), **_common_attrs(True, None)})
                 for col, name in reversed(list(enumerate(feeds)))]
     fetch_ops = [OpOp.build("fetch", {"X": [name]}, {"Out": ["fetch"]},
                             {"col": ("INT", col), **_common_attrs(True, None)})
                  for col, name in enumerate(fetches)]
-    variables = [VarOp.build(n, "DENSE_TENSOR", ab.dtype, list(ab.shape), **kw)
-                 for n, (ab, kw) in sorted(var_decls.items())]
-    variables += [VarOp.build("feed", "FEED_MINIBATCH", persistable=True),
-                  VarOp.build("fetch", "FETCH_LIST", persistable=True)]
+    variables = variables + [VarOp.build("feed", "FEED_MINIBATCH", persistable=True),
+                             VarOp.build("fetch", "FETCH_LIST", persistable=True)]
     block0 = BlockOp.build(0, -1, variables, feed_ops + ops + fetch_ops)
     return ProgramOp.build([block0], version=PADDLE_VERSION, op_version_map=OP_VERSION_MAP)
 

@@ -309,7 +309,11 @@ def load_program(path: str | os.PathLike[str]) -> P.ProgramOp:
     """Read a .pdmodel; errors name the file and the byte offset of the problem."""
     path = os.fspath(path)
     with open(path, "rb") as f:
-        data = f.read()
+        return parse_program_bytes(f.read(), path)
+
+
+def parse_program_bytes(data: bytes, path: str = "<bytes>") -> P.ProgramOp:
+    """A ProgramDesc from bytes; `path` names the source in errors."""
     if not data:
         raise FormatError(path, 0, "expected a ProgramDesc protobuf, found an empty file")
     desc = pb.ProgramDesc()

@@ -1,4 +1,22 @@
-"""paddle.static (InputSpec now; static-graph mode comes with its own issue)."""
+"""paddle.static: static-graph mode (Program, Executor, data, nn.fc) and InputSpec."""
 from tostatic.frontend.input_spec import InputSpec
+from tostatic.frontend.program import Block, Operator, Parameter, Program, Variable
+from tostatic.frontend.static_io import load_inference_model, save_inference_model
+from tostatic.frontend.static_mode import (
+    data,
+    default_main_program,
+    default_startup_program,
+    program_guard,
+)
+from tostatic.runtime.executor import Executor, Scope, global_scope, scope_guard
+from tostatic.static import nn
 
-__all__ = ["InputSpec"]
+
+def cpu_places(device_count=None):
+    return ["Place(cpu)"] * (device_count or 1)
+
+
+__all__ = ["InputSpec", "Program", "Block", "Variable", "Operator", "Parameter", "data",
+           "default_main_program", "default_startup_program", "program_guard", "Executor",
+           "Scope", "global_scope", "scope_guard", "save_inference_model", "load_inference_model", "nn",
+           "cpu_places"]

@@ -1,0 +1,152 @@
+"""Static-graph mode: `enable_static()` makes the public functions append ops to a Program.
+
+Each op runs its `infer` rule at build time (Paddle's InferShape, so a shape mismatch is an
+error at the user's line, before anything runs) and is written at once as its legacy op with
+the same `legacy_op` that lowering uses, so a static Program and a jit.save'd one agree.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Sequence
+
+from tostatic.frontend import tracing, unique_name
+from tostatic.frontend.program import Block, Parameter, Program, Variable
+from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.opdef import Abstract, PdOp
+from tostatic.passes.lower_to_program import legacy_op
+
+
+class ProgramBuilder(tracing.Builder):
+    """Appends ops to the current block of the main program (names: Paddle's global ones)."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda key: unique_name.generate(key))
+
+    def emit(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
+             name_hint: str | None = None) -> list[Variable]:
+        location = tracing.user_location()
+        block = default_main_program().current_block()
+        in_vars = [self._variable(block, x, op_cls) for x in inputs]
+        abstracts = [v.abstract for v in in_vars]
+        try:
+            results = op_cls.infer_results(abstracts, attrs)
+        except ShapeError as e:
+            raise ShapeError(f"{e} (in {op_cls.PADDLE.type if op_cls.PADDLE else op_cls.name}"
+                             f" at {location})") from None
+        if op_cls.PADDLE is None:
+            raise UnsupportedError(f"{op_cls.name} has no Paddle op to write in static mode "
+                                   f"(at {location})")
+        n_extra = len(op_cls.PADDLE.extra_outputs)
+        names = self._names_for(op_cls, name_hint, len(results) + n_extra)
+        stop = all(v.stop_gradient for v in in_vars)
+        outs = [_create_result(block, n, r, stop, op_cls)
+                for n, r in zip(names, results)]
+        for n in names[len(results):]:  # reshape2's XShape: (0, *x.shape)
+            x = abstracts[0]
+            block.create_var(n, (0,) + x.shape, x.dtype, persistable=False, lod_level=0,
+                             stop_gradient=stop)
+        block.append_op(legacy_op(op_cls, attrs, [v.name for v in in_vars], abstracts,
+                                  names[:len(results)], names[len(results):], location,
+                                  keep_extra=True))
+        return outs
+
+    @staticmethod
+    def _variable(block: Block, x: Any, op_cls: type[PdOp]) -> Variable:
+        if isinstance(x, Variable):
+            if x.block.program is not block.program:
+                raise ValueError(f"{op_cls.name}: variable {x.name} belongs to another Program")
+            return x
+        raise TypeError(f"{op_cls.name}: in static mode inputs must be static Variables "
+                        f"(from paddle.static.data or other ops), got {type(x).__name__}")
+
+
+def _create_result(block: Block, name: str, ab: Abstract, stop: bool,
+                   op_cls: type[PdOp]) -> Variable:
+    import re
+
+    spec = op_cls.PADDLE
+    # as lowering does: operators' tmp_N vars carry no persistable field
+    persistable = None if re.fullmatch(r"tmp_\d+", name) else False
+    lod = 0 if spec is None or spec.out_lod_level else None
+    return block.create_var(name, ab.shape, ab.dtype, persistable=persistable, lod_level=lod,
+                            stop_gradient=stop)
+
+
+# --- the mode and the default programs -------------------------------------------------------
+
+_builder = ProgramBuilder()
+_main = Program()
+_startup = Program()
+
+
+def enable_static() -> None:
+    tracing.static_builder = lambda: _builder
+
+
+def disable_static(place: Any = None) -> None:
+    tracing.static_builder = None
+
+
+def in_dynamic_mode() -> bool:
+    return tracing.static_builder is None
+
+
+def in_static_mode() -> bool:
+    return not in_dynamic_mode()
+
+
+def default_main_program() -> Program:
+    return _main
+
+
+def default_startup_program() -> Program:
+    return _startup
+
+
+@contextlib.contextmanager
+def program_guard(main_program: Program, startup_program: Program | None = None
+                  ) -> Iterator[None]:
+    """Build into `main_program` (and `startup_program`) inside the block."""
+    global _main, _startup
+    if not isinstance(main_program, Program):
+        raise TypeError(f"program_guard: main_program must be a Program, got "
+                        f"{type(main_program).__name__}")
+    saved = _main, _startup
+    _main = main_program
+    _startup = startup_program if startup_program is not None else _startup
+    try:
+        yield
+    finally:
+        _main, _startup = saved
+
+
+def _require_static(what: str) -> None:
+    if in_dynamic_mode():
+        raise RuntimeError(f"{what} is only available in static mode; call "
+                           f"paddle.enable_static() first")
+
+
+# --- the static-only API -----------------------------------------------------------------
+
+def data(name: str, shape: Sequence[int | None], dtype: Any = "float32",
+         lod_level: int = 0) -> Variable:
+    """paddle.static.data: a feed variable (None or -1 dims are filled at run time)."""
+    _require_static("paddle.static.data")
+    dims = [-1 if d is None else int(d) for d in shape]
+    block = default_main_program().global_block()
+    return block.create_var(name, dims, dtype, persistable=False, stop_gradient=True,
+                            lod_level=lod_level, need_check_feed=True)
+
+
+def create_parameter(name: str, shape: Sequence[int], dtype: Any, initializer: Any,
+                     trainable: bool = True) -> Parameter:
+    """A parameter in the main program plus its initialising op in the startup program."""
+    from tostatic.frontend.static_init import append_initializer
+
+    main = default_main_program().global_block()
+    param = main.create_parameter(name, shape, dtype, trainable)
+    startup = default_startup_program().global_block()
+    if not startup.has_var(name):
+        startup.create_parameter(name, shape, dtype, trainable)
+        append_initializer(startup, name, tuple(shape), dtype, initializer)
+    return param
