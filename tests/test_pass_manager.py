@@ -273,3 +273,19 @@ def test_compile_a_plain_function_with_a_custom_pipeline():
     assert compiled.stages == ["captured", "dead-op-elimination", "lower-to-program"]
     x = paddle.to_tensor(np.array([[-1.0, 2.0]], "float32"))
     np.testing.assert_allclose(compiled(x).numpy(), [[0.0, 4.0]])
+
+
+def test_verify_once_at_the_end_still_catches_a_bad_pass_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOSTATIC_REPRODUCER_DIR", str(tmp_path))
+    with pytest.raises(PassFailure, match=r"pass 'dead-op-elimination' failed on pd.matmul .*"
+                                          r"verifier ran only at the end of the pipeline"):
+        paddle.compile(SimpleNet(), SPECS, verify="end", passes="persistable-extraction,"
+                       "test-corrupt-matmul,dead-op-elimination")  # checked before lowering
+    # "off" trusts the passes (tostatic opt --no-verify)
+    paddle.compile(SimpleNet(), SPECS, passes="persistable-extraction,test-corrupt-matmul",
+                   verify="off")
+
+
+def test_timings_show_the_verifier_on_its_own_row():
+    _, out = _compile("timings")
+    assert re.search(r"\(verifier\)$", out, re.MULTILINE)

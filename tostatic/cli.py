@@ -43,7 +43,7 @@ def _opt(args: argparse.Namespace) -> int:
     dump = DumpOptions.parse(",".join(items))
     try:
         module = parse_ir(text, args.file)
-        PassManager(pipeline, dump, verify_each=not args.no_verify).run(module)
+        PassManager(pipeline, dump, verify="off" if args.no_verify else "each").run(module)
     except (ToStaticError, ValueError, ParseError) as e:
         print(f"tostatic opt: error: {e}", file=sys.stderr)
         return 1

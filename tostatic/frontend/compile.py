@@ -75,12 +75,13 @@ class CompiledFunction:
 
 
 def compile(fn: Callable, input_spec: Sequence[Any], passes: str | None = None,
-            dump: Any = None) -> CompiledFunction:
+            dump: Any = None, verify: str = "each") -> CompiledFunction:
     """Trace `fn` (a function, method, Layer or to_static function) on `input_spec`, run
     `passes` (default: the "default" pipeline) and lower to a Paddle program.
 
     `dump` takes the options of `tostatic.passes.dump` ("after-all", "folder=DIR,timings",
-    ...); None falls back to $TOSTATIC_DUMP.
+    ...); None falls back to $TOSTATIC_DUMP. `verify`: "each" (after every pass, the
+    default here), "end" (once; what to_static and jit.save do) or "off".
     """
     from tostatic.frontend.jit_save import _static_function
 
@@ -88,7 +89,7 @@ def compile(fn: Callable, input_spec: Sequence[Any], passes: str | None = None,
     pipeline = passes if passes is not None else DEFAULT_PIPELINE
     concrete = trace(sf._call_target(), list(input_spec), sf._layer,
                      pipeline=f"{pipeline},lower-to-program" if pipeline else "lower-to-program",
-                     live=True, func_name=sf.__name__, dump=dump, record=True)
+                     live=True, func_name=sf.__name__, dump=dump, record=True, verify=verify)
     lowered = concrete.module
     concrete.module = concrete.manager.stages[-2][1]  # the optimised pd module
     return CompiledFunction(concrete, lowered)

@@ -141,9 +141,11 @@ class Signature:
 
 def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
           pipeline: str | None = DEFAULT_PIPELINE, live: bool = False,
-          func_name: str = "forward", dump: Any = None, record: bool = False) -> ConcreteProgram:
+          func_name: str = "forward", dump: Any = None, record: bool = False,
+          verify: str = "end") -> ConcreteProgram:
     """Trace `fn` on symbolic inputs described by `specs` and run `pipeline` on the result
-    (dumps as `dump` or $TOSTATIC_DUMP say; `record` keeps a copy of every stage)."""
+    (dumps as `dump` or $TOSTATIC_DUMP say; `record` keeps a copy of every stage; `verify`
+    as PassManager takes it)."""
     tracer = tracing.Tracer(_structured_names(layer))
     sig = Signature(fn, bound_self=False)
     feed_names: list[str] = []
@@ -158,7 +160,7 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
     state = CompileState(captures=tracer.captures)
     from tostatic.passes.manager import PassManager
 
-    manager = PassManager(pipeline or "", dump, record=record)
+    manager = PassManager(pipeline or "", dump, verify=verify, record=record)
     manager.run(module, state, first_stage="captured")
     if live:  # read the captured tensors at run time, so training keeps updating them
         for cap in state.captures:

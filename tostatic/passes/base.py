@@ -38,6 +38,9 @@ class CompilePass:
 
     name: ClassVar[str]
     options: ClassVar[dict[str, Any]] = {}
+    # True for passes that replace one dialect by another (lower-to-program): a verifier
+    # that runs only at the end also runs before them, on the last IR of the old dialect.
+    changes_dialect: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         unknown = set(options) - set(self.options)

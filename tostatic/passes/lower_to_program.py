@@ -243,6 +243,7 @@ class LowerToProgram(CompilePass):
     every attribute Paddle requires, persistables as persistable vars, and feed/fetch ops."""
 
     name = "lower-to-program"
+    changes_dialect = True
 
     def apply(self, module: ModuleOp, state: CompileState) -> None:
         fn = entry(module)

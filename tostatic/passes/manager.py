@@ -9,17 +9,21 @@ import os
 import sys
 import tempfile
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.ir.errors import ToStaticError
 from tostatic.ir.text import location_of, print_ir
-from tostatic.ir.verify import verify
+from tostatic.ir.verify import VerifyError, verify
 from tostatic.passes.base import CompilePass, CompileState
 from tostatic.passes.dump import DumpOptions, timing_report
 
 REPRODUCER_ENV = "TOSTATIC_REPRODUCER_DIR"
+# "each": after every pass (names the pass that broke the IR); "end": after the last pass and
+# before a pass that changes dialect (half the cost on big models: what to_static and
+# jit.save use); "off".
+VERIFY_MODES = ("each", "end", "off")
 
 
 class PassFailure(ToStaticError, RuntimeError):
@@ -36,17 +40,20 @@ class PassManager:
     """Runs passes in order on one module; `stages` keeps a copy of each stage when recording."""
 
     def __init__(self, passes: "str | Sequence[CompilePass]",
-                 dump: "str | DumpOptions | None" = None, verify_each: bool = True,
+                 dump: "str | DumpOptions | None" = None, verify: str = "each",
                  record: bool = False, reproducer_dir: str | None = None):
         from tostatic.passes.pipeline import parse_pipeline
 
         self.passes = parse_pipeline(passes) if isinstance(passes, str) else list(passes)
         self.dump = DumpOptions.resolve(dump)
-        self.verify_each = verify_each
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
+        self.verify = verify
         self.record = record
         self.reproducer_dir = reproducer_dir
         self.stages: list[tuple[str, ModuleOp]] = []  # (stage name, IR copy), when recording
         self.timings: list[tuple[str, float]] = []
+        self._stage_count = 0
 
     @property
     def pipeline(self) -> str:
@@ -61,21 +68,18 @@ class PassManager:
         state = state if state is not None else CompileState()
         dump = self.dump
         self._stage(first_stage, module)
-        for p in self.passes:
+        for i, p in enumerate(self.passes):
             before = module.clone()
             text_before = self._text(module) if (dump.prints_before(p.name)
                                                  or dump.after_change) else None
             if dump.prints_before(p.name):
                 dump.emit(f"Before {p.name}", text_before)
-            start = time.perf_counter()
             try:
-                p.apply(module, state)
-                if self.verify_each:
-                    verify(module)
+                self._timed(p.name, lambda: p.apply(module, state))
+                if self._verifies_after(i):
+                    self._timed("(verifier)", lambda: verify(module))
             except Exception as e:
                 raise self._failure(p, e, before, module) from e
-            finally:
-                self.timings.append((p.name, time.perf_counter() - start))
             if dump.prints_after(p.name):
                 text = self._text(module)
                 if not (dump.after_change and text == text_before):
@@ -84,12 +88,25 @@ class PassManager:
         if dump.timings:
             (dump.stream or sys.stderr).write(timing_report(self.timings))
 
+    def _verifies_after(self, i: int) -> bool:
+        if self.verify != "end":
+            return self.verify == "each"
+        return i + 1 == len(self.passes) or self.passes[i + 1].changes_dialect
+
+    def _timed(self, name: str, work: "Callable[[], None]") -> None:
+        start = time.perf_counter()
+        try:
+            work()
+        finally:
+            self.timings.append((name, time.perf_counter() - start))
+
     def _stage(self, name: str, module: ModuleOp) -> None:
         """Keep a stage (recording) and write it to the dump folder, numbered in order."""
         if self.record:
             self.stages.append((name, module.clone()))
         if self.dump.folder:
-            self.dump.write_file(len(self.timings), name, self._text(module))
+            self.dump.write_file(self._stage_count, name, self._text(module))
+        self._stage_count += 1
 
     def _failure(self, p: CompilePass, error: Exception, before: ModuleOp,
                  after: ModuleOp) -> PassFailure:
@@ -100,6 +117,9 @@ class PassManager:
             self.dump.emit(f"After {p.name} Failed", self._text(after))
         reproducer = self._write_reproducer(p, error, before)
         where = f" on {op_name}" + (f" at {location}" if location else "") if op_name else ""
+        if self.verify == "end" and isinstance(error, VerifyError):
+            where += (" (the verifier ran only at the end of the pipeline: an earlier pass may "
+                      "be at fault; verify='each' names it)")
         message = (f"pass {p.name!r} failed{where}: {error}\n"
                    f"  reproducer: {reproducer}\n"
                    f"  replay with: tostatic opt {reproducer} --pipeline '{p.spec()}'")

@@ -220,6 +220,7 @@ class RaiseFromProgram(CompilePass):
     arguments in `col` order, fetches results); the inverse of `lower-to-program`."""
 
     name = "raise-from-program"
+    changes_dialect = True
 
     def apply(self, module: ModuleOp, state: CompileState) -> None:
         program = next(op for op in module.body.block.ops if isinstance(op, ProgramOp))
