@@ -278,6 +278,10 @@ class Layer:
                 "self.create_parameter or constructor of dygraph Layers")
         if dt.numpy is None:
             raise TypeError(f"tostatic cannot hold {dt.name} parameters (no numpy dtype)")
+        if tracing.static_builder is not None:  # static mode: a parameter of the programs
+            from tostatic.frontend.static_mode import create_parameter
+
+            return create_parameter(attr.name, shape, dt, attr.initializer, attr.trainable)
         param = Parameter(np.zeros(shape, dtype=dt.numpy), name=attr.name,
                           trainable=attr.trainable)
         param.optimize_attr = {"learning_rate": attr.learning_rate}

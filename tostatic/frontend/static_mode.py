@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator, Sequence
 
-from tostatic.frontend import tracing, unique_name
+from tostatic.frontend import tracing
+from tostatic.frontend.unique_name import NameGenerator
 from tostatic.frontend.program import Block, Parameter, Program, Variable
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
@@ -17,10 +18,15 @@ from tostatic.passes.lower_to_program import legacy_op
 
 
 class ProgramBuilder(tracing.Builder):
-    """Appends ops to the current block of the main program (names: Paddle's global ones)."""
+    """Appends ops to the current block of the main program.
+
+    Op outputs are named by the builder's own counters, as Paddle 3.3.1's LayerHelpers are:
+    they run on for the whole process, apart from the parameter and layer names of
+    `unique_name` (so `nn.Linear`'s layer is `linear_0` and its first call's output is
+    `linear_0.tmp_0` too), and `unique_name.guard()` does not reset them."""
 
     def __init__(self) -> None:
-        super().__init__(lambda key: unique_name.generate(key))
+        super().__init__(NameGenerator())
 
     def emit(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
              name_hint: str | None = None) -> list[Variable]:
@@ -118,6 +124,16 @@ def program_guard(main_program: Program, startup_program: Program | None = None
         yield
     finally:
         _main, _startup = saved
+
+
+@contextlib.contextmanager
+def fresh_names() -> Iterator[None]:
+    """Op-output names from _0 again inside (tests: one Paddle process per program)."""
+    saved, _builder.names = _builder.names, NameGenerator()
+    try:
+        yield
+    finally:
+        _builder.names = saved
 
 
 def _require_static(what: str) -> None:
