@@ -270,7 +270,12 @@ def test_compile_a_plain_function_with_a_custom_pipeline():
 
     compiled = paddle.compile(fn, [InputSpec([None, 2], "float32", "x")],
                               passes="dead-op-elimination")
-    assert compiled.stages == ["captured", "dead-op-elimination", "lower-to-program"]
+    assert compiled.stages == ["captured", "persistable-extraction", "dead-op-elimination",
+                               "lower-to-program"]
+    layer = paddle.nn.Linear(2, 2)
+    empty = paddle.compile(layer, [InputSpec([None, 2], "float32", "x")], passes="")
+    x = paddle.ones([1, 2])
+    np.testing.assert_allclose(empty(x).numpy(), layer(x).numpy(), rtol=1e-6)
     x = paddle.to_tensor(np.array([[-1.0, 2.0]], "float32"))
     np.testing.assert_allclose(compiled(x).numpy(), [[0.0, 4.0]])
 
@@ -289,3 +294,26 @@ def test_verify_once_at_the_end_still_catches_a_bad_pass_and_says_so(tmp_path, m
 def test_timings_show_the_verifier_on_its_own_row():
     _, out = _compile("timings")
     assert re.search(r"\(verifier\)$", out, re.MULTILINE)
+
+
+def test_errors_in_the_users_program_keep_their_class_and_write_no_reproducer(tmp_path,
+                                                                             monkeypatch):
+    from tostatic.ir.errors import UnsupportedError
+    from tostatic.passes.manager import PassManager
+
+    monkeypatch.setenv("TOSTATIC_REPRODUCER_DIR", str(tmp_path))
+    module = parse_ir("""
+"builtin.module"() ({
+  "func.func"() <{sym_name = "f", function_type = (tensor<2xf32>) -> tensor<2xf32>}> ({
+  ^bb0(%0: tensor<2xf32>):
+    %1 = "pd.neg"(%0) {pd.loc = "model.py:3"} : (tensor<2xf32>) -> tensor<2xf32>
+    "func.return"(%1) : (tensor<2xf32>) -> ()
+  }) : () -> ()
+}) : () -> ()
+""")
+    with pytest.raises(UnsupportedError, match=r"pd.neg has no Paddle legacy op .*model.py:3") \
+            as info:
+        PassManager("lower-to-program").run(module)
+    assert not isinstance(info.value, PassFailure)
+    assert info.value.pass_name == "lower-to-program"
+    assert list(tmp_path.iterdir()) == []  # no reproducer: nothing is wrong with the compiler

@@ -54,6 +54,7 @@ def _run_both(tmp_path, program, feeds, real_paddle=None):
     ours = load_model(str(path), None).run(list(feeds.values()))
     if real_paddle is not None:
         theirs = paddle_predict(path, None, feeds)
+        assert len(ours) == len(theirs) > 0
         for a, b in zip(ours, theirs):
             assert_close(a, b)
     return ours

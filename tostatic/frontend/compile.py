@@ -19,6 +19,7 @@ from tostatic.frontend.static_function import (
 )
 from tostatic.frontend.tensor import Tensor
 from tostatic.ir.text import print_ir
+from tostatic.passes.pipeline import parse_pipeline
 
 
 class CompiledFunction:
@@ -77,7 +78,8 @@ class CompiledFunction:
 def compile(fn: Callable, input_spec: Sequence[Any], passes: str | None = None,
             dump: Any = None, verify: str = "each") -> CompiledFunction:
     """Trace `fn` (a function, method, Layer or to_static function) on `input_spec`, run
-    `passes` (default: the "default" pipeline) and lower to a Paddle program.
+    `passes` (default: the "default" pipeline; persistable-extraction is put first when it
+    is missing) and lower to a Paddle program.
 
     `dump` takes the options of `tostatic.passes.dump` ("after-all", "folder=DIR,timings",
     ...); None falls back to $TOSTATIC_DUMP. `verify`: "each" (after every pass, the
@@ -87,8 +89,11 @@ def compile(fn: Callable, input_spec: Sequence[Any], passes: str | None = None,
 
     sf: StaticFunction = _static_function(fn, input_spec)
     pipeline = passes if passes is not None else DEFAULT_PIPELINE
+    if "persistable-extraction" not in [p.name for p in parse_pipeline(pipeline)]:
+        # captured tensors become persistables before anything can run or lower them
+        pipeline = f"persistable-extraction,{pipeline}" if pipeline else "persistable-extraction"
     concrete = trace(sf._call_target(), list(input_spec), sf._layer,
-                     pipeline=f"{pipeline},lower-to-program" if pipeline else "lower-to-program",
+                     pipeline=f"{pipeline},lower-to-program",
                      live=True, func_name=sf.__name__, dump=dump, record=True, verify=verify)
     lowered = concrete.module
     concrete.module = concrete.manager.stages[-2][1]  # the optimised pd module

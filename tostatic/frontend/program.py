@@ -12,6 +12,7 @@ from xdsl.dialects.builtin import IntegerAttr, i1
 
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
 from tostatic.frontend.tensor import TensorMethods
+from tostatic.frontend.unique_name import NameGenerator
 from tostatic.ir import dtypes
 from tostatic.serialization.paddle_version import OP_VERSION_MAP, PADDLE_VERSION
 
@@ -51,6 +52,7 @@ class Variable(TensorMethods):
     @persistable.setter
     def persistable(self, value: bool) -> None:
         self.desc.properties["persistable"] = IntegerAttr(int(bool(value)), i1)
+        self.block.program._version += 1
 
     @property
     def stop_gradient(self) -> bool:
@@ -217,6 +219,7 @@ class Block:
         var = (Parameter(self, desc, bool(trainable)) if trainable is not None
                else Variable(self, desc))
         self._vars[name] = var
+        self.program._version += 1
         return var
 
     def create_parameter(self, name: str, shape: Iterable[int], dtype: Any = "float32",
@@ -230,6 +233,7 @@ class Block:
         self.desc.body.block.add_op(desc)
         op = Operator(self, desc)
         self._ops.append(op)
+        self.program._version += 1
         return op
 
     def __repr__(self) -> str:
@@ -248,6 +252,8 @@ class Program:
         self._current = 0
         self.random_seed = 0
         self._live = True  # built here (creation order, Parameters) rather than parsed
+        self._version = 0  # bumped by every edit: the Executor's compiled runs key on it
+        self._name_generator = NameGenerator()  # op outputs: fc_0.tmp_0, tmp_3, ...
 
     @classmethod
     def from_desc(cls, desc: ProgramOp) -> "Program":
@@ -257,6 +263,8 @@ class Program:
         program._current = 0
         program.random_seed = 0
         program._live = False
+        program._version = 0
+        program._name_generator = NameGenerator()
         return program
 
     def global_block(self) -> Block:

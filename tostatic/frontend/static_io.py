@@ -54,13 +54,13 @@ def _var(block: BlockOp, name: str) -> VarOp:
     return var
 
 
-def _saved_var(var: VarOp, is_feed: bool) -> VarOp:
-    """A variable as Paddle writes it to an inference model (no training-only fields)."""
-    if var.var_type != "DENSE_TENSOR":
-        return var.clone()
-    return VarOp.build(var.var_name, var.var_type, var.dtype, list(var.shape or ()),
-                       var.persistable, lod_level=var.lod_level,
-                       need_check_feed=True if is_feed else None)
+def _saved_var(var: VarOp) -> VarOp:
+    """A variable as Paddle writes it to an inference model: its own fields, without the
+    training-only ones."""
+    copy = var.clone()
+    for field in ("stop_gradient", "is_parameter"):
+        copy.properties.pop(field, None)
+    return copy
 
 
 def _saved_op(op: OpOp) -> OpOp:
@@ -85,7 +85,7 @@ def save_inference_model(path_prefix: str, feed_vars: Any, fetch_vars: Any, exec
     block = program.global_block().desc
     ops = _prune(block, feeds, fetches)
     used = set(feeds) | set(fetches) | {n for op in ops for n in op.input_names + op.output_names}
-    variables = [_saved_var(_var(block, n), n in feeds) for n in sorted(used)]
+    variables = [_saved_var(_var(block, n)) for n in sorted(used)]
     desc = inference_program(variables, [_saved_op(op) for op in ops], feeds, fetches)
     weights = {}
     for v in variables:
@@ -131,6 +131,14 @@ def _save_program(program: Program, path: Any, protocol: int = 4, **configs: Any
     for p in program.all_parameters():
         var = desc.blocks[p.block.idx].var(p.name)
         var.properties["is_parameter"] = IntegerAttr(1, i1)
+    for block in desc.blocks:  # Paddle's BlockDesc keeps its vars sorted by name
+        first_op = next(iter(block.ops), None)
+        for var in sorted(block.vars, key=lambda v: v.var_name.encode()):
+            var.detach()
+            if first_op is None:
+                block.body.block.add_op(var)
+            else:
+                block.body.block.insert_op_before(var, first_op)
     if hasattr(path, "write"):
         path.write(to_program_desc(desc).SerializeToString())
     else:

@@ -10,23 +10,22 @@ import contextlib
 from typing import Any, Iterator, Sequence
 
 from tostatic.frontend import tracing
-from tostatic.frontend.unique_name import NameGenerator
 from tostatic.frontend.program import Block, Parameter, Program, Variable
-from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
-from tostatic.passes.lower_to_program import legacy_op
+from tostatic.passes.lower_to_program import legacy_op, result_var_fields
 
 
 class ProgramBuilder(tracing.Builder):
     """Appends ops to the current block of the main program.
 
-    Op outputs are named by the builder's own counters, as Paddle 3.3.1's LayerHelpers are:
-    they run on for the whole process, apart from the parameter and layer names of
-    `unique_name` (so `nn.Linear`'s layer is `linear_0` and its first call's output is
-    `linear_0.tmp_0` too), and `unique_name.guard()` does not reset them."""
+    Op outputs (and static.nn's parameters) are named by the main program's own counters, as
+    Paddle 3.3.1's LayerHelpers name them: each new Program starts at fc_0 / tmp_0 again,
+    apart from the global `unique_name` that names Layers and their parameters (so
+    `nn.Linear`'s layer may be `linear_1` while its first call's output is `linear_0.tmp_0`)."""
 
     def __init__(self) -> None:
-        super().__init__(NameGenerator())
+        super().__init__(lambda key: default_main_program()._name_generator(key))
 
     def emit(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
              name_hint: str | None = None) -> list[Variable]:
@@ -34,16 +33,10 @@ class ProgramBuilder(tracing.Builder):
         block = default_main_program().current_block()
         in_vars = [self._variable(block, x, op_cls) for x in inputs]
         abstracts = [v.abstract for v in in_vars]
-        try:
-            results = op_cls.infer_results(abstracts, attrs)
-        except ShapeError as e:
-            raise ShapeError(f"{e} (in {op_cls.PADDLE.type if op_cls.PADDLE else op_cls.name}"
-                             f" at {location})") from None
+        results, names = self.infer(op_cls, abstracts, attrs, name_hint, location)
         if op_cls.PADDLE is None:
             raise UnsupportedError(f"{op_cls.name} has no Paddle op to write in static mode "
                                    f"(at {location})")
-        n_extra = len(op_cls.PADDLE.extra_outputs)
-        names = self._names_for(op_cls, name_hint, len(results) + n_extra)
         stop = all(v.stop_gradient for v in in_vars)
         outs = [_create_result(block, n, r, stop, op_cls)
                 for n, r in zip(names, results)]
@@ -68,14 +61,9 @@ class ProgramBuilder(tracing.Builder):
 
 def _create_result(block: Block, name: str, ab: Abstract, stop: bool,
                    op_cls: type[PdOp]) -> Variable:
-    import re
-
-    spec = op_cls.PADDLE
-    # as lowering does: operators' tmp_N vars carry no persistable field
-    persistable = None if re.fullmatch(r"tmp_\d+", name) else False
-    lod = 0 if spec is None or spec.out_lod_level else None
-    return block.create_var(name, ab.shape, ab.dtype, persistable=persistable, lod_level=lod,
-                            stop_gradient=stop)
+    fields = result_var_fields(name, op_cls)
+    return block.create_var(name, ab.shape, ab.dtype, persistable=fields.get("persistable"),
+                            lod_level=fields.get("lod_level"), stop_gradient=stop)
 
 
 # --- the mode and the default programs -------------------------------------------------------
@@ -126,16 +114,6 @@ def program_guard(main_program: Program, startup_program: Program | None = None
         _main, _startup = saved
 
 
-@contextlib.contextmanager
-def fresh_names() -> Iterator[None]:
-    """Op-output names from _0 again inside (tests: one Paddle process per program)."""
-    saved, _builder.names = _builder.names, NameGenerator()
-    try:
-        yield
-    finally:
-        _builder.names = saved
-
-
 def _require_static(what: str) -> None:
     if in_dynamic_mode():
         raise RuntimeError(f"{what} is only available in static mode; call "
@@ -150,6 +128,8 @@ def data(name: str, shape: Sequence[int | None], dtype: Any = "float32",
     _require_static("paddle.static.data")
     dims = [-1 if d is None else int(d) for d in shape]
     block = default_main_program().global_block()
+    if block.has_var(name):  # as Paddle: the same name is the same variable
+        return block.var(name)
     return block.create_var(name, dims, dtype, persistable=False, stop_gradient=True,
                             lod_level=lod_level, need_check_feed=True)
 

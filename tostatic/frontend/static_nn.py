@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from tostatic.frontend import math, tracing, unique_name
+from tostatic.frontend import math, tracing
 from tostatic.frontend.dispatch import apply
 from tostatic.frontend.initializer import Constant, XavierInitializer
 from tostatic.frontend.param_attr import ParamAttr
@@ -20,7 +20,7 @@ def _parameter(attr: Any, prefix: str, suffix: str, shape: list[int], dtype: Any
     attr = ParamAttr._to_attr(attr)
     if attr is False:
         return None
-    name = attr.name or unique_name.generate(f"{prefix}.{suffix}")
+    name = attr.name or tracing.current().names(f"{prefix}.{suffix}")  # per Program
     return create_parameter(name, shape, dtype, attr.initializer or default_init,
                             trainable=attr.trainable)
 

@@ -114,6 +114,17 @@ class Builder:
     def touch(self, tensor: Tensor) -> None:
         """A parameter was read; tracing declares it now, as Paddle does (variable order)."""
 
+    def infer(self, op_cls: type[PdOp], abstracts: list[Abstract], attrs: dict[str, Any],
+              name_hint: str | None, location: str | None) -> tuple[list[Abstract], list[str]]:
+        """Result types from the op's rule (a mismatch names the user's line), and Paddle's
+        names for the results and any extra outputs (reshape2's XShape)."""
+        try:
+            results = op_cls.infer_results(abstracts, attrs)
+        except ShapeError as e:
+            raise ShapeError(f"{e} (in {op_cls.name} at {location})") from None
+        n_extra = len(op_cls.PADDLE.extra_outputs) if op_cls.PADDLE else 0
+        return results, self._names_for(op_cls, name_hint, len(results) + n_extra)
+
     def _names_for(self, op_cls: type[PdOp], hint: str | None, count: int) -> list[str]:
         """Paddle's names: `tmp_N` for operators, `<helper>_K.tmp_J` for API calls."""
         if hint == "tmp":
@@ -176,13 +187,9 @@ class Tracer(Builder):
              name_hint: str | None = None) -> list[Variable]:
         location = user_location()
         values = [self.value_of(x) for x in inputs]
-        try:
-            results = op_cls.infer_results([Abstract.of_value(v) for v in values], attrs)
-        except ShapeError as e:
-            raise ShapeError(f"{e} (in {op_cls.name} at {location})") from None
+        results, names = self.infer(op_cls, [Abstract.of_value(v) for v in values], attrs,
+                                    name_hint, location)
         op = op_cls.make(values, attrs, [r.tensor_type() for r in results])
-        n_extra = len(op_cls.PADDLE.extra_outputs) if op_cls.PADDLE else 0
-        names = self._names_for(op_cls, name_hint, len(results) + n_extra)
         op.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n) for n in names])
         if location:
             op.attributes[LOC_ATTR] = StringAttr(location)

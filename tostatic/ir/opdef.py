@@ -52,6 +52,11 @@ class Abstract:
         return TensorType(self.dtype.element_type(),
                           [DYNAMIC_INDEX if d < 0 else d for d in self.shape])
 
+    def compatible(self, other: "Abstract") -> bool:
+        """Same dtype and rank, and every dim equal where both are static (-1 fits any)."""
+        return (self.dtype == other.dtype and self.ndim == other.ndim
+                and all(a < 0 or b < 0 or a == b for a, b in zip(self.shape, other.shape)))
+
     @staticmethod
     def of_type(t: Attribute) -> "Abstract":
         assert isinstance(t, TensorType), f"expected a tensor type, got {t}"

@@ -20,12 +20,6 @@ class VerifyError(ToStaticError, ValueError):
         self.op = op
 
 
-def compatible(have: Abstract, want: Abstract) -> bool:
-    """Same dtype and rank, and every dim equal where both are static."""
-    return (have.dtype == want.dtype and have.ndim == want.ndim
-            and all(a < 0 or b < 0 or a == b for a, b in zip(have.shape, want.shape)))
-
-
 def check_types(op: PdOp) -> None:
     """Result types must agree with what the op's `infer` rule derives from its operands."""
     if op.regions or not hasattr(type(op), "infer"):
@@ -37,7 +31,7 @@ def check_types(op: PdOp) -> None:
                          f"{len(inferred)}")
     for i, (r, want) in enumerate(zip(op.results, inferred)):
         have = Abstract.of_value(r)
-        if not compatible(have, want):
+        if not have.compatible(want):
             raise ValueError(f"{op.name} result {i} is {list(have.shape)} {have.dtype.name}, "
                              f"but its operands give {list(want.shape)} {want.dtype.name}")
 

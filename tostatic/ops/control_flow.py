@@ -56,12 +56,6 @@ def join(a: Abstract, b: Abstract, what: str) -> Abstract:
     return Abstract(tuple(x if x == y else -1 for x, y in zip(a.shape, b.shape)), a.dtype)
 
 
-def fits(value: Abstract, declared: Abstract) -> bool:
-    """A value of type `value` may flow where `declared` is expected."""
-    return (value.dtype == declared.dtype and value.ndim == declared.ndim
-            and all(d < 0 or v < 0 or v == d for v, d in zip(value.shape, declared.shape)))
-
-
 @pd_op
 class Yield(PdOp):
     """Ends a region of pd.if / pd.while; its operands are what the region produces."""
@@ -159,7 +153,7 @@ class RegionOp(PdOp):
             raise VerifyException(f"{self.name}: {what} region yields {len(got)} values, "
                                   f"the op has {len(results)} results")
         for i, (g, r) in enumerate(zip(got, results)):
-            if g is not None and not fits(g, Abstract.of_value(r)):
+            if g is not None and not g.compatible(Abstract.of_value(r)):
                 raise VerifyException(f"{self.name}: {what} region yields {list(g.shape)} "
                                       f"{g.dtype.name} as result {i}, which is {r.type}")
 
@@ -234,7 +228,7 @@ class While(RegionOp):
                                   f"(the condition first), it has {len(self.operands)}")
         self.check_cond()
         for i, (v, r) in enumerate(zip(self.operands, self.results)):
-            if not fits(Abstract.of_value(v), Abstract.of_value(r)):
+            if not Abstract.of_value(v).compatible(Abstract.of_value(r)):
                 raise VerifyException(f"pd.while: initial value {i} is {v.type}, "
                                       f"result {i} is {r.type}")
         # the loop-carried block arguments have the result types (dims that change between

@@ -40,6 +40,15 @@ def _common_attrs(keeps_extra: bool, location: str | None) -> dict[str, tuple[st
     return attrs
 
 
+def result_var_fields(name: str, cls: type[PdOp]) -> dict[str, Any]:
+    """The VarDesc fields Paddle gives an op's output variable (lowering and static mode)."""
+    # Paddle's operators (`x + y`) make `tmp_N` vars without a persistable field
+    fields: dict[str, Any] = {} if re.fullmatch(r"tmp_\d+", name) else {"persistable": False}
+    if cls.PADDLE is None or cls.PADDLE.out_lod_level or cls is Constant:
+        fields["lod_level"] = 0
+    return fields
+
+
 def input_names(fn: func.FuncOp) -> list[str]:
     names = []
     for i, _ in enumerate(fn.body.block.args):
@@ -190,11 +199,7 @@ def lower_block(fn: func.FuncOp, keep_extra: bool | None = None) -> LoweredBlock
         outs = [names.claim(r, wanted[i] if i < len(wanted) else None)
                 for i, r in enumerate(op.results)]
         for r, n in zip(op.results, outs):
-            # Paddle's operators (`x + y`) make `tmp_N` vars without a persistable field
-            kw: dict[str, Any] = {} if re.fullmatch(r"tmp_\d+", n) else {"persistable": False}
-            if op.PADDLE is None or op.PADDLE.out_lod_level or isinstance(op, Constant):
-                kw["lod_level"] = 0
-            declare(n, Abstract.of_value(r), **kw)
+            declare(n, Abstract.of_value(r), **result_var_fields(n, type(op)))
         if isinstance(op, Constant):
             ops.append(_constant_op(dense_to_array(op.attr_values()["value"]), outs[0],
                                     bool(keep_extra)))

@@ -27,7 +27,9 @@ VERIFY_MODES = ("each", "end", "off")
 
 
 class PassFailure(ToStaticError, RuntimeError):
-    """A pass raised or left IR the verifier rejects; names the pass, op, line, reproducer."""
+    """A compiler bug: a pass crashed or left IR the verifier rejects. Names the pass, the op,
+    the user's line and a reproducer file. (Errors in the user's program, ShapeError or
+    UnsupportedError raised by a pass, propagate as themselves.)"""
 
     def __init__(self, message: str, pass_name: str, op_name: str | None,
                  location: str | None, reproducer: str | None):
@@ -78,7 +80,12 @@ class PassManager:
                 self._timed(p.name, lambda: p.apply(module, state))
                 if self._verifies_after(i):
                     self._timed("(verifier)", lambda: verify(module))
-            except Exception as e:
+            except ToStaticError as e:
+                if isinstance(e, VerifyError):  # the pass broke the IR: a compiler bug
+                    raise self._failure(p, e, before, module) from e
+                self._user_error(p, e, module)  # the user's program: its own error, no file
+                raise
+            except Exception as e:  # a bug in the pass
                 raise self._failure(p, e, before, module) from e
             if dump.prints_after(p.name):
                 text = self._text(module)
@@ -107,6 +114,17 @@ class PassManager:
         if self.dump.folder:
             self.dump.write_file(self._stage_count, name, self._text(module))
         self._stage_count += 1
+
+    def _user_error(self, p: CompilePass, error: ToStaticError, after: ModuleOp) -> None:
+        """Errors the user's program causes keep their class and message; they learn which
+        pass found them (and the after-failure dump still prints)."""
+        op = getattr(error, "op", None) or p.current_op
+        error.pass_name = p.name  # type: ignore[attr-defined]
+        if hasattr(error, "add_note"):
+            where = f" on {op.name}" if op is not None else ""
+            error.add_note(f"(found by pass {p.name!r}{where})")
+        if self.dump.after_failure:
+            self.dump.emit(f"After {p.name} Failed", self._text(after))
 
     def _failure(self, p: CompilePass, error: Exception, before: ModuleOp,
                  after: ModuleOp) -> PassFailure:

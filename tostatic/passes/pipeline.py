@@ -65,7 +65,7 @@ def parse_pipeline(text: str) -> list[CompilePass]:
 
 
 def run_pipeline(module: ModuleOp, state: CompileState, pipeline: str,
-                 dump: Any = None) -> None:
+                 dump: Any = None, verify: str = "end") -> None:
     from tostatic.passes.manager import PassManager
 
-    PassManager(pipeline, dump).run(module, state)
+    PassManager(pipeline, dump, verify=verify).run(module, state)

@@ -33,9 +33,7 @@ def inferred(op: PdOp) -> list[Abstract] | None:
 
 def meet(have: Abstract, want: Abstract) -> Abstract | None:
     """Both facts at once: static dims from either side; None if they contradict."""
-    if have.dtype != want.dtype or have.ndim != want.ndim:
-        return None
-    if any(a >= 0 and b >= 0 and a != b for a, b in zip(have.shape, want.shape)):
+    if not have.compatible(want):
         return None
     return Abstract(tuple(a if a >= 0 else b for a, b in zip(have.shape, want.shape)), have.dtype)
 

@@ -7,12 +7,12 @@ is raised to a `pd` function once per (program state, feeds, fetches) and then c
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
-from tostatic.ir.errors import FeedError
 
 
 class Scope:
@@ -25,7 +25,7 @@ class Scope:
         return self._vars.get(name)
 
     def set(self, name: str, value: np.ndarray) -> None:
-        self._vars[name] = np.asarray(value)
+        self._vars[name] = np.array(value)  # a copy: the caller's array stays theirs
 
     def find_var(self, name: str) -> "_ScopeVar | None":
         return _ScopeVar(self, name) if name in self._vars else None
@@ -55,10 +55,12 @@ class DenseTensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         a = self._scope.get(self._name)
-        return a if dtype is None else a.astype(dtype)
+        if copy is False:
+            return a if dtype is None else a.astype(dtype, copy=False)
+        return np.array(a, dtype=dtype)  # Paddle's np.array(tensor) copies too
 
     def set(self, value: Any, place: Any = None) -> None:
-        self._scope.set(self._name, np.asarray(value))
+        self._scope.set(self._name, value)
 
     def shape(self) -> list[int]:
         return list(self._scope.get(self._name).shape)
@@ -94,7 +96,9 @@ class Executor:
 
     def __init__(self, place: Any = None):
         self.place = place
-        self._cache: dict[Any, Any] = {}
+        # Program -> {(version, feeds, fetches): compiled run}; weak, so a collected
+        # Program's entries go with it (an id() could be reused by a new one)
+        self._cache: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
     def run(self, program: Any = None, feed: Mapping[str, Any] | None = None,
             fetch_list: Sequence[Any] | Any = None, feed_var_name: str = "feed",
@@ -110,13 +114,15 @@ class Executor:
         elif not isinstance(fetch_list, (list, tuple)):
             fetch_list = [fetch_list]
         fetches = [_name(f) for f in fetch_list]
-        compiled = self._compiled(program, sorted(feed), fetches)
+        names = program.global_block().vars
+        # as Paddle does, feeds the program has no variable for are ignored
+        compiled = self._compiled(program, sorted(n for n in feed if n in names), fetches)
         arrays = [np.asarray(feed[n].numpy() if hasattr(feed[n], "numpy") else feed[n])
                   for n in compiled.feed_names]
         outs = compiled.run(arrays, scope)
         for n, v in zip(compiled.writes, outs[len(fetches):]):
             scope.set(n, v)
-        results = outs[:len(fetches)]
+        results = [np.array(r) for r in outs[:len(fetches)]]  # never the scope's own arrays
         if return_numpy:
             return results
         from tostatic.frontend.tensor import Tensor
@@ -124,18 +130,14 @@ class Executor:
         return [Tensor(r) for r in results]
 
     def _compiled(self, program: Any, feed_names: list[str], fetches: list[str]) -> Any:
-        key = (id(program), _fingerprint(program.desc), tuple(feed_names), tuple(fetches))
-        if key not in self._cache:
-            self._cache[key] = _CompiledRun(program.desc, feed_names, fetches)
-        return self._cache[key]
+        runs = self._cache.setdefault(program, {})
+        key = (program._version, tuple(feed_names), tuple(fetches))
+        if key not in runs:
+            runs[key] = _CompiledRun(program.desc, feed_names, fetches)
+        return runs[key]
 
     def close(self) -> None:
         self._cache.clear()
-
-
-def _fingerprint(desc: ProgramOp) -> tuple[int, ...]:
-    """Changes when ops or vars are added (static programs only ever grow)."""
-    return tuple(len(list(b.body.block.ops)) for b in desc.blocks)
 
 
 class _CompiledRun:
@@ -147,10 +149,6 @@ class _CompiledRun:
 
         block0 = desc.blocks[0]
         var_of = {v.var_name: v for v in block0.vars}
-        for n in feed_names:
-            if n not in var_of:
-                raise FeedError(f"feed {n!r} is not a variable of the program "
-                                f"(its variables include {sorted(var_of)[:8]})")
         for n in fetches:
             if n not in var_of:
                 raise ValueError(f"fetch {n!r} is not a variable of the program")
