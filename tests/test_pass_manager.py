@@ -317,3 +317,13 @@ def test_errors_in_the_users_program_keep_their_class_and_write_no_reproducer(tm
     assert not isinstance(info.value, PassFailure)
     assert info.value.pass_name == "lower-to-program"
     assert list(tmp_path.iterdir()) == []  # no reproducer: nothing is wrong with the compiler
+
+
+def test_opt_on_captured_ir_explains_that_captures_need_the_traced_program(tmp_path, capsys):
+    compiled = paddle.compile(SimpleNet(), SPECS)
+    src = tmp_path / "captured.mlir"
+    src.write_text(compiled.ir("captured"))
+    assert cli(["opt", str(src), "--pipeline", "default"]) == 1
+    err = capsys.readouterr().err
+    assert "pd.capture #0 (linear_0.w_0)" in err and "dump the IR after this pass" in err
+    assert list(tmp_path.iterdir()) == [src]  # a user error: no reproducer beside it

@@ -5,7 +5,7 @@ import numpy as np
 from xdsl.rewriter import Rewriter
 
 from tostatic.ops.core import Capture, Constant, Persistable, array_to_dense
-from tostatic.passes.base import CompilePass, CompileState, entry, register
+from tostatic.passes.base import CompilePass, CompileState, PassError, entry, register
 
 
 @register
@@ -24,7 +24,13 @@ class PersistableExtraction(CompilePass):
         for op in self.ops(entry(module).body.walk()):
             if not isinstance(op, Capture):
                 continue
-            cap = state.captures[op.attr_values()["index"]]
+            index = op.attr_values()["index"]
+            if index >= len(state.captures):
+                raise PassError(f"persistable-extraction: pd.capture #{index} "
+                                f"({op.attr_values()['var_name']}) refers to a tensor of the "
+                                f"traced program, which textual IR does not carry; dump the IR "
+                                f"after this pass to work on it with tostatic opt", op)
+            cap = state.captures[index]
             tensor, array = cap.tensor, cap.tensor.numpy()
             if cap.kind == "tensor" and not tensor.persistable and array.size <= limit:
                 new = Constant.make([], {"value": array_to_dense(np.asarray(array))},
