@@ -325,5 +325,6 @@ def test_opt_on_captured_ir_explains_that_captures_need_the_traced_program(tmp_p
     src.write_text(compiled.ir("captured"))
     assert cli(["opt", str(src), "--pipeline", "default"]) == 1
     err = capsys.readouterr().err
-    assert "pd.capture #0 (linear_0.w_0)" in err and "dump the IR after this pass" in err
+    assert re.search(r"pd.capture #0 \(linear_\d+.w_0\)", err)
+    assert "dump the IR after this pass" in err
     assert list(tmp_path.iterdir()) == [src]  # a user error: no reproducer beside it
