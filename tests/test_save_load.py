@@ -8,6 +8,7 @@ import copyreg
 import io
 import os
 import pickle
+import pickletools
 
 import numpy as np
 import pytest
@@ -155,6 +156,10 @@ def test_save_refuses_what_load_could_not_read(tmp_path):
         tostatic.save({"a": [1, object()]}, tmp_path / "x.pdparams")
     with pytest.raises(TypeError, match="dtype object"):
         tostatic.save({"a": np.array([1, "x"], dtype=object)}, tmp_path / "x.pdparams")
+    for odd in (np.zeros(2, "U3"), np.zeros(2, [("a", "f4")]), np.zeros(2, "M8[s]"),
+                np.zeros(2, np.float32).view("V4"), np.str_("x"), np.dtype([("a", "f4")])):
+        with pytest.raises(TypeError, match="paddle.save cannot write"):
+            tostatic.save({"a": odd}, tmp_path / "x.pdparams")
     with pytest.raises(ValueError, match="protocol"):
         tostatic.save({"a": 1}, tmp_path / "x.pdparams", protocol=5)
     with pytest.raises(ValueError, match="not supported"):
@@ -236,6 +241,193 @@ def test_restricted_globals_refuse_other_uses(tmp_path):
     bad.write_bytes(pickle.dumps({"a": np.array([1, "x"], dtype=object)}, protocol=4))
     with pytest.raises(FormatError, match="object"):
         tostatic.load(bad)
+
+
+# ------------------------------------------------ BUILD: only the states numpy writes
+
+PLAIN = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+         "float16", "float32", "float64", "complex64", "complex128"]
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]  # numpy._core.multiarray._reconstruct (numpy 2)
+
+
+class _Reduce:
+    """Pickles as fn(*args), then BUILD with state if given: what a hostile file can write."""
+
+    def __init__(self, fn, args, state=None):
+        self.fn, self.args, self.state = fn, args, state
+
+    def __reduce__(self):
+        return (self.fn, self.args) if self.state is None else (self.fn, self.args, self.state)
+
+
+def _dt(spec, state):
+    return _Reduce(np.dtype, (spec, False, True), state)
+
+
+def _array(state):
+    return _Reduce(_RECONSTRUCT, (np.ndarray, (0,), b"b"), state)
+
+
+def _refused(path, payload, protocol, opcode, *fragments):
+    """tostatic.load refuses the file at the offset of `opcode` (BUILD b'b', REDUCE b'R')."""
+    path.write_bytes(pickle.dumps({"w": payload}, protocol=protocol))
+    with pytest.raises(FormatError) as e:
+        tostatic.load(path, return_numpy=True)
+    assert str(path) in str(e.value) and f"byte offset {e.value.offset}" in str(e.value)
+    assert path.read_bytes()[e.value.offset:e.value.offset + 1] == opcode, str(e.value)
+    for fragment in fragments:
+        assert fragment in e.value.reason, e.value.reason
+    return e.value
+
+
+_OUT_OF_BOUNDS = (3, "|", None, ("a",), {"a": (np.dtype("i8"), 1 << 16)}, 8, 1, 16)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+def test_out_of_bounds_structured_dtype_is_refused(tmp_path, protocol):
+    # The review's payload: a V8 dtype whose field 'a' lies 64 KiB past the array's 8 bytes;
+    # loaded, w['a'] read (and assignment wrote) outside the buffer. numpy.dtype('V8') itself
+    # is refused, at its REDUCE.
+    bad = tmp_path / "evil.pdparams"
+    oob = _dt("V8", _OUT_OF_BOUNDS)
+    _refused(bad, _array((1, (1,), oob, False, b"\0" * 8)), protocol, b"R", "V8")
+    # The same state on an allowed dtype, and other states numpy never writes for a plain
+    # dtype, are refused at their BUILD.
+    for spec, state in [("i8", _OUT_OF_BOUNDS),
+                        ("f4", (3, "<", (np.dtype("f4"), (4,)), None, None, 16, 4, 0)),
+                        ("f4", (3, "<", None, None, None, 1 << 16, 4, 0)),
+                        ("f4", (3, "<", None, None, None, -1, 64, 0)),
+                        ("f4", (3, "|", None, None, None, -1, -1, 0)),
+                        ("i1", (3, "<", None, None, None, -1, -1, 0)),
+                        ("f4", (3, "=", None, None, None, -1, -1, 0)),
+                        ("f4", (4, "<", None, None, None, -1, -1, 0, {"m": 1})),
+                        ("f4", (3, "<", None, (), {}, -1, -1, 0)),
+                        ("f4", (3, "<", None, None, None, -1.0, -1, 0)),
+                        ("f4", [3, "<", None, None, None, -1, -1, 0])]:
+        _refused(bad, _array((1, (1,), _dt(spec, state), False, b"\0" * 8)), protocol, b"b",
+                 "refusing numpy dtype state")
+        _refused(bad, _dt(spec, state), protocol, b"b", "refusing numpy dtype state")
+    for spec in ("O8", "V8", "U2", "S3", "M8", "f16", "?", "float32", "<f4"):
+        _refused(bad, _dt(spec, (3, "|", None, None, None, -1, -1, 0)), protocol, b"R",
+                 "refusing numpy.dtype")
+    assert np.dtype("float32").fields is None and np.dtype("int64").flags == 0
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize("flags", [1, 63, 8])
+def test_dtype_flags_such_as_hasobject_are_refused(tmp_path, protocol, flags):
+    # flags=1 made an int64 dtype claim it holds objects: numpy then hit an internal error.
+    bad = tmp_path / "evil.pdparams"
+    i8 = _dt("i8", (3, "<", None, None, None, -1, -1, flags))
+    _refused(bad, _array((1, (1,), i8, False, b"\0" * 8)), protocol, b"b",
+             "refusing numpy dtype state", f"-1, -1, {flags})")
+    _refused(bad, [1, i8], protocol, b"b", "refusing numpy dtype state")
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_build_on_anything_but_a_fresh_array_or_dtype_is_refused(tmp_path, protocol):
+    bad = tmp_path / "evil.pdparams"
+    # State would land in the instance __dict__ and shadow OrderedDict's methods.
+    shadow = _Reduce(collections.OrderedDict, (), {"keys": "shadowed", "items": 1})
+    _refused(bad, shadow, protocol, b"b", "BUILD", "collections.OrderedDict")
+    for payload, what in [
+            (_Reduce(tuple, ([1, 2],), {"x": 1}), "builtins.tuple"),
+            (_Reduce(set, ([1],), {"x": 1}), "builtins.set"),
+            (_Reduce(complex, (1.0, 2.0), {"real": 3}), "builtins.complex"),
+            (_Reduce(np.float32(1).__reduce__()[0], np.float32(1).__reduce__()[1], (1, 2)),
+             "numpy.float32")]:
+        _refused(bad, payload, protocol, b"b", "BUILD", what)
+    # REDUCE calls only the allowed globals' stand-ins, never an object the file built.
+    bad.write_bytes(b"\x80\x02]q\x00)R.")  # [] called with ()
+    with pytest.raises(FormatError, match="refusing to call a list") as e:
+        tostatic.load(bad)
+    assert e.value.offset == 6
+    # numpy BUILDs each array once; a second BUILD (via the memo) would replace its data.
+    data = pickle.dumps({"w": np.zeros(2, np.float32)}, protocol=2)
+    ops = list(pickletools.genops(data))
+    build = max(i for i, (op, _, _) in enumerate(ops) if op.name == "BUILD")
+    (put, memo_key, _), (_, _, at) = ops[build - 1], ops[build]
+    assert put.name == "BINPUT" and data[at:at + 1] == b"b"  # the state tuple, memoized
+    again = data[:at + 1] + b"h" + bytes([memo_key]) + b"b" + data[at + 1:]  # GET, BUILD again
+    assert pickle.loads(again)["w"].shape == (2,)  # plain pickle accepts it
+    bad.write_bytes(again)
+    with pytest.raises(FormatError, match="BUILD.*numpy.ndarray") as e:
+        tostatic.load(bad)
+    assert e.value.offset == at + 3
+
+
+_F4 = np.dtype("float32")
+
+
+@pytest.mark.parametrize("state, fragment", [
+    ((1, (4,), _F4, False, b"\0" * 8), "needs 16 bytes of data, found 8"),
+    ((1, (2, 3), _F4, False, b"\0" * 28), "needs 24 bytes of data, found 28"),
+    ((1, (0,), _F4, False, b"\0" * 4), "needs 0 bytes of data, found 4"),
+    ((1, (), _F4, False, b""), "needs 4 bytes of data, found 0"),
+    ((1, (-1,), _F4, False, b""), "shape must be a tuple"),
+    ((1, [2], _F4, False, b"\0" * 8), "shape must be a tuple"),
+    ((1, (2.0,), _F4, False, b"\0" * 8), "shape must be a tuple"),
+    ((1, (True,), _F4, False, b"\0" * 4), "shape must be a tuple"),
+    ((1, (1,) * 65, _F4, False, b"\0" * 4), "shape must be a tuple"),
+    ((1, (2,), _F4, 0, b"\0" * 8), "Fortran flag must be a bool"),
+    ((1, (2,), _F4, False, [0.0, 0.0]), "data must be bytes, found list"),
+    ((1, (2,), _F4, False, bytearray(8)), "data must be bytes, found bytearray"),
+    ((1, (2,), "f4", False, b"\0" * 8), "dtype 'f4'"),
+    ((2, (2,), _F4, False, b"\0" * 8), "version must be 1"),
+    (((2,), _F4, False, b"\0" * 8), "state must be (1, shape"),
+    ([1, (2,), _F4, False, b"\0" * 8], "state must be (1, shape"),
+])
+def test_ndarray_state_must_be_what_numpy_writes(tmp_path, state, fragment):
+    for protocol in (2, 4):
+        _refused(tmp_path / "evil.pdparams", _array(state), protocol, b"b", fragment)
+
+
+def _numpy_written(dtype):
+    dt = np.dtype(dtype)
+    a = (np.arange(6) % 5).astype(dt).reshape(2, 3)
+    return {"c": a, "f": np.asfortranarray(a), "swapped": a.astype(dt.newbyteorder("S")),
+            "zero_d": a[1, 2].reshape(()), "empty": a[:0], "scalar": a[1, 1], "dtype": dt,
+            "big_endian_dtype": dt.newbyteorder(">"), "strided": a[:, ::2]}
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+@pytest.mark.parametrize("dtype", PLAIN)
+def test_every_plain_dtype_numpy_writes_loads(tmp_path, dtype, protocol):
+    obj = _numpy_written(dtype)
+    data = pickle.dumps(obj, protocol=protocol)
+    want = pickle.loads(data)  # numpy swaps arrays to native byte order when unpickling
+    path = tmp_path / "np.pkl"
+    path.write_bytes(data)
+    got = tostatic.load(path, return_numpy=True)
+    _assert_same(got, want)
+    assert got["f"].flags.f_contiguous and not got["f"].flags.c_contiguous
+    assert type(got["scalar"]) is type(obj["scalar"]) and got["dtype"] == np.dtype(dtype)
+    assert got["big_endian_dtype"] == obj["big_endian_dtype"]
+    if protocol == 2:  # numpy 1.x names its module numpy.core (only GLOBAL lines differ)
+        path.write_bytes(data.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"))
+        _assert_same(tostatic.load(path, return_numpy=True), want)
+    # tostatic writes the same and reads it back
+    tostatic.save(obj, tmp_path / "ours.pdparams", protocol=protocol)
+    assert (tmp_path / "ours.pdparams").read_bytes() == data
+    _assert_same(tostatic.load(tmp_path / "ours.pdparams", return_numpy=True), want)
+
+
+def test_old_numpy_and_python2_forms_load(tmp_path):
+    # Older numpy wrote numpy.dtype(spec, 0, 1); under Python 2 the data was a str, which
+    # unpickles (encoding latin1, as paddle.load) as text.
+    for protocol in (2, 4):
+        f4 = _Reduce(np.dtype, ("f4", 0, 1), (3, ">", None, None, None, -1, -1, 0))
+        raw = np.arange(3, dtype=">f4").tobytes().decode("latin1")
+        (tmp_path / "old.pkl").write_bytes(pickle.dumps(
+            {"w": _array((1, (3,), f4, False, raw)), "b": _array((1, (2,), _dt(
+                "b1", (3, "|", None, None, None, -1, -1, 0)), False, "\x01\x00"))}, protocol))
+        got = tostatic.load(tmp_path / "old.pkl", return_numpy=True)
+        assert got["w"].dtype == np.float32 and got["w"].tolist() == [0.0, 1.0, 2.0]
+        assert got["b"].tolist() == [True, False]
+        _refused(tmp_path / "bad.pkl", _array((1, (1,), _F4, False, "\u0100" * 4)), protocol,
+                 b"b", "latin1")
+        _refused(tmp_path / "bad.pkl", _Reduce(np.dtype, ("f4", 1, 1)), protocol, b"R",
+                 "unexpected arguments")
 
 
 def test_exponentially_shared_containers_are_refused(tmp_path):
@@ -390,3 +582,23 @@ def test_our_split_big_arrays_load_in_real_paddle(tmp_path, real_paddle):
     got = real_paddle.load(str(tmp_path / "s.pdparams"))
     assert list(got) == ["w"] and got["w"].name == "w_0"
     np.testing.assert_array_equal(got["w"].numpy(), sd["w"].array)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+def test_real_paddle_every_dtype_loads_in_tostatic(tmp_path, real_paddle, protocol):
+    dtypes = ["bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32",
+              "float64", "complex64", "complex128", "bfloat16"]  # bfloat16: saved as uint16
+    base = real_paddle.to_tensor((np.arange(6) % 5).astype("float32").reshape(2, 3))
+    tensors = {dt: base.astype(dt) for dt in dtypes}
+    eager = {dt: t for dt, t in tensors.items() if dt != "bfloat16"}  # tostatic has no bf16
+    for name, obj, as_tensors in [
+            ("sd.pdparams", tensors, False),  # a state dict: arrays and a name table
+            ("eager.pdparams", eager, True),
+            ("nested.pd", {"t": eager, "zero_d": [base[1, 2]], "step": 3}, True)]:
+        path = str(tmp_path / name)
+        real_paddle.save(obj, path, protocol=protocol)
+        if as_tensors:
+            _assert_same(tostatic.load(path), real_paddle.load(path))
+        _assert_same(tostatic.load(path, return_numpy=True),
+                     real_paddle.load(path, return_numpy=True))

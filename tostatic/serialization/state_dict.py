@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from tostatic.serialization import FormatError
-from tostatic.serialization.safe_pickle import DATA_GLOBALS, Restricted, safe_load
+from tostatic.serialization.safe_pickle import DATA_GLOBALS, Restricted, is_plain_dtype, safe_load
 
 __all__ = ["NAME_TABLE", "NamedArray", "decode", "dump", "load", "map_leaves"]
 
@@ -85,9 +85,10 @@ def map_leaves(obj: Any, fn: Callable[[Any], Any]) -> Any:
 
 
 def _is_data_leaf(o: Any) -> bool:
+    """What loading accepts: numpy arrays, scalars and dtypes only of the plain dtypes."""
     if isinstance(o, (np.ndarray, np.generic)):
-        return not o.dtype.hasobject
-    return type(o) in _SCALARS or isinstance(o, np.dtype)
+        return is_plain_dtype(o.dtype)
+    return type(o) in _SCALARS or is_plain_dtype(o)
 
 
 def _children(o: Any) -> list[Any]:
