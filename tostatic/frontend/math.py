@@ -171,8 +171,9 @@ def full(shape, fill_value, dtype=None, name=None):
     builder = tracing.current()
     if builder is not None:  # Paddle's full() uses two fill_constant numbers: fill_constant_1
         builder.names("fill_constant")
-    return apply(creation.Full, shape=_shape(shape), value=float(fill_value),
-                 dtype=dtypes.convert_dtype(dtype))
+    dtype = dtypes.convert_dtype(dtype)
+    return apply(creation.Full, shape=_shape(shape), value=float(fill_value), dtype=dtype,
+                 str_value=creation.paddle_value_text(fill_value, dtype))
 
 
 def zeros(shape, dtype=None, name=None):

@@ -118,6 +118,9 @@ class Legacy:
     outputs: dict[str, int | str]
     attrs: dict[str, From | Fixed | FromInputs] = field(default_factory=dict)
     optional_inputs: tuple[str, ...] = ()  # empty slots written as `Slot: []`
+    # when set, the empty slots are written only for ops whose pd attributes satisfy it
+    # (fill_constant has them when paddle.full wrote it, not for scalar constants)
+    optional_inputs_if: Callable[[dict[str, Any]], bool] | None = None
     extra_outputs: tuple[str, ...] = ()
     keeps_extra_attrs: bool = False
     out_lod_level: bool = True  # Paddle's Python API declares the output with legacy_lod_level

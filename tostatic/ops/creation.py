@@ -4,33 +4,58 @@ from __future__ import annotations
 import numpy as np
 
 from tostatic.ir import dtypes
-from tostatic.ir.attributes import DTYPE, FLOAT, INT, INTS, attr
+from tostatic.ir.attributes import DTYPE, FLOAT, INT, INTS, STR, attr
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
+
+
+def _dtype_attr() -> From:
+    return From("INT", "dtype", lambda d: d.var_type, lambda n: dtypes.BY_VAR_TYPE[n])
+
+
+def paddle_value_text(value: float | int | bool, dtype: dtypes.DType) -> str:
+    """fill_constant's str_value as paddle.full writes it: '5' for integer dtypes (truncated),
+    '0.1' / '1.0' (bool too) otherwise."""
+    if _is_integer(dtype):
+        return str(int(value))
+    return str(float(value))
+
+
+def _is_integer(dtype: dtypes.DType) -> bool:
+    return np.issubdtype(dtype.numpy, np.integer) if dtype.numpy is not None else False
 
 
 @pd_op
 class Full(PdOp):
-    """A tensor of one value: Paddle's fill_constant."""
+    """A tensor of one value: Paddle's fill_constant.
+
+    `str_value` is fill_constant's own exact text of the value: paddle.full writes it (and
+    then the op also has empty ShapeTensor/ShapeTensorList/ValueTensor slots); scalar
+    constants leave it empty. When present it is the value, as in Paddle's kernel (so
+    int64 values beyond float precision stay exact)."""
 
     name = "pd.full"
-    ATTRS = {"shape": attr(INTS), "value": attr(FLOAT, 0.0), "dtype": attr(DTYPE, "float32")}
+    ATTRS = {"shape": attr(INTS), "value": attr(FLOAT, 0.0), "dtype": attr(DTYPE, "float32"),
+             "str_value": attr(STR, "")}
     PADDLE = Legacy("fill_constant", {}, {"Out": 0},
                     {"shape": From("LONGS", "shape"), "value": From("FLOAT", "value"),
-                     "dtype": From("INT", "dtype", lambda d: d.var_type,
-                                   lambda n: dtypes.BY_VAR_TYPE[n]),
-                     # Paddle prefers a non-empty str_value over value when it reads the op
-                     "str_value": From("STRING", "value", lambda v: "",
-                                       lambda s: float(s) if s else None),
+                     "dtype": _dtype_attr(), "str_value": From("STRING", "str_value"),
                      "force_cpu": Fixed("BOOLEAN", False),
-                     "place_type": Fixed("INT", -1)}, out_lod_level=False)
+                     "place_type": Fixed("INT", -1)},
+                    optional_inputs=("ShapeTensor", "ShapeTensorList", "ValueTensor"),
+                    optional_inputs_if=lambda attrs: attrs["str_value"] != "",
+                    out_lod_level=False)
     NAME_HINT = "fill_constant"
 
     @staticmethod
-    def infer(shape: tuple[int, ...], value: float, dtype: dtypes.DType) -> Abstract:
+    def infer(shape: tuple[int, ...], value: float, dtype: dtypes.DType,
+              str_value: str) -> Abstract:
         return Abstract(tuple(shape), dtype)
 
     @staticmethod
-    def eager(shape: tuple[int, ...], value: float, dtype: dtypes.DType) -> np.ndarray:
+    def eager(shape: tuple[int, ...], value: float, dtype: dtypes.DType,
+              str_value: str) -> np.ndarray:
+        if str_value:
+            value = int(str_value) if _is_integer(dtype) else float(str_value)
         return np.full(shape, value, dtype=dtype.numpy)
 
 
@@ -48,10 +73,6 @@ class Arange(PdOp):
     @staticmethod
     def eager(start: float, end: float, step: float, dtype: dtypes.DType) -> np.ndarray:
         return np.arange(start, end, step).astype(dtype.numpy)
-
-
-def _dtype_attr() -> From:
-    return From("INT", "dtype", lambda d: d.var_type, lambda n: dtypes.BY_VAR_TYPE[n])
 
 
 def _generator(seed: int) -> np.random.Generator:

@@ -113,7 +113,8 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
     by_input = dict(zip((n.lstrip("*") for n in cls.INPUTS), grouped))
     inputs = {slot: (list(by_input[src.lstrip("*")]) if src.startswith("*")
                      else [by_input[src]]) for slot, src in spec.inputs.items()}
-    inputs.update({slot: [] for slot in spec.optional_inputs})
+    if spec.optional_inputs_if is None or spec.optional_inputs_if(values):
+        inputs.update({slot: [] for slot in spec.optional_inputs})
     outputs = {slot: (outs if idx == "*" else [outs[idx]]) for slot, idx in spec.outputs.items()}
     outputs.update({slot: [name] for slot, name in zip(spec.extra_outputs, extra_outs)})
     attrs = legacy_attrs(spec, values, operands)
@@ -131,7 +132,8 @@ def _constant_op(array: np.ndarray, out: str, keep_extra: bool = False) -> OpOp:
     flat = array.reshape(-1)
     if flat.size and np.all(flat == flat[0]):
         spec = Full.PADDLE
-        attrs = legacy_attrs(spec, {"shape": array.shape, "value": float(flat[0]), "dtype": d}, [])
+        values = Full.normalize_attrs({"shape": array.shape, "value": float(flat[0]), "dtype": d})
+        attrs = legacy_attrs(spec, values, [])
         return OpOp.build(spec.type, {}, {"Out": [out]},
                           {**attrs, **_common_attrs(keep_extra, None)})
     if d.name not in ASSIGN_VALUE_SLOTS:
