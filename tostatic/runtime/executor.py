@@ -98,7 +98,7 @@ class Executor:
         self.place = place
         # Program -> {(version, feeds, fetches): compiled run}; weak, so a collected
         # Program's entries go with it (an id() could be reused by a new one)
-        self._cache: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
+        self._cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def run(self, program: Any = None, feed: Mapping[str, Any] | None = None,
             fetch_list: Sequence[Any] | Any = None, feed_var_name: str = "feed",
@@ -163,15 +163,15 @@ class _CompiledRun:
         self.reads = [op.attr_values()["var_name"] for op in fn.body.block.ops
                       if op.name == "pd.persistable"]
         self._fn = fn
-        self._plans: dict[int, ExecutionPlan] = {}  # id(scope) -> plan reading that scope
+        self._plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Scope -> plan
 
     def run(self, arrays: list[np.ndarray], scope: Scope) -> list[np.ndarray]:
         from tostatic.runtime.plan import ExecutionPlan
 
-        plan = self._plans.get(id(scope))
+        plan = self._plans.get(scope)
         if plan is None:
             weights = {n: _ScopeValue(scope, n) for n in self.reads}
-            plan = self._plans[id(scope)] = ExecutionPlan(self._fn, weights, self.feed_names)
+            plan = self._plans[scope] = ExecutionPlan(self._fn, weights, self.feed_names)
         return plan.run(arrays)
 
 
