@@ -16,7 +16,7 @@ import pytest
 
 from tostatic.dialects import program as P
 from tostatic.dialects.program_text import (
-    _extra_attrs,
+    extra_attrs,
     block_to_text,
     op_to_text,
     program_to_text,
@@ -263,8 +263,8 @@ def test_extra_attr_table_matches_paddle(static_paddle):
     for kind in ("phi", "fluid"):
         names |= set(core._get_all_register_op_kernels(kind))
     assert len(names) > 1000
-    wrong = {t: (sorted(_extra_attrs(t)), sorted(core.get_op_extra_attrs(t)))
-             for t in sorted(names) if _extra_attrs(t) != set(core.get_op_extra_attrs(t))}
+    wrong = {t: (sorted(extra_attrs(t)), sorted(core.get_op_extra_attrs(t)))
+             for t in sorted(names) if extra_attrs(t) != set(core.get_op_extra_attrs(t))}
     assert not wrong
 
 

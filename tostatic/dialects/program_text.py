@@ -125,7 +125,7 @@ def op_to_text(op: P.OpOp) -> str:
     """One op line (without indentation), as `Operator._to_readable_code()`."""
     outputs = _slots(op.output_slots, op.output)
     inputs = _slots(op.input_slots, op.input)
-    hidden = _extra_attrs(op.op_type)
+    hidden = extra_attrs(op.op_type)
     names = sorted(n for n in op.attr_names if n not in hidden)
     attrs = ""
     for i, name in enumerate(names):
@@ -167,7 +167,7 @@ def program_to_text(program: P.ProgramOp, parameters: Mapping[str, bool] | None 
     return "".join(block_to_text(b, parameters) + "\n" for b in program.blocks)
 
 
-def _extra_attrs(op_type: str) -> frozenset[str]:
+def extra_attrs(op_type: str) -> frozenset[str]:
     """Paddle 3.3.1's extra attrs of an op type; grad ops share their forward op's."""
     if op_type in _EXTRA_ATTRS:
         return _EXTRA_ATTRS[op_type]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from xdsl.dialects.builtin import IntegerAttr, i1
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, i1, i32, i64
 
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
 from tostatic.frontend.tensor import TensorMethods
@@ -61,6 +61,16 @@ class Variable(TensorMethods):
     @stop_gradient.setter
     def stop_gradient(self, value: bool) -> None:
         self.desc.properties["stop_gradient"] = IntegerAttr(int(bool(value)), i1)
+
+    def _set_type(self, shape: Iterable[int], dtype: Any) -> None:
+        """What an op's InferShape does to an existing output (assign onto a loop variable)."""
+        self.desc.properties["shape"] = DenseArrayBase.from_list(i64, [int(d) for d in shape])
+        self.desc.properties["dtype"] = StringAttr(dtypes.convert_dtype(dtype).name)
+        self.block.program._version += 1
+
+    def _set_lod_level(self, level: int) -> None:
+        self.desc.properties["lod_level"] = IntegerAttr(level, i32)
+        self.block.program._version += 1
 
     @property
     def ndim(self) -> int:
@@ -187,19 +197,38 @@ class Block:
             raise ValueError(f"var {name} not in this block")
         return self._vars[name]
 
+    @property
+    def parent(self) -> "Block | None":
+        return self.program.blocks[self.parent_idx] if self.parent_idx >= 0 else None
+
     def _find_var_recursive(self, name: str) -> Variable | None:
+        """The variable `name` as this block sees it: its own, else its ancestors'."""
         block: Block | None = self
         while block is not None:
             if name in block._vars:
                 return block._vars[name]
-            block = self.program.blocks[block.parent_idx] if block.parent_idx >= 0 else None
+            block = block.parent
         return None
+
+    def _var_recursive(self, name: str) -> Variable:
+        var = self._find_var_recursive(name)
+        if var is None:
+            raise ValueError(f"var {name} is not in block {self.idx} nor its parents")
+        return var
+
+    def _generated_name(self) -> str:
+        """A name for a variable created without one: Paddle's `_generated_var_N`, counted
+        per Program, skipping names this block already sees."""
+        while True:
+            name = self.program._name_generator("_generated_var")
+            if self._find_var_recursive(name) is None:
+                return name
 
     def all_parameters(self) -> list[Parameter]:
         return [v for v in self._vars.values() if isinstance(v, Parameter)]
 
     def create_var(self, name: str, shape: Iterable[int] | None = None, dtype: Any = "float32",
-                   persistable: bool = False, stop_gradient: bool = False,
+                   persistable: bool | None = False, stop_gradient: bool = False,
                    type: str = "DENSE_TENSOR", lod_level: int | None = None,
                    is_parameter: bool | None = None, trainable: bool | None = None,
                    need_check_feed: bool | None = None) -> Variable:
@@ -272,6 +301,21 @@ class Program:
 
     def current_block(self) -> Block:
         return self.blocks[self._current]
+
+    def _create_block(self, parent_idx: int | None = None) -> Block:
+        """A new block, child of the current one (or of `parent_idx`), which becomes current:
+        static.nn.cond / while_loop build their sub-blocks in it."""
+        parent = self._current if parent_idx is None else parent_idx
+        desc = BlockOp.build(len(self.blocks), parent)
+        self.desc.body.block.add_op(desc)
+        self.blocks.append(Block(self, desc))
+        self._current = desc.idx
+        self._version += 1
+        return self.blocks[-1]
+
+    def _rollback(self) -> None:
+        """Back to the current block's parent, once a sub-block is complete."""
+        self._current = self.current_block().parent_idx
 
     def block(self, index: int) -> Block:
         return self.blocks[index]

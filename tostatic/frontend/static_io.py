@@ -1,8 +1,9 @@
 """save_inference_model / load_inference_model: a static Program to and from Paddle's files.
 
-Saving prunes the program to what the fetches need from the feeds, then writes it the way
-Paddle 3.3.1 does (variables sorted by name, feed and fetch ops, training-only attributes
-dropped) with the persistables' current values from the scope.
+Saving prunes the program to what the fetches need from the feeds (sub-blocks of the ops kept
+included, pruned and renumbered as Paddle's Prune does), then writes it the way Paddle 3.3.1
+does (variables sorted by name, feed and fetch ops, training-only attributes dropped) with the
+persistables' current values from the scope.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any, Sequence
 
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, i1
 
-from tostatic.dialects.program import BlockOp, OpOp, VarOp
+from tostatic.dialects.program import BlockOp, OpOp, VarOp, to_attr
+from tostatic.dialects.program_text import extra_attrs
 from tostatic.frontend import io
 from tostatic.frontend.program import Program
 from tostatic.ir.opdef import LEGACY
@@ -33,18 +35,70 @@ def _names(xs: Any) -> list[str]:
     return [x if isinstance(x, str) else x.name for x in xs]
 
 
-def _prune(block: BlockOp, feeds: list[str], fetches: list[str]) -> list[OpOp]:
-    """The ops the fetches depend on, stopping at the feeds (in program order)."""
-    needed, kept = set(fetches), []
-    for op in reversed([o for o in block.ops if o.op_type not in ("feed", "fetch")]):
-        if any(n in needed for n in op.output_names):
-            kept.append(op)
-            needed.update(n for n in op.input_names if n not in feeds)
-    missing = [n for n in fetches if n not in feeds and not any(n in o.output_names for o in kept)
-               and not _var(block, n).persistable]
+def _prune(blocks: list[BlockOp], feeds: list[str], fetches: list[str]
+           ) -> list[tuple[BlockOp, int, list[OpOp]]]:
+    """Paddle's Prune: (source block, new parent index, saved ops) for block 0 and then, depth
+    first, each kept op's sub-block, renumbered in that order (sub_block attrs follow)."""
+    out: list[Any] = []
+    _prune_block(blocks, 0, -1, set(fetches), set(feeds), out)
+    block0_ops = out[0][2]
+    missing = [n for n in fetches if n not in feeds
+               and not any(n in o.output_names for o in block0_ops)
+               and not _var(blocks[0], n).persistable]
     if missing:
         raise ValueError(f"save_inference_model: no op computes fetch {missing[0]!r}")
-    return list(reversed(kept))
+    return out
+
+
+def _prune_block(blocks: list[BlockOp], idx: int, parent: int, needed: set[str],
+                 feeds: set[str], out: list[Any]) -> int:
+    """The ops of block `idx` that write a needed name, whose inputs (and what their
+    sub-blocks read from outside) become needed, stopping at the feeds. A kept op's sub-block
+    is pruned the same way, needing what the op reads and writes. Returns the new index."""
+    kept: list[OpOp] = []
+    for op in reversed([o for o in blocks[idx].ops if o.op_type not in ("feed", "fetch")]):
+        sub = _sub_block(op)
+        writes_feed = (sub is not None or parent >= 0) and any(n in feeds
+                                                               for n in op.output_names)
+        if writes_feed or any(n in needed for n in op.output_names):
+            kept.append(op)
+            reads = op.input_names + (_outer_reads(blocks, sub) if sub is not None else [])
+            needed.update(n for n in reads if n not in feeds)
+    new_idx = len(out)
+    out.append(None)
+    ops = []
+    for op in reversed(kept):
+        op = _saved_op(op)
+        sub = _sub_block(op)
+        if sub is not None:
+            deps = {n for n in op.input_names + op.output_names if n not in feeds}
+            _set_attr(op, "sub_block", ("BLOCK", _prune_block(blocks, sub, new_idx, deps,
+                                                              feeds, out)))
+        ops.append(op)
+    out[new_idx] = (blocks[idx], parent, ops)
+    return new_idx
+
+
+def _sub_block(op: OpOp) -> int | None:
+    return op.attr("sub_block") if op.has_attr("sub_block") else None
+
+
+def _outer_reads(blocks: list[BlockOp], idx: int) -> list[str]:
+    """Names block `idx` and its own sub-blocks read that it does not declare."""
+    own = {v.var_name for v in blocks[idx].vars}
+    reads = []
+    for op in blocks[idx].ops:
+        sub = _sub_block(op)
+        reads += op.input_names + (_outer_reads(blocks, sub) if sub is not None else [])
+    return [n for n in reads if n not in own]
+
+
+def _set_attr(op: OpOp, name: str, value: tuple[str, Any]) -> None:
+    op.properties["attrs"] = DictionaryAttr({**op.attrs_attr.data, name: to_attr(*value)})
+
+
+def _referenced(ops: list[OpOp]) -> set[str]:
+    return {n for op in ops for n in op.input_names + op.output_names}
 
 
 def _var(block: BlockOp, name: str) -> VarOp:
@@ -64,12 +118,18 @@ def _saved_var(var: VarOp) -> VarOp:
 
 
 def _saved_op(op: OpOp) -> OpOp:
-    """Ops whose definition has an extra-attr map lose op_callstack / with_quant_attr."""
+    """Ops whose definition has an extra-attr map lose op_callstack / with_quant_attr (and
+    the map's own attrs: conditional_block's skip_eager_deletion_vars); `is_test` becomes
+    True (Paddle's _inference_optimize)."""
     specs = LEGACY.get(op.op_type)
     copy = op.clone()
-    if specs and not specs[0].PADDLE.keeps_extra_attrs:
-        attrs = {k: v for k, v in op.attrs_attr.data.items() if k not in _EXTRA}
+    extra = extra_attrs(op.op_type)
+    if (specs and not specs[0].PADDLE.keeps_extra_attrs) or (not specs and extra):
+        attrs = {k: v for k, v in op.attrs_attr.data.items()
+                 if k not in _EXTRA and k not in extra}
         copy.properties["attrs"] = DictionaryAttr(attrs)
+    if copy.has_attr("is_test"):
+        _set_attr(copy, "is_test", ("BOOLEAN", True))
     return copy
 
 
@@ -82,11 +142,14 @@ def save_inference_model(path_prefix: str, feed_vars: Any, fetch_vars: Any, exec
     program = program or default_main_program()
     scope = scope or global_scope()
     feeds, fetches = _names(feed_vars), _names(fetch_vars)
-    block = program.global_block().desc
-    ops = _prune(block, feeds, fetches)
-    used = set(feeds) | set(fetches) | {n for op in ops for n in op.input_names + op.output_names}
+    (block, _, ops), *sub_blocks = _prune(program.desc.blocks, feeds, fetches)
+    used = set(feeds) | set(fetches) | _referenced(ops)
     variables = [_saved_var(_var(block, n)) for n in sorted(used)]
-    desc = inference_program(variables, [_saved_op(op) for op in ops], feeds, fetches)
+    desc = inference_program(variables, ops, feeds, fetches)
+    for idx, (source, parent, sub_ops) in enumerate(sub_blocks, 1):
+        names = sorted(n for n in _referenced(sub_ops) if source.var(n) is not None)
+        desc.body.block.add_op(BlockOp.build(idx, parent, [_saved_var(source.var(n))
+                                                           for n in names], sub_ops))
     weights = {}
     for v in variables:
         if v.persistable and v.var_type == "DENSE_TENSOR":

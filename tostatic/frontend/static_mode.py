@@ -11,7 +11,7 @@ from typing import Any, Iterator, Sequence
 
 from tostatic.frontend import tracing
 from tostatic.frontend.program import Block, Parameter, Program, Variable
-from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.passes.lower_to_program import legacy_op, result_var_fields
 
@@ -49,11 +49,42 @@ class ProgramBuilder(tracing.Builder):
                                   keep_extra=True))
         return outs
 
+    def write(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
+              outs: Sequence[Variable], infer_shape: bool = True) -> None:
+        """Append an op writing existing variables (`assign` onto an outer name, select_input
+        into a `_generated_var`), as Paddle's append_op with given outputs: they become
+        stop_gradient when all inputs are, and the op's InferShape retypes them and gives them
+        legacy_lod_level 0 (select_input's, `infer_shape=False`, leaves them as declared)."""
+        location = tracing.user_location()
+        block = default_main_program().current_block()
+        in_vars = [self._variable(block, x, op_cls) for x in inputs]
+        abstracts = [v.abstract for v in in_vars]
+        try:
+            results = op_cls.infer_results(abstracts, attrs)
+        except ShapeError as e:
+            raise ShapeError(f"{e} (in {op_cls.name} at {location})") from None
+        assert op_cls.PADDLE is not None
+        for var, ab in zip(outs, results):
+            if all(v.stop_gradient for v in in_vars):
+                var.stop_gradient = True
+            if infer_shape:
+                var._set_type(ab.shape, ab.dtype)
+                if op_cls.PADDLE.out_lod_level and var.desc.lod_level is None:
+                    var._set_lod_level(0)
+        block.append_op(legacy_op(op_cls, attrs, [v.name for v in in_vars], abstracts,
+                                  [o.name for o in outs], [], location, keep_extra=True))
+
     @staticmethod
     def _variable(block: Block, x: Any, op_cls: type[PdOp]) -> Variable:
         if isinstance(x, Variable):
             if x.block.program is not block.program:
                 raise ValueError(f"{op_cls.name}: variable {x.name} belongs to another Program")
+            seen = block._find_var_recursive(x.name)
+            if seen is None or seen.desc is not x.desc:
+                raise ValueError(
+                    f"{op_cls.name}: variable {x.name} was made in block {x.block.idx} (a "
+                    f"cond branch or while_loop body) and is not visible in block {block.idx}; "
+                    f"return it from the branch or body instead (at {tracing.user_location()})")
             return x
         raise TypeError(f"{op_cls.name}: in static mode inputs must be static Variables "
                         f"(from paddle.static.data or other ops), got {type(x).__name__}")

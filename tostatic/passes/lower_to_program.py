@@ -32,7 +32,7 @@ COMMON_ATTRS = {"op_device": ("STRING", ""), "op_namescope": ("STRING", "/"),
                 "op_role": ("INT", 0), "op_role_var": ("STRINGS", [])}
 
 
-def _common_attrs(keeps_extra: bool, location: str | None) -> dict[str, tuple[str, Any]]:
+def common_attrs(keeps_extra: bool, location: str | None) -> dict[str, tuple[str, Any]]:
     attrs = dict(COMMON_ATTRS)
     if keeps_extra:
         attrs["op_callstack"] = ("STRINGS", [f'  File "{location}"'] if location else [])
@@ -118,7 +118,7 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
     outputs = {slot: (outs if idx == "*" else [outs[idx]]) for slot, idx in spec.outputs.items()}
     outputs.update({slot: [name] for slot, name in zip(spec.extra_outputs, extra_outs)})
     attrs = legacy_attrs(spec, values, operands)
-    attrs.update(_common_attrs(spec.keeps_extra_attrs if keep_extra is None else keep_extra,
+    attrs.update(common_attrs(spec.keeps_extra_attrs if keep_extra is None else keep_extra,
                                location))
     attrs.update(overrides or {})
     return OpOp.build(spec.type, inputs, outputs, attrs)
@@ -135,14 +135,14 @@ def _constant_op(array: np.ndarray, out: str, keep_extra: bool = False) -> OpOp:
         values = Full.normalize_attrs({"shape": array.shape, "value": float(flat[0]), "dtype": d})
         attrs = legacy_attrs(spec, values, [])
         return OpOp.build(spec.type, {}, {"Out": [out]},
-                          {**attrs, **_common_attrs(keep_extra, None)})
+                          {**attrs, **common_attrs(keep_extra, None)})
     if d.name not in ASSIGN_VALUE_SLOTS:
         raise UnsupportedError(f"lower-to-program: constants of dtype {d.name} cannot be "
                                f"written as assign_value")
     scalars = [bool(v) if d is dtypes.bool_ else v for v in flat.tolist()]
     return OpOp.build("assign_value", {}, {"Out": [out]}, {
         "dtype": ("INT", d.var_type), "shape": ("INTS", list(array.shape)),
-        "values": ("SCALARS", scalars), **_common_attrs(True, None)})
+        "values": ("SCALARS", scalars), **common_attrs(True, None)})
 
 
 @dataclass
@@ -228,10 +228,10 @@ def inference_program(variables: list[VarOp], ops: list[OpOp], feeds: list[str],
     """Block 0 as Paddle saves an inference model: the variables (sorted by the caller), then
     feed ops (last column first), the ops, and fetch ops."""
     feed_ops = [OpOp.build("feed", {"X": ["feed"]}, {"Out": [name]},
-                           {"col": ("INT", col), **_common_attrs(True, None)})
+                           {"col": ("INT", col), **common_attrs(True, None)})
                 for col, name in reversed(list(enumerate(feeds)))]
     fetch_ops = [OpOp.build("fetch", {"X": [name]}, {"Out": ["fetch"]},
-                            {"col": ("INT", col), **_common_attrs(True, None)})
+                            {"col": ("INT", col), **common_attrs(True, None)})
                  for col, name in enumerate(fetches)]
     variables = variables + [VarOp.build("feed", "FEED_MINIBATCH", persistable=True),
                              VarOp.build("fetch", "FETCH_LIST", persistable=True)]

@@ -101,10 +101,11 @@ class Raiser:
             self.block.add_op(p)
             self.env[name] = p.results[0]
         self.raise_ops()
-        raise_control_flow.fuse_conditional_pairs(self.block)
         fetch_names = [o.input("X")[0] for o in fetches]
         ret = func.ReturnOp(*[self.env[n] for n in fetch_names])
         self.block.add_op(ret)
+        # after the return: a fetched cond result is a select_input that fusing replaces
+        raise_control_flow.fuse_conditional_pairs(self.block)
         ftype = func.FunctionType.from_lists([a.type for a in self.block.args],
                                              [v.type for v in ret.operands])
         fn = func.FuncOp("main", ftype, Region(self.block))
