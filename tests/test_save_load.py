@@ -376,6 +376,7 @@ _F4 = np.dtype("float32")
     ((2, (2,), _F4, False, b"\0" * 8), "version must be 1"),
     (((2,), _F4, False, b"\0" * 8), "state must be (1, shape"),
     ([1, (2,), _F4, False, b"\0" * 8], "state must be (1, shape"),
+    ((1, (0, 2**62, 2**62), _F4, False, b""), "too big for numpy"),
 ])
 def test_ndarray_state_must_be_what_numpy_writes(tmp_path, state, fragment):
     for protocol in (2, 4):
@@ -602,3 +603,31 @@ def test_real_paddle_every_dtype_loads_in_tostatic(tmp_path, real_paddle, protoc
             _assert_same(tostatic.load(path), real_paddle.load(path))
         _assert_same(tostatic.load(path, return_numpy=True),
                      real_paddle.load(path, return_numpy=True))
+
+
+def test_a_dtype_used_before_its_build_is_refused(tmp_path):
+    """A file could make a dtype, use it in an array (passing the array's checks) and only
+    then BUILD the dtype into something else under the finished array."""
+    dtype_then_array_then_build = (
+        b"\x80\x04}q\x00X\x01\x00\x00\x00w]q\x01("
+        b"cnumpy\ndtype\nq\x02X\x02\x00\x00\x00i4\x89\x88\x87Rq\x03"  # dtype('i4'), unbuilt
+        b"cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R"
+        b"(K\x01K\x01\x85h\x03\x89C\x04\x00\x00\x00\x00tb"  # array of it, BUILT
+        b"h\x03(K\x03X\x01\x00\x00\x00>NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"  # BUILD later
+        b"es.")
+    bad = tmp_path / "late_build.pdparams"
+    bad.write_bytes(dtype_then_array_then_build)
+    with pytest.raises(FormatError, match="before its state is set"):
+        tostatic.load(bad, return_numpy=True)
+
+
+def test_arrays_never_share_memory_with_each_other_or_the_file(tmp_path):
+    """Through the pickle memo one bytes object can back two arrays; each gets its own."""
+    data = b"\x00" * 4096
+    a = _array((1, (1024,), _F4, False, data))
+    b = _array((1, (1024,), _F4, False, data))  # the same bytes object: pickled once
+    path = tmp_path / "shared.pdparams"
+    path.write_bytes(pickle.dumps({"w1": a, "w2": b}, protocol=4))
+    got = tostatic.load(path, return_numpy=True)
+    got["w1"][0] = -7.0
+    assert got["w2"][0] == 0.0

@@ -402,10 +402,11 @@ def test_eager_mode_runs_python_control_flow():
     pred = paddle.to_tensor(np.array([True]))
     x = paddle.to_tensor(np.array([2.0], "float32"))
     assert paddle.static.nn.cond(pred, lambda: x * 2.0, lambda: x).numpy().tolist() == [4.0]
+    i0, s0 = paddle.to_tensor(np.array([0])), paddle.to_tensor(np.array([0]))
     i, s = paddle.static.nn.while_loop(lambda i, s: i < 4, lambda i, s: [i + 1, s + i],
-                                       [paddle.to_tensor(np.array([0])),
-                                        paddle.to_tensor(np.array([0]))])
+                                       [i0, s0])
     assert (i.numpy().tolist(), s.numpy().tolist()) == ([4], [6])
+    assert i is i0 and s0.numpy().tolist() == [6]  # as Paddle: written back into loop_vars
 
 
 def test_inside_to_static_it_is_a_clear_unsupported_error():

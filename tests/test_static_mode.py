@@ -148,7 +148,8 @@ def test_executor_feed_errors_name_the_variable(static):
                 fetch_list=[out])
     feeds = {"x": np.ones((2, 10), "float32"), "y": np.ones((2, 3), "float32")}
     (want,) = exe.run(main, feed=feeds, fetch_list=[out])
-    (got,) = exe.run(main, feed={**feeds, "z": np.ones(1, "float32")}, fetch_list=[out])
+    with pytest.warns(UserWarning, match="The variable z is not found in program"):
+        (got,) = exe.run(main, feed={**feeds, "z": np.ones(1, "float32")}, fetch_list=[out])
     np.testing.assert_array_equal(got, want)  # as Paddle: a feed with no variable is ignored
 
 
@@ -339,7 +340,11 @@ def test_each_program_names_its_ops_from_zero_as_paddle_does():
                     lin = paddle.nn.Linear(2, 2)
                     lin(a) + 1.0
                     paddle.zeros([1])
-                    assert paddle.static.data(shape=[None, 4], dtype="float32", name="x") is x
+                    again = paddle.static.data(shape=[None, 4], dtype="float32", name="x")
+                    assert again.name == "x" and again.desc is x.desc
+                    with pytest.raises(ValueError, match="previous shape is \\(-1, 4\\), "
+                                                         "the new shape is \\(-1, 5\\)"):
+                        paddle.static.data(shape=[None, 5], dtype="float32", name="x")
                 seen.append((list(main.global_block().vars), lin._full_name))
     finally:
         paddle.disable_static()
@@ -406,3 +411,44 @@ def test_save_inference_model_equals_paddles_for_operators_and_several_fetches(r
     with unique_name.guard():
         exec(SAVE_SCRIPT, {"paddle": paddle, "prefix": ours})
     assert describe_program(ours + ".pdmodel") == describe_program(theirs + ".pdmodel")
+
+
+def test_scopes_are_not_kept_alive_by_the_executor(static):
+    import gc
+    import weakref
+
+    main, startup = static
+    _guide_section_2_2()
+    exe = paddle.static.Executor()
+    feeds = {"x": np.ones((1, 10), "float32"), "y": np.ones((1, 3), "float32")}
+    refs = []
+    for _ in range(3):
+        scope = paddle.static.Scope()
+        with paddle.static.scope_guard(scope):
+            exe.run(startup)
+            exe.run(main, feed=feeds, fetch_list=["elementwise_add_0.tmp_0"])
+        refs.append(weakref.ref(scope))
+        del scope
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
+
+
+def test_full_writes_value_and_str_value_as_paddle_does(static):
+    """Paddle 3.3.1: paddle.full truncates `value` for integer dtypes and writes str_value
+    as text; initialisers write float text for every dtype; the kernel reads str_value as a
+    double (so 2**62 + 1 comes out as 2**62 in int64, in Paddle as here)."""
+    main, startup = static
+    a = paddle.full([2], 2.7, "int64")
+    b = paddle.full([2], 0.1, "float32")
+    c = paddle.full([1], 2 ** 62 + 1, "int64")
+    ops = main.global_block().ops
+    assert [(o.attr("str_value"), o.attr("value")) for o in ops] == [
+        ("2", 2.0), ("0.1", np.float32(0.1).item()), (str(2 ** 62 + 1), float(2 ** 62))]
+    got = paddle.static.Executor().run(main, fetch_list=[a, b, c])
+    assert got[0].tolist() == [2, 2] and got[2].tolist() == [2 ** 62]
+    from tostatic.frontend.initializer import Constant
+    from tostatic.frontend.static_mode import create_parameter
+
+    create_parameter("k", [2], "int64", Constant(3))
+    (init,) = [o for o in startup.global_block().ops if o.output("Out") == ["k"]]
+    assert init.attr("str_value") == "3.0" and init.input_names == []

@@ -172,8 +172,9 @@ def full(shape, fill_value, dtype=None, name=None):
     if builder is not None:  # Paddle's full() uses two fill_constant numbers: fill_constant_1
         builder.names("fill_constant")
     dtype = dtypes.convert_dtype(dtype)
-    return apply(creation.Full, shape=_shape(shape), value=float(fill_value), dtype=dtype,
-                 str_value=creation.paddle_value_text(fill_value, dtype))
+    text = creation.paddle_value_text(fill_value, dtype)
+    value = float(text) if text.lstrip("-").isdigit() else float(fill_value)  # int: truncated
+    return apply(creation.Full, shape=_shape(shape), value=value, dtype=dtype, str_value=text)
 
 
 def zeros(shape, dtype=None, name=None):

@@ -73,12 +73,16 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Se
         raise ValueError(f"loop_vars in while_loop should be a non-empty list or tuple, got "
                          f"{loop_vars!r} (at {tracing.user_location()})")
     builder = _builder("paddle.static.nn.while_loop")
-    if builder is None:  # eager
+    if builder is None:  # eager: as Paddle, results are written back into the loop tensors
         values = list(loop_vars)
         while _truth(cond(*values), "while_loop"):
             values = _as_list(body(*values))
             _check_arity(values, loop_vars)
-        return values
+        for var, value in zip(loop_vars, values):
+            if isinstance(var, Tensor) and isinstance(value, Tensor) and var is not value:
+                var._data = value._data
+        return [var if isinstance(var, Tensor) else value
+                for var, value in zip(loop_vars, values)]
     for v in loop_vars:
         if not isinstance(v, Variable):
             raise UnsupportedError(f"while_loop: loop_vars must be static Variables, got "

@@ -40,8 +40,7 @@ def append_initializer(block: Block, name: str, shape: tuple[int, ...], dtype: A
     cls, attrs = _op_for(initializer, shape, d)
     attrs = cls.normalize_attrs(attrs)
     overrides = {}
-    if cls is Full:  # an initialiser's fill_constant states its value as text too
-        value = attrs["value"]
-        overrides["str_value"] = ("STRING", str(value if d.is_floating else int(value)))
+    if cls is Full:  # an initialiser's fill_constant states its value as float text, any dtype
+        overrides["str_value"] = ("STRING", str(float(attrs["value"])))
     block.append_op(legacy_op(cls, attrs, [], [], [name], [], None, keep_extra=True,
                               overrides=overrides))

@@ -11,7 +11,8 @@ from typing import Any, Iterator, Sequence
 
 from tostatic.frontend import tracing
 from tostatic.frontend.program import Block, Parameter, Program, Variable
-from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir import dtypes
+from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.passes.lower_to_program import legacy_op, result_var_fields
 
@@ -59,10 +60,7 @@ class ProgramBuilder(tracing.Builder):
         block = default_main_program().current_block()
         in_vars = [self._variable(block, x, op_cls) for x in inputs]
         abstracts = [v.abstract for v in in_vars]
-        try:
-            results = op_cls.infer_results(abstracts, attrs)
-        except ShapeError as e:
-            raise ShapeError(f"{e} (in {op_cls.name} at {location})") from None
+        results = self.infer_types(op_cls, abstracts, attrs, location)
         assert op_cls.PADDLE is not None
         for var, ab in zip(outs, results):
             if all(v.stop_gradient for v in in_vars):
@@ -159,8 +157,15 @@ def data(name: str, shape: Sequence[int | None], dtype: Any = "float32",
     _require_static("paddle.static.data")
     dims = [-1 if d is None else int(d) for d in shape]
     block = default_main_program().global_block()
-    if block.has_var(name):  # as Paddle: the same name is the same variable
-        return block.var(name)
+    if block.has_var(name):  # as Paddle: the same name is the same variable, if it fits
+        old = block.var(name)
+        if tuple(old.shape) != tuple(dims) or old.dtype != dtypes.convert_dtype(dtype):
+            raise ValueError(f"Variable '{name}' has been created before. The previous shape "
+                             f"is {tuple(old.shape)}, the new shape is {tuple(dims)}; the "
+                             f"previous dtype is {old.dtype.name}, the new dtype is "
+                             f"{dtypes.convert_dtype(dtype).name} (at "
+                             f"{tracing.user_location()})")
+        return old
     return block.create_var(name, dims, dtype, persistable=False, stop_gradient=True,
                             lod_level=lod_level, need_check_feed=True)
 

@@ -116,14 +116,20 @@ class Builder:
 
     def infer(self, op_cls: type[PdOp], abstracts: list[Abstract], attrs: dict[str, Any],
               name_hint: str | None, location: str | None) -> tuple[list[Abstract], list[str]]:
-        """Result types from the op's rule (a mismatch names the user's line), and Paddle's
-        names for the results and any extra outputs (reshape2's XShape)."""
-        try:
-            results = op_cls.infer_results(abstracts, attrs)
-        except ShapeError as e:
-            raise ShapeError(f"{e} (in {op_cls.name} at {location})") from None
+        """Result types from the op's rule, and Paddle's names for the results and any extra
+        outputs (reshape2's XShape)."""
+        results = self.infer_types(op_cls, abstracts, attrs, location)
         n_extra = len(op_cls.PADDLE.extra_outputs) if op_cls.PADDLE else 0
         return results, self._names_for(op_cls, name_hint, len(results) + n_extra)
+
+    @staticmethod
+    def infer_types(op_cls: type[PdOp], abstracts: list[Abstract], attrs: dict[str, Any],
+                    location: str | None) -> list[Abstract]:
+        """The op's shape rule at build time; a mismatch names the user's line."""
+        try:
+            return op_cls.infer_results(abstracts, attrs)
+        except ShapeError as e:
+            raise ShapeError(f"{e} (in {op_cls.name} at {location})") from None
 
     def _names_for(self, op_cls: type[PdOp], hint: str | None, count: int) -> list[str]:
         """Paddle's names: `tmp_N` for operators, `<helper>_K.tmp_J` for API calls."""

@@ -14,7 +14,8 @@ def _dtype_attr() -> From:
 
 def paddle_value_text(value: float | int | bool, dtype: dtypes.DType) -> str:
     """fill_constant's str_value as paddle.full writes it: '5' for integer dtypes (truncated),
-    '0.1' / '1.0' (bool too) otherwise."""
+    '0.1' / '1.0' (bool too) otherwise. (Initialisers write str(float(value)) for every
+    dtype; see static_init.)"""
     if _is_integer(dtype):
         return str(int(value))
     return str(float(value))
@@ -28,10 +29,10 @@ def _is_integer(dtype: dtypes.DType) -> bool:
 class Full(PdOp):
     """A tensor of one value: Paddle's fill_constant.
 
-    `str_value` is fill_constant's own exact text of the value: paddle.full writes it (and
-    then the op also has empty ShapeTensor/ShapeTensorList/ValueTensor slots); scalar
-    constants leave it empty. When present it is the value, as in Paddle's kernel (so
-    int64 values beyond float precision stay exact)."""
+    `str_value` is fill_constant's own text of the value: paddle.full writes it (and then
+    the op also has empty ShapeTensor/ShapeTensorList/ValueTensor slots); scalar constants
+    leave it empty. When present it is the value, read as a double as Paddle's kernel reads
+    it (std::stod), then cast to the dtype."""
 
     name = "pd.full"
     ATTRS = {"shape": attr(INTS), "value": attr(FLOAT, 0.0), "dtype": attr(DTYPE, "float32"),
@@ -55,7 +56,7 @@ class Full(PdOp):
     def eager(shape: tuple[int, ...], value: float, dtype: dtypes.DType,
               str_value: str) -> np.ndarray:
         if str_value:
-            value = int(str_value) if _is_integer(dtype) else float(str_value)
+            value = float(str_value)
         return np.full(shape, value, dtype=dtype.numpy)
 
 

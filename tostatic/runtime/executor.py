@@ -7,6 +7,7 @@ is raised to a `pd` function once per (program state, feeds, fetches) and then c
 from __future__ import annotations
 
 import contextlib
+import warnings
 import weakref
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -96,7 +97,7 @@ class Executor:
 
     def __init__(self, place: Any = None):
         self.place = place
-        # Program -> {(version, feeds, fetches): compiled run}; weak, so a collected
+        # Program -> (version, {(feeds, fetches): compiled run}); weak, so a collected
         # Program's entries go with it (an id() could be reused by a new one)
         self._cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -115,7 +116,10 @@ class Executor:
             fetch_list = [fetch_list]
         fetches = [_name(f) for f in fetch_list]
         names = program.global_block().vars
-        # as Paddle does, feeds the program has no variable for are ignored
+        for n in feed:
+            if n not in names:  # as Paddle: ignored, with a warning
+                warnings.warn(f"The variable {n} is not found in program. It is not declared "
+                              f"or is pruned.", stacklevel=2)
         compiled = self._compiled(program, sorted(n for n in feed if n in names), fetches)
         arrays = [np.asarray(feed[n].numpy() if hasattr(feed[n], "numpy") else feed[n])
                   for n in compiled.feed_names]
@@ -130,8 +134,11 @@ class Executor:
         return [Tensor(r) for r in results]
 
     def _compiled(self, program: Any, feed_names: list[str], fetches: list[str]) -> Any:
-        runs = self._cache.setdefault(program, {})
-        key = (program._version, tuple(feed_names), tuple(fetches))
+        version, runs = self._cache.get(program, (None, {}))
+        if version != program._version:  # edited since: the old runs are stale
+            runs = {}
+            self._cache[program] = (program._version, runs)
+        key = (tuple(feed_names), tuple(fetches))
         if key not in runs:
             runs[key] = _CompiledRun(program.desc, feed_names, fetches)
         return runs[key]
@@ -176,13 +183,15 @@ class _CompiledRun:
 
 
 class _ScopeValue:
-    """A persistable read from the scope when the plan runs (so runs see each other's writes)."""
+    """A persistable read from the scope when the plan runs (so runs see each other's writes).
+    Holds the scope weakly: the plan is cached under the scope and must not keep it alive."""
 
     def __init__(self, scope: Scope, name: str):
-        self._scope, self._name = scope, name
+        self._scope, self._name = weakref.ref(scope), name
 
     def numpy(self) -> np.ndarray:
-        value = self._scope.get(self._name)
+        scope = self._scope()
+        value = scope.get(self._name) if scope is not None else None
         if value is None:
             raise RuntimeError(f"persistable variable {self._name!r} has no value in the "
                                f"scope; run the startup program first")

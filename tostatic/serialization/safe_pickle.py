@@ -168,10 +168,14 @@ def _build_ndarray(arr: np.ndarray, state: Any) -> None:
                                          "bytes") from None
     _want(type(data) is bytes, lambda: f"numpy array data must be bytes, found "
           f"{type(data).__name__}")
+    _want(math.prod(n for n in shape if n) * dtype.itemsize < 2**63,
+          lambda: f"numpy array shape {_r(shape)} is too big for numpy")
     nbytes = math.prod(shape) * dtype.itemsize
     _want(len(data) == nbytes, lambda: f"numpy array of shape {_r(shape)} and dtype {dtype} "
           f"needs {nbytes} bytes of data, found {len(data)}")
-    arr.__setstate__((1, shape, dtype, fortran, data))  # numpy swaps to native byte order
+    # a private copy: numpy points the array into the bytes it is given, and the pickle memo
+    # could hand the same bytes to a second array or a dict key
+    arr.__setstate__((1, shape, dtype, fortran, bytes(memoryview(data))))
     _want(arr.shape == shape and arr.dtype in (dtype, dtype.newbyteorder("="))
           and is_plain_dtype(arr.dtype) and arr.nbytes == nbytes,
           lambda: f"numpy made an array of shape {arr.shape} and dtype {arr.dtype} from it")
@@ -352,6 +356,7 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python one: its REDUCE and BUIL
         if not isinstance(func, Restricted) or type(args) is not tuple:
             raise self._error(_REDUCE, index, f"refusing to call a {type(func).__name__} "
                               f"from the file: {self._holds}")
+        self._refuse_unbuilt(_REDUCE, index, args)
         try:
             result = func(*args)
         except Exception as e:  # noqa: BLE001 - the stand-ins' checks, or what they call
@@ -360,6 +365,15 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python one: its REDUCE and BUIL
         if func.build is not None:
             self._pending[id(result)] = (result, func.build)
         self.stack[-1] = result
+
+    def _refuse_unbuilt(self, opcode: Any, index: int, items: tuple) -> None:
+        """A dtype used before its own BUILD could be changed under the finished array."""
+        for x in items:
+            pending = self._pending.get(id(x))
+            if pending is not None and pending[0] is x:
+                raise self._error(opcode, index, f"refusing to use a {type(x).__name__} "
+                                  f"before its state is set (numpy never writes that); "
+                                  f"{self._holds}")
 
     def load_build(self) -> None:
         index = self._next(_BUILD)
@@ -372,6 +386,7 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python one: its REDUCE and BUIL
             raise self._error(_BUILD, index, f"refusing pickle BUILD (setting the state) of a "
                               f"{what}: numpy writes it only once on each array and dtype it "
                               f"pickles; {self._holds}")
+        self._refuse_unbuilt(_BUILD, index, state if type(state) is tuple else (state,))
         try:
             inst_and_build[1](inst, state)
         except Exception as e:  # noqa: BLE001 - our checks, or numpy refusing the state
