@@ -836,6 +836,26 @@ class ProgramOp(IRDLOperation):
                     raise VerifyException(f"op_version_map entries must be [name, i32], got {p}")
 
 
+def outer_uses(blocks: Sequence[BlockOp], idx: int) -> tuple[list[str], list[str]]:
+    """(names block `idx` reads, names it writes) that it does not declare itself, in order
+    of first use, with what its ops' sub-blocks (`sub_block` attributes) use counted in: what
+    a conditional_block or while needs from, and gives back to, the blocks around it."""
+    block = blocks[idx]
+    own = {v.var_name for v in block.vars}
+    reads: dict[str, None] = {}
+    writes: dict[str, None] = {}
+    for op in block.ops:
+        ins, outs = op.input_names, op.output_names
+        if op.has_attr("sub_block"):
+            sub_reads, sub_writes = outer_uses(blocks, op.attr("sub_block"))
+            ins, outs = ins + sub_reads, outs + sub_writes
+        for names, seen in ((ins, reads), (outs, writes)):
+            for n in names:
+                if n not in own:
+                    seen.setdefault(n)
+    return list(reads), list(writes)
+
+
 Program = Dialect(
     "program",
     [ProgramOp, BlockOp, VarOp, OpOp],

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from tostatic.dialects.program import OpOp
 from tostatic.frontend import tracing
 from tostatic.frontend.dispatch import apply
 from tostatic.frontend.program import Block, Variable
@@ -24,7 +23,7 @@ from tostatic.frontend.static_mode import ProgramBuilder, default_main_program
 from tostatic.frontend.tensor import Tensor
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ops.control_flow import SelectInput
+from tostatic.ops.control_flow import CONDITIONAL_BLOCK, WHILE, SelectInput
 from tostatic.ops.logical import LogicalNot
 from tostatic.ops.manipulation import Assign, Cast
 from tostatic.passes.lower_to_program import common_attrs
@@ -144,11 +143,8 @@ def _append_conditional_block(block: Block, condition: Variable) -> None:
     inputs = [parent._var_recursive(n).name for n in params]
     outs = [v.name for v in (parent._find_var_recursive(n) for n in intermediate) if v is not None]
     scope = _step_scopes(parent)
-    parent.append_op(OpOp.build(
-        "conditional_block", {"Cond": [condition.name], "Input": inputs},
-        {"Out": outs, "Scope": [scope]},
-        {"is_scalar_condition": ("BOOLEAN", True), "sub_block": ("BLOCK", block.idx),
-         **_sub_block_attrs()}))
+    parent.append_op(CONDITIONAL_BLOCK.build(condition.name, inputs, outs, scope, block.idx,
+                                             True, _sub_block_attrs()))
 
 
 def _select_input(builder: ProgramBuilder, mask: Variable, false_var: Variable,
@@ -191,12 +187,10 @@ def _append_while(block: Block, condition: Variable, is_test: bool) -> None:
     x_name_list |= {x.name for x in out_vars}
     x_name_list -= {condition.name}
     scope = _step_scopes(parent)
-    parent.append_op(OpOp.build(
-        "while", {"Condition": [condition.name],
-                  "X": [parent._var_recursive(n).name for n in x_name_list]},
-        {"Out": [v.name for v in out_vars], "StepScopes": [scope]},
-        {"is_test": ("BOOLEAN", bool(is_test)), "sub_block": ("BLOCK", block.idx),
-         **_sub_block_attrs()}))
+    parent.append_op(WHILE.build(condition.name,
+                                 [parent._var_recursive(n).name for n in x_name_list],
+                                 [v.name for v in out_vars], scope, block.idx, bool(is_test),
+                                 _sub_block_attrs()))
 
 
 def _check_arity(outs: list[Any], loop_vars: Sequence[Any]) -> None:

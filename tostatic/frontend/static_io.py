@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, i1
 
-from tostatic.dialects.program import BlockOp, OpOp, VarOp, to_attr
+from tostatic.dialects.program import BlockOp, OpOp, VarOp, outer_uses, to_attr
 from tostatic.dialects.program_text import extra_attrs
 from tostatic.frontend import io
 from tostatic.frontend.program import Program
@@ -62,7 +62,7 @@ def _prune_block(blocks: list[BlockOp], idx: int, parent: int, needed: set[str],
                                                                for n in op.output_names)
         if writes_feed or any(n in needed for n in op.output_names):
             kept.append(op)
-            reads = op.input_names + (_outer_reads(blocks, sub) if sub is not None else [])
+            reads = op.input_names + (outer_uses(blocks, sub)[0] if sub is not None else [])
             needed.update(n for n in reads if n not in feeds)
     new_idx = len(out)
     out.append(None)
@@ -81,16 +81,6 @@ def _prune_block(blocks: list[BlockOp], idx: int, parent: int, needed: set[str],
 
 def _sub_block(op: OpOp) -> int | None:
     return op.attr("sub_block") if op.has_attr("sub_block") else None
-
-
-def _outer_reads(blocks: list[BlockOp], idx: int) -> list[str]:
-    """Names block `idx` and its own sub-blocks read that it does not declare."""
-    own = {v.var_name for v in blocks[idx].vars}
-    reads = []
-    for op in blocks[idx].ops:
-        sub = _sub_block(op)
-        reads += op.input_names + (_outer_reads(blocks, sub) if sub is not None else [])
-    return [n for n in reads if n not in own]
 
 
 def _set_attr(op: OpOp, name: str, value: tuple[str, Any]) -> None:

@@ -18,11 +18,20 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from xdsl.dialects.builtin import ArrayAttr, StringAttr
 from xdsl.ir import Block, OpResult, SSAValue
 
-from tostatic.dialects.program import OpOp
+from tostatic.dialects.program import OpOp, outer_uses
 from tostatic.frontend.tracing import NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
-from tostatic.ops.control_flow import If, SelectInput, Undefined, While, Yield, join
+from tostatic.ops.control_flow import (
+    CONDITIONAL_BLOCK,
+    WHILE,
+    If,
+    SelectInput,
+    Undefined,
+    While,
+    Yield,
+    join,
+)
 from tostatic.ops.logical import LogicalNot
 from tostatic.ops.manipulation import Cast
 
@@ -33,19 +42,9 @@ if TYPE_CHECKING:
 def block_uses(r: "Raiser", idx: int) -> tuple[list[str], list[str]]:
     """(outer tensor names block `idx` reads, outer tensor names it writes), each in order of
     first use, nested sub-blocks included. Names the block declares itself are its own."""
-    local = r.var_tables[idx]
-    reads: dict[str, None] = {}
-    writes: dict[str, None] = {}
-    for op in r.blocks[idx].ops:
-        ins, outs = op.input_names, op.output_names
-        if op.op_type in RAISERS:
-            sub_reads, sub_writes = block_uses(r, op.attr("sub_block"))
-            ins, outs = ins + sub_reads, outs + sub_writes
-        for names, seen in ((ins, reads), (outs, writes)):
-            for n in names:
-                if n not in local and r.is_tensor(n, idx):
-                    seen.setdefault(n)
-    return list(reads), list(writes)
+    reads, writes = outer_uses(r.blocks, idx)
+    return ([n for n in reads if r.is_tensor(n, idx)],
+            [n for n in writes if r.is_tensor(n, idx)])
 
 
 def _name(op: Any, names: Sequence[str]) -> None:
@@ -59,8 +58,8 @@ def _undefined(block: Block, ab: Abstract) -> SSAValue:
 
 
 def raise_conditional_block(r: "Raiser", op: OpOp, where: str) -> None:
-    cond = op.input("Cond")
-    if not op.attr("is_scalar_condition") or len(cond) != 1:
+    cond = op.input(CONDITIONAL_BLOCK.condition)
+    if not op.attr(CONDITIONAL_BLOCK.flag) or len(cond) != 1:
         raise UnsupportedError(f"{where}: only conditional_block with one scalar condition "
                                f"(is_scalar_condition=True) is supported, got Cond={cond}")
     idx = op.attr("sub_block")
@@ -82,7 +81,7 @@ def raise_conditional_block(r: "Raiser", op: OpOp, where: str) -> None:
 
 
 def raise_while(r: "Raiser", op: OpOp, where: str) -> None:
-    (cond,) = op.input("Condition")
+    (cond,) = op.input(WHILE.condition)
     idx = op.attr("sub_block")
     reads, writes = block_uses(r, idx)
     carried = [cond] + [n for n in writes if n != cond]
@@ -112,8 +111,8 @@ def raise_while(r: "Raiser", op: OpOp, where: str) -> None:
 
 
 RAISERS: dict[str, Callable[["Raiser", OpOp, str], None]] = {
-    "conditional_block": raise_conditional_block,
-    "while": raise_while,
+    CONDITIONAL_BLOCK.type: raise_conditional_block,
+    WHILE.type: raise_while,
 }
 
 
