@@ -328,3 +328,11 @@ def test_opt_on_captured_ir_explains_that_captures_need_the_traced_program(tmp_p
     assert re.search(r"pd.capture #0 \(linear_\d+.w_0\)", err)
     assert "dump the IR after this pass" in err
     assert list(tmp_path.iterdir()) == [src]  # a user error: no reproducer beside it
+
+
+def test_folder_numbers_run_on_across_pipelines(tmp_path):
+    _compile(f"folder={tmp_path}")
+    _compile(f"folder={tmp_path}")  # a second compile into the same folder overwrites nothing
+    names = sorted(p.name for p in tmp_path.iterdir())
+    stages = (["captured"] + DEFAULT + ["lower-to-program"]) * 2
+    assert names == [f"{i:02d}_{s}.mlir" for i, s in enumerate(stages)]

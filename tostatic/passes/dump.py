@@ -8,7 +8,8 @@ A spec is a comma-separated list of items:
     before=a+b | after=a+b          ... only around the named passes
     after-change                    IR after a pass only if it changed the IR (alone: after-all)
     after-failure                   IR as the failing pass left it
-    folder=DIR                      one numbered file per pass: 00_input.mlir, 01_cse.mlir, ...
+    folder=DIR                      one numbered file per stage: 00_captured.mlir, 01_cse.mlir,
+                                    ... (numbers run on across the pipelines of a process)
     timings                         a wall-time table per pass at the end
     locations                       print each op's user file:line (`pd.loc`)
 """
@@ -21,6 +22,7 @@ from typing import TextIO
 
 ENV_VAR = "TOSTATIC_DUMP"
 ALL = frozenset({"*"})
+_next_file_number: dict[str, int] = {}  # dump folder -> number of its next file
 
 
 @dataclass
@@ -85,9 +87,14 @@ class DumpOptions:
         out.write(f"// -----// IR Dump {header} //----- //\n{text}\n")
         out.flush()
 
-    def write_file(self, index: int, stage: str, text: str) -> str:
+    def write_file(self, stage: str, text: str) -> str:
+        """The next numbered file of the folder: numbers run on across the pipelines one
+        process runs into it (jit.save, then jit.load's), so no run overwrites another's."""
         assert self.folder is not None
         os.makedirs(self.folder, exist_ok=True)
+        key = os.path.abspath(self.folder)
+        index = _next_file_number.get(key, 0)
+        _next_file_number[key] = index + 1
         path = os.path.join(self.folder, f"{index:02d}_{stage}.mlir")
         with open(path, "w") as f:
             f.write(text)

@@ -55,7 +55,6 @@ class PassManager:
         self.reproducer_dir = reproducer_dir
         self.stages: list[tuple[str, ModuleOp]] = []  # (stage name, IR copy), when recording
         self.timings: list[tuple[str, float]] = []
-        self._stage_count = 0
 
     @property
     def pipeline(self) -> str:
@@ -112,8 +111,7 @@ class PassManager:
         if self.record:
             self.stages.append((name, module.clone()))
         if self.dump.folder:
-            self.dump.write_file(self._stage_count, name, self._text(module))
-        self._stage_count += 1
+            self.dump.write_file(name, self._text(module))
 
     def _user_error(self, p: CompilePass, error: ToStaticError, after: ModuleOp) -> None:
         """Errors the user's program causes keep their class and message; they learn which
