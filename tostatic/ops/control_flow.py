@@ -19,9 +19,8 @@ state[0] is true and its results are the final state (so the first result is alw
 An op with regions defines `kernel(regions)`, its execution semantics given one callable per
 region; eager evaluation (`run_region`) and the execution plan (nested plans) both use it.
 Their Paddle counterparts run a sub-block instead of a region; `BlockOpLayout` below is how
-Paddle writes them (static mode builds them with it, raising reads it). Lowering pd.if/while
-back would write conditional_block pairs + select_input and a while whose body `assign`s the
-yielded state onto the carried names.
+Paddle writes them (static mode builds them with it, raising reads it, and lowering writes
+pd.if / pd.while back with it: passes/lower_control_flow.py).
 """
 from __future__ import annotations
 

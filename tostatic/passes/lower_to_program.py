@@ -1,16 +1,21 @@
-"""lower-to-program: the `pd` function becomes a `program.program` Paddle can read as it is."""
+"""lower-to-program: the `pd` function becomes a `program.program` Paddle can read as it is.
+
+The function's ops go to block 0; the regions of pd.if / pd.while become sub-blocks run by
+Paddle's conditional_block / while ops (lower_control_flow.py). `Lowering` walks the blocks,
+`legacy_op` writes one op (static mode builds its programs with it too).
+"""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, StringAttr
-from xdsl.ir import SSAValue
+from xdsl.ir import Block, Operation, SSAValue
 
-from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
+from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp, outer_uses
 from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, Fixed, FromInputs, Legacy, PdOp, group_inputs
@@ -21,7 +26,9 @@ from tostatic.ops.core import (
     Persistable,
     dense_to_array,
 )
+from tostatic.ops.control_flow import RegionOp, Undefined, Yield
 from tostatic.ops.creation import Full
+from tostatic.ops.manipulation import Assign
 from tostatic.passes.base import CompilePass, CompileState, entry, register
 from tostatic.serialization.paddle_version import OP_VERSION_MAP, PADDLE_VERSION
 
@@ -42,8 +49,10 @@ def common_attrs(keeps_extra: bool, location: str | None) -> dict[str, tuple[str
 
 def result_var_fields(name: str, cls: type[PdOp]) -> dict[str, Any]:
     """The VarDesc fields Paddle gives an op's output variable (lowering and static mode)."""
-    # Paddle's operators (`x + y`) make `tmp_N` vars without a persistable field
-    fields: dict[str, Any] = {} if re.fullmatch(r"tmp_\d+", name) else {"persistable": False}
+    # Paddle's operators (`x + y`) make `tmp_N` vars, and control flow `_generated_var_N`
+    # ones, without a persistable field
+    fields: dict[str, Any] = ({} if re.fullmatch(r"(tmp|_generated_var)_\d+", name)
+                              else {"persistable": False})
     if cls.PADDLE is None or cls.PADDLE.out_lod_level or cls is Constant:
         fields["lod_level"] = 0
     return fields
@@ -59,12 +68,15 @@ def input_names(fn: func.FuncOp) -> list[str]:
 
 
 class _Names:
-    """SSA value -> Paddle variable name, keeping the names tracing chose where they are free."""
+    """SSA value -> Paddle variable name, keeping the names tracing chose where they are free.
+    Names are unique program-wide, sub-blocks included."""
 
-    def __init__(self) -> None:
+    def __init__(self, hinted: set[str] | None = None) -> None:
         self.of: dict[SSAValue, str] = {}
         self.taken: set[str] = set()
+        self.hinted = hinted or set()  # names ops ask for: `generated` leaves them free
         self._tmp = 0
+        self._counters: dict[str, int] = {}
 
     def claim(self, value: SSAValue, wanted: str | None) -> str:
         self.of[value] = name = self.reserve(wanted)
@@ -79,6 +91,20 @@ class _Names:
         while f"tmp_{self._tmp}" in self.taken:
             self._tmp += 1
         name = f"tmp_{self._tmp}"
+        self.taken.add(name)
+        return name
+
+    def generated(self, pattern: str, wanted: str | None = None) -> str:
+        """`wanted` if free, else the next free `pattern.format(k)`, as Paddle's unique_name
+        numbers `_generated_var_N` / `cast_N.tmp_0` (control-flow lowering only)."""
+        if wanted and wanted not in self.taken:
+            self.taken.add(wanted)
+            return wanted
+        k = self._counters.get(pattern, 0)
+        while pattern.format(k) in self.taken or pattern.format(k) in self.hinted:
+            k += 1
+        self._counters[pattern] = k + 1
+        name = pattern.format(k)
         self.taken.add(name)
         return name
 
@@ -145,47 +171,98 @@ def _constant_op(array: np.ndarray, out: str, keep_extra: bool = False) -> OpOp:
         "values": ("SCALARS", scalars), **common_attrs(True, None)})
 
 
+Var = tuple[Abstract | None, dict[str, Any]]  # (type, VarOp fields); None: a STEP_SCOPES var
+
+
 @dataclass
 class LoweredBlock:
-    """A traced function as one block's variables (in creation order) and legacy ops."""
+    """A traced function as block 0's variables (in creation order) and legacy ops, and the
+    sub-blocks its pd.if / pd.while became (blocks 1.., built, variables sorted by name)."""
 
-    variables: dict[str, tuple[Abstract, dict[str, Any]]]  # name -> (type, VarOp fields)
+    variables: dict[str, Var]
     ops: list[OpOp]
     feeds: list[str]
     fetches: list[str]
     parameters: dict[str, bool]  # parameter name -> trainable
+    sub_blocks: list[BlockOp] = field(default_factory=list)
+
+
+@dataclass
+class SubBlock:
+    """One Paddle block being written: its variables and ops, in creation order."""
+
+    idx: int
+    parent_idx: int
+    variables: dict[str, Var] = field(default_factory=dict)
+    ops: list[OpOp] = field(default_factory=list)
+
+    def declare(self, name: str, ab: Abstract | None, **kw: Any) -> None:
+        self.variables[name] = (ab, kw)
+
+
+def var_op(name: str, var: Var) -> VarOp:
+    ab, kw = var
+    if ab is None:
+        return VarOp.build(name, "STEP_SCOPES", **kw)
+    return VarOp.build(name, "DENSE_TENSOR", ab.dtype, list(ab.shape), **kw)
 
 
 def lower_function(fn: func.FuncOp) -> ProgramOp:
-    """Build the ProgramDesc mirror of one traced function (block 0, feeds and fetches)."""
+    """Build the ProgramDesc mirror of one traced function (block 0, feeds and fetches, then
+    the sub-blocks of its control flow)."""
     lowered = lower_block(fn)
-    variables = [VarOp.build(n, "DENSE_TENSOR", ab.dtype, list(ab.shape), **kw)
-                 for n, (ab, kw) in sorted(lowered.variables.items())]
-    return inference_program(variables, lowered.ops, lowered.feeds, lowered.fetches)
+    variables = [var_op(n, v) for n, v in sorted(lowered.variables.items())]
+    program = inference_program(variables, lowered.ops, lowered.feeds, lowered.fetches)
+    for block in lowered.sub_blocks:
+        program.body.block.add_op(block)
+    return program
 
 
-def lower_block(fn: func.FuncOp, keep_extra: bool | None = None) -> LoweredBlock:
-    """The variables and legacy ops of one traced function; `keep_extra` as in legacy_op."""
-    names = _Names()
-    var_decls: dict[str, tuple[Abstract, dict[str, Any]]] = {}
-    ops: list[OpOp] = []
-    parameters: dict[str, bool] = {}
-    block = fn.body.block
+def hints(op: Operation) -> list[str]:
+    """The variable names tracing or raising chose for an op's results."""
+    if NAMES_ATTR not in op.attributes:
+        return []
+    return [s.data for s in op.attributes[NAMES_ATTR].data]  # type: ignore[attr-defined]
 
-    def declare(name: str, ab: Abstract, **kw: Any) -> None:
-        var_decls[name] = (ab, kw)
 
-    feeds = input_names(fn)
-    for arg, name in zip(block.args, feeds):
-        names.claim(arg, name)
-        declare(name, Abstract.of_value(arg))
+class Lowering:
+    """Writes the ops of one function, block by block. What every block shares: the names
+    (unique program-wide), the parameters, and the sub-blocks written so far, numbered in
+    creation order as Paddle numbers them (a region's nested blocks follow it)."""
 
-    fetches: list[str] = []
-    for op in block.ops:
-        if isinstance(op, func.ReturnOp):
-            fetches = [names.of[v] for v in op.operands]
-            continue
-        wanted = [s.data for s in op.attributes[NAMES_ATTR].data] if NAMES_ATTR in op.attributes else []
+    def __init__(self, fn: func.FuncOp, keep_extra: bool | None):
+        self.keep_extra = keep_extra
+        self.names = _Names({n for op in fn.walk() for n in hints(op)})
+        self.parameters: dict[str, bool] = {}
+        self.top = SubBlock(0, -1)
+        self.built: dict[int, BlockOp] = {}
+        self.next_idx = 1
+        # yielded pd.assign results that write an outer variable themselves -> the function
+        # naming it (lower_control_flow.lower_region)
+        self.redirect: dict[SSAValue, Callable[[], str]] = {}
+
+    def lower_ops(self, block: Block, target: SubBlock) -> Operation | None:
+        """Lower every op of `block` into `target`; returns its terminator."""
+        for op in block.ops:
+            if isinstance(op, (func.ReturnOp, Yield)):
+                return op
+            self.lower_op(op, target)
+        return None
+
+    def name_of(self, value: SSAValue, target: SubBlock, wanted: str | None = None) -> str:
+        """The variable holding `value`. A pd.undefined gets a variable no op writes, declared
+        where it is first read (regions are isolated, so that is its own block)."""
+        name = self.names.of.get(value)
+        if name is None and isinstance(value.owner, Undefined):
+            name = self.names.claim(value, wanted)
+            target.declare(name, Abstract.of_value(value), lod_level=0)
+        if name is None:
+            raise ValueError(f"lower-to-program: {value} is read before any op writes it")
+        return name
+
+    def lower_op(self, op: Operation, target: SubBlock) -> None:
+        names = self.names
+        wanted = hints(op)
         location = op.attributes[LOC_ATTR].data if LOC_ATTR in op.attributes else None
         if isinstance(op, Capture):
             raise ValueError("lower-to-program: run persistable-extraction first "
@@ -194,18 +271,30 @@ def lower_block(fn: func.FuncOp, keep_extra: bool | None = None) -> LoweredBlock
             values = op.attr_values()
             name = values["var_name"]
             names.claim(op.results[0], name)
-            declare(name, Abstract.of_value(op.results[0]), persistable=True)
+            self.top.declare(name, Abstract.of_value(op.results[0]), persistable=True)
             if values["is_parameter"]:
-                parameters[name] = values["trainable"]
-            continue
+                self.parameters[name] = values["trainable"]
+            return
+        if isinstance(op, Undefined):
+            return  # named when read (name_of)
+        if isinstance(op, RegionOp):
+            from tostatic.passes.lower_control_flow import LOWERINGS
+
+            LOWERINGS[type(op)](self, op, target)
+            return
+        if op.results and op.results[0] in self.redirect:
+            out = self.redirect.pop(op.results[0])()
+            names.of[op.results[0]] = out
+            self.write(target, Assign, {}, [op.operands[0]], [out], location)
+            return
         outs = [names.claim(r, wanted[i] if i < len(wanted) else None)
                 for i, r in enumerate(op.results)]
         for r, n in zip(op.results, outs):
-            declare(n, Abstract.of_value(r), **result_var_fields(n, type(op)))
+            target.declare(n, Abstract.of_value(r), **result_var_fields(n, type(op)))
         if isinstance(op, Constant):
-            ops.append(_constant_op(dense_to_array(op.attr_values()["value"]), outs[0],
-                                    bool(keep_extra)))
-            continue
+            target.ops.append(_constant_op(dense_to_array(op.attr_values()["value"]), outs[0],
+                                           bool(self.keep_extra)))
+            return
         assert isinstance(op, PdOp)
         if op.PADDLE is None:
             raise UnsupportedError(f"lower-to-program: {op.name} has no Paddle legacy op "
@@ -215,12 +304,50 @@ def lower_block(fn: func.FuncOp, keep_extra: bool | None = None) -> LoweredBlock
             extra = wanted[len(outs) + k] if len(outs) + k < len(wanted) else None
             extras.append(names.reserve(extra))
             x_ab = Abstract.of_value(op.operands[0])
-            declare(extras[-1], Abstract((0,) + x_ab.shape, x_ab.dtype), persistable=False,
-                    lod_level=0)
-        ops.append(legacy_op(type(op), op.attr_values(), [names.of[v] for v in op.operands],
-                             [Abstract.of_value(v) for v in op.operands], outs, extras,
-                             location, keep_extra))
-    return LoweredBlock(var_decls, ops, feeds, fetches, parameters)
+            target.declare(extras[-1], Abstract((0,) + x_ab.shape, x_ab.dtype),
+                           persistable=False, lod_level=0)
+        target.ops.append(legacy_op(type(op), op.attr_values(),
+                                    [self.name_of(v, target) for v in op.operands],
+                                    [Abstract.of_value(v) for v in op.operands], outs, extras,
+                                    location, self.keep_extra))
+
+    def write(self, target: SubBlock, cls: type[PdOp], values: dict[str, Any],
+              operands: list[SSAValue | tuple[str, Abstract]], outs: list[str],
+              location: str | None) -> None:
+        """Append `cls`'s legacy op reading `operands` (values, or (name, type) pairs) and
+        writing the existing variables `outs`."""
+        pairs = [(self.name_of(v, target), Abstract.of_value(v)) if isinstance(v, SSAValue)
+                 else v for v in operands]
+        target.ops.append(legacy_op(cls, cls.normalize_attrs(values), [n for n, _ in pairs],
+                                    [a for _, a in pairs], outs, [], location,
+                                    self.keep_extra))
+
+    def new_block(self, parent: SubBlock) -> SubBlock:
+        block = SubBlock(self.next_idx, parent.idx)
+        self.next_idx += 1
+        return block
+
+    def finish(self, block: SubBlock) -> tuple[list[str], list[str]]:
+        """Build a written sub-block; returns (outer names it reads, outer names it writes),
+        nested blocks included: the slots of the op that runs it."""
+        self.built[block.idx] = BlockOp.build(
+            block.idx, block.parent_idx,
+            [var_op(n, v) for n, v in sorted(block.variables.items())], block.ops)
+        return outer_uses(self.built, block.idx)  # type: ignore[arg-type]  (indexed by idx)
+
+
+def lower_block(fn: func.FuncOp, keep_extra: bool | None = None) -> LoweredBlock:
+    """The variables and legacy ops of one traced function; `keep_extra` as in legacy_op."""
+    lowering = Lowering(fn, keep_extra)
+    top = lowering.top
+    feeds = input_names(fn)
+    for arg, name in zip(fn.body.block.args, feeds):
+        lowering.names.claim(arg, name)
+        top.declare(name, Abstract.of_value(arg))
+    ret = lowering.lower_ops(fn.body.block, top)
+    fetches = [lowering.name_of(v, top) for v in ret.operands] if ret is not None else []
+    return LoweredBlock(top.variables, top.ops, feeds, fetches, lowering.parameters,
+                        [lowering.built[i] for i in sorted(lowering.built)])
 
 
 def inference_program(variables: list[VarOp], ops: list[OpOp], feeds: list[str],
