@@ -33,6 +33,10 @@ def _static_function(layer: Any, input_spec: Sequence[Any] | None) -> StaticFunc
 
 def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **configs: Any) -> None:
     """paddle.jit.save: writes path.pdmodel, path.pdiparams and path.pdiparams.info."""
+    from tostatic.runtime.translated_layer import TranslatedLayer
+
+    if isinstance(layer, TranslatedLayer):  # a loaded model, saved again (optimised)
+        return _save_loaded(layer, path)
     sf = _static_function(layer, input_spec)
     specs = input_spec if input_spec is not None else sf.input_spec
     if specs is None:
@@ -40,6 +44,18 @@ def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **confi
     concrete = trace(sf._call_target(), specs, sf._layer, pipeline="export",
                      func_name=sf.__name__)
     write_inference_model(path, concrete.module, concrete.state)
+
+
+def _save_loaded(layer: Any, path: str) -> None:
+    """Its raised `pd` function through the export pipeline, with its weights and info."""
+    from tostatic.passes.base import CompileState
+    from tostatic.passes.manager import PassManager
+
+    model = layer._model
+    module = model.module.clone()
+    state = CompileState(weights=dict(model.weights), info=dict(layer._info))
+    PassManager("export", verify="end").run(module, state, first_stage="loaded")
+    write_inference_model(path, module, state)
 
 
 def write_inference_model(path: str, module: ModuleOp, state: Any) -> None:

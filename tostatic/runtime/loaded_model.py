@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.dialects.program import ProgramOp
 from tostatic.passes.base import CompileState, entry
@@ -21,6 +22,7 @@ class LoadedModel:
     fetch_names: list[str]
     weights: dict[str, np.ndarray]
     plan: ExecutionPlan
+    module: ModuleOp  # the raised `pd` function the plan runs (jit.save writes it again)
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         return self.plan.run(feeds)
@@ -50,4 +52,4 @@ def load_model(model_file: str, params_file: str | None) -> LoadedModel:
 
     run_pipeline(module, state, "dead-op-elimination")
     plan = ExecutionPlan(entry(module), weights, feeds)
-    return LoadedModel(program, feeds, fetches, weights, plan)
+    return LoadedModel(program, feeds, fetches, weights, plan, module)
