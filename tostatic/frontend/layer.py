@@ -565,8 +565,9 @@ class Layer:
         d = self.__dict__
         if "_parameters" in d and name in d["_parameters"]:
             param = d["_parameters"][name]
-            if param is not None and tracing.current() is not None:
-                tracing.current().touch(param)  # Paddle declares parameters when read
+            builder = tracing.current()
+            if builder is not None and param is not None:
+                builder.touch(param)  # Paddle declares parameters when read
             return param
         if "_sub_layers" in d and name in d["_sub_layers"]:
             return d["_sub_layers"][name]
