@@ -33,3 +33,27 @@ def test_the_saved_again_model_runs_in_paddle_inference(tmp_path, real_paddle, n
         assert len(got) == len(expected)
         for g, e in zip(got, expected):
             np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_saving_again_keeps_output_names_even_when_optimisation_merges_outputs(tmp_path):
+    """Older Paddle's save_inference_model puts scale(x, 1.0) on every output
+    (save_infer_model/scale_0.tmp_0); canonicalize drops it and CSE may merge two outputs,
+    but the re-saved model must answer to the same output names."""
+    def fn(x):
+        a = paddle.relu(x)
+        b = paddle.relu(x)  # CSE merges it into `a`
+        return a, b, paddle.scale(a, scale=1.0), x
+
+    paddle.jit.save(fn, str(tmp_path / "m"),
+                    input_spec=[paddle.static.InputSpec([None, 3], "float32", "x")])
+    first = paddle.jit.load(str(tmp_path / "m"))
+    names = first._model.fetch_names
+    assert len(set(names)) == 4
+    paddle.jit.save(first, str(tmp_path / "again"))
+    again = paddle.jit.load(str(tmp_path / "again"))
+    assert again._model.fetch_names == names
+    x = paddle.to_tensor(np.array([[-1.0, 2.0, 3.0]], "float32"))
+    for g, w in zip(again(x), first(x)):
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+    with pytest.warns(UserWarning, match="input_spec and configs are ignored"):
+        paddle.jit.save(first, str(tmp_path / "third"), input_spec=[None])

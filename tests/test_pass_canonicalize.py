@@ -207,7 +207,8 @@ def test_unused_ops_and_effects_stay_for_dead_op_elimination():
 
 
 def test_canonicalized_function_result_still_lowers_and_runs():
-    """When an input replaces a function result, lowering fetches the feed variable itself."""
+    """When an input replaces a function result, the outputs still keep their traced names:
+    lowering assigns the feed to them (predictors look outputs up by name)."""
     import tostatic as paddle
     from tostatic.frontend.static_function import trace
     from tostatic.static import InputSpec
@@ -225,8 +226,10 @@ def test_canonicalized_function_result_still_lowers_and_runs():
     from tostatic.passes.lower_to_program import lower_function
 
     block = lower_function(entry(cp.module)).blocks[0]
-    assert [o.op_type for o in block.ops] == ["feed", "fetch", "fetch"]
-    assert [o.input("X") for o in block.ops[1:]] == [["x"], ["x"]]
+    assert [o.op_type for o in block.ops] == ["feed", "assign", "assign", "fetch", "fetch"]
+    assert [o.input("X") for o in block.ops[1:3]] == [["x"], ["x"]]
+    outs = [o.output("Out")[0] for o in block.ops[1:3]]
+    assert len(set(outs)) == 2 and [o.input("X")[0] for o in block.ops[3:]] == outs
 
 
 def test_registered_with_a_docstring():

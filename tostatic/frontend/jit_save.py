@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Sequence
+
 
 from xdsl.dialects.builtin import ModuleOp
 
@@ -36,6 +38,9 @@ def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **confi
     from tostatic.runtime.translated_layer import TranslatedLayer
 
     if isinstance(layer, TranslatedLayer):  # a loaded model, saved again (optimised)
+        if input_spec is not None or configs:
+            warnings.warn("jit.save of a loaded model keeps its own inputs and outputs; "
+                          "input_spec and configs are ignored", stacklevel=2)
         return _save_loaded(layer, path)
     sf = _static_function(layer, input_spec)
     specs = input_spec if input_spec is not None else sf.input_spec

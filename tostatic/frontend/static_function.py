@@ -23,6 +23,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.passes.base import CompileState, entry
+from tostatic.passes.lower_to_program import name_results
 
 DEFAULT_PIPELINE = "default"  # named in passes/pipeline.py
 
@@ -157,6 +158,7 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
     module = tracer.finish(leaves, func_name)
     fn_op = entry(module)
     fn_op.arg_attrs = ArrayAttr([DictionaryAttr({"pd.name": StringAttr(n)}) for n in feed_names])
+    name_results(fn_op, [leaf.name for leaf in leaves])
     state = CompileState(captures=tracer.captures)
     from tostatic.passes.manager import PassManager
 

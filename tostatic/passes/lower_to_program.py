@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
 from xdsl.ir import Block, Operation, SSAValue
 
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp, outer_uses
@@ -67,6 +67,20 @@ def input_names(fn: func.FuncOp) -> list[str]:
     return names
 
 
+def output_names(fn: func.FuncOp) -> list[str | None]:
+    """The names the function's results had when traced or loaded (`res_attrs` pd.name):
+    optimisation may merge or drop the ops that made them, the outputs keep their names."""
+    n = len(fn.function_type.outputs.data)
+    if not fn.res_attrs:
+        return [None] * n
+    names = [d.data.get(INPUT_NAME_ATTR) for d in fn.res_attrs.data]
+    return [a.data if isinstance(a, StringAttr) else None for a in names]
+
+
+def name_results(fn: func.FuncOp, names: list[str]) -> None:
+    fn.res_attrs = ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(n)}) for n in names])
+
+
 class _Names:
     """SSA value -> Paddle variable name, keeping the names tracing chose where they are free.
     Names are unique program-wide, sub-blocks included."""
@@ -88,7 +102,7 @@ class _Names:
         return name
 
     def fresh(self) -> str:
-        while f"tmp_{self._tmp}" in self.taken:
+        while f"tmp_{self._tmp}" in self.taken or f"tmp_{self._tmp}" in self.hinted:
             self._tmp += 1
         name = f"tmp_{self._tmp}"
         self.taken.add(name)
@@ -341,11 +355,22 @@ def lower_block(fn: func.FuncOp, keep_extra: bool | None = None) -> LoweredBlock
     lowering = Lowering(fn, keep_extra)
     top = lowering.top
     feeds = input_names(fn)
+    wanted = output_names(fn)
+    lowering.names.hinted.update(n for n in wanted if n)
     for arg, name in zip(fn.body.block.args, feeds):
         lowering.names.claim(arg, name)
         top.declare(name, Abstract.of_value(arg))
     ret = lowering.lower_ops(fn.body.block, top)
-    fetches = [lowering.name_of(v, top) for v in ret.operands] if ret is not None else []
+    fetches = []
+    for value, want in zip(ret.operands if ret is not None else [], wanted):
+        name = lowering.name_of(value, top)
+        if want and want != name and want not in lowering.names.taken:
+            # the value's op was merged or dropped: an assign keeps the output's name
+            lowering.names.taken.add(want)
+            top.declare(want, Abstract.of_value(value), **result_var_fields(want, Assign))
+            lowering.write(top, Assign, {}, [value], [want], None)
+            name = want
+        fetches.append(name)
     return LoweredBlock(top.variables, top.ops, feeds, fetches, lowering.parameters,
                         [lowering.built[i] for i in sorted(lowering.built)])
 

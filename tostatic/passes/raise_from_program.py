@@ -22,7 +22,7 @@ from tostatic.ir.opdef import LEGACY, Abstract, Fixed, FromInputs, PdOp
 from tostatic.ops.core import ASSIGN_VALUE_SLOTS, Constant, Persistable, array_to_dense
 from tostatic.passes import raise_control_flow
 from tostatic.passes.base import CompilePass, CompileState, register
-from tostatic.passes.lower_to_program import INPUT_NAME_ATTR
+from tostatic.passes.lower_to_program import INPUT_NAME_ATTR, name_results
 
 NOT_TENSORS = ("FEED_MINIBATCH", "FETCH_LIST", "RAW", "STEP_SCOPES")
 
@@ -111,6 +111,7 @@ class Raiser:
         fn = func.FuncOp("main", ftype, Region(self.block))
         fn.arg_attrs = ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(n)})
                                   for n in feed_names])
+        name_results(fn, fetch_names)
         return ModuleOp([fn]), feed_names, fetch_names, persistables
 
     def raise_constant(self, op: OpOp) -> None:
