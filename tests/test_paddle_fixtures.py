@@ -1,5 +1,4 @@
 """Files written by real Paddle 3.3.1 run in tostatic with the outputs Paddle computed."""
-import numpy as np
 import pytest
 
 import tostatic as paddle

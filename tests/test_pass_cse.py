@@ -133,8 +133,6 @@ def test_regions_are_scoped():
 
 
 def test_an_op_outside_never_reuses_one_inside_a_region():
-    from tostatic.ops.control_flow import If
-
     text = IF_MODULE.replace('%outer = "pd.relu"(%x) : (tensor<3xf32>) -> tensor<3xf32>\n', "")
     text = text.replace("func.return %outer, %r, %after", "func.return %after, %r, %after")
     m = run(text)

@@ -10,7 +10,7 @@ from tostatic import nn
 from tostatic.cli import main as cli
 from tostatic.ir.text import parse_ir, print_ir
 from tostatic.ir.verify import VerifyError, verify
-from tostatic.passes.base import CompilePass, PassError, entry, register
+from tostatic.passes.base import CompilePass, entry, register
 from tostatic.passes.dump import DumpOptions
 from tostatic.passes.manager import PassFailure
 from tostatic.passes.pipeline import PIPELINES, parse_pipeline

@@ -11,7 +11,7 @@ import re
 import warnings
 import weakref
 from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 

@@ -8,7 +8,7 @@ persistables' current values from the scope.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any
 
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, i1
 
