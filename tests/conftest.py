@@ -70,3 +70,46 @@ def paddle_predict(model, params, feeds):
         h.copy_from_cpu(feeds[name])
     predictor.run()
     return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+
+
+@pytest.fixture
+def static():
+    """Static mode with fresh programs, names and scope, as a new Paddle process has them."""
+    import tostatic as paddle
+    from tostatic.utils import unique_name
+
+    main, startup = paddle.static.Program(), paddle.static.Program()
+    paddle.enable_static()
+    try:
+        with unique_name.guard(), paddle.static.program_guard(main, startup), \
+                paddle.static.scope_guard(paddle.static.Scope()):
+            yield main, startup
+    finally:
+        paddle.disable_static()
+
+
+def emit(block, cls, *operands, **attrs):
+    """Append one pd op with the result types its rule infers to `block`; its results."""
+    from tostatic.ir.opdef import Abstract
+
+    attrs = cls.normalize_attrs(attrs)
+    types = [r.tensor_type() for r in
+             cls.infer_results([Abstract.of_value(v) for v in operands], attrs)]
+    op = cls.make(list(operands), attrs, types)
+    block.add_op(op)
+    return op.results[0] if len(op.results) == 1 else list(op.results)
+
+
+def guide_simple_net():
+    """The guide's section 1.1 SimpleNet (a class made on demand: tostatic is imported late)."""
+    import tostatic as paddle
+
+    class SimpleNet(paddle.nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.linear = paddle.nn.Linear(10, 3)
+
+        def forward(self, x, y):
+            return self.linear(x) + y
+
+    return SimpleNet

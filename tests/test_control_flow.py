@@ -25,20 +25,14 @@ from tostatic.passes.base import CompileState
 from tostatic.passes.pipeline import run_pipeline
 from tostatic.runtime.plan import ExecutionPlan
 
+from conftest import emit
+
 F2 = Abstract((2,), dtypes.float32).tensor_type()
 I1 = Abstract((1,), dtypes.int64).tensor_type()
 B0 = Abstract((), dtypes.bool_).tensor_type()
 B1 = Abstract((1,), dtypes.bool_).tensor_type()
 
 
-def emit(block, cls, *operands, **attrs):
-    """Append one op with the result types its rule infers; its results."""
-    attrs = cls.normalize_attrs(attrs)
-    types = [r.tensor_type() for r in
-             cls.infer_results([Abstract.of_value(v) for v in operands], attrs)]
-    op = cls.make(list(operands), attrs, types)
-    block.add_op(op)
-    return op.results[0] if len(op.results) == 1 else list(op.results)
 
 
 def function(arg_types, build):

@@ -4,16 +4,10 @@ import numpy as np
 import tostatic as paddle
 from tostatic.static import InputSpec
 
-from conftest import FIXTURES, describe_program as _describe
+from conftest import FIXTURES, describe_program as _describe, guide_simple_net
 
 
-class SimpleNet(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.linear = paddle.nn.Linear(10, 3)
-
-    def forward(self, x, y):
-        return self.linear(x) + y
+SimpleNet = guide_simple_net()
 
 
 class MLP(paddle.nn.Layer):

@@ -28,7 +28,8 @@ from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization.program_desc import load_program, save_program
 
 import legacy_programs as L
-from conftest import FIXTURES, assert_close, describe_program, fixture_cases, paddle_predict
+from conftest import (FIXTURES, assert_close, describe_program, emit, fixture_cases,
+                      paddle_predict)
 
 CONTROL_FLOW = FIXTURES / "control_flow"
 F23 = Abstract((2, 3), dtypes.float32).tensor_type()
@@ -149,13 +150,6 @@ def _skeleton(module):
 
 # --- hand-built pd functions -------------------------------------------------------------------
 
-def emit(block, cls, *operands, **attrs):
-    attrs = cls.normalize_attrs(attrs)
-    types = [r.tensor_type() for r in
-             cls.infer_results([Abstract.of_value(v) for v in operands], attrs)]
-    op = cls.make(list(operands), attrs, types)
-    block.add_op(op)
-    return op.results[0] if len(op.results) == 1 else list(op.results)
 
 
 def function(inputs, build):

@@ -14,7 +14,6 @@ import pytest
 
 import tostatic as paddle
 from tostatic.ir.errors import UnsupportedError
-from tostatic.utils import unique_name
 
 from conftest import FIXTURES, assert_close, describe_program, fixture_cases, paddle_predict
 
@@ -121,17 +120,6 @@ def both_runs(tmp_path_factory, real_paddle):
     our_text = _run("import tostatic as paddle\n" + SCRIPT, ours)
     return (their_text, theirs), (our_text, ours)
 
-
-@pytest.fixture
-def static():
-    main, startup = paddle.static.Program(), paddle.static.Program()
-    paddle.enable_static()
-    try:
-        with unique_name.guard(), paddle.static.program_guard(main, startup), \
-                paddle.static.scope_guard(paddle.static.Scope()):
-            yield main, startup
-    finally:
-        paddle.disable_static()
 
 
 # --- against real Paddle -------------------------------------------------------------------------

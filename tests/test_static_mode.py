@@ -9,22 +9,11 @@ import tostatic as paddle
 from tostatic.ir.errors import ShapeError
 from tostatic.utils import unique_name
 
-from conftest import FIXTURES, assert_close, describe_program, fixture_cases, paddle_predict
+from conftest import (FIXTURES, assert_close, describe_program, fixture_cases,
+                      guide_simple_net, paddle_predict)
 
 STATIC_FC = FIXTURES / "static_fc"
 
-
-@pytest.fixture
-def static():
-    """Static mode with fresh programs and names, as a new Paddle process has them."""
-    main, startup = paddle.static.Program(), paddle.static.Program()
-    paddle.enable_static()
-    try:
-        with unique_name.guard(), paddle.static.program_guard(main, startup), \
-                paddle.static.scope_guard(paddle.static.Scope()):
-            yield main, startup
-    finally:
-        paddle.disable_static()
 
 
 def _guide_section_2_2():
@@ -194,16 +183,8 @@ def test_load_inference_model_runs_paddles_files(static, name):
 
 
 def test_to_static_main_program_is_reachable_and_prints_like_paddle():
-    class SimpleNet(paddle.nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.linear = paddle.nn.Linear(10, 3)
-
-        def forward(self, x, y):
-            return self.linear(x) + y
-
     with unique_name.guard():
-        net = SimpleNet()
+        net = guide_simple_net()()
     specs = [paddle.static.InputSpec([None, 10], "float32", "x"),
              paddle.static.InputSpec([3], "float32", "y")]
     static_net = paddle.jit.to_static(net, input_spec=specs, full_graph=True)
