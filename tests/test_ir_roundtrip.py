@@ -18,8 +18,8 @@ from xdsl.traits import IsTerminator
 import tostatic as paddle
 from tostatic.dialects import pd
 from tostatic.dialects import program as P
-from tostatic.frontend.static_function import trace
-from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
+from tostatic.frontend.capture.static_function import trace
+from tostatic.frontend.capture.tracing import LOC_ATTR, NAMES_ATTR
 from tostatic.ir import attributes as A
 from tostatic.ir import dtypes
 from tostatic.ir.opdef import REGISTRY, Abstract

@@ -4,7 +4,7 @@ from __future__ import annotations
 from xdsl.parser import Parser
 
 from tostatic.dialects import pd
-from tostatic.frontend.tracing import NAMES_ATTR
+from tostatic.frontend.capture.tracing import NAMES_ATTR
 from tostatic.passes.base import PASSES, entry
 from tostatic.passes.cse import cse
 

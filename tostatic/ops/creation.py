@@ -78,7 +78,7 @@ class Arange(PdOp):
 
 def _generator(seed: int) -> np.random.Generator:
     """seed 0: the global generator (paddle.seed); otherwise the op's own, as Paddle does."""
-    from tostatic.frontend.random import generator
+    from tostatic.ops.random import generator
 
     return generator() if seed == 0 else np.random.default_rng(seed)
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from xdsl.ir import Block, OpResult, SSAValue
 
-from tostatic.frontend.tracing import LOC_ATTR
+from tostatic.frontend.capture.tracing import LOC_ATTR
 from tostatic.ir import dtypes
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.control_flow import (

@@ -16,7 +16,7 @@ from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAtt
 from xdsl.ir import Block, Operation, SSAValue
 
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp, outer_uses
-from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
+from tostatic.frontend.capture.tracing import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, Fixed, FromInputs, Legacy, PdOp, group_inputs
 from tostatic.ops.core import (

@@ -19,7 +19,7 @@ from xdsl.dialects.builtin import ArrayAttr, StringAttr
 from xdsl.ir import Block, OpResult, SSAValue
 
 from tostatic.dialects.program import OpOp, outer_uses
-from tostatic.frontend.tracing import NAMES_ATTR
+from tostatic.frontend.capture.tracing import NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.control_flow import (

@@ -15,7 +15,7 @@ from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAtt
 from xdsl.ir import Attribute, Block, Region, SSAValue
 
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
-from tostatic.frontend.tracing import NAMES_ATTR
+from tostatic.frontend.capture.tracing import NAMES_ATTR
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir import dtypes
 from tostatic.ir.opdef import LEGACY, Abstract, Fixed, FromInputs, PdOp

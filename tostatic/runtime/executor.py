@@ -105,7 +105,7 @@ class Executor:
             fetch_list: Sequence[Any] | Any = None, feed_var_name: str = "feed",
             fetch_var_name: str = "fetch", scope: Scope | None = None,
             return_numpy: bool = True, use_program_cache: bool = False) -> list[Any]:
-        from tostatic.frontend.static_mode import default_main_program
+        from tostatic.frontend.static.mode import default_main_program
 
         program = program if program is not None else default_main_program()
         scope = scope or global_scope()
@@ -129,7 +129,7 @@ class Executor:
         results = [np.array(r) for r in outs[:len(fetches)]]  # never the scope's own arrays
         if return_numpy:
             return results
-        from tostatic.frontend.tensor import Tensor
+        from tostatic.frontend.tensor.tensor import Tensor
 
         return [Tensor(r) for r in results]
 

@@ -5,11 +5,12 @@ from typing import Any
 
 import numpy as np
 
-from tostatic.frontend import math, tracing
-from tostatic.frontend.dispatch import apply
-from tostatic.frontend.initializer import Constant, XavierInitializer
-from tostatic.frontend.param_attr import ParamAttr
-from tostatic.frontend.static_mode import _require_static, create_parameter
+from tostatic.frontend.capture import tracing
+from tostatic.frontend.tensor import math
+from tostatic.frontend.tensor.dispatch import apply
+from tostatic.frontend.nn.initializer import Constant, XavierInitializer
+from tostatic.frontend.nn.param_attr import ParamAttr
+from tostatic.frontend.static.mode import _require_static, create_parameter
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ops.elementwise import Add
 from tostatic.ops.linalg import FlattenMatmul

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 from xdsl.dialects.builtin import ModuleOp
 
-from tostatic.frontend.static_function import (
+from tostatic.frontend.capture.static_function import (
     DEFAULT_PIPELINE,
     ConcreteProgram,
     StaticFunction,
@@ -17,7 +17,7 @@ from tostatic.frontend.static_function import (
     _unflatten,
     trace,
 )
-from tostatic.frontend.tensor import Tensor
+from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ir.text import print_ir
 from tostatic.passes.pipeline import parse_pipeline
 
@@ -70,7 +70,7 @@ class CompiledFunction:
 
     def save(self, path: str) -> None:
         """Write path.pdmodel / .pdiparams / .pdiparams.info (weights as they are now)."""
-        from tostatic.frontend.jit_save import write_inference_model
+        from tostatic.frontend.capture.jit_save import write_inference_model
 
         write_inference_model(path, self._lowered, self._concrete.state)
 
@@ -85,7 +85,7 @@ def compile(fn: Callable, input_spec: Sequence[Any], passes: str | None = None,
     ...); None falls back to $TOSTATIC_DUMP. `verify`: "each" (after every pass, the
     default here), "end" (once; what to_static and jit.save do) or "off".
     """
-    from tostatic.frontend.jit_save import _static_function
+    from tostatic.frontend.capture.jit_save import _static_function
 
     sf: StaticFunction = _static_function(fn, input_spec)
     pipeline = passes if passes is not None else DEFAULT_PIPELINE

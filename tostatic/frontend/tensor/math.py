@@ -6,10 +6,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tostatic.frontend import random as _random
-from tostatic.frontend import tracing
-from tostatic.frontend.dispatch import apply
-from tostatic.frontend.tensor import Tensor, TensorMethods
+from tostatic.ops import random as _random
+from tostatic.frontend.capture import tracing
+from tostatic.frontend.tensor.dispatch import apply
+from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 from tostatic.ir import dtypes
 from tostatic.ops import activation, creation, elementwise, linalg, manipulation, reduction
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tostatic.frontend.input_spec import InputSpec
-from tostatic.frontend.program import Program
+from tostatic.frontend.capture.input_spec import InputSpec
+from tostatic.frontend.static.program import Program
 from tostatic.passes.lower_to_program import lower_block
 
 

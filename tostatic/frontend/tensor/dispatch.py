@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tostatic.frontend import tracing
-from tostatic.frontend.tensor import Tensor
+from tostatic.frontend.capture import tracing
+from tostatic.frontend.tensor.tensor import Tensor
 import numpy as np
 
 from tostatic.ir.errors import ShapeError
@@ -38,7 +38,7 @@ def _run_eager(op_cls: type[PdOp], arrays: list[np.ndarray], attrs: dict[str, An
     try:
         return op_cls.run_eager(arrays, attrs)
     except Exception:
-        from tostatic.frontend.tracing import user_location
+        from tostatic.frontend.capture.tracing import user_location
 
         try:
             op_cls.infer_results([Abstract.of_array(a) for a in arrays], attrs)

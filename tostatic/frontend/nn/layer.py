@@ -15,9 +15,10 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from tostatic.frontend import tracing, unique_name
-from tostatic.frontend.param_attr import ParamAttr
-from tostatic.frontend.tensor import Parameter, Tensor
+from tostatic.frontend.capture import tracing
+from tostatic.ir import names as unique_name
+from tostatic.frontend.nn.param_attr import ParamAttr
+from tostatic.frontend.tensor.tensor import Parameter, Tensor
 from tostatic.ir import dtypes
 
 _first_cap_re = re.compile("(.)([A-Z][a-z]+)")
@@ -233,7 +234,7 @@ class Layer:
         Name `<full_name>.w_<k>` (`.b_<k>` for biases) unless the attr names it; default
         initializer XavierUniform for weights, Constant(0) for biases; `attr=False` → None.
         """
-        from tostatic.frontend import initializer as init_mod
+        from tostatic.frontend.nn import initializer as init_mod
 
         temp_attr = copy.deepcopy(attr)
         if isinstance(temp_attr, str) and temp_attr == "":
@@ -279,7 +280,7 @@ class Layer:
         if dt.numpy is None:
             raise TypeError(f"tostatic cannot hold {dt.name} parameters (no numpy dtype)")
         if tracing.static_builder is not None:  # static mode: a parameter of the programs
-            from tostatic.frontend.static_mode import create_parameter
+            from tostatic.frontend.static.mode import create_parameter
 
             return create_parameter(attr.name, shape, dt, attr.initializer, attr.trainable)
         param = Parameter(np.zeros(shape, dtype=dt.numpy), name=attr.name,

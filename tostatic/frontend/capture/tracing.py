@@ -17,8 +17,8 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr
 from xdsl.ir import Block, Region, SSAValue
 
-from tostatic.frontend.tensor import Tensor, TensorMethods
-from tostatic.frontend.unique_name import NameGenerator
+from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
+from tostatic.ir.names import NameGenerator
 from tostatic.ir import dtypes
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp

@@ -1,6 +1,6 @@
 """The eager Tensor: a numpy array plus what Paddle tracks about it.
 
-Operators dispatch to the public functions in `tostatic.frontend.math`, so the same code runs on
+Operators dispatch to the public functions in `tostatic.frontend.tensor.math`, so the same code runs on
 eager tensors and, during tracing, on symbolic `Variable`s (which share `TensorMethods`).
 Autograd hangs off `_grad_node` (set by `dispatch.apply` once gradients exist).
 """
@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from tostatic.frontend import unique_name
-from tostatic.frontend.tensor_repr import format_tensor
+from tostatic.ir import names as unique_name
+from tostatic.frontend.tensor.repr import format_tensor
 from tostatic.ir import dtypes
 from tostatic.ir.dtypes import DType
 
@@ -21,113 +21,113 @@ class TensorMethods:
 
     # --- arithmetic operators: Paddle writes `x + y` as elementwise_add, `x + 1` as scale ---
     def __add__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("add", self, other)
 
     def __radd__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("add", self, other, reverse=True)
 
     def __sub__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("subtract", self, other)
 
     def __rsub__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("subtract", self, other, reverse=True)
 
     def __mul__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("multiply", self, other)
 
     def __rmul__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("multiply", self, other, reverse=True)
 
     def __truediv__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("divide", self, other)
 
     def __rtruediv__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("divide", self, other, reverse=True)
 
     def __mod__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("remainder", self, other)
 
     def __pow__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("pow", self, other)
 
     def __matmul__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.matmul(self, other)
 
     def __neg__(self):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.scale(self, -1.0)
 
     def __lt__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("less_than", self, other)
 
     def __le__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("less_equal", self, other)
 
     def __gt__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("greater_than", self, other)
 
     def __ge__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("greater_equal", self, other)
 
     # --- methods mirroring paddle.Tensor ---
     def matmul(self, y, transpose_x=False, transpose_y=False):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.matmul(self, y, transpose_x, transpose_y)
 
     def reshape(self, shape):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.reshape(self, shape)
 
     def transpose(self, perm):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.transpose(self, perm)
 
     def sum(self, axis=None, dtype=None, keepdim=False):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.sum(self, axis, dtype, keepdim)
 
     def mean(self, axis=None, keepdim=False):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.mean(self, axis, keepdim)
 
     def astype(self, dtype):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.cast(self, dtype)
 
@@ -210,12 +210,12 @@ class Tensor(TensorMethods):
         return id(self)
 
     def __eq__(self, other: Any):  # Paddle: elementwise comparison
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("equal", self, other)
 
     def __ne__(self, other: Any):
-        from tostatic.frontend import math
+        from tostatic.frontend.tensor import math
 
         return math.binary_operator("not_equal", self, other)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tostatic.frontend import initializer as init
-from tostatic.frontend.program import Block
+from tostatic.frontend.nn import initializer as init
+from tostatic.frontend.static.program import Block
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ops.creation import Full, GaussianRandom, UniformRandom

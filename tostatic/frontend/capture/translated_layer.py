@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tostatic.frontend.tensor import Tensor
+from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.runtime.loaded_model import LoadedModel, load_model, model_paths
 from tostatic.serialization.pdiparams_info import load_info
 

@@ -11,8 +11,8 @@ from typing import Any, Iterable
 from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, i1, i32, i64
 
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
-from tostatic.frontend.tensor import TensorMethods
-from tostatic.frontend.unique_name import NameGenerator
+from tostatic.frontend.tensor.tensor import TensorMethods
+from tostatic.ir.names import NameGenerator
 from tostatic.ir import dtypes
 from tostatic.serialization.paddle_version import OP_VERSION_MAP, PADDLE_VERSION
 
@@ -83,7 +83,7 @@ class Variable(TensorMethods):
         return Abstract(self.shape, self.dtype)
 
     def __repr__(self) -> str:
-        from tostatic.dialects.program_text import var_to_text
+        from tostatic.serialization.program_text import var_to_text
 
         return var_to_text(self.desc, self.block.program._parameter_flags())
 
@@ -157,7 +157,7 @@ class Operator:
         return {k: self.desc.attr(k) for k in self.desc.attr_names}
 
     def __repr__(self) -> str:
-        from tostatic.dialects.program_text import op_to_text
+        from tostatic.serialization.program_text import op_to_text
 
         return op_to_text(self.desc)
 
@@ -266,7 +266,7 @@ class Block:
         return op
 
     def __repr__(self) -> str:
-        from tostatic.dialects.program_text import block_to_text
+        from tostatic.serialization.program_text import block_to_text
 
         return block_to_text(self.desc, self.program._parameter_flags())
 
@@ -339,7 +339,7 @@ class Program:
         return {p.name: p.trainable for p in self.all_parameters()}
 
     def to_string(self, throw_on_error: bool = True, with_details: bool = False) -> str:
-        from tostatic.dialects.program_text import program_to_text
+        from tostatic.serialization.program_text import program_to_text
 
         return program_to_text(self.desc, self._parameter_flags())
 

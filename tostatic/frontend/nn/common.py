@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from itertools import chain
 from typing import Any, Iterator
 
-from tostatic.frontend import nn_functional
-from tostatic.frontend.layer import Layer, _default_dtype_name
+from tostatic.frontend.nn import functional as nn_functional
+from tostatic.frontend.nn.layer import Layer, _default_dtype_name
 
 
 class Linear(Layer):
@@ -28,7 +28,7 @@ class Linear(Layer):
         self.name = name
 
     def forward(self, input: Any) -> Any:
-        from tostatic.frontend import nn_functional as F
+        from tostatic.frontend.nn import functional as F
 
         return F.linear(x=input, weight=self.weight, bias=self.bias, name=self.name)
 

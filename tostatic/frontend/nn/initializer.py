@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tostatic.frontend import random as _random
+from tostatic.ops import random as _random
 
 
 class Initializer:

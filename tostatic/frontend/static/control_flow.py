@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from tostatic.frontend import tracing
-from tostatic.frontend.dispatch import apply
-from tostatic.frontend.program import Block, Variable
-from tostatic.frontend.static_mode import ProgramBuilder, default_main_program
-from tostatic.frontend.tensor import Tensor
+from tostatic.frontend.capture import tracing
+from tostatic.frontend.tensor.dispatch import apply
+from tostatic.frontend.static.program import Block, Variable
+from tostatic.frontend.static.mode import ProgramBuilder, default_main_program
+from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ops.control_flow import CONDITIONAL_BLOCK, WHILE, SelectInput

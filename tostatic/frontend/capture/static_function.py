@@ -16,9 +16,10 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
 
-from tostatic.frontend import tracing, unique_name
-from tostatic.frontend.input_spec import InputSpec
-from tostatic.frontend.tensor import Tensor
+from tostatic.frontend.capture import tracing
+from tostatic.ir import names as unique_name
+from tostatic.frontend.capture.input_spec import InputSpec
+from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
@@ -47,7 +48,7 @@ class ConcreteProgram:
     @property
     def main_program(self) -> Any:
         """The static Program Paddle would have built (print it to see Paddle's text)."""
-        from tostatic.frontend.main_program import main_program
+        from tostatic.frontend.static.main_program import main_program
 
         return main_program(self)
 
@@ -86,7 +87,7 @@ def _structured_names(layer: Any) -> dict[int, tuple[str, str]]:
     """id(tensor) -> (structured name, "param" | "buffer"), as Paddle's to_static sees them."""
     if layer is None:
         return {}
-    from tostatic.frontend.tensor import Parameter
+    from tostatic.frontend.tensor.tensor import Parameter
 
     out: dict[int, tuple[str, str]] = {}
     for name, t in layer.to_static_state_dict().items():
@@ -277,7 +278,7 @@ def to_static(function: Any = None, input_spec: Sequence[Any] | None = None,
               **kwargs: Any) -> Any:
     """paddle.jit.to_static: decorator (with or without arguments) or a call on a Layer/method."""
     def decorate(fn: Any) -> Any:
-        from tostatic.frontend.layer import Layer
+        from tostatic.frontend.nn.layer import Layer
 
         if isinstance(fn, Layer):
             forward = type(fn).forward

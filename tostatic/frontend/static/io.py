@@ -13,9 +13,9 @@ from typing import Any
 from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, i1
 
 from tostatic.dialects.program import BlockOp, OpOp, VarOp, outer_uses, to_attr
-from tostatic.dialects.program_text import extra_attrs
-from tostatic.frontend import io
-from tostatic.frontend.program import Program
+from tostatic.serialization.program_text import extra_attrs
+from tostatic.frontend.tensor import io
+from tostatic.frontend.static.program import Program
 from tostatic.ir.opdef import LEGACY
 from tostatic.passes.lower_to_program import inference_program
 from tostatic.runtime.executor import Scope, global_scope
@@ -127,7 +127,7 @@ def save_inference_model(path_prefix: str, feed_vars: Any, fetch_vars: Any, exec
                          program: Program | None = None, scope: Scope | None = None,
                          **kwargs: Any) -> None:
     """Write path_prefix.pdmodel and .pdiparams (the persistables the pruned program reads)."""
-    from tostatic.frontend.static_mode import default_main_program
+    from tostatic.frontend.static.mode import default_main_program
 
     program = program or default_main_program()
     scope = scope or global_scope()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator, Sequence
 
-from tostatic.frontend import tracing
-from tostatic.frontend.program import Block, Parameter, Program, Variable
+from tostatic.frontend.capture import tracing
+from tostatic.frontend.static.program import Block, Parameter, Program, Variable
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
@@ -173,7 +173,7 @@ def data(name: str, shape: Sequence[int | None], dtype: Any = "float32",
 def create_parameter(name: str, shape: Sequence[int], dtype: Any, initializer: Any,
                      trainable: bool = True) -> Parameter:
     """A parameter in the main program plus its initialising op in the startup program."""
-    from tostatic.frontend.static_init import append_initializer
+    from tostatic.frontend.static.initializers import append_initializer
 
     main = default_main_program().global_block()
     param = main.create_parameter(name, shape, dtype, trainable)

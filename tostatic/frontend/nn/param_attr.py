@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tostatic.frontend.initializer import Initializer
+from tostatic.frontend.nn.initializer import Initializer
 
 
 class ParamAttr:
@@ -41,12 +41,12 @@ class ParamAttr:
         self.initializer = initializer
 
     def _set_default_param_initializer(self) -> None:
-        from tostatic.frontend.initializer import XavierUniform
+        from tostatic.frontend.nn.initializer import XavierUniform
 
         self._set_default_initializer(XavierUniform())
 
     def _set_default_bias_initializer(self) -> None:
-        from tostatic.frontend.initializer import Constant
+        from tostatic.frontend.nn.initializer import Constant
 
         self._set_default_initializer(Constant(0.0))
 

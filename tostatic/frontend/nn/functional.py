@@ -1,7 +1,8 @@
 """paddle.nn.functional: layers' math as functions, named as Paddle's LayerHelper names them."""
 from __future__ import annotations
 
-from tostatic.frontend import math, tracing
+from tostatic.frontend.capture import tracing
+from tostatic.frontend.tensor import math
 
 
 def linear(x, weight, bias=None, name=None):

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.dialects.program import ProgramOp
-from tostatic.frontend.static_function import StaticFunction, to_static, trace
+from tostatic.frontend.capture.static_function import StaticFunction, to_static, trace
 from tostatic.passes.base import entry
 from tostatic.passes.lower_to_program import lower_function
 from tostatic.serialization.pdiparams import save_combine
@@ -18,7 +18,7 @@ from tostatic.serialization.program_desc import save_program
 
 
 def _static_function(layer: Any, input_spec: Sequence[Any] | None) -> StaticFunction:
-    from tostatic.frontend.layer import Layer
+    from tostatic.frontend.nn.layer import Layer
 
     if isinstance(layer, StaticFunction):
         return layer
@@ -35,7 +35,7 @@ def _static_function(layer: Any, input_spec: Sequence[Any] | None) -> StaticFunc
 
 def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **configs: Any) -> None:
     """paddle.jit.save: writes path.pdmodel, path.pdiparams and path.pdiparams.info."""
-    from tostatic.runtime.translated_layer import TranslatedLayer
+    from tostatic.frontend.capture.translated_layer import TranslatedLayer
 
     if isinstance(layer, TranslatedLayer):  # a loaded model, saved again (optimised)
         if input_spec is not None or configs:
