@@ -22,7 +22,7 @@ from tostatic.ops.creation import UniformRandom
 from tostatic.ops.elementwise import LessThan, Multiply
 from tostatic.ops.logical import LogicalNot
 from tostatic.passes.base import CompileState
-from tostatic.passes.pipeline import run_pipeline
+from tostatic.passes.manager import run_pipeline
 from tostatic.runtime.plan import ExecutionPlan
 
 from conftest import emit

@@ -20,8 +20,10 @@ from tostatic.ops.elementwise import LessThan, Multiply
 from tostatic.ops.logical import LogicalNot
 from tostatic.passes import raise_control_flow
 from tostatic.passes.base import CompileState, entry
-from tostatic.passes.lower_to_program import INPUT_NAME_ATTR, hints, lower_function
-from tostatic.passes.pipeline import run_pipeline
+from tostatic.ir.attr_keys import INPUT_NAME_ATTR
+from tostatic.passes.lower_to_program import lower_function
+from tostatic.passes.lowering import hints
+from tostatic.passes.manager import run_pipeline
 from tostatic.passes.raise_from_program import raise_program
 from tostatic.runtime.loaded_model import load_model
 from tostatic.runtime.plan import ExecutionPlan

@@ -48,7 +48,7 @@ def load_model(model_file: str, params_file: str | None) -> LoadedModel:
                                     f"variables but the params file {params_file!r} is missing")
         weights = load_combine(params_file, persistables)
     state = CompileState(weights=weights)
-    from tostatic.passes.pipeline import run_pipeline
+    from tostatic.passes.manager import run_pipeline
 
     run_pipeline(module, state, "dead-op-elimination")
     plan = ExecutionPlan(entry(module), weights, feeds)

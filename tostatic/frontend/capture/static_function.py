@@ -24,7 +24,8 @@ from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.passes.base import CompileState, entry
-from tostatic.passes.lower_to_program import name_results
+from tostatic.passes.lowering import name_results
+from tostatic.ir import builder as builders
 
 DEFAULT_PIPELINE = "default"  # named in passes/pipeline.py
 
@@ -151,7 +152,7 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
     tracer = tracing.Tracer(_structured_names(layer))
     sig = Signature(fn, bound_self=False)
     feed_names: list[str] = []
-    with unique_name.guard(), tracing.tracing(tracer):
+    with unique_name.guard(), builders.recording(tracer):
         args, kwargs = sig.symbolic_args(tracer, specs, feed_names)
         result = fn(*args, **kwargs)
         leaves: list[Any] = []
@@ -242,7 +243,7 @@ class StaticFunction:
         return (k(list(specs)), training)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if tracing.current() is not None or kwargs:
+        if builders.current() is not None or kwargs:
             return self._call_target()(*args, **kwargs)  # inside another trace: inline
         specs = self._specs_for_call(args)
         program = self.concrete_program_for(specs)

@@ -22,23 +22,10 @@ from tostatic.ir.names import NameGenerator
 from tostatic.ir import dtypes
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
-from tostatic.ir.text import LOC_ATTR  # noqa: F401  (re-exported)
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-NAMES_ATTR = "pd.names"  # Paddle variable names of an op's results (and extra outputs)
-
-
-def user_location() -> str | None:
-    """file:line of the innermost frame outside tostatic (the user's line)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith(_PACKAGE_DIR + os.sep) and not path.startswith("<frozen"):
-            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-        frame = frame.f_back
-    return None
-
+from tostatic.ir.attr_keys import LOC_ATTR, NAMES_ATTR
+from tostatic.ir.builder import Builder
+from tostatic.ir.location import user_location
+from tostatic.ops.core import Capture
 
 class Variable(TensorMethods):
     """A symbolic tensor: an SSA value of the function being traced."""
@@ -99,56 +86,6 @@ class CaptureInfo:
     structured_name: str | None
 
 
-class Builder:
-    """Whatever records ops while user code runs (a Tracer, or static mode's ProgramBuilder):
-    `dispatch.apply` calls `emit`; naming follows Paddle's LayerHelper."""
-
-    def __init__(self, names: Any):
-        self.names = names  # key -> unique name ("linear" -> "linear_0")
-        self._helpers: list[str] = []
-
-    def emit(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
-             name_hint: str | None = None) -> list[Any]:
-        raise NotImplementedError
-
-    def touch(self, tensor: Tensor) -> None:
-        """A parameter was read; tracing declares it now, as Paddle does (variable order)."""
-
-    def infer(self, op_cls: type[PdOp], abstracts: list[Abstract], attrs: dict[str, Any],
-              name_hint: str | None, location: str | None) -> tuple[list[Abstract], list[str]]:
-        """Result types from the op's rule, and Paddle's names for the results and any extra
-        outputs (reshape2's XShape)."""
-        results = self.infer_types(op_cls, abstracts, attrs, location)
-        n_extra = len(op_cls.PADDLE.extra_outputs) if op_cls.PADDLE else 0
-        return results, self._names_for(op_cls, name_hint, len(results) + n_extra)
-
-    @staticmethod
-    def infer_types(op_cls: type[PdOp], abstracts: list[Abstract], attrs: dict[str, Any],
-                    location: str | None) -> list[Abstract]:
-        """The op's shape rule at build time; a mismatch names the user's line."""
-        try:
-            return op_cls.infer_results(abstracts, attrs)
-        except ShapeError as e:
-            raise ShapeError(f"{e} (in {op_cls.name} at {location})") from None
-
-    def _names_for(self, op_cls: type[PdOp], hint: str | None, count: int) -> list[str]:
-        """Paddle's names: `tmp_N` for operators, `<helper>_K.tmp_J` for API calls."""
-        if hint == "tmp":
-            return [self.names("tmp") for _ in range(count)]
-        prefix = self._helpers[-1] if self._helpers else self.names(hint or op_cls.NAME_HINT or "tmp")
-        return [self.names(prefix + ".tmp") for _ in range(count)]
-
-    @contextlib.contextmanager
-    def helper(self, key: str, name: str | None = None) -> Iterator[str]:
-        """Ops made inside share one Paddle LayerHelper name (F.linear: linear_0.tmp_0/1);
-        a user-given `name` is taken as it is, as LayerHelper does."""
-        self._helpers.append(name or self.names(key))
-        try:
-            yield self._helpers[-1]
-        finally:
-            self._helpers.pop()
-
-
 class Tracer(Builder):
     """Builds one `func.func` of `pd` ops from the ops user code applies to Variables."""
 
@@ -178,8 +115,6 @@ class Tracer(Builder):
         if id(t) in self._capture_values:
             return self._capture_values[id(t)]
         structured, kind = self._structured.get(id(t), (None, "tensor"))
-        from tostatic.ops.core import Capture
-
         op = Capture.make([], {"index": len(self.captures), "kind": kind,
                                "structured_name": structured, "var_name": t.name},
                           [Abstract.of_array(t.numpy()).tensor_type()])
@@ -212,34 +147,4 @@ class Tracer(Builder):
         fn = func.FuncOp(func_name, ftype, Region(self.block))
         return ModuleOp([fn])
 
-
-_active: list[Builder] = []
-static_builder: Any = None  # set by static mode: () -> the ProgramBuilder of the main program
-
-
-def current() -> Builder | None:
-    """The builder recording ops now: an active trace, else static mode's, else None (eager)."""
-    if _active:
-        return _active[-1]
-    return static_builder() if static_builder is not None else None
-
-
-@contextlib.contextmanager
-def tracing(tracer: Tracer) -> Iterator[Tracer]:
-    _active.append(tracer)
-    try:
-        yield tracer
-    finally:
-        _active.pop()
-
-
-@contextlib.contextmanager
-def helper(key: str) -> Iterator[None]:
-    """Name the ops of one public API call as Paddle's LayerHelper would (no-op when eager)."""
-    tracer = current()
-    if tracer is None:
-        yield
-    else:
-        with tracer.helper(key):
-            yield
 

@@ -1,13 +1,13 @@
 """paddle.nn.functional: layers' math as functions, named as Paddle's LayerHelper names them."""
 from __future__ import annotations
 
-from tostatic.frontend.capture import tracing
 from tostatic.frontend.tensor import math
+from tostatic.ir import builder as builders
 
 
 def linear(x, weight, bias=None, name=None):
     """x @ weight + bias; both ops share the helper name `linear_K` (linear_0.tmp_0/1)."""
-    with tracing.helper("linear"):
+    with builders.helper("linear"):
         out = math.matmul(x, weight)
         if bias is not None:
             out = math.add(out, bias)

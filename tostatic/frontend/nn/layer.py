@@ -15,11 +15,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from tostatic.frontend.capture import tracing
 from tostatic.ir import names as unique_name
 from tostatic.frontend.nn.param_attr import ParamAttr
 from tostatic.frontend.tensor.tensor import Parameter, Tensor
 from tostatic.ir import dtypes
+from tostatic.ir import builder as builders
 
 _first_cap_re = re.compile("(.)([A-Z][a-z]+)")
 _all_cap_re = re.compile("([a-z])([A-Z])")
@@ -279,7 +279,7 @@ class Layer:
                 "self.create_parameter or constructor of dygraph Layers")
         if dt.numpy is None:
             raise TypeError(f"tostatic cannot hold {dt.name} parameters (no numpy dtype)")
-        if tracing.static_builder is not None:  # static mode: a parameter of the programs
+        if builders.static_enabled():  # static mode: a parameter of the programs
             from tostatic.frontend.static.mode import create_parameter
 
             return create_parameter(attr.name, shape, dt, attr.initializer, attr.trainable)
@@ -566,7 +566,7 @@ class Layer:
         d = self.__dict__
         if "_parameters" in d and name in d["_parameters"]:
             param = d["_parameters"][name]
-            builder = tracing.current()
+            builder = builders.current()
             if builder is not None and param is not None:
                 builder.touch(param)  # Paddle declares parameters when read
             return param

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from tostatic.frontend.capture import tracing
 from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.static.program import Block, Variable
 from tostatic.frontend.static.mode import ProgramBuilder, default_main_program
@@ -26,7 +25,9 @@ from tostatic.ir.errors import UnsupportedError
 from tostatic.ops.control_flow import CONDITIONAL_BLOCK, WHILE, SelectInput
 from tostatic.ops.logical import LogicalNot
 from tostatic.ops.manipulation import Assign, Cast
-from tostatic.passes.lower_to_program import common_attrs
+from tostatic.passes.lowering import common_attrs
+from tostatic.ir import builder as builders
+from tostatic.ir.location import user_location
 
 
 def cond(pred: Any, true_fn: Callable[[], Any] | None = None,
@@ -36,7 +37,7 @@ def cond(pred: Any, true_fn: Callable[[], Any] | None = None,
     for fn, what in ((true_fn, "true_fn"), (false_fn, "false_fn")):
         if fn is not None and not callable(fn):
             raise TypeError(f"The {what} in cond must be callable, but received "
-                            f"{type(fn).__name__} (at {tracing.user_location()})")
+                            f"{type(fn).__name__} (at {user_location()})")
     builder = _builder("paddle.static.nn.cond")
     if builder is None:  # eager: run the branch pred picks
         fn = true_fn if _truth(pred, "cond") else false_fn
@@ -54,7 +55,7 @@ def cond(pred: Any, true_fn: Callable[[], Any] | None = None,
     if true_out is None or false_out is None:
         raise ValueError(f"Incompatible return values of true_fn and false_fn in cond: "
                          f"{'true_fn' if true_out is None else 'false_fn'} returns None while "
-                         f"the other does not (at {tracing.user_location()})")
+                         f"the other does not (at {user_location()})")
     true_leaves, false_leaves = _matching_leaves(true_out, false_out)
     mask = apply(Cast, pred, dtype=dtypes.int32)
     merged = [_select_input(builder, mask, f, t) for f, t in zip(false_leaves, true_leaves)]
@@ -67,10 +68,10 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Se
     becomes the sub-block of a `while` op that writes the results back onto loop_vars."""
     if not callable(cond) or not callable(body):
         raise TypeError(f"cond and body in while_loop should be callable "
-                        f"(at {tracing.user_location()})")
+                        f"(at {user_location()})")
     if not isinstance(loop_vars, (list, tuple)) or len(loop_vars) == 0:
         raise ValueError(f"loop_vars in while_loop should be a non-empty list or tuple, got "
-                         f"{loop_vars!r} (at {tracing.user_location()})")
+                         f"{loop_vars!r} (at {user_location()})")
     builder = _builder("paddle.static.nn.while_loop")
     if builder is None:  # eager: as Paddle, results are written back into the loop tensors
         values = list(loop_vars)
@@ -85,7 +86,7 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Se
     for v in loop_vars:
         if not isinstance(v, Variable):
             raise UnsupportedError(f"while_loop: loop_vars must be static Variables, got "
-                                   f"{type(v).__name__} (at {tracing.user_location()})")
+                                   f"{type(v).__name__} (at {user_location()})")
     pre_cond = cond(*loop_vars)
     _check_condition(pre_cond, "paddle.static.nn.while_loop", "the value cond returns",
                      strict=True)
@@ -167,7 +168,7 @@ def _matching_leaves(true_out: Any, false_out: Any) -> tuple[list[Variable], lis
     if true_shape != false_shape:
         raise ValueError(f"Incompatible return values of true_fn and false_fn in cond: "
                          f"true_fn returns {_describe(true_out)}, false_fn returns "
-                         f"{_describe(false_out)} (at {tracing.user_location()})")
+                         f"{_describe(false_out)} (at {user_location()})")
     for i, (t, f) in enumerate(zip(true_leaves, false_leaves)):
         _check_same_type(t, f, f"cond: true_fn's result {i}", "false_fn's")
     return true_leaves, false_leaves
@@ -197,18 +198,18 @@ def _check_arity(outs: list[Any], loop_vars: Sequence[Any]) -> None:
     if len(outs) != len(loop_vars):
         raise ValueError(f"body in while_loop should return the same arity (length and "
                          f"structure) as loop_vars: it returns {len(outs)} values for "
-                         f"{len(loop_vars)} loop_vars (at {tracing.user_location()})")
+                         f"{len(loop_vars)} loop_vars (at {user_location()})")
 
 
 # --- shared ------------------------------------------------------------------------------------
 
 def _builder(what: str) -> ProgramBuilder | None:
     """Static mode's builder, or None when eager; inside a to_static trace: not supported."""
-    builder = tracing.current()
+    builder = builders.current()
     if builder is None or isinstance(builder, ProgramBuilder):
         return builder
     raise UnsupportedError(f"{what} inside a to_static function is not supported yet "
-                           f"(at {tracing.user_location()})")
+                           f"(at {user_location()})")
 
 
 def _block_io(block: Block, inputs: set[str], outputs: set[str]) -> tuple[set[str], set[str]]:
@@ -243,7 +244,7 @@ def _step_scopes(block: Block) -> str:
 def _sub_block_attrs() -> dict[str, tuple[str, Any]]:
     """What a live conditional_block / while carries besides its own attributes."""
     return {"skip_eager_deletion_vars": ("STRINGS", []),
-            **common_attrs(True, tracing.user_location())}
+            **common_attrs(True, user_location())}
 
 
 def _assign(builder: ProgramBuilder, x: Variable, out: Variable) -> None:
@@ -260,10 +261,10 @@ def _check_condition(c: Any, api: str, what: str, strict: bool = False) -> None:
     if not isinstance(c, Variable) or c.dtype != dtypes.bool_:
         got = (f"{c.dtype.name} tensor" if isinstance(c, Variable) else type(c).__name__)
         raise TypeError(f"{api}: {what} must be a bool Tensor, got a {got} "
-                        f"(at {tracing.user_location()})")
+                        f"(at {user_location()})")
     if any(d != 1 and (strict or d >= 0) for d in c.shape):
         raise TypeError(f"{api}: {what} must hold one element (shape [] or [1]), got shape "
-                        f"{list(c.shape)} (at {tracing.user_location()})")
+                        f"{list(c.shape)} (at {user_location()})")
 
 
 def _check_same_type(a: Any, b: Any, what: str, other: str) -> None:
@@ -271,17 +272,17 @@ def _check_same_type(a: Any, b: Any, what: str, other: str) -> None:
     if not isinstance(a, Variable) or not isinstance(b, Variable):
         bad = a if not isinstance(a, Variable) else b
         raise UnsupportedError(f"{what}: only Tensors are supported, got "
-                               f"{type(bad).__name__} (at {tracing.user_location()})")
+                               f"{type(bad).__name__} (at {user_location()})")
     if a.dtype != b.dtype or len(a.shape) != len(b.shape):
         raise TypeError(f"{what} is {a.dtype.name} {list(a.shape)} but {other} is "
                         f"{b.dtype.name} {list(b.shape)}: dtype and rank must agree "
-                        f"(at {tracing.user_location()})")
+                        f"(at {user_location()})")
 
 
 def _truth(pred: Any, api: str) -> bool:
     if not isinstance(pred, Tensor) or pred.size != 1:
         raise TypeError(f"{api}: the condition must be a one-element Tensor "
-                        f"(at {tracing.user_location()})")
+                        f"(at {user_location()})")
     return bool(pred.numpy().reshape(-1)[0])
 
 
@@ -302,7 +303,7 @@ def _flatten(x: Any) -> tuple[list[Any], Any]:
         return [leaf for p in pairs for leaf in p[0]], tuple(p[1] for p in pairs)
     if isinstance(x, dict):
         raise UnsupportedError(f"cond: dict results are not supported yet "
-                               f"(at {tracing.user_location()})")
+                               f"(at {user_location()})")
     return [x], None
 
 

@@ -9,7 +9,7 @@ from tostatic.frontend.static.program import Block
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ops.creation import Full, GaussianRandom, UniformRandom
-from tostatic.passes.lower_to_program import legacy_op
+from tostatic.passes.lowering import legacy_op
 
 
 def _op_for(initializer: Any, shape: tuple[int, ...], dtype: dtypes.DType

@@ -17,7 +17,7 @@ from tostatic.serialization.program_text import extra_attrs
 from tostatic.frontend.tensor import io
 from tostatic.frontend.static.program import Program
 from tostatic.ir.opdef import LEGACY
-from tostatic.passes.lower_to_program import inference_program
+from tostatic.passes.lowering import inference_program
 from tostatic.runtime.executor import Scope, global_scope
 from tostatic.serialization.pdiparams import load_combine, save_combine
 from tostatic.serialization.program_desc import (

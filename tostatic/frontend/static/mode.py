@@ -9,15 +9,16 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator, Sequence
 
-from tostatic.frontend.capture import tracing
 from tostatic.frontend.static.program import Block, Parameter, Program, Variable
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
-from tostatic.passes.lower_to_program import legacy_op, result_var_fields
+from tostatic.passes.lowering import legacy_op, result_var_fields
+from tostatic.ir import builder as builders
+from tostatic.ir.location import user_location
 
 
-class ProgramBuilder(tracing.Builder):
+class ProgramBuilder(builders.Builder):
     """Appends ops to the current block of the main program.
 
     Op outputs (and static.nn's parameters) are named by the main program's own counters, as
@@ -30,7 +31,7 @@ class ProgramBuilder(tracing.Builder):
 
     def emit(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
              name_hint: str | None = None) -> list[Variable]:
-        location = tracing.user_location()
+        location = user_location()
         block = default_main_program().current_block()
         in_vars = [self._variable(block, x, op_cls) for x in inputs]
         abstracts = [v.abstract for v in in_vars]
@@ -56,7 +57,7 @@ class ProgramBuilder(tracing.Builder):
         into a `_generated_var`), as Paddle's append_op with given outputs: they become
         stop_gradient when all inputs are, and the op's InferShape retypes them and gives them
         legacy_lod_level 0 (select_input's, `infer_shape=False`, leaves them as declared)."""
-        location = tracing.user_location()
+        location = user_location()
         block = default_main_program().current_block()
         in_vars = [self._variable(block, x, op_cls) for x in inputs]
         abstracts = [v.abstract for v in in_vars]
@@ -82,7 +83,7 @@ class ProgramBuilder(tracing.Builder):
                 raise ValueError(
                     f"{op_cls.name}: variable {x.name} was made in block {x.block.idx} (a "
                     f"cond branch or while_loop body) and is not visible in block {block.idx}; "
-                    f"return it from the branch or body instead (at {tracing.user_location()})")
+                    f"return it from the branch or body instead (at {user_location()})")
             return x
         raise TypeError(f"{op_cls.name}: in static mode inputs must be static Variables "
                         f"(from paddle.static.data or other ops), got {type(x).__name__}")
@@ -103,15 +104,15 @@ _startup = Program()
 
 
 def enable_static() -> None:
-    tracing.static_builder = lambda: _builder
+    builders.set_static(lambda: _builder)
 
 
 def disable_static(place: Any = None) -> None:
-    tracing.static_builder = None
+    builders.set_static(None)
 
 
 def in_dynamic_mode() -> bool:
-    return tracing.static_builder is None
+    return not builders.static_enabled()
 
 
 def in_static_mode() -> bool:
@@ -164,7 +165,7 @@ def data(name: str, shape: Sequence[int | None], dtype: Any = "float32",
                              f"is {tuple(old.shape)}, the new shape is {tuple(dims)}; the "
                              f"previous dtype is {old.dtype.name}, the new dtype is "
                              f"{dtypes.convert_dtype(dtype).name} (at "
-                             f"{tracing.user_location()})")
+                             f"{user_location()})")
         return old
     return block.create_var(name, dims, dtype, persistable=False, stop_gradient=True,
                             lod_level=lod_level, need_check_feed=True)

@@ -5,7 +5,6 @@ from typing import Any
 
 import numpy as np
 
-from tostatic.frontend.capture import tracing
 from tostatic.frontend.tensor import math
 from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.nn.initializer import Constant, XavierInitializer
@@ -14,6 +13,7 @@ from tostatic.frontend.static.mode import _require_static, create_parameter
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ops.elementwise import Add
 from tostatic.ops.linalg import FlattenMatmul
+from tostatic.ir import builder as builders
 
 
 def _parameter(attr: Any, prefix: str, suffix: str, shape: list[int], dtype: Any,
@@ -21,7 +21,7 @@ def _parameter(attr: Any, prefix: str, suffix: str, shape: list[int], dtype: Any
     attr = ParamAttr._to_attr(attr)
     if attr is False:
         return None
-    name = attr.name or tracing.current().names(f"{prefix}.{suffix}")  # per Program
+    name = attr.name or builders.current().names(f"{prefix}.{suffix}")  # per Program
     return create_parameter(name, shape, dtype, attr.initializer or default_init,
                             trainable=attr.trainable)
 
@@ -38,7 +38,7 @@ def fc(x, size, num_flatten_dims=1, weight_attr=None, bias_attr=None, activation
     if in_features < 0:
         raise ValueError(f"fc: dims of {x.name} after num_flatten_dims={num_flatten_dims} must "
                          f"be known, got shape {list(x.shape)}")
-    builder = tracing.current()
+    builder = builders.current()
     with builder.helper("fc", name) as prefix:
         w = _parameter(weight_attr, prefix, "w", [in_features, size], x.dtype,
                        XavierInitializer())

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from tostatic.frontend.capture import tracing
 from tostatic.frontend.tensor.tensor import Tensor
 import numpy as np
 
 from tostatic.ir.errors import ShapeError
+from tostatic.ir.location import user_location
 from tostatic.ir.opdef import Abstract, PdOp
+from tostatic.ir import builder as builders
 
 
 def apply(op_cls: type[PdOp], *inputs: Any, name_hint: str | None = None,
           **attrs: Any) -> Any:
     """Run or trace one op; returns one tensor, or a list for multi-result ops."""
     attrs = op_cls.normalize_attrs(attrs)
-    tracer = tracing.current()
+    tracer = builders.current()
     if tracer is not None:
         outs = tracer.emit(op_cls, inputs, attrs, name_hint)
     else:
@@ -38,8 +39,6 @@ def _run_eager(op_cls: type[PdOp], arrays: list[np.ndarray], attrs: dict[str, An
     try:
         return op_cls.run_eager(arrays, attrs)
     except Exception:
-        from tostatic.frontend.capture.tracing import user_location
-
         try:
             op_cls.infer_results([Abstract.of_array(a) for a in arrays], attrs)
         except ShapeError as e:

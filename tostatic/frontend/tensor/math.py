@@ -7,11 +7,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from tostatic.ops import random as _random
-from tostatic.frontend.capture import tracing
 from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 from tostatic.ir import dtypes
 from tostatic.ops import activation, creation, elementwise, linalg, manipulation, reduction
+from tostatic.ir import builder as builders
 
 _BINARY = {
     "add": elementwise.Add, "subtract": elementwise.Subtract,
@@ -168,7 +168,7 @@ def full(shape, fill_value, dtype=None, name=None):
     if dtype is None:
         dtype = dtypes.bool_ if isinstance(fill_value, bool) else (
             dtypes.int64 if isinstance(fill_value, int) else dtypes.float32)
-    builder = tracing.current()
+    builder = builders.current()
     if builder is not None:  # Paddle's full() uses two fill_constant numbers: fill_constant_1
         builder.names("fill_constant")
     dtype = dtypes.convert_dtype(dtype)
