@@ -15,8 +15,8 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import IsTerminator
 
+from tostatic.dialects.context import context
 import tostatic as paddle
-from tostatic.dialects import pd
 from tostatic.dialects import program as P
 from tostatic.frontend.capture.static_function import trace
 from tostatic.frontend.capture.tracing import LOC_ATTR, NAMES_ATTR
@@ -41,7 +41,7 @@ def text(op) -> str:
 def roundtrip(module: ModuleOp, parser=Parser) -> ModuleOp:
     """Print, parse with the pd context, print again: same text; the parsed module verifies."""
     first = text(module)
-    parsed = parser(pd.context(), first).parse_module()
+    parsed = parser(context(), first).parse_module()
     assert text(parsed) == first
     parsed.verify()
     return parsed
@@ -164,7 +164,7 @@ KIND_VALUES = [
 def test_every_attribute_kind_prints_and_parses_back_exactly(kind, values):
     for v in values:
         a = kind.to_attr(v)
-        back = Parser(pd.context(), str(a)).parse_attribute()
+        back = Parser(context(), str(a)).parse_attribute()
         assert str(back) == str(a)
         got = kind.from_attr(back)
         if isinstance(v, float) or kind is A.FLOATS:

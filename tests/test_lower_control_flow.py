@@ -121,7 +121,8 @@ def test_lowered_fixture_runs_in_real_paddle_on_both_branches(tmp_path, monkeypa
 def test_load_export_pipelines_round_trip_through_the_command_line(tmp_path, real_paddle):
     """`tostatic opt model.mlir --pipeline load,export`: raise, optimize, lower."""
     from tostatic.cli import main as cli
-    from tostatic.ir.text import parse_ir, print_ir
+    from tostatic.dialects.context import parse_ir
+    from tostatic.ir.text import print_ir
 
     src, out = tmp_path / "in.mlir", tmp_path / "out.mlir"
     src.write_text(print_ir(ModuleOp([load_program(CONTROL_FLOW / "model.pdmodel")])))

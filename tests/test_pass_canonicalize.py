@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from xdsl.parser import Parser
 
-from tostatic.dialects import pd
+from tostatic.dialects.context import context
 from tostatic.frontend.capture.tracing import LOC_ATTR, NAMES_ATTR
 from tostatic.passes.base import PASSES, entry
 from tostatic.passes.canonicalize import canonicalize
 
 
 def run(ir: str):
-    module = Parser(pd.context(), ir).parse_module()
+    module = Parser(context(), ir).parse_module()
     canonicalize(module)
     module.verify()
     return module

@@ -8,7 +8,7 @@ import pytest
 from xdsl.dialects.builtin import TensorType
 from xdsl.parser import Parser
 
-from tostatic.dialects import pd
+from tostatic.dialects.context import context
 from tostatic.ir.errors import ShapeError
 from tostatic.passes.base import PASSES, entry
 from tostatic.passes.shape_inference import ShapeInferenceError, infer_shapes
@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "paddle-3.3.1"
 
 
 def parse(ir: str):
-    return Parser(pd.context(), ir).parse_module()
+    return Parser(context(), ir).parse_module()
 
 
 def run(ir: str):

@@ -52,7 +52,7 @@ from tostatic.frontend.tensor.math import (  # noqa: F401
     zeros,
     zeros_like,
 )
-from tostatic.frontend.tensor.io import load, save  # noqa: F401
+from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
 from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401
 from tostatic.ir.dtypes import (  # noqa: F401

@@ -29,11 +29,10 @@ from typing import Any, Callable, Sequence
 from xdsl.ir import Block, OpResult, SSAValue
 
 from tostatic.ir.attr_keys import LOC_ATTR
+from tostatic.dialects.program_block_ops import CONDITIONAL_BLOCK, WHILE
 from tostatic.ir import dtypes
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.control_flow import (
-    CONDITIONAL_BLOCK,
-    WHILE,
     If,
     SelectInput,
     Undefined,

@@ -24,7 +24,7 @@ from tostatic.passes.base import PASSES, CompilePass
 PIPELINES = {
     "default": "persistable-extraction,canonicalize,constant-folding,cse,dead-op-elimination",
     "export": "default,lower-to-program",
-    "load": "raise-from-program",
+    "load": "raise-from-program,dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")

@@ -19,12 +19,11 @@ from xdsl.dialects.builtin import ArrayAttr, StringAttr
 from xdsl.ir import Block, OpResult, SSAValue
 
 from tostatic.dialects.program import OpOp, outer_uses
+from tostatic.dialects.program_block_ops import CONDITIONAL_BLOCK, WHILE
 from tostatic.ir.attr_keys import NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.control_flow import (
-    CONDITIONAL_BLOCK,
-    WHILE,
     If,
     SelectInput,
     Undefined,

@@ -8,7 +8,8 @@ from tostatic.frontend.static.mode import (
     default_startup_program,
     program_guard,
 )
-from tostatic.runtime.executor import Executor, Scope, global_scope, scope_guard
+from tostatic.frontend.static.executor import Executor
+from tostatic.runtime.scope import Scope, global_scope, scope_guard
 from tostatic.static import nn
 
 

@@ -7,11 +7,8 @@ user's source line. Eager tensors the code reads (parameters, buffers, other ten
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr
@@ -20,7 +17,7 @@ from xdsl.ir import Block, Region, SSAValue
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 from tostatic.ir.names import NameGenerator
 from tostatic.ir import dtypes
-from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ir.attr_keys import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.builder import Builder

@@ -20,9 +20,10 @@ from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.static.program import Block, Variable
 from tostatic.frontend.static.mode import ProgramBuilder, default_main_program
 from tostatic.frontend.tensor.tensor import Tensor
+from tostatic.dialects.program_block_ops import CONDITIONAL_BLOCK, WHILE
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ops.control_flow import CONDITIONAL_BLOCK, WHILE, SelectInput
+from tostatic.ops.control_flow import SelectInput
 from tostatic.ops.logical import LogicalNot
 from tostatic.ops.manipulation import Assign, Cast
 from tostatic.passes.lowering import common_attrs

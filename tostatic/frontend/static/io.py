@@ -14,11 +14,11 @@ from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, i1
 
 from tostatic.dialects.program import BlockOp, OpOp, VarOp, outer_uses, to_attr
 from tostatic.serialization.program_text import extra_attrs
-from tostatic.frontend.tensor import io
+from tostatic.frontend.nn import io
 from tostatic.frontend.static.program import Program
 from tostatic.ir.opdef import LEGACY
 from tostatic.passes.lowering import inference_program
-from tostatic.runtime.executor import Scope, global_scope
+from tostatic.runtime.scope import Scope, global_scope
 from tostatic.serialization.pdiparams import load_combine, save_combine
 from tostatic.serialization.program_desc import (
     load_program,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import numpy as np
 from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, i1, i32, i64
 
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
 from tostatic.frontend.tensor.tensor import TensorMethods
 from tostatic.ir.names import NameGenerator
 from tostatic.ir import dtypes
+from tostatic.runtime.scope import global_scope
 from tostatic.serialization.paddle_version import OP_VERSION_MAP, PADDLE_VERSION
 
 
@@ -359,8 +361,6 @@ class Program:
     def state_dict(self, mode: str = "all", scope: Any = None) -> dict[str, Any]:
         """Persistable variables as the scope's live DenseTensors (default: global scope);
         `paddle.save` writes them as Paddle does, a plain dict of arrays."""
-        from tostatic.runtime.executor import global_scope
-
         scope = scope or global_scope()
         if mode not in ("all", "param", "opt"):
             raise ValueError(f"state_dict mode must be 'all', 'param' or 'opt', got {mode!r}")
@@ -378,9 +378,6 @@ class Program:
         return out
 
     def set_state_dict(self, state_dict: dict[str, Any], scope: Any = None) -> None:
-        from tostatic.runtime.executor import global_scope
-        import numpy as np
-
         scope = scope or global_scope()
         for name, value in state_dict.items():
             scope.set(name, np.array(value.numpy() if hasattr(value, "numpy") else value))

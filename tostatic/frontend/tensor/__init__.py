@@ -1,1 +1,2 @@
-"""frontend/tensor"""
+"""The eager Tensor, its operators and the public tensor functions (`paddle.add`, ...)."""
+from tostatic.frontend.tensor import operators  # noqa: F401  (installs Tensor operators)

@@ -1,7 +1,8 @@
 """The eager Tensor: a numpy array plus what Paddle tracks about it.
 
-Operators dispatch to the public functions in `tostatic.frontend.tensor.math`, so the same code runs on
-eager tensors and, during tracing, on symbolic `Variable`s (which share `TensorMethods`).
+Operators dispatch to the public functions in `math.py` (operators.py installs them), so the
+same code runs on eager tensors and, during tracing, on symbolic `Variable`s (which share
+`TensorMethods`).
 Autograd hangs off `_grad_node` (set by `dispatch.apply` once gradients exist).
 """
 from __future__ import annotations
@@ -17,121 +18,8 @@ from tostatic.ir.dtypes import DType
 
 
 class TensorMethods:
-    """Operators and methods shared by eager Tensors and symbolic Variables."""
-
-    # --- arithmetic operators: Paddle writes `x + y` as elementwise_add, `x + 1` as scale ---
-    def __add__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("add", self, other)
-
-    def __radd__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("add", self, other, reverse=True)
-
-    def __sub__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("subtract", self, other)
-
-    def __rsub__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("subtract", self, other, reverse=True)
-
-    def __mul__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("multiply", self, other)
-
-    def __rmul__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("multiply", self, other, reverse=True)
-
-    def __truediv__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("divide", self, other)
-
-    def __rtruediv__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("divide", self, other, reverse=True)
-
-    def __mod__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("remainder", self, other)
-
-    def __pow__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("pow", self, other)
-
-    def __matmul__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.matmul(self, other)
-
-    def __neg__(self):
-        from tostatic.frontend.tensor import math
-
-        return math.scale(self, -1.0)
-
-    def __lt__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("less_than", self, other)
-
-    def __le__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("less_equal", self, other)
-
-    def __gt__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("greater_than", self, other)
-
-    def __ge__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("greater_equal", self, other)
-
-    # --- methods mirroring paddle.Tensor ---
-    def matmul(self, y, transpose_x=False, transpose_y=False):
-        from tostatic.frontend.tensor import math
-
-        return math.matmul(self, y, transpose_x, transpose_y)
-
-    def reshape(self, shape):
-        from tostatic.frontend.tensor import math
-
-        return math.reshape(self, shape)
-
-    def transpose(self, perm):
-        from tostatic.frontend.tensor import math
-
-        return math.transpose(self, perm)
-
-    def sum(self, axis=None, dtype=None, keepdim=False):
-        from tostatic.frontend.tensor import math
-
-        return math.sum(self, axis, dtype, keepdim)
-
-    def mean(self, axis=None, keepdim=False):
-        from tostatic.frontend.tensor import math
-
-        return math.mean(self, axis, keepdim)
-
-    def astype(self, dtype):
-        from tostatic.frontend.tensor import math
-
-        return math.cast(self, dtype)
-
-    cast = astype
+    """Operators and methods shared by eager Tensors and symbolic Variables (operators.py
+    installs the operators and the Paddle methods that dispatch to public functions)."""
 
     @property
     def ndim(self) -> int:
@@ -208,16 +96,6 @@ class Tensor(TensorMethods):
 
     def __hash__(self) -> int:
         return id(self)
-
-    def __eq__(self, other: Any):  # Paddle: elementwise comparison
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("equal", self, other)
-
-    def __ne__(self, other: Any):
-        from tostatic.frontend.tensor import math
-
-        return math.binary_operator("not_equal", self, other)
 
     # --- mutation, as Paddle allows on eager tensors ---
     def set_value(self, value: Any) -> None:

@@ -17,8 +17,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from tostatic.frontend.nn.layer import Layer
 from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ir import dtypes
+from tostatic.runtime.scope import DenseTensor
 from tostatic.serialization import FormatError, atomic_write
 from tostatic.serialization import state_dict as _format
 
@@ -49,9 +51,6 @@ def _check_configs(configs: dict[str, Any], supported: tuple[str, ...], fn: str)
 def _to_named(seen: dict[int, Any], obj: Any) -> Any:
     """A Tensor as the format sees it. As in Paddle's pickle, one Tensor saved twice is one
     object (memo), and two Tensors are two arrays even if they share data (hence .view())."""
-    from tostatic.frontend.nn.layer import Layer
-    from tostatic.runtime.executor import DenseTensor
-
     if isinstance(obj, DenseTensor):  # a static program's state: saved as plain arrays
         return np.array(obj)
     if isinstance(obj, Tensor):
