@@ -18,6 +18,7 @@ from xdsl.traits import IsTerminator
 from tostatic.dialects.context import context
 import tostatic as paddle
 from tostatic.dialects import program as P
+from tostatic.dialects import program_parser as PT
 from tostatic.frontend.capture.static_function import trace
 from tostatic.frontend.capture.tracing import LOC_ATTR, NAMES_ATTR
 from tostatic.ir import attributes as A
@@ -225,7 +226,7 @@ def test_non_ascii_names_round_trip_with_the_project_parser():
     op.attributes[LOC_ATTR] = StringAttr("/home/用户/模型.py:3")
     block.add_ops([op, func.ReturnOp(op.results[0])])
     module = ModuleOp([func.FuncOp("f", ([], [T23]), Region(block))])
-    parsed = roundtrip(module, parser=P.ProgramParser)
+    parsed = roundtrip(module, parser=PT.ProgramParser)
     back = entry(parsed).body.block.first_op
     assert back.attr_values()["var_name"] == "权重.w_0"
     assert back.attributes[LOC_ATTR] == StringAttr("/home/用户/模型.py:3")
@@ -264,11 +265,11 @@ def test_lowered_program_round_trips_as_text_and_bytes():
     cp = trace(fn, [InputSpec([None, 3], "float32", "x")], layer)
     program = lower_function(entry(cp.module))
     program.verify()
-    first = P.print_program(program)
-    again = P.parse_program(first)
+    first = PT.print_program(program)
+    again = PT.parse_program(first)
     again.verify()
-    assert P.print_program(again) == first
-    assert P.print_program(P.parse_program(P.print_program(again))) == first
+    assert PT.print_program(again) == first
+    assert PT.print_program(PT.parse_program(PT.print_program(again))) == first
     assert to_program_desc(again).SerializeToString() == \
         to_program_desc(program).SerializeToString()
     # the same module printed in xDSL's default (custom) format parses with the pd context

@@ -6,7 +6,8 @@ from xdsl.dialects.builtin import Builtin, ModuleOp
 from xdsl.dialects.func import Func
 
 from tostatic.dialects.pd import Pd
-from tostatic.dialects.program import Program, ProgramParser
+from tostatic.dialects.program import Program
+from tostatic.dialects.program_parser import ProgramParser
 
 
 def context() -> Context:
