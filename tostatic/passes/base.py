@@ -19,6 +19,9 @@ class CompileState:
     captures: list[Any] = field(default_factory=list)  # tracing.CaptureInfo, by capture index
     weights: dict[str, Any] = field(default_factory=dict)  # var name -> ndarray or live Tensor
     info: dict[str, dict[str, Any]] = field(default_factory=dict)  # .pdiparams.info entries
+    # A static Program's own table of its variables (lowering.VarTable): the VarDesc fields
+    # and creation order Paddle keeps for them, which the SSA IR does not carry
+    variables: Any = None
 
     def weight_array(self, name: str) -> np.ndarray:
         w = self.weights[name]

@@ -20,6 +20,7 @@ from tostatic.frontend.capture import tracing
 from tostatic.ir import names as unique_name
 from tostatic.frontend.capture.input_spec import InputSpec
 from tostatic.frontend.tensor.tensor import Tensor
+from tostatic.frontend.tensor.variable import Variable
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
@@ -67,7 +68,7 @@ def _flatten(tree: Any, leaves: list[Any]) -> Any:
         return type(tree)(_flatten(t, leaves) for t in tree)
     if isinstance(tree, dict):
         return {k: _flatten(v, leaves) for k, v in tree.items()}
-    if isinstance(tree, (tracing.Variable, Tensor)):
+    if isinstance(tree, (Variable, Tensor)):
         leaves.append(tree)
         return len(leaves) - 1
     if tree is None:
