@@ -4,9 +4,13 @@ from tostatic.ops import (  # noqa: F401
     control_flow,
     core,
     creation,
+    creation_from_tensors,
     elementwise,
+    indexing,
+    joining,
     linalg,
     logical,
     manipulation,
     reduction,
+    search,
 )
