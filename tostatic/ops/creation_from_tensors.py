@@ -27,11 +27,11 @@ class FullLike(PdOp):
 
     @staticmethod
     def infer(x: Abstract, value: float, dtype: dtypes.DType | None) -> Abstract:
-        return Abstract(x.shape, dtype or x.dtype)
+        return Abstract(x.shape, x.dtype if dtype is None else dtypes.convert_dtype(dtype))
 
     @staticmethod
     def eager(x: np.ndarray, value: float, dtype: dtypes.DType | None) -> np.ndarray:
-        out = x.dtype if dtype is None else dtype.numpy
+        out = x.dtype if dtype is None else dtypes.convert_dtype(dtype).numpy
         if np.issubdtype(out, np.integer) and np.isfinite(value):
             value = int(value)  # truncation toward zero, as static_cast
         return np.full(x.shape, value, dtype=out)

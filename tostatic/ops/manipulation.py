@@ -307,3 +307,54 @@ class Shape(PdOp):
     @staticmethod
     def eager(x: np.ndarray) -> np.ndarray:
         return np.array(x.shape, dtype=np.int32)
+
+
+# --- the forms Paddle <= 2.0 wrote (raised from older files; Paddle 3.3.1 still runs them) ---------
+
+@pd_op
+class FlattenTo2D(PdOp):
+    """flatten2 (fluid.layers.flatten): dims before `axis` multiply into rows, the rest into
+    columns (axis 0: one row). Its XShape output is not "extra": files write it."""
+
+    name = "pd.flatten_to_2d"
+    INPUTS = ("x",)
+    ATTRS = {"axis": attr(INT, 1)}
+    PADDLE = Legacy("flatten2", {"X": "x"}, {"Out": 0}, {"axis": From("INT", "axis")},
+                    extra_outputs=("XShape",), keeps_extra_attrs=True)
+    NAME_HINT = "flatten2"
+
+    @classmethod
+    def infer(cls, x: Abstract, axis: int) -> Abstract:
+        if not 0 <= axis <= x.ndim:
+            raise ShapeError(f"{cls.name}: axis {axis} must be in [0, {x.ndim}] for shape "
+                             f"{list(x.shape)}")
+        return Abstract((numel(x.shape[:axis]), numel(x.shape[axis:])), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, axis: int) -> np.ndarray:
+        return x.reshape(int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
+
+
+@pd_op
+class ExpandTimes(PdOp):
+    """expand (v1, fluid.layers.expand): each dim repeated expand_times[i] times, one count
+    per dim of x (np.tile with equal ranks)."""
+
+    name = "pd.expand_times"
+    INPUTS = ("x",)
+    ATTRS = {"expand_times": attr(INTS)}
+    PADDLE = Legacy("expand", {"X": "x"}, {"Out": 0},
+                    {"expand_times": From("INTS", "expand_times")},
+                    optional_inputs=("ExpandTimes", "expand_times_tensor"), out_lod_level=False)
+    NAME_HINT = "expand"
+
+    @classmethod
+    def infer(cls, x: Abstract, expand_times: tuple[int, ...]) -> Abstract:
+        if len(expand_times) != x.ndim:
+            raise ShapeError(f"{cls.name}: expand_times {list(expand_times)} needs one count "
+                             f"per dim of shape {list(x.shape)}")
+        return Abstract(tile_shape(x.shape, expand_times, cls.name), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, expand_times: tuple[int, ...]) -> np.ndarray:
+        return np.tile(x, expand_times)

@@ -72,7 +72,7 @@ class Sum(Reduce):
     @classmethod
     def result_dtype(cls, x: dtypes.DType, dtype: dtypes.DType | None) -> dtypes.DType:
         if dtype is not None:
-            return dtype
+            return dtypes.convert_dtype(dtype)
         return dtypes.int64 if x in (dtypes.bool_, dtypes.int32) else x
 
     @classmethod

@@ -40,6 +40,7 @@ class ArgMax(PdOp):
     @classmethod
     def infer(cls, x: Abstract, axis: int, keepdims: bool, flatten: bool,
               dtype: dtypes.DType) -> Abstract:
+        dtype = dtypes.convert_dtype(dtype)
         if dtype not in (dtypes.int32, dtypes.int64):
             raise unsupported(cls.name, "dtype", dtype.name, ("int32", "int64"))
         if flatten or x.ndim == 0:
@@ -61,7 +62,7 @@ class ArgMax(PdOp):
             out = np.argmax(x.reshape(-1)).reshape((1,) * x.ndim if keepdims else ())
         else:
             out = np.argmax(x, axis=axis, keepdims=keepdims)
-        return np.asarray(out, dtype=dtype.numpy)
+        return np.asarray(out, dtype=dtypes.convert_dtype(dtype).numpy)
 
 
 @pd_op
@@ -113,3 +114,24 @@ class TopK(PdOp):
         idx = np.take_along_axis(part, order, axis=-1)
         out = np.take_along_axis(a, idx, axis=-1)
         return [np.moveaxis(out, -1, axis), np.moveaxis(idx, -1, axis).astype(np.int64)]
+
+
+@pd_op
+class TopKLastAxis(PdOp):
+    """top_k (v1, what Paddle <= 2.0 wrote): the k largest along the last axis, sorted."""
+
+    name = "pd.topk_last_axis"
+    INPUTS = ("x",)
+    ATTRS = {"k": attr(INT)}
+    NUM_RESULTS = 2
+    PADDLE = Legacy("top_k", {"X": "x"}, {"Out": 0, "Indices": 1}, {"k": From("INT", "k")},
+                    optional_inputs=("K",), keeps_extra_attrs=True)
+    NAME_HINT = "top_k"
+
+    @classmethod
+    def infer(cls, x: Abstract, k: int) -> list[Abstract]:
+        return TopK.infer(x, k=k, axis=-1, largest=True, sorted=True)
+
+    @staticmethod
+    def eager(x: np.ndarray, k: int) -> list[np.ndarray]:
+        return TopK.eager(x, k=k, axis=-1, largest=True, sorted=True)
