@@ -392,6 +392,8 @@ def _op_descs(path, op_type, renamed=()):
 
 
 RAISED = [c for c in CASES if c.static_api() is not None]
+# Paddle declares expand (v1)'s output with a wrong compile-time shape ([1, 3, 2] here)
+DECLARED = [c for c in RAISED if c.id != "expand_v1"]
 
 
 @pytest.mark.interop
@@ -426,3 +428,180 @@ def test_fixture_ops_of_this_family_have_definitions():
         prog = fpb.ProgramDesc.FromString(open(FIXTURES / name / "model.pdmodel", "rb").read())
         types = {op.type for op in prog.blocks[0].ops}
         assert types & mine <= set(LEGACY), (name, types & mine - set(LEGACY))
+
+
+# --- the shape rule against Paddle's own compile-time shapes --------------------------------------
+
+@pytest.mark.interop
+@pytest.mark.parametrize("case", DECLARED, ids=[c.id for c in DECLARED])
+def test_infer_agrees_with_the_shapes_paddle_declared(case, tmp_path, real_paddle):
+    """Raised from Paddle's file, our result types have Paddle's ranks and agree with every
+    dim Paddle knew (ours may know more: expand's -1 is the input's dim; range's length)."""
+    path, _ = paddle_saved(case, real_paddle, tmp_path)
+    program = load_program(path)
+    module, _, fetches, _ = raise_program(program)
+    ours = [Abstract.of_type(t) for t in entry(module).function_type.outputs.data]
+    declared = {v.var_name: v for v in program.blocks[0].vars}
+    for name, got in zip(fetches, ours):
+        theirs = declared[name].shape
+        assert len(got.shape) == len(theirs), (name, got.shape, theirs)
+        for g, t in zip(got.shape, theirs):
+            assert t < 0 or g in (t, -1), (name, got.shape, theirs)
+
+
+# --- attribute values that are refused, by name ----------------------------------------------------
+
+def ab(*shape, dtype=dtypes.float32):
+    return Abstract(tuple(shape), dtype)
+
+
+@pytest.mark.parametrize("cls,inputs,attrs,words", [
+    (A.HardSwish, [ab(-1, 4)], {"threshold": 4.0}, ["pd.hardswish", "threshold=4.0"]),
+    (A.HardSwish, [ab(-1, 4)], {"offset": 2.0}, ["pd.hardswish", "offset=2.0"]),
+    (A.Prelu, [ab(-1, 4, 5), ab(4)], {"mode": "row"}, ["pd.prelu", "mode='row'", "'channel'"]),
+    (A.Prelu, [ab(-1, 4, 5), ab(4)], {"mode": "channel", "data_format": "NCL"},
+     ["pd.prelu", "data_format='NCL'", "'NHWC'"]),
+    (S.ArgMax, [ab(-1, 4)], {"dtype": "float32"}, ["pd.argmax", "dtype='float32'", "int64"]),
+])
+def test_unsupported_attribute_values_name_op_attribute_and_value(cls, inputs, attrs, words):
+    with pytest.raises(UnsupportedError) as err:
+        cls.infer_results(inputs, cls.normalize_attrs(attrs))
+    for w in words:
+        assert w in str(err.value)
+
+
+def _one_op_file(tmp_path, op, x_shape=(2, 3), out_shape=(2, 3)):
+    import legacy_programs as L
+
+    vs = [L.var("x", shape=x_shape), L.var("out", shape=out_shape)]
+    path = tmp_path / "m.pdmodel"
+    save_program(path, L.program((vs, [L.feed("x", 0), op, L.fetch("out", 0)])))
+    return str(path)
+
+
+def test_loading_refuses_a_hard_swish_paddle_would_run_with_other_constants(tmp_path):
+    import legacy_programs as L
+
+    path = _one_op_file(tmp_path, L.op("hard_swish", {"X": ["x"]}, {"Out": ["out"]},
+                                       threshold=("FLOAT", 4.0), scale=("FLOAT", 6.0),
+                                       offset=("FLOAT", 3.0)))
+    with pytest.raises(UnsupportedError, match=r"pd.hardswish: threshold=4.0 is not supp"):
+        load_model(path, None)
+
+
+def test_loading_refuses_slice_bounds_read_from_tensors(tmp_path):
+    """infer_flags -1: Paddle reads that start from StartsTensorList at run time."""
+    import legacy_programs as L
+
+    vs = [L.var("x", shape=(2, 5)), L.var("s", "int32", ()), L.var("out", shape=(2, -1))]
+    ops = [L.feed("s", 1), L.feed("x", 0),
+           L.op("slice", {"Input": ["x"], "StartsTensorList": ["s"], "EndsTensor": [],
+                          "EndsTensorList": [], "StartsTensor": []}, {"Out": ["out"]},
+                axes=("INTS", [1]), starts=("INTS", [-1]), ends=("INTS", [2147483647]),
+                infer_flags=("INTS", [-1]), decrease_axis=("INTS", [])),
+           L.fetch("out", 0)]
+    path = tmp_path / "m.pdmodel"
+    save_program(path, L.program((vs, ops)))
+    with pytest.raises(UnsupportedError, match=r"pd.slice: infer_flags=\[-1\]"):
+        load_model(str(path), None)
+
+
+@pytest.mark.parametrize("cls,inputs,attrs,match", [
+    (A.Clip, [ab(3)], {"min": 2.0, "max": 1.0}, "min 2.0 is greater than max 1.0"),
+    (A.Softmax, [ab(3, dtype=dtypes.int32)], {"axis": -1}, "floating"),
+    (A.Prelu, [ab(-1, 4, 5), ab(5)], {"mode": "channel"}, "needs 4 alpha values"),
+    (I.Where, [ab(2, 3, dtype=dtypes.bool_), ab(2, 3), ab(1, 3)], {}, "does not broadcast"),
+    (I.Slice, [ab(-1, 5)], {"axes": (1,), "starts": (1,), "ends": (3,),
+                            "decrease_axis": (1,)}, "must keep exactly 1"),
+    (I.Gather, [ab(4, 5), ab(2, 2, dtype=dtypes.int64)], {}, "1-D, 0-D or \\[N, 1\\]"),
+    (J.Concat, [ab(-1, 2, 3), ab(-1, 3, 4)], {"axis": 1}, "differ in dim 2"),
+    (J.Split, [ab(-1, 5)], {"sections": (2, 2), "axis": 1}, "add up to 4"),
+    (J.Split, [ab(-1, 5)], {"num": 2, "axis": 1}, "does not split into 2"),
+    (M.Squeeze, [ab(-1, 1)], {"axes": (2,)}, "out of range"),
+    (M.Expand, [ab(-1, 3)], {"shape": (-1, 4)}, "cannot expand dim 1 of size 3"),
+    (M.Expand, [ab(3)], {"shape": (-1, 3)}, "new leading dim"),
+    (M.Flatten, [ab(2, 3, 4)], {"start_axis": 2, "stop_axis": 1}, "comes after"),
+    (S.TopK, [ab(-1, 4)], {"k": 5}, "k=5 must be in \\[1, 4\\]"),
+    (C.Range, [ab(1), ab(1, dtype=dtypes.int64), ab(1)], {}, "one dtype"),
+])
+def test_inputs_that_do_not_fit_are_shape_errors(cls, inputs, attrs, match):
+    with pytest.raises(ShapeError, match=match):
+        cls.infer_results(inputs, cls.normalize_attrs(attrs))
+
+
+# --- semantics worth pinning down -----------------------------------------------------------------
+
+def test_clip_casts_its_bounds_to_integers_as_paddle_does():
+    """Measured with Paddle's legacy executor: clip(int32 [-3..3], -1.5, 1.7) truncates the
+    bounds to -1 and 1; FLT_MAX (the default max) saturates."""
+    x = np.arange(-3, 4, dtype=np.int32)
+    (out,) = A.Clip.run_eager([x], {"min": -1.5, "max": 1.7})
+    np.testing.assert_array_equal(out, [-1, -1, -1, 0, 1, 1, 1])
+    assert out.dtype == np.int32
+    (out,) = A.Clip.run_eager([x], {"min": -1.0, "max": 3.4028234663852886e38})
+    np.testing.assert_array_equal(out, [-1, -1, -1, 0, 1, 2, 3])
+
+
+def test_unsqueeze_and_squeeze_follow_paddles_axis_rules():
+    # each unsqueeze axis is a place in the growing output; earlier new dims move along
+    assert M.unsqueeze_shape((3, 4), (-1, 1, 3)) == (3, 1, 4, 1, 1)
+    assert M.unsqueeze_shape((3, 4), (0, 0)) == (1, 1, 3, 4)
+    assert M.unsqueeze_shape((3,), (1, -1)) == (3, 1, 1)
+    # squeeze drops listed dims of size 1 only; at compile time a listed -1 goes too
+    assert M.squeeze_shape((3, 1, 4), (1, 2)) == (3, 4)
+    assert M.squeeze_shape((-1, 1, 4), (0, 1)) == (4,)
+    assert M.squeeze_shape((-1, 1, 4, 1), ()) == (-1, 4)
+
+
+def test_topk_takes_nan_as_largest_and_the_first_of_ties_first():
+    x = np.array([[1.0, np.nan, 3.0, 3.0, -1.0]], np.float32)
+    out, idx = S.TopK.run_eager([x], {"k": 3, "axis": -1, "largest": True, "sorted": True})
+    np.testing.assert_array_equal(idx, [[1, 2, 3]])
+    out, idx = S.TopK.run_eager([x], {"k": 3, "axis": -1, "largest": False, "sorted": True})
+    np.testing.assert_array_equal(idx, [[4, 0, 2]])
+    assert idx.dtype == np.int64
+
+
+@pytest.mark.interop
+def test_nan_handling_of_argmax_and_topk_matches_paddle(real_paddle):
+    p = real_paddle
+    for row in ([np.nan, 1, 2], [1, np.nan, 3, np.nan], [3, np.nan, 1], [np.nan, np.nan],
+                [-np.inf, np.nan, -np.inf]):
+        x = np.array([row], np.float32)
+        t = p.to_tensor(x)
+        (am,) = S.ArgMax.run_eager([x], S.ArgMax.normalize_attrs({"axis": 1}))
+        np.testing.assert_array_equal(am, p.argmax(t, axis=1).numpy(), err_msg=str(row))
+        for largest in (True, False):
+            _, idx = S.TopK.run_eager([x], S.TopK.normalize_attrs(
+                {"k": 2, "largest": largest}))
+            np.testing.assert_array_equal(idx, p.topk(t, 2, largest=largest)[1].numpy(),
+                                          err_msg=f"{row} largest={largest}")
+
+
+@pytest.mark.interop
+def test_range_is_bit_exact_with_paddles_running_sum(real_paddle):
+    for s, e, d, dt in ((0.1, 7.3, 0.7, np.float32), (-3.0, 2.9, 0.1, np.float32),
+                        (5.0, -5.0, -0.3, np.float64), (-7, 20, 4, np.int32)):
+        arrays = [np.array([v], dt) for v in (s, e, d)]
+        (ours,) = C.Range.run_eager(arrays, {})
+        theirs = real_paddle.arange(*[real_paddle.to_tensor(a) for a in arrays],
+                                    dtype=dt).numpy()
+        np.testing.assert_array_equal(ours, theirs)
+        assert ours.dtype == theirs.dtype
+
+
+@pytest.mark.interop
+def test_reduce_dtype_attributes_in_files_act_as_in_paddle(tmp_path, real_paddle):
+    """Paddle 2.x files may set in_dtype/out_dtype: Paddle 3.3.1 casts x to reduce_sum's
+    out_dtype before summing and ignores both on the other reductions."""
+    x = np.arange(12, dtype=np.float32).reshape(3, 4) + 0.7
+    for op_type, attrs, dtype in (("reduce_sum", {"dim": [1], "out_dtype": 3}, "int64"),
+                                  ("reduce_sum", {"dim": [1], "in_dtype": 6}, "float32"),
+                                  ("reduce_mean", {"dim": [1], "out_dtype": 6}, "float32"),
+                                  ("reduce_max", {"dim": [0], "in_dtype": 3,
+                                                  "out_dtype": 3}, "float32")):
+        case = Case(op_type, R.Sum, [x], {}, None, static=appended(op_type, attrs, dtype),
+                    batched=())
+        path, expected = paddle_saved(case, real_paddle, tmp_path)
+        (got,) = load_model(path, None).run([x])
+        assert_close(got, expected[0])

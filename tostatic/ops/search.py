@@ -106,10 +106,15 @@ class TopK(PdOp):
         else:
             key = -a.astype(np.int64) if largest else a
         if k < n:
-            part = np.argpartition(key, k - 1, axis=-1)[..., :k]
+            # the k smallest keys; of keys equal to the k-th, the first ones by index
+            kth = np.partition(key, k - 1, axis=-1)[..., k - 1:k]
+            less, tie = key < kth, key == kth
+            need = k - less.sum(axis=-1, keepdims=True)
+            chosen = less | (tie & (np.cumsum(tie, axis=-1) <= need))
+            part = np.argsort(~chosen, axis=-1, kind="stable")[..., :k]
         else:
             part = np.broadcast_to(np.arange(n), a.shape)
-        # the k found, by key and then by index (the first of equal values first)
+        # sorted by key, then by index
         order = np.lexsort((part, np.take_along_axis(key, part, axis=-1)), axis=-1)
         idx = np.take_along_axis(part, order, axis=-1)
         out = np.take_along_axis(a, idx, axis=-1)
