@@ -2,6 +2,7 @@
 from tostatic.ops import (  # noqa: F401
     activation,
     control_flow,
+    conv,
     core,
     creation,
     elementwise,
