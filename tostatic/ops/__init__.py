@@ -9,5 +9,6 @@ from tostatic.ops import (  # noqa: F401
     linalg,
     logical,
     manipulation,
+    pooling,
     reduction,
 )
