@@ -5,10 +5,12 @@ from tostatic.ops import (  # noqa: F401
     conv,
     core,
     creation,
+    dropout,
     elementwise,
     linalg,
     logical,
     manipulation,
+    normalization,
     pooling,
     reduction,
 )
