@@ -322,8 +322,9 @@ def conv_legacy(paddle_type: str, transpose: bool = False) -> Legacy:
     if transpose:
         attrs["output_padding"] = From("INTS", "output_padding")
         attrs["output_size"] = From("INTS", "output_size")
+    # Paddle's conv helpers declare the output without legacy_lod_level
     return Legacy(paddle_type, {"Input": "x", "Filter": "weight"}, {"Output": 0}, attrs,
-                  optional_inputs=("Bias",) if transpose else ())
+                  optional_inputs=("Bias",) if transpose else (), out_lod_level=False)
 
 
 def _check_common(op: str, x: Abstract, w: Abstract, strides: tuple[int, ...],
