@@ -372,7 +372,7 @@ def one_op_module(cls, x_shape, weights, attrs):
 
 @pytest.mark.interop
 @pytest.mark.parametrize("name,cls,xs,ws,attrs", EXPORT_CASES,
-                         ids=[c[0] if isinstance(c, tuple) else c.values[0] for c in EXPORT_CASES])
+                         ids=[c.values[0] if hasattr(c, "values") else c[0] for c in EXPORT_CASES])
 def test_lowered_op_runs_in_paddle_inference_and_loads_back(tmp_path, real_paddle, name, cls,
                                                             xs, ws, attrs):
     x = rand(*xs)
