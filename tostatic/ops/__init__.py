@@ -2,11 +2,15 @@
 from tostatic.ops import (  # noqa: F401
     activation,
     control_flow,
+    conv,
     core,
     creation,
+    dropout,
     elementwise,
     linalg,
     logical,
     manipulation,
+    normalization,
+    pooling,
     reduction,
 )
