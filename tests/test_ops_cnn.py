@@ -18,7 +18,8 @@ from tostatic.ops.core import Persistable
 from tostatic.ops.dropout import Dropout
 from tostatic.ops.normalization import AffineChannel, BatchNorm, GroupNorm, InstanceNorm
 from tostatic.ops.pooling import Pool2D
-from tostatic.passes.lower_to_program import INPUT_NAME_ATTR, lower_function
+from tostatic.ir.attr_keys import INPUT_NAME_ATTR
+from tostatic.passes.lower_to_program import lower_function
 from tostatic.runtime.loaded_model import load_model
 from tostatic.serialization.pdiparams import save_combine
 from tostatic.serialization.program_desc import save_program
@@ -323,7 +324,6 @@ def test_unsupported_attribute_values_are_named(cls, attrs, arg, value):
 
 # paddle.inference insists that batch_norm's MeanOut / VarianceOut are its Mean / Variance
 # variables; lowering writes them to variables of their own until it honours BatchNorm.UPDATES
-NEEDS_UPDATES = "lower-to-program does not yet write UPDATES results into the input's variable"
 
 EXPORT_CASES = [  # (name, class, x shape, weight shapes, attrs)
     ("conv2d", Conv2D, (2, 4, 9, 8), [(6, 2, 3, 3)],
@@ -342,9 +342,8 @@ EXPORT_CASES = [  # (name, class, x shape, weight shapes, attrs)
        exclusive=False)),
     ("adaptive_avg_pool", Pool2D, (2, 3, 9, 8), [], C(pooling_type="avg", ksize=(4, 3),
                                                      adaptive=True)),
-    pytest.param("batch_norm", BatchNorm, (2, 3, 4, 5), [(3,), (3,), (3,), (3,)],
-                 C(is_test=True, use_global_stats=True, momentum=0.9),
-                 marks=pytest.mark.xfail(strict=True, raises=ValueError, reason=NEEDS_UPDATES)),
+    ("batch_norm", BatchNorm, (2, 3, 4, 5), [(3,), (3,), (3,), (3,)],
+     C(is_test=True, use_global_stats=True, momentum=0.9)),
     ("instance_norm", InstanceNorm, (2, 3, 4, 5), [(3,), (3,)], C(epsilon=1e-5)),
     ("group_norm", GroupNorm, (2, 4, 3, 5), [(4,), (4,)], C(groups=2)),
     ("affine_channel", AffineChannel, (2, 3, 4, 5), [(3,), (3,)], C(data_layout="NCHW")),
@@ -587,7 +586,6 @@ def test_paddle_cnn_fixtures_lower_back_to_the_conv_pool_dropout_ops_paddle_wrot
     assert ours == theirs and len(ours) >= 4
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_UPDATES)
 def test_paddle_cnn_fixture_lowers_back_to_the_batch_norm_paddle_wrote(monkeypatch, tmp_path):
     ours, theirs = _round_trip(monkeypatch, tmp_path, "small_cnn", {"batch_norm"})
     assert ours == theirs

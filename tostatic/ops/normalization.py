@@ -58,7 +58,7 @@ class BatchNorm(PdOp):
              "trainable_statistics": attr(BOOL, False)}
     NUM_RESULTS = 5
     # result index -> the input it is the new value of (Paddle: same variable, in place)
-    UPDATES: ClassVar[dict[int, str]] = {1: "mean", 2: "variance"}
+    UPDATES = {1: "mean", 2: "variance"}
     PADDLE = Legacy("batch_norm",
                     {"X": "x", "Scale": "scale", "Bias": "bias", "Mean": "mean",
                      "Variance": "variance"},
