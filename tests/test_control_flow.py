@@ -13,7 +13,7 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from tostatic.dialects import pd
+from tostatic.dialects.context import context
 from tostatic.ir import dtypes
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.activation import Relu, Scale
@@ -22,7 +22,7 @@ from tostatic.ops.creation import UniformRandom
 from tostatic.ops.elementwise import LessThan, Multiply
 from tostatic.ops.logical import LogicalNot
 from tostatic.passes.base import CompileState
-from tostatic.passes.pipeline import run_pipeline
+from tostatic.passes.manager import run_pipeline
 from tostatic.runtime.plan import ExecutionPlan
 
 from conftest import emit
@@ -133,7 +133,7 @@ def test_region_ops_print_and_parse_back(build, types):
     m = function(types, build)
     buf = io.StringIO()
     Printer(stream=buf, print_generic_format=True).print_op(m)
-    parsed = Parser(pd.context(), buf.getvalue()).parse_module()
+    parsed = Parser(context(), buf.getvalue()).parse_module()
     parsed.verify()
     again = io.StringIO()
     Printer(stream=again, print_generic_format=True).print_op(parsed)

@@ -13,11 +13,11 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from tostatic.frontend import initializer as I
-from tostatic.frontend import random as trandom
-from tostatic.frontend import unique_name
-from tostatic.frontend.layer import Layer, _convert_camel_to_snake
-from tostatic.frontend.layers_common import (
+from tostatic.frontend.nn import initializer as I
+from tostatic.ops import random as trandom
+from tostatic.ir import names as unique_name
+from tostatic.frontend.nn.layer import Layer, _convert_camel_to_snake
+from tostatic.frontend.nn.common import (
     Flatten,
     Identity,
     LayerDict,
@@ -26,8 +26,8 @@ from tostatic.frontend.layers_common import (
     ReLU,
     Sequential,
 )
-from tostatic.frontend.param_attr import ParamAttr
-from tostatic.frontend.tensor import Parameter, Tensor
+from tostatic.frontend.nn.param_attr import ParamAttr
+from tostatic.frontend.tensor.tensor import Parameter, Tensor
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "paddle-3.3.1")
 
@@ -559,10 +559,10 @@ def test_initializers_follow_seed_and_global_initializer():
 
 
 def test_linear_and_sequential_forward():
-    F = pytest.importorskip("tostatic.frontend.nn_functional")
+    F = pytest.importorskip("tostatic.frontend.nn.functional")
     if not hasattr(F, "linear"):
         pytest.skip("nn_functional.linear not there yet")
-    from tostatic.frontend.tensor import to_tensor
+    from tostatic.frontend.tensor.tensor import to_tensor
 
     net = build_mlp(OURS)
     x = np.random.default_rng(0).standard_normal([3, 16]).astype(np.float32)

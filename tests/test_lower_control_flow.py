@@ -20,8 +20,10 @@ from tostatic.ops.elementwise import LessThan, Multiply
 from tostatic.ops.logical import LogicalNot
 from tostatic.passes import raise_control_flow
 from tostatic.passes.base import CompileState, entry
-from tostatic.passes.lower_to_program import INPUT_NAME_ATTR, hints, lower_function
-from tostatic.passes.pipeline import run_pipeline
+from tostatic.ir.attr_keys import INPUT_NAME_ATTR
+from tostatic.passes.lower_to_program import lower_function
+from tostatic.passes.lowering import hints
+from tostatic.passes.manager import run_pipeline
 from tostatic.passes.raise_from_program import raise_program
 from tostatic.runtime.loaded_model import load_model
 from tostatic.runtime.plan import ExecutionPlan
@@ -119,7 +121,8 @@ def test_lowered_fixture_runs_in_real_paddle_on_both_branches(tmp_path, monkeypa
 def test_load_export_pipelines_round_trip_through_the_command_line(tmp_path, real_paddle):
     """`tostatic opt model.mlir --pipeline load,export`: raise, optimize, lower."""
     from tostatic.cli import main as cli
-    from tostatic.ir.text import parse_ir, print_ir
+    from tostatic.dialects.context import parse_ir
+    from tostatic.ir.text import print_ir
 
     src, out = tmp_path / "in.mlir", tmp_path / "out.mlir"
     src.write_text(print_ir(ModuleOp([load_program(CONTROL_FLOW / "model.pdmodel")])))

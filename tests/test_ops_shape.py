@@ -31,7 +31,8 @@ from tostatic.ops import manipulation as M
 from tostatic.ops import reduction as R
 from tostatic.ops import search as S
 from tostatic.passes.base import entry
-from tostatic.passes.lower_to_program import INPUT_NAME_ATTR, lower_function
+from tostatic.ir.attr_keys import INPUT_NAME_ATTR
+from tostatic.passes.lower_to_program import lower_function
 from tostatic.passes.raise_from_program import raise_program
 from tostatic.runtime.loaded_model import load_model
 from tostatic.serialization import framework_pb2 as fpb
@@ -605,3 +606,32 @@ def test_reduce_dtype_attributes_in_files_act_as_in_paddle(tmp_path, real_paddle
         path, expected = paddle_saved(case, real_paddle, tmp_path)
         (got,) = load_model(path, None).run([x])
         assert_close(got, expected[0])
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("op_type,y_shape,axis", [
+    ("elementwise_add", (4,), 1),            # Paddle 2.x conv bias: [C] at axis 1
+    ("elementwise_mul", (3, 4), 0),          # 2.x squeeze-excite scale: [N, C] at axis 0
+    ("elementwise_mul", (3, 4, 1, 1), -1),   # 3.x squeeze-excite scale
+    ("elementwise_sub", (4, 1, 1), 1),       # trailing 1s of Y
+    ("elementwise_div", (5,), 2),
+])
+def test_elementwise_axis_forms_of_vision_models_raise_as_paddle_runs_them(
+        op_type, y_shape, axis, tmp_path, real_paddle):
+    from tostatic.ops import elementwise as E
+
+    x, y = f32(3, 4, 5, 2), (np.abs(f32(*y_shape)) + 0.5).astype(np.float32)
+
+    def build(paddle, xv, yv):
+        from paddle.base.layer_helper import LayerHelper
+
+        helper = LayerHelper(op_type)
+        out = helper.create_variable_for_type_inference("float32")
+        helper.append_op(type=op_type, inputs={"X": xv, "Y": yv}, outputs={"Out": out},
+                         attrs={"axis": axis})
+        return out
+
+    case = Case(op_type, E.Add, [x, y], {}, None, static=build, batched=(0,) if axis else ())
+    path, expected = paddle_saved(case, real_paddle, tmp_path)
+    (got,) = load_model(path, None).run([x, y])
+    assert_close(got, expected[0])

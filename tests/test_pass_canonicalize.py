@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from xdsl.parser import Parser
 
-from tostatic.dialects import pd
-from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
+from tostatic.dialects.context import context
+from tostatic.frontend.capture.tracing import LOC_ATTR, NAMES_ATTR
 from tostatic.passes.base import PASSES, entry
 from tostatic.passes.canonicalize import canonicalize
 
 
 def run(ir: str):
-    module = Parser(pd.context(), ir).parse_module()
+    module = Parser(context(), ir).parse_module()
     canonicalize(module)
     module.verify()
     return module
@@ -210,7 +210,7 @@ def test_canonicalized_function_result_still_lowers_and_runs():
     """When an input replaces a function result, the outputs still keep their traced names:
     lowering assigns the feed to them (predictors look outputs up by name)."""
     import tostatic as paddle
-    from tostatic.frontend.static_function import trace
+    from tostatic.frontend.capture.static_function import trace
     from tostatic.static import InputSpec
 
     def f(x):

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from xdsl.parser import Parser
 
-from tostatic.dialects import pd
-from tostatic.frontend.tracing import NAMES_ATTR
+from tostatic.dialects.context import context
+from tostatic.frontend.capture.tracing import NAMES_ATTR
 from tostatic.passes.base import PASSES, entry
 from tostatic.passes.cse import cse
 
 
 def run(ir: str):
-    module = Parser(pd.context(), ir).parse_module()
+    module = Parser(context(), ir).parse_module()
     cse(module)
     module.verify()
     return module

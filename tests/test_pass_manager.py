@@ -8,7 +8,8 @@ import pytest
 import tostatic as paddle
 from tostatic import nn
 from tostatic.cli import main as cli
-from tostatic.ir.text import parse_ir, print_ir
+from tostatic.dialects.context import parse_ir
+from tostatic.ir.text import print_ir
 from tostatic.ir.verify import VerifyError, verify
 from tostatic.passes.base import CompilePass, entry, register
 from tostatic.passes.dump import DumpOptions

@@ -8,7 +8,7 @@ import pytest
 from xdsl.dialects.builtin import TensorType
 from xdsl.parser import Parser
 
-from tostatic.dialects import pd
+from tostatic.dialects.context import context
 from tostatic.ir.errors import ShapeError
 from tostatic.passes.base import PASSES, entry
 from tostatic.passes.shape_inference import ShapeInferenceError, infer_shapes
@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "paddle-3.3.1"
 
 
 def parse(ir: str):
-    return Parser(pd.context(), ir).parse_module()
+    return Parser(context(), ir).parse_module()
 
 
 def run(ir: str):
@@ -185,7 +185,7 @@ def test_raised_paddle_programs_agree_with_every_rule(name):
 def test_through_the_pass_manager_the_failure_names_pass_op_and_line(tmp_path):
     from tostatic.ir.errors import ShapeError
     from tostatic.passes.base import CompileState
-    from tostatic.passes.pipeline import run_pipeline
+    from tostatic.passes.manager import run_pipeline
 
     m = parse("""func.func @forward(%x: tensor<4x3xf32>, %w: tensor<3x5xf32>) -> tensor<4x6xf32> {
   %y = "pd.matmul"(%x, %w) {pd.loc = "model.py:12"} : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x6xf32>

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tostatic.dialects import program as P
-from tostatic.dialects.program_text import (
+from tostatic.serialization.program_text import (
     extra_attrs,
     block_to_text,
     op_to_text,

@@ -183,6 +183,7 @@ def test_not_a_program_desc(tmp_path):
 
 def test_save_program_failure_leaves_no_file(tmp_path):
     from tostatic.dialects import program as P
+    from tostatic.dialects import program_parser as PT
 
     bad = P.ProgramOp.build([P.BlockOp.build(0, -1, [P.VarOp.build(
         "feed", var_type="FEED_MINIBATCH", dtype="float32")], [])])
@@ -496,6 +497,7 @@ _INTEROP = textwrap.dedent(r'''
     sys.path.insert(0, sys.argv[1])
     root, out = sys.argv[2], sys.argv[3]
     from tostatic.dialects import program as P
+    from tostatic.dialects import program_parser as PT
     from tostatic.serialization.program_desc import load_program, save_program, from_program_desc
     from tostatic.serialization.pdiparams import load_combine, save_combine
     from tostatic.serialization import framework_pb2 as ours
@@ -540,7 +542,7 @@ _INTEROP = textwrap.dedent(r'''
         r = {"paddle_pb_roundtrip":
              ours.ProgramDesc.FromString(data).SerializeToString() == data
              and from_program_desc(pdesc) is not None
-             and P.print_program(from_program_desc(pdesc)) == P.print_program(
+             and PT.print_program(from_program_desc(pdesc)) == PT.print_program(
                  load_program(os.path.join(d, "model.pdmodel")))}
         params = os.path.join(d, "model.pdiparams")
         if os.path.exists(params):

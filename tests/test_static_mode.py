@@ -427,8 +427,8 @@ def test_full_writes_value_and_str_value_as_paddle_does(static):
         ("2", 2.0), ("0.1", np.float32(0.1).item()), (str(2 ** 62 + 1), float(2 ** 62))]
     got = paddle.static.Executor().run(main, fetch_list=[a, b, c])
     assert got[0].tolist() == [2, 2] and got[2].tolist() == [2 ** 62]
-    from tostatic.frontend.initializer import Constant
-    from tostatic.frontend.static_mode import create_parameter
+    from tostatic.frontend.nn.initializer import Constant
+    from tostatic.frontend.static.mode import create_parameter
 
     create_parameter("k", [2], "int64", Constant(3))
     (init,) = [o for o in startup.global_block().ops if o.output("Out") == ["k"]]

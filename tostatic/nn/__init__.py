@@ -1,6 +1,6 @@
 """paddle.nn: Layer and the common layers."""
-from tostatic.frontend.layer import Layer
-from tostatic.frontend.layers_common import (
+from tostatic.frontend.nn.layer import Layer
+from tostatic.frontend.nn.common import (
     Flatten,
     Identity,
     LayerDict,
@@ -9,7 +9,7 @@ from tostatic.frontend.layers_common import (
     ReLU,
     Sequential,
 )
-from tostatic.frontend.param_attr import ParamAttr
+from tostatic.frontend.nn.param_attr import ParamAttr
 from tostatic.nn import functional, initializer
 
 __all__ = ["Flatten", "Identity", "Layer", "LayerDict", "LayerList", "Linear", "ParamAttr", "ReLU",

@@ -1,4 +1,4 @@
 """paddle.nn.functional."""
-from tostatic.frontend.nn_functional import flatten, linear, relu, sigmoid, tanh
+from tostatic.frontend.nn.functional import flatten, linear, relu, sigmoid, tanh
 
 __all__ = ["flatten", "linear", "relu", "sigmoid", "tanh"]
