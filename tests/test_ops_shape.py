@@ -577,6 +577,8 @@ def test_loading_refuses_slice_bounds_read_from_tensors(tmp_path):
     (J.Concat, [ab(-1, 2, 3), ab(-1, 3, 4)], {"axis": 1}, "differ in dim 2"),
     (J.Split, [ab(-1, 5)], {"sections": (2, 2), "axis": 1}, "add up to 4"),
     (J.Split, [ab(-1, 5)], {"num": 2, "axis": 1}, "does not split into 2"),
+    (J.Split, [ab(-1, 5)], {"sections": (5, -1), "axis": 1}, "nothing for the -1"),
+    (R.Cumsum, [ab(-1, 5)], {"flatten": True, "axis": 1}, "out of range"),
     (M.Squeeze, [ab(-1, 1)], {"axes": (2,)}, "out of range"),
     (M.Expand, [ab(-1, 3)], {"shape": (-1, 4)}, "cannot expand dim 1 of size 3"),
     (M.Expand, [ab(3)], {"shape": (-1, 3)}, "new leading dim"),
@@ -694,3 +696,165 @@ def test_elementwise_axis_forms_of_vision_models_raise_as_paddle_runs_them(
     path, expected = paddle_saved(case, real_paddle, tmp_path)
     (got,) = load_model(path, None).run([x, y])
     assert_close(got, expected[0])
+
+
+# --- random shapes and attributes against Paddle's dygraph ---------------------------------------
+
+def _random_shape(rng, rank=None):
+    rank = rng.integers(1, 5) if rank is None else rank
+    return tuple(int(d) for d in rng.integers(1, 6, size=rank))
+
+
+def _slice(rng, p):
+    x = f32(*_random_shape(rng))
+    axes = sorted(rng.choice(x.ndim, size=rng.integers(1, x.ndim + 1), replace=False).tolist())
+    starts = [int(rng.integers(-7, 7)) for _ in axes]
+    ends = [int(rng.choice([rng.integers(-7, 8), 2147483647])) for _ in axes]
+    kept = [len(range(x.shape[a]))
+            and len(range(*slice(s, e).indices(x.shape[a]))) for a, s, e in zip(axes, starts, ends)]
+    dec = [a for a, k in zip(axes, kept) if k == 1 and rng.random() < 0.5]
+    attrs = {"axes": axes, "starts": starts, "ends": ends, "decrease_axis": dec}
+    return I.Slice, [x], attrs, lambda t: p._C_ops.slice(t, axes, starts, ends, [1] * len(axes),
+                                                         dec)
+
+
+def _flatten(rng, p):
+    x = f32(*_random_shape(rng))
+    a, b = sorted(int(v) for v in rng.integers(0, x.ndim, size=2))
+    a, b = a - x.ndim * int(rng.integers(0, 2)), b - x.ndim * int(rng.integers(0, 2))
+    return M.Flatten, [x], {"start_axis": a, "stop_axis": b}, lambda t: p.flatten(t, a, b)
+
+
+def _squeeze(rng, p):
+    shape = [int(d) for d in rng.choice([1, 1, 2, 3], size=rng.integers(1, 5))]
+    x = f32(*shape)
+    axes = [int(a) - x.ndim * int(rng.integers(0, 2))
+            for a in rng.choice(x.ndim, size=rng.integers(0, x.ndim + 1), replace=False)]
+    return M.Squeeze, [x], {"axes": axes}, lambda t: p.squeeze(t, axes)
+
+
+def _unsqueeze(rng, p):
+    x = f32(*_random_shape(rng))
+    axes, rank = [], x.ndim
+    for _ in range(rng.integers(1, 4)):
+        axes.append(int(rng.integers(-rank - 1, rank + 1)))
+        rank += 1
+    return M.Unsqueeze, [x], {"axes": axes}, lambda t: p.unsqueeze(t, axes)
+
+
+def _split(rng, p):
+    x = f32(*_random_shape(rng))
+    axis = int(rng.integers(-x.ndim, x.ndim))
+    n = x.shape[axis]
+    if rng.random() < 0.5:
+        num = int(rng.choice([d for d in range(1, n + 1) if n % d == 0]))
+        return J.Split, [x], {"num": num, "axis": axis}, lambda t: p.split(t, num, axis)
+    cuts = sorted(rng.integers(0, n + 1, size=rng.integers(1, 3)).tolist())
+    sections = np.diff([0] + cuts + [n]).tolist()
+    filled = [i for i, n in enumerate(sections) if n > 0]
+    if filled and rng.random() < 0.5:  # Paddle's -1 section must get at least one element
+        sections[int(rng.choice(filled))] = -1
+    return J.Split, [x], {"sections": sections, "axis": axis}, \
+        lambda t: p.split(t, sections, axis)
+
+
+def _concat(rng, p):
+    shape = _random_shape(rng)
+    axis = int(rng.integers(-len(shape), len(shape)))
+    xs = [f32(*[int(rng.integers(1, 4)) if i == axis % len(shape) else d
+                for i, d in enumerate(shape)]) for _ in range(rng.integers(1, 4))]
+    return J.Concat, xs, {"axis": axis}, lambda *ts: p.concat(list(ts), axis)
+
+
+def _gather(rng, p):
+    x = f32(*_random_shape(rng))
+    axis = int(rng.integers(0, x.ndim))
+    index = rng.integers(0, x.shape[axis], size=rng.integers(1, 5)).astype(
+        rng.choice([np.int32, np.int64]))
+    return I.Gather, [x, index], {"axis": axis}, lambda t, i: p.gather(t, i, axis)
+
+
+def _topk(rng, p):
+    x = f32(*_random_shape(rng))
+    axis = int(rng.integers(-x.ndim, x.ndim))
+    k = int(rng.integers(1, x.shape[axis] + 1))
+    largest = bool(rng.random() < 0.5)
+    return S.TopK, [x], {"k": k, "axis": axis, "largest": largest}, \
+        lambda t: p.topk(t, k, axis, largest)
+
+
+def _argmax(rng, p):
+    x = f32(*_random_shape(rng))
+    axis, keep = int(rng.integers(-x.ndim, x.ndim)), bool(rng.random() < 0.5)
+    return S.ArgMax, [x], {"axis": axis, "keepdims": keep}, \
+        lambda t: p.argmax(t, axis, keepdim=keep)
+
+
+def _cumsum(rng, p):
+    x = f32(*_random_shape(rng))
+    flags = [bool(v) for v in rng.random(3) < 0.5]
+    axis = int(rng.integers(-1, 1) if flags[0] else rng.integers(-x.ndim, x.ndim))
+    return R.Cumsum, [x], dict(zip(("flatten", "exclusive", "reverse"), flags), axis=axis), \
+        lambda t: p._C_ops.cumsum(t, axis, *flags)
+
+
+def _reduce(rng, p):
+    x = f32(*_random_shape(rng), scale=1.0)
+    cls, fn = [(R.Sum, p.sum), (R.Mean, p.mean), (R.Max, p.max), (R.Min, p.min),
+               (R.Prod, p.prod)][int(rng.integers(5))]
+    axes = [int(a) - x.ndim * int(rng.integers(0, 2))
+            for a in rng.choice(x.ndim, size=rng.integers(1, x.ndim + 1), replace=False)]
+    keep = bool(rng.random() < 0.5)
+    return cls, [x], {"axis": axes, "keepdim": keep}, lambda t: fn(t, axis=axes, keepdim=keep)
+
+
+def _expand_tile(rng, p):
+    shape = [int(d) for d in rng.choice([1, 2, 3], size=rng.integers(1, 4))]
+    x = f32(*shape)
+    if rng.random() < 0.5:
+        reps = [int(r) for r in rng.integers(1, 4, size=rng.integers(1, 5))]
+        return M.Tile, [x], {"repeat_times": reps}, lambda t: p.tile(t, reps)
+    lead = [int(d) for d in rng.integers(1, 4, size=rng.integers(0, 3))]
+    target = lead + [int(rng.integers(1, 4)) if d == 1 else int(rng.choice([d, -1]))
+                     for d in shape]
+    return M.Expand, [x], {"shape": target}, lambda t: p.expand(t, target)
+
+
+def _softmax(rng, p):
+    x = f32(*_random_shape(rng))
+    axis = int(rng.integers(-x.ndim, x.ndim))
+    return A.Softmax, [x], {"axis": axis}, lambda t: p.nn.functional.softmax(t, axis)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("make", [_slice, _flatten, _squeeze, _unsqueeze, _split, _concat,
+                                  _gather, _topk, _argmax, _cumsum, _reduce, _expand_tile,
+                                  _softmax], ids=lambda f: f.__name__[1:])
+def test_random_shapes_and_attributes_match_paddle_dygraph(make, real_paddle):
+    rng = np.random.default_rng(sum(map(ord, make.__name__)))
+    for _ in range(12):
+        cls, inputs, attrs, paddle_fn = make(rng, real_paddle)
+        attrs = cls.normalize_attrs({k: tuple(v) if isinstance(v, list) else v
+                                     for k, v in attrs.items()})
+        ours = cls.run_eager(inputs, attrs)
+        theirs = _outs(paddle_fn(*[real_paddle.to_tensor(a) for a in inputs]))
+        assert len(ours) == len(theirs), (cls.name, attrs)
+        for o, t in zip(ours, theirs):
+            t = np.asarray(t.numpy())
+            assert o.shape == t.shape and o.dtype == t.dtype, (cls.name, attrs, o.shape, t.shape)
+            np.testing.assert_allclose(o, t, rtol=1e-5, atol=1e-5, err_msg=f"{cls.name} {attrs}")
+        inferred = cls.infer_results([Abstract.of_array(a) for a in inputs], attrs)
+        assert [r.shape for r in inferred] == [o.shape for o in ours], (cls.name, attrs)
+
+
+def test_cumsum_copies_a_one_element_tensor_even_when_exclusive():
+    """Paddle 3.3.1's kernel returns [5] for an exclusive cumsum of [5] (a longer axis starts
+    from 0): measured in dygraph, for every rank."""
+    for shape in ((1,), (1, 1), ()):
+        x = np.full(shape, 5, np.float32)
+        (out,) = R.Cumsum.run_eager([x], R.Cumsum.normalize_attrs({"exclusive": True,
+                                                                   "axis": -1}))
+        np.testing.assert_array_equal(out, x)
+    (out,) = R.Cumsum.run_eager([np.ones((3, 1, 2), np.float32)],
+                                R.Cumsum.normalize_attrs({"exclusive": True, "axis": 1}))
+    np.testing.assert_array_equal(out, np.zeros((3, 1, 2)))

@@ -175,7 +175,9 @@ class HardSwish(FloatUnary):
 
     @staticmethod
     def eager(x: np.ndarray, threshold: float, scale: float, offset: float) -> np.ndarray:
-        t = np.minimum(np.maximum(x + x.dtype.type(3), 0), 6)
+        t = x + x.dtype.type(3)
+        np.maximum(t, 0, out=t)
+        np.minimum(t, 6, out=t)
         t *= x
         t /= x.dtype.type(6)
         return t

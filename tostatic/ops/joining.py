@@ -81,8 +81,9 @@ def split_sizes(dim: int, num: int, sections: tuple[int, ...], what: str) -> lis
     known = sum(s for s in sizes if s >= 0)
     if dim >= 0:
         if -1 in sizes:
-            if known > dim:
-                raise ShapeError(f"{what}: sections {list(sections)} exceed the dim of size {dim}")
+            if known >= dim:  # Paddle's rule: the -1 section gets at least one element
+                raise ShapeError(f"{what}: sections {list(sections)} leave nothing for the -1 "
+                                 f"section of a dim of size {dim}")
             sizes[sizes.index(-1)] = dim - known
         elif known != dim:
             raise ShapeError(f"{what}: sections {list(sections)} add up to {known}, "

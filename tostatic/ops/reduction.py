@@ -14,7 +14,10 @@ from tostatic.ops.shapes import normalize_axis
 
 
 def reduced_axes(ndim: int, axis: tuple[int, ...], reduce_all: bool) -> tuple[int, ...]:
-    """Paddle's rule: reduce_all, no axes, or every axis listed all reduce everything."""
+    """Paddle's rule: reduce_all, no axes, or every axis listed all reduce everything (a 0-D
+    tensor, whose axis 0 / -1 Paddle accepts, has nothing to reduce)."""
+    if ndim == 0:
+        return ()
     if reduce_all or not axis:
         return tuple(range(ndim))
     return tuple(sorted({normalize_axis(a, ndim) for a in axis}))
@@ -122,7 +125,8 @@ class Prod(Reduce):
 class Cumsum(PdOp):
     """Running sum along `axis` (of the flattened tensor with `flatten`, a 1-D result);
     `exclusive` starts from 0 and leaves the last element out, `reverse` sums from the end.
-    Integers wrap around in their own dtype as Paddle's kernel does."""
+    Integers wrap around in their own dtype as Paddle's kernel does; a one-element tensor is
+    copied as it is, `exclusive` or not (Paddle's kernel returns it so)."""
 
     name = "pd.cumsum"
     INPUTS = ("x",)
@@ -137,22 +141,26 @@ class Cumsum(PdOp):
     @classmethod
     def infer(cls, x: Abstract, axis: int, flatten: bool, exclusive: bool,
               reverse: bool) -> Abstract:
+        # Paddle checks the axis against the result's rank (1 when flattened)
+        normalize_axis(axis, 1 if flatten else x.ndim, f"{cls.name} axis")
         if flatten or x.ndim == 0:
             n = 1
             for d in x.shape:
                 n = -1 if d < 0 or n < 0 else n * d
             return Abstract((n,) if flatten else (), x.dtype)
-        normalize_axis(axis, x.ndim, f"{cls.name} axis")
         return x
 
     @staticmethod
     def eager(x: np.ndarray, axis: int, flatten: bool, exclusive: bool,
               reverse: bool) -> np.ndarray:
         if flatten or x.ndim == 0:
+            normalize_axis(axis, 1, "pd.cumsum axis")
             shape = (x.size,) if flatten else ()
             x, axis = x.reshape(-1), 0
         else:
             shape, axis = x.shape, axis % x.ndim
+        if x.size == 1:  # Paddle's kernel copies a one-element tensor, even when exclusive
+            return x.reshape(shape).copy()
         if reverse:
             x = np.flip(x, axis)
         out = np.cumsum(x, axis=axis, dtype=x.dtype)
