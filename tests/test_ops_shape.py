@@ -858,3 +858,15 @@ def test_cumsum_copies_a_one_element_tensor_even_when_exclusive():
     (out,) = R.Cumsum.run_eager([np.ones((3, 1, 2), np.float32)],
                                 R.Cumsum.normalize_attrs({"exclusive": True, "axis": 1}))
     np.testing.assert_array_equal(out, np.zeros((3, 1, 2)))
+
+
+@pytest.mark.interop
+@pytest.mark.xfail(reason="paddle.arange writes its start/end/step as fill_constant with "
+                          "force_cpu=True, which pd.full (ops/creation.py, fixed force_cpu=False) "
+                          "does not raise yet", raises=UnsupportedError)
+def test_a_program_with_paddles_arange_loads(tmp_path, real_paddle):
+    case = Case("arange", C.Range, [i64(1, 2, 3, 4, 5)], {}, None, batched=(),
+                static=lambda p, x: x + p.arange(0, 10, 2))
+    path, expected = paddle_saved(case, real_paddle, tmp_path)
+    (got,) = load_model(path, None).run(case.inputs)
+    assert_close(got, expected[0])
