@@ -8,5 +8,8 @@ from tostatic.ops import (  # noqa: F401
     linalg,
     logical,
     manipulation,
+    padding,
     reduction,
+    resize,
+    sampling,
 )
