@@ -433,3 +433,328 @@ def test_interp_size_tensor_program_is_refused_until_raising_reads_the_slot(
     (got,) = model.run([feeds[n] for n in model.feed_names])
     (want,) = paddle_predict_reference(prefix + ".pdmodel", feeds)
     assert_close(got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# pad3d and pad
+# ---------------------------------------------------------------------------------------------
+
+from tostatic.ops.padding import Pad, Pad3d  # noqa: E402
+
+PAD3D_PADDINGS = [[1, 2, 0, 1, 2, 0], [0, 0, 0, 0, 0, 0], [3, 1, 2, 2, 1, 1], [-1, 2, 0, -1, 1, 0],
+                  [5, 7, 3, 4, 2, 6]]
+
+
+@pytest.mark.interop
+def test_pad3d_eager_matches_paddle(real_paddle):
+    """Every mode and format, float and int dtypes, crops (negative paddings), pads larger
+    than the dim (circular, replicate; reflect refuses them, as Paddle does)."""
+    rng = np.random.default_rng(6)
+    checked = 0
+    for mode, fmt, dt, shape, pads in itertools.product(
+            ["constant", "reflect", "replicate", "circular"], ["NCDHW", "NDHWC"],
+            [F32, np.float64, np.int32, np.int64], [(2, 3, 4, 5, 6), (1, 2, 1, 3, 2)],
+            PAD3D_PADDINGS):
+        x = (rng.standard_normal(shape) * 10).astype(dt)
+        a = dict(paddings=pads, mode=mode, value=1.5, data_format=fmt)
+        try:
+            want = real_paddle._C_ops.pad3d(real_paddle.to_tensor(x), pads, mode, 1.5,
+                                            fmt).numpy()
+        except ValueError:
+            with pytest.raises(ShapeError, match="reflect padding"):
+                Pad3d.eager(x, [], **a)
+            continue
+        assert_close(Pad3d.eager(x, [], **a), want)
+        checked += 1
+    assert checked > 250
+    x = rng.standard_normal((2, 3, 4, 5, 6)).astype(F32)
+    p = np.array([1, 2, 0, 1, 2, 0], np.int32)
+    want = real_paddle._C_ops.pad3d(real_paddle.to_tensor(x), real_paddle.to_tensor(p), "reflect",
+                                    0.0, "NCDHW").numpy()
+    assert_close(Pad3d.eager(x, [p], paddings=(0,) * 6, mode="reflect", value=0.0,
+                             data_format="NCDHW"), want)
+
+
+@pytest.mark.interop
+def test_legacy_pad_eager_matches_paddle(real_paddle):
+    rng = np.random.default_rng(7)
+    for shape, pads in [((2, 3, 4), [1, 0, 0, 2, 3, 1]), ((3, 4), [0, 0, 1, 2]),
+                        ((2, 3, 4, 5), [1] * 8), ((5,), [2, 3])]:
+        for dt in (F32, np.int64):
+            x = (rng.standard_normal(shape) * 10).astype(dt)
+            want = real_paddle._C_ops.pad(real_paddle.to_tensor(x), pads, -2.5).numpy()
+            assert_close(Pad.eager(x, paddings=pads, pad_value=-2.5), want)
+
+
+def test_pad_shape_rules_keep_dynamic_dims():
+    attrs = Pad3d.normalize_attrs(dict(paddings=(1, 2, 0, 1, 3, 0), mode="replicate"))
+    (out,) = Pad3d.infer_results([ab(-1, 3, 4, -1, 6)], attrs)
+    assert out == ab(-1, 3, 7, -1, 9)
+    x = np.zeros((2, 3, 4, 5, 6), F32)
+    assert Pad3d.run_eager([x], attrs)[0].shape == (2, 3, 7, 6, 9)
+    (out,) = Pad3d.infer_results([ab(-1, 4, 5, 6, 3), ab(6, dtype=dtypes.int32)],
+                                 Pad3d.normalize_attrs(dict(data_format="NDHWC")))
+    assert out == ab(-1, -1, -1, -1, 3)
+    (out,) = Pad.infer_results([ab(-1, 3, 4)], Pad.normalize_attrs(dict(paddings=(0, 0, 1, 2, 3, 4))))
+    assert out == ab(-1, 6, 11)
+
+
+def test_pad_bad_attributes_name_op_attribute_and_value():
+    x = ab(1, 3, 4, 4, 4)
+    for extra, err, text in [
+            ({"mode": "symmetric"}, UnsupportedError, "pd.pad3d.*mode 'symmetric'"),
+            ({"data_format": "NCHW"}, UnsupportedError, "pd.pad3d.*data_format 'NCHW'"),
+            ({"mode": "reflect", "paddings": (4, 0, 0, 0, 0, 0)}, ShapeError,
+             "reflect padding \\[4, 0\\] must be smaller than the dim it pads \\(4\\)"),
+            ({"paddings": (1, 1)}, ShapeError, "must have 6 values")]:
+        attrs = Pad3d.normalize_attrs(extra)
+        with pytest.raises(err, match=text):
+            Pad3d.infer_results([x], attrs)
+        with pytest.raises(err, match=text):
+            Pad3d.run_eager([np.zeros(x.shape, F32)], attrs)
+    with pytest.raises(ShapeError, match="must be 5-D, got rank 4 \\(F.pad unsqueezes"):
+        Pad3d.infer_results([ab(1, 3, 4, 4)], Pad3d.normalize_attrs({}))
+    with pytest.raises(ShapeError, match="must be >= 0"):
+        Pad.infer_results([ab(3, 4)], Pad.normalize_attrs({"paddings": (0, 0, -1, 2)}))
+
+
+def _pad_model(block, args):
+    x, y, p = args
+    return [emit(block, Pad3d, x, paddings=(1, 2, 0, 1, 2, 0), mode="constant", value=0.1),
+            emit(block, Pad3d, x, paddings=(2, 1, 1, 3, 1, 1), mode="reflect"),
+            emit(block, Pad3d, x, paddings=(4, 0, 1, 7, 0, 2), mode="replicate"),
+            emit(block, Pad3d, x, paddings=(6, 1, 0, 2, 3, 0), mode="circular",
+                 data_format="NDHWC"),
+            emit(block, Pad3d, x, p, paddings=(), mode="reflect"),  # as F.pad writes it
+            emit(block, Pad, y, paddings=(0, 0, 1, 2, 3, 1), pad_value=-1.25)]
+
+
+PAD_INPUTS = [("x", ab(-1, 3, 4, 5, 6)), ("y", ab(-1, 3, 4)), ("p", ab(6, dtype=dtypes.int32))]
+
+
+def _pad_feeds():
+    rng = np.random.default_rng(8)
+    return {"x": rng.standard_normal((2, 3, 4, 5, 6)).astype(F32),
+            "y": rng.standard_normal((2, 3, 4)).astype(F32),
+            "p": np.array([1, 0, 2, 1, 0, 3], np.int32)}
+
+
+def test_pad_exports_and_loads_back(tmp_path):
+    path = export(tmp_path, PAD_INPUTS, _pad_model)
+    ops = ops_of(path)
+    assert [o.type for o in ops] == ["pad3d"] * 5 + ["pad"]
+    slots = [{s.parameter: list(s.arguments) for s in o.inputs} for o in ops]
+    assert slots[0] == {"X": ["x"], "Paddings": []} and slots[4] == {"X": ["x"], "Paddings": ["p"]}
+    feeds = _pad_feeds()
+    native = load_model(str(path), None).run(list(feeds.values()))
+    for a, b in zip(native, _eager(PAD_INPUTS, _pad_model, feeds)):
+        assert_close(a, b)
+
+
+@pytest.mark.interop
+def test_pad_export_runs_in_paddle_inference(tmp_path, real_paddle):
+    path = export(tmp_path, PAD_INPUTS, _pad_model)
+    feeds = _pad_feeds()
+    theirs = paddle_predict_reference(path, feeds)
+    assert len(theirs) == 6
+    for a, b in zip(_eager(PAD_INPUTS, _pad_model, feeds), theirs):
+        assert_close(a, b)
+
+
+@pytest.mark.interop
+def test_pad_lowers_to_the_ops_paddle_writes_and_raises_from_them(tmp_path, paddle_static):
+    """F.pad of a 5-D input writes pad3d directly (a tensor pad fills Paddings), a constant
+    pad of every dim writes the legacy `pad`; ours are the same ops, and Paddle's run here."""
+    import paddle.nn.functional as F
+
+    def build(paddle):
+        x = paddle.static.data("x", [-1, 3, 4, 5, 6], "float32")
+        y = paddle.static.data("y", [-1, 3, 4], "float32")
+        p = paddle.static.data("p", [6], "int32")
+        return [x, y, p], [
+            F.pad(x, [1, 2, 0, 1, 2, 0], value=0.1),
+            F.pad(x, [2, 1, 1, 3, 1, 1], mode="reflect"),
+            F.pad(x, [4, 0, 1, 7, 0, 2], mode="replicate"),
+            F.pad(x, [6, 1, 0, 2, 3, 0], mode="circular", data_format="NDHWC"),
+            F.pad(x, p, mode="reflect"),
+            F.pad(y, [0, 0, 1, 2, 3, 1], value=-1.25, pad_from_left_axis=True)]
+    prefix = paddle_static(tmp_path / "p", build)
+    path = export(tmp_path, PAD_INPUTS, _pad_model)
+    assert [signature(o) for o in ops_of(path)] == \
+        [signature(o) for o in ops_of(prefix + ".pdmodel")]
+    feeds = _pad_feeds()
+    model = load_model(prefix + ".pdmodel", None)
+    got = model.run([feeds[n] for n in model.feed_names])
+    for a, b in zip(got, paddle_predict_reference(prefix + ".pdmodel", feeds)):
+        assert_close(a, b)
+
+
+@pytest.mark.interop
+def test_pad_of_4d_input_end_to_end(tmp_path, paddle_static):
+    """F.pad on 4-D NCHW / NHWC input: Paddle writes unsqueeze2 -> pad3d -> squeeze2."""
+    if not {"unsqueeze2", "squeeze2"} <= set(LEGACY):
+        pytest.skip("needs the unsqueeze2 / squeeze2 ops (vision-shape branch)")
+    import paddle.nn.functional as F
+
+    def build(paddle):
+        x = paddle.static.data("x", [-1, 3, 5, 6], "float32")
+        return [x], [F.pad(x, [1, 2, 3, 0], mode="reflect"),
+                     F.pad(x, [2, 0, 1, 1], value=0.5, data_format="NHWC"),
+                     F.pad(x, [1, 1, 2, 2], mode="replicate")]
+    prefix = paddle_static(tmp_path / "p", build)
+    assert [o.type for o in ops_of(prefix + ".pdmodel")] == \
+        ["unsqueeze2", "pad3d", "squeeze2"] * 3
+    feeds = {"x": np.random.default_rng(9).standard_normal((2, 3, 5, 6)).astype(F32)}
+    got = load_model(prefix + ".pdmodel", None).run([feeds["x"]])
+    want = paddle_predict_reference(prefix + ".pdmodel", feeds)
+    for a, b in zip(got, want):
+        assert_close(a, b)
+    x = feeds["x"]
+    np.testing.assert_array_equal(got[0], np.pad(x, [(0, 0), (0, 0), (3, 0), (1, 2)], "reflect"))
+
+
+# ---------------------------------------------------------------------------------------------
+# grid_sampler and affine_grid
+# ---------------------------------------------------------------------------------------------
+
+from tostatic.ops.sampling import AffineGrid, GridSample  # noqa: E402
+
+
+@pytest.mark.interop
+def test_grid_sample_eager_matches_paddle(real_paddle):
+    """Both modes, every padding mode, align_corners, float32/float64, 4-D and 5-D, grids
+    reaching outside [-1, 1] and hitting exact pixel centres and halves."""
+    rng = np.random.default_rng(10)
+    for nd, mode, pm, ac, dt in itertools.product(
+            [2, 3], ["bilinear", "nearest"], ["zeros", "border", "reflection"], [False, True],
+            [F32, np.float64]):
+        for sp in ([(4, 5), (1, 1), (7, 3)] if nd == 2 else [(3, 4, 5), (1, 2, 1)]):
+            x = rng.standard_normal((2, 3) + sp).astype(dt)
+            osp = (5, 6) if nd == 2 else (2, 3, 4)
+            g = rng.uniform(-1.6, 1.6, (2,) + osp + (nd,)).astype(dt)
+            g.reshape(-1)[:8] = [-1, 1, 0, -1.5, 1.25, 0.5, -0.6, 0.2]
+            want = real_paddle._C_ops.grid_sample(real_paddle.to_tensor(x),
+                                                  real_paddle.to_tensor(g), mode, pm, ac).numpy()
+            assert_close(GridSample.eager(x, g, mode=mode, padding_mode=pm, align_corners=ac),
+                         want)
+
+
+@pytest.mark.interop
+def test_affine_grid_eager_matches_paddle(real_paddle):
+    rng = np.random.default_rng(11)
+    for ac, shape in itertools.product([False, True], [[2, 3, 5, 6], [2, 3, 1, 4], [3, 1, 1, 1],
+                                                       [2, 3, 4, 5, 6], [2, 1, 1, 2, 3]]):
+        theta = rng.standard_normal((shape[0], 2, 3) if len(shape) == 4 else
+                                    (shape[0], 3, 4)).astype(F32)
+        want = real_paddle._C_ops.affine_grid(real_paddle.to_tensor(theta), shape, ac).numpy()
+        got = AffineGrid.eager(theta, [], output_shape=shape, align_corners=ac)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)  # NaN where Paddle's is
+        got = AffineGrid.eager(theta, [np.array(shape, np.int32)], output_shape=(),
+                               align_corners=ac)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_sampling_shape_rules_and_refusals():
+    attrs = GridSample.normalize_attrs({"align_corners": False})
+    (out,) = GridSample.infer_results([ab(-1, 3, 8, 9), ab(-1, 5, 6, 2)], attrs)
+    assert out == ab(-1, 3, 5, 6)
+    (out,) = GridSample.infer_results([ab(-1, 3, 4, 8, 9), ab(-1, 2, 5, 6, 3)], attrs)
+    assert out == ab(-1, 3, 2, 5, 6)
+    for extra, text in [({"mode": "bicubic"}, "pd.grid_sample.*mode 'bicubic'"),
+                        ({"padding_mode": "circular"}, "padding_mode 'circular'")]:
+        bad = GridSample.normalize_attrs(extra)
+        with pytest.raises(UnsupportedError, match=text):
+            GridSample.infer_results([ab(1, 3, 8, 9), ab(1, 5, 6, 2)], bad)
+        with pytest.raises(UnsupportedError, match=text):
+            GridSample.run_eager([np.zeros((1, 3, 8, 9), F32), np.zeros((1, 5, 6, 2), F32)], bad)
+    with pytest.raises(ShapeError, match="grid \\[1, 5, 6, 3\\] must be \\(N, H, W, 2\\)"):
+        GridSample.infer_results([ab(1, 3, 8, 9), ab(1, 5, 6, 3)], attrs)
+    (out,) = AffineGrid.infer_results([ab(-1, 2, 3)], AffineGrid.normalize_attrs(
+        {"output_shape": (4, 3, 5, 7)}))
+    assert out == ab(-1, 5, 7, 2)
+    (out,) = AffineGrid.infer_results([ab(-1, 3, 4), ab(5, dtype=dtypes.int32)],
+                                      AffineGrid.normalize_attrs({}))
+    assert out == ab(-1, -1, -1, -1, 3)
+    with pytest.raises(ShapeError, match="output_shape \\[4, 3, 5\\] must have 4 values"):
+        AffineGrid.infer_results([ab(-1, 2, 3)], AffineGrid.normalize_attrs(
+            {"output_shape": (4, 3, 5)}))
+
+
+def _grid_model(block, args):
+    x, theta, shape = args
+    grid = emit(block, AffineGrid, theta, output_shape=(2, 3, 5, 6), align_corners=False)
+    grid2 = emit(block, AffineGrid, theta, shape, align_corners=True)
+    return [grid,
+            emit(block, GridSample, x, grid, mode="bilinear", padding_mode="zeros",
+                 align_corners=False),
+            emit(block, GridSample, x, grid, mode="nearest", padding_mode="reflection",
+                 align_corners=False),
+            emit(block, GridSample, x, grid2, mode="bilinear", padding_mode="border",
+                 align_corners=True)]
+
+
+GRID_INPUTS = [("x", ab(-1, 3, 8, 9)), ("theta", ab(-1, 2, 3)), ("shape", ab(4, dtype=dtypes.int32))]
+
+
+def _grid_feeds():
+    rng = np.random.default_rng(12)
+    return {"x": rng.standard_normal((2, 3, 8, 9)).astype(F32),
+            "theta": (np.array([[1.2, 0.3, 0.1], [-0.2, 0.9, -0.3]], F32)
+                      + rng.standard_normal((2, 2, 3)).astype(F32) * 0.2),
+            "shape": np.array([2, 3, 4, 7], np.int32)}
+
+
+def test_sampling_exports_and_loads_back(tmp_path):
+    path = export(tmp_path, GRID_INPUTS, _grid_model)
+    assert [o.type for o in ops_of(path)] == ["affine_grid"] * 2 + ["grid_sampler"] * 3
+    feeds = _grid_feeds()
+    native = load_model(str(path), None).run(list(feeds.values()))
+    for a, b in zip(native, _eager(GRID_INPUTS, _grid_model, feeds)):
+        assert_close(a, b)
+
+
+@pytest.mark.interop
+def test_sampling_export_runs_in_paddle_inference(tmp_path, real_paddle):
+    path = export(tmp_path, GRID_INPUTS, _grid_model)
+    feeds = _grid_feeds()
+    theirs = paddle_predict_reference(path, feeds)
+    for a, b in zip(_eager(GRID_INPUTS, _grid_model, feeds), theirs):
+        assert_close(a, b)
+
+
+@pytest.mark.interop
+def test_sampling_lowers_to_the_ops_paddle_writes_and_raises_from_them(tmp_path, paddle_static):
+    """affine_grid as F.affine_grid writes it (attribute or OutputShape input); grid_sampler as
+    Paddle 2.x's F.grid_sample wrote it (3.3.1's Python writes it only in PIR programs), with
+    its use_cudnn attribute, which 3.3.1's saving drops."""
+    import paddle.nn.functional as F
+
+    def build(paddle):
+        from paddle.base.layer_helper import LayerHelper
+
+        x = paddle.static.data("x", [-1, 3, 8, 9], "float32")
+        theta = paddle.static.data("theta", [-1, 2, 3], "float32")
+        shape = paddle.static.data("shape", [4], "int32")
+        grid = F.affine_grid(theta, [2, 3, 5, 6], align_corners=False)
+        grid2 = F.affine_grid(theta, shape, align_corners=True)
+        outs = [grid]
+        for g, mode, pm, ac in [(grid, "bilinear", "zeros", False),
+                                (grid, "nearest", "reflection", False),
+                                (grid2, "bilinear", "border", True)]:
+            helper = LayerHelper("grid_sample")
+            out = helper.create_variable_for_type_inference(x.dtype)
+            helper.append_op(type="grid_sampler", inputs={"X": x, "Grid": g},
+                             outputs={"Output": out},
+                             attrs={"mode": mode, "padding_mode": pm, "align_corners": ac,
+                                    "use_cudnn": True})
+            outs.append(out)
+        return [x, theta, shape], outs
+    prefix = paddle_static(tmp_path / "p", build)
+    path = export(tmp_path, GRID_INPUTS, _grid_model)
+    assert [signature(o) for o in ops_of(path)] == \
+        [signature(o) for o in ops_of(prefix + ".pdmodel")]
+    feeds = _grid_feeds()
+    model = load_model(prefix + ".pdmodel", None)
+    got = model.run([feeds[n] for n in model.feed_names])
+    for a, b in zip(got, paddle_predict_reference(prefix + ".pdmodel", feeds)):
+        assert_close(a, b)
