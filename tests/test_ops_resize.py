@@ -612,6 +612,27 @@ def test_pad_of_4d_input_end_to_end(tmp_path, paddle_static):
     x = feeds["x"]
     np.testing.assert_array_equal(got[0], np.pad(x, [(0, 0), (0, 0), (3, 0), (1, 2)], "reflect"))
 
+    # the pd ops F.pad will emit for it lower to the same three ops, and run so in Paddle
+    unsqueeze, squeeze = LEGACY["unsqueeze2"][0], LEGACY["squeeze2"][0]
+
+    def ours(block, args):
+        outs = []
+        for axis, pads, kw in [(2, (1, 2, 3, 0, 0, 0), {"mode": "reflect"}),
+                               (1, (2, 0, 1, 1, 0, 0), {"value": 0.5, "data_format": "NDHWC"}),
+                               (2, (1, 1, 2, 2, 0, 0), {"mode": "replicate"})]:
+            u = emit(block, unsqueeze, args[0], axes=(axis,))
+            outs.append(emit(block, squeeze, emit(block, Pad3d, u, paddings=pads, **kw),
+                             axes=(axis,)))
+        return outs
+    inputs = [("x", ab(-1, 3, 5, 6))]
+    path = export(tmp_path, inputs, ours)
+    assert [signature(o) for o in ops_of(path)] == \
+        [signature(o) for o in ops_of(prefix + ".pdmodel")]
+    for a, b in zip(paddle_predict_reference(path, feeds), _eager(inputs, ours, feeds)):
+        assert_close(a, b)
+    for a, b in zip(got, _eager(inputs, ours, feeds)):
+        assert_close(a, b)
+
 
 # ---------------------------------------------------------------------------------------------
 # grid_sampler and affine_grid
