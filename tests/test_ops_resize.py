@@ -779,3 +779,36 @@ def test_sampling_lowers_to_the_ops_paddle_writes_and_raises_from_them(tmp_path,
     got = model.run([feeds[n] for n in model.feed_names])
     for a, b in zip(got, paddle_predict_reference(prefix + ".pdmodel", feeds)):
         assert_close(a, b)
+
+
+@pytest.mark.interop
+def test_first_generation_interp_ops_raise_run_and_lower_back(tmp_path, paddle_static):
+    """nearest_interp / bilinear_interp (one float scale), as Paddle 2.x's fluid resize_*
+    wrote them: raised, run as Paddle runs them, and lowered back to the same ops."""
+    cases = [("nearest_interp", dict(out_h=9, out_w=4)), ("nearest_interp", dict(scale=1.7)),
+             ("bilinear_interp", dict(scale=2.0, out_h=3, out_w=3)),
+             ("bilinear_interp", dict(out_h=9, out_w=4, align_corners=True, align_mode=1))]
+
+    def build(paddle):
+        from paddle.base.layer_helper import LayerHelper
+
+        x = paddle.static.data("x", [-1, 3, 7, 5], "float32")
+        outs = []
+        for op_type, extra in cases:
+            helper = LayerHelper(op_type)
+            out = helper.create_variable_for_type_inference("float32")
+            attrs = dict(dict(out_h=-1, out_w=-1, interp_method=op_type.split("_")[0],
+                              align_corners=False, align_mode=0, data_layout="NCHW"), **extra)
+            helper.append_op(type=op_type, inputs={"X": x}, outputs={"Out": out}, attrs=attrs)
+            outs.append(out)
+        return [x], outs
+    prefix = paddle_static(tmp_path / "p", build)
+    feeds = {"x": np.random.default_rng(13).standard_normal((2, 3, 7, 5)).astype(F32)}
+    model = load_model(prefix + ".pdmodel", None)
+    got = model.run([feeds["x"]])
+    for a, b in zip(got, paddle_predict_reference(prefix + ".pdmodel", feeds)):
+        assert_close(a, b)
+    path = tmp_path / "again.pdmodel"
+    save_program(path, lower_function(entry(model.module)))
+    assert [o.type for o in ops_of(path)] == [t for t, _ in cases]
+    assert [a for a in ops_of(path)[1].attrs if a.name == "scale"][0].f == pytest.approx(1.7)

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from tostatic.ir.attributes import BOOL, FLOATS, INT, STR, attr
+from tostatic.ir.attributes import BOOL, FLOAT, FLOATS, INT, STR, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 
@@ -385,3 +385,40 @@ TrilinearInterp, TrilinearInterpSizes, TrilinearInterpScale = interp_ops(
     "trilinear", "trilinear_interp_v2", "TrilinearInterp")
 BicubicInterp, BicubicInterpSizes, BicubicInterpScale = interp_ops(
     "bicubic", "bicubic_interp_v2", "BicubicInterp")
+
+
+# ---------------------------------------------------------------------------------------------
+# The first-generation ops (Paddle 1.x / 2.x `nearest_interp`, `bilinear_interp`; still
+# registered in 3.3.1): the same kernel, one float `scale` for every spatial dim (0: none)
+# ---------------------------------------------------------------------------------------------
+
+class InterpolateV1(Interpolate):
+    @staticmethod
+    def scales(ndim: int, scale: float) -> tuple[float, ...]:
+        return (scale,) * max(ndim - 2, 0) if scale > 0 else ()
+
+    @classmethod
+    def infer(cls, x: Abstract, sizes: list[Abstract], *, scale: float,  # type: ignore[override]
+              **attrs: Any) -> Abstract:
+        return super().infer(x, sizes, scale=cls.scales(x.ndim, scale), **attrs)
+
+    @classmethod
+    def eager(cls, x: np.ndarray, sizes: list[np.ndarray], *, scale: float,  # type: ignore[override]
+              **attrs: Any) -> np.ndarray:
+        return super().eager(x, sizes, scale=cls.scales(x.ndim, scale), **attrs)
+
+
+def interp_v1_op(method: str, class_name: str) -> type[Interpolate]:
+    legacy = interp_legacy(f"{method}_interp", "out_size")
+    attrs = dict(legacy.attrs, scale=From("FLOAT", "scale"))
+    body = {"name": f"pd.{method}_interp_v1", "INPUTS": ("x", "*out_size"),
+            "ATTRS": dict(interp_attrs(method), scale=attr(FLOAT, 0.0)),
+            "PADDLE": Legacy(legacy.type, legacy.inputs, legacy.outputs, attrs,
+                             optional_inputs=legacy.optional_inputs, out_lod_level=False),
+            "NAME_HINT": f"{method}_interp", "__module__": __name__,
+            "__doc__": f"Paddle's first {method}_interp: as {method}_interp_v2 with one scale."}
+    return pd_op(type(class_name, (InterpolateV1,), body))
+
+
+NearestInterpV1 = interp_v1_op("nearest", "NearestInterpV1")
+BilinearInterpV1 = interp_v1_op("bilinear", "BilinearInterpV1")
