@@ -289,6 +289,32 @@ def test_interp_bad_attributes_name_op_attribute_and_value():
     with pytest.raises(ShapeError, match="scale \\[2.0\\] must have 2 values"):
         R.BilinearInterp.infer_results([x], R.BilinearInterp.normalize_attrs(
             interp_kwargs(scale=(2.0,))))
+    with pytest.raises(ShapeError, match="OutSize has int32\\[3\\], expected an int tensor of 2"):
+        R.BilinearInterp.infer_results([x, ab(3, dtype=dtypes.int32)],
+                                       R.BilinearInterp.normalize_attrs(interp_kwargs()))
+    with pytest.raises(ShapeError, match="SizeTensor holds 1 tensors, a 4-D input needs 2"):
+        R.BilinearInterpSizes.infer_results([x, ab(1, dtype=dtypes.int32)],
+                                            R.BilinearInterp.normalize_attrs(interp_kwargs()))
+
+
+def test_bad_attribute_in_a_loaded_program_is_refused_at_load(tmp_path):
+    """A file whose op has a value the kernels lack fails when loaded, naming op and value."""
+    import legacy_programs as L
+
+    for op in [L.op("pad3d", {"X": ["x"], "Paddings": []}, {"Out": ["y"]},
+                    paddings=("INTS", [1] * 6), mode=("STRING", "symmetric"),
+                    value=("FLOAT", 0.0), data_format=("STRING", "NCDHW")),
+               L.op("bilinear_interp_v2", {"X": ["x"], "OutSize": [], "SizeTensor": [],
+                                           "Scale": []}, {"Out": ["y"]},
+                    data_layout=("STRING", "NCHW"), out_d=("INT", -1), out_h=("INT", 4),
+                    out_w=("INT", 4), scale=("FLOATS", []), interp_method=("STRING", "area"),
+                    align_corners=("BOOLEAN", False), align_mode=("INT", 0))]:
+        prog = L.program(([L.var("x", shape=(-1, 3, 4, 4, 4)), L.var("y", shape=())],
+                          [L.feed("x", 0), op, L.fetch("y", 0)]))
+        save_program(tmp_path / "bad.pdmodel", prog)
+        with pytest.raises(UnsupportedError, match="'symmetric'|'area'") as err:
+            load_model(str(tmp_path / "bad.pdmodel"), None)
+        assert op.op_type in str(err.value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -74,7 +74,6 @@ class Interpolate(PdOp):
     reads its size from (the variadic input: empty when the size is an attribute)."""
 
     SIZE_INPUT: ClassVar[str] = "out_size"
-    NUM_RESULTS = 1
 
     # --- checks -------------------------------------------------------------------------
 
@@ -144,28 +143,21 @@ class Interpolate(PdOp):
 
     @classmethod
     def check_size_inputs(cls, sizes: list[Abstract], nsp: int) -> None:
+        """SizeTensor: nsp int tensors of one value; OutSize: one int tensor of nsp values;
+        Scale: one float tensor of 1 or nsp values."""
         slot = SLOTS[cls.SIZE_INPUT]
-        if cls.SIZE_INPUT == "size_tensor":
-            if len(sizes) != nsp:
-                raise ShapeError(f"{cls.what()}: SizeTensor holds {len(sizes)} tensors, a "
-                                 f"{nsp + 2}-D input needs {nsp}")
-            expected: tuple[int, ...] = (1,)
-        elif len(sizes) != 1:
-            raise ShapeError(f"{cls.what()}: {slot} holds {len(sizes)} tensors, expected one")
-        else:
-            expected = (nsp,) if cls.SIZE_INPUT == "out_size" else (-1,)
+        count, values = {"size_tensor": (nsp, (1,)), "out_size": (1, (nsp,)),
+                         "scale_tensor": (1, (1, nsp))}[cls.SIZE_INPUT]
+        if len(sizes) != count:
+            raise ShapeError(f"{cls.what()}: {slot} holds {len(sizes)} tensors, a {nsp + 2}-D "
+                             f"input needs {count}")
+        floating = cls.SIZE_INPUT == "scale_tensor"
         for s in sizes:
-            floating = s.dtype.is_floating
-            if floating != (cls.SIZE_INPUT == "scale_tensor"):
-                raise ShapeError(f"{cls.what()}: {slot} has dtype {s.dtype.name}, expected "
-                                 f"{'a float' if cls.SIZE_INPUT == 'scale_tensor' else 'an int'}"
-                                 f" dtype")
-            n = 1
-            for d in s.shape:
-                n = -1 if d < 0 or n < 0 else n * d
-            if expected != (-1,) and n >= 0 and n != expected[0]:
-                raise ShapeError(f"{cls.what()}: {slot} has shape {list(s.shape)}, expected "
-                                 f"{expected[0]} value(s)")
+            n = -1 if any(d < 0 for d in s.shape) else int(np.prod(s.shape, dtype=np.int64))
+            if s.dtype.is_floating != floating or s.ndim > 1 or (n >= 0 and n not in values):
+                raise ShapeError(f"{cls.what()}: {slot} has {s.dtype.name}{list(s.shape)}, "
+                                 f"expected {'a float' if floating else 'an int'} tensor of "
+                                 f"{' or '.join(map(str, sorted(set(values))))} value(s)")
 
     # --- kernel -------------------------------------------------------------------------
 
