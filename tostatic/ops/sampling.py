@@ -7,7 +7,7 @@ with align_corners), then clipped as padding_mode says (zeros: none, corners out
 border: clamp; reflection: folded), then bilinear (the 4 or 8 corners, weights in the
 kernel's order) or nearest (rounded half to even, -0.5 to 0 and 2.5 to 2, as Paddle 3.3.1's
 CPU kernel does, and tested against the bounds after rounding). All of it as array arithmetic in the input's dtype, the
-corner values gathered with one take_along_axis each over the flattened spatial dims.
+corner values gathered as rows of a channels-last copy of the input (one np.take each).
 
 affine_grid builds the base grid [x, y, 1] with Paddle's linspace (align_corners: from -1 to
 1; else shrunk by (n - 1) / n) and multiplies it by each theta^T in one batched matmul.
@@ -110,19 +110,22 @@ class GridSample(PdOp):
         coords = [clip_coordinates(unnormalize(grid[..., i].reshape(n, points), size,
                                                align_corners), size, align_corners, padding_mode)
                   for i, size in enumerate(sizes)]
-        flat = x.reshape(n, c, -1)
+        # channels last, one row a pixel: each corner is one row gather (np.take of rows)
+        rows = np.ascontiguousarray(np.moveaxis(x.reshape(n, c, -1), 1, 2)).reshape(-1, c)
         strides = [int(np.prod(sizes[:i])) for i in range(len(sizes))]  # W fastest
+        base = (np.arange(n) * int(np.prod(sizes)))[:, None]
 
         def gather(corner: Sequence[np.ndarray]) -> np.ndarray:
-            """Values at integral corner coordinates (float arrays); 0 outside the input."""
+            """Values at integral corner coordinates (float arrays, (n, points)): (n * points,
+            c), 0 outside the input."""
             inside = np.ones(corner[0].shape, bool)
-            index = np.zeros(corner[0].shape, np.int64)
+            index = base.copy()
             for pos, size, stride in zip(corner, sizes, strides):
                 inside &= (pos >= 0) & (pos <= size - 1)
-                index += np.clip(np.nan_to_num(pos, nan=0.0), 0, size - 1).astype(np.int64) \
-                    * stride
-            values = np.take_along_axis(flat, index[:, None, :], axis=2)
-            return np.where(inside[:, None, :], values, values.dtype.type(0))
+                index = index + np.clip(np.nan_to_num(pos, nan=0.0), 0, size - 1).astype(
+                    np.int64) * stride
+            values = np.take(rows, index.reshape(-1), axis=0)
+            return np.where(inside.reshape(-1, 1), values, values.dtype.type(0))
 
         if mode == "nearest":
             rounded = [np.rint(v) for v in coords]  # halves to even, as Paddle 3.3.1's
@@ -139,9 +142,10 @@ class GridSample(PdOp):
                 corner = [(lows if ch == 0 else highs)[i] for i, ch in enumerate(choice)]
                 term = gather(corner)
                 for i, ch in enumerate(choice):  # weights x, then y, then z
-                    term = term * weights[i][ch][:, None, :]
+                    term *= weights[i][ch].reshape(-1, 1)
                 out = term if out is None else out + term
         assert out is not None
+        out = np.ascontiguousarray(np.moveaxis(out.reshape(n, points, c), 2, 1))
         return out.reshape((n, c) + tuple(out_sp))
 
 
