@@ -11,6 +11,9 @@ from tostatic.ops import (  # noqa: F401
     logical,
     manipulation,
     normalization,
+    padding,
     pooling,
     reduction,
+    resize,
+    sampling,
 )
