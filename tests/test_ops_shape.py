@@ -562,7 +562,32 @@ def test_loading_refuses_slice_bounds_read_from_tensors(tmp_path):
            L.fetch("out", 0)]
     path = tmp_path / "m.pdmodel"
     save_program(path, L.program((vs, ops)))
-    with pytest.raises(UnsupportedError, match=r"pd.slice: infer_flags=\[-1\]"):
+    with pytest.raises(UnsupportedError, match=r"slice with inputs \['Input', "
+                                              r"'StartsTensorList'\]"):
+        load_model(str(path), None)
+
+
+@pytest.mark.parametrize("op_type,slots,attrs", [
+    ("concat", {"X": ["x", "x"], "AxisTensor": ["t"]}, {"axis": ("INT", 0)}),
+    # x.expand([n, -1]) with n a tensor: shape -1 there, the size in expand_shapes_tensor
+    ("expand_v2", {"X": ["x"], "Shape": [], "expand_shapes_tensor": ["t"]},
+     {"shape": ("INTS", [-1, -1])}),
+    ("tile", {"X": ["x"], "RepeatTimes": ["t"], "repeat_times_tensor": []},
+     {"repeat_times": ("INTS", [])}),
+    ("clip", {"X": ["x"], "Min": ["t"], "Max": []}, {"min": ("FLOAT", 0.0),
+                                                      "max": ("FLOAT", 1.0)}),
+])
+def test_loading_refuses_attributes_given_as_tensors(tmp_path, op_type, slots, attrs):
+    """Paddle writes a tensor-valued axis / shape / bound into an input slot and leaves the
+    attribute at a placeholder: running the attribute would be silently wrong."""
+    import legacy_programs as L
+
+    vs = [L.var("x", shape=(2, 3)), L.var("t", "int32", (1,)), L.var("out", shape=(2, 3))]
+    ops = [L.feed("t", 1), L.feed("x", 0), L.op(op_type, slots, {"Out": ["out"]}, **attrs),
+           L.fetch("out", 0)]
+    path = tmp_path / "m.pdmodel"
+    save_program(path, L.program((vs, ops)))
+    with pytest.raises(UnsupportedError, match=f"no pd op handles {op_type} with inputs"):
         load_model(str(path), None)
 
 

@@ -14,7 +14,10 @@ from tostatic.ops import (  # noqa: F401
     logical,
     manipulation,
     normalization,
+    padding,
     pooling,
     reduction,
+    resize,
+    sampling,
     search,
 )
