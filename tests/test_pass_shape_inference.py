@@ -156,15 +156,14 @@ def test_ops_inside_regions_are_inferred():
     assert str(k.type) == "tensor<4x5xf32>"  # read by a relu only: refined
 
 
-# Raising these fixtures stops at an op tostatic does not have yet; once it has them, the
-# strict xfail fails and the fixture moves into the checked list.
-NOT_RAISED_YET = {"depthwise_cnn": "depthwise_conv2d", "embed_ln": "lookup_table_v2",
-                  "small_cnn": "conv2d"}
+# Raising these fixtures stops at a Paddle op tostatic does not have yet (the UnsupportedError
+# names it); once all their ops exist the strict xfail fails: take the fixture off this list.
+NOT_RAISED_YET = {"depthwise_cnn", "embed_ln", "small_cnn"}
 
 
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xfail(raises=UnsupportedError, strict=True,
-                                            reason=f"{NOT_RAISED_YET[n]} is not supported yet"))
+                                            reason="has ops tostatic does not raise yet"))
     if n in NOT_RAISED_YET else n for n in FIXTURE_NAMES])
 def test_raised_paddle_programs_agree_with_every_rule(name):
     from tostatic.ir.verify import verify
