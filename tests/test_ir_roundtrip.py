@@ -247,17 +247,27 @@ def small_model():
 
 @pytest.mark.parametrize("pipeline", ["", "default"])
 def test_traced_model_round_trips_and_still_runs(pipeline):
+    """The module as traced (pd.capture, before any pass) and after the default pipeline both
+    print and parse back to themselves; the parsed one compiles (the rest of the pipeline, for
+    the captured form) and computes what numpy does."""
+    from tostatic.passes.manager import PassManager
+    from tostatic.runtime.plan import ExecutionPlan
+
     layer, fn = small_model()
     cp = trace(fn, [InputSpec([None, 3], "float32", "x")], layer, pipeline=pipeline)
     parsed = roundtrip(cp.module)
-    if pipeline:
-        from tostatic.runtime.plan import ExecutionPlan
-
-        x = np.random.rand(4, 3).astype("float32")
-        want = cp.plan().run([x])
-        got = ExecutionPlan(entry(parsed), cp.state.weights, cp.feed_names).run([x])
-        for g, w in zip(got, want):
-            np.testing.assert_array_equal(g, w)
+    captures = [o for o in parsed.walk() if o.name == "pd.capture"]
+    assert len(captures) == (0 if pipeline else 3)  # weight, bias, mask
+    if not pipeline:
+        PassManager("default").run(parsed, cp.state, first_stage="captured")
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
+    got = ExecutionPlan(entry(parsed), cp.state.weights, cp.feed_names).run([x])
+    w, b = layer.weight.numpy(), layer.bias.numpy()
+    y = np.maximum(x @ w + b, 0) + np.array([0.0, -np.inf], "float32")
+    assert len(got) == 2
+    np.testing.assert_allclose(got[0], y.reshape(-1, 1, 2) * 2.0, rtol=1e-6)
+    np.testing.assert_array_equal(got[1], np.full([2], 1.5, "float32"))
+    assert (got[0].dtype, got[1].dtype) == (np.float32, np.float32)
 
 
 def test_lowered_program_round_trips_as_text_and_bytes():

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from tostatic.ir import dtypes
 from tostatic.serialization import framework_pb2 as pb
 from tostatic.serialization.program_desc import from_program_desc, load_program, to_program_desc
 
-ROOT = Path(__file__).parent / "fixtures" / "paddle-3.3.1"
-FIXTURES = sorted(p.name for p in ROOT.iterdir() if (p / "model.pdmodel").exists())
+from conftest import FIXTURE_NAMES as FIXTURES
+from conftest import FIXTURES as ROOT
 
 
 def roundtrip_text(program: P.ProgramOp) -> P.ProgramOp:

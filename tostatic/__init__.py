@@ -17,6 +17,7 @@ from tostatic.frontend.tensor.math import (  # noqa: F401
     divide,
     equal,
     exp,
+    floor_divide,
     full,
     greater_equal,
     greater_than,

@@ -143,6 +143,9 @@ class PdOp(IRDLOperation):
     NAME_HINT: ClassVar[str | None] = None  # Paddle's helper name for outputs ("relu")
     EFFECTS: ClassVar[bool] = False  # random or stateful: never folded, never removed
     FOLD_LIMIT: ClassVar[bool] = True  # False: always fold (creation ops like pd.full)
+    # result index -> input it is the new value of; lowering writes that result into the
+    # input's own variable (batch_norm's MeanOut is its Mean, as Paddle requires)
+    UPDATES: ClassVar[dict[int, str]] = {}
 
     # Subclasses define `infer(*inputs: Abstract, **attrs) -> Abstract | list[Abstract]` and
     # `eager(*inputs: ndarray, **attrs) -> ndarray | list[ndarray]` as staticmethods.

@@ -6,6 +6,7 @@ import numpy as np
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import DTYPE, FLOAT, INT, INTS, STR, attr
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
+from tostatic.ops.random import generator
 
 
 def _dtype_attr() -> From:
@@ -78,8 +79,6 @@ class Arange(PdOp):
 
 def _generator(seed: int) -> np.random.Generator:
     """seed 0: the global generator (paddle.seed); otherwise the op's own, as Paddle does."""
-    from tostatic.ops.random import generator
-
     return generator() if seed == 0 else np.random.default_rng(seed)
 
 

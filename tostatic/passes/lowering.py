@@ -434,10 +434,17 @@ class Lowering:
             names.of[op.results[0]] = out
             self.write(target, Assign, {}, [op.operands[0]], [out], location)
             return
-        outs = [names.claim(r, wanted[i] if i < len(wanted) else None)
-                for i, r in enumerate(op.results)]
-        for r, n in zip(op.results, outs):
-            self.declare(target, n, Abstract.of_value(r), **result_var_fields(n, type(op)))
+        inputs = [n.lstrip("*") for n in op.INPUTS] if isinstance(op, PdOp) else []
+        outs = []
+        for i, r in enumerate(op.results):
+            updated = op.UPDATES.get(i) if isinstance(op, PdOp) else None
+            if updated is not None:  # written into the input's own variable, as Paddle wants
+                outs.append(self.name_of(op.operands[inputs.index(updated)], target))
+                names.of[r] = outs[-1]
+                continue
+            outs.append(names.claim(r, wanted[i] if i < len(wanted) else None))
+            self.declare(target, outs[-1], Abstract.of_value(r),
+                         **result_var_fields(outs[-1], type(op)))
         if isinstance(op, Constant):
             self.append(target, _constant_op(dense_to_array(op.attr_values()["value"]),
                                              outs[0], bool(self.keep_extra)))

@@ -123,12 +123,16 @@ class Raiser:
         candidates = LEGACY.get(op.op_type)
         if not candidates:
             raise UnsupportedError(f"{where}: Paddle op {op.op_type!r} is not supported yet")
+        filled = {slot for slot in op.input_slots if op.input(slot)}
         for cls in candidates:
+            if filled - set(cls.PADDLE.inputs):  # it would drop an input the file gives
+                continue
             outs = self.raise_generic(cls, op, where)
             if outs is not None:
                 self.bind_outputs(cls, op, outs)
                 return
-        raise UnsupportedError(f"{where}: no pd op handles {op.op_type} with attributes "
+        raise UnsupportedError(f"{where}: no pd op handles {op.op_type} with inputs "
+                               f"{sorted(filled)} and attributes "
                                f"{ {k: op.attr(k) for k in op.attr_names} }")
 
     def operands(self, cls: type[PdOp], op: OpOp, where: str) -> list[SSAValue]:

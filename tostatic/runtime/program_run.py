@@ -28,7 +28,7 @@ class ProgramRun:
         self.writes = sorted({n for op in body for n in op.output_names
                               if n in var_of and var_of[n].persistable
                               and var_of[n].var_type == "DENSE_TENSOR"})
-        run_desc = _with_feeds_and_fetches(desc, feed_names, fetches + self.writes)
+        run_desc = with_feeds_and_fetches(desc, feed_names, fetches + self.writes)
         module = ModuleOp([run_desc])
         PassManager("load", verify="end").run(module, CompileState(), first_stage="program")
         fn = entry(module)
@@ -62,7 +62,7 @@ class _ScopeValue:
         return value
 
 
-def _with_feeds_and_fetches(desc: ProgramOp, feeds: list[str], fetches: list[str]) -> ProgramOp:
+def with_feeds_and_fetches(desc: ProgramOp, feeds: list[str], fetches: list[str]) -> ProgramOp:
     """A copy of the program whose block 0 feeds `feeds` and fetches `fetches` (existing
     feed/fetch ops, as in a loaded inference program, are replaced)."""
     copy = desc.clone()

@@ -5,7 +5,7 @@ Same capture and pipeline as to_static and jit.save, but it keeps every stage (t
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from xdsl.dialects.builtin import ModuleOp
 
@@ -17,9 +17,19 @@ from tostatic.frontend.capture.static_function import (
     _unflatten,
     trace,
 )
+from tostatic.frontend.capture.translated_layer import TranslatedLayer
+from tostatic.frontend.static.program import Program
 from tostatic.frontend.tensor.tensor import Tensor
+from tostatic.dialects.program import ProgramOp
+from tostatic.passes.base import CompileState, entry
+from tostatic.passes.lowering import input_names
+from tostatic.passes.manager import PassManager
+from tostatic.runtime.program_run import with_feeds_and_fetches
+from tostatic.runtime.scope import global_scope
 from tostatic.ir.text import print_ir
 from tostatic.passes.pipeline import parse_pipeline
+from tostatic.frontend.capture.jit_save import write_inference_model
+from tostatic.frontend.capture.jit_save import _static_function
 
 
 class CompiledFunction:
@@ -70,23 +80,42 @@ class CompiledFunction:
 
     def save(self, path: str) -> None:
         """Write path.pdmodel / .pdiparams / .pdiparams.info (weights as they are now)."""
-        from tostatic.frontend.capture.jit_save import write_inference_model
-
         write_inference_model(path, self._lowered, self._concrete.state)
 
 
-def compile(fn: Callable, input_spec: Sequence[Any], passes: str | None = None,
-            dump: Any = None, verify: str = "each") -> CompiledFunction:
+def compile(fn: Any, input_spec: Sequence[Any] | None = None, passes: str | None = None,
+            dump: Any = None, verify: str = "each",
+            fetch_list: Sequence[Any] | None = None) -> CompiledFunction:
     """Trace `fn` (a function, method, Layer or to_static function) on `input_spec`, run
     `passes` (default: the "default" pipeline; persistable-extraction is put first when it
     is missing) and lower to a Paddle program.
+
+    `fn` may also be a loaded model (`jit.load`'s TranslatedLayer: its program is raised by
+    the "load" pipeline first) or a static `Program` (then `input_spec` names its feeds and
+    `fetch_list` its fetches, and persistables come from the global scope), so every path
+    into the compiler shows its passes.
 
     `dump` takes the options of `tostatic.passes.dump` ("after-all", "folder=DIR,timings",
     ...); None falls back to $TOSTATIC_DUMP. `verify`: "each" (after every pass, the
     default here), "end" (once; what to_static and jit.save do) or "off".
     """
-    from tostatic.frontend.capture.jit_save import _static_function
-
+    if isinstance(fn, TranslatedLayer):
+        model = fn._model
+        return _compile_program(model.program, dict(model.weights), passes, dump, verify)
+    if isinstance(fn, Program):
+        feeds = [_var_name(v) for v in (input_spec or [])]
+        fetches = [_var_name(v) for v in (fetch_list or [])]
+        if not fetches:
+            raise ValueError("tostatic.compile(program, ...): give fetch_list, the variables "
+                             "the compiled program returns")
+        desc = with_feeds_and_fetches(fn.desc, feeds, fetches)
+        scope = global_scope()
+        weights = {v.var_name: scope.get(v.var_name) for v in desc.blocks[0].vars
+                   if v.persistable and v.var_type == "DENSE_TENSOR"
+                   and scope.get(v.var_name) is not None}
+        return _compile_program(desc, weights, passes, dump, verify)
+    if input_spec is None:
+        raise TypeError("tostatic.compile needs input_spec for a function or Layer")
     sf: StaticFunction = _static_function(fn, input_spec)
     pipeline = passes if passes is not None else DEFAULT_PIPELINE
     if "persistable-extraction" not in [p.name for p in parse_pipeline(pipeline)]:
@@ -98,3 +127,23 @@ def compile(fn: Callable, input_spec: Sequence[Any], passes: str | None = None,
     lowered = concrete.module
     concrete.module = concrete.manager.stages[-2][1]  # the optimised pd module
     return CompiledFunction(concrete, lowered)
+
+
+def _var_name(v: Any) -> str:
+    return v if isinstance(v, str) else v.name
+
+
+def _compile_program(desc: ProgramOp, weights: dict[str, Any], passes: str | None,
+                     dump: Any, verify: str) -> CompiledFunction:
+    """A Paddle program through "load", `passes` and lower-to-program, every stage kept."""
+    module = ModuleOp([desc.clone()])
+    state = CompileState(weights=weights)
+    pipeline = passes if passes is not None else DEFAULT_PIPELINE
+    manager = PassManager(f"load,{pipeline},lower-to-program" if pipeline
+                          else "load,lower-to-program", dump, verify=verify, record=True)
+    manager.run(module, state, first_stage="program")
+    optimised = manager.stages[-2][1]
+    fn = entry(optimised)
+    outputs = list(range(len(fn.function_type.outputs.data)))
+    concrete = ConcreteProgram(optimised, state, input_names(fn), outputs, [], manager)
+    return CompiledFunction(concrete, module)

@@ -10,16 +10,16 @@ from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.dialects.program import ProgramOp
 from tostatic.frontend.capture.static_function import StaticFunction, to_static, trace
-from tostatic.passes.base import entry
-from tostatic.passes.lower_to_program import lower_function
 from tostatic.serialization.pdiparams import save_combine
 from tostatic.serialization.pdiparams_info import save_info
 from tostatic.serialization.program_desc import save_program
+from tostatic.frontend.nn.layer import Layer
+from tostatic.frontend.capture.translated_layer import TranslatedLayer
+from tostatic.passes.base import CompileState
+from tostatic.passes.manager import PassManager
 
 
 def _static_function(layer: Any, input_spec: Sequence[Any] | None) -> StaticFunction:
-    from tostatic.frontend.nn.layer import Layer
-
     if isinstance(layer, StaticFunction):
         return layer
     if isinstance(layer, Layer):
@@ -35,8 +35,6 @@ def _static_function(layer: Any, input_spec: Sequence[Any] | None) -> StaticFunc
 
 def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **configs: Any) -> None:
     """paddle.jit.save: writes path.pdmodel, path.pdiparams and path.pdiparams.info."""
-    from tostatic.frontend.capture.translated_layer import TranslatedLayer
-
     if isinstance(layer, TranslatedLayer):  # a loaded model, saved again (optimised)
         if input_spec is not None or configs:
             warnings.warn("jit.save of a loaded model keeps its own inputs and outputs; "
@@ -53,9 +51,6 @@ def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **confi
 
 def _save_loaded(layer: Any, path: str) -> None:
     """Its raised `pd` function through the export pipeline, with its weights and info."""
-    from tostatic.passes.base import CompileState
-    from tostatic.passes.manager import PassManager
-
     model = layer._model
     module = model.module.clone()
     state = CompileState(weights=dict(model.weights), info=dict(layer._info))
@@ -66,8 +61,10 @@ def _save_loaded(layer: Any, path: str) -> None:
 def write_inference_model(path: str, module: ModuleOp, state: Any) -> None:
     """Write the module's program (lowering its `pd` function if the pipeline did not)."""
     program = next((op for op in module.body.block.ops if isinstance(op, ProgramOp)), None)
-    if program is None:
-        program = lower_function(entry(module))
+    if program is None:  # the pipeline stopped before lowering: lower a copy
+        module = module.clone()
+        PassManager("lower-to-program", verify="end").run(module, state, first_stage="optimised")
+        program = next(op for op in module.body.block.ops if isinstance(op, ProgramOp))
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)

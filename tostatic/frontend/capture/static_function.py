@@ -22,11 +22,16 @@ from tostatic.frontend.capture.input_spec import InputSpec
 from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.frontend.tensor.variable import Variable
 from tostatic.ir import dtypes
+from tostatic.ir.attr_keys import INPUT_NAME_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.passes.base import CompileState, entry
 from tostatic.passes.lowering import name_results
 from tostatic.ir import builder as builders
+from tostatic.runtime.plan import ExecutionPlan
+from tostatic.frontend.tensor.tensor import Parameter
+from tostatic.passes.manager import PassManager
+from tostatic.frontend.nn.layer import Layer
 
 DEFAULT_PIPELINE = "default"  # named in passes/pipeline.py
 
@@ -56,8 +61,6 @@ class ConcreteProgram:
 
     def plan(self):
         if self._plan is None:
-            from tostatic.runtime.plan import ExecutionPlan
-
             self._plan = ExecutionPlan(self.function, self.state.weights, self.feed_names)
         return self._plan
 
@@ -89,8 +92,6 @@ def _structured_names(layer: Any) -> dict[int, tuple[str, str]]:
     """id(tensor) -> (structured name, "param" | "buffer"), as Paddle's to_static sees them."""
     if layer is None:
         return {}
-    from tostatic.frontend.tensor.tensor import Parameter
-
     out: dict[int, tuple[str, str]] = {}
     for name, t in layer.to_static_state_dict().items():
         out.setdefault(id(t), (name, "param" if isinstance(t, Parameter) else "buffer"))
@@ -160,11 +161,9 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
         tree = _flatten(result, leaves)
     module = tracer.finish(leaves, func_name)
     fn_op = entry(module)
-    fn_op.arg_attrs = ArrayAttr([DictionaryAttr({"pd.name": StringAttr(n)}) for n in feed_names])
+    fn_op.arg_attrs = ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(n)}) for n in feed_names])
     name_results(fn_op, [leaf.name for leaf in leaves])
     state = CompileState(captures=tracer.captures)
-    from tostatic.passes.manager import PassManager
-
     manager = PassManager(pipeline or "", dump, verify=verify, record=record)
     manager.run(module, state, first_stage="captured")
     if live:  # read the captured tensors at run time, so training keeps updating them
@@ -280,8 +279,6 @@ def to_static(function: Any = None, input_spec: Sequence[Any] | None = None,
               **kwargs: Any) -> Any:
     """paddle.jit.to_static: decorator (with or without arguments) or a call on a Layer/method."""
     def decorate(fn: Any) -> Any:
-        from tostatic.frontend.nn.layer import Layer
-
         if isinstance(fn, Layer):
             forward = type(fn).forward
             if isinstance(forward, StaticFunction):

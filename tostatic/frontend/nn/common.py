@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 from tostatic.frontend.nn import functional as nn_functional
 from tostatic.frontend.nn.layer import Layer, _default_dtype_name
+from tostatic.frontend.nn import functional as F
 
 
 class Linear(Layer):
@@ -28,8 +29,6 @@ class Linear(Layer):
         self.name = name
 
     def forward(self, input: Any) -> Any:
-        from tostatic.frontend.nn import functional as F
-
         return F.linear(x=input, weight=self.weight, bias=self.bias, name=self.name)
 
     def extra_repr(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from tostatic.ops import random as _random
+from tostatic.ir import dtypes
 
 
 class Initializer:
@@ -51,8 +52,6 @@ def _np_dtype(param: Any) -> np.dtype:
     data = getattr(param, "_data", None)
     if isinstance(data, np.ndarray):
         return data.dtype
-    from tostatic.ir import dtypes
-
     return dtypes.convert_dtype(param.dtype).numpy
 
 

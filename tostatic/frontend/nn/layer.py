@@ -21,6 +21,7 @@ from tostatic.frontend.nn.param_attr import ParamAttr
 from tostatic.frontend.tensor.tensor import Parameter, Tensor
 from tostatic.ir import dtypes
 from tostatic.ir import builder as builders
+from tostatic.frontend.nn import initializer as init_mod
 
 _first_cap_re = re.compile("(.)([A-Z][a-z]+)")
 _all_cap_re = re.compile("([a-z])([A-Z])")
@@ -224,8 +225,6 @@ class Layer(LayerState):
         Name `<full_name>.w_<k>` (`.b_<k>` for biases) unless the attr names it; default
         initializer XavierUniform for weights, Constant(0) for biases; `attr=False` → None.
         """
-        from tostatic.frontend.nn import initializer as init_mod
-
         temp_attr = copy.deepcopy(attr)
         if isinstance(temp_attr, str) and temp_attr == "":
             temp_attr = None

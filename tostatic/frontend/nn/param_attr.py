@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from tostatic.frontend.nn.initializer import Initializer
+from tostatic.frontend.nn.initializer import XavierUniform
+from tostatic.frontend.nn.initializer import Constant
 
 
 class ParamAttr:
@@ -41,13 +43,9 @@ class ParamAttr:
         self.initializer = initializer
 
     def _set_default_param_initializer(self) -> None:
-        from tostatic.frontend.nn.initializer import XavierUniform
-
         self._set_default_initializer(XavierUniform())
 
     def _set_default_bias_initializer(self) -> None:
-        from tostatic.frontend.nn.initializer import Constant
-
         self._set_default_initializer(Constant(0.0))
 
     @staticmethod

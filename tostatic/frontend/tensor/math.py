@@ -16,6 +16,7 @@ from tostatic.ir import builder as builders
 _BINARY = {
     "add": elementwise.Add, "subtract": elementwise.Subtract,
     "multiply": elementwise.Multiply, "divide": elementwise.Divide,
+    "floor_divide": elementwise.FloorDivide,
     "remainder": elementwise.Remainder, "pow": elementwise.Pow,
     "maximum": elementwise.Maximum, "minimum": elementwise.Minimum,
     "equal": elementwise.Equal, "not_equal": elementwise.NotEqual,
@@ -77,6 +78,7 @@ add = _binary("add")
 subtract = _binary("subtract")
 multiply = _binary("multiply")
 divide = _binary("divide")
+floor_divide = _binary("floor_divide")
 remainder = mod = _binary("remainder")
 pow = _binary("pow")
 maximum = _binary("maximum")

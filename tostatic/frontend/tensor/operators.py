@@ -24,6 +24,7 @@ OPERATORS: dict[str, Callable[..., Any]] = {
     "__sub__": _binary("subtract"), "__rsub__": _binary("subtract", reverse=True),
     "__mul__": _binary("multiply"), "__rmul__": _binary("multiply", reverse=True),
     "__truediv__": _binary("divide"), "__rtruediv__": _binary("divide", reverse=True),
+    "__floordiv__": _binary("floor_divide"), "__rfloordiv__": _binary("floor_divide", reverse=True),
     "__mod__": _binary("remainder"), "__pow__": _binary("pow"),
     "__lt__": _binary("less_than"), "__le__": _binary("less_equal"),
     "__gt__": _binary("greater_than"), "__ge__": _binary("greater_equal"),
