@@ -11,7 +11,7 @@ from xdsl.ir import Block, Region
 
 from tostatic.ir import dtypes
 from tostatic.ir.errors import ShapeError, UnsupportedError
-from tostatic.ir.opdef import LEGACY, Abstract, PdOp, pd_op, REGISTRY
+from tostatic.ir.opdef import Abstract
 from tostatic.ops.conv import (Conv2D, Conv2DTranspose, DepthwiseConv2D,
                                DepthwiseConv2DTranspose)
 from tostatic.ops.core import Persistable
@@ -24,7 +24,7 @@ from tostatic.runtime.loaded_model import load_model
 from tostatic.serialization.pdiparams import save_combine
 from tostatic.serialization.program_desc import save_program
 
-from conftest import assert_close, emit, fixture_cases, paddle_predict
+from conftest import assert_close, emit, paddle_predict
 
 rng = np.random.default_rng(0)
 
@@ -485,68 +485,6 @@ def test_program_written_by_paddle_runs_here(tmp_path, real_paddle):
 
 # --------------------------------------------------------------------------- Paddle's fixtures
 
-STAND_INS = {  # ops of another family the fixtures use, stood in for until they are merged
-    "flatten_contiguous_range": lambda x, start_axis, stop_axis: x.reshape(
-        x.shape[:start_axis] + (-1,) + x.shape[stop_axis + 1:]),
-    "relu6": lambda x: np.clip(x, 0, 6),
-    "hard_swish": lambda x, **_: x * np.clip(x + 3, 0, 6) / 6,
-}
-
-
-def _stand_in(monkeypatch, paddle_type):
-    from tostatic.ir.attributes import FLOAT, INT, attr
-    from tostatic.ir.opdef import From, Legacy
-
-    fn = STAND_INS[paddle_type]
-    attrs = ({"start_axis": attr(INT), "stop_axis": attr(INT)}
-             if paddle_type == "flatten_contiguous_range" else
-             {"threshold": attr(FLOAT, 6.0), "scale": attr(FLOAT, 6.0), "offset": attr(FLOAT, 3.0)}
-             if paddle_type == "hard_swish" else {})
-
-    class StandIn(PdOp):
-        name = f"test.{paddle_type}"
-        INPUTS = ("x",)
-        ATTRS = attrs
-        PADDLE = Legacy(paddle_type, {"X": "x"}, {"Out": 0},
-                        {k: From("INT" if s.kind is INT else "FLOAT", k) for k, s in attrs.items()})
-
-        @staticmethod
-        def infer(x, **a):
-            if paddle_type != "flatten_contiguous_range":
-                return x
-            lo, hi = a["start_axis"], a["stop_axis"] + 1
-            inner = x.shape[lo:hi]
-            size = -1 if min(inner) < 0 else int(np.prod(inner))
-            return Abstract(x.shape[:lo] + (size,) + x.shape[hi:], x.dtype)
-
-        @staticmethod
-        def eager(x, **a):
-            return fn(x, **a).astype(x.dtype)
-
-    op = pd_op(StandIn)
-    REGISTRY.pop(op.name)
-    LEGACY[paddle_type].remove(op)
-    if not LEGACY[paddle_type]:
-        del LEGACY[paddle_type]
-    monkeypatch.setitem(LEGACY, paddle_type, [op])
-
-
-@pytest.mark.parametrize("name", ["small_cnn", "depthwise_cnn"])
-def test_paddle_cnn_fixtures_run(monkeypatch, name):
-    """Conv, depthwise conv, batch_norm, pool2d and dropout as Paddle saved them; ops of the
-    shape/activation family still missing on this branch are stood in for by test-local
-    kernels (the real ones are used once registered)."""
-    for paddle_type in STAND_INS:
-        if paddle_type not in LEGACY:
-            _stand_in(monkeypatch, paddle_type)
-    for d, feeds, expected in fixture_cases(name):
-        model = load_model(str(d / "model.pdmodel"), str(d / "model.pdiparams"))
-        got = model.run(list(feeds.values()))
-        assert len(got) == len(expected)
-        for g, e in zip(got, expected):
-            assert_close(g, e)
-
-
 def _ops_of(path, types):
     from tostatic.serialization import framework_pb2 as fpb
 
@@ -562,16 +500,13 @@ def _ops_of(path, types):
     return out
 
 
-def _round_trip(monkeypatch, tmp_path, name, types):
+def _round_trip(tmp_path, name, types):
     """A Paddle fixture raised and lowered again: the ops of `types` as both files have them."""
     from tostatic.passes.raise_from_program import raise_program
     from tostatic.serialization.program_desc import load_program
 
     from conftest import FIXTURES
 
-    for paddle_type in STAND_INS:
-        if paddle_type not in LEGACY:
-            _stand_in(monkeypatch, paddle_type)
     d = FIXTURES / name
     module, *_ = raise_program(load_program(d / "model.pdmodel"))
     save_program(tmp_path / "m.pdmodel", lower_function(module.body.block.first_op))
@@ -580,12 +515,12 @@ def _round_trip(monkeypatch, tmp_path, name, types):
 
 @pytest.mark.parametrize("name", ["small_cnn", "depthwise_cnn"])
 def test_paddle_cnn_fixtures_lower_back_to_the_conv_pool_dropout_ops_paddle_wrote(
-        monkeypatch, tmp_path, name):
-    ours, theirs = _round_trip(monkeypatch, tmp_path, name,
+        tmp_path, name):
+    ours, theirs = _round_trip(tmp_path, name,
                                {"conv2d", "depthwise_conv2d", "pool2d", "dropout"})
     assert ours == theirs and len(ours) >= 4
 
 
-def test_paddle_cnn_fixture_lowers_back_to_the_batch_norm_paddle_wrote(monkeypatch, tmp_path):
-    ours, theirs = _round_trip(monkeypatch, tmp_path, "small_cnn", {"batch_norm"})
+def test_paddle_cnn_fixture_lowers_back_to_the_batch_norm_paddle_wrote(tmp_path):
+    ours, theirs = _round_trip(tmp_path, "small_cnn", {"batch_norm"})
     assert ours == theirs

@@ -6,7 +6,8 @@ import tostatic as paddle
 
 from conftest import assert_all_close, assert_close, fixture_cases
 
-SUPPORTED = ["simple_net", "mlp", "two_outputs", "static_fc", "control_flow"]
+SUPPORTED = ["simple_net", "mlp", "two_outputs", "static_fc", "control_flow", "small_cnn",
+             "depthwise_cnn"]
 
 
 @pytest.mark.parametrize("name", SUPPORTED)
