@@ -220,7 +220,7 @@ class Program:
 
     def _lower(self) -> ProgramOp:
         module = self.pd_module()
-        PassManager(LIVE_PIPELINE, verify="end").run(module, CompileState(variables=self),
+        PassManager(LIVE_PIPELINE, verify="off").run(module, CompileState(variables=self),
                                                      first_stage="static-program")
         program = next(op for op in module.body.block.ops if isinstance(op, ProgramOp))
         program.detach()
