@@ -545,7 +545,8 @@ def test_loading_refuses_a_hard_swish_paddle_would_run_with_other_constants(tmp_
     path = _one_op_file(tmp_path, L.op("hard_swish", {"X": ["x"]}, {"Out": ["out"]},
                                        threshold=("FLOAT", 4.0), scale=("FLOAT", 6.0),
                                        offset=("FLOAT", 3.0)))
-    with pytest.raises(UnsupportedError, match=r"pd.hardswish: threshold=4.0 is not supp"):
+    with pytest.raises(UnsupportedError, match=r"pd.hardswish: threshold=4.0 is not supp"
+                                               r".*\(raising op 1 \(hard_swish\) of block 0\)"):
         load_model(path, None)
 
 
@@ -886,12 +887,40 @@ def test_cumsum_copies_a_one_element_tensor_even_when_exclusive():
 
 
 @pytest.mark.interop
-@pytest.mark.xfail(reason="paddle.arange writes its start/end/step as fill_constant with "
-                          "force_cpu=True, which pd.full (ops/creation.py, fixed force_cpu=False) "
-                          "does not raise yet", raises=UnsupportedError)
 def test_a_program_with_paddles_arange_loads(tmp_path, real_paddle):
     case = Case("arange", C.Range, [i64(1, 2, 3, 4, 5)], {}, None, batched=(),
                 static=lambda p, x: x + p.arange(0, 10, 2))
     path, expected = paddle_saved(case, real_paddle, tmp_path)
     (got,) = load_model(path, None).run(case.inputs)
     assert_close(got, expected[0])
+
+
+@pytest.mark.interop
+def test_arange_is_written_as_paddle_writes_it_and_runs_in_paddle_inference(tmp_path,
+                                                                            real_paddle):
+    """paddle.arange: three force_cpu fill_constants and a range op, in eager and exported."""
+    import tostatic as ts
+    from tostatic.serialization.program_desc import load_program
+
+    np.testing.assert_array_equal(ts.arange(1, 11, 3).numpy(),
+                                  real_paddle.arange(1, 11, 3).numpy())
+    np.testing.assert_array_equal(ts.arange(0.0, 1.0, 0.3).numpy(),
+                                  real_paddle.arange(0.0, 1.0, 0.3).numpy())
+    spec = [ts.static.InputSpec([None, 5], "float32", "x")]
+    fn = ts.jit.to_static(lambda x: x * ts.arange(0.5, 3.0, 0.5), input_spec=spec)
+    unoptimised = ts.compile(fn, spec, passes="")  # constant folding would fold the range
+    unoptimised.save(str(tmp_path / "ar"))
+    ops = [op for op in load_program(tmp_path / "ar.pdmodel").blocks[0].ops]
+    fills = [op for op in ops if op.op_type == "fill_constant"]
+    assert [op.op_type for op in ops if op.op_type not in ("feed", "fetch")] == [
+        "fill_constant"] * 3 + ["range", "elementwise_mul"]
+    assert all(op.attr("force_cpu") and op.attr("shape") == [1] for op in fills)
+    x = np.random.default_rng(3).standard_normal((2, 5)).astype("float32")
+    from conftest import paddle_predict
+
+    want = x * np.arange(0.5, 3.0, 0.5, dtype="float32")
+    (got,) = paddle_predict(tmp_path / "ar.pdmodel", None, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    ts.jit.save(fn, str(tmp_path / "folded"))  # optimised: the range folded to a constant
+    (got,) = paddle_predict(tmp_path / "folded.pdmodel", None, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -129,7 +129,7 @@ class InstanceNorm(PdOp):
     ATTRS = {"epsilon": attr(FLOAT, 1e-5)}
     NUM_RESULTS = 3
     PADDLE = Legacy("instance_norm", {"X": "x", "Scale": "scale", "Bias": "bias"}, {"Y": 0},
-                    {"epsilon": From("FLOAT", "epsilon")})
+                    {"epsilon": From("FLOAT", "epsilon")}, keeps_extra_attrs=True)
     NAME_HINT = "instance_norm"
 
     @staticmethod
@@ -171,7 +171,7 @@ class GroupNorm(PdOp):
     PADDLE = Legacy("group_norm", {"X": "x", "Scale": "scale", "Bias": "bias"},
                     {"Y": 0, "Mean": 1, "Variance": 2},
                     {"epsilon": From("FLOAT", "epsilon"), "groups": From("INT", "groups"),
-                     "data_layout": From("STRING", "data_layout")})
+                     "data_layout": From("STRING", "data_layout")}, keeps_extra_attrs=True)
     NAME_HINT = "group_norm"
 
     @staticmethod

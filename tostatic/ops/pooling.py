@@ -1,5 +1,6 @@
 """2-D pooling: Paddle's pool2d (max / avg; explicit, SAME or VALID padding; ceil_mode;
-exclusive; global and adaptive pooling; NCHW and NHWC).
+exclusive; global and adaptive pooling; NCHW and NHWC) and max_pool2d_with_index (max pooling
+that also gives the argmax, plain or adaptive, NCHW).
 
 The window rules are Paddle's CPU kernel's (phi Pool2dFunctor), quirks included:
 - a window starts at o*stride - pad_before and ends at min(start + k, size + pad_before)
@@ -22,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tostatic.ir import dtypes
 from tostatic.ir.attributes import BOOL, INTS, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
@@ -203,3 +205,125 @@ class Pool2D(PdOp):
     @staticmethod
     def eager(x: np.ndarray, **attrs: Any) -> np.ndarray:
         return pool2d_kernel(x, **attrs)
+
+
+# ---------------------------------------------------------------------------------------------
+# max pooling with the argmax (paddle.nn.functional.max_pool2d(return_mask=True),
+# adaptive_max_pool2d)
+# ---------------------------------------------------------------------------------------------
+
+def _index_windows(op: str, size: int, k: int, stride: int, pad: int, ceil_mode: bool,
+                   adaptive: bool, out: int | None = None) -> tuple[int, np.ndarray, np.ndarray]:
+    """(output size, window starts, window ends) of one spatial dim, clipped to the input, as
+    Paddle's MaxPool2dWithIndexFunctor has them (adaptive: [floor(o*n/out), ceil((o+1)*n/out)))."""
+    if adaptive:
+        o = np.arange(k)
+        return k, (o * size) // k, -((-(o + 1) * size) // k)
+    if out is None:
+        num = size - k + 2 * pad + (stride - 1 if ceil_mode else 0)
+        out = int(num / stride) + 1
+        if out <= 0:
+            raise ShapeError(f"{op}: input size {size} with padding {pad} leaves no room for a "
+                             f"{k}-wide window")
+    start = np.arange(out) * stride - pad
+    return out, np.maximum(start, 0), np.minimum(start + k, size)
+
+
+def _with_index_dims(op: str, shape: tuple[int, ...], ksize: tuple[int, ...],
+                     strides: tuple[int, ...], paddings: tuple[int, ...], global_pooling: bool,
+                     adaptive: bool) -> tuple[tuple[int, int], tuple[int, int],
+                                              tuple[int, int]]:
+    """ksize, strides and paddings as (h, w) pairs after Paddle's checks and global pooling."""
+    if len(shape) != 4:
+        raise ShapeError(f"{op}: input must be 4-D (NCHW), got {list(shape)}")
+    ks, st = pair(op, "ksize", ksize), pair(op, "strides", strides)
+    if len(paddings) != 2:
+        raise ShapeError(f"{op}: paddings needs 2 values (height, width), like ksize; got "
+                         f"{list(paddings)} (Paddle's max_pool2d_with_index pads symmetrically)")
+    pads = (paddings[0], paddings[1])
+    if global_pooling:
+        return (shape[2], shape[3]), st, (0, 0)
+    if min(ks) <= 0 or min(st) <= 0 or min(pads) < 0:
+        raise ShapeError(f"{op}: ksize and strides must be positive and paddings not negative, "
+                         f"got ksize={list(ksize)}, strides={list(strides)}, "
+                         f"paddings={list(paddings)}")
+    return ks, st, pads
+
+
+def max_pool2d_with_index_kernel(x: np.ndarray, ksize: tuple[int, ...],
+                                 strides: tuple[int, ...], paddings: tuple[int, ...],
+                                 global_pooling: bool, adaptive: bool, ceil_mode: bool,
+                                 op: str = "pd.max_pool2d_with_index") -> list[np.ndarray]:
+    """The max of every window and its flat index h * W + w in the input plane. Paddle's
+    rule: scanning the window row by row, an element replaces the running max (starting at
+    -FLT_MAX, index -1) only when strictly greater; so the first maximum wins. A loop over
+    the window's taps, each vectorised over the whole tensor."""
+    ks, st, pads = _with_index_dims(op, x.shape, ksize, strides, paddings, global_pooling,
+                                    adaptive)
+    n, c, h, w = x.shape
+    oh, hs, he = _index_windows(op, h, ks[0], st[0], pads[0], ceil_mode, adaptive and not
+                                global_pooling, 1 if global_pooling else None)
+    ow, ws, we = _index_windows(op, w, ks[1], st[1], pads[1], ceil_mode, adaptive and not
+                                global_pooling, 1 if global_pooling else None)
+    if global_pooling:
+        hs, he, ws, we = np.zeros(1, int), np.full(1, h), np.zeros(1, int), np.full(1, w)
+    best = np.full((n, c, oh, ow), -FLT_MAX, dtype=x.dtype)
+    index = np.full((n, c, oh, ow), -1, dtype=np.int32)
+    for i in range(int(max(0, (he - hs).max(initial=0)))):
+        rows = hs + i
+        row_ok = rows < he
+        rows = np.minimum(rows, h - 1)
+        for j in range(int(max(0, (we - ws).max(initial=0)))):
+            cols = ws + j
+            ok = row_ok[:, None] & (cols < we)[None, :]
+            cols = np.minimum(cols, w - 1)
+            tap = x[:, :, rows[:, None], cols[None, :]]
+            better = (tap > best) & ok
+            np.copyto(best, tap, where=better)
+            np.copyto(index, (rows[:, None] * w + cols[None, :]).astype(np.int32),
+                      where=better)
+    return [best, index]
+
+
+@pd_op
+class MaxPool2DWithIndex(PdOp):
+    """Max pooling that also returns where each maximum was (Mask: int32, the flat index
+    h * W + w within its input plane); Paddle's max_pool2d_with_index, written by
+    paddle.nn.functional.max_pool2d(return_mask=True) and adaptive_max_pool2d (whose windows
+    are the adaptive ones, [floor(o*n/out), ceil((o+1)*n/out))). NCHW only; paddings are two
+    symmetric values, as Paddle requires."""
+
+    name = "pd.max_pool2d_with_index"
+    INPUTS = ("x",)
+    ATTRS = {"ksize": attr(INTS), "strides": attr(INTS, (1, 1)),
+             "paddings": attr(INTS, (0, 0)), "global_pooling": attr(BOOL, False),
+             "adaptive": attr(BOOL, False), "ceil_mode": attr(BOOL, False)}
+    NUM_RESULTS = 2
+    PADDLE = Legacy("max_pool2d_with_index", {"X": "x"}, {"Out": 0, "Mask": 1},
+                    {k: From(t, k) for k, t in [
+                        ("ksize", "INTS"), ("strides", "INTS"), ("paddings", "INTS"),
+                        ("global_pooling", "BOOLEAN"), ("adaptive", "BOOLEAN"),
+                        ("ceil_mode", "BOOLEAN")]},
+                    keeps_extra_attrs=True, out_lod_level=False)
+    NAME_HINT = "max_pool2d_with_index"
+
+    @staticmethod
+    def infer(x: Abstract, ksize: tuple[int, ...], strides: tuple[int, ...],
+              paddings: tuple[int, ...], global_pooling: bool, adaptive: bool,
+              ceil_mode: bool) -> list[Abstract]:
+        op = "pd.max_pool2d_with_index"
+        ks, st, pads = _with_index_dims(op, x.shape, ksize, strides, paddings, global_pooling,
+                                        adaptive)
+        if global_pooling:
+            out_hw = [1, 1]
+        elif adaptive:
+            out_hw = list(ks)
+        else:
+            out_hw = [-1 if n < 0 else _index_windows(op, n, k, s, p, ceil_mode, False)[0]
+                      for n, k, s, p in zip(x.shape[2:], ks, st, pads)]
+        shape = (x.shape[0], x.shape[1], *out_hw)
+        return [Abstract(shape, x.dtype), Abstract(shape, dtypes.int32)]
+
+    @staticmethod
+    def eager(x: np.ndarray, **attrs: Any) -> list[np.ndarray]:
+        return max_pool2d_with_index_kernel(x, **attrs)

@@ -10,7 +10,15 @@ from tostatic.ops import random as _random
 from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 from tostatic.ir import dtypes
-from tostatic.ops import activation, creation, elementwise, linalg, manipulation, reduction
+from tostatic.ops import (
+    activation,
+    creation,
+    creation_from_tensors,
+    elementwise,
+    linalg,
+    manipulation,
+    reduction,
+)
 from tostatic.ir import builder as builders
 
 _BINARY = {
@@ -167,6 +175,10 @@ def _shape(shape: Any) -> tuple[int, ...]:
 
 
 def full(shape, fill_value, dtype=None, name=None):
+    return _full(shape, fill_value, dtype)
+
+
+def _full(shape, fill_value, dtype=None, force_cpu=False):
     if dtype is None:
         dtype = dtypes.bool_ if isinstance(fill_value, bool) else (
             dtypes.int64 if isinstance(fill_value, int) else dtypes.float32)
@@ -176,7 +188,8 @@ def full(shape, fill_value, dtype=None, name=None):
     dtype = dtypes.convert_dtype(dtype)
     text = creation.paddle_value_text(fill_value, dtype)
     value = float(text) if text.lstrip("-").isdigit() else float(fill_value)  # int: truncated
-    return apply(creation.Full, shape=_shape(shape), value=value, dtype=dtype, str_value=text)
+    return apply(creation.Full, shape=_shape(shape), value=value, dtype=dtype, str_value=text,
+                 force_cpu=force_cpu)
 
 
 def zeros(shape, dtype=None, name=None):
@@ -196,13 +209,17 @@ def ones_like(x, dtype=None, name=None):
 
 
 def arange(start=0, end=None, step=1, dtype=None, name=None):
+    """Paddle's arange: start, end and step as 1-element fill_constants (on the CPU), then
+    `range` (also eagerly, so values are Paddle's bit for bit)."""
     if end is None:
         start, end = 0, start
     if dtype is None:
         is_int = builtins.all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = dtypes.int64 if is_int else dtypes.float32
-    return apply(creation.Arange, start=float(start), end=float(end), step=float(step),
-                 dtype=dtypes.convert_dtype(dtype))
+    dtype = dtypes.convert_dtype(dtype)
+    bounds = [v if _is_tensor(v) else _full([1], v, dtype, force_cpu=True)
+              for v in (start, end, step)]
+    return apply(creation_from_tensors.Range, *bounds)
 
 
 def rand(shape, dtype=None, name=None):
