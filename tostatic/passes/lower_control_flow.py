@@ -74,7 +74,7 @@ def _location(op: If | While) -> str | None:
 
 def _block_op_attrs(lw: Lowering, location: str | None) -> dict[str, tuple[str, Any]]:
     """What a saved conditional_block / while carries besides its own attributes; a live
-    static Program (keep_extra) keeps what static_control_flow gives them."""
+    static Program (keep_extra) keeps what Paddle's cond / while_loop give them."""
     if lw.keep_extra:
         return {"skip_eager_deletion_vars": ("STRINGS", []), **common_attrs(True, location)}
     return common_attrs(False, None)

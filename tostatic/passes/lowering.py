@@ -220,19 +220,6 @@ class VarTable(Protocol):
 
 
 @dataclass
-class LoweredBlock:
-    """A traced function as block 0's variables (in creation order) and legacy ops, and the
-    sub-blocks its pd.if / pd.while became (blocks 1.., built, variables sorted by name)."""
-
-    variables: dict[str, Var]
-    ops: list[OpOp]
-    feeds: list[str]
-    fetches: list[str]
-    parameters: dict[str, bool]  # parameter name -> trainable
-    sub_blocks: list[BlockOp] = field(default_factory=list)
-
-
-@dataclass
 class SubBlock:
     """One Paddle block being written: its variables and ops, in creation order."""
 

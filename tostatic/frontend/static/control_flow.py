@@ -205,8 +205,8 @@ def _append_if(program: Program, pred: SSAValue, sides: list["_Side | None"],
             block.add_op(Yield.make([], {}, []))
         else:
             block = side.frame.block
-            _take_args(block, side.frame, captured)
-            block.add_op(Yield.make(side.yields if outs else [], {}, []))
+            yields = _take_args(block, side.frame, captured, side.yields)
+            block.add_op(Yield.make(yields if outs else [], {}, []))
         blocks.append(block)
     op = If.new(pred, captured, blocks[0], blocks[1])
     op.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n) for n in outs])
@@ -217,12 +217,22 @@ def _append_if(program: Program, pred: SSAValue, sides: list["_Side | None"],
     return [program._new_var(n, r, s, {}) for n, r, s in zip(outs, op.results, stop)]
 
 
-def _take_args(block: IRBlock, frame: Frame, captured: list[SSAValue]) -> None:
-    """Make `block`'s arguments one per value of `captured`, in that order."""
-    for i, v in enumerate(captured):
-        if v not in frame.args:
-            frame.args[v] = block.insert_arg(v.type, i)
-    assert [frame.args[v] for v in captured] == list(block.args)
+def _take_args(block: IRBlock, frame: Frame, captured: list[SSAValue],
+               yields: list[SSAValue]) -> list[SSAValue]:
+    """Make `block`'s arguments one per value of `captured`, in that order (what the branch
+    read keeps its meaning; what only the other branch reads is an unused argument); returns
+    `yields` with the arguments among them replaced."""
+    old = list(block.args)
+    new_of: dict[SSAValue, SSAValue] = {}
+    for v in captured:
+        arg = block.insert_arg(v.type, len(block.args))
+        if v in frame.args:
+            frame.args[v].replace_all_uses_with(arg)
+            new_of[frame.args[v]] = arg
+        frame.args[v] = arg
+    for arg in old:
+        block.erase_arg(arg)
+    return [new_of.get(y, y) for y in yields]
 
 
 def _matching_leaves(true_out: Any, false_out: Any) -> tuple[list[Variable], list[Variable]]:
