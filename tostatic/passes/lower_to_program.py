@@ -7,9 +7,9 @@ in lowering.py, and so are the three modes (export, live, save).
 from __future__ import annotations
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, ModuleOp
+from xdsl.dialects.builtin import ModuleOp
 
-from tostatic.dialects.program import BlockOp, ProgramOp, to_attr
+from tostatic.dialects.program import BlockOp, ProgramOp
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.manipulation import Assign
 from tostatic.passes import lower_control_flow  # noqa: F401  (registers pd.if / pd.while)
@@ -40,12 +40,6 @@ def lower_function(fn: func.FuncOp, mode: str = "export",
         program = inference_program(variables_0, lowering.top.ops, feeds, fetches)
     for i in sorted(lowering.built):
         program.body.block.add_op(lowering.built[i])
-    if mode == "save":  # Paddle's _inference_optimize
-        for block in program.blocks:
-            for op in block.ops:
-                if op.has_attr("is_test") and op.attr_type("is_test") == "BOOLEAN":
-                    op.properties["attrs"] = DictionaryAttr(
-                        {**op.attrs_attr.data, "is_test": to_attr("BOOLEAN", True)})
     return program
 
 

@@ -15,7 +15,8 @@ Three modes, one lowering:
   copies and step scopes of control flow) follow Paddle's rules (stop_gradient: an op's outputs
   stop when all its inputs do).
 - "save" (static.save_inference_model): the layout of "export" with the fields of "live",
-  less the training-only ones (stop_gradient, is_parameter), and every is_test attribute true.
+  less the training-only ones (stop_gradient, is_parameter); set-is-test follows, as it
+  follows "export".
 """
 from __future__ import annotations
 
