@@ -26,11 +26,13 @@ from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     irdl_op_definition,
+    lazy_traits_def,
     opt_prop_def,
     prop_def,
     var_operand_def,
     var_result_def,
 )
+from xdsl.traits import MemoryEffect, Pure
 
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import AttrSpec
@@ -141,7 +143,10 @@ class PdOp(IRDLOperation):
     NUM_RESULTS: ClassVar[int | None] = 1  # None: decided by infer (e.g. split)
     PADDLE: ClassVar[Legacy | None] = None
     NAME_HINT: ClassVar[str | None] = None  # Paddle's helper name for outputs ("relu")
-    EFFECTS: ClassVar[bool] = False  # random or stateful: never folded, never removed
+    # Random or stateful: never folded, merged or removed. The one place an op declares
+    # effects: pd_op gives every op without them xDSL's `Pure` trait, which is what the
+    # passes (and xDSL's own DCE/CSE) read, through xdsl.traits.is_side_effect_free.
+    EFFECTS: ClassVar[bool] = False
     FOLD_LIMIT: ClassVar[bool] = True  # False: always fold (creation ops like pd.full)
 
     # Subclasses define `infer(*inputs: Abstract, **attrs) -> Abstract | list[Abstract]` and
@@ -228,12 +233,27 @@ def pd_op(cls: type) -> type[PdOp]:
         else:
             setattr(cls, key, prop_def(spec.kind.constraint,
                                        default_value=spec.kind.to_attr(spec.default)))
+    _with_default_effects(cls)
     op = irdl_op_definition(cls)
     REGISTRY[op.name] = op
     if op.PADDLE is not None:
         LEGACY.setdefault(op.PADDLE.type, []).append(op)
     return op
 
+
+def _with_default_effects(cls: type) -> None:
+    """Give `cls` xDSL's `Pure` trait unless EFFECTS is set or the class states its effects
+    as a trait itself (ops with regions: RecursiveMemoryEffect, the effects of the ops inside
+    them). Lazy, like IRDL's own traits; IRDL merges `traits` along the MRO."""
+    own = cls.__dict__.get("traits")
+
+    def traits() -> tuple[Any, ...]:
+        mine = tuple(own.gen_traits()) if own else ()
+        inherited = [t for klass in cls.__mro__[1:] if "traits" in klass.__dict__
+                     for t in klass.__dict__["traits"].gen_traits()]
+        stated = any(isinstance(t, MemoryEffect) for t in (*mine, *inherited))
+        return mine if cls.EFFECTS or stated else (*mine, Pure())
+    cls.traits = lazy_traits_def(traits)
 
 
 def _declare_constants(klass: type) -> None:

@@ -30,7 +30,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from xdsl.ir import Attribute, Block, Region, SSAValue
 from xdsl.irdl import region_def, traits_def
-from xdsl.traits import IsolatedFromAbove, IsTerminator
+from xdsl.traits import (IsolatedFromAbove, IsTerminator, RecursiveMemoryEffect,
+                         is_side_effect_free)
 from xdsl.utils.exceptions import VerifyException
 
 from tostatic.dialects.program import OpOp
@@ -87,8 +88,7 @@ class Yield(PdOp):
     name = "pd.yield"
     INPUTS = ("*values",)
     NUM_RESULTS = 0
-    EFFECTS = True  # a terminator has no results to be "unused": never removed
-    traits = traits_def(IsTerminator())
+    traits = traits_def(IsTerminator())  # pure, but a terminator: never removed
 
     @staticmethod
     def eager(values: list[np.ndarray]) -> list[np.ndarray]:
@@ -140,15 +140,15 @@ class RegionOp(PdOp):
 
     HAS_REGIONS = True
     NUM_RESULTS = None
-    traits = traits_def(IsolatedFromAbove())
+    # its effects are those of the ops inside it (so pd_op adds no Pure trait)
+    traits = traits_def(IsolatedFromAbove(), RecursiveMemoryEffect())
 
     @property
     def EFFECTS(self) -> bool:  # noqa: N802  (read as op.EFFECTS like the class constants)
         """True when a nested op has effects (a random draw in a loop body), or when a region
-        may yield pd.undefined (no value to fold into a constant). pd.yield's own EFFECTS only
-        keeps it in place and does not count."""
-        return any(isinstance(o, PdOp) and not isinstance(o, Yield) and o.EFFECTS
-                   for r in self.regions for o in r.walk())
+        may yield pd.undefined (no value to fold into a constant): xDSL's
+        RecursiveMemoryEffect over the EFFECTS of the ops inside."""
+        return not is_side_effect_free(self)
 
     def kernel(self, regions: Sequence[RegionFn]) -> Kernel:
         raise NotImplementedError
