@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from xdsl.ir import Attribute, Block, Region, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Region, SSAValue
 from xdsl.irdl import region_def, traits_def
 from xdsl.traits import (IsolatedFromAbove, IsTerminator, RecursiveMemoryEffect,
                          is_side_effect_free)
@@ -153,6 +153,11 @@ class RegionOp(PdOp):
     def kernel(self, regions: Sequence[RegionFn]) -> Kernel:
         raise NotImplementedError
 
+    def entry_operand(self, arg: BlockArgument) -> SSAValue | None:
+        """The operand that block argument `arg` of one of this op's regions holds every
+        time the region runs, or None when it changes between runs (loop-carried state)."""
+        raise NotImplementedError
+
     def run_eager(self, arrays: Sequence[Any],  # type: ignore[override]
                   attrs: dict[str, Any]) -> list[Any]:
         """An instance method (PdOp's is a classmethod): the semantics need the regions."""
@@ -196,6 +201,9 @@ class If(RegionOp):
         then_fn, else_fn = regions
         return lambda arrays: (then_fn if truth(arrays[0]) else else_fn)(arrays[1:])
 
+    def entry_operand(self, arg: BlockArgument) -> SSAValue | None:
+        return self.operands[1 + arg.index]  # both regions take the operands after cond
+
     @classmethod
     def new(cls, cond: SSAValue, args: Sequence[SSAValue], then_block: Block,
             else_block: Block) -> "If":
@@ -238,6 +246,10 @@ class While(RegionOp):
                 state = body(state + invariants)
             return state
         return run
+
+    def entry_operand(self, arg: BlockArgument) -> SSAValue | None:
+        k = len(self.results)  # the body's first k arguments are the loop-carried state
+        return self.operands[arg.index] if arg.index >= k else None
 
     @classmethod
     def new(cls, state: Sequence[SSAValue], invariants: Sequence[SSAValue],
