@@ -109,6 +109,18 @@ class Undefined(PdOp):
         return None
 
 
+def invariant_source(v: SSAValue) -> SSAValue:
+    """The value `v` holds on every run of its region: for an argument of a pd.if region or
+    a loop invariant of a pd.while body, the operand it receives (followed outwards through
+    nested regions); loop-carried state and everything else is itself."""
+    while isinstance(v, BlockArgument) and isinstance(op := v.block.parent_op(), RegionOp):
+        outer = op.entry_operand(v)
+        if outer is None:
+            break
+        v = outer
+    return v
+
+
 def run_region(block: Block, arrays: Sequence[Any]) -> list[Any]:
     """Evaluate one region block op by op (reference semantics; the plan compiles instead)."""
     env: dict[SSAValue, Any] = dict(zip(block.args, arrays))

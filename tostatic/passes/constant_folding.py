@@ -7,7 +7,7 @@ from xdsl.rewriter import Rewriter
 from xdsl.traits import is_side_effect_free
 
 from tostatic.ir.opdef import PdOp
-from tostatic.ops.control_flow import RegionOp
+from tostatic.ops.control_flow import invariant_source
 from tostatic.ops.core import Capture, Constant, Persistable, array_to_dense, dense_to_array
 from tostatic.passes.base import CompilePass, CompileState, register
 
@@ -15,10 +15,9 @@ from tostatic.passes.base import CompilePass, CompileState, register
 def known_value(v: SSAValue) -> np.ndarray | None:
     """The value of a constant, of an operand-free op with no effects (pd.full), or of a
     region's block argument that holds such a value on every run of the region."""
+    v = invariant_source(v)
     if isinstance(v, BlockArgument):
-        op = v.block.parent_op()
-        outer = op.entry_operand(v) if isinstance(op, RegionOp) else None
-        return None if outer is None else known_value(outer)
+        return None
     op = v.owner
     if isinstance(op, Constant):
         return dense_to_array(op.attr_values()["value"])
