@@ -7,7 +7,6 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
-from xdsl.traits import is_side_effect_free
 
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.activation import Abs, Neg, Relu, Scale
@@ -150,9 +149,10 @@ class CanonicalizePattern(RewritePattern):
     exactly the result's type (no broadcast, no dtype change)."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, PdOp) or len(op.results) != 1 or not is_side_effect_free(op):
+        rules = RULES.get(type(op), ())
+        if not rules or op.EFFECTS or len(op.results) != 1:
             return
-        for rule in RULES.get(type(op), ()):
+        for rule in rules:
             new = rule(op)
             if isinstance(new, SSAValue) and new.type == op.results[0].type:
                 rewriter.replace(op, [], [new])

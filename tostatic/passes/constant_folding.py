@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 from xdsl.rewriter import Rewriter
-from xdsl.traits import is_side_effect_free
 
 from tostatic.ir.opdef import PdOp
 from tostatic.ops.control_flow import invariant_source
@@ -23,7 +22,7 @@ def known_value(v: SSAValue) -> np.ndarray | None:
         return dense_to_array(op.attr_values()["value"])
     if isinstance(op, (Capture, Persistable)) or not isinstance(op, PdOp):
         return None
-    if op.operands or len(op.results) != 1 or not is_side_effect_free(op):
+    if op.operands or op.EFFECTS or len(op.results) != 1:
         return None
     return np.asarray(op.run_eager([], op.attr_values())[0])
 
@@ -60,8 +59,12 @@ class ConstantFolding(CompilePass):
         if not isinstance(op, PdOp) or isinstance(op, Constant) or not op.operands \
                 or not op.results:  # pd.yield: nothing to fold into
             return False
-        arrays = [known_value(v) for v in op.operands]
-        if any(a is None for a in arrays) or not is_side_effect_free(op):
+        arrays = []
+        for v in op.operands:  # most ops stop at their first operand
+            if (a := known_value(v)) is None:
+                return False
+            arrays.append(a)
+        if op.EFFECTS:  # (after the operands: a region op's EFFECTS walks its regions)
             return False
         results = op.run_eager(arrays, op.attr_values())
         if any(np.asarray(r).size > limit for r in results):

@@ -6,7 +6,7 @@ from typing import Hashable
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation
 from xdsl.rewriter import Rewriter
-from xdsl.traits import IsolatedFromAbove, is_side_effect_free
+from xdsl.traits import IsolatedFromAbove
 from xdsl.utils.scoped_dict import ScopedDict
 
 from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
@@ -19,8 +19,7 @@ METADATA = (NAMES_ATTR, LOC_ATTR)  # discardable attributes that never make two 
 
 def key(op: Operation) -> Hashable | None:
     """What makes two ops compute the same value, or None if `op` must never be merged."""
-    if not isinstance(op, PdOp) or op.regions or not op.results \
-            or not is_side_effect_free(op):
+    if not isinstance(op, PdOp) or op.regions or not op.results or op.EFFECTS:
         return None
     extra = {k: v for k, v in op.attributes.items() if k not in METADATA}
     operands = tuple(invariant_source(v) for v in op.operands)
