@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from xdsl.traits import Pure, get_effects, is_side_effect_free
+from xdsl.irdl import region_def
+from xdsl.traits import (IsolatedFromAbove, MemoryEffect, Pure, RecursiveMemoryEffect,
+                         get_effects, is_side_effect_free)
 
 from tostatic.cli import main as cli
 from tostatic.ir.text import parse_ir
@@ -260,7 +262,9 @@ def test_effects_are_declared_by_the_effects_flag_alone():
     for cls in (UniformRandom, GaussianRandom, Undefined):
         assert not cls.has_trait(Pure)
     for name, cls in REGISTRY.items():  # the flag passes read and the trait xDSL reads agree
-        if not issubclass(cls, RegionOp):
+        if issubclass(cls, RegionOp):
+            assert cls.get_traits_of_type(MemoryEffect) == [RecursiveMemoryEffect()], name
+        else:
             assert cls.EFFECTS is not cls.has_trait(Pure), name
 
     @pd_op
@@ -277,10 +281,20 @@ def test_effects_are_declared_by_the_effects_flag_alone():
         infer = staticmethod(lambda x: x)
         eager = staticmethod(lambda x: 2 * x)
 
+    @pd_op
+    class Noisy(RegionOp):  # an op with regions that has effects of its own
+        name = "test.noisy"
+        INPUTS = ("*args",)
+        EFFECTS = True
+        body = region_def("single_block")
+
     try:
-        assert not Draw.has_trait(Pure) and Twice.has_trait(Pure)
+        assert not Draw.get_traits_of_type(MemoryEffect) and Twice.has_trait(Pure)
+        assert not Noisy.get_traits_of_type(MemoryEffect)
+        assert Noisy.has_trait(IsolatedFromAbove)  # what it declares itself stays
     finally:
-        REGISTRY.pop("test.draw"), REGISTRY.pop("test.twice")
+        for name in ("test.draw", "test.twice", "test.noisy"):
+            REGISTRY.pop(name)
 
 
 @pytest.mark.parametrize("pipeline", ["default", "canonicalize,constant-folding,cse,"

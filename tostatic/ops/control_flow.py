@@ -30,8 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from xdsl.ir import Attribute, Block, BlockArgument, Region, SSAValue
 from xdsl.irdl import region_def, traits_def
-from xdsl.traits import (IsolatedFromAbove, IsTerminator, RecursiveMemoryEffect,
-                         is_side_effect_free)
+from xdsl.traits import IsolatedFromAbove, IsTerminator, is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
 from tostatic.dialects.program import OpOp
@@ -150,10 +149,9 @@ class RegionOp(PdOp):
     """Base of ops with regions. Their result types come from their regions (no `infer`);
     `kernel(regions)` is their semantics, `run_eager` evaluates them with `run_region`."""
 
-    HAS_REGIONS = True
+    HAS_REGIONS = True  # pd_op gives it RecursiveMemoryEffect: the effects of the ops inside
     NUM_RESULTS = None
-    # its effects are those of the ops inside it (so pd_op adds no Pure trait)
-    traits = traits_def(IsolatedFromAbove(), RecursiveMemoryEffect())
+    traits = traits_def(IsolatedFromAbove())
 
     @property
     def EFFECTS(self) -> bool:  # noqa: N802  (read as op.EFFECTS like the class constants)
