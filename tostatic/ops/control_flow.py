@@ -113,10 +113,10 @@ def invariant_source(v: SSAValue) -> SSAValue:
     a loop invariant of a pd.while body, the operand it receives (followed outwards through
     nested regions); loop-carried state and everything else is itself."""
     while isinstance(v, BlockArgument) and isinstance(op := v.block.parent_op(), RegionOp):
-        outer = op.entry_operand(v)
-        if outer is None:
+        i = op.operand_index(v)
+        if i is None:
             break
-        v = outer
+        v = op.operands[i]
     return v
 
 
@@ -163,10 +163,30 @@ class RegionOp(PdOp):
     def kernel(self, regions: Sequence[RegionFn]) -> Kernel:
         raise NotImplementedError
 
-    def entry_operand(self, arg: BlockArgument) -> SSAValue | None:
-        """The operand that block argument `arg` of one of this op's regions holds every
-        time the region runs, or None when it changes between runs (loop-carried state)."""
+    def operand_index(self, arg: BlockArgument) -> int | None:
+        """The index of the operand that block argument `arg` of one of this op's regions
+        holds every time the region runs, or None when it changes between runs (loop-carried
+        state)."""
         raise NotImplementedError
+
+    def drop_unused_arguments(self) -> bool:
+        """Remove the operands that only feed region arguments nobody reads (a pd.if's
+        arguments unused in both regions, a pd.while's unused loop invariants), with those
+        arguments; say whether any went. Their producers may then be dead."""
+        unused: dict[int, bool] = {}
+        for region in self.regions:
+            for arg in region.block.args:
+                if (i := self.operand_index(arg)) is not None:
+                    unused[i] = unused.get(i, True) and not arg.uses
+        drop = {i for i, u in unused.items() if u}
+        if not drop:
+            return False
+        for region in self.regions:
+            for arg in reversed(region.block.args):  # later arguments first: indices hold
+                if self.operand_index(arg) in drop:
+                    region.block.erase_arg(arg)
+        self.operands = [v for i, v in enumerate(self.operands) if i not in drop]
+        return True
 
     def run_eager(self, arrays: Sequence[Any],  # type: ignore[override]
                   attrs: dict[str, Any]) -> list[Any]:
@@ -211,8 +231,8 @@ class If(RegionOp):
         then_fn, else_fn = regions
         return lambda arrays: (then_fn if truth(arrays[0]) else else_fn)(arrays[1:])
 
-    def entry_operand(self, arg: BlockArgument) -> SSAValue | None:
-        return self.operands[1 + arg.index]  # both regions take the operands after cond
+    def operand_index(self, arg: BlockArgument) -> int | None:
+        return 1 + arg.index  # both regions take the operands after cond
 
     @classmethod
     def new(cls, cond: SSAValue, args: Sequence[SSAValue], then_block: Block,
@@ -257,9 +277,9 @@ class While(RegionOp):
             return state
         return run
 
-    def entry_operand(self, arg: BlockArgument) -> SSAValue | None:
+    def operand_index(self, arg: BlockArgument) -> int | None:
         k = len(self.results)  # the body's first k arguments are the loop-carried state
-        return self.operands[arg.index] if arg.index >= k else None
+        return arg.index if arg.index >= k else None
 
     @classmethod
     def new(cls, state: Sequence[SSAValue], invariants: Sequence[SSAValue],

@@ -4,6 +4,7 @@ from __future__ import annotations
 from xdsl.ir import Block
 from xdsl.transforms.dead_code_elimination import is_trivially_dead
 
+from tostatic.ops.control_flow import RegionOp
 from tostatic.passes.base import CompilePass, CompileState, register
 
 
@@ -13,7 +14,11 @@ class DeadOpElimination(CompilePass):
     the function's and those of `pd.if` / `pd.while` regions. Chains of dead ops go in one
     run, and so does a `pd.if` / `pd.while` whose results nobody reads. Ops with effects
     (`EFFECTS = True`: random numbers, state) always stay, and so does an op with regions
-    holding one; terminators (`pd.yield`, `func.return`) stay."""
+    holding one; terminators (`pd.yield`, `func.return`) stay. A `pd.if` / `pd.while` that
+    stays loses the operands whose region arguments nobody reads any more (a `pd.if`'s
+    unused in both regions, a `pd.while`'s unused loop invariants), so what computed them
+    goes too, as it would in the Paddle program, whose sub-block ops list only what they
+    read."""
 
     name = "dead-op-elimination"
 
@@ -28,7 +33,10 @@ class DeadOpElimination(CompilePass):
         for op in self.ops(reversed(list(block.ops))):
             if is_trivially_dead(op):  # unused results, no effects, not a terminator
                 block.erase_op(op)
-            else:
-                for region in op.regions:
-                    for inner in reversed(region.blocks):
-                        self.sweep(inner)
+                continue
+            for region in op.regions:
+                for inner in reversed(region.blocks):
+                    self.sweep(inner)
+            if isinstance(op, RegionOp):
+                self.current_op = op
+                op.drop_unused_arguments()  # what fed them may be dead now: it comes later
