@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import tostatic
-    from tostatic.frontend.static_function import trace
+    from tostatic.frontend.capture.static_function import trace
 
     out = tempfile.mkdtemp()
     ours = mlp(tostatic.nn, args.layers, args.width)

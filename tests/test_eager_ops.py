@@ -17,6 +17,8 @@ CASES = [
     ("subtract", lambda p, a, b: p.subtract(a, b), lambda a, b: a - b),
     ("multiply", lambda p, a, b: a * b, lambda a, b: a * b),
     ("divide", lambda p, a, b: a / b, lambda a, b: a / b),
+    ("floor_divide", lambda p, a, b: p.floor_divide(a, b), np.floor_divide),
+    ("floordiv_operator", lambda p, a, b: 2.0 // (a // 0.5), lambda a, b: 2.0 // (a // 0.5)),
     ("scale", lambda p, a, b: a * 2.0 + 1.0, lambda a, b: a * 2.0 + 1.0),
     ("rsub", lambda p, a, b: 1.0 - a, lambda a, b: 1.0 - a),
     ("neg", lambda p, a, b: -a, lambda a, b: -a),
@@ -41,14 +43,15 @@ def test_eager_matches_numpy(name, ours, ref):
 
 
 @pytest.mark.parametrize("name,ours,ref", CASES, ids=[c[0] for c in CASES])
-def test_compiled_matches_eager(name, ours, ref, tmp_path):
+def test_compiled_matches_numpy(name, ours, ref, tmp_path):
     fn = to_static(lambda a, b: ours(paddle, a, b),
                    input_spec=[InputSpec([None, 4], "float32", "a"), InputSpec([4], "float32", "b")])
     prefix = str(tmp_path / name)
     paddle.jit.save(fn, prefix)
     got = paddle.jit.load(prefix)(A, B).numpy()
-    np.testing.assert_allclose(got, ours(paddle, paddle.to_tensor(A), paddle.to_tensor(B)).numpy(),
-                               rtol=1e-6, atol=1e-6)
+    want = np.asarray(ref(A, B))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
 def test_matmul_and_creation():
@@ -109,3 +112,21 @@ def test_flatten_layer_and_function():
                                   x.reshape(-1))
     fn = to_static(lambda a: paddle.nn.functional.flatten(a, 1), input_spec=[InputSpec([None, 3, 4])])
     assert fn(paddle.to_tensor(x)).shape == [2, 12]
+
+
+@pytest.mark.interop
+def test_floor_divide_rounds_like_paddle_and_runs_in_paddle_inference(tmp_path, real_paddle):
+    """Integer floor division of mixed signs: eager against Paddle's eager, the exported file
+    in paddle.inference."""
+    from conftest import paddle_predict
+
+    x = np.array([[7, -7, 5, -5], [9, 0, -1, 1]], dtype="int64")
+    y = np.array([2, 2, -3, -3], dtype="int64")
+    want = real_paddle.floor_divide(real_paddle.to_tensor(x), real_paddle.to_tensor(y)).numpy()
+    np.testing.assert_array_equal(paddle.floor_divide(paddle.to_tensor(x),
+                                                      paddle.to_tensor(y)).numpy(), want)
+    fn = to_static(lambda a, b: a // b, input_spec=[InputSpec([None, 4], "int64", "a"),
+                                                    InputSpec([4], "int64", "b")])
+    paddle.jit.save(fn, str(tmp_path / "fd"))
+    (got,) = paddle_predict(tmp_path / "fd.pdmodel", None, {"a": x, "b": y})
+    np.testing.assert_array_equal(got, want)

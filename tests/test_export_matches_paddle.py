@@ -22,7 +22,7 @@ class MLP(paddle.nn.Layer):
 
 
 def _export(tmp_path, net, specs):
-    from tostatic.frontend import unique_name
+    from tostatic.ir import names as unique_name
 
     with unique_name.guard():  # Paddle's fixtures start their names at _0
         net = net()

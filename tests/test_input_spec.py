@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tostatic.frontend.input_spec import InputSpec
+from tostatic.frontend.capture.input_spec import InputSpec
 from tostatic.ir import dtypes
 
 os.environ.setdefault("FLAGS_enable_pir_api", "0")

@@ -15,11 +15,12 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import IsTerminator
 
+from tostatic.dialects.context import context
 import tostatic as paddle
-from tostatic.dialects import pd
 from tostatic.dialects import program as P
-from tostatic.frontend.static_function import trace
-from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
+from tostatic.dialects import program_parser as PT
+from tostatic.frontend.capture.static_function import trace
+from tostatic.frontend.capture.tracing import LOC_ATTR, NAMES_ATTR
 from tostatic.ir import attributes as A
 from tostatic.ir import dtypes
 from tostatic.ir.opdef import REGISTRY, Abstract
@@ -41,7 +42,7 @@ def text(op) -> str:
 def roundtrip(module: ModuleOp, parser=Parser) -> ModuleOp:
     """Print, parse with the pd context, print again: same text; the parsed module verifies."""
     first = text(module)
-    parsed = parser(pd.context(), first).parse_module()
+    parsed = parser(context(), first).parse_module()
     assert text(parsed) == first
     parsed.verify()
     return parsed
@@ -164,7 +165,7 @@ KIND_VALUES = [
 def test_every_attribute_kind_prints_and_parses_back_exactly(kind, values):
     for v in values:
         a = kind.to_attr(v)
-        back = Parser(pd.context(), str(a)).parse_attribute()
+        back = Parser(context(), str(a)).parse_attribute()
         assert str(back) == str(a)
         got = kind.from_attr(back)
         if isinstance(v, float) or kind is A.FLOATS:
@@ -225,7 +226,7 @@ def test_non_ascii_names_round_trip_with_the_project_parser():
     op.attributes[LOC_ATTR] = StringAttr("/home/用户/模型.py:3")
     block.add_ops([op, func.ReturnOp(op.results[0])])
     module = ModuleOp([func.FuncOp("f", ([], [T23]), Region(block))])
-    parsed = roundtrip(module, parser=P.ProgramParser)
+    parsed = roundtrip(module, parser=PT.ProgramParser)
     back = entry(parsed).body.block.first_op
     assert back.attr_values()["var_name"] == "权重.w_0"
     assert back.attributes[LOC_ATTR] == StringAttr("/home/用户/模型.py:3")
@@ -246,17 +247,27 @@ def small_model():
 
 @pytest.mark.parametrize("pipeline", ["", "default"])
 def test_traced_model_round_trips_and_still_runs(pipeline):
+    """The module as traced (pd.capture, before any pass) and after the default pipeline both
+    print and parse back to themselves; the parsed one compiles (the rest of the pipeline, for
+    the captured form) and computes what numpy does."""
+    from tostatic.passes.manager import PassManager
+    from tostatic.runtime.plan import ExecutionPlan
+
     layer, fn = small_model()
     cp = trace(fn, [InputSpec([None, 3], "float32", "x")], layer, pipeline=pipeline)
     parsed = roundtrip(cp.module)
-    if pipeline:
-        from tostatic.runtime.plan import ExecutionPlan
-
-        x = np.random.rand(4, 3).astype("float32")
-        want = cp.plan().run([x])
-        got = ExecutionPlan(entry(parsed), cp.state.weights, cp.feed_names).run([x])
-        for g, w in zip(got, want):
-            np.testing.assert_array_equal(g, w)
+    captures = [o for o in parsed.walk() if o.name == "pd.capture"]
+    assert len(captures) == (0 if pipeline else 3)  # weight, bias, mask
+    if not pipeline:
+        PassManager("default").run(parsed, cp.state, first_stage="captured")
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
+    got = ExecutionPlan(entry(parsed), cp.state.weights, cp.feed_names).run([x])
+    w, b = layer.weight.numpy(), layer.bias.numpy()
+    y = np.maximum(x @ w + b, 0) + np.array([0.0, -np.inf], "float32")
+    assert len(got) == 2
+    np.testing.assert_allclose(got[0], y.reshape(-1, 1, 2) * 2.0, rtol=1e-6)
+    np.testing.assert_array_equal(got[1], np.full([2], 1.5, "float32"))
+    assert (got[0].dtype, got[1].dtype) == (np.float32, np.float32)
 
 
 def test_lowered_program_round_trips_as_text_and_bytes():
@@ -264,11 +275,11 @@ def test_lowered_program_round_trips_as_text_and_bytes():
     cp = trace(fn, [InputSpec([None, 3], "float32", "x")], layer)
     program = lower_function(entry(cp.module))
     program.verify()
-    first = P.print_program(program)
-    again = P.parse_program(first)
+    first = PT.print_program(program)
+    again = PT.parse_program(first)
     again.verify()
-    assert P.print_program(again) == first
-    assert P.print_program(P.parse_program(P.print_program(again))) == first
+    assert PT.print_program(again) == first
+    assert PT.print_program(PT.parse_program(PT.print_program(again))) == first
     assert to_program_desc(again).SerializeToString() == \
         to_program_desc(program).SerializeToString()
     # the same module printed in xDSL's default (custom) format parses with the pd context

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from xdsl.parser import Parser
 
-from tostatic.dialects import pd
-from tostatic.frontend.tracing import NAMES_ATTR
-from tostatic.passes.base import PASSES, entry
+from tostatic.dialects.context import context
+from tostatic.frontend.capture.tracing import NAMES_ATTR
+from tostatic.passes.base import entry
 from tostatic.passes.cse import cse
 
 
 def run(ir: str):
-    module = Parser(pd.context(), ir).parse_module()
+    module = Parser(context(), ir).parse_module()
     cse(module)
     module.verify()
     return module
@@ -173,5 +173,19 @@ def test_ops_in_a_non_isolated_region_reuse_dominating_ops():
     assert block.last_op.operands[1] is outer.results[0]
 
 
-def test_registered_with_a_docstring():
-    assert "Never merges" in PASSES["cse"].__doc__
+def test_runs_by_name_in_a_pipeline():
+    """`cse` in a pipeline string is this pass: two equal relus become one, two uniform
+    draws stay two."""
+    from tostatic.passes.base import CompileState
+    from tostatic.passes.manager import run_pipeline
+
+    m = Parser(context(), fn(f"""  %a = "pd.relu"(%x) : ({T}) -> {T}
+  %b = "pd.relu"(%x) : ({T}) -> {T}
+  %r = "pd.uniform"() <{{shape = array<i64: 3>}}> : () -> tensor<3xf32>
+  %s = "pd.uniform"() <{{shape = array<i64: 3>}}> : () -> tensor<3xf32>
+  func.return %a, %b, %r, %s : {T}, {T}, tensor<3xf32>, tensor<3xf32>""",
+                             f"{T}, {T}, tensor<3xf32>, tensor<3xf32>")).parse_module()
+    run_pipeline(m, CompileState(), "cse")
+    assert ops(m) == ["pd.relu", "pd.uniform", "pd.uniform", "func.return"]
+    a, b, r, s = ret(m)
+    assert a is b and r is not s

@@ -8,7 +8,8 @@ import pytest
 import tostatic as paddle
 from tostatic import nn
 from tostatic.cli import main as cli
-from tostatic.ir.text import parse_ir, print_ir
+from tostatic.dialects.context import parse_ir
+from tostatic.ir.text import print_ir
 from tostatic.ir.verify import VerifyError, verify
 from tostatic.passes.base import CompilePass, entry, register
 from tostatic.passes.dump import DumpOptions
@@ -16,7 +17,10 @@ from tostatic.passes.manager import PassFailure
 from tostatic.passes.pipeline import PIPELINES, parse_pipeline
 from tostatic.static import InputSpec
 
-DEFAULT = [p.name for p in parse_pipeline("default")]
+# the default pipeline, written out: tests that derive their expectations from it must not
+# follow it when it changes
+DEFAULT = ["persistable-extraction", "canonicalize", "constant-folding", "cse",
+           "dead-op-elimination"]
 
 
 class SimpleNet(nn.Layer):  # the guide's section 1.1 network
@@ -251,7 +255,8 @@ def test_compiled_function_runs_saves_and_shows_its_stages(tmp_path):
     compiled = paddle.compile(net, SPECS)
     assert compiled.stages == ["captured"] + DEFAULT + ["lower-to-program"]
     x, y = paddle.randn([4, 10]), paddle.randn([3])
-    np.testing.assert_allclose(compiled(x, y).numpy(), net(x, y).numpy(), rtol=1e-6)
+    want = x.numpy() @ net.linear.weight.numpy() + net.linear.bias.numpy() + y.numpy()
+    np.testing.assert_allclose(compiled(x, y).numpy(), want, rtol=1e-5, atol=1e-6)
     assert '"pd.capture"' in compiled.ir("captured")
     assert '"program.program"' in compiled.ir()
     assert compiled.pipeline == ("persistable-extraction{max-constant-elements=16},"
@@ -259,7 +264,7 @@ def test_compiled_function_runs_saves_and_shows_its_stages(tmp_path):
                                  "dead-op-elimination,lower-to-program")
     compiled.save(str(tmp_path / "net"))
     loaded = paddle.jit.load(str(tmp_path / "net"))
-    np.testing.assert_allclose(loaded(x, y).numpy(), net(x, y).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(loaded(x, y).numpy(), want, rtol=1e-5, atol=1e-6)
     with pytest.raises(KeyError, match="no stage .shape-inference."):
         compiled.ir("shape-inference")
 
@@ -275,7 +280,9 @@ def test_compile_a_plain_function_with_a_custom_pipeline():
     layer = paddle.nn.Linear(2, 2)
     empty = paddle.compile(layer, [InputSpec([None, 2], "float32", "x")], passes="")
     x = paddle.ones([1, 2])
-    np.testing.assert_allclose(empty(x).numpy(), layer(x).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(empty(x).numpy(),
+                               layer.weight.numpy().sum(0, keepdims=True) + layer.bias.numpy(),
+                               rtol=1e-6)
     x = paddle.to_tensor(np.array([[-1.0, 2.0]], "float32"))
     np.testing.assert_allclose(compiled(x).numpy(), [[0.0, 4.0]])
 

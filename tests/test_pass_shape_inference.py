@@ -2,22 +2,20 @@
 contradiction names the op and the user's line."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from xdsl.dialects.builtin import TensorType
 from xdsl.parser import Parser
 
-from tostatic.dialects import pd
-from tostatic.ir.errors import ShapeError
-from tostatic.passes.base import PASSES, entry
+from tostatic.dialects.context import context
+from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.passes.base import entry
 from tostatic.passes.shape_inference import ShapeInferenceError, infer_shapes
 
-FIXTURES = Path(__file__).parent / "fixtures" / "paddle-3.3.1"
+from conftest import FIXTURE_NAMES, FIXTURES
 
 
 def parse(ir: str):
-    return Parser(pd.context(), ir).parse_module()
+    return Parser(context(), ir).parse_module()
 
 
 def run(ir: str):
@@ -158,19 +156,21 @@ def test_ops_inside_regions_are_inferred():
     assert str(k.type) == "tensor<4x5xf32>"  # read by a relu only: refined
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir()
-                                        if (p / "model.pdmodel").exists()))
+# Raising these fixtures stops at a Paddle op tostatic does not have yet (the UnsupportedError
+# names it); once all their ops exist the strict xfail fails: take the fixture off this list.
+NOT_RAISED_YET = {"embed_ln"}  # lookup_table_v2, layer_norm: the Transformers issue
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(raises=UnsupportedError, strict=True,
+                                            reason="has ops tostatic does not raise yet"))
+    if n in NOT_RAISED_YET else n for n in FIXTURE_NAMES])
 def test_raised_paddle_programs_agree_with_every_rule(name):
     from tostatic.ir.verify import verify
     from tostatic.passes.raise_from_program import raise_program
     from tostatic.serialization.program_desc import load_program
 
-    from tostatic.ir.errors import UnsupportedError
-
-    try:
-        module, *_ = raise_program(load_program(FIXTURES / name / "model.pdmodel"))
-    except UnsupportedError as e:  # covered once its ops exist
-        pytest.skip(str(e))
+    module, *_ = raise_program(load_program(FIXTURES / name / "model.pdmodel"))
     before = [r.type for op in module.walk() for r in op.results]
     infer_shapes(module)
     module.verify()
@@ -185,7 +185,7 @@ def test_raised_paddle_programs_agree_with_every_rule(name):
 def test_through_the_pass_manager_the_failure_names_pass_op_and_line(tmp_path):
     from tostatic.ir.errors import ShapeError
     from tostatic.passes.base import CompileState
-    from tostatic.passes.pipeline import run_pipeline
+    from tostatic.passes.manager import run_pipeline
 
     m = parse("""func.func @forward(%x: tensor<4x3xf32>, %w: tensor<3x5xf32>) -> tensor<4x6xf32> {
   %y = "pd.matmul"(%x, %w) {pd.loc = "model.py:12"} : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x6xf32>
@@ -197,5 +197,16 @@ def test_through_the_pass_manager_the_failure_names_pass_op_and_line(tmp_path):
     assert e.value.pass_name == "shape-inference"
 
 
-def test_registered_with_a_docstring():
-    assert "Never touches" in PASSES["shape-inference"].__doc__
+def test_runs_by_name_in_a_pipeline():
+    """`shape-inference` in a pipeline string is this pass: matmul [4, 3] x [3, 5] is
+    [4, 5] (hand-computed), the signature follows; the input types stay as declared."""
+    from tostatic.passes.base import CompileState
+    from tostatic.passes.manager import run_pipeline
+
+    m = parse("""func.func @forward(%x: tensor<4x3xf32>, %w: tensor<3x5xf32>) -> tensor<?x?xf32> {
+  %y = "pd.matmul"(%x, %w) : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<?x?xf32>
+  func.return %y : tensor<?x?xf32>
+}""")
+    run_pipeline(m, CompileState(), "shape-inference")
+    assert types(m) == ["tensor<4x5xf32>"]
+    assert signature(m) == "(tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x5xf32>"

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 
 import tostatic as paddle
-from tostatic.frontend.static_function import trace
+from tostatic.frontend.capture.static_function import trace
 from tostatic.ops.core import Capture, Constant, Persistable
 from tostatic.passes.base import entry
-from tostatic.passes.pipeline import parse_pipeline, run_pipeline
+from tostatic.passes.manager import run_pipeline
+from tostatic.passes.pipeline import parse_pipeline
 from tostatic.static import InputSpec
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,18 +10,19 @@ from xdsl.dialects.builtin import ArrayAttr, FloatAttr, IntegerAttr, StringAttr,
 from xdsl.utils.exceptions import VerifyException
 
 from tostatic.dialects import program as P
+from tostatic.dialects import program_parser as PT
 from tostatic.ir import dtypes
 from tostatic.serialization import framework_pb2 as pb
 from tostatic.serialization.program_desc import from_program_desc, load_program, to_program_desc
 
-ROOT = Path(__file__).parent / "fixtures" / "paddle-3.3.1"
-FIXTURES = sorted(p.name for p in ROOT.iterdir() if (p / "model.pdmodel").exists())
+from conftest import FIXTURE_NAMES as FIXTURES
+from conftest import FIXTURES as ROOT
 
 
 def roundtrip_text(program: P.ProgramOp) -> P.ProgramOp:
-    text = P.print_program(program)
-    again = P.parse_program(text)
-    assert P.print_program(again) == text
+    text = PT.print_program(program)
+    again = PT.parse_program(text)
+    assert PT.print_program(again) == text
     return again
 
 
@@ -41,9 +41,9 @@ def test_fixture_text_parses_with_stock_xdsl_parser(name):
     """The fixtures need none of ProgramParser's fixes (ASCII only, no hex floats)."""
     from xdsl.parser import Parser
 
-    text = P.print_program(load_program(ROOT / name / "model.pdmodel"))
-    op = Parser(P.make_context(), text).parse_op()
-    assert isinstance(op, P.ProgramOp) and P.print_program(op) == text
+    text = PT.print_program(load_program(ROOT / name / "model.pdmodel"))
+    op = Parser(PT.make_context(), text).parse_op()
+    assert isinstance(op, P.ProgramOp) and PT.print_program(op) == text
 
 
 def test_non_ascii_names_roundtrip():
@@ -59,8 +59,8 @@ def test_non_ascii_names_roundtrip():
     assert bop.input("Ünïcode slot") == [] and bop.output("Out") == ["ÿ"]
     data = to_program_desc(back).SerializeToString()
     assert data == to_program_desc(prog).SerializeToString()
-    assert P.print_program(from_program_desc(pb.ProgramDesc.FromString(data))) == \
-        P.print_program(roundtrip_text(from_program_desc(pb.ProgramDesc.FromString(data))))
+    assert PT.print_program(from_program_desc(pb.ProgramDesc.FromString(data))) == \
+        PT.print_program(roundtrip_text(from_program_desc(pb.ProgramDesc.FromString(data))))
 
 
 def test_simple_net_accessors():

@@ -13,7 +13,7 @@ from tostatic.runtime.loaded_model import load_model
 from tostatic.serialization.program_desc import load_program, save_program
 
 import legacy_programs as L
-from conftest import FIXTURES, assert_close, fixture_cases, paddle_predict
+from conftest import FIXTURES, assert_all_close, fixture_cases, paddle_predict
 
 
 def top_level_ops(module):
@@ -44,8 +44,7 @@ def test_unfused_faithful_form_computes_the_same(monkeypatch):
     module, *_ = raise_program(model.program)
     assert {"pd.select_input", "pd.undefined"} <= {o.name for o in module.walk()}
     for _, feeds, expected in fixture_cases("control_flow"):
-        for got, want in zip(model.run([feeds[n] for n in model.feed_names]), expected):
-            assert_close(got, want)
+        assert_all_close(model.run([feeds[n] for n in model.feed_names]), expected)
 
 
 def _run_both(tmp_path, program, feeds, real_paddle=None):
@@ -54,9 +53,7 @@ def _run_both(tmp_path, program, feeds, real_paddle=None):
     ours = load_model(str(path), None).run(list(feeds.values()))
     if real_paddle is not None:
         theirs = paddle_predict(path, None, feeds)
-        assert len(ours) == len(theirs) > 0
-        for a, b in zip(ours, theirs):
-            assert_close(a, b)
+        assert_all_close(ours, theirs)
     return ours
 
 

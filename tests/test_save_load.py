@@ -117,8 +117,10 @@ def test_layer_state_dict_round_trip_and_layout(tmp_path):
                                                       net.state_dict().items()}
     other = Net()
     assert other.set_state_dict(loaded) == ([], [])
-    for (k, a), b in zip(net.state_dict().items(), other.state_dict().values()):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+    assert list(other.state_dict()) == list(net.state_dict()) == [
+        "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    for k, a in net.state_dict().items():
+        np.testing.assert_array_equal(other.state_dict()[k].numpy(), a.numpy(), err_msg=k)
     kept = tostatic.load(path, keep_name_table=True)
     assert kept["StructuredToParameterName@@"] == raw["StructuredToParameterName@@"]
     assert all(type(v) is np.ndarray for k, v in tostatic.load(path, return_numpy=True).items())

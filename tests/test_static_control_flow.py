@@ -15,7 +15,8 @@ import pytest
 import tostatic as paddle
 from tostatic.ir.errors import UnsupportedError
 
-from conftest import FIXTURES, assert_close, describe_program, fixture_cases, paddle_predict
+from conftest import (FIXTURES, assert_all_close, assert_close, describe_program, fixture_cases,
+                      paddle_predict)
 
 CONTROL_FLOW = FIXTURES / "control_flow"
 
@@ -151,9 +152,7 @@ def test_saved_model_equals_paddles_and_runs_in_paddle_inference(both_runs, name
         feeds = {"x": results[f"case{k}_x"], "n": results[f"case{k}_n"]}
         want = paddle_predict(theirs / f"{name}.pdmodel", theirs / f"{name}.pdiparams", feeds)
         got = paddle_predict(ours / f"{name}.pdmodel", ours / f"{name}.pdiparams", feeds)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert_close(g, w)
+        assert_all_close(got, want)
 
 
 # --- against the control_flow fixture (made by Paddle with PYTHONHASHSEED=0) ----------------
@@ -173,8 +172,7 @@ def test_fixture_code_prints_and_saves_what_paddle_did(tmp_path):
                 str(tmp_path / "model"), exe)
             assert str(program) + "\n" == (CONTROL_FLOW / "inference_program.txt").read_text()
             for _, feed, expected in fixture_cases("control_flow"):
-                for got, want in zip(exe.run(program, feed=feed, fetch_list=fetches), expected):
-                    assert_close(got, want)
+                assert_all_close(exe.run(program, feed=feed, fetch_list=fetches), expected)
     finally:
         paddle.disable_static()
 
@@ -195,8 +193,7 @@ def test_fixture_code_runs_with_paddles_weights_in_process(static):
     exe.run(startup)
     main.set_state_dict(load_combine(CONTROL_FLOW / "model.pdiparams", ["fc_0.b_0", "fc_0.w_0"]))
     for _, feed, expected in fixture_cases("control_flow"):
-        for got, want in zip(exe.run(main, feed=feed, fetch_list=[acc, i_end]), expected):
-            assert_close(got, want)
+        assert_all_close(exe.run(main, feed=feed, fetch_list=[acc, i_end]), expected)
 
 
 # --- the program's structure -------------------------------------------------------------------
@@ -267,6 +264,7 @@ def test_cond_runs_the_branch_pred_picks(static, sign):
     xs = sign * (np.arange(6, dtype="float32").reshape(2, 3) + 1.0)
     got = _run_program(main, startup, {"x": xs}, [one, a, b])
     want = ([xs * 2, xs + 1, xs.mean()] if sign > 0 else [xs - 1, xs * 3, xs.mean() * 2])
+    assert len(got) == 3
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, np.asarray(w, "float32"), rtol=1e-6)
 

@@ -9,7 +9,7 @@ import tostatic as paddle
 from tostatic.ir.errors import ShapeError
 from tostatic.utils import unique_name
 
-from conftest import (FIXTURES, assert_close, describe_program, fixture_cases,
+from conftest import (FIXTURES, assert_all_close, assert_close, describe_program, fixture_cases,
                       guide_simple_net, paddle_predict)
 
 STATIC_FC = FIXTURES / "static_fc"
@@ -161,10 +161,11 @@ def test_save_inference_model_writes_what_paddle_wrote(static, tmp_path):
     assert describe_program(prefix + ".pdmodel") == describe_program(STATIC_FC / "model.pdmodel")
     program, feeds, fetches = paddle.static.load_inference_model(prefix, exe)
     assert feeds == ["x", "y"] and [f.name for f in fetches] == ["elementwise_add_0.tmp_0"]
-    xs, ys = np.ones((2, 10), "float32"), np.ones((2, 3), "float32")
-    (want,) = exe.run(main, feed={"x": xs, "y": ys}, fetch_list=[out])
-    (got,) = exe.run(program, feed={"x": xs, "y": ys}, fetch_list=fetches)
-    np.testing.assert_allclose(got, want, rtol=1e-6)
+    rng = np.random.default_rng(0)
+    xs, ys = rng.standard_normal((2, 10), "float32"), rng.standard_normal((2, 3), "float32")
+    state = main.state_dict()
+    want = xs @ np.array(state["fc_0.w_0"]) + np.array(state["fc_0.b_0"]) + ys
+    assert_all_close(exe.run(program, feed={"x": xs, "y": ys}, fetch_list=fetches), [want])
 
 
 @pytest.mark.parametrize("name", ["static_fc", "control_flow"])
@@ -173,13 +174,8 @@ def test_load_inference_model_runs_paddles_files(static, name):
     program, feeds, fetches = paddle.static.load_inference_model(str(FIXTURES / name / "model"),
                                                                  exe)
     assert str(program) + "\n" == (FIXTURES / name / "inference_program.txt").read_text()
-    cases = list(fixture_cases(name))
-    assert len(cases) == (2 if name == "control_flow" else 1)  # both branches of its `if`
-    for _, feed, expected in cases:
-        got = exe.run(program, feed=feed, fetch_list=fetches)
-        assert len(got) == len(expected)
-        for g, e in zip(got, expected):
-            assert_close(g, e)
+    for _, feed, expected in fixture_cases(name):  # control_flow: both branches of its `if`
+        assert_all_close(exe.run(program, feed=feed, fetch_list=fetches), expected)
 
 
 def test_to_static_main_program_is_reachable_and_prints_like_paddle():
@@ -234,6 +230,7 @@ def test_paddle_save_of_a_program_and_its_state_dict(static, tmp_path):
     assert [op.type for op in loaded.global_block().ops] == ["mul", "elementwise_add",
                                                              "elementwise_add"]
     state = paddle.load(str(tmp_path / "main_program.pdiparams"))
+    assert sorted(state) == sorted(main.state_dict()) == ["fc_0.b_0", "fc_0.w_0"]
     for name, tensor in main.state_dict().items():
         np.testing.assert_array_equal(state[name].numpy(), np.array(tensor))
 
@@ -251,6 +248,7 @@ def test_paddle_save_of_a_program_reads_in_real_paddle_and_back(static, tmp_path
         theirs = real_paddle.load(str(tmp_path / "ours.pdimodel"))
         assert str(theirs) == str(paddle.load(str(tmp_path / "ours.pdimodel")))
         state = real_paddle.load(str(tmp_path / "ours.pdiparams"))
+        assert sorted(state) == sorted(main.state_dict()) == ["fc_0.b_0", "fc_0.w_0"]
         for name, tensor in main.state_dict().items():
             np.testing.assert_array_equal(np.array(state[name]), np.array(tensor))
         # and Paddle's own files load here
@@ -270,7 +268,7 @@ def test_paddle_save_of_a_program_reads_in_real_paddle_and_back(static, tmp_path
     ours = paddle.load(str(tmp_path / "theirs.pdimodel"))
     assert str(ours) == real_text
     state = paddle.load(str(tmp_path / "theirs.pdiparams"))
-    assert sorted(state) == sorted(real_state)
+    assert sorted(state) == sorted(real_state) == ["fc_0.b_0", "fc_0.w_0"]
     for name, value in real_state.items():
         np.testing.assert_array_equal(state[name].numpy(), value)
 
@@ -427,8 +425,8 @@ def test_full_writes_value_and_str_value_as_paddle_does(static):
         ("2", 2.0), ("0.1", np.float32(0.1).item()), (str(2 ** 62 + 1), float(2 ** 62))]
     got = paddle.static.Executor().run(main, fetch_list=[a, b, c])
     assert got[0].tolist() == [2, 2] and got[2].tolist() == [2 ** 62]
-    from tostatic.frontend.initializer import Constant
-    from tostatic.frontend.static_mode import create_parameter
+    from tostatic.frontend.nn.initializer import Constant
+    from tostatic.frontend.static.mode import create_parameter
 
     create_parameter("k", [2], "int64", Constant(3))
     (init,) = [o for o in startup.global_block().ops if o.output("Out") == ["k"]]

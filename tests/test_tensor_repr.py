@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from tostatic.frontend import tensor_repr
-from tostatic.frontend.tensor_repr import format_tensor, get_printoptions, set_printoptions
+from tostatic.frontend.tensor import repr as tensor_repr
+from tostatic.frontend.tensor.repr import format_tensor, get_printoptions, set_printoptions
 
 
 def _cases():

@@ -3,13 +3,13 @@
 `import tostatic as paddle` gives the subset of Paddle's API that tostatic implements.
 """
 from tostatic import inference, jit, nn, static, utils  # noqa: F401
-from tostatic.frontend.compile import compile  # noqa: F401
-from tostatic.frontend.static_mode import (  # noqa: F401
+from tostatic.frontend.capture.compile import compile  # noqa: F401
+from tostatic.frontend.static.mode import (  # noqa: F401
     disable_static,
     enable_static,
     in_dynamic_mode,
 )
-from tostatic.frontend.math import (  # noqa: F401
+from tostatic.frontend.tensor.math import (  # noqa: F401
     abs,
     add,
     arange,
@@ -17,6 +17,7 @@ from tostatic.frontend.math import (  # noqa: F401
     divide,
     equal,
     exp,
+    floor_divide,
     full,
     greater_equal,
     greater_than,
@@ -52,9 +53,9 @@ from tostatic.frontend.math import (  # noqa: F401
     zeros,
     zeros_like,
 )
-from tostatic.frontend.io import load, save  # noqa: F401
-from tostatic.frontend.tensor import Parameter, Tensor, to_tensor  # noqa: F401
-from tostatic.frontend.tensor_repr import set_printoptions  # noqa: F401
+from tostatic.frontend.nn.io import load, save  # noqa: F401
+from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
+from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401
 from tostatic.ir.dtypes import (  # noqa: F401
     bfloat16,
     bool_ as bool,

@@ -26,7 +26,8 @@ def _opt(args: argparse.Namespace) -> int:
     from xdsl.utils.exceptions import ParseError
 
     from tostatic.ir.errors import ToStaticError
-    from tostatic.ir.text import parse_ir, print_ir
+    from tostatic.dialects.context import parse_ir
+    from tostatic.ir.text import print_ir
     from tostatic.passes.dump import DumpOptions
     from tostatic.passes.manager import PassManager
 

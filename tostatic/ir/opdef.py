@@ -150,6 +150,9 @@ class PdOp(IRDLOperation):
     EFFECTS: ClassVar[bool] = False
     HAS_REGIONS: ClassVar[bool] = False  # True: EFFECTS is that of the ops in its regions
     FOLD_LIMIT: ClassVar[bool] = True  # False: always fold (creation ops like pd.full)
+    # result index -> input it is the new value of; lowering writes that result into the
+    # input's own variable (batch_norm's MeanOut is its Mean, as Paddle requires)
+    UPDATES: ClassVar[dict[int, str]] = {}
 
     # Subclasses define `infer(*inputs: Abstract, **attrs) -> Abstract | list[Abstract]` and
     # `eager(*inputs: ndarray, **attrs) -> ndarray | list[ndarray]` as staticmethods.

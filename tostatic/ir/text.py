@@ -1,17 +1,17 @@
 """The textual form of tostatic's IR: every stage prints and parses (`pd` and `program`).
 
-Text is xDSL's generic format. Source locations live in the discardable `pd.loc` attribute
-(xDSL has no MLIR `loc(...)`), so printing them is a matter of keeping or dropping it.
+Text is xDSL's generic format (dialects/context.py parses it back). Source locations live in
+the discardable `pd.loc` attribute (xDSL has no MLIR `loc(...)`), so printing them is a matter
+of keeping or dropping it.
 """
 from __future__ import annotations
 
 import io
 
-from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 from xdsl.printer import Printer
 
-LOC_ATTR = "pd.loc"  # "file:line" of the user's code that made the op
+from tostatic.ir.attr_keys import LOC_ATTR
 
 
 def print_ir(op: Operation, locations: bool = False) -> str:
@@ -24,18 +24,6 @@ def print_ir(op: Operation, locations: bool = False) -> str:
     Printer(stream=buf, print_generic_format=True).print_op(op)
     buf.write("\n")
     return buf.getvalue()
-
-
-def parse_ir(text: str, filename: str = "<text>") -> ModuleOp:
-    """Parse text written by print_ir (a module, or one top-level op wrapped into a module)."""
-    from tostatic.dialects.pd import context
-    from tostatic.dialects.program import ProgramParser
-
-    parser = ProgramParser(context(), text, name=filename)
-    op = parser.parse_op()
-    if isinstance(op, ModuleOp):
-        return op
-    return ModuleOp([op])
 
 
 def location_of(op: Operation) -> str | None:

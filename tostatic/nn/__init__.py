@@ -1,6 +1,6 @@
 """paddle.nn: Layer and the common layers."""
-from tostatic.frontend.layer import Layer
-from tostatic.frontend.layers_common import (
+from tostatic.frontend.nn.layer import Layer
+from tostatic.frontend.nn.common import (
     Flatten,
     Identity,
     LayerDict,
@@ -9,8 +9,25 @@ from tostatic.frontend.layers_common import (
     ReLU,
     Sequential,
 )
-from tostatic.frontend.param_attr import ParamAttr
+from tostatic.frontend.nn.conv import Conv2D, Conv2DTranspose
+from tostatic.frontend.nn.dropout import Dropout
+from tostatic.frontend.nn.norm import (
+    BatchNorm,
+    BatchNorm1D,
+    BatchNorm2D,
+    GroupNorm,
+    InstanceNorm2D,
+)
+from tostatic.frontend.nn.param_attr import ParamAttr
+from tostatic.frontend.nn.pooling import (
+    AdaptiveAvgPool2D,
+    AdaptiveMaxPool2D,
+    AvgPool2D,
+    MaxPool2D,
+)
 from tostatic.nn import functional, initializer
 
-__all__ = ["Flatten", "Identity", "Layer", "LayerDict", "LayerList", "Linear", "ParamAttr", "ReLU",
-           "Sequential", "functional", "initializer"]
+__all__ = ["AdaptiveAvgPool2D", "AdaptiveMaxPool2D", "AvgPool2D", "BatchNorm", "BatchNorm1D",
+           "BatchNorm2D", "Conv2D", "Conv2DTranspose", "Dropout", "Flatten", "GroupNorm",
+           "Identity", "InstanceNorm2D", "Layer", "LayerDict", "LayerList", "Linear",
+           "MaxPool2D", "ParamAttr", "ReLU", "Sequential", "functional", "initializer"]

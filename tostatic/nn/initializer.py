@@ -1,2 +1,2 @@
 """paddle.nn.initializer."""
-from tostatic.frontend.initializer import *  # noqa: F401,F403
+from tostatic.frontend.nn.initializer import *  # noqa: F401,F403

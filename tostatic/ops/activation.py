@@ -5,8 +5,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tostatic.ir.attributes import BOOL, FLOAT, attr
+from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
+from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops.attr_checks import check_choice, unsupported
+from tostatic.ops.shapes import normalize_axis
 
 
 class Unary(PdOp):
@@ -22,8 +25,19 @@ class Unary(PdOp):
         return np.asarray(cls.FN(x, **attrs), dtype=x.dtype)
 
 
-def unary(paddle_type: str, **attrs: From) -> Legacy:
-    return Legacy(paddle_type, {"X": "x"}, {"Out": 0}, dict(attrs))
+def unary(paddle_type: str, keeps_extra_attrs: bool = False, **attrs: From) -> Legacy:
+    return Legacy(paddle_type, {"X": "x"}, {"Out": 0}, dict(attrs),
+                  keeps_extra_attrs=keeps_extra_attrs)
+
+
+class FloatUnary(Unary):
+    """An activation defined for floating tensors only (Paddle has no integer kernel)."""
+
+    @classmethod
+    def infer(cls, x: Abstract, **_: Any) -> Abstract:
+        if not x.dtype.is_floating:
+            raise ShapeError(f"{cls.name}: expects a floating tensor, got {x.dtype.name}")
+        return x
 
 
 @pd_op
@@ -121,3 +135,238 @@ class Gelu(Unary):
     FN = staticmethod(_gelu)
     PADDLE = unary("gelu", approximate=From("BOOLEAN", "approximate"))
     NAME_HINT = "gelu"
+
+
+# --- clipped and piecewise-linear activations (what MobileNets write) -------------------------
+
+@pd_op
+class Relu6(FloatUnary):
+    """min(max(x, 0), 6). Paddle 3.3.1 writes no attribute; older files carry an extra
+    `threshold` that Paddle 3.3.1's kernel ignores (always 6), so it is not read either."""
+
+    name = "pd.relu6"
+    FN = staticmethod(lambda x: np.minimum(np.maximum(x, 0), 6))
+    PADDLE = unary("relu6")
+    NAME_HINT = "relu6"
+
+
+@pd_op
+class HardSwish(FloatUnary):
+    """x * min(max(x + offset, 0), threshold) / scale, with Paddle's constants 6, 6, 3.
+
+    Paddle writes threshold/scale/offset but its 3.3.1 kernel ignores them and always uses
+    6, 6, 3: other values are refused rather than run differently from Paddle."""
+
+    name = "pd.hardswish"
+    ATTRS = {"threshold": attr(FLOAT, 6.0), "scale": attr(FLOAT, 6.0),
+             "offset": attr(FLOAT, 3.0)}
+    PADDLE = unary("hard_swish", threshold=From("FLOAT", "threshold"),
+                   scale=From("FLOAT", "scale"), offset=From("FLOAT", "offset"))
+    NAME_HINT = "hardswish"
+
+    @classmethod
+    def infer(cls, x: Abstract, threshold: float, scale: float, offset: float) -> Abstract:
+        for key, value, fixed in (("threshold", threshold, 6.0), ("scale", scale, 6.0),
+                                  ("offset", offset, 3.0)):
+            if value != fixed:
+                raise unsupported(cls.name, key, value,
+                                  f"{fixed} (Paddle's hard_swish kernel ignores other values)")
+        return super().infer(x)
+
+    @staticmethod
+    def eager(x: np.ndarray, threshold: float, scale: float, offset: float) -> np.ndarray:
+        t = x + x.dtype.type(3)
+        np.maximum(t, 0, out=t)
+        np.minimum(t, 6, out=t)
+        t *= x
+        t /= x.dtype.type(6)
+        return t
+
+
+@pd_op
+class HardSigmoid(FloatUnary):
+    """max(0, min(1, slope * x + offset)); the op's defaults are slope 0.2, offset 0.5
+    (paddle.nn.functional.hardsigmoid writes slope 1/6)."""
+
+    name = "pd.hardsigmoid"
+    ATTRS = {"slope": attr(FLOAT, 0.2), "offset": attr(FLOAT, 0.5)}
+    PADDLE = unary("hard_sigmoid", keeps_extra_attrs=True, slope=From("FLOAT", "slope"),
+                   offset=From("FLOAT", "offset"))
+    NAME_HINT = "hardsigmoid"
+
+    @staticmethod
+    def eager(x: np.ndarray, slope: float, offset: float) -> np.ndarray:
+        t = x * x.dtype.type(slope)
+        t += x.dtype.type(offset)
+        return np.clip(t, 0, 1, out=t)
+
+
+def _swish(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(-x) = inf for very negative x: the result is -0
+        return x / (1 + np.exp(-x))
+
+
+@pd_op
+class Swish(FloatUnary):
+    """x * sigmoid(x): what paddle.nn.functional.swish / nn.Swish write (Paddle 3.3.1 writes
+    no `beta`, and its kernel ignores one an older file carries)."""
+
+    name = "pd.swish"
+    FN = staticmethod(_swish)
+    PADDLE = unary("swish")
+    NAME_HINT = "swish"
+
+
+@pd_op
+class Silu(FloatUnary):
+    """x * sigmoid(x), as its own legacy op: what paddle.nn.functional.silu / nn.Silu write."""
+
+    name = "pd.silu"
+    FN = staticmethod(_swish)
+    PADDLE = unary("silu")
+    NAME_HINT = "silu"
+
+
+@pd_op
+class LeakyRelu(FloatUnary):
+    """x if x > 0 else alpha * x (the op's default alpha is 0.02; the Python API's 0.01)."""
+
+    name = "pd.leaky_relu"
+    ATTRS = {"alpha": attr(FLOAT, 0.02)}
+    PADDLE = unary("leaky_relu", alpha=From("FLOAT", "alpha"))
+    NAME_HINT = "leaky_relu"
+
+    @staticmethod
+    def eager(x: np.ndarray, alpha: float) -> np.ndarray:
+        return np.where(x > 0, x, x * x.dtype.type(alpha))
+
+
+@pd_op
+class Elu(FloatUnary):
+    """x if x > 0 else alpha * (exp(x) - 1), computed as Paddle does (not with expm1)."""
+
+    name = "pd.elu"
+    ATTRS = {"alpha": attr(FLOAT, 1.0)}
+    PADDLE = unary("elu", alpha=From("FLOAT", "alpha"))
+    NAME_HINT = "elu"
+
+    @staticmethod
+    def eager(x: np.ndarray, alpha: float) -> np.ndarray:
+        neg = np.exp(np.minimum(x, 0))
+        neg -= 1
+        neg *= x.dtype.type(alpha)
+        return np.where(x > 0, x, neg)
+
+
+PRELU_MODES = ("all", "channel", "element")
+PRELU_FORMATS = ("NCHW", "NHWC")
+
+
+def _prelu_alpha_shape(x: tuple[int, ...], mode: str, data_format: str) -> tuple[int, ...]:
+    """The shape alpha is reshaped to so that it broadcasts against x."""
+    if mode == "all":
+        return (1,) * len(x)
+    if mode == "channel":
+        axis = 1 if data_format == "NCHW" else len(x) - 1
+        return tuple(d if i == axis else 1 for i, d in enumerate(x))
+    return (1,) + tuple(x[1:])
+
+
+@pd_op
+class Prelu(PdOp):
+    """x if x > 0 else alpha * x, alpha a weight shared by all elements (`all`), one per
+    channel (`channel`: dim 1 in NCHW, the last dim in NHWC) or one per element of a sample
+    (`element`)."""
+
+    name = "pd.prelu"
+    INPUTS = ("x", "alpha")
+    ATTRS = {"mode": attr(STR, "all"), "data_format": attr(STR, "NCHW")}
+    PADDLE = Legacy("prelu", {"X": "x", "Alpha": "alpha"}, {"Out": 0},
+                    {"data_format": From("STRING", "data_format"), "mode": From("STRING", "mode")})
+    NAME_HINT = "prelu"
+
+    @classmethod
+    def infer(cls, x: Abstract, alpha: Abstract, mode: str, data_format: str) -> Abstract:
+        check_choice(cls.name, "mode", mode, PRELU_MODES)
+        check_choice(cls.name, "data_format", data_format, PRELU_FORMATS)
+        if alpha.dtype != x.dtype:
+            raise ShapeError(f"{cls.name}: alpha dtype {alpha.dtype.name} differs from x dtype "
+                             f"{x.dtype.name}")
+        if mode != "all" and x.ndim < 2:
+            raise ShapeError(f"{cls.name}: mode {mode!r} needs x of rank >= 2, got shape "
+                             f"{list(x.shape)}")
+        want = 1
+        for d in _prelu_alpha_shape(x.shape, mode, data_format):
+            want = -1 if d < 0 or want < 0 else want * d
+        have = 1
+        for d in alpha.shape:
+            have = -1 if d < 0 or have < 0 else have * d
+        if want >= 0 and have >= 0 and want != have:
+            raise ShapeError(f"{cls.name}: mode {mode!r} ({data_format}) needs {want} alpha "
+                             f"values for x of shape {list(x.shape)}, alpha has shape "
+                             f"{list(alpha.shape)}")
+        return x
+
+    @staticmethod
+    def eager(x: np.ndarray, alpha: np.ndarray, mode: str, data_format: str) -> np.ndarray:
+        a = alpha.reshape(_prelu_alpha_shape(x.shape, mode, data_format))
+        return np.where(x > 0, x, x * a)
+
+
+@pd_op
+class Clip(Unary):
+    """min(max(x, min), max) with the bounds cast to x's dtype as Paddle's kernel casts them
+    (1.7 -> 1 for integers). The Min/Max tensor slots are written empty."""
+
+    name = "pd.clip"
+    ATTRS = {"min": attr(FLOAT), "max": attr(FLOAT)}
+    PADDLE = Legacy("clip", {"X": "x"}, {"Out": 0},
+                    {"max": From("FLOAT", "max"), "min": From("FLOAT", "min")},
+                    optional_inputs=("Max", "Min"))
+    NAME_HINT = "clip"
+
+    @classmethod
+    def infer(cls, x: Abstract, min: float, max: float) -> Abstract:
+        if min > max:
+            raise ShapeError(f"{cls.name}: min {min} is greater than max {max}")
+        return x
+
+    @staticmethod
+    def eager(x: np.ndarray, min: float, max: float) -> np.ndarray:
+        lo, hi = _bound(min, x.dtype), _bound(max, x.dtype)
+        return np.minimum(np.maximum(x, lo), hi)
+
+
+def _bound(value: float, dtype: np.dtype) -> Any:
+    """A float bound as x's dtype: truncated for integers (C's cast), saturated to the range
+    (Paddle's default max is FLT_MAX, which no integer holds)."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        if value != value:  # NaN
+            raise ShapeError(f"pd.clip: bound {value} cannot bound an integer tensor")
+        return dtype.type(int(sorted((info.min, value, info.max))[1]))
+    return dtype.type(value)
+
+
+@pd_op
+class Softmax(FloatUnary):
+    """exp(x - max) / sum(exp(x - max)) along one axis."""
+
+    name = "pd.softmax"
+    ATTRS = {"axis": attr(INT, -1)}
+    PADDLE = unary("softmax", axis=From("INT", "axis"))
+    NAME_HINT = "softmax"
+
+    @classmethod
+    def infer(cls, x: Abstract, axis: int) -> Abstract:
+        normalize_axis(axis, x.ndim, f"{cls.name} axis")
+        return super().infer(x)
+
+    @staticmethod
+    def eager(x: np.ndarray, axis: int) -> np.ndarray:
+        if x.ndim == 0:
+            return np.ones_like(x)
+        e = x - x.max(axis=axis, keepdims=True)
+        np.exp(e, out=e)
+        e /= e.sum(axis=axis, keepdims=True)
+        return e

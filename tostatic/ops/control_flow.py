@@ -18,13 +18,11 @@ state[0] is true and its results are the final state (so the first result is alw
 
 An op with regions defines `kernel(regions)`, its execution semantics given one callable per
 region; eager evaluation (`run_region`) and the execution plan (nested plans) both use it.
-Their Paddle counterparts run a sub-block instead of a region; `BlockOpLayout` below is how
-Paddle writes them (static mode builds them with it, raising reads it, and lowering writes
-pd.if / pd.while back with it: passes/lower_control_flow.py).
+Their Paddle counterparts run a sub-block instead of a region (conditional_block, while:
+dialects/program_block_ops.py says how Paddle writes them).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -33,32 +31,9 @@ from xdsl.irdl import region_def, traits_def
 from xdsl.traits import IsolatedFromAbove, IsTerminator, is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
-from tostatic.dialects.program import OpOp
 from tostatic.ir import dtypes
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, Legacy, PdOp, pd_op
-
-@dataclass(frozen=True)
-class BlockOpLayout:
-    """A Paddle op that runs a sub-block: its slots and its own bool attribute."""
-
-    type: str
-    condition: str  # the bool condition's slot
-    inputs: str  # outer names the sub-block reads
-    scopes: str  # its STEP_SCOPES variable
-    flag: str  # is_scalar_condition / is_test
-
-    def build(self, condition: str, inputs: list[str], outputs: list[str], scope: str,
-              sub_block: int, flag: bool, attrs: dict[str, Any]) -> OpOp:
-        return OpOp.build(self.type, {self.condition: [condition], self.inputs: inputs},
-                          {"Out": outputs, self.scopes: [scope]},
-                          {self.flag: ("BOOLEAN", flag), "sub_block": ("BLOCK", sub_block),
-                           **attrs})
-
-
-CONDITIONAL_BLOCK = BlockOpLayout("conditional_block", "Cond", "Input", "Scope",
-                                  "is_scalar_condition")
-WHILE = BlockOpLayout("while", "Condition", "X", "StepScopes", "is_test")
 
 RegionFn = Callable[[list[Any]], list[Any]]  # block arguments -> yielded values
 Kernel = Callable[[list[Any]], list[Any]]

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from tostatic.ir import dtypes
-from tostatic.ir.attributes import DTYPE, FLOAT, INT, INTS, STR, attr
+from tostatic.ir.attributes import BOOL, DTYPE, FLOAT, INT, INTS, STR, attr
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
+from tostatic.ops.random import generator
 
 
 def _dtype_attr() -> From:
@@ -36,11 +37,11 @@ class Full(PdOp):
 
     name = "pd.full"
     ATTRS = {"shape": attr(INTS), "value": attr(FLOAT, 0.0), "dtype": attr(DTYPE, "float32"),
-             "str_value": attr(STR, "")}
+             "str_value": attr(STR, ""), "force_cpu": attr(BOOL, False)}
     PADDLE = Legacy("fill_constant", {}, {"Out": 0},
                     {"shape": From("LONGS", "shape"), "value": From("FLOAT", "value"),
                      "dtype": _dtype_attr(), "str_value": From("STRING", "str_value"),
-                     "force_cpu": Fixed("BOOLEAN", False),
+                     "force_cpu": From("BOOLEAN", "force_cpu"),
                      "place_type": Fixed("INT", -1)},
                     optional_inputs=("ShapeTensor", "ShapeTensorList", "ValueTensor"),
                     optional_inputs_if=lambda attrs: attrs["str_value"] != "",
@@ -49,37 +50,19 @@ class Full(PdOp):
 
     @staticmethod
     def infer(shape: tuple[int, ...], value: float, dtype: dtypes.DType,
-              str_value: str) -> Abstract:
+              str_value: str, force_cpu: bool) -> Abstract:
         return Abstract(tuple(shape), dtype)
 
     @staticmethod
     def eager(shape: tuple[int, ...], value: float, dtype: dtypes.DType,
-              str_value: str) -> np.ndarray:
+              str_value: str, force_cpu: bool) -> np.ndarray:
         if str_value:
             value = float(str_value)
         return np.full(shape, value, dtype=dtype.numpy)
 
 
-@pd_op
-class Arange(PdOp):
-    name = "pd.arange"
-    ATTRS = {"start": attr(FLOAT), "end": attr(FLOAT), "step": attr(FLOAT, 1.0),
-             "dtype": attr(DTYPE, "int64")}
-    NAME_HINT = "range"
-
-    @staticmethod
-    def infer(start: float, end: float, step: float, dtype: dtypes.DType) -> Abstract:
-        return Abstract((max(0, int(np.ceil((end - start) / step))),), dtype)
-
-    @staticmethod
-    def eager(start: float, end: float, step: float, dtype: dtypes.DType) -> np.ndarray:
-        return np.arange(start, end, step).astype(dtype.numpy)
-
-
 def _generator(seed: int) -> np.random.Generator:
     """seed 0: the global generator (paddle.seed); otherwise the op's own, as Paddle does."""
-    from tostatic.frontend.random import generator
-
     return generator() if seed == 0 else np.random.default_rng(seed)
 
 

@@ -102,6 +102,14 @@ class Divide(Binary):
     NAME_HINT = "elementwise_div"
 
 
+@pd_op
+class FloorDivide(Binary):
+    name = "pd.floor_divide"
+    FN = np.floor_divide  # floor, as Python's //: Paddle's kernel rounds toward -inf too
+    PADDLE = elementwise("elementwise_floordiv")
+    NAME_HINT = "elementwise_floordiv"
+
+
 def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.mod(x, y)  # Paddle's remainder takes the divisor's sign, like Python and numpy
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from tostatic.ir import dtypes
-from tostatic.ir.attributes import DTYPE, INTS, attr
+from tostatic.ir.attributes import DTYPE, INT, INTS, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, FromInputs, Legacy, PdOp, pd_op
-from tostatic.ops.shapes import numel
+from tostatic.ops.shapes import normalize_axis, numel
 
 
 def reshape_target(in_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -104,3 +104,257 @@ class Assign(PdOp):
     @staticmethod
     def eager(x: np.ndarray) -> np.ndarray:
         return x.copy()
+
+
+# --- adding and removing dims -------------------------------------------------------------------
+# squeeze2 / unsqueeze2 / flatten_contiguous_range have an XShape output Paddle marks "extra":
+# saved inference files do not write that slot (as for transpose2), so neither does lowering.
+
+def flatten_shape(shape: tuple[int, ...], start_axis: int, stop_axis: int,
+                  what: str = "pd.flatten") -> tuple[int, ...]:
+    """Dims start_axis..stop_axis multiplied into one (-1 if any is dynamic); a 0-D tensor
+    becomes shape [1], as Paddle's flatten makes it."""
+    if not shape:
+        return (1,)
+    start = normalize_axis(start_axis, len(shape), f"{what} start_axis")
+    stop = normalize_axis(stop_axis, len(shape), f"{what} stop_axis")
+    if start > stop:
+        raise ShapeError(f"{what}: start_axis {start_axis} comes after stop_axis {stop_axis} "
+                         f"for shape {list(shape)}")
+    return shape[:start] + (numel(shape[start:stop + 1]),) + shape[stop + 1:]
+
+
+@pd_op
+class Flatten(PdOp):
+    name = "pd.flatten"
+    INPUTS = ("x",)
+    ATTRS = {"start_axis": attr(INT, 1), "stop_axis": attr(INT, -1)}
+    PADDLE = Legacy("flatten_contiguous_range", {"X": "x"}, {"Out": 0},
+                    {"start_axis": From("INT", "start_axis"),
+                     "stop_axis": From("INT", "stop_axis")})
+    NAME_HINT = "flatten"
+
+    @classmethod
+    def infer(cls, x: Abstract, start_axis: int, stop_axis: int) -> Abstract:
+        return Abstract(flatten_shape(x.shape, start_axis, stop_axis, cls.name), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, start_axis: int, stop_axis: int) -> np.ndarray:
+        return x.reshape(flatten_shape(x.shape, start_axis, stop_axis))
+
+
+def squeeze_shape(shape: tuple[int, ...], axes: tuple[int, ...],
+                  what: str = "pd.squeeze") -> tuple[int, ...]:
+    """Paddle's squeeze: the listed dims that are 1 go (others stay, silently); no axes: every
+    dim of size 1 goes. A listed dynamic dim goes too (Paddle's compile-time rule)."""
+    if not axes:
+        return tuple(d for d in shape if d != 1)
+    drop = {normalize_axis(a, len(shape), f"{what} axis") for a in axes} if shape else set()
+    return tuple(d for i, d in enumerate(shape) if not (i in drop and d in (1, -1)))
+
+
+@pd_op
+class Squeeze(PdOp):
+    name = "pd.squeeze"
+    INPUTS = ("x",)
+    ATTRS = {"axes": attr(INTS, ())}
+    PADDLE = Legacy("squeeze2", {"X": "x"}, {"Out": 0}, {"axes": From("INTS", "axes")})
+    NAME_HINT = "squeeze"
+
+    @classmethod
+    def infer(cls, x: Abstract, axes: tuple[int, ...]) -> Abstract:
+        return Abstract(squeeze_shape(x.shape, axes, cls.name), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        return x.reshape(squeeze_shape(x.shape, axes))
+
+
+def unsqueeze_shape(shape: tuple[int, ...], axes: tuple[int, ...],
+                    what: str = "pd.unsqueeze") -> tuple[int, ...]:
+    """Paddle's unsqueeze: each axis in turn is a position in the growing output (negative
+    counts from its end); a new 1 inserted there pushes the earlier new 1s after it along."""
+    out_rank = len(shape) + len(axes)
+    marks = [0] * (out_rank + 1)
+    cur_rank = len(shape)
+    for axis in axes:
+        cur = axis + cur_rank + 1 if axis < 0 else axis
+        if not 0 <= cur <= cur_rank:
+            raise ShapeError(f"{what}: axis {axis} is out of range for a tensor of rank "
+                             f"{cur_rank}")
+        for i in range(cur_rank, cur - 1, -1):
+            if marks[i] == 1:
+                marks[i + 1], marks[i] = 1, 0
+        marks[cur] = 1
+        cur_rank += 1
+    dims = iter(shape)
+    return tuple(1 if marks[i] else next(dims) for i in range(out_rank))
+
+
+@pd_op
+class Unsqueeze(PdOp):
+    name = "pd.unsqueeze"
+    INPUTS = ("x",)
+    ATTRS = {"axes": attr(INTS)}
+    PADDLE = Legacy("unsqueeze2", {"X": "x"}, {"Out": 0}, {"axes": From("INTS", "axes")},
+                    optional_inputs=("AxesTensor", "AxesTensorList"), keeps_extra_attrs=True)
+    NAME_HINT = "unsqueeze2"
+
+    @classmethod
+    def infer(cls, x: Abstract, axes: tuple[int, ...]) -> Abstract:
+        return Abstract(unsqueeze_shape(x.shape, axes, cls.name), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        return x.reshape(unsqueeze_shape(x.shape, axes))
+
+
+# --- repeating ------------------------------------------------------------------------------------
+
+def expand_shape(shape: tuple[int, ...], target: tuple[int, ...],
+                 what: str = "pd.expand") -> tuple[int, ...]:
+    """expand_v2: `target` has at least x's rank; -1 keeps x's dim, a dim of 1 takes the
+    target size, other dims must already equal it; new leading dims must be given (>= 0)."""
+    lead = len(target) - len(shape)
+    if lead < 0:
+        raise ShapeError(f"{what}: shape {list(target)} has fewer dims than the input "
+                         f"{list(shape)}")
+    out = []
+    for i, t in enumerate(target):
+        if i < lead:
+            if t < 0:
+                raise ShapeError(f"{what}: the new leading dim {i} of shape {list(target)} "
+                                 f"must be given, not {t}")
+            out.append(t)
+            continue
+        d = shape[i - lead]
+        if t == -1:
+            out.append(d)
+        elif t < -1:
+            raise ShapeError(f"{what}: shape {list(target)} has a negative size {t}")
+        elif d == 1 or d == -1:
+            out.append(t)
+        elif d != t:
+            raise ShapeError(f"{what}: cannot expand dim {i - lead} of size {d} "
+                             f"(input {list(shape)}) to {t}")
+        else:
+            out.append(t)
+    return tuple(out)
+
+
+@pd_op
+class Expand(PdOp):
+    name = "pd.expand"
+    INPUTS = ("x",)
+    ATTRS = {"shape": attr(INTS)}
+    PADDLE = Legacy("expand_v2", {"X": "x"}, {"Out": 0}, {"shape": From("INTS", "shape")},
+                    optional_inputs=("Shape", "expand_shapes_tensor"), out_lod_level=False)
+    NAME_HINT = "expand"
+
+    @classmethod
+    def infer(cls, x: Abstract, shape: tuple[int, ...]) -> Abstract:
+        return Abstract(expand_shape(x.shape, shape, cls.name), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        # a copy: the broadcast view numpy makes is read-only and strided by 0
+        return np.ascontiguousarray(np.broadcast_to(x, expand_shape(x.shape, shape)))
+
+
+def tile_shape(shape: tuple[int, ...], repeat_times: tuple[int, ...],
+               what: str = "pd.tile") -> tuple[int, ...]:
+    if any(r < 0 for r in repeat_times):
+        raise ShapeError(f"{what}: repeat_times {list(repeat_times)} has a negative count")
+    n = max(len(shape), len(repeat_times))
+    shape = (1,) * (n - len(shape)) + tuple(shape)
+    reps = (1,) * (n - len(repeat_times)) + tuple(repeat_times)
+    return tuple(-1 if d < 0 else d * r for d, r in zip(shape, reps))
+
+
+@pd_op
+class Tile(PdOp):
+    name = "pd.tile"
+    INPUTS = ("x",)
+    ATTRS = {"repeat_times": attr(INTS)}
+    PADDLE = Legacy("tile", {"X": "x"}, {"Out": 0},
+                    {"repeat_times": From("INTS", "repeat_times")},
+                    optional_inputs=("RepeatTimes", "repeat_times_tensor"),
+                    keeps_extra_attrs=True)
+    NAME_HINT = "tile"
+
+    @classmethod
+    def infer(cls, x: Abstract, repeat_times: tuple[int, ...]) -> Abstract:
+        return Abstract(tile_shape(x.shape, repeat_times, cls.name), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, repeat_times: tuple[int, ...]) -> np.ndarray:
+        return np.tile(x, repeat_times)
+
+
+@pd_op
+class Shape(PdOp):
+    """The input's shape as a 1-D int32 tensor (Paddle's `shape` op)."""
+
+    name = "pd.shape"
+    INPUTS = ("x",)
+    PADDLE = Legacy("shape", {"Input": "x"}, {"Out": 0}, out_lod_level=False)
+    NAME_HINT = "shape"
+
+    @staticmethod
+    def infer(x: Abstract) -> Abstract:
+        return Abstract((x.ndim,), dtypes.int32)
+
+    @staticmethod
+    def eager(x: np.ndarray) -> np.ndarray:
+        return np.array(x.shape, dtype=np.int32)
+
+
+# --- the forms Paddle <= 2.0 wrote (raised from older files; Paddle 3.3.1 still runs them) ---------
+
+@pd_op
+class FlattenTo2D(PdOp):
+    """flatten2 (fluid.layers.flatten): dims before `axis` multiply into rows, the rest into
+    columns (axis 0: one row). Its XShape output is not "extra": files write it."""
+
+    name = "pd.flatten_to_2d"
+    INPUTS = ("x",)
+    ATTRS = {"axis": attr(INT, 1)}
+    PADDLE = Legacy("flatten2", {"X": "x"}, {"Out": 0}, {"axis": From("INT", "axis")},
+                    extra_outputs=("XShape",), keeps_extra_attrs=True)
+    NAME_HINT = "flatten2"
+
+    @classmethod
+    def infer(cls, x: Abstract, axis: int) -> Abstract:
+        if not 0 <= axis <= x.ndim:
+            raise ShapeError(f"{cls.name}: axis {axis} must be in [0, {x.ndim}] for shape "
+                             f"{list(x.shape)}")
+        return Abstract((numel(x.shape[:axis]), numel(x.shape[axis:])), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, axis: int) -> np.ndarray:
+        return x.reshape(int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
+
+
+@pd_op
+class ExpandTimes(PdOp):
+    """expand (v1, fluid.layers.expand): each dim repeated expand_times[i] times, one count
+    per dim of x (np.tile with equal ranks)."""
+
+    name = "pd.expand_times"
+    INPUTS = ("x",)
+    ATTRS = {"expand_times": attr(INTS)}
+    PADDLE = Legacy("expand", {"X": "x"}, {"Out": 0},
+                    {"expand_times": From("INTS", "expand_times")},
+                    optional_inputs=("ExpandTimes", "expand_times_tensor"), out_lod_level=False)
+    NAME_HINT = "expand"
+
+    @classmethod
+    def infer(cls, x: Abstract, expand_times: tuple[int, ...]) -> Abstract:
+        if len(expand_times) != x.ndim:
+            raise ShapeError(f"{cls.name}: expand_times {list(expand_times)} needs one count "
+                             f"per dim of shape {list(x.shape)}")
+        return Abstract(tile_shape(x.shape, expand_times, cls.name), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, expand_times: tuple[int, ...]) -> np.ndarray:
+        return np.tile(x, expand_times)

@@ -9,7 +9,7 @@ from xdsl.rewriter import Rewriter
 from xdsl.traits import IsolatedFromAbove
 from xdsl.utils.scoped_dict import ScopedDict
 
-from tostatic.frontend.tracing import LOC_ATTR, NAMES_ATTR
+from tostatic.ir.attr_keys import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.opdef import PdOp
 from tostatic.ops.control_flow import invariant_source
 from tostatic.passes.base import CompilePass, CompileState, register

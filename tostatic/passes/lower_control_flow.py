@@ -28,12 +28,11 @@ from typing import Any, Callable, Sequence
 
 from xdsl.ir import Block, OpResult, SSAValue
 
-from tostatic.frontend.tracing import LOC_ATTR
+from tostatic.ir.attr_keys import LOC_ATTR
+from tostatic.dialects.program_block_ops import CONDITIONAL_BLOCK, WHILE
 from tostatic.ir import dtypes
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.control_flow import (
-    CONDITIONAL_BLOCK,
-    WHILE,
     If,
     SelectInput,
     Undefined,
@@ -43,7 +42,8 @@ from tostatic.ops.control_flow import (
 from tostatic.ops.core import Capture, Persistable
 from tostatic.ops.logical import LogicalNot
 from tostatic.ops.manipulation import Assign, Cast
-from tostatic.passes.lower_to_program import (
+from tostatic.passes.lowering import (
+    REGION_LOWERINGS,
     Lowering,
     SubBlock,
     common_attrs,
@@ -238,7 +238,4 @@ def lower_while(lw: Lowering, op: While, target: SubBlock) -> None:
     lw.names.of.update(zip(op.results, carried))
 
 
-LOWERINGS: dict[type, Callable[[Lowering, Any, SubBlock], None]] = {
-    If: lower_if,
-    While: lower_while,
-}
+REGION_LOWERINGS.update({If: lower_if, While: lower_while})

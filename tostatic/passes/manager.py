@@ -18,6 +18,7 @@ from tostatic.ir.text import location_of, print_ir
 from tostatic.ir.verify import VerifyError, verify
 from tostatic.passes.base import CompilePass, CompileState
 from tostatic.passes.dump import DumpOptions, timing_report
+from tostatic.passes.pipeline import parse_pipeline
 
 REPRODUCER_ENV = "TOSTATIC_REPRODUCER_DIR"
 # "each": after every pass (names the pass that broke the IR); "end": after the last pass and
@@ -44,8 +45,6 @@ class PassManager:
     def __init__(self, passes: "str | Sequence[CompilePass]",
                  dump: "str | DumpOptions | None" = None, verify: str = "each",
                  record: bool = False, reproducer_dir: str | None = None):
-        from tostatic.passes.pipeline import parse_pipeline
-
         self.passes = parse_pipeline(passes) if isinstance(passes, str) else list(passes)
         self.dump = DumpOptions.resolve(dump)
         if verify not in VERIFY_MODES:
@@ -153,3 +152,9 @@ class PassManager:
         with os.fdopen(fd, "w") as f:
             f.write(header + print_ir(before, locations=True))
         return path
+
+
+def run_pipeline(module: ModuleOp, state: CompileState, pipeline: str,
+                 dump: "str | DumpOptions | None" = None, verify: str = "end") -> None:
+    """Run `pipeline` on `module` through a PassManager (the one way passes run)."""
+    PassManager(pipeline, dump, verify=verify).run(module, state)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from xdsl.dialects.builtin import ModuleOp
-
 # Importing the pass modules registers them.
 from tostatic.passes import (  # noqa: F401
     canonicalize,
@@ -20,13 +18,13 @@ from tostatic.passes import (  # noqa: F401
     raise_from_program,
     shape_inference,
 )
-from tostatic.passes.base import PASSES, CompilePass, CompileState
+from tostatic.passes.base import PASSES, CompilePass
 
 # The pipelines tostatic itself runs; `tostatic opt --pipeline default` names them too.
 PIPELINES = {
     "default": "persistable-extraction,canonicalize,constant-folding,cse,dead-op-elimination",
     "export": "default,lower-to-program",
-    "load": "raise-from-program",
+    "load": "raise-from-program,dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")
@@ -62,10 +60,3 @@ def parse_pipeline(text: str) -> list[CompilePass]:
             options[key] = _value(val)
         passes.append(PASSES[name](**options))
     return passes
-
-
-def run_pipeline(module: ModuleOp, state: CompileState, pipeline: str,
-                 dump: Any = None, verify: str = "end") -> None:
-    from tostatic.passes.manager import PassManager
-
-    PassManager(pipeline, dump, verify=verify).run(module, state)

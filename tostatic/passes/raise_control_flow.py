@@ -13,18 +13,17 @@ from above), and the outer names it writes become its results, rebinding those n
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Sequence
 
 from xdsl.dialects.builtin import ArrayAttr, StringAttr
 from xdsl.ir import Block, OpResult, SSAValue
 
 from tostatic.dialects.program import OpOp, outer_uses
-from tostatic.frontend.tracing import NAMES_ATTR
+from tostatic.dialects.program_block_ops import CONDITIONAL_BLOCK, WHILE
+from tostatic.ir.attr_keys import NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.control_flow import (
-    CONDITIONAL_BLOCK,
-    WHILE,
     If,
     SelectInput,
     Undefined,
@@ -34,12 +33,10 @@ from tostatic.ops.control_flow import (
 )
 from tostatic.ops.logical import LogicalNot
 from tostatic.ops.manipulation import Cast
-
-if TYPE_CHECKING:
-    from tostatic.passes.raise_from_program import Raiser
+from tostatic.passes.raising import BLOCK_OP_RAISERS, Raiser
 
 
-def block_uses(r: "Raiser", idx: int) -> tuple[list[str], list[str]]:
+def block_uses(r: Raiser, idx: int) -> tuple[list[str], list[str]]:
     """(outer tensor names block `idx` reads, outer tensor names it writes), each in order of
     first use, nested sub-blocks included. Names the block declares itself are its own."""
     reads, writes = outer_uses(r.blocks, idx)
@@ -57,7 +54,7 @@ def _undefined(block: Block, ab: Abstract) -> SSAValue:
     return u.results[0]
 
 
-def raise_conditional_block(r: "Raiser", op: OpOp, where: str) -> None:
+def raise_conditional_block(r: Raiser, op: OpOp, where: str) -> None:
     cond = op.input(CONDITIONAL_BLOCK.condition)
     if not op.attr(CONDITIONAL_BLOCK.flag) or len(cond) != 1:
         raise UnsupportedError(f"{where}: only conditional_block with one scalar condition "
@@ -80,7 +77,7 @@ def raise_conditional_block(r: "Raiser", op: OpOp, where: str) -> None:
     r.env.update(zip(writes, if_op.results))
 
 
-def raise_while(r: "Raiser", op: OpOp, where: str) -> None:
+def raise_while(r: Raiser, op: OpOp, where: str) -> None:
     (cond,) = op.input(WHILE.condition)
     idx = op.attr("sub_block")
     reads, writes = block_uses(r, idx)
@@ -110,10 +107,8 @@ def raise_while(r: "Raiser", op: OpOp, where: str) -> None:
     r.env.update(zip(carried, loop.results))
 
 
-RAISERS: dict[str, Callable[["Raiser", OpOp, str], None]] = {
-    CONDITIONAL_BLOCK.type: raise_conditional_block,
-    WHILE.type: raise_while,
-}
+BLOCK_OP_RAISERS.update({CONDITIONAL_BLOCK.type: raise_conditional_block,
+                         WHILE.type: raise_while})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,219 +1,40 @@
 """raise-from-program: a loaded `program.program` back into a `pd` function, for execution.
 
 Feed ops become the function's arguments (in `col` order), persistable vars `pd.persistable`,
-fetch ops its results; every other legacy op is raised through the `Legacy` mapping of the pd
-op that lowers to it (so lowering and raising read one definition). Control-flow ops
-(`conditional_block`, `while`) turn their sub-blocks into regions (raise_control_flow.py).
+fetch ops its results; every other legacy op is raised by `Raiser` (raising.py), and
+control-flow ops (`conditional_block`, `while`) turn their sub-blocks into regions
+(raise_control_flow.py).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
-
-import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
-from xdsl.ir import Attribute, Block, Region, SSAValue
+from xdsl.ir import Region
 
-from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
-from tostatic.frontend.tracing import NAMES_ATTR
-from tostatic.ir.errors import ShapeError, UnsupportedError
-from tostatic.ir import dtypes
-from tostatic.ir.opdef import LEGACY, Abstract, Fixed, FromInputs, PdOp
-from tostatic.ops.core import ASSIGN_VALUE_SLOTS, Constant, Persistable, array_to_dense
+from tostatic.dialects.program import ProgramOp
+from tostatic.ir.attr_keys import INPUT_NAME_ATTR
 from tostatic.passes import raise_control_flow
 from tostatic.passes.base import CompilePass, CompileState, register
-from tostatic.passes.lower_to_program import INPUT_NAME_ATTR, name_results
-
-NOT_TENSORS = ("FEED_MINIBATCH", "FETCH_LIST", "RAW", "STEP_SCOPES")
-
-
-class Raiser:
-    """Raises the ops of one Paddle block into one xDSL block, keeping var name -> current SSA
-    value (`env`). Block 0 becomes the function body; a sub-block becomes a region whose
-    block arguments are bound to the outer names it reads (`region`)."""
-
-    def __init__(self, program: ProgramOp, desc: BlockOp | None = None,
-                 block: Block | None = None, env: dict[str, SSAValue] | None = None,
-                 var_tables: dict[int, dict[str, VarOp]] | None = None):
-        self.program = program
-        self.blocks = program.blocks
-        self.desc = self.blocks[0] if desc is None else desc
-        self.block = Block() if block is None else block
-        self.env: dict[str, SSAValue] = {} if env is None else env
-        self.var_tables = var_tables or {b.idx: {v.var_name: v for v in b.vars}
-                                         for b in self.blocks}
-
-    def var(self, name: str, block_idx: int | None = None) -> VarOp | None:
-        """The VarDesc `name` resolves to from a block: its own, else its ancestors'."""
-        idx = self.desc.idx if block_idx is None else block_idx
-        while idx >= 0:
-            v = self.var_tables[idx].get(name)
-            if v is not None:
-                return v
-            idx = self.blocks[idx].parent_idx
-        return None
-
-    def abstract(self, name: str) -> Abstract:
-        v = self.var(name)
-        if v is None:
-            raise ValueError(f"block {self.desc.idx}: variable {name!r} is not declared")
-        return Abstract(tuple(v.shape or ()), v.dtype)
-
-    def is_tensor(self, name: str, block_idx: int) -> bool:
-        v = self.var(name, block_idx)
-        return v is None or v.var_type not in NOT_TENSORS
-
-    def region(self, block_idx: int, names: Sequence[str],
-               types: Sequence[Attribute]) -> "Raiser":
-        """A raiser for sub-block `block_idx`, its block arguments bound to `names`."""
-        block = Block(arg_types=list(types))
-        return Raiser(self.program, self.blocks[block_idx], block,
-                      dict(zip(names, block.args)), self.var_tables)
-
-    def raise_ops(self) -> None:
-        for i, op in enumerate(self.desc.ops):
-            if op.op_type not in ("feed", "fetch"):
-                self.raise_op(op, f"op {i} ({op.op_type}) of block {self.desc.idx}")
-
-    def emit(self, cls: type[PdOp], operands: list[SSAValue], attrs: dict[str, Any],
-             where: str) -> list[SSAValue]:
-        attrs = cls.normalize_attrs(attrs)
-        try:
-            results = cls.infer_results([Abstract.of_value(v) for v in operands], attrs)
-        except ShapeError as e:
-            raise ShapeError(f"{e} (raising {where})") from None
-        op = cls.make(operands, attrs, [r.tensor_type() for r in results])
-        self.block.add_op(op)
-        return list(op.results)
-
-    def run(self) -> tuple[ModuleOp, list[str], list[str], list[str]]:
-        ops = list(self.desc.ops)
-        feeds = sorted((o for o in ops if o.op_type == "feed"), key=lambda o: o.attr("col"))
-        fetches = sorted((o for o in ops if o.op_type == "fetch"), key=lambda o: o.attr("col"))
-        feed_names = [o.output("Out")[0] for o in feeds]
-        for name in feed_names:
-            arg = self.block.insert_arg(self.abstract(name).tensor_type(), len(self.block.args))
-            self.env[name] = arg
-        persistables = sorted(v.var_name for v in self.desc.vars
-                              if v.persistable and v.var_type not in NOT_TENSORS)
-        for name in persistables:
-            p = Persistable.make([], {"var_name": name}, [self.abstract(name).tensor_type()])
-            self.block.add_op(p)
-            self.env[name] = p.results[0]
-        self.raise_ops()
-        fetch_names = [o.input("X")[0] for o in fetches]
-        ret = func.ReturnOp(*[self.env[n] for n in fetch_names])
-        self.block.add_op(ret)
-        # after the return: a fetched cond result is a select_input that fusing replaces
-        raise_control_flow.fuse_conditional_pairs(self.block)
-        ftype = func.FunctionType.from_lists([a.type for a in self.block.args],
-                                             [v.type for v in ret.operands])
-        fn = func.FuncOp("main", ftype, Region(self.block))
-        fn.arg_attrs = ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(n)})
-                                  for n in feed_names])
-        name_results(fn, fetch_names)
-        return ModuleOp([fn]), feed_names, fetch_names, persistables
-
-    def raise_constant(self, op: OpOp) -> None:
-        """assign_value: a literal, back into pd.constant (the inverse of lowering)."""
-        d = dtypes.BY_VAR_TYPE[op.attr("dtype")]
-        key = "values" if op.has_attr("values") else ASSIGN_VALUE_SLOTS[d.name][0]
-        array = np.array(op.attr(key), dtype=d.numpy).reshape(op.attr("shape"))
-        c = Constant.make([], {"value": array_to_dense(array)},
-                          [Abstract.of_array(array).tensor_type()])
-        self.block.add_op(c)
-        (name,) = op.output("Out")
-        c.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(name)])
-        self.env[name] = c.results[0]
-
-    def raise_op(self, op: OpOp, where: str) -> None:
-        if op.op_type == "assign_value":
-            return self.raise_constant(op)
-        if op.op_type in raise_control_flow.RAISERS:
-            return raise_control_flow.RAISERS[op.op_type](self, op, where)
-        candidates = LEGACY.get(op.op_type)
-        if not candidates:
-            raise UnsupportedError(f"{where}: Paddle op {op.op_type!r} is not supported yet")
-        for cls in candidates:
-            outs = self.raise_generic(cls, op, where)
-            if outs is not None:
-                self.bind_outputs(cls, op, outs)
-                return
-        raise UnsupportedError(f"{where}: no pd op handles {op.op_type} with attributes "
-                               f"{ {k: op.attr(k) for k in op.attr_names} }")
-
-    def operands(self, cls: type[PdOp], op: OpOp, where: str) -> list[SSAValue]:
-        spec = cls.PADDLE
-        assert spec is not None
-        by_input: dict[str, list[SSAValue]] = {}
-        for slot, src in spec.inputs.items():
-            names = op.input(slot) if slot in op.input_slots else []
-            missing = [n for n in names if n not in self.env]
-            if missing:
-                raise ValueError(f"{where}: input {slot} reads {missing[0]!r}, which no earlier "
-                                 f"op writes and no feed or persistable provides")
-            if not src.startswith("*") and len(names) != 1:
-                raise ValueError(f"{where}: slot {slot} must hold one variable, has {names}")
-            by_input[src.lstrip("*")] = [self.env[n] for n in names]
-        flat: list[SSAValue] = []
-        for name in cls.INPUTS:
-            flat += by_input[name.lstrip("*")]
-        return flat
-
-    def attrs(self, cls: type[PdOp], op: OpOp) -> dict[str, Any] | None:
-        """pd attributes from the legacy ones; None when a fixed attribute has another value."""
-        spec = cls.PADDLE
-        assert spec is not None
-        out: dict[str, Any] = {}
-        for key, a in spec.attrs.items():
-            present = key in op.attr_names
-            if isinstance(a, Fixed):
-                if present and _differs(op.attr(key), a.value):
-                    return None
-                continue
-            if isinstance(a, FromInputs):
-                continue
-            if present:
-                v = op.attr(key)
-                v = a.invert(v) if a.invert else (tuple(v) if isinstance(v, list) else v)
-                if v is not None:
-                    out[a.source] = v
-        return out
-
-    def raise_generic(self, cls: type[PdOp], op: OpOp, where: str) -> list[SSAValue] | None:
-        attrs = self.attrs(cls, op)
-        if attrs is None:
-            return None
-        return self.emit(cls, self.operands(cls, op, where), attrs, where)
-
-    def bind_outputs(self, cls: type[PdOp], op: OpOp, outs: list[SSAValue]) -> None:
-        spec = cls.PADDLE
-        assert spec is not None
-        names: list[str] = []
-        for slot, idx in spec.outputs.items():
-            if idx == "*":
-                slot_names = op.output(slot)
-                names += slot_names
-                for n, v in zip(slot_names, outs):
-                    self.env[n] = v
-            else:
-                (n,) = op.output(slot)
-                names.append(n)
-                self.env[n] = outs[idx]
-        owner = outs[0].owner if outs else None
-        if isinstance(owner, PdOp):
-            owner.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n) for n in names])
-
-
-def _differs(a: Any, b: Any) -> bool:
-    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
-        return list(a) != list(b)
-    return a != b
+from tostatic.passes.lowering import name_results
+from tostatic.passes.raising import Raiser
 
 
 def raise_program(program: ProgramOp) -> tuple[ModuleOp, list[str], list[str], list[str]]:
     """(pd module, feed names by col, fetch var names by col, sorted persistable names)."""
-    return Raiser(program).run()
+    raiser = Raiser(program)
+    feed_names, fetch_names, persistables = raiser.run()
+    block = raiser.block
+    # after the return: a fetched cond result is a select_input that fusing replaces
+    raise_control_flow.fuse_conditional_pairs(block)
+    ret = block.last_op
+    assert isinstance(ret, func.ReturnOp)
+    ftype = func.FunctionType.from_lists([a.type for a in block.args],
+                                         [v.type for v in ret.operands])
+    fn = func.FuncOp("main", ftype, Region(block))
+    fn.arg_attrs = ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(n)})
+                              for n in feed_names])
+    name_results(fn, fetch_names)
+    return ModuleOp([fn]), feed_names, fetch_names, persistables
 
 
 @register

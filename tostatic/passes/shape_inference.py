@@ -7,7 +7,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.rewriter import Rewriter
 from xdsl.traits import IsTerminator
 
-from tostatic.frontend.tracing import LOC_ATTR
+from tostatic.ir.attr_keys import LOC_ATTR
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.core import Constant

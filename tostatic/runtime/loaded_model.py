@@ -9,7 +9,9 @@ from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.dialects.program import ProgramOp
 from tostatic.passes.base import CompileState, entry
-from tostatic.passes.raise_from_program import raise_program
+from tostatic.ops.core import Persistable
+from tostatic.passes.lowering import input_names, output_names
+from tostatic.passes.manager import PassManager
 from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization.pdiparams import load_combine
 from tostatic.serialization.program_desc import load_program
@@ -40,16 +42,17 @@ def load_model(model_file: str, params_file: str | None) -> LoadedModel:
     if not os.path.exists(model_file):
         raise FileNotFoundError(f"model file {model_file!r} does not exist")
     program = load_program(model_file)
-    module, feeds, fetches, persistables = raise_program(program)
+    module = ModuleOp([program.clone()])
+    PassManager("load", verify="end").run(module, CompileState(), first_stage="loaded")
+    fn = entry(module)
+    feeds, fetches = input_names(fn), output_names(fn)
+    persistables = sorted(op.attr_values()["var_name"] for op in fn.body.block.ops
+                          if isinstance(op, Persistable))
     weights: dict[str, np.ndarray] = {}
     if persistables:
         if not params_file or not os.path.exists(params_file):
             raise FileNotFoundError(f"{model_file} has {len(persistables)} persistable "
                                     f"variables but the params file {params_file!r} is missing")
         weights = load_combine(params_file, persistables)
-    state = CompileState(weights=weights)
-    from tostatic.passes.pipeline import run_pipeline
-
-    run_pipeline(module, state, "dead-op-elimination")
-    plan = ExecutionPlan(entry(module), weights, feeds)
+    plan = ExecutionPlan(fn, weights, feeds)
     return LoadedModel(program, feeds, fetches, weights, plan, module)

@@ -1,14 +1,15 @@
 """paddle.static: static-graph mode (Program, Executor, data, nn.fc) and InputSpec."""
-from tostatic.frontend.input_spec import InputSpec
-from tostatic.frontend.program import Block, Operator, Parameter, Program, Variable
-from tostatic.frontend.static_io import load_inference_model, save_inference_model
-from tostatic.frontend.static_mode import (
+from tostatic.frontend.capture.input_spec import InputSpec
+from tostatic.frontend.static.program import Block, Operator, Parameter, Program, Variable
+from tostatic.frontend.static.io import load_inference_model, save_inference_model
+from tostatic.frontend.static.mode import (
     data,
     default_main_program,
     default_startup_program,
     program_guard,
 )
-from tostatic.runtime.executor import Executor, Scope, global_scope, scope_guard
+from tostatic.frontend.static.executor import Executor
+from tostatic.runtime.scope import Scope, global_scope, scope_guard
 from tostatic.static import nn
 
 

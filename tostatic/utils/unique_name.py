@@ -1,2 +1,2 @@
 """paddle.utils.unique_name: the counters behind `fc_0`, `tmp_3`, ... and `guard()`."""
-from tostatic.frontend.unique_name import generate, guard  # noqa: F401
+from tostatic.ir.names import generate, guard  # noqa: F401

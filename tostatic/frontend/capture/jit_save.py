@@ -1,0 +1,78 @@
+"""jit.save: trace (if needed), compile and write the three Paddle inference files."""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Sequence
+
+
+from xdsl.dialects.builtin import ModuleOp
+
+from tostatic.dialects.program import ProgramOp
+from tostatic.frontend.capture.static_function import StaticFunction, to_static, trace
+from tostatic.serialization.pdiparams import save_combine
+from tostatic.serialization.pdiparams_info import save_info
+from tostatic.serialization.program_desc import save_program
+from tostatic.frontend.nn.layer import Layer
+from tostatic.frontend.capture.translated_layer import TranslatedLayer
+from tostatic.passes.base import CompileState
+from tostatic.passes.manager import PassManager
+
+
+def _static_function(layer: Any, input_spec: Sequence[Any] | None) -> StaticFunction:
+    if isinstance(layer, StaticFunction):
+        return layer
+    if isinstance(layer, Layer):
+        forward = layer.forward
+        if isinstance(forward, StaticFunction):
+            return forward
+        return to_static(layer, input_spec=input_spec).forward
+    if callable(layer):
+        return StaticFunction(layer, input_spec)
+    raise TypeError(f"jit.save expects a Layer or a to_static function, got "
+                    f"{type(layer).__name__}")
+
+
+def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **configs: Any) -> None:
+    """paddle.jit.save: writes path.pdmodel, path.pdiparams and path.pdiparams.info."""
+    if isinstance(layer, TranslatedLayer):  # a loaded model, saved again (optimised)
+        if input_spec is not None or configs:
+            warnings.warn("jit.save of a loaded model keeps its own inputs and outputs; "
+                          "input_spec and configs are ignored", stacklevel=2)
+        return _save_loaded(layer, path)
+    sf = _static_function(layer, input_spec)
+    specs = input_spec if input_spec is not None else sf.input_spec
+    if specs is None:
+        raise ValueError("jit.save needs input_spec: pass it here or to to_static")
+    concrete = trace(sf._call_target(), specs, sf._layer, pipeline="export",
+                     func_name=sf.__name__)
+    write_inference_model(path, concrete.module, concrete.state)
+
+
+def _save_loaded(layer: Any, path: str) -> None:
+    """Its raised `pd` function through the export pipeline, with its weights and info."""
+    model = layer._model
+    module = model.module.clone()
+    state = CompileState(weights=dict(model.weights), info=dict(layer._info))
+    PassManager("export", verify="end").run(module, state, first_stage="loaded")
+    write_inference_model(path, module, state)
+
+
+def write_inference_model(path: str, module: ModuleOp, state: Any) -> None:
+    """Write the module's program (lowering its `pd` function if the pipeline did not)."""
+    program = next((op for op in module.body.block.ops if isinstance(op, ProgramOp)), None)
+    if program is None:  # the pipeline stopped before lowering: lower a copy
+        module = module.clone()
+        PassManager("lower-to-program", verify="end").run(module, state, first_stage="optimised")
+        program = next(op for op in module.body.block.ops if isinstance(op, ProgramOp))
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    persistables = {v.var_name for v in program.blocks[0].vars if v.persistable}
+    weights = {name: state.weight_array(name) for name in state.weights if name in persistables}
+    save_program(path + ".pdmodel", program)
+    if weights:
+        save_combine(path + ".pdiparams", weights)
+    info = {name: entry for name, entry in state.info.items() if name in persistables}
+    if info:
+        save_info(path + ".pdiparams.info", info)

@@ -1,0 +1,147 @@
+"""Tracing with symbolic tensors: running user code on `Variable`s builds a `pd` function.
+
+Every public op goes through `dispatch.apply`; while a Tracer is active it calls `Tracer.emit`,
+which inserts the op with the type its `infer` rule gives, Paddle's variable names and the
+user's source line. Eager tensors the code reads (parameters, buffers, other tensors) become
+`pd.capture` ops; `persistable-extraction` decides later what they become in the program.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr
+from xdsl.ir import Block, Region, SSAValue
+
+from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
+from tostatic.ir.names import NameGenerator
+from tostatic.ir import dtypes
+from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.opdef import Abstract, PdOp
+from tostatic.ir.attr_keys import LOC_ATTR, NAMES_ATTR
+from tostatic.ir.builder import Builder
+from tostatic.ir.location import user_location
+from tostatic.ops.core import Capture
+
+class Variable(TensorMethods):
+    """A symbolic tensor: an SSA value of the function being traced."""
+
+    def __init__(self, value: SSAValue, name: str, stop_gradient: bool = True):
+        self.value = value
+        self.name = name
+        self.stop_gradient = stop_gradient
+        self.persistable = False
+
+    @property
+    def abstract(self) -> Abstract:
+        return Abstract.of_value(self.value)
+
+    @property
+    def shape(self) -> list[int]:
+        return list(self.abstract.shape)
+
+    @property
+    def dtype(self) -> dtypes.DType:
+        return self.abstract.dtype
+
+    def __repr__(self) -> str:
+        shape = tuple(self.shape)
+        return (f"var {self.name} : DENSE_TENSOR.shape{shape}.dtype({self.dtype.name})"
+                f".stop_gradient({self.stop_gradient})")
+
+    def _dygraph_only(self, what: str):
+        raise UnsupportedError(
+            f"{what} needs a concrete value, but {self.name} is symbolic while tracing "
+            f"(at {user_location()}); keep it outside the function passed to to_static")
+
+    def numpy(self):
+        self._dygraph_only("Tensor.numpy()")
+
+    def item(self):
+        self._dygraph_only("Tensor.item()")
+
+    def __bool__(self) -> bool:
+        raise UnsupportedError(
+            f"a Tensor was used as a Python bool (if/while/and/or) at {user_location()}; "
+            f"data-dependent control flow is not supported yet: compute both branches and use "
+            f"paddle.where, or pass the condition as a Python value")
+
+    def __len__(self) -> int:
+        d = self.shape[0] if self.shape else None
+        if d is None or d < 0:
+            self._dygraph_only("len()")
+        return d
+
+    __hash__ = object.__hash__
+
+
+@dataclass
+class CaptureInfo:
+    tensor: Tensor
+    kind: str  # "param", "buffer" or "tensor"
+    structured_name: str | None
+
+
+class Tracer(Builder):
+    """Builds one `func.func` of `pd` ops from the ops user code applies to Variables."""
+
+    def __init__(self, structured_names: dict[int, tuple[str, str]] | None = None):
+        super().__init__(NameGenerator())
+        self.block = Block()
+        self.captures: list[CaptureInfo] = []
+        self._capture_values: dict[int, SSAValue] = {}
+        self._structured = structured_names or {}  # id(tensor) -> (structured name, kind)
+
+    # --- inputs ----------------------------------------------------------------------------
+    def add_input(self, abstract: Abstract, name: str, stop_gradient: bool = True) -> Variable:
+        arg = self.block.insert_arg(abstract.tensor_type(), len(self.block.args))
+        return Variable(arg, name, stop_gradient)
+
+    def touch(self, tensor: Tensor) -> None:
+        self._capture(tensor)
+
+    def value_of(self, x: Any) -> SSAValue:
+        if isinstance(x, Variable):
+            return x.value
+        if isinstance(x, Tensor):
+            return self._capture(x)
+        raise TypeError(f"expected a Tensor, got {type(x).__name__}")
+
+    def _capture(self, t: Tensor) -> SSAValue:
+        if id(t) in self._capture_values:
+            return self._capture_values[id(t)]
+        structured, kind = self._structured.get(id(t), (None, "tensor"))
+        op = Capture.make([], {"index": len(self.captures), "kind": kind,
+                               "structured_name": structured, "var_name": t.name},
+                          [Abstract.of_array(t.numpy()).tensor_type()])
+        self.block.add_op(op)
+        self.captures.append(CaptureInfo(t, kind, structured))
+        self._capture_values[id(t)] = op.results[0]
+        return op.results[0]
+
+    # --- ops -------------------------------------------------------------------------------
+    def emit(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
+             name_hint: str | None = None) -> list[Variable]:
+        location = user_location()
+        values = [self.value_of(x) for x in inputs]
+        results, names = self.infer(op_cls, [Abstract.of_value(v) for v in values], attrs,
+                                    name_hint, location)
+        op = op_cls.make(values, attrs, [r.tensor_type() for r in results])
+        op.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n) for n in names])
+        if location:
+            op.attributes[LOC_ATTR] = StringAttr(location)
+        self.block.add_op(op)
+        stop = all(getattr(x, "stop_gradient", True) for x in inputs)
+        return [Variable(r, n, stop) for r, n in zip(op.results, names)]
+
+    # --- result ----------------------------------------------------------------------------
+    def finish(self, outputs: Sequence[Variable], func_name: str = "forward") -> ModuleOp:
+        ret = func.ReturnOp(*[self.value_of(o) for o in outputs])
+        self.block.add_op(ret)
+        ftype = func.FunctionType.from_lists([a.type for a in self.block.args],
+                                             [o.type for o in ret.operands])
+        fn = func.FuncOp(func_name, ftype, Region(self.block))
+        return ModuleOp([fn])
+
+

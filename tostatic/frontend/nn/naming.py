@@ -1,0 +1,71 @@
+"""Paddle's variable names for what one nn.functional call makes, while tracing.
+
+Paddle's LayerHelper names the variables of one API call `<helper>_K.tmp_J`, J counting in the
+order the helper *creates* them, which is not always the order of the op's results: batch_norm
+creates SavedMean, SavedVariance, then Y (Y is `batch_norm_0.tmp_2`), group_norm Mean,
+Variance, then Y, and the old `nn.BatchNorm` layer also makes a ReserveSpace variable that no
+op of an inference file writes. `emit` runs an op like `dispatch.apply` and then gives its
+results the names Paddle would, so traced programs name every variable as Paddle's jit.save
+does. Eager calls (no builder) and static mode (whose program builder writes names at once)
+run the op as it is.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Sequence
+
+from xdsl.dialects.builtin import ArrayAttr, StringAttr
+
+from tostatic.frontend.tensor.dispatch import apply
+from tostatic.ir import builder as builders
+from tostatic.ir.attr_keys import NAMES_ATTR
+from tostatic.ir.opdef import PdOp
+
+_SCRATCH = "tostatic_unnamed"  # the helper key results are first named under, then renamed
+
+
+@contextlib.contextmanager
+def helper(key: str, name: str | None = None) -> Iterator[str | None]:
+    """Paddle's LayerHelper(key, name=name): the ops made inside share `<key>_K` (or the
+    user's `name`) as the prefix of their variables. Yields the prefix; None when eager."""
+    builder = builders.current()
+    if builder is None:
+        yield None
+        return
+    with builder.helper(key, name) as prefix:
+        yield prefix
+
+
+def _renamable(builder: Any) -> bool:
+    """A trace names results through the op's `pd.names` hints, which can still change after
+    the op is made; static mode's program builder has declared its variables already."""
+    return hasattr(builder, "captures")
+
+
+def emit(op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any], key: str,
+         name: str | None = None, created: Sequence[int | None] | None = None) -> Any:
+    """`apply(op_cls, *inputs, **attrs)` inside helper `key`, its results named in the order
+    Paddle's helper creates its variables: `created` lists, in that order, the result index
+    each variable is, or None for a variable Paddle makes that the op has no result for (its
+    name is used up, as in Paddle). Results not listed (those written into an input's own
+    variable, UPDATES) get names nobody sees."""
+    builder = builders.current()
+    if builder is None or created is None or not _renamable(builder):
+        with helper(key, name):
+            return apply(op_cls, *inputs, **attrs)
+    with builder.helper(key, name) as prefix:
+        with builder.helper(_SCRATCH):
+            outs = apply(op_cls, *inputs, **attrs)
+        results = outs if isinstance(outs, list) else [outs]
+        names = [r.name for r in results]
+        for index in created:
+            fresh = builder.names(prefix + ".tmp")
+            if index is not None:
+                names[index] = fresh
+        op = results[0].value.owner
+        hinted = [s.data for s in op.attributes[NAMES_ATTR].data]
+        op.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n)
+                                               for n in names + hinted[len(names):]])
+        for r, n in zip(results, names):
+            r.name = n
+    return outs

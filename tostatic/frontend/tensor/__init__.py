@@ -1,0 +1,2 @@
+"""The eager Tensor, its operators and the public tensor functions (`paddle.add`, ...)."""
+from tostatic.frontend.tensor import operators  # noqa: F401  (installs Tensor operators)

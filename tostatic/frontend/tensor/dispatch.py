@@ -1,0 +1,46 @@
+"""apply(): the one door every public op goes through, eager or traced.
+
+Eager: numpy in, numpy out, no IR objects. Traced (any symbolic input, or a tracer active):
+the active Tracer inserts the op. This is the only place that knows both worlds.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tostatic.frontend.tensor.tensor import Tensor
+import numpy as np
+
+from tostatic.ir.errors import ShapeError
+from tostatic.ir.location import user_location
+from tostatic.ir.opdef import Abstract, PdOp
+from tostatic.ir import builder as builders
+
+
+def apply(op_cls: type[PdOp], *inputs: Any, name_hint: str | None = None,
+          **attrs: Any) -> Any:
+    """Run or trace one op; returns one tensor, or a list for multi-result ops."""
+    attrs = op_cls.normalize_attrs(attrs)
+    tracer = builders.current()
+    if tracer is not None:
+        outs = tracer.emit(op_cls, inputs, attrs, name_hint)
+    else:
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{op_cls.name}: expected Tensor inputs, got {type(x).__name__}"
+                                f" (a symbolic Variable used outside its trace?)")
+        arrays = _run_eager(op_cls, [x._data for x in inputs], attrs)
+        stop = all(x.stop_gradient for x in inputs)
+        outs = [Tensor(np.asarray(a), stop_gradient=stop) for a in arrays]
+    return outs[0] if op_cls.NUM_RESULTS == 1 else outs
+
+
+def _run_eager(op_cls: type[PdOp], arrays: list[np.ndarray], attrs: dict[str, Any]) -> list[Any]:
+    """The numpy kernel; when it fails, the op's shape rule explains why (kept off the fast path)."""
+    try:
+        return op_cls.run_eager(arrays, attrs)
+    except Exception:
+        try:
+            op_cls.infer_results([Abstract.of_array(a) for a in arrays], attrs)
+        except ShapeError as e:
+            raise ShapeError(f"{e} (in {op_cls.name} at {user_location()})") from None
+        raise

@@ -1,0 +1,253 @@
+"""Public tensor functions (`paddle.add`, `paddle.matmul`, ...): each only dispatches a primitive."""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Sequence
+
+import numpy as np
+
+from tostatic.ops import random as _random
+from tostatic.frontend.tensor.dispatch import apply
+from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
+from tostatic.ir import dtypes
+from tostatic.ops import (
+    activation,
+    creation,
+    creation_from_tensors,
+    elementwise,
+    linalg,
+    manipulation,
+    reduction,
+)
+from tostatic.ir import builder as builders
+
+_BINARY = {
+    "add": elementwise.Add, "subtract": elementwise.Subtract,
+    "multiply": elementwise.Multiply, "divide": elementwise.Divide,
+    "floor_divide": elementwise.FloorDivide,
+    "remainder": elementwise.Remainder, "pow": elementwise.Pow,
+    "maximum": elementwise.Maximum, "minimum": elementwise.Minimum,
+    "equal": elementwise.Equal, "not_equal": elementwise.NotEqual,
+    "less_than": elementwise.LessThan, "less_equal": elementwise.LessEqual,
+    "greater_than": elementwise.GreaterThan, "greater_equal": elementwise.GreaterEqual,
+}
+
+
+def _is_tensor(x: Any) -> bool:
+    return isinstance(x, TensorMethods)
+
+
+def _scalar_like(value: Any, like: Any) -> Any:
+    """A Python scalar as a 0-D tensor of `like`'s dtype (Paddle: fill_constant, shape [])."""
+    return apply(creation.Full, shape=(), value=float(value), dtype=like.dtype, name_hint="tmp")
+
+
+def binary_operator(kind: str, x: Any, y: Any, reverse: bool = False) -> Any:
+    """`x <op> y` as Paddle writes it: tensor-scalar +,-,* (and /) become one `scale` op."""
+    if _is_tensor(y):
+        a, b = (y, x) if reverse else (x, y)
+        if not _is_tensor(a):
+            a = _scalar_like(a, b)
+        return apply(_BINARY[kind], a, b, name_hint="tmp")
+    if not isinstance(y, (int, float, bool, np.number)):
+        return NotImplemented
+    y = float(y) if not isinstance(y, bool) else y
+    if x.dtype.is_floating or kind in ("add", "subtract", "multiply"):
+        if kind == "add":
+            return apply(activation.Scale, x, scale=1.0, bias=y, name_hint="tmp")
+        if kind == "subtract":
+            return (apply(activation.Scale, x, scale=-1.0, bias=y, name_hint="tmp") if reverse
+                    else apply(activation.Scale, x, scale=1.0, bias=-y, name_hint="tmp"))
+        if kind == "multiply":
+            return apply(activation.Scale, x, scale=y, bias=0.0, name_hint="tmp")
+        if kind == "divide" and not reverse:
+            return apply(activation.Scale, x, scale=1.0 / y, bias=0.0, name_hint="tmp")
+    if kind == "divide" and not x.dtype.is_floating:
+        x = cast(x, "float32")  # Paddle 3 promotes int / int to float32
+    s = _scalar_like(y, x)
+    a, b = (s, x) if reverse else (x, s)
+    return apply(_BINARY[kind], a, b, name_hint="tmp")
+
+
+def _binary(kind: str):
+    def fn(x, y, name=None):
+        if not _is_tensor(y):
+            y = _scalar_like(y, x)
+        if not _is_tensor(x):
+            x = _scalar_like(x, y)
+        return apply(_BINARY[kind], x, y)
+
+    fn.__name__ = kind
+    fn.__doc__ = f"paddle.{kind}(x, y): elementwise with numpy broadcasting."
+    return fn
+
+
+add = _binary("add")
+subtract = _binary("subtract")
+multiply = _binary("multiply")
+divide = _binary("divide")
+floor_divide = _binary("floor_divide")
+remainder = mod = _binary("remainder")
+pow = _binary("pow")
+maximum = _binary("maximum")
+minimum = _binary("minimum")
+equal = _binary("equal")
+not_equal = _binary("not_equal")
+less_than = _binary("less_than")
+less_equal = _binary("less_equal")
+greater_than = _binary("greater_than")
+greater_equal = _binary("greater_equal")
+
+
+def matmul(x, y, transpose_x=False, transpose_y=False, name=None):
+    return apply(linalg.Matmul, x, y, transpose_x=transpose_x, transpose_y=transpose_y)
+
+
+def scale(x, scale=1.0, bias=0.0, bias_after_scale=True, act=None, name=None):
+    return apply(activation.Scale, x, scale=float(scale), bias=float(bias),
+                 bias_after_scale=bias_after_scale)
+
+
+def relu(x, name=None):
+    return apply(activation.Relu, x)
+
+
+def sigmoid(x, name=None):
+    return apply(activation.Sigmoid, x)
+
+
+def tanh(x, name=None):
+    return apply(activation.Tanh, x)
+
+
+def exp(x, name=None):
+    return apply(activation.Exp, x)
+
+
+def sqrt(x, name=None):
+    return apply(activation.Sqrt, x)
+
+
+def abs(x, name=None):
+    return apply(activation.Abs, x)
+
+
+def _axes(axis: Any) -> tuple[int, ...]:
+    if axis is None:
+        return ()
+    if isinstance(axis, (list, tuple)):
+        return tuple(int(a) for a in axis)
+    return (int(axis),)
+
+
+def sum(x, axis=None, dtype=None, keepdim=False, name=None):
+    if dtype is not None:
+        x = cast(x, dtype)
+    return apply(reduction.Sum, x, axis=_axes(axis), keepdim=keepdim, reduce_all=axis is None)
+
+
+def mean(x, axis=None, keepdim=False, name=None):
+    return apply(reduction.Mean, x, axis=_axes(axis), keepdim=keepdim, reduce_all=axis is None)
+
+
+def max(x, axis=None, keepdim=False, name=None):
+    return apply(reduction.Max, x, axis=_axes(axis), keepdim=keepdim, reduce_all=axis is None)
+
+
+def reshape(x, shape, name=None):
+    return apply(manipulation.Reshape, x, shape=tuple(int(d) for d in shape))
+
+
+def transpose(x, perm, name=None):
+    return apply(manipulation.Transpose, x, perm=tuple(int(p) for p in perm))
+
+
+def cast(x, dtype):
+    return apply(manipulation.Cast, x, dtype=dtypes.convert_dtype(dtype))
+
+
+# --- creation ---------------------------------------------------------------------------------
+
+def _shape(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, int):
+        return (shape,)
+    return tuple(int(d) for d in shape)
+
+
+def full(shape, fill_value, dtype=None, name=None):
+    return _full(shape, fill_value, dtype)
+
+
+def _full(shape, fill_value, dtype=None, force_cpu=False):
+    if dtype is None:
+        dtype = dtypes.bool_ if isinstance(fill_value, bool) else (
+            dtypes.int64 if isinstance(fill_value, int) else dtypes.float32)
+    builder = builders.current()
+    if builder is not None:  # Paddle's full() uses two fill_constant numbers: fill_constant_1
+        builder.names("fill_constant")
+    dtype = dtypes.convert_dtype(dtype)
+    text = creation.paddle_value_text(fill_value, dtype)
+    value = float(text) if text.lstrip("-").isdigit() else float(fill_value)  # int: truncated
+    return apply(creation.Full, shape=_shape(shape), value=value, dtype=dtype, str_value=text,
+                 force_cpu=force_cpu)
+
+
+def zeros(shape, dtype=None, name=None):
+    return full(shape, 0.0, dtype or dtypes.float32)
+
+
+def ones(shape, dtype=None, name=None):
+    return full(shape, 1.0, dtype or dtypes.float32)
+
+
+def zeros_like(x, dtype=None, name=None):
+    return full(x.shape, 0.0, dtype or x.dtype)
+
+
+def ones_like(x, dtype=None, name=None):
+    return full(x.shape, 1.0, dtype or x.dtype)
+
+
+def arange(start=0, end=None, step=1, dtype=None, name=None):
+    """Paddle's arange: start, end and step as 1-element fill_constants (on the CPU), then
+    `range` (also eagerly, so values are Paddle's bit for bit)."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = builtins.all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = dtypes.int64 if is_int else dtypes.float32
+    dtype = dtypes.convert_dtype(dtype)
+    bounds = [v if _is_tensor(v) else _full([1], v, dtype, force_cpu=True)
+              for v in (start, end, step)]
+    return apply(creation_from_tensors.Range, *bounds)
+
+
+def rand(shape, dtype=None, name=None):
+    return apply(creation.UniformRandom, shape=_shape(shape), min=0.0, max=1.0,
+                 dtype=dtypes.convert_dtype(dtype or dtypes.float32))
+
+
+def uniform(shape, dtype=None, min=-1.0, max=1.0, seed=0, name=None):
+    return apply(creation.UniformRandom, shape=_shape(shape), min=float(min), max=float(max),
+                 dtype=dtypes.convert_dtype(dtype or dtypes.float32))
+
+
+def randn(shape, dtype=None, name=None):
+    return apply(creation.GaussianRandom, shape=_shape(shape), mean=0.0, std=1.0,
+                 dtype=dtypes.convert_dtype(dtype or dtypes.float32))
+
+
+def normal(mean=0.0, std=1.0, shape=None, name=None):
+    return apply(creation.GaussianRandom, shape=_shape(shape or [1]), mean=float(mean),
+                 std=float(std), dtype=dtypes.float32)
+
+
+seed = _random.seed
+
+
+def is_tensor(x: Any) -> bool:
+    return isinstance(x, Tensor)
+
+
+def numel(x: Sequence[int]) -> int:
+    return int(np.prod(x.shape))

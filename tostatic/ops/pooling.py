@@ -1,0 +1,329 @@
+"""2-D pooling: Paddle's pool2d (max / avg; explicit, SAME or VALID padding; ceil_mode;
+exclusive; global and adaptive pooling; NCHW and NHWC) and max_pool2d_with_index (max pooling
+that also gives the argmax, plain or adaptive, NCHW).
+
+The window rules are Paddle's CPU kernel's (phi Pool2dFunctor), quirks included:
+- a window starts at o*stride - pad_before and ends at min(start + k, size + pad_before)
+  (pad_before also bounds the far side); non-exclusive average divides by that unclipped size,
+  exclusive by the size clipped to the input, which may be 0 (giving nan) or negative (giving
+  -0) for windows lying wholly in the padding, as Paddle's kernel gives;
+- an empty max window gives -FLT_MAX (Paddle's initial value);
+- ceil_mode only changes the output size, (size - k + pads + stride - 1) / stride + 1;
+- adaptive windows are [floor(o*size/out), ceil((o+1)*size/out)), for average pooling only:
+  Paddle's pool2d kernel runs max pooling with adaptive=True as plain max pooling with
+  kernel `ksize` and the op's strides, unpadded, over `ksize` outputs (its adaptive max pool
+  API writes max_pool2d_with_index instead), and so does this kernel.
+
+The kernel is separable: it reduces the rows, then the columns, each as a loop over the window
+taps of vectorised numpy over the whole tensor.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from tostatic.ir import dtypes
+from tostatic.ir.attributes import BOOL, INTS, STR, attr
+from tostatic.ir.errors import ShapeError
+from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops.conv import (
+    DATA_FORMATS,
+    PADDING_ALGORITHMS,
+    check_choice,
+    explicit_pads,
+    pair,
+    same_pads,
+)
+
+POOLING_TYPES = ("max", "avg")
+FLT_MAX = float(np.finfo(np.float32).max)  # Paddle's MaxPool starts from -FLT_MAX
+
+
+class _Dim:
+    """The windows of one spatial dim: what the kernel and shape inference both need."""
+
+    def __init__(self, op: str, size: int, k: int, stride: int, pads: tuple[int, int] | None,
+                 ceil_mode: bool, adaptive_avg: bool, fixed_out: int | None):
+        self.size, self.k, self.stride = size, k, stride
+        self.pad = pads[0] if pads else 0
+        self.adaptive = adaptive_avg
+        if adaptive_avg or fixed_out is not None:
+            self.out = k if fixed_out is None else fixed_out
+            return
+        if size < 0 or pads is None:
+            self.out = -1
+            return
+        num = size - k + pads[0] + pads[1] + (stride - 1 if ceil_mode else 0)
+        self.out = int(num / stride) + 1  # C++ division truncates toward zero
+        if self.out <= 0:
+            raise ShapeError(f"{op}: input size {size} with paddings {list(pads)} leaves no "
+                             f"room for a {k}-wide window")
+
+    def windows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(start, end) clipped to the input, and the unclipped (non-exclusive) size."""
+        o = np.arange(self.out)
+        if self.adaptive:
+            start = (o * self.size) // self.out
+            end = -((-(o + 1) * self.size) // self.out)
+            return start, end, end - start
+        start = o * self.stride - self.pad
+        end = np.minimum(start + self.k, self.size + self.pad)
+        return np.maximum(start, 0), np.minimum(end, self.size), end - start
+
+
+def _dims(op: str, sizes: tuple[int, int], ksize: tuple[int, ...], strides: tuple[int, ...],
+          paddings: tuple[int, ...], ceil_mode: bool, pooling_type: str, global_pooling: bool,
+          adaptive: bool, padding_algorithm: str) -> list[_Dim]:
+    check_choice(op, "pooling_type", pooling_type, POOLING_TYPES)
+    check_choice(op, "padding_algorithm", padding_algorithm, PADDING_ALGORITHMS)
+    ks, st = pair(op, "ksize", ksize), pair(op, "strides", strides)
+    if min(st) <= 0:
+        raise ShapeError(f"{op}: strides must be positive, got {list(strides)}")
+    if global_pooling:
+        return [_Dim(op, n, n, s, (0, 0), False, False, 1) for n, s in zip(sizes, st)]
+    if min(ks) <= 0:
+        raise ShapeError(f"{op}: ksize must be positive, got {list(ksize)}")
+    if adaptive:
+        if pooling_type == "max":  # Paddle's kernel: plain max pooling, `ksize` outputs
+            return [_Dim(op, n, k, s, (0, 0), False, False, k) for n, k, s in zip(sizes, ks, st)]
+        # windows that tile the input evenly are plain strided windows (the faster path)
+        return [_Dim(op, n, n // k, n // k, (0, 0), False, False, k) if n > 0 and n % k == 0
+                else _Dim(op, n, k, 1, (0, 0), False, True, None) for n, k in zip(sizes, ks)]
+    if padding_algorithm == "SAME":
+        pads: list[tuple[int, int] | None] = [None if n < 0 else same_pads(n, k, s)
+                                              for n, k, s in zip(sizes, ks, st)]
+    elif padding_algorithm == "VALID":
+        pads = [(0, 0), (0, 0)]
+    else:
+        pads = list(explicit_pads(op, paddings))
+    return [_Dim(op, n, k, s, p, ceil_mode, False, None)
+            for n, k, s, p in zip(sizes, ks, st, pads)]
+
+
+def _along(ndim: int, axis: int, index: Any) -> tuple[Any, ...]:
+    return (slice(None),) * axis + (index,) + (slice(None),) * (ndim - axis - 1)
+
+
+def _reduce(x: np.ndarray, axis: int, dim: _Dim, fill: float,
+            combine: Callable[..., np.ndarray]) -> np.ndarray:
+    """Reduce every window of `dim` along `axis` with `combine` (np.add / np.maximum)."""
+    start, end, _ = dim.windows()
+    out, n = dim.out, x.shape[axis]
+    if not dim.adaptive:  # regular windows: strided slices of the input padded with `fill`
+        before = dim.pad
+        after = max(0, (out - 1) * dim.stride - dim.pad + dim.k - n)
+        if before or after:
+            width = [(0, 0)] * x.ndim
+            width[axis] = (before, after)
+            x = np.pad(x, width, constant_values=fill)
+        acc = None
+        for t in range(dim.k):
+            tap = x[_along(x.ndim, axis, slice(t, t + (out - 1) * dim.stride + 1, dim.stride))]
+            acc = tap.copy() if acc is None else combine(acc, tap, out=acc)
+        return acc  # type: ignore[return-value]
+    acc = None
+    shape = [1] * x.ndim
+    shape[axis] = out
+    for t in range(int((end - start).max())):
+        idx = start + t
+        tap = np.take(x, np.minimum(idx, n - 1), axis=axis)
+        valid = idx < end
+        if not valid.all():
+            tap = np.where(valid.reshape(shape), tap, x.dtype.type(fill))
+        acc = tap if acc is None else combine(acc, tap, out=acc)
+    return acc  # type: ignore[return-value]
+
+
+def pool2d_kernel(x: np.ndarray, pooling_type: str, ksize: tuple[int, ...],
+                  strides: tuple[int, ...], paddings: tuple[int, ...], ceil_mode: bool,
+                  exclusive: bool, data_format: str, global_pooling: bool, adaptive: bool,
+                  padding_algorithm: str, use_cudnn: bool = False,
+                  op: str = "pd.pool2d") -> np.ndarray:
+    channel_last = DATA_FORMATS[data_format]
+    axes = (1, 2) if channel_last else (2, 3)
+    if global_pooling or (adaptive and pooling_type == "avg" and tuple(ksize) == (1, 1)):
+        if pooling_type == "max":
+            return x.max(axis=axes, keepdims=True)
+        return x.mean(axis=axes, keepdims=True, dtype=x.dtype)
+    dh, dw = _dims(op, (x.shape[axes[0]], x.shape[axes[1]]), ksize, strides, paddings,
+                   ceil_mode, pooling_type, global_pooling, adaptive, padding_algorithm)
+    if pooling_type == "max":
+        low = -FLT_MAX
+        return _reduce(_reduce(x, axes[0], dh, low, np.maximum), axes[1], dw, low, np.maximum)
+    total = _reduce(_reduce(x, axes[0], dh, 0.0, np.add), axes[1], dw, 0.0, np.add)
+    sizes = []
+    for d in (dh, dw):
+        start, end, unclipped = d.windows()
+        sizes.append(end - start if exclusive or d.adaptive else unclipped)
+    count = (sizes[0][:, None] * sizes[1][None, :]).astype(x.dtype)
+    if channel_last:
+        count = count[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return total / count
+
+
+@pd_op
+class Pool2D(PdOp):
+    """Max or average pooling over 2-D windows; Paddle's pool2d. `use_cudnn` is only carried
+    to the file (Paddle writes True from max_pool2d/avg_pool2d, False from
+    adaptive_avg_pool2d)."""
+
+    name = "pd.pool2d"
+    INPUTS = ("x",)
+    ATTRS = {"pooling_type": attr(STR), "ksize": attr(INTS), "strides": attr(INTS, (1, 1)),
+             "paddings": attr(INTS, (0, 0)), "ceil_mode": attr(BOOL, False),
+             "exclusive": attr(BOOL, True), "data_format": attr(STR, "NCHW"),
+             "global_pooling": attr(BOOL, False), "adaptive": attr(BOOL, False),
+             "padding_algorithm": attr(STR, "EXPLICIT"), "use_cudnn": attr(BOOL, False)}
+    PADDLE = Legacy("pool2d", {"X": "x"}, {"Out": 0},
+                    {k: From(t, k) for k, t in [
+                        ("pooling_type", "STRING"), ("ksize", "INTS"), ("strides", "INTS"),
+                        ("paddings", "INTS"), ("ceil_mode", "BOOLEAN"),
+                        ("exclusive", "BOOLEAN"), ("data_format", "STRING"),
+                        ("global_pooling", "BOOLEAN"), ("adaptive", "BOOLEAN"),
+                        ("padding_algorithm", "STRING"), ("use_cudnn", "BOOLEAN")]})
+    NAME_HINT = "pool2d"
+
+    @staticmethod
+    def infer(x: Abstract, pooling_type: str, ksize: tuple[int, ...], strides: tuple[int, ...],
+              paddings: tuple[int, ...], ceil_mode: bool, exclusive: bool, data_format: str,
+              global_pooling: bool, adaptive: bool, padding_algorithm: str,
+              use_cudnn: bool) -> Abstract:
+        op = "pd.pool2d"
+        check_choice(op, "data_format", data_format, tuple(DATA_FORMATS))
+        if x.ndim != 4:
+            raise ShapeError(f"{op}: input must be 4-D, got {list(x.shape)}")
+        channel_last = DATA_FORMATS[data_format]
+        sizes = (x.shape[1], x.shape[2]) if channel_last else (x.shape[2], x.shape[3])
+        dh, dw = _dims(op, sizes, ksize, strides, paddings, ceil_mode, pooling_type,
+                       global_pooling, adaptive, padding_algorithm)
+        n, c = x.shape[0], x.shape[3] if channel_last else x.shape[1]
+        shape = (n, dh.out, dw.out, c) if channel_last else (n, c, dh.out, dw.out)
+        return Abstract(shape, x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, **attrs: Any) -> np.ndarray:
+        return pool2d_kernel(x, **attrs)
+
+
+# ---------------------------------------------------------------------------------------------
+# max pooling with the argmax (paddle.nn.functional.max_pool2d(return_mask=True),
+# adaptive_max_pool2d)
+# ---------------------------------------------------------------------------------------------
+
+def _index_windows(op: str, size: int, k: int, stride: int, pad: int, ceil_mode: bool,
+                   adaptive: bool, out: int | None = None) -> tuple[int, np.ndarray, np.ndarray]:
+    """(output size, window starts, window ends) of one spatial dim, clipped to the input, as
+    Paddle's MaxPool2dWithIndexFunctor has them (adaptive: [floor(o*n/out), ceil((o+1)*n/out)))."""
+    if adaptive:
+        o = np.arange(k)
+        return k, (o * size) // k, -((-(o + 1) * size) // k)
+    if out is None:
+        num = size - k + 2 * pad + (stride - 1 if ceil_mode else 0)
+        out = int(num / stride) + 1
+        if out <= 0:
+            raise ShapeError(f"{op}: input size {size} with padding {pad} leaves no room for a "
+                             f"{k}-wide window")
+    start = np.arange(out) * stride - pad
+    return out, np.maximum(start, 0), np.minimum(start + k, size)
+
+
+def _with_index_dims(op: str, shape: tuple[int, ...], ksize: tuple[int, ...],
+                     strides: tuple[int, ...], paddings: tuple[int, ...], global_pooling: bool,
+                     adaptive: bool) -> tuple[tuple[int, int], tuple[int, int],
+                                              tuple[int, int]]:
+    """ksize, strides and paddings as (h, w) pairs after Paddle's checks and global pooling."""
+    if len(shape) != 4:
+        raise ShapeError(f"{op}: input must be 4-D (NCHW), got {list(shape)}")
+    ks, st = pair(op, "ksize", ksize), pair(op, "strides", strides)
+    if len(paddings) != 2:
+        raise ShapeError(f"{op}: paddings needs 2 values (height, width), like ksize; got "
+                         f"{list(paddings)} (Paddle's max_pool2d_with_index pads symmetrically)")
+    pads = (paddings[0], paddings[1])
+    if global_pooling:
+        return (shape[2], shape[3]), st, (0, 0)
+    if min(ks) <= 0 or min(st) <= 0 or min(pads) < 0:
+        raise ShapeError(f"{op}: ksize and strides must be positive and paddings not negative, "
+                         f"got ksize={list(ksize)}, strides={list(strides)}, "
+                         f"paddings={list(paddings)}")
+    return ks, st, pads
+
+
+def max_pool2d_with_index_kernel(x: np.ndarray, ksize: tuple[int, ...],
+                                 strides: tuple[int, ...], paddings: tuple[int, ...],
+                                 global_pooling: bool, adaptive: bool, ceil_mode: bool,
+                                 op: str = "pd.max_pool2d_with_index") -> list[np.ndarray]:
+    """The max of every window and its flat index h * W + w in the input plane. Paddle's
+    rule: scanning the window row by row, an element replaces the running max (starting at
+    -FLT_MAX, index -1) only when strictly greater; so the first maximum wins. A loop over
+    the window's taps, each vectorised over the whole tensor."""
+    ks, st, pads = _with_index_dims(op, x.shape, ksize, strides, paddings, global_pooling,
+                                    adaptive)
+    n, c, h, w = x.shape
+    oh, hs, he = _index_windows(op, h, ks[0], st[0], pads[0], ceil_mode, adaptive and not
+                                global_pooling, 1 if global_pooling else None)
+    ow, ws, we = _index_windows(op, w, ks[1], st[1], pads[1], ceil_mode, adaptive and not
+                                global_pooling, 1 if global_pooling else None)
+    if global_pooling:
+        hs, he, ws, we = np.zeros(1, int), np.full(1, h), np.zeros(1, int), np.full(1, w)
+    best = np.full((n, c, oh, ow), -FLT_MAX, dtype=x.dtype)
+    index = np.full((n, c, oh, ow), -1, dtype=np.int32)
+    for i in range(int(max(0, (he - hs).max(initial=0)))):
+        rows = hs + i
+        row_ok = rows < he
+        rows = np.minimum(rows, h - 1)
+        for j in range(int(max(0, (we - ws).max(initial=0)))):
+            cols = ws + j
+            ok = row_ok[:, None] & (cols < we)[None, :]
+            cols = np.minimum(cols, w - 1)
+            tap = x[:, :, rows[:, None], cols[None, :]]
+            better = (tap > best) & ok
+            np.copyto(best, tap, where=better)
+            np.copyto(index, (rows[:, None] * w + cols[None, :]).astype(np.int32),
+                      where=better)
+    return [best, index]
+
+
+@pd_op
+class MaxPool2DWithIndex(PdOp):
+    """Max pooling that also returns where each maximum was (Mask: int32, the flat index
+    h * W + w within its input plane); Paddle's max_pool2d_with_index, written by
+    paddle.nn.functional.max_pool2d(return_mask=True) and adaptive_max_pool2d (whose windows
+    are the adaptive ones, [floor(o*n/out), ceil((o+1)*n/out))). NCHW only; paddings are two
+    symmetric values, as Paddle requires."""
+
+    name = "pd.max_pool2d_with_index"
+    INPUTS = ("x",)
+    ATTRS = {"ksize": attr(INTS), "strides": attr(INTS, (1, 1)),
+             "paddings": attr(INTS, (0, 0)), "global_pooling": attr(BOOL, False),
+             "adaptive": attr(BOOL, False), "ceil_mode": attr(BOOL, False)}
+    NUM_RESULTS = 2
+    PADDLE = Legacy("max_pool2d_with_index", {"X": "x"}, {"Out": 0, "Mask": 1},
+                    {k: From(t, k) for k, t in [
+                        ("ksize", "INTS"), ("strides", "INTS"), ("paddings", "INTS"),
+                        ("global_pooling", "BOOLEAN"), ("adaptive", "BOOLEAN"),
+                        ("ceil_mode", "BOOLEAN")]},
+                    keeps_extra_attrs=True, out_lod_level=False)
+    NAME_HINT = "max_pool2d_with_index"
+
+    @staticmethod
+    def infer(x: Abstract, ksize: tuple[int, ...], strides: tuple[int, ...],
+              paddings: tuple[int, ...], global_pooling: bool, adaptive: bool,
+              ceil_mode: bool) -> list[Abstract]:
+        op = "pd.max_pool2d_with_index"
+        ks, st, pads = _with_index_dims(op, x.shape, ksize, strides, paddings, global_pooling,
+                                        adaptive)
+        if global_pooling:
+            out_hw = [1, 1]
+        elif adaptive:
+            out_hw = list(ks)
+        else:
+            out_hw = [-1 if n < 0 else _index_windows(op, n, k, s, p, ceil_mode, False)[0]
+                      for n, k, s, p in zip(x.shape[2:], ks, st, pads)]
+        shape = (x.shape[0], x.shape[1], *out_hw)
+        return [Abstract(shape, x.dtype), Abstract(shape, dtypes.int32)]
+
+    @staticmethod
+    def eager(x: np.ndarray, **attrs: Any) -> list[np.ndarray]:
+        return max_pool2d_with_index_kernel(x, **attrs)
