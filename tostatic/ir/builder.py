@@ -33,7 +33,8 @@ class Builder:
         """Result types from the op's rule, and Paddle's names for the results and any extra
         outputs (reshape2's XShape)."""
         results = self.infer_types(op_cls, abstracts, attrs, location)
-        n_extra = len(op_cls.PADDLE.extra_outputs) if op_cls.PADDLE else 0
+        spec = op_cls.PADDLE
+        n_extra = len(spec.extra_outputs) + len(spec.declared_outputs) if spec else 0
         return results, self._names_for(op_cls, name_hint, len(results) + n_extra)
 
     @staticmethod

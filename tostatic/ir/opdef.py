@@ -124,6 +124,9 @@ class Legacy:
     # (fill_constant has them when paddle.full wrote it, not for scalar constants)
     optional_inputs_if: Callable[[dict[str, Any]], bool] | None = None
     extra_outputs: tuple[str, ...] = ()
+    # outputs Paddle's saved files declare a variable for but write no slot of (the XShape of
+    # squeeze2 / unsqueeze2 / transpose2 / flatten_contiguous_range: inference files clip it)
+    declared_outputs: tuple[str, ...] = ()
     keeps_extra_attrs: bool = False
     out_lod_level: bool = True  # Paddle's Python API declares the output with legacy_lod_level
 

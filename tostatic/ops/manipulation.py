@@ -52,7 +52,8 @@ class Transpose(PdOp):
     name = "pd.transpose"
     INPUTS = ("x",)
     ATTRS = {"perm": attr(INTS)}
-    PADDLE = Legacy("transpose2", {"X": "x"}, {"Out": 0}, {"axis": From("INTS", "perm")})
+    PADDLE = Legacy("transpose2", {"X": "x"}, {"Out": 0}, {"axis": From("INTS", "perm")},
+                    declared_outputs=("XShape",))
     NAME_HINT = "transpose"
 
     @staticmethod
@@ -131,7 +132,7 @@ class Flatten(PdOp):
     ATTRS = {"start_axis": attr(INT, 1), "stop_axis": attr(INT, -1)}
     PADDLE = Legacy("flatten_contiguous_range", {"X": "x"}, {"Out": 0},
                     {"start_axis": From("INT", "start_axis"),
-                     "stop_axis": From("INT", "stop_axis")})
+                     "stop_axis": From("INT", "stop_axis")}, declared_outputs=("XShape",))
     NAME_HINT = "flatten"
 
     @classmethod
@@ -158,7 +159,8 @@ class Squeeze(PdOp):
     name = "pd.squeeze"
     INPUTS = ("x",)
     ATTRS = {"axes": attr(INTS, ())}
-    PADDLE = Legacy("squeeze2", {"X": "x"}, {"Out": 0}, {"axes": From("INTS", "axes")})
+    PADDLE = Legacy("squeeze2", {"X": "x"}, {"Out": 0}, {"axes": From("INTS", "axes")},
+                    declared_outputs=("XShape",))
     NAME_HINT = "squeeze"
 
     @classmethod
@@ -197,7 +199,8 @@ class Unsqueeze(PdOp):
     INPUTS = ("x",)
     ATTRS = {"axes": attr(INTS)}
     PADDLE = Legacy("unsqueeze2", {"X": "x"}, {"Out": 0}, {"axes": From("INTS", "axes")},
-                    optional_inputs=("AxesTensor", "AxesTensorList"), keeps_extra_attrs=True)
+                    optional_inputs=("AxesTensor", "AxesTensorList"), keeps_extra_attrs=True,
+                    declared_outputs=("XShape",))
     NAME_HINT = "unsqueeze2"
 
     @classmethod

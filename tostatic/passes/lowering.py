@@ -304,7 +304,7 @@ class Lowering:
             raise UnsupportedError(f"lower-to-program: {op.name} has no Paddle legacy op "
                                    f"(made at {location or 'an unknown place'})")
         extras = []
-        for k, _ in enumerate(op.PADDLE.extra_outputs):
+        for k, _ in enumerate(op.PADDLE.extra_outputs + op.PADDLE.declared_outputs):
             extra = wanted[len(outs) + k] if len(outs) + k < len(wanted) else None
             extras.append(names.reserve(extra))
             x_ab = Abstract.of_value(op.operands[0])
@@ -312,7 +312,8 @@ class Lowering:
                            persistable=False, lod_level=0)
         target.ops.append(legacy_op(type(op), op.attr_values(),
                                     [self.name_of(v, target) for v in op.operands],
-                                    [Abstract.of_value(v) for v in op.operands], outs, extras,
+                                    [Abstract.of_value(v) for v in op.operands], outs,
+                                    extras[:len(op.PADDLE.extra_outputs)],
                                     location, self.keep_extra))
 
     def write(self, target: SubBlock, cls: type[PdOp], values: dict[str, Any],

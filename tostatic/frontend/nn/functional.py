@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from tostatic.frontend.tensor import math
+from tostatic.frontend.tensor.dispatch import apply
+from tostatic.ops import manipulation
 from tostatic.ir import builder as builders
 
 
@@ -19,13 +21,10 @@ def relu(x, name=None):
 
 
 def flatten(x, start_axis=0, stop_axis=-1, name=None):
-    """Dims start_axis..stop_axis merged into one (written as a reshape: 0 keeps leading dims)."""
-    nd = len(x.shape)
-    start, stop = start_axis % max(nd, 1), stop_axis % max(nd, 1)
-    tail = x.shape[stop + 1:]
-    if any(d < 0 for d in tail):
-        raise ValueError(f"flatten: dims after stop_axis must be static, got shape {x.shape}")
-    return math.reshape(x, [0] * start + [-1] + list(tail))
+    """Dims start_axis..stop_axis merged into one: Paddle's flatten_contiguous_range, with the
+    axes written non-negative as Paddle writes them."""
+    nd = max(len(x.shape), 1)
+    return apply(manipulation.Flatten, x, start_axis=start_axis % nd, stop_axis=stop_axis % nd)
 
 
 sigmoid = math.sigmoid
