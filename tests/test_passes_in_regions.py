@@ -10,7 +10,7 @@ from xdsl.traits import (IsolatedFromAbove, MemoryEffect, Pure, RecursiveMemoryE
                          get_effects, is_side_effect_free)
 
 from tostatic.cli import main as cli
-from tostatic.ir.text import parse_ir
+from tostatic.dialects.context import parse_ir
 from tostatic.ops.control_flow import If, While
 from tostatic.ops.core import Constant, dense_to_array
 from tostatic.passes.base import entry
@@ -258,7 +258,7 @@ def test_dead_region_ops_go_unless_an_op_inside_has_effects():
 def test_effects_are_declared_by_the_effects_flag_alone():
     """pd_op turns EFFECTS into xDSL traits: Pure without, unknown effects with, also for an
     op defined after the dialect (as new ops are)."""
-    from tostatic.ir.opdef import REGISTRY, Abstract, PdOp, pd_op
+    from tostatic.ir.opdef import REGISTRY, Abstract, EffectsOfInstance, PdOp, pd_op
     from tostatic.ops.control_flow import RegionOp, Undefined, Yield
     from tostatic.ops.creation import GaussianRandom, UniformRandom
     from tostatic.ops.elementwise import Add
@@ -267,10 +267,12 @@ def test_effects_are_declared_by_the_effects_flag_alone():
     for cls in (UniformRandom, GaussianRandom, Undefined):
         assert not cls.has_trait(Pure)
     for name, cls in REGISTRY.items():  # the flag passes read and the trait xDSL reads agree
-        if issubclass(cls, RegionOp):
-            assert cls.get_traits_of_type(MemoryEffect) == [RecursiveMemoryEffect()], name
-        else:
-            assert cls.EFFECTS is not cls.has_trait(Pure), name
+        effects = cls.get_traits_of_type(MemoryEffect)
+        if isinstance(cls.EFFECTS, bool):
+            assert effects == ([] if cls.EFFECTS else [Pure()]), name
+        else:  # a property: the op decides
+            assert effects == ([RecursiveMemoryEffect()] if issubclass(cls, RegionOp)
+                               else [EffectsOfInstance()]), name
 
     @pd_op
     class Draw(PdOp):
@@ -445,3 +447,19 @@ def test_optimised_regions_lower_and_run_in_real_paddle(tmp_path, real_paddle, c
                          {f"feed_{i}": a for i, a in enumerate(feeds)})
     assert len(got) == 1
     np.testing.assert_array_equal(got[0], want)
+
+
+def test_an_op_whose_attributes_decide_its_effects():
+    """pd.dropout has effects in training only (its EFFECTS is a property): an unused
+    training dropout stays (it draws from the generator), an unused is_test one goes."""
+    text = f"""func.func @main(%x: {F2}) -> {F2} {{
+  %a, %am = "pd.dropout"(%x) <{{is_test = false}}> : ({F2}) -> ({F2}, tensor<2xui8>)
+  %b, %bm = "pd.dropout"(%x) <{{is_test = true}}> : ({F2}) -> ({F2}, tensor<2xui8>)
+  func.return %x : {F2}
+}}"""
+    m = parse_ir(text)
+    train, infer = [op for op in entry(m).body.block.ops if op.name == "pd.dropout"]
+    assert train.EFFECTS and get_effects(train) is None
+    assert not infer.EFFECTS and is_side_effect_free(infer)
+    PassManager("dead-op-elimination", verify="each").run(m)
+    assert [op for op in entry(m).body.block.ops if op.name == "pd.dropout"] == [train]

@@ -17,6 +17,7 @@ raising back from them, native execution) reads these fields; adding an op touch
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -32,7 +33,7 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.traits import Pure, RecursiveMemoryEffect
+from xdsl.traits import MemoryEffect, Pure, RecursiveMemoryEffect
 
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import AttrSpec
@@ -147,9 +148,10 @@ class PdOp(IRDLOperation):
     PADDLE: ClassVar[Legacy | None] = None
     NAME_HINT: ClassVar[str | None] = None  # Paddle's helper name for outputs ("relu")
     # Random or stateful: never folded, merged or removed. The one place an op declares
-    # effects: pd_op turns it into xDSL's memory-effect traits (Pure without), which xDSL's
-    # machinery reads (is_side_effect_free, is_trivially_dead: dead-op-elimination); passes
-    # that only handle pd ops read this flag, which says the same 35x faster (0.09 vs 3 us).
+    # effects (a property where the op's attributes decide): pd_op turns it into xDSL's
+    # memory-effect traits (Pure for False), which xDSL's machinery reads
+    # (is_side_effect_free, is_trivially_dead: dead-op-elimination); passes that only handle
+    # pd ops read this flag, which says the same 35x faster (0.09 vs 3 us).
     EFFECTS: ClassVar[bool] = False
     HAS_REGIONS: ClassVar[bool] = False  # True: EFFECTS is that of the ops in its regions
     FOLD_LIMIT: ClassVar[bool] = True  # False: always fold (creation ops like pd.full)
@@ -249,16 +251,28 @@ def pd_op(cls: type) -> type[PdOp]:
     return op
 
 
+class EffectsOfInstance(MemoryEffect):
+    """xDSL's view of an op whose EFFECTS depends on the op (a property: dropout has effects
+    in training only): none when it is False, unknown (xDSL assumes the worst) when True."""
+
+    @classmethod
+    def get_effects(cls, op: Any) -> frozenset[Any] | None:
+        return None if op.EFFECTS else frozenset()
+
+
 def _with_effect_traits(cls: type) -> None:
-    """Add to the traits `cls` declares the xDSL memory-effect trait its EFFECTS says:
-    `Pure` without effects, `RecursiveMemoryEffect` for ops with regions (the effects of
-    the ops inside them; their EFFECTS is a property computed from those), none when EFFECTS
-    is True (unknown effects: xDSL assumes the worst). IRDL merges `traits` along the MRO."""
+    """Add to the traits `cls` declares the xDSL memory-effect trait its EFFECTS says: `Pure`
+    for False, none for True (unknown effects: xDSL assumes the worst); for a property,
+    `RecursiveMemoryEffect` on ops with regions (the effects of the ops inside them, which
+    their EFFECTS reads) and EffectsOfInstance on others. IRDL merges `traits` along the MRO."""
     own = cls.__dict__.get("traits")
-    if cls.EFFECTS is True:
+    declared = inspect.getattr_static(cls, "EFFECTS")
+    if declared is True:
         extra: tuple[Any, ...] = ()
+    elif declared is False:
+        extra = (Pure(),)
     else:
-        extra = (RecursiveMemoryEffect(),) if cls.HAS_REGIONS else (Pure(),)
+        extra = (RecursiveMemoryEffect(),) if cls.HAS_REGIONS else (EffectsOfInstance(),)
     cls.traits = lazy_traits_def(lambda: (*(own.gen_traits() if own else ()), *extra))
 
 
