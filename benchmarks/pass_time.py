@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import tostatic
-    from tostatic.frontend.static_function import trace
+    from tostatic.frontend.capture.static_function import trace
 
     model = mlp(tostatic.nn, args.layers, args.width)
     spec = [tostatic.static.InputSpec([None, args.width], "float32", "x")]
