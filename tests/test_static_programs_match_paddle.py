@@ -120,6 +120,22 @@ FEEDS, FETCHES = [h], [out]
 """
 
 
+@case
+def pruning_keeps_what_a_branch_listed():
+    """
+x = paddle.static.data(shape=[None, 4], dtype='float32', name='x')
+t = x * 3.0
+pred = paddle.mean(x) > 0.0
+
+def true_fn():
+    unused = paddle.nn.functional.relu(t)  # pruned from its block; t stays, listed in Input
+    return x * 2.0
+
+out = paddle.static.nn.cond(pred, true_fn, lambda: x - 1.0)
+FEEDS, FETCHES = [x], [out]
+"""
+
+
 DRIVER = """
 import os
 for name, code in CASES.items():

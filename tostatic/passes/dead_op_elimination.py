@@ -4,6 +4,7 @@ from __future__ import annotations
 from xdsl.ir import Block
 from xdsl.transforms.dead_code_elimination import is_trivially_dead
 
+from tostatic.ir.attr_keys import BLOCK_SLOTS_ATTR
 from tostatic.ops.control_flow import RegionOp
 from tostatic.passes.base import CompilePass, CompileState, register
 
@@ -18,7 +19,8 @@ class DeadOpElimination(CompilePass):
     stays loses the operands whose region arguments nobody reads any more (a `pd.if`'s
     unused in both regions, a `pd.while`'s unused loop invariants), so what computed them
     goes too, as it would in the Paddle program, whose sub-block ops list only what they
-    read."""
+    read. Except when the op's Paddle slots are fixed (`pd.block_slots`: a static program
+    being saved): Paddle's prune keeps whatever a kept conditional_block / while lists."""
 
     name = "dead-op-elimination"
 
@@ -37,6 +39,6 @@ class DeadOpElimination(CompilePass):
             for region in op.regions:
                 for inner in reversed(region.blocks):
                     self.sweep(inner)
-            if isinstance(op, RegionOp):
+            if isinstance(op, RegionOp) and BLOCK_SLOTS_ATTR not in op.attributes:
                 self.current_op = op
                 op.drop_unused_arguments()  # what fed them may be dead now: it comes later

@@ -299,6 +299,10 @@ def _paddle_while_slots(lw: Lowering, parent: SubBlock, sub: SubBlock, cond: str
     return list(x_name_list), out_vars
 
 
+def _still_there(lw: Lowering, parent: SubBlock, names: list[str]) -> list[str]:
+    return [n for n in names if lw.visible(parent, n)]
+
+
 def recorded_slots(op: Operation) -> dict[str, dict[str, list[str]]] | None:
     """`pd.block_slots`: {side or "while": {slot: names}} as the op's Paddle ops had them."""
     attr = op.attributes.get(BLOCK_SLOTS_ATTR)
@@ -341,8 +345,9 @@ def _lower_static_if(lw: Lowering, op: If, target: SubBlock, names: dict[str, An
         sub, _, _ = lower_region(lw, target, block, args, onto,
                                  range(len(terminator(block).operands)),
                                  lambda i, a: False, location)
-        if key in recorded:
-            ins, outs = recorded[key]["Input"], recorded[key]["Out"]
+        if key in recorded:  # as built, less what pruning removed
+            ins, outs = (_still_there(lw, target, recorded[key][slot])
+                         for slot in ("Input", "Out"))
         else:
             ins, outs = _paddle_cond_slots(lw, target, sub)
         scope = side_names[-1]
@@ -384,8 +389,8 @@ def _lower_static_while(lw: Lowering, op: While, target: SubBlock,
         if lw.names.of.get(v) != carried[i]:
             lw.retype(target, carried[i], Abstract.of_value(v))
     recorded = recorded_slots(op)
-    if recorded is not None:
-        x, out = recorded["while"]["X"], recorded["while"]["Out"]
+    if recorded is not None:  # as built, less what pruning removed
+        x, out = (_still_there(lw, target, recorded["while"][slot]) for slot in ("X", "Out"))
     else:
         x, out = _paddle_while_slots(lw, target, sub, carried[0])
     scope = names["scope"]
