@@ -18,7 +18,7 @@ from tostatic.frontend.static.program import Parameter, Program, Variable
 from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ir.opdef import Abstract, PdOp
+from tostatic.ir.opdef import Abstract, PdOp, group_inputs
 from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import result_var_fields
 from tostatic.ir import builder as builders
@@ -59,8 +59,16 @@ class ProgramBuilder(builders.Builder):
         op = make_op(op_cls, values, attrs, results, names, location)
         program._append(op)
         stop = all(x.stop_gradient for x in inputs)  # Paddle's append_op rule
-        outs = [program._new_var(n, r, stop, result_var_fields(n, op_cls))
-                for n, r in zip(names, op.results)]
+        named = dict(zip((n.lstrip("*") for n in op_cls.INPUTS),
+                         group_inputs(op_cls.INPUTS, list(inputs))))
+        outs = []
+        for i, (n, r) in enumerate(zip(names, op.results)):
+            updated = named.get(op_cls.UPDATES.get(i, ""))
+            if isinstance(updated, Variable):  # written into that input's own variable
+                program._bind(updated, r)
+                outs.append(updated)
+            else:
+                outs.append(program._new_var(n, r, stop, result_var_fields(n, op_cls)))
         for n in names[len(results):]:  # reshape2's XShape: a variable of its own
             program._reserve(n, stop)
         return outs
