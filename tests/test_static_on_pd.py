@@ -84,6 +84,23 @@ def test_saving_prunes_with_dead_op_elimination_inside_branches_too(static, tmp_
         np.testing.assert_array_equal(got, xs * 2 if sign > 0 else xs - 1)
 
 
+def test_saving_drops_random_draws_nothing_reads_as_paddle_prunes(static, tmp_path):
+    main, startup = static
+    x = paddle.static.data(shape=[None, 4], dtype="float32", name="x")
+    paddle.rand([4])  # effects (the random state), but not needed by the fetch
+    y = paddle.static.nn.cond(paddle.mean(x) > 0.0, lambda: x + paddle.rand([4]) * 0.0,
+                              lambda: x * 2.0)
+    exe = paddle.static.Executor()
+    exe.run(startup)
+    paddle.static.save_inference_model(str(tmp_path / "a"), [x], [x * 2.0], exe, program=main)
+    assert [o.op_type for o in load_program(tmp_path / "a.pdmodel").blocks[0].ops] == \
+        ["feed", "scale", "fetch"]
+    paddle.static.save_inference_model(str(tmp_path / "b"), [x], [y], exe, program=main)
+    desc = load_program(tmp_path / "b.pdmodel")  # the draw the fetch needs stays
+    assert "uniform_random" in [o.op_type for o in desc.blocks[1].ops]
+    assert "uniform_random" not in [o.op_type for o in desc.blocks[0].ops]
+
+
 def test_a_fed_variable_an_op_computes_is_read_from_the_feed(static, tmp_path):
     main, startup = static
     x = paddle.static.data(shape=[None, 4], dtype="float32", name="x")

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from xdsl.ir import Block
+from xdsl.traits import IsTerminator
 from xdsl.transforms.dead_code_elimination import is_trivially_dead
 
 from tostatic.ir.attr_keys import BLOCK_SLOTS_ATTR
+from tostatic.ir.opdef import PdOp
 from tostatic.ops.control_flow import RegionOp
 from tostatic.passes.base import CompilePass, CompileState, register
 
@@ -20,9 +22,16 @@ class DeadOpElimination(CompilePass):
     unused in both regions, a `pd.while`'s unused loop invariants), so what computed them
     goes too, as it would in the Paddle program, whose sub-block ops list only what they
     read. Except when the op's Paddle slots are fixed (`pd.block_slots`: a static program
-    being saved): Paddle's prune keeps whatever a kept conditional_block / while lists."""
+    being saved): Paddle's prune keeps whatever a kept conditional_block / while lists.
+
+    `keep-effects=false` prunes as Paddle prunes a program it saves for inference: an op
+    goes when nothing reads its results, effects or not (an unused random draw)."""
 
     name = "dead-op-elimination"
+    options = {"keep-effects": True}
+
+    def spec(self) -> str:
+        return self.name if self.values["keep-effects"] else super().spec()
 
     def apply(self, module, state: CompileState) -> None:
         self.sweep(module.body.block)
@@ -32,8 +41,11 @@ class DeadOpElimination(CompilePass):
         structured IR (single-block regions as in pd.if / pd.while, no loops between blocks)
         every user of a value comes later in its block or inside a later op, so one sweep
         sees each op after all its users and removes whole dead chains."""
+        keep_effects = self.values["keep-effects"]
         for op in self.ops(reversed(list(block.ops))):
-            if is_trivially_dead(op):  # unused results, no effects, not a terminator
+            if (is_trivially_dead(op) if keep_effects  # unused, no effects, not a terminator
+                    else isinstance(op, PdOp) and not op.has_trait(IsTerminator)
+                    and all(r.first_use is None for r in op.results)):
                 block.erase_op(op)
                 continue
             for region in op.regions:

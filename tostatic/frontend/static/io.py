@@ -54,8 +54,8 @@ def save_inference_model(path_prefix: str, feed_vars: Any, fetch_vars: Any, exec
     if program._live:
         module = _save_module(program, feeds, fetches)
         state = CompileState(variables=program)
-        PassManager("dead-op-elimination", verify="end").run(module, state,
-                                                             first_stage="static-program")
+        PassManager("dead-op-elimination{keep-effects=false}", verify="end").run(
+            module, state, first_stage="static-program")
         _drop_unfed_arguments(module, len(feeds))
         PassManager("lower-to-program{mode=save},set-is-test", verify="end").run(module, state,
                                                                     first_stage="pruned")
