@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 from xdsl.dialects import func
@@ -52,12 +52,14 @@ class ConcreteProgram:
     def function(self) -> func.FuncOp:
         return entry(self.module)
 
+    # ConcreteProgram -> static Program; frontend/static fills it in (it lives above capture)
+    program_view: ClassVar[Callable[["ConcreteProgram"], Any] | None] = None
+
     @property
     def main_program(self) -> Any:
         """The static Program Paddle would have built (print it to see Paddle's text)."""
-        from tostatic.frontend.static.main_program import main_program
-
-        return main_program(self)
+        assert ConcreteProgram.program_view is not None, "tostatic.frontend.static not imported"
+        return ConcreteProgram.program_view(self)
 
     def plan(self):
         if self._plan is None:

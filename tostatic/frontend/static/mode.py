@@ -43,6 +43,10 @@ class ProgramBuilder(builders.Builder):
     apart from the global `unique_name` that names Layers and their parameters (so
     `nn.Linear`'s layer may be `linear_1` while its first call's output is `linear_0.tmp_0`)."""
 
+    def create_parameter(self, name: str, shape: Sequence[int], dtype: Any, initializer: Any,
+                         trainable: bool = True) -> Parameter:
+        return create_parameter(name, shape, dtype, initializer, trainable)
+
     def __init__(self) -> None:
         super().__init__(lambda key: default_main_program()._name_generator(key))
 
