@@ -16,8 +16,12 @@ import pytest
 
 from tostatic.ir import dtypes
 from tostatic.ops import activation as A
+from tostatic.ops import einsum as ES
 from tostatic.ops import embedding as E
+from tostatic.ops import gathering as G
 from tostatic.ops import layer_norm as L
+from tostatic.ops import linalg as LA
+from tostatic.ops import manipulation as M
 from tostatic.ops import math_unary as U
 from tostatic.ops.core import array_to_dense
 from tostatic.passes.base import entry
@@ -120,6 +124,69 @@ CASES = [
          appended("lookup_table", ["Ids", "W"], {"padding_idx": 9})),
     Case("one_hot", E.OneHot, [IDS], {"depth": 10}, lambda p, i: F(p).one_hot(i, 10),
          lambda p, i: F(p).one_hot(i, 10)),
+    # --- matrix products -----------------------------------------------------------------------
+    Case("matmul_v2_broadcast_trans", LA.Matmul, [f32(3, 1, 4, 5), f32(2, 6, 4)],
+         {"transpose_x": True, "transpose_y": True},
+         lambda p, x, y: p.matmul(x, y, True, True), matmul_v2(True, True),
+         declared=False),  # Paddle declares the batch dim 1 (x) broadcast with 2 (y) as 1
+    Case("matmul_v2_attention", LA.Matmul, [f32(2, 4, 5, 8), f32(2, 4, 7, 8)],
+         {"transpose_y": True}, lambda p, x, y: p.matmul(x, y, transpose_y=True),
+         matmul_v2(False, True), batched=(0, 1)),
+    Case("matmul_v2_vector", LA.Matmul, [f32(3, 5, 4), f32(4)], {},
+         lambda p, x, y: p.matmul(x, y), matmul_v2(False, False)),
+    Case("bmm", LA.Bmm, [f32(3, 4, 5), f32(3, 5, 2)], {}, lambda p, x, y: p.bmm(x, y),
+         appended("bmm", ["X", "Y"], {}), batched=(0, 1)),
+    Case("matmul_v1", LA.ScaledMatmul, [f32(2, 4, 5, 8), f32(2, 4, 7, 8)],
+         {"transpose_y": True, "alpha": 0.125}, None,
+         appended("matmul", ["X", "Y"], {"transpose_X": False, "transpose_Y": True,
+                                         "alpha": 0.125}), batched=(0, 1)),
+    Case("matmul_v1_2d_weight", LA.ScaledMatmul, [f32(3, 5, 4), f32(4, 6)], {}, None,
+         appended("matmul", ["X", "Y"], {"transpose_X": False, "transpose_Y": False,
+                                         "alpha": 1.0})),
+    Case("tril", LA.TrilTriu, [f32(3, 5, 4)], {"diagonal": 1, "lower": True},
+         lambda p, x: p.tril(x, 1), appended("tril_triu", ["X"], {"diagonal": 1,
+                                                                  "lower": True})),
+    Case("triu", LA.TrilTriu, [f32(3, 5, 4)], {"diagonal": -1, "lower": False},
+         lambda p, x: p.triu(x, -1), appended("tril_triu", ["X"], {"diagonal": -1,
+                                                                   "lower": False})),
+    Case("einsum_batched", ES.Einsum, [f32(3, 4, 5), f32(3, 5, 2)],
+         {"equation": "bij,bjk->bik"}, lambda p, x, y: p.einsum("bij,bjk->bik", x, y),
+         lambda p, x, y: p.einsum("bij,bjk->bik", x, y), batched=(0, 1)),
+    Case("einsum_attention", ES.Einsum, [f32(2, 4, 5, 8), f32(2, 4, 7, 8)],
+         {"equation": "bhqd,bhkd->bhqk"},
+         lambda p, x, y: p.einsum("bhqd,bhkd->bhqk", x, y),
+         lambda p, x, y: p.einsum("bhqd,bhkd->bhqk", x, y), batched=(0, 1)),
+    Case("einsum_implicit", ES.Einsum, [f32(3, 4), f32(6, 4)], {"equation": "ij,kj"},
+         lambda p, x, y: p.einsum("ij,kj", x, y), lambda p, x, y: p.einsum("ij,kj", x, y)),
+    Case("einsum_broadcast_label", ES.Einsum, [f32(1, 4, 5), f32(3, 5, 6)],
+         {"equation": "b i j, b j k -> b i k"},
+         lambda p, x, y: p.einsum("bij,bjk->bik", x, y),
+         lambda p, x, y: p.einsum("bij,bjk->bik", x, y), batched=(1,)),
+    Case("einsum_transpose", ES.Einsum, [f32(3, 4)], {"equation": "ij->ji"},
+         lambda p, x: p.einsum("ij->ji", x), lambda p, x: p.einsum("ij->ji", x), dyn=(1,)),
+    # --- gathering -----------------------------------------------------------------------------
+    Case("gather_nd", G.GatherNd, [f32(3, 6, 4), np.array([[0, 5], [2, -1], [1, 0]])], {},
+         lambda p, x, i: p.gather_nd(x, i), lambda p, x, i: p.gather_nd(x, i), batched=(),
+         dyn=()),
+    Case("gather_nd_batched_index", G.GatherNd, [f32(5, 4), ints(4, 3, 2, 1)], {},
+         lambda p, x, i: p.gather_nd(x, i), lambda p, x, i: p.gather_nd(x, i), batched=(1,)),
+    Case("index_select", G.IndexSelect, [f32(3, 6, 4), np.array([5, -1, 0, 2])], {"dim": 1},
+         lambda p, x, i: p.index_select(x, i, axis=1),
+         lambda p, x, i: p.index_select(x, i, axis=1)),
+    Case("take_along_axis", G.TakeAlongAxis, [f32(3, 6, 4), ints(6, 3, 2, 4)], {"axis": 1},
+         lambda p, x, i: p.take_along_axis(x, i, 1, broadcast=False),
+         lambda p, x, i: p.take_along_axis(x, i, 1, broadcast=False), batched=(0, 1)),
+    # --- expanding -----------------------------------------------------------------------------
+    Case("expand_as", M.ExpandAs, [f32(3, 1, 4), f32(3, 5, 4)], {},
+         lambda p, x, y: p.expand_as(x, y),
+         appended("expand_as_v2", ["X", "Y"], {"target_shape": [-1, 5, 4]}), batched=(0, 1)),
+    Case("expand_as_new_dims", M.ExpandAs, [f32(1, 4), f32(2, 3, 4)], {},
+         lambda p, x, y: p.expand_as(x, y),
+         appended("expand_as_v2", ["X", "Y"], {"target_shape": [2, 3, 4]}), batched=(),
+         dyn=()),
+    Case("expand_as_shape", M.ExpandAsShape, [f32(3, 1, 4)], {"target_shape": (2, 3, 5, 4)},
+         None, appended("expand_as_v2", ["X"], {"target_shape": [2, 3, 5, 4]}), batched=(),
+         dyn=()),
 
 ]
 IDS_ = [c.id for c in CASES]

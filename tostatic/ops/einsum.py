@@ -1,0 +1,102 @@
+"""Einstein summation over one or two operands (Paddle's einsum op: Operands, equation).
+
+The equation names each operand's dims with lowercase letters; `->` gives the result's labels,
+or the result is the letters used once, in alphabetical order (as numpy and Paddle do). A
+label's sizes must agree, a size of 1 broadcasting. The kernel is numpy's einsum with its
+contraction optimiser (one BLAS product for the common batched contractions).
+
+What Paddle 3.3.1's einsum kernel cannot run is refused here too: `...` (Paddle's Python
+rewrites it into letters and unsqueezes the operands first; its kernel rejects or mis-sizes
+it), uppercase labels (the kernel crashes) and more than two operands. An implicit result
+crashes that kernel in paddle.inference, so lowering writes the equation as Paddle's Python
+does: explicit, without spaces.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from tostatic.ir.attributes import STR, attr
+from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops.attr_checks import unsupported
+
+LABELS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def explicit(equation: str) -> str:
+    """The equation without spaces and with its result labels spelled out."""
+    text = equation.replace(" ", "")
+    if "->" in text:
+        return text
+    counts = Counter(c for c in text if c != ",")
+    return text + "->" + "".join(sorted(c for c, n in counts.items() if n == 1))
+
+
+def parse(equation: str, ranks: list[int], op: str = "pd.einsum") -> tuple[list[str], str]:
+    """(each operand's labels, the result's labels), checked against the operands' ranks."""
+    if "." in equation:
+        raise unsupported(op, "equation", equation, "letters for every dim: spell the "
+                          "broadcast dims of '...' with letters, as paddle.einsum does")
+    lhs, _, out = explicit(equation).partition("->")
+    terms = lhs.split(",")
+    if any(c not in LABELS for c in lhs.replace(",", "") + out):
+        raise unsupported(op, "equation", equation, "lowercase letters a-z as labels")
+    if len(terms) != len(ranks):
+        raise ShapeError(f"{op}: equation {equation!r} has {len(terms)} operand terms, got "
+                         f"{len(ranks)} operands")
+    for term, rank in zip(terms, ranks):
+        if len(term) != rank:
+            raise ShapeError(f"{op}: term {term!r} of {equation!r} does not fit an operand of "
+                             f"rank {rank}")
+    if any(n > 1 for n in Counter(out).values()) or not set(out) <= set(lhs):
+        raise ShapeError(f"{op}: the result labels {out!r} of {equation!r} must each appear "
+                         f"once and in an operand")
+    return terms, out
+
+
+def _merge(op: str, label: str, a: int, b: int) -> int:
+    if a == 1:
+        return b
+    if b == 1:
+        return a
+    if a >= 0 and b >= 0 and a != b:
+        raise ShapeError(f"{op}: label {label!r} has sizes {a} and {b}")
+    return a if a >= 0 else b
+
+
+def einsum_shape(equation: str, shapes: list[tuple[int, ...]],
+                 op: str = "pd.einsum") -> tuple[int, ...]:
+    terms, out = parse(equation, [len(s) for s in shapes], op)
+    sizes: dict[str, int] = {}
+    for term, shape in zip(terms, shapes):
+        for c, d in zip(term, shape):
+            sizes[c] = _merge(op, c, sizes[c], d) if c in sizes else d
+    return tuple(sizes[c] for c in out)
+
+
+@pd_op
+class Einsum(PdOp):
+    name = "pd.einsum"
+    INPUTS = ("*operands",)
+    ATTRS = {"equation": attr(STR)}
+    PADDLE = Legacy("einsum", {"Operands": "*operands"}, {"Out": 0},
+                    {"equation": From("STRING", "equation", explicit)}, keeps_extra_attrs=True)
+    NAME_HINT = "einsum"
+
+    @classmethod
+    def infer(cls, operands: list[Abstract], equation: str) -> Abstract:
+        if not 1 <= len(operands) <= 2:
+            raise UnsupportedError(f"{cls.name}: {len(operands)} operands are not supported "
+                                   f"(Paddle's einsum op takes one or two; chain them)")
+        if len({o.dtype for o in operands}) > 1:
+            raise ShapeError(f"{cls.name}: operand dtypes differ "
+                             f"({', '.join(o.dtype.name for o in operands)})")
+        return Abstract(einsum_shape(equation, [o.shape for o in operands], cls.name),
+                        operands[0].dtype)
+
+    @staticmethod
+    def eager(operands: list[np.ndarray], equation: str) -> np.ndarray:
+        out = np.einsum(explicit(equation), *operands, optimize=len(operands) > 1)
+        return np.asarray(out, dtype=operands[0].dtype)
