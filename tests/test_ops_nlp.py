@@ -16,13 +16,18 @@ import pytest
 
 from tostatic.ir import dtypes
 from tostatic.ops import activation as A
+from tostatic.ops import creation_from_tensors as C
 from tostatic.ops import einsum as ES
+from tostatic.ops import elementwise as EW
 from tostatic.ops import embedding as E
 from tostatic.ops import gathering as G
 from tostatic.ops import layer_norm as L
 from tostatic.ops import linalg as LA
+from tostatic.ops import logical as LG
+from tostatic.ops import loss as LS
 from tostatic.ops import manipulation as M
 from tostatic.ops import math_unary as U
+from tostatic.ops import slicing as S
 from tostatic.ops.core import array_to_dense
 from tostatic.passes.base import entry
 from tostatic.passes.lower_to_program import lower_function
@@ -164,6 +169,45 @@ CASES = [
          lambda p, x, y: p.einsum("bij,bjk->bik", x, y), batched=(1,)),
     Case("einsum_transpose", ES.Einsum, [f32(3, 4)], {"equation": "ij->ji"},
          lambda p, x: p.einsum("ij->ji", x), lambda p, x: p.einsum("ij->ji", x), dyn=(1,)),
+    # --- slicing -------------------------------------------------------------------------------
+    Case("strided_slice", S.StridedSlice, [SLICE_X],
+         {"axes": (1, 2), "starts": (0, 5), "ends": (5, 0), "strides": (2, -1)},
+         lambda p, x: p.strided_slice(x, [1, 2], [0, 5], [5, 0], [2, -1]),
+         lambda p, x: p.strided_slice(x, [1, 2], [0, 5], [5, 0], [2, -1])),
+    Case("strided_slice_decrease", S.StridedSlice, [SLICE_X],
+         {"axes": (1, 2), "starts": (3, 1), "ends": (0, 2), "strides": (-2, 1),
+          "decrease_axis": (2,)},
+         lambda p, x: x[:, 3:0:-2, 1], lambda p, x: x[:, 3:0:-2, 1]),
+    Case("strided_slice_reversed", S.StridedSlice, [SLICE_X],
+         {"axes": (1,), "starts": (2147483647,), "ends": (-2147483648,), "strides": (-1,)},
+         lambda p, x: x[:, ::-1], lambda p, x: x[:, ::-1]),
+    Case("set_value", S.SetValue, [SET_X],
+         {"axes": (1,), "starts": (1,), "ends": (2,), "steps": (1,), "decrease_axes": (1,),
+          "values": dense(3.0), "shape": (1,)},
+         assigned((slice(None), 1), 3.0), setitem((slice(None), 1), 3.0)),
+    Case("set_value_steps_none", S.SetValue, [SET_X],
+         {"axes": (2,), "starts": (0,), "ends": (2147483647,), "steps": (2,),
+          "none_axes": (2,), "values": dense(7.0), "shape": (1,)},
+         assigned((Ellipsis, None, slice(0, 3, 2)), 7.0),
+         setitem((Ellipsis, None, slice(0, 3, 2)), 7.0)),
+    Case("set_value_row", S.SetValue, [SET_X],
+         {"axes": (1,), "starts": (0,), "ends": (1,), "steps": (1,),
+          "values": dense(1.0, 2.0, 3.0), "shape": (3,)},
+         assigned((slice(None), slice(0, 1)), np.array([1.0, 2.0, 3.0], np.float32)),
+         setitem((slice(None), slice(0, 1)), np.array([1.0, 2.0, 3.0], np.float32))),
+    Case("set_value_int_reversed", S.SetValue, [ints(9, 5, 4, 3)],
+         {"axes": (0, 1), "starts": (1, 2147483647), "ends": (2, -2147483648),
+          "steps": (1, -1), "decrease_axes": (0,), "values": dense(7, dtype=np.int64),
+          "shape": (1,)},
+         assigned((1, slice(None, None, -1)), 7), setitem((1, slice(None, None, -1)), 7),
+         batched=(), dyn=()),
+    Case("set_value_bool", S.SetValue, [B1],
+         {"axes": (1,), "starts": (0,), "ends": (1,), "steps": (1,), "decrease_axes": (1,),
+          "values": dense(True, dtype=np.bool_), "shape": (1,)},
+         assigned((slice(None), 0), True), setitem((slice(None), 0), True)),
+    Case("set_value_tensor", S.SetValueTensor, [SET_X, f32(2, 3)],
+         {"axes": (1,), "starts": (1,), "ends": (3,), "steps": (1,)},
+         assigned((slice(None), slice(1, 3))), setitem((slice(None), slice(1, 3)))),
     # --- gathering -----------------------------------------------------------------------------
     Case("gather_nd", G.GatherNd, [f32(3, 6, 4), np.array([[0, 5], [2, -1], [1, 0]])], {},
          lambda p, x, i: p.gather_nd(x, i), lambda p, x, i: p.gather_nd(x, i), batched=(),
@@ -187,7 +231,66 @@ CASES = [
     Case("expand_as_shape", M.ExpandAsShape, [f32(3, 1, 4)], {"target_shape": (2, 3, 5, 4)},
          None, appended("expand_as_v2", ["X"], {"target_shape": [2, 3, 5, 4]}), batched=(),
          dyn=()),
-
+    # --- creation from tensors -----------------------------------------------------------------
+    Case("full_from_shape_tensor", C.FullFromShapeTensor, [np.array([3, 4], np.int32)],
+         {"value": 2.5, "str_value": "2.5"}, lambda p, s: p.full(s, 2.5),
+         lambda p, s: p.full(s, 2.5), batched=(), dyn=None),
+    Case("full_from_shape_list", C.FullFromShapeList,
+         [np.array([3], np.int32), np.array([4], np.int32)],
+         {"shape": (-1, -1), "value": 1.0, "dtype": "int64", "str_value": "1"},
+         lambda p, a, b: p.full([a, b], 1, "int64"), lambda p, a, b: p.full([a, b], 1, "int64"),
+         batched=(), dyn=None),
+    Case("full_batch_size_like", C.FullBatchSizeLike, [f32(3, 2)],
+         {"shape": (7, 5, 1), "input_dim_idx": 0, "output_dim_idx": 1, "value": 2.7,
+          "dtype": "int64"}, None,
+         appended("fill_constant_batch_size_like", ["Input"],
+                  {"shape": [7, 5, 1], "input_dim_idx": 0, "output_dim_idx": 1, "dtype": 3,
+                   "value": 2.7, "str_value": "", "force_cpu": False},
+                  {"Out": "int64"}), dyn=(1,)),
+    Case("full_batch_size_like_str", C.FullBatchSizeLike, [f32(3, 2)],
+         {"shape": (-1, 5), "value": 2.7, "str_value": "1.25"}, None,
+         appended("fill_constant_batch_size_like", ["Input"],
+                  {"shape": [-1, 5], "input_dim_idx": 0, "output_dim_idx": 0, "dtype": 5,
+                   "value": 2.7, "str_value": "1.25", "force_cpu": False})),
+    # --- logic and comparisons -----------------------------------------------------------------
+    Case("logical_and", LG.LogicalAnd, [B1, B2], {}, lambda p, x, y: p.logical_and(x, y),
+         appended("logical_and", ["X", "Y"], {}, {"Out": "bool"}), batched=(0, 1)),
+    Case("logical_or", LG.LogicalOr, [B1, B2], {}, lambda p, x, y: p.logical_or(x, y),
+         appended("logical_or", ["X", "Y"], {}, {"Out": "bool"}), batched=(0, 1)),
+    Case("logical_xor", LG.LogicalXor, [B1, B2], {}, lambda p, x, y: p.logical_xor(x, y),
+         appended("logical_xor", ["X", "Y"], {}, {"Out": "bool"}), batched=(0, 1)),
+    Case("logical_not", LG.LogicalNot, [B1], {}, lambda p, x: p.logical_not(x),
+         appended("logical_not", ["X"], {}, {"Out": "bool"})),
+    Case("not_equal", EW.NotEqual, [IDS, np.roll(IDS, 1, axis=1)], {},
+         lambda p, x, y: p.not_equal(x, y),
+         appended("not_equal", ["X", "Y"], {"axis": -1, "force_cpu": False}, {"Out": "bool"}),
+         batched=(0, 1)),
+    # --- losses --------------------------------------------------------------------------------
+    Case("softmax_ce_hard", LS.SoftmaxWithCrossEntropy,
+         [LOGITS, np.where(ints(5, 4, 3, 1) == 4, -100, ints(5, 4, 3, 1))], {},
+         lambda p, x, y: F(p).softmax_with_cross_entropy(x, y, return_softmax=True)[::-1],
+         lambda p, x, y: F(p).softmax_with_cross_entropy(x, y, return_softmax=True)[::-1]),
+    Case("softmax_ce_axis1_ignore", LS.SoftmaxWithCrossEntropy,
+         [LOGITS, ints(3, 4, 1, 5)], {"axis": 1, "ignore_index": 1},
+         lambda p, x, y: F(p).softmax_with_cross_entropy(x, y, ignore_index=1, axis=1,
+                                                         return_softmax=True)[::-1],
+         lambda p, x, y: F(p).softmax_with_cross_entropy(x, y, ignore_index=1, axis=1,
+                                                         return_softmax=True)[::-1],
+         batched=(0, 1)),
+    Case("softmax_ce_soft", LS.SoftmaxWithCrossEntropy,
+         [LOGITS, np.abs(f32(4, 3, 5))], {"soft_label": True},
+         lambda p, x, y: F(p).softmax_with_cross_entropy(x, y, soft_label=True,
+                                                         return_softmax=True)[::-1],
+         lambda p, x, y: F(p).softmax_with_cross_entropy(x, y, soft_label=True,
+                                                         return_softmax=True)[::-1],
+         batched=(0, 1)),
+    Case("softmax_ce_probabilities", LS.SoftmaxWithCrossEntropy,
+         [np.exp(LOGITS) / np.exp(LOGITS).sum(-1, keepdims=True), ints(5, 4, 3, 1)],
+         {"use_softmax": False}, None,
+         appended("softmax_with_cross_entropy", ["Logits", "Label"],
+                  {"soft_label": False, "use_softmax": False, "numeric_stable_mode": True,
+                   "ignore_index": -100, "axis": -1},
+                  {"Softmax": "float32", "Loss": "float32"}), batched=(0, 1)),
 ]
 IDS_ = [c.id for c in CASES]
 WITH_DYGRAPH = [c for c in CASES if c.dygraph is not None]

@@ -16,6 +16,7 @@ from tostatic.ops import (  # noqa: F401
     layer_norm,
     linalg,
     logical,
+    loss,
     manipulation,
     math_unary,
     normalization,
@@ -25,4 +26,5 @@ from tostatic.ops import (  # noqa: F401
     resize,
     sampling,
     search,
+    slicing,
 )
