@@ -141,7 +141,9 @@ def assign_shape(op: str, shape: tuple[int, ...], decrease_axes: Sequence[int],
 
 
 def _fits(op: str, value: tuple[int, ...], target: tuple[int, ...]) -> None:
-    """A value of shape `value` must broadcast to `target` without growing it."""
+    """A value of shape `value` must broadcast to `target` without growing it (leading 1s
+    beyond target's rank are dropped: `x[1, 2] = 3.0` writes a [1] value into a 0-D slice)."""
+    value = _squeezed(value, len(target))
     try:
         grown = broadcast(value, target, op)
     except ShapeError:
@@ -150,6 +152,12 @@ def _fits(op: str, value: tuple[int, ...], target: tuple[int, ...]) -> None:
             g >= 0 and t >= 0 and g != t for g, t in zip(grown, target)):
         raise ShapeError(f"{op}: a value of shape {list(value)} does not broadcast to the "
                          f"slice's shape {list(target)}")
+
+
+def _squeezed(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
+    while len(shape) > rank and shape[0] == 1:
+        shape = shape[1:]
+    return shape
 
 
 class SetValueBase(PdOp):
@@ -170,6 +178,7 @@ class SetValueBase(PdOp):
         _fits(cls.name, value.shape, shape)
         out = x.copy()
         part = out[tuple(index)]
+        value = value.reshape(_squeezed(value.shape, len(shape)))
         part[...] = np.broadcast_to(value.astype(x.dtype, copy=False), shape).reshape(part.shape)
         return out
 
