@@ -241,6 +241,22 @@ def test_einsum_contractions_match_paddle(real_paddle):
         assert inferred == [ours.shape], eq
 
 
+@pytest.mark.parametrize("equation,shapes", [
+    ("ij,jk->ki", [(2, 3), (3, 4)]), ("bij,bjk->kib", [(2, 3, 4), (2, 4, 5)]),
+    ("ijk,k->ij", [(2, 3, 4), (4,)]), ("ij,k->", [(2, 3), (4,)]),
+    ("ij,kl->jk", [(2, 3), (4, 5)]), ("bij,bjk->bik", [(1, 3, 4), (2, 4, 5)]),
+    ("ij,jk->ik", [(2, 1), (3, 4)]), ("ii->i", [(3, 3)]), ("iij,jk->ik", [(2, 2, 3), (3, 4)]),
+])
+def test_einsum_kernel_agrees_with_numpy(equation, shapes):
+    """Contractions run as one batched matmul; repeated labels and contracted dims of
+    sizes 1 and n fall back to numpy's einsum."""
+    ops = [f32(*s) for s in shapes]
+    (ours,) = run(ES.Einsum, *ops, equation=equation)
+    want = np.einsum(equation, *ops)
+    assert ours.shape == want.shape and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.interop
 def test_gathers_match_paddle_for_random_shapes(real_paddle):
     p = real_paddle

@@ -2,8 +2,8 @@
 
 The equation names each operand's dims with lowercase letters; `->` gives the result's labels,
 or the result is the letters used once, in alphabetical order (as numpy and Paddle do). A
-label's sizes must agree, a size of 1 broadcasting. The kernel is numpy's einsum with its
-contraction optimiser (one BLAS product for the common batched contractions).
+label's sizes must agree, a size of 1 broadcasting. The kernel makes a two-operand contraction
+one batched matrix product (np.matmul over transposed views); anything else is numpy's einsum.
 
 What Paddle 3.3.1's einsum kernel cannot run is refused here too: `...` (Paddle's Python
 rewrites it into letters and unsqueezes the operands first; its kernel rejects or mis-sizes
@@ -98,5 +98,45 @@ class Einsum(PdOp):
 
     @staticmethod
     def eager(operands: list[np.ndarray], equation: str) -> np.ndarray:
-        out = np.einsum(explicit(equation), *operands, optimize=len(operands) > 1)
+        eq = explicit(equation)
+        out = contract(eq, *operands) if len(operands) == 2 else None
+        if out is None:
+            out = np.einsum(eq, *operands)
         return np.asarray(out, dtype=operands[0].dtype)
+
+
+def contract(equation: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """A two-operand contraction as one batched matrix product (np.matmul): each side
+    transposed to [batch..., kept, contracted] / [batch..., contracted, kept], the batch dims
+    broadcasting. None when the equation needs numpy's general einsum instead (a label
+    repeated in one operand, or contracted dims of sizes 1 and n)."""
+    lhs, out = equation.split("->")
+    ta, tb = lhs.split(",")
+    if len(set(ta)) < len(ta) or len(set(tb)) < len(tb):
+        return None
+    # labels in one operand only and not in the result are summed out first
+    a, ta = _sum_out(a, ta, tb + out)
+    b, tb = _sum_out(b, tb, ta + out)
+    batch = sorted((c for c in ta if c in tb and c in out), key=out.index)
+    summed = [c for c in ta if c in tb and c not in out]
+    left = [c for c in ta if c not in tb]
+    right = [c for c in tb if c not in ta]
+    if any(a.shape[ta.index(c)] != b.shape[tb.index(c)] for c in summed):
+        return None
+    a = a.transpose([ta.index(c) for c in batch + left + summed])
+    b = b.transpose([tb.index(c) for c in batch + summed + right])
+    nb = len(batch)
+    k = int(np.prod(a.shape[nb + len(left):]))
+    left_dims, right_dims = a.shape[nb:nb + len(left)], b.shape[nb + len(summed):]
+    prod = np.matmul(a.reshape(a.shape[:nb] + (int(np.prod(left_dims)), k)),
+                     b.reshape(b.shape[:nb] + (k, int(np.prod(right_dims)))))
+    prod = prod.reshape(prod.shape[:nb] + left_dims + right_dims)
+    order = batch + left + right
+    return prod.transpose([order.index(c) for c in out])
+
+
+def _sum_out(x: np.ndarray, labels: str, elsewhere: str) -> tuple[np.ndarray, str]:
+    gone = [i for i, c in enumerate(labels) if c not in elsewhere]
+    if not gone:
+        return x, labels
+    return x.sum(axis=tuple(gone)), "".join(c for c in labels if c in elsewhere)

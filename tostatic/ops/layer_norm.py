@@ -70,22 +70,24 @@ class LayerNormBase(PdOp):
 
 def layer_norm(x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None,
                epsilon: float, begin_norm_axis: int) -> list[np.ndarray]:
-    """[Y, Mean, Variance]: every row at once; float32 statistics are accumulated in float64
-    by numpy's pairwise sums, then Y is computed in x's dtype."""
+    """[Y, Mean, Variance] for every row at once: the row means as one matrix-vector product
+    (BLAS), the variances as one contraction of the centred rows, then Y in place."""
     rows_shape = x.shape[:begin_norm_axis]
     m = x.reshape(int(np.prod(rows_shape)), -1)
-    mean = m.mean(axis=1, keepdims=True, dtype=np.float64).astype(x.dtype)
-    centred = m - mean
-    var = np.einsum("ij,ij->i", centred, centred, dtype=np.float64)
-    var /= max(m.shape[1], 1)
-    inv_std = (1.0 / np.sqrt(var + np.float32(epsilon))).astype(x.dtype)
-    y = centred
+    n = m.shape[1]
+    mean = m @ np.full(n, 1.0 / max(n, 1), dtype=x.dtype)
+    y = m - mean[:, None]
+    var = np.einsum("ij,ij->i", y, y)
+    var /= x.dtype.type(max(n, 1))
+    inv_std = var + x.dtype.type(epsilon)
+    np.sqrt(inv_std, out=inv_std)
+    np.divide(1, inv_std, out=inv_std)
     y *= inv_std[:, None]
     if scale is not None:
         y *= scale.reshape(-1)
     if bias is not None:
         y += bias.reshape(-1)
-    return [y.reshape(x.shape), mean.reshape(rows_shape), var.astype(x.dtype).reshape(rows_shape)]
+    return [y.reshape(x.shape), mean.reshape(rows_shape), var.reshape(rows_shape)]
 
 
 def _form(class_name: str, op_name: str, weights: tuple[str, ...], doc: str) -> type[PdOp]:
