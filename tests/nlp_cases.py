@@ -52,6 +52,8 @@ class Case:
     dyn: tuple[int, ...] | None = (0,)
     onednn: bool = True  # paddle.inference with OneDNN (some of its kernels differ)
     declared: bool = True  # False: Paddle declares a wrong compile-time shape
+    # output slots whose variable we declare differently from Paddle (see the case)
+    other_vars: tuple[str, ...] = ()
 
     def norm_attrs(self) -> dict[str, Any]:
         return self.cls.normalize_attrs(dict(self.attrs))
@@ -179,6 +181,14 @@ def op_descs(path, op_type: str) -> list[str]:
             kept.attrs.extend(a for a in op.attrs if a.name != "op_callstack")
             found.append(str(kept))
     return found
+
+
+def output_vars(path, op_type: str, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """The VarDescs of the outputs of the ops of one type (but those of slots in `skip`)."""
+    prog = fpb.ProgramDesc.FromString(open(path, "rb").read())
+    names = {n for op in prog.blocks[0].ops if op.type == op_type
+             for v in op.outputs if v.parameter not in skip for n in v.arguments}
+    return {v.name: str(v) for v in prog.blocks[0].vars if v.name in names}
 
 
 def declared_shapes(path) -> dict[str, list[int]]:

@@ -193,7 +193,8 @@ class FullBatchSizeLike(PdOp):
                      "output_dim_idx": From("INT", "output_dim_idx"),
                      "value": From("FLOAT", "value"), "dtype": _fill_dtype(),
                      "str_value": From("STRING", "str_value"),
-                     "force_cpu": From("BOOLEAN", "force_cpu")}, keeps_extra_attrs=True)
+                     "force_cpu": From("BOOLEAN", "force_cpu")}, keeps_extra_attrs=True,
+                    out_lod_level=False)
     NAME_HINT = "fill_constant_batch_size_like"
 
     @classmethod

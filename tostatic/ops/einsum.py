@@ -82,7 +82,8 @@ class Einsum(PdOp):
     INPUTS = ("*operands",)
     ATTRS = {"equation": attr(STR)}
     PADDLE = Legacy("einsum", {"Operands": "*operands"}, {"Out": 0},
-                    {"equation": From("STRING", "equation", explicit)}, keeps_extra_attrs=True)
+                    {"equation": From("STRING", "equation", explicit)}, keeps_extra_attrs=True,
+                    out_lod_level=False)
     NAME_HINT = "einsum"
 
     @classmethod

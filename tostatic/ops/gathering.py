@@ -99,7 +99,7 @@ class TakeAlongAxis(PdOp):
     INPUTS = ("x", "index")
     ATTRS = {"axis": attr(INT)}
     PADDLE = Legacy("take_along_axis", {"Input": "x", "Index": "index"}, {"Result": 0},
-                    {"Axis": From("INT", "axis")}, keeps_extra_attrs=True)
+                    {"Axis": From("INT", "axis")}, keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "take_along_axis"
 
     @classmethod

@@ -290,7 +290,7 @@ class ExpandAs(PdOp):
     INPUTS = ("x", "y")
     PADDLE = Legacy("expand_as_v2", {"X": "x", "Y": "y"}, {"Out": 0},
                     {"target_shape": FromInputs("INTS", lambda x, y: list(y.shape))},
-                    keeps_extra_attrs=True)
+                    keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "expand_as_v2"
 
     @classmethod
@@ -311,7 +311,7 @@ class ExpandAsShape(PdOp):
     ATTRS = {"target_shape": attr(INTS)}
     PADDLE = Legacy("expand_as_v2", {"X": "x"}, {"Out": 0},
                     {"target_shape": From("INTS", "target_shape")}, optional_inputs=("Y",),
-                    keeps_extra_attrs=True)
+                    keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "expand_as_v2"
 
     @classmethod

@@ -214,7 +214,8 @@ class SetValue(SetValueBase):
                     {**SLICE_LEGACY, "values": From("SCALARS", "values", _scalars,
                                                     _from_scalars),
                      "shape": From("LONGS", "shape")},
-                    optional_inputs=TENSOR_SLOTS + ("ValueTensor",), keeps_extra_attrs=True)
+                    optional_inputs=TENSOR_SLOTS + ("ValueTensor",), keeps_extra_attrs=True,
+                    out_lod_level=False)
     NAME_HINT = "set_value"
 
     @classmethod
@@ -242,7 +243,7 @@ class SetValueTensor(SetValueBase):
     PADDLE = Legacy("set_value", {"Input": "x", "ValueTensor": "value"}, {"Out": 0},
                     {**SLICE_LEGACY, "values": written("SCALARS", []),
                      "shape": written("LONGS", [])},
-                    optional_inputs=TENSOR_SLOTS, keeps_extra_attrs=True)
+                    optional_inputs=TENSOR_SLOTS, keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "set_value"
 
     @classmethod
