@@ -482,6 +482,23 @@ def test_embed_ln_runs_at_other_batch_sizes_and_with_padding_ids():
 
 
 @pytest.mark.interop
+def test_embed_ln_saved_again_by_tostatic_runs_in_openvino(tmp_path):
+    """Loaded, then written by jit.save: OpenVINO's Paddle reader runs the file
+    (lookup_table_v2, layer_norm, matmul_v2, ...) with Paddle's outputs."""
+    ov = pytest.importorskip("openvino")
+    import tostatic
+
+    d = FIXTURES / "embed_ln"
+    tostatic.jit.save(tostatic.jit.load(str(d / "model")), str(tmp_path / "m"))
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(tmp_path / "m.pdmodel")), "CPU",
+                                  {"INFERENCE_PRECISION_HINT": "f32"})
+    for _, feeds, expected in fixture_cases("embed_ln"):
+        (out,) = compiled(feeds).values()
+        np.testing.assert_allclose(out, expected[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.interop
 def test_paddles_full_with_a_dynamic_dim_loads_and_runs(tmp_path, real_paddle):
     """paddle.full([x.shape[0], 3], v): shape, slice and a fill_constant with
     ShapeTensorList (one dim from the shape, one from its own fill_constant)."""
