@@ -281,6 +281,17 @@ def test_gathers_match_paddle_for_random_shapes(real_paddle):
                      p.take_along_axis(t, p.to_tensor(along), dim, broadcast=False).numpy())
 
 
+def test_an_empty_batch_gives_empty_results():
+    x = np.zeros((0, 5, 6), np.float32)
+    y, mean, var = run(L.LayerNorm, x, f32(6), f32(6), begin_norm_axis=2)
+    assert y.shape == (0, 5, 6) and mean.shape == var.shape == (0, 5)
+    (out,) = run(E.LookupTableV2, np.zeros((0, 4), np.int64), f32(10, 3))
+    assert out.shape == (0, 4, 3)
+    (out,) = run(LS.SoftmaxWithCrossEntropy, np.zeros((0, 5), np.float32),
+                 np.zeros((0, 1), np.int64))[1:]
+    assert out.shape == (0, 1)
+
+
 # --- ids and indices out of range, when the op runs ----------------------------------------------
 
 @pytest.mark.parametrize("cls,arrays,attrs,message", [

@@ -73,8 +73,8 @@ def layer_norm(x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None,
     """[Y, Mean, Variance] for every row at once: the row means as one matrix-vector product
     (BLAS), the variances as one contraction of the centred rows, then Y in place."""
     rows_shape = x.shape[:begin_norm_axis]
-    m = x.reshape(int(np.prod(rows_shape)), -1)
-    n = m.shape[1]
+    n = int(np.prod(x.shape[begin_norm_axis:]))
+    m = x.reshape(int(np.prod(rows_shape)), n)
     mean = m @ np.full(n, 1.0 / max(n, 1), dtype=x.dtype)
     y = m - mean[:, None]
     var = np.einsum("ij,ij->i", y, y)
