@@ -456,6 +456,12 @@ def test_loading_refuses_bounds_and_values_given_as_tensors(tmp_path):
         _load_one_op(tmp_path, P.op("one_hot_v2", {"X": ["x"], "depth_tensor": ["t"]},
                                     {"Out": ["out"]}, depth=("INT", -1), dtype=("INT", 5),
                                     allow_out_of_range=("BOOLEAN", False)), [t()], ["t"])
+    old_set_value = {k: v for k, v in slicing.items() if k not in ("values", "shape")}
+    with pytest.raises(UnsupportedError, match=r"pd.set_value: no `values` attribute .*"
+                                               r"fp32_values .*\(raising op 1 \(set_value\)"):
+        _load_one_op(tmp_path, P.op("set_value", {"Input": ["x"]}, {"Out": ["out"]},
+                                    fp32_values=("FLOATS", [1.0]), shape=("INTS", [1]),
+                                    **old_set_value))
     with pytest.raises(UnsupportedError, match=r"pd.scaled_matmul: head_number=4 .*"
                                                r"\(raising op 1 \(matmul\) of block 0\)"):
         _load_one_op(tmp_path, P.op("matmul", {"X": ["x"], "Y": ["x"]}, {"Out": ["out"]},

@@ -209,7 +209,9 @@ class SetValue(SetValueBase):
 
     name = "pd.set_value"
     INPUTS = ("x",)
-    ATTRS = {**SLICE_ATTRS, "values": attr(DENSE), "shape": attr(INTS)}
+    # no default: a set_value of Paddle <= 2.x keeps its literal in fp32_values /
+    # int64_values / ... instead, which are not read (refused by name when raised)
+    ATTRS = {**SLICE_ATTRS, "values": attr(DENSE, None), "shape": attr(INTS, ())}
     PADDLE = Legacy("set_value", {"Input": "x"}, {"Out": 0},
                     {**SLICE_LEGACY, "values": From("SCALARS", "values", _scalars,
                                                     _from_scalars),
@@ -221,6 +223,9 @@ class SetValue(SetValueBase):
     @classmethod
     def infer(cls, x: Abstract, values: Any, shape: tuple[int, ...],
               **slice_attrs: Any) -> Abstract:
+        if values is None:
+            raise UnsupportedError(f"{cls.name}: no `values` attribute (Paddle <= 2.x's "
+                                   f"fp32_values / int64_values / ... are not supported)")
         n = dense_to_array(values).size
         if n != int(np.prod(shape)) or n == 0:
             raise ShapeError(f"{cls.name}: {n} values do not fill shape {list(shape)}")
