@@ -10,6 +10,7 @@ from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.attr_checks import check_choice, unsupported
 from tostatic.ops.shapes import normalize_axis
+from tostatic.ops.special import erf
 
 
 class Unary(PdOp):
@@ -123,9 +124,7 @@ def _gelu(x: np.ndarray, approximate: bool) -> np.ndarray:
     if approximate:
         c = np.sqrt(2.0 / np.pi)
         return 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x ** 3)))
-    from math import erf
-
-    return 0.5 * x * (1.0 + np.vectorize(erf, otypes=[x.dtype])(x / np.sqrt(2.0)))
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 
 @pd_op

@@ -124,9 +124,12 @@ class Raiser:
         if not candidates:
             raise UnsupportedError(f"{where}: Paddle op {op.op_type!r} is not supported yet")
         filled = {slot for slot in op.input_slots if op.input(slot)}
-        for cls in candidates:
-            if filled - set(cls.PADDLE.inputs):  # it would drop an input the file gives
-                continue
+        # a mapping must read every filled slot (else it would drop an input the file gives);
+        # of those, the one leaving fewest of its own slots empty goes first (layer_norm
+        # without Scale/Bias, fill_constant without ShapeTensor), ties in registration order
+        usable = sorted((cls for cls in candidates if not filled - set(cls.PADDLE.inputs)),
+                        key=lambda cls: len(set(cls.PADDLE.inputs) - filled))
+        for cls in usable:
             outs = self.raise_generic(cls, op, where)
             if outs is not None:
                 self.bind_outputs(cls, op, outs)
