@@ -23,6 +23,7 @@ from tostatic.ops import (  # noqa: F401
     padding,
     pooling,
     reduction,
+    reshape_tensor,
     resize,
     sampling,
     search,

@@ -1,8 +1,14 @@
-"""A model read from Paddle inference files, raised to `pd` and ready to run."""
+"""A model read from Paddle inference files, raised to `pd` and ready to run.
+
+Two formats, told apart by content (serialization/pir_json.detect_model_format), never by
+the file's name: the legacy ProgramDesc (`.pdmodel`, raised by the `load` pipeline) and Paddle
+3.x's PIR program (`.json`, raised by passes/raise_from_pir.py, then `dead-op-elimination`).
+Both use the same `.pdiparams`: the persistable variables sorted by name.
+"""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -12,35 +18,74 @@ from tostatic.passes.base import CompileState, entry
 from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import input_names, output_names
 from tostatic.passes.manager import PassManager
+from tostatic.passes.raise_from_pir import raise_pir
 from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization.pdiparams import load_combine
+from tostatic.serialization.pir_json import detect_model_format, read_pir
 from tostatic.serialization.program_desc import load_program
 
 
-@dataclass
 class LoadedModel:
-    program: ProgramOp
-    feed_names: list[str]
-    fetch_names: list[str]
-    weights: dict[str, np.ndarray]
-    plan: ExecutionPlan
-    module: ModuleOp  # the raised `pd` function the plan runs (jit.save writes it again)
+    """What a model file holds, raised and planned. `program` is the legacy ProgramDesc (for
+    a PIR model, lowered from `module` when first asked for); `info` the .pdiparams.info
+    entries the format implies (a PIR file keeps its parameters' flags itself)."""
+
+    def __init__(self, program: ProgramOp | None, feed_names: list[str],
+                 fetch_names: list[str], weights: dict[str, np.ndarray], plan: ExecutionPlan,
+                 module: ModuleOp, source_format: str = "program-desc",
+                 info: dict[str, dict[str, Any]] | None = None):
+        self._program = program
+        self.feed_names = feed_names
+        self.fetch_names = fetch_names
+        self.weights = weights
+        self.plan = plan
+        self.module = module  # the raised `pd` function the plan runs (jit.save writes it)
+        self.source_format = source_format
+        self.info = info or {}
+
+    @property
+    def program(self) -> ProgramOp:
+        if self._program is None:
+            lowered = self.module.clone()
+            PassManager("lower-to-program", verify="end").run(lowered, CompileState(),
+                                                              first_stage="loaded")
+            self._program = next(op for op in lowered.body.block.ops
+                                 if isinstance(op, ProgramOp))
+        return self._program
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         return self.plan.run(feeds)
 
 
+MODEL_SUFFIXES = (".pdmodel", ".json")
+
+
 def model_paths(path_prefix: str) -> tuple[str, str]:
-    """`dir/name` -> (`dir/name.pdmodel`, `dir/name.pdiparams`)."""
-    for suffix in (".pdmodel", ".pdiparams"):
+    """`dir/name` -> (`dir/name.pdmodel`, `dir/name.pdiparams`), or `dir/name.json` when only
+    that exists (what Paddle 3.x's jit.save writes by default)."""
+    for suffix in (*MODEL_SUFFIXES, ".pdiparams"):
         if path_prefix.endswith(suffix):
             path_prefix = path_prefix[: -len(suffix)]
-    return path_prefix + ".pdmodel", path_prefix + ".pdiparams"
+    legacy, pir = path_prefix + ".pdmodel", path_prefix + ".json"
+    model = pir if os.path.exists(pir) and not os.path.exists(legacy) else legacy
+    return model, path_prefix + ".pdiparams"
+
+
+def params_beside(model_file: str) -> str:
+    """The .pdiparams that goes with a model file (`m.json` / `m.pdmodel` -> `m.pdiparams`)."""
+    for suffix in MODEL_SUFFIXES:
+        if model_file.endswith(suffix):
+            return model_file[: -len(suffix)] + ".pdiparams"
+    return model_file + ".pdiparams"
 
 
 def load_model(model_file: str, params_file: str | None) -> LoadedModel:
     if not os.path.exists(model_file):
-        raise FileNotFoundError(f"model file {model_file!r} does not exist")
+        prefix = model_file.rsplit(".", 1)[0] if model_file.endswith(MODEL_SUFFIXES) else ""
+        hint = (f"; neither {prefix}.pdmodel nor {prefix}.json exists" if prefix else "")
+        raise FileNotFoundError(f"model file {model_file!r} does not exist{hint}")
+    if detect_model_format(model_file) == "pir-json":
+        return _load_pir(model_file, params_file)
     program = load_program(model_file)
     module = ModuleOp([program.clone()])
     PassManager("load", verify="end").run(module, CompileState(), first_stage="loaded")
@@ -56,3 +101,22 @@ def load_model(model_file: str, params_file: str | None) -> LoadedModel:
         weights = load_combine(params_file, persistables)
     plan = ExecutionPlan(fn, weights, feeds)
     return LoadedModel(program, feeds, fetches, weights, plan, module)
+
+
+def _load_pir(model_file: str, params_file: str | None) -> LoadedModel:
+    """A Paddle 3.x PIR program: raised, pruned, planned; its parameters from .pdiparams."""
+    raised = raise_pir(read_pir(model_file))
+    module = raised.module
+    PassManager("dead-op-elimination", verify="end").run(module, CompileState(),
+                                                          first_stage="raised-from-pir")
+    names = sorted(p.name for p in raised.parameters)
+    weights: dict[str, np.ndarray] = {}
+    if names:
+        if not params_file or not os.path.exists(params_file):
+            raise FileNotFoundError(f"{model_file} has {len(names)} parameters but the params "
+                                    f"file {params_file!r} is missing")
+        weights = load_combine(params_file, names)
+    fn = entry(module)
+    plan = ExecutionPlan(fn, weights, raised.feed_names)
+    return LoadedModel(None, raised.feed_names, raised.fetch_names, weights, plan, module,
+                       source_format="pir-json", info=raised.info())

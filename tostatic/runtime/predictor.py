@@ -6,15 +6,25 @@ from typing import Any
 import numpy as np
 
 from tostatic.ir.errors import FeedError
-from tostatic.runtime.loaded_model import LoadedModel, load_model, model_paths
+from tostatic.runtime.loaded_model import (
+    MODEL_SUFFIXES,
+    LoadedModel,
+    load_model,
+    model_paths,
+    params_beside,
+)
 
 
 class Config:
-    """paddle.inference.Config(model_file, params_file) or Config(prefix_or_dir)."""
+    """paddle.inference.Config(model_file, params_file) or Config(prefix_or_dir). The model
+    file may be a legacy .pdmodel or a Paddle 3.x .json program: its content decides."""
 
     def __init__(self, model: str | None = None, params: str | None = None):
-        if model is not None and params is None and not model.endswith(".pdmodel"):
-            model, params = model_paths(model)
+        if model is not None and params is None:
+            if model.endswith(MODEL_SUFFIXES):
+                params = params_beside(model)
+            else:
+                model, params = model_paths(model)
         self._model, self._params = model, params
         self._threads = 1
 

@@ -13,7 +13,7 @@ class TranslatedLayer:
 
     def __init__(self, model: LoadedModel, info: dict[str, dict[str, Any]] | None = None):
         self._model = model
-        self._info = info or {}
+        self._info = info or dict(model.info)  # a PIR .json model keeps its flags itself
         self.training = False
 
     def __call__(self, *inputs: Any) -> Any:
@@ -48,7 +48,8 @@ class TranslatedLayer:
 
 
 def load(path: str, **configs: Any) -> TranslatedLayer:
-    """paddle.jit.load: `path` is the prefix given to jit.save."""
+    """paddle.jit.load: `path` is the prefix given to jit.save (which wrote path.pdmodel, or
+    path.json in Paddle 3.x)."""
     import os
 
     model_file, params_file = model_paths(path)
