@@ -2,6 +2,8 @@
 default), made by real Paddle (tests/pir_models.py, once a session):
 
 - tostatic.jit.load and tostatic.inference run them with Paddle Inference's outputs;
+- `tostatic convert` writes legacy files that Paddle Inference 3.3.1, tostatic, OpenVINO's
+  Paddle reader and paddle2onnx -> onnxruntime run with the same outputs;
 - the format is told by content, not by name; malformed files fail naming the file and the
   field or op.
 """
@@ -18,14 +20,20 @@ import numpy as np
 import pytest
 
 import tostatic
+from tostatic.frontend.capture.convert import convert
 from tostatic.ir.errors import UnsupportedError
 from tostatic.serialization import FormatError
+from tostatic.serialization.program_desc import load_program
+
+from conftest import paddle_predict
 
 pytestmark = pytest.mark.interop
 
 HERE = Path(__file__).parent
 MODELS = ["mlp", "small_cnn", "control_flow", "nested_control_flow", "nlp_ops", "vision_ops",
           "resnet18"]
+# what OpenVINO 2026.4's Paddle reader converts (it has no prelu, log_softmax, rank-3 tril)
+OPENVINO_MODELS = ["mlp", "small_cnn", "control_flow", "nested_control_flow", "resnet18"]
 TOL = dict(rtol=2e-4, atol=2e-5)
 
 
@@ -50,6 +58,15 @@ def pir_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def index(pir_dir):
     return json.loads((pir_dir / "index.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def converted(pir_dir, tmp_path_factory):
+    """Every model through tostatic convert."""
+    out = tmp_path_factory.mktemp("converted")
+    for name in MODELS:
+        convert(str(pir_dir / f"{name}.json"), str(out / name))
+    return out
 
 
 def _io(pir_dir, index, name):
@@ -115,7 +132,114 @@ def test_parameters_keep_their_flags(pir_dir):
     assert set(layer.state_dict()) == set(info)
 
 
+# --- tostatic convert ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", MODELS)
+def test_converted_runs_in_paddle_inference(real_paddle, pir_dir, index, converted, name):
+    feeds, want = _io(pir_dir, index, name)
+    got = paddle_predict(converted / f"{name}.pdmodel", converted / f"{name}.pdiparams", feeds,
+                         onednn=False)
+    _close(got, want)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_converted_runs_in_tostatic(pir_dir, index, converted, name):
+    feeds, want = _io(pir_dir, index, name)
+    pred = tostatic.inference.create_predictor(
+        tostatic.inference.Config(str(converted / f"{name}.pdmodel"),
+                                  str(converted / f"{name}.pdiparams")))
+    _close(pred.run(list(feeds.values())), want)
+
+
+def test_converted_files_are_legacy_inference_files(converted):
+    from tostatic.serialization.pdiparams_info import load_info
+
+    program = load_program(converted / "control_flow.pdmodel")
+    types = [op.op_type for b in program.blocks for op in b.ops]
+    assert types[0] == "feed" and types[-1] != "feed" and "fetch" in types
+    assert "while" in types and "conditional_block" in types  # regions became sub-blocks
+    assert len(program.blocks) >= 3
+    info = load_info(str(converted / "control_flow.pdiparams.info"))
+    assert len(info) == 2 and all(
+        v == {"structured_name": k, "stop_gradient": False, "trainable": True}
+        for k, v in info.items())
+
+
+@pytest.mark.parametrize("name", OPENVINO_MODELS)
+def test_converted_runs_in_openvino(pir_dir, index, converted, name):
+    ov = pytest.importorskip("openvino")
+    feeds, want = _io(pir_dir, index, name)
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(converted / f"{name}.pdmodel")), "CPU",
+                                  {"INFERENCE_PRECISION_HINT": "f32"})
+    results = compiled(feeds)
+    got = [np.asarray(results[o]) for o in compiled.outputs]
+    _close([g.astype(w.dtype) for g, w in zip(got, want)], want)
+
+
+# paddle2onnx aborts its process on what it cannot convert: one child a model, forked after
+# paddle2onnx (and Paddle) are imported once
+_P2O = r"""
+import os, sys
+import paddle2onnx
+src, dst = sys.argv[1], sys.argv[2]
+for name in sys.argv[3:]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            paddle2onnx.export(f"{src}/{name}.pdmodel", f"{src}/{name}.pdiparams",
+                               f"{dst}/{name}.onnx", opset_version=13)
+            os._exit(0)
+        except BaseException as e:
+            print(f"{name}: {e}", file=sys.stderr)
+            os._exit(1)
+    print("STATUS", name, os.waitpid(pid, 0)[1], flush=True)
+"""
+P2O_CANNOT = {"vision_ops": "paddle2onnx 2.1 refuses nearest_interp_v2's scale list once "
+                            "Paddle 3.3.1 has translated it to PIR (doubles, it wants floats)"}
+
+
+@pytest.fixture(scope="session")
+def onnx_dir(converted, tmp_path_factory):
+    """The converted models through paddle2onnx; (directory, {name: why it failed})."""
+    pytest.importorskip("paddle2onnx")
+    out = tmp_path_factory.mktemp("onnx")
+    r = subprocess.run([sys.executable, "-c", _P2O, str(converted), str(out), *MODELS],
+                       env=_paddle_env(), capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-4000:]
+    status = dict(line.split()[1:] for line in r.stdout.splitlines()
+                  if line.startswith("STATUS "))
+    failures = {n: f"paddle2onnx exit status {status.get(n)}; its log:\n{r.stderr[-3000:]}"
+                for n in MODELS if status.get(n) != "0"}
+    return out, failures
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=P2O_CANNOT[n]))
+    if n in P2O_CANNOT else n for n in MODELS])
+def test_converted_runs_through_paddle2onnx_in_onnxruntime(pir_dir, index, onnx_dir, name):
+    ort = pytest.importorskip("onnxruntime")
+    onnx_dir, failures = onnx_dir
+    assert name not in failures, failures[name]
+    feeds, want = _io(pir_dir, index, name)
+    sess = ort.InferenceSession(str(onnx_dir / f"{name}.onnx"))
+    got = sess.run(None, feeds)
+    _close([g.astype(w.dtype) for g, w in zip(got, want)], want)
+
+
 # --- the format is the content's, not the name's ---------------------------------------------
+
+def test_legacy_pdmodel_named_json_is_read_as_legacy(pir_dir, index, converted, tmp_path):
+    feeds, want = _io(pir_dir, index, "small_cnn")
+    shutil.copy(converted / "small_cnn.pdmodel", tmp_path / "m.json")
+    shutil.copy(converted / "small_cnn.pdiparams", tmp_path / "m.pdiparams")
+    pred = tostatic.inference.create_predictor(
+        tostatic.inference.Config(str(tmp_path / "m.json"), str(tmp_path / "m.pdiparams")))
+    assert pred._model.source_format == "program-desc"
+    _close(pred.run(list(feeds.values())), want)
+    layer = tostatic.jit.load(str(tmp_path / "m"))  # finds m.json, reads a ProgramDesc
+    _close([layer(*feeds.values()).numpy()], want)
+
 
 def test_json_named_pdmodel_is_read_as_pir(pir_dir, index, tmp_path):
     feeds, want = _io(pir_dir, index, "control_flow")
@@ -124,6 +248,17 @@ def test_json_named_pdmodel_is_read_as_pir(pir_dir, index, tmp_path):
     pred = tostatic.inference.create_predictor(
         tostatic.inference.Config(str(tmp_path / "m.pdmodel"), str(tmp_path / "m.pdiparams")))
     assert pred._model.source_format == "pir-json"
+    _close(pred.run(list(feeds.values())), want)
+    done = convert(str(tmp_path / "m.pdmodel"), str(tmp_path / "out"))
+    assert done.source_format == "pir-json"
+    assert load_program(tmp_path / "out.pdmodel").blocks
+
+
+def test_convert_reads_a_legacy_model_too(pir_dir, index, converted, tmp_path):
+    feeds, want = _io(pir_dir, index, "mlp")
+    done = convert(str(converted / "mlp"), str(tmp_path / "again"))
+    assert done.source_format == "program-desc" and done.info_file is not None
+    pred = tostatic.inference.create_predictor(tostatic.inference.Config(str(tmp_path / "again")))
     _close(pred.run(list(feeds.values())), want)
 
 
@@ -182,10 +317,11 @@ def test_unknown_op_names_the_op_and_its_position(pir_dir, tmp_path):
         found["i"] = i
     path = _broken(pir_dir, tmp_path, edit)
     with pytest.raises(UnsupportedError) as e:
-        tostatic.jit.load(str(path)[:-5])
+        convert(str(path), str(tmp_path / "out"))
     msg = str(e.value)
     assert "broken.json" in msg and "pd_op.frobnicate" in msg
     assert f"program.regions[0].blocks[0].ops[{found['i']}]" in msg
+    assert not (tmp_path / "out.pdmodel").exists()
 
 
 def test_unsupported_attribute_is_named(pir_dir, tmp_path):
@@ -213,3 +349,31 @@ def test_missing_params_file_is_named(pir_dir, tmp_path):
     shutil.copy(pir_dir / "mlp.json", tmp_path / "m.json")
     with pytest.raises(FileNotFoundError, match=r"m\.json has 4 parameters .*m\.pdiparams"):
         tostatic.jit.load(str(tmp_path / "m"))
+
+
+# --- the command -------------------------------------------------------------------------------
+
+def test_cli_convert(pir_dir, index, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "tostatic.cli", "convert",
+                        str(pir_dir / "small_cnn.json"), "-o", str(tmp_path / "out")],
+                       capture_output=True, text=True, env={**os.environ,
+                                                            "PYTHONPATH": str(HERE.parent)})
+    assert r.returncode == 0, r.stderr
+    assert "out.pdmodel" in r.stdout
+    feeds, want = _io(pir_dir, index, "small_cnn")
+    pred = tostatic.inference.create_predictor(tostatic.inference.Config(str(tmp_path / "out")))
+    _close(pred.run(list(feeds.values())), want)
+
+
+@pytest.mark.parametrize("case", ["missing", "unknown_op"])
+def test_cli_convert_errors_without_traceback(pir_dir, tmp_path, case):
+    src = tmp_path / "nope.json"
+    if case == "unknown_op":
+        _broken(pir_dir, tmp_path, lambda d: _ops(d)[-2].update({"#": "1.frobnicate"}))
+        src = tmp_path / "broken.json"
+    r = subprocess.run([sys.executable, "-m", "tostatic.cli", "convert", str(src), "-o",
+                        str(tmp_path / "out")], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and r.stderr.startswith("tostatic convert: error:")
+    assert src.name in r.stderr

@@ -1,6 +1,7 @@
 """The `tostatic` command.
 
     tostatic opt FILE [--pipeline P] [--dump SPEC | mlir-opt style flags] [-o OUT]
+    tostatic convert MODEL -o PREFIX [--params FILE]
     tostatic passes
 
 `opt` reads textual IR (`pd` or `program` dialect), runs a pipeline and prints the result,
@@ -57,6 +58,22 @@ def _opt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from tostatic.frontend.capture.convert import convert
+    from tostatic.ir.errors import ToStaticError
+
+    try:
+        done = convert(args.model, args.output, args.params)
+    except (ToStaticError, ValueError, OSError) as e:
+        print(f"tostatic convert: error: {e}", file=sys.stderr)
+        return 1
+    written = [f for f in (done.model_file, done.params_file, done.info_file) if f]
+    print(f"read {done.source} ({done.source_format}); inputs {done.inputs}, "
+          f"outputs {done.outputs}")
+    print("wrote " + ", ".join(written))
+    return 0
+
+
 def _passes(args: argparse.Namespace) -> int:
     import inspect
 
@@ -89,6 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             opt.add_argument(flag, action="store_true")
     opt.set_defaults(run=_opt)
+    conv = sub.add_parser("convert", help="write a model (Paddle 3.x .json or .pdmodel) as "
+                          "legacy .pdmodel / .pdiparams / .pdiparams.info")
+    conv.add_argument("model", help="model.json, model.pdmodel or their prefix")
+    conv.add_argument("-o", "--output", required=True, help="prefix of the files to write")
+    conv.add_argument("--params", help="the .pdiparams (default: beside the model)")
+    conv.set_defaults(run=_convert)
     sub.add_parser("passes", help="list passes and named pipelines").set_defaults(run=_passes)
     args = parser.parse_args(argv)
     return args.run(args)
