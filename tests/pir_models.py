@@ -141,6 +141,44 @@ def _models():
                     paddle.einsum("bchw,bchw->bc", y, y), y.reshape([paddle.shape(y)[0], -1]),
                     paddle.split(y, [1, 3], axis=1)[1], y.mean(), F.sigmoid(y) * 3.0 + 1.0)
 
+    class MoreOps(nn.Layer):
+        """The rest of the mechanical mappings: bmm, gathers, one_hot, expand_as, arange,
+        logical and binary ops, reductions, cross entropy, grid sampling, bicubic resize,
+        shapes from tensors, 1-D convolution and batch norm, grouped transposed convolution,
+        adaptive max pooling, integer arithmetic."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1d = nn.Conv1D(3, 2, 3)
+            self.bn1d = nn.BatchNorm1D(3)
+            self.dwt = nn.Conv2DTranspose(3, 3, 2, stride=2, groups=3)
+
+        def forward(self, x, ids):
+            a = x.reshape([-1, 4, 4])
+            theta = paddle.to_tensor(np.array([[[1, 0, 0], [0, 1, 0]]] * 2, "float32"))
+            logits = x.flatten(1)[:, :5]
+            label = paddle.remainder(ids[:, :1], paddle.full_like(ids[:, :1], 5))
+            return (paddle.bmm(a, a.transpose([0, 2, 1])),
+                    paddle.gather_nd(x, paddle.to_tensor([[0, 1], [1, 2]])),
+                    # a static target: paddle2onnx reads target_shape, -1 breaks its Expand
+                    F.one_hot(ids, 20), paddle.expand_as(x[:1, :1], paddle.ones([1, 3, 4, 4])),
+                    x + paddle.arange(4, dtype="float32"),
+                    paddle.logical_and(x > 0, paddle.logical_not(x > 1)).astype("float32")
+                    + paddle.logical_or(x < 0, x > 1).astype("float32"),
+                    paddle.maximum(x, x * 0.5) + paddle.minimum(x, -x)
+                    + paddle.floor_divide(x, paddle.full_like(x, 0.7)),
+                    paddle.pow(paddle.abs(x) + 1, x), x.prod(axis=1), x.min(axis=0), x.max(),
+                    x.sum(axis=[0, 1], keepdim=True),
+                    F.softmax_with_cross_entropy(logits, label),
+                    F.grid_sample(x, F.affine_grid(theta, [2, 3, 4, 4], align_corners=False),
+                                  align_corners=False),
+                    F.interpolate(x, size=[6, 6], mode="bicubic"),
+                    paddle.zeros([paddle.shape(x)[0], 4]) + 1.5,
+                    paddle.full(paddle.shape(x), 2.0) * x, x[0] + x[:, 1].sum(),
+                    (ids + 1) * 2 // 3, self.conv1d(self.bn1d(a[:, :3])),
+                    self.dwt(x), F.adaptive_max_pool2d(x, 1),
+                    paddle.meshgrid(x[0, 0, 0], x[0, 0, :, 0])[1])
+
     def resnet18():
         from paddle.vision.models import resnet18 as make
         return make(num_classes=10)
@@ -153,6 +191,8 @@ def _models():
                                                     InputSpec([1], "int64", "n")]),
         "nlp_ops": (NLPOps, [InputSpec([None, 6], "int64", "ids")]),
         "vision_ops": (VisionOps, [InputSpec([None, 3, 8, 8], "float32", "x")]),
+        "more_ops": (MoreOps, [InputSpec([None, 3, 4, 4], "float32", "x"),
+                               InputSpec([None, 3], "int64", "ids")]),
         "resnet18": (resnet18, [InputSpec([None, 3, 32, 32], "float32", "x")]),
     }
 

@@ -79,6 +79,28 @@ def _assign_value(ctx: OpContext) -> list[Entry]:
     return [Const(np.array(values).astype(d.numpy).reshape(shape))]
 
 
+def _full_with_tensor(ctx: OpContext) -> list[Entry]:
+    """full_with_tensor(value, shape): paddle.full / zeros with a shape from tensors; a shape
+    known while loading is a literal, else fill_constant's ShapeTensorList or ShapeTensor."""
+    d = pir_dtype(ctx.attrs["dtype"], ctx.where)
+    if d is None or d.numpy is None:
+        raise ctx.fail(f"dtype {ctx.attrs['dtype']} is not supported")
+    value = float(ctx.const(0, "value").reshape(-1)[0])
+    known = ctx.known(1)
+    if known is not None and all(isinstance(e, int) and e >= 0 for e in known.elems):
+        return [Const(np.full(tuple(known.elems), value, dtype=d.numpy))]
+    attrs = {"value": value, "dtype": d}
+    e = ctx.entry(1)
+    if isinstance(e, list):
+        dims = [ctx.as_tensor(x, 1) for x in e]
+        shape = tuple(x if isinstance(x, int) and x >= 0 else -1
+                      for x in (known.elems if known else [None] * len(dims)))
+        out = ctx.emit("pd.full_from_shape_list", dims, {**attrs, "shape": shape})
+    else:
+        out = ctx.emit("pd.full_from_shape_tensor", [ctx.tensor(1)], attrs)
+    return bind_results(ctx, out, None)
+
+
 def _arange(ctx: OpContext) -> list[Entry]:
     want = ctx.op.results[0].type
     d = pir_dtype(want.dtype or "float32", ctx.where)
@@ -232,6 +254,7 @@ PIR_OPS: dict[str, Rule | Raise] = {
     "pd_op.assign_value": _assign_value, "pd_op.assign_value_": _assign_value,
     "pd_op.arange": _arange, "pd_op.shape": _shape, "pd_op.shape64": _shape,
     "pd_op.full_like": Rule("pd.full_like", ("x", "=value")),
+    "pd_op.full_with_tensor": _full_with_tensor,
     # elementwise
     **{f"pd_op.{n}": _binary(f"pd.{n}") for n in (
         "add", "subtract", "multiply", "divide", "maximum", "minimum", "remainder",
@@ -292,7 +315,7 @@ PIR_OPS: dict[str, Rule | Raise] = {
     "pd_op.strided_slice": Rule("pd.strided_slice", ("x", "=starts", "=ends", "=strides")),
     "pd_op.tile": Rule("pd.tile", ("x", "=repeat_times")),
     "pd_op.expand": Rule("pd.expand", ("x", "=shape")),
-    "pd_op.expand_as": Rule("pd.expand_as", ("x", "y")),
+    "pd_op.expand_as": Rule("pd.expand_as", ("x", "y"), {"target_shape": None}),
     "pd_op.meshgrid": Rule("pd.meshgrid", ("*xs",), results="*"),
     # reductions and search
     "pd_op.mean": _reduce("pd.mean"), "pd_op.max": _reduce("pd.max"),
