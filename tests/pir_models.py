@@ -179,6 +179,19 @@ def _models():
                     self.dwt(x), F.adaptive_max_pool2d(x, 1),
                     paddle.meshgrid(x[0, 0, 0], x[0, 0, :, 0])[1])
 
+    class Unsupported(nn.Layer):
+        """nonzero: an op tostatic has no pd op for."""
+
+        def forward(self, x):
+            return paddle.nonzero(x > 0)
+
+    class RuntimeOperand(nn.Layer):
+        """clip whose bound is computed when it runs: legacy clip takes it as a tensor,
+        tostatic's pd.clip only as an attribute."""
+
+        def forward(self, x):
+            return paddle.clip(x, x.min(), 1.0)
+
     def resnet18():
         from paddle.vision.models import resnet18 as make
         return make(num_classes=10)
@@ -193,6 +206,8 @@ def _models():
         "vision_ops": (VisionOps, [InputSpec([None, 3, 8, 8], "float32", "x")]),
         "more_ops": (MoreOps, [InputSpec([None, 3, 4, 4], "float32", "x"),
                                InputSpec([None, 3], "int64", "ids")]),
+        "unsupported": (Unsupported, [InputSpec([None, 4], "float32", "x")]),
+        "runtime_operand": (RuntimeOperand, [InputSpec([None, 4], "float32", "x")]),
         "resnet18": (resnet18, [InputSpec([None, 3, 32, 32], "float32", "x")]),
     }
 
@@ -224,7 +239,8 @@ def _randomize(layer):
 def _paddle_inference(prefix, feeds):
     from paddle import inference
 
-    cfg = inference.Config(prefix + ".json", prefix + ".pdiparams")
+    params = prefix + ".pdiparams"
+    cfg = inference.Config(prefix + ".json", params if os.path.exists(params) else "")
     cfg.disable_gpu()
     cfg.disable_glog_info()
     cfg.disable_mkldnn()  # oneDNN cannot run nearest_interp's float scale list (3.3.1)
@@ -250,7 +266,8 @@ def main(out_dir, names):
         if names and name not in names:
             continue
         layer = make()
-        _randomize(layer)
+        if layer.state_dict():
+            _randomize(layer)
         layer.eval()
         prefix = os.path.join(out_dir, name)
         static = paddle.jit.to_static(layer, input_spec=specs, full_graph=True)

@@ -326,6 +326,37 @@ def test_unknown_op_names_the_op_and_its_position(pir_dir, tmp_path):
     assert not (tmp_path / "out.pdmodel").exists()
 
 
+def test_paddle_made_unsupported_op_names_op_and_position(pir_dir):
+    ops = json.loads((pir_dir / "unsupported.json").read_text())["program"]["regions"][0][
+        "blocks"][0]["ops"]
+    i = next(k for k, o in enumerate(ops) if o["#"] == "1.nonzero")
+    with pytest.raises(UnsupportedError) as e:
+        tostatic.jit.load(str(pir_dir / "unsupported"))
+    assert str(e.value) == (f"{pir_dir / 'unsupported.json'}: program.regions[0].blocks[0]."
+                            f"ops[{i}] (pd_op.nonzero): this PIR op is not supported by "
+                            f"tostatic (op {i} of its block)")
+
+
+def test_operand_known_only_at_run_time_is_named(pir_dir, tmp_path):
+    with pytest.raises(UnsupportedError, match=r"runtime_operand\.json: program\.regions\[0\]"
+                       r"\.blocks\[0\]\.ops\[\d+\] \(pd_op\.clip\): operand 1 \(min\) is "
+                       r"computed when the program runs"):
+        convert(str(pir_dir / "runtime_operand.json"), str(tmp_path / "out"))
+    assert not (tmp_path / "out.pdmodel").exists()
+
+
+def test_loaded_json_model_saves_and_compiles(pir_dir, index, tmp_path):
+    """jit.save of a loaded PIR model writes legacy files; tostatic.compile takes it too."""
+    feeds, want = _io(pir_dir, index, "small_cnn")
+    layer = tostatic.jit.load(str(pir_dir / "small_cnn"))
+    tostatic.jit.save(layer, str(tmp_path / "again"))
+    _close([tostatic.jit.load(str(tmp_path / "again"))(*feeds.values()).numpy()], want)
+    assert layer.program.blocks[0].ops[0].op_type == "feed"  # lowered when asked for
+    compiled = tostatic.compile(layer)
+    out = compiled(*feeds.values())
+    _close([np.asarray(out[0] if isinstance(out, (list, tuple)) else out)], want)
+
+
 def test_unsupported_attribute_is_named(pir_dir, tmp_path):
     def edit(d):
         op = next(o for o in _ops(d) if o["#"] == "1.matmul")

@@ -285,6 +285,9 @@ PIR_OPS: dict[str, Rule | Raise] = {
                                              ("x", "weight", "=output_size")),
     "pd_op.batch_norm": Rule("pd.batch_norm", ("x", "mean", "variance", "scale", "bias"),
                              {"data_format": "data_layout"}, results=(0, 1, 2, 3, 4, None)),
+    "pd_op.sync_batch_norm": Rule("pd.batch_norm", ("x", "mean", "variance", "scale", "bias"),
+                                  {"data_format": "data_layout"},
+                                  results=(0, 1, 2, 3, 4, None)),  # one device: batch_norm
     "pd_op.layer_norm": _layer_norm,
     "pd_op.group_norm": Rule("pd.group_norm", ("x", "scale", "bias"),
                              {"data_format": "data_layout"}),

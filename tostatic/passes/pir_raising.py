@@ -273,7 +273,8 @@ class Rule:
                                    f"without it")
             elif spec.startswith("="):
                 name = spec[1:]
-                attrs[name] = convert_attr(cls, name, ctx.const(i, name), ctx)
+                if not ctx.is_null(i):  # absent: the pd attribute's default
+                    attrs[name] = convert_attr(cls, name, ctx.const(i, name), ctx)
             elif spec.startswith("*"):
                 given[spec[1:]] = ctx.tensors(i)
             else:
