@@ -159,6 +159,18 @@ def test_duplicate_keys_bare_nan_and_deep_nesting():
         parse_pir(b'{"a": ' + b"[" * 100000 + b"]" * 100000 + b"}", "m.json")
 
 
+def test_attributes_nested_too_deep():
+    doc = copy.deepcopy(PROGRAM)
+    doc["program"]["regions"][0]["blocks"][0]["ops"][3]["A"].append(
+        {"N": "deep", "AT": "PLACEHOLDER"})
+    n = 40
+    deep = '{"#": "0.a_array", "D": [' * n + '{"#": "0.a_bool", "D": true}' + "]}" * n
+    text = _bytes(doc).replace(b'"PLACEHOLDER"', deep.encode())
+    with pytest.raises(FormatError, match=r"ops\[3\]\.A\[3\]\.AT(\.D\[0\])+: attributes nested "
+                       r"more than 32 deep"):
+        parse_pir(text, "m.json")
+
+
 def test_regions_nested_too_deep():
     inner = {"#": "1.if", "I": [], "O": [], "A": [], "regions": []}
     doc = copy.deepcopy(PROGRAM)

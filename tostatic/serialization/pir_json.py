@@ -37,6 +37,7 @@ __all__ = ["PirProgram", "PirRegion", "PirBlock", "PirOp", "PirValue", "PirType"
 
 MAX_BYTES = 1 << 30  # a PIR program of a large model is a few MB; refuse absurd files early
 MAX_REGION_DEPTH = 64  # control flow nested deeper than this is not a model
+MAX_VALUE_DEPTH = 32  # attribute arrays / vector types within each other
 
 # Paddle's DialectIdMap (schema.cc): the compact id of each dialect in op and type names
 DIALECTS = {"0": "builtin", "1": "pd_op", "2": "cf", "3": "custom_op", "4": "dist_op"}
@@ -184,7 +185,10 @@ def parse_pir(data: bytes, path: str = "<bytes>") -> PirProgram:
         raise FormatError(path, None, f"not valid JSON: {e}") from None
     except RecursionError:
         raise FormatError(path, None, "JSON nested too deeply") from None
-    return _Reader(path).program(doc)
+    try:
+        return _Reader(path).program(doc)
+    except RecursionError:  # a last resort: the walk bounds every nesting itself
+        raise FormatError(path, None, "program nested too deeply") from None
 
 
 class _DuplicateKey(ValueError):
@@ -356,7 +360,9 @@ class _Reader:
 
     # --- types and attributes ----------------------------------------------------------
 
-    def type_(self, t: Any, where: str) -> PirType:
+    def type_(self, t: Any, where: str, depth: int = 0) -> PirType:
+        if depth > MAX_VALUE_DEPTH:
+            raise self.fail(where, f"types nested more than {MAX_VALUE_DEPTH} deep")
         t = self.obj(t, where)
         tid = self.str_(self.key(t, "#", where), f"{where}.#")
         if tid == "NULL":
@@ -369,7 +375,7 @@ class _Reader:
             if len(d) < 2:
                 raise self.fail(f"{where}.D", f"a tensor type holds [dtype, dims, ...], found "
                                 f"{len(d)} entries")
-            elem = self.type_(d[0], f"{where}.D[0]")
+            elem = self.type_(d[0], f"{where}.D[0]", depth + 1)
             if elem.kind != "other" or elem.dtype is None:
                 raise self.fail(f"{where}.D[0]", f"expected an element type like 0.t_f32, "
                                 f"found {elem.type_id}")
@@ -381,10 +387,12 @@ class _Reader:
         if kind == "t_vec":
             d = self.arr(self.key(t, "D", where), f"{where}.D")
             return PirType("vector", tid, elements=tuple(
-                self.type_(x, f"{where}.D[{i}]") for i, x in enumerate(d)))
+                self.type_(x, f"{where}.D[{i}]", depth + 1) for i, x in enumerate(d)))
         return PirType("other", tid)
 
-    def attr(self, a: Any, where: str) -> Any:
+    def attr(self, a: Any, where: str, depth: int = 0) -> Any:
+        if depth > MAX_VALUE_DEPTH:
+            raise self.fail(where, f"attributes nested more than {MAX_VALUE_DEPTH} deep")
         a = self.obj(a, where)
         tid = self.str_(self.key(a, "#", where), f"{where}.#")
         if tid == "NULL":
@@ -410,7 +418,7 @@ class _Reader:
         if kind in ("a_str", "a_tensorname", "a_dtype", "a_layout"):
             return self.str_(d, w)
         if kind == "a_array":
-            return [self.attr(x, f"{w}[{i}]") for i, x in enumerate(self.arr(d, w))]
+            return [self.attr(x, f"{w}[{i}]", depth + 1) for i, x in enumerate(self.arr(d, w))]
         if kind == "a_intarray":
             return [self.int_(x, f"{w}[{i}]") for i, x in enumerate(self.arr(d, w))]
         if kind in ("a_c64", "a_c128"):
@@ -421,7 +429,7 @@ class _Reader:
         if kind == "a_scalar":
             return self.scalar(d, w)
         if kind == "a_type":
-            return self.type_(d, w)
+            return self.type_(d, w, depth + 1)
         if kind == "a_place":
             return tuple(self.arr(d, w))
         return RawAttr(tid, d)
