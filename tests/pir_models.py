@@ -111,7 +111,8 @@ def _models():
                     paddle.sqrt(paddle.abs(u) + 1), paddle.exp(-u),
                     paddle.where(u > 0, u, paddle.zeros_like(u)), u[:, ::2],
                     paddle.topk(u.flatten(1), k=3)[0], F.log_softmax(u, axis=-1),
-                    paddle.cumsum(u, axis=1), paddle.tril(u), paddle.triu(u, 1))
+                    paddle.cumsum(u, axis=1), paddle.tril(u), paddle.triu(u, 1),
+                    u[0, :, 0] + paddle.arange(paddle.shape(ids)[1], dtype="float32"))
 
     class VisionOps(nn.Layer):
         """Convolutions (strided, depthwise, transposed), activations, pools, resizes."""

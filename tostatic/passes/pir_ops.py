@@ -104,7 +104,10 @@ def _full_with_tensor(ctx: OpContext) -> list[Entry]:
 def _arange(ctx: OpContext) -> list[Entry]:
     want = ctx.op.results[0].type
     d = pir_dtype(want.dtype or "float32", ctx.where)
-    args = [ctx.tensor(i, d) for i in range(3)]
+    assert d is not None
+    args = [ctx.tensor(i, d) for i in range(3)]  # literals made in the result's dtype
+    args = [v if Abstract.of_value(v).dtype == d else ctx.emit("pd.cast", [v], {"dtype": d})[0]
+            for v in args]  # run-time bounds (a length read from a shape) cast to it
     return bind_results(ctx, ctx.emit("pd.range", args, {}), None)
 
 
