@@ -31,3 +31,10 @@ __all__ = ["AdaptiveAvgPool2D", "AdaptiveMaxPool2D", "AvgPool2D", "BatchNorm", "
            "BatchNorm2D", "Conv2D", "Conv2DTranspose", "Dropout", "Flatten", "GroupNorm",
            "Identity", "InstanceNorm2D", "Layer", "LayerDict", "LayerList", "Linear",
            "MaxPool2D", "ParamAttr", "ReLU", "Sequential", "functional", "initializer"]
+# recurrent layers (frontend/nn/rnn.py, rnn_cells.py)
+from tostatic.frontend.nn.rnn import GRU, LSTM, RNNBase, SimpleRNN  # noqa: E402
+from tostatic.frontend.nn.rnn_cells import (  # noqa: E402
+    BiRNN, GRUCell, LSTMCell, RNN, RNNCellBase,
+    SimpleRNNCell)
+__all__ += ["BiRNN", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCellBase",
+            "SimpleRNN", "SimpleRNNCell"]

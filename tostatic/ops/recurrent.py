@@ -269,7 +269,8 @@ def _form(class_name: str, op_name: str, lstm: bool, lengths: bool, doc: str) ->
     body: dict[str, Any] = {
         "name": op_name, "INPUTS": ("x", *states, "*weights")
         + (("sequence_length",) if lengths else ()), "ATTRS": attrs, "STATES": states,
-        "LENGTHS": lengths, "NUM_RESULTS": k + 3, "PADDLE": legacy, "__module__": __name__, "__doc__": doc}
+        "LENGTHS": lengths, "NUM_RESULTS": k + 3, "PADDLE": legacy, "__module__": __name__,
+        "__doc__": doc}
     return pd_op(type(class_name, (RnnBase,), body))
 
 
