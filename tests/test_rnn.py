@@ -297,6 +297,45 @@ def test_export_runs_in_paddle_inference_as_eager_at_two_lengths(case, tmp_path,
             assert_close(b, w)
 
 
+class CellNet:
+    """BiRNN(LSTMCell, GRUCell) with sequence lengths: the cells' own ops, unrolled."""
+
+    @staticmethod
+    def build():
+        class Net(tostatic.nn.Layer):
+            def __init__(self):
+                super().__init__()
+                self.rnn = tostatic.nn.BiRNN(tostatic.nn.LSTMCell(INPUT, HIDDEN),
+                                             tostatic.nn.GRUCell(INPUT, HIDDEN))
+
+            def forward(self, x, sl):
+                out, ((h, c), bw) = self.rnn(x, sequence_length=sl)
+                return out, c, bw
+
+        return Net()
+
+
+@pytest.mark.interop
+def test_cells_unrolled_over_known_steps_export_and_run_in_paddle_inference(tmp_path,
+                                                                           real_paddle):
+    layer = CellNet.build()
+    spec = tostatic.static.InputSpec
+    prefix = str(tmp_path / "cells")
+    tostatic.jit.save(layer, prefix, input_spec=[spec([None, 6, INPUT], "float32", "x"),
+                                                 spec([None], "int64", "sl")])
+    for batch in (2, 3):
+        x, _, lens = inputs("GRU", "1fwd", batch, 6)
+        want = [o.numpy() for o in layer(tostatic.to_tensor(x), tostatic.to_tensor(lens))]
+        got = paddle_predict(prefix + ".pdmodel", prefix + ".pdiparams", {"x": x, "sl": lens})
+        assert len(got) == len(want) == 3
+        for g, w in zip(got, want):
+            assert_close(g, w)
+    with pytest.raises(UnsupportedError, match=r"LSTMCell over time: the number of time steps "
+                                               r"must be known .* \[-1, -1, 4\]"):
+        tostatic.jit.save(layer, prefix, input_spec=[spec([None, None, INPUT], "float32", "x"),
+                                                     spec([None], "int64", "sl")])
+
+
 # variables whose declarations differ from Paddle's jit.save: not the rnn op's own
 KNOWN_VAR_DIFFERENCES = (
     "dropout_state__non_persistable",  # Paddle's dims are those of the buffer given above

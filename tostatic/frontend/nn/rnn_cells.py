@@ -216,7 +216,8 @@ class LSTMCell(RNNCellBase):
         pre_hidden, pre_cell = states
         gates, h2h = self._projections(inputs, pre_hidden)
         gates = gates + h2h
-        i, f, g, o = apply(Split, gates, num=4, axis=-1)
+        # paddle.split(gates, 4, axis=-1), which writes the axis non-negative
+        i, f, g, o = apply(Split, gates, num=4, axis=len(gates.shape) - 1)
         c = math.sigmoid(f) * pre_cell + math.sigmoid(i) * math.tanh(g)
         h = math.sigmoid(o) * math.tanh(c)
         if self.proj_size > 0:
