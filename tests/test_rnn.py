@@ -428,6 +428,51 @@ def test_program_paddle_wrote_runs_natively_and_lowers_back_to_its_rnn_op(case, 
     assert op_descs(ours, "rnn") == op_descs(model, "rnn")
 
 
+@pytest.mark.interop
+def test_a_paddle_2_style_lstm_program_with_fill_constant_batch_size_like_states_runs(
+        tmp_path, real_paddle):
+    """Paddle 2.x's nn.LSTM made its zero states with one fill_constant_batch_size_like
+    (batch from the time-major input's dim 1) read twice by PreState: files it wrote run."""
+    p = real_paddle
+    with paddle_static(p) as (main, startup):
+        layer = make(p, "LSTM", "2bi")
+        layer.eval()
+        x = p.static.data("x", [None, None, INPUT], "float32")
+        helper = p.base.layer_helper.LayerHelper("lstm_v2")
+        xt = p.transpose(x, [1, 0, 2])
+        zero = helper.create_variable_for_type_inference("float32")
+        helper.append_op(type="fill_constant_batch_size_like", inputs={"Input": xt},
+                         outputs={"Out": zero},
+                         attrs={"shape": [4, -1, HIDDEN], "dtype": 5, "value": 0.0,
+                                "input_dim_idx": 1, "output_dim_idx": 1})
+        out = helper.create_variable_for_type_inference("float32")
+        states = [helper.create_variable_for_type_inference("float32") for _ in range(2)]
+        reserve = helper.create_variable_for_type_inference("uint8")
+        dropout_state = helper.create_variable_for_type_inference("uint8")
+        helper.append_op(type="rnn", inputs={"Input": xt, "PreState": [zero, zero],
+                                             "WeightList": layer._all_weights},
+                         outputs={"Out": out, "State": states, "Reserve": reserve,
+                                  "DropoutState": dropout_state},
+                         attrs={"mode": "LSTM", "hidden_size": HIDDEN, "input_size": INPUT,
+                                "num_layers": 2, "is_bidirec": True, "dropout_prob": 0.0,
+                                "is_test": True})
+        results = [p.transpose(out, [1, 0, 2]), *states]
+        exe = p.static.Executor(p.CPUPlace())
+        exe.run(startup)
+        p.static.save_inference_model(str(tmp_path / "v2"), [x], results, exe, program=main)
+    model, params = str(tmp_path / "v2.pdmodel"), str(tmp_path / "v2.pdiparams")
+    assert "fill_constant_batch_size_like" in {o.type for o in fpb.ProgramDesc.FromString(
+        open(model, "rb").read()).blocks[0].ops}
+    native = load_model(model, params)
+    for batch, steps in ((2, 4), (3, 7)):
+        x, _, _ = inputs("LSTM", "2bi", batch, steps)
+        want = paddle_predict(model, params, {"x": x})
+        got = native.run([x])
+        assert len(got) == len(want) == 3
+        for g, w in zip(got, want):
+            assert_close(g, w)
+
+
 class Classifier:
     """Embedding -> 2-layer LSTM -> Linear on the last layer's final hidden state, as Paddle
     code writes it (made on demand: real Paddle is imported by the test's fixture)."""
