@@ -212,6 +212,18 @@ def test_tensor_iteration_and_topk_result():
     np.testing.assert_array_equal(values.numpy(), result[0].numpy())
 
 
+def test_iterating_a_traced_tensor_needs_a_static_first_dim():
+    def rows(x):
+        return list(x)
+
+    fn = tostatic.jit.to_static(rows, input_spec=[tostatic.static.InputSpec([None, 3])])
+    with pytest.raises(UnsupportedError, match="len"):
+        fn(tostatic.to_tensor(f32(2, 3)))
+    fixed = tostatic.jit.to_static(rows, input_spec=[tostatic.static.InputSpec([2, 3])])
+    got = fixed(tostatic.to_tensor(X[0, :2, :3].copy()))
+    np.testing.assert_array_equal(got[1].numpy(), X[0, 1, :3])
+
+
 def test_indexing_and_arguments_tostatic_cannot_express_are_refused():
     x = tostatic.to_tensor(X)
     with pytest.raises(IndexError, match="should be >= 0 and < x.shape"):

@@ -5,7 +5,7 @@ user's `name=` sets, and the few results Paddle names outside any helper (`x[1:]
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from xdsl.dialects.builtin import ArrayAttr, StringAttr
 
@@ -17,16 +17,17 @@ from tostatic.ir.opdef import PdOp
 SCRATCH = "tostatic_unnamed"  # the helper key results are first named under, then renamed
 
 
-@contextlib.contextmanager
-def helper(key: str, name: str | None = None) -> Iterator[str | None]:
+_EAGER: contextlib.AbstractContextManager = contextlib.nullcontext()
+
+
+def helper(key: str, name: str | None = None) -> contextlib.AbstractContextManager:
     """Paddle's LayerHelper(key, name=name): the ops made inside share `<key>_K` (or the
-    user's `name`) as the prefix of their variables. Yields the prefix; None when eager."""
+    user's `name`) as the prefix of their variables; `with` gives the prefix (None when
+    eager, where this costs one check)."""
     builder = builders.current()
     if builder is None:
-        yield None
-        return
-    with builder.helper(key, name) as prefix:
-        yield prefix
+        return _EAGER
+    return builder.helper(key, name)
 
 
 def renamable(builder: Any) -> bool:

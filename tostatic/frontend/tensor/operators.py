@@ -40,6 +40,9 @@ METHODS: dict[str, Callable[..., Any]] = {
     "astype": lambda self, dtype: math.cast(self, dtype),
     "cast": lambda self, dtype: math.cast(self, dtype),
     "__getitem__": indexing.getitem,
+    # rows along dim 0; len() refuses a dynamic dim (iterating through __getitem__ alone
+    # would never stop on one)
+    "__iter__": lambda self: (self[i] for i in range(len(self))),
     # the public functions whose first argument is the tensor, with Paddle's signatures
     **{name: getattr(module, name) for module, names in (
         (math, ("abs", "clip", "exp", "sigmoid", "sqrt", "tanh")),
