@@ -53,6 +53,24 @@ from tostatic.frontend.tensor.math import (  # noqa: F401
     zeros,
     zeros_like,
 )
+from tostatic.frontend.tensor.math import (  # noqa: F401  (Transformers and NLP, issue 13)
+    bmm,
+    einsum,
+    erf,
+    expand_as,
+    gather_nd,
+    index_select,
+    log,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    rsqrt,
+    square,
+    take_along_axis,
+    tril,
+    triu,
+)
 from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
 from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401

@@ -27,7 +27,21 @@ from tostatic.frontend.nn.pooling import (
 )
 from tostatic.nn import functional, initializer
 
+# Transformers and NLP (issue 13)
+from tostatic.frontend.nn.attention import MultiHeadAttention
+from tostatic.frontend.nn.common_nlp import GELU, Embedding, LayerNorm
+from tostatic.frontend.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+
 __all__ = ["AdaptiveAvgPool2D", "AdaptiveMaxPool2D", "AvgPool2D", "BatchNorm", "BatchNorm1D",
            "BatchNorm2D", "Conv2D", "Conv2DTranspose", "Dropout", "Flatten", "GroupNorm",
            "Identity", "InstanceNorm2D", "Layer", "LayerDict", "LayerList", "Linear",
            "MaxPool2D", "ParamAttr", "ReLU", "Sequential", "functional", "initializer"]
+__all__ += ["Embedding", "GELU", "LayerNorm", "MultiHeadAttention", "Transformer",
+            "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+            "TransformerEncoderLayer"]

@@ -9,7 +9,15 @@ from tostatic.frontend.nn.functional_pooling import (
     avg_pool2d,
     max_pool2d,
 )
+from tostatic.frontend.nn.functional_nlp import (  # Transformers and NLP (issue 13)
+    embedding,
+    gelu,
+    layer_norm,
+    log_softmax,
+    one_hot,
+)
 
 __all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "conv2d",
            "conv2d_transpose", "dropout", "flatten", "group_norm", "instance_norm", "linear",
            "max_pool2d", "relu", "sigmoid", "tanh"]
+__all__ += ["embedding", "gelu", "layer_norm", "log_softmax", "one_hot"]
