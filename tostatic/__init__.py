@@ -71,6 +71,7 @@ from tostatic.frontend.tensor.math import (  # noqa: F401  (Transformers and NLP
     tril,
     triu,
 )
+from tostatic.frontend.nn.param_attr import ParamAttr  # noqa: F401  (paddle.ParamAttr)
 from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
 from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401
