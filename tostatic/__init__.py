@@ -14,20 +14,20 @@ from tostatic.frontend.tensor.math import (  # noqa: F401
     add,
     arange,
     cast,
+    clip,
     divide,
     equal,
     exp,
     floor_divide,
     full,
+    full_like,
     greater_equal,
     greater_than,
     is_tensor,
     less_equal,
     less_than,
     matmul,
-    max,
     maximum,
-    mean,
     minimum,
     mod,
     multiply,
@@ -46,7 +46,6 @@ from tostatic.frontend.tensor.math import (  # noqa: F401
     sigmoid,
     sqrt,
     subtract,
-    sum,
     tanh,
     transpose,
     uniform,
@@ -72,6 +71,23 @@ from tostatic.frontend.tensor.math import (  # noqa: F401  (Transformers and NLP
     triu,
 )
 from tostatic.frontend.nn.param_attr import ParamAttr  # noqa: F401  (paddle.ParamAttr)
+from tostatic.frontend.tensor.manipulation import (  # noqa: F401
+    chunk,
+    concat,
+    expand,
+    flatten,
+    gather,
+    meshgrid,
+    shape,
+    slice,
+    split,
+    squeeze,
+    stack,
+    tile,
+    unsqueeze,
+)
+from tostatic.frontend.tensor.reduction import cumsum, max, mean, min, prod, sum  # noqa: F401
+from tostatic.frontend.tensor.search import argmax, topk, where  # noqa: F401
 from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
 from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401

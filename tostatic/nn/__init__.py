@@ -1,5 +1,18 @@
 """paddle.nn: Layer and the common layers."""
 from tostatic.frontend.nn.layer import Layer
+from tostatic.frontend.nn.activation import (
+    ELU,
+    Hardsigmoid,
+    Hardswish,
+    LeakyReLU,
+    PReLU,
+    ReLU6,
+    Sigmoid,
+    Silu,
+    Softmax,
+    Swish,
+    Tanh,
+)
 from tostatic.frontend.nn.common import (
     Flatten,
     Identity,
@@ -18,6 +31,7 @@ from tostatic.frontend.nn.norm import (
     GroupNorm,
     InstanceNorm2D,
 )
+from tostatic.frontend.nn.padding import Pad1D, Pad2D, Pad3D
 from tostatic.frontend.nn.param_attr import ParamAttr
 from tostatic.frontend.nn.pooling import (
     AdaptiveAvgPool2D,
@@ -25,6 +39,7 @@ from tostatic.frontend.nn.pooling import (
     AvgPool2D,
     MaxPool2D,
 )
+from tostatic.frontend.nn.upsampling import Upsample, UpsamplingBilinear2D, UpsamplingNearest2D
 from tostatic.nn import functional, initializer
 
 # Transformers and NLP (issue 13)
@@ -39,9 +54,12 @@ from tostatic.frontend.nn.transformer import (
 )
 
 __all__ = ["AdaptiveAvgPool2D", "AdaptiveMaxPool2D", "AvgPool2D", "BatchNorm", "BatchNorm1D",
-           "BatchNorm2D", "Conv2D", "Conv2DTranspose", "Dropout", "Flatten", "GroupNorm",
-           "Identity", "InstanceNorm2D", "Layer", "LayerDict", "LayerList", "Linear",
-           "MaxPool2D", "ParamAttr", "ReLU", "Sequential", "functional", "initializer"]
+           "BatchNorm2D", "Conv2D", "Conv2DTranspose", "Dropout", "ELU", "Flatten",
+           "GroupNorm", "Hardsigmoid", "Hardswish", "Identity", "InstanceNorm2D", "Layer",
+           "LayerDict", "LayerList", "LeakyReLU", "Linear", "MaxPool2D", "PReLU", "Pad1D",
+           "Pad2D", "Pad3D", "ParamAttr", "ReLU", "ReLU6", "Sequential", "Sigmoid", "Silu",
+           "Softmax", "Swish", "Tanh", "Upsample", "UpsamplingBilinear2D",
+           "UpsamplingNearest2D", "functional", "initializer"]
 __all__ += ["Embedding", "GELU", "LayerNorm", "MultiHeadAttention", "Transformer",
             "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
             "TransformerEncoderLayer"]
