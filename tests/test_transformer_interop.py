@@ -73,11 +73,6 @@ MODELS = {
                            P.static.InputSpec([None, None], "int64", "mask")]),
     "bert": (bert_model, bert_feeds, lambda P: bert_classifier.input_spec(P)),
 }
-# the BERT model needs ones_like / cumsum / unsqueeze / __getitem__ / nn.Tanh, which the
-# tensor-API work (branch api-shape-act) brings
-HAS_TENSOR_API = all(hasattr(tostatic, n) for n in ("cumsum", "unsqueeze", "full_like"))
-if not HAS_TENSOR_API:
-    del MODELS["bert"]
 
 
 def _ours(make):

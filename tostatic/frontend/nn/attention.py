@@ -24,15 +24,14 @@ import copy
 from typing import Any
 
 from tostatic.frontend.nn import functional_dropout
-from tostatic.frontend.nn import functional_nlp as FN
 from tostatic.frontend.nn.common import Linear
+from tostatic.frontend.nn.functional_activation import softmax
 from tostatic.frontend.nn.layer import Layer
 from tostatic.frontend.nn.param_attr import ParamAttr
 from tostatic.frontend.tensor import math
-from tostatic.frontend.tensor.dispatch import apply
+from tostatic.frontend.tensor.manipulation import concat
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ops import joining
 
 
 def _convert_param_attr_to_list(param_attr: Any, n: int) -> list[Any]:
@@ -70,11 +69,6 @@ def _convert_attention_mask(attn_mask: Any, dtype: Any) -> Any:
         else:
             attn_mask = math.cast(attn_mask, dtype)
     return attn_mask
-
-
-def concat(xs: list[Any], axis: int) -> Any:
-    """paddle.concat as its static branch writes it (one concat op, helper `concat`)."""
-    return apply(joining.Concat, *xs, axis=int(axis))
 
 
 class MultiHeadAttention(Layer):
@@ -157,7 +151,7 @@ class MultiHeadAttention(Layer):
         if attn_mask is not None:
             attn_mask = _convert_attention_mask(attn_mask, product.dtype)
             product = product + attn_mask
-        weights = FN.softmax_(product)
+        weights = softmax(product)
         if self.dropout:
             weights = functional_dropout.dropout(weights, self.dropout, training=self.training,
                                                  mode="upscale_in_train")

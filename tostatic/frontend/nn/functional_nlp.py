@@ -128,10 +128,4 @@ def log_softmax(x: Any, axis: int = -1, dtype: Any = None, name: str | None = No
         return apply(math_unary.LogSoftmax, x, axis=int(axis))
 
 
-def softmax_(x: Any, axis: int = -1) -> Any:
-    """The softmax op as F.softmax writes it (helper `softmax`): what attention needs until
-    the public F.softmax lands from the activation family."""
-    return apply(activation.Softmax, x, axis=int(axis))
-
-
 __all__ = ["embedding", "gelu", "layer_norm", "log_softmax", "one_hot"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from tostatic.frontend.nn import functional as F
+from tostatic.frontend.nn import functional_activation as FA
 from tostatic.frontend.nn import functional_nlp as FN
 from tostatic.frontend.nn.attention import (
     MultiHeadAttention,
@@ -24,8 +24,9 @@ from tostatic.frontend.nn.dropout import Dropout
 from tostatic.frontend.nn.layer import Layer, _default_dtype_name
 from tostatic.frontend.tensor import math
 
+# what getattr(paddle.nn.functional, activation) finds for a feed-forward block
 ACTIVATIONS: dict[str, Callable[..., Any]] = {
-    "relu": F.relu, "gelu": FN.gelu, "sigmoid": F.sigmoid, "tanh": F.tanh,
+    **{name: getattr(FA, name) for name in FA.__all__}, "gelu": FN.gelu,
 }
 
 

@@ -277,10 +277,7 @@ def numel(x: Sequence[int]) -> int:
 
 def _named(op_cls, key, name, *inputs, **attrs):
     """One op in LayerHelper(key, name=name): its results `<key>_K.tmp_J` (or `<name>.tmp_J`)."""
-    builder = builders.current()
-    if builder is None:
-        return apply(op_cls, *inputs, **attrs)
-    with builder.helper(key, name):
+    with helper(key, name):
         return apply(op_cls, *inputs, **attrs)
 
 
