@@ -177,3 +177,10 @@ def test_paddles_saved_model_runs_in_tostatic_with_paddle_inference_outputs(name
     with names.guard():
         tostatic.jit.save(ours, str(tmp_path / "ours"), input_spec=specs(tostatic))
     assert program_differences(str(tmp_path / "ours.pdmodel"), prefix + ".pdmodel") == []
+
+
+def test_the_example_runs_and_checks_itself(tmp_path, capsys):
+    bert_classifier.main([str(tmp_path), "--layers", "1", "--hidden", "32", "--heads", "2"])
+    out = capsys.readouterr().out
+    assert "matches eager mode at two sequence lengths: OK" in out
+    assert (tmp_path / "bert_classifier.pdiparams.info").exists()
