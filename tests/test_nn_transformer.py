@@ -2,7 +2,7 @@
 TransformerEncoderLayer / Encoder, TransformerDecoderLayer / Decoder, Transformer) against
 real Paddle 3.3.1:
 
-- construction: the same state_dict keys in the same order, the same parameter names (in a
+- construction: the same repr, state_dict keys in the same order, parameter names (in a
   fresh name scope), Paddle's initial values where they are fixed (LayerNorm ones / zeros,
   the zeroed padding row) and the same parameters when weight_attr / bias_attr are False;
 - eager: Paddle's weights copied in through state_dict give Paddle's dygraph outputs, at two
@@ -152,7 +152,7 @@ def copied(real_paddle, make):
 
 @pytest.mark.interop
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_parameters_are_paddles(real_paddle, case):
+def test_parameters_and_repr_are_paddles(real_paddle, case):
     _, make, *_ = case
     theirs, ours = build(real_paddle, make), build(tostatic, make)
     want = {k: (v.name, list(v.shape), str(v.dtype).split(".")[-1])
@@ -160,6 +160,7 @@ def test_parameters_are_paddles(real_paddle, case):
     got = {k: (v.name, list(v.shape), v.dtype.name) for k, v in ours.state_dict().items()}
     assert list(got) == list(want)
     assert got == want
+    assert repr(ours) == repr(theirs)
 
 
 @pytest.mark.interop
