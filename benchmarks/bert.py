@@ -3,12 +3,16 @@ tostatic's native runtime against Paddle Inference 3.3.1 and onnxruntime (via pa
 the very same exported files, in one process, interleaved, medians and ratios.
 
     python benchmarks/bert.py [--layers 4] [--hidden 256] [--heads 4] [--seq 128]
-                              [--rounds 15] [--per-round 5] [--profile]
+                              [--rounds 15] [--per-round 5] [--profile] [--what-if] [--base]
 
 The environment here forces OpenBLAS onto a slower kernel (OPENBLAS_CORETYPE,
 OPENBLAS_L2_SIZE): the script re-executes itself without them, one thread everywhere, and
 prints the BLAS kernel numpy's OpenBLAS picked and the machine. --profile adds where
-tostatic's time goes, by op type (the plan's kernels timed one by one).
+tostatic's time goes, by op type (the plan's kernels timed one by one); --what-if adds an
+engine that is tostatic with gelu's erf evaluated in float32 (Eigen's rational
+approximation, as Paddle's kernel does without MKL) instead of the float64 reference kernel:
+analysis of what a faster gelu kernel would give, not a mode of tostatic. --base: BERT-base
+sizes (12 layers, hidden 768, 12 heads; use fewer --rounds).
 """
 from __future__ import annotations
 
@@ -146,9 +150,9 @@ def onnxruntime_runner(prefix: str):
     return run
 
 
-def profile(predictor, feeds, repeat: int = 20) -> None:
-    """tostatic's time by op type: each step of the execution plan timed on its own (the
-    plan's steps are the function's pd ops in order, weights and constants aside)."""
+def plan_ops(predictor) -> tuple[object, list]:
+    """The predictor's execution plan (its top block) and the pd op of each of its steps
+    (the function's ops in order, weights and constants aside)."""
     from tostatic.ops.control_flow import Yield
     from tostatic.ops.core import Capture, Constant, Persistable
     from tostatic.ir.opdef import PdOp
@@ -156,11 +160,25 @@ def profile(predictor, feeds, repeat: int = 20) -> None:
 
     model = predictor._model
     block = model.plan.body
-    fn_block = entry(model.module).body.block
-    ops = [op for op in fn_block.ops if isinstance(op, PdOp)
+    ops = [op for op in entry(model.module).body.block.ops if isinstance(op, PdOp)
            and not isinstance(op, (Persistable, Constant, Capture, Yield))]
+    assert len(ops) == len(block.steps), (len(ops), len(block.steps))
+    return block, ops
+
+
+def with_float32_gelu(predictor) -> None:
+    """What-if: the plan's exact gelu steps computed with a float32 rational erf."""
+    block, ops = plan_ops(predictor)
+    for k, op in enumerate(ops):
+        if op.name == "pd.gelu" and not op.attr_values()["approximate"]:
+            _, ins, outs = block.steps[k]
+            block.steps[k] = (lambda arrays: [fast_gelu(arrays[0])], ins, outs)
+
+
+def profile(predictor, feeds, repeat: int = 20) -> None:
+    """tostatic's time by op type: each step of the execution plan timed on its own."""
+    block, ops = plan_ops(predictor)
     kinds = [op.name for op in ops]
-    assert len(kinds) == len(block.steps), (len(kinds), len(block.steps))
     env = [None] * block.num_slots
     env[:block.num_inputs] = list(feeds.values())
     for i, value in block.constants:
@@ -224,17 +242,18 @@ def _float32_erf(x: np.ndarray) -> np.ndarray:
     return np.divide(p, q, out=p)
 
 
+def fast_gelu(x: np.ndarray) -> np.ndarray:
+    y = _float32_erf(x * np.float32(0.7071067811865476))
+    y += np.float32(1.0)
+    y *= x
+    y *= np.float32(0.5)
+    return y
+
+
 def what_if_gelu(inputs: list[np.ndarray], measured: float, repeat: int) -> None:
     """What gelu would cost with a float32 erf (the rational approximation Eigen evaluates,
     what Paddle's kernel computes without MKL) instead of tostatic's float64 Cody erf."""
     from tostatic.ops.activation import _gelu
-
-    def fast_gelu(x):
-        y = _float32_erf(x * np.float32(0.7071067811865476))
-        y += np.float32(1.0)
-        y *= x
-        y *= np.float32(0.5)
-        return y
 
     times = []
     for _ in range(repeat):
@@ -258,7 +277,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--per-round", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--what-if", action="store_true",
+                        help="also time tostatic with gelu's erf in float32 (analysis only)")
+    parser.add_argument("--base", action="store_true",
+                        help="BERT-base sizes: 12 layers, hidden 768, 12 heads")
     args = parser.parse_args()
+    if args.base:
+        args.layers, args.hidden, args.heads = 12, 768, 12
 
     config = bert_classifier.BertConfig(hidden_size=args.hidden, num_hidden_layers=args.layers,
                                         num_attention_heads=args.heads,
@@ -272,6 +297,9 @@ def main() -> None:
 
     ours, predictor = tostatic_runner(prefix)
     engines = {"tostatic": ours}
+    if args.what_if:
+        engines["tostatic f32 erf"], patched = tostatic_runner(prefix)
+        with_float32_gelu(patched)
     for name, make in (("paddle.inference", paddle_runner),
                        ("onnxruntime", onnxruntime_runner)):
         try:
