@@ -21,11 +21,11 @@ import sys
 
 FORCED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+WANTED = {**ONE_THREAD, "FLAGS_enable_pir_api": "0"}  # Paddle reads legacy .pdmodel files
 if any(k in os.environ for k in FORCED) or any(os.environ.get(k) != v
-                                               for k, v in ONE_THREAD.items()):
+                                               for k, v in WANTED.items()):
     env = {k: v for k, v in os.environ.items() if k not in FORCED}
-    env.update(ONE_THREAD)
-    env.setdefault("FLAGS_enable_pir_api", "0")
+    env.update(WANTED)
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 import argparse  # noqa: E402
