@@ -288,7 +288,11 @@ def main() -> None:
     config = bert_classifier.BertConfig(hidden_size=args.hidden, num_hidden_layers=args.layers,
                                         num_attention_heads=args.heads,
                                         intermediate_size=4 * args.hidden, vocab_size=1000)
-    outdir = tempfile.mkdtemp(prefix="bert_bench_")
+    with tempfile.TemporaryDirectory(prefix="bert_bench_") as outdir:
+        run_benchmark(args, config, outdir)
+
+
+def run_benchmark(args, config, outdir: str) -> None:
     prefix, model = export(outdir, config)
     feeds = bert_classifier.example_inputs(args.batch, args.seq, config.vocab_size, seed=1)
     import tostatic
