@@ -73,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `tostatic inspect --program m | head`
-        sys.stderr.close()  # nothing more can be said, and Python must not complain at exit
+    except BrokenPipeError:  # `tostatic inspect --program m | head`: the reader has gone
+        devnull = os.open(os.devnull, os.O_WRONLY)  # so that the flush at exit cannot fail
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except Exception as e:  # noqa: BLE001  the one place errors become exit codes
         message = user_error_message(e)

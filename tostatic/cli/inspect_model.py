@@ -124,16 +124,16 @@ def summary(files: ModelFiles, program: ProgramOp) -> dict[str, Any]:
 
 
 def _print_summary(s: dict[str, Any]) -> None:
-    producer = s["producer"]
-    written = (f", written by Paddle {producer['version']}" if producer["version"]
-               else " (no producer version)")
+    version = s["producer"]["version"]
     files = s["files"]
     p = s["parameters"]
     print(f"model    {s['model']} ({fmt_bytes(files['model']['bytes'])})")
     params = files.get("params")
     print(f"params   {params['path']} ({fmt_bytes(params['bytes'])})" if params
           else "params   none")
-    print(f"format   {s['format_description']}{written}")
+    print(f"format   {s['format_description']}")
+    print(f"producer Paddle {version} (the version the file records)" if version
+          else "producer unknown (the file records no version)")
     print(f"sha256   {s['sha256']}  (model file, then params file)")
     for title, key in (("inputs", "inputs"), ("outputs", "outputs")):
         print(f"\n{title}")
@@ -157,17 +157,17 @@ def run(args: argparse.Namespace) -> int:
     program = read_program(files)
     if args.dot:
         dot = program_to_dot(program, title=os.path.basename(files.model))
-        if args.dot == "-":
+        if args.dot == "-":  # the graph alone on stdout
             sys.stdout.write(dot)
-        else:
-            with open(args.dot, "w") as f:
-                f.write(dot)
-            print(f"wrote {args.dot} (render it: dot -Tsvg {args.dot} -o graph.svg)",
-                  file=sys.stderr)
+            return 0
+        with open(args.dot, "w") as f:
+            f.write(dot)
+        print(f"wrote {args.dot} (render it: dot -Tsvg {args.dot} -o graph.svg)",
+              file=sys.stderr)
     if args.program:
         print(program_to_text(program))  # as print(program) in Paddle
     elif args.json:
         print(json.dumps(summary(files, program), indent=2))
-    elif args.dot != "-":
+    else:
         _print_summary(summary(files, program))
     return 0
