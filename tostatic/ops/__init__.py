@@ -22,6 +22,7 @@ from tostatic.ops import (  # noqa: F401
     normalization,
     padding,
     pooling,
+    recurrent,
     reduction,
     resize,
     sampling,
