@@ -63,7 +63,7 @@ def render() -> str:
     lines += ["", f"**{n_layers} layers** in `tostatic.nn` (besides `Layer` itself):", "",
               "| family | layers |", "|---|---|"]
     for family in sorted(layers):
-        lines.append(f"| {family} | {', '.join(f'`{n}`' for n in layers[family])} |")
+        lines.append(f"| {family.replace('_', ' ')} | {', '.join(f'`{n}`' for n in layers[family])} |")
     lines += ["", END]
     return "\n".join(lines)
 
