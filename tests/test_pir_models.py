@@ -387,7 +387,7 @@ def test_missing_params_file_is_named(pir_dir, tmp_path):
 # --- the command -------------------------------------------------------------------------------
 
 def test_cli_convert(pir_dir, index, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "tostatic.cli", "convert",
+    r = subprocess.run([sys.executable, "-m", "tostatic", "convert",
                         str(pir_dir / "small_cnn.json"), "-o", str(tmp_path / "out")],
                        capture_output=True, text=True, env={**os.environ,
                                                             "PYTHONPATH": str(HERE.parent)})
@@ -404,7 +404,7 @@ def test_cli_convert_errors_without_traceback(pir_dir, tmp_path, case):
     if case == "unknown_op":
         _broken(pir_dir, tmp_path, lambda d: _ops(d)[-2].update({"#": "1.frobnicate"}))
         src = tmp_path / "broken.json"
-    r = subprocess.run([sys.executable, "-m", "tostatic.cli", "convert", str(src), "-o",
+    r = subprocess.run([sys.executable, "-m", "tostatic", "convert", str(src), "-o",
                         str(tmp_path / "out")], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     assert r.returncode == 1

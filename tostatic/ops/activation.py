@@ -259,6 +259,9 @@ class Elu(FloatUnary):
 
 PRELU_MODES = ("all", "channel", "element")
 PRELU_FORMATS = ("NCHW", "NHWC")
+# F.prelu writes NCHW / NHWC in mode 'channel'; with one weight (mode 'all') it writes the
+# layout the user gave, any of these (the layout only matters for 'channel')
+PRELU_ANY_FORMATS = ("NCHW", "NHWC", "NC", "NCL", "NCDHW", "NLC", "NDHWC")
 
 
 def _prelu_alpha_shape(x: tuple[int, ...], mode: str, data_format: str) -> tuple[int, ...]:
@@ -287,7 +290,8 @@ class Prelu(PdOp):
     @classmethod
     def infer(cls, x: Abstract, alpha: Abstract, mode: str, data_format: str) -> Abstract:
         check_choice(cls.name, "mode", mode, PRELU_MODES)
-        check_choice(cls.name, "data_format", data_format, PRELU_FORMATS)
+        check_choice(cls.name, "data_format", data_format,
+                     PRELU_FORMATS if mode == "channel" else PRELU_ANY_FORMATS)
         if alpha.dtype != x.dtype:
             raise ShapeError(f"{cls.name}: alpha dtype {alpha.dtype.name} differs from x dtype "
                              f"{x.dtype.name}")

@@ -5,8 +5,8 @@ import numpy as np
 
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import DTYPE, INT, INTS, attr
-from tostatic.ir.errors import ShapeError
-from tostatic.ir.opdef import Abstract, From, FromInputs, Legacy, PdOp, pd_op
+from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.opdef import Abstract, Fixed, From, FromInputs, Legacy, PdOp, pd_op
 from tostatic.ops.shapes import normalize_axis, numel
 
 
@@ -45,6 +45,40 @@ class Reshape(PdOp):
     @staticmethod
     def eager(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return x.reshape([x.shape[i] if d == 0 else d for i, d in enumerate(shape)])
+
+
+@pd_op
+class ReshapeFromShapeTensor(PdOp):
+    """reshape2 whose target shape is the value of the 1-D int32/int64 tensor `shape` (its
+    Shape slot): what `x.reshape([y.shape[0], -1, 2, 4])` becomes when a dim of another tensor
+    is known only at run time (Paddle 3 programs build such shapes with shape64 -> slice ->
+    stack). pd.reshape's rule (0 copies the input's dim, one -1 is inferred); the result's
+    rank is the shape tensor's length, which must be known, its dims known only when it runs."""
+
+    name = "pd.reshape_from_shape_tensor"
+    INPUTS = ("x", "shape")
+    PADDLE = Legacy("reshape2", {"X": "x", "Shape": "shape"}, {"Out": 0},
+                    {"shape": Fixed("INTS", [])}, optional_inputs=("ShapeTensor",),
+                    extra_outputs=("XShape",))
+    NAME_HINT = "reshape2"
+
+    @classmethod
+    def infer(cls, x: Abstract, shape: Abstract) -> Abstract:
+        if shape.dtype.name not in ("int32", "int64"):
+            raise ShapeError(f"{cls.name}: the shape tensor must be int32 or int64, got "
+                             f"{shape.dtype.name}")
+        if shape.ndim != 1 or shape.shape[0] < 0:
+            raise UnsupportedError(f"{cls.name}: the shape tensor must be 1-D of a known length"
+                                   f" (the result's rank), got {list(shape.shape)}")
+        return Abstract((-1,) * shape.shape[0], x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, shape: np.ndarray) -> np.ndarray:
+        target = tuple(int(d) for d in np.asarray(shape).reshape(-1))
+        if any(d == 0 and i >= x.ndim for i, d in enumerate(target)):
+            raise ShapeError(f"reshape: 0 copies an input dim, but {list(x.shape)} has no dim "
+                             f"at every such position of {list(target)}")
+        return x.reshape(reshape_target(x.shape, target))
 
 
 @pd_op

@@ -148,6 +148,12 @@ class Raiser:
             if missing:
                 raise ValueError(f"{where}: input {slot} reads {missing[0]!r}, which no earlier "
                                  f"op writes and no feed or persistable provides")
+            if isinstance(src, tuple):  # several fixed inputs, in order
+                if len(names) != len(src):
+                    raise ValueError(f"{where}: slot {slot} must hold {len(src)} variables, "
+                                     f"has {names}")
+                by_input.update((s, [self.env[n]]) for s, n in zip(src, names))
+                continue
             if not src.startswith("*") and len(names) != 1:
                 raise ValueError(f"{where}: slot {slot} must hold one variable, has {names}")
             by_input[src.lstrip("*")] = [self.env[n] for n in names]
@@ -192,6 +198,14 @@ class Raiser:
                 names += slot_names
                 for n, v in zip(slot_names, outs):
                     self.env[n] = v
+            elif isinstance(idx, tuple):  # several results, in order
+                slot_names = op.output(slot)
+                if len(slot_names) != len(idx):
+                    raise ValueError(f"{op.op_type}: output {slot} must hold {len(idx)} "
+                                     f"variables, has {slot_names}")
+                for n, i in zip(slot_names, idx):
+                    names.append(n)
+                    self.env[n] = outs[i]
             else:
                 (n,) = op.output(slot)
                 names.append(n)

@@ -46,15 +46,27 @@ class LoadedModel:
     @property
     def program(self) -> ProgramOp:
         if self._program is None:
-            lowered = self.module.clone()
-            PassManager("lower-to-program", verify="end").run(lowered, CompileState(),
-                                                              first_stage="loaded")
-            self._program = next(op for op in lowered.body.block.ops
-                                 if isinstance(op, ProgramOp))
+            self._program = lowered_program(self.module)
         return self._program
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         return self.plan.run(feeds)
+
+
+def lowered_program(module: ModuleOp) -> ProgramOp:
+    """The legacy program of a raised `pd` module (lower-to-program on a copy)."""
+    lowered = module.clone()
+    PassManager("lower-to-program", verify="end").run(lowered, CompileState(),
+                                                      first_stage="loaded")
+    return next(op for op in lowered.body.block.ops if isinstance(op, ProgramOp))
+
+
+def read_pir_program(model_file: str) -> ProgramOp:
+    """A PIR .json program as the legacy program it converts to (no weights read)."""
+    raised = raise_pir(read_pir(model_file))
+    PassManager("dead-op-elimination", verify="end").run(raised.module, CompileState(),
+                                                          first_stage="raised-from-pir")
+    return lowered_program(raised.module)
 
 
 MODEL_SUFFIXES = (".pdmodel", ".json")
