@@ -398,6 +398,22 @@ def test_cli_convert(pir_dir, index, tmp_path):
     _close(pred.run(list(feeds.values())), want)
 
 
+def test_cli_inspects_and_runs_json(pir_dir, index, tmp_path, capsys):
+    from tostatic.cli import main
+
+    assert main(["inspect", str(pir_dir / "control_flow.json"), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["format"] == "pir-json" and s["producer"]["version"] is None
+    assert [i["name"] for i in s["inputs"]] == ["x"]
+    assert [o["name"] for o in s["outputs"]] == ["fetch_name_0"]
+    assert {"while", "conditional_block"} <= set(s["ops"]) and not s["unsupported_ops"]
+    feeds, want = _io(pir_dir, index, "control_flow")
+    np.save(tmp_path / "x.npy", feeds["x"])
+    assert main(["run", str(pir_dir / "control_flow"), "--input", f"x={tmp_path / 'x.npy'}",
+                 "--output", str(tmp_path / "out.npz"), "-q"]) == 0
+    _close([np.load(tmp_path / "out.npz")["fetch_name_0"]], want)
+
+
 @pytest.mark.parametrize("case", ["missing", "unknown_op"])
 def test_cli_convert_errors_without_traceback(pir_dir, tmp_path, case):
     src = tmp_path / "nope.json"

@@ -62,11 +62,14 @@ def lowered_program(module: ModuleOp) -> ProgramOp:
 
 
 def read_pir_program(model_file: str) -> ProgramOp:
-    """A PIR .json program as the legacy program it converts to (no weights read)."""
+    """A PIR .json program as the legacy program it converts to (no weights read). It has no
+    version: a PIR file records its format's version, not the Paddle that wrote it."""
     raised = raise_pir(read_pir(model_file))
     PassManager("dead-op-elimination", verify="end").run(raised.module, CompileState(),
                                                           first_stage="raised-from-pir")
-    return lowered_program(raised.module)
+    program = lowered_program(raised.module)
+    program.properties.pop("version", None)
+    return program
 
 
 MODEL_SUFFIXES = (".pdmodel", ".json")
