@@ -180,6 +180,19 @@ def _models():
                     self.dwt(x), F.adaptive_max_pool2d(x, 1),
                     paddle.meshgrid(x[0, 0, 0], x[0, 0, :, 0])[1])
 
+    class Recurrent(nn.Layer):
+        """nn.LSTM and a bidirectional two-layer nn.GRU over [batch, time, features]."""
+
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(4, 3)
+            self.gru = nn.GRU(4, 3, num_layers=2, direction="bidirect")
+
+        def forward(self, x):
+            out, (h, c) = self.lstm(x)
+            g, gh = self.gru(x)
+            return out, h, c, g, gh
+
     class Unsupported(nn.Layer):
         """nonzero: an op tostatic has no pd op for."""
 
@@ -207,6 +220,7 @@ def _models():
         "vision_ops": (VisionOps, [InputSpec([None, 3, 8, 8], "float32", "x")]),
         "more_ops": (MoreOps, [InputSpec([None, 3, 4, 4], "float32", "x"),
                                InputSpec([None, 3], "int64", "ids")]),
+        "recurrent": (Recurrent, [InputSpec([None, 5, 4], "float32", "x")]),
         "unsupported": (Unsupported, [InputSpec([None, 4], "float32", "x")]),
         "runtime_operand": (RuntimeOperand, [InputSpec([None, 4], "float32", "x")]),
         "resnet18": (resnet18, [InputSpec([None, 3, 32, 32], "float32", "x")]),

@@ -18,6 +18,7 @@ from tostatic.passes.pir_raising import (
     Const,
     Dim,
     Entry,
+    MissingValue,
     OpContext,
     Raise,
     Rule,
@@ -243,6 +244,25 @@ def _increment(ctx: OpContext) -> list[Entry]:
     return bind_results(ctx, ctx.emit("pd.scale", [ctx.tensor(0)], attrs), None)
 
 
+def _rnn(ctx: OpContext) -> list[Entry]:
+    """rnn(x, pre_state, weight_list, sequence_length, dropout_state_in): our four forms by
+    mode (LSTM has two states) and whether lengths are given; the dropout state (read only
+    when training) and the reserve space have no counterpart."""
+    lstm = ctx.attrs.get("mode") == "LSTM"
+    with_lengths = not ctx.is_null(3)
+    pd = ("pd.lstm" if lstm else "pd.rnn") + ("_with_lengths" if with_lengths else "")
+    states = ctx.tensors(1)
+    operands = [ctx.tensor(0), *states, *ctx.tensors(2)]
+    if with_lengths:
+        operands.append(ctx.tensor(3))
+    attrs = pd_attrs(REGISTRY[pd], {"mode": None} if lstm else {}, ctx)
+    outs = ctx.emit(pd, operands, attrs)
+    op = ctx.op
+    return [outs[0], MissingValue(f"result 1 (dropout_state_out) of {op.name} at {op.path}"),
+            list(outs[1:1 + len(states)]),
+            MissingValue(f"result 3 (reserve) of {op.name} at {op.path}")]
+
+
 def _same(ctx: OpContext) -> list[Entry]:
     """Ops that hand their first operand on (assign_out_: the value written into a buffer,
     memcpy between devices)."""
@@ -296,6 +316,7 @@ PIR_OPS: dict[str, Rule | Raise] = {
                              {"data_format": "data_layout"}),
     "pd_op.instance_norm": Rule("pd.instance_norm", ("x", "scale", "bias")),
     "pd_op.pool2d": Rule("pd.pool2d", ("x", "=ksize")),
+    "pd_op.rnn": _rnn,
     "pd_op.max_pool2d_with_index": Rule("pd.max_pool2d_with_index", ("x",),
                                         {"kernel_size": "ksize"}),
     "pd_op.prelu": Rule("pd.prelu", ("x", "alpha")),

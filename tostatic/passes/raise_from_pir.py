@@ -168,6 +168,11 @@ class _PirRaiser:
     def parameter(self, ctx: OpContext) -> list[Entry]:
         a, ra = ctx.attrs, ctx.op.result_attrs
         name = a["parameter_name"]
+        if not ra.get("persistable", True):
+            # not in .pdiparams (an rnn's dropout state, read only when training): any use
+            # of it is an error naming it
+            return [MissingValue(f"parameter {name!r} (not persistable: no value in the "
+                                 f".pdiparams) at {ctx.op.path}")]
         ab = tensor_abstract(ctx.op.results[0].type, ctx.where)
         trainable = bool(ra.get("trainable", True))
         stop_gradient = bool(ra.get("stop_gradient", True))
