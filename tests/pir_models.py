@@ -143,8 +143,8 @@ def _models():
                     paddle.split(y, [1, 3], axis=1)[1], y.mean(), F.sigmoid(y) * 3.0 + 1.0)
 
     class MoreOps(nn.Layer):
-        """The rest of the mechanical mappings: bmm, gathers, one_hot, expand_as, arange,
-        logical and binary ops, reductions, cross entropy, grid sampling, bicubic resize,
+        """The rest of the mechanical mappings: set_value, bmm, gathers, one_hot, expand_as,
+        arange, logical and binary ops, reductions, cross entropy, grid sampling, bicubic resize,
         shapes from tensors, 1-D convolution and batch norm, grouped transposed convolution,
         adaptive max pooling, integer arithmetic."""
 
@@ -159,7 +159,10 @@ def _models():
             theta = paddle.to_tensor(np.array([[[1, 0, 0], [0, 1, 0]]] * 2, "float32"))
             logits = x.flatten(1)[:, :5]
             label = paddle.remainder(ids[:, :1], paddle.full_like(ids[:, :1], 5))
-            return (paddle.bmm(a, a.transpose([0, 2, 1])),
+            y = x * 1.0
+            y[:, 0] = 2.5  # set_value: a literal, then a tensor, into slices
+            y[1:, 1:3] = x[1:, :2]
+            return (y, paddle.bmm(a, a.transpose([0, 2, 1])),
                     paddle.gather_nd(x, paddle.to_tensor([[0, 1], [1, 2]])),
                     # a static target: paddle2onnx reads target_shape, -1 breaks its Expand
                     F.one_hot(ids, 20), paddle.expand_as(x[:1, :1], paddle.ones([1, 3, 4, 4])),

@@ -14,6 +14,7 @@ import numpy as np
 from xdsl.ir import SSAValue
 
 from tostatic.ir.opdef import REGISTRY, Abstract
+from tostatic.ops.core import array_to_dense
 from tostatic.passes.pir_raising import (
     Const,
     Dim,
@@ -263,6 +264,19 @@ def _rnn(ctx: OpContext) -> list[Entry]:
             MissingValue(f"result 3 (reserve) of {op.name} at {op.path}")]
 
 
+def _set_value(ctx: OpContext) -> list[Entry]:
+    """set_value_(x, starts, ends, steps): the literal (flat scalars, reshaped to `shape`)
+    kept as the dense attribute pd.set_value holds, as its legacy raising reads it."""
+    values = ctx.attrs.pop("values", None)
+    if not isinstance(values, list) or not values:
+        raise ctx.fail("set_value needs its values (a list of scalars)")
+    attrs = pd_attrs(REGISTRY["pd.set_value"], {}, ctx)
+    for i, name in ((1, "starts"), (2, "ends"), (3, "steps")):
+        attrs[name] = tuple(int(v) for v in ctx.const(i, name).reshape(-1))
+    attrs["values"] = array_to_dense(np.asarray(values))
+    return bind_results(ctx, ctx.emit("pd.set_value", [ctx.tensor(0)], attrs), None)
+
+
 def _same(ctx: OpContext) -> list[Entry]:
     """Ops that hand their first operand on (assign_out_: the value written into a buffer,
     memcpy between devices)."""
@@ -344,6 +358,9 @@ PIR_OPS: dict[str, Rule | Raise] = {
     "pd_op.expand": Rule("pd.expand", ("x", "=shape")),
     "pd_op.expand_as": Rule("pd.expand_as", ("x", "y"), {"target_shape": None}),
     "pd_op.meshgrid": Rule("pd.meshgrid", ("*xs",), results="*"),
+    "pd_op.set_value": _set_value,
+    "pd_op.set_value_with_tensor": Rule("pd.set_value_tensor",
+                                        ("x", "value", "=starts", "=ends", "=steps")),
     # reductions and search
     "pd_op.mean": _reduce("pd.mean"), "pd_op.max": _reduce("pd.max"),
     "pd_op.min": _reduce("pd.min"), "pd_op.prod": _reduce("pd.prod"),
