@@ -377,7 +377,8 @@ def test_unknown_dialect_and_dangling_value(pir_dir, tmp_path):
     def dangle(d):
         _ops(d)[-1]["I"][0]["%"] = 999
     _broken(pir_dir, tmp_path, dangle)
-    with pytest.raises(ValueError, match=r"operand 0 reads value %999"):
+    with pytest.raises(FormatError, match=r"broken\.json: program\.regions\[0\]\.blocks\[0\]\."
+                       r"ops\[\d+\]\.I\[0\]: operand 0 of pd_op\.fetch reads value %999"):
         tostatic.jit.load(str(tmp_path / "broken"))
 
 

@@ -29,7 +29,7 @@ from tostatic.ir.opdef import REGISTRY, Abstract, From, PdOp
 from tostatic.ops.core import Constant, array_to_dense
 from tostatic.ops.creation import Full
 from tostatic.ops.manipulation import Cast
-from tostatic.serialization.pir_json import PirOp, PirProgram, PirType
+from tostatic.serialization.pir_json import PirFormatError, PirOp, PirProgram, PirType
 
 # attributes that say nothing about what an op computes in inference
 IGNORED_ATTRS = frozenset({"struct_name", "op_role", "op_dist_attr", "place", "op_callstack",
@@ -115,8 +115,9 @@ class OpContext:
             return None
         vid = self.op.operands[i]
         if vid not in self.scope.env:
-            raise ValueError(f"{self.where}: operand {i} reads value %{vid}, which no earlier op"
-                             f" of this block or an enclosing one defines")
+            raise PirFormatError(self.program.source, f"{self.op.path}.I[{i}]",
+                                 f"operand {i} of {self.op.name} reads value %{vid}, which no "
+                                 f"earlier op of this block or an enclosing one defines")
         e = self.scope.env[vid]
         if isinstance(e, MissingValue):
             raise self.fail(f"operand {i} reads {e.origin}, which tostatic does not compute")
@@ -134,6 +135,8 @@ class OpContext:
                             f"expected")
         if isinstance(e, Const):
             return self.materialize(e, dtype)
+        if isinstance(e, MissingValue):  # inside a vector
+            raise self.fail(f"operand {i} reads {e.origin}, which tostatic does not compute")
         assert isinstance(e, SSAValue)
         return e
 

@@ -43,7 +43,13 @@ from tostatic.passes.pir_raising import (
     Sym,
     tensor_abstract,
 )
-from tostatic.serialization.pir_json import PirBlock, PirOp, PirProgram, PirRegion
+from tostatic.serialization.pir_json import (
+    PirBlock,
+    PirFormatError,
+    PirOp,
+    PirProgram,
+    PirRegion,
+)
 
 
 @dataclass
@@ -246,7 +252,9 @@ class _PirRaiser:
             if vid in bound:
                 continue
             if vid not in ctx.scope.env:
-                raise ctx.fail(f"a region reads value %{vid}, which no earlier op defines")
+                raise PirFormatError(self.program.source, ctx.op.path,
+                                     f"a region of {ctx.op.name} reads value %{vid}, which no "
+                                     f"earlier op defines")
             plan.append((vid, grab(ctx.scope.env[vid])))
         return captured, plan
 
