@@ -40,7 +40,6 @@ TOL = dict(rtol=2e-4, atol=2e-5)
 def _paddle_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("FLAGS_enable_pir_api", None)  # Paddle's default: PIR, .json
-    env.pop("OPENBLAS_CORETYPE", None)
     return env
 
 
