@@ -90,5 +90,7 @@ def test_tostatic_model_with_paddle_weights_exports_and_runs_in_paddle_and_openv
                                      prefix.with_suffix(".pdiparams"), feeds)
     in_openvino = openvino_run(prefix.with_suffix(".pdmodel"), feeds)
     for batch, want, got_paddle, got_openvino in zip(BATCHES, wants, in_paddle, in_openvino):
-        assert_outputs_close(got_paddle, want, f"{case.id} paddle.inference batch {batch}")
-        assert_outputs_close(got_openvino, want, f"{case.id} OpenVINO batch {batch}")
+        assert_outputs_close(got_paddle, want, f"{case.id} paddle.inference batch {batch}",
+                             case.tol)
+        assert_outputs_close(got_openvino, want, f"{case.id} OpenVINO batch {batch}",
+                             case.tol)
