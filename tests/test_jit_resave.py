@@ -53,3 +53,39 @@ def test_saving_again_keeps_output_names_even_when_optimisation_merges_outputs(t
     assert_all_close([g.numpy() for g in again(paddle.to_tensor(xs))], [relu, relu, relu, xs])
     with pytest.warns(UserWarning, match="input_spec and configs are ignored"):
         paddle.jit.save(first, str(tmp_path / "third"), input_spec=[None])
+
+
+@pytest.mark.interop
+def test_a_layer_saved_in_train_mode_is_written_for_inference_as_paddle_writes_it(
+        tmp_path, real_paddle):
+    """jit.save of a Layer still in train mode: dropout and batch_norm get is_test=True (the
+    set-is-test pass), so the file computes what the eval Layer computes, in tostatic and in
+    paddle.inference, and its ops carry the same is_test as Paddle's own save."""
+    from tostatic.serialization.program_desc import load_program
+
+    def build(nn):
+        return nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.BatchNorm1D(4))
+
+    ours, theirs = build(paddle.nn), build(real_paddle.nn)
+    theirs.set_state_dict({k: real_paddle.to_tensor(v.numpy())
+                           for k, v in ours.state_dict().items()})
+    ours.train()
+    theirs.train()
+    spec = [paddle.static.InputSpec([None, 4], "float32", "x")]
+    paddle.jit.save(ours, str(tmp_path / "ours"), input_spec=spec)
+    real_paddle.jit.save(theirs, str(tmp_path / "theirs"),
+                         input_spec=[real_paddle.static.InputSpec([None, 4], "float32", "x")])
+    flags = {name: [(op.op_type, op.attr("is_test")) for op in
+                    load_program(tmp_path / f"{name}.pdmodel").blocks[0].ops
+                    if op.has_attr("is_test")] for name in ("ours", "theirs")}
+    assert flags["ours"] == flags["theirs"] == [("dropout", True), ("batch_norm", True)]
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    ours.eval()
+    want = ours(paddle.to_tensor(x)).numpy()
+    (got,) = paddle_predict(tmp_path / "ours.pdmodel", tmp_path / "ours.pdiparams", {"x": x})
+    (paddles,) = paddle_predict(tmp_path / "theirs.pdmodel", tmp_path / "theirs.pdiparams",
+                                {"x": x})
+    np.testing.assert_allclose(got, paddles, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(paddle.jit.load(str(tmp_path / "ours"))(x).numpy(), want,
+                               rtol=1e-5, atol=1e-6)

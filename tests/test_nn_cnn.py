@@ -12,7 +12,7 @@ import tostatic
 from tostatic.ir.errors import UnsupportedError
 from tostatic.static import InputSpec
 
-from conftest import describe_program
+from conftest import describe_program, paddle_predict
 
 pytestmark = [pytest.mark.filterwarnings("ignore:When training, we now always track"),
               pytest.mark.filterwarnings("ignore:no variable in your model")]
@@ -174,26 +174,6 @@ def test_layer_defaults_initialise_as_paddle():
 
 
 # --------------------------------------------------------------------------- export
-
-def paddle_predict(model, params, feeds, onednn=True):
-    """Run files with real paddle.inference on CPU; outputs in fetch order. `onednn=False`
-    for NHWC convolutions with a bias: Paddle Inference's oneDNN passes fail on the very
-    program Paddle's jit.save writes for them (elementwise_add sees the NCHW shape)."""
-    from paddle import inference
-
-    cfg = inference.Config(str(model), str(params) if params else "")
-    cfg.disable_gpu()
-    cfg.disable_glog_info()
-    if not onednn:
-        cfg.disable_mkldnn()
-    predictor = inference.create_predictor(cfg)
-    for name in predictor.get_input_names():
-        h = predictor.get_input_handle(name)
-        h.reshape(feeds[name].shape)
-        h.copy_from_cpu(feeds[name])
-    predictor.run()
-    return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
-
 
 def paddle_jit_save(paddle, layer, prefix, specs):
     from paddle.static import InputSpec as PaddleSpec

@@ -524,3 +524,10 @@ def test_paddle_cnn_fixtures_lower_back_to_the_conv_pool_dropout_ops_paddle_wrot
 def test_paddle_cnn_fixture_lowers_back_to_the_batch_norm_paddle_wrote(tmp_path):
     ours, theirs = _round_trip(tmp_path, "small_cnn", {"batch_norm"})
     assert ours == theirs
+
+
+def test_paddle_cnn_fixture_keeps_its_reshape2_xshape_names_through_a_round_trip(tmp_path):
+    """The conv bias reshape2s Paddle wrote come back with their XShape variables' names."""
+    ours, theirs = _round_trip(tmp_path, "small_cnn", {"reshape2"})
+    assert len(theirs) >= 2 and all("XShape" in op for op in theirs)
+    assert ours == theirs

@@ -23,7 +23,7 @@ from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization import framework_pb2 as fpb
 from tostatic.serialization.program_desc import save_program
 
-from conftest import assert_close, emit
+from conftest import assert_close, emit, paddle_predict
 
 F32 = np.float32
 
@@ -87,23 +87,10 @@ def paddle_static(real_paddle):
 
 
 def paddle_predict_reference(model, feeds):
-    """paddle.inference on CPU without oneDNN: Paddle's own kernels, as its eager mode and
-    Executor run them. (Paddle Inference's default oneDNN nearest_interp_v2 samples
+    """paddle.inference with Paddle's own kernels (oneDNN off: its nearest_interp_v2 samples
     half-pixel centres, floor((k + 0.5) * in / out), and sizes the output in float32, so for
-    fractional ratios it disagrees with Paddle's own kernel; integer up-sampling agrees.)"""
-    from paddle import inference
-
-    cfg = inference.Config(str(model), "")
-    cfg.disable_gpu()
-    cfg.disable_glog_info()
-    cfg.disable_mkldnn()
-    predictor = inference.create_predictor(cfg)
-    for name in predictor.get_input_names():
-        h = predictor.get_input_handle(name)
-        h.reshape(feeds[name].shape)
-        h.copy_from_cpu(feeds[name])
-    predictor.run()
-    return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+    fractional ratios it disagrees with Paddle's own kernel; integer up-sampling agrees)."""
+    return paddle_predict(model, None, feeds, onednn=False)
 
 
 def interp_kwargs(**kw):

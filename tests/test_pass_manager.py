@@ -139,7 +139,8 @@ def test_bad_dump_option_and_bad_pipeline_are_clear_errors():
 
 
 def test_named_pipelines_expand():
-    assert [p.name for p in parse_pipeline("export")] == DEFAULT + ["lower-to-program"]
+    assert [p.name for p in parse_pipeline("export")] == DEFAULT + ["lower-to-program",
+                                                              "set-is-test"]
     assert set(PIPELINES) >= {"default", "export", "load"}
 
 

@@ -372,6 +372,11 @@ class OpOp(IRDLOperation):
     def has_attr(self, name: str) -> bool:
         return name in self.attrs_attr.data
 
+    def set_attr(self, name: str, attr_type: str, value: Any) -> None:
+        """Set (or add) one attribute, keeping the others in their order."""
+        self.properties["attrs"] = DictionaryAttr({**self.attrs_attr.data,
+                                                   name: to_attr(attr_type, value)})
+
     def attr(self, name: str) -> Any:
         """Python value of an attribute; KeyError if absent."""
         return from_attr(self._attr(name))[1]

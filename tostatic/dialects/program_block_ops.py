@@ -1,6 +1,6 @@
 """How Paddle writes the ops that run a sub-block (conditional_block, while): their slots and
-their own bool attribute. Static mode builds them with it, raising reads their slots from it,
-and lowering writes pd.if / pd.while back with it (passes/lower_control_flow.py)."""
+their own bool attribute. Raising reads their slots from it, and lowering writes pd.if / pd.while
+with it (passes/lower_control_flow.py), for jit.save and for static mode alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -28,6 +28,12 @@ class Builder:
     def touch(self, tensor: Any) -> None:
         """A parameter was read; tracing declares it now, as Paddle does (variable order)."""
 
+    def create_parameter(self, name: str, shape: Sequence[int], dtype: Any, initializer: Any,
+                         trainable: bool = True) -> Any:
+        """A Layer's parameter made while this builder records (static mode makes program
+        parameters; a trace leaves Layers their eager parameters and never gets here)."""
+        raise TypeError(f"{type(self).__name__} does not create parameters")
+
     def infer(self, op_cls: type[PdOp], abstracts: list[Abstract], attrs: dict[str, Any],
               name_hint: str | None, location: str | None) -> tuple[list[Abstract], list[str]]:
         """Result types from the op's rule, and Paddle's names for the results and any extra
@@ -83,6 +89,11 @@ def set_static(builder: Callable[[], Builder] | None) -> None:
 
 def static_enabled() -> bool:
     return _static is not None
+
+
+def static_builder() -> Builder | None:
+    """Static mode's builder, while static mode is on."""
+    return _static() if _static is not None else None
 
 
 @contextlib.contextmanager

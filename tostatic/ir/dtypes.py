@@ -126,11 +126,18 @@ def convert_dtype(dtype: object) -> DType:
 
 
 def from_element_type(element_type: Attribute) -> DType:
-    """Inverse of DType.element_type()."""
+    """Inverse of DType.element_type() (memoised: building xDSL types to compare is slow)."""
+    found = _FROM_ELEMENT.get(element_type)
+    if found is not None:
+        return found
     for d in ALL:
         if _ELEMENT_TYPES[d.name]() == element_type:
+            _FROM_ELEMENT[element_type] = d
             return d
     raise ValueError(f"no dtype for element type {element_type}")
+
+
+_FROM_ELEMENT: dict[Attribute, DType] = {}
 
 
 def default_float() -> DType:

@@ -17,6 +17,7 @@ raising back from them, native execution) reads these fields; adding an op touch
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -26,11 +27,13 @@ from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     irdl_op_definition,
+    lazy_traits_def,
     opt_prop_def,
     prop_def,
     var_operand_def,
     var_result_def,
 )
+from xdsl.traits import MemoryEffect, Pure, RecursiveMemoryEffect
 
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import AttrSpec
@@ -144,7 +147,13 @@ class PdOp(IRDLOperation):
     NUM_RESULTS: ClassVar[int | None] = 1  # None: decided by infer (e.g. split)
     PADDLE: ClassVar[Legacy | None] = None
     NAME_HINT: ClassVar[str | None] = None  # Paddle's helper name for outputs ("relu")
-    EFFECTS: ClassVar[bool] = False  # random or stateful: never folded, never removed
+    # Random or stateful: never folded, merged or removed. The one place an op declares
+    # effects (a property where the op's attributes decide): pd_op turns it into xDSL's
+    # memory-effect traits (Pure for False), which xDSL's machinery reads
+    # (is_side_effect_free, is_trivially_dead: dead-op-elimination); passes that only handle
+    # pd ops read this flag, which says the same 35x faster (0.09 vs 3 us).
+    EFFECTS: ClassVar[bool] = False
+    HAS_REGIONS: ClassVar[bool] = False  # True: EFFECTS is that of the ops in its regions
     FOLD_LIMIT: ClassVar[bool] = True  # False: always fold (creation ops like pd.full)
     # result index -> input it is the new value of; lowering writes that result into the
     # input's own variable (batch_norm's MeanOut is its Mean, as Paddle requires)
@@ -234,12 +243,37 @@ def pd_op(cls: type) -> type[PdOp]:
         else:
             setattr(cls, key, prop_def(spec.kind.constraint,
                                        default_value=spec.kind.to_attr(spec.default)))
+    _with_effect_traits(cls)
     op = irdl_op_definition(cls)
     REGISTRY[op.name] = op
     if op.PADDLE is not None:
         LEGACY.setdefault(op.PADDLE.type, []).append(op)
     return op
 
+
+class EffectsOfInstance(MemoryEffect):
+    """xDSL's view of an op whose EFFECTS depends on the op (a property: dropout has effects
+    in training only): none when it is False, unknown (xDSL assumes the worst) when True."""
+
+    @classmethod
+    def get_effects(cls, op: Any) -> frozenset[Any] | None:
+        return None if op.EFFECTS else frozenset()
+
+
+def _with_effect_traits(cls: type) -> None:
+    """Add to the traits `cls` declares the xDSL memory-effect trait its EFFECTS says: `Pure`
+    for False, none for True (unknown effects: xDSL assumes the worst); for a property,
+    `RecursiveMemoryEffect` on ops with regions (the effects of the ops inside them, which
+    their EFFECTS reads) and EffectsOfInstance on others. IRDL merges `traits` along the MRO."""
+    own = cls.__dict__.get("traits")
+    declared = inspect.getattr_static(cls, "EFFECTS")
+    if declared is True:
+        extra: tuple[Any, ...] = ()
+    elif declared is False:
+        extra = (Pure(),)
+    else:
+        extra = (RecursiveMemoryEffect(),) if cls.HAS_REGIONS else (EffectsOfInstance(),)
+    cls.traits = lazy_traits_def(lambda: (*(own.gen_traits() if own else ()), *extra))
 
 
 def _declare_constants(klass: type) -> None:

@@ -26,9 +26,9 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from xdsl.ir import Attribute, Block, Region, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Region, SSAValue
 from xdsl.irdl import region_def, traits_def
-from xdsl.traits import IsolatedFromAbove, IsTerminator
+from xdsl.traits import IsolatedFromAbove, IsTerminator, is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
 from tostatic.ir import dtypes
@@ -62,8 +62,7 @@ class Yield(PdOp):
     name = "pd.yield"
     INPUTS = ("*values",)
     NUM_RESULTS = 0
-    EFFECTS = True  # a terminator has no results to be "unused": never removed
-    traits = traits_def(IsTerminator())
+    traits = traits_def(IsTerminator())  # pure, but a terminator: never removed
 
     @staticmethod
     def eager(values: list[np.ndarray]) -> list[np.ndarray]:
@@ -82,6 +81,18 @@ class Undefined(PdOp):
     @staticmethod
     def eager() -> None:
         return None
+
+
+def invariant_source(v: SSAValue) -> SSAValue:
+    """The value `v` holds on every run of its region: for an argument of a pd.if region or
+    a loop invariant of a pd.while body, the operand it receives (followed outwards through
+    nested regions); loop-carried state and everything else is itself."""
+    while isinstance(v, BlockArgument) and isinstance(op := v.block.parent_op(), RegionOp):
+        i = op.operand_index(v)
+        if i is None:
+            break
+        v = op.operands[i]
+    return v
 
 
 def run_region(block: Block, arrays: Sequence[Any]) -> list[Any]:
@@ -113,20 +124,44 @@ class RegionOp(PdOp):
     """Base of ops with regions. Their result types come from their regions (no `infer`);
     `kernel(regions)` is their semantics, `run_eager` evaluates them with `run_region`."""
 
-    HAS_REGIONS = True
+    HAS_REGIONS = True  # pd_op gives it RecursiveMemoryEffect: the effects of the ops inside
     NUM_RESULTS = None
     traits = traits_def(IsolatedFromAbove())
 
     @property
     def EFFECTS(self) -> bool:  # noqa: N802  (read as op.EFFECTS like the class constants)
         """True when a nested op has effects (a random draw in a loop body), or when a region
-        may yield pd.undefined (no value to fold into a constant). pd.yield's own EFFECTS only
-        keeps it in place and does not count."""
-        return any(isinstance(o, PdOp) and not isinstance(o, Yield) and o.EFFECTS
-                   for r in self.regions for o in r.walk())
+        may yield pd.undefined (no value to fold into a constant): xDSL's
+        RecursiveMemoryEffect over the EFFECTS of the ops inside."""
+        return not is_side_effect_free(self)
 
     def kernel(self, regions: Sequence[RegionFn]) -> Kernel:
         raise NotImplementedError
+
+    def operand_index(self, arg: BlockArgument) -> int | None:
+        """The index of the operand that block argument `arg` of one of this op's regions
+        holds every time the region runs, or None when it changes between runs (loop-carried
+        state)."""
+        raise NotImplementedError
+
+    def drop_unused_arguments(self) -> bool:
+        """Remove the operands that only feed region arguments nobody reads (a pd.if's
+        arguments unused in both regions, a pd.while's unused loop invariants), with those
+        arguments; say whether any went. Their producers may then be dead."""
+        unused: dict[int, bool] = {}
+        for region in self.regions:
+            for arg in region.block.args:
+                if (i := self.operand_index(arg)) is not None:
+                    unused[i] = unused.get(i, True) and not arg.uses
+        drop = {i for i, u in unused.items() if u}
+        if not drop:
+            return False
+        for region in self.regions:
+            for arg in reversed(region.block.args):  # later arguments first: indices hold
+                if self.operand_index(arg) in drop:
+                    region.block.erase_arg(arg)
+        self.operands = [v for i, v in enumerate(self.operands) if i not in drop]
+        return True
 
     def run_eager(self, arrays: Sequence[Any],  # type: ignore[override]
                   attrs: dict[str, Any]) -> list[Any]:
@@ -171,6 +206,9 @@ class If(RegionOp):
         then_fn, else_fn = regions
         return lambda arrays: (then_fn if truth(arrays[0]) else else_fn)(arrays[1:])
 
+    def operand_index(self, arg: BlockArgument) -> int | None:
+        return 1 + arg.index  # both regions take the operands after cond
+
     @classmethod
     def new(cls, cond: SSAValue, args: Sequence[SSAValue], then_block: Block,
             else_block: Block) -> "If":
@@ -213,6 +251,10 @@ class While(RegionOp):
                 state = body(state + invariants)
             return state
         return run
+
+    def operand_index(self, arg: BlockArgument) -> int | None:
+        k = len(self.results)  # the body's first k arguments are the loop-carried state
+        return arg.index if arg.index >= k else None
 
     @classmethod
     def new(cls, state: Sequence[SSAValue], invariants: Sequence[SSAValue],

@@ -19,6 +19,9 @@ class CompileState:
     captures: list[Any] = field(default_factory=list)  # tracing.CaptureInfo, by capture index
     weights: dict[str, Any] = field(default_factory=dict)  # var name -> ndarray or live Tensor
     info: dict[str, dict[str, Any]] = field(default_factory=dict)  # .pdiparams.info entries
+    # A static Program's own table of its variables (lowering.VarTable): the VarDesc fields
+    # and creation order Paddle keeps for them, which the SSA IR does not carry
+    variables: Any = None
 
     def weight_array(self, name: str) -> np.ndarray:
         w = self.weights[name]
@@ -34,7 +37,13 @@ class PassError(ToStaticError, ValueError):
 
 
 class CompilePass:
-    """A named transformation of a `pd` module; its docstring says what it does."""
+    """A named transformation of a `pd` module; its docstring says what it does.
+
+    Not xDSL's ModulePass: ours take the CompileState (captures, weights) that
+    persistable-extraction and lowering need, where ModulePass.apply gets an xDSL Context,
+    and ModulePass is a frozen dataclass, so it cannot hold `current_op` for failure
+    reports. What passes share with xDSL is below this class: ops, traits (Pure,
+    RecursiveMemoryEffect from `pd_op`), the rewriter and the pattern walker."""
 
     name: ClassVar[str]
     options: ClassVar[dict[str, Any]] = {}

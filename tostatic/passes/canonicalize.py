@@ -10,6 +10,7 @@ from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, Rewrite
 
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.activation import Abs, Neg, Relu, Scale
+from tostatic.ops.control_flow import invariant_source
 from tostatic.ops.core import Constant, dense_to_array
 from tostatic.ops.creation import Full
 from tostatic.ops.elementwise import Add, Divide, Maximum, Minimum, Multiply, Pow, Subtract
@@ -22,8 +23,10 @@ Rule = Callable[[PdOp], "SSAValue | Operation | None"]
 
 
 def uniform_value(v: SSAValue) -> float | None:
-    """The one value of a literal tensor (`pd.constant` with equal elements, `pd.full`)."""
-    op = v.owner
+    """The one value of a literal tensor (`pd.constant` with equal elements, `pd.full`), also
+    when it reaches a region as an argument that holds it on every run (as constant-folding
+    sees it)."""
+    op = invariant_source(v).owner
     if isinstance(op, Full):
         return op.attr_values()["value"]
     if isinstance(op, Constant):
@@ -40,7 +43,8 @@ def operand_if_other_is(keep: int, value: float) -> Rule:
 
 
 def same_operands(op: PdOp) -> SSAValue | None:
-    return op.operands[0] if op.operands[0] is op.operands[1] else None
+    a, b = op.operands
+    return a if invariant_source(a) is invariant_source(b) else None
 
 
 def scale_is_identity(op: PdOp) -> SSAValue | None:
@@ -145,9 +149,10 @@ class CanonicalizePattern(RewritePattern):
     exactly the result's type (no broadcast, no dtype change)."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, PdOp) or op.EFFECTS or len(op.results) != 1:
+        rules = RULES.get(type(op), ())
+        if not rules or op.EFFECTS or len(op.results) != 1:
             return
-        for rule in RULES.get(type(op), ()):
+        for rule in rules:
             new = rule(op)
             if isinstance(new, SSAValue) and new.type == op.results[0].type:
                 rewriter.replace(op, [], [new])
@@ -173,7 +178,9 @@ class Canonicalize(CompilePass):
 
     Never touches: ops with effects, parameters (`pd.persistable`, `pd.capture`: never taken
     as literal values), ops of other dialects. Ops made unused stay: run dead-op-elimination
-    after it. Rules apply inside nested regions too (each is local to one op and its operands)."""
+    after it. Rules apply inside the regions of `pd.if` / `pd.while` too, and there a
+    literal may come from outside: a region argument whose operand is one on every run (any
+    `pd.if` argument, a `pd.while` loop invariant; constant-folding reads them the same way)."""
 
     name = "canonicalize"
 

@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import numpy as np
+from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
 from tostatic.ir.opdef import PdOp
+from tostatic.ops.control_flow import invariant_source
 from tostatic.ops.core import Capture, Constant, Persistable, array_to_dense, dense_to_array
-from tostatic.passes.base import CompilePass, CompileState, entry, register
+from tostatic.passes.base import CompilePass, CompileState, register
 
 
-def _known_value(op) -> np.ndarray | None:
-    """The value of a constant, or of an operand-free op with no effects (pd.full)."""
+def known_value(v: SSAValue) -> np.ndarray | None:
+    """The value of a constant, of an operand-free op with no effects (pd.full), or of a
+    region's block argument that holds such a value on every run of the region."""
+    v = invariant_source(v)
+    if isinstance(v, BlockArgument):
+        return None
+    op = v.owner
     if isinstance(op, Constant):
         return dense_to_array(op.attr_values()["value"])
     if isinstance(op, (Capture, Persistable)) or not isinstance(op, PdOp):
@@ -26,27 +33,46 @@ class ConstantFolding(CompilePass):
     as `pd.full`) by a `pd.constant` holding its eager result, when every result has at most
     `max-elements` elements. Parameters are `pd.capture`/`pd.persistable`, never known values,
     so they are never folded; ops with effects are left alone, and so are operand-free ops
-    themselves (`pd.full` lowers better as itself; dead-op-elimination drops it once unused)."""
+    themselves (`pd.full` lowers better as itself; dead-op-elimination drops it once unused).
+
+    Works in the regions of `pd.if` / `pd.while` too. A `pd.if` / `pd.while` with known
+    operands folds whole. Inside a region, a block argument is known when the operand it
+    holds on every run is: any argument of a `pd.if` region, a loop invariant of a
+    `pd.while` body (never its loop-carried state). The constants a fold makes go where the
+    folded op was, inside the region; the region op keeps its operands."""
 
     name = "constant-folding"
     options = {"max-elements": 1024}
 
     def apply(self, module, state: CompileState) -> None:
-        limit = int(self.values["max-elements"])
-        for op in self.ops(entry(module).body.block.ops):
-            if not isinstance(op, PdOp) or op.EFFECTS or not op.operands:
-                continue
-            if isinstance(op, Constant):
-                continue
-            arrays = [_known_value(v.owner) for v in op.operands]
-            if any(a is None for a in arrays):
-                continue
-            results = op.run_eager(arrays, op.attr_values())
-            if any(np.asarray(r).size > limit for r in results):
-                continue
-            new_ops = []
-            for r, old in zip(results, op.results):
-                c = Constant.make([], {"value": array_to_dense(np.asarray(r))}, [old.type])
-                c.attributes.update(op.attributes)
-                new_ops.append(c)
-            Rewriter.replace_op(op, new_ops, [c.results[0] for c in new_ops])
+        self.fold_block(module.body.block, int(self.values["max-elements"]))
+
+    def fold_block(self, block: Block, limit: int) -> None:
+        for op in self.ops(block.ops):
+            if not self.fold(op, limit):
+                for region in op.regions:
+                    for inner in region.blocks:
+                        self.fold_block(inner, limit)
+
+    def fold(self, op: Operation, limit: int) -> bool:
+        """Replace `op` by constants if it can be; say whether it was."""
+        if not isinstance(op, PdOp) or isinstance(op, Constant) or not op.operands \
+                or not op.results:  # pd.yield: nothing to fold into
+            return False
+        arrays = []
+        for v in op.operands:  # most ops stop at their first operand
+            if (a := known_value(v)) is None:
+                return False
+            arrays.append(a)
+        if op.EFFECTS:  # (after the operands: a region op's EFFECTS walks its regions)
+            return False
+        results = op.run_eager(arrays, op.attr_values())
+        if any(np.asarray(r).size > limit for r in results):
+            return False
+        new_ops = []
+        for r, old in zip(results, op.results):
+            c = Constant.make([], {"value": array_to_dense(np.asarray(r))}, [old.type])
+            c.attributes.update(op.attributes)
+            new_ops.append(c)
+        Rewriter.replace_op(op, new_ops, [c.results[0] for c in new_ops])
+        return True

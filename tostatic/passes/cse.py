@@ -11,6 +11,7 @@ from xdsl.utils.scoped_dict import ScopedDict
 
 from tostatic.ir.attr_keys import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.opdef import PdOp
+from tostatic.ops.control_flow import invariant_source
 from tostatic.passes.base import CompilePass, CompileState, register
 
 METADATA = (NAMES_ATTR, LOC_ATTR)  # discardable attributes that never make two ops differ
@@ -18,10 +19,11 @@ METADATA = (NAMES_ATTR, LOC_ATTR)  # discardable attributes that never make two 
 
 def key(op: Operation) -> Hashable | None:
     """What makes two ops compute the same value, or None if `op` must never be merged."""
-    if not isinstance(op, PdOp) or op.EFFECTS or op.regions:
+    if not isinstance(op, PdOp) or op.regions or not op.results or op.EFFECTS:
         return None
     extra = {k: v for k, v in op.attributes.items() if k not in METADATA}
-    return (op.name, tuple(op.operands), tuple(sorted(op.properties.items())),
+    operands = tuple(invariant_source(v) for v in op.operands)
+    return (op.name, operands, tuple(sorted(op.properties.items())),
             tuple(sorted(extra.items())), tuple(op.result_types))
 
 
@@ -41,8 +43,8 @@ class CommonSubexpressions:
             k = key(op)
             if k is None:
                 self.run(op, known)  # its regions, if any
-            elif (first := known.get(k)) is not None:
-                Rewriter.replace_op(op, [], list(first.results))
+            elif k in known:  # (not known.get: ScopedDict formats the key on a miss)
+                Rewriter.replace_op(op, [], list(known[k].results))
             else:
                 known[k] = op
 
@@ -61,7 +63,10 @@ class CommonSubexpressionElimination(CompilePass):
     Never merges: ops with effects (`pd.uniform`, `pd.gaussian`: two draws are two values),
     ops with regions, ops of other dialects, nor parameters with different names. An op in a
     region may reuse an op that dominates it outside; an op outside never reuses one inside a
-    region, nor one region another's; isolated regions (`func.func`) see nothing outside."""
+    region, nor one region another's; isolated regions (`func.func`, `pd.if`, `pd.while`)
+    see nothing outside. Inside a `pd.if` / `pd.while`, two arguments that hold the same
+    operand on every run (any `pd.if` argument, `pd.while` loop invariants) are one value,
+    as constant-folding and canonicalize read them."""
 
     name = "cse"
 

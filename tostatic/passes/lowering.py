@@ -3,21 +3,41 @@ part share (`Lowering` walks blocks and names variables, `legacy_op` writes one 
 
 Region ops (pd.if, pd.while) are written by the functions in REGION_LOWERINGS, which
 lower_control_flow.py fills; this module knows no control flow itself.
+
+Three modes, one lowering:
+- "export" (jit.save): an inference program as Paddle saves one: variables sorted by name,
+  feed and fetch ops, each variable with the fields its op gives it.
+- "live": the program a live Paddle static Program holds (what static mode prints, runs and
+  `paddle.save`s): variables in creation order with the fields Paddle's Python API gave them
+  (stop_gradient, need_check_feed, ...), every op with op_callstack/with_quant_attr, no feed or
+  fetch ops. The static Program's own table (`VarTable`, in CompileState.variables) gives the
+  fields and the creation order of the variables it made; those lowering makes itself (the
+  copies and step scopes of control flow) follow Paddle's rules (stop_gradient: an op's outputs
+  stop when all its inputs do).
+- "save" (static.save_inference_model): the layout of "export" with the fields of "live",
+  less the training-only ones (stop_gradient, is_parameter); set-is-test follows, as it
+  follows "export".
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, StringAttr
 from xdsl.ir import Block, Operation, SSAValue
 
-from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp, outer_uses
+from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp, from_attr, outer_uses
 from tostatic.ir import dtypes
-from tostatic.ir.attr_keys import INPUT_NAME_ATTR, LOC_ATTR, NAMES_ATTR
+from tostatic.ir.attr_keys import (
+    BLOCK_NAMES_ATTR,
+    INPUT_NAME_ATTR,
+    LEGACY_ATTRS_ATTR,
+    LOC_ATTR,
+    NAMES_ATTR,
+)
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, Fixed, FromInputs, Legacy, PdOp, group_inputs
 from tostatic.ops.core import (
@@ -182,19 +202,22 @@ def _constant_op(array: np.ndarray, out: str, keep_extra: bool = False) -> OpOp:
 
 
 Var = tuple[Abstract | None, dict[str, Any]]  # (type, VarOp fields); None: a STEP_SCOPES var
+MODES = ("export", "live", "save")
+_TRAINING_ONLY = ("stop_gradient", "is_parameter")
 
 
-@dataclass
-class LoweredBlock:
-    """A traced function as block 0's variables (in creation order) and legacy ops, and the
-    sub-blocks its pd.if / pd.while became (blocks 1.., built, variables sorted by name)."""
+class VarTable(Protocol):
+    """What a static Program knows of its variables and the SSA IR does not carry."""
 
-    variables: dict[str, Var]
-    ops: list[OpOp]
-    feeds: list[str]
-    fetches: list[str]
-    parameters: dict[str, bool]  # parameter name -> trainable
-    sub_blocks: list[BlockOp] = field(default_factory=list)
+    def var_fields(self, name: str) -> dict[str, Any] | None:
+        """The VarOp fields the program declared `name` with (None: a name it did not make)."""
+
+    def var_seq(self, name: str) -> int | None:
+        """When the program made `name` (a creation counter), or None."""
+
+    def var_stop(self, name: str) -> bool | None:
+        """For a name the program gave a variable Paddle creates itself (a cond's copies):
+        its stop_gradient as Paddle set it then, if the program knows it."""
 
 
 @dataclass
@@ -205,6 +228,7 @@ class SubBlock:
     parent_idx: int
     variables: dict[str, Var] = field(default_factory=dict)
     ops: list[OpOp] = field(default_factory=list)
+    order: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # live: creation order
 
     def declare(self, name: str, ab: Abstract | None, **kw: Any) -> None:
         self.variables[name] = (ab, kw)
@@ -224,22 +248,131 @@ def hints(op: Operation) -> list[str]:
     return [s.data for s in op.attributes[NAMES_ATTR].data]  # type: ignore[attr-defined]
 
 
+def block_names(op: Operation) -> dict[str, Any] | None:
+    """The names static mode gave the variables around a region op's sub-blocks (strings or
+    lists of strings by role), or None for an op static mode did not build."""
+    attr = op.attributes.get(BLOCK_NAMES_ATTR)
+    if attr is None:
+        return None
+    return {k: (v.data if isinstance(v, StringAttr) else [s.data for s in v.data])  # type: ignore
+            for k, v in attr.data.items()}  # type: ignore[attr-defined]
+
+
+def _all_hints(op: Operation) -> list[str]:
+    names = hints(op)
+    for v in (block_names(op) or {}).values():
+        names += [v] if isinstance(v, str) else list(v)
+    return names
+
+
 class Lowering:
     """Writes the ops of one function, block by block. What every block shares: the names
     (unique program-wide), the parameters, and the sub-blocks written so far, numbered in
-    creation order as Paddle numbers them (a region's nested blocks follow it)."""
+    creation order as Paddle numbers them (a region's nested blocks follow it). `mode` is one
+    of MODES (module docstring); `variables` the static Program's VarTable, if any."""
 
-    def __init__(self, fn: func.FuncOp, keep_extra: bool | None):
-        self.keep_extra = keep_extra
-        self.names = _Names({n for op in fn.walk() for n in hints(op)})
+    def __init__(self, fn: func.FuncOp, mode: str = "export",
+                 variables: VarTable | None = None):
+        if mode not in MODES:
+            raise ValueError(f"lower-to-program: mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        self.live = mode == "live"
+        # live programs keep op_callstack/with_quant_attr on every op; saved ones as Paddle
+        # saves them (legacy_op's default)
+        self.keep_extra: bool | None = True if self.live else None
+        self.variables = variables if mode != "export" else None
+        self.names = _Names({n for op in fn.walk() for n in _all_hints(op)})
         self.parameters: dict[str, bool] = {}
         self.top = SubBlock(0, -1)
+        self.blocks: dict[int, SubBlock] = {0: self.top}
         self.built: dict[int, BlockOp] = {}
         self.next_idx = 1
         # yielded pd.assign results that write an outer variable themselves -> the function
         # naming it (lower_control_flow.lower_region)
         self.redirect: dict[SSAValue, Callable[[], str]] = {}
+        self.stop: dict[str, bool] = {}  # live: stop_gradient of the variables lowering made
+        self._last_seq = -1
+        self._count = 0
 
+    # --- variables -------------------------------------------------------------------------
+    def fields(self, name: str) -> dict[str, Any] | None:
+        return self.variables.var_fields(name) if self.variables is not None else None
+
+    def declare(self, target: SubBlock, name: str, ab: Abstract | None, **kw: Any) -> None:
+        """Declare `name` in `target` with the VarOp fields `kw` (those the program declared
+        it with, when it made it). In live mode it also takes its place in creation order and
+        starts as stop_gradient=False, as Paddle's create_var leaves it."""
+        own = self.fields(name)
+        if own is not None:
+            kw = dict(own)
+        elif self.live:
+            self.stop.setdefault(name, False)
+        target.declare(name, ab, **kw)
+        if self.live and name not in target.order:
+            seq = self.variables.var_seq(name) if self.variables is not None else None
+            if seq is not None:
+                self._last_seq = max(self._last_seq, seq)
+                target.order[name] = (seq, 0, 0)
+            else:  # made here: after what the program made before it
+                self._count += 1
+                target.order[name] = (self._last_seq, 1, self._count)
+
+    def stop_gradient(self, name: str) -> bool:
+        own = self.fields(name)
+        if own is not None:
+            return bool(own.get("stop_gradient"))
+        if self.variables is not None:
+            known = self.variables.var_stop(name)
+            if known is not None:
+                return known
+        return self.stop.get(name, False)
+
+    def append(self, target: SubBlock, op: OpOp) -> None:
+        """Append `op`; live: Paddle's append_op marks the outputs stop_gradient when every
+        input is (conditional_block and while excepted), unless the program says how they
+        were when it made them."""
+        if self.live and op.op_type not in ("conditional_block", "while"):
+            if all(self.stop_gradient(n) for n in op.input_names):
+                for n in op.output_names:
+                    self.stop[n] = True
+        target.ops.append(op)
+
+    def var_ops(self, block: SubBlock) -> list[VarOp]:
+        """A block's variables as VarOps: in creation order (live) or by name."""
+        if self.live:
+            names = sorted(block.variables, key=lambda n: block.order[n])
+        else:
+            names = sorted(block.variables)
+        out = []
+        for n in names:
+            ab, kw = block.variables[n]
+            if self.live and self.fields(n) is None:
+                kw = {**kw, "stop_gradient": self.stop_gradient(n)}
+            elif self.mode == "save":
+                kw = {k: v for k, v in kw.items() if k not in _TRAINING_ONLY}
+            out.append(var_op(n, (ab, kw)))
+        return out
+
+    def visible(self, block: SubBlock, name: str) -> bool:
+        """Whether `name` is declared in `block` or a block around it (Paddle's
+        _find_var_recursive)."""
+        b: SubBlock | None = block
+        while b is not None:
+            if name in b.variables:
+                return True
+            b = self.blocks.get(b.parent_idx)
+        return False
+
+    def retype(self, block: SubBlock, name: str, ab: Abstract) -> None:
+        """What an op's InferShape does to a variable it writes (assign onto a loop var)."""
+        b: SubBlock | None = block
+        while b is not None:
+            if name in b.variables:
+                b.variables[name] = (ab, b.variables[name][1])
+                return
+            b = self.blocks.get(b.parent_idx)
+
+    # --- ops -------------------------------------------------------------------------------
     def lower_ops(self, block: Block, target: SubBlock) -> Operation | None:
         """Lower every op of `block` into `target`; returns its terminator."""
         for op in block.ops:
@@ -254,7 +387,7 @@ class Lowering:
         name = self.names.of.get(value)
         if name is None and isinstance(value.owner, Undefined):
             name = self.names.claim(value, wanted)
-            target.declare(name, Abstract.of_value(value), lod_level=0)
+            self.declare(target, name, Abstract.of_value(value), lod_level=0)
         if name is None:
             raise ValueError(f"lower-to-program: {value} is read before any op writes it")
         return name
@@ -270,9 +403,14 @@ class Lowering:
             values = op.attr_values()
             name = values["var_name"]
             names.claim(op.results[0], name)
-            self.top.declare(name, Abstract.of_value(op.results[0]), persistable=True)
+            kw: dict[str, Any] = {"persistable": True}
             if values["is_parameter"]:
                 self.parameters[name] = values["trainable"]
+                if self.live:
+                    kw["is_parameter"] = True
+            if self.live and self.fields(name) is None:
+                self.stop[name] = not (values["is_parameter"] and values["trainable"])
+            self.declare(self.top, name, Abstract.of_value(op.results[0]), **kw)
             return
         if isinstance(op, Undefined):
             return  # named when read (name_of)
@@ -293,11 +431,11 @@ class Lowering:
                 names.of[r] = outs[-1]
                 continue
             outs.append(names.claim(r, wanted[i] if i < len(wanted) else None))
-            target.declare(outs[-1], Abstract.of_value(r),
-                           **result_var_fields(outs[-1], type(op)))
+            self.declare(target, outs[-1], Abstract.of_value(r),
+                         **result_var_fields(outs[-1], type(op)))
         if isinstance(op, Constant):
-            target.ops.append(_constant_op(dense_to_array(op.attr_values()["value"]), outs[0],
-                                           bool(self.keep_extra)))
+            self.append(target, _constant_op(dense_to_array(op.attr_values()["value"]),
+                                             outs[0], bool(self.keep_extra)))
             return
         assert isinstance(op, PdOp)
         if op.PADDLE is None:
@@ -308,13 +446,17 @@ class Lowering:
             extra = wanted[len(outs) + k] if len(outs) + k < len(wanted) else None
             extras.append(names.reserve(extra))
             x_ab = Abstract.of_value(op.operands[0])
-            target.declare(extras[-1], Abstract((0,) + x_ab.shape, x_ab.dtype),
-                           persistable=False, lod_level=0)
-        target.ops.append(legacy_op(type(op), op.attr_values(),
-                                    [self.name_of(v, target) for v in op.operands],
-                                    [Abstract.of_value(v) for v in op.operands], outs,
-                                    extras[:len(op.PADDLE.extra_outputs)],
-                                    location, self.keep_extra))
+            self.declare(target, extras[-1], Abstract((0,) + x_ab.shape, x_ab.dtype),
+                         persistable=False, lod_level=0)
+        overrides = None
+        if LEGACY_ATTRS_ATTR in op.attributes:
+            overrides = {k: from_attr(v)
+                         for k, v in op.attributes[LEGACY_ATTRS_ATTR].data.items()}  # type: ignore
+        self.append(target, legacy_op(type(op), op.attr_values(),
+                                      [self.name_of(v, target) for v in op.operands],
+                                      [Abstract.of_value(v) for v in op.operands], outs,
+                                      extras[:len(op.PADDLE.extra_outputs)],
+                                      location, self.keep_extra, overrides))
 
     def write(self, target: SubBlock, cls: type[PdOp], values: dict[str, Any],
               operands: list[SSAValue | tuple[str, Abstract]], outs: list[str],
@@ -323,21 +465,21 @@ class Lowering:
         writing the existing variables `outs`."""
         pairs = [(self.name_of(v, target), Abstract.of_value(v)) if isinstance(v, SSAValue)
                  else v for v in operands]
-        target.ops.append(legacy_op(cls, cls.normalize_attrs(values), [n for n, _ in pairs],
-                                    [a for _, a in pairs], outs, [], location,
-                                    self.keep_extra))
+        self.append(target, legacy_op(cls, cls.normalize_attrs(values), [n for n, _ in pairs],
+                                      [a for _, a in pairs], outs, [], location,
+                                      self.keep_extra))
 
     def new_block(self, parent: SubBlock) -> SubBlock:
         block = SubBlock(self.next_idx, parent.idx)
+        self.blocks[block.idx] = block
         self.next_idx += 1
         return block
 
     def finish(self, block: SubBlock) -> tuple[list[str], list[str]]:
         """Build a written sub-block; returns (outer names it reads, outer names it writes),
-        nested blocks included: the slots of the op that runs it."""
-        self.built[block.idx] = BlockOp.build(
-            block.idx, block.parent_idx,
-            [var_op(n, v) for n, v in sorted(block.variables.items())], block.ops)
+        nested blocks included, in order of first use: the slots of the op that runs it."""
+        self.built[block.idx] = BlockOp.build(block.idx, block.parent_idx,
+                                              self.var_ops(block), block.ops)
         return outer_uses(self.built, block.idx)  # type: ignore[arg-type]  (indexed by idx)
 
 

@@ -16,6 +16,7 @@ from tostatic.passes import (  # noqa: F401
     lower_to_program,
     persistable_extraction,
     raise_from_program,
+    set_is_test,
     shape_inference,
 )
 from tostatic.passes.base import PASSES, CompilePass
@@ -23,7 +24,7 @@ from tostatic.passes.base import PASSES, CompilePass
 # The pipelines tostatic itself runs; `tostatic opt --pipeline default` names them too.
 PIPELINES = {
     "default": "persistable-extraction,canonicalize,constant-folding,cse,dead-op-elimination",
-    "export": "default,lower-to-program",
+    "export": "default,lower-to-program,set-is-test",
     "load": "raise-from-program,dead-op-elimination",
 }
 

@@ -73,11 +73,11 @@ class Raiser:
 
     def emit(self, cls: type[PdOp], operands: list[SSAValue], attrs: dict[str, Any],
              where: str) -> list[SSAValue]:
-        attrs = cls.normalize_attrs(attrs)
         try:
+            attrs = cls.normalize_attrs(attrs)
             results = cls.infer_results([Abstract.of_value(v) for v in operands], attrs)
-        except ShapeError as e:
-            raise ShapeError(f"{e} (raising {where})") from None
+        except (ShapeError, UnsupportedError) as e:
+            raise type(e)(f"{e} (raising {where})") from None
         op = cls.make(operands, attrs, [r.tensor_type() for r in results])
         self.block.add_op(op)
         return list(op.results)
@@ -193,6 +193,9 @@ class Raiser:
                 (n,) = op.output(slot)
                 names.append(n)
                 self.env[n] = outs[idx]
+        for slot in spec.extra_outputs:  # reshape2's XShape keeps its name too
+            if slot in op.output_slots and len(op.output(slot)) == 1:
+                names.append(op.output(slot)[0])
         owner = outs[0].owner if outs else None
         if isinstance(owner, PdOp):
             owner.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n) for n in names])

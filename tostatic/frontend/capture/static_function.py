@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 from xdsl.dialects import func
@@ -20,6 +20,7 @@ from tostatic.frontend.capture import tracing
 from tostatic.ir import names as unique_name
 from tostatic.frontend.capture.input_spec import InputSpec
 from tostatic.frontend.tensor.tensor import Tensor
+from tostatic.frontend.tensor.variable import Variable
 from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import INPUT_NAME_ATTR
 from tostatic.ir.errors import UnsupportedError
@@ -51,12 +52,14 @@ class ConcreteProgram:
     def function(self) -> func.FuncOp:
         return entry(self.module)
 
+    # ConcreteProgram -> static Program; frontend/static fills it in (it lives above capture)
+    program_view: ClassVar[Callable[["ConcreteProgram"], Any] | None] = None
+
     @property
     def main_program(self) -> Any:
         """The static Program Paddle would have built (print it to see Paddle's text)."""
-        from tostatic.frontend.static.main_program import main_program
-
-        return main_program(self)
+        assert ConcreteProgram.program_view is not None, "tostatic.frontend.static not imported"
+        return ConcreteProgram.program_view(self)
 
     def plan(self):
         if self._plan is None:
@@ -70,7 +73,7 @@ def _flatten(tree: Any, leaves: list[Any]) -> Any:
         return type(tree)(_flatten(t, leaves) for t in tree)
     if isinstance(tree, dict):
         return {k: _flatten(v, leaves) for k, v in tree.items()}
-    if isinstance(tree, (tracing.Variable, Tensor)):
+    if isinstance(tree, (Variable, Tensor)):
         leaves.append(tree)
         return len(leaves) - 1
     if tree is None:

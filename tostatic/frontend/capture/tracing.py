@@ -14,66 +14,14 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr
 from xdsl.ir import Block, Region, SSAValue
 
-from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
+from tostatic.frontend.tensor.tensor import Tensor
+from tostatic.frontend.tensor.variable import Variable
 from tostatic.ir.names import NameGenerator
-from tostatic.ir import dtypes
-from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ir.attr_keys import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.builder import Builder
 from tostatic.ir.location import user_location
 from tostatic.ops.core import Capture
-
-class Variable(TensorMethods):
-    """A symbolic tensor: an SSA value of the function being traced."""
-
-    def __init__(self, value: SSAValue, name: str, stop_gradient: bool = True):
-        self.value = value
-        self.name = name
-        self.stop_gradient = stop_gradient
-        self.persistable = False
-
-    @property
-    def abstract(self) -> Abstract:
-        return Abstract.of_value(self.value)
-
-    @property
-    def shape(self) -> list[int]:
-        return list(self.abstract.shape)
-
-    @property
-    def dtype(self) -> dtypes.DType:
-        return self.abstract.dtype
-
-    def __repr__(self) -> str:
-        shape = tuple(self.shape)
-        return (f"var {self.name} : DENSE_TENSOR.shape{shape}.dtype({self.dtype.name})"
-                f".stop_gradient({self.stop_gradient})")
-
-    def _dygraph_only(self, what: str):
-        raise UnsupportedError(
-            f"{what} needs a concrete value, but {self.name} is symbolic while tracing "
-            f"(at {user_location()}); keep it outside the function passed to to_static")
-
-    def numpy(self):
-        self._dygraph_only("Tensor.numpy()")
-
-    def item(self):
-        self._dygraph_only("Tensor.item()")
-
-    def __bool__(self) -> bool:
-        raise UnsupportedError(
-            f"a Tensor was used as a Python bool (if/while/and/or) at {user_location()}; "
-            f"data-dependent control flow is not supported yet: compute both branches and use "
-            f"paddle.where, or pass the condition as a Python value")
-
-    def __len__(self) -> int:
-        d = self.shape[0] if self.shape else None
-        if d is None or d < 0:
-            self._dygraph_only("len()")
-        return d
-
-    __hash__ = object.__hash__
 
 
 @dataclass
@@ -96,7 +44,7 @@ class Tracer(Builder):
     # --- inputs ----------------------------------------------------------------------------
     def add_input(self, abstract: Abstract, name: str, stop_gradient: bool = True) -> Variable:
         arg = self.block.insert_arg(abstract.tensor_type(), len(self.block.args))
-        return Variable(arg, name, stop_gradient)
+        return Variable(name, arg, stop_gradient=stop_gradient)
 
     def touch(self, tensor: Tensor) -> None:
         self._capture(tensor)
@@ -133,7 +81,7 @@ class Tracer(Builder):
             op.attributes[LOC_ATTR] = StringAttr(location)
         self.block.add_op(op)
         stop = all(getattr(x, "stop_gradient", True) for x in inputs)
-        return [Variable(r, n, stop) for r, n in zip(op.results, names)]
+        return [Variable(n, r, stop_gradient=stop) for r, n in zip(op.results, names)]
 
     # --- result ----------------------------------------------------------------------------
     def finish(self, outputs: Sequence[Variable], func_name: str = "forward") -> ModuleOp:

@@ -268,10 +268,10 @@ class Layer(LayerState):
                 "self.create_parameter or constructor of dygraph Layers")
         if dt.numpy is None:
             raise TypeError(f"tostatic cannot hold {dt.name} parameters (no numpy dtype)")
-        if builders.static_enabled():  # static mode: a parameter of the programs
-            from tostatic.frontend.static.mode import create_parameter
-
-            return create_parameter(attr.name, shape, dt, attr.initializer, attr.trainable)
+        static = builders.static_builder()
+        if static is not None:  # static mode: a parameter of the programs
+            return static.create_parameter(attr.name, shape, dt, attr.initializer,
+                                           attr.trainable)
         param = Parameter(np.zeros(shape, dtype=dt.numpy), name=attr.name,
                           trainable=attr.trainable)
         param.optimize_attr = {"learning_rate": attr.learning_rate}

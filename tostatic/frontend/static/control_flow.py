@@ -1,32 +1,33 @@
-"""paddle.static.nn.cond and while_loop, built as Paddle 3.3.1's legacy static graph builds them.
+"""paddle.static.nn.cond and while_loop: pd.if and pd.while, built while the user's functions run.
 
-cond(pred, t, f): a sub-block runs t() and `assign`s each result onto a new `_generated_var`
-of the parent block, and a `conditional_block` op runs it on pred; `logical_not(pred)` and a
-second sub-block do the same for f(); then `cast(pred, int32)` and one
-`select_input(X=[false value, true value], Mask)` per result.
-while_loop(cond, body, vars): `cond(*vars)` in the parent block; a sub-block runs body(*vars),
-cond of its results, and `assign`s the results back onto the loop variables and the new
-condition onto the first one; a `while` op runs it.
-
-Paddle gathers the Input / X / Out slots of those ops in Python sets; `_block_io` fills sets
-in exactly Paddle's order, so for one PYTHONHASHSEED the slots list the names as Paddle's do
-(Paddle's own order changes with the seed).
+cond(pred, t, f): each branch function runs in a block of its own (a region of the pd.if);
+the outer variables it reads become operands of the pd.if and arguments of the region, and
+what it returns is yielded. while_loop(cond, body, vars): `cond(*vars)` in the current block,
+then body and cond of its results in the pd.while's region, whose loop-carried arguments the
+loop variables hold there; after the loop they hold its results (Paddle writes the loop back
+onto them). How Paddle writes these ops (conditional_block, select_input, while, the assigns)
+is passes/lower_control_flow.py's business; here the names Paddle gives the variables it
+creates around them are taken in Paddle's order (`pd.block_names`), so that every other name
+of the program comes out as Paddle's.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from tostatic.frontend.tensor.dispatch import apply
-from tostatic.frontend.static.program import Block, Variable
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, StringAttr
+from xdsl.ir import Block as IRBlock
+from xdsl.ir import SSAValue
+
 from tostatic.frontend.static.mode import ProgramBuilder, default_main_program
+from tostatic.frontend.static.program import Frame, Program, Variable
 from tostatic.frontend.tensor.tensor import Tensor
-from tostatic.dialects.program_block_ops import CONDITIONAL_BLOCK, WHILE
 from tostatic.ir import dtypes
+from tostatic.ir.attr_keys import BLOCK_NAMES_ATTR, LOC_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ops.control_flow import SelectInput
+from tostatic.ir.opdef import Abstract
+from tostatic.ops.control_flow import If, While, Yield, join
 from tostatic.ops.logical import LogicalNot
-from tostatic.ops.manipulation import Assign, Cast
-from tostatic.passes.lowering import common_attrs
+from tostatic.ops.manipulation import Cast
 from tostatic.ir import builder as builders
 from tostatic.ir.location import user_location
 
@@ -44,23 +45,46 @@ def cond(pred: Any, true_fn: Callable[[], Any] | None = None,
         fn = true_fn if _truth(pred, "cond") else false_fn
         return None if fn is None else fn()
     _check_condition(pred, "paddle.static.nn.cond", "pred")
-    if name is None:
-        builder.names("cond")  # Paddle's LayerHelper('cond') takes a name
-    true_out = false_out = None
-    if true_fn is not None:
-        true_out = _branch(builder, pred, true_fn)
-    if false_fn is not None:
-        false_out = _branch(builder, apply(LogicalNot, pred), false_fn)
-    if true_out is None and false_out is None:
-        return None
-    if true_out is None or false_out is None:
-        raise ValueError(f"Incompatible return values of true_fn and false_fn in cond: "
-                         f"{'true_fn' if true_out is None else 'false_fn'} returns None while "
-                         f"the other does not (at {user_location()})")
-    true_leaves, false_leaves = _matching_leaves(true_out, false_out)
-    mask = apply(Cast, pred, dtype=dtypes.int32)
-    merged = [_select_input(builder, mask, f, t) for f, t in zip(false_leaves, true_leaves)]
-    return _pack(false_out, merged)
+    program = default_main_program()
+    location = user_location()
+    pred_value = program._value_of(pred, "paddle.static.nn.cond")
+    first_block = len(program.blocks)
+    try:
+        if name is None:
+            builder.names("cond")  # Paddle's LayerHelper('cond') takes a name
+        names: dict[str, Any] = {}
+        sides: list[_Side | None] = [None, None]
+        if true_fn is not None:
+            sides[0] = _branch(builder, program, true_fn)
+            names["then"] = sides[0].names
+        if false_fn is not None:
+            names["not"] = builder._names_for(LogicalNot, None, 1)[0]  # logical_not(pred)
+            program._reserve(names["not"], pred.stop_gradient)
+            sides[1] = _branch(builder, program, false_fn)
+            names["else"] = sides[1].names
+        true_out = sides[0].out if sides[0] else None
+        false_out = sides[1].out if sides[1] else None
+        if true_out is None and false_out is None:
+            _append_if(program, pred_value, sides, names, location, [], [])
+            return None
+        if true_out is None or false_out is None:
+            raise ValueError(f"Incompatible return values of true_fn and false_fn in cond: "
+                             f"{'true_fn' if true_out is None else 'false_fn'} returns None "
+                             f"while the other does not (at {location})")
+        true_leaves, false_leaves = _matching_leaves(true_out, false_out)
+        names["mask"] = program._reserve(builder._names_for(Cast, None, 1)[0],  # cast(pred)
+                                         pred.stop_gradient)
+        stop = [pred.stop_gradient and t.stop_gradient and f.stop_gradient
+                for t, f in zip(true_leaves, false_leaves)]
+        outs = []
+        for _ in true_leaves:
+            builder.names("select_input")
+            outs.append(program._generated_name())
+        results = _append_if(program, pred_value, sides, names, location, outs, stop)
+        return _pack(false_out, results)
+    except BaseException:
+        program._abandon(first_block)
+        raise
 
 
 def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Sequence[Any],
@@ -88,14 +112,26 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Se
         if not isinstance(v, Variable):
             raise UnsupportedError(f"while_loop: loop_vars must be static Variables, got "
                                    f"{type(v).__name__} (at {user_location()})")
+    if len({id(v) for v in loop_vars}) != len(loop_vars):
+        raise UnsupportedError(f"while_loop: a variable is given twice in loop_vars "
+                               f"(at {user_location()})")
+    location = user_location()
+    program = default_main_program()
     pre_cond = cond(*loop_vars)
     _check_condition(pre_cond, "paddle.static.nn.while_loop", "the value cond returns",
                      strict=True)
+    if any(pre_cond is v for v in loop_vars):
+        raise UnsupportedError(f"while_loop: cond returns one of the loop variables itself; "
+                               f"return a comparison instead (at {location})")
     if name is None:
         builder.names("while")  # While's LayerHelper
-    program = default_main_program()
-    block = program._create_block()
+    carried = [pre_cond, *loop_vars]
+    initial = [program._value_of(v, "paddle.static.nn.while_loop") for v in carried]
+    first_block = len(program.blocks)
+    frame = program._open_frame(v.type for v in initial)
     try:
+        for var, arg in zip(carried, frame.block.args):
+            frame.values[var] = arg
         outs = _as_list(body(*loop_vars))
         _check_arity(outs, loop_vars)
         for i, (out, var) in enumerate(zip(outs, loop_vars)):
@@ -103,62 +139,100 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Se
         now_cond = cond(*outs)
         _check_condition(now_cond, "paddle.static.nn.while_loop", "the value cond returns",
                          strict=True)
-        for out, var in zip(outs, loop_vars):
-            _assign(builder, out, var)
-        _assign(builder, now_cond, pre_cond)
-        _append_while(block, pre_cond, is_test)
-    finally:
-        program._rollback()
+        nexts = [now_cond, *outs]
+        yields = [program._value_of(v, "paddle.static.nn.while_loop") for v in nexts]
+        for out, var in zip(outs, loop_vars):  # paddle.assign(out, var) for each that moved
+            if out is not var:
+                builder.names("assign")
+        builder.names("assign")  # ... and for the condition
+        scope = program._generated_name(False)
+    except BaseException:
+        program._close_frame()
+        program._abandon(first_block)
+        raise
+    program._close_frame()
+    op = _make_while(frame, initial, yields, location, [v.name for v in carried],
+                     {"scope": scope})
+    program._append(op)
+    for var, nxt, result in zip(carried, nexts, op.results):
+        _write_back(program, var, nxt, result)
     return list(loop_vars)
 
 
 # --- cond's parts ------------------------------------------------------------------------------
 
-def _branch(builder: ProgramBuilder, condition: Variable, fn: Callable[[], Any]) -> Any:
-    """ConditionalBlock: fn's ops in a new sub-block, its results copied to the parent block,
-    then the `conditional_block` op in the parent."""
+class _Side:
+    """One branch of a cond: its block (a frame), what it returned, and the names Paddle
+    gave the copies of its results in the parent block and its step scope."""
+
+    def __init__(self, frame: Frame, out: Any, yields: list[SSAValue], names: list[str]):
+        self.frame, self.out, self.yields, self.names = frame, out, yields, names
+
+
+def _branch(builder: ProgramBuilder, program: Program, fn: Callable[[], Any]) -> _Side:
+    """ConditionalBlock: fn's ops in a new sub-block; each result is copied (assigned) to a
+    new variable of the parent block; then the block's step scope."""
     builder.names("conditional_block")  # ConditionalBlock's LayerHelper
-    program = default_main_program()
-    block = program._create_block()
+    frame = program._open_frame()
     try:
-        out = _map(lambda v: _copy_to_parent(builder, v), fn())
-        _append_conditional_block(block, condition)
+        out = fn()
+        leaves = [v for v in _flatten(_as_list(out))[0] if isinstance(v, Variable)]
+        yields = [program._value_of(v, "paddle.static.nn.cond") for v in leaves]
+        names = []
+        for leaf in leaves:  # the copy in the parent block, then paddle.assign(leaf, copy)
+            names.append(program._generated_name(leaf.stop_gradient))
+            builder.names("assign")
+        names.append(program._generated_name(False))  # the step scope
     finally:
-        program._rollback()
-    return out
+        program._close_frame()
+    return _Side(frame, out, yields, names)
 
 
-def _copy_to_parent(builder: ProgramBuilder, var: Any) -> Any:
-    if not isinstance(var, Variable):
-        return var
-    parent = default_main_program().current_block().parent
-    assert parent is not None
-    out = parent.create_var(parent._generated_name(), var.shape, var.dtype, persistable=None)
-    _assign(builder, var, out)
-    return out
+def _append_if(program: Program, pred: SSAValue, sides: list["_Side | None"],
+               names: dict[str, Any], location: str | None, outs: list[str],
+               stop: list[bool]) -> list[Variable]:
+    """The pd.if of a cond: both regions take every outer value either branch reads (a
+    missing branch is an empty region); its results become variables `outs`."""
+    captured: list[SSAValue] = []
+    for side in sides:
+        for v in (side.frame.captured if side else []):
+            if v not in captured:
+                captured.append(v)
+    blocks = []
+    for side in sides:
+        if side is None:
+            block = IRBlock(arg_types=[v.type for v in captured])
+            block.add_op(Yield.make([], {}, []))
+        else:
+            block = side.frame.block
+            yields = _take_args(block, side.frame, captured, side.yields)
+            block.add_op(Yield.make(yields if outs else [], {}, []))
+        blocks.append(block)
+    op = If.new(pred, captured, blocks[0], blocks[1])
+    op.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n) for n in outs])
+    op.attributes[BLOCK_NAMES_ATTR] = _names_attr(names)
+    if location:
+        op.attributes[LOC_ATTR] = StringAttr(location)
+    program._append(op)
+    return [program._new_var(n, r, s, {}) for n, r, s in zip(outs, op.results, stop)]
 
 
-def _append_conditional_block(block: Block, condition: Variable) -> None:
-    parent = block.parent
-    assert parent is not None
-    params, intermediate = _block_io(block, set(), set())
-    inputs = [parent._var_recursive(n).name for n in params]
-    outs = [v.name for v in (parent._find_var_recursive(n) for n in intermediate) if v is not None]
-    scope = _step_scopes(parent)
-    parent.append_op(CONDITIONAL_BLOCK.build(condition.name, inputs, outs, scope, block.idx,
-                                             True, _sub_block_attrs()))
-
-
-def _select_input(builder: ProgramBuilder, mask: Variable, false_var: Variable,
-                  true_var: Variable) -> Variable:
-    """One merged output: a `_generated_var` typed as Paddle's select_input declares it
-    (the true value's dtype, dims that differ unknown)."""
-    builder.names("select_input")
-    block = default_main_program().current_block()
-    shape = [a if a == b else -1 for a, b in zip(false_var.shape, true_var.shape)]
-    out = block.create_var(block._generated_name(), shape, true_var.dtype, persistable=None)
-    builder.write(SelectInput, [mask, false_var, true_var], {}, [out], infer_shape=False)
-    return out
+def _take_args(block: IRBlock, frame: Frame, captured: list[SSAValue],
+               yields: list[SSAValue]) -> list[SSAValue]:
+    """Make `block`'s arguments one per value of `captured`, in that order (what the branch
+    read keeps its meaning; what only the other branch reads is an unused argument); returns
+    `yields` with the arguments among them replaced."""
+    old = list(block.args)
+    new_of: dict[SSAValue, SSAValue] = {}
+    for v in captured:
+        arg = block.insert_arg(v.type, len(block.args))
+        if v in frame.args:
+            frame.args[v].replace_all_uses_with(arg)
+            new_of[frame.args[v]] = arg
+        frame.args[v] = arg
+    for arg in old:
+        block.erase_arg(arg)
+    return [new_of.get(y, y) for y in yields]
 
 
 def _matching_leaves(true_out: Any, false_out: Any) -> tuple[list[Variable], list[Variable]]:
@@ -177,22 +251,44 @@ def _matching_leaves(true_out: Any, false_out: Any) -> tuple[list[Variable], lis
 
 # --- while_loop's parts ------------------------------------------------------------------------
 
-def _append_while(block: Block, condition: Variable, is_test: bool) -> None:
-    """While._complete: X is every outer name the body reads or writes, Out every outer name
-    it writes (the condition included)."""
-    parent = block.parent
-    assert parent is not None
-    inner_outputs = {condition.name}
-    x_name_list: set[str] = set()
-    x_name_list, inner_outputs = _block_io(block, x_name_list, inner_outputs)
-    out_vars = [v for v in (parent._find_var_recursive(n) for n in inner_outputs) if v is not None]
-    x_name_list |= {x.name for x in out_vars}
-    x_name_list -= {condition.name}
-    scope = _step_scopes(parent)
-    parent.append_op(WHILE.build(condition.name,
-                                 [parent._var_recursive(n).name for n in x_name_list],
-                                 [v.name for v in out_vars], scope, block.idx, bool(is_test),
-                                 _sub_block_attrs()))
+def _make_while(frame: Frame, initial: list[SSAValue], yields: list[SSAValue],
+                location: str | None, names: list[str], block_names: dict[str, Any]) -> While:
+    """The pd.while: loop-carried state `initial`, loop invariants what the body captured.
+    The carried arguments get the loop's types (dims that change between iterations are
+    dynamic), which the body's ops were built for on the first iteration's types."""
+    block = frame.block
+    k = len(initial)
+    types = []
+    for i, (v, y) in enumerate(zip(initial, yields)):
+        types.append(join(Abstract.of_value(v), Abstract.of_value(y),
+                          f"while_loop: loop variable {i}").tensor_type())
+    for i, t in enumerate(types):
+        arg = block.args[i]
+        if arg.type != t:
+            new = block.insert_arg(t, i)
+            arg.replace_all_uses_with(new)
+            yields = [new if y is arg else y for y in yields]
+            block.erase_arg(arg)
+    block.add_op(Yield.make(yields, {}, []))
+    op = While.new(initial, frame.captured, block, types)
+    op.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n) for n in names])
+    op.attributes[BLOCK_NAMES_ATTR] = _names_attr(block_names)
+    if location:
+        op.attributes[LOC_ATTR] = StringAttr(location)
+    assert len(block.args) == k + len(frame.captured)
+    return op
+
+
+def _write_back(program: Program, var: Variable, nxt: Variable, result: SSAValue) -> None:
+    """After the loop `var` holds its result. Paddle's assign(nxt, var) made it
+    stop_gradient if nxt is, and gave it a LoD level."""
+    program._bind(var, result)
+    var.value = result
+    if nxt is not var:
+        if nxt.stop_gradient:
+            var._stop_gradient = True
+        if var._fields.get("lod_level") is None:
+            var._fields["lod_level"] = 0
 
 
 def _check_arity(outs: list[Any], loop_vars: Sequence[Any]) -> None:
@@ -200,6 +296,11 @@ def _check_arity(outs: list[Any], loop_vars: Sequence[Any]) -> None:
         raise ValueError(f"body in while_loop should return the same arity (length and "
                          f"structure) as loop_vars: it returns {len(outs)} values for "
                          f"{len(loop_vars)} loop_vars (at {user_location()})")
+
+
+def _names_attr(names: dict[str, Any]) -> DictionaryAttr:
+    return DictionaryAttr({k: StringAttr(v) if isinstance(v, str)
+                           else ArrayAttr([StringAttr(n) for n in v]) for k, v in names.items()})
 
 
 # --- shared ------------------------------------------------------------------------------------
@@ -211,49 +312,6 @@ def _builder(what: str) -> ProgramBuilder | None:
         return builder
     raise UnsupportedError(f"{what} inside a to_static function is not supported yet "
                            f"(at {user_location()})")
-
-
-def _block_io(block: Block, inputs: set[str], outputs: set[str]) -> tuple[set[str], set[str]]:
-    """Paddle's get_inputs_outputs_in_block: names read before any op of the block writes
-    them, and names written. Same set operations in the same order as Paddle (slots in the
-    C++ OpDesc's std::map order), which makes the iteration order Paddle's too."""
-    for op in block.ops:
-        for slot in sorted(op.input_names):
-            for n in op.input(slot):
-                if n not in outputs:
-                    inputs.add(n)
-        for slot in sorted(op.output_names):
-            for n in op.output(slot):
-                outputs.add(n)
-    parent = block.parent
-    assert parent is not None
-    own_vars = block.vars
-    arrays = set()  # tensor arrays created in the block are not inputs
-    for n in inputs:
-        own = own_vars.get(n)
-        if (parent._find_var_recursive(n) is None and own is not None
-                and own.type == "DENSE_TENSOR_ARRAY"):
-            arrays.add(n)
-    return inputs - arrays, outputs
-
-
-def _step_scopes(block: Block) -> str:
-    var = block.create_var(block._generated_name(), type="STEP_SCOPES", persistable=None)
-    return var.name
-
-
-def _sub_block_attrs() -> dict[str, tuple[str, Any]]:
-    """What a live conditional_block / while carries besides its own attributes."""
-    return {"skip_eager_deletion_vars": ("STRINGS", []),
-            **common_attrs(True, user_location())}
-
-
-def _assign(builder: ProgramBuilder, x: Variable, out: Variable) -> None:
-    """paddle.assign(x, out): writes the existing `out` (nothing when x is out)."""
-    if x.desc is out.desc:
-        return
-    builder.names("assign")  # its LayerHelper
-    builder.write(Assign, [x], {}, [out])
 
 
 def _check_condition(c: Any, api: str, what: str, strict: bool = False) -> None:

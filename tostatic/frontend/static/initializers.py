@@ -1,15 +1,19 @@
 """Parameter initialisers as startup-program ops (what Paddle's initialisers append in static
-mode): the same distribution the eager initialiser samples, written as a random or fill op."""
+mode): the same distribution the eager initialiser samples, as a random or fill `pd` op."""
 from __future__ import annotations
 
 from typing import Any
 
+from xdsl.dialects.builtin import DictionaryAttr
+from xdsl.ir import Attribute
+
+from tostatic.dialects.program import to_attr
 from tostatic.frontend.nn import initializer as init
-from tostatic.frontend.static.program import Block
 from tostatic.ir import dtypes
+from tostatic.ir.attr_keys import LEGACY_ATTRS_ATTR
 from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.opdef import PdOp
 from tostatic.ops.creation import Full, GaussianRandom, UniformRandom
-from tostatic.passes.lowering import legacy_op
 
 
 def _op_for(initializer: Any, shape: tuple[int, ...], dtype: dtypes.DType
@@ -34,13 +38,13 @@ def _op_for(initializer: Any, shape: tuple[int, ...], dtype: dtypes.DType
                            f"static mode yet")
 
 
-def append_initializer(block: Block, name: str, shape: tuple[int, ...], dtype: Any,
-                       initializer: Any) -> None:
+def append_initializer(name: str, shape: tuple[int, ...], dtype: Any, initializer: Any,
+                       result_type: Attribute) -> PdOp:
+    """The op that initialises parameter `name` (its result type given)."""
     d = dtypes.convert_dtype(dtype)
     cls, attrs = _op_for(initializer, shape, d)
-    attrs = cls.normalize_attrs(attrs)
-    overrides = {}
+    op = cls.make([], attrs, [result_type])
     if cls is Full:  # an initialiser's fill_constant states its value as float text, any dtype
-        overrides["str_value"] = ("STRING", str(float(attrs["value"])))
-    block.append_op(legacy_op(cls, attrs, [], [], [name], [], None, keep_extra=True,
-                              overrides=overrides))
+        text = str(float(cls.normalize_attrs(attrs)["value"]))
+        op.attributes[LEGACY_ATTRS_ATTR] = DictionaryAttr({"str_value": to_attr("STRING", text)})
+    return op

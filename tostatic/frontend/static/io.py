@@ -1,23 +1,34 @@
 """save_inference_model / load_inference_model: a static Program to and from Paddle's files.
 
-Saving prunes the program to what the fetches need from the feeds (sub-blocks of the ops kept
-included, pruned and renumbered as Paddle's Prune does), then writes it the way Paddle 3.3.1
-does (variables sorted by name, feed and fetch ops, training-only attributes dropped) with the
-persistables' current values from the scope.
+Saving is compiling: the program's `pd` function with the feeds as its arguments and the
+fetches as its results goes through dead-op-elimination (the pruner: what the fetches do not
+need goes, inside the regions of cond and while_loop too) and `lower-to-program{mode=save}`,
+which writes it as Paddle 3.3.1 saves one (variables sorted by name, feed and fetch ops,
+training-only fields and attributes dropped, is_test set, the sub-blocks that remain numbered
+in order). The slots of a kept conditional_block / while stay as the program built them, as
+Paddle keeps them (less what pruning removed entirely). The persistables' current values
+come from the scope. A loaded program is raised to `pd` first (the "load" pipeline).
 """
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, i1
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, i1
+from xdsl.ir import SSAValue
 
-from tostatic.dialects.program import BlockOp, OpOp, VarOp, outer_uses, to_attr
-from tostatic.serialization.program_text import extra_attrs
+from tostatic.dialects.program import ProgramOp
 from tostatic.frontend.nn import io
+from tostatic.frontend.static.mode import default_main_program
 from tostatic.frontend.static.program import Program
-from tostatic.ir.opdef import LEGACY
-from tostatic.passes.lowering import inference_program
+from tostatic.ir.attr_keys import INPUT_NAME_ATTR
+from tostatic.ops.control_flow import If, RegionOp
+from tostatic.passes.base import CompileState
+from tostatic.passes.lower_control_flow import record_slots
+from tostatic.passes.lowering import block_names, name_results
+from tostatic.passes.manager import PassManager
+from tostatic.runtime.program_run import with_feeds_and_fetches
 from tostatic.runtime.scope import Scope, global_scope
 from tostatic.serialization.pdiparams import load_combine, save_combine
 from tostatic.serialization.program_desc import (
@@ -27,121 +38,34 @@ from tostatic.serialization.program_desc import (
     to_program_desc,
 )
 
-_EXTRA = ("op_callstack", "with_quant_attr")
-
 
 def _names(xs: Any) -> list[str]:
     xs = xs if isinstance(xs, (list, tuple)) else [xs]
     return [x if isinstance(x, str) else x.name for x in xs]
 
 
-def _prune(blocks: list[BlockOp], feeds: list[str], fetches: list[str]
-           ) -> list[tuple[BlockOp, int, list[OpOp]]]:
-    """Paddle's Prune: (source block, new parent index, saved ops) for block 0 and then, depth
-    first, each kept op's sub-block, renumbered in that order (sub_block attrs follow)."""
-    out: list[Any] = []
-    _prune_block(blocks, 0, -1, set(fetches), set(feeds), out)
-    block0_ops = out[0][2]
-    missing = [n for n in fetches if n not in feeds
-               and not any(n in o.output_names for o in block0_ops)
-               and not _var(blocks[0], n).persistable]
-    if missing:
-        raise ValueError(f"save_inference_model: no op computes fetch {missing[0]!r}")
-    return out
-
-
-def _prune_block(blocks: list[BlockOp], idx: int, parent: int, needed: set[str],
-                 feeds: set[str], out: list[Any]) -> int:
-    """The ops of block `idx` that write a needed name, whose inputs (and what their
-    sub-blocks read from outside) become needed, stopping at the feeds. A kept op's sub-block
-    is pruned the same way, needing what the op reads and writes. Returns the new index."""
-    kept: list[OpOp] = []
-    for op in reversed([o for o in blocks[idx].ops if o.op_type not in ("feed", "fetch")]):
-        sub = _sub_block(op)
-        writes_feed = (sub is not None or parent >= 0) and any(n in feeds
-                                                               for n in op.output_names)
-        if writes_feed or any(n in needed for n in op.output_names):
-            kept.append(op)
-            reads = op.input_names + (outer_uses(blocks, sub)[0] if sub is not None else [])
-            needed.update(n for n in reads if n not in feeds)
-    new_idx = len(out)
-    out.append(None)
-    ops = []
-    for op in reversed(kept):
-        op = _saved_op(op)
-        sub = _sub_block(op)
-        if sub is not None:
-            deps = {n for n in op.input_names + op.output_names if n not in feeds}
-            _set_attr(op, "sub_block", ("BLOCK", _prune_block(blocks, sub, new_idx, deps,
-                                                              feeds, out)))
-        ops.append(op)
-    out[new_idx] = (blocks[idx], parent, ops)
-    return new_idx
-
-
-def _sub_block(op: OpOp) -> int | None:
-    return op.attr("sub_block") if op.has_attr("sub_block") else None
-
-
-def _set_attr(op: OpOp, name: str, value: tuple[str, Any]) -> None:
-    op.properties["attrs"] = DictionaryAttr({**op.attrs_attr.data, name: to_attr(*value)})
-
-
-def _referenced(ops: list[OpOp]) -> set[str]:
-    return {n for op in ops for n in op.input_names + op.output_names}
-
-
-def _var(block: BlockOp, name: str) -> VarOp:
-    var = block.var(name)
-    if var is None:
-        raise ValueError(f"save_inference_model: {name!r} is not a variable of the program")
-    return var
-
-
-def _saved_var(var: VarOp) -> VarOp:
-    """A variable as Paddle writes it to an inference model: its own fields, without the
-    training-only ones."""
-    copy = var.clone()
-    for field in ("stop_gradient", "is_parameter"):
-        copy.properties.pop(field, None)
-    return copy
-
-
-def _saved_op(op: OpOp) -> OpOp:
-    """Ops whose definition has an extra-attr map lose op_callstack / with_quant_attr (and
-    the map's own attrs: conditional_block's skip_eager_deletion_vars); `is_test` becomes
-    True (Paddle's _inference_optimize)."""
-    specs = LEGACY.get(op.op_type)
-    copy = op.clone()
-    extra = extra_attrs(op.op_type)
-    if (specs and not specs[0].PADDLE.keeps_extra_attrs) or (not specs and extra):
-        attrs = {k: v for k, v in op.attrs_attr.data.items()
-                 if k not in _EXTRA and k not in extra}
-        copy.properties["attrs"] = DictionaryAttr(attrs)
-    if copy.has_attr("is_test"):
-        _set_attr(copy, "is_test", ("BOOLEAN", True))
-    return copy
-
-
 def save_inference_model(path_prefix: str, feed_vars: Any, fetch_vars: Any, executor: Any,
                          program: Program | None = None, scope: Scope | None = None,
                          **kwargs: Any) -> None:
     """Write path_prefix.pdmodel and .pdiparams (the persistables the pruned program reads)."""
-    from tostatic.frontend.static.mode import default_main_program
-
     program = program or default_main_program()
     scope = scope or global_scope()
     feeds, fetches = _names(feed_vars), _names(fetch_vars)
-    (block, _, ops), *sub_blocks = _prune(program.desc.blocks, feeds, fetches)
-    used = set(feeds) | set(fetches) | _referenced(ops)
-    variables = [_saved_var(_var(block, n)) for n in sorted(used)]
-    desc = inference_program(variables, ops, feeds, fetches)
-    for idx, (source, parent, sub_ops) in enumerate(sub_blocks, 1):
-        names = sorted(n for n in _referenced(sub_ops) if source.var(n) is not None)
-        desc.body.block.add_op(BlockOp.build(idx, parent, [_saved_var(source.var(n))
-                                                           for n in names], sub_ops))
+    if program._live:
+        module = _save_module(program, feeds, fetches)
+        state = CompileState(variables=program)
+        PassManager("dead-op-elimination{keep-effects=false}", verify="end").run(
+            module, state, first_stage="static-program")
+        _drop_unfed_arguments(module, len(feeds))
+        PassManager("lower-to-program{mode=save},set-is-test", verify="end").run(module, state,
+                                                                    first_stage="pruned")
+    else:  # a loaded program: raised, pruned and lowered as jit.save would
+        module = ModuleOp([with_feeds_and_fetches(program.desc, feeds, fetches)])
+        PassManager("load,lower-to-program,set-is-test", verify="end").run(module, CompileState(),
+                                                              first_stage="program")
+    desc = next(op for op in module.body.block.ops if isinstance(op, ProgramOp))
     weights = {}
-    for v in variables:
+    for v in desc.blocks[0].vars:
         if v.persistable and v.var_type == "DENSE_TENSOR":
             value = scope.get(v.var_name)
             if value is None:
@@ -154,6 +78,86 @@ def save_inference_model(path_prefix: str, feed_vars: Any, fetch_vars: Any, exec
     save_program(path_prefix + ".pdmodel", desc)
     if weights:
         save_combine(path_prefix + ".pdiparams", weights)
+
+
+def _save_module(program: Program, feeds: list[str], fetches: list[str]) -> ModuleOp:
+    """A copy of the program's function whose first arguments are `feeds` (a fed variable
+    that an op computes is read from the feed instead) and whose results are `fetches`; each
+    cond and while_loop carries the slots the program gave its Paddle ops (pd.block_slots)."""
+    slots = _block_op_slots(program.desc)
+    mapper: dict[SSAValue, SSAValue] = {}
+    fn = program._fn.clone(value_mapper=mapper)
+    block = fn.body.block
+    root = program._frames[0].values
+
+    def value(name: str, what: str) -> SSAValue:
+        var = program._vars.get(name)
+        if var is None or var not in root:
+            raise ValueError(f"save_inference_model: {what} {name!r} is not a variable of the "
+                             f"program's global block")
+        return mapper.get(root[var], root[var])
+
+    data_args = list(zip(block.args, [v.name for v in program._feeds]))
+    fed: dict[str, SSAValue] = {}
+    for name in feeds:
+        v = value(name, "feed")
+        fed[name] = block.insert_arg(v.type, len(fed))
+        v.replace_all_uses_with(fed[name])
+    results = [fed[n] if n in fed else value(n, "fetch") for n in fetches]
+    unfed = []
+    for arg, name in data_args:  # static.data not fed: pruning says whether it is needed
+        if arg.uses:
+            unfed.append(name)
+        else:
+            block.erase_arg(arg)
+    block.add_op(func.ReturnOp(*results))
+    fn.function_type = func.FunctionType.from_lists([a.type for a in block.args],
+                                                    [r.type for r in results])
+    fn.arg_attrs = _arg_names(feeds + unfed)
+    name_results(fn, fetches)
+    for op in fn.walk():
+        names = block_names(op) if isinstance(op, RegionOp) else None
+        if names is None:
+            continue
+        if isinstance(op, If):
+            record_slots(op, {key: slots[names[key][-1]] for key in ("then", "else")
+                              if key in names})
+        else:
+            record_slots(op, {"while": slots[names["scope"]]})
+    return ModuleOp([fn])
+
+
+def _block_op_slots(desc: ProgramOp) -> dict[str, dict[str, list[str]]]:
+    """step scope name -> the slots of the conditional_block / while that has it."""
+    out = {}
+    for block in desc.blocks:
+        for op in block.ops:
+            if op.op_type == "conditional_block":
+                out[op.output("Scope")[0]] = {"Input": op.input("Input"),
+                                              "Out": op.output("Out")}
+            elif op.op_type == "while":
+                out[op.output("StepScopes")[0]] = {"X": op.input("X"),
+                                                   "Out": op.output("Out")}
+    return out
+
+
+def _drop_unfed_arguments(module: ModuleOp, n_feeds: int) -> None:
+    """After pruning: the static.data variables not fed must be ones nothing needs."""
+    fn = next(op for op in module.body.block.ops if isinstance(op, func.FuncOp))
+    block = fn.body.block
+    names = [d.data[INPUT_NAME_ATTR].data for d in fn.arg_attrs.data]  # type: ignore
+    for arg, name in list(zip(block.args, names))[n_feeds:]:
+        if arg.uses:
+            raise ValueError(f"save_inference_model: the fetches need {name!r}, which is not "
+                             f"among feed_vars")
+        block.erase_arg(arg)
+    fn.function_type = func.FunctionType.from_lists(
+        [a.type for a in block.args], list(fn.function_type.outputs.data))
+    fn.arg_attrs = _arg_names(names[:n_feeds])
+
+
+def _arg_names(names: list[str]) -> ArrayAttr:
+    return ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(n)}) for n in names])
 
 
 def load_inference_model(path_prefix: str, executor: Any = None, scope: Scope | None = None,

@@ -1,12 +1,14 @@
 """The static Program behind a to_static function (`concrete_program.main_program`), as
-Paddle builds it: variables in creation order, parameters as Parameters, no feed/fetch ops."""
+Paddle builds it: its `pd` function lowered live (variables in creation order, parameters as
+Parameters, no feed/fetch ops), the feeds' stop_gradient as their InputSpecs say."""
 from __future__ import annotations
 
 from typing import Any
 
 from tostatic.frontend.capture.input_spec import InputSpec
-from tostatic.frontend.static.program import Program
-from tostatic.passes.lower_to_program import lower_block
+from tostatic.frontend.static.program import Frame, Parameter, Program, Variable
+from tostatic.ops.core import Persistable
+from tostatic.passes.lowering import input_names
 
 
 def _stop_gradients(specs: Any, out: list[bool]) -> list[bool]:
@@ -25,23 +27,20 @@ def _stop_gradients(specs: Any, out: list[bool]) -> list[bool]:
 
 
 def main_program(concrete: Any) -> Program:
-    lowered = lower_block(concrete.function, keep_extra=True)
-    stop = dict(zip(lowered.feeds, _stop_gradients(concrete.input_specs, [])))
-    for name, (_, kw) in lowered.variables.items():
-        if kw.get("persistable"):
-            stop[name] = not lowered.parameters.get(name, False)
-    for op in lowered.ops:
-        flag = all(stop.get(n, True) for n in op.input_names)
-        for n in op.output_names:
-            stop[n] = flag
+    """A Program of the concrete program's (optimised) function; no ops can be added."""
     program = Program()
-    block = program.global_block()
-    for name, (ab, kw) in lowered.variables.items():
-        if name in lowered.parameters:
-            block.create_parameter(name, ab.shape, ab.dtype, lowered.parameters[name])
-        else:
-            block.create_var(name, ab.shape, ab.dtype, persistable=kw.get("persistable"),
-                             lod_level=kw.get("lod_level"), stop_gradient=stop.get(name, True))
-    for op in lowered.ops:
-        block.append_op(op)
+    fn = concrete.function.clone()
+    program._fn = fn
+    program._frames = [Frame(fn.body.block, 0, None)]
+    root = program.global_block()
+    stops = _stop_gradients(concrete.input_specs, [])
+    for i, (arg, name) in enumerate(zip(fn.body.block.args, input_names(fn))):
+        var = Variable(name, arg, root, stops[i] if i < len(stops) else True, {})
+        program._vars[name] = var
+        program._feeds.append(var)
+    for op in fn.walk():  # the parameters, for printing ("persist trainable param ...")
+        if isinstance(op, Persistable) and op.attr_values()["is_parameter"]:
+            values = op.attr_values()
+            program._vars[values["var_name"]] = Parameter(values["var_name"], op.results[0],
+                                                          root, values["trainable"])
     return program
