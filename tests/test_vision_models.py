@@ -91,6 +91,6 @@ def test_tostatic_model_with_paddle_weights_exports_and_runs_in_paddle_and_openv
     in_openvino = openvino_run(prefix.with_suffix(".pdmodel"), feeds)
     for batch, want, got_paddle, got_openvino in zip(BATCHES, wants, in_paddle, in_openvino):
         assert_outputs_close(got_paddle, want, f"{case.id} paddle.inference batch {batch}",
-                             case.tol)
+                             made.tolerance)
         assert_outputs_close(got_openvino, want, f"{case.id} OpenVINO batch {batch}",
-                             case.tol)
+                             made.tolerance)

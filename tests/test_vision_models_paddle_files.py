@@ -30,7 +30,7 @@ def test_paddle_saved_model_runs_in_jit_load_and_inference(paddle_vision_models,
         x, want = made.inputs[batch], made.outputs[batch]
         got = [t.numpy() for t in _as_list(layer(tostatic.to_tensor(x)))]
         assert_outputs_close(got, want, f"{case.id} jit.load batch {batch}",
-                             case.tol)
+                             made.tolerance)
         handle = predictor.get_input_handle(name)
         handle.reshape(x.shape)
         handle.copy_from_cpu(x)
@@ -38,4 +38,4 @@ def test_paddle_saved_model_runs_in_jit_load_and_inference(paddle_vision_models,
         got = [predictor.get_output_handle(n).copy_to_cpu()
                for n in predictor.get_output_names()]
         assert_outputs_close(got, want, f"{case.id} tostatic.inference batch {batch}",
-                             case.tol)
+                             made.tolerance)
