@@ -253,6 +253,8 @@ def main() -> None:
     print(f"environment: unset {unset or 'nothing (neither was set)'}; "
           + " ".join(f"{k}={v}" for k, v in ONE_THREAD.items()))
     print(f"BLAS: {blas_description()}")
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())} (other "
+          f"processes share the cpus: interleaving spreads their effect over every engine)")
     print(f"batch {SIZE[0]}, input {SIZE[1]}x{SIZE[2]}x{SIZE[3]}, 1 thread, {args.rounds} "
           f"interleaved rounds after {args.warmup} warm-up calls; medians\n")
     header = (f"{'model':<13}{'engine':<18}{'median ms':>10}{'min ms':>9}"
@@ -279,6 +281,7 @@ def main() -> None:
                       f"{min(t) * 1e3:>9.2f}{ratio:>17}{diffs[engine]:>19.1e}")
             del runs
             sys.stdout.flush()
+    print(f"\nload average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
