@@ -59,7 +59,8 @@ SAMPLE_ATTRS = {
     "pd.arange": {"start": 0.0, "end": 6.0},
 }
 BY_KIND = {"bool": True, "int": 1, "float": 1.5, "str": "linear_0.w_0", "ints": (2, 3),
-           "floats": (0.5, 2.0), "strs": ("a", "b"), "dtype": "float32"}
+           "floats": (0.5, 2.0), "strs": ("a", "b"), "dtype": "float32",
+           "dense": array_to_dense(np.array([1.5, 2.0]))}
 
 
 def sample_op(cls):

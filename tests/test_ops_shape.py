@@ -408,60 +408,10 @@ MINE = {"relu6", "hard_swish", "flatten_contiguous_range", "slice", "concat", "s
         "unsqueeze2", "softmax"}
 
 
-def _embedding_stand_ins(monkeypatch):
-    """lookup_table_v2 and layer_norm (another family's ops that embed_ln uses), stood in for
-    by test-local kernels until they are merged; the real ones are used once registered."""
-    from tostatic.ir.attributes import FLOAT, INT, attr
-    from tostatic.ir.opdef import LEGACY, REGISTRY, From, Legacy, pd_op
-
-    class Lookup(PdOp):
-        name = "test.lookup_table_v2"
-        INPUTS = ("ids", "w")
-        ATTRS = {"padding_idx": attr(INT, -1)}
-        PADDLE = Legacy("lookup_table_v2", {"Ids": "ids", "W": "w"}, {"Out": 0},
-                        {"padding_idx": From("LONG", "padding_idx")})
-        infer = staticmethod(lambda ids, w, padding_idx: Abstract(ids.shape + w.shape[1:],
-                                                                   w.dtype))
-        eager = staticmethod(lambda ids, w, padding_idx: np.where(
-            (ids == padding_idx)[..., None], np.float32(0), w[ids]))
-
-    class LayerNorm(PdOp):
-        name = "test.layer_norm"
-        INPUTS = ("x", "scale", "bias")
-        ATTRS = {"epsilon": attr(FLOAT, 1e-5), "begin_norm_axis": attr(INT, 1)}
-        NUM_RESULTS = 3
-        PADDLE = Legacy("layer_norm", {"X": "x", "Scale": "scale", "Bias": "bias"},
-                        {"Y": 0, "Mean": 1, "Variance": 2},
-                        {"begin_norm_axis": From("INT", "begin_norm_axis"),
-                         "epsilon": From("FLOAT", "epsilon")})
-
-        @staticmethod
-        def infer(x, scale, bias, epsilon, begin_norm_axis):
-            rows = Abstract((M.numel(x.shape[:begin_norm_axis]),), x.dtype)
-            return [x, rows, rows]
-
-        @staticmethod
-        def eager(x, scale, bias, epsilon, begin_norm_axis):
-            axes = tuple(range(begin_norm_axis, x.ndim))
-            m, v = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
-            y = (x - m) / np.sqrt(v + np.float32(epsilon))
-            inner = x.shape[begin_norm_axis:]
-            return [y * scale.reshape(inner) + bias.reshape(inner), m.reshape(-1), v.reshape(-1)]
-
-    for cls in (Lookup, LayerNorm):
-        if cls.PADDLE.type not in LEGACY:
-            op = pd_op(cls)
-            REGISTRY.pop(op.name)
-            del LEGACY[cls.PADDLE.type]
-            monkeypatch.setitem(LEGACY, cls.PADDLE.type, [op])
-
-
 @pytest.mark.parametrize("name", ["small_cnn", "depthwise_cnn", "embed_ln"])
-def test_paddle_fixtures_run_and_lower_back_to_the_ops_paddle_wrote(name, tmp_path,
-                                                                    monkeypatch):
+def test_paddle_fixtures_run_and_lower_back_to_the_ops_paddle_wrote(name, tmp_path):
     from conftest import FIXTURES, fixture_cases
 
-    _embedding_stand_ins(monkeypatch)
     for d, feeds, expected in fixture_cases(name):
         model = load_model(str(d / "model.pdmodel"), str(d / "model.pdiparams"))
         got = model.run([feeds[n] for n in model.feed_names])

@@ -7,7 +7,7 @@ import tostatic as paddle
 from conftest import assert_all_close, assert_close, fixture_cases
 
 SUPPORTED = ["simple_net", "mlp", "two_outputs", "static_fc", "control_flow", "small_cnn",
-             "depthwise_cnn"]
+             "depthwise_cnn", "embed_ln"]
 
 
 @pytest.mark.parametrize("name", SUPPORTED)

@@ -158,7 +158,7 @@ def test_ops_inside_regions_are_inferred():
 
 # Raising these fixtures stops at a Paddle op tostatic does not have yet (the UnsupportedError
 # names it); once all their ops exist the strict xfail fails: take the fixture off this list.
-NOT_RAISED_YET = {"embed_ln"}  # lookup_table_v2, layer_norm: the Transformers issue
+NOT_RAISED_YET: set[str] = set()
 
 
 @pytest.mark.parametrize("name", [

@@ -14,20 +14,20 @@ from tostatic.frontend.tensor.math import (  # noqa: F401
     add,
     arange,
     cast,
+    clip,
     divide,
     equal,
     exp,
     floor_divide,
     full,
+    full_like,
     greater_equal,
     greater_than,
     is_tensor,
     less_equal,
     less_than,
     matmul,
-    max,
     maximum,
-    mean,
     minimum,
     mod,
     multiply,
@@ -46,13 +46,29 @@ from tostatic.frontend.tensor.math import (  # noqa: F401
     sigmoid,
     sqrt,
     subtract,
-    sum,
     tanh,
     transpose,
     uniform,
     zeros,
     zeros_like,
 )
+from tostatic.frontend.tensor.manipulation import (  # noqa: F401
+    chunk,
+    concat,
+    expand,
+    flatten,
+    gather,
+    meshgrid,
+    shape,
+    slice,
+    split,
+    squeeze,
+    stack,
+    tile,
+    unsqueeze,
+)
+from tostatic.frontend.tensor.reduction import cumsum, max, mean, min, prod, sum  # noqa: F401
+from tostatic.frontend.tensor.search import argmax, topk, where  # noqa: F401
 from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
 from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401

@@ -15,3 +15,7 @@ class UnsupportedError(ToStaticError, NotImplementedError):
 
 class FeedError(ToStaticError, ValueError):
     """A value fed to a compiled program does not match the program's input."""
+
+
+class OutOfRangeError(ToStaticError, IndexError):
+    """A tensor holds an index or id outside what an op accepts (found when the op runs)."""

@@ -110,15 +110,16 @@ class FromInputs:
 class Legacy:
     """How a pd op is written as one Paddle legacy op, and read back from it.
 
-    `inputs` maps slot -> pd input name ("*name" for a variadic input); `outputs` maps
-    slot -> result index (or "*" for all results). `extra_outputs` are slots Paddle keeps
+    `inputs` maps slot -> pd input name ("*name" for a variadic input, a tuple of names for
+    a slot holding several fixed inputs: rnn's PreState is (h, c) for an LSTM); `outputs`
+    maps slot -> result index (or "*" for all results, a tuple of indices for several). `extra_outputs` are slots Paddle keeps
     with a var of their own (reshape2's XShape), named `<out>.xshape` style by lowering.
     `keeps_extra_attrs`: ops without an extra-attr map keep op_callstack/with_quant_attr.
     """
 
     type: str
-    inputs: dict[str, str]
-    outputs: dict[str, int | str]
+    inputs: dict[str, str | tuple[str, ...]]
+    outputs: dict[str, int | str | tuple[int, ...]]
     attrs: dict[str, From | Fixed | FromInputs] = field(default_factory=dict)
     optional_inputs: tuple[str, ...] = ()  # empty slots written as `Slot: []`
     # when set, the empty slots are written only for ops whose pd attributes satisfy it

@@ -1,5 +1,20 @@
 """paddle.nn.functional."""
-from tostatic.frontend.nn.functional import flatten, linear, relu, sigmoid, tanh
+from tostatic.frontend.nn.functional import flatten, linear
+from tostatic.frontend.nn.functional_activation import (
+    elu,
+    hardsigmoid,
+    hardswish,
+    leaky_relu,
+    prelu,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    swish,
+    tanh,
+)
+from tostatic.frontend.nn.functional_common import interpolate, pad, upsample
 from tostatic.frontend.nn.functional_conv import conv2d, conv2d_transpose
 from tostatic.frontend.nn.functional_dropout import dropout
 from tostatic.frontend.nn.functional_norm import batch_norm, group_norm, instance_norm
@@ -9,7 +24,10 @@ from tostatic.frontend.nn.functional_pooling import (
     avg_pool2d,
     max_pool2d,
 )
+from tostatic.frontend.nn.functional_vision import affine_grid, grid_sample
 
-__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "batch_norm", "conv2d",
-           "conv2d_transpose", "dropout", "flatten", "group_norm", "instance_norm", "linear",
-           "max_pool2d", "relu", "sigmoid", "tanh"]
+__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "affine_grid", "avg_pool2d",
+           "batch_norm", "conv2d", "conv2d_transpose", "dropout", "elu", "flatten",
+           "grid_sample", "group_norm", "hardsigmoid", "hardswish", "instance_norm",
+           "interpolate", "leaky_relu", "linear", "max_pool2d", "pad", "prelu", "relu",
+           "relu6", "sigmoid", "silu", "softmax", "swish", "tanh", "upsample"]

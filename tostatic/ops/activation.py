@@ -10,6 +10,7 @@ from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.attr_checks import check_choice, unsupported
 from tostatic.ops.shapes import normalize_axis
+from tostatic.ops.special import erf
 
 
 class Unary(PdOp):
@@ -123,9 +124,7 @@ def _gelu(x: np.ndarray, approximate: bool) -> np.ndarray:
     if approximate:
         c = np.sqrt(2.0 / np.pi)
         return 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x ** 3)))
-    from math import erf
-
-    return 0.5 * x * (1.0 + np.vectorize(erf, otypes=[x.dtype])(x / np.sqrt(2.0)))
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 
 @pd_op
@@ -260,6 +259,9 @@ class Elu(FloatUnary):
 
 PRELU_MODES = ("all", "channel", "element")
 PRELU_FORMATS = ("NCHW", "NHWC")
+# F.prelu writes NCHW / NHWC in mode 'channel'; with one weight (mode 'all') it writes the
+# layout the user gave, any of these (the layout only matters for 'channel')
+PRELU_ANY_FORMATS = ("NCHW", "NHWC", "NC", "NCL", "NCDHW", "NLC", "NDHWC")
 
 
 def _prelu_alpha_shape(x: tuple[int, ...], mode: str, data_format: str) -> tuple[int, ...]:
@@ -288,7 +290,8 @@ class Prelu(PdOp):
     @classmethod
     def infer(cls, x: Abstract, alpha: Abstract, mode: str, data_format: str) -> Abstract:
         check_choice(cls.name, "mode", mode, PRELU_MODES)
-        check_choice(cls.name, "data_format", data_format, PRELU_FORMATS)
+        check_choice(cls.name, "data_format", data_format,
+                     PRELU_FORMATS if mode == "channel" else PRELU_ANY_FORMATS)
         if alpha.dtype != x.dtype:
             raise ShapeError(f"{cls.name}: alpha dtype {alpha.dtype.name} differs from x dtype "
                              f"{x.dtype.name}")

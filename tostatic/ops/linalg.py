@@ -1,11 +1,12 @@
-"""Matrix products."""
+"""Matrix products (matmul_v2, bmm, the older matmul and mul) and the triangles of matrices."""
 from __future__ import annotations
 
 import numpy as np
 
-from tostatic.ir.attributes import BOOL, INT, attr
+from tostatic.ir.attributes import BOOL, FLOAT, INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops.attr_checks import unsupported, written
 from tostatic.ops.shapes import broadcast, numel
 
 
@@ -107,3 +108,93 @@ class FlattenMatmul(PdOp):
               y_num_col_dims: int) -> np.ndarray:
         x2, y2 = _as_2d(x, x_num_col_dims), _as_2d(y, y_num_col_dims)
         return (x2 @ y2).reshape(x.shape[:x_num_col_dims] + y.shape[y_num_col_dims:])
+
+
+@pd_op
+class Bmm(PdOp):
+    """Batched matrix product of two 3-D tensors with one batch size: [B, M, K] x [B, K, N]."""
+
+    name = "pd.bmm"
+    INPUTS = ("x", "y")
+    PADDLE = Legacy("bmm", {"X": "x", "Y": "y"}, {"Out": 0}, keeps_extra_attrs=True)
+    NAME_HINT = "bmm"
+
+    @staticmethod
+    def infer(x: Abstract, y: Abstract) -> Abstract:
+        if x.dtype != y.dtype:
+            raise ShapeError(f"pd.bmm: dtypes differ ({x.dtype.name} vs {y.dtype.name})")
+        if x.ndim != 3 or y.ndim != 3:
+            raise ShapeError(f"pd.bmm: both inputs must be 3-D, got {list(x.shape)} and "
+                             f"{list(y.shape)}")
+        if not _dims_match(x.shape[0], y.shape[0]) or not _dims_match(x.shape[2], y.shape[1]):
+            raise ShapeError(f"pd.bmm: [B, M, K] x [B, K, N] do not fit: {list(x.shape)} and "
+                             f"{list(y.shape)}")
+        b = x.shape[0] if x.shape[0] >= 0 else y.shape[0]
+        return Abstract((b, x.shape[1], y.shape[2]), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.matmul(x, y)
+
+
+@pd_op
+class ScaledMatmul(PdOp):
+    """Paddle's first matmul (files before 2.0; BERT-era attention writes alpha = 1/sqrt(d)):
+    alpha * (x @ y) with optional transposes of the last two dims. Unlike matmul_v2, batch
+    dims do not broadcast: both sides have the same ones, or one side has none. head_number
+    other than 1 (a fused multi-head form) is refused."""
+
+    name = "pd.scaled_matmul"
+    INPUTS = ("x", "y")
+    ATTRS = {"transpose_x": attr(BOOL, False), "transpose_y": attr(BOOL, False),
+             "alpha": attr(FLOAT, 1.0), "head_number": attr(INT, 1)}
+    PADDLE = Legacy("matmul", {"X": "x", "Y": "y"}, {"Out": 0},
+                    {"alpha": From("FLOAT", "alpha"), "head_number": From("INT", "head_number"),
+                     "transpose_X": From("BOOLEAN", "transpose_x"),
+                     "transpose_Y": From("BOOLEAN", "transpose_y"),
+                     "use_mkldnn": written("BOOLEAN", False)})
+    NAME_HINT = "matmul"
+
+    @classmethod
+    def infer(cls, x: Abstract, y: Abstract, transpose_x: bool, transpose_y: bool,
+              alpha: float, head_number: int) -> Abstract:
+        if head_number != 1:
+            raise unsupported(cls.name, "head_number", head_number, "1 (no fused heads)")
+        bx, by = x.shape[:-2], y.shape[:-2]
+        if bx and by and (len(bx) != len(by) or not all(map(_dims_match, bx, by))):
+            raise ShapeError(f"{cls.name}: batch dims differ: x {list(x.shape)} and y "
+                             f"{list(y.shape)} (this matmul does not broadcast them)")
+        return Matmul.infer(x, y, transpose_x, transpose_y)
+
+    @staticmethod
+    def eager(x: np.ndarray, y: np.ndarray, transpose_x: bool, transpose_y: bool,
+              alpha: float, head_number: int) -> np.ndarray:
+        out = Matmul.eager(x, y, transpose_x, transpose_y)
+        if alpha != 1.0:
+            out = out * out.dtype.type(alpha)
+        return out
+
+
+@pd_op
+class TrilTriu(PdOp):
+    """The lower (tril) or upper (triu) triangle of the last two dims, from `diagonal` on
+    (0: the main diagonal, > 0 above it, < 0 below); the rest zeros."""
+
+    name = "pd.tril_triu"
+    INPUTS = ("x",)
+    ATTRS = {"diagonal": attr(INT, 0), "lower": attr(BOOL)}
+    PADDLE = Legacy("tril_triu", {"X": "x"}, {"Out": 0},
+                    {"diagonal": From("INT", "diagonal"), "lower": From("BOOLEAN", "lower")},
+                    keeps_extra_attrs=True)
+    NAME_HINT = "tril_triu"
+
+    @classmethod
+    def infer(cls, x: Abstract, diagonal: int, lower: bool) -> Abstract:
+        if x.ndim < 2:
+            raise ShapeError(f"{cls.name}: input must have at least 2 dims, got "
+                             f"{list(x.shape)}")
+        return x
+
+    @staticmethod
+    def eager(x: np.ndarray, diagonal: int, lower: bool) -> np.ndarray:
+        return np.tril(x, diagonal) if lower else np.triu(x, diagonal)

@@ -264,6 +264,68 @@ class Expand(PdOp):
         return np.ascontiguousarray(np.broadcast_to(x, expand_shape(x.shape, shape)))
 
 
+def expand_as_shape(shape: tuple[int, ...], target: tuple[int, ...],
+                    what: str = "pd.expand_as") -> tuple[int, ...]:
+    """x broadcast to a target of at least x's rank (a target's -1 is a dim not known
+    yet): x's dims are 1 or the target's."""
+    lead = len(target) - len(shape)
+    if lead < 0:
+        raise ShapeError(f"{what}: the target shape {list(target)} has fewer dims than the "
+                         f"input {list(shape)}")
+    out = list(target[:lead])
+    for i, (d, t) in enumerate(zip(shape, target[lead:])):
+        if d not in (1, -1) and t >= 0 and d != t:
+            raise ShapeError(f"{what}: cannot expand dim {i} of size {d} (input "
+                             f"{list(shape)}) to {t} (target {list(target)})")
+        out.append(t if t >= 0 or d == 1 else d)
+    return tuple(out)
+
+
+@pd_op
+class ExpandAs(PdOp):
+    """x broadcast to y's shape (expand_as_v2 with its Y input; Paddle's kernel takes the
+    shape from Y and writes target_shape only for its compile-time shapes)."""
+
+    name = "pd.expand_as"
+    INPUTS = ("x", "y")
+    PADDLE = Legacy("expand_as_v2", {"X": "x", "Y": "y"}, {"Out": 0},
+                    {"target_shape": FromInputs("INTS", lambda x, y: list(y.shape))},
+                    keeps_extra_attrs=True, out_lod_level=False)
+    NAME_HINT = "expand_as_v2"
+
+    @classmethod
+    def infer(cls, x: Abstract, y: Abstract) -> Abstract:
+        return Abstract(expand_as_shape(x.shape, y.shape, cls.name), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(x, expand_as_shape(x.shape, y.shape)))
+
+
+@pd_op
+class ExpandAsShape(PdOp):
+    """expand_as_v2 without Y: x broadcast to target_shape (every size given)."""
+
+    name = "pd.expand_as_shape"
+    INPUTS = ("x",)
+    ATTRS = {"target_shape": attr(INTS)}
+    PADDLE = Legacy("expand_as_v2", {"X": "x"}, {"Out": 0},
+                    {"target_shape": From("INTS", "target_shape")}, optional_inputs=("Y",),
+                    keeps_extra_attrs=True, out_lod_level=False)
+    NAME_HINT = "expand_as_v2"
+
+    @classmethod
+    def infer(cls, x: Abstract, target_shape: tuple[int, ...]) -> Abstract:
+        if any(t < 0 for t in target_shape):
+            raise ShapeError(f"{cls.name}: without Y every size of target_shape "
+                             f"{list(target_shape)} must be given")
+        return Abstract(expand_as_shape(x.shape, target_shape, cls.name), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(x, target_shape))
+
+
 def tile_shape(shape: tuple[int, ...], repeat_times: tuple[int, ...],
                what: str = "pd.tile") -> tuple[int, ...]:
     if any(r < 0 for r in repeat_times):

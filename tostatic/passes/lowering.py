@@ -169,11 +169,13 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
     assert spec is not None
     grouped = group_inputs(cls.INPUTS, list(operand_names))
     by_input = dict(zip((n.lstrip("*") for n in cls.INPUTS), grouped))
-    inputs = {slot: (list(by_input[src.lstrip("*")]) if src.startswith("*")
+    inputs = {slot: ([by_input[n] for n in src] if isinstance(src, tuple)
+                     else list(by_input[src.lstrip("*")]) if src.startswith("*")
                      else [by_input[src]]) for slot, src in spec.inputs.items()}
     if spec.optional_inputs_if is None or spec.optional_inputs_if(values):
         inputs.update({slot: [] for slot in spec.optional_inputs})
-    outputs = {slot: (outs if idx == "*" else [outs[idx]]) for slot, idx in spec.outputs.items()}
+    outputs = {slot: (outs if idx == "*" else [outs[i] for i in idx] if isinstance(idx, tuple)
+                      else [outs[idx]]) for slot, idx in spec.outputs.items()}
     outputs.update({slot: [name] for slot, name in zip(spec.extra_outputs, extra_outs)})
     attrs = legacy_attrs(spec, values, operands)
     attrs.update(common_attrs(spec.keeps_extra_attrs if keep_extra is None else keep_extra,

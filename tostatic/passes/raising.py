@@ -124,9 +124,12 @@ class Raiser:
         if not candidates:
             raise UnsupportedError(f"{where}: Paddle op {op.op_type!r} is not supported yet")
         filled = {slot for slot in op.input_slots if op.input(slot)}
-        for cls in candidates:
-            if filled - set(cls.PADDLE.inputs):  # it would drop an input the file gives
-                continue
+        # a mapping must read every filled slot (else it would drop an input the file gives);
+        # of those, the one leaving fewest of its own slots empty goes first (layer_norm
+        # without Scale/Bias, fill_constant without ShapeTensor), ties in registration order
+        usable = sorted((cls for cls in candidates if not filled - set(cls.PADDLE.inputs)),
+                        key=lambda cls: len(set(cls.PADDLE.inputs) - filled))
+        for cls in usable:
             outs = self.raise_generic(cls, op, where)
             if outs is not None:
                 self.bind_outputs(cls, op, outs)
@@ -145,6 +148,12 @@ class Raiser:
             if missing:
                 raise ValueError(f"{where}: input {slot} reads {missing[0]!r}, which no earlier "
                                  f"op writes and no feed or persistable provides")
+            if isinstance(src, tuple):  # several fixed inputs, in order
+                if len(names) != len(src):
+                    raise ValueError(f"{where}: slot {slot} must hold {len(src)} variables, "
+                                     f"has {names}")
+                by_input.update((s, [self.env[n]]) for s, n in zip(src, names))
+                continue
             if not src.startswith("*") and len(names) != 1:
                 raise ValueError(f"{where}: slot {slot} must hold one variable, has {names}")
             by_input[src.lstrip("*")] = [self.env[n] for n in names]
@@ -189,6 +198,14 @@ class Raiser:
                 names += slot_names
                 for n, v in zip(slot_names, outs):
                     self.env[n] = v
+            elif isinstance(idx, tuple):  # several results, in order
+                slot_names = op.output(slot)
+                if len(slot_names) != len(idx):
+                    raise ValueError(f"{op.op_type}: output {slot} must hold {len(idx)} "
+                                     f"variables, has {slot_names}")
+                for n, i in zip(slot_names, idx):
+                    names.append(n)
+                    self.env[n] = outs[i]
             else:
                 (n,) = op.output(slot)
                 names.append(n)

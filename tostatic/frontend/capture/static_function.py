@@ -91,12 +91,14 @@ def _unflatten(tree: Any, values: Sequence[Any]) -> Any:
 
 
 def _structured_names(layer: Any) -> dict[int, tuple[str, str]]:
-    """id(tensor) -> (structured name, "param" | "buffer"), as Paddle's to_static sees them."""
+    """id(tensor) -> (structured name, "param" | "buffer"), as Paddle's to_static sees them.
+    A tensor under several names (nn.LSTM's `weight_ih_l0` is also `0.cell.weight_ih`, tied
+    weights) keeps the last, as Paddle's jit.save writes it in .pdiparams.info."""
     if layer is None:
         return {}
     out: dict[int, tuple[str, str]] = {}
     for name, t in layer.to_static_state_dict().items():
-        out.setdefault(id(t), (name, "param" if isinstance(t, Parameter) else "buffer"))
+        out[id(t)] = (name, "param" if isinstance(t, Parameter) else "buffer")
     return out
 
 

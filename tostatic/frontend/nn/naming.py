@@ -11,35 +11,14 @@ run the op as it is.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator, Sequence
-
-from xdsl.dialects.builtin import ArrayAttr, StringAttr
+from typing import Any, Sequence
 
 from tostatic.frontend.tensor.dispatch import apply
+from tostatic.frontend.tensor.naming import SCRATCH, helper, renamable, rename
 from tostatic.ir import builder as builders
-from tostatic.ir.attr_keys import NAMES_ATTR
 from tostatic.ir.opdef import PdOp
 
-_SCRATCH = "tostatic_unnamed"  # the helper key results are first named under, then renamed
-
-
-@contextlib.contextmanager
-def helper(key: str, name: str | None = None) -> Iterator[str | None]:
-    """Paddle's LayerHelper(key, name=name): the ops made inside share `<key>_K` (or the
-    user's `name`) as the prefix of their variables. Yields the prefix; None when eager."""
-    builder = builders.current()
-    if builder is None:
-        yield None
-        return
-    with builder.helper(key, name) as prefix:
-        yield prefix
-
-
-def _renamable(builder: Any) -> bool:
-    """A trace names results through the op's `pd.names` hints, which can still change after
-    the op is made; static mode's program builder has declared its variables already."""
-    return hasattr(builder, "captures")
+__all__ = ["emit", "helper"]
 
 
 def emit(op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any], key: str,
@@ -50,11 +29,11 @@ def emit(op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any], key: 
     name is used up, as in Paddle). Results not listed (those written into an input's own
     variable, UPDATES) get names nobody sees."""
     builder = builders.current()
-    if builder is None or created is None or not _renamable(builder):
+    if builder is None or created is None or not renamable(builder):
         with helper(key, name):
             return apply(op_cls, *inputs, **attrs)
     with builder.helper(key, name) as prefix:
-        with builder.helper(_SCRATCH):
+        with builder.helper(SCRATCH):
             outs = apply(op_cls, *inputs, **attrs)
         results = outs if isinstance(outs, list) else [outs]
         names = [r.name for r in results]
@@ -62,10 +41,5 @@ def emit(op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any], key: 
             fresh = builder.names(prefix + ".tmp")
             if index is not None:
                 names[index] = fresh
-        op = results[0].value.owner
-        hinted = [s.data for s in op.attributes[NAMES_ATTR].data]
-        op.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n)
-                                               for n in names + hinted[len(names):]])
-        for r, n in zip(results, names):
-            r.name = n
+        rename(results, names)
     return outs

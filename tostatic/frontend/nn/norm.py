@@ -19,7 +19,7 @@ from typing import Any
 
 from tostatic.frontend.nn import functional_norm as FN
 from tostatic.frontend.nn import naming
-from tostatic.frontend.nn.functional import relu, sigmoid, tanh
+from tostatic.frontend.tensor.math import relu, sigmoid, tanh  # no helper: act runs in batch_norm's
 from tostatic.frontend.nn.initializer import Constant
 from tostatic.frontend.nn.layer import Layer, _default_dtype_name
 from tostatic.frontend.nn.param_attr import ParamAttr

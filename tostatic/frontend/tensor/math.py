@@ -8,8 +8,10 @@ import numpy as np
 
 from tostatic.ops import random as _random
 from tostatic.frontend.tensor.dispatch import apply
+from tostatic.frontend.tensor.naming import helper
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 from tostatic.ir import dtypes
+from tostatic.ir.errors import UnsupportedError
 from tostatic.ops import (
     activation,
     creation,
@@ -132,26 +134,31 @@ def abs(x, name=None):
     return apply(activation.Abs, x)
 
 
-def _axes(axis: Any) -> tuple[int, ...]:
-    if axis is None:
-        return ()
-    if isinstance(axis, (list, tuple)):
-        return tuple(int(a) for a in axis)
-    return (int(axis),)
+def _clip_defaults(dtype: dtypes.DType) -> tuple[float, float]:
+    """paddle.clip's bounds when not given, by x's dtype (its Python API's values)."""
+    if dtype == dtypes.int32:
+        return float(np.iinfo(np.int32).min), float(np.iinfo(np.int32).max - 2**7)
+    if dtype == dtypes.int64:
+        return float(np.iinfo(np.int64).min), float(np.iinfo(np.int64).max - 2**39)
+    info = np.finfo(dtype.numpy if dtype in (dtypes.float16, dtypes.float64) else np.float32)
+    return float(info.min), float(info.max)
 
 
-def sum(x, axis=None, dtype=None, keepdim=False, name=None):
-    if dtype is not None:
-        x = cast(x, dtype)
-    return apply(reduction.Sum, x, axis=_axes(axis), keepdim=keepdim, reduce_all=axis is None)
-
-
-def mean(x, axis=None, keepdim=False, name=None):
-    return apply(reduction.Mean, x, axis=_axes(axis), keepdim=keepdim, reduce_all=axis is None)
-
-
-def max(x, axis=None, keepdim=False, name=None):
-    return apply(reduction.Max, x, axis=_axes(axis), keepdim=keepdim, reduce_all=axis is None)
+def clip(x, min=None, max=None, name=None):
+    """min(max(x, min), max). Eagerly an int tensor with a float bound is cast to float32
+    first (Paddle's dygraph does); traced it is not (Paddle's static branch does not), so the
+    bounds are truncated to the integers as Paddle's kernel casts them."""
+    for what, v in (("min", min), ("max", max)):
+        if _is_tensor(v):
+            raise UnsupportedError(f"paddle.clip: {what} given as a Tensor is not supported; "
+                                   f"give a Python number")
+    lo, hi = _clip_defaults(x.dtype)
+    if (builders.current() is None and x.dtype in (dtypes.int32, dtypes.int64)
+            and (isinstance(min, float) or isinstance(max, float))):
+        x = cast(x, dtypes.float32)
+    with helper("clip", name):
+        return apply(activation.Clip, x, min=lo if min is None else float(min),
+                     max=hi if max is None else float(max))
 
 
 def reshape(x, shape, name=None):
@@ -200,12 +207,20 @@ def ones(shape, dtype=None, name=None):
     return full(shape, 1.0, dtype or dtypes.float32)
 
 
+def full_like(x, fill_value, dtype=None, name=None):
+    """A tensor of x's shape filled with fill_value: Paddle's fill_any_like, with the dtype
+    written out (x's own when not given), in helper `full_like`."""
+    dtype = x.dtype if dtype is None else dtypes.convert_dtype(dtype)
+    with helper("full_like", name):
+        return apply(creation_from_tensors.FullLike, x, value=float(fill_value), dtype=dtype)
+
+
 def zeros_like(x, dtype=None, name=None):
-    return full(x.shape, 0.0, dtype or x.dtype)
+    return full_like(x, 0, dtype, name)
 
 
 def ones_like(x, dtype=None, name=None):
-    return full(x.shape, 1.0, dtype or x.dtype)
+    return full_like(x, 1, dtype, name)
 
 
 def arange(start=0, end=None, step=1, dtype=None, name=None):

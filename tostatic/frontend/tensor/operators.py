@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from tostatic.frontend.tensor import math
+from tostatic.frontend.tensor import indexing, manipulation, math, reduction, search
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 
 
@@ -35,12 +35,23 @@ OPERATORS: dict[str, Callable[..., Any]] = {
 METHODS: dict[str, Callable[..., Any]] = {
     "matmul": lambda self, y, transpose_x=False, transpose_y=False:
         math.matmul(self, y, transpose_x, transpose_y),
-    "reshape": lambda self, shape: math.reshape(self, shape),
-    "transpose": lambda self, perm: math.transpose(self, perm),
-    "sum": lambda self, axis=None, dtype=None, keepdim=False: math.sum(self, axis, dtype, keepdim),
-    "mean": lambda self, axis=None, keepdim=False: math.mean(self, axis, keepdim),
+    "reshape": lambda self, shape, name=None: math.reshape(self, shape),
+    "transpose": lambda self, perm, name=None: math.transpose(self, perm),
     "astype": lambda self, dtype: math.cast(self, dtype),
     "cast": lambda self, dtype: math.cast(self, dtype),
+    "__getitem__": indexing.getitem,
+    # rows along dim 0; len() refuses a dynamic dim (iterating through __getitem__ alone
+    # would never stop on one)
+    "__iter__": lambda self: (self[i] for i in range(len(self))),
+    # the public functions whose first argument is the tensor, with Paddle's signatures
+    **{name: getattr(module, name) for module, names in (
+        (math, ("abs", "clip", "exp", "sigmoid", "sqrt", "tanh")),
+        (manipulation, ("chunk", "expand", "flatten", "gather", "split", "squeeze", "tile",
+                        "unsqueeze")),
+        (reduction, ("cumsum", "max", "mean", "min", "prod", "sum")),
+        (search, ("argmax", "topk"))) for name in names},
+    "slice": lambda self, axes, starts, ends: manipulation.slice(self, axes, starts, ends),
+    "where": lambda self, x=None, y=None, name=None: search.where(self, x, y, name),
 }
 
 # eager tensors compare elementwise, as Paddle's do (symbolic ones keep identity: they are

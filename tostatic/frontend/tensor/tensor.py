@@ -127,7 +127,8 @@ class Parameter(Tensor):
 
 
 def to_tensor(data: Any, dtype: Any = None, place: Any = None, stop_gradient: bool = True) -> Tensor:
-    """paddle.to_tensor: Python floats become float32 (Paddle's default), ints int64."""
+    """paddle.to_tensor: Python floats become float32 (Paddle's default), ints int64; a
+    scalar becomes a 0-D tensor (shape []), as in Paddle 3."""
     if isinstance(data, Tensor):
         arr = data.numpy()
     else:
@@ -138,4 +139,6 @@ def to_tensor(data: Any, dtype: Any = None, place: Any = None, stop_gradient: bo
         arr = arr.astype(dtypes.convert_dtype(dtype).numpy)
     else:
         dtypes.convert_dtype(arr.dtype)  # rejects object arrays and other unsupported dtypes
-    return Tensor(np.ascontiguousarray(arr), stop_gradient=stop_gradient)
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-D array 1-D)
+        arr = arr.copy(order="C")
+    return Tensor(arr, stop_gradient=stop_gradient)

@@ -1,0 +1,77 @@
+"""Losses read from exported programs: softmax_with_cross_entropy (what
+paddle.nn.functional.cross_entropy writes), loaded and run.
+
+Two results in Paddle's slot order: Softmax (softmax of the logits along `axis`, or the logits
+themselves when use_softmax is off: they are probabilities already) and Loss (the logits'
+shape with a 1 on `axis`). Hard labels (int32/int64, a 1 on `axis`) pick -log p[label], 0
+where the label is ignore_index; soft labels (the logits' shape and dtype) give
+-sum(label * log p). As in Paddle's kernel, log p is the log of the softmax, with log 0 taken
+as -1e20 (its TolerableValue), and a label outside [0, classes) is an error when it runs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tostatic.ir.attributes import BOOL, INT, attr
+from tostatic.ir.errors import ShapeError
+from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops.activation import Softmax
+from tostatic.ops.embedding import INDEX_DTYPES, check_ids
+from tostatic.ops.shapes import normalize_axis
+
+APPROX_INF = 1e20
+
+
+@pd_op
+class SoftmaxWithCrossEntropy(PdOp):
+    name = "pd.softmax_with_cross_entropy"
+    INPUTS = ("logits", "label")
+    ATTRS = {"soft_label": attr(BOOL, False), "use_softmax": attr(BOOL, True),
+             "numeric_stable_mode": attr(BOOL, True), "ignore_index": attr(INT, -100),
+             "axis": attr(INT, -1)}
+    NUM_RESULTS = 2
+    PADDLE = Legacy("softmax_with_cross_entropy", {"Logits": "logits", "Label": "label"},
+                    {"Softmax": 0, "Loss": 1},
+                    {"axis": From("INT", "axis"), "ignore_index": From("INT", "ignore_index"),
+                     "numeric_stable_mode": From("BOOLEAN", "numeric_stable_mode"),
+                     "soft_label": From("BOOLEAN", "soft_label"),
+                     "use_softmax": From("BOOLEAN", "use_softmax")},
+                    keeps_extra_attrs=True)
+    NAME_HINT = "softmax_with_cross_entropy"
+
+    @classmethod
+    def infer(cls, logits: Abstract, label: Abstract, soft_label: bool, use_softmax: bool,
+              numeric_stable_mode: bool, ignore_index: int, axis: int) -> list[Abstract]:
+        if not logits.dtype.is_floating:
+            raise ShapeError(f"{cls.name}: logits must be floating, got {logits.dtype.name}")
+        ax = normalize_axis(axis, logits.ndim, f"{cls.name} axis")
+        loss_shape = tuple(1 if i == ax else d for i, d in enumerate(logits.shape))
+        want = logits.shape if soft_label else loss_shape
+        if label.ndim != logits.ndim or any(
+                a >= 0 and b >= 0 and a != b for a, b in zip(label.shape, want)):
+            raise ShapeError(f"{cls.name}: label must have shape {list(want)} "
+                             f"({'soft' if soft_label else 'hard'} labels for logits "
+                             f"{list(logits.shape)}, axis {axis}), got {list(label.shape)}")
+        if soft_label and label.dtype != logits.dtype:
+            raise ShapeError(f"{cls.name}: soft labels must be {logits.dtype.name}, got "
+                             f"{label.dtype.name}")
+        if not soft_label and label.dtype not in INDEX_DTYPES:
+            raise ShapeError(f"{cls.name}: hard labels must be int32 or int64, got "
+                             f"{label.dtype.name}")
+        return [logits, Abstract(loss_shape, logits.dtype)]
+
+    @classmethod
+    def eager(cls, logits: np.ndarray, label: np.ndarray, soft_label: bool, use_softmax: bool,
+              numeric_stable_mode: bool, ignore_index: int, axis: int) -> list[np.ndarray]:
+        ax = axis % logits.ndim
+        p = Softmax.eager(logits, ax) if use_softmax else logits
+        with np.errstate(divide="ignore"):
+            log_p = np.log(p)
+        np.maximum(log_p, logits.dtype.type(-APPROX_INF), out=log_p)
+        if soft_label:
+            loss = -(label * log_p).sum(axis=ax, keepdims=True)
+            return [p, loss.astype(logits.dtype, copy=False)]
+        ignored = label == ignore_index
+        check_ids(cls.name, "label", label, 0, logits.shape[ax], ignore_index)
+        picked = np.take_along_axis(log_p, np.where(ignored, 0, label), axis=ax)
+        return [p, np.where(ignored, logits.dtype.type(0), -picked)]
