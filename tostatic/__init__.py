@@ -52,6 +52,25 @@ from tostatic.frontend.tensor.math import (  # noqa: F401
     zeros,
     zeros_like,
 )
+from tostatic.frontend.tensor.math import (  # noqa: F401  (Transformers and NLP, issue 13)
+    bmm,
+    einsum,
+    erf,
+    expand_as,
+    gather_nd,
+    index_select,
+    log,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    rsqrt,
+    square,
+    take_along_axis,
+    tril,
+    triu,
+)
+from tostatic.frontend.nn.param_attr import ParamAttr  # noqa: F401  (paddle.ParamAttr)
 from tostatic.frontend.tensor.manipulation import (  # noqa: F401
     chunk,
     concat,

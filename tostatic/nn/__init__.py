@@ -40,19 +40,25 @@ from tostatic.frontend.nn.pooling import (
     MaxPool2D,
 )
 from tostatic.frontend.nn.upsampling import Upsample, UpsamplingBilinear2D, UpsamplingNearest2D
+
+from tostatic.frontend.nn.attention import MultiHeadAttention
+from tostatic.frontend.nn.common_nlp import GELU, Embedding, LayerNorm
+from tostatic.frontend.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from tostatic.frontend.nn.rnn import GRU, LSTM, RNNBase, SimpleRNN
+from tostatic.frontend.nn.rnn_cells import (
+    RNN,
+    BiRNN,
+    GRUCell,
+    LSTMCell,
+    RNNCellBase,
+    SimpleRNNCell,
+)
 from tostatic.nn import functional, initializer
 
-__all__ = ["AdaptiveAvgPool2D", "AdaptiveMaxPool2D", "AvgPool2D", "BatchNorm", "BatchNorm1D",
-           "BatchNorm2D", "Conv2D", "Conv2DTranspose", "Dropout", "ELU", "Flatten",
-           "GroupNorm", "Hardsigmoid", "Hardswish", "Identity", "InstanceNorm2D", "Layer",
-           "LayerDict", "LayerList", "LeakyReLU", "Linear", "MaxPool2D", "PReLU", "Pad1D",
-           "Pad2D", "Pad3D", "ParamAttr", "ReLU", "ReLU6", "Sequential", "Sigmoid", "Silu",
-           "Softmax", "Swish", "Tanh", "Upsample", "UpsamplingBilinear2D",
-           "UpsamplingNearest2D", "functional", "initializer"]
-# recurrent layers (frontend/nn/rnn.py, rnn_cells.py)
-from tostatic.frontend.nn.rnn import GRU, LSTM, RNNBase, SimpleRNN  # noqa: E402
-from tostatic.frontend.nn.rnn_cells import (  # noqa: E402
-    BiRNN, GRUCell, LSTMCell, RNN, RNNCellBase,
-    SimpleRNNCell)
-__all__ += ["BiRNN", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCellBase",
-            "SimpleRNN", "SimpleRNNCell"]
+__all__ = sorted(name for name in dir() if not name.startswith("_"))

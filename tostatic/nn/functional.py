@@ -26,8 +26,17 @@ from tostatic.frontend.nn.functional_pooling import (
 )
 from tostatic.frontend.nn.functional_vision import affine_grid, grid_sample
 
+from tostatic.frontend.nn.functional_nlp import (  # Transformers and NLP (issue 13)
+    embedding,
+    gelu,
+    layer_norm,
+    log_softmax,
+    one_hot,
+)
+
 __all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "affine_grid", "avg_pool2d",
            "batch_norm", "conv2d", "conv2d_transpose", "dropout", "elu", "flatten",
            "grid_sample", "group_norm", "hardsigmoid", "hardswish", "instance_norm",
            "interpolate", "leaky_relu", "linear", "max_pool2d", "pad", "prelu", "relu",
            "relu6", "sigmoid", "silu", "softmax", "swish", "tanh", "upsample"]
+__all__ += ["embedding", "gelu", "layer_norm", "log_softmax", "one_hot"]

@@ -17,7 +17,7 @@ from tostatic.ir.errors import ToStaticError
 from tostatic.ir.text import location_of, print_ir
 from tostatic.ir.verify import VerifyError, verify
 from tostatic.passes.base import CompilePass, CompileState
-from tostatic.passes.dump import DumpOptions, timing_report
+from tostatic.passes.dump import ALL, DumpOptions, ir_diff, timing_report
 from tostatic.passes.pipeline import parse_pipeline
 
 REPRODUCER_ENV = "TOSTATIC_REPRODUCER_DIR"
@@ -64,16 +64,24 @@ class PassManager:
 
     def run(self, module: ModuleOp, state: CompileState | None = None,
             first_stage: str = "input") -> None:
-        """Run the passes; `first_stage` names the incoming IR in recordings and dumps."""
+        """Run the passes; `first_stage` names the incoming IR in recordings and dumps.
+
+        Dumps name each pass by its exact spec (with its options) and carry the pipeline that
+        runs on the dumped IR next, so a dump saved to a file replays with `tostatic opt`."""
         state = state if state is not None else CompileState()
         dump = self.dump
-        self._stage(first_stage, module)
+        specs = [p.spec() for p in self.passes]
+        rest = lambda i: ",".join(specs[i:])  # noqa: E731  what runs on the IR before pass i
+        self._stage(first_stage, module, f"the input ({first_stage})", rest(0))
+        if dump.diff is ALL and self.passes:  # the input in full; then each pass's change
+            dump.emit(f"At Start ({first_stage})", self._text(module), rest(0))
         for i, p in enumerate(self.passes):
             before = module.clone()
-            text_before = self._text(module) if (dump.prints_before(p.name)
+            diffs = dump.prints_diff(p.name)
+            text_before = self._text(module) if (dump.prints_before(p.name) or diffs
                                                  or dump.after_change) else None
             if dump.prints_before(p.name):
-                dump.emit(f"Before {p.name}", text_before)
+                dump.emit(f"Before {specs[i]}", text_before, rest(i))
             try:
                 self._timed(p.name, lambda: p.apply(module, state))
                 if self._verifies_after(i):
@@ -85,11 +93,16 @@ class PassManager:
                 raise
             except Exception as e:  # a bug in the pass
                 raise self._failure(p, e, before, module) from e
-            if dump.prints_after(p.name):
-                text = self._text(module)
-                if not (dump.after_change and text == text_before):
-                    dump.emit(f"After {p.name}", text)
-            self._stage(p.name, module)
+            text = self._text(module) if dump.prints_after(p.name) or diffs else None
+            if dump.prints_after(p.name) and not (dump.after_change and text == text_before):
+                dump.emit(f"After {specs[i]}", text, rest(i + 1))
+            if diffs:
+                assert text is not None and text_before is not None
+                if text == text_before:
+                    dump.emit(f"After {specs[i]} (no change)", "")
+                else:
+                    dump.emit(f"After {specs[i]} (diff)", ir_diff(text_before, text, specs[i]))
+            self._stage(p.name, module, f"after {specs[i]}", rest(i + 1))
         if dump.timings:
             (dump.stream or sys.stderr).write(timing_report(self.timings))
 
@@ -105,12 +118,12 @@ class PassManager:
         finally:
             self.timings.append((name, time.perf_counter() - start))
 
-    def _stage(self, name: str, module: ModuleOp) -> None:
+    def _stage(self, name: str, module: ModuleOp, header: str, pipeline: str) -> None:
         """Keep a stage (recording) and write it to the dump folder, numbered in order."""
         if self.record:
             self.stages.append((name, module.clone()))
         if self.dump.folder:
-            self.dump.write_file(name, self._text(module))
+            self.dump.write_file(name, self._text(module), header, pipeline)
 
     def _user_error(self, p: CompilePass, error: ToStaticError, after: ModuleOp) -> None:
         """Errors the user's program causes keep their class and message; they learn which
@@ -121,7 +134,7 @@ class PassManager:
             where = f" on {op.name}" if op is not None else ""
             error.add_note(f"(found by pass {p.name!r}{where})")
         if self.dump.after_failure:
-            self.dump.emit(f"After {p.name} Failed", self._text(after))
+            self.dump.emit(f"After {p.spec()} Failed", self._text(after))
 
     def _failure(self, p: CompilePass, error: Exception, before: ModuleOp,
                  after: ModuleOp) -> PassFailure:
@@ -129,7 +142,7 @@ class PassManager:
         op_name = op.name if op is not None else None
         location = location_of(op) if op is not None else None
         if self.dump.after_failure:
-            self.dump.emit(f"After {p.name} Failed", self._text(after))
+            self.dump.emit(f"After {p.spec()} Failed", self._text(after))
         reproducer = self._write_reproducer(p, error, before)
         where = f" on {op_name}" + (f" at {location}" if location else "") if op_name else ""
         if self.verify == "end" and isinstance(error, VerifyError):

@@ -21,6 +21,7 @@ from tostatic.ops import (
     manipulation,
     reduction,
 )
+from tostatic.ops import einsum as einsum_ops, gathering, logical, math_unary
 from tostatic.ir import builder as builders
 
 _BINARY = {
@@ -266,3 +267,135 @@ def is_tensor(x: Any) -> bool:
 
 def numel(x: Sequence[int]) -> int:
     return int(np.prod(x.shape))
+
+
+# --- Transformer / NLP tensor functions (issue 13) ---------------------------------------------
+# Each writes what Paddle writes in static mode: 3.3.1's LayerHelper where its legacy branch is
+# still there (square, erf, einsum, gather_nd, index_select, take_along_axis); where 3.3.1 only
+# has a PIR/eager branch (rsqrt, log, tril, triu, bmm, expand_as, logical_*), the op and
+# helper name Paddle 2.x's branch wrote (rsqrt_0.tmp_0, tril_0.tmp_0, expand_as_0.tmp_0, ...).
+
+def _named(op_cls, key, name, *inputs, **attrs):
+    """One op in LayerHelper(key, name=name): its results `<key>_K.tmp_J` (or `<name>.tmp_J`)."""
+    with helper(key, name):
+        return apply(op_cls, *inputs, **attrs)
+
+
+def erf(x, name=None):
+    return _named(math_unary.Erf, "erf", name, x)
+
+
+def rsqrt(x, name=None):
+    return _named(math_unary.Rsqrt, "rsqrt", name, x)
+
+
+def square(x, name=None):
+    return _named(math_unary.Square, "square", name, x)
+
+
+def log(x, name=None):
+    return _named(math_unary.Log, "log", name, x)
+
+
+def tril(x, diagonal=0, name=None):
+    return _named(linalg.TrilTriu, "tril", name, x, diagonal=int(diagonal), lower=True)
+
+
+def triu(x, diagonal=0, name=None):
+    return _named(linalg.TrilTriu, "triu", name, x, diagonal=int(diagonal), lower=False)
+
+
+def bmm(x, y, name=None):
+    return _named(linalg.Bmm, "bmm", name, x, y)
+
+
+def einsum(equation, *operands):
+    """paddle.einsum of one or two operands, preprocessed as Paddle's Python does: spaces
+    dropped, lowercased, the result labels inferred when there is no `->`, and `...` rewritten
+    into unused letters after unsqueezing each operand that has it to the broadcast rank (an
+    unsqueeze2 per such operand, even of no axes, as Paddle writes). Paddle picks the letters
+    by popping a set (an order that changes between runs); tostatic takes them in
+    alphabetical order."""
+    if not 1 <= len(operands) <= 2:
+        raise ValueError(f"einsum: tostatic supports one or two operands (Paddle's einsum op "
+                         f"takes two at a time), got {len(operands)}")
+    lhs, *rhs = equation.replace(" ", "").lower().split("->")
+    if len(rhs) > 1:
+        raise ValueError(f"Invalid equation {equation!r}: multiple `->` were found.")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"Invalid equation: the number of operands is {len(operands)}, but "
+                         f"found {len(terms)} segments in the label equation.")
+    if rhs:
+        out = rhs[0]
+    else:
+        counts = {c: lhs.count(c) for c in lhs if c not in ".,"}
+        out = ("..." if "..." in lhs else "") + "".join(
+            sorted(c for c, n in counts.items() if n == 1))
+    if "..." in lhs and "..." not in out:
+        raise ValueError("Invalid equation: missing ellipsis in output labels.")
+    if "..." in lhs:
+        ranks = [len(o.shape) - len(t.replace("...", "")) for t, o in zip(terms, operands)]
+        width = builtins.max(ranks)
+        free = [c for c in "abcdefghijklmnopqrstuvwxy" if c not in lhs]
+        letters = "".join(free[:width])
+        new = []
+        for t, o, r in zip(terms, operands, ranks):
+            if "..." in t:
+                start = t.index("...")
+                o = apply(manipulation.Unsqueeze, o,
+                          axes=tuple(start + i for i in range(width - r)))
+            new.append(o)
+        operands = tuple(new)
+        lhs, out = lhs.replace("...", letters), out.replace("...", letters)
+    return apply(einsum_ops.Einsum, *operands, equation=f"{lhs}->{out}")
+
+
+def gather_nd(x, index, name=None):
+    return _named(gathering.GatherNd, "gather_nd", name, x, index)
+
+
+def index_select(x, index, axis=0, name=None):
+    return _named(gathering.IndexSelect, "index_select", name, x, index, dim=int(axis))
+
+
+def take_along_axis(arr, indices, axis, broadcast=True):
+    """Paddle's rule: with `broadcast`, both sides are first broadcast (expand_v2) to the
+    larger size of every dim but `axis`."""
+    if len(arr.shape) != len(indices.shape):
+        raise ValueError("`indices` and `arr` must have the same number of dimensions!")
+    axis = int(axis) + len(arr.shape) if int(axis) < 0 else int(axis)
+    if broadcast:
+        shape = [0 if i == 0 or a == 0 else builtins.max(a, i)
+                 for a, i in zip(arr.shape, indices.shape)]
+        shape[axis] = indices.shape[axis]
+        indices = apply(manipulation.Expand, indices, shape=tuple(shape))
+        shape[axis] = arr.shape[axis]
+        arr = apply(manipulation.Expand, arr, shape=tuple(shape))
+    else:
+        for i, (a, n) in enumerate(zip(arr.shape, indices.shape)):
+            if i != axis and a != -1 and a < n:
+                raise RuntimeError(f"Size does not match at dimension {i} expected index "
+                                   f"{indices.shape} to be smaller than self {arr.shape} "
+                                   f"apart from dimension {axis}")
+    return apply(gathering.TakeAlongAxis, arr, indices, axis=axis)
+
+
+def expand_as(x, y, name=None):
+    return _named(manipulation.ExpandAs, "expand_as", name, x, y)
+
+
+def logical_and(x, y, name=None):
+    return _named(logical.LogicalAnd, "logical_and", name, x, y)
+
+
+def logical_or(x, y, name=None):
+    return _named(logical.LogicalOr, "logical_or", name, x, y)
+
+
+def logical_xor(x, y, name=None):
+    return _named(logical.LogicalXor, "logical_xor", name, x, y)
+
+
+def logical_not(x, name=None):
+    return _named(logical.LogicalNot, "logical_not", name, x)
