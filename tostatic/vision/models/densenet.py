@@ -8,9 +8,9 @@ import math
 from typing import Any
 
 from tostatic import nn
+from tostatic.frontend.tensor.manipulation import concat
 from tostatic.nn import functional as F
 from tostatic.nn.initializer import Uniform
-from tostatic.vision.models._api import concat
 from tostatic.vision.models._utils import refuse_pretrained
 
 # layers -> (initial features, growth rate, dense layers per block)

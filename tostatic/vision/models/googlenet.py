@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from tostatic import nn
+from tostatic.frontend.tensor.manipulation import concat, squeeze
 from tostatic.nn import functional as F
 from tostatic.nn.initializer import Uniform
-from tostatic.vision.models._api import concat, squeeze
 from tostatic.vision.models._utils import refuse_pretrained
 
 

@@ -8,9 +8,9 @@ import math
 from typing import Any
 
 from tostatic import nn
+from tostatic.frontend.tensor.manipulation import concat
 from tostatic.frontend.tensor.math import reshape
 from tostatic.nn.initializer import Uniform
-from tostatic.vision.models._api import concat
 from tostatic.vision.models._utils import ConvNormActivation, refuse_pretrained
 
 

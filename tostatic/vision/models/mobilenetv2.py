@@ -6,7 +6,6 @@ from typing import Any, Callable
 
 from tostatic import nn
 from tostatic.nn import functional as F
-from tostatic.vision.models._api import ReLU6
 from tostatic.vision.models._utils import ConvNormActivation, _make_divisible, refuse_pretrained
 
 # (expansion t, output channels c, repeats n, first stride s)
@@ -29,9 +28,9 @@ class InvertedResidual(nn.Layer):
         layers: list[nn.Layer] = []
         if expand_ratio != 1:
             layers.append(ConvNormActivation(inp, hidden, kernel_size=1, norm_layer=norm_layer,
-                                             activation_layer=ReLU6))
+                                             activation_layer=nn.ReLU6))
         layers += [ConvNormActivation(hidden, hidden, stride=stride, groups=hidden,
-                                      norm_layer=norm_layer, activation_layer=ReLU6),
+                                      norm_layer=norm_layer, activation_layer=nn.ReLU6),
                    nn.Conv2D(hidden, oup, 1, 1, 0, bias_attr=False), norm_layer(oup)]
         self.conv = nn.Sequential(*layers)
 
@@ -49,7 +48,7 @@ class MobileNetV2(nn.Layer):
         channels = _make_divisible(32 * scale, 8)
         self.last_channel = _make_divisible(1280 * max(1.0, scale), 8)
         features: list[nn.Layer] = [ConvNormActivation(3, channels, stride=2, norm_layer=norm,
-                                                       activation_layer=ReLU6)]
+                                                       activation_layer=nn.ReLU6)]
         for t, c, n, s in _SETTING:
             out = _make_divisible(c * scale, 8)
             for i in range(n):
@@ -57,7 +56,7 @@ class MobileNetV2(nn.Layer):
                                                  expand_ratio=t, norm_layer=norm))
                 channels = out
         features.append(ConvNormActivation(channels, self.last_channel, kernel_size=1,
-                                           norm_layer=norm, activation_layer=ReLU6))
+                                           norm_layer=norm, activation_layer=nn.ReLU6))
         self.features = nn.Sequential(*features)
         if with_pool:
             self.pool2d_avg = nn.AdaptiveAvgPool2D(1)

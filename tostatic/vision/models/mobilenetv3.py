@@ -8,10 +8,9 @@ from typing import Any, Callable
 
 from tostatic import nn
 from tostatic.nn import functional as F
-from tostatic.vision.models._api import Hardsigmoid, Hardswish, Sigmoid
 from tostatic.vision.models._utils import ConvNormActivation, _make_divisible, refuse_pretrained
 
-_ACTIVATIONS: dict[str | None, Any] = {None: None, "relu": nn.ReLU, "hardswish": Hardswish}
+_ACTIVATIONS: dict[str | None, Any] = {None: None, "relu": nn.ReLU, "hardswish": nn.Hardswish}
 
 
 class SqueezeExcitation(nn.Layer):
@@ -20,7 +19,7 @@ class SqueezeExcitation(nn.Layer):
 
     def __init__(self, input_channels: int, squeeze_channels: int,
                  activation: Callable[..., nn.Layer] = nn.ReLU,
-                 scale_activation: Callable[..., nn.Layer] = Sigmoid) -> None:
+                 scale_activation: Callable[..., nn.Layer] = nn.Sigmoid) -> None:
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2D(1)
         self.fc1 = nn.Conv2D(input_channels, squeeze_channels, 1)
@@ -81,7 +80,7 @@ class InvertedResidual(nn.Layer):
         if use_se:
             self.mid_se = SqueezeExcitation(expanded_channels,
                                             _make_divisible(expanded_channels // 4),
-                                            scale_activation=Hardsigmoid)
+                                            scale_activation=nn.Hardsigmoid)
         self.linear_conv = conv(expanded_channels, out_channels, kernel_size=1, stride=1,
                                 padding=0, activation_layer=None)
 
@@ -112,7 +111,7 @@ class MobileNetV3(nn.Layer):
         self.lastconv_out_channels = self.lastconv_in_channels * 6
         norm = partial(nn.BatchNorm2D, epsilon=0.001, momentum=0.99)
         self.conv = ConvNormActivation(3, self.firstconv_in_channels, kernel_size=3, stride=2,
-                                       padding=1, groups=1, activation_layer=Hardswish,
+                                       padding=1, groups=1, activation_layer=nn.Hardswish,
                                        norm_layer=norm)
         self.blocks = nn.Sequential(*[
             InvertedResidual(c.in_channels, c.expanded_channels, c.out_channels, c.kernel,
@@ -120,12 +119,12 @@ class MobileNetV3(nn.Layer):
         self.lastconv = ConvNormActivation(self.lastconv_in_channels,
                                            self.lastconv_out_channels, kernel_size=1, stride=1,
                                            padding=0, groups=1, norm_layer=norm,
-                                           activation_layer=Hardswish)
+                                           activation_layer=nn.Hardswish)
         if with_pool:
             self.avgpool = nn.AdaptiveAvgPool2D(1)
         if num_classes > 0:
             self.classifier = nn.Sequential(
-                nn.Linear(self.lastconv_out_channels, last_channel), Hardswish(),
+                nn.Linear(self.lastconv_out_channels, last_channel), nn.Hardswish(),
                 nn.Dropout(p=0.2), nn.Linear(last_channel, num_classes))
 
     def forward(self, x: Any) -> Any:

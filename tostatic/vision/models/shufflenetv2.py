@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from tostatic import nn
+from tostatic.frontend.tensor.manipulation import concat, split
 from tostatic.frontend.tensor.math import reshape, transpose
 from tostatic.nn import functional as F
-from tostatic.vision.models._api import Swish, concat, split
 from tostatic.vision.models._utils import ConvNormActivation, refuse_pretrained
 
 # output channels of the stem, the three stages and the last 1x1 conv, by scale
@@ -19,7 +19,7 @@ _REPEATS = (4, 8, 4)
 
 
 def create_activation_layer(act: str | None) -> Callable[..., nn.Layer] | None:
-    layers = {"swish": Swish, "relu": nn.ReLU, None: None}
+    layers = {"swish": nn.Swish, "relu": nn.ReLU, None: None}
     if act not in layers:
         raise RuntimeError(f"The activation function is not supported: {act}")
     return layers[act]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from tostatic import nn
+from tostatic.frontend.tensor.manipulation import concat, squeeze
 from tostatic.nn import functional as F
-from tostatic.vision.models._api import concat, squeeze
 from tostatic.vision.models._utils import refuse_pretrained
 
 # fire modules: (in, squeeze, expand 1x1, expand 3x3); the same for both versions
