@@ -147,3 +147,12 @@ def guide_simple_net():
             return self.linear(x) + y
 
     return SimpleNet
+
+
+@pytest.fixture(scope="session")
+def paddle_vision_models(real_paddle, tmp_path_factory):
+    """paddle.vision.models cases as Paddle saved and ran them, made once a session
+    (vision_models_harness.PaddleModels)."""
+    from vision_models_harness import PaddleModels
+
+    return PaddleModels(real_paddle, tmp_path_factory.mktemp("paddle_vision_models"))
