@@ -12,11 +12,11 @@ their cells and the RNN / BiRNN layers (frontend/nn/rnn.py, rnn_cells.py).
 """
 from __future__ import annotations
 
-import pickle
 
 import numpy as np
 import pytest
 
+from tostatic.serialization.pdiparams_info import load_info
 import tostatic
 from tostatic.frontend.capture.jit_save import write_inference_model
 from tostatic.frontend.capture.static_function import trace
@@ -376,8 +376,8 @@ def test_export_writes_the_ops_paddles_jit_save_writes(case, batch, tmp_path, re
         {n: v for n, v in vb.items() if not any(k in n for k in KNOWN_VAR_DIFFERENCES)}
     assert (tmp_path / "paddle.pdiparams").read_bytes() == \
         (tmp_path / "ours.pdiparams").read_bytes()
-    assert pickle.loads((tmp_path / "paddle.pdiparams.info").read_bytes()) == \
-        pickle.loads((tmp_path / "ours.pdiparams.info").read_bytes())
+    assert load_info(tmp_path / "paddle.pdiparams.info") == \
+        load_info(tmp_path / "ours.pdiparams.info")
 
 
 # --- programs Paddle wrote ---------------------------------------------------------------------
