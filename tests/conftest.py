@@ -156,3 +156,23 @@ def paddle_vision_models(real_paddle, tmp_path_factory):
     from vision_models_harness import PaddleModels
 
     return PaddleModels(real_paddle, tmp_path_factory.mktemp("paddle_vision_models"))
+
+
+def one_op_module(cls, types, attrs):
+    """A module whose `main` applies one pd op to arguments x0, x1, ... and returns its results."""
+    from xdsl.dialects import func
+    from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
+    from xdsl.ir import Block, Region
+
+    from tostatic.ir.attr_keys import INPUT_NAME_ATTR
+
+    block = Block(arg_types=list(types))
+    results = emit(block, cls, *block.args, **attrs)
+    results = list(results) if isinstance(results, (list, tuple)) else [results]
+    block.add_op(func.ReturnOp(*results))
+    fn = func.FuncOp("main", (list(types), [r.type for r in results]), Region(block))
+    fn.arg_attrs = ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(f"x{i}")})
+                              for i in range(len(types))])
+    module = ModuleOp([fn])
+    module.verify()
+    return module

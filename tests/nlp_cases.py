@@ -9,19 +9,17 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
-from xdsl.ir import Block, Region
+from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.ir import dtypes
-from tostatic.ir.attr_keys import INPUT_NAME_ATTR
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.passes.base import entry
 from tostatic.passes.lower_to_program import lower_function
 from tostatic.serialization import framework_pb2 as fpb
 from tostatic.serialization.program_desc import save_program
 
-from conftest import emit
+from conftest import paddle_predict
+from conftest import one_op_module as shared_one_op_module
 
 RNG = np.random.default_rng(13)
 
@@ -97,16 +95,8 @@ def appended(op_type: str, slots: list[str], attrs: dict[str, Any],
 # --- our export ----------------------------------------------------------------------------------
 
 def one_op_module(case: Case) -> ModuleOp:
-    types = [a.tensor_type() for a in abstracts(case)]
-    block = Block(arg_types=types)
-    results = outs(emit(block, case.cls, *block.args, **case.attrs))
-    block.add_op(func.ReturnOp(*results))
-    fn = func.FuncOp("main", (types, [o.type for o in results]), Region(block))
-    fn.arg_attrs = ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(f"x{i}")})
-                              for i in range(len(types))])
-    module = ModuleOp([fn])
-    module.verify()
-    return module
+    return shared_one_op_module(case.cls, [a.tensor_type() for a in abstracts(case)],
+                                case.attrs)
 
 
 def exported(case: Case, tmp_path) -> str:
@@ -120,20 +110,7 @@ def feeds_of(case: Case) -> dict[str, np.ndarray]:
 
 
 def predict(model: str, feeds: dict[str, np.ndarray], onednn: bool = True) -> list[np.ndarray]:
-    from paddle import inference
-
-    cfg = inference.Config(str(model), "")
-    cfg.disable_gpu()
-    cfg.disable_glog_info()
-    if not onednn:
-        cfg.disable_mkldnn()
-    predictor = inference.create_predictor(cfg)
-    for name in predictor.get_input_names():
-        h = predictor.get_input_handle(name)
-        h.reshape(feeds[name].shape)
-        h.copy_from_cpu(feeds[name])
-    predictor.run()
-    return [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+    return paddle_predict(model, None, feeds, onednn=onednn)
 
 
 # --- Paddle's static programs -------------------------------------------------------------------

@@ -16,9 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
-from xdsl.ir import Block, Region
+from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.ir import dtypes
 from tostatic.ir.errors import ShapeError, UnsupportedError
@@ -31,14 +29,14 @@ from tostatic.ops import manipulation as M
 from tostatic.ops import reduction as R
 from tostatic.ops import search as S
 from tostatic.passes.base import entry
-from tostatic.ir.attr_keys import INPUT_NAME_ATTR
 from tostatic.passes.lower_to_program import lower_function
 from tostatic.passes.raise_from_program import raise_program
 from tostatic.runtime.loaded_model import load_model
 from tostatic.serialization import framework_pb2 as fpb
 from tostatic.serialization.program_desc import load_program, save_program
 
-from conftest import assert_close, emit, paddle_predict
+from conftest import assert_close, paddle_predict
+from conftest import one_op_module as shared_one_op_module
 
 RNG = np.random.default_rng(12)
 
@@ -285,16 +283,8 @@ def test_infer_keeps_the_batch_dynamic_and_gives_eager_dims(case):
 # --- export: one op lowered to a .pdmodel ---------------------------------------------------------
 
 def one_op_module(case: Case) -> ModuleOp:
-    types = [a.tensor_type() for a in abstracts(case)]
-    block = Block(arg_types=types)
-    outs = _outs(emit(block, case.cls, *block.args, **case.attrs))
-    block.add_op(func.ReturnOp(*outs))
-    fn = func.FuncOp("main", (types, [o.type for o in outs]), Region(block))
-    fn.arg_attrs = ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(f"x{i}")})
-                              for i in range(len(types))])
-    module = ModuleOp([fn])
-    module.verify()
-    return module
+    return shared_one_op_module(case.cls, [a.tensor_type() for a in abstracts(case)],
+                                case.attrs)
 
 
 def exported(case: Case, tmp_path) -> str:
