@@ -1,0 +1,191 @@
+"""What advanced indexing (`x[mask]`, `x[[0, 2]]`, `x[i]` with a 0-D tensor `i`, and their
+`__setitem__` forms) is made of, as Paddle 3.3.1's variable_index.py writes it: slice with its
+bounds from tensors, where_index (nonzero), masked_select, broadcast_tensors, index_put.
+
+where_index and masked_select have data-dependent shapes: their first dim is -1 until run.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tostatic.ir import dtypes
+from tostatic.ir.attributes import BOOL, INTS, attr
+from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
+from tostatic.ops.gathering import check_index
+from tostatic.ops.indexing import slice_bounds, slice_shape
+from tostatic.ops.shapes import broadcast, normalize_axis
+
+INDEX_DTYPES = (dtypes.int32, dtypes.int64)
+
+
+def _one_bound(op: str, what: str, bound: Abstract) -> None:
+    if bound.dtype not in INDEX_DTYPES or bound.ndim > 1 or (bound.ndim == 1 and
+                                                            bound.shape[0] not in (1, -1)):
+        raise ShapeError(f"{op}: {what} must be an int32/int64 tensor of one element, got "
+                         f"{bound.dtype.name} {list(bound.shape)}")
+
+
+def _tensor_flags(flags: Any) -> None:
+    """Only the form `x[i]` writes (every bound a tensor) is read back."""
+    if list(flags) != [-1]:
+        raise UnsupportedError(f"pd.slice_tensor: infer_flags={list(flags)}; only one axis "
+                               f"with both bounds given as tensors ([-1]) is supported")
+    return None
+
+
+@pd_op
+class SliceTensor(PdOp):
+    """x[start:end] along one axis with both bounds read from 1-element int tensors at run
+    time (Paddle's StartsTensorList / EndsTensorList): `x[i]` for a 0-D int tensor `i` is start
+    i, end i + 1 and a decreased axis."""
+
+    name = "pd.slice_tensor"
+    INPUTS = ("x", "start", "end")
+    ATTRS = {"axes": attr(INTS), "decrease_axis": attr(INTS, ())}
+    PADDLE = Legacy("slice", {"Input": "x", "StartsTensorList": "start",
+                              "EndsTensorList": "end"}, {"Out": 0},
+                    {"axes": From("INTS", "axes"),
+                     "decrease_axis": From("INTS", "decrease_axis"),
+                     "ends": Fixed("INTS", [-1]),
+                     "infer_flags": From("INTS", "axes", lambda axes: [-1] * len(axes),
+                                         _tensor_flags),
+                     "starts": Fixed("INTS", [-1])},
+                    optional_inputs=("EndsTensor", "StartsTensor"))
+    NAME_HINT = "slice"
+
+    @classmethod
+    def infer(cls, x: Abstract, start: Abstract, end: Abstract, axes: tuple[int, ...],
+              decrease_axis: tuple[int, ...]) -> Abstract:
+        if len(axes) != 1:
+            raise ShapeError(f"{cls.name}: one axis, got {list(axes)}")
+        _one_bound(cls.name, "start", start)
+        _one_bound(cls.name, "end", end)
+        ax = normalize_axis(axes[0], x.ndim, f"{cls.name} axis")
+        shape = list(x.shape)
+        shape[ax] = -1
+        dec = [normalize_axis(a, x.ndim, f"{cls.name} decrease_axis") for a in decrease_axis]
+        if set(dec) - {ax}:
+            raise ShapeError(f"{cls.name}: decrease_axis {list(decrease_axis)} must be the "
+                             f"sliced axis {ax}")
+        return Abstract(tuple(d for i, d in enumerate(shape) if i not in dec), x.dtype)
+
+    @classmethod
+    def eager(cls, x: np.ndarray, start: np.ndarray, end: np.ndarray, axes: tuple[int, ...],
+              decrease_axis: tuple[int, ...]) -> np.ndarray:
+        ax = axes[0] % x.ndim
+        s, e = int(start.reshape(-1)[0]), int(end.reshape(-1)[0])
+        if decrease_axis and not -x.shape[ax] <= s < x.shape[ax]:
+            raise IndexError(f"{cls.name}: index {s} is out of range for axis {ax} of size "
+                             f"{x.shape[ax]}")
+        index = [slice(None)] * x.ndim
+        index[ax] = slice(*slice_bounds(x.shape[ax], s, e))
+        out = x[tuple(index)]
+        if decrease_axis:
+            out = out.reshape(slice_shape(out.shape, axes, (0,), (1,), decrease_axis))
+        return out
+
+
+@pd_op
+class WhereIndex(PdOp):
+    """The coordinates of the true entries of a condition, [n, rank] int64 (paddle.nonzero)."""
+
+    name = "pd.where_index"
+    INPUTS = ("condition",)
+    PADDLE = Legacy("where_index", {"Condition": "condition"}, {"Out": 0},
+                    keeps_extra_attrs=True)
+    NAME_HINT = "where_index"
+
+    @classmethod
+    def infer(cls, condition: Abstract) -> Abstract:
+        return Abstract((-1, condition.ndim), dtypes.int64)
+
+    @staticmethod
+    def eager(condition: np.ndarray) -> np.ndarray:
+        return np.argwhere(condition).astype(np.int64)
+
+
+@pd_op
+class MaskedSelect(PdOp):
+    """x's entries where a bool mask (broadcast against x) is true, flattened."""
+
+    name = "pd.masked_select"
+    INPUTS = ("x", "mask")
+    PADDLE = Legacy("masked_select", {"X": "x", "Mask": "mask"}, {"Y": 0},
+                    keeps_extra_attrs=True)
+    NAME_HINT = "masked_select"
+
+    @classmethod
+    def infer(cls, x: Abstract, mask: Abstract) -> Abstract:
+        if mask.dtype != dtypes.bool_:
+            raise ShapeError(f"{cls.name}: mask must be bool, got {mask.dtype.name}")
+        broadcast(x.shape, mask.shape, cls.name)
+        return Abstract((-1,), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        shape = np.broadcast_shapes(x.shape, mask.shape)
+        return np.broadcast_to(x, shape)[np.broadcast_to(mask, shape)]
+
+
+@pd_op
+class BroadcastTensors(PdOp):
+    """Each input broadcast to the shape all of them broadcast to."""
+
+    name = "pd.broadcast_tensors"
+    INPUTS = ("*xs",)
+    NUM_RESULTS = None
+    PADDLE = Legacy("broadcast_tensors", {"X": "*xs"}, {"Out": "*"}, keeps_extra_attrs=True)
+    NAME_HINT = "broadcast_tensors"
+
+    @classmethod
+    def infer(cls, xs: list[Abstract]) -> list[Abstract]:
+        shape: tuple[int, ...] = ()
+        for x in xs:
+            shape = broadcast(shape, x.shape, cls.name)
+        return [Abstract(shape, x.dtype) for x in xs]
+
+    @staticmethod
+    def eager(xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.ascontiguousarray(a) for a in np.broadcast_arrays(*xs)]
+
+
+@pd_op
+class IndexPut(PdOp):
+    """x with `value` written (or added, `accumulate`) at the positions the index tensors
+    pick, as numpy's `x[i0, i1, ...] = value`: int tensors broadcast together, or one bool
+    mask."""
+
+    name = "pd.index_put"
+    INPUTS = ("x", "*indices", "value")
+    ATTRS = {"accumulate": attr(BOOL, False)}
+    PADDLE = Legacy("index_put", {"x": "x", "indices": "*indices", "value": "value"},
+                    {"out": 0}, {"accumulate": From("BOOLEAN", "accumulate")},
+                    keeps_extra_attrs=True)
+    NAME_HINT = "index_put"
+
+    @classmethod
+    def infer(cls, x: Abstract, indices: list[Abstract], value: Abstract,
+              accumulate: bool) -> Abstract:
+        if value.dtype != x.dtype:
+            raise ShapeError(f"{cls.name}: the value is {value.dtype.name}, x {x.dtype.name}")
+        if not indices or any(i.dtype not in INDEX_DTYPES + (dtypes.bool_,) for i in indices):
+            raise ShapeError(f"{cls.name}: indices must be int32/int64/bool tensors, got "
+                             f"{[i.dtype.name for i in indices]}")
+        return x
+
+    @classmethod
+    def eager(cls, x: np.ndarray, indices: list[np.ndarray], value: np.ndarray,
+              accumulate: bool) -> np.ndarray:
+        for d, i in enumerate(indices):
+            if i.dtype != np.bool_:
+                check_index(cls.name, i, x.shape[d], f"index of dim {d}")
+        out = x.copy()
+        key = tuple(indices)
+        if accumulate:
+            np.add.at(out, key, value)
+        else:
+            out[key] = value
+        return out
