@@ -1,6 +1,7 @@
 """What advanced indexing (`x[mask]`, `x[[0, 2]]`, `x[i]` with a 0-D tensor `i`, and their
-`__setitem__` forms) is made of, as Paddle 3.3.1's variable_index.py writes it: slice with its
-bounds from tensors, where_index (nonzero), masked_select, broadcast_tensors, index_put.
+`__setitem__` forms) is made of, as Paddle 3.3.1's variable_index.py writes it: slice and
+set_value with their bounds from tensors, where_index (nonzero), masked_select,
+broadcast_tensors, index_put.
 
 where_index and masked_select have data-dependent shapes: their first dim is -1 until run.
 """
@@ -11,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from tostatic.ir import dtypes
-from tostatic.ir.attributes import BOOL, INTS, attr
+from tostatic.ir.attributes import BOOL, DENSE, INTS, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
+from tostatic.ops import slicing
+from tostatic.ops.core import dense_to_array
 from tostatic.ops.gathering import check_index
 from tostatic.ops.indexing import slice_bounds, slice_shape
 from tostatic.ops.shapes import broadcast, normalize_axis
@@ -77,6 +80,8 @@ class SliceTensor(PdOp):
               decrease_axis: tuple[int, ...]) -> np.ndarray:
         ax = axes[0] % x.ndim
         s, e = int(start.reshape(-1)[0]), int(end.reshape(-1)[0])
+        if s == -1 and e == 0:  # x[i] for i = -1 is written as -1:0; Paddle's kernel reads
+            e = x.shape[ax]     # it as the last element
         if decrease_axis and not -x.shape[ax] <= s < x.shape[ax]:
             raise IndexError(f"{cls.name}: index {s} is out of range for axis {ax} of size "
                              f"{x.shape[ax]}")
@@ -189,3 +194,91 @@ class IndexPut(PdOp):
         else:
             out[key] = value
         return out
+
+
+# --- set_value at a tensor index: `x[i] = value` for a 0-D int tensor i --------------------------
+
+def _at(op: str, x_shape: tuple[int, ...], start: Any, end: Any, axes: tuple[int, ...],
+        decrease_axes: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Constant (starts, ends) for the one axis: at run time from the tensors; at build time
+    the element 0 (what the value must broadcast to does not depend on which)."""
+    if len(axes) != 1 or list(decrease_axes) != [axes[0]]:
+        raise UnsupportedError(f"{op}: bounds from tensors are supported for one indexed "
+                               f"(decreased) axis, got axes {list(axes)}, decrease_axes "
+                               f"{list(decrease_axes)}")
+    if isinstance(start, Abstract):
+        _one_bound(op, "start", start)
+        _one_bound(op, "end", end)
+        return (0,), (1,)
+    s, e = int(start.reshape(-1)[0]), int(end.reshape(-1)[0])
+    size = x_shape[normalize_axis(axes[0], len(x_shape))]
+    if not -size <= s < size:
+        raise IndexError(f"{op}: index {s} is out of range for axis {axes[0]} of size {size}")
+    return (s,), (e if e != 0 or s != -1 else size,)
+
+
+AT_ATTRS = {k: v for k, v in slicing.SLICE_ATTRS.items() if k not in ("starts", "ends")}
+AT_LEGACY = {**{k: v for k, v in slicing.SLICE_LEGACY.items() if k not in ("starts", "ends")},
+             "starts": Fixed("LONGS", []), "ends": Fixed("LONGS", [])}
+
+
+@pd_op
+class SetValueAt(slicing.SetValueBase):
+    """set_value of a literal at an index read from a tensor (StartsTensorList /
+    EndsTensorList: start i, end i + 1)."""
+
+    name = "pd.set_value_at"
+    INPUTS = ("x", "start", "end")
+    ATTRS = {**AT_ATTRS, "values": attr(DENSE), "shape": attr(INTS, ())}
+    PADDLE = Legacy("set_value", {"Input": "x", "StartsTensorList": "start",
+                                  "EndsTensorList": "end"}, {"Out": 0},
+                    {**AT_LEGACY, **{k: slicing.SetValue.PADDLE.attrs[k]
+                                     for k in ("values", "shape")}},
+                    optional_inputs=("StepsTensorList", "ValueTensor"), keeps_extra_attrs=True,
+                    out_lod_level=False)
+    NAME_HINT = "set_value"
+
+    @classmethod
+    def infer(cls, x: Abstract, start: Abstract, end: Abstract, values: Any,
+              shape: tuple[int, ...], **attrs: Any) -> Abstract:
+        starts, ends = _at(cls.name, x.shape, start, end, attrs["axes"], attrs["decrease_axes"])
+        slicing.SetValue.infer(x, values,
+                               shape, starts=starts, ends=ends, **attrs)
+        return x
+
+    @classmethod
+    def eager(cls, x: np.ndarray, start: np.ndarray, end: np.ndarray, values: Any,
+              shape: tuple[int, ...], **attrs: Any) -> np.ndarray:
+        starts, ends = _at(cls.name, x.shape, start, end, attrs["axes"], attrs["decrease_axes"])
+        return cls.write(x, dense_to_array(values).reshape(shape),
+                         {**attrs, "starts": starts, "ends": ends})
+
+
+@pd_op
+class SetValueTensorAt(slicing.SetValueBase):
+    """set_value of a tensor (ValueTensor) at an index read from a tensor."""
+
+    name = "pd.set_value_tensor_at"
+    INPUTS = ("x", "value", "start", "end")
+    ATTRS = dict(AT_ATTRS)
+    PADDLE = Legacy("set_value", {"Input": "x", "ValueTensor": "value",
+                                  "StartsTensorList": "start", "EndsTensorList": "end"},
+                    {"Out": 0}, {**AT_LEGACY, **{k: slicing.SetValueTensor.PADDLE.attrs[k]
+                                                 for k in ("values", "shape")}},
+                    optional_inputs=("StepsTensorList",), keeps_extra_attrs=True,
+                    out_lod_level=False)
+    NAME_HINT = "set_value"
+
+    @classmethod
+    def infer(cls, x: Abstract, value: Abstract, start: Abstract, end: Abstract,
+              **attrs: Any) -> Abstract:
+        starts, ends = _at(cls.name, x.shape, start, end, attrs["axes"], attrs["decrease_axes"])
+        slicing.SetValueTensor.infer(x,
+                                     value, starts=starts, ends=ends, **attrs)
+        return x
+
+    @classmethod
+    def eager(cls, x: np.ndarray, value: np.ndarray, start: np.ndarray, end: np.ndarray,
+              **attrs: Any) -> np.ndarray:
+        starts, ends = _at(cls.name, x.shape, start, end, attrs["axes"], attrs["decrease_axes"])
+        return cls.write(x, value, {**attrs, "starts": starts, "ends": ends})

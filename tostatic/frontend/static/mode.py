@@ -19,7 +19,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp, group_inputs
-from tostatic.ops.core import Persistable
+from tostatic.ops.core import Constant, Persistable
 from tostatic.passes.lowering import result_var_fields
 from tostatic.ir import builder as builders
 from tostatic.ir.location import user_location
@@ -57,7 +57,7 @@ class ProgramBuilder(builders.Builder):
         values = [program._value_of(x, op_cls.name) for x in inputs]
         results, names = self.infer(op_cls, [Abstract.of_value(v) for v in values], attrs,
                                     name_hint, location)
-        if op_cls.PADDLE is None:
+        if op_cls.PADDLE is None and op_cls is not Constant:  # (a literal: assign_value)
             raise UnsupportedError(f"{op_cls.name} has no Paddle op to write in static mode "
                                    f"(at {location})")
         op = make_op(op_cls, values, attrs, results, names, location)

@@ -9,9 +9,9 @@ dims to the front (`transpose2`), gathers with `gather_nd` (one bool mask: `mask
 or `where_index` + `gather_nd` when it covers fewer dims) and moves the new dims back.
 
 `x[index] = value` is `set_value` (a literal in `values` / `shape`, or a ValueTensor); with
-advanced indexing, the indexed part is updated by `index_put` (a full bool mask: `where`,
-as Paddle's eager mode does; Paddle's legacy static mode cannot write either) and written back
-with `set_value`. Eager tensors change in place; a traced or static Variable is rebound to the
+advanced indexing, the indexed part is updated by `index_put` (Paddle's eager semantics: a
+mask's value broadcasts to the selected elements; Paddle's legacy static mode cannot write
+it) and written back with `set_value`. Eager tensors change in place; a traced or static Variable is rebound to the
 result (Paddle's static mode asks for `paddle.static.setitem(x, index, value)`, which returns it).
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy as np
 
 from tostatic.frontend.tensor import math
 from tostatic.frontend.tensor.manipulation import stack, unsqueeze
-from tostatic.frontend.tensor.naming import apply_as
-from tostatic.frontend.tensor.search import where
+from tostatic.frontend.tensor.dispatch import apply
+from tostatic.frontend.tensor.naming import apply_as, helper, renamable
 from tostatic.frontend.tensor.selecting import (broadcast_tensors, index_put, masked_select,
                                                 nonzero)
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods, to_tensor
@@ -32,8 +32,7 @@ from tostatic.ir import builder as builders
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ops import advanced_indexing, indexing, slicing
-from tostatic.ops.core import array_to_dense
-from tostatic.ops.shapes import broadcast
+from tostatic.ops.core import Constant, array_to_dense
 
 MAX_INTEGER = 2**31 - 1
 MIN_INTEGER = -2**31
@@ -42,6 +41,17 @@ INT_DTYPES = (dtypes.int8, dtypes.uint8, dtypes.int16, dtypes.int32, dtypes.int6
 
 def _is_tensor(x: Any) -> bool:
     return isinstance(x, TensorMethods)
+
+
+def _constant(data: Any, dtype: Any = None) -> Any:
+    """A literal index or value: an eager tensor (a trace captures it), or in static mode
+    Paddle's `paddle.assign` of it (assign_value, `assign_0.tmp_0`)."""
+    t = to_tensor(data, dtype=dtype)
+    builder = builders.current()
+    if builder is None or renamable(builder):
+        return t
+    with helper("assign"):
+        return apply(Constant, value=array_to_dense(t.numpy()))
 
 
 def _is_scalar_tensor(x: Any) -> bool:
@@ -83,7 +93,7 @@ def _expand_ellipsis(ndim: int, items: list[Any]) -> list[Any]:
 
 def parse_index(x: Any, index: Any) -> Index:
     items = list(index) if isinstance(index, tuple) else [index]
-    items = [to_tensor(it) if isinstance(it, np.ndarray) else
+    items = [_constant(it) if isinstance(it, np.ndarray) else
              list(it) if isinstance(it, range) else it for it in items]
     items = _expand_ellipsis(len(x.shape), items)
     shape = list(x.shape)
@@ -108,11 +118,11 @@ def parse_index(x: Any, index: Any) -> Index:
             if it.dtype not in INT_DTYPES:
                 raise IndexError(f"a 0-D tensor index must be an integer, got {it.dtype.name}")
             out.decrease.append(dim)
-            start, end, step = it, math.scale(it, 1.0, 1.0), 1
+            start, end, step = it, it + 1, 1
             dim += 1
         elif isinstance(it, (bool, np.bool_)):
             out.none_axes.append(dim)
-            out.advanced[estimated] = to_tensor([bool(it)])
+            out.advanced[estimated] = _constant([bool(it)])
             estimated += 1
         elif isinstance(it, slice):
             start, end, step = it.start, it.stop, it.step
@@ -135,7 +145,7 @@ def parse_index(x: Any, index: Any) -> Index:
             estimated += 1
             dim += 1
         elif isinstance(it, (list, tuple)) or _is_tensor(it):
-            t = it if _is_tensor(it) else to_tensor(list(it))
+            t = it if _is_tensor(it) else _constant(list(it))
             if t.dtype == dtypes.bool_:
                 if len(t.shape) == 0:
                     out.none_axes.append(dim)
@@ -270,16 +280,35 @@ def _literal(x: Any, value: Any) -> np.ndarray | None:
                     f"to a paddle.Tensor, but received {type(value)}")
 
 
+def _set_value_at(x: Any, ix: Index, at: list[int], value: Any) -> Any:
+    """`x[i] = value` with a 0-D int tensor i, in a program: set_value with its bounds in
+    StartsTensorList / EndsTensorList (one such index, no other slicing)."""
+    if len(ix.axes) != 1 or ix.none_axes:
+        raise UnsupportedError("x[index] = value: a tensor index can be the only item of the "
+                               "index in a program (x[i] = value); index with Python ints")
+    attrs = {"axes": tuple(ix.axes), "steps": tuple(ix.steps),
+             "decrease_axes": tuple(ix.decrease), "none_axes": ()}
+    bounds = [ix.starts[0], ix.ends[0]]
+    literal = _literal(x, value)
+    if literal is not None:
+        return apply_as(advanced_indexing.SetValueAt, [x, *bounds], {
+            **attrs, "values": array_to_dense(literal), "shape": tuple(literal.shape)},
+            "set_value")
+    if value.dtype != x.dtype:
+        value = math.cast(value, x.dtype)
+    return apply_as(advanced_indexing.SetValueTensorAt, [x, value, *bounds], attrs, "set_value")
+
+
 def set_value(x: Any, index: Any, value: Any) -> Any:
     """x with `value` written at `index`, as a new tensor (paddle.static.setitem)."""
     ix = parse_index(x, index)
-    if any(_is_tensor(s) for s in ix.starts):
-        if builders.current() is not None:
-            raise UnsupportedError("x[i] = value with a tensor index i is not supported in a "
-                                   "program yet (set_value with StartsTensorList); index with "
-                                   "Python ints")
+    at = [k for k, s in enumerate(ix.starts) if _is_tensor(s)]
+    if at and (builders.current() is None or ix.has_advanced):
         ix.starts = [int(s) if _is_tensor(s) else s for s in ix.starts]
         ix.ends = [int(e) if _is_tensor(e) else e for e in ix.ends]
+        at = []
+    if at:
+        return _set_value_at(x, ix, at, value)
     attrs = _slice_attrs_for_set(ix)
     if not ix.has_advanced:
         literal = _literal(x, value)
@@ -290,22 +319,14 @@ def set_value(x: Any, index: Any, value: Any) -> Any:
             value = math.cast(value, x.dtype)
         return apply_as(slicing.SetValueTensor, [x, value], attrs, "set_value")
     if not _is_tensor(value):
-        value = to_tensor(np.asarray(value), dtype=x.dtype)
+        value = _constant(np.asarray(value), dtype=x.dtype)
     if value.dtype != x.dtype:
         value = math.cast(value, x.dtype)
     sub = basic_indexing(x, ix)
     moved, indices, dims, pos, _ = _front(sub, ix.advanced)
     if len(value.shape) > 1 and pos != 0 and dims != list(range(len(dims))):
         value = math.transpose(value, dims)
-    if len(indices) == 1 and indices[0].dtype == dtypes.bool_ and \
-            len(indices[0].shape) == len(moved.shape):
-        shape = list(broadcast(list(moved.shape), list(value.shape), "setitem"))
-        moved = where(indices[0], value, moved) if shape == list(moved.shape) else None
-        if moved is None:
-            raise ValueError(f"a value of shape {list(value.shape)} does not broadcast to the "
-                             f"masked tensor's shape {list(sub.shape)}")
-    else:
-        moved = index_put(moved, indices, value)
+    moved = index_put(moved, indices, value)
     back = moved if dims == list(range(len(dims))) else math.transpose(
         moved, np.argsort(dims).tolist())
     return apply_as(slicing.SetValueTensor, [x, back], attrs, "set_value")
