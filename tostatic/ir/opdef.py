@@ -130,7 +130,18 @@ class Legacy:
     # squeeze2 / unsqueeze2 / transpose2 / flatten_contiguous_range: inference files clip it)
     declared_outputs: tuple[str, ...] = ()
     keeps_extra_attrs: bool = False
-    out_lod_level: bool = True  # Paddle's Python API declares the output with legacy_lod_level
+    # Paddle's Python API declares the output with legacy_lod_level (where the op's InferShape
+    # shares its input's LoD); a tuple says it per result (layer_norm: Y only), a function of
+    # the op where its InferShape decides (slice: unless axis 0 is sliced)
+    out_lod_level: bool | tuple[bool, ...] | Callable[[Any], bool] = True
+
+    def lod_level_of(self, index: int, op: Any = None) -> bool:
+        flags = self.out_lod_level
+        if isinstance(flags, tuple):
+            return flags[index] if index < len(flags) else False
+        if callable(flags):
+            return True if op is None else flags(op)
+        return flags
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from tostatic.ops import slicing
 from tostatic.ops.core import dense_to_array
 from tostatic.ops.gathering import check_index
 from tostatic.ops.indexing import slice_bounds, slice_shape
-from tostatic.ops.shapes import broadcast, normalize_axis
+from tostatic.ops.shapes import axis0_unsliced, broadcast, normalize_axis
 
 INDEX_DTYPES = (dtypes.int32, dtypes.int64)
 
@@ -56,7 +56,7 @@ class SliceTensor(PdOp):
                      "infer_flags": From("INTS", "axes", lambda axes: [-1] * len(axes),
                                          _tensor_flags),
                      "starts": Fixed("INTS", [-1])},
-                    optional_inputs=("EndsTensor", "StartsTensor"))
+                    optional_inputs=("EndsTensor", "StartsTensor"), out_lod_level=axis0_unsliced)
     NAME_HINT = "slice"
 
     @classmethod
@@ -100,7 +100,7 @@ class WhereIndex(PdOp):
     name = "pd.where_index"
     INPUTS = ("condition",)
     PADDLE = Legacy("where_index", {"Condition": "condition"}, {"Out": 0},
-                    keeps_extra_attrs=True)
+                    keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "where_index"
 
     @classmethod
@@ -119,7 +119,7 @@ class MaskedSelect(PdOp):
     name = "pd.masked_select"
     INPUTS = ("x", "mask")
     PADDLE = Legacy("masked_select", {"X": "x", "Mask": "mask"}, {"Y": 0},
-                    keeps_extra_attrs=True)
+                    keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "masked_select"
 
     @classmethod

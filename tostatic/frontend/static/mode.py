@@ -72,7 +72,7 @@ class ProgramBuilder(builders.Builder):
                 program._bind(updated, r)
                 outs.append(updated)
             else:
-                outs.append(program._new_var(n, r, stop, result_var_fields(n, op_cls)))
+                outs.append(program._new_var(n, r, stop, result_var_fields(n, op_cls, i, op)))
         for n in names[len(results):]:  # reshape2's XShape: a variable of its own
             program._reserve(n, stop)
         return outs

@@ -28,7 +28,11 @@ from tostatic.frontend.tensor.naming import apply_as, helper, renamable
 from tostatic.frontend.tensor.selecting import (broadcast_tensors, index_put, masked_select,
                                                 nonzero)
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods, to_tensor
+from xdsl.dialects.builtin import DictionaryAttr
+
+from tostatic.dialects.program import to_attr
 from tostatic.ir import builder as builders
+from tostatic.ir.attr_keys import LEGACY_ATTRS_ATTR
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ops import advanced_indexing, indexing, slicing
@@ -51,7 +55,13 @@ def _constant(data: Any, dtype: Any = None) -> Any:
     if builder is None or renamable(builder):
         return t
     with helper("assign"):
-        return apply(Constant, value=array_to_dense(t.numpy()))
+        out = apply(Constant, value=array_to_dense(t.numpy()))
+    # to_tensor in Paddle's static mode: assign under device_guard("cpu"), its variable
+    # declared without a lod_level
+    out.value.owner.attributes[LEGACY_ATTRS_ATTR] = DictionaryAttr(
+        {"op_device": to_attr("STRING", "cpu")})
+    out._fields.pop("lod_level", None)
+    return out
 
 
 def _is_scalar_tensor(x: Any) -> bool:
@@ -291,12 +301,13 @@ def _set_value_at(x: Any, ix: Index, at: list[int], value: Any) -> Any:
     bounds = [ix.starts[0], ix.ends[0]]
     literal = _literal(x, value)
     if literal is not None:
-        return apply_as(advanced_indexing.SetValueAt, [x, *bounds], {
-            **attrs, "values": array_to_dense(literal), "shape": tuple(literal.shape)},
-            "set_value")
+        with helper("set_value"):
+            return apply(advanced_indexing.SetValueAt, x, *bounds, **attrs,
+                         values=array_to_dense(literal), shape=tuple(literal.shape))
     if value.dtype != x.dtype:
         value = math.cast(value, x.dtype)
-    return apply_as(advanced_indexing.SetValueTensorAt, [x, value, *bounds], attrs, "set_value")
+    with helper("set_value"):
+        return apply(advanced_indexing.SetValueTensorAt, x, value, *bounds, **attrs)
 
 
 def set_value(x: Any, index: Any, value: Any) -> Any:
@@ -313,11 +324,13 @@ def set_value(x: Any, index: Any, value: Any) -> Any:
     if not ix.has_advanced:
         literal = _literal(x, value)
         if literal is not None:
-            return apply_as(slicing.SetValue, [x], {
-                **attrs, "values": array_to_dense(literal), "shape": tuple(literal.shape)}, "set_value")
+            with helper("set_value"):
+                return apply(slicing.SetValue, x, **attrs, values=array_to_dense(literal),
+                             shape=tuple(literal.shape))
         if value.dtype != x.dtype:
             value = math.cast(value, x.dtype)
-        return apply_as(slicing.SetValueTensor, [x, value], attrs, "set_value")
+        with helper("set_value"):
+            return apply(slicing.SetValueTensor, x, value, **attrs)
     if not _is_tensor(value):
         value = _constant(np.asarray(value), dtype=x.dtype)
     if value.dtype != x.dtype:
@@ -329,7 +342,8 @@ def set_value(x: Any, index: Any, value: Any) -> Any:
     moved = index_put(moved, indices, value)
     back = moved if dims == list(range(len(dims))) else math.transpose(
         moved, np.argsort(dims).tolist())
-    return apply_as(slicing.SetValueTensor, [x, back], attrs, "set_value")
+    with helper("set_value"):
+        return apply(slicing.SetValueTensor, x, back, **attrs)
 
 
 def setitem(x: Any, index: Any, value: Any) -> None:
