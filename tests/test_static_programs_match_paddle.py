@@ -137,6 +137,17 @@ FEEDS, FETCHES = [x], [out]
 
 
 @case
+def layer_norm_and_equal_names():
+    """
+x = paddle.static.data(shape=[None, 3], dtype='float32', name='x')
+a = paddle.nn.functional.layer_norm(x, 3)
+b = paddle.nn.LayerNorm(3)(x * 2.0)
+e = paddle.equal(x, 1.0)
+FEEDS, FETCHES = [x], [a, b, e]
+"""
+
+
+@case
 def indexing_and_setitem():
     """
 x = paddle.static.data(shape=[4, 5, 6], dtype='float32', name='x')
