@@ -137,13 +137,15 @@ FEEDS, FETCHES = [x], [out]
 
 
 @case
-def layer_norm_and_equal_names():
+def layer_norm_equal_and_einsum_outputs():
     """
 x = paddle.static.data(shape=[None, 3], dtype='float32', name='x')
 a = paddle.nn.functional.layer_norm(x, 3)
 b = paddle.nn.LayerNorm(3)(x * 2.0)
 e = paddle.equal(x, 1.0)
-FEEDS, FETCHES = [x], [a, b, e]
+y = paddle.static.data(shape=[3, 4], dtype='float32', name='y')
+z = paddle.einsum('ij,jk->ik', x, y)
+FEEDS, FETCHES = [x, y], [a, b, e, z]
 """
 
 

@@ -18,9 +18,6 @@ from paddle_2x import legacy_branches
 # which Paddle's compile-time InferShape gives X's LoD level when the first dim is not
 # expanded. Anything else fails.
 KNOWN_LOD = re.compile(r"^(dropout_\d+\.tmp_1|expand_\d+\.tmp_0)$")
-# Variables Paddle's files declare and tostatic's do not: einsum's InnerCache and XShape
-# outputs (tostatic's einsum op has Out only; Paddle's inference files write no slot for them)
-KNOWN_UNDECLARED = re.compile(r"^einsum_\d+\.tmp_[1-4]$")
 
 
 def spec_of(module: Any, shape: Sequence[int | None], dtype: str, name: str) -> Any:
@@ -86,7 +83,7 @@ def program_differences(ours: str, theirs: str, known: re.Pattern = KNOWN_LOD) -
             found.append(f"block {i}: {len(ops_a)} ops, Paddle {len(ops_b)}: "
                          f"{[o.type for o in ba.ops]} vs {[o.type for o in bb.ops]}")
         va, vb = {v.name: v for v in ba.vars}, {v.name: v for v in bb.vars}
-        only_paddle = sorted(n for n in set(vb) - set(va) if not KNOWN_UNDECLARED.match(n))
+        only_paddle = sorted(set(vb) - set(va))
         if set(va) - set(vb) or only_paddle:
             found.append(f"block {i} vars only in tostatic {sorted(set(va) - set(vb))}, only "
                          f"in Paddle {only_paddle}")

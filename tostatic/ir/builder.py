@@ -41,7 +41,7 @@ class Builder:
         outputs (reshape2's XShape)."""
         results = self.infer_types(op_cls, abstracts, attrs, location)
         spec = op_cls.PADDLE
-        n_extra = len(spec.extra_outputs) + len(spec.declared_outputs) if spec else 0
+        n_extra = len(spec.extra_vars(abstracts)) if spec else 0
         return results, self._names_for(op_cls, name_hint, len(results) + n_extra)
 
     @staticmethod

@@ -178,8 +178,8 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
         inputs.update({slot: [] for slot in spec.optional_inputs})
     outputs = {slot: (outs if idx == "*" else [outs[i] for i in idx] if isinstance(idx, tuple)
                       else [outs[idx]]) for slot, idx in spec.outputs.items()}
-    outputs.update({slot: [name] for slot, name in zip(spec.extra_outputs + spec.declared_outputs,
-                                                      extra_outs)})
+    for (slot, _, _), name in zip(spec.extra_vars(operands), extra_outs):
+        outputs.setdefault(slot, []).append(name)
     attrs = legacy_attrs(spec, values, operands)
     attrs.update(common_attrs(spec.keeps_extra_attrs if keep_extra is None else keep_extra,
                                location))
@@ -457,12 +457,11 @@ class Lowering:
             raise UnsupportedError(f"lower-to-program: {op.name} has no Paddle legacy op "
                                    f"(made at {location or 'an unknown place'})")
         extras = []
-        for k, _ in enumerate(op.PADDLE.extra_outputs + op.PADDLE.declared_outputs):
+        operand_types = [Abstract.of_value(v) for v in op.operands]
+        for k, (_, ab, fields) in enumerate(op.PADDLE.extra_vars(operand_types)):
             extra = wanted[len(outs) + k] if len(outs) + k < len(wanted) else None
             extras.append(names.reserve(extra))
-            x_ab = Abstract.of_value(op.operands[0])
-            self.declare(target, extras[-1], Abstract((0,) + x_ab.shape, x_ab.dtype),
-                         persistable=False, lod_level=0)
+            self.declare(target, extras[-1], ab, **fields)
         overrides = _overrides(op) or None
         self.append(target, legacy_op(type(op), op.attr_values(),
                                       [self.name_of(v, target) for v in op.operands],
