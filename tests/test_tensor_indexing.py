@@ -91,3 +91,60 @@ def test_traced_indexing_runs_as_eager_in_jit_load_and_paddle_inference(tmp_path
     theirs = paddle_predict(tmp_path / "m.pdmodel", params if params.exists() else None,
                             dict(zip(NAMES, arrays)), onednn=False)
     assert_all_close(theirs, eager)
+
+
+PADDLE_SAVES = """
+import sys, numpy as np, paddle
+paddle.enable_static()
+x = paddle.static.data('x', [4, 5, 6], 'float32')
+v = paddle.static.data('v', [6], 'float32')
+s = paddle.static.data('s', [], 'int64')
+b = paddle.static.data('b', [4, 5], 'bool')
+y = paddle.static.setitem(x, 1, 2.0)
+y = paddle.static.setitem(y, (None, -1), 3)
+y = paddle.static.setitem(y, (slice(None), slice(None, None, -2), -1), v[:3])
+y = paddle.static.setitem(y, s, 1.5)
+y = paddle.static.setitem(y, s + 1, v)
+y = paddle.static.setitem(y, (2, slice(1, 3)), np.ones([2, 6], 'float32') * 7)
+outs = [y, y[s], y[b], y[:, [0, 2]], y[y > 3.0], y[::-1, 1::2]]
+exe = paddle.static.Executor(paddle.CPUPlace())
+sys.path.insert(0, sys.argv[2])
+from indexing_cases import tensors
+a = tensors(None)
+for k in (2, -2):
+    feeds = {'x': a['x'], 'v': a['v'], 's': np.array(k, 'int64'), 'b': a['b']}
+    got = exe.run(feed=feeds, fetch_list=outs)
+    np.savez(sys.argv[1] + f'_{k}.npz', **{f'out{i}': o for i, o in enumerate(got)})
+paddle.static.save_inference_model(sys.argv[1], [x, v, s, b], outs, exe)
+"""
+
+
+@pytest.mark.interop
+def test_set_value_and_indexing_files_paddle_wrote_run_here(tmp_path, real_paddle):
+    """save_inference_model of Paddle's static setitem / getitem (set_value with literals,
+    a ValueTensor, tensor bounds; slice, strided_slice, where_index, masked_select, ...),
+    against Paddle's Executor, for s = 2 and s = -2 (where `y[s + 1] = v` writes nothing:
+    Paddle's set_value kernel reads the bounds -1:0 as empty, unlike its eager mode)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import assert_all_close
+
+    prefix = str(tmp_path / "paddle_setitem")
+    done = subprocess.run([sys.executable, "-c", PADDLE_SAVES, prefix,
+                           os.path.dirname(__file__)], capture_output=True, text=True,
+                          env={**os.environ, "FLAGS_enable_pir_api": "0"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    arrays = tensors(None)
+    for k in (2, -2):
+        feeds = {"x": arrays["x"], "v": arrays["v"], "s": np.array(k, "int64"),
+                 "b": arrays["b"]}
+        saved = np.load(f"{prefix}_{k}.npz")
+        want = [saved[f"out{i}"] for i in range(len(saved.files))]
+        config = paddle.inference.Config(prefix + ".pdmodel")
+        predictor = paddle.inference.create_predictor(config)
+        assert_all_close(predictor.run([feeds[n] for n in predictor.get_input_names()]), want)
+        loaded = paddle.jit.load(prefix)
+        got = loaded(*[paddle.to_tensor(feeds[n]) for n in ("x", "v", "s", "b")])
+        assert_all_close([t.numpy() for t in got], want)

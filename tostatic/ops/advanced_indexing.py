@@ -214,7 +214,14 @@ def _at(op: str, x_shape: tuple[int, ...], start: Any, end: Any, axes: tuple[int
     size = x_shape[normalize_axis(axes[0], len(x_shape))]
     if not -size <= s < size:
         raise IndexError(f"{op}: index {s} is out of range for axis {axes[0]} of size {size}")
-    return (s,), (e if e != 0 or s != -1 else size,)
+    return (s,), (e,)
+
+
+def _writes_nothing(starts: tuple[int, ...], ends: tuple[int, ...]) -> bool:
+    """Paddle's set_value kernel reads `x[i] = v` for i = -1 (start -1, end 0) as an empty
+    slice and writes nothing (its slice kernel takes the same bounds as the last element):
+    Paddle's Executor and paddle.inference do so on its own static setitem; kept here."""
+    return starts == (-1,) and ends == (0,)
 
 
 AT_ATTRS = {k: v for k, v in slicing.SLICE_ATTRS.items() if k not in ("starts", "ends")}
@@ -250,6 +257,8 @@ class SetValueAt(slicing.SetValueBase):
     def eager(cls, x: np.ndarray, start: np.ndarray, end: np.ndarray, values: Any,
               shape: tuple[int, ...], **attrs: Any) -> np.ndarray:
         starts, ends = _at(cls.name, x.shape, start, end, attrs["axes"], attrs["decrease_axes"])
+        if _writes_nothing(starts, ends):
+            return x.copy()
         return cls.write(x, dense_to_array(values).reshape(shape),
                          {**attrs, "starts": starts, "ends": ends})
 
@@ -281,4 +290,6 @@ class SetValueTensorAt(slicing.SetValueBase):
     def eager(cls, x: np.ndarray, value: np.ndarray, start: np.ndarray, end: np.ndarray,
               **attrs: Any) -> np.ndarray:
         starts, ends = _at(cls.name, x.shape, start, end, attrs["axes"], attrs["decrease_axes"])
+        if _writes_nothing(starts, ends):
+            return x.copy()
         return cls.write(x, value, {**attrs, "starts": starts, "ends": ends})
