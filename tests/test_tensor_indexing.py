@@ -148,3 +148,34 @@ def test_set_value_and_indexing_files_paddle_wrote_run_here(tmp_path, real_paddl
         loaded = paddle.jit.load(prefix)
         got = loaded(*[paddle.to_tensor(feeds[n]) for n in ("x", "v", "s", "b")])
         assert_all_close([t.numpy() for t in got], want)
+
+
+DYNAMIC = ["x[-1]", "x[:, ::-2, 1:]", "x[..., None, 2]", "x[s]", "x[i[:2]]", "x[x > 0.0]",
+           "x[:, [4, 0]]", "x[b[:, 0]]" ]
+
+
+def test_traced_indexing_with_a_dynamic_batch_runs_at_two_sizes():
+    def fn(x, i, s, b):
+        y = x * 1.0
+        y[0] = 5.0
+        y[:, ::2, -1] = x[:, 1, :3]
+        env = {"x": x, "i": i, "s": s, "b": b}
+        return tuple(eval(e, {}, env) for e in DYNAMIC) + (y,)
+    spec = paddle.static.InputSpec
+    static_fn = paddle.jit.to_static(fn, input_spec=[
+        spec([None, 5, 6], "float32", "x"), spec([3], "int64", "i"), spec([], "int64", "s"),
+        spec([None, 5], "bool", "b")])
+    arrays = tensors(None)
+    for n in (4, 2):
+        args = [paddle.to_tensor(a) for a in (arrays["x"][:n], arrays["i"] % n,
+                                              np.array(1, "int64"), arrays["b"][:n])]
+        for got, want in zip(static_fn(*args), fn(*args)):
+            assert_close(got.numpy(), want.numpy())
+
+
+def test_static_mode_setitem_is_refused_as_paddle_does(static):
+    x = paddle.static.data("x", [2, 3], "float32")
+    with pytest.raises(RuntimeError, match="paddle.static.setitem"):
+        x[0] = 1.0
+    y = paddle.static.setitem(x, 0, 1.0)
+    assert y.name == "set_value_0.tmp_0" and x.name == "x"
