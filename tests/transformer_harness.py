@@ -14,10 +14,8 @@ from paddle_2x import legacy_branches
 
 # Variables whose `legacy_lod_level: 0` tostatic writes where Paddle's files do not, or the
 # other way round (how the op definitions in tostatic/ops declare these outputs, not what
-# the API writes; values and shapes are the same): dropout's Mask, and expand_v2's Out,
-# which Paddle's compile-time InferShape gives X's LoD level when the first dim is not
-# expanded. Anything else fails.
-KNOWN_LOD = re.compile(r"^(dropout_\d+\.tmp_1|expand_\d+\.tmp_0)$")
+# the API writes; values and shapes are the same): dropout's Mask. Anything else fails.
+KNOWN_LOD = re.compile(r"^dropout_\d+\.tmp_1$")
 
 
 def spec_of(module: Any, shape: Sequence[int | None], dtype: str, name: str) -> Any:

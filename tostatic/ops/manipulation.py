@@ -285,7 +285,7 @@ class Expand(PdOp):
     INPUTS = ("x",)
     ATTRS = {"shape": attr(INTS)}
     PADDLE = Legacy("expand_v2", {"X": "x"}, {"Out": 0}, {"shape": From("INTS", "shape")},
-                    optional_inputs=("Shape", "expand_shapes_tensor"), out_lod_level=False)
+                    optional_inputs=("Shape", "expand_shapes_tensor"), out_lod_level=dim0_kept)
     NAME_HINT = "expand"
 
     @classmethod
