@@ -238,8 +238,8 @@ def test_indexing_and_arguments_tostatic_cannot_express_are_refused():
         x[5]
     with pytest.raises(IndexError, match="single ellipsis"):
         x[..., 0, ...]
-    with pytest.raises(UnsupportedError, match="tensor slice bound"):
-        x[:, :tostatic.to_tensor(2)]
+    with pytest.raises(UnsupportedError, match="tensor step"):
+        x[:, ::tostatic.to_tensor(2)]
     with pytest.raises(IndexError, match="must be int or bool"):
         x[tostatic.to_tensor([0.5])]
     with pytest.raises(UnsupportedError, match="paddle.concat: axis given as a Tensor"):

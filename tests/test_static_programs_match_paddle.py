@@ -160,7 +160,7 @@ b = paddle.static.data(shape=[4, 5], dtype='bool', name='b')
 outs = [x[1], x[-1], x[1:3], x[::2], x[::-1], x[1, None, ::-2], x[..., 1], x[None], x[:100],
         x[i], x[[0, 2]], x[:, [0, 2]], x[[0, 1], [1, 2]], x[b], x[x > 0.0], x[s], x[:, s],
         x[1, [0, 2]], x[:, [0, 2], 1:3], x[[True, False, True, True]], x[i, :, i],
-        x[..., [1, 2]], x[0, b[0]], x[:, b[0]]]
+        x[..., [1, 2]], x[0, b[0]], x[:, b[0]], x[1:s], x[s:], x[:, s:s + 2]]
 y = paddle.static.setitem(x, 1, 2.0)
 y = paddle.static.setitem(y, (None, 1), 3)
 y = paddle.static.setitem(y, (slice(None), slice(None, None, 2), -1), v[:3])

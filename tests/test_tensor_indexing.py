@@ -106,7 +106,7 @@ y = paddle.static.setitem(y, (slice(None), slice(None, None, -2), -1), v[:3])
 y = paddle.static.setitem(y, s, 1.5)
 y = paddle.static.setitem(y, s + 1, v)
 y = paddle.static.setitem(y, (2, slice(1, 3)), np.ones([2, 6], 'float32') * 7)
-outs = [y, y[s], y[b], y[:, [0, 2]], y[y > 3.0], y[::-1, 1::2]]
+outs = [y, y[s], y[b], y[:, [0, 2]], y[y > 3.0], y[::-1, 1::2], y[1:s], y[s:], y[:, s:s + 2]]
 exe = paddle.static.Executor(paddle.CPUPlace())
 sys.path.insert(0, sys.argv[2])
 from indexing_cases import tensors

@@ -18,7 +18,7 @@ from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
 from tostatic.ops import slicing
 from tostatic.ops.core import dense_to_array
 from tostatic.ops.gathering import check_index
-from tostatic.ops.indexing import slice_bounds, slice_shape
+from tostatic.ops.indexing import _int32s, slice_bounds, slice_shape
 from tostatic.ops.shapes import axis0_unsliced, broadcast, normalize_axis
 
 INDEX_DTYPES = (dtypes.int32, dtypes.int64)
@@ -39,6 +39,54 @@ def _tensor_flags(flags: Any) -> None:
     return None
 
 
+def _sliced(op: str, x: Abstract, axes: tuple[int, ...],
+            decrease_axis: tuple[int, ...]) -> Abstract:
+    """One axis sliced by bounds known at run time: its length is unknown."""
+    if len(axes) != 1:
+        raise ShapeError(f"{op}: one axis, got {list(axes)}")
+    ax = normalize_axis(axes[0], x.ndim, f"{op} axis")
+    shape = list(x.shape)
+    shape[ax] = -1
+    dec = [normalize_axis(a, x.ndim, f"{op} decrease_axis") for a in decrease_axis]
+    if set(dec) - {ax}:
+        raise ShapeError(f"{op}: decrease_axis {list(decrease_axis)} must be the sliced axis "
+                         f"{ax}")
+    return Abstract(tuple(d for i, d in enumerate(shape) if i not in dec), x.dtype)
+
+
+def _slice_at(op: str, x: np.ndarray, s: int, e: int, axes: tuple[int, ...],
+              decrease_axis: tuple[int, ...]) -> np.ndarray:
+    ax = axes[0] % x.ndim
+    if s == -1 and e == 0:  # x[i] for i = -1 is written as -1:0; Paddle's kernel reads
+        e = x.shape[ax]     # it as the last element
+    if decrease_axis and not -x.shape[ax] <= s < x.shape[ax]:
+        raise IndexError(f"{op}: index {s} is out of range for axis {ax} of size "
+                         f"{x.shape[ax]}")
+    index = [slice(None)] * x.ndim
+    index[ax] = slice(*slice_bounds(x.shape[ax], s, e))
+    out = x[tuple(index)]
+    if decrease_axis:
+        out = out.reshape(slice_shape(out.shape, axes, (0,), (1,), decrease_axis))
+    return out
+
+
+def _int(bound: np.ndarray) -> int:
+    return int(bound.reshape(-1)[0])
+
+
+def _slice_legacy(inputs: dict[str, str], starts: Any, ends: Any,
+                  optional: tuple[str, ...]) -> Legacy:
+    """slice with some bounds from tensors: infer_flags -1, the tensor bounds' attribute -1."""
+    return Legacy("slice", {"Input": "x", **inputs}, {"Out": 0},
+                  {"axes": From("INTS", "axes"),
+                   "decrease_axis": From("INTS", "decrease_axis"),
+                   "ends": ends,
+                   "infer_flags": From("INTS", "axes", lambda axes: [-1] * len(axes),
+                                       _tensor_flags),
+                   "starts": starts},
+                  optional_inputs=optional, out_lod_level=axis0_unsliced)
+
+
 @pd_op
 class SliceTensor(PdOp):
     """x[start:end] along one axis with both bounds read from 1-element int tensors at run
@@ -48,49 +96,70 @@ class SliceTensor(PdOp):
     name = "pd.slice_tensor"
     INPUTS = ("x", "start", "end")
     ATTRS = {"axes": attr(INTS), "decrease_axis": attr(INTS, ())}
-    PADDLE = Legacy("slice", {"Input": "x", "StartsTensorList": "start",
-                              "EndsTensorList": "end"}, {"Out": 0},
-                    {"axes": From("INTS", "axes"),
-                     "decrease_axis": From("INTS", "decrease_axis"),
-                     "ends": Fixed("INTS", [-1]),
-                     "infer_flags": From("INTS", "axes", lambda axes: [-1] * len(axes),
-                                         _tensor_flags),
-                     "starts": Fixed("INTS", [-1])},
-                    optional_inputs=("EndsTensor", "StartsTensor"), out_lod_level=axis0_unsliced)
+    PADDLE = _slice_legacy({"StartsTensorList": "start", "EndsTensorList": "end"},
+                           Fixed("INTS", [-1]), Fixed("INTS", [-1]),
+                           ("EndsTensor", "StartsTensor"))
     NAME_HINT = "slice"
 
     @classmethod
     def infer(cls, x: Abstract, start: Abstract, end: Abstract, axes: tuple[int, ...],
               decrease_axis: tuple[int, ...]) -> Abstract:
-        if len(axes) != 1:
-            raise ShapeError(f"{cls.name}: one axis, got {list(axes)}")
         _one_bound(cls.name, "start", start)
         _one_bound(cls.name, "end", end)
-        ax = normalize_axis(axes[0], x.ndim, f"{cls.name} axis")
-        shape = list(x.shape)
-        shape[ax] = -1
-        dec = [normalize_axis(a, x.ndim, f"{cls.name} decrease_axis") for a in decrease_axis]
-        if set(dec) - {ax}:
-            raise ShapeError(f"{cls.name}: decrease_axis {list(decrease_axis)} must be the "
-                             f"sliced axis {ax}")
-        return Abstract(tuple(d for i, d in enumerate(shape) if i not in dec), x.dtype)
+        return _sliced(cls.name, x, axes, decrease_axis)
 
     @classmethod
     def eager(cls, x: np.ndarray, start: np.ndarray, end: np.ndarray, axes: tuple[int, ...],
               decrease_axis: tuple[int, ...]) -> np.ndarray:
-        ax = axes[0] % x.ndim
-        s, e = int(start.reshape(-1)[0]), int(end.reshape(-1)[0])
-        if s == -1 and e == 0:  # x[i] for i = -1 is written as -1:0; Paddle's kernel reads
-            e = x.shape[ax]     # it as the last element
-        if decrease_axis and not -x.shape[ax] <= s < x.shape[ax]:
-            raise IndexError(f"{cls.name}: index {s} is out of range for axis {ax} of size "
-                             f"{x.shape[ax]}")
-        index = [slice(None)] * x.ndim
-        index[ax] = slice(*slice_bounds(x.shape[ax], s, e))
-        out = x[tuple(index)]
-        if decrease_axis:
-            out = out.reshape(slice_shape(out.shape, axes, (0,), (1,), decrease_axis))
-        return out
+        return _slice_at(cls.name, x, _int(start), _int(end), axes, decrease_axis)
+
+
+@pd_op
+class SliceStartTensor(PdOp):
+    """x[start:end] along one axis, the start from a tensor (`x[i:]`, `x[i:5]`)."""
+
+    name = "pd.slice_start_tensor"
+    INPUTS = ("x", "start")
+    ATTRS = {"axes": attr(INTS), "ends": attr(INTS), "decrease_axis": attr(INTS, ())}
+    PADDLE = _slice_legacy({"StartsTensorList": "start"}, Fixed("INTS", [-1]),
+                           From("INTS", "ends", _int32s),
+                           ("EndsTensor", "EndsTensorList", "StartsTensor"))
+    NAME_HINT = "slice"
+
+    @classmethod
+    def infer(cls, x: Abstract, start: Abstract, axes: tuple[int, ...], ends: tuple[int, ...],
+              decrease_axis: tuple[int, ...]) -> Abstract:
+        _one_bound(cls.name, "start", start)
+        return _sliced(cls.name, x, axes, decrease_axis)
+
+    @classmethod
+    def eager(cls, x: np.ndarray, start: np.ndarray, axes: tuple[int, ...],
+              ends: tuple[int, ...], decrease_axis: tuple[int, ...]) -> np.ndarray:
+        return _slice_at(cls.name, x, _int(start), ends[0], axes, decrease_axis)
+
+
+@pd_op
+class SliceEndTensor(PdOp):
+    """x[start:end] along one axis, the end from a tensor (`x[:n]`, `x[1:n]`)."""
+
+    name = "pd.slice_end_tensor"
+    INPUTS = ("x", "end")
+    ATTRS = {"axes": attr(INTS), "starts": attr(INTS), "decrease_axis": attr(INTS, ())}
+    PADDLE = _slice_legacy({"EndsTensorList": "end"}, From("INTS", "starts", _int32s),
+                           Fixed("INTS", [-1]),
+                           ("EndsTensor", "StartsTensor", "StartsTensorList"))
+    NAME_HINT = "slice"
+
+    @classmethod
+    def infer(cls, x: Abstract, end: Abstract, axes: tuple[int, ...], starts: tuple[int, ...],
+              decrease_axis: tuple[int, ...]) -> Abstract:
+        _one_bound(cls.name, "end", end)
+        return _sliced(cls.name, x, axes, decrease_axis)
+
+    @classmethod
+    def eager(cls, x: np.ndarray, end: np.ndarray, axes: tuple[int, ...],
+              starts: tuple[int, ...], decrease_axis: tuple[int, ...]) -> np.ndarray:
+        return _slice_at(cls.name, x, starts[0], _int(end), axes, decrease_axis)
 
 
 @pd_op

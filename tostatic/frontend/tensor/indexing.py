@@ -140,17 +140,17 @@ def parse_index(x: Any, index: Any) -> Index:
                 estimated += 1
                 dim += 1
                 continue
-            for v in (start, end, step):
-                if _is_tensor(v):
-                    raise UnsupportedError(f"Tensor indexing with a tensor slice bound "
-                                           f"({it!r}) is not supported; index with a 0-D "
-                                           f"int tensor or Python ints")
+            tensor_bound = any(_is_tensor(v) for v in (start, end))
+            if _is_tensor(step) or (tensor_bound and step not in (None, 1)):
+                raise UnsupportedError(f"Tensor indexing with a tensor step, or tensor bounds "
+                                       f"with a step ({it!r}), is not supported; give the "
+                                       f"step as a Python int and bounds with step 1")
             step = 1 if step is None else int(step)
             if step == 0:
                 raise ValueError("slice step cannot be zero")
-            start = (0 if step > 0 else MAX_INTEGER) if start is None else int(start)
-            end = (MAX_INTEGER if step > 0 else MIN_INTEGER) if end is None else int(end)
-            if shape[dim] != -1 and end >= shape[dim]:
+            start = (0 if step > 0 else MAX_INTEGER) if start is None else _bound(start)
+            end = (MAX_INTEGER if step > 0 else MIN_INTEGER) if end is None else _bound(end)
+            if not _is_tensor(end) and shape[dim] != -1 and end >= shape[dim]:
                 end = MAX_INTEGER if step > 0 else shape[dim]
             estimated += 1
             dim += 1
@@ -170,8 +170,8 @@ def parse_index(x: Any, index: Any) -> Index:
         else:
             raise IndexError(f"Valid index accept int / bool / slice / ellipsis / list / Tuple "
                              f"/ Ndarray / Tensor, but received {it!r}.")
-        if start is None or (isinstance(start, int) and start == 0 and end == MAX_INTEGER
-                             and step == 1):
+        if start is None or (isinstance(start, int) and start == 0 and
+                             isinstance(end, int) and end == MAX_INTEGER and step == 1):
             continue
         out.axes.append(dim - 1)
         out.starts.append(start)
@@ -179,6 +179,15 @@ def parse_index(x: Any, index: Any) -> Index:
         out.steps.append(step)
         out.strided = out.strided or step != 1
     return out
+
+
+def _bound(v: Any) -> Any:
+    """A slice bound: a Python int, or a 1-element int tensor (read at run time)."""
+    if _is_tensor(v):
+        if v.dtype not in INT_DTYPES:
+            raise IndexError(f"a slice bound must be an integer, got a {v.dtype.name} tensor")
+        return v
+    return int(v)
 
 
 def _slice_attrs(ix: Index, keep: list[int]) -> dict[str, Any]:
@@ -190,8 +199,9 @@ def _slice_attrs(ix: Index, keep: list[int]) -> dict[str, Any]:
 def basic_indexing(x: Any, ix: Index) -> Any:
     """Paddle's get_tensor_with_basic_indexing: one slice / strided_slice, then unsqueeze2."""
     out = x
-    const = [k for k, s in enumerate(ix.starts) if not _is_tensor(s)]
-    by_tensor = [k for k, s in enumerate(ix.starts) if _is_tensor(s)]
+    by_tensor = [k for k, (s, e) in enumerate(zip(ix.starts, ix.ends))
+                 if _is_tensor(s) or _is_tensor(e)]
+    const = [k for k in range(len(ix.axes)) if k not in by_tensor]
     if const:
         attrs = _slice_attrs(ix, const)
         if ix.strided:
@@ -202,8 +212,18 @@ def basic_indexing(x: Any, ix: Index) -> Any:
     for k in sorted(by_tensor, key=lambda k: -ix.axes[k]):  # (a decision: Paddle writes one
         axis = ix.axes[k]                                  # slice, its constants as tensors)
         pos = axis - sum(1 for d in _slice_attrs(ix, const)["decrease_axis"] if d < axis)
-        out = apply_as(advanced_indexing.SliceTensor, [out, ix.starts[k], ix.ends[k]],
-                       {"axes": (pos,), "decrease_axis": (pos,)}, f"{x.name}_slice")
+        start, end = ix.starts[k], ix.ends[k]
+        attrs: dict[str, Any] = {"axes": (pos,),
+                                 "decrease_axis": (pos,) if axis in ix.decrease else ()}
+        if _is_tensor(start) and _is_tensor(end):
+            cls, inputs = advanced_indexing.SliceTensor, [out, start, end]
+        elif _is_tensor(start):
+            cls, inputs = advanced_indexing.SliceStartTensor, [out, start]
+            attrs["ends"] = (end,)
+        else:
+            cls, inputs = advanced_indexing.SliceEndTensor, [out, end]
+            attrs["starts"] = (start,)
+        out = apply_as(cls, inputs, attrs, f"{x.name}_slice")
     if ix.none_axes:
         out = unsqueeze(out, [a - sum(1 for d in ix.decrease if d < a) for a in ix.none_axes])
     return out
@@ -293,9 +313,10 @@ def _literal(x: Any, value: Any) -> np.ndarray | None:
 def _set_value_at(x: Any, ix: Index, at: list[int], value: Any) -> Any:
     """`x[i] = value` with a 0-D int tensor i, in a program: set_value with its bounds in
     StartsTensorList / EndsTensorList (one such index, no other slicing)."""
-    if len(ix.axes) != 1 or ix.none_axes:
-        raise UnsupportedError("x[index] = value: a tensor index can be the only item of the "
-                               "index in a program (x[i] = value); index with Python ints")
+    if len(ix.axes) != 1 or ix.none_axes or not ix.decrease or not _is_tensor(ix.starts[0]):
+        raise UnsupportedError("x[index] = value: a tensor in the index is supported in a "
+                               "program as its only item, x[i] = value for a 0-D int tensor "
+                               "i; index with Python ints")
     attrs = {"axes": tuple(ix.axes), "steps": tuple(ix.steps),
              "decrease_axes": tuple(ix.decrease), "none_axes": ()}
     bounds = [ix.starts[0], ix.ends[0]]
@@ -313,7 +334,8 @@ def _set_value_at(x: Any, ix: Index, at: list[int], value: Any) -> Any:
 def set_value(x: Any, index: Any, value: Any) -> Any:
     """x with `value` written at `index`, as a new tensor (paddle.static.setitem)."""
     ix = parse_index(x, index)
-    at = [k for k, s in enumerate(ix.starts) if _is_tensor(s)]
+    at = [k for k, (s, e) in enumerate(zip(ix.starts, ix.ends))
+          if _is_tensor(s) or _is_tensor(e)]
     if at and (builders.current() is None or ix.has_advanced):
         ix.starts = [int(s) if _is_tensor(s) else s for s in ix.starts]
         ix.ends = [int(e) if _is_tensor(e) else e for e in ix.ends]
