@@ -32,10 +32,11 @@ def _one_bound(op: str, what: str, bound: Abstract) -> None:
 
 
 def _tensor_flags(flags: Any) -> None:
-    """Only the form `x[i]` writes (every bound a tensor) is read back."""
+    """Bounds from tensors are read back on one axis (`x[i]`, `x[i:]`, `x[:n]`)."""
     if list(flags) != [-1]:
-        raise UnsupportedError(f"pd.slice_tensor: infer_flags={list(flags)}; only one axis "
-                               f"with both bounds given as tensors ([-1]) is supported")
+        raise UnsupportedError(f"slice: infer_flags={list(flags)}; bounds from tensors "
+                               f"(StartsTensorList / EndsTensorList) are supported on one "
+                               f"axis only ([-1])")
     return None
 
 
