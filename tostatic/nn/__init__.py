@@ -59,6 +59,11 @@ from tostatic.frontend.nn.rnn_cells import (
     RNNCellBase,
     SimpleRNNCell,
 )
+from tostatic.frontend.optim.clip import (  # training (issue 14)
+    ClipGradByGlobalNorm,
+    ClipGradByNorm,
+    ClipGradByValue,
+)
 from tostatic.nn import functional, initializer
 
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -20,6 +20,7 @@ from tostatic.ops import (  # noqa: F401
     manipulation,
     math_unary,
     normalization,
+    optimizer,
     padding,
     pooling,
     recurrent,

@@ -89,3 +89,13 @@ class LogSoftmax(FloatUnary):
         e = np.exp(shifted)
         shifted -= np.log(e.sum(axis=axis, keepdims=True))
         return shifted
+
+
+@pd_op
+class Sign(Unary):
+    """-1, 0 or 1 by the sign of each element (what L1Decay adds to a gradient)."""
+
+    name = "pd.sign"
+    FN = np.sign
+    PADDLE = unary("sign")
+    NAME_HINT = "sign"
