@@ -64,6 +64,16 @@ from tostatic.frontend.optim.clip import (  # training (issue 14)
     ClipGradByNorm,
     ClipGradByValue,
 )
+from tostatic.frontend.nn.loss import (  # training (issue 14)
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from tostatic.nn import functional, initializer
 
 __all__ = sorted(name for name in dir() if not name.startswith("_"))
