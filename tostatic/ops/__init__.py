@@ -19,6 +19,7 @@ from tostatic.ops import (  # noqa: F401
     loss,
     manipulation,
     math_unary,
+    metric,
     normalization,
     optimizer,
     padding,
