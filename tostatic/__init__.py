@@ -93,6 +93,13 @@ from tostatic.frontend.tensor.search import argmax, topk, where  # noqa: F401
 from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
 from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401
+from tostatic.frontend.tensor.autograd import grad  # noqa: F401  (autograd, issue 14)
+from tostatic.frontend.tensor.grad_mode import (  # noqa: F401
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from tostatic.ir.dtypes import (  # noqa: F401
     bfloat16,
     bool_ as bool,

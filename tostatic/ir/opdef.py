@@ -159,6 +159,9 @@ class PdOp(IRDLOperation):
     # result index -> input it is the new value of; lowering writes that result into the
     # input's own variable (batch_norm's MeanOut is its Mean, as Paddle requires)
     UPDATES: ClassVar[dict[int, str]] = {}
+    # No gradient (comparisons, integer ops, creation): eager results never record history.
+    # Differentiable ops define `vjp` instead (ops/autodiff.py says how).
+    NONDIFF: ClassVar[bool] = False
 
     # Subclasses define `infer(*inputs: Abstract, **attrs) -> Abstract | list[Abstract]` and
     # `eager(*inputs: ndarray, **attrs) -> ndarray | list[ndarray]` as staticmethods.

@@ -27,6 +27,7 @@ from tostatic.ops import (  # noqa: F401
     recurrent,
     reduction,
     resize,
+    scatter,
     sampling,
     search,
     slicing,

@@ -60,6 +60,7 @@ class Yield(PdOp):
     """Ends a region of pd.if / pd.while; its operands are what the region produces."""
 
     name = "pd.yield"
+    NONDIFF = True
     INPUTS = ("*values",)
     NUM_RESULTS = 0
     traits = traits_def(IsTerminator())  # pure, but a terminator: never removed
@@ -76,6 +77,7 @@ class Undefined(PdOp):
     is None, so an op that does read it fails."""
 
     name = "pd.undefined"
+    NONDIFF = True
     EFFECTS = True  # it has no value: never folded (and harmless to keep)
 
     @staticmethod
