@@ -105,3 +105,4 @@ class Sign(Unary):
     FN = np.sign
     PADDLE = unary("sign")
     NAME_HINT = "sign"
+    NONDIFF = True  # its derivative is 0 wherever it exists (Paddle's sign_grad: zeros)

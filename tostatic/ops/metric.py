@@ -23,6 +23,7 @@ class Accuracy(PdOp):
     PADDLE = Legacy("accuracy", {"Out": "out", "Indices": "indices", "Label": "label"},
                     {"Accuracy": 0, "Correct": 1, "Total": 2})
     NAME_HINT = "accuracy"
+    NONDIFF = True  # counts
 
     @staticmethod
     def infer(out: Abstract, indices: Abstract, label: Abstract) -> list[Abstract]:

@@ -47,6 +47,7 @@ class Update(PdOp):
     """An optimizer op: new values of some of its inputs, in Paddle's output slot order."""
 
     EFFECTS = True  # it writes persistable state: never folded, merged or removed
+    NONDIFF = True
 
 
 @pd_op

@@ -18,6 +18,7 @@ import numpy as np
 from tostatic.frontend.optim.lr import LRScheduler
 from tostatic.frontend.optim.regularizer import L2Decay, WeightDecayRegularizer
 from tostatic.frontend.tensor.dispatch import apply
+from tostatic.frontend.tensor.grad_mode import no_grad
 from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ir import names as unique_name
 from tostatic.ir.opdef import PdOp
@@ -155,6 +156,7 @@ class Optimizer:
         reg = getattr(param, "regularizer", None) or self.regularization
         return grad if reg is None else reg(param.detach(), grad)
 
+    @no_grad()
     def step(self) -> None:
         params_grads = [(p, p.grad.detach()) for p in self._trainable() if p.grad is not None]
         if self._grad_clip is not None:
@@ -185,14 +187,7 @@ class Optimizer:
 
     def clear_grad(self, set_to_zero: bool = True) -> None:
         for p in self._trainable():
-            clear = getattr(p, "clear_gradient", None)
-            if clear is not None:
-                clear(set_to_zero)
-            elif p.grad is not None:
-                if set_to_zero:
-                    p.grad = Tensor(np.zeros_like(p.grad.numpy()))
-                else:
-                    p.grad = None
+            p.clear_gradient(set_to_zero)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.clear_grad(set_to_zero=not set_to_none)
