@@ -28,7 +28,7 @@ class ProgressBar:
         self.total, self.desc, self.width = total, desc, width
         self.file = file if file is not None else sys.stderr
         self.min_interval = min_interval
-        self.n, self.postfix, self._drawn = 0, "", 0
+        self.n, self.postfix, self._drawn, self._drawn_n = 0, "", 0, -1
         self._start = self._last = time.perf_counter()
 
     def __iter__(self) -> Iterator[Any]:
@@ -66,11 +66,13 @@ class ProgressBar:
 
     def _draw(self, now: float | None = None) -> None:
         text = self.line(now)
+        self._drawn_n = self.n
         self.file.write("\r" + text.ljust(self._drawn))  # blank what a longer line left
         self._drawn = len(text)
         self.file.flush()
 
     def close(self) -> None:
-        self._draw()
+        if self._drawn_n != self.n:
+            self._draw()
         self.file.write("\n")
         self.file.flush()
