@@ -62,6 +62,19 @@ CONFIGS = {
     "adam_plateau": lambda P, ps: P.optimizer.Adam(
         P.optimizer.lr.ReduceOnPlateau(0.02, patience=1, factor=0.5), parameters=ps,
         beta1=0.8, epsilon=1e-6),
+    "adam_groups": lambda P, ps: P.optimizer.Adam(
+        0.01, parameters=[{"params": ps[:2], "weight_decay": 0.1, "learning_rate": 0.5,
+                           "beta1": 0.8},
+                          {"params": ps[2:], "weight_decay": P.regularizer.L1Decay(0.01)}],
+        grad_clip=P.nn.ClipGradByGlobalNorm(1.0)),
+    "adamw_groups": lambda P, ps: P.optimizer.AdamW(
+        P.optimizer.lr.StepDecay(0.02, 3), weight_decay=0.02,
+        parameters=[{"params": ps[:2], "weight_decay": 0.3, "epsilon": 1e-6},
+                    {"params": ps[2:], "grad_clip": P.nn.ClipGradByValue(0.1)}]),
+    "momentum_groups": lambda P, ps: P.optimizer.Momentum(
+        0.05, weight_decay=0.01,
+        parameters=[{"params": ps[:2], "momentum": 0.5, "weight_decay": 0.05},
+                    {"params": ps[2:], "use_nesterov": True, "learning_rate": 2.0}]),
 }
 
 METRICS = [1.0, 0.9, 0.95, 0.97, 0.5, 0.6, 0.7, 0.4, 0.41, 0.42]  # for ReduceOnPlateau

@@ -45,10 +45,7 @@ class Optimizer:
         if isinstance(parameters, Tensor):
             raise TypeError(f"`parameters` argument given to the optimizer should be an iterable "
                             f"of paddle Tensors, but got argument type is `{type(parameters)}`.")
-        self._parameter_list = list(parameters)
-        if self._parameter_list and isinstance(self._parameter_list[0], dict):
-            raise NotImplementedError("tostatic optimizers take a list of parameters; parameter "
-                                      "groups (dicts) are not supported")
+        given = list(parameters)
         if not isinstance(learning_rate, (int, float, LRScheduler)):
             raise TypeError(f"learning rate should be float or LRScheduler, got "
                             f"{type(learning_rate).__name__} here")
@@ -60,6 +57,14 @@ class Optimizer:
         self._learning_rate = learning_rate
         self._grad_clip = grad_clip
         self._name = name
+        self._group_defaults: dict[str, Any] | None = None
+        self._param_groups: list[dict[str, Any]] = []
+        if given and isinstance(given[0], dict):
+            for group in given:
+                self._add_param_group(dict(group))
+        else:
+            self._param_groups.append({"params": given, "grad_clip": grad_clip})
+        self._parameter_list = [p for g in self._param_groups for p in g["params"]]
         self._accumulators: dict[str, dict[str, Tensor]] = {}
         self._accumulators_holder: dict[str, Any] = {}
 
@@ -149,6 +154,44 @@ class Optimizer:
 
     # --- the step ----------------------------------------------------------------------
 
+    # --- parameter groups --------------------------------------------------------------
+
+    # group key -> attribute holding that hyperparameter (a group's value replaces the
+    # constructor's while its parameters update, as Paddle's _update_param_group)
+    GROUP_KEYS: dict[str, str] = {}
+
+    def _add_param_group(self, group: dict[str, Any]) -> None:
+        """As Paddle: the group's learning_rate (a multiplier) and weight_decay (the
+        parameters' own regularizer) are written onto its parameters."""
+        params = group.get("params")
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set) or params is None:
+            raise TypeError("optimizer parameters should be in ordered collections, but "
+                            f"received {type(params).__name__}, please use list instead.")
+        group["params"] = list(params)
+        group.setdefault("weight_decay", self.regularization)
+        group.setdefault("grad_clip", self._grad_clip)
+        seen = {id(p) for g in self._param_groups for p in g["params"]}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        decay = group["weight_decay"]
+        for p in group["params"]:
+            if self._group_sets_regularizer():
+                p.regularizer = L2Decay(decay) if isinstance(decay, (int, float)) else decay
+            attrs = getattr(p, "optimize_attr", None)
+            p.optimize_attr = {**(attrs or {}), "learning_rate": group.get("learning_rate", 1.0)}
+        self._param_groups.append(group)
+
+    def _group_sets_regularizer(self) -> bool:
+        return True
+
+    def _enter_group(self, group: dict[str, Any]) -> None:
+        if self._group_defaults is None:
+            self._group_defaults = {k: getattr(self, a) for k, a in self.GROUP_KEYS.items()}
+        for key, attr_name in self.GROUP_KEYS.items():
+            setattr(self, attr_name, group.get(key, self._group_defaults[key]))
+
     def _trainable(self) -> list[Any]:
         return [p for p in self._parameter_list if not p.stop_gradient]
 
@@ -158,14 +201,17 @@ class Optimizer:
 
     @no_grad()
     def step(self) -> None:
-        params_grads = [(p, p.grad.detach()) for p in self._trainable() if p.grad is not None]
-        if self._grad_clip is not None:
-            params_grads = self._grad_clip(params_grads)
-        params_grads = [(p, self._regularized(p, g)) for p, g in params_grads]
-        self._create_accumulators([p for p, _ in params_grads])
-        for p, g in params_grads:
-            self._append_optimize_op(p, g)
-        self._finish_update([p for p, _ in params_grads])
+        for group in self._param_groups:
+            self._enter_group(group)
+            params_grads = [(p, p.grad.detach()) for p in group["params"]
+                            if not p.stop_gradient and p.grad is not None]
+            if group["grad_clip"] is not None:
+                params_grads = group["grad_clip"](params_grads)
+            params_grads = [(p, self._regularized(p, g)) for p, g in params_grads]
+            self._create_accumulators([p for p, _ in params_grads])
+            for p, g in params_grads:
+                self._append_optimize_op(p, g)
+            self._finish_update([p for p, _ in params_grads])
 
     def _append_optimize_op(self, param: Any, grad: Any) -> None:
         raise NotImplementedError

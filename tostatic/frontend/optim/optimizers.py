@@ -43,6 +43,10 @@ class Momentum(Optimizer):
     op (regularization_method='l2_decay'), as in Paddle; L1Decay is added to the gradient."""
 
     type = "momentum"
+    GROUP_KEYS = {"momentum": "_momentum", "use_nesterov": "_use_nesterov",
+                  "rescale_grad": "_rescale_grad",
+                  "regularization_method": "_regularization_method",
+                  "regularization_coeff": "_regularization_coeff"}
 
     def __init__(self, learning_rate: LR = 0.001, momentum: float = 0.9,
                  parameters: Iterable[Any] | None = None, use_nesterov: bool = False,
@@ -87,6 +91,8 @@ class Momentum(Optimizer):
 
 class _AdamBase(Optimizer):
     """Adam's accumulators: moment1, moment2, then the [1] beta powers (starting at beta)."""
+
+    GROUP_KEYS = {"beta1": "_beta1", "beta2": "_beta2", "epsilon": "_epsilon"}
 
     def _adam_init(self, beta1: Any, beta2: Any, epsilon: Any) -> None:
         self._beta1 = _float(beta1, "beta1")
@@ -143,6 +149,7 @@ class AdamW(_AdamBase):
     whose name apply_decay_param_fun accepts (all when it is None)."""
 
     type = "adamw"
+    GROUP_KEYS = {**_AdamBase.GROUP_KEYS, "weight_decay": "_coeff"}
 
     def __init__(self, learning_rate: LR = 0.001, beta1: Any = 0.9, beta2: Any = 0.999,
                  epsilon: Any = 1e-08, parameters: Iterable[Any] | None = None,
@@ -157,11 +164,18 @@ class AdamW(_AdamBase):
                             "not a regularizer")
         if lr_ratio is not None and not callable(lr_ratio):
             raise TypeError("AdamW: lr_ratio must be a callable (param -> float)")
+        self._coeff = _float(weight_decay, "weight_decay")  # before the groups read it
         super().__init__(learning_rate, parameters, None, grad_clip, name)
         self._adam_init(beta1, beta2, epsilon)
-        self._coeff = _float(weight_decay, "weight_decay")
         self._lr_ratio = lr_ratio
         self._apply_decay_param_fun = apply_decay_param_fun
+
+    def _add_param_group(self, group: dict[str, Any]) -> None:
+        group.setdefault("weight_decay", self._coeff)
+        super()._add_param_group(group)
+
+    def _group_sets_regularizer(self) -> bool:
+        return False  # a group's weight_decay is its decoupled coefficient
 
     def _append_optimize_op(self, param: Any, grad: Any) -> None:
         fun = self._apply_decay_param_fun
@@ -173,6 +187,8 @@ class AdamW(_AdamBase):
 
 class RMSProp(Optimizer):
     type = "rmsprop"
+    GROUP_KEYS = {"rho": "_rho", "epsilon": "_epsilon", "momentum": "_momentum",
+                  "centered": "_centered"}
 
     def __init__(self, learning_rate: LR, rho: float = 0.95, epsilon: float = 1e-06,
                  momentum: float = 0.0, centered: bool = False,
@@ -204,6 +220,8 @@ class RMSProp(Optimizer):
 
 class Adagrad(Optimizer):
     type = "adagrad"
+    GROUP_KEYS = {"epsilon": "_epsilon",
+                  "initial_accumulator_value": "initial_accumulator_value"}
 
     def __init__(self, learning_rate: LR, epsilon: float = 1e-06,
                  parameters: Iterable[Any] | None = None,
@@ -231,6 +249,8 @@ class Lamb(_AdamBase):
     always_adapt)."""
 
     type = "lamb"
+    GROUP_KEYS = {**_AdamBase.GROUP_KEYS, "lamb_weight_decay": "_lamb_weight_decay",
+                  "exclude_from_weight_decay_fn": "_exclude_fn"}
 
     def __init__(self, learning_rate: LR = 0.001, lamb_weight_decay: float = 0.01,
                  beta1: Any = 0.9, beta2: Any = 0.999, epsilon: Any = 1e-06,
