@@ -63,8 +63,8 @@ def main(outdir: str, epochs: int = 2) -> float:
     test = paddle.io.DataLoader(Images(320, seed=2), batch_size=64)
     model = LeNet(num_classes=CLASSES)
     loss_fn = paddle.nn.CrossEntropyLoss()
-    opt = paddle.optimizer.Adam(paddle.optimizer.lr.CosineAnnealingDecay(0.003, epochs * 40),
-                                parameters=model.parameters())
+    schedule = paddle.optimizer.lr.CosineAnnealingDecay(0.003, epochs * len(train))
+    opt = paddle.optimizer.Adam(schedule, parameters=model.parameters())
     for epoch in range(epochs):
         bar = ProgressBar(train, desc=f"epoch {epoch + 1}/{epochs}")
         for x, y in bar:
@@ -72,7 +72,7 @@ def main(outdir: str, epochs: int = 2) -> float:
             loss.backward()
             opt.step()
             opt.clear_grad()
-            opt._learning_rate.step()
+            schedule.step()
             bar.set_postfix(loss=float(loss))
         print(f"epoch {epoch + 1}: test accuracy {evaluate(model, test):.4f}")
     accuracy = evaluate(model, test)

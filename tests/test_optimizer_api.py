@@ -24,6 +24,14 @@ SCHEDULES = {
                                                       anneal_strategy="linear",
                                                       three_phase=True),
     "lambda": lambda lr: lr.LambdaDecay(0.5, lambda e: 0.9 ** e),
+    "noam": lambda lr: lr.NoamDecay(64, warmup_steps=6, learning_rate=2.0),
+    "piecewise": lambda lr: lr.PiecewiseDecay([3, 9], [0.5, 0.1, 0.01]),
+    "natural_exp": lambda lr: lr.NaturalExpDecay(0.5, gamma=0.1),
+    "inverse_time": lambda lr: lr.InverseTimeDecay(0.5, gamma=0.2),
+    "polynomial": lambda lr: lr.PolynomialDecay(0.5, decay_steps=10, power=2.0),
+    "polynomial_cycle": lambda lr: lr.PolynomialDecay(0.5, decay_steps=7, cycle=True),
+    "multiplicative": lambda lr: lr.MultiplicativeDecay(0.5, lambda e: 0.95),
+    "linear_lr": lambda lr: lr.LinearLR(0.5, total_steps=10, start_factor=0.2),
 }
 
 

@@ -2,11 +2,18 @@
 from tostatic.frontend.optim.lr import (  # noqa: F401
     CosineAnnealingDecay,
     ExponentialDecay,
+    InverseTimeDecay,
     LambdaDecay,
+    LinearLR,
     LinearWarmup,
     LRScheduler,
+    MultiplicativeDecay,
     MultiStepDecay,
+    NaturalExpDecay,
+    NoamDecay,
     OneCycleLR,
+    PiecewiseDecay,
+    PolynomialDecay,
     ReduceOnPlateau,
     StepDecay,
 )

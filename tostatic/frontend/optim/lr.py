@@ -12,8 +12,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["CosineAnnealingDecay", "ExponentialDecay", "LRScheduler", "LambdaDecay",
-           "LinearWarmup", "MultiStepDecay", "OneCycleLR", "ReduceOnPlateau", "StepDecay"]
+__all__ = ["CosineAnnealingDecay", "ExponentialDecay", "InverseTimeDecay", "LRScheduler",
+           "LambdaDecay", "LinearLR", "LinearWarmup", "MultiStepDecay", "MultiplicativeDecay",
+           "NaturalExpDecay", "NoamDecay", "OneCycleLR", "PiecewiseDecay", "PolynomialDecay",
+           "ReduceOnPlateau", "StepDecay"]
 
 
 class LRScheduler:
@@ -322,3 +324,129 @@ class ReduceOnPlateau(LRScheduler):
         if self.mode == "min":
             return current < (best - best * self.threshold if rel else best - self.threshold)
         return current > (best + best * self.threshold if rel else best + self.threshold)
+
+
+class NoamDecay(LRScheduler):
+    """The Transformer schedule: lr * d_model^-0.5 * min(step^-0.5, step * warmup^-1.5)."""
+
+    def __init__(self, d_model: int, warmup_steps: int, learning_rate: float = 1.0,
+                 last_epoch: int = -1, verbose: bool = False) -> None:
+        if d_model <= 0:
+            raise ValueError("d_model should be grater than 0")
+        self.d_model, self.warmup_steps = d_model, warmup_steps
+        super().__init__(learning_rate, last_epoch, verbose)
+
+    def get_lr(self) -> float:
+        a = 1 if self.last_epoch == 0 else self.last_epoch ** -0.5
+        b = self.warmup_steps ** -1.5 * self.last_epoch
+        return self.base_lr * (self.d_model ** -0.5) * min(a, b)
+
+
+class PiecewiseDecay(LRScheduler):
+    """values[i] while last_epoch < boundaries[i]; the last value after."""
+
+    def __init__(self, boundaries: Sequence[int], values: Sequence[float], last_epoch: int = -1,
+                 verbose: bool = False) -> None:
+        if len(boundaries) == 0:
+            raise ValueError("The boundaries cannot be empty.")
+        if len(values) <= len(boundaries):
+            raise ValueError(f"The values have one more element than boundaries, but received "
+                             f"len(values) [{len(values)}] < len(boundaries) + 1 "
+                             f"[{len(boundaries) + 1}].")
+        self.boundaries, self.values = boundaries, values
+        super().__init__(last_epoch=last_epoch, verbose=verbose)
+
+    def get_lr(self) -> float:
+        for i, b in enumerate(self.boundaries):
+            if self.last_epoch < b:
+                return self.values[i]
+        return self.values[-1]
+
+
+class NaturalExpDecay(LRScheduler):
+    def __init__(self, learning_rate: float, gamma: float, last_epoch: int = -1,
+                 verbose: bool = False) -> None:
+        if not gamma > 0.0:
+            raise ValueError(" 'gamma' must be a positive number so that the learning rate will "
+                             "decay.")
+        self.gamma = gamma
+        super().__init__(learning_rate, last_epoch, verbose)
+
+    def get_lr(self) -> float:
+        return self.base_lr * math.exp(-1 * self.gamma * self.last_epoch)
+
+
+class InverseTimeDecay(LRScheduler):
+    def __init__(self, learning_rate: float, gamma: float, last_epoch: int = -1,
+                 verbose: bool = False) -> None:
+        self.gamma = gamma
+        super().__init__(learning_rate, last_epoch, verbose)
+
+    def get_lr(self) -> float:
+        return self.base_lr / (1 + self.gamma * self.last_epoch)
+
+
+class PolynomialDecay(LRScheduler):
+    def __init__(self, learning_rate: float, decay_steps: int, end_lr: float = 0.0001,
+                 power: float = 1.0, cycle: bool = False, last_epoch: int = -1,
+                 verbose: bool = False) -> None:
+        if not (isinstance(decay_steps, int) and decay_steps > 0):
+            raise ValueError(" 'decay_steps' must be a positive integer.")
+        if not power > 0.0:
+            raise ValueError(" 'power' must be greater than 0.0 so that the learning rate will "
+                             "decay.")
+        self.decay_steps, self.end_lr, self.power, self.cycle = decay_steps, end_lr, power, cycle
+        super().__init__(learning_rate, last_epoch, verbose)
+
+    def get_lr(self) -> float:
+        epoch, steps = self.last_epoch, self.decay_steps
+        if self.cycle:
+            steps = self.decay_steps * (1 if epoch == 0 else math.ceil(epoch / self.decay_steps))
+        else:
+            epoch = min(epoch, steps)
+        return (self.base_lr - self.end_lr) * ((1 - epoch / steps) ** self.power) + self.end_lr
+
+
+class MultiplicativeDecay(LRScheduler):
+    """base_lr times lr_lambda(e) for every epoch e so far."""
+
+    def __init__(self, learning_rate: float, lr_lambda: Callable[[int], float],
+                 last_epoch: int = -1, verbose: bool = False) -> None:
+        if not callable(lr_lambda):
+            raise TypeError(f"The type of 'lr_lambda' in 'MultiplicativeDecay' must be "
+                            f"'function', but received {type(lr_lambda)}.")
+        self.lr_lambda = lr_lambda
+        super().__init__(learning_rate, last_epoch, verbose)
+
+    def get_lr(self) -> float:
+        lr = self.base_lr
+        for epoch in range(1, self.last_epoch + 1):
+            lr = lr * self.lr_lambda(epoch)
+        return lr
+
+
+class LinearLR(LRScheduler):
+    """The factor goes linearly from start_factor to end_factor over total_steps."""
+
+    def __init__(self, learning_rate: float, total_steps: int, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0, last_epoch: int = -1, verbose: bool = False) -> None:
+        if not 0 < start_factor <= 1.0:
+            raise ValueError(f"`start_factor` must be greater than 0 and less or equal to 1, "
+                             f"but got {start_factor}")
+        if not 0 <= end_factor <= 1.0:
+            raise ValueError(f"`end_factor` must be greater than 0 and less than 1, but got "
+                             f"{end_factor}")
+        if total_steps <= 0:
+            raise ValueError(f"`total_steps` must be greater than 0, but got {total_steps}")
+        self.start_factor, self.end_factor = start_factor, end_factor
+        self.total_steps = total_steps
+        super().__init__(learning_rate, last_epoch, verbose)
+
+    def get_lr(self) -> float:
+        if self.last_epoch == 0:
+            return self.base_lr * self.start_factor
+        if self.last_epoch > self.total_steps:
+            return self.last_lr
+        change = self.end_factor - self.start_factor
+        return self.last_lr * (1.0 + change / (self.total_steps * self.start_factor
+                                               + (self.last_epoch - 1) * change))
