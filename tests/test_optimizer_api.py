@@ -193,3 +193,26 @@ def test_state_loaded_before_the_first_step_is_used_by_it():
     np.testing.assert_allclose(layer.weight.numpy(), w0 - 0.1 * (0.5 * 2.0 + 1.0), rtol=1e-6)
     with pytest.raises(KeyError, match="not found"):
         opt.set_state_dict({})
+
+
+def test_minimize_is_backward_then_step():
+    x = tostatic.to_tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    results = []
+    for use_minimize in (True, False):
+        tostatic.seed(4)
+        layer = tostatic.nn.Linear(3, 2)
+        opt = tostatic.optimizer.SGD(0.1, parameters=layer.parameters())
+        loss = tostatic.mean(layer(x))
+        if use_minimize:
+            _, pairs = opt.minimize(loss)
+            assert [p.name for p, _ in pairs] == [p.name for p in layer.parameters()]
+        else:
+            loss.backward()
+            opt.step()
+        results.append(layer.weight.numpy().copy())
+    np.testing.assert_array_equal(results[0], results[1])
+    # d mean(x W + b) / dW = mean over rows of x, per output column
+    tostatic.seed(4)
+    w0 = tostatic.nn.Linear(3, 2).weight.numpy()
+    np.testing.assert_allclose(results[0], w0 - 0.1 * np.repeat(x.numpy().mean(0)[:, None] / 2,
+                                                                2, axis=1), rtol=1e-6)
