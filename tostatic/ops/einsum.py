@@ -13,6 +13,8 @@ does: explicit, without spaces.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from collections import Counter
 
 import numpy as np
@@ -20,9 +22,8 @@ import numpy as np
 from tostatic.ir.attributes import STR, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
-from tostatic.ops.attr_checks import unsupported
 from tostatic.ops import autodiff as A
-from typing import Any
+from tostatic.ops.attr_checks import unsupported
 
 LABELS = "abcdefghijklmnopqrstuvwxyz"
 

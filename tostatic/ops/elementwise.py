@@ -87,12 +87,12 @@ def _div(e: A.Emitter, a: Any, b: Any, axis: int) -> Any:
     return e(Divide, a, b, axis=axis)
 
 
-def _minmax_grads(pick_x: str, pick_y: str) -> Any:
-    """Paddle's rule for maximum / minimum: x takes the cotangent where it wins strictly,
-    y where it wins or ties."""
+def _minmax_grads(wins: str) -> Any:
+    """Paddle's rule for maximum / minimum: the winner takes the cotangent, a tie splits it."""
     def grads(e: A.Emitter, x: Any, y: Any, out: Any, g: Any, axis: int, needs: Any) -> Any:
-        dx = _mul(e, g, A.mask(e, e(_BY_NAME[pick_x], x, y, axis=axis), g), axis)
-        dy = _mul(e, g, A.mask(e, e(_BY_NAME[pick_y], x, y, axis=axis), g), axis)
+        tie = A.scale(e, A.mask(e, e(Equal, x, y, axis=axis), g), 0.5)
+        dx = _mul(e, g, A.add(e, A.mask(e, e(_BY_NAME[wins], x, y, axis=axis), g), tie), axis)
+        dy = _mul(e, g, A.add(e, A.mask(e, e(_BY_NAME[wins], y, x, axis=axis), g), tie), axis)
         return dx, dy
     return grads
 
@@ -187,7 +187,7 @@ class Maximum(Binary):
     FN = np.maximum
     PADDLE = elementwise("elementwise_max")
     NAME_HINT = "elementwise_max"
-    vjp = binary_vjp(_minmax_grads("pd.greater_than", "pd.less_equal"))
+    vjp = binary_vjp(_minmax_grads("pd.greater_than"))
 
 
 @pd_op
@@ -196,7 +196,7 @@ class Minimum(Binary):
     FN = np.minimum
     PADDLE = elementwise("elementwise_min")
     NAME_HINT = "elementwise_min"
-    vjp = binary_vjp(_minmax_grads("pd.less_than", "pd.greater_equal"))
+    vjp = binary_vjp(_minmax_grads("pd.less_than"))
 
 
 def compare(paddle_type: str) -> Legacy:
@@ -258,4 +258,4 @@ class GreaterEqual(Compare):
     NAME_HINT = "greater_equal"
 
 
-_BY_NAME = {c.name: c for c in (GreaterThan, LessEqual, LessThan, GreaterEqual)}
+_BY_NAME = {c.name: c for c in (GreaterThan, LessThan)}

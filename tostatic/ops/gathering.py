@@ -3,15 +3,16 @@ take_along_axis (an index per position). Negative indices count from the end, as
 kernels; an index outside [-size, size) names the op and the index when it runs."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import OutOfRangeError, ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.embedding import INDEX_DTYPES
 from tostatic.ops.shapes import normalize_axis
-from tostatic.ops import autodiff as A
-from typing import Any
 
 
 def _check_index_dtype(op: str, index: Abstract) -> None:

@@ -1,16 +1,15 @@
 """Joining and splitting tensors along an axis: concat, split, stack, meshgrid."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from tostatic.ir.attributes import INT, INTS, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
-from tostatic.ops.shapes import normalize_axis
 from tostatic.ops import autodiff as A
-from typing import Any
+from tostatic.ops.shapes import normalize_axis
 
 
 def _same_dtype(what: str, xs: Sequence[Abstract]) -> None:

@@ -1,12 +1,13 @@
 """Matrix products (matmul_v2, bmm, the older matmul and mul) and the triangles of matrices."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tostatic.ir.attributes import BOOL, FLOAT, INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
-from typing import Any
 
 from tostatic.ops import autodiff as A
 from tostatic.ops.attr_checks import unsupported, written

@@ -10,17 +10,17 @@ as -1e20 (its TolerableValue), and a label outside [0, classes) is an error when
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tostatic.ir.attributes import BOOL, INT, attr
-from tostatic.ir.errors import ShapeError
+from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.activation import Softmax
 from tostatic.ops.embedding import INDEX_DTYPES, check_ids
 from tostatic.ops.shapes import normalize_axis
-from tostatic.ops import autodiff as A
-from tostatic.ir.errors import UnsupportedError
-from typing import Any
 
 APPROX_INF = 1e20
 

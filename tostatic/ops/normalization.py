@@ -13,16 +13,15 @@ standard deviation 1/sqrt(var + epsilon) (zeros in evaluation, where Paddle leav
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
-from tostatic.ops.conv import check_choice
 from tostatic.ops import autodiff as A
-from typing import Any
+from tostatic.ops.conv import check_choice
 
 LAYOUTS = ("NCHW", "NHWC")
 

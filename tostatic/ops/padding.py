@@ -13,7 +13,7 @@ slice assignment for `constant`. Negative paddings crop, as the kernel's formula
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -22,7 +22,6 @@ from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops import autodiff as A
 from tostatic.ops.core import array_to_dense
-from typing import Any
 
 MODES = ("constant", "reflect", "replicate", "circular")
 FORMATS = ("NCDHW", "NDHWC")

@@ -76,6 +76,12 @@ def reduce_vjp(grad: Any) -> classmethod:
     return classmethod(vjp)
 
 
+def _ties(e: A.Emitter, x: Any, out: Any, g: Any, axes: tuple[int, ...]) -> Any:
+    """max / min: the cotangent shared equally by the elements equal to the result (Paddle)."""
+    hit = A.mask(e, A.e(e, "pd.equal", x, out), x)
+    return A.mul(e, g, A.div(e, hit, A.unreduce(e, A.sum_axes(e, hit, axes), e.shape(x), axes)))
+
+
 def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
     n = 1
     for a in axes:
@@ -125,7 +131,7 @@ class Max(Reduce):
     FN = np.max
     PADDLE = reduce("reduce_max")
     NAME_HINT = "max"
-    vjp = reduce_vjp(lambda e, x, out, g, axes: A.mul(e, g, A.mask(e, A.e(e, "pd.equal", x, out()), x)))
+    vjp = reduce_vjp(lambda e, x, out, g, axes: _ties(e, x, out(), g, axes))
 
 
 @pd_op
@@ -134,7 +140,7 @@ class Min(Reduce):
     FN = np.min
     PADDLE = reduce("reduce_min")
     NAME_HINT = "min"
-    vjp = reduce_vjp(lambda e, x, out, g, axes: A.mul(e, g, A.mask(e, A.e(e, "pd.equal", x, out()), x)))
+    vjp = reduce_vjp(lambda e, x, out, g, axes: _ties(e, x, out(), g, axes))
 
 
 @pd_op

@@ -2,16 +2,17 @@
 smallest with their indices)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import BOOL, DTYPE, INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.attr_checks import unsupported
 from tostatic.ops.shapes import normalize_axis
-from tostatic.ops import autodiff as A
-from typing import Any
 
 
 def _index_dtype(n: int) -> dtypes.DType | None:
