@@ -114,11 +114,16 @@ class Momentum(Update):
         lr, mu_ = _scalar(learning_rate, param.dtype), t(mu)
         g = t(rescale_grad) * grad
         if regularization_method == "l2_decay":
-            g = g + t(regularization_coeff) * param
-        v = velocity * mu_ + g
+            g += t(regularization_coeff) * param
+        v = velocity * mu_
+        v += g
         if use_nesterov:
-            return [param - (g + v * mu_) * lr, v]
-        return [param - lr * v, v]
+            step = v * mu_
+            step += g
+            step *= lr
+            return [np.subtract(param, step, out=step), v]
+        step = np.multiply(v, lr)
+        return [np.subtract(param, step, out=step), v]
 
 
 _ADAM_SLOTS = {"Param": "param", "Grad": "grad", "LearningRate": "learning_rate",
@@ -147,17 +152,26 @@ def _adam_infer(op: str, param: Abstract, grad: Abstract, learning_rate: Abstrac
 def _adam_step(param: np.ndarray, grad: np.ndarray, lr: Any, moment1: np.ndarray,
                moment2: np.ndarray, beta1_pow: np.ndarray, beta2_pow: np.ndarray,
                beta1: float, beta2: float, epsilon: float) -> list[np.ndarray]:
-    """Paddle's CPU adam: the bias corrections folded into lr and epsilon."""
+    """Paddle's CPU adam: the bias corrections folded into lr and epsilon. (The same float32
+    operations in the same order as m1 = b1 m1 + (1 - b1) g, m2 = b2 m2 + (1 - b2) g g,
+    param - lr_t (m1 / (sqrt(m2) + eps)), computed in place into fresh arrays.)"""
     t = param.dtype.type
     b1, b2 = t(beta1), t(beta2)
     b1p, b2p = _scalar(beta1_pow, param.dtype), _scalar(beta2_pow, param.dtype)
     lr_t = lr * np.sqrt(t(1) - b2p) / (t(1) - b1p)
     eps = t(epsilon) * np.sqrt(t(1) - b2p)
-    m1 = b1 * moment1 + (t(1) - b1) * grad
-    m2 = b2 * moment2 + (t(1) - b2) * grad * grad
-    out = param - lr_t * (m1 / (np.sqrt(m2) + eps))
-    return [out, m1, m2, (beta1_pow * b1).astype(beta1_pow.dtype),
-            (beta2_pow * b2).astype(beta2_pow.dtype)]
+    m1 = np.multiply(moment1, b1)
+    m1 += (t(1) - b1) * grad
+    g2 = np.multiply(grad, t(1) - b2)
+    g2 *= grad
+    m2 = np.multiply(moment2, b2)
+    m2 += g2
+    step = np.sqrt(m2, out=g2)
+    step += eps
+    np.divide(m1, step, out=step)
+    step *= lr_t
+    return [np.subtract(param, step, out=step), m1, m2,
+            (beta1_pow * b1).astype(beta1_pow.dtype), (beta2_pow * b2).astype(beta2_pow.dtype)]
 
 
 @pd_op
