@@ -141,6 +141,16 @@ def test_elementwise_losses_against_numpy():
         kl.sum() / 6, rel=1e-5)
 
 
+def test_bad_inputs_are_named():
+    F, t = tostatic.nn.functional, tostatic.to_tensor
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: input is expected to be within"):
+        F.binary_cross_entropy(t(A), t(TARGET01))
+    with pytest.raises(TypeError, match="nll_loss: label must hold class ids"):
+        F.nll_loss(t(LOG_P), t(HARD.astype(np.float32)))
+    with pytest.raises(tostatic.ir.errors.ShapeError, match=r"test_losses.py:\d+"):
+        F.cross_entropy(t(LOGITS), t(HARD[:4]))
+
+
 def test_bad_reduction_is_an_error():
     with pytest.raises(ValueError, match="reduction"):
         tostatic.nn.MSELoss("avg")

@@ -18,6 +18,7 @@ from tostatic.frontend.tensor.manipulation import gather, squeeze, unsqueeze
 from tostatic.frontend.tensor.naming import helper
 from tostatic.frontend.tensor.reduction import mean, sum as reduce_sum
 from tostatic.frontend.tensor.search import where
+from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ops import loss as loss_ops
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
@@ -138,6 +139,9 @@ def nll_loss(input: Any, label: Any, weight: Any = None, ignore_index: int = -10
     if in_dims - 1 != label_dims:
         raise ValueError(f"Expected input_dims - 1 = label_dims (got input_dims{in_dims}, "
                          f"label_dims{label_dims})")
+    if label.dtype.is_floating:
+        raise TypeError(f"nll_loss: label must hold class ids (int64 or int32), got "
+                        f"{label.dtype.name}")
     valid = T.not_equal(label, T.full_like(label, ignore_index))
     safe = T.multiply(label, T.cast(valid, label.dtype))
     picked = squeeze(T.take_along_axis(input, unsqueeze(safe, 1), axis=1), 1)
@@ -177,6 +181,13 @@ def binary_cross_entropy(input: Any, label: Any, weight: Any = None, reduction: 
                          name: str | None = None) -> Any:
     """-(label log p + (1 - label) log(1 - p)), each log clamped at -100 as Paddle's kernel."""
     _check_reduction("binary_cross_entropy", reduction)
+    if isinstance(input, Tensor):  # eager: Paddle's kernel checks the values too
+        values = input.numpy()
+        if values.size and not ((values >= 0) & (values <= 1)).all():
+            raise ValueError(f"binary_cross_entropy: input is expected to be within the "
+                             f"interval [0, 1] (probabilities: apply sigmoid first, or use "
+                             f"binary_cross_entropy_with_logits), but got values in "
+                             f"[{values.min()}, {values.max()}]")
     log_p = T.maximum(T.log(input), T.full_like(input, -100.0))
     log_q = T.maximum(T.log(T.scale(input, -1.0, 1.0)), T.full_like(input, -100.0))
     out = T.scale(T.add(T.multiply(label, log_p),
