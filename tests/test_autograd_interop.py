@@ -109,3 +109,23 @@ def test_model_gradients_match_paddle(build, shape, real_paddle):
     assert sorted(grads) == sorted(want)
     for k in want:
         np.testing.assert_allclose(grads[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+RESIZE = {
+    "nearest": dict(size=(5, 7), mode="nearest"),
+    "bilinear": dict(size=(5, 7), mode="bilinear"),
+    "bilinear_corners": dict(scale_factor=1.5, mode="bilinear", align_corners=True),
+    "bicubic": dict(size=(6, 5), mode="bicubic"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESIZE))
+def test_interpolate_gradients_match_paddle(case, real_paddle):
+    def fn(p, x):
+        return p.nn.functional.interpolate(x, **RESIZE[case])
+
+    x = X(1, 2, 4, 3)
+    out, grads = _grads(tostatic, fn, [x])
+    want_out, want = _grads(real_paddle, fn, [x])
+    np.testing.assert_allclose(out, want_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grads[0], want[0], rtol=1e-4, atol=1e-5)

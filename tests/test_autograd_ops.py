@@ -17,13 +17,10 @@ from tostatic.ops.core import array_to_dense
 RNG = np.random.default_rng(0)
 
 # differentiable ops without a rule yet (the report lists them): control flow, recurrent
-# networks, resizing and sampling
+# networks, grid sampling
 NO_VJP_YET = {
     "pd.if", "pd.while", "pd.select_input", "pd.lstm", "pd.lstm_with_lengths", "pd.rnn",
     "pd.rnn_with_lengths", "pd.grid_sample", "pd.affine_grid",
-    *(f"pd.{kind}_interp{suffix}" for kind in ("nearest", "bilinear", "linear", "trilinear",
-                                               "bicubic") for suffix in ("", "_sizes", "_scale")),
-    "pd.nearest_interp_v1", "pd.bilinear_interp_v1",
 }
 
 
@@ -175,6 +172,34 @@ _add(C("pd.pool2d", [F(2, 2, 5, 6)], pooling_type="avg", ksize=(3, 2), strides=(
 _add(C("pd.pool2d", [F(2, 2, 5, 6)], pooling_type="avg", ksize=(2, 4), adaptive=True))
 _add(C("pd.pool2d", [F(2, 5, 6, 2)], pooling_type="max", ksize=(1, 1), global_pooling=True,
        data_format="NHWC"))
+for method, extra in (("nearest", {}), ("bilinear", {}), ("bilinear", {"align_corners": True}),
+                      ("bilinear", {"align_mode": 1}), ("bicubic", {})):
+    _add(C(f"pd.{method}_interp", [F(1, 2, 3, 4)], out_h=5, out_w=7, interp_method=method,
+           **extra))
+_add(C("pd.nearest_interp", [F(1, 3, 4, 2)], out_h=8, out_w=6, interp_method="nearest",
+       data_layout="NHWC"))
+_add(C("pd.bilinear_interp", [F(1, 2, 4, 4)], scale=(1.5, 0.5), interp_method="bilinear"))
+_add(C("pd.linear_interp", [F(1, 2, 5)], out_w=8, interp_method="linear"))
+_add(C("pd.trilinear_interp", [F(1, 1, 2, 3, 2)], out_d=3, out_h=4, out_w=3,
+       interp_method="trilinear"))
+_add(C("pd.nearest_interp_sizes", [F(1, 2, 3, 3), I([5], "int32"), I([4], "int32")],
+       interp_method="nearest"))
+_add(C("pd.bilinear_interp_scale", [F(1, 2, 3, 3)], scale=(2.0, 2.0),
+       interp_method="bilinear"))
+_add(C("pd.nearest_interp_scale", [F(1, 2, 3, 3)], scale=(2.0, 1.5), interp_method="nearest"))
+_add(C("pd.linear_interp_sizes", [F(1, 2, 5), I([3], "int32")], interp_method="linear"))
+_add(C("pd.trilinear_interp_sizes", [F(1, 1, 2, 2, 2), I([3], "int32"), I([3], "int32"),
+                                     I([2], "int32")], interp_method="trilinear"))
+_add(C("pd.trilinear_interp_scale", [F(1, 1, 2, 2, 2)], scale=(1.5, 1.5, 2.0),
+       interp_method="trilinear"))
+_add(C("pd.bicubic_interp_sizes", [F(1, 1, 3, 3), I([4], "int32"), I([5], "int32")],
+       interp_method="bicubic"))
+_add(C("pd.bicubic_interp_scale", [F(1, 1, 3, 3)], scale=(1.5, 1.5), interp_method="bicubic"))
+_add(C("pd.bilinear_interp_sizes", [F(1, 2, 3, 3), I([4], "int32"), I([2], "int32")],
+       interp_method="bilinear"))
+_add(C("pd.linear_interp_scale", [F(1, 2, 4)], scale=(1.5,), interp_method="linear"))
+_add(C("pd.nearest_interp_v1", [F(1, 2, 3, 3)], scale=2.0, interp_method="nearest"))
+_add(C("pd.bilinear_interp_v1", [F(1, 2, 3, 3)], out_h=4, out_w=5, interp_method="bilinear"))
 _add(C("pd.max_pool2d_with_index", [F(2, 2, 5, 6)], ksize=(2, 2), strides=(2, 2)))
 
 
