@@ -129,3 +129,19 @@ def test_interpolate_gradients_match_paddle(case, real_paddle):
     want_out, want = _grads(real_paddle, fn, [x])
     np.testing.assert_allclose(out, want_out, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(grads[0], want[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+def test_grid_sample_and_affine_grid_gradients_match_paddle(padding, real_paddle):
+    def fn(p, x, theta):
+        grid = p.nn.functional.affine_grid(theta, [2, 3, 5, 4], align_corners=False)
+        return p.nn.functional.grid_sample(x, grid, padding_mode=padding, align_corners=False)
+
+    theta = (np.array([[1.3, 0.2, 0.1], [-0.3, 0.9, -0.2]], "float32")
+             + RNG.standard_normal((2, 2, 3)).astype("float32") * 0.3)
+    x = X(2, 3, 4, 6)
+    out, grads = _grads(tostatic, fn, [x, theta])
+    want_out, want = _grads(real_paddle, fn, [x, theta])
+    np.testing.assert_allclose(out, want_out, rtol=1e-4, atol=1e-5)
+    for g, w in zip(grads, want):
+        np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)

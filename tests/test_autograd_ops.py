@@ -17,10 +17,10 @@ from tostatic.ops.core import array_to_dense
 RNG = np.random.default_rng(0)
 
 # differentiable ops without a rule yet (the report lists them): control flow, recurrent
-# networks, grid sampling
+# networks
 NO_VJP_YET = {
     "pd.if", "pd.while", "pd.select_input", "pd.lstm", "pd.lstm_with_lengths", "pd.rnn",
-    "pd.rnn_with_lengths", "pd.grid_sample", "pd.affine_grid",
+    "pd.rnn_with_lengths",
 }
 
 
@@ -200,6 +200,14 @@ _add(C("pd.bilinear_interp_sizes", [F(1, 2, 3, 3), I([4], "int32"), I([2], "int3
 _add(C("pd.linear_interp_scale", [F(1, 2, 4)], scale=(1.5,), interp_method="linear"))
 _add(C("pd.nearest_interp_v1", [F(1, 2, 3, 3)], scale=2.0, interp_method="nearest"))
 _add(C("pd.bilinear_interp_v1", [F(1, 2, 3, 3)], out_h=4, out_w=5, interp_method="bilinear"))
+_add(C("pd.affine_grid", [F(2, 2, 3)], output_shape=(2, 1, 3, 4), align_corners=False))
+_add(C("pd.affine_grid", [F(1, 3, 4)], output_shape=(1, 1, 2, 3, 2)))
+for mode, padding, corners in (("bilinear", "zeros", True), ("bilinear", "border", False),
+                               ("bilinear", "reflection", False),
+                               ("bilinear", "reflection", True), ("nearest", "zeros", False)):
+    _add(C("pd.grid_sample", [F(1, 2, 3, 4), F(1, 2, 3, 2, lo=-1.3, hi=1.3)], mode=mode,
+           padding_mode=padding, align_corners=corners))
+_add(C("pd.grid_sample", [F(1, 1, 2, 3, 2), F(1, 2, 1, 2, 3)], mode="bilinear"))
 _add(C("pd.max_pool2d_with_index", [F(2, 2, 5, 6)], ksize=(2, 2), strides=(2, 2)))
 
 
