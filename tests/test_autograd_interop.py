@@ -145,3 +145,24 @@ def test_grid_sample_and_affine_grid_gradients_match_paddle(padding, real_paddle
     np.testing.assert_allclose(out, want_out, rtol=1e-4, atol=1e-5)
     for g, w in zip(grads, want):
         np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+def test_rnn_gradients_match_paddle(kind, real_paddle):
+    def run(p, state):
+        net = getattr(p.nn, kind)(3, 4, num_layers=2, direction="bidirect")
+        net.set_state_dict({k: p.to_tensor(v) for k, v in state.items()})
+        x = p.to_tensor(np.linspace(-1, 1, 2 * 5 * 3, dtype="float32").reshape(2, 5, 3),
+                        stop_gradient=False)
+        out, _ = net(x)
+        (out * out).sum().backward()
+        return x.grad.numpy(), {k: v.grad.numpy() for k, v in net.named_parameters()}
+
+    state = {k: v.numpy() for k, v in getattr(tostatic.nn, kind)(
+        3, 4, num_layers=2, direction="bidirect").state_dict().items()}
+    dx, grads = run(tostatic, state)
+    want_dx, want = run(real_paddle, state)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-5)
+    assert sorted(grads) == sorted(want)
+    for k in want:
+        np.testing.assert_allclose(grads[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)

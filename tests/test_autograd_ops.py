@@ -16,12 +16,8 @@ from tostatic.ops.core import array_to_dense
 
 RNG = np.random.default_rng(0)
 
-# differentiable ops without a rule yet (the report lists them): control flow, recurrent
-# networks
-NO_VJP_YET = {
-    "pd.if", "pd.while", "pd.select_input", "pd.lstm", "pd.lstm_with_lengths", "pd.rnn",
-    "pd.rnn_with_lengths",
-}
+# differentiable ops without a rule yet (the report lists them): control flow
+NO_VJP_YET = {"pd.if", "pd.while", "pd.select_input"}
 
 
 def F(*shape, lo=-1.0, hi=1.0):
@@ -208,6 +204,29 @@ for mode, padding, corners in (("bilinear", "zeros", True), ("bilinear", "border
     _add(C("pd.grid_sample", [F(1, 2, 3, 4), F(1, 2, 3, 2, lo=-1.3, hi=1.3)], mode=mode,
            padding_mode=padding, align_corners=corners))
 _add(C("pd.grid_sample", [F(1, 1, 2, 3, 2), F(1, 2, 1, 2, 3)], mode="bilinear"))
+
+
+def _rnn_weights(mode, inp, hidden, layers, dirs):
+    gates = {"LSTM": 4, "GRU": 3}.get(mode, 1) * hidden
+    ws = [F(gates, inp if k < dirs else dirs * hidden) if j == 0 else F(gates, hidden)
+          for k in range(layers * dirs) for j in (0, 1)]
+    return ws + [F(gates) for _ in range(2 * layers * dirs)]
+
+
+_RNN = dict(hidden_size=3, input_size=2, num_layers=2, is_bidirec=True)
+_add(C("pd.lstm", [F(4, 2, 2), F(4, 2, 3), F(4, 2, 3), *_rnn_weights("LSTM", 2, 3, 2, 2)],
+       **_RNN))
+_add(C("pd.lstm_with_lengths", [F(4, 2, 2), F(2, 2, 3), F(2, 2, 3),
+                                *_rnn_weights("LSTM", 2, 3, 1, 2), I([4, 2])],
+       **{**_RNN, "num_layers": 1}))
+_add(C("pd.rnn", [F(3, 2, 2), F(4, 2, 3), *_rnn_weights("GRU", 2, 3, 2, 2)], mode="GRU",
+       **_RNN))
+_add(C("pd.rnn", [F(3, 2, 2), F(2, 2, 3), *_rnn_weights("RNN_TANH", 2, 3, 2, 1)],
+       mode="RNN_TANH", **{**_RNN, "is_bidirec": False}))
+_add(C("pd.rnn", [F(3, 2, 2), F(2, 2, 3), *_rnn_weights("RNN_RELU", 2, 3, 2, 1)],
+       mode="RNN_RELU", dropout_prob=0.5, seed=5, **{**_RNN, "is_bidirec": False}))
+_add(C("pd.rnn_with_lengths", [F(4, 3, 2), F(2, 3, 3), *_rnn_weights("GRU", 2, 3, 1, 2),
+                               I([4, 1, 3])], mode="GRU", **{**_RNN, "num_layers": 1}))
 _add(C("pd.max_pool2d_with_index", [F(2, 2, 5, 6)], ksize=(2, 2), strides=(2, 2)))
 
 
