@@ -17,7 +17,7 @@ from tostatic.ops.core import array_to_dense
 RNG = np.random.default_rng(0)
 
 # differentiable ops without a rule yet (the report lists them): control flow
-NO_VJP_YET = {"pd.if", "pd.while", "pd.select_input"}
+NO_VJP_YET = {"pd.if", "pd.while"}
 
 
 def F(*shape, lo=-1.0, hi=1.0):
@@ -227,6 +227,8 @@ _add(C("pd.rnn", [F(3, 2, 2), F(2, 2, 3), *_rnn_weights("RNN_RELU", 2, 3, 2, 1)]
        mode="RNN_RELU", dropout_prob=0.5, seed=5, **{**_RNN, "is_bidirec": False}))
 _add(C("pd.rnn_with_lengths", [F(4, 3, 2), F(2, 3, 3), *_rnn_weights("GRU", 2, 3, 1, 2),
                                I([4, 1, 3])], mode="GRU", **{**_RNN, "num_layers": 1}))
+_add(C("pd.select_input", [I([1], "int32"), F(2, 3), F(2, 3)]))
+_add(C("pd.select_input", [I([0], "int32"), F(2, 3), F(2, 3)]))
 _add(C("pd.max_pool2d_with_index", [F(2, 2, 5, 6)], ksize=(2, 2), strides=(2, 2)))
 
 
