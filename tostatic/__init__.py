@@ -3,6 +3,7 @@
 `import tostatic as paddle` gives the subset of Paddle's API that tostatic implements.
 """
 from tostatic import inference, jit, nn, static, utils, vision  # noqa: F401
+from tostatic import autograd  # noqa: F401  (issue 14)
 from tostatic.frontend.capture.compile import compile  # noqa: F401
 from tostatic.frontend.static.mode import (  # noqa: F401
     disable_static,
