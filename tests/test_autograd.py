@@ -158,3 +158,10 @@ def test_layer_clear_gradients():
 def test_backward_of_a_tensor_without_history_fails():
     with pytest.raises(RuntimeError, match="stop_gradient"):
         t([1.0], stop_gradient=True).backward()
+
+
+def test_autograd_backward_of_several_tensors():
+    x = t([1.0, 2.0])
+    a, b = (x * x).sum(), (x * 3.0).sum()
+    paddle.autograd.backward([a, b], [None, paddle.to_tensor(np.array(2.0))])
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() + 6.0)

@@ -109,3 +109,60 @@ def test_model_gradients_match_paddle(build, shape, real_paddle):
     assert sorted(grads) == sorted(want)
     for k in want:
         np.testing.assert_allclose(grads[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+RESIZE = {
+    "nearest": dict(size=(5, 7), mode="nearest"),
+    "bilinear": dict(size=(5, 7), mode="bilinear"),
+    "bilinear_corners": dict(scale_factor=1.5, mode="bilinear", align_corners=True),
+    "bicubic": dict(size=(6, 5), mode="bicubic"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESIZE))
+def test_interpolate_gradients_match_paddle(case, real_paddle):
+    def fn(p, x):
+        return p.nn.functional.interpolate(x, **RESIZE[case])
+
+    x = X(1, 2, 4, 3)
+    out, grads = _grads(tostatic, fn, [x])
+    want_out, want = _grads(real_paddle, fn, [x])
+    np.testing.assert_allclose(out, want_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grads[0], want[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+def test_grid_sample_and_affine_grid_gradients_match_paddle(padding, real_paddle):
+    def fn(p, x, theta):
+        grid = p.nn.functional.affine_grid(theta, [2, 3, 5, 4], align_corners=False)
+        return p.nn.functional.grid_sample(x, grid, padding_mode=padding, align_corners=False)
+
+    theta = (np.array([[1.3, 0.2, 0.1], [-0.3, 0.9, -0.2]], "float32")
+             + RNG.standard_normal((2, 2, 3)).astype("float32") * 0.3)
+    x = X(2, 3, 4, 6)
+    out, grads = _grads(tostatic, fn, [x, theta])
+    want_out, want = _grads(real_paddle, fn, [x, theta])
+    np.testing.assert_allclose(out, want_out, rtol=1e-4, atol=1e-5)
+    for g, w in zip(grads, want):
+        np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+def test_rnn_gradients_match_paddle(kind, real_paddle):
+    def run(p, state):
+        net = getattr(p.nn, kind)(3, 4, num_layers=2, direction="bidirect")
+        net.set_state_dict({k: p.to_tensor(v) for k, v in state.items()})
+        x = p.to_tensor(np.linspace(-1, 1, 2 * 5 * 3, dtype="float32").reshape(2, 5, 3),
+                        stop_gradient=False)
+        out, _ = net(x)
+        (out * out).sum().backward()
+        return x.grad.numpy(), {k: v.grad.numpy() for k, v in net.named_parameters()}
+
+    state = {k: v.numpy() for k, v in getattr(tostatic.nn, kind)(
+        3, 4, num_layers=2, direction="bidirect").state_dict().items()}
+    dx, grads = run(tostatic, state)
+    want_dx, want = run(real_paddle, state)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-5)
+    assert sorted(grads) == sorted(want)
+    for k in want:
+        np.testing.assert_allclose(grads[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)

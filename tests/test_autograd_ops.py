@@ -16,15 +16,8 @@ from tostatic.ops.core import array_to_dense
 
 RNG = np.random.default_rng(0)
 
-# differentiable ops without a rule yet (the report lists them): control flow, recurrent
-# networks, resizing and sampling
-NO_VJP_YET = {
-    "pd.if", "pd.while", "pd.select_input", "pd.lstm", "pd.lstm_with_lengths", "pd.rnn",
-    "pd.rnn_with_lengths", "pd.grid_sample", "pd.affine_grid",
-    *(f"pd.{kind}_interp{suffix}" for kind in ("nearest", "bilinear", "linear", "trilinear",
-                                               "bicubic") for suffix in ("", "_sizes", "_scale")),
-    "pd.nearest_interp_v1", "pd.bilinear_interp_v1",
-}
+# differentiable ops without a rule yet (the report lists them): control flow
+NO_VJP_YET = {"pd.if", "pd.while"}
 
 
 def F(*shape, lo=-1.0, hi=1.0):
@@ -175,6 +168,67 @@ _add(C("pd.pool2d", [F(2, 2, 5, 6)], pooling_type="avg", ksize=(3, 2), strides=(
 _add(C("pd.pool2d", [F(2, 2, 5, 6)], pooling_type="avg", ksize=(2, 4), adaptive=True))
 _add(C("pd.pool2d", [F(2, 5, 6, 2)], pooling_type="max", ksize=(1, 1), global_pooling=True,
        data_format="NHWC"))
+for method, extra in (("nearest", {}), ("bilinear", {}), ("bilinear", {"align_corners": True}),
+                      ("bilinear", {"align_mode": 1}), ("bicubic", {})):
+    _add(C(f"pd.{method}_interp", [F(1, 2, 3, 4)], out_h=5, out_w=7, interp_method=method,
+           **extra))
+_add(C("pd.nearest_interp", [F(1, 3, 4, 2)], out_h=8, out_w=6, interp_method="nearest",
+       data_layout="NHWC"))
+_add(C("pd.bilinear_interp", [F(1, 2, 4, 4)], scale=(1.5, 0.5), interp_method="bilinear"))
+_add(C("pd.linear_interp", [F(1, 2, 5)], out_w=8, interp_method="linear"))
+_add(C("pd.trilinear_interp", [F(1, 1, 2, 3, 2)], out_d=3, out_h=4, out_w=3,
+       interp_method="trilinear"))
+_add(C("pd.nearest_interp_sizes", [F(1, 2, 3, 3), I([5], "int32"), I([4], "int32")],
+       interp_method="nearest"))
+_add(C("pd.bilinear_interp_scale", [F(1, 2, 3, 3)], scale=(2.0, 2.0),
+       interp_method="bilinear"))
+_add(C("pd.nearest_interp_scale", [F(1, 2, 3, 3)], scale=(2.0, 1.5), interp_method="nearest"))
+_add(C("pd.linear_interp_sizes", [F(1, 2, 5), I([3], "int32")], interp_method="linear"))
+_add(C("pd.trilinear_interp_sizes", [F(1, 1, 2, 2, 2), I([3], "int32"), I([3], "int32"),
+                                     I([2], "int32")], interp_method="trilinear"))
+_add(C("pd.trilinear_interp_scale", [F(1, 1, 2, 2, 2)], scale=(1.5, 1.5, 2.0),
+       interp_method="trilinear"))
+_add(C("pd.bicubic_interp_sizes", [F(1, 1, 3, 3), I([4], "int32"), I([5], "int32")],
+       interp_method="bicubic"))
+_add(C("pd.bicubic_interp_scale", [F(1, 1, 3, 3)], scale=(1.5, 1.5), interp_method="bicubic"))
+_add(C("pd.bilinear_interp_sizes", [F(1, 2, 3, 3), I([4], "int32"), I([2], "int32")],
+       interp_method="bilinear"))
+_add(C("pd.linear_interp_scale", [F(1, 2, 4)], scale=(1.5,), interp_method="linear"))
+_add(C("pd.nearest_interp_v1", [F(1, 2, 3, 3)], scale=2.0, interp_method="nearest"))
+_add(C("pd.bilinear_interp_v1", [F(1, 2, 3, 3)], out_h=4, out_w=5, interp_method="bilinear"))
+_add(C("pd.affine_grid", [F(2, 2, 3)], output_shape=(2, 1, 3, 4), align_corners=False))
+_add(C("pd.affine_grid", [F(1, 3, 4)], output_shape=(1, 1, 2, 3, 2)))
+for mode, padding, corners in (("bilinear", "zeros", True), ("bilinear", "border", False),
+                               ("bilinear", "reflection", False),
+                               ("bilinear", "reflection", True), ("nearest", "zeros", False)):
+    _add(C("pd.grid_sample", [F(1, 2, 3, 4), F(1, 2, 3, 2, lo=-1.3, hi=1.3)], mode=mode,
+           padding_mode=padding, align_corners=corners))
+_add(C("pd.grid_sample", [F(1, 1, 2, 3, 2), F(1, 2, 1, 2, 3)], mode="bilinear"))
+
+
+def _rnn_weights(mode, inp, hidden, layers, dirs):
+    gates = {"LSTM": 4, "GRU": 3}.get(mode, 1) * hidden
+    ws = [F(gates, inp if k < dirs else dirs * hidden) if j == 0 else F(gates, hidden)
+          for k in range(layers * dirs) for j in (0, 1)]
+    return ws + [F(gates) for _ in range(2 * layers * dirs)]
+
+
+_RNN = dict(hidden_size=3, input_size=2, num_layers=2, is_bidirec=True)
+_add(C("pd.lstm", [F(4, 2, 2), F(4, 2, 3), F(4, 2, 3), *_rnn_weights("LSTM", 2, 3, 2, 2)],
+       **_RNN))
+_add(C("pd.lstm_with_lengths", [F(4, 2, 2), F(2, 2, 3), F(2, 2, 3),
+                                *_rnn_weights("LSTM", 2, 3, 1, 2), I([4, 2])],
+       **{**_RNN, "num_layers": 1}))
+_add(C("pd.rnn", [F(3, 2, 2), F(4, 2, 3), *_rnn_weights("GRU", 2, 3, 2, 2)], mode="GRU",
+       **_RNN))
+_add(C("pd.rnn", [F(3, 2, 2), F(2, 2, 3), *_rnn_weights("RNN_TANH", 2, 3, 2, 1)],
+       mode="RNN_TANH", **{**_RNN, "is_bidirec": False}))
+_add(C("pd.rnn", [F(3, 2, 2), F(2, 2, 3), *_rnn_weights("RNN_RELU", 2, 3, 2, 1)],
+       mode="RNN_RELU", dropout_prob=0.5, seed=5, **{**_RNN, "is_bidirec": False}))
+_add(C("pd.rnn_with_lengths", [F(4, 3, 2), F(2, 3, 3), *_rnn_weights("GRU", 2, 3, 1, 2),
+                               I([4, 1, 3])], mode="GRU", **{**_RNN, "num_layers": 1}))
+_add(C("pd.select_input", [I([1], "int32"), F(2, 3), F(2, 3)]))
+_add(C("pd.select_input", [I([0], "int32"), F(2, 3), F(2, 3)]))
 _add(C("pd.max_pool2d_with_index", [F(2, 2, 5, 6)], ksize=(2, 2), strides=(2, 2)))
 
 

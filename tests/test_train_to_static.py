@@ -4,6 +4,7 @@ itself checked against central differences and real Paddle)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tostatic as paddle
 from tostatic.frontend.capture.static_function import trace
@@ -93,3 +94,39 @@ def test_to_static_dropout_gradient_uses_the_forward_mask():
     w = layer[0].weight.numpy()
     np.testing.assert_allclose(x.grad.numpy(), kept @ w.T, rtol=1e-5)
     np.testing.assert_allclose(layer[0].bias.grad.numpy(), kept.sum(axis=0), rtol=1e-5)
+
+
+def test_a_dynamic_batch_trains_with_the_calls_shapes():
+    """An input_spec with a dynamic batch: the training program takes the call's shapes."""
+    eager, net = _mlp(), _mlp()
+    net.set_state_dict(eager.state_dict())
+    static = paddle.jit.to_static(net, input_spec=[InputSpec([None, 6], "float32")])
+    static.train()
+    for batch in (2, 3):
+        x = np.random.default_rng(batch).random((batch, 6), dtype=np.float32)
+        static(paddle.to_tensor(x)).sum().backward()
+        eager(paddle.to_tensor(x)).sum().backward()
+    for p, q in zip(eager.parameters(), net.parameters()):
+        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+class _Resized(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.linear = paddle.nn.Linear(4, 4)
+
+    def forward(self, x, factor):
+        y = self.linear(x).reshape([1, 1, 2, 8])
+        return paddle.nn.functional.interpolate(y, scale_factor=factor)
+
+
+def test_a_program_append_backward_refuses_runs_forward_only():
+    """A size known only at run time: no backward program; the call warns and still runs."""
+    layer = _Resized()
+    x, factor = paddle.ones([4, 4]), paddle.to_tensor([2.0, 2.0])
+    want = layer(x, factor).numpy()
+    static = paddle.jit.to_static(layer)
+    with pytest.warns(UserWarning, match="no backward for this program"):
+        out = static(x, factor)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-6)
+    assert out.stop_gradient

@@ -4,6 +4,7 @@
 """
 from tostatic import inference, jit, nn, static, utils, vision  # noqa: F401
 from tostatic import io, metric, optimizer, regularizer  # noqa: F401  (training, issue 14)
+from tostatic import autograd  # noqa: F401  (issue 14)
 from tostatic.frontend.capture.compile import compile  # noqa: F401
 from tostatic.frontend.static.mode import (  # noqa: F401
     disable_static,

@@ -25,6 +25,7 @@ from tostatic.ops import (  # noqa: F401
     padding,
     pooling,
     recurrent,
+    recurrent_grad,
     reduction,
     resize,
     scatter,

@@ -34,6 +34,7 @@ from xdsl.utils.exceptions import VerifyException
 from tostatic.ir import dtypes
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 
 RegionFn = Callable[[list[Any]], list[Any]]  # block arguments -> yielded values
 Kernel = Callable[[list[Any]], list[Any]]
@@ -317,3 +318,14 @@ class SelectInput(PdOp):
         if not 0 <= i < len(xs):
             raise ValueError(f"select_input: mask {i} is out of range for {len(xs)} inputs")
         return xs[i]
+
+    @classmethod
+    def vjp(cls, e: Any, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """The cotangent goes to the input the mask picked (0 to the others)."""
+        mask, xs = inputs
+        g = cts[0]
+        picked = [A.mask(e, A.e(e, "pd.equal", mask, A.full_like(e, mask, float(i))), g)
+                  for i in range(len(xs))]
+        return [None, [A.mul(e, g, p) if need else None
+                       for p, need in zip(picked, needs[1])]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -23,9 +24,9 @@ from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.frontend.tensor.variable import Variable
 from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import INPUT_NAME_ATTR
-from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.errors import ToStaticError, UnsupportedError
 from tostatic.ir.opdef import Abstract
-from tostatic.passes.base import CompileState, PassError, entry
+from tostatic.passes.base import CompileState, entry
 from tostatic.passes.lowering import name_results
 from tostatic.ir import builder as builders
 from tostatic.runtime.plan import ExecutionPlan
@@ -253,7 +254,9 @@ class StaticFunction:
         feeds: list[np.ndarray] = []
         _collect_feeds(args, feeds)
         if training.wants_grad(self._layer, args):
-            program = self._training_program(specs)
+            # the call's own shapes: append-backward needs static ones (a dynamic batch in
+            # the input_spec gets one training program per batch size)
+            program = self._training_program(list(args))
             if program is not None:
                 outs = training.run_training(program, args, feeds, self._function.__name__)
                 return _unflatten(program.output_tree, outs)
@@ -271,7 +274,10 @@ class StaticFunction:
                 self._cache[key] = trace(self._call_target(), specs, self._layer, live=True,
                                          func_name=self._function.__name__,
                                          pipeline=training.TRAIN_PIPELINE)
-            except PassError:
+            except ToStaticError as e:  # PassError, UnsupportedError, or a PassFailure
+                warnings.warn(f"to_static {self._function.__name__}: no backward for this "
+                              f"program ({str(e).splitlines()[0]}); it runs forward only, "
+                              f"its results have no gradient history", stacklevel=3)
                 self._cache[key] = None
         return self._cache[key]
 

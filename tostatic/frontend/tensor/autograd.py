@@ -190,6 +190,19 @@ def backward(self: Tensor, grad_tensor: Any = None, retain_graph: bool = False) 
     run_backward([self], [_as_grad(self, grad_tensor)], retain_graph, create_graph=False)
 
 
+def backward_many(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False) -> None:
+    """paddle.autograd.backward: one backward pass from several tensors (their gradients
+    accumulate into the leaves' `.grad` together)."""
+    roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(roots) if grad_tensors is None else [grad_tensors]
+    if len(grad_tensors) != len(roots):
+        raise ValueError(f"paddle.autograd.backward: {len(grad_tensors)} grad_tensors for "
+                         f"{len(roots)} tensors")
+    run_backward(roots, [_as_grad(r, g) for r, g in zip(roots, grad_tensors)], retain_graph,
+                 create_graph=False)
+
+
 def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
          create_graph: bool = False, only_inputs: bool = True, allow_unused: bool = False,
          no_grad_vars: Any = None) -> list[Any]:
