@@ -189,6 +189,9 @@ class PdOp(IRDLOperation):
     # result index -> input it is the new value of; lowering writes that result into the
     # input's own variable (batch_norm's MeanOut is its Mean, as Paddle requires)
     UPDATES: ClassVar[dict[int, str]] = {}
+    # No gradient (comparisons, integer ops, creation): eager results never record history.
+    # Differentiable ops define `vjp` instead (ops/autodiff.py says how).
+    NONDIFF: ClassVar[bool] = False
 
     # Subclasses define `infer(*inputs: Abstract, **attrs) -> Abstract | list[Abstract]` and
     # `eager(*inputs: ndarray, **attrs) -> ndarray | list[ndarray]` as staticmethods.
@@ -198,6 +201,10 @@ class PdOp(IRDLOperation):
     @classmethod
     def normalize_attrs(cls, attrs: dict[str, Any]) -> dict[str, Any]:
         """Fill defaults and reject unknown or missing attributes, before anything is built."""
+        if not attrs:  # the common eager case: every default (cached once a class)
+            defaults = _DEFAULTS.get(cls)
+            if defaults is not None:
+                return dict(defaults)
         unknown = set(attrs) - set(cls.ATTRS)
         if unknown:
             raise TypeError(f"{cls.name} got unknown attribute(s) {sorted(unknown)}")
@@ -209,6 +216,8 @@ class PdOp(IRDLOperation):
                 raise TypeError(f"{cls.name} requires attribute {key!r}")
             else:
                 full[key] = spec.default
+        if not attrs:
+            _DEFAULTS[cls] = dict(full)
         return full
 
     @classmethod
@@ -240,7 +249,13 @@ class PdOp(IRDLOperation):
 
     @classmethod
     def run_eager(cls, arrays: Sequence[np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
-        out = cls.eager(*group_inputs(cls.INPUTS, list(arrays)), **attrs)
+        variadic = _VARIADIC.get(cls)
+        if variadic is None:
+            variadic = _VARIADIC[cls] = any(n.startswith("*") for n in cls.INPUTS)
+        out = cls.eager(*(group_inputs(cls.INPUTS, list(arrays)) if variadic else arrays),
+                        **attrs)
+        if type(out) is np.ndarray:
+            return [out]
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
@@ -255,6 +270,9 @@ def group_inputs(names: Sequence[str], flat: list[Any]) -> list[Any]:
     n_after = len(names) - i - 1
     return flat[:i] + [flat[i:len(flat) - n_after]] + flat[len(flat) - n_after:]
 
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}  # class -> its attributes' defaults (all optional)
+_VARIADIC: dict[type, bool] = {}  # class -> whether an input is variadic
 
 REGISTRY: dict[str, type[PdOp]] = {}  # "pd.matmul" -> class
 LEGACY: dict[str, list[type[PdOp]]] = {}  # "matmul_v2" -> classes lowering to it

@@ -8,6 +8,7 @@ import numpy as np
 from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.attr_checks import check_choice, unsupported
 from tostatic.ops.shapes import normalize_axis
 from tostatic.ops.special import erf, erf_float32
@@ -47,6 +48,7 @@ class Relu(Unary):
     FN = staticmethod(lambda x: np.maximum(x, 0))
     PADDLE = unary("relu")
     NAME_HINT = "relu"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.compare(e, "greater_than", out, 0.0)))
 
 
 @pd_op
@@ -55,6 +57,7 @@ class Sigmoid(Unary):
     FN = staticmethod(lambda x: 1.0 / (1.0 + np.exp(-x)))
     PADDLE = unary("sigmoid")
     NAME_HINT = "sigmoid"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.mul(e, out, A.scale(e, out, -1.0, 1.0))))
 
 
 @pd_op
@@ -63,6 +66,7 @@ class Tanh(Unary):
     FN = np.tanh
     PADDLE = unary("tanh")
     NAME_HINT = "tanh"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.scale(e, A.mul(e, out, out), -1.0, 1.0)))
 
 
 @pd_op
@@ -71,6 +75,7 @@ class Exp(Unary):
     FN = np.exp
     PADDLE = unary("exp")
     NAME_HINT = "exp"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, out))
 
 
 @pd_op
@@ -79,6 +84,7 @@ class Sqrt(Unary):
     FN = np.sqrt
     PADDLE = unary("sqrt")
     NAME_HINT = "sqrt"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.div(e, A.scale(e, g, 0.5), out))
 
 
 @pd_op
@@ -87,6 +93,7 @@ class Abs(Unary):
     FN = np.abs
     PADDLE = unary("abs")
     NAME_HINT = "abs"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.sub(e, A.compare(e, "greater_than", x, 0.0), A.compare(e, "less_than", x, 0.0))))
 
 
 @pd_op
@@ -96,6 +103,7 @@ class Neg(Unary):
     name = "pd.neg"
     FN = np.negative
     NAME_HINT = "scale"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.neg(e, g))
 
 
 @pd_op
@@ -110,6 +118,7 @@ class Scale(Unary):
                      "bias_after_scale": From("BOOLEAN", "bias_after_scale")},
                     optional_inputs=("ScaleTensor", "BiasTensor"))
     NAME_HINT = "scale"
+    vjp = A.unary_vjp(lambda e, x, out, g, scale, bias, bias_after_scale: A.scale(e, g, scale))
 
     @staticmethod
     def eager(x: np.ndarray, scale: float, bias: float, bias_after_scale: bool) -> np.ndarray:
@@ -140,6 +149,7 @@ class Gelu(Unary):
     FN = staticmethod(_gelu)
     PADDLE = unary("gelu", approximate=From("BOOLEAN", "approximate"))
     NAME_HINT = "gelu"
+    vjp = A.unary_vjp(lambda e, x, out, g, approximate: A.mul(e, g, _gelu_grad(e, x, approximate)))
 
 
 # --- clipped and piecewise-linear activations (what MobileNets write) -------------------------
@@ -153,6 +163,7 @@ class Relu6(FloatUnary):
     FN = staticmethod(lambda x: np.minimum(np.maximum(x, 0), 6))
     PADDLE = unary("relu6")
     NAME_HINT = "relu6"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.mul(e, A.compare(e, "greater_than", x, 0.0), A.compare(e, "less_than", x, 6.0))))
 
 
 @pd_op
@@ -168,6 +179,7 @@ class HardSwish(FloatUnary):
     PADDLE = unary("hard_swish", threshold=From("FLOAT", "threshold"),
                    scale=From("FLOAT", "scale"), offset=From("FLOAT", "offset"))
     NAME_HINT = "hardswish"
+    vjp = A.unary_vjp(lambda e, x, out, g, threshold, scale, offset: A.mul(e, g, _hardswish_grad(e, x, threshold, scale, offset)))
 
     @classmethod
     def infer(cls, x: Abstract, threshold: float, scale: float, offset: float) -> Abstract:
@@ -198,6 +210,7 @@ class HardSigmoid(FloatUnary):
     PADDLE = unary("hard_sigmoid", keeps_extra_attrs=True, slope=From("FLOAT", "slope"),
                    offset=From("FLOAT", "offset"))
     NAME_HINT = "hardsigmoid"
+    vjp = A.unary_vjp(lambda e, x, out, g, slope, offset: A.mul(e, g, A.scale(e, A.mul(e, A.compare(e, "greater_than", out, 0.0), A.compare(e, "less_than", out, 1.0)), slope)))
 
     @staticmethod
     def eager(x: np.ndarray, slope: float, offset: float) -> np.ndarray:
@@ -220,6 +233,7 @@ class Swish(FloatUnary):
     FN = staticmethod(_swish)
     PADDLE = unary("swish")
     NAME_HINT = "swish"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, _silu_grad(e, x)))
 
 
 @pd_op
@@ -230,6 +244,7 @@ class Silu(FloatUnary):
     FN = staticmethod(_swish)
     PADDLE = unary("silu")
     NAME_HINT = "silu"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, _silu_grad(e, x)))
 
 
 @pd_op
@@ -240,6 +255,7 @@ class LeakyRelu(FloatUnary):
     ATTRS = {"alpha": attr(FLOAT, 0.02)}
     PADDLE = unary("leaky_relu", alpha=From("FLOAT", "alpha"))
     NAME_HINT = "leaky_relu"
+    vjp = A.unary_vjp(lambda e, x, out, g, alpha: A.mul(e, g, A.scale(e, A.compare(e, "greater_than", x, 0.0), 1.0 - alpha, alpha)))
 
     @staticmethod
     def eager(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -254,6 +270,7 @@ class Elu(FloatUnary):
     ATTRS = {"alpha": attr(FLOAT, 1.0)}
     PADDLE = unary("elu", alpha=From("FLOAT", "alpha"))
     NAME_HINT = "elu"
+    vjp = A.unary_vjp(lambda e, x, out, g, alpha: A.mul(e, g, A.where(e, A.e_cmp(e, "greater_than", x, 0.0), A.full_like(e, x, 1.0), A.scale(e, out, 1.0, alpha))))
 
     @staticmethod
     def eager(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -321,6 +338,21 @@ class Prelu(PdOp):
         a = alpha.reshape(_prelu_alpha_shape(x.shape, mode, data_format))
         return np.where(x > 0, x, x * a)
 
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any],
+            attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
+        x, alpha = inputs
+        g = cts[0]
+        shape = _prelu_alpha_shape(e.shape(x), attrs["mode"], attrs["data_format"])
+        a = A.reshape(e, alpha, shape)
+        pos = A.compare(e, "greater_than", x, 0.0)
+        neg = A.scale(e, pos, -1.0, 1.0)
+        dx = A.mul(e, g, A.add(e, pos, A.mul(e, neg, a))) if needs[0] else None
+        da = None
+        if needs[1]:
+            da = A.reshape(e, A.sum_to(e, A.mul(e, g, A.mul(e, x, neg)), shape), e.shape(alpha))
+        return [dx, da]
+
 
 @pd_op
 class Clip(Unary):
@@ -333,6 +365,7 @@ class Clip(Unary):
                     {"max": From("FLOAT", "max"), "min": From("FLOAT", "min")},
                     optional_inputs=("Max", "Min"))
     NAME_HINT = "clip"
+    vjp = A.unary_vjp(lambda e, x, out, g, min, max: A.mul(e, g, A.mul(e, A.compare(e, "greater_equal", x, min), A.compare(e, "less_equal", x, max))))
 
     @classmethod
     def infer(cls, x: Abstract, min: float, max: float) -> Abstract:
@@ -365,6 +398,7 @@ class Softmax(FloatUnary):
     ATTRS = {"axis": attr(INT, -1)}
     PADDLE = unary("softmax", axis=From("INT", "axis"))
     NAME_HINT = "softmax"
+    vjp = A.unary_vjp(lambda e, x, out, g, axis: A.mul(e, out, A.sub(e, g, A.e(e, "pd.sum", A.mul(e, g, out), axis=(axis,), keepdim=True))))
 
     @classmethod
     def infer(cls, x: Abstract, axis: int) -> Abstract:
@@ -379,3 +413,31 @@ class Softmax(FloatUnary):
         np.exp(e, out=e)
         e /= e.sum(axis=axis, keepdims=True)
         return e
+
+
+def _gelu_grad(e: A.Emitter, x: Any, approximate: bool) -> Any:
+    """d gelu / dx: Phi(x) + x phi(x), or the derivative of the tanh approximation."""
+    if approximate:
+        c = float(np.sqrt(2.0 / np.pi))
+        x2 = A.mul(e, x, x)
+        t = A.e(e, "pd.tanh", A.scale(e, A.mul(e, x, A.scale(e, x2, 0.044715, 1.0)), c))
+        dt = A.mul(e, A.scale(e, A.mul(e, t, t), -1.0, 1.0), A.scale(e, x2, 3 * 0.044715 * c, c))
+        return A.add(e, A.scale(e, t, 0.5, 0.5), A.scale(e, A.mul(e, x, dt), 0.5))
+    cdf = A.scale(e, A.e(e, "pd.erf", A.scale(e, x, float(1 / np.sqrt(2.0)))), 0.5, 0.5)
+    pdf = A.scale(e, A.e(e, "pd.exp", A.scale(e, A.mul(e, x, x), -0.5)),
+                  float(1 / np.sqrt(2 * np.pi)))
+    return A.add(e, cdf, A.mul(e, x, pdf))
+
+
+def _silu_grad(e: A.Emitter, x: Any) -> Any:
+    s = A.e(e, "pd.sigmoid", x)
+    return A.mul(e, s, A.scale(e, A.mul(e, x, A.scale(e, s, -1.0, 1.0)), 1.0, 1.0))
+
+
+def _hardswish_grad(e: A.Emitter, x: Any, threshold: float, scale: float, offset: float) -> Any:
+    """0 below -offset, 1 above threshold - offset, (2x + offset) / scale between."""
+    mid = A.mul(e, A.compare(e, "greater_than", x, -offset),
+                A.compare(e, "less_than", x, threshold - offset))
+    above = A.compare(e, "greater_equal", x, threshold - offset)
+    return A.add(e, A.mul(e, mid, A.scale(e, x, 2.0 / scale, offset / scale)), above)
+

@@ -15,6 +15,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.attributes import BOOL, DENSE, INTS, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops import slicing
 from tostatic.ops.core import dense_to_array
 from tostatic.ops.gathering import check_index
@@ -88,6 +89,35 @@ def _slice_legacy(inputs: dict[str, str], starts: Any, ends: Any,
                   optional_inputs=optional, out_lod_level=axis0_unsliced)
 
 
+def _positions(e: A.Emitter, x: Any, axis: int) -> Any:
+    """0, 1, ... n-1 for x's `axis` (int64), n read at run time when it is dynamic."""
+    n = e.shape(x)[axis]
+    if n >= 0:
+        end = A.e(e, "pd.full", shape=(1,), value=float(n), dtype=dtypes.int64)
+    else:
+        shape = A.e(e, "pd.shape", x)
+        end = A.cast(e, A.e(e, "pd.slice", shape, axes=(0,), starts=(axis,), ends=(axis + 1,)),
+                     dtypes.int64)
+    start = A.e(e, "pd.full", shape=(1,), value=0.0, dtype=dtypes.int64)
+    step = A.e(e, "pd.full", shape=(1,), value=1.0, dtype=dtypes.int64)
+    return A.e(e, "pd.range", start, end, step)
+
+
+def _dynamic_slice_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any],
+                       attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
+    """The cotangent added back at the positions the slice took: the same slice, with the
+    same bound tensors, taken of x's positions along the axis picks them (negative and
+    out-of-range bounds included), and index_add puts the cotangent there."""
+    x, bounds = inputs[0], inputs[1:]
+    ax = normalize_axis(attrs["axes"][0], len(e.shape(x)))
+    picked = e(cls, _positions(e, x, ax), *bounds, **{**attrs, "axes": (0,)})
+    g = cts[0]
+    if attrs["decrease_axis"]:
+        picked = A.reshape(e, picked, (1,))
+        g = A.e(e, "pd.unsqueeze", g, axes=(ax,))
+    return [A.e(e, "pd.index_add", A.zeros_like(e, x), picked, g, axis=ax)] + [None] * len(bounds)
+
+
 @pd_op
 class SliceTensor(PdOp):
     """x[start:end] along one axis with both bounds read from 1-element int tensors at run
@@ -101,6 +131,7 @@ class SliceTensor(PdOp):
                            Fixed("INTS", [-1]), Fixed("INTS", [-1]),
                            ("EndsTensor", "StartsTensor"))
     NAME_HINT = "slice"
+    vjp = classmethod(_dynamic_slice_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, start: Abstract, end: Abstract, axes: tuple[int, ...],
@@ -126,6 +157,7 @@ class SliceStartTensor(PdOp):
                            From("INTS", "ends", _int32s),
                            ("EndsTensor", "EndsTensorList", "StartsTensor"))
     NAME_HINT = "slice"
+    vjp = classmethod(_dynamic_slice_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, start: Abstract, axes: tuple[int, ...], ends: tuple[int, ...],
@@ -150,6 +182,7 @@ class SliceEndTensor(PdOp):
                            Fixed("INTS", [-1]),
                            ("EndsTensor", "StartsTensor", "StartsTensorList"))
     NAME_HINT = "slice"
+    vjp = classmethod(_dynamic_slice_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, end: Abstract, axes: tuple[int, ...], starts: tuple[int, ...],
@@ -172,6 +205,7 @@ class WhereIndex(PdOp):
     PADDLE = Legacy("where_index", {"Condition": "condition"}, {"Out": 0},
                     keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "where_index"
+    NONDIFF = True
 
     @classmethod
     def infer(cls, condition: Abstract) -> Abstract:
@@ -180,6 +214,45 @@ class WhereIndex(PdOp):
     @staticmethod
     def eager(condition: np.ndarray) -> np.ndarray:
         return np.argwhere(condition).astype(np.int64)
+
+
+def _masked_select_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any],
+                       attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
+    """The cotangent put back where the mask picked, summed over what x was broadcast to."""
+    x, mask = inputs
+    xb, mb = A.e(e, "pd.broadcast_tensors", x, mask)
+    dx = A.e(e, "pd.index_put", A.zeros_like(e, xb), mb, cts[0])
+    return [A.sum_to(e, dx, e.shape(x)), None]
+
+
+def _broadcast_tensors_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any],
+                           attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
+    return [[A.sum_to(e, g, e.shape(x)) for x, g in zip(inputs[0], cts)]]
+
+
+def _picked(e: A.Emitter, g: Any, indices: list[Any]) -> Any:
+    """g[indices] as numpy reads it: one bool mask, or int tensors broadcast together."""
+    if len(indices) == 1 and e.dtype(indices[0]) == dtypes.bool_:
+        return A.e(e, "pd.masked_select", g, indices[0])
+    ints = [A.cast(e, i, dtypes.int64) for i in indices]
+    if len(ints) > 1:
+        ints = A.e(e, "pd.broadcast_tensors", *ints)
+    return A.e(e, "pd.gather_nd", g, A.e(e, "pd.stack", *ints, axis=-1))
+
+
+def _index_put_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any],
+                   attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
+    """x's cotangent is zero where a value replaced it (all of it flows on when
+    accumulating); the value's is the cotangent read at the written positions, summed over
+    what the value was broadcast to."""
+    x, indices, value = inputs
+    g = cts[0]
+    dx = g if attrs["accumulate"] else A.e(e, "pd.index_put", g, *indices,
+                                             A.zeros_like(e, value))
+    dvalue = None
+    if needs[2]:
+        dvalue = A.sum_to(e, _picked(e, g, indices), e.shape(value))
+    return [dx, None, dvalue]
 
 
 @pd_op
@@ -191,6 +264,7 @@ class MaskedSelect(PdOp):
     PADDLE = Legacy("masked_select", {"X": "x", "Mask": "mask"}, {"Y": 0},
                     keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "masked_select"
+    vjp = classmethod(_masked_select_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, mask: Abstract) -> Abstract:
@@ -214,6 +288,7 @@ class BroadcastTensors(PdOp):
     NUM_RESULTS = None
     PADDLE = Legacy("broadcast_tensors", {"X": "*xs"}, {"Out": "*"}, keeps_extra_attrs=True)
     NAME_HINT = "broadcast_tensors"
+    vjp = classmethod(_broadcast_tensors_vjp)
 
     @classmethod
     def infer(cls, xs: list[Abstract]) -> list[Abstract]:
@@ -240,6 +315,7 @@ class IndexPut(PdOp):
                     {"out": 0}, {"accumulate": From("BOOLEAN", "accumulate")},
                     keeps_extra_attrs=True)
     NAME_HINT = "index_put"
+    vjp = classmethod(_index_put_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, indices: list[Abstract], value: Abstract,
@@ -299,6 +375,33 @@ AT_LEGACY = {**{k: v for k, v in slicing.SLICE_LEGACY.items() if k not in ("star
              "starts": Fixed("LONGS", []), "ends": Fixed("LONGS", [])}
 
 
+def _zeros_at(cls: Any, e: A.Emitter, x: Any, g: Any, attrs: dict[str, Any]) -> Any:
+    """Zeros of the shape a value written at one tensor index broadcasts to."""
+    _, target = cls.target(e.shape(x), **{k: attrs[k] for k in AT_ATTRS},
+                           starts=(0,), ends=(1,))
+    return A.e(e, "pd.full", shape=target, value=0.0, dtype=e.dtype(g))
+
+
+def _set_value_at_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any],
+                      attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
+    """x's cotangent is zero at the index written (the same tensor bounds)."""
+    x, start, end = inputs[0], inputs[-2], inputs[-1]
+    g = cts[0]
+    at = {k: attrs[k] for k in AT_ATTRS}
+    dx = e(SetValueTensorAt, g, _zeros_at(cls, e, x, g, attrs), start, end, **at)
+    if cls is SetValueAt:
+        return [dx, None, None]
+    dvalue = None
+    if needs[1]:
+        part = e(SliceTensor, g, start, end, axes=attrs["axes"],
+                 decrease_axis=attrs["decrease_axes"])
+        value = inputs[1]
+        rank = len(e.shape(part))
+        dvalue = A.reshape(e, A.sum_to(e, part, slicing._squeezed(e.shape(value), rank)),
+                           e.shape(value))
+    return [dx, dvalue, None, None]
+
+
 @pd_op
 class SetValueAt(slicing.SetValueBase):
     """set_value of a literal at an index read from a tensor (StartsTensorList /
@@ -314,6 +417,7 @@ class SetValueAt(slicing.SetValueBase):
                     optional_inputs=("StepsTensorList", "ValueTensor"), keeps_extra_attrs=True,
                     out_lod_level=False)
     NAME_HINT = "set_value"
+    vjp = classmethod(_set_value_at_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, start: Abstract, end: Abstract, values: Any,
@@ -347,6 +451,7 @@ class SetValueTensorAt(slicing.SetValueBase):
                     optional_inputs=("StepsTensorList",), keeps_extra_attrs=True,
                     out_lod_level=False)
     NAME_HINT = "set_value"
+    vjp = classmethod(_set_value_at_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, value: Abstract, start: Abstract, end: Abstract,

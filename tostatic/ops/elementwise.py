@@ -15,6 +15,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.shapes import broadcast
 
 
@@ -63,12 +64,56 @@ class Binary(PdOp):
         return np.asarray(out, dtype=dtype)
 
 
+def binary_vjp(grads: Any) -> classmethod:
+    """The vjp of a broadcasting binary op from `grads(e, x, y, out, g, axis) -> (dx, dy)` in
+    the result's shape (emitting binary ops with the same `axis`): each is summed back to its
+    input's shape."""
+    def vjp(cls: type, e: A.Emitter, inputs: list[Any], outputs: list[Any],
+            attrs: dict[str, Any], cts: list[Any], needs: list[bool]) -> list[Any]:
+        x, y = inputs
+        axis = attrs["axis"]
+        dx, dy = grads(e, x, y, outputs[0], cts[0], axis, needs)
+        xs, ys = aligned(e.shape(x), e.shape(y), axis, cls.name)
+        return [None if dx is None or not needs[0] else A.reshape(e, A.sum_to(e, dx, xs), e.shape(x)),
+                None if dy is None or not needs[1] else A.reshape(e, A.sum_to(e, dy, ys), e.shape(y))]
+    return classmethod(vjp)
+
+
+def _mul(e: A.Emitter, a: Any, b: Any, axis: int) -> Any:
+    return e(Multiply, a, b, axis=axis)
+
+
+def _div(e: A.Emitter, a: Any, b: Any, axis: int) -> Any:
+    return e(Divide, a, b, axis=axis)
+
+
+def _minmax_grads(wins: str) -> Any:
+    """Paddle's rule for maximum / minimum: the winner takes the cotangent, a tie splits it."""
+    def grads(e: A.Emitter, x: Any, y: Any, out: Any, g: Any, axis: int, needs: Any) -> Any:
+        tie = A.scale(e, A.mask(e, e(Equal, x, y, axis=axis), g), 0.5)
+        dx = _mul(e, g, A.add(e, A.mask(e, e(_BY_NAME[wins], x, y, axis=axis), g), tie), axis)
+        dy = _mul(e, g, A.add(e, A.mask(e, e(_BY_NAME[wins], y, x, axis=axis), g), tie), axis)
+        return dx, dy
+    return grads
+
+
+def _pow_grads(e: A.Emitter, x: Any, y: Any, out: Any, g: Any, axis: int, needs: Any) -> Any:
+    dx = dy = None
+    if needs[0]:
+        ym1 = A.scale(e, y, 1.0, -1.0)
+        dx = _mul(e, g, _mul(e, e(Pow, x, ym1, axis=axis), y, axis), axis)
+    if needs[1]:
+        dy = _mul(e, A.mul(e, g, out), A.e(e, "pd.log", x), axis)
+    return dx, dy
+
+
 @pd_op
 class Add(Binary):
     name = "pd.add"
     FN = np.add
     PADDLE = elementwise("elementwise_add")
     NAME_HINT = "elementwise_add"
+    vjp = binary_vjp(lambda e, x, y, out, g, axis, needs: (g, g))
 
 
 @pd_op
@@ -77,6 +122,7 @@ class Subtract(Binary):
     FN = np.subtract
     PADDLE = elementwise("elementwise_sub")
     NAME_HINT = "elementwise_sub"
+    vjp = binary_vjp(lambda e, x, y, out, g, axis, needs: (g, A.neg(e, g)))
 
 
 @pd_op
@@ -85,6 +131,7 @@ class Multiply(Binary):
     FN = np.multiply
     PADDLE = elementwise("elementwise_mul")
     NAME_HINT = "elementwise_mul"
+    vjp = binary_vjp(lambda e, x, y, out, g, axis, needs: (_mul(e, g, y, axis) if needs[0] else None, _mul(e, g, x, axis) if needs[1] else None))
 
 
 def _divide(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -100,10 +147,12 @@ class Divide(Binary):
     FN = staticmethod(_divide)
     PADDLE = elementwise("elementwise_div")
     NAME_HINT = "elementwise_div"
+    vjp = binary_vjp(lambda e, x, y, out, g, axis, needs: (_div(e, g, y, axis) if needs[0] else None, A.neg(e, _div(e, A.mul(e, g, out), y, axis)) if needs[1] else None))
 
 
 @pd_op
 class FloorDivide(Binary):
+    NONDIFF = True  # piecewise constant: Paddle has no gradient for it either
     name = "pd.floor_divide"
     FN = np.floor_divide  # floor, as Python's //: Paddle's kernel rounds toward -inf too
     PADDLE = elementwise("elementwise_floordiv")
@@ -120,6 +169,7 @@ class Remainder(Binary):
     FN = staticmethod(_mod)
     PADDLE = elementwise("elementwise_mod")
     NAME_HINT = "elementwise_mod"
+    vjp = binary_vjp(lambda e, x, y, out, g, axis, needs: (g, A.neg(e, _mul(e, g, e(FloorDivide, x, y, axis=axis), axis)) if needs[1] else None))
 
 
 @pd_op
@@ -128,6 +178,7 @@ class Pow(Binary):
     FN = np.power
     PADDLE = elementwise("elementwise_pow")
     NAME_HINT = "elementwise_pow"
+    vjp = binary_vjp(_pow_grads)
 
 
 @pd_op
@@ -136,6 +187,7 @@ class Maximum(Binary):
     FN = np.maximum
     PADDLE = elementwise("elementwise_max")
     NAME_HINT = "elementwise_max"
+    vjp = binary_vjp(_minmax_grads("pd.greater_than"))
 
 
 @pd_op
@@ -144,6 +196,7 @@ class Minimum(Binary):
     FN = np.minimum
     PADDLE = elementwise("elementwise_min")
     NAME_HINT = "elementwise_min"
+    vjp = binary_vjp(_minmax_grads("pd.less_than"))
 
 
 def compare(paddle_type: str) -> Legacy:
@@ -154,6 +207,7 @@ def compare(paddle_type: str) -> Legacy:
 
 class Compare(Binary):
     RESULT_DTYPE = dtypes.bool_
+    NONDIFF = True
 
 
 @pd_op
@@ -202,3 +256,6 @@ class GreaterEqual(Compare):
     FN = np.greater_equal
     PADDLE = compare("greater_equal")
     NAME_HINT = "greater_equal"
+
+
+_BY_NAME = {c.name: c for c in (GreaterThan, LessThan)}

@@ -17,6 +17,7 @@ class LogicalNot(PdOp):
     INPUTS = ("x",)
     PADDLE = Legacy("logical_not", {"X": "x"}, {"Out": 0}, keeps_extra_attrs=True)
     NAME_HINT = "logical_not"
+    NONDIFF = True
 
     @staticmethod
     def infer(x: Abstract) -> Abstract:
@@ -50,6 +51,7 @@ class LogicalAnd(LogicalBinary):
     FN = np.logical_and
     PADDLE = logical("logical_and")
     NAME_HINT = "logical_and"
+    NONDIFF = True
 
 
 @pd_op
@@ -58,6 +60,7 @@ class LogicalOr(LogicalBinary):
     FN = np.logical_or
     PADDLE = logical("logical_or")
     NAME_HINT = "logical_or"
+    NONDIFF = True
 
 
 @pd_op
@@ -66,3 +69,4 @@ class LogicalXor(LogicalBinary):
     FN = np.logical_xor
     PADDLE = logical("logical_xor")
     NAME_HINT = "logical_xor"
+    NONDIFF = True

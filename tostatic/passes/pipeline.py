@@ -9,6 +9,7 @@ from typing import Any
 
 # Importing the pass modules registers them.
 from tostatic.passes import (  # noqa: F401
+    append_backward,
     canonicalize,
     constant_folding,
     cse,

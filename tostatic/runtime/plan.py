@@ -12,6 +12,7 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.ir import Block
 
+from tostatic.ir.attr_keys import BACKWARD_ATTR
 from tostatic.ir.errors import FeedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.control_flow import RegionOp, Yield
@@ -36,6 +37,9 @@ class BlockPlan:
         self.num_inputs = len(block.args)
         self.constants: list[tuple[int, Any]] = []  # (slot, array or live tensor)
         self.steps: list[tuple[Kernel, list[int], list[int]]] = []
+        # the ops append-backward added (marked pd.backward): `run` runs them after the
+        # others, `run_forward` / `run_backward` in two calls
+        self.backward_steps: list[tuple[Kernel, list[int], list[int]]] = []
         self.outputs: list[int] = []
         for op in block.ops:
             if isinstance(op, (func.ReturnOp, Yield)):
@@ -58,22 +62,42 @@ class BlockPlan:
                 self.steps.append((op.kernel(nested), [slot[v] for v in op.operands],
                                    [slot[r] for r in op.results]))
             elif isinstance(op, PdOp):
-                self.steps.append((_kernel(op), [slot[v] for v in op.operands],
-                                   [slot[r] for r in op.results]))
+                steps = self.backward_steps if BACKWARD_ATTR in op.attributes else self.steps
+                steps.append((_kernel(op), [slot[v] for v in op.operands],
+                              [slot[r] for r in op.results]))
             else:
                 raise TypeError(f"cannot execute {op.name}")
         self.num_slots = len(slot)
 
     def run(self, arrays: Sequence[Any]) -> list[Any]:
+        env = self.run_forward(arrays)
+        if self.backward_steps:
+            _run_steps(self.backward_steps, env)
+        return [env[i] for i in self.outputs]
+
+    def run_forward(self, arrays: Sequence[Any]) -> list[Any]:
+        """Every slot after the forward steps (arguments only backward reads may be None)."""
         env: list[Any] = [None] * self.num_slots
-        env[:self.num_inputs] = arrays
+        env[:len(arrays)] = arrays
         for i, value in self.constants:
             env[i] = value.numpy() if hasattr(value, "numpy") else value
-        for kernel, ins, outs in self.steps:
-            results = kernel([env[i] for i in ins])
-            for i, r in zip(outs, results):
-                env[i] = np.asarray(r)
+        _run_steps(self.steps, env)
+        return env
+
+    def run_backward(self, env: list[Any], late: Mapping[int, Any]) -> list[Any]:
+        """The backward steps on a forward `env`, with the arguments `late` gives by index."""
+        env = list(env)
+        for i, value in late.items():
+            env[i] = value
+        _run_steps(self.backward_steps, env)
         return [env[i] for i in self.outputs]
+
+
+def _run_steps(steps: list[tuple[Kernel, list[int], list[int]]], env: list[Any]) -> None:
+    for kernel, ins, outs in steps:
+        results = kernel([env[i] for i in ins])
+        for i, r in zip(outs, results):
+            env[i] = np.asarray(r)
 
 
 class ExecutionPlan:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -16,14 +17,14 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
 
-from tostatic.frontend.capture import tracing
+from tostatic.frontend.capture import tracing, training
 from tostatic.ir import names as unique_name
 from tostatic.frontend.capture.input_spec import InputSpec
 from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.frontend.tensor.variable import Variable
 from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import INPUT_NAME_ATTR
-from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.errors import ToStaticError, UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.passes.base import CompileState, entry
 from tostatic.passes.lowering import name_results
@@ -250,11 +251,35 @@ class StaticFunction:
         if builders.current() is not None or kwargs:
             return self._call_target()(*args, **kwargs)  # inside another trace: inline
         specs = self._specs_for_call(args)
-        program = self.concrete_program_for(specs)
         feeds: list[np.ndarray] = []
         _collect_feeds(args, feeds)
+        if training.wants_grad(self._layer, args):
+            # the call's own shapes: append-backward needs static ones (a dynamic batch in
+            # the input_spec gets one training program per batch size)
+            program = self._training_program(list(args))
+            if program is not None:
+                outs = training.run_training(program, args, feeds, self._function.__name__)
+                return _unflatten(program.output_tree, outs)
+        program = self.concrete_program_for(specs)
         outs = program.plan().run(feeds)
         return _unflatten(program.output_tree, [Tensor(o) for o in outs])
+
+    def _training_program(self, specs: Sequence[Any]) -> ConcreteProgram | None:
+        """The program with its backward appended (cached like the forward ones); None when
+        append-backward cannot differentiate it (control flow, dynamic shapes): the call
+        then runs the forward program alone, and its results have no history."""
+        key = ("train", self._key(specs))
+        if key not in self._cache:
+            try:
+                self._cache[key] = trace(self._call_target(), specs, self._layer, live=True,
+                                         func_name=self._function.__name__,
+                                         pipeline=training.TRAIN_PIPELINE)
+            except ToStaticError as e:  # PassError, UnsupportedError, or a PassFailure
+                warnings.warn(f"to_static {self._function.__name__}: no backward for this "
+                              f"program ({str(e).splitlines()[0]}); it runs forward only, "
+                              f"its results have no gradient history", stacklevel=3)
+                self._cache[key] = None
+        return self._cache[key]
 
     def _specs_for_call(self, args: Sequence[Any]) -> list[Any]:
         if self._input_spec is None:

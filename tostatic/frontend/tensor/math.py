@@ -309,6 +309,10 @@ def log(x, name=None):
     return _named(math_unary.Log, "log", name, x)
 
 
+def sign(x, name=None):
+    return _named(math_unary.Sign, "sign", name, x)
+
+
 def tril(x, diagonal=0, name=None):
     return _named(linalg.TrilTriu, "tril", name, x, diagonal=int(diagonal), lower=True)
 
