@@ -158,9 +158,13 @@ def _apply_rule(node: GradNode, cts: list[Any], create_graph: bool,
     cts = [c if c is not None else autodiff.zeros_like(EMIT, t) for c, t in zip(cts, outs)]
     ins = node.inputs
     needs = [not x.stop_gradient for x in ins]
-    grouped = group_inputs(op.INPUTS, ins)
-    grads = rule(EMIT, grouped, outs, node.attrs, cts, group_inputs(op.INPUTS, needs))
-    for x, g, need in zip(ins, _flatten(grouped, grads), needs):
+    if any(n.startswith("*") for n in op.INPUTS):
+        grouped = group_inputs(op.INPUTS, ins)
+        grads = _flatten(grouped, rule(EMIT, grouped, outs, node.attrs, cts,
+                                       group_inputs(op.INPUTS, needs)))
+    else:  # one input a name: no regrouping
+        grads = rule(EMIT, ins, outs, node.attrs, cts, needs)
+    for x, g, need in zip(ins, grads, needs):
         if g is not None and need:
             if tuple(g._data.shape) != tuple(x._data.shape):
                 raise RuntimeError(f"{op.name}'s vjp gave a gradient of shape {list(g.shape)} "
