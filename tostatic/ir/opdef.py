@@ -159,6 +159,10 @@ class PdOp(IRDLOperation):
     # result index -> input it is the new value of; lowering writes that result into the
     # input's own variable (batch_norm's MeanOut is its Mean, as Paddle requires)
     UPDATES: ClassVar[dict[int, str]] = {}
+    # What an elementwise op computes for one element, as an ir.scalar_expr rule taking one
+    # Expr per input and the attributes (`lambda x, y, axis: x + y`); code generators fuse
+    # and compile it, `eager` stays the reference. None: not elementwise.
+    SCALAR: ClassVar[Callable[..., Any] | None] = None
 
     # Subclasses define `infer(*inputs: Abstract, **attrs) -> Abstract | list[Abstract]` and
     # `eager(*inputs: ndarray, **attrs) -> ndarray | list[ndarray]` as staticmethods.

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.attr_checks import check_choice, unsupported
@@ -47,6 +48,7 @@ class Relu(Unary):
     FN = staticmethod(lambda x: np.maximum(x, 0))
     PADDLE = unary("relu")
     NAME_HINT = "relu"
+    SCALAR = staticmethod(lambda x: se.maximum(x, 0))
 
 
 @pd_op
@@ -55,6 +57,7 @@ class Sigmoid(Unary):
     FN = staticmethod(lambda x: 1.0 / (1.0 + np.exp(-x)))
     PADDLE = unary("sigmoid")
     NAME_HINT = "sigmoid"
+    SCALAR = staticmethod(lambda x: 1 / (1 + se.exp(-x)))
 
 
 @pd_op
@@ -63,6 +66,7 @@ class Tanh(Unary):
     FN = np.tanh
     PADDLE = unary("tanh")
     NAME_HINT = "tanh"
+    SCALAR = staticmethod(se.tanh)
 
 
 @pd_op
@@ -71,6 +75,7 @@ class Exp(Unary):
     FN = np.exp
     PADDLE = unary("exp")
     NAME_HINT = "exp"
+    SCALAR = staticmethod(se.exp)
 
 
 @pd_op
@@ -79,6 +84,7 @@ class Sqrt(Unary):
     FN = np.sqrt
     PADDLE = unary("sqrt")
     NAME_HINT = "sqrt"
+    SCALAR = staticmethod(se.sqrt)
 
 
 @pd_op
@@ -87,6 +93,7 @@ class Abs(Unary):
     FN = np.abs
     PADDLE = unary("abs")
     NAME_HINT = "abs"
+    SCALAR = staticmethod(se.absolute)
 
 
 @pd_op
@@ -96,6 +103,13 @@ class Neg(Unary):
     name = "pd.neg"
     FN = np.negative
     NAME_HINT = "scale"
+    SCALAR = staticmethod(lambda x: -x)
+
+
+def _scale_scalar(x: se.Expr, scale: float, bias: float, bias_after_scale: bool) -> se.Expr:
+    t = se.cast(x, "float64") if not x.is_float else x  # integers: in float64, truncated
+    t = t * scale + bias if bias_after_scale else (t + bias) * scale
+    return se.cast(t, x.dtype)
 
 
 @pd_op
@@ -110,6 +124,7 @@ class Scale(Unary):
                      "bias_after_scale": From("BOOLEAN", "bias_after_scale")},
                     optional_inputs=("ScaleTensor", "BiasTensor"))
     NAME_HINT = "scale"
+    SCALAR = staticmethod(_scale_scalar)
 
     @staticmethod
     def eager(x: np.ndarray, scale: float, bias: float, bias_after_scale: bool) -> np.ndarray:
@@ -127,6 +142,12 @@ def _gelu(x: np.ndarray, approximate: bool) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 
+def _gelu_scalar(x: se.Expr, approximate: bool) -> se.Expr:
+    if approximate:
+        return 0.5 * x * (1 + se.tanh(float(np.sqrt(2.0 / np.pi)) * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1 + se.erf(x * float(1 / np.sqrt(2.0))))
+
+
 @pd_op
 class Gelu(Unary):
     name = "pd.gelu"
@@ -134,6 +155,7 @@ class Gelu(Unary):
     FN = staticmethod(_gelu)
     PADDLE = unary("gelu", approximate=From("BOOLEAN", "approximate"))
     NAME_HINT = "gelu"
+    SCALAR = staticmethod(_gelu_scalar)
 
 
 # --- clipped and piecewise-linear activations (what MobileNets write) -------------------------
@@ -147,6 +169,7 @@ class Relu6(FloatUnary):
     FN = staticmethod(lambda x: np.minimum(np.maximum(x, 0), 6))
     PADDLE = unary("relu6")
     NAME_HINT = "relu6"
+    SCALAR = staticmethod(lambda x: se.minimum(se.maximum(x, 0), 6))
 
 
 @pd_op
@@ -162,6 +185,8 @@ class HardSwish(FloatUnary):
     PADDLE = unary("hard_swish", threshold=From("FLOAT", "threshold"),
                    scale=From("FLOAT", "scale"), offset=From("FLOAT", "offset"))
     NAME_HINT = "hardswish"
+    SCALAR = staticmethod(lambda x, threshold, scale, offset:
+                    x * se.minimum(se.maximum(x + 3, 0), 6) / 6)
 
     @classmethod
     def infer(cls, x: Abstract, threshold: float, scale: float, offset: float) -> Abstract:
@@ -192,6 +217,8 @@ class HardSigmoid(FloatUnary):
     PADDLE = unary("hard_sigmoid", keeps_extra_attrs=True, slope=From("FLOAT", "slope"),
                    offset=From("FLOAT", "offset"))
     NAME_HINT = "hardsigmoid"
+    SCALAR = staticmethod(lambda x, slope, offset:
+                    se.minimum(se.maximum(x * slope + offset, 0), 1))
 
     @staticmethod
     def eager(x: np.ndarray, slope: float, offset: float) -> np.ndarray:
@@ -214,6 +241,7 @@ class Swish(FloatUnary):
     FN = staticmethod(_swish)
     PADDLE = unary("swish")
     NAME_HINT = "swish"
+    SCALAR = staticmethod(lambda x: x / (1 + se.exp(-x)))
 
 
 @pd_op
@@ -224,6 +252,7 @@ class Silu(FloatUnary):
     FN = staticmethod(_swish)
     PADDLE = unary("silu")
     NAME_HINT = "silu"
+    SCALAR = staticmethod(lambda x: x / (1 + se.exp(-x)))
 
 
 @pd_op
@@ -234,6 +263,7 @@ class LeakyRelu(FloatUnary):
     ATTRS = {"alpha": attr(FLOAT, 0.02)}
     PADDLE = unary("leaky_relu", alpha=From("FLOAT", "alpha"))
     NAME_HINT = "leaky_relu"
+    SCALAR = staticmethod(lambda x, alpha: se.where(x > 0, x, x * alpha))
 
     @staticmethod
     def eager(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -248,6 +278,8 @@ class Elu(FloatUnary):
     ATTRS = {"alpha": attr(FLOAT, 1.0)}
     PADDLE = unary("elu", alpha=From("FLOAT", "alpha"))
     NAME_HINT = "elu"
+    SCALAR = staticmethod(lambda x, alpha:
+                    se.where(x > 0, x, (se.exp(se.minimum(x, 0)) - 1) * alpha))
 
     @staticmethod
     def eager(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -327,6 +359,8 @@ class Clip(Unary):
                     {"max": From("FLOAT", "max"), "min": From("FLOAT", "min")},
                     optional_inputs=("Max", "Min"))
     NAME_HINT = "clip"
+    SCALAR = staticmethod(lambda x, min, max: se.minimum(se.maximum(
+        x, _bound(min, np.dtype(x.dtype)).item()), _bound(max, np.dtype(x.dtype)).item()))
 
     @classmethod
     def infer(cls, x: Abstract, min: float, max: float) -> Abstract:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tostatic.ir import dtypes
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
@@ -67,6 +68,7 @@ class Binary(PdOp):
 class Add(Binary):
     name = "pd.add"
     FN = np.add
+    SCALAR = staticmethod(lambda x, y, axis: x + y)
     PADDLE = elementwise("elementwise_add")
     NAME_HINT = "elementwise_add"
 
@@ -75,6 +77,7 @@ class Add(Binary):
 class Subtract(Binary):
     name = "pd.subtract"
     FN = np.subtract
+    SCALAR = staticmethod(lambda x, y, axis: x - y)
     PADDLE = elementwise("elementwise_sub")
     NAME_HINT = "elementwise_sub"
 
@@ -83,6 +86,7 @@ class Subtract(Binary):
 class Multiply(Binary):
     name = "pd.multiply"
     FN = np.multiply
+    SCALAR = staticmethod(lambda x, y, axis: x * y)
     PADDLE = elementwise("elementwise_mul")
     NAME_HINT = "elementwise_mul"
 
@@ -98,6 +102,7 @@ def _divide(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 class Divide(Binary):
     name = "pd.divide"
     FN = staticmethod(_divide)
+    SCALAR = staticmethod(lambda x, y, axis: x / y if x.is_float else se.trunc_div(x, y))
     PADDLE = elementwise("elementwise_div")
     NAME_HINT = "elementwise_div"
 
@@ -126,6 +131,7 @@ class Remainder(Binary):
 class Pow(Binary):
     name = "pd.pow"
     FN = np.power
+    SCALAR = staticmethod(lambda x, y, axis: se.power(x, y))
     PADDLE = elementwise("elementwise_pow")
     NAME_HINT = "elementwise_pow"
 
@@ -134,6 +140,7 @@ class Pow(Binary):
 class Maximum(Binary):
     name = "pd.maximum"
     FN = np.maximum
+    SCALAR = staticmethod(lambda x, y, axis: se.maximum(x, y))
     PADDLE = elementwise("elementwise_max")
     NAME_HINT = "elementwise_max"
 
@@ -142,6 +149,7 @@ class Maximum(Binary):
 class Minimum(Binary):
     name = "pd.minimum"
     FN = np.minimum
+    SCALAR = staticmethod(lambda x, y, axis: se.minimum(x, y))
     PADDLE = elementwise("elementwise_min")
     NAME_HINT = "elementwise_min"
 
@@ -160,6 +168,7 @@ class Compare(Binary):
 class Equal(Compare):
     name = "pd.equal"
     FN = np.equal
+    SCALAR = staticmethod(lambda x, y, axis: se.equal(x, y))
     PADDLE = compare("equal")
     NAME_HINT = "equal"
 
@@ -168,6 +177,7 @@ class Equal(Compare):
 class NotEqual(Compare):
     name = "pd.not_equal"
     FN = np.not_equal
+    SCALAR = staticmethod(lambda x, y, axis: se.not_equal(x, y))
     PADDLE = compare("not_equal")
     NAME_HINT = "not_equal"
 
@@ -176,6 +186,7 @@ class NotEqual(Compare):
 class LessThan(Compare):
     name = "pd.less_than"
     FN = np.less
+    SCALAR = staticmethod(lambda x, y, axis: x < y)
     PADDLE = compare("less_than")
     NAME_HINT = "less_than"
 
@@ -184,6 +195,7 @@ class LessThan(Compare):
 class LessEqual(Compare):
     name = "pd.less_equal"
     FN = np.less_equal
+    SCALAR = staticmethod(lambda x, y, axis: x <= y)
     PADDLE = compare("less_equal")
     NAME_HINT = "less_equal"
 
@@ -192,6 +204,7 @@ class LessEqual(Compare):
 class GreaterThan(Compare):
     name = "pd.greater_than"
     FN = np.greater
+    SCALAR = staticmethod(lambda x, y, axis: x > y)
     PADDLE = compare("greater_than")
     NAME_HINT = "greater_than"
 
@@ -200,5 +213,6 @@ class GreaterThan(Compare):
 class GreaterEqual(Compare):
     name = "pd.greater_equal"
     FN = np.greater_equal
+    SCALAR = staticmethod(lambda x, y, axis: x >= y)
     PADDLE = compare("greater_equal")
     NAME_HINT = "greater_equal"

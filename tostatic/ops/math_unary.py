@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from tostatic.ir import dtypes
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, pd_op
@@ -20,6 +21,7 @@ class Erf(FloatUnary):
     FN = staticmethod(erf)
     PADDLE = unary("erf", keeps_extra_attrs=True)
     NAME_HINT = "erf"
+    SCALAR = staticmethod(se.erf)
 
 
 def _rsqrt(x: np.ndarray) -> np.ndarray:
@@ -34,6 +36,7 @@ class Rsqrt(FloatUnary):
     FN = staticmethod(_rsqrt)
     PADDLE = unary("rsqrt")
     NAME_HINT = "rsqrt"
+    SCALAR = staticmethod(lambda x: 1 / se.sqrt(x))
 
 
 SQUARE_DTYPES = (dtypes.float32, dtypes.float64, dtypes.int32, dtypes.int64)
@@ -45,6 +48,7 @@ class Square(Unary):
     FN = np.square
     PADDLE = unary("square")
     NAME_HINT = "square"
+    SCALAR = staticmethod(lambda x: x * x)
 
     @classmethod
     def infer(cls, x: Abstract) -> Abstract:
@@ -65,6 +69,7 @@ class Log(FloatUnary):
     FN = staticmethod(_log)
     PADDLE = unary("log")
     NAME_HINT = "log"
+    SCALAR = staticmethod(se.log)
 
 
 @pd_op
