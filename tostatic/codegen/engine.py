@@ -5,10 +5,8 @@ vectorisation) for the host CPU (`llvm.get_host_cpu_name()` and its features, 51
 preferred where AVX-512 is present) and emitted as an object file, which is stored under
 `TOSTATIC_CACHE_DIR` (default `~/.cache/tostatic/kernels`) keyed by a hash of the IR text, the
 llvmlite version and the CPU name and features. A later process loads that object file and
-compiles nothing; `STATS` counts what happened, for tests and benchmarks.
-
-`TOSTATIC_KERNELS=numpy` turns every generated kernel off (the ops' numpy kernels run), so
-results can be compared kernel by kernel.
+compiles nothing; `STATS` counts what happened, for tests and benchmarks (and
+`TOSTATIC_KERNEL_LOG=FILE` appends one line per module: compiled / loaded and its key).
 """
 from __future__ import annotations
 
@@ -27,11 +25,6 @@ _LOCK = threading.RLock()
 _STATE: dict[str, Any] = {}
 _ADDRESSES: dict[str, dict[str, int]] = {}  # key -> symbol -> address
 SALT = "tostatic-codegen-1"  # bump when the emitted code changes meaning for the same IR
-
-
-def enabled() -> bool:
-    """False when TOSTATIC_KERNELS=numpy: use the numpy reference kernels everywhere."""
-    return os.environ.get("TOSTATIC_KERNELS", "").strip().lower() != "numpy"
 
 
 def cache_dir() -> Path:
@@ -118,14 +111,18 @@ def compile_module(ir_text: str, symbols: list[str]) -> dict[str, int]:
             return _ADDRESSES[key]
         h = host()
         path = cache_dir() / f"{key}.o"
-        data = None
-        if path.is_file():
+        how = "loaded_from_disk"
+        try:
             data = path.read_bytes()
-            STATS["loaded_from_disk"] += 1
-        if data is None:
+        except OSError:
             data = h["tm"].emit_object(_optimised(ir_text))
-            STATS["compiled"] += 1
+            how = "compiled"
             _store(path, data)
+        STATS[how] += 1
+        log = os.environ.get("TOSTATIC_KERNEL_LOG")
+        if log:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"{how} {key}\n")
         h["engine"].add_object_file(llvm.ObjectFileRef.from_data(data))
         h["engine"].finalize_object()
         addresses = {s.replace(f"k{key}_", "__NAME__"): h["engine"].get_function_address(s)

@@ -12,12 +12,19 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.ir import Block
 
+from tostatic.codegen import compiled_kernel
 from tostatic.ir.errors import FeedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.control_flow import RegionOp, Yield
 from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
 
 Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def _compiled(op: PdOp) -> Kernel | None:
+    """The op's generated kernel (tostatic.codegen), None where the numpy kernel runs."""
+    compiled = compiled_kernel(op)
+    return None if compiled is None else (lambda arrays: compiled(*arrays))
 
 
 def _kernel(op: PdOp) -> Kernel:
@@ -52,6 +59,9 @@ class BlockPlan:
                                        dense_to_array(op.attr_values()["value"])))
             elif isinstance(op, Capture):
                 raise ValueError("run persistable-extraction before building an execution plan")
+            elif isinstance(op, PdOp) and (compiled := _compiled(op)) is not None:
+                self.steps.append((compiled, [slot[v] for v in op.operands],
+                                   [slot[r] for r in op.results]))
             elif isinstance(op, RegionOp):
                 nested = [BlockPlan(r.block, weights).run for r in op.regions]
                 self.steps.append((op.kernel(nested), [slot[v] for v in op.operands],

@@ -1,0 +1,83 @@
+"""pool2d, NCHW, max or average over 2-D windows (explicit / SAME / VALID padding, ceil_mode,
+exclusive or not): the windows come from ops/pooling.py's own rules (`_dims`: Paddle's
+kernel, quirks included), as per-output start / end arrays and the divisor of each output, so
+the compiled loop only sums or maxes the clipped window. Global and adaptive pooling stay
+with the numpy kernel (global pooling is a reduction: codegen/reduce.py)."""
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+from tostatic.codegen import emit
+from tostatic.codegen.emit import FAST, I64, PTR, VALUE_TYPES
+from tostatic.ir import scalar_expr as se
+from tostatic.ops.pooling import FLT_MAX
+
+_FUNCS: dict[tuple[Any, ...], Any] = {}
+
+
+def _module(dtype: str, is_max: bool) -> emit.KernelModule:
+    """void k(x, out, hs, he, ws, we, count, i64 *dims = [planes, H, W, OH, OW])."""
+    t = VALUE_TYPES[dtype]
+    km = emit.KernelModule()
+    fn, b = km.function("pool", [PTR] * 8, noalias=2)
+    x, out, hs_p, he_p, ws_p, we_p, count, dims_p = fn.args
+    planes, h, wd, oh, ow = (b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64), typ=I64)
+                             for i in range(5))
+    start = t(-FLT_MAX if is_max else 0.0)
+    with emit.loop(b, 0, planes) as p:
+        xp = emit.element(b, x, b.mul(p, b.mul(h, wd)), dtype)
+        op = emit.element(b, out, b.mul(p, b.mul(oh, ow)), dtype)
+        with emit.loop(b, 0, oh) as r:
+            hs, he = emit.load(b, hs_p, r, "int64"), emit.load(b, he_p, r, "int64")
+            with emit.loop(b, 0, ow) as q:
+                ws, we = emit.load(b, ws_p, q, "int64"), emit.load(b, we_p, q, "int64")
+                acc = emit.alloca(b, t, start)
+                with emit.loop(b, hs, he) as i:
+                    xrow = emit.element(b, xp, b.mul(i, wd), dtype)
+                    with emit.loop(b, ws, we) as j:
+                        v = emit.load(b, xrow, j, dtype)
+                        a = b.load(acc)
+                        if is_max:
+                            new = b.select(b.fcmp_ordered(">", v, a), v, a)
+                        else:
+                            new = b.fadd(a, v, flags=FAST)
+                        b.store(new, acc)
+                res = b.load(acc)
+                k = b.add(b.mul(r, ow), q)
+                if not is_max:
+                    res = b.fdiv(res, emit.load(b, count, k, dtype))
+                emit.store(b, res, op, k, dtype)
+    b.ret_void()
+    return km
+
+
+def pool2d(x: np.ndarray, windows: Any, is_max: bool, exclusive: bool) -> np.ndarray:
+    """x [N, C, H, W]; `windows` the two ops.pooling._Dim of height and width."""
+    dtype = x.dtype.name
+    dh, dw = windows
+    if dtype not in se.FLOATS or dh.adaptive or dw.adaptive:
+        raise se.NotScalar(f"pool2d of {dtype}")
+    (hs, he, hsz), (ws, we, wsz) = dh.windows(), dw.windows()
+    n, c, h, wd = x.shape
+    out = np.empty((n, c, dh.out, dw.out), dtype=x.dtype)
+    if not out.size:
+        return out
+    if is_max:
+        count = np.ones(1, dtype=x.dtype)
+    else:
+        sizes = [he - hs, we - ws] if exclusive else [hsz, wsz]
+        count = np.ascontiguousarray((sizes[0][:, None] * sizes[1][None, :]).astype(x.dtype))
+    key = (dtype, is_max)
+    f = _FUNCS.get(key)
+    if f is None:
+        address = emit.compile_functions(_module(dtype, is_max), ["pool"])["pool"]
+        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 8)(address)
+    xs = np.ascontiguousarray(x)
+    idx = [np.ascontiguousarray(a, dtype=np.int64) for a in (hs, he, ws, we)]
+    dims = np.array([n * c, h, wd, dh.out, dw.out], dtype=np.int64)
+    f(xs.ctypes.data, out.ctypes.data, *(a.ctypes.data for a in idx), count.ctypes.data,
+      dims.ctypes.data)
+    return out
