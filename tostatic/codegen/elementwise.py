@@ -110,8 +110,11 @@ class ElementwiseKernel:
         self.out_dtype = np.dtype(expr.dtype)
         self.fallback = fallback
         self._prepared: dict[tuple[Any, ...], Any] = {}
+        self.used = {e.value for e in expr.nodes() if e.kind == "arg"}
 
     def _prepare(self, arrays: Sequence[np.ndarray]) -> Any:
+        # an input the expression does not read takes no part in the broadcast
+        arrays = [a if i in self.used else np.empty((), a.dtype) for i, a in enumerate(arrays)]
         out_shape = np.broadcast_shapes(*(a.shape for a in arrays))
         dims, strides = collapse(out_shape, arrays)
         rank, pattern = len(dims), _pattern(strides)

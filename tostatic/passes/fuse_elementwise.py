@@ -94,7 +94,7 @@ def _fuse(block: Block, root: Operation, members: list[Operation]) -> None:
     if LOC_ATTR in root.attributes:
         fused.attributes[LOC_ATTR] = root.attributes[LOC_ATTR]
     block.insert_op_before(fused, root)
-    root.results[0].replace_by(fused.results[0])
+    root.results[0].replace_all_uses_with(fused.results[0])
     for m in members:
         m.detach()
         m.operands = [arg_of.get(v, v) for v in m.operands]
