@@ -91,8 +91,10 @@ def _reduce(op: PdOp) -> Impl:
 
 def _conv(op: PdOp) -> Impl | None:
     a = op.attr_values()
-    if conv.DATA_FORMATS.get(a["data_format"]) is not False:
-        return None
+    w_shape = Abstract.of_value(op.operands[1]).shape
+    if conv.DATA_FORMATS.get(a["data_format"]) is not False or w_shape[1] != 1 \
+            or a["groups"] == 1:
+        return None  # not depthwise: the numpy kernel's GEMM
     name = op.name
 
     def impl(x: Any, w: Any, out: Any = None) -> list[np.ndarray]:
