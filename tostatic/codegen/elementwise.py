@@ -128,13 +128,12 @@ class ElementwiseKernel:
 
     def __call__(self, *arrays: Any, out: list[np.ndarray] | None = None) -> list[np.ndarray]:
         arrays = tuple(np.asarray(a) for a in arrays)
-        if (tuple(a.dtype for a in arrays) != self.np_dtypes
-                or any(a.strides and min(a.strides) < 0 for a in arrays)
-                or any(s % a.itemsize for a in arrays for s in a.strides)):
-            return self._fall_back(arrays, out)
-        sig = tuple((a.shape, a.strides) for a in arrays)
+        sig = tuple((a.dtype, a.shape, a.strides) for a in arrays)
         prep = self._prepared.get(sig)
         if prep is None:
+            if (tuple(a.dtype for a in arrays) != self.np_dtypes
+                    or any(s < 0 or s % a.itemsize for a in arrays for s in a.strides)):
+                return self._fall_back(arrays, out)
             prep = self._prepared[sig] = self._prepare(arrays)
         out_shape, cfunc, dims_a, strides_a = prep
         target = out[0] if out else None

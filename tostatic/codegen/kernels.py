@@ -36,7 +36,10 @@ def _with_fallback(op: PdOp, impl: Impl) -> Impl:
 
 def _elementwise(op: PdOp) -> Impl | None:
     """A fused op always; a single op when numpy would take several passes over memory."""
-    dtypes = [Abstract.of_value(v).dtype.name for v in op.operands]
+    inputs = [Abstract.of_value(v) for v in op.operands]
+    dtypes = [a.dtype.name for a in inputs]
+    if op.attr_values().get("axis", -1) != -1 and len({a.ndim for a in inputs}) > 1:
+        return None  # Paddle's legacy axis alignment, not numpy broadcasting
     try:
         if isinstance(op, FusedElementwise):
             expr = op.scalar_expr()
