@@ -14,7 +14,7 @@ from tostatic.codegen import compiled_kernel, elementwise, engine, epilogue
 from tostatic.codegen.kernels import kernel_for
 from tostatic.ir import dtypes
 from tostatic.ir import scalar_expr as se
-from tostatic.ir.opdef import REGISTRY, Abstract
+from tostatic.ir.opdef import REGISTRY
 from tostatic.ops import activation, conv, layer_norm, math_unary, pooling, reduction
 
 RNG_SEED = 20261207

@@ -11,45 +11,65 @@ from typing import Any
 import numpy as np
 
 from tostatic.codegen import emit
-from tostatic.codegen.emit import FAST, I64, PTR, VALUE_TYPES
+from tostatic.codegen.emit import I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 from tostatic.ops.pooling import FLT_MAX
 
 _FUNCS: dict[tuple[Any, ...], Any] = {}
 
 
-def _module(dtype: str, is_max: bool) -> emit.KernelModule:
-    """void k(x, out, hs, he, ws, we, count, i64 *dims = [planes, H, W, OH, OW])."""
+def _module(dtype: str, is_max: bool, kw: int, sw: int) -> emit.KernelModule:
+    """void k(x, out, hs, he, ws, we, count, i64 *dims = [planes, H, W, OH, OW, pad_left]).
+
+    Each output row starts at the fill value; every input row of its window is then combined
+    into it: the columns whose window lies inside the row as `kw` unrolled taps (a loop LLVM
+    vectorises), the few at the borders through their clipped windows."""
     t = VALUE_TYPES[dtype]
     km = emit.KernelModule()
     fn, b = km.function("pool", [PTR] * 8, noalias=2)
     x, out, hs_p, he_p, ws_p, we_p, count, dims_p = fn.args
-    planes, h, wd, oh, ow = (b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64), typ=I64)
-                             for i in range(5))
+    planes, h, wd, oh, ow, pl = (b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64),
+                                        typ=I64) for i in range(6))
     start = t(-FLT_MAX if is_max else 0.0)
+
+    def combine(a: Any, v: Any) -> Any:
+        return b.select(b.fcmp_ordered(">", v, a), v, a) if is_max else b.fadd(a, v)
+
+    # interior columns: q*sw - pl >= 0 and q*sw - pl + kw <= W
+    lo = b.sdiv(b.add(pl, emit.i64(sw - 1)), emit.i64(sw))
+    top = b.sub(b.add(wd, pl), emit.i64(kw))
+    hi = b.add(b.sdiv(top, emit.i64(sw)), emit.i64(1))
+    hi = b.select(b.icmp_signed("<", top, emit.i64(0)), lo, hi)
+    hi = b.select(b.icmp_signed(">", hi, ow), ow, hi)
+    lo = b.select(b.icmp_signed(">", lo, hi), hi, lo)
     with emit.loop(b, 0, planes) as p:
         xp = emit.element(b, x, b.mul(p, b.mul(h, wd)), dtype)
         op = emit.element(b, out, b.mul(p, b.mul(oh, ow)), dtype)
         with emit.loop(b, 0, oh) as r:
-            hs, he = emit.load(b, hs_p, r, "int64"), emit.load(b, he_p, r, "int64")
+            orow = emit.element(b, op, b.mul(r, ow), dtype)
             with emit.loop(b, 0, ow) as q:
-                ws, we = emit.load(b, ws_p, q, "int64"), emit.load(b, we_p, q, "int64")
-                acc = emit.alloca(b, t, start)
-                with emit.loop(b, hs, he) as i:
-                    xrow = emit.element(b, xp, b.mul(i, wd), dtype)
-                    with emit.loop(b, ws, we) as j:
-                        v = emit.load(b, xrow, j, dtype)
-                        a = b.load(acc)
-                        if is_max:
-                            new = b.select(b.fcmp_ordered(">", v, a), v, a)
-                        else:
-                            new = b.fadd(a, v, flags=FAST)
-                        b.store(new, acc)
-                res = b.load(acc)
-                k = b.add(b.mul(r, ow), q)
-                if not is_max:
-                    res = b.fdiv(res, emit.load(b, count, k, dtype))
-                emit.store(b, res, op, k, dtype)
+                emit.store(b, start, orow, q, dtype)
+            hs, he = emit.load(b, hs_p, r, "int64"), emit.load(b, he_p, r, "int64")
+            with emit.loop(b, hs, he) as i:
+                xrow = emit.element(b, xp, b.mul(i, wd), dtype)
+                with emit.loop(b, lo, hi) as q:
+                    base = b.sub(b.mul(q, emit.i64(sw)), pl)
+                    acc = emit.load(b, orow, q, dtype)
+                    for j in range(kw):
+                        acc = combine(acc, emit.load(b, xrow, b.add(base, emit.i64(j)), dtype))
+                    emit.store(b, acc, orow, q, dtype)
+                for q0, q1 in ((emit.i64(0), lo), (hi, ow)):  # the border columns
+                    with emit.loop(b, q0, q1) as q:
+                        ws, we = emit.load(b, ws_p, q, "int64"), emit.load(b, we_p, q, "int64")
+                        slot = emit.alloca(b, t, emit.load(b, orow, q, dtype))
+                        with emit.loop(b, ws, we) as j:
+                            b.store(combine(b.load(slot), emit.load(b, xrow, j, dtype)), slot)
+                        emit.store(b, b.load(slot), orow, q, dtype)
+            if not is_max:
+                with emit.loop(b, 0, ow) as q:
+                    k = b.add(b.mul(r, ow), q)
+                    emit.store(b, b.fdiv(emit.load(b, orow, q, dtype),
+                                         emit.load(b, count, k, dtype)), orow, q, dtype)
     b.ret_void()
     return km
 
@@ -70,14 +90,14 @@ def pool2d(x: np.ndarray, windows: Any, is_max: bool, exclusive: bool) -> np.nda
     else:
         sizes = [he - hs, we - ws] if exclusive else [hsz, wsz]
         count = np.ascontiguousarray((sizes[0][:, None] * sizes[1][None, :]).astype(x.dtype))
-    key = (dtype, is_max)
+    key = (dtype, is_max, dw.k, dw.stride)
     f = _FUNCS.get(key)
     if f is None:
-        address = emit.compile_functions(_module(dtype, is_max), ["pool"])["pool"]
+        address = emit.compile_functions(_module(*key), ["pool"])["pool"]
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 8)(address)
     xs = np.ascontiguousarray(x)
     idx = [np.ascontiguousarray(a, dtype=np.int64) for a in (hs, he, ws, we)]
-    dims = np.array([n * c, h, wd, dh.out, dw.out], dtype=np.int64)
+    dims = np.array([n * c, h, wd, dh.out, dw.out, dw.pad], dtype=np.int64)
     f(xs.ctypes.data, out.ctypes.data, *(a.ctypes.data for a in idx), count.ctypes.data,
       dims.ctypes.data)
     return out
