@@ -10,7 +10,8 @@ from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Block
 
 from conftest import emit
-from tostatic.codegen import compiled_kernel, elementwise, engine, epilogue
+from tostatic.codegen import (compiled_kernel, depthwise, elementwise, engine, epilogue, pool,
+                              reduce, rows, threads)
 from tostatic.codegen.kernels import kernel_for
 from tostatic.ir import dtypes
 from tostatic.ir import scalar_expr as se
@@ -350,3 +351,32 @@ def test_the_host_vector_instructions_are_in_the_assembly():
                   if register in line and any(i in line for i in ("vmulps", "vaddps",
                                                                   "vfmadd", "vdivps"))]
     assert vector_ops, f"no {register} arithmetic in:\n{asm[:3000]}"
+
+
+def test_threads_split_calls_without_changing_results(monkeypatch):
+    """Every family with 3 threads and tiny chunks gives what one thread gives, bit for bit."""
+    rng = np.random.default_rng([RNG_SEED, 37])
+    x = random_array(rng, (3, 10, 23, 21), "float32")
+    w = random_array(rng, (20, 1, 3, 3), "float32")
+    v = se.arg(0, "float32")
+    sig = elementwise.ElementwiseKernel(1 / (1 + se.exp(-(v * se.arg(1, "float32")))),
+                                        ["float32"] * 2)
+    dims = pooling._dims("pd.pool2d", (23, 21), (3, 3), (2, 2), (1, 1), True, "avg", False,
+                         False, "EXPLICIT")
+    calls = [lambda: sig(x, x[:, :1])[0],
+             lambda: rows.softmax(x, 1),
+             lambda: rows.layer_norm(x, None, x[0, 0, 0, :], 1e-5, 3)[0],
+             lambda: reduce.reduce(x, "sum", (1,), False, x.dtype),
+             lambda: reduce.reduce(x, "max", (3,), True, x.dtype),
+             lambda: depthwise.depthwise_conv2d(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)),
+             lambda: pool.pool2d(x, dims, False, True)]
+    one = [c() for c in calls]
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_THREAD", 1)
+    threads.set_num_threads(3)
+    try:
+        for c, want in zip(calls, one):
+            np.testing.assert_array_equal(c(), want)
+    finally:
+        threads._STATE["n"] = None
+    with pytest.raises(ValueError, match="at least 1"):
+        threads.set_num_threads(0)

@@ -7,13 +7,16 @@ trees with broadcasting (`elementwise`), softmax / log_softmax / layer_norm rows
 reductions (`reduce`), depthwise convolution (`depthwise`), pooling (`pool`), and bias +
 activation epilogues over a GEMM's output (`epilogue.bias_act`). `engine` compiles for the
 host CPU and caches the machine code on disk; `TOSTATIC_KERNELS=numpy` turns all of it off.
+Kernels split large calls over `TOSTATIC_NUM_THREADS` threads (`set_num_threads`).
 """
 from __future__ import annotations
 
 import os
 from typing import Any, Callable
 
-__all__ = ["compiled_kernel", "enabled"]
+from tostatic.codegen.threads import num_threads, set_num_threads
+
+__all__ = ["compiled_kernel", "enabled", "num_threads", "set_num_threads"]
 
 
 def enabled() -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tostatic.codegen import emit
+from tostatic.codegen import emit, threads
 from tostatic.codegen.emit import I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 
@@ -33,16 +33,17 @@ def _min(b: Any, a: Any, c: Any) -> Any:
 def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
             dilations: tuple[int, int], has_bias: bool,
             act: se.Expr | None) -> emit.KernelModule:
-    """void k(x, w, bias, out, i64 *dims = [N, C, H, W, M, OH, OW, pad_top, pad_left])."""
+    """void k(x, w, bias, out, i64 *dims = [N, C, H, W, M, OH, OW, pad_top, pad_left,
+    first plane, end plane]): the output planes (n, c_out) in [first, end)."""
     t = VALUE_TYPES[dtype]
     (kh, kw), (sh, sw), (dh, dw) = ksize, strides, dilations
     km = emit.KernelModule()
     fn, b = km.function("dw", [PTR] * 5, noalias=4)
     x, w, bias, out, dims_p = fn.args
-    nn, c, h, wd, m, oh, ow, pt, pl = (
-        b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(9))
+    _, c, h, wd, m, oh, ow, pt, pl, first, end = (
+        b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(11))
     zero = emit.i64(0)
-    with emit.loop(b, 0, b.mul(nn, b.mul(c, m))) as plane:  # (n, c_out) planes
+    with emit.loop(b, first, end) as plane:  # (n, c_out) planes
         co = b.srem(plane, b.mul(c, m))
         n_i = b.sdiv(plane, b.mul(c, m))
         ci = b.sdiv(co, m)
@@ -106,7 +107,9 @@ def depthwise_conv2d(x: np.ndarray, w: np.ndarray, strides: tuple[int, int],
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(address)
     xs, ws = np.ascontiguousarray(x), np.ascontiguousarray(w)
     bs = np.ascontiguousarray(bias, dtype=x.dtype).reshape(-1) if bias is not None else None
-    dims = np.array([n, c, h, wd, cout // c, oh, ow, pt, pl], dtype=np.int64)
-    f(xs.ctypes.data, ws.ctypes.data, bs.ctypes.data if bs is not None else None,
-      out.ctypes.data, dims.ctypes.data)
+    def run(a: int, b: int) -> None:
+        dims = np.array([n, c, h, wd, cout // c, oh, ow, pt, pl, a, b], dtype=np.int64)
+        f(xs.ctypes.data, ws.ctypes.data, bs.ctypes.data if bs is not None else None,
+          out.ctypes.data, dims.ctypes.data)
+    threads.parallel_for(n * cout, oh * ow * kh * kw, run)
     return out

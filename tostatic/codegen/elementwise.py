@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tostatic.codegen import emit
+from tostatic.codegen import emit, threads
 from tostatic.codegen.emit import I64, PTR
 from tostatic.ir import scalar_expr as se
 
@@ -124,7 +124,10 @@ class ElementwiseKernel:
             cfunc = _CFUNCS[key] = _build(self.expr, self.dtypes, rank, pattern)
         dims_a = np.array(dims, dtype=np.int64)
         strides_a = np.array(strides, dtype=np.int64).reshape(-1)
-        return out_shape, cfunc, dims_a, strides_a
+        # bytes each operand advances per step of the outermost loop (for threads' chunks)
+        steps = [s[0] * a.itemsize for s, a in zip(strides, arrays)]
+        inner = int(np.prod(dims[1:])) * self.out_dtype.itemsize
+        return out_shape, cfunc, dims_a, strides_a, steps, inner
 
     def __call__(self, *arrays: Any, out: list[np.ndarray] | None = None) -> list[np.ndarray]:
         arrays = tuple(np.asarray(a) for a in arrays)
@@ -135,14 +138,21 @@ class ElementwiseKernel:
                     or any(s < 0 or s % a.itemsize for a in arrays for s in a.strides)):
                 return self._fall_back(arrays, out)
             prep = self._prepared[sig] = self._prepare(arrays)
-        out_shape, cfunc, dims_a, strides_a = prep
+        out_shape, cfunc, dims_a, strides_a, steps, inner = prep
         target = out[0] if out else None
         if (target is None or target.shape != out_shape or target.dtype != self.out_dtype
                 or not target.flags.c_contiguous):
             target = np.empty(out_shape, dtype=self.out_dtype)
-        if target.size:
-            cfunc(dims_a.ctypes.data, strides_a.ctypes.data,
-                  *(a.ctypes.data for a in arrays), target.ctypes.data)
+        if not target.size:
+            return [target]
+        pointers = [a.ctypes.data for a in arrays]
+        out_p, rows = target.ctypes.data, int(dims_a[0])
+
+        def run(lo: int, hi: int) -> None:
+            dims = dims_a if hi - lo == rows else np.array([hi - lo, *dims_a[1:]], np.int64)
+            cfunc(dims.ctypes.data, strides_a.ctypes.data,
+                  *(p + lo * st for p, st in zip(pointers, steps)), out_p + lo * inner)
+        threads.parallel_for(rows, target.size // rows, run)
         return [target]
 
     def _fall_back(self, arrays: Sequence[np.ndarray],

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tostatic.codegen import emit
+from tostatic.codegen import emit, threads
 from tostatic.codegen.emit import I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 from tostatic.ops.pooling import FLT_MAX
@@ -97,7 +97,11 @@ def pool2d(x: np.ndarray, windows: Any, is_max: bool, exclusive: bool) -> np.nda
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 8)(address)
     xs = np.ascontiguousarray(x)
     idx = [np.ascontiguousarray(a, dtype=np.int64) for a in (hs, he, ws, we)]
-    dims = np.array([n * c, h, wd, dh.out, dw.out, dw.pad], dtype=np.int64)
-    f(xs.ctypes.data, out.ctypes.data, *(a.ctypes.data for a in idx), count.ctypes.data,
-      dims.ctypes.data)
+    x_step, o_step = h * wd * x.itemsize, dh.out * dw.out * x.itemsize
+
+    def run(a: int, b: int) -> None:
+        dims = np.array([b - a, h, wd, dh.out, dw.out, dw.pad], dtype=np.int64)
+        f(xs.ctypes.data + a * x_step, out.ctypes.data + a * o_step,
+          *(i.ctypes.data for i in idx), count.ctypes.data, dims.ctypes.data)
+    threads.parallel_for(n * c, h * wd, run)
     return out

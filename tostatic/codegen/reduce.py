@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 
-from tostatic.codegen import emit
+from tostatic.codegen import emit, threads
 from tostatic.codegen.emit import FAST, I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 
@@ -111,7 +111,10 @@ def reduce(x: np.ndarray, kind: str, axes: tuple[int, ...], keepdim: bool,
             f = _FUNCS[key] = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p,
                                                ctypes.c_int64, ctypes.c_int64,
                                                ctypes.c_int64)(address)
-        f(xs.ctypes.data, out.ctypes.data, outer, n, inner)
+        x_step, o_step = n * inner * xs.itemsize, inner * out.itemsize
+        x_p, o_p = xs.ctypes.data, out.ctypes.data
+        threads.parallel_for(outer, n * inner, lambda a, b: f(x_p + a * x_step, o_p + a * o_step,
+                                                              b - a, n, inner))
     result = tuple(1 if a in axes else d for a, d in enumerate(x.shape)) if keepdim else \
         tuple(d for a, d in enumerate(x.shape) if a not in axes)
     return out.reshape(result)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 from llvmlite import ir
 
-from tostatic.codegen import emit, mathfns
+from tostatic.codegen import emit, mathfns, threads
 from tostatic.codegen.emit import FAST, I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 
@@ -135,8 +135,10 @@ def softmax(x: np.ndarray, axis: int = -1, log: bool = False) -> np.ndarray:
     out = np.empty_like(xs)
     if out.size:
         f = _func(("softmax", dtype, log), lambda: _softmax_module(dtype, log), [P, P, N, N])
-        n = xs.shape[-1]
-        f(xs.ctypes.data, out.ctypes.data, out.size // n, n)
+        n, step = xs.shape[-1], xs.shape[-1] * xs.itemsize
+        x_p, o_p = xs.ctypes.data, out.ctypes.data
+        threads.parallel_for(out.size // n, n, lambda a, b: f(x_p + a * step, o_p + a * step,
+                                                              b - a, n))
     return np.moveaxis(out, -1, axis % x.ndim) if moved else out
 
 
@@ -161,7 +163,12 @@ def layer_norm(x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None,
                   [P] * 6 + [N, N, ctypes.c_double])
         sc = np.ascontiguousarray(scale, dtype=x.dtype) if scale is not None else None
         bi = np.ascontiguousarray(bias, dtype=x.dtype) if bias is not None else None
-        f(xs.ctypes.data, sc.ctypes.data if sc is not None else None,
-          bi.ctypes.data if bi is not None else None, y.ctypes.data, mean.ctypes.data,
-          var.ctypes.data, rows, n, float(epsilon))
+        step, size = n * x.itemsize, x.itemsize
+        sc_p = sc.ctypes.data if sc is not None else None
+        bi_p = bi.ctypes.data if bi is not None else None
+
+        def run(a: int, b: int) -> None:
+            f(xs.ctypes.data + a * step, sc_p, bi_p, y.ctypes.data + a * step,
+              mean.ctypes.data + a * size, var.ctypes.data + a * size, b - a, n, float(epsilon))
+        threads.parallel_for(rows, n, run)
     return [y, mean, var]
