@@ -20,6 +20,7 @@ from tostatic.ops.fused import FusedElementwise
 
 Impl = Callable[..., list[np.ndarray]]
 _HEAVY = {"exp", "log", "tanh", "erf", "pow", "sqrt", "div"}  # numpy needs several passes
+SMALL = 1024  # elements: fewer, known before running, and a single op keeps numpy
 
 
 def _with_fallback(op: PdOp, impl: Impl) -> Impl:
@@ -35,11 +36,16 @@ def _with_fallback(op: PdOp, impl: Impl) -> Impl:
 
 
 def _elementwise(op: PdOp) -> Impl | None:
-    """A fused op always; a single op when numpy would take several passes over memory."""
+    """A fused op always; a single op when numpy would take several passes over memory
+    (two operations or more, or a division or a transcendental: relu6, sigmoid, gelu...)."""
     inputs = [Abstract.of_value(v) for v in op.operands]
     dtypes = [a.dtype.name for a in inputs]
     if op.attr_values().get("axis", -1) != -1 and len({a.ndim for a in inputs}) > 1:
         return None  # Paddle's legacy axis alignment, not numpy broadcasting
+    result = Abstract.of_value(op.results[0]).shape
+    if not isinstance(op, FusedElementwise) and min(result, default=1) >= 0 \
+            and int(np.prod(result)) < SMALL:
+        return None  # shape arithmetic and the like: not worth a compile
     try:
         if isinstance(op, FusedElementwise):
             expr = op.scalar_expr()
@@ -47,7 +53,7 @@ def _elementwise(op: PdOp) -> Impl | None:
             expr = op.SCALAR(*(se.arg(i, d) for i, d in enumerate(dtypes)),  # type: ignore
                              **op.attr_values())
             ops = [e.kind for e in expr.nodes() if e.kind not in ("arg", "const")]
-            if len(ops) < 3 and not _HEAVY & set(ops):
+            if len(ops) < 2 and not _HEAVY & set(ops):
                 return None
     except se.NotScalar:
         return None
