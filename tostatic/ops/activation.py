@@ -5,8 +5,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
 from tostatic.ir import scalar_expr as se
+from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.attr_checks import check_choice, unsupported
@@ -186,7 +186,7 @@ class HardSwish(FloatUnary):
                    scale=From("FLOAT", "scale"), offset=From("FLOAT", "offset"))
     NAME_HINT = "hardswish"
     SCALAR = staticmethod(lambda x, threshold, scale, offset:
-                    x * se.minimum(se.maximum(x + 3, 0), 6) / 6)
+                          x * se.minimum(se.maximum(x + 3, 0), 6) / 6)
 
     @classmethod
     def infer(cls, x: Abstract, threshold: float, scale: float, offset: float) -> Abstract:
@@ -218,7 +218,7 @@ class HardSigmoid(FloatUnary):
                    offset=From("FLOAT", "offset"))
     NAME_HINT = "hardsigmoid"
     SCALAR = staticmethod(lambda x, slope, offset:
-                    se.minimum(se.maximum(x * slope + offset, 0), 1))
+                          se.minimum(se.maximum(x * slope + offset, 0), 1))
 
     @staticmethod
     def eager(x: np.ndarray, slope: float, offset: float) -> np.ndarray:
@@ -279,7 +279,7 @@ class Elu(FloatUnary):
     PADDLE = unary("elu", alpha=From("FLOAT", "alpha"))
     NAME_HINT = "elu"
     SCALAR = staticmethod(lambda x, alpha:
-                    se.where(x > 0, x, (se.exp(se.minimum(x, 0)) - 1) * alpha))
+                          se.where(x > 0, x, (se.exp(se.minimum(x, 0)) - 1) * alpha))
 
     @staticmethod
     def eager(x: np.ndarray, alpha: float) -> np.ndarray:
