@@ -118,7 +118,7 @@ def fused_sample():
     from tostatic.ops.activation import Relu
     from tostatic.ops.control_flow import region_block
     from tostatic.ops.elementwise import Add
-    from tostatic.ops.fused import FusedElementwise
+    from tostatic.ops.fused_elementwise import FusedElementwise
 
     def body(b, args):
         b.add_op(named(Add.make(list(args), {}, [T23])))

@@ -17,7 +17,7 @@ from xdsl.dialects.builtin import ModuleOp
 import tostatic
 from tostatic.dialects.context import parse_ir
 from tostatic.ir import names
-from tostatic.ops.fused import FusedElementwise
+from tostatic.ops.fused_elementwise import FusedElementwise
 from tostatic.passes import pipeline
 from tostatic.passes.base import CompileState, entry
 from tostatic.passes.manager import PassManager

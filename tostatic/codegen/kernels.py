@@ -16,7 +16,7 @@ from tostatic.codegen import depthwise, elementwise, pool, reduce, rows
 from tostatic.ir import scalar_expr as se
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops import activation, conv, layer_norm, math_unary, pooling, reduction
-from tostatic.ops.fused import FusedElementwise
+from tostatic.ops.fused_elementwise import FusedElementwise
 
 Impl = Callable[..., list[np.ndarray]]
 _HEAVY = {"exp", "log", "tanh", "erf", "pow", "sqrt", "div"}  # numpy needs several passes

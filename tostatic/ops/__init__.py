@@ -10,7 +10,7 @@ from tostatic.ops import (  # noqa: F401
     einsum,
     elementwise,
     embedding,
-    fused,
+    fused_elementwise,
     gathering,
     indexing,
     joining,

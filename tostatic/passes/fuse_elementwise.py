@@ -9,7 +9,7 @@ from tostatic.ir import scalar_expr as se
 from tostatic.ir.attr_keys import LOC_ATTR
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.control_flow import RegionOp, Yield
-from tostatic.ops.fused import FusedElementwise
+from tostatic.ops.fused_elementwise import FusedElementwise
 from tostatic.passes.base import CompilePass, CompileState, entry, register
 from tostatic.passes.lowering import REGION_LOWERINGS, Lowering, SubBlock
 
