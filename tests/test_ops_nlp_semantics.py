@@ -64,6 +64,9 @@ def test_erf_is_within_a_few_ulps_of_the_c_library_and_keeps_the_dtype():
     assert erf(x32).dtype == np.float32 and np.array_equal(erf(x32), want32)
     special = erf(np.array([np.nan, np.inf, -np.inf]))
     assert np.isnan(special[0]) and special[1] == 1.0 and special[2] == -1.0
+    # a 0-D input, past the |x| = 1 boundary (the tail is written into the result in place)
+    zero_d = erf_float32(np.array(-2.3, np.float32))
+    assert zero_d.shape == () and abs(float(zero_d) - math.erf(-2.3)) < 1e-7
 
 
 def test_float32_erf_is_within_1e7_relative_of_the_c_library():

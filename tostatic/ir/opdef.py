@@ -192,6 +192,10 @@ class PdOp(IRDLOperation):
     # No gradient (comparisons, integer ops, creation): eager results never record history.
     # Differentiable ops define `vjp` instead (ops/autodiff.py says how).
     NONDIFF: ClassVar[bool] = False
+    # What an elementwise op computes for one element, as an ir.scalar_expr rule taking one
+    # Expr per input and the attributes (`lambda x, y, axis: x + y`); code generators fuse
+    # and compile it, `eager` stays the reference. None: not elementwise.
+    SCALAR: ClassVar[Callable[..., Any] | None] = None
 
     # Subclasses define `infer(*inputs: Abstract, **attrs) -> Abstract | list[Abstract]` and
     # `eager(*inputs: ndarray, **attrs) -> ndarray | list[ndarray]` as staticmethods.

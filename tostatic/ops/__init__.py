@@ -11,6 +11,7 @@ from tostatic.ops import (  # noqa: F401
     einsum,
     elementwise,
     embedding,
+    fused_elementwise,
     gathering,
     indexing,
     joining,

@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
@@ -49,6 +50,7 @@ class Relu(Unary):
     PADDLE = unary("relu")
     NAME_HINT = "relu"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.compare(e, "greater_than", out, 0.0)))
+    SCALAR = staticmethod(lambda x: se.maximum(x, 0))
 
 
 @pd_op
@@ -58,6 +60,7 @@ class Sigmoid(Unary):
     PADDLE = unary("sigmoid")
     NAME_HINT = "sigmoid"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.mul(e, out, A.scale(e, out, -1.0, 1.0))))
+    SCALAR = staticmethod(lambda x: 1 / (1 + se.exp(-x)))
 
 
 @pd_op
@@ -67,6 +70,7 @@ class Tanh(Unary):
     PADDLE = unary("tanh")
     NAME_HINT = "tanh"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.scale(e, A.mul(e, out, out), -1.0, 1.0)))
+    SCALAR = staticmethod(se.tanh)
 
 
 @pd_op
@@ -76,6 +80,7 @@ class Exp(Unary):
     PADDLE = unary("exp")
     NAME_HINT = "exp"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, out))
+    SCALAR = staticmethod(se.exp)
 
 
 @pd_op
@@ -85,6 +90,7 @@ class Sqrt(Unary):
     PADDLE = unary("sqrt")
     NAME_HINT = "sqrt"
     vjp = A.unary_vjp(lambda e, x, out, g: A.div(e, A.scale(e, g, 0.5), out))
+    SCALAR = staticmethod(se.sqrt)
 
 
 @pd_op
@@ -94,6 +100,7 @@ class Abs(Unary):
     PADDLE = unary("abs")
     NAME_HINT = "abs"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.sub(e, A.compare(e, "greater_than", x, 0.0), A.compare(e, "less_than", x, 0.0))))
+    SCALAR = staticmethod(se.absolute)
 
 
 @pd_op
@@ -104,6 +111,13 @@ class Neg(Unary):
     FN = np.negative
     NAME_HINT = "scale"
     vjp = A.unary_vjp(lambda e, x, out, g: A.neg(e, g))
+    SCALAR = staticmethod(lambda x: -x)
+
+
+def _scale_scalar(x: se.Expr, scale: float, bias: float, bias_after_scale: bool) -> se.Expr:
+    t = se.cast(x, "float64") if not x.is_float else x  # integers: in float64, truncated
+    t = t * scale + bias if bias_after_scale else (t + bias) * scale
+    return se.cast(t, x.dtype)
 
 
 @pd_op
@@ -119,6 +133,7 @@ class Scale(Unary):
                     optional_inputs=("ScaleTensor", "BiasTensor"))
     NAME_HINT = "scale"
     vjp = A.unary_vjp(lambda e, x, out, g, scale, bias, bias_after_scale: A.scale(e, g, scale))
+    SCALAR = staticmethod(_scale_scalar)
 
     @staticmethod
     def eager(x: np.ndarray, scale: float, bias: float, bias_after_scale: bool) -> np.ndarray:
@@ -142,6 +157,12 @@ def _gelu(x: np.ndarray, approximate: bool) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 
+def _gelu_scalar(x: se.Expr, approximate: bool) -> se.Expr:
+    if approximate:
+        return 0.5 * x * (1 + se.tanh(float(np.sqrt(2.0 / np.pi)) * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1 + se.erf(x * float(1 / np.sqrt(2.0))))
+
+
 @pd_op
 class Gelu(Unary):
     name = "pd.gelu"
@@ -150,6 +171,7 @@ class Gelu(Unary):
     PADDLE = unary("gelu", approximate=From("BOOLEAN", "approximate"))
     NAME_HINT = "gelu"
     vjp = A.unary_vjp(lambda e, x, out, g, approximate: A.mul(e, g, _gelu_grad(e, x, approximate)))
+    SCALAR = staticmethod(_gelu_scalar)
 
 
 # --- clipped and piecewise-linear activations (what MobileNets write) -------------------------
@@ -164,6 +186,7 @@ class Relu6(FloatUnary):
     PADDLE = unary("relu6")
     NAME_HINT = "relu6"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.mul(e, A.compare(e, "greater_than", x, 0.0), A.compare(e, "less_than", x, 6.0))))
+    SCALAR = staticmethod(lambda x: se.minimum(se.maximum(x, 0), 6))
 
 
 @pd_op
@@ -180,6 +203,8 @@ class HardSwish(FloatUnary):
                    scale=From("FLOAT", "scale"), offset=From("FLOAT", "offset"))
     NAME_HINT = "hardswish"
     vjp = A.unary_vjp(lambda e, x, out, g, threshold, scale, offset: A.mul(e, g, _hardswish_grad(e, x, threshold, scale, offset)))
+    SCALAR = staticmethod(lambda x, threshold, scale, offset:
+                          x * se.minimum(se.maximum(x + 3, 0), 6) / 6)
 
     @classmethod
     def infer(cls, x: Abstract, threshold: float, scale: float, offset: float) -> Abstract:
@@ -211,6 +236,8 @@ class HardSigmoid(FloatUnary):
                    offset=From("FLOAT", "offset"))
     NAME_HINT = "hardsigmoid"
     vjp = A.unary_vjp(lambda e, x, out, g, slope, offset: A.mul(e, g, A.scale(e, A.mul(e, A.compare(e, "greater_than", out, 0.0), A.compare(e, "less_than", out, 1.0)), slope)))
+    SCALAR = staticmethod(lambda x, slope, offset:
+                          se.minimum(se.maximum(x * slope + offset, 0), 1))
 
     @staticmethod
     def eager(x: np.ndarray, slope: float, offset: float) -> np.ndarray:
@@ -234,6 +261,7 @@ class Swish(FloatUnary):
     PADDLE = unary("swish")
     NAME_HINT = "swish"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, _silu_grad(e, x)))
+    SCALAR = staticmethod(lambda x: x / (1 + se.exp(-x)))
 
 
 @pd_op
@@ -245,6 +273,7 @@ class Silu(FloatUnary):
     PADDLE = unary("silu")
     NAME_HINT = "silu"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, _silu_grad(e, x)))
+    SCALAR = staticmethod(lambda x: x / (1 + se.exp(-x)))
 
 
 @pd_op
@@ -256,6 +285,7 @@ class LeakyRelu(FloatUnary):
     PADDLE = unary("leaky_relu", alpha=From("FLOAT", "alpha"))
     NAME_HINT = "leaky_relu"
     vjp = A.unary_vjp(lambda e, x, out, g, alpha: A.mul(e, g, A.scale(e, A.compare(e, "greater_than", x, 0.0), 1.0 - alpha, alpha)))
+    SCALAR = staticmethod(lambda x, alpha: se.where(x > 0, x, x * alpha))
 
     @staticmethod
     def eager(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -271,6 +301,8 @@ class Elu(FloatUnary):
     PADDLE = unary("elu", alpha=From("FLOAT", "alpha"))
     NAME_HINT = "elu"
     vjp = A.unary_vjp(lambda e, x, out, g, alpha: A.mul(e, g, A.where(e, A.e_cmp(e, "greater_than", x, 0.0), A.full_like(e, x, 1.0), A.scale(e, out, 1.0, alpha))))
+    SCALAR = staticmethod(lambda x, alpha:
+                          se.where(x > 0, x, (se.exp(se.minimum(x, 0)) - 1) * alpha))
 
     @staticmethod
     def eager(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -366,6 +398,8 @@ class Clip(Unary):
                     optional_inputs=("Max", "Min"))
     NAME_HINT = "clip"
     vjp = A.unary_vjp(lambda e, x, out, g, min, max: A.mul(e, g, A.mul(e, A.compare(e, "greater_equal", x, min), A.compare(e, "less_equal", x, max))))
+    SCALAR = staticmethod(lambda x, min, max: se.minimum(se.maximum(
+        x, _bound(min, np.dtype(x.dtype)).item()), _bound(max, np.dtype(x.dtype)).item()))
 
     @classmethod
     def infer(cls, x: Abstract, min: float, max: float) -> Abstract:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tostatic.ir import dtypes
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
@@ -111,6 +112,7 @@ def _pow_grads(e: A.Emitter, x: Any, y: Any, out: Any, g: Any, axis: int, needs:
 class Add(Binary):
     name = "pd.add"
     FN = np.add
+    SCALAR = staticmethod(lambda x, y, axis: x + y)
     PADDLE = elementwise("elementwise_add")
     NAME_HINT = "elementwise_add"
     vjp = binary_vjp(lambda e, x, y, out, g, axis, needs: (g, g))
@@ -120,6 +122,7 @@ class Add(Binary):
 class Subtract(Binary):
     name = "pd.subtract"
     FN = np.subtract
+    SCALAR = staticmethod(lambda x, y, axis: x - y)
     PADDLE = elementwise("elementwise_sub")
     NAME_HINT = "elementwise_sub"
     vjp = binary_vjp(lambda e, x, y, out, g, axis, needs: (g, A.neg(e, g)))
@@ -129,6 +132,7 @@ class Subtract(Binary):
 class Multiply(Binary):
     name = "pd.multiply"
     FN = np.multiply
+    SCALAR = staticmethod(lambda x, y, axis: x * y)
     PADDLE = elementwise("elementwise_mul")
     NAME_HINT = "elementwise_mul"
     vjp = binary_vjp(lambda e, x, y, out, g, axis, needs: (_mul(e, g, y, axis) if needs[0] else None, _mul(e, g, x, axis) if needs[1] else None))
@@ -145,6 +149,7 @@ def _divide(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 class Divide(Binary):
     name = "pd.divide"
     FN = staticmethod(_divide)
+    SCALAR = staticmethod(lambda x, y, axis: x / y if x.is_float else se.trunc_div(x, y))
     PADDLE = elementwise("elementwise_div")
     NAME_HINT = "elementwise_div"
     vjp = binary_vjp(lambda e, x, y, out, g, axis, needs: (_div(e, g, y, axis) if needs[0] else None, A.neg(e, _div(e, A.mul(e, g, out), y, axis)) if needs[1] else None))
@@ -176,6 +181,7 @@ class Remainder(Binary):
 class Pow(Binary):
     name = "pd.pow"
     FN = np.power
+    SCALAR = staticmethod(lambda x, y, axis: se.power(x, y))
     PADDLE = elementwise("elementwise_pow")
     NAME_HINT = "elementwise_pow"
     vjp = binary_vjp(_pow_grads)
@@ -185,6 +191,7 @@ class Pow(Binary):
 class Maximum(Binary):
     name = "pd.maximum"
     FN = np.maximum
+    SCALAR = staticmethod(lambda x, y, axis: se.maximum(x, y))
     PADDLE = elementwise("elementwise_max")
     NAME_HINT = "elementwise_max"
     vjp = binary_vjp(_minmax_grads("pd.greater_than"))
@@ -194,6 +201,7 @@ class Maximum(Binary):
 class Minimum(Binary):
     name = "pd.minimum"
     FN = np.minimum
+    SCALAR = staticmethod(lambda x, y, axis: se.minimum(x, y))
     PADDLE = elementwise("elementwise_min")
     NAME_HINT = "elementwise_min"
     vjp = binary_vjp(_minmax_grads("pd.less_than"))
@@ -214,6 +222,7 @@ class Compare(Binary):
 class Equal(Compare):
     name = "pd.equal"
     FN = np.equal
+    SCALAR = staticmethod(lambda x, y, axis: se.equal(x, y))
     PADDLE = compare("equal")
     NAME_HINT = "equal"
 
@@ -222,6 +231,7 @@ class Equal(Compare):
 class NotEqual(Compare):
     name = "pd.not_equal"
     FN = np.not_equal
+    SCALAR = staticmethod(lambda x, y, axis: se.not_equal(x, y))
     PADDLE = compare("not_equal")
     NAME_HINT = "not_equal"
 
@@ -230,6 +240,7 @@ class NotEqual(Compare):
 class LessThan(Compare):
     name = "pd.less_than"
     FN = np.less
+    SCALAR = staticmethod(lambda x, y, axis: x < y)
     PADDLE = compare("less_than")
     NAME_HINT = "less_than"
 
@@ -238,6 +249,7 @@ class LessThan(Compare):
 class LessEqual(Compare):
     name = "pd.less_equal"
     FN = np.less_equal
+    SCALAR = staticmethod(lambda x, y, axis: x <= y)
     PADDLE = compare("less_equal")
     NAME_HINT = "less_equal"
 
@@ -246,6 +258,7 @@ class LessEqual(Compare):
 class GreaterThan(Compare):
     name = "pd.greater_than"
     FN = np.greater
+    SCALAR = staticmethod(lambda x, y, axis: x > y)
     PADDLE = compare("greater_than")
     NAME_HINT = "greater_than"
 
@@ -254,6 +267,7 @@ class GreaterThan(Compare):
 class GreaterEqual(Compare):
     name = "pd.greater_equal"
     FN = np.greater_equal
+    SCALAR = staticmethod(lambda x, y, axis: x >= y)
     PADDLE = compare("greater_equal")
     NAME_HINT = "greater_equal"
 

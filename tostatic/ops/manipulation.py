@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from tostatic.ir import dtypes
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import DTYPE, INT, INTS, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, Fixed, From, FromInputs, Legacy, PdOp, pd_op
@@ -117,6 +118,7 @@ class Cast(PdOp):
                      "out_dtype": From("INT", "dtype", lambda d: d.var_type,
                                        lambda n: dtypes.BY_VAR_TYPE[n])})
     NAME_HINT = "cast"
+    SCALAR = staticmethod(lambda x, dtype: se.cast(x, dtype.name))
 
     @staticmethod
     def infer(x: Abstract, dtype: dtypes.DType) -> Abstract:

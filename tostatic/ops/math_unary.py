@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from tostatic.ir import dtypes
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, pd_op
@@ -22,6 +23,7 @@ class Erf(FloatUnary):
     PADDLE = unary("erf", keeps_extra_attrs=True)
     NAME_HINT = "erf"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.scale(e, A.e(e, "pd.exp", A.neg(e, A.mul(e, x, x))), 2.0 / np.sqrt(np.pi))))
+    SCALAR = staticmethod(se.erf)
 
 
 def _rsqrt(x: np.ndarray) -> np.ndarray:
@@ -37,6 +39,7 @@ class Rsqrt(FloatUnary):
     PADDLE = unary("rsqrt")
     NAME_HINT = "rsqrt"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.scale(e, A.mul(e, out, A.mul(e, out, out)), -0.5)))
+    SCALAR = staticmethod(lambda x: 1 / se.sqrt(x))
 
 
 SQUARE_DTYPES = (dtypes.float32, dtypes.float64, dtypes.int32, dtypes.int64)
@@ -49,6 +52,7 @@ class Square(Unary):
     PADDLE = unary("square")
     NAME_HINT = "square"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.scale(e, x, 2.0)))
+    SCALAR = staticmethod(lambda x: x * x)
 
     @classmethod
     def infer(cls, x: Abstract) -> Abstract:
@@ -70,6 +74,7 @@ class Log(FloatUnary):
     PADDLE = unary("log")
     NAME_HINT = "log"
     vjp = A.unary_vjp(lambda e, x, out, g: A.div(e, g, x))
+    SCALAR = staticmethod(se.log)
 
 
 @pd_op

@@ -96,13 +96,15 @@ def erf_float32(x: np.ndarray) -> np.ndarray:
     """erf of a float32 array in float32 arithmetic (about 20 numpy passes, no float64 copy);
     NaN stays NaN, +-inf gives +-1."""
     x = np.asarray(x, dtype=np.float32)
+    shape = x.shape
+    x = x.reshape(-1)  # flat, so a 0-D input is an array too and the in-place ops hold
     out = _horner(_R32, x * x)
     out *= x
     out += x
-    flat = out.reshape(-1)
-    tail = np.flatnonzero(np.abs(x).reshape(-1) >= 1.0)
+    flat = out
+    tail = np.flatnonzero(np.abs(x) >= 1.0)
     if tail.size:
-        xt = x.reshape(-1)[tail]
+        xt = x[tail]
         t = np.minimum(np.abs(xt), np.float32(4.0))
         s = np.float32(1.0) / t
         s -= np.float32(0.625)
@@ -113,4 +115,4 @@ def erf_float32(x: np.ndarray) -> np.ndarray:
         g *= np.exp(t, out=t)
         np.subtract(np.float32(1.0), g, out=g)
         flat[tail] = np.copysign(g, xt, out=g)
-    return out
+    return out.reshape(shape)

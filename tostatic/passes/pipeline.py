@@ -14,6 +14,7 @@ from tostatic.passes import (  # noqa: F401
     constant_folding,
     cse,
     dead_op_elimination,
+    fuse_elementwise,
     lower_to_program,
     persistable_extraction,
     raise_from_program,
@@ -26,7 +27,7 @@ from tostatic.passes.base import PASSES, CompilePass
 PIPELINES = {
     "default": "persistable-extraction,canonicalize,constant-folding,cse,dead-op-elimination",
     "export": "default,lower-to-program,set-is-test",
-    "load": "raise-from-program,dead-op-elimination",
+    "load": "raise-from-program,dead-op-elimination,fuse-elementwise",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")

@@ -13,6 +13,7 @@ from xdsl.dialects import func
 from xdsl.ir import Block
 
 from tostatic.ir.attr_keys import BACKWARD_ATTR
+from tostatic.codegen import compiled_kernel
 from tostatic.ir.errors import FeedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.control_flow import RegionOp, Yield
@@ -20,6 +21,12 @@ from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
 from tostatic.runtime.memory import keep_freed_memory
 
 Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def _compiled(op: PdOp) -> Kernel | None:
+    """The op's generated kernel (tostatic.codegen), None where the numpy kernel runs."""
+    compiled = compiled_kernel(op)
+    return None if compiled is None else (lambda arrays: compiled(*arrays))
 
 
 def _kernel(op: PdOp) -> Kernel:
@@ -63,7 +70,7 @@ class BlockPlan:
                                    [slot[r] for r in op.results]))
             elif isinstance(op, PdOp):
                 steps = self.backward_steps if BACKWARD_ATTR in op.attributes else self.steps
-                steps.append((_kernel(op), [slot[v] for v in op.operands],
+                steps.append((_compiled(op) or _kernel(op), [slot[v] for v in op.operands],
                               [slot[r] for r in op.results]))
             else:
                 raise TypeError(f"cannot execute {op.name}")
