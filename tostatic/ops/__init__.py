@@ -1,6 +1,7 @@
 """The primitives: one small class an op, grouped by family. Importing this registers them all."""
 from tostatic.ops import (  # noqa: F401
     activation,
+    assertion,
     control_flow,
     conv,
     core,
