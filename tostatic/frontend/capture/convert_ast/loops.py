@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 from tostatic.frontend.capture import regions
 from tostatic.frontend.capture.convert_ast import log
+from tostatic.frontend.capture.convert_ast.names import RET_VALUE
 from tostatic.frontend.capture.convert_ast.runtime import (
     UndefinedVar,
     _check_context,
@@ -70,55 +71,34 @@ def build_while(tracer: Tracer, cond: Any, cond_fn: Callable[[], Any],
                 set_args: Callable[[tuple], None], names: Sequence[str],
                 location: str | None) -> None:
     init = list(get_args())
-    carried = [i for i, v in enumerate(init)
-               if isinstance(v, TensorMethods) or _is_number(v)]
-    fixed = {i: v for i, v in enumerate(init)
-             if i not in carried and not isinstance(v, UndefinedVar)}
     entry = [regions.condition(tracer, cond, "while loop", location)]
-    entry_vars = [Variable("while_cond", entry[0])]
-    entry_vars += [_tensor(tracer, init[i]) for i in carried]
-    types = [_abstract(tracer, v) for v in entry_vars]
+    for attempt in range(_MAX_TRACES + 1):
+        carried = [i for i, v in enumerate(init)
+                   if isinstance(v, TensorMethods) or _is_number(v)]
+        fixed = {i: v for i, v in enumerate(init)
+                 if i not in carried and not isinstance(v, UndefinedVar)}
+        entry_vars = [Variable("while_cond", entry[0])]
+        entry_vars += [_tensor(tracer, init[i]) for i in carried]
+        types = [_abstract(tracer, v) for v in entry_vars]
+        frame, outs, nexts, new_types = _trace_body(
+            tracer, types, init, carried, fixed, cond_fn, body_fn, get_args, set_args, names,
+            location)
+        returned = [i for i, v in enumerate(init) if isinstance(v, UndefinedVar)
+                    and names[i].startswith(RET_VALUE) and isinstance(outs[i], TensorMethods)]
+        if not returned:
+            break
+        for i in returned:  # a return inside the loop: its value is carried, zeros on entry
+            like = outs[i]
+            init[i] = tensor_math.full([d if d >= 0 else 1 for d in like.shape], 0, like.dtype)
     log.decision(2, f"while loop at {location}: tensor condition, building pd.while over "
                     f"{[names[i] for i in carried]}")
     for _ in range(_MAX_TRACES):
-        frame = tracer.open_region([t.tensor_type() for t in types])
-        try:
-            args = [Variable(n, a) for n, a in
-                    zip(["while_cond", *(names[i] for i in carried)], frame.block.args)]
-            values = list(init)
-            for j, i in enumerate(carried):
-                values[i] = args[1 + j]
-            set_args(tuple(values))
-            body_fn()
-            next_cond = cond_fn()
-            outs = list(get_args())
-            for i, v in fixed.items():
-                if outs[i] is not v and not _same(outs[i], v):
-                    raise UnsupportedError(
-                        f"{names[i]!r} is a {type(v).__name__} that the while loop on a "
-                        f"tensor at {location} changes: only tensors and numbers can be "
-                        f"loop variables of a tensor-dependent loop")
-            nexts = [Variable("while_cond", regions.condition(tracer, next_cond, "while loop",
-                                                              location))
-                     if not isinstance(next_cond, bool) else
-                     _tensor(tracer, next_cond)]
-            for j, i in enumerate(carried):
-                out = outs[i]
-                if isinstance(out, UndefinedVar) or not (isinstance(out, TensorMethods)
-                                                         or _is_number(out)):
-                    raise UnsupportedError(
-                        f"{names[i]!r} is a tensor before the while loop on a tensor at "
-                        f"{location} and {out!r} after its body")
-                nexts.append(_tensor(tracer, out, args[1 + j]))
-            new_types = [join(t, _abstract(tracer, v), f"loop variable {n!r} of the while "
-                              f"loop at {location}")
-                         for t, v, n in zip(types, nexts,
-                                            ["condition", *(names[i] for i in carried)])]
-        finally:
-            tracer.close_region()
         if new_types == types:
             break
         types = new_types
+        frame, outs, nexts, new_types = _trace_body(
+            tracer, types, init, carried, fixed, cond_fn, body_fn, get_args, set_args, names,
+            location)
     else:
         raise UnsupportedError(f"the while loop at {location}: its loop variables' shapes do "
                                f"not settle")
@@ -135,6 +115,50 @@ def build_while(tracer: Tracer, cond: Any, cond_fn: Callable[[], Any],
                                               f"a tensor at {location}; assign it before "
                                               f"the loop to use it after")
     set_args(tuple(final))
+
+
+def _trace_body(tracer: Tracer, types: list[Abstract], init: list[Any], carried: list[int],
+                fixed: dict[int, Any], cond_fn: Callable[[], Any], body_fn: Callable[[], Any],
+                get_args: Callable[[], tuple], set_args: Callable[[tuple], None],
+                names: Sequence[str], location: str | None) -> tuple:
+    """The body traced once on `types`: its region, the variables after it, the values it
+    yields and their types joined with `types`."""
+    frame = tracer.open_region([t.tensor_type() for t in types])
+    try:
+        args = [Variable(n, a) for n, a in
+                zip(["while_cond", *(names[i] for i in carried)], frame.block.args)]
+        values = list(init)
+        for j, i in enumerate(carried):
+            values[i] = args[1 + j]
+        set_args(tuple(values))
+        body_fn()
+        next_cond = cond_fn()
+        outs = list(get_args())
+        for i, v in fixed.items():
+            if outs[i] is not v and not _same(outs[i], v):
+                raise UnsupportedError(
+                    f"{names[i]!r} is a {type(v).__name__} that the while loop on a "
+                    f"tensor at {location} changes: only tensors and numbers can be "
+                    f"loop variables of a tensor-dependent loop")
+        nexts = [Variable("while_cond", regions.condition(tracer, next_cond, "while loop",
+                                                          location))
+                 if not isinstance(next_cond, bool) else
+                 _tensor(tracer, next_cond)]
+        for j, i in enumerate(carried):
+            out = outs[i]
+            if isinstance(out, UndefinedVar) or not (isinstance(out, TensorMethods)
+                                                     or _is_number(out)):
+                raise UnsupportedError(
+                    f"{names[i]!r} is a tensor before the while loop on a tensor at "
+                    f"{location} and {out!r} after its body")
+            nexts.append(_tensor(tracer, out, args[1 + j]))
+        new_types = [join(t, _abstract(tracer, v), f"loop variable {n!r} of the while "
+                          f"loop at {location}")
+                     for t, v, n in zip(types, nexts,
+                                        ["condition", *(names[i] for i in carried)])]
+    finally:
+        tracer.close_region()
+    return frame, outs, nexts, new_types
 
 
 def _same(a: Any, b: Any) -> bool:
