@@ -18,6 +18,7 @@ from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAtt
 
 from tostatic.frontend.capture import tracing
 from tostatic.frontend.capture.convert_ast import function as convert_ast
+from tostatic.frontend.capture.convert_ast.runtime import UndefinedVar
 from tostatic.ir import names as unique_name
 from tostatic.frontend.capture.input_spec import InputSpec
 from tostatic.frontend.tensor.tensor import Tensor
@@ -79,6 +80,8 @@ def _flatten(tree: Any, leaves: list[Any]) -> Any:
         return len(leaves) - 1
     if tree is None:
         return None
+    if isinstance(tree, UndefinedVar):
+        tree._fail()
     if isinstance(tree, (bool, int, float, str)):  # a Python value beside tensors, as
         return _Const(tree)                         # Paddle's converted functions return
     raise UnsupportedError(f"to_static functions may return tensors, lists, tuples and dicts "

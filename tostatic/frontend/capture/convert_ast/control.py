@@ -194,7 +194,8 @@ class StatementTransformer(ast.NodeTransformer):
         t, f = f"{PREFIX}true_fn_{n}", f"{PREFIX}false_fn_{n}"
         get, set_def, set_name = self._get_set(n, names)
         run = ast.Expr(value=call(jst("convert_ifelse"), node.test, name(t), name(f), get,
-                                  name(set_name), _names(names), self._where()))
+                                  name(set_name), _names(names), self._where(),
+                                  line=const(node.lineno)))
         out = [self._def(t, names, node.body), self._def(f, names, node.orelse), set_def, run]
         return [located(s, node) for s in out]
 
@@ -205,7 +206,8 @@ class StatementTransformer(ast.NodeTransformer):
         body = f"{PREFIX}body_{n}"
         get, set_def, set_name = self._get_set(n, names)
         run = ast.Expr(value=call(jst("convert_while"), lambda_(node.test), name(body), get,
-                                  name(set_name), _names(names), self._where()))
+                                  name(set_name), _names(names), self._where(),
+                                  line=const(node.lineno)))
         out = [self._def(body, names, node.body), set_def, run]
         return [located(s, node) for s in out]
 

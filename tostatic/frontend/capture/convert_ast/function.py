@@ -110,13 +110,15 @@ def convert_function(fn: Callable) -> Callable:
     cached = _cache.get(fn)
     if cached is not None:
         return cached
-    if (_is_library(fn) or fn.__name__ == "<lambda>" or getattr(fn, "_not_to_static", False)):
+    if (_is_library(fn) or fn.__name__ == "<lambda>" or getattr(fn, "_not_to_static", False)
+            or JST in fn.__code__.co_freevars):
         return fn
     try:
         node, filename = _transform(fn)
     except (OSError, TypeError, SyntaxError):  # no source (built in a REPL, exec'd...)
         return fn
     code = fn.__code__
+    node.name = f"{node.name}__converted"  # the user's name inside still means the original
     freevars = [v for v in code.co_freevars]
     factory = ast.FunctionDef(
         name="__ts_factory",

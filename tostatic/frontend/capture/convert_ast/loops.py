@@ -17,13 +17,13 @@ from tostatic.frontend.capture.convert_ast.names import RET_VALUE
 from tostatic.frontend.capture.convert_ast.runtime import (
     UndefinedVar,
     _check_context,
+    at_line,
     _is_number,
     _number_dtype,
     _tracer,
     _truth,
     symbolic,
 )
-from tostatic.ir.location import user_location
 from tostatic.frontend.capture.tracing import Tracer
 from tostatic.frontend.tensor import math as tensor_math
 from tostatic.frontend.tensor.tensor import TensorMethods
@@ -50,7 +50,8 @@ def _abstract(tracer: Tracer, x: Any) -> Abstract:
 
 def convert_while(cond_fn: Callable[[], Any], body_fn: Callable[[], Any],
                   get_args: Callable[[], tuple], set_args: Callable[[tuple], None],
-                  names: Sequence[str], where: Sequence[tuple[str, int]] = ()) -> None:
+                  names: Sequence[str], where: Sequence[tuple[str, int]] = (),
+                  line: int | None = None) -> None:
     """`while cond_fn(): body_fn()`: Python's loop until the condition is a symbolic tensor,
     then a pd.while from there on."""
     c = cond_fn()
@@ -59,7 +60,7 @@ def convert_while(cond_fn: Callable[[], Any], body_fn: Callable[[], Any],
             return
         body_fn()
         c = cond_fn()
-    location = user_location()
+    location = at_line(line)
     _check_context("while loop", where, location)
     tracer = _tracer()
     assert tracer is not None

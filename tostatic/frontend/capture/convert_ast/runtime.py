@@ -110,14 +110,26 @@ def _check_context(what: str, where: Sequence[tuple[str, int]], location: str | 
     for kind, line in where:
         if kind == "try":
             raise UnsupportedError(
-                f"a {what} on a tensor at {location} is inside the try statement of line "
+                f"{_article(what)} {what} on a tensor at {location} is inside the try statement of line "
                 f"{line}: the program cannot catch exceptions; move the try out of the "
                 f"converted function or the {what} out of the try")
         if kind == "with" and managers:
             raise UnsupportedError(
-                f"a {what} on a tensor at {location} is inside the with statement of line "
+                f"{_article(what)} {what} on a tensor at {location} is inside the with statement of line "
                 f"{line} ({type(managers[-1]).__name__}): its __exit__ would run once while "
                 f"capturing, not on the program's path; move the {what} out of the with")
+
+
+def at_line(line: int | None) -> str | None:
+    """The user's file and the line of the statement being converted."""
+    location = user_location()
+    if line is None or location is None:
+        return location
+    return f"{location.rsplit(':', 1)[0]}:{line}"
+
+
+def _article(what: str) -> str:
+    return "an" if what[0] in "aeiou" else "a"
 
 
 # --- if ----------------------------------------------------------------------------------------
@@ -221,13 +233,13 @@ class _Merge:
 def convert_ifelse(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any],
                    get_args: Callable[[], tuple], set_args: Callable[[tuple], None],
                    names: Sequence[str], where: Sequence[tuple[str, int]] = (),
-                   what: str = "if") -> None:
+                   what: str = "if", line: int | None = None) -> None:
     if not symbolic(pred):
         (true_fn if _truth(pred) else false_fn)()
         return
     tracer = _tracer()
     assert tracer is not None
-    location = user_location()
+    location = at_line(line)
     _check_context(what, where, location)
     cond = regions.condition(tracer, pred, what, location)
     log.decision(2, f"{what} at {location}: tensor condition, building pd.if")
@@ -370,7 +382,7 @@ class ForIter:
                 raise TypeError(f"iteration over a 0-D tensor (at {user_location()})")
             self.kind = "tensor"
             self.length = n if (n >= 0 or not symbolic(source)) else \
-                tensor_manip.shape(source)[0]
+                tensor_math.cast(tensor_manip.shape(source)[0], "int64")
         elif isinstance(source, UndefinedVar):
             source._fail()
         else:
@@ -410,5 +422,5 @@ class ForIter:
 
 def convert_len(x: Any) -> Any:
     if isinstance(x, TensorMethods) and symbolic(x) and (not x.shape or x.shape[0] < 0):
-        return tensor_manip.shape(x)[0]
+        return tensor_math.cast(tensor_manip.shape(x)[0], "int64")
     return len(x)

@@ -1,0 +1,395 @@
+"""Tensor-dependent control flow in to_static (AST conversion): every construct, on inputs
+that take every branch and loop counts 0, 1 and many, gives the eager result (plain Python
+running the same function: the reference) to_static, after jit.save + jit.load, and (interop)
+in Paddle 3.3.1's paddle.inference."""
+import os
+import random
+
+import numpy as np
+import pytest
+
+import tostatic as paddle
+from tostatic.ir.errors import UnsupportedError
+from tostatic.static import InputSpec
+
+from conftest import paddle_predict
+
+
+def if_else(x):
+    if x.sum() > 0:
+        y = x * 2.0
+    elif x.sum() > -5:
+        y = x - 1.0
+    else:
+        y = -x
+    return y
+
+
+def early_return(x):
+    if x.mean() > 1.0:
+        return x * 10.0
+    if x.mean() < -1.0:
+        if x.max() < -2.0:
+            return x * 0.0
+        return x + 100.0
+    z = x + 1.0
+    return z
+
+
+def while_count(x, n):
+    i = 0
+    s = paddle.zeros([3])
+    while i < n:
+        s = s + x
+        i += 1
+    return s
+
+
+def for_range_tensor(x, n):
+    acc = x * 0.0
+    for i in range(n):
+        acc = acc * 0.5 + x
+    return acc
+
+
+def break_continue(x):
+    for i in range(6):
+        if x.mean() > 8.0:
+            break
+        if x.min() < 0.0:
+            x = x + 3.0
+            continue
+        x = x * 2.0
+    return x
+
+
+def return_in_while(x):
+    while x.sum() < 100.0:
+        x = x * 2.0
+        if x.max() > 50.0:
+            return x - 1.0
+    return x
+
+
+def logic_ops(x):
+    a = x.sum() > 0 and x.max() < 5
+    b = not (x.min() > -1) or x.mean() > 2
+    y = x * 2.0 if a else x * 3.0
+    if a or b:
+        y = y + 1.0
+    return y
+
+
+def rows(x):
+    total = paddle.zeros([3])
+    for row in x:
+        if row.sum() > 0:
+            total = total + row
+    return total
+
+
+def lists(x):
+    outs = []
+    for k, w in enumerate([1.0, -1.0, 2.0]):
+        if (x * w).sum() > 0:
+            x = x + k
+        outs.append(x)
+    for a, b in zip(outs, [0.5, 0.25, 1.0]):
+        x = x + a * b
+    return x
+
+
+def helper(x):
+    if x.sum() > 0:
+        return x - 1.0
+    return x + 1.0
+
+
+def calls_user_fn(x):
+    y = helper(x)
+    if int(y.sum()) > 2:
+        y = y * 2.0
+    return y, 7
+
+
+def shapes_differ(x):
+    if x.sum() > 0:
+        y = paddle.concat([x, x])
+    else:
+        y = x
+    return y.sum() + 0.0 * y.mean()
+
+
+CASES = [
+    (if_else, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([1, 2, 3], [-1, -1, -1], [-5, -5, -5])]),
+    (early_return, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([2, 2, 2], [-3, -3, -3], [-1, -2, -1], [0, 0, 0])]),
+    (while_count, [InputSpec([3], "float32", "x"), InputSpec([], "int64", "n")],
+     [[np.array([1, 2, 3], np.float32), np.array(k, np.int64)] for k in (0, 1, 5)]),
+    (for_range_tensor, [InputSpec([3], "float32", "x"), InputSpec([], "int64", "n")],
+     [[np.array([1, 2, 3], np.float32), np.array(k, np.int64)] for k in (0, 1, 4)]),
+    (break_continue, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([9, 9, 9], [1, 1, 1], [-7, 1, 1], [-1, 0, 0])]),
+    (return_in_while, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([1, 2, 3], [200, 0, 0], [1, 1, 1], [30, 20, 1])]),
+    (logic_ops, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([1, 1, 1], [3, 3, 3], [-2, 0, 0], [-1, 2, 9])]),
+    (rows, [InputSpec([None, 3], "float32", "x")],
+     [[np.array(v, np.float32).reshape(-1, 3)] for v in ([], [1, 2, 3], [1, 2, 3, -5, -5, -5, 0, 0, 1])]),
+    (lists, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([1, 2, 3], [-1, -2, -3], [1, -2, 0])]),
+    (calls_user_fn, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([1, 2, 3], [-1, -2, -3], [0.5, 0.5, 0.5])]),
+    (shapes_differ, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([1, 2, 3], [-1, -2, -3])]),
+]
+
+
+def _leaves(out):
+    if isinstance(out, (list, tuple)):
+        return [leaf for o in out for leaf in _leaves(o)]
+    return [out.numpy() if hasattr(out, "numpy") else out]
+
+
+def _check(fn, specs, feeds, tmp_path, interop=False):
+    sf = paddle.jit.to_static(fn, input_spec=specs)
+    path = str(tmp_path / fn.__name__)
+    paddle.jit.save(sf, path)
+    loaded = paddle.jit.load(path)
+    for arrays in feeds:
+        tensors = [paddle.to_tensor(a) for a in arrays]
+        want = _leaves(fn(*tensors))  # eager: Python's own control flow
+        got = _leaves(sf(*tensors))
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-6, err_msg=f"{fn.__name__} {arrays}")
+        tensor_want = [w for w in want if isinstance(w, np.ndarray)]
+        from_file = _leaves(loaded(*tensors))
+        for g, w in zip(from_file, tensor_want):
+            np.testing.assert_allclose(g, w, rtol=1e-6, err_msg=f"{fn.__name__} loaded")
+        if interop:
+            params = path + ".pdiparams"
+            outs = paddle_predict(path + ".pdmodel", params if os.path.exists(params) else None,
+                                  {s.name: a for s, a in zip(specs, arrays)}, onednn=False)
+            for g, w in zip(outs, tensor_want):
+                np.testing.assert_allclose(g, w, rtol=1e-5, err_msg=f"{fn.__name__} paddle")
+
+
+@pytest.mark.parametrize("fn,specs,feeds", CASES, ids=[c[0].__name__ for c in CASES])
+def test_parity(fn, specs, feeds, tmp_path):
+    _check(fn, specs, feeds, tmp_path)
+
+
+def test_tensor_conditions_become_regions():
+    sf = paddle.jit.to_static(early_return, input_spec=[InputSpec([3], "float32", "x")])
+    text = str(sf.concrete_program.module)
+    assert text.count("pd.if") >= 3
+    sw = paddle.jit.to_static(while_count, input_spec=[InputSpec([3], "float32", "x"),
+                                                       InputSpec([], "int64", "n")])
+    assert "pd.while" in str(sw.concrete_program.module)
+
+
+def test_python_conditions_stay_python():
+    def f(x, flag=True, n=3):
+        for _ in range(n):
+            if flag:
+                x = x + 1.0
+        return x
+    sf = paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")])
+    text = str(sf.concrete_program.module)
+    assert "pd.if" not in text and "pd.while" not in text
+    x = paddle.to_tensor(np.ones(3, np.float32))
+    np.testing.assert_array_equal(sf(x).numpy(), np.full(3, 4.0, np.float32))
+
+
+# --- a generated test: random nests of if / while / for over a small grammar --------------
+
+def _expr(rng, depth=0):
+    leaves = ["x", "y", "1.0", "0.5"]
+    if depth > 1 or rng.random() < 0.4:
+        return rng.choice(leaves)
+    op = rng.choice(["+", "-", "*"])
+    return f"({_expr(rng, depth + 1)} {op} {_expr(rng, depth + 1)})"
+
+
+def _cond(rng):
+    return f"(x * 0.5 + {_expr(rng)}).sum() {rng.choice(['>', '<'])} {rng.uniform(-4, 4):.2f}"
+
+
+def _stmts(rng, depth, indent):
+    pad = "    " * indent
+    out = []
+    for _ in range(rng.randint(1, 2)):
+        kind = rng.choice(["assign", "if", "while", "for"] if depth < 2 else ["assign"])
+        target = rng.choice(["x", "y"])
+        if kind == "assign":
+            out.append(f"{pad}{target} = paddle.clip({target} * 0.5 + {_expr(rng)}, -10.0, 10.0)")
+        elif kind == "if":
+            out.append(f"{pad}if {_cond(rng)}:")
+            out += _stmts(rng, depth + 1, indent + 1)
+            out.append(f"{pad}else:")
+            out += _stmts(rng, depth + 1, indent + 1)
+        elif kind == "while":
+            k = f"k{depth}_{len(out)}"
+            out.append(f"{pad}{k} = 0")
+            out.append(f"{pad}while {_cond(rng)} and {k} < 3:")
+            out += _stmts(rng, depth + 1, indent + 1)
+            out.append(f"{pad}    {k} = {k} + 1")
+        else:
+            out.append(f"{pad}for i in range(n):")
+            out += _stmts(rng, depth + 1, indent + 1)
+            if rng.random() < 0.5:
+                out.append(f"{pad}    if {_cond(rng)}:")
+                out.append(f"{pad}        break")
+    return out
+
+
+def test_generated_nests(tmp_path):
+    rng = random.Random(1234)
+    module = tmp_path / "generated_nests.py"
+    sources = []
+    for k in range(12):
+        body = "\n".join(_stmts(rng, 0, 1))
+        sources.append(f"def gen_{k}(x, y, n):\n{body}\n    return x + y\n")
+    module.write_text("import tostatic as paddle\n\n\n" + "\n\n".join(sources))
+    namespace = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
+    specs = [InputSpec([2], "float32", "x"), InputSpec([2], "float32", "y"),
+             InputSpec([], "int64", "n")]
+    data = np.random.default_rng(0)
+    for k in range(12):
+        fn = namespace[f"gen_{k}"]
+        sf = paddle.jit.to_static(fn, input_spec=specs)
+        for _ in range(4):
+            args = [paddle.to_tensor(data.uniform(-3, 3, 2).astype(np.float32)),
+                    paddle.to_tensor(data.uniform(-3, 3, 2).astype(np.float32)),
+                    paddle.to_tensor(np.array(data.integers(0, 4), np.int64))]
+            np.testing.assert_allclose(sf(*args).numpy(), fn(*args).numpy(), rtol=1e-5,
+                                       atol=1e-6, err_msg=sources[k])
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+def test_unconvertible_constructs_are_reported_together():
+    def bad(x):
+        for i in range(3):
+            yield x
+        while x.sum() > 0:
+            x = x - 1.0
+        else:
+            x = x + 1.0
+        return x
+    first = bad.__code__.co_firstlineno
+    with pytest.raises(UnsupportedError) as info:
+        paddle.jit.to_static(bad, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+    message = str(info.value)
+    assert f"{__file__}:{first + 2}: `yield`" in message
+    assert f"{__file__}:{first + 3}: `while ... else`" in message
+
+
+def test_variable_set_in_one_branch_names_it():
+    def f(x):
+        if x.sum() > 0:
+            y = x + 1.0
+        return y
+    with pytest.raises(UnboundLocalError, match=r"'y'.*only in the true branch.*"
+                                                 + str(f.__code__.co_firstlineno + 1)):
+        paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+
+
+def test_tensor_if_in_try_and_bool_outside_a_condition():
+    def f(x):
+        try:
+            if x.sum() > 0:
+                x = x + 1.0
+        except ValueError:
+            pass
+        return x
+    line = f.__code__.co_firstlineno + 2
+    with pytest.raises(UnsupportedError, match=f"an if on a tensor at .*:{line} is inside "
+                                               f"the try statement of line {line - 1}"):
+        paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+
+    def g(x):
+        flag = bool(x.sum() > 0)
+        return x if flag else -x
+    with pytest.raises(UnsupportedError, match=str(g.__code__.co_firstlineno + 1)):
+        paddle.jit.to_static(g, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+
+
+def recurse(x):
+    if x.sum() > 0:
+        return recurse(x - 1.0)
+    return x
+
+
+def test_recursion_on_a_tensor_is_refused():
+    with pytest.raises(UnsupportedError, match="recursion on a tensor"):
+        paddle.jit.to_static(recurse, input_spec=[InputSpec([3], "float32", "x")]
+                             ).concrete_program
+
+
+def test_assert_on_a_tensor_checks_at_run_time():
+    def f(x):
+        assert x.sum() > 0, "needs a positive sum"
+        return x * 2.0
+    sf = paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")])
+    assert "pd.assert" in str(sf.concrete_program.module)
+    np.testing.assert_array_equal(sf(paddle.to_tensor(np.ones(3, np.float32))).numpy(),
+                                  np.full(3, 2.0, np.float32))
+    with pytest.raises(AssertionError):
+        sf(paddle.to_tensor(-np.ones(3, np.float32)))
+
+
+def test_code_level_prints_converted_source(capsys):
+    from tostatic.frontend.capture.convert_ast import log
+
+    def f(x):
+        if x.sum() > 0:
+            x = x + 1.0
+        return x
+    log.set_code_level(1)
+    try:
+        paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+    finally:
+        log.set_code_level(0)
+    assert "convert_ifelse" in capsys.readouterr().out
+
+
+# --- interop: Paddle 3.3.1's inference runs the exports -------------------------------------
+
+def beam_search_like(scores, steps):
+    """Grow the best hypothesis until its score passes a threshold or steps run out."""
+    best = scores[0] * 0.0
+    i = 0
+    while i < steps:
+        cand = best + scores[0] + scores[1] * 0.5
+        if cand.max() > 6.0:
+            best = cand
+            break
+        best = paddle.maximum(best, cand * 0.5)
+        i += 1
+    return best, i
+
+
+def refine(x):
+    """A data-dependent number of refinement steps."""
+    y = x
+    steps = 0
+    while paddle.abs(y * y - x).max() > 1e-3 and steps < 30:
+        y = (y + x / y) * 0.5
+        steps += 1
+    return y, steps
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("fn,specs,feeds", CASES[:7] + [
+    (beam_search_like, [InputSpec([4, 3], "float32", "scores"), InputSpec([], "int64", "steps")],
+     [[np.array(s, np.float32).reshape(4, 3), np.array(k, np.int64)]
+      for s, k in (([1] * 12, 0), ([1] * 12, 1), ([1] * 12, 9), ([3] * 12, 9))]),
+    (refine, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([1, 1, 1], [4, 9, 16], [2, 100, 0.5])]),
+], ids=[c[0].__name__ for c in CASES[:7]] + ["beam_search_like", "refine"])
+def test_paddle_inference_runs_the_exports(fn, specs, feeds, tmp_path):
+    _check(fn, specs, feeds, tmp_path, interop=True)
