@@ -240,7 +240,7 @@ def test_indexing_and_arguments_tostatic_cannot_express_are_refused():
         x[..., 0, ...]
     with pytest.raises(UnsupportedError, match="step 2 .strided_slice"):
         x[:, ::2]
-    for index, what in (([0, 1], "a list"), (tostatic.to_tensor([0]), "a Tensor"),
+    for index, what in (([0, 1], "a list"), (tostatic.to_tensor([0, 1]), "a Tensor"),
                         (True, "a bool"), (np.array([0]), "an array")):
         with pytest.raises(UnsupportedError, match=f"(?s)with {what} .*advanced indexing"):
             x[index]

@@ -391,5 +391,5 @@ def refine(x):
     (refine, [InputSpec([3], "float32", "x")],
      [[np.array(v, np.float32)] for v in ([1, 1, 1], [4, 9, 16], [2, 100, 0.5])]),
 ], ids=[c[0].__name__ for c in CASES[:7]] + ["beam_search_like", "refine"])
-def test_paddle_inference_runs_the_exports(fn, specs, feeds, tmp_path):
+def test_paddle_inference_runs_the_exports(fn, specs, feeds, tmp_path, real_paddle):
     _check(fn, specs, feeds, tmp_path, interop=True)

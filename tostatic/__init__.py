@@ -90,6 +90,14 @@ from tostatic.frontend.tensor.reduction import cumsum, max, mean, min, prod, sum
 from tostatic.frontend.tensor.search import argmax, topk, where  # noqa: F401
 from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
+from tostatic.frontend.tensor.accumulate import (  # noqa: F401,E402  (to_tensor / full: tensors too)
+    add_n,
+    assign,
+    full,
+    increment,
+    to_tensor,
+)
+from tostatic import tensor  # noqa: F401,E402
 from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401
 from tostatic.ir.dtypes import (  # noqa: F401
     bfloat16,

@@ -1,5 +1,6 @@
 """The primitives: one small class an op, grouped by family. Importing this registers them all."""
 from tostatic.ops import (  # noqa: F401
+    accumulate,
     activation,
     assertion,
     control_flow,

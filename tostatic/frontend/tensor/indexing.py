@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from tostatic.frontend.tensor.manipulation import unsqueeze
+from tostatic.frontend.tensor.manipulation import gather, squeeze, unsqueeze
+from tostatic.frontend.tensor.math import reshape
 from tostatic.frontend.tensor.naming import apply_as
 from tostatic.frontend.tensor.tensor import TensorMethods
+from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ops import indexing
 
@@ -96,7 +98,23 @@ def parse_index(shape: list[int], index: Any) -> tuple[list[int], list[int], lis
     return axes, starts, ends, decrease, none_axes
 
 
+def _tensor_row(x: Any, index: Any) -> Any:
+    """x[i] for an integer tensor i of one element: a 0-D i picks row i of dim 0 (the dim
+    dropped, as an int does), a [1] one keeps it (x[[i]]), as Paddle's indexing does; the
+    converted `for row in x` indexes with its counter."""
+    if index.dtype.is_floating or index.dtype == dtypes.bool_ or \
+            len(index.shape) > 1 or any(d != 1 for d in index.shape):
+        raise UnsupportedError(f"Tensor indexing with a Tensor of shape {list(index.shape)} "
+                               f"({index.dtype.name}) is advanced indexing, not supported yet: "
+                               f"use ints, slices, ... and None, or one integer tensor of one "
+                               f"element")
+    rows = gather(x, reshape(index, [1]), axis=0)
+    return squeeze(rows, axis=[0]) if not index.shape else rows
+
+
 def getitem(x: Any, index: Any) -> Any:
+    if isinstance(index, TensorMethods):
+        return _tensor_row(x, index)
     axes, starts, ends, decrease, none_axes = parse_index(list(x.shape), index)
     out = x
     if axes:
