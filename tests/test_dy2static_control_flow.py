@@ -393,3 +393,84 @@ def refine(x):
 ], ids=[c[0].__name__ for c in CASES[:7]] + ["beam_search_like", "refine"])
 def test_paddle_inference_runs_the_exports(fn, specs, feeds, tmp_path, real_paddle):
     _check(fn, specs, feeds, tmp_path, interop=True)
+
+
+# --- the API converted code leans on ---------------------------------------------------------
+
+def api_mix(x):
+    assert x.sum() > -100.0
+    i = paddle.increment(paddle.zeros([1], "int64"), 2)
+    y = paddle.add_n([x, x, paddle.assign(x)])
+    z = paddle.full([paddle.shape(x)[0], 2], 1.5)
+    w = paddle.tensor.fill_constant(paddle.shape(x), "float32", 2.0) + paddle.to_tensor(x)
+    return y, i, z, w, x[paddle.to_tensor(1)]
+
+
+def test_api_eager_matches_numpy():
+    a = np.arange(6, dtype=np.float32).reshape(3, 2)
+    y, i, z, w, row = api_mix(paddle.to_tensor(a))
+    np.testing.assert_array_equal(y.numpy(), 3 * a)
+    np.testing.assert_array_equal(i.numpy(), [2])
+    np.testing.assert_array_equal(z.numpy(), np.full((3, 2), 1.5, np.float32))
+    np.testing.assert_array_equal(w.numpy(), a + 2)
+    np.testing.assert_array_equal(row.numpy(), a[1])
+    counter = paddle.to_tensor([5])
+    assert paddle.increment(counter) is counter and counter.numpy().tolist() == [6]  # in place
+
+
+@pytest.mark.interop
+def test_api_in_paddle_inference(tmp_path, real_paddle):
+    specs = [InputSpec([None, 2], "float32", "x")]
+    feeds = [[np.arange(6, dtype=np.float32).reshape(3, 2)], [np.ones((2, 2), np.float32)]]
+    _check(api_mix, specs, feeds, tmp_path, interop=True)
+    with pytest.raises(Exception, match="AssertOp must be true"):  # the assert op runs there
+        paddle_predict(str(tmp_path / "api_mix.pdmodel"), None,
+                       {"x": np.full((2, 2), -100.0, np.float32)}, onednn=False)
+
+
+class Gate(paddle.nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.fc = paddle.nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = self.fc(x)
+        if h.mean() > 0:
+            h = paddle.nn.functional.relu(h)
+        return h
+
+
+class Refiner(Gate):
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+        self.gate = Gate()
+
+    def forward(self, x):
+        h = super().forward(x)  # a converted method of the base class, through super()
+        k = 0
+        while h.abs().max() > 0.5 and k < self.steps:
+            h = self.gate(h) * 0.5
+            k += 1
+        return h, k
+
+
+def test_layer_methods_and_sublayers_are_converted(tmp_path):
+    paddle.seed(3)
+    net = Refiner(4)
+    net.eval()
+    specs = [InputSpec([None, 3], "float32", "x")]
+    sf = paddle.jit.to_static(net, input_spec=specs)
+    path = str(tmp_path / "refiner")
+    paddle.jit.save(sf, path)
+    loaded = paddle.jit.load(path)
+    text = str(net.forward.concrete_program.module)
+    assert text.count("pd.while") == 1 and text.count("pd.if") >= 2
+    for v in (np.zeros((2, 3)), np.full((2, 3), 3.0), np.linspace(-2, 2, 6).reshape(2, 3)):
+        x = paddle.to_tensor(v.astype(np.float32))
+        want_h, want_k = Refiner.forward.__wrapped__(net, x) if hasattr(
+            Refiner.forward, "__wrapped__") else net.forward.dygraph_function(x)
+        got_h, got_k = net(x)
+        np.testing.assert_allclose(got_h.numpy(), want_h.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(np.asarray(got_k.numpy()).reshape(-1), [want_k])
+        np.testing.assert_allclose(loaded(x)[0].numpy(), want_h.numpy(), rtol=1e-5, atol=1e-6)
