@@ -474,3 +474,35 @@ def test_layer_methods_and_sublayers_are_converted(tmp_path):
         np.testing.assert_allclose(got_h.numpy(), want_h.numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(np.asarray(got_k.numpy()).reshape(-1), [want_k])
         np.testing.assert_allclose(loaded(x)[0].numpy(), want_h.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# --- where Paddle 3.3.1's own converter (legacy programs) fails and tostatic does not --------
+
+def ignores_input(x):
+    return paddle.ones([3])
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("fn,specs,feeds,why", [
+    (return_in_while, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([1, 2, 3], [200, 0, 0], [30, 20, 1])],
+     "must be Value, but got None"),
+    (early_return, [InputSpec([3], "float32", "x")],
+     [[np.array(v, np.float32)] for v in ([2, 2, 2], [0, 0, 0])], "logical_not"),
+    (ignores_input, [InputSpec([3], "float32", "x")], [[np.ones(3, np.float32)]],
+     "doesn't exist in pruned inference program"),
+], ids=["return_in_while", "early_return", "ignores_input"])
+def test_where_paddles_converter_fails(fn, specs, feeds, why, tmp_path, real_paddle):
+    """Paddle's to_static + jit.save (legacy IR) refuses these: a return inside a while (its
+    converter reads the undefined return value), an early return on a tensor (its cond calls
+    logical_not, which has no legacy branch), an output that ignores the input (the feed is
+    pruned, then not found). tostatic exports them, and the exports agree with eager runs."""
+    import types
+
+    theirs = types.FunctionType(fn.__code__, {**fn.__globals__, "paddle": real_paddle})
+    with pytest.raises(Exception, match=why):
+        static = real_paddle.jit.to_static(
+            theirs, input_spec=[real_paddle.static.InputSpec(s.shape, s.dtype, s.name)
+                                for s in specs], full_graph=True)
+        real_paddle.jit.save(static, str(tmp_path / "theirs"))
+    _check(fn, specs, feeds, tmp_path)
