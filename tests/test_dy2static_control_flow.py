@@ -502,7 +502,7 @@ def test_where_paddles_converter_fails(fn, specs, feeds, why, tmp_path, real_pad
     theirs = types.FunctionType(fn.__code__, {**fn.__globals__, "paddle": real_paddle})
     with pytest.raises(Exception, match=why):
         static = real_paddle.jit.to_static(
-            theirs, input_spec=[real_paddle.static.InputSpec(s.shape, s.dtype, s.name)
+            theirs, input_spec=[real_paddle.static.InputSpec(list(s.shape), "float32", s.name)
                                 for s in specs], full_graph=True)
         real_paddle.jit.save(static, str(tmp_path / "theirs"))
     _check(fn, specs, feeds, tmp_path)
