@@ -6,7 +6,7 @@ from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
 from tostatic.ir.opdef import PdOp
-from tostatic.ops.control_flow import If, While, invariant_source
+from tostatic.ops.control_flow import If, Undefined, While, invariant_source
 from tostatic.ops.core import Capture, Constant, Persistable, array_to_dense, dense_to_array
 from tostatic.passes.base import CompilePass, CompileState, register
 
@@ -75,10 +75,12 @@ class ConstantFolding(CompilePass):
             Rewriter.erase_op(op, safe_erase=False)
             return True
         block = op.regions[0 if taken else 1].block
-        for arg, v in zip(block.args, op.operands[1:]):
-            arg.replace_all_uses_with(v)
         term = block.last_op
         assert term is not None
+        if any(isinstance(v.owner, Undefined) for v in term.operands):
+            return False  # a value no op writes on that path: kept as Paddle would have it
+        for arg, v in zip(block.args, op.operands[1:]):
+            arg.replace_all_uses_with(v)
         yielded = list(term.operands)
         parent = op.parent_block()
         assert parent is not None
