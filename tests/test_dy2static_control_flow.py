@@ -342,19 +342,56 @@ def test_assert_on_a_tensor_checks_at_run_time():
         sf(paddle.to_tensor(-np.ones(3, np.float32)))
 
 
-def test_code_level_prints_converted_source(capsys):
-    from tostatic.frontend.capture.convert_ast import log
-
+def test_code_level_and_verbosity(capsys, monkeypatch):
     def f(x):
         if x.sum() > 0:
             x = x + 1.0
         return x
-    log.set_code_level(1)
+    spec = [InputSpec([3], "float32", "x")]
+    paddle.jit.set_code_level(100)
+    paddle.jit.set_verbosity(2)
     try:
-        paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+        paddle.jit.to_static(f, input_spec=spec).concrete_program
     finally:
-        log.set_code_level(0)
-    assert "convert_ifelse" in capsys.readouterr().out
+        paddle.jit.set_code_level(0)
+        paddle.jit.set_verbosity(0)
+    out, err = capsys.readouterr()
+    assert "convert_ifelse" in out and "def f__converted(x):" in out
+    line = f.__code__.co_firstlineno + 1
+    assert f"if at {__file__}:{line}: tensor condition, building pd.if" in err
+
+    def g(x):
+        while x.sum() > 0:
+            x = x - 1.0
+        return x
+    from tostatic.frontend.capture.convert_ast import log
+    log._levels["code"] = None  # as never set: the environment decides
+    monkeypatch.setenv("TOSTATIC_CODE_LEVEL", "1")
+    paddle.jit.to_static(g, input_spec=spec).concrete_program
+    assert "convert_while" in capsys.readouterr().out
+    monkeypatch.setenv("TOSTATIC_CODE_LEVEL", "0")
+
+
+class _Recorder:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_tensor_if_inside_a_user_with_is_refused_python_if_is_not():
+    def f(x, flag=True):
+        with _Recorder():
+            if flag:
+                x = x * 2.0
+            if x.sum() > 0:
+                x = x + 1.0
+        return x
+    line = f.__code__.co_firstlineno + 4
+    with pytest.raises(UnsupportedError, match=f":{line} is inside the with statement of line "
+                                               f"{line - 3} .*_Recorder"):
+        paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
 
 
 # --- interop: Paddle 3.3.1's inference runs the exports -------------------------------------
