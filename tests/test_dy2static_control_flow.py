@@ -88,6 +88,16 @@ def rows(x):
     return total
 
 
+def enumerate_rows(x):
+    acc = paddle.zeros([3])
+    for i, row in enumerate(x):
+        if i % 2 == 0:  # == on a tensor: elementwise in converted code
+            acc = acc + row
+        elif i != 3:
+            acc = acc - row
+    return acc
+
+
 def lists(x):
     outs = []
     for k, w in enumerate([1.0, -1.0, 2.0]):
@@ -137,6 +147,8 @@ CASES = [
      [[np.array(v, np.float32)] for v in ([1, 1, 1], [3, 3, 3], [-2, 0, 0], [-1, 2, 9])]),
     (rows, [InputSpec([None, 3], "float32", "x")],
      [[np.array(v, np.float32).reshape(-1, 3)] for v in ([], [1, 2, 3], [1, 2, 3, -5, -5, -5, 0, 0, 1])]),
+    (enumerate_rows, [InputSpec([None, 3], "float32", "x")],
+     [[np.arange(3 * n, dtype=np.float32).reshape(n, 3)] for n in (0, 1, 5)]),
     (lists, [InputSpec([3], "float32", "x")],
      [[np.array(v, np.float32)] for v in ([1, 2, 3], [-1, -2, -3], [1, -2, 0])]),
     (calls_user_fn, [InputSpec([3], "float32", "x")],

@@ -77,6 +77,13 @@ class ExpressionTransformer(ast.NodeTransformer):
         helper = "And" if isinstance(node.op, ast.And) else "Or"
         return ast.copy_location(call(jst(helper), *[lambda_(v) for v in node.values]), node)
 
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:  # noqa: N802
+        self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+            helper = "Eq" if isinstance(node.ops[0], ast.Eq) else "NotEq"
+            return ast.copy_location(call(jst(helper), node.left, node.comparators[0]), node)
+        return node
+
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:  # noqa: N802
         self.generic_visit(node)
         if isinstance(node.op, ast.Not):

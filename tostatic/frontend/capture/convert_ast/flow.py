@@ -100,8 +100,9 @@ class ForTransformer(ast.NodeTransformer):
         it, idx = f"{PREFIX}it_{n}", f"{PREFIX}i_{n}"
         source = node.iter
         if (isinstance(source, ast.Call) and isinstance(source.func, ast.Name)
-                and source.func.id == "range"):
-            source = ast.Call(func=jst("Range"), args=source.args, keywords=source.keywords)
+                and source.func.id in ("range", "enumerate")):  # bounds / sizes from tensors
+            helper = "Range" if source.func.id == "range" else "Enumerate"
+            source = ast.Call(func=jst(helper), args=source.args, keywords=source.keywords)
         body = [assign(idx, ast.BinOp(left=name(idx), op=ast.Add(), right=const(1))),
                 ast.Assign(targets=[node.target],
                            value=call(ast.Attribute(value=name(it), attr="get",

@@ -214,8 +214,8 @@ def convert_target(target: Callable) -> Callable:
     return Call(target)
 
 
-_HELPERS = ("And", "Assert", "ForIter", "IfExp", "Not", "Or", "Range", "UndefinedVar", "With",
-            "cond_bool", "cond_float", "cond_int", "cond_item", "cond_numpy", "convert_ifelse",
+_HELPERS = ("And", "Assert", "Enumerate", "Eq", "ForIter", "IfExp", "Not", "NotEq", "Or",
+            "Range", "UndefinedVar", "With", "cond_bool", "cond_float", "cond_int", "cond_item", "cond_numpy", "convert_ifelse",
             "convert_len", "return_value")
 
 

@@ -313,6 +313,24 @@ def Or(*fns: Callable[[], Any]) -> Any:  # noqa: N802
     return value
 
 
+def Eq(a: Any, b: Any) -> Any:  # noqa: N802
+    """`a == b`: elementwise when a symbolic tensor is involved (a Variable alone compares by
+    identity, since it is a dict key while tracing), Python's otherwise."""
+    if symbolic(b) and not symbolic(a):
+        a, b = b, a
+    if symbolic(a) and (symbolic(b) or _is_number(b) or isinstance(b, TensorMethods)):
+        return tensor_math.binary_operator("equal", a, b)
+    return a == b
+
+
+def NotEq(a: Any, b: Any) -> Any:  # noqa: N802
+    if symbolic(b) and not symbolic(a):
+        a, b = b, a
+    if symbolic(a) and (symbolic(b) or _is_number(b) or isinstance(b, TensorMethods)):
+        return tensor_math.binary_operator("not_equal", a, b)
+    return a != b
+
+
 def Not(x: Any) -> Any:  # noqa: N802
     if symbolic(x):
         return tensor_math.logical_not(_as_bool(x))
@@ -367,11 +385,26 @@ class Range:
             self.py = None
 
 
+class Enumerate:
+    """`enumerate(...)` in a for header: of a tensor, its rows with their (maybe symbolic)
+    index."""
+
+    def __init__(self, source: Any, start: int = 0):
+        self.source, self.start = source, start
+
+
 class ForIter:
     """What a converted for loop walks: a Range, a tensor's first dimension (symbolic when
     it is dynamic), or any other iterable (made a list: an unrolled loop)."""
 
     def __init__(self, source: Any):
+        self.offset = None  # enumerate's start: items are (offset + i, row)
+        if isinstance(source, Enumerate):
+            if isinstance(source.source, TensorMethods):
+                self.offset = source.start
+                source = source.source
+            else:
+                source = enumerate(source.source, source.start)
         self.source = source
         if isinstance(source, Range):
             self.kind = "range" if source.py is None else "list"
@@ -414,10 +447,12 @@ class ForIter:
             r = self.source
             return r.start + i * r.step
         if not symbolic(i):
-            return self.source[i]
-        index = tensor_math.reshape(tensor_math.cast(i, "int64"), [1])
-        row = tensor_manip.gather(self.source, index, axis=0)
-        return tensor_manip.squeeze(row, axis=[0])
+            row = self.source[i]
+        else:
+            index = tensor_math.reshape(tensor_math.cast(i, "int64"), [1])
+            row = tensor_manip.squeeze(tensor_manip.gather(self.source, index, axis=0),
+                                       axis=[0])
+        return row if self.offset is None else (i + self.offset, row)
 
 
 def convert_len(x: Any) -> Any:
