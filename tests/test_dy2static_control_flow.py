@@ -122,6 +122,18 @@ def calls_user_fn(x):
     return y, 7
 
 
+def tuple_state(x, n):
+    pair = (x, x * 0.0)  # a tuple carried by the loop; a tuple returned from inside it
+    i = 0
+    while i < n:
+        a, b = pair
+        pair = (a * 0.5, b + a)
+        if b.sum() > 20.0:
+            return pair[1], i
+        i += 1
+    return pair[0], i
+
+
 def shapes_differ(x):
     if x.sum() > 0:
         y = paddle.concat([x, x])
@@ -153,6 +165,8 @@ CASES = [
      [[np.array(v, np.float32)] for v in ([1, 2, 3], [-1, -2, -3], [1, -2, 0])]),
     (calls_user_fn, [InputSpec([3], "float32", "x")],
      [[np.array(v, np.float32)] for v in ([1, 2, 3], [-1, -2, -3], [0.5, 0.5, 0.5])]),
+    (tuple_state, [InputSpec([3], "float32", "x"), InputSpec([], "int64", "n")],
+     [[np.array([4, 8, 16], np.float32), np.array(k, np.int64)] for k in (0, 1, 4, 50)]),
     (shapes_differ, [InputSpec([3], "float32", "x")],
      [[np.array(v, np.float32)] for v in ([1, 2, 3], [-1, -2, -3])]),
 ]
@@ -433,13 +447,13 @@ def refine(x):
 
 
 @pytest.mark.interop
-@pytest.mark.parametrize("fn,specs,feeds", CASES[:7] + [
+@pytest.mark.parametrize("fn,specs,feeds", CASES[:7] + [CASES[-2]] + [
     (beam_search_like, [InputSpec([4, 3], "float32", "scores"), InputSpec([], "int64", "steps")],
      [[np.array(s, np.float32).reshape(4, 3), np.array(k, np.int64)]
       for s, k in (([1] * 12, 0), ([1] * 12, 1), ([1] * 12, 9), ([3] * 12, 9))]),
     (refine, [InputSpec([3], "float32", "x")],
      [[np.array(v, np.float32)] for v in ([1, 1, 1], [4, 9, 16], [2, 100, 0.5])]),
-], ids=[c[0].__name__ for c in CASES[:7]] + ["beam_search_like", "refine"])
+], ids=[c[0].__name__ for c in CASES[:7] + [CASES[-2]]] + ["beam_search_like", "refine"])
 def test_paddle_inference_runs_the_exports(fn, specs, feeds, tmp_path, real_paddle):
     _check(fn, specs, feeds, tmp_path, interop=True)
 
