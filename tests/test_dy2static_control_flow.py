@@ -569,3 +569,34 @@ def test_where_paddles_converter_fails(fn, specs, feeds, why, tmp_path, real_pad
                                 for s in specs], full_graph=True)
         real_paddle.jit.save(static, str(tmp_path / "theirs"))
     _check(fn, specs, feeds, tmp_path)
+
+
+def test_ops_in_converted_branches_keep_the_users_lines():
+    def f(x):
+        if x.sum() > 0:
+            y = paddle.exp(x)
+        else:
+            y = paddle.tanh(x)
+        return y
+    first = f.__code__.co_firstlineno
+    module = paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]
+                                  ).concrete_program.module
+    locs = {op.name: op.attributes["pd.loc"].data for op in module.walk()
+            if "pd.loc" in op.attributes}
+    assert locs["pd.exp"] == f"{__file__}:{first + 2}"
+    assert locs["pd.tanh"] == f"{__file__}:{first + 4}"
+    assert locs["pd.if"] == f"{__file__}:{first + 1}"
+
+
+@paddle.jit.not_to_static
+def _left_alone(x):
+    if x.sum() > 0:  # not converted: a tensor `if` here is the error it always was
+        return x
+    return -x
+
+
+def test_not_to_static_functions_are_not_converted():
+    def f(x):
+        return _left_alone(x)
+    with pytest.raises(UnsupportedError, match="Python bool"):
+        paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
