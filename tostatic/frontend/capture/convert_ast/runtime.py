@@ -17,7 +17,7 @@ from tostatic.frontend.capture import regions
 from tostatic.frontend.capture.tracing import RegionFrame, Tracer
 from tostatic.frontend.tensor import manipulation as tensor_manip
 from tostatic.frontend.tensor import math as tensor_math
-from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
+from tostatic.frontend.tensor.tensor import TensorMethods
 from tostatic.frontend.tensor.variable import Variable
 from tostatic.ir import builder as builders
 from tostatic.ir import dtypes
