@@ -189,11 +189,13 @@ def _check(fn, specs, feeds, tmp_path, interop=False):
         got = _leaves(sf(*tensors))
         assert len(got) == len(want)
         for g, w in zip(got, want):
-            np.testing.assert_allclose(g, w, rtol=1e-6, err_msg=f"{fn.__name__} {arrays}")
+            np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6,
+                                       err_msg=f"{fn.__name__} {arrays}")
         tensor_want = [w for w in want if isinstance(w, np.ndarray)]
         from_file = _leaves(loaded(*tensors))
         for g, w in zip(from_file, tensor_want):
-            np.testing.assert_allclose(g, w, rtol=1e-6, err_msg=f"{fn.__name__} loaded")
+            np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6,
+                                       err_msg=f"{fn.__name__} loaded")
         if interop:
             params = path + ".pdiparams"
             outs = paddle_predict(path + ".pdmodel", params if os.path.exists(params) else None,
@@ -247,7 +249,8 @@ def _stmts(rng, depth, indent):
     pad = "    " * indent
     out = []
     for _ in range(rng.randint(1, 2)):
-        kind = rng.choice(["assign", "if", "while", "for"] if depth < 2 else ["assign"])
+        kind = rng.choice(["assign", "if", "while", "for", "return"] if depth < 2
+                          else ["assign"])
         target = rng.choice(["x", "y"])
         if kind == "assign":
             out.append(f"{pad}{target} = paddle.clip({target} * 0.5 + {_expr(rng)}, -10.0, 10.0)")
@@ -256,6 +259,9 @@ def _stmts(rng, depth, indent):
             out += _stmts(rng, depth + 1, indent + 1)
             out.append(f"{pad}else:")
             out += _stmts(rng, depth + 1, indent + 1)
+        elif kind == "return":
+            out.append(f"{pad}if {_cond(rng)}:")
+            out.append(f"{pad}    return x - y")
         elif kind == "while":
             k = f"k{depth}_{len(out)}"
             out.append(f"{pad}{k} = 0")
@@ -285,14 +291,10 @@ def test_generated_nests(tmp_path):
              InputSpec([], "int64", "n")]
     data = np.random.default_rng(0)
     for k in range(12):
-        fn = namespace[f"gen_{k}"]
-        sf = paddle.jit.to_static(fn, input_spec=specs)
-        for _ in range(4):
-            args = [paddle.to_tensor(data.uniform(-3, 3, 2).astype(np.float32)),
-                    paddle.to_tensor(data.uniform(-3, 3, 2).astype(np.float32)),
-                    paddle.to_tensor(np.array(data.integers(0, 4), np.int64))]
-            np.testing.assert_allclose(sf(*args).numpy(), fn(*args).numpy(), rtol=1e-5,
-                                       atol=1e-6, err_msg=sources[k])
+        feeds = [[data.uniform(-3, 3, 2).astype(np.float32),
+                  data.uniform(-3, 3, 2).astype(np.float32),
+                  np.array(data.integers(0, 4), np.int64)] for _ in range(3)]
+        _check(namespace[f"gen_{k}"], specs, feeds, tmp_path)  # eager, to_static, jit.load
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -321,6 +323,18 @@ def test_variable_set_in_one_branch_names_it():
         return y
     with pytest.raises(UnboundLocalError, match=r"'y'.*only in the true branch.*"
                                                  + str(f.__code__.co_firstlineno + 1)):
+        paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+
+
+def test_variable_first_set_in_a_tensor_loop_names_it():
+    def f(x):
+        while x.sum() > 0:
+            last = x
+            x = x - 1.0
+        return last
+    line = f.__code__.co_firstlineno + 1
+    with pytest.raises(UnboundLocalError, match=f"'last'.*first assigned inside the while loop "
+                                                 f"on a tensor at .*:{line}"):
         paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
 
 
