@@ -34,6 +34,7 @@ _LIBRARY_DIRS = tuple(os.path.abspath(p) + os.sep for p in {
     sysconfig.get_paths()["platlib"]})
 
 _cache: "weakref.WeakKeyDictionary[Callable, Callable]" = weakref.WeakKeyDictionary()
+_plain: "weakref.WeakSet[Callable]" = weakref.WeakSet()  # functions left as they are
 _active: dict[Any, int] = {}  # code object of a converted function running -> region depth
 
 
@@ -110,12 +111,16 @@ def convert_function(fn: Callable) -> Callable:
     cached = _cache.get(fn)
     if cached is not None:
         return cached
+    if fn in _plain:
+        return fn
     if (_is_library(fn) or fn.__name__ == "<lambda>" or getattr(fn, "_not_to_static", False)
             or JST in fn.__code__.co_freevars):
+        _plain.add(fn)  # (asked again on every call converted code makes)
         return fn
     try:
         node, filename = _transform(fn)
     except (OSError, TypeError, SyntaxError):  # no source (built in a REPL, exec'd...)
+        _plain.add(fn)
         return fn
     code = fn.__code__
     node.name = f"{node.name}__converted"  # the user's name inside still means the original
