@@ -117,7 +117,7 @@ def helper(x):
 
 def calls_user_fn(x):
     y = helper(x)
-    if int(y.sum()) > 2:
+    if int(y.sum()) > 2 and y.numpy()[0] > -5.0 and bool(y.max() > -9.0):
         y = y * 2.0
     return y, 7
 
@@ -614,3 +614,37 @@ def test_not_to_static_functions_are_not_converted():
         return _left_alone(x)
     with pytest.raises(UnsupportedError, match="Python bool"):
         paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+
+
+def switch(x, k):
+    return paddle.static.nn.switch_case(
+        k, {0: lambda: x * 0.0, 2: lambda: x * 10.0}, default=lambda: x * 100.0)
+
+
+def _switch_numpy(x, k):
+    return x * {0: 0.0, 2: 10.0}.get(int(k[0]), 100.0)
+
+
+def test_switch_case_eager_captured_and_static(static):
+    x = np.array([1, 2, 3], np.float32)
+    ks = [np.array([k], np.int64) for k in (0, 1, 2, 7)]
+    main, startup = static
+    xv = paddle.static.data("x", [3], "float32")
+    kv = paddle.static.data("k", [1], "int64")
+    out = switch(xv, kv)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    exe.run(startup)
+    static_outs = [exe.run(main, feed={"x": x, "k": k}, fetch_list=[out])[0] for k in ks]
+    paddle.disable_static()
+    try:
+        sf = paddle.jit.to_static(switch, input_spec=[InputSpec([3], "float32", "x"),
+                                                      InputSpec([1], "int64", "k")])
+        for k, got_static in zip(ks, static_outs):
+            want = _switch_numpy(x, k)
+            np.testing.assert_array_equal(got_static, want)
+            np.testing.assert_array_equal(switch(paddle.to_tensor(x), paddle.to_tensor(k)).numpy(),
+                                          want)
+            np.testing.assert_array_equal(sf(paddle.to_tensor(x), paddle.to_tensor(k)).numpy(),
+                                          want)
+    finally:
+        paddle.enable_static()
