@@ -420,6 +420,26 @@ class _Recorder:
         return False
 
 
+def test_several_problems_at_run_time_are_reported_together():
+    def f(x):
+        try:
+            if x.sum() > 0:
+                x = x + 1.0
+        finally:
+            pass
+        with _Recorder():
+            while x.sum() > 10:
+                x = x - 1.0
+        return x
+    first = f.__code__.co_firstlineno
+    with pytest.raises(UnsupportedError) as info:
+        paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+    message = str(info.value)
+    assert "2 construct(s)" in message
+    assert f":{first + 2} is inside the try statement of line {first + 1}" in message
+    assert f":{first + 7} is inside the with statement of line {first + 6}" in message
+
+
 def test_tensor_if_inside_a_user_with_is_refused_python_if_is_not():
     def f(x, flag=True):
         with _Recorder():

@@ -176,7 +176,14 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
     target = convert_ast.convert_target(fn) if convert else fn
     with unique_name.guard(), builders.recording(tracer):
         args, kwargs = sig.symbolic_args(tracer, specs, feed_names)
-        result = target(*args, **kwargs)
+        try:
+            result = target(*args, **kwargs)
+        except Exception as e:
+            if tracer.problems:  # what went wrong after them, with them
+                raise UnsupportedError(_problems(tracer.problems + [str(e)])) from e
+            raise
+        if tracer.problems:
+            raise UnsupportedError(_problems(tracer.problems))
         leaves: list[Any] = []
         tree = _flatten(result, leaves)
     module = tracer.finish(leaves, func_name)
@@ -191,6 +198,11 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
             if cap.tensor.name in state.weights:
                 state.weights[cap.tensor.name] = cap.tensor
     return ConcreteProgram(module, state, feed_names, tree, list(specs), manager)
+
+
+def _problems(problems: list[str]) -> str:
+    return (f"to_static cannot convert {len(problems)} construct(s):\n"
+            + "\n".join(f"  {p}" for p in problems))
 
 
 class StaticFunction:

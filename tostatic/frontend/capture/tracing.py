@@ -52,6 +52,7 @@ class Tracer(Builder):
         self.block = Block()
         self.root = self.block
         self.regions: list[RegionFrame] = []  # the region blocks being built, innermost last
+        self.problems: list[str] = []  # what the converted code cannot be; reported together
         self.captures: list[CaptureInfo] = []
         self._capture_values: dict[int, SSAValue] = {}
         self._structured = structured_names or {}  # id(tensor) -> (structured name, kind)

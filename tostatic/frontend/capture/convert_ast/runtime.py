@@ -105,19 +105,24 @@ class With:
 
 
 def _check_context(what: str, where: Sequence[tuple[str, int]], location: str | None) -> None:
+    """A tensor-dependent construct inside try / a user's with: recorded (the trace goes on,
+    so that every such problem of the function is reported together)."""
     managers = [m for m in getattr(_with, "stack", []) or []
                 if not type(m).__module__.startswith("tostatic")]
+    tracer = _tracer()
+    assert tracer is not None
     for kind, line in where:
         if kind == "try":
-            raise UnsupportedError(
-                f"{_article(what)} {what} on a tensor at {location} is inside the try statement of line "
-                f"{line}: the program cannot catch exceptions; move the try out of the "
+            tracer.problems.append(
+                f"{_article(what)} {what} on a tensor at {location} is inside the try statement "
+                f"of line {line}: the program cannot catch exceptions; move the try out of the "
                 f"converted function or the {what} out of the try")
         if kind == "with" and managers:
-            raise UnsupportedError(
-                f"{_article(what)} {what} on a tensor at {location} is inside the with statement of line "
-                f"{line} ({type(managers[-1]).__name__}): its __exit__ would run once while "
-                f"capturing, not on the program's path; move the {what} out of the with")
+            tracer.problems.append(
+                f"{_article(what)} {what} on a tensor at {location} is inside the with "
+                f"statement of line {line} ({type(managers[-1]).__name__}): its __exit__ would "
+                f"run once while capturing, not on the program's path; move the {what} out of "
+                f"the with")
 
 
 def at_line(line: int | None) -> str | None:
