@@ -88,6 +88,8 @@ from tostatic.frontend.tensor.manipulation import (  # noqa: F401
 )
 from tostatic.frontend.tensor.reduction import cumsum, max, mean, min, prod, sum  # noqa: F401
 from tostatic.frontend.tensor.search import argmax, topk, where  # noqa: F401
+from tostatic.frontend.tensor.selecting import (  # noqa: F401  (advanced indexing)
+    broadcast_tensors, index_put, masked_select, nonzero)
 from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
 from tostatic.frontend.tensor.accumulate import (  # noqa: F401,E402  (to_tensor / full: tensors too)

@@ -130,7 +130,37 @@ class Legacy:
     # squeeze2 / unsqueeze2 / transpose2 / flatten_contiguous_range: inference files clip it)
     declared_outputs: tuple[str, ...] = ()
     keeps_extra_attrs: bool = False
-    out_lod_level: bool = True  # Paddle's Python API declares the output with legacy_lod_level
+    # Paddle's Python API declares the output with legacy_lod_level (where the op's InferShape
+    # shares its input's LoD); a tuple says it per result (layer_norm: Y only), a function of
+    # the op where its InferShape decides (slice: unless axis 0 is sliced)
+    out_lod_level: bool | tuple[bool, ...] | Callable[[Any], bool] = True
+
+    # slots with one variable per operand that Paddle declares and, like declared_outputs,
+    # writes only in live programs: (slot, whether the variable has the operand's shape, else
+    # no dims) -- einsum's InnerCache and XShape
+    declared_per_operand: tuple[tuple[str, bool], ...] = ()
+
+    def extra_vars(self, operands: Sequence[Any]) -> list[tuple[str, "Abstract", dict[str, Any]]]:
+        """(slot, type, VarDesc fields) of each variable the op has besides its results, in
+        Paddle's creation order: extra_outputs, declared_outputs, declared_per_operand."""
+        out = []
+        if self.extra_outputs or self.declared_outputs:
+            x = operands[0]
+            out += [(slot, Abstract((0,) + tuple(x.shape), x.dtype),
+                     {"persistable": False, "lod_level": 0})
+                    for slot in self.extra_outputs + self.declared_outputs]
+        for slot, keeps_shape in self.declared_per_operand:
+            out += [(slot, Abstract(tuple(o.shape) if keeps_shape else (), o.dtype),
+                     {"persistable": False}) for o in operands]
+        return out
+
+    def lod_level_of(self, index: int, op: Any = None) -> bool:
+        flags = self.out_lod_level
+        if isinstance(flags, tuple):
+            return flags[index] if index < len(flags) else False
+        if callable(flags):
+            return True if op is None else flags(op)
+        return flags
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from tostatic.ops import (  # noqa: F401
     accumulate,
     activation,
+    advanced_indexing,
     assertion,
     control_flow,
     conv,

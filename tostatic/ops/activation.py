@@ -10,7 +10,7 @@ from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.attr_checks import check_choice, unsupported
 from tostatic.ops.shapes import normalize_axis
-from tostatic.ops.special import erf
+from tostatic.ops.special import erf, erf_float32
 
 
 class Unary(PdOp):
@@ -124,6 +124,12 @@ def _gelu(x: np.ndarray, approximate: bool) -> np.ndarray:
     if approximate:
         c = np.sqrt(2.0 / np.pi)
         return 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x ** 3)))
+    if x.dtype == np.float32:  # float32 arithmetic throughout, as Paddle's kernel
+        y = erf_float32(x * np.float32(0.7071067811865476))
+        y += np.float32(1.0)
+        y *= x
+        y *= np.float32(0.5)
+        return y
     return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 

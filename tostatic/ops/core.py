@@ -48,6 +48,10 @@ class Constant(PdOp):
     ATTRS = {"value": attr(DENSE)}
 
     @staticmethod
+    def infer(value: DenseIntOrFPElementsAttr) -> Abstract:
+        return Abstract.of_type(value.type)
+
+    @staticmethod
     def eager(value: DenseIntOrFPElementsAttr) -> np.ndarray:
         return dense_to_array(value)
 

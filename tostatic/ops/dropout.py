@@ -38,7 +38,7 @@ class Dropout(PdOp):
                     {"dropout_prob": From("FLOAT", "dropout_prob"),
                      "is_test": From("BOOLEAN", "is_test"),
                      "dropout_implementation": From("STRING", "dropout_implementation")},
-                    optional_inputs=("Seed",))
+                    optional_inputs=("Seed",), out_lod_level=(True, False))  # Mask: none
     NAME_HINT = "dropout"
 
     @property

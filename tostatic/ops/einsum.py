@@ -83,7 +83,8 @@ class Einsum(PdOp):
     ATTRS = {"equation": attr(STR)}
     PADDLE = Legacy("einsum", {"Operands": "*operands"}, {"Out": 0},
                     {"equation": From("STRING", "equation", explicit)}, keeps_extra_attrs=True,
-                    out_lod_level=False)
+                    out_lod_level=False,
+                    declared_per_operand=(("InnerCache", False), ("XShape", True)))
     NAME_HINT = "einsum"
 
     @classmethod

@@ -10,7 +10,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.attributes import INT, INTS, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
-from tostatic.ops.shapes import normalize_axis
+from tostatic.ops.shapes import axis0_unsliced, normalize_axis
 
 INT32_MAX = 2**31 - 1
 INT32_MIN = -2**31
@@ -82,7 +82,7 @@ class Slice(PdOp):
                                          _no_tensor_bounds),
                      "starts": From("INTS", "starts", _int32s)},
                     optional_inputs=("EndsTensor", "EndsTensorList", "StartsTensor",
-                                     "StartsTensorList"))
+                                     "StartsTensorList"), out_lod_level=axis0_unsliced)
     NAME_HINT = "slice"
 
     @classmethod

@@ -29,7 +29,8 @@ def layer_norm_legacy(weights: tuple[str, ...]) -> Legacy:
                   {"Y": 0, "Mean": 1, "Variance": 2},
                   {"begin_norm_axis": From("INT", "begin_norm_axis"),
                    "epsilon": From("FLOAT", "epsilon")},
-                  optional_inputs=tuple(s for w, s in SLOTS.items() if w not in weights))
+                  optional_inputs=tuple(s for w, s in SLOTS.items() if w not in weights),
+                  out_lod_level=(True, False, False))  # Mean / Variance: no LoD shared
 
 
 class LayerNormBase(PdOp):

@@ -7,7 +7,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.attributes import DTYPE, INT, INTS, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, Fixed, From, FromInputs, Legacy, PdOp, pd_op
-from tostatic.ops.shapes import normalize_axis, numel
+from tostatic.ops.shapes import dim0_kept, normalize_axis, numel
 
 
 def reshape_target(in_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -87,7 +87,7 @@ class Transpose(PdOp):
     INPUTS = ("x",)
     ATTRS = {"perm": attr(INTS)}
     PADDLE = Legacy("transpose2", {"X": "x"}, {"Out": 0}, {"axis": From("INTS", "perm")},
-                    declared_outputs=("XShape",))
+                    declared_outputs=("XShape",), out_lod_level=False)
     NAME_HINT = "transpose"
 
     @staticmethod
@@ -234,7 +234,7 @@ class Unsqueeze(PdOp):
     ATTRS = {"axes": attr(INTS)}
     PADDLE = Legacy("unsqueeze2", {"X": "x"}, {"Out": 0}, {"axes": From("INTS", "axes")},
                     optional_inputs=("AxesTensor", "AxesTensorList"), keeps_extra_attrs=True,
-                    declared_outputs=("XShape",))
+                    declared_outputs=("XShape",), out_lod_level=dim0_kept)
     NAME_HINT = "unsqueeze2"
 
     @classmethod
@@ -285,7 +285,7 @@ class Expand(PdOp):
     INPUTS = ("x",)
     ATTRS = {"shape": attr(INTS)}
     PADDLE = Legacy("expand_v2", {"X": "x"}, {"Out": 0}, {"shape": From("INTS", "shape")},
-                    optional_inputs=("Shape", "expand_shapes_tensor"), out_lod_level=False)
+                    optional_inputs=("Shape", "expand_shapes_tensor"), out_lod_level=dim0_kept)
     NAME_HINT = "expand"
 
     @classmethod

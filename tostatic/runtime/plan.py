@@ -16,6 +16,7 @@ from tostatic.ir.errors import FeedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.control_flow import RegionOp, Yield
 from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
+from tostatic.runtime.memory import keep_freed_memory
 
 Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
 
@@ -85,6 +86,7 @@ class ExecutionPlan:
         self.input_names = list(input_names or [f"input_{i}" for i in range(len(block.args))])
         self.num_inputs = len(block.args)
         self.body = BlockPlan(block, weights)
+        keep_freed_memory()  # results are allocated afresh each run (see runtime/memory.py)
 
     def check_feed(self, arrays: Sequence[np.ndarray]) -> None:
         if len(arrays) != self.num_inputs:
