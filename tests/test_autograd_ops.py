@@ -122,6 +122,8 @@ _add(C("pd.set_value", [F(4, 5)], axes=(0,), starts=(1,), ends=(3,), steps=(1,),
        values=array_to_dense(np.array([5.0])), shape=(1,)))
 _add(C("pd.set_value_tensor", [F(4, 5), F(1, 5)], axes=(0,), starts=(1,), ends=(4,),
        steps=(2,)))
+_add(C("pd.add_n", [F(2, 3), F(2, 3), F(2, 3)]))
+_add(C("pd.increment", [F(1)], step=2.0))
 # advanced indexing: bounds and indices from tensors (Paddle's variable_index.py forms)
 _add(C("pd.slice_tensor", [F(4, 3), I([2]), I([3])], axes=(0,), decrease_axis=(0,)))
 _add(C("pd.slice_tensor", [F(3, 5), I([-4]), I([-1])], axes=(1,)))

@@ -95,6 +95,14 @@ from tostatic.frontend.tensor.selecting import (  # noqa: F401  (advanced indexi
     broadcast_tensors, index_put, masked_select, nonzero)
 from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
+from tostatic.frontend.tensor.accumulate import (  # noqa: F401,E402  (to_tensor / full: tensors too)
+    add_n,
+    assign,
+    full,
+    increment,
+    to_tensor,
+)
+from tostatic import tensor  # noqa: F401,E402
 from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401
 from tostatic.frontend.tensor.autograd import grad  # noqa: F401  (autograd, issue 14)
 from tostatic.frontend.tensor.grad_mode import (  # noqa: F401

@@ -1,7 +1,9 @@
 """The primitives: one small class an op, grouped by family. Importing this registers them all."""
 from tostatic.ops import (  # noqa: F401
+    accumulate,
     activation,
     advanced_indexing,
+    assertion,
     control_flow,
     conv,
     core,

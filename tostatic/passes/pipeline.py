@@ -15,6 +15,7 @@ from tostatic.passes import (  # noqa: F401
     cse,
     dead_op_elimination,
     fuse_elementwise,
+    loop_invariant_code_motion,
     lower_to_program,
     persistable_extraction,
     raise_from_program,
@@ -25,7 +26,8 @@ from tostatic.passes.base import PASSES, CompilePass
 
 # The pipelines tostatic itself runs; `tostatic opt --pipeline default` names them too.
 PIPELINES = {
-    "default": "persistable-extraction,canonicalize,constant-folding,cse,dead-op-elimination",
+    "default": "persistable-extraction,canonicalize,constant-folding,loop-invariant-code-motion,"
+               "cse,dead-op-elimination",
     "export": "default,lower-to-program,set-is-test",
     "load": "raise-from-program,dead-op-elimination,fuse-elementwise",
 }

@@ -18,6 +18,8 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
 
 from tostatic.frontend.capture import tracing, training
+from tostatic.frontend.capture.convert_ast import function as convert_ast
+from tostatic.frontend.capture.convert_ast.runtime import UndefinedVar
 from tostatic.ir import names as unique_name
 from tostatic.frontend.capture.input_spec import InputSpec
 from tostatic.frontend.tensor.tensor import Tensor
@@ -79,11 +81,24 @@ def _flatten(tree: Any, leaves: list[Any]) -> Any:
         return len(leaves) - 1
     if tree is None:
         return None
+    if isinstance(tree, UndefinedVar):
+        tree._fail()
+    if isinstance(tree, (bool, int, float, str)):  # a Python value beside tensors, as
+        return _Const(tree)                         # Paddle's converted functions return
     raise UnsupportedError(f"to_static functions may return tensors, lists, tuples and dicts "
                            f"of them; got {type(tree).__name__}")
 
 
+class _Const:
+    """A Python value a converted function returns: the same on every call."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
 def _unflatten(tree: Any, values: Sequence[Any]) -> Any:
+    if isinstance(tree, _Const):
+        return tree.value
     if isinstance(tree, (list, tuple)):
         return type(tree)(_unflatten(t, values) for t in tree)
     if isinstance(tree, dict):
@@ -152,16 +167,24 @@ class Signature:
 def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
           pipeline: str | None = DEFAULT_PIPELINE, live: bool = False,
           func_name: str = "forward", dump: Any = None, record: bool = False,
-          verify: str = "end") -> ConcreteProgram:
+          verify: str = "end", convert: bool = True) -> ConcreteProgram:
     """Trace `fn` on symbolic inputs described by `specs` and run `pipeline` on the result
     (dumps as `dump` or $TOSTATIC_DUMP say; `record` keeps a copy of every stage; `verify`
-    as PassManager takes it)."""
+    as PassManager takes it; `convert`: AST-convert its tensor-dependent control flow)."""
     tracer = tracing.Tracer(_structured_names(layer))
     sig = Signature(fn, bound_self=False)
     feed_names: list[str] = []
+    target = convert_ast.convert_target(fn) if convert else fn
     with unique_name.guard(), builders.recording(tracer):
         args, kwargs = sig.symbolic_args(tracer, specs, feed_names)
-        result = fn(*args, **kwargs)
+        try:
+            result = target(*args, **kwargs)
+        except Exception as e:
+            if tracer.problems:  # what went wrong after them, with them
+                raise UnsupportedError(_problems(tracer.problems + [str(e)])) from e
+            raise
+        if tracer.problems:
+            raise UnsupportedError(_problems(tracer.problems))
         leaves: list[Any] = []
         tree = _flatten(result, leaves)
     module = tracer.finish(leaves, func_name)
@@ -176,6 +199,11 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
             if cap.tensor.name in state.weights:
                 state.weights[cap.tensor.name] = cap.tensor
     return ConcreteProgram(module, state, feed_names, tree, list(specs), manager)
+
+
+def _problems(problems: list[str]) -> str:
+    return (f"to_static cannot convert {len(problems)} construct(s):\n"
+            + "\n".join(f"  {p}" for p in problems))
 
 
 class StaticFunction:
@@ -333,4 +361,9 @@ def to_static(function: Any = None, input_spec: Sequence[Any] | None = None,
 
 
 def not_to_static(fn: Callable) -> Callable:
+    """Leave `fn` as it is: to_static does not convert its control flow."""
+    try:
+        fn._not_to_static = True  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
     return fn
