@@ -26,6 +26,7 @@ from tostatic.serialization import FormatError
 from tostatic.serialization.program_desc import load_program
 
 from conftest import paddle_predict
+from paddle2onnx_harness import paddle2onnx_all
 
 pytestmark = pytest.mark.interop
 
@@ -176,24 +177,6 @@ def test_converted_runs_in_openvino(pir_dir, index, converted, name):
     _close([g.astype(w.dtype) for g, w in zip(got, want)], want)
 
 
-# paddle2onnx aborts its process on what it cannot convert: one child a model, forked after
-# paddle2onnx (and Paddle) are imported once
-_P2O = r"""
-import os, sys
-import paddle2onnx
-src, dst = sys.argv[1], sys.argv[2]
-for name in sys.argv[3:]:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            paddle2onnx.export(f"{src}/{name}.pdmodel", f"{src}/{name}.pdiparams",
-                               f"{dst}/{name}.onnx", opset_version=13)
-            os._exit(0)
-        except BaseException as e:
-            print(f"{name}: {e}", file=sys.stderr)
-            os._exit(1)
-    print("STATUS", name, os.waitpid(pid, 0)[1], flush=True)
-"""
 P2O_CANNOT = {"vision_ops": "paddle2onnx 2.1 refuses nearest_interp_v2's scale list once "
                             "Paddle 3.3.1 has translated it to PIR (doubles, it wants floats)",
               "recurrent": "paddle2onnx 2.1 returns the final states of the last layer only "
@@ -206,13 +189,7 @@ def onnx_dir(converted, tmp_path_factory):
     """The converted models through paddle2onnx; (directory, {name: why it failed})."""
     pytest.importorskip("paddle2onnx")
     out = tmp_path_factory.mktemp("onnx")
-    r = subprocess.run([sys.executable, "-c", _P2O, str(converted), str(out), *MODELS],
-                       env=_paddle_env(), capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-4000:]
-    status = dict(line.split()[1:] for line in r.stdout.splitlines()
-                  if line.startswith("STATUS "))
-    failures = {n: f"paddle2onnx exit status {status.get(n)}; its log:\n{r.stderr[-3000:]}"
-                for n in MODELS if status.get(n) != "0"}
+    failures = paddle2onnx_all(converted, out, MODELS)
     return out, failures
 
 
