@@ -476,8 +476,9 @@ def test_loading_refuses_a_hard_swish_paddle_would_run_with_other_constants(tmp_
         load_model(path, None)
 
 
-def test_loading_refuses_slice_bounds_read_from_tensors(tmp_path):
-    """infer_flags -1: Paddle reads that start from StartsTensorList at run time."""
+def test_loading_reads_slice_bounds_from_tensors(tmp_path):
+    """infer_flags -1: Paddle reads that start from StartsTensorList at run time; so does
+    tostatic (runtime_bounds.py), as numpy's x[:, s:] at each s."""
     import legacy_programs as L
 
     vs = [L.var("x", shape=(2, 5)), L.var("s", "int32", ()), L.var("out", shape=(2, -1))]
@@ -489,9 +490,11 @@ def test_loading_refuses_slice_bounds_read_from_tensors(tmp_path):
            L.fetch("out", 0)]
     path = tmp_path / "m.pdmodel"
     save_program(path, L.program((vs, ops)))
-    with pytest.raises(UnsupportedError, match=r"slice with inputs \['Input', "
-                                              r"'StartsTensorList'\]"):
-        load_model(str(path), None)
+    model = load_model(str(path), None)
+    x = np.arange(10, dtype=np.float32).reshape(2, 5)
+    for start in (0, 2, -1, 7):
+        (got,) = model.run([x, np.array(start, np.int32)])
+        np.testing.assert_array_equal(got, x[:, start:])
 
 
 @pytest.mark.parametrize("op_type,slots,attrs", [
@@ -501,8 +504,6 @@ def test_loading_refuses_slice_bounds_read_from_tensors(tmp_path):
      {"shape": ("INTS", [-1, -1])}),
     ("tile", {"X": ["x"], "RepeatTimes": ["t"], "repeat_times_tensor": []},
      {"repeat_times": ("INTS", [])}),
-    ("clip", {"X": ["x"], "Min": ["t"], "Max": []}, {"min": ("FLOAT", 0.0),
-                                                      "max": ("FLOAT", 1.0)}),
 ])
 def test_loading_refuses_attributes_given_as_tensors(tmp_path, op_type, slots, attrs):
     """Paddle writes a tensor-valued axis / shape / bound into an input slot and leaves the

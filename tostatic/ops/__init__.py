@@ -25,6 +25,7 @@ from tostatic.ops import (  # noqa: F401
     recurrent,
     reduction,
     resize,
+    runtime_bounds,
     sampling,
     search,
     slicing,

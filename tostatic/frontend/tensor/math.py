@@ -11,7 +11,6 @@ from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.tensor.naming import helper
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 from tostatic.ir import dtypes
-from tostatic.ir.errors import UnsupportedError
 from tostatic.ops import (
     activation,
     creation,
@@ -21,7 +20,7 @@ from tostatic.ops import (
     manipulation,
     reduction,
 )
-from tostatic.ops import einsum as einsum_ops, gathering, logical, math_unary
+from tostatic.ops import einsum as einsum_ops, gathering, logical, math_unary, runtime_bounds
 from tostatic.ir import builder as builders
 
 _BINARY = {
@@ -149,11 +148,14 @@ def clip(x, min=None, max=None, name=None):
     """min(max(x, min), max). Eagerly an int tensor with a float bound is cast to float32
     first (Paddle's dygraph does); traced it is not (Paddle's static branch does not), so the
     bounds are truncated to the integers as Paddle's kernel casts them."""
-    for what, v in (("min", min), ("max", max)):
-        if _is_tensor(v):
-            raise UnsupportedError(f"paddle.clip: {what} given as a Tensor is not supported; "
-                                   f"give a Python number")
     lo, hi = _clip_defaults(x.dtype)
+    tensors = {k: v for k, v in (("min", min), ("max", max)) if _is_tensor(v)}
+    if tensors:  # read when the program runs: clip's Min / Max slots
+        op = runtime_bounds.CLIP_OPS[tuple(tensors)]
+        with helper("clip", name):
+            return apply(op, x, *tensors.values(),
+                         min=lo if min is None or "min" in tensors else float(min),
+                         max=hi if max is None or "max" in tensors else float(max))
     if (builders.current() is None and x.dtype in (dtypes.int32, dtypes.int64)
             and (isinstance(min, float) or isinstance(max, float))):
         x = cast(x, dtypes.float32)
