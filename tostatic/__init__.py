@@ -3,6 +3,7 @@
 `import tostatic as paddle` gives the subset of Paddle's API that tostatic implements.
 """
 from tostatic import inference, jit, nn, static, utils, vision  # noqa: F401
+from tostatic import linalg  # noqa: F401
 from tostatic.frontend.capture.compile import compile  # noqa: F401
 from tostatic.frontend.static.mode import (  # noqa: F401
     disable_static,
@@ -70,6 +71,10 @@ from tostatic.frontend.tensor.math import (  # noqa: F401  (Transformers and NLP
     tril,
     triu,
 )
+from tostatic.frontend.tensor.math import ceil, floor, log1p, round, sign  # noqa: F401,A004
+from tostatic.frontend.tensor.manipulation import flip  # noqa: F401
+from tostatic.frontend.tensor.search import argsort, nonzero, sort  # noqa: F401
+from tostatic.frontend.tensor.linalg import norm  # noqa: F401
 from tostatic.frontend.nn.param_attr import ParamAttr  # noqa: F401  (paddle.ParamAttr)
 from tostatic.frontend.tensor.manipulation import (  # noqa: F401
     chunk,

@@ -24,7 +24,7 @@ from tostatic.frontend.nn.functional_pooling import (
     avg_pool2d,
     max_pool2d,
 )
-from tostatic.frontend.nn.functional_vision import affine_grid, grid_sample
+from tostatic.frontend.nn.functional_vision import affine_grid, grid_sample, pixel_shuffle
 
 from tostatic.frontend.nn.functional_nlp import (  # Transformers and NLP (issue 13)
     embedding,
@@ -40,3 +40,4 @@ __all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "affine_grid", "avg_poo
            "interpolate", "leaky_relu", "linear", "max_pool2d", "pad", "prelu", "relu",
            "relu6", "sigmoid", "silu", "softmax", "swish", "tanh", "upsample"]
 __all__ += ["embedding", "gelu", "layer_norm", "log_softmax", "one_hot"]
+__all__ += ["pixel_shuffle"]

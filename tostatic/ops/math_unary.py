@@ -1,5 +1,5 @@
-"""Unary math of the Transformer family: erf (exact gelu's core), rsqrt, square, log, and
-log_softmax along one axis. Same shape and dtype as the input; floating inputs only, except
+"""Unary math of the Transformer family: erf (exact gelu's core), rsqrt, square, log, log1p,
+and log_softmax along one axis. Same shape and dtype as the input; floating inputs only, except
 square, which Paddle also runs on int32 / int64."""
 from __future__ import annotations
 
@@ -65,6 +65,22 @@ class Log(FloatUnary):
     FN = staticmethod(_log)
     PADDLE = unary("log")
     NAME_HINT = "log"
+
+
+def _log1p(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):  # log1p(-1) = -inf, below: nan
+        return np.log1p(x)
+
+
+@pd_op
+class Log1p(FloatUnary):
+    """log(1 + x), exact for small x. Paddle 3.3.1 builds it in the new IR only; the legacy
+    op is Paddle 2.x's."""
+
+    name = "pd.log1p"
+    FN = staticmethod(_log1p)
+    PADDLE = unary("log1p")
+    NAME_HINT = "log1p"
 
 
 @pd_op

@@ -19,7 +19,7 @@ from tostatic.frontend.tensor.naming import helper
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 from tostatic.ir import builder as builders
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ops import indexing, joining, manipulation
+from tostatic.ops import indexing, joining, manipulation, rearrange
 
 
 def is_tensor(x: Any) -> bool:
@@ -220,5 +220,13 @@ def shape(input: Any) -> Any:
         return apply(manipulation.Shape, input)
 
 
-__all__ = ["chunk", "concat", "expand", "flatten", "gather", "meshgrid",
+__all__ = ["chunk", "concat", "expand", "flatten", "flip", "gather", "meshgrid",
            "shape", "slice", "split", "squeeze", "stack", "tile", "unsqueeze"]
+
+
+def flip(x: Any, axis: int | Sequence[int], name: str | None = None) -> Any:
+    """x reversed along `axis` (an int or a list of them)."""
+    no_tensor("flip", "axis", axis)
+    axes = [axis] if isinstance(axis, int) else int_list(axis)
+    with helper("flip", name):
+        return apply(rearrange.Flip, x, axis=tuple(axes))

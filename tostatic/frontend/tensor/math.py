@@ -21,6 +21,7 @@ from tostatic.ops import (
     reduction,
 )
 from tostatic.ops import einsum as einsum_ops, gathering, logical, math_unary, runtime_bounds
+from tostatic.ops import rounding
 from tostatic.ir import builder as builders
 
 _BINARY = {
@@ -401,3 +402,27 @@ def logical_xor(x, y, name=None):
 
 def logical_not(x, name=None):
     return _named(logical.LogicalNot, "logical_not", name, x)
+
+
+# --- rounding, sign, log1p (issue 16): Paddle 3.3.1 builds them in the new IR only; written as
+# Paddle 2.x's LayerHelper wrote them (floor_0.tmp_0, ...)
+
+def floor(x, name=None):
+    return _named(rounding.Floor, "floor", name, x)
+
+
+def ceil(x, name=None):
+    return _named(rounding.Ceil, "ceil", name, x)
+
+
+def round(x, decimals=0, name=None):  # noqa: A001 (Paddle's name)
+    """Half to even (2.5 -> 2), to `decimals` places."""
+    return _named(rounding.Round, "round", name, x, decimals=int(decimals))
+
+
+def sign(x, name=None):
+    return _named(rounding.Sign, "sign", name, x)
+
+
+def log1p(x, name=None):
+    return _named(math_unary.Log1p, "log1p", name, x)
