@@ -197,10 +197,30 @@ def _models():
             return out, h, c, g, gh
 
     class Unsupported(nn.Layer):
-        """nonzero: an op tostatic has no pd op for."""
+        """kron: an op tostatic has no pd op for."""
 
         def forward(self, x):
-            return paddle.nonzero(x > 0)
+            return paddle.kron(x, x)
+
+    class SortRoundNorm(nn.Layer):
+        """Rounding, sign, log1p, sorting, flip, p-norms, pixel_shuffle, nonzero, and random
+        ops (times zero: the outputs stay deterministic, the ops are in the file)."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x, img):
+            x = self.fc(x)
+            r = paddle.uniform([2, 3], min=-1.0, max=1.0) + paddle.randn([2, 3])
+            return (paddle.floor(x * 3), paddle.ceil(x * 3), paddle.round(x * 3),
+                    paddle.round(x * 30, decimals=-1), paddle.sign(x),
+                    paddle.log1p(paddle.abs(x)), paddle.argsort(x, axis=1),
+                    paddle.sort(x, axis=0, descending=True), paddle.flip(x, [1]),
+                    paddle.linalg.norm(x, p=3, axis=1), paddle.linalg.norm(x),
+                    paddle.linalg.norm(x, p=float("inf"), axis=-1, keepdim=True),
+                    F.pixel_shuffle(img, 2), paddle.nonzero(x > 0.5),
+                    (r * 0.0).sum() + x)
 
     class RuntimeOperand(nn.Layer):
         """clip whose bound is computed when it runs: legacy clip takes it as a tensor,
@@ -225,6 +245,8 @@ def _models():
                                InputSpec([None, 3], "int64", "ids")]),
         "recurrent": (Recurrent, [InputSpec([None, 5, 4], "float32", "x")]),
         "unsupported": (Unsupported, [InputSpec([None, 4], "float32", "x")]),
+        "sort_round_norm": (SortRoundNorm, [InputSpec([None, 4], "float32", "x"),
+                                            InputSpec([None, 8, 3, 3], "float32", "img")]),
         "runtime_operand": (RuntimeOperand, [InputSpec([None, 4], "float32", "x")]),
         "resnet18": (resnet18, [InputSpec([None, 3, 32, 32], "float32", "x")]),
     }

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.interop
 
 HERE = Path(__file__).parent
 MODELS = ["mlp", "small_cnn", "control_flow", "nested_control_flow", "nlp_ops", "vision_ops",
-          "more_ops", "recurrent", "resnet18"]
+          "more_ops", "recurrent", "resnet18", "sort_round_norm"]
 # what OpenVINO 2026.4's Paddle reader converts (it has no prelu, log_softmax, rank-3 tril)
 OPENVINO_MODELS = ["mlp", "small_cnn", "control_flow", "nested_control_flow", "resnet18"]
 TOL = dict(rtol=2e-4, atol=2e-5)
@@ -184,6 +184,14 @@ P2O_CANNOT = {"vision_ops": "paddle2onnx 2.1 refuses nearest_interp_v2's scale l
                            "[2, ...]); the other outputs match"}
 
 
+# outputs paddle2onnx 2.1 gets wrong in a model it otherwise converts
+P2O_WRONG_OUTPUTS = {"sort_round_norm": {
+    3: "paddle2onnx 2.1 ignores round's decimals (it writes Round of x, not of x * 10^d)",
+    10: "paddle2onnx 2.1 ignores p_norm's asvector (a norm of every element comes out as "
+        "one per row)",
+    11: "paddle2onnx 2.1 gets p_norm with porder inf wrong"}}
+
+
 @pytest.fixture(scope="session")
 def onnx_dir(converted, tmp_path_factory):
     """The converted models through paddle2onnx; (directory, {name: why it failed})."""
@@ -205,7 +213,11 @@ def test_converted_runs_through_paddle2onnx_in_onnxruntime(pir_dir, index, onnx_
     got = sess.run(None, feeds)
     # paddle2onnx writes a 0-D result (x.max()) as shape [1]
     got = [g.reshape(()) if w.ndim == 0 and g.shape == (1,) else g for g, w in zip(got, want)]
-    _close([g.astype(w.dtype) for g, w in zip(got, want)], want)
+    wrong = P2O_WRONG_OUTPUTS.get(name, {})
+    for i in wrong:  # paddle2onnx's fault, shown: when it is fixed, this fails and goes
+        assert not np.allclose(got[i], want[i], **TOL), wrong[i]
+    keep = [i for i in range(len(want)) if i not in wrong]
+    _close([got[i].astype(want[i].dtype) for i in keep], [want[i] for i in keep])
 
 
 # --- the format is the content's, not the name's ---------------------------------------------
@@ -308,11 +320,11 @@ def test_unknown_op_names_the_op_and_its_position(pir_dir, tmp_path):
 def test_paddle_made_unsupported_op_names_op_and_position(pir_dir):
     ops = json.loads((pir_dir / "unsupported.json").read_text())["program"]["regions"][0][
         "blocks"][0]["ops"]
-    i = next(k for k, o in enumerate(ops) if o["#"] == "1.nonzero")
+    i = next(k for k, o in enumerate(ops) if o["#"] == "1.kron")
     with pytest.raises(UnsupportedError) as e:
         tostatic.jit.load(str(pir_dir / "unsupported"))
     assert str(e.value) == (f"{pir_dir / 'unsupported.json'}: program.regions[0].blocks[0]."
-                            f"ops[{i}] (pd_op.nonzero): this PIR op is not supported by "
+                            f"ops[{i}] (pd_op.kron): this PIR op is not supported by "
                             f"tostatic (op {i} of its block)")
 
 

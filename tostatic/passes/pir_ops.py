@@ -378,6 +378,14 @@ PIR_OPS: dict[str, Rule | Raise] = {
     "pd_op.one_hot": Rule("pd.one_hot", ("x", "=depth")),
     "pd_op.cross_entropy_with_softmax": Rule("pd.softmax_with_cross_entropy",
                                              ("logits", "label")),
+    # rounding, sorting, norms, rearranging (issue 16)
+    **{f"pd_op.{n}": _unary(f"pd.{n}") for n in ("floor", "ceil", "sign", "log1p", "round",
+                                                  "flip", "p_norm", "pixel_shuffle",
+                                                  "nonzero")},
+    "pd_op.argsort": Rule("pd.argsort", ("x",)),
+    # random: the shape a constant (full_int_array), uniform's bounds constants too
+    "pd_op.uniform": Rule("pd.uniform", ("=shape", "=min", "=max"), {"place": None}),
+    "pd_op.gaussian": Rule("pd.gaussian", ("=shape",), {"place": None}),
     # no-ops for inference
     "pd_op.assign_out_": _same, "pd_op.memcpy_h2d": _same, "pd_op.memcpy_d2h": _same,
 }
