@@ -223,11 +223,23 @@ def _models():
                     (r * 0.0).sum() + x)
 
     class RuntimeOperand(nn.Layer):
-        """clip whose bound is computed when it runs: legacy clip takes it as a tensor,
-        tostatic's pd.clip only as an attribute."""
+        """topk whose k is computed when it runs (the batch size): tostatic's pd.topk takes k
+        as an attribute only."""
 
         def forward(self, x):
-            return paddle.clip(x, x.min(), 1.0)
+            return paddle.topk(x, k=paddle.shape(x)[0])[0]
+
+    class RuntimeBounds(nn.Layer):
+        """clip bounds computed when it runs (legacy clip's Min / Max tensors)."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return (paddle.clip(y, y.min(), 1.0), paddle.clip(y, max=y.mean()),
+                    paddle.clip(y, y.mean() - 0.3, y.mean() + 0.3))
 
     def resnet18():
         from paddle.vision.models import resnet18 as make
@@ -248,6 +260,7 @@ def _models():
         "sort_round_norm": (SortRoundNorm, [InputSpec([None, 4], "float32", "x"),
                                             InputSpec([None, 8, 3, 3], "float32", "img")]),
         "runtime_operand": (RuntimeOperand, [InputSpec([None, 4], "float32", "x")]),
+        "runtime_bounds": (RuntimeBounds, [InputSpec([None, 4], "float32", "x")]),
         "resnet18": (resnet18, [InputSpec([None, 3, 32, 32], "float32", "x")]),
     }
 

@@ -15,6 +15,7 @@ from xdsl.ir import SSAValue
 
 from tostatic.ir.opdef import REGISTRY, Abstract
 from tostatic.ops.core import array_to_dense
+from tostatic.ops.runtime_bounds import CLIP_OPS
 from tostatic.passes.pir_raising import (
     Const,
     Dim,
@@ -145,6 +146,39 @@ def _stack_or_concat(pd: str, inputs: tuple[str, ...]) -> Raise:
             ctx.set_known(res[0], Sym(k.elems, False))
         return res
     return run
+
+
+def _constant(ctx: OpContext, i: int) -> np.ndarray | None:
+    """Operand i's value when it is known while loading, else None."""
+    e = ctx.entry(i)
+    if isinstance(e, Const):
+        return e.array
+    k = ctx.known(i)
+    if k is not None and all(isinstance(x, (int, float, bool)) for x in k.elems):
+        return np.array(k.elems)
+    return None
+
+
+FLT_MAX = float(np.finfo(np.float32).max)  # clip's bounds when a tensor gives them
+
+
+def _clip(ctx: OpContext) -> list[Entry]:
+    """clip(x, min, max): constant bounds as pd.clip's attributes; a bound computed when the
+    program runs (paddle.clip(x, x.min())) read from its tensor, as legacy clip's Min / Max."""
+    attrs = {"min": -FLT_MAX, "max": FLT_MAX}
+    tensors: dict[str, SSAValue] = {}
+    for i, name in ((1, "min"), (2, "max")):
+        if ctx.is_null(i):
+            continue
+        value = _constant(ctx, i)
+        if value is None:
+            tensors[name] = ctx.tensor(i)
+        else:
+            attrs[name] = float(value.reshape(-1)[0])
+    if not tensors:
+        return Rule("pd.clip", ("x", "=min", "=max"))(ctx)
+    out = ctx.emit(CLIP_OPS[tuple(tensors)], [ctx.tensor(0), *tensors.values()], attrs)
+    return bind_results(ctx, out, None)
 
 
 def _cast(ctx: OpContext) -> list[Entry]:
@@ -307,7 +341,7 @@ PIR_OPS: dict[str, Rule | Raise] = {
         "log_softmax", "elu", "hardsigmoid")},
     "pd_op.leaky_relu": _unary("pd.leaky_relu", negative_slope="alpha"),
     "pd_op.scale": Rule("pd.scale", ("x", "=scale")),
-    "pd_op.clip": Rule("pd.clip", ("x", "=min", "=max")),
+    "pd_op.clip": _clip,
     "pd_op.where": Rule("pd.where", ("condition", "x", "y")),
     "pd_op.increment": _increment,
     "pd_op.cast": _cast,
