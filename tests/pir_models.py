@@ -230,7 +230,8 @@ def _models():
             return paddle.topk(x, k=paddle.shape(x)[0])[0]
 
     class RuntimeBounds(nn.Layer):
-        """clip bounds computed when it runs (legacy clip's Min / Max tensors)."""
+        """clip bounds and slice starts / ends computed when it runs (legacy clip's Min / Max
+        tensors, slice's StartsTensor / EndsTensor)."""
 
         def __init__(self):
             super().__init__()
@@ -238,8 +239,10 @@ def _models():
 
         def forward(self, x):
             y = self.fc(x)
+            n = paddle.shape(x)[0]  # the batch: known only when it runs
             return (paddle.clip(y, y.min(), 1.0), paddle.clip(y, max=y.mean()),
-                    paddle.clip(y, y.mean() - 0.3, y.mean() + 0.3))
+                    paddle.clip(y, y.mean() - 0.3, y.mean() + 0.3), y[:, n - 1:],
+                    paddle.slice(y, [1], [0], [n + 1]), y[:, n:n + 2] * 2.0)
 
     def resnet18():
         from paddle.vision.models import resnet18 as make

@@ -10,12 +10,14 @@ results make the difference moot.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from xdsl.ir import SSAValue
 
 from tostatic.ir.opdef import REGISTRY, Abstract
 from tostatic.ops.core import array_to_dense
-from tostatic.ops.runtime_bounds import CLIP_OPS
+from tostatic.ops.runtime_bounds import CLIP_OPS, SLICE_OPS
 from tostatic.passes.pir_raising import (
     Const,
     Dim,
@@ -126,6 +128,9 @@ def _shape(ctx: OpContext) -> list[Entry]:
 
 
 def _slice(ctx: OpContext) -> list[Entry]:
+    starts, ends = _constant(ctx, 1), _constant(ctx, 2)
+    if starts is None or ends is None:
+        return _slice_at_run_time(ctx, starts, ends)
     res = Rule("pd.slice", ("x", "=starts", "=ends"), {"infer_flags": None})(ctx)
     known = ctx.known(0)
     axes, decrease = ctx.attrs.get("axes", []), ctx.attrs.get("decrease_axis", [])
@@ -136,6 +141,25 @@ def _slice(ctx: OpContext) -> list[Entry]:
         part = known.elems[slice(*slice(start, end).indices(n))]
         ctx.set_known(res[0], Sym(tuple(part), bool(decrease) and len(part) == 1))
     return res
+
+
+def _slice_at_run_time(ctx: OpContext, starts: np.ndarray | None,
+                       ends: np.ndarray | None) -> list[Entry]:
+    """slice whose starts or ends are computed when the program runs (x[:, n:]): those read
+    from one int64 tensor, as legacy slice's StartsTensor / EndsTensor (infer_flags -1)."""
+    axes = tuple(int(a) for a in ctx.attrs.get("axes", ()))
+    attrs: dict[str, Any] = {"axes": axes, "infer_flags": (-1,) * len(axes),
+                             "decrease_axis": tuple(ctx.attrs.get("decrease_axis", ()))}
+    operands, forms = [ctx.tensor(0)], []
+    for i, side, value in ((1, "starts", starts), (2, "ends", ends)):
+        if value is None:
+            operands.append(_int_vector(ctx, i))
+            forms.append("tensor")
+            attrs[side] = ()
+        else:
+            attrs[side] = tuple(int(v) for v in value.reshape(-1))
+            forms.append("attr")
+    return bind_results(ctx, ctx.emit(SLICE_OPS[(forms[0], forms[1])], operands, attrs), None)
 
 
 def _stack_or_concat(pd: str, inputs: tuple[str, ...]) -> Raise:
