@@ -140,3 +140,37 @@ def test_clip_with_tensor_bounds_matches_paddle_eager_and_export(real_paddle, tm
     got = paddle_predict(tmp_path / "ours.pdmodel", None, {"x": x}, onednn=False)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-6)
+
+
+def _slice_model(P):
+    class SliceNet(P.nn.Layer):
+        def forward(self, x, n):
+            s = P.cast(n, "int32")
+            return (P.slice(x, [1], [n], [4]), P.slice(x, [1, 2], [0, n], [n + 2, 5]),
+                    P.slice(x, [1, 2], P.concat([s, s]), [5, 4]))
+    return SliceNet()
+
+
+def test_slice_with_tensor_bounds_matches_paddle_eager_and_runs_exported(real_paddle,
+                                                                         tmp_path):
+    paddle = real_paddle
+    feeds = {"x": np.random.default_rng(6).standard_normal((2, 6, 5)).astype(np.float32),
+             "n": np.array([1], np.int64)}
+    want = [o.numpy() for o in _slice_model(paddle)(*map(paddle.to_tensor, feeds.values()))]
+    ours = _slice_model(tostatic)
+    got = ours(*map(tostatic.to_tensor, feeds.values()))
+    assert len(got) == len(want) == 3
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.numpy(), w)
+    spec = tostatic.static.InputSpec
+    tostatic.jit.save(ours, str(tmp_path / "ours"), input_spec=[
+        spec([None, 6, 5], "float32", "x"), spec([1], "int64", "n")])
+    types = {t for t, _, _ in _ops(tmp_path / "ours.pdmodel")}
+    assert types == {"slice"}
+    for n in (1, 2, 3):  # one file, bounds read when it runs
+        feeds["n"] = np.array([n], np.int64)
+        want = [o.numpy() for o in _slice_model(paddle)(*map(paddle.to_tensor,
+                                                              feeds.values()))]
+        got = paddle_predict(tmp_path / "ours.pdmodel", None, feeds, onednn=False)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
