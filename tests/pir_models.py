@@ -212,7 +212,8 @@ def _models():
 
         def forward(self, x, img):
             x = self.fc(x)
-            r = paddle.uniform([2, 3], min=-1.0, max=1.0) + paddle.randn([2, 3])
+            r = (paddle.uniform([2, 3], min=-1.0, max=1.0) + paddle.randn([2, 3])
+                 + paddle.randint(0, 5, [2, 3]).astype("float32"))
             return (paddle.floor(x * 3), paddle.ceil(x * 3), paddle.round(x * 3),
                     paddle.round(x * 30, decimals=-1), paddle.sign(x),
                     paddle.log1p(paddle.abs(x)), paddle.argsort(x, axis=1),

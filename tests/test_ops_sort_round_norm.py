@@ -196,3 +196,45 @@ def test_refusals_name_the_op():
         R.Floor.infer(Abstract((2,), dtypes.int64))
     with pytest.raises(UnsupportedError, match="matrix norm"):
         tostatic.linalg.norm(tostatic.to_tensor(X), p=2, axis=[1, 2])
+
+
+# --- randint ---------------------------------------------------------------------------------
+
+def test_randint_draws_in_range_with_paddle_seed():
+    tostatic.seed(11)
+    a = tostatic.randint(-3, 4, [50, 40]).numpy()
+    tostatic.seed(11)
+    b = tostatic.randint(-3, 4, [50, 40]).numpy()
+    assert a.dtype == np.int64 and a.shape == (50, 40)
+    np.testing.assert_array_equal(a, b)
+    assert a.min() == -3 and a.max() == 3  # every value of [low, high) is drawn
+    assert tostatic.randint(6, shape=[3], dtype="int32").numpy().dtype == np.int32
+    with pytest.raises(ValueError, match="low must be greater than 0"):
+        tostatic.randint(0)
+
+
+@pytest.mark.interop
+def test_randint_exports_as_paddle_writes_it_and_runs_in_paddle_inference(real_paddle,
+                                                                           tmp_path):
+    def model(P):
+        class Net(P.nn.Layer):
+            def forward(self, x):
+                return x + P.randint(0, 10, [2, 3]).astype("float32"), P.randint(-5, 5, [4],
+                                                                                  "int32")
+        return Net()
+
+    spec = [real_paddle.static.InputSpec([None, 3], "float32", "x")]
+    real_paddle.jit.save(real_paddle.jit.to_static(model(real_paddle), input_spec=spec),
+                         str(tmp_path / "theirs"))
+    tostatic.jit.save(model(tostatic), str(tmp_path / "ours"),
+                      input_spec=[tostatic.static.InputSpec([None, 3], "float32", "x")])
+    assert op_descs(tmp_path / "ours.pdmodel", "randint") == \
+        op_descs(tmp_path / "theirs.pdmodel", "randint")
+    assert output_vars(tmp_path / "ours.pdmodel", "randint") == \
+        output_vars(tmp_path / "theirs.pdmodel", "randint")
+    x = np.zeros((2, 3), np.float32)
+    a, b = predict(str(tmp_path / "ours.pdmodel"), {"x": x}, onednn=False)
+    assert a.shape == (2, 3) and b.shape == (4,) and b.dtype == np.int32
+    assert set(np.unique(a)) <= set(range(10)) and -5 <= b.min() and b.max() < 5
+    (c,) = [load_model(str(tmp_path / "theirs.pdmodel"), None).run([x])[1]]
+    assert c.dtype == np.int32 and c.shape == (4,) and -5 <= c.min() and c.max() < 5

@@ -73,6 +73,7 @@ from tostatic.frontend.tensor.math import (  # noqa: F401  (Transformers and NLP
 )
 from tostatic.frontend.tensor.math import ceil, floor, log1p, round, sign  # noqa: F401,A004
 from tostatic.frontend.tensor.manipulation import flip  # noqa: F401
+from tostatic.frontend.tensor.math import randint  # noqa: F401
 from tostatic.frontend.tensor.search import argsort, nonzero, sort  # noqa: F401
 from tostatic.frontend.tensor.linalg import norm  # noqa: F401
 from tostatic.frontend.nn.param_attr import ParamAttr  # noqa: F401  (paddle.ParamAttr)

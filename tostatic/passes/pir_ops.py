@@ -444,6 +444,7 @@ PIR_OPS: dict[str, Rule | Raise] = {
     # random: the shape a constant (full_int_array), uniform's bounds constants too
     "pd_op.uniform": Rule("pd.uniform", ("=shape", "=min", "=max"), {"place": None}),
     "pd_op.gaussian": Rule("pd.gaussian", ("=shape",), {"place": None}),
+    "pd_op.randint": Rule("pd.randint", ("=shape",), {"place": None}),
     # no-ops for inference
     "pd_op.assign_out_": _same, "pd_op.memcpy_h2d": _same, "pd_op.memcpy_d2h": _same,
 }

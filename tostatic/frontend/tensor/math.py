@@ -251,6 +251,18 @@ def uniform(shape, dtype=None, min=-1.0, max=1.0, seed=0, name=None):
                  dtype=dtypes.convert_dtype(dtype or dtypes.float32))
 
 
+def randint(low=0, high=None, shape=[1], dtype=None, name=None):  # noqa: B006 (Paddle's)
+    """Integers uniform in [low, high) (one argument: [0, low)), int64 unless `dtype`."""
+    if high is None:
+        if low <= 0:
+            raise ValueError(f"If high is None, low must be greater than 0, but received "
+                             f"low = {low}.")
+        low, high = 0, low
+    with helper("randint", name):
+        return apply(creation.RandInt, shape=_shape(shape), low=int(low), high=int(high),
+                     dtype=dtypes.convert_dtype(dtype or dtypes.int64))
+
+
 def randn(shape, dtype=None, name=None):
     return apply(creation.GaussianRandom, shape=_shape(shape), mean=0.0, std=1.0,
                  dtype=dtypes.convert_dtype(dtype or dtypes.float32))
