@@ -183,6 +183,16 @@ def _models():
                     self.dwt(x), F.adaptive_max_pool2d(x, 1),
                     paddle.meshgrid(x[0, 0, 0], x[0, 0, :, 0])[1])
 
+    class RandInt(nn.Layer):
+        """randint (times zero: the output stays deterministic, the op is in the file)."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x) + paddle.randint(0, 5, [1, 4]).astype("float32") * 0.0
+
     class Recurrent(nn.Layer):
         """nn.LSTM and a bidirectional two-layer nn.GRU over [batch, time, features]."""
 
@@ -212,8 +222,7 @@ def _models():
 
         def forward(self, x, img):
             x = self.fc(x)
-            r = (paddle.uniform([2, 3], min=-1.0, max=1.0) + paddle.randn([2, 3])
-                 + paddle.randint(0, 5, [2, 3]).astype("float32"))
+            r = paddle.uniform([2, 3], min=-1.0, max=1.0) + paddle.randn([2, 3])
             return (paddle.floor(x * 3), paddle.ceil(x * 3), paddle.round(x * 3),
                     paddle.round(x * 30, decimals=-1), paddle.sign(x),
                     paddle.log1p(paddle.abs(x)), paddle.argsort(x, axis=1),
@@ -264,6 +273,7 @@ def _models():
         "sort_round_norm": (SortRoundNorm, [InputSpec([None, 4], "float32", "x"),
                                             InputSpec([None, 8, 3, 3], "float32", "img")]),
         "runtime_operand": (RuntimeOperand, [InputSpec([None, 4], "float32", "x")]),
+        "randint": (RandInt, [InputSpec([None, 4], "float32", "x")]),
         "runtime_bounds": (RuntimeBounds, [InputSpec([None, 4], "float32", "x")]),
         "resnet18": (resnet18, [InputSpec([None, 3, 32, 32], "float32", "x")]),
     }

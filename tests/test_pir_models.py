@@ -32,7 +32,7 @@ pytestmark = pytest.mark.interop
 
 HERE = Path(__file__).parent
 MODELS = ["mlp", "small_cnn", "control_flow", "nested_control_flow", "nlp_ops", "vision_ops",
-          "more_ops", "recurrent", "resnet18", "sort_round_norm", "runtime_bounds"]
+          "more_ops", "recurrent", "resnet18", "sort_round_norm", "runtime_bounds", "randint"]
 # what OpenVINO 2026.4's Paddle reader converts (it has no prelu, log_softmax, rank-3 tril)
 OPENVINO_MODELS = ["mlp", "small_cnn", "control_flow", "nested_control_flow", "resnet18"]
 TOL = dict(rtol=2e-4, atol=2e-5)
@@ -177,7 +177,8 @@ def test_converted_runs_in_openvino(pir_dir, index, converted, name):
     _close([g.astype(w.dtype) for g, w in zip(got, want)], want)
 
 
-P2O_CANNOT = {"vision_ops": "paddle2onnx 2.1 refuses nearest_interp_v2's scale list once "
+P2O_CANNOT = {"randint": "paddle2onnx 2.1 has no converter for randint",
+              "vision_ops": "paddle2onnx 2.1 refuses nearest_interp_v2's scale list once "
                             "Paddle 3.3.1 has translated it to PIR (doubles, it wants floats)",
               "recurrent": "paddle2onnx 2.1 returns the final states of the last layer only "
                            "(a 2-layer bidirectional GRU's are [4, batch, hidden], it gives "
