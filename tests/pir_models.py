@@ -183,6 +183,16 @@ def _models():
                     self.dwt(x), F.adaptive_max_pool2d(x, 1),
                     paddle.meshgrid(x[0, 0, 0], x[0, 0, :, 0])[1])
 
+    class RandInt(nn.Layer):
+        """randint (times zero: the output stays deterministic, the op is in the file)."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x) + paddle.randint(0, 5, [1, 4]).astype("float32") * 0.0
+
     class Recurrent(nn.Layer):
         """nn.LSTM and a bidirectional two-layer nn.GRU over [batch, time, features]."""
 
@@ -197,17 +207,52 @@ def _models():
             return out, h, c, g, gh
 
     class Unsupported(nn.Layer):
-        """nonzero: an op tostatic has no pd op for."""
+        """kron: an op tostatic has no pd op for."""
 
         def forward(self, x):
-            return paddle.nonzero(x > 0)
+            return paddle.kron(x, x)
+
+    class SortRoundNorm(nn.Layer):
+        """Rounding, sign, log1p, sorting, flip, p-norms, pixel_shuffle, nonzero, and random
+        ops (times zero: the outputs stay deterministic, the ops are in the file)."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x, img):
+            x = self.fc(x)
+            r = paddle.uniform([2, 3], min=-1.0, max=1.0) + paddle.randn([2, 3])
+            return (paddle.floor(x * 3), paddle.ceil(x * 3), paddle.round(x * 3),
+                    paddle.round(x * 30, decimals=-1), paddle.sign(x),
+                    paddle.log1p(paddle.abs(x)), paddle.argsort(x, axis=1),
+                    paddle.sort(x, axis=0, descending=True), paddle.flip(x, [1]),
+                    paddle.linalg.norm(x, p=3, axis=1), paddle.linalg.norm(x),
+                    paddle.linalg.norm(x, p=float("inf"), axis=-1, keepdim=True),
+                    F.pixel_shuffle(img, 2), paddle.nonzero(x > 0.5),
+                    (r * 0.0).sum() + x)
 
     class RuntimeOperand(nn.Layer):
-        """clip whose bound is computed when it runs: legacy clip takes it as a tensor,
-        tostatic's pd.clip only as an attribute."""
+        """topk whose k is computed when it runs (the batch size): tostatic's pd.topk takes k
+        as an attribute only."""
 
         def forward(self, x):
-            return paddle.clip(x, x.min(), 1.0)
+            return paddle.topk(x, k=paddle.shape(x)[0])[0]
+
+    class RuntimeBounds(nn.Layer):
+        """clip bounds and slice starts / ends computed when it runs (legacy clip's Min / Max
+        tensors, slice's StartsTensor / EndsTensor)."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = self.fc(x)
+            n = paddle.shape(x)[0]  # the batch: known only when it runs
+            return (paddle.clip(y, y.min(), 1.0), paddle.clip(y, max=y.mean()),
+                    paddle.clip(y, y.mean() - 0.3, y.mean() + 0.3), y[:, n - 1:],
+                    paddle.slice(y, [1], [0], [n + 1]), y[:, n:n + 2] * 2.0)
 
     def resnet18():
         from paddle.vision.models import resnet18 as make
@@ -225,7 +270,11 @@ def _models():
                                InputSpec([None, 3], "int64", "ids")]),
         "recurrent": (Recurrent, [InputSpec([None, 5, 4], "float32", "x")]),
         "unsupported": (Unsupported, [InputSpec([None, 4], "float32", "x")]),
+        "sort_round_norm": (SortRoundNorm, [InputSpec([None, 4], "float32", "x"),
+                                            InputSpec([None, 8, 3, 3], "float32", "img")]),
         "runtime_operand": (RuntimeOperand, [InputSpec([None, 4], "float32", "x")]),
+        "randint": (RandInt, [InputSpec([None, 4], "float32", "x")]),
+        "runtime_bounds": (RuntimeBounds, [InputSpec([None, 4], "float32", "x")]),
         "resnet18": (resnet18, [InputSpec([None, 3, 32, 32], "float32", "x")]),
     }
 

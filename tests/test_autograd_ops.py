@@ -124,6 +124,41 @@ _add(C("pd.set_value_tensor", [F(4, 5), F(1, 5)], axes=(0,), starts=(1,), ends=(
        steps=(2,)))
 _add(C("pd.add_n", [F(2, 3), F(2, 3), F(2, 3)]))
 _add(C("pd.increment", [F(1)], step=2.0))
+# sorting, rounding, norms, rearranging (the PIR reader's ops)
+for name in ("pd.floor", "pd.ceil", "pd.round"):
+    _add(C(name, [F(3, 4) * 3]))
+_add(C("pd.log1p", [P(3, 4)]))
+_add(C("pd.flip", [F(2, 3, 4)], axis=(0, 2)))
+_add(C("pd.pixel_shuffle", [F(1, 8, 2, 3)], upscale_factor=2))
+_add(C("pd.pixel_shuffle", [F(1, 2, 3, 8)], upscale_factor=2, data_format="NHWC"))
+_add(C("pd.argsort", [F(3, 5)], axis=1))
+_add(C("pd.argsort", [F(4, 3)], axis=0, descending=True))
+for p in (2.0, 3.0, 1.5):
+    _add(C("pd.p_norm", [F(3, 4)], porder=p, axis=1))
+_add(C("pd.p_norm", [F(2, 3, 2)], porder=2.0, asvector=True, keepdim=True))
+_add(C("pd.p_norm", [F(3, 4)], porder=float("inf"), axis=0))
+_add(C("pd.p_norm", [F(3, 4)], porder=float("-inf"), axis=1))
+# slice / clip with bounds read when they run (runtime_bounds.py), one case a form
+for starts, ends in [("list", "attr"), ("tensor", "attr"), ("attr", "list"), ("attr", "tensor"),
+                     ("list", "list"), ("list", "tensor"), ("tensor", "list"),
+                     ("tensor", "tensor")]:
+    bounds = {"list": {"starts": [I([1]), I([-3])], "ends": [I([3]), I([4])]},
+              "tensor": {"starts": [I([1, -3])], "ends": [I([3, 4])]}}
+    ins = [F(4, 5)] + [b for side in ("starts", "ends")
+                       for b in (bounds[(starts, ends)[side == "ends"]][side]
+                                 if (starts, ends)[side == "ends"] != "attr" else [])]
+    tag = "_".join(f"{side}_{form}" for side, form in (("starts", starts), ("ends", ends))
+                   if form != "attr")
+    attrs = {"axes": (0, 1)}
+    attrs.update({"starts": (1, -3)} if starts == "attr" else {})
+    attrs.update({"ends": (3, 4)} if ends == "attr" else {})
+    _add(C(f"pd.slice_{tag}", ins, **attrs))
+# the bounds tensors get no gradient (as Paddle's clip_grad); the attributes they override
+# are ignored
+_add(C("pd.clip_tensor_min", [F(3, 4), np.array([-0.3])], no_grad=(1,), min=-9.0, max=0.5))
+_add(C("pd.clip_tensor_max", [F(3, 4), np.array([0.2])], no_grad=(1,), min=-0.5, max=9.0))
+_add(C("pd.clip_tensor_min_max", [F(3, 4), np.array([-0.4]), np.array([0.4])],
+       no_grad=(1, 2), min=0.0, max=0.0))
 # advanced indexing: bounds and indices from tensors (Paddle's variable_index.py forms)
 _add(C("pd.slice_tensor", [F(4, 3), I([2]), I([3])], axes=(0,), decrease_axis=(0,)))
 _add(C("pd.slice_tensor", [F(3, 5), I([-4]), I([-1])], axes=(1,)))

@@ -26,12 +26,13 @@ from tostatic.serialization import FormatError
 from tostatic.serialization.program_desc import load_program
 
 from conftest import paddle_predict
+from paddle2onnx_harness import paddle2onnx_all
 
 pytestmark = pytest.mark.interop
 
 HERE = Path(__file__).parent
 MODELS = ["mlp", "small_cnn", "control_flow", "nested_control_flow", "nlp_ops", "vision_ops",
-          "more_ops", "recurrent", "resnet18"]
+          "more_ops", "recurrent", "resnet18", "sort_round_norm", "runtime_bounds", "randint"]
 # what OpenVINO 2026.4's Paddle reader converts (it has no prelu, log_softmax, rank-3 tril)
 OPENVINO_MODELS = ["mlp", "small_cnn", "control_flow", "nested_control_flow", "resnet18"]
 TOL = dict(rtol=2e-4, atol=2e-5)
@@ -176,29 +177,20 @@ def test_converted_runs_in_openvino(pir_dir, index, converted, name):
     _close([g.astype(w.dtype) for g, w in zip(got, want)], want)
 
 
-# paddle2onnx aborts its process on what it cannot convert: one child a model, forked after
-# paddle2onnx (and Paddle) are imported once
-_P2O = r"""
-import os, sys
-import paddle2onnx
-src, dst = sys.argv[1], sys.argv[2]
-for name in sys.argv[3:]:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            paddle2onnx.export(f"{src}/{name}.pdmodel", f"{src}/{name}.pdiparams",
-                               f"{dst}/{name}.onnx", opset_version=13)
-            os._exit(0)
-        except BaseException as e:
-            print(f"{name}: {e}", file=sys.stderr)
-            os._exit(1)
-    print("STATUS", name, os.waitpid(pid, 0)[1], flush=True)
-"""
-P2O_CANNOT = {"vision_ops": "paddle2onnx 2.1 refuses nearest_interp_v2's scale list once "
+P2O_CANNOT = {"randint": "paddle2onnx 2.1 has no converter for randint",
+              "vision_ops": "paddle2onnx 2.1 refuses nearest_interp_v2's scale list once "
                             "Paddle 3.3.1 has translated it to PIR (doubles, it wants floats)",
               "recurrent": "paddle2onnx 2.1 returns the final states of the last layer only "
                            "(a 2-layer bidirectional GRU's are [4, batch, hidden], it gives "
                            "[2, ...]); the other outputs match"}
+
+
+# outputs paddle2onnx 2.1 gets wrong in a model it otherwise converts
+P2O_WRONG_OUTPUTS = {"sort_round_norm": {
+    3: "paddle2onnx 2.1 ignores round's decimals (it writes Round of x, not of x * 10^d)",
+    10: "paddle2onnx 2.1 ignores p_norm's asvector (a norm of every element comes out as "
+        "one per row)",
+    11: "paddle2onnx 2.1 gets p_norm with porder inf wrong"}}
 
 
 @pytest.fixture(scope="session")
@@ -206,13 +198,7 @@ def onnx_dir(converted, tmp_path_factory):
     """The converted models through paddle2onnx; (directory, {name: why it failed})."""
     pytest.importorskip("paddle2onnx")
     out = tmp_path_factory.mktemp("onnx")
-    r = subprocess.run([sys.executable, "-c", _P2O, str(converted), str(out), *MODELS],
-                       env=_paddle_env(), capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-4000:]
-    status = dict(line.split()[1:] for line in r.stdout.splitlines()
-                  if line.startswith("STATUS "))
-    failures = {n: f"paddle2onnx exit status {status.get(n)}; its log:\n{r.stderr[-3000:]}"
-                for n in MODELS if status.get(n) != "0"}
+    failures = paddle2onnx_all(converted, out, MODELS)
     return out, failures
 
 
@@ -228,7 +214,11 @@ def test_converted_runs_through_paddle2onnx_in_onnxruntime(pir_dir, index, onnx_
     got = sess.run(None, feeds)
     # paddle2onnx writes a 0-D result (x.max()) as shape [1]
     got = [g.reshape(()) if w.ndim == 0 and g.shape == (1,) else g for g, w in zip(got, want)]
-    _close([g.astype(w.dtype) for g, w in zip(got, want)], want)
+    wrong = P2O_WRONG_OUTPUTS.get(name, {})
+    for i in wrong:  # paddle2onnx's fault, shown: when it is fixed, this fails and goes
+        assert not np.allclose(got[i], want[i], **TOL), wrong[i]
+    keep = [i for i in range(len(want)) if i not in wrong]
+    _close([got[i].astype(want[i].dtype) for i in keep], [want[i] for i in keep])
 
 
 # --- the format is the content's, not the name's ---------------------------------------------
@@ -331,17 +321,17 @@ def test_unknown_op_names_the_op_and_its_position(pir_dir, tmp_path):
 def test_paddle_made_unsupported_op_names_op_and_position(pir_dir):
     ops = json.loads((pir_dir / "unsupported.json").read_text())["program"]["regions"][0][
         "blocks"][0]["ops"]
-    i = next(k for k, o in enumerate(ops) if o["#"] == "1.nonzero")
+    i = next(k for k, o in enumerate(ops) if o["#"] == "1.kron")
     with pytest.raises(UnsupportedError) as e:
         tostatic.jit.load(str(pir_dir / "unsupported"))
     assert str(e.value) == (f"{pir_dir / 'unsupported.json'}: program.regions[0].blocks[0]."
-                            f"ops[{i}] (pd_op.nonzero): this PIR op is not supported by "
+                            f"ops[{i}] (pd_op.kron): this PIR op is not supported by "
                             f"tostatic (op {i} of its block)")
 
 
 def test_operand_known_only_at_run_time_is_named(pir_dir, tmp_path):
     with pytest.raises(UnsupportedError, match=r"runtime_operand\.json: program\.regions\[0\]"
-                       r"\.blocks\[0\]\.ops\[\d+\] \(pd_op\.clip\): operand 1 \(min\) is "
+                       r"\.blocks\[0\]\.ops\[\d+\] \(pd_op\.topk\): operand 1 \(k\) is "
                        r"computed when the program runs"):
         convert(str(pir_dir / "runtime_operand.json"), str(tmp_path / "out"))
     assert not (tmp_path / "out.pdmodel").exists()

@@ -5,6 +5,7 @@
 from tostatic import inference, jit, nn, static, utils, vision  # noqa: F401
 from tostatic import io, metric, optimizer, regularizer  # noqa: F401  (training, issue 14)
 from tostatic import autograd  # noqa: F401  (issue 14)
+from tostatic import linalg  # noqa: F401
 from tostatic.frontend.capture.compile import compile  # noqa: F401
 from tostatic.frontend.static.mode import (  # noqa: F401
     disable_static,
@@ -73,6 +74,11 @@ from tostatic.frontend.tensor.math import (  # noqa: F401  (Transformers and NLP
     tril,
     triu,
 )
+from tostatic.frontend.tensor.math import ceil, floor, log1p, round, sign  # noqa: F401,A004
+from tostatic.frontend.tensor.manipulation import flip  # noqa: F401
+from tostatic.frontend.tensor.math import randint  # noqa: F401
+from tostatic.frontend.tensor.search import argsort, sort  # noqa: F401
+from tostatic.frontend.tensor.linalg import norm  # noqa: F401
 from tostatic.frontend.nn.param_attr import ParamAttr  # noqa: F401  (paddle.ParamAttr)
 from tostatic.frontend.tensor.manipulation import (  # noqa: F401
     chunk,

@@ -264,12 +264,22 @@ class PdOp(IRDLOperation):
 
 
 def group_inputs(names: Sequence[str], flat: list[Any]) -> list[Any]:
-    """Flat operands -> one entry per declared input, the variadic one as a list."""
+    """Flat operands -> one entry per declared input, the variadic one as a list. Two
+    adjacent variadic inputs share what is left equally (slice's starts and ends lists, one
+    tensor an axis each)."""
     star = [i for i, n in enumerate(names) if n.startswith("*")]
     if not star:
         if len(flat) != len(names):
             raise TypeError(f"expected {len(names)} inputs {tuple(names)}, got {len(flat)}")
         return flat
+    if len(star) == 2 and star[1] == star[0] + 1:
+        i, n_after = star[0], len(names) - star[1] - 1
+        rest = flat[i:len(flat) - n_after]
+        if len(rest) % 2:
+            raise TypeError(f"inputs {tuple(names)}: {len(rest)} variadic operands do not "
+                            f"split equally between {names[i]} and {names[i + 1]}")
+        half = len(rest) // 2
+        return flat[:i] + [rest[:half], rest[half:]] + flat[len(flat) - n_after:]
     i = star[0]
     n_after = len(names) - i - 1
     return flat[:i] + [flat[i:len(flat) - n_after]] + flat[len(flat) - n_after:]

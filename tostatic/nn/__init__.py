@@ -40,6 +40,7 @@ from tostatic.frontend.nn.pooling import (
     MaxPool2D,
 )
 from tostatic.frontend.nn.upsampling import Upsample, UpsamplingBilinear2D, UpsamplingNearest2D
+from tostatic.frontend.nn.upsampling import PixelShuffle  # noqa: F401 (issue 16)
 
 from tostatic.frontend.nn.attention import MultiHeadAttention
 from tostatic.frontend.nn.common_nlp import GELU, Embedding, LayerNorm

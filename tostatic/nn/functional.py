@@ -24,7 +24,7 @@ from tostatic.frontend.nn.functional_pooling import (
     avg_pool2d,
     max_pool2d,
 )
-from tostatic.frontend.nn.functional_vision import affine_grid, grid_sample
+from tostatic.frontend.nn.functional_vision import affine_grid, grid_sample, pixel_shuffle
 
 from tostatic.frontend.nn.functional_nlp import (  # Transformers and NLP (issue 13)
     embedding,
@@ -56,3 +56,4 @@ from tostatic.frontend.nn.functional_loss import (  # losses (training, issue 14
 __all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
             "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss",
             "softmax_with_cross_entropy"]
+__all__ += ["pixel_shuffle"]

@@ -389,7 +389,8 @@ class Prelu(PdOp):
 @pd_op
 class Clip(Unary):
     """min(max(x, min), max) with the bounds cast to x's dtype as Paddle's kernel casts them
-    (1.7 -> 1 for integers). The Min/Max tensor slots are written empty."""
+    (1.7 -> 1 for integers). The Min/Max tensor slots are written empty (bounds read from
+    tensors are the ops of runtime_bounds.py)."""
 
     name = "pd.clip"
     ATTRS = {"min": attr(FLOAT), "max": attr(FLOAT)}

@@ -32,15 +32,6 @@ def _one_bound(op: str, what: str, bound: Abstract) -> None:
                          f"{bound.dtype.name} {list(bound.shape)}")
 
 
-def _tensor_flags(flags: Any) -> None:
-    """Bounds from tensors are read back on one axis (`x[i]`, `x[i:]`, `x[:n]`)."""
-    if list(flags) != [-1]:
-        raise UnsupportedError(f"slice: infer_flags={list(flags)}; bounds from tensors "
-                               f"(StartsTensorList / EndsTensorList) are supported on one "
-                               f"axis only ([-1])")
-    return None
-
-
 def _sliced(op: str, x: Abstract, axes: tuple[int, ...],
             decrease_axis: tuple[int, ...]) -> Abstract:
     """One axis sliced by bounds known at run time: its length is unknown."""
@@ -83,8 +74,9 @@ def _slice_legacy(inputs: dict[str, str], starts: Any, ends: Any,
                   {"axes": From("INTS", "axes"),
                    "decrease_axis": From("INTS", "decrease_axis"),
                    "ends": ends,
-                   "infer_flags": From("INTS", "axes", lambda axes: [-1] * len(axes),
-                                       _tensor_flags),
+                   # one axis from tensors; Paddle's bounds of several axes from tensors
+                   # (x[s, 1:3]) raise as runtime_bounds' slices, which take any number
+                   "infer_flags": Fixed("INTS", [-1]),
                    "starts": starts},
                   optional_inputs=optional, out_lod_level=axis0_unsliced)
 

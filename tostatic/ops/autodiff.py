@@ -201,3 +201,41 @@ def per_channel(em: Emitter, v: Any, ndim: int, axis: int) -> Any:
     shape = [1] * ndim
     shape[axis] = em.shape(v)[0]
     return reshape(em, v, shape)
+
+
+def moved_back(em: Emitter, op_cls: type[PdOp], x: Any, rest: Sequence[Any],
+               attrs: dict[str, Any], g: Any) -> Any:
+    """The cotangent of an op that only picks or moves x's elements (a slice with bounds
+    from tensors, pixel_shuffle): the same op applied to x's flat positions says where each
+    result element came from, and index_add sums the cotangent back there. Needs x's shape
+    (always known eagerly)."""
+    shape = tuple(em.shape(x))
+    if any(d < 0 for d in shape):
+        raise NotImplementedError(f"{op_cls.name}: no gradient for x of dynamic shape "
+                                  f"{list(shape)}")
+    numel = 1
+    for d in shape:
+        numel *= d
+    i64 = dtypes.int64
+    ids = e(em, "pd.range", *(e(em, "pd.full", shape=(1,), value=float(v), dtype=i64)
+                              for v in (0, numel, 1)))
+    picked = em(op_cls, reshape(em, ids, shape), *rest, **attrs)
+    zeros = e(em, "pd.full", shape=(numel,), value=0.0, dtype=em.dtype(g))
+    flat = e(em, "pd.index_add", zeros, reshape(em, picked, (-1,)), reshape(em, g, (-1,)),
+             axis=0)
+    return reshape(em, flat, shape)
+
+
+def moved_back_vjp() -> classmethod:
+    """moved_back as an op's rule: x (the first input) gets the cotangent, the rest none."""
+    def vjp(cls: type, em: Emitter, inputs: list[Any], outputs: list[Any],
+            attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
+        rest = [v for group in inputs[1:]
+                for v in (group if isinstance(group, list) else [group])]
+        return [moved_back(em, cls, inputs[0], rest, attrs, cts[0])] + [None] * (len(inputs) - 1)
+    return classmethod(vjp)
+
+
+def zero_vjp() -> classmethod:
+    """Piecewise-constant ops (floor, ceil, round): a zero cotangent, as Paddle's *_grad."""
+    return unary_vjp(lambda em, x, out, g, **attrs: zeros_like(em, x))

@@ -5,6 +5,7 @@ import numpy as np
 
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import BOOL, DTYPE, FLOAT, INT, INTS, STR, attr
+from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
 from tostatic.ops.random import generator
 
@@ -93,6 +94,38 @@ class UniformRandom(PdOp):
     def eager(shape: tuple[int, ...], min: float, max: float, dtype: dtypes.DType,
               seed: int) -> np.ndarray:
         return _generator(seed).uniform(min, max, size=shape).astype(dtype.numpy)
+
+
+@pd_op
+class RandInt(PdOp):
+    """Paddle's randint: integers uniform in [low, high)."""
+
+    name = "pd.randint"
+    ATTRS = {"shape": attr(INTS), "low": attr(INT, 0), "high": attr(INT),
+             "dtype": attr(DTYPE, "int64"), "seed": attr(INT, 0)}
+    PADDLE = Legacy("randint", {}, {"Out": 0},
+                    {"shape": From("LONGS", "shape"), "low": From("INT", "low"),
+                     "high": From("INT", "high"), "seed": From("INT", "seed"),
+                     "dtype": _dtype_attr()},
+                    optional_inputs=("ShapeTensor", "ShapeTensorList"), keeps_extra_attrs=True,
+                    out_lod_level=False)
+    EFFECTS = True
+    NAME_HINT = "randint"
+    NONDIFF = True
+
+    @classmethod
+    def infer(cls, shape: tuple[int, ...], low: int, high: int, dtype: dtypes.DType,
+              seed: int) -> Abstract:
+        if high <= low:
+            raise ShapeError(f"{cls.name}: high {high} must be greater than low {low}")
+        if dtype not in (dtypes.int32, dtypes.int64):
+            raise ShapeError(f"{cls.name}: dtype must be int32 or int64, got {dtype.name}")
+        return Abstract(tuple(shape), dtype)
+
+    @staticmethod
+    def eager(shape: tuple[int, ...], low: int, high: int, dtype: dtypes.DType,
+              seed: int) -> np.ndarray:
+        return _generator(seed).integers(low, high, size=shape).astype(dtype.numpy)
 
 
 @pd_op

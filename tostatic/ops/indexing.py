@@ -79,7 +79,8 @@ def _slice_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: 
 class Slice(PdOp):
     """x[start:end] along some axes (step 1), then the `decrease_axis` dims (each of size 1)
     dropped: `x[:, 1:]` is axes [1], starts [1], ends [2147483647]; `x[:, -1]` adds
-    decrease_axis [1]. Starts/ends from tensors (infer_flags -1) are refused on loading."""
+    decrease_axis [1]. Starts/ends read from tensors (infer_flags -1) are the ops of
+    runtime_bounds.py."""
 
     name = "pd.slice"
     INPUTS = ("x",)

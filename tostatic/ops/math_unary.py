@@ -1,5 +1,5 @@
-"""Unary math of the Transformer family: erf (exact gelu's core), rsqrt, square, log, and
-log_softmax along one axis. Same shape and dtype as the input; floating inputs only, except
+"""Unary math of the Transformer family: erf (exact gelu's core), rsqrt, square, log, log1p,
+and log_softmax along one axis. Same shape and dtype as the input; floating inputs only, except
 square, which Paddle also runs on int32 / int64."""
 from __future__ import annotations
 
@@ -77,6 +77,23 @@ class Log(FloatUnary):
     SCALAR = staticmethod(se.log)
 
 
+def _log1p(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):  # log1p(-1) = -inf, below: nan
+        return np.log1p(x)
+
+
+@pd_op
+class Log1p(FloatUnary):
+    """log(1 + x), exact for small x. Paddle 3.3.1 builds it in the new IR only; the legacy
+    op is Paddle 2.x's."""
+
+    name = "pd.log1p"
+    FN = staticmethod(_log1p)
+    PADDLE = unary("log1p")
+    NAME_HINT = "log1p"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.div(e, g, A.scale(e, x, 1.0, 1.0)))
+
+
 @pd_op
 class LogSoftmax(FloatUnary):
     """x - max - log(sum(exp(x - max))) along one axis."""
@@ -100,14 +117,3 @@ class LogSoftmax(FloatUnary):
         e = np.exp(shifted)
         shifted -= np.log(e.sum(axis=axis, keepdims=True))
         return shifted
-
-
-@pd_op
-class Sign(Unary):
-    """-1, 0 or 1 by the sign of each element (what L1Decay adds to a gradient)."""
-
-    name = "pd.sign"
-    FN = np.sign
-    PADDLE = unary("sign")
-    NAME_HINT = "sign"
-    NONDIFF = True  # its derivative is 0 wherever it exists (Paddle's sign_grad: zeros)

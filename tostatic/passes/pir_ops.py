@@ -10,11 +10,14 @@ results make the difference moot.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from xdsl.ir import SSAValue
 
 from tostatic.ir.opdef import REGISTRY, Abstract
 from tostatic.ops.core import array_to_dense
+from tostatic.ops.runtime_bounds import CLIP_OPS, SLICE_OPS
 from tostatic.passes.pir_raising import (
     Const,
     Dim,
@@ -125,6 +128,9 @@ def _shape(ctx: OpContext) -> list[Entry]:
 
 
 def _slice(ctx: OpContext) -> list[Entry]:
+    starts, ends = _constant(ctx, 1), _constant(ctx, 2)
+    if starts is None or ends is None:
+        return _slice_at_run_time(ctx, starts, ends)
     res = Rule("pd.slice", ("x", "=starts", "=ends"), {"infer_flags": None})(ctx)
     known = ctx.known(0)
     axes, decrease = ctx.attrs.get("axes", []), ctx.attrs.get("decrease_axis", [])
@@ -137,6 +143,25 @@ def _slice(ctx: OpContext) -> list[Entry]:
     return res
 
 
+def _slice_at_run_time(ctx: OpContext, starts: np.ndarray | None,
+                       ends: np.ndarray | None) -> list[Entry]:
+    """slice whose starts or ends are computed when the program runs (x[:, n:]): those read
+    from one int64 tensor, as legacy slice's StartsTensor / EndsTensor (infer_flags -1)."""
+    axes = tuple(int(a) for a in ctx.attrs.get("axes", ()))
+    attrs: dict[str, Any] = {"axes": axes, "infer_flags": (-1,) * len(axes),
+                             "decrease_axis": tuple(ctx.attrs.get("decrease_axis", ()))}
+    operands, forms = [ctx.tensor(0)], []
+    for i, side, value in ((1, "starts", starts), (2, "ends", ends)):
+        if value is None:
+            operands.append(_int_vector(ctx, i))
+            forms.append("tensor")
+            attrs[side] = ()
+        else:
+            attrs[side] = tuple(int(v) for v in value.reshape(-1))
+            forms.append("attr")
+    return bind_results(ctx, ctx.emit(SLICE_OPS[(forms[0], forms[1])], operands, attrs), None)
+
+
 def _stack_or_concat(pd: str, inputs: tuple[str, ...]) -> Raise:
     def run(ctx: OpContext) -> list[Entry]:
         res = Rule(pd, inputs)(ctx)
@@ -145,6 +170,39 @@ def _stack_or_concat(pd: str, inputs: tuple[str, ...]) -> Raise:
             ctx.set_known(res[0], Sym(k.elems, False))
         return res
     return run
+
+
+def _constant(ctx: OpContext, i: int) -> np.ndarray | None:
+    """Operand i's value when it is known while loading, else None."""
+    e = ctx.entry(i)
+    if isinstance(e, Const):
+        return e.array
+    k = ctx.known(i)
+    if k is not None and all(isinstance(x, (int, float, bool)) for x in k.elems):
+        return np.array(k.elems)
+    return None
+
+
+FLT_MAX = float(np.finfo(np.float32).max)  # clip's bounds when a tensor gives them
+
+
+def _clip(ctx: OpContext) -> list[Entry]:
+    """clip(x, min, max): constant bounds as pd.clip's attributes; a bound computed when the
+    program runs (paddle.clip(x, x.min())) read from its tensor, as legacy clip's Min / Max."""
+    attrs = {"min": -FLT_MAX, "max": FLT_MAX}
+    tensors: dict[str, SSAValue] = {}
+    for i, name in ((1, "min"), (2, "max")):
+        if ctx.is_null(i):
+            continue
+        value = _constant(ctx, i)
+        if value is None:
+            tensors[name] = ctx.tensor(i)
+        else:
+            attrs[name] = float(value.reshape(-1)[0])
+    if not tensors:
+        return Rule("pd.clip", ("x", "=min", "=max"))(ctx)
+    out = ctx.emit(CLIP_OPS[tuple(tensors)], [ctx.tensor(0), *tensors.values()], attrs)
+    return bind_results(ctx, out, None)
 
 
 def _cast(ctx: OpContext) -> list[Entry]:
@@ -307,7 +365,7 @@ PIR_OPS: dict[str, Rule | Raise] = {
         "log_softmax", "elu", "hardsigmoid")},
     "pd_op.leaky_relu": _unary("pd.leaky_relu", negative_slope="alpha"),
     "pd_op.scale": Rule("pd.scale", ("x", "=scale")),
-    "pd_op.clip": Rule("pd.clip", ("x", "=min", "=max")),
+    "pd_op.clip": _clip,
     "pd_op.where": Rule("pd.where", ("condition", "x", "y")),
     "pd_op.increment": _increment,
     "pd_op.cast": _cast,
@@ -378,6 +436,15 @@ PIR_OPS: dict[str, Rule | Raise] = {
     "pd_op.one_hot": Rule("pd.one_hot", ("x", "=depth")),
     "pd_op.cross_entropy_with_softmax": Rule("pd.softmax_with_cross_entropy",
                                              ("logits", "label")),
+    # rounding, sorting, norms, rearranging (issue 16)
+    **{f"pd_op.{n}": _unary(f"pd.{n}") for n in ("floor", "ceil", "sign", "log1p", "round",
+                                                  "flip", "p_norm", "pixel_shuffle")},
+    "pd_op.nonzero": Rule("pd.where_index", ("condition",)),
+    "pd_op.argsort": Rule("pd.argsort", ("x",)),
+    # random: the shape a constant (full_int_array), uniform's bounds constants too
+    "pd_op.uniform": Rule("pd.uniform", ("=shape", "=min", "=max"), {"place": None}),
+    "pd_op.gaussian": Rule("pd.gaussian", ("=shape",), {"place": None}),
+    "pd_op.randint": Rule("pd.randint", ("=shape",), {"place": None}),
     # no-ops for inference
     "pd_op.assign_out_": _same, "pd_op.memcpy_h2d": _same, "pd_op.memcpy_d2h": _same,
 }

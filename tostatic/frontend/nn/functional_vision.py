@@ -1,4 +1,5 @@
-"""paddle.nn.functional.affine_grid and grid_sample (paddle/nn/functional/vision.py, 3.3.1).
+"""paddle.nn.functional.affine_grid, grid_sample and pixel_shuffle (paddle/nn/functional/
+vision.py, 3.3.1).
 
 affine_grid writes `affine_grid` as Paddle's static branch does (output_shape as an
 attribute, or a Tensor in OutputShape). grid_sample writes `grid_sampler` as Paddle 2.x
@@ -12,7 +13,7 @@ from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.tensor.manipulation import is_tensor
 from tostatic.frontend.tensor.naming import helper
 from tostatic.ir import builder as builders
-from tostatic.ops import sampling
+from tostatic.ops import rearrange, sampling
 
 
 def affine_grid(theta: Any, out_shape: Any, align_corners: bool = True,
@@ -54,3 +55,19 @@ def grid_sample(x: Any, grid: Any, mode: str = "bilinear", padding_mode: str = "
 
 
 __all__ = ["affine_grid", "grid_sample"]
+
+
+def pixel_shuffle(x: Any, upscale_factor: int, data_format: str = "NCHW",
+                  name: str | None = None) -> Any:
+    """Channels into space: [N, C*r*r, H, W] -> [N, C, H*r, W*r] (r = upscale_factor)."""
+    if len(x.shape) != 4:
+        raise ValueError(f"Input x should be 4D tensor, but received x with the shape of "
+                         f"{list(x.shape)}")
+    if not isinstance(upscale_factor, int):
+        raise TypeError("upscale factor must be int type")
+    if data_format not in ("NCHW", "NHWC"):
+        raise ValueError(f"Attr(data_format) should be 'NCHW' or 'NHWC'.But recevie "
+                         f"Attr(data_format): {data_format} ")
+    with helper("pixel_shuffle", name):
+        return apply(rearrange.PixelShuffle, x, upscale_factor=upscale_factor,
+                     data_format=data_format)

@@ -1,10 +1,12 @@
 """paddle.nn.Upsample, UpsamplingNearest2D, UpsamplingBilinear2D (paddle/nn/layer/common.py,
-3.3.1): no parameters, each calls F.interpolate with its fixed mode."""
+3.3.1): no parameters, each calls F.interpolate with its fixed mode; PixelShuffle
+(paddle/nn/layer/vision.py) calls F.pixel_shuffle."""
 from __future__ import annotations
 
 from typing import Any
 
 from tostatic.frontend.nn import functional_common as F
+from tostatic.frontend.nn.functional_vision import pixel_shuffle
 from tostatic.frontend.nn.layer import Layer
 
 DEFAULT_FORMAT = {3: "NCW", 4: "NCHW", 5: "NCDHW"}
@@ -83,3 +85,26 @@ class UpsamplingBilinear2D(_Upsampling2D):
 
 
 __all__ = ["Upsample", "UpsamplingBilinear2D", "UpsamplingNearest2D"]
+
+
+class PixelShuffle(Layer):
+    def __init__(self, upscale_factor: int, data_format: str = "NCHW",
+                 name: str | None = None) -> None:
+        super().__init__()
+        if not isinstance(upscale_factor, int):
+            raise TypeError("upscale factor must be int type")
+        if data_format not in ("NCHW", "NHWC"):
+            raise ValueError(f"Data format should be 'NCHW' or 'NHWC'.But recevie data "
+                             f"format: {data_format}")
+        self._upscale_factor = upscale_factor
+        self._data_format = data_format
+        self._name = name
+
+    def forward(self, x: Any) -> Any:
+        return pixel_shuffle(x, self._upscale_factor, self._data_format, self._name)
+
+    def extra_repr(self) -> str:
+        main = f"upscale_factor={self._upscale_factor}"
+        if self._data_format != "NCHW":
+            main += f", data_format={self._data_format}"
+        return main + (f", name={self._name}" if self._name else "")

@@ -18,8 +18,10 @@ from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.tensor.naming import helper
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 from tostatic.ir import builder as builders
+from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ops import indexing, joining, manipulation
+from tostatic.ops import indexing, joining, manipulation, rearrange, runtime_bounds
+from tostatic.frontend.tensor.math import _full
 
 
 def is_tensor(x: Any) -> bool:
@@ -186,19 +188,40 @@ def tile(x: Any, repeat_times: Sequence[int], name: str | None = None) -> Any:
 
 def slice(input: Any, axes: Sequence[int], starts: Sequence[int],  # noqa: A001 (Paddle's name)
           ends: Sequence[int]) -> Any:
-    """input[starts:ends] along `axes` (axes clamped into the rank as Paddle clamps them)."""
+    """input[starts:ends] along `axes` (axes clamped into the rank as Paddle clamps them).
+    starts / ends may be a Tensor (read when the program runs, StartsTensor) or a list
+    holding Tensors (StartsTensorList, its ints as one-element tensors)."""
     if not isinstance(axes, (list, tuple)):
         raise ValueError(f"Input axes must be a python list or tuple, but received "
                          f"{type(axes)}")
     if len(axes) == 0:
         raise ValueError("Input axes should not be an empty list/tuple.")
-    no_tensor("slice", "starts", starts)
-    no_tensor("slice", "ends", ends)
     rank = len(input.shape)
     axes = [max(0, a + rank) if a < 0 else min(rank - 1, a) for a in int_list(axes)]
+    (sf, sv), (ef, ev) = _bound_form(starts, len(axes)), _bound_form(ends, len(axes))
     with helper("slice"):
-        return apply(indexing.Slice, input, axes=tuple(axes), starts=tuple(int_list(starts)),
-                     ends=tuple(int_list(ends)))
+        if (sf, ef) == ("attr", "attr"):
+            return apply(indexing.Slice, input, axes=tuple(axes), starts=sv, ends=ev)
+        operands = [v for f, v in ((sf, sv), (ef, ev)) if f != "attr"]
+        flat = [t for v in operands for t in (v if isinstance(v, list) else [v])]
+        return apply(runtime_bounds.SLICE_OPS[(sf, ef)], input, *flat, axes=tuple(axes),
+                     starts=sv if sf == "attr" else (-1,) * len(axes) if sf == "list" else (),
+                     ends=ev if ef == "attr" else (-1,) * len(axes) if ef == "list" else (),
+                     infer_flags=(-1,) * len(axes))
+
+
+def _bound_form(value: Any, n: int) -> tuple[str, Any]:
+    """slice's starts or ends as ("attr", ints), ("tensor", a 1-D int Tensor) or ("list",
+    one-element int Tensors, one an axis)."""
+    if is_tensor(value):
+        return "tensor", value
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not any(is_tensor(v) for v in values):
+        return "attr", tuple(int_list(values))
+    if len(values) != n:
+        raise ValueError(f"slice: {len(values)} bounds for {n} axes")
+    return "list", [v if is_tensor(v) else _full([1], int(v), dtypes.int64, force_cpu=True)
+                    for v in values]
 
 
 def gather(x: Any, index: Any, axis: int | None = None, name: str | None = None) -> Any:
@@ -220,5 +243,13 @@ def shape(input: Any) -> Any:
         return apply(manipulation.Shape, input)
 
 
-__all__ = ["chunk", "concat", "expand", "flatten", "gather", "meshgrid",
+__all__ = ["chunk", "concat", "expand", "flatten", "flip", "gather", "meshgrid",
            "shape", "slice", "split", "squeeze", "stack", "tile", "unsqueeze"]
+
+
+def flip(x: Any, axis: int | Sequence[int], name: str | None = None) -> Any:
+    """x reversed along `axis` (an int or a list of them)."""
+    no_tensor("flip", "axis", axis)
+    axes = [axis] if isinstance(axis, int) else int_list(axis)
+    with helper("flip", name):
+        return apply(rearrange.Flip, x, axis=tuple(axes))

@@ -11,7 +11,6 @@ from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.tensor.naming import helper
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 from tostatic.ir import dtypes
-from tostatic.ir.errors import UnsupportedError
 from tostatic.ops import (
     activation,
     creation,
@@ -21,7 +20,8 @@ from tostatic.ops import (
     manipulation,
     reduction,
 )
-from tostatic.ops import einsum as einsum_ops, gathering, logical, math_unary
+from tostatic.ops import einsum as einsum_ops, gathering, logical, math_unary, runtime_bounds
+from tostatic.ops import rounding
 from tostatic.ir import builder as builders
 
 _BINARY = {
@@ -161,11 +161,14 @@ def clip(x, min=None, max=None, name=None):
     """min(max(x, min), max). Eagerly an int tensor with a float bound is cast to float32
     first (Paddle's dygraph does); traced it is not (Paddle's static branch does not), so the
     bounds are truncated to the integers as Paddle's kernel casts them."""
-    for what, v in (("min", min), ("max", max)):
-        if _is_tensor(v):
-            raise UnsupportedError(f"paddle.clip: {what} given as a Tensor is not supported; "
-                                   f"give a Python number")
     lo, hi = _clip_defaults(x.dtype)
+    tensors = {k: v for k, v in (("min", min), ("max", max)) if _is_tensor(v)}
+    if tensors:  # read when the program runs: clip's Min / Max slots
+        op = runtime_bounds.CLIP_OPS[tuple(tensors)]
+        with helper("clip", name):
+            return apply(op, x, *tensors.values(),
+                         min=lo if min is None or "min" in tensors else float(min),
+                         max=hi if max is None or "max" in tensors else float(max))
     if (builders.current() is None and x.dtype in (dtypes.int32, dtypes.int64)
             and (isinstance(min, float) or isinstance(max, float))):
         x = cast(x, dtypes.float32)
@@ -260,6 +263,18 @@ def uniform(shape, dtype=None, min=-1.0, max=1.0, seed=0, name=None):
                  dtype=dtypes.convert_dtype(dtype or dtypes.float32))
 
 
+def randint(low=0, high=None, shape=[1], dtype=None, name=None):  # noqa: B006 (Paddle's)
+    """Integers uniform in [low, high) (one argument: [0, low)), int64 unless `dtype`."""
+    if high is None:
+        if low <= 0:
+            raise ValueError(f"If high is None, low must be greater than 0, but received "
+                             f"low = {low}.")
+        low, high = 0, low
+    with helper("randint", name):
+        return apply(creation.RandInt, shape=_shape(shape), low=int(low), high=int(high),
+                     dtype=dtypes.convert_dtype(dtype or dtypes.int64))
+
+
 def randn(shape, dtype=None, name=None):
     return apply(creation.GaussianRandom, shape=_shape(shape), mean=0.0, std=1.0,
                  dtype=dtypes.convert_dtype(dtype or dtypes.float32))
@@ -307,10 +322,6 @@ def square(x, name=None):
 
 def log(x, name=None):
     return _named(math_unary.Log, "log", name, x)
-
-
-def sign(x, name=None):
-    return _named(math_unary.Sign, "sign", name, x)
 
 
 def tril(x, diagonal=0, name=None):
@@ -415,3 +426,27 @@ def logical_xor(x, y, name=None):
 
 def logical_not(x, name=None):
     return _named(logical.LogicalNot, "logical_not", name, x)
+
+
+# --- rounding, sign, log1p (issue 16): Paddle 3.3.1 builds them in the new IR only; written as
+# Paddle 2.x's LayerHelper wrote them (floor_0.tmp_0, ...)
+
+def floor(x, name=None):
+    return _named(rounding.Floor, "floor", name, x)
+
+
+def ceil(x, name=None):
+    return _named(rounding.Ceil, "ceil", name, x)
+
+
+def round(x, decimals=0, name=None):  # noqa: A001 (Paddle's name)
+    """Half to even (2.5 -> 2), to `decimals` places."""
+    return _named(rounding.Round, "round", name, x, decimals=int(decimals))
+
+
+def sign(x, name=None):
+    return _named(rounding.Sign, "sign", name, x)
+
+
+def log1p(x, name=None):
+    return _named(math_unary.Log1p, "log1p", name, x)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from tostatic.frontend.tensor import indexing, manipulation, math, reduction, search
+from tostatic.frontend.tensor import (indexing, linalg, manipulation, math, reduction, search,
+                                      selecting)
 from tostatic.frontend.tensor.tensor import Tensor, TensorMethods
 
 
@@ -53,6 +54,10 @@ METHODS: dict[str, Callable[..., Any]] = {
         (search, ("argmax", "topk"))) for name in names},
     "slice": lambda self, axes, starts, ends: manipulation.slice(self, axes, starts, ends),
     "where": lambda self, x=None, y=None, name=None: search.where(self, x, y, name),
+    **{name: getattr(module, name) for module, names in (
+        (math, ("ceil", "floor", "log1p", "round", "sign")), (manipulation, ("flip",)),
+        (search, ("argsort", "sort")), (selecting, ("nonzero",)), (linalg, ("norm",)))
+        for name in names},
 }
 
 # eager tensors compare elementwise, as Paddle's do (symbolic ones keep identity: they are

@@ -20,7 +20,7 @@ from tostatic.frontend.tensor.tensor import to_tensor
 from tostatic.ir import builder as builders
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ops import indexing, search
+from tostatic.ops import indexing, ordering, search
 from tostatic.ops.shapes import broadcast
 
 
@@ -96,4 +96,23 @@ def topk(x: Any, k: int, axis: int | None = None, largest: bool = True, sorted: 
     return TopKRetType((values, indices))
 
 
-__all__ = ["TopKRetType", "argmax", "topk", "where"]
+def argsort(x: Any, axis: int = -1, descending: bool = False, stable: bool = False,
+            name: str | None = None) -> Any:
+    """The int64 indices that sort x along `axis` (NaN last ascending, first descending)."""
+    with helper("argsort", name):
+        _, indices = apply(ordering.Argsort, x, axis=int(axis), descending=bool(descending),
+                           stable=bool(stable))
+    indices.stop_gradient = True
+    return indices
+
+
+def sort(x: Any, axis: int = -1, descending: bool = False, stable: bool = False,
+         name: str | None = None) -> Any:
+    """x sorted along `axis` (Paddle writes it as argsort, helper `sort`)."""
+    with helper("sort", name):
+        values, _ = apply(ordering.Argsort, x, axis=int(axis), descending=bool(descending),
+                          stable=bool(stable))
+    return values
+
+
+__all__ = ["TopKRetType", "argmax", "argsort", "sort", "topk", "where"]

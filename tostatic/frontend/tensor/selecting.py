@@ -20,8 +20,11 @@ def nonzero(x: Any, as_tuple: bool = False) -> Any:
         x = cast(x, "bool")
     with helper("where_index"):
         out = apply(ops.WhereIndex, x)
+    out.stop_gradient = True
     if not as_tuple:
         return out
+    if len(x.shape) == 0:
+        raise ValueError("nonzero(as_tuple=True) needs a tensor of rank >= 1")
     return tuple(out[:, i] for i in range(len(x.shape)))
 
 
