@@ -5,6 +5,8 @@ in Paddle 3.3.1's paddle.inference."""
 import os
 import random
 
+import re
+
 import numpy as np
 import pytest
 
@@ -438,6 +440,23 @@ def test_several_problems_at_run_time_are_reported_together():
     assert "2 construct(s)" in message
     assert f":{first + 2} is inside the try statement of line {first + 1}" in message
     assert f":{first + 7} is inside the with statement of line {first + 6}" in message
+
+
+def test_values_of_symbolic_tensors_outside_conditions_are_reported_together():
+    """.numpy(), float() and bool() of a traced tensor outside a converted condition: each use
+    named with its line, all in one error (the trace goes on past the first)."""
+    def f(x):
+        scale = float(x.sum())
+        arr = x.numpy()
+        flag = bool(x.max())
+        return x * 2.0 if flag else x
+    first = f.__code__.co_firstlineno
+    with pytest.raises(UnsupportedError) as info:
+        paddle.jit.to_static(f, input_spec=[InputSpec([3], "float32", "x")]).concrete_program
+    message = str(info.value)
+    assert "3 construct(s)" in message, message
+    for offset, what in ((1, "Python float"), (2, "numpy array"), (3, "Python bool")):
+        assert re.search(rf"{what} .*at .*:{first + offset};", message), (what, message)
 
 
 def test_tensor_if_inside_a_user_with_is_refused_python_if_is_not():

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from xdsl.dialects.builtin import IntegerAttr, i1
 from xdsl.ir import SSAValue
 
 from tostatic.dialects.program import VarOp
 from tostatic.frontend.tensor.tensor import TensorMethods
+from tostatic.ir import builder as builders
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.location import user_location
@@ -132,24 +135,31 @@ class Variable(TensorMethods):
         if self.block is not None:
             raise UnsupportedError(f"static variable {self.name} has no value at build time; "
                                    f"it cannot be used as a Python bool")
-        self._outside_condition("a Python bool (if/while/and/or, bool())")
+        return self._outside_condition("a Python bool (if/while/and/or, bool())", False)
 
-    def _outside_condition(self, what: str) -> Any:
-        raise UnsupportedError(
+    def _outside_condition(self, what: str, stand_in: Any) -> Any:
+        """Refused; while to_static traces, recorded and replaced by a stand-in value so the
+        trace goes on and every such use in the function is reported together."""
+        message = (
             f"a symbolic Tensor was used as {what} at {user_location()}; outside a condition "
             f"to_static converts it has no value: use it as the condition of an if / while "
             f"(also inside and / or / not, with bool(), int(), float(), .numpy() there), or "
             f"pick with paddle.where / paddle.static.nn.cond")
+        problems = getattr(builders.current(), "problems", None)
+        if problems is None:
+            raise UnsupportedError(message)
+        problems.append(message)
+        return stand_in
 
     def __float__(self) -> float:
         if self.block is not None:
             raise TypeError(f"static variable {self.name} has no value at build time")
-        return self._outside_condition("a Python float (float())")
+        return self._outside_condition("a Python float (float())", 0.0)
 
     def __int__(self) -> int:
         if self.block is not None:
             raise TypeError(f"static variable {self.name} has no value at build time")
-        return self._outside_condition("a Python int (int())")
+        return self._outside_condition("a Python int (int())", 0)
 
     def _dygraph_only(self, what: str) -> Any:
         raise UnsupportedError(
@@ -160,7 +170,9 @@ class Variable(TensorMethods):
         if self.block is not None:
             raise TypeError(f"static variable {self.name} has no data; run the program with "
                             f"an Executor and fetch it")
-        self._outside_condition("a numpy array (Tensor.numpy())")
+        return self._outside_condition(
+            "a numpy array (Tensor.numpy())",
+            np.zeros([max(d, 1) for d in self.shape], self.dtype.numpy))
 
     def item(self) -> Any:
         self._dygraph_only("Tensor.item()")
