@@ -9,6 +9,7 @@ from tostatic.ops import (  # noqa: F401
     dropout,
     einsum,
     elementwise,
+    fused,
     embedding,
     gathering,
     indexing,

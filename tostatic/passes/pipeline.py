@@ -13,6 +13,9 @@ from tostatic.passes import (  # noqa: F401
     constant_folding,
     cse,
     dead_op_elimination,
+    fold_batch_norm,
+    fold_static_shapes,
+    fuse_epilogue,
     lower_to_program,
     persistable_extraction,
     raise_from_program,
@@ -26,6 +29,10 @@ PIPELINES = {
     "default": "persistable-extraction,canonicalize,constant-folding,cse,dead-op-elimination",
     "export": "default,lower-to-program,set-is-test",
     "load": "raise-from-program,dead-op-elimination",
+    # what jit.load / paddle.inference run on the plan's copy of a loaded model (with its
+    # weights): the fused ops it makes have no Paddle op, so the loaded module keeps `load`'s IR
+    "inference": "fold-static-shapes,constant-folding,fold-batch-norm,fuse-epilogue,"
+                 "dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")

@@ -1,11 +1,19 @@
-"""An execution plan: a `pd` function flattened into a list of numpy kernel calls.
+"""An execution plan: a `pd` function flattened into a list of kernel calls.
 
 Built once per program; running it is a loop over (kernel, input slots, output slots) with no
 IR objects touched, so the cost per op is one Python call plus the kernel. An op with regions
 (pd.if, pd.while) is one step too: its kernel calls nested plans, one per region, built once.
+
+A plan over frozen weights (a loaded model: `specialize=True`) is also specialised per
+input-shape signature (runtime/bound_plan.py): the first run with new shapes runs the
+generic steps and records every shape; later runs use kernels bound to those shapes, writing
+into buffers planned by liveness, so a repeated shape allocates nothing.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -16,8 +24,38 @@ from tostatic.ir.errors import FeedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.control_flow import RegionOp, Yield
 from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
+from tostatic.runtime.bound_plan import BoundPlan, Profile
 
 Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+# Where compiled kernels come from: module -> the function it exposes, `compiled_kernel(op)`
+# -> callable(*arrays) -> list of arrays, or None for an op it does not compile. A provider
+# whose module is not installed is skipped (found with importlib.util.find_spec, so an import
+# error inside a provider is not hidden). TOSTATIC_KERNELS=numpy turns them all off.
+KERNEL_PROVIDERS: dict[str, str] = {"tostatic.codegen": "compiled_kernel"}
+_providers: list[Callable[[PdOp], Any]] | None = None
+
+
+def compiled_kernel_providers() -> list[Callable[[PdOp], Any]]:
+    global _providers
+    if os.environ.get("TOSTATIC_KERNELS", "") == "numpy":
+        return []
+    if _providers is None:
+        _providers = []
+        for module, attr in KERNEL_PROVIDERS.items():
+            if importlib.util.find_spec(module) is not None:
+                hook = getattr(importlib.import_module(module), attr, None)
+                if hook is not None:
+                    _providers.append(hook)
+    return _providers
+
+
+def compiled_kernel(op: PdOp) -> Callable[..., list[np.ndarray]] | None:
+    for provider in compiled_kernel_providers():
+        k = provider(op)
+        if k is not None:
+            return k
+    return None
 
 
 def _kernel(op: PdOp) -> Kernel:
@@ -35,7 +73,9 @@ class BlockPlan:
         self.num_inputs = len(block.args)
         self.constants: list[tuple[int, Any]] = []  # (slot, array or live tensor)
         self.steps: list[tuple[Kernel, list[int], list[int]]] = []
+        self.ops: list[PdOp] = []  # the op of each step
         self.outputs: list[int] = []
+        self.has_regions = False
         for op in block.ops:
             if isinstance(op, (func.ReturnOp, Yield)):
                 self.outputs = [slot[v] for v in op.operands]
@@ -54,37 +94,59 @@ class BlockPlan:
                 raise ValueError("run persistable-extraction before building an execution plan")
             elif isinstance(op, RegionOp):
                 nested = [BlockPlan(r.block, weights).run for r in op.regions]
+                self.has_regions = True
                 self.steps.append((op.kernel(nested), [slot[v] for v in op.operands],
                                    [slot[r] for r in op.results]))
+                self.ops.append(op)
             elif isinstance(op, PdOp):
                 self.steps.append((_kernel(op), [slot[v] for v in op.operands],
                                    [slot[r] for r in op.results]))
+                self.ops.append(op)
             else:
                 raise TypeError(f"cannot execute {op.name}")
         self.num_slots = len(slot)
 
-    def run(self, arrays: Sequence[Any]) -> list[Any]:
+    def run(self, arrays: Sequence[Any], record: list[Any] | None = None,
+            profile: Profile | None = None) -> list[Any]:
+        """`record`: filled with every slot's value (what a bound plan is built from)."""
         env: list[Any] = [None] * self.num_slots
         env[:self.num_inputs] = arrays
         for i, value in self.constants:
             env[i] = value.numpy() if hasattr(value, "numpy") else value
-        for kernel, ins, outs in self.steps:
-            results = kernel([env[i] for i in ins])
+        for k, (kernel, ins, outs) in enumerate(self.steps):
+            if profile is not None:
+                with profile.timing(self.ops[k].name, "numpy"):
+                    results = kernel([env[i] for i in ins])
+            else:
+                results = kernel([env[i] for i in ins])
             for i, r in zip(outs, results):
                 env[i] = np.asarray(r)
+        if record is not None:
+            record[:] = env
         return [env[i] for i in self.outputs]
 
 
 class ExecutionPlan:
-    """Runs one `func.func` of `pd` ops on numpy arrays, checking the feeds first."""
+    """Runs one `func.func` of `pd` ops on numpy arrays, checking the feeds first.
+
+    `specialize`: the weights are frozen arrays (a loaded model), so the plan may bind
+    kernels to them and to the input shapes (one BoundPlan per shape signature)."""
 
     def __init__(self, fn: func.FuncOp, weights: Mapping[str, Any],
-                 input_names: Sequence[str] | None = None):
+                 input_names: Sequence[str] | None = None, specialize: bool = False):
         block = fn.body.block
         self.input_abstracts = [Abstract.of_value(a) for a in block.args]
         self.input_names = list(input_names or [f"input_{i}" for i in range(len(block.args))])
         self.num_inputs = len(block.args)
         self.body = BlockPlan(block, weights)
+        self.specialize = specialize and not self.body.has_regions
+        self.bound: dict[tuple[Any, ...], BoundPlan] = {}
+        self.profile: Profile | None = None
+
+    def enable_profile(self) -> Profile:
+        if self.profile is None:
+            self.profile = Profile()
+        return self.profile
 
     def check_feed(self, arrays: Sequence[np.ndarray]) -> None:
         if len(arrays) != self.num_inputs:
@@ -101,5 +163,15 @@ class ExecutionPlan:
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         arrays = [np.asarray(a) for a in arrays]
+        if not self.specialize:
+            self.check_feed(arrays)
+            return self.body.run(arrays, profile=self.profile)
+        signature = tuple((a.shape, a.dtype.char) for a in arrays)
+        bound = self.bound.get(signature)
+        if bound is not None:
+            return bound.run(arrays, self.profile)
         self.check_feed(arrays)
-        return self.body.run(arrays)
+        record: list[Any] = []
+        outs = self.body.run(arrays, record, self.profile)
+        self.bound[signature] = BoundPlan(self.body, record, compiled_kernel)
+        return [np.array(o, copy=True) for o in outs]
