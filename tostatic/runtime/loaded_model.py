@@ -19,6 +19,7 @@ from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import input_names, output_names
 from tostatic.passes.manager import PassManager
 from tostatic.passes.raise_from_pir import raise_pir
+from tostatic.runtime import threads
 from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization.pdiparams import load_combine
 from tostatic.serialization.pir_json import detect_model_format, read_pir
@@ -108,6 +109,7 @@ def inference_plan(module: ModuleOp, weights: dict[str, np.ndarray], feeds: list
 
 def load_model(model_file: str, params_file: str | None, optimize: bool = True) -> LoadedModel:
     """`optimize=False` runs the module as loaded (Config.switch_ir_optim(False))."""
+    threads.apply_environment()
     if not os.path.exists(model_file):
         prefix = model_file.rsplit(".", 1)[0] if model_file.endswith(MODEL_SUFFIXES) else ""
         hint = (f"; neither {prefix}.pdmodel nor {prefix}.json exists" if prefix else "")

@@ -165,12 +165,16 @@ class ExecutionPlan:
         arrays = [np.asarray(a) for a in arrays]
         if not self.specialize:
             self.check_feed(arrays)
+            if self.profile is not None:
+                self.profile.runs += 1
             return self.body.run(arrays, profile=self.profile)
         signature = tuple((a.shape, a.dtype.char) for a in arrays)
         bound = self.bound.get(signature)
         if bound is not None:
             return bound.run(arrays, self.profile)
         self.check_feed(arrays)
+        if self.profile is not None:
+            self.profile.runs += 1
         record: list[Any] = []
         outs = self.body.run(arrays, record, self.profile)
         self.bound[signature] = BoundPlan(self.body, record, compiled_kernel)
