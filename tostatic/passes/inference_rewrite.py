@@ -15,6 +15,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import LOC_ATTR
 from tostatic.ops.elementwise import aligned
+from tostatic.ops.manipulation import Reshape, Squeeze, Unsqueeze
 from tostatic.ops.core import Constant, Persistable, dense_to_array
 from tostatic.passes.base import CompileState
 
@@ -27,6 +28,10 @@ def weight_value(v: SSAValue, state: CompileState) -> np.ndarray | None:
         return state.weight_array(name) if name in state.weights else None
     if isinstance(op, Constant):
         return dense_to_array(op.attr_values()["value"])
+    if isinstance(op, (Reshape, Unsqueeze, Squeeze)):  # a bias shaped for broadcasting
+        inner = weight_value(op.operands[0], state)
+        if inner is not None:
+            return np.asarray(op.run_eager([inner], op.attr_values())[0])
     return None
 
 
