@@ -237,3 +237,58 @@ def test_enable_profile_prints_a_table_per_op_and_kernel(convnet, capfd):
     err = capfd.readouterr().err
     assert "tostatic profile of" in err and "(3 runs)" in err
     assert any("pd.fused_conv2d" in line and "im2col-gemm" in line for line in err.splitlines())
+
+
+def _run_both_ways(model, params, feeds):
+    """Outputs with and without the inference passes, each from a generic and a bound run."""
+    runs = []
+    for flag in (False, True):
+        config = Config(str(model), str(params) if params else None)
+        config.switch_ir_optim(flag)
+        predictor = create_predictor(config)
+        arrays = [feeds[n] for n in predictor.get_input_names()]
+        runs += [predictor.run(arrays), predictor.run(arrays)]
+    return runs
+
+
+def _assert_runs_agree(runs, what):
+    want = runs[0]
+    for k, got in enumerate(runs[1:], 1):
+        for i, (g, w) in enumerate(zip(got, want)):
+            w = np.asarray(w)
+            if w.dtype.kind == "f":
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(np.abs(w).max(), 1),
+                                           err_msg=f"{what}: run {k} output {i}")
+            else:
+                np.testing.assert_array_equal(g, w, err_msg=f"{what}: run {k} output {i}")
+
+
+@pytest.mark.parametrize("name", ["simple_net", "mlp", "two_outputs", "static_fc",
+                                  "control_flow", "small_cnn", "depthwise_cnn", "embed_ln"])
+def test_paddle_fixtures_give_the_same_outputs_with_and_without_the_passes(name):
+    from conftest import fixture_cases
+
+    for d, feeds, _ in fixture_cases(name):
+        params = d / "model.pdiparams"
+        runs = _run_both_ways(d / "model.pdmodel", params if params.exists() else None, feeds)
+        _assert_runs_agree(runs, name)
+
+
+def test_the_bert_example_gives_the_same_outputs_with_and_without_the_passes(tmp_path):
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent.parent / "examples"))
+    import bert_classifier
+
+    config = bert_classifier.BertConfig(hidden_size=64, num_hidden_layers=2,
+                                        num_attention_heads=2, intermediate_size=128)
+    model = bert_classifier.BertForSequenceClassification(tostatic, config)
+    model.eval()
+    prefix = tmp_path / "bert"
+    tostatic.jit.save(model, str(prefix), input_spec=bert_classifier.input_spec(tostatic))
+    feeds = bert_classifier.example_inputs(2, 16, config.vocab_size)
+    runs = _run_both_ways(prefix.with_suffix(".pdmodel"), prefix.with_suffix(".pdiparams"),
+                          feeds)
+    _assert_runs_agree(runs, "bert")
+    opt = load_model(str(prefix) + ".pdmodel", str(prefix) + ".pdiparams")
+    epilogues = [op.attr_values()["epilogue"] for op in opt.plan.body.ops
+                 if op.name == "pd.fused_matmul"]
+    assert ("bias", "gelu") in epilogues and ("bias",) in epilogues
