@@ -196,3 +196,32 @@ def test_bound_activations_match_eager(cls, dtype):
     want = cls.run_eager([x], cls.normalize_attrs({}))[0]
     _, second, _ = bound_plan(cls, [x], [False], {})
     close(second, want, dtype)
+
+
+@SETTINGS
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(0, 1),
+       st.sampled_from([np.float32, np.float64]), st.integers(0, 99))
+def test_bound_max_pooling_matches_eager(kh, kw, stride, pad, dtype, seed):
+    from tostatic.ops.pooling import Pool2D
+
+    pad = min(pad, kh - 1, kw - 1)  # Paddle needs pad < ksize
+    x = np.random.default_rng(seed).standard_normal((2, 3, 7, 6)).astype(dtype)
+    attrs = dict(pooling_type="max", ksize=(kh, kw), strides=(stride, stride),
+                 paddings=(pad, pad))
+    want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
+    np.testing.assert_array_equal(second, want)
+    assert bound.labels[0][1] == "max-taps"
+
+
+@pytest.mark.parametrize("attrs", [dict(global_pooling=True), dict(adaptive=True),
+                                   dict(ksize=(5, 4))])
+def test_bound_average_over_whole_planes_matches_eager(attrs):
+    from tostatic.ops.pooling import Pool2D
+
+    x = np.random.default_rng(1).standard_normal((2, 3, 5, 4)).astype(np.float32)
+    attrs = dict(pooling_type="avg", **{"ksize": (1, 1), **attrs})
+    want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
+    close(second, want, np.float32)
+    assert bound.labels[0][1] == "plane-mean"

@@ -33,6 +33,8 @@ from tostatic.ops.conv import (
 )
 from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul
 from tostatic.ops.linalg import Matmul
+from tostatic.ops.pooling import Pool2D
+from tostatic.ops.pooling import _dims as _pool_dims
 
 Run = Callable[..., None]
 
@@ -243,10 +245,66 @@ def unary_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     return Bound([], lambda _: run, "ufunc")
 
 
+# --------------------------------------------------------------------------- pooling
+
+def pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
+                 out: np.ndarray, const: Sequence[bool]) -> Bound | None:
+    """Max pooling over regular windows (a max over the k*k strided taps of a padded copy)
+    and average pooling over whole planes (a mean); other pools use the op's eager."""
+    x = ins[0]
+    if DATA_FORMATS[attrs["data_format"]] or x.ndim != 4 or x.dtype.kind != "f":
+        return None
+    n, c, h, w = x.shape
+    dh, dw = _pool_dims(op.name, (h, w), attrs["ksize"], attrs["strides"], attrs["paddings"],
+                        attrs["ceil_mode"], attrs["pooling_type"], attrs["global_pooling"],
+                        attrs["adaptive"], attrs["padding_algorithm"])
+    if attrs["pooling_type"] == "avg" and out.shape[2:] == (1, 1) and \
+            (attrs["global_pooling"] or attrs["adaptive"] or (dh.k, dw.k) == (h, w)) \
+            and (dh.pad, dw.pad) == (0, 0):
+        def mean(x: np.ndarray, out: np.ndarray) -> None:
+            np.mean(x.reshape(n, c, h * w), axis=2, out=out.reshape(n, c))
+        return Bound([], lambda _: mean, "plane-mean")
+    if attrs["pooling_type"] != "max" or dh.adaptive or dw.adaptive or attrs["adaptive"] \
+            or attrs["global_pooling"]:
+        return None
+    oh, ow = out.shape[2:]
+    after_h = max(0, (oh - 1) * dh.stride - dh.pad + dh.k - h)
+    after_w = max(0, (ow - 1) * dw.stride - dw.pad + dw.k - w)
+    hp, wp = dh.pad + h + after_h, dw.pad + w + after_w
+    padded = (hp, wp) != (h, w)
+
+    def bind(arrays: list[np.ndarray]) -> Run:
+        xp = arrays[0] if padded else None
+        if xp is not None:
+            xp.fill(-np.inf)  # the border stays -inf: only the inside is written per run
+            inner = xp[:, :, dh.pad:dh.pad + h, dw.pad:dw.pad + w]
+
+        def taps(src: np.ndarray) -> list[np.ndarray]:
+            return [src[:, :, i:i + (oh - 1) * dh.stride + 1:dh.stride,
+                        j:j + (ow - 1) * dw.stride + 1:dw.stride]
+                    for i in range(dh.k) for j in range(dw.k)]
+        fixed = taps(xp) if xp is not None else None
+
+        def run(x: np.ndarray, out: np.ndarray) -> None:
+            if xp is not None:
+                np.copyto(inner, x)
+            views = fixed if fixed is not None else taps(x)
+            if len(views) == 1:
+                np.copyto(out, views[0])
+                return
+            np.maximum(views[0], views[1], out=out)
+            for v in views[2:]:
+                np.maximum(out, v, out=out)
+        return run
+    # the pad scratch is private to this step: its -inf border is written once
+    return Bound([(f"pool-pad-{id(op)}", (n, c, hp, wp), x.dtype)] if padded else [], bind,
+                 "max-taps")
+
+
 FACTORIES: dict[type, Callable[..., Bound | None]] = {
     Conv2D: conv_factory, DepthwiseConv2D: conv_factory, FusedConv2D: conv_factory,
     Matmul: matmul_factory, FusedMatmul: matmul_factory,
     **{cls: binary_factory for cls in UFUNCS},
     act.Relu: unary_factory, act.Relu6: unary_factory, act.Sigmoid: unary_factory,
-    act.Tanh: unary_factory,
+    act.Tanh: unary_factory, Pool2D: pool_factory,
 }
