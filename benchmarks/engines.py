@@ -188,6 +188,24 @@ def worker(engine: str, prefix: str, threads: int, feeds_file: str, out_file: st
             return
 
 
+def profile_worker(prefix: str, feeds_file: str, runs: int) -> None:
+    """tostatic's time per op type and kernel (Config.enable_profile's table), one thread."""
+    import tostatic
+
+    with np.load(feeds_file) as z:
+        feeds = {k: z[k] for k in z.files}
+    config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+    config.set_cpu_math_library_num_threads(1)
+    predictor = tostatic.inference.create_predictor(config)
+    arrays = [feeds[n] for n in predictor.get_input_names()]
+    for _ in range(3):
+        predictor.run(arrays)
+    profile = predictor._model.plan.enable_profile()
+    for _ in range(runs):
+        predictor.run(arrays)
+    print(profile.table(), flush=True)
+
+
 class Worker:
     def __init__(self, engine: str, prefix: Path, threads: int, feeds_file: Path,
                  out_file: Path):
@@ -313,6 +331,22 @@ def bench_one(name: str, prefix: Path, batch: int, threads: int, rounds: int, wa
     return rows
 
 
+def profiles(names: list[str], runs: int) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        prefixes = export_models(names, tmp)
+        for name in names:
+            feeds_file = tmp / f"{name}.npz"
+            np.savez(feeds_file, **inputs_for(name, 1))
+            out = subprocess.run([sys.executable, __file__, "--rounds", str(runs),
+                                  "--profile-worker", str(prefixes[name]), str(feeds_file)],
+                                 capture_output=True, text=True, env=env)
+            print(f"\n### {name} (batch 1, 1 thread, {runs} runs)\n\n```\n"
+                  f"{out.stdout.strip() or out.stderr[-2000:]}\n```", flush=True)
+
+
 def table(rows: list[dict]) -> str:
     out = ["| model | batch | threads | engine | median ms | p90 ms | tostatic / engine | "
            "load + first run s | peak RSS MB | max abs diff / max abs (vs Paddle) |",
@@ -334,11 +368,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--markdown", help="also write the results here")
+    parser.add_argument("--profile", action="store_true",
+                        help="print tostatic's per-kernel profile of each model (batch 1, 1 "
+                             "thread) instead of timing the engines")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         engine, prefix, threads, feeds, out = args.worker
         return worker(engine, prefix, int(threads), feeds, out)
+    if args.profile_worker:
+        return profile_worker(*args.profile_worker, runs=args.rounds)
+    if args.profile:
+        return profiles(args.models.split(","), args.rounds)
     header = [f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
               *machine(), f"BLAS (workers' environment): {blas()}", f"versions: {versions()}",
               f"environment of the workers: {', '.join(UNSET)} unset; OMP / OPENBLAS / MKL "

@@ -195,25 +195,24 @@ def _openblas_threads():
     pytest.skip("numpy's BLAS is not OpenBLAS")
 
 
-def test_the_thread_count_reaches_blas(convnet):
+def test_the_thread_count_reaches_our_kernels_and_blas_runs_one_thread_each(convnet):
     config = Config(convnet)
     config.set_cpu_math_library_num_threads(2)
-    before = _openblas_threads()
+    before = (_openblas_threads(), threads._requested)
     try:
         create_predictor(config)
-        assert _openblas_threads() == 2 and config.cpu_math_library_num_threads() == 2
+        assert threads.current() == 2 and config.cpu_math_library_num_threads() == 2
+        assert _openblas_threads() == 1  # one BLAS thread per kernel thread
     finally:
-        threads.set_num_threads(before)
+        threads.set_blas_threads(before[0])
+        threads._requested = before[1]
     with pytest.raises(ValueError, match="positive"):
         config.set_cpu_math_library_num_threads(0)
 
 
 def test_tostatic_num_threads_is_honoured_and_checked(convnet):
-    code = ("import tostatic, ctypes; from tostatic.runtime import threads;"
-            f"tostatic.jit.load({convnet!r});"
-            "lib = ctypes.CDLL(threads._openblas_libraries()[0]);"
-            "f = getattr(lib, 'scipy_openblas_get_num_threads64_', None) or "
-            "lib.openblas_get_num_threads; print(f())")
+    code = ("import tostatic; from tostatic.runtime import threads;"
+            f"tostatic.jit.load({convnet!r}); print(threads.current())")
     env = {**__import__("os").environ, "TOSTATIC_NUM_THREADS": "2"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -34,9 +34,13 @@ from tostatic.ops.conv import (
 from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul
 from tostatic.ops.linalg import Matmul
 from tostatic.ops.pooling import Pool2D
+from tostatic.runtime import threads
 from tostatic.ops.pooling import _dims as _pool_dims
 
 Run = Callable[..., None]
+# below this many flops a kernel runs on one thread whatever the thread count (handing work
+# to a pool costs about 20-50 us)
+PARALLEL_FLOPS = 4_000_000
 
 
 @dataclass
@@ -183,7 +187,37 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
             else:
                 np.matmul(packed, src, out=out.reshape(n, cout, oh * ow))
             epi(out, extras)
-        return run
+
+        workers = threads.current()
+        if workers == 1 or 2 * n * cout * k * oh * ow < PARALLEL_FLOPS:
+            return run
+
+        def run_parallel(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray,
+                         out: np.ndarray) -> None:
+            """The copies split by input channel, the GEMM by output channel."""
+            src = x.reshape(n, c, h * wd) if cols is None else cols
+            taps = fixed_taps if cols is not None and fixed_taps is not None else (
+                taps_of(x) if cols is not None else None)
+            out3 = out.reshape(n, c, 1, oh * ow) if depthwise else out.reshape(n, cout, oh * ow)
+
+            def copy(lo: int, hi: int) -> None:
+                if xp is not None:
+                    for b in borders:
+                        b[:, lo:hi].fill(0)
+                    np.copyto(inner[:, lo:hi], x[:, lo:hi])
+                if taps is not None:
+                    np.copyto(cols6[:, lo:hi], taps[:, lo:hi])  # type: ignore[index]
+
+            def gemm(lo: int, hi: int) -> None:
+                if depthwise:
+                    np.matmul(packed[lo:hi], src[:, lo:hi], out=out3[:, lo:hi])
+                else:
+                    np.matmul(packed[lo:hi], src, out=out3[:, lo:hi])
+            if xp is not None or taps is not None:
+                threads.parallel(copy, c, workers)
+            threads.parallel(gemm, c if depthwise else cout, workers)
+            epi(out, extras)
+        return run_parallel
     return Bound(scratch, bind, "depthwise-matvec" if depthwise else
                  ("gemm-1x1" if direct else "im2col-gemm"))
 
@@ -201,6 +235,12 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     if const[1] and ty and y.ndim == 2:  # a transposed weight: packed as [K, N] once
         packed = np.ascontiguousarray(y.T)
 
+    rows = int(np.prod(out.shape[:-1])) if out.ndim >= 2 else 1
+    k = x.shape[-2] if tx and x.ndim >= 2 else x.shape[-1]
+    split = (threads.current() > 1 and (packed is not None or (not ty and y.ndim == 2))
+             and not tx and out.ndim >= 2 and rows >= 2
+             and 2 * rows * k * out.shape[-1] >= PARALLEL_FLOPS)
+
     def bind(_: list[np.ndarray]) -> Run:
         def run(x: np.ndarray, y: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
             if tx and x.ndim >= 2:
@@ -211,7 +251,17 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                 y = np.swapaxes(y, -1, -2)
             np.matmul(x, y, out=out)
             epi(out, extras)
-        return run
+
+        def run_parallel(x: np.ndarray, y: np.ndarray, *extras: np.ndarray,
+                         out: np.ndarray) -> None:
+            """A 2-D weight: the rows of x (all leading dims) split over the threads."""
+            y = packed if packed is not None else y
+            x2 = np.ascontiguousarray(x).reshape(rows, x.shape[-1])
+            o2 = out.reshape(rows, out.shape[-1])
+            threads.parallel(lambda lo, hi: np.matmul(x2[lo:hi], y, out=o2[lo:hi]), rows,
+                             threads.current())
+            epi(out, extras)
+        return run_parallel if split else run
     return Bound([], bind, "gemm")
 
 

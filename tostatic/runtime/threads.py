@@ -1,16 +1,22 @@
 """How many threads the math libraries use: Config.set_cpu_math_library_num_threads(n) and
 TOSTATIC_NUM_THREADS.
 
-BLAS (numpy's OpenBLAS, or MKL) is set through threadpoolctl when it is installed, else
-through OpenBLAS's own `openblas_set_num_threads` found with ctypes among the libraries
-loaded in this process. The setting is process-wide, as the BLAS's own is. `current()` is
-what kernels that split work themselves read (codegen's, through TOSTATIC_NUM_THREADS).
+With n > 1 the bound kernels (runtime/kernels.py) split each large GEMM and im2col copy over
+n threads of their own (numpy releases the GIL), and BLAS (numpy's OpenBLAS, or MKL) runs one
+thread per call: measured on a shared 2-core machine, OpenBLAS's own threads spin-wait when
+the cores are oversubscribed and took 10-250x longer than one thread (benchmarks/results.md);
+splitting ourselves keeps one BLAS call per core. BLAS is set through threadpoolctl when it
+is installed, else through OpenBLAS's own `openblas_set_num_threads` found with ctypes among
+the libraries loaded in this process. The setting is process-wide, as the BLAS's own is.
+`current()` is what kernels that split work themselves read.
 """
 from __future__ import annotations
 
 import ctypes
 import importlib.util
 import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import numpy  # noqa: F401  (loads the BLAS whose threads are set here)
 
@@ -48,19 +54,44 @@ def set_num_threads(n: int) -> str:
     if int(n) < 1:
         raise ValueError(f"the number of threads must be positive, got {n}")
     _requested = int(n)
+    return set_blas_threads(1)
+
+
+def set_blas_threads(n: int) -> str:
+    """The BLAS's own thread count; says how it was set."""
     if importlib.util.find_spec("threadpoolctl") is not None:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=_requested, user_api="blas")
+        threadpool_limits(limits=n, user_api="blas")
         return "threadpoolctl"
     for path in _openblas_libraries():
         lib = ctypes.CDLL(path)
         for name in _SETTERS:
             setter = getattr(lib, name, None)
             if setter is not None:
-                setter(ctypes.c_int(_requested))
+                setter(ctypes.c_int(n))
                 return f"{name} ({os.path.basename(path)})"
     return "no BLAS thread control found"
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def parallel(fn: Callable[[int, int], None], items: int, workers: int) -> None:
+    """fn(lo, hi) over `workers` contiguous parts of range(items), at once: one part on the
+    calling thread, the others on a pool kept for the process."""
+    global _pool
+    workers = min(workers, items)
+    if workers <= 1:
+        fn(0, items)
+        return
+    if _pool is None or _pool._max_workers < workers - 1:
+        _pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="tostatic")
+    bounds = [(i * items // workers, (i + 1) * items // workers) for i in range(workers)]
+    futures = [_pool.submit(fn, lo, hi) for lo, hi in bounds[1:]]
+    fn(*bounds[0])
+    for f in futures:
+        f.result()
 
 
 def current() -> int:
