@@ -146,12 +146,16 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     k = cg * kh * kw
     # the weights, packed once: [C_out, C_in*kh*kw] (depthwise: [C, 1, kh*kw])
     packed = np.ascontiguousarray(w.reshape(c, 1, kh * kw) if depthwise else w.reshape(cout, k))
+    workers = threads.current()
+    parallel = workers > 1 and 2 * n * cout * k * oh * ow >= PARALLEL_FLOPS
+    # im2col one image at a time (its patches stay in cache), into one buffer per thread
+    slots = min(n, workers) if parallel and n > 1 else 1
     scratch = []
     if padded:
         scratch.append(("pad", (n, c, hp, wp), x.dtype))
     if not direct:
-        scratch.append(("cols", (n, c, kh * kw, oh * ow) if depthwise else (n, k, oh * ow),
-                        x.dtype))
+        scratch.append(("cols", (slots, c, kh * kw, oh * ow) if depthwise
+                        else (slots, k, oh * ow), x.dtype))
     (sh, sw), (dh, dw) = st, dil
 
     def bind(arrays: list[np.ndarray]) -> Run:
@@ -170,45 +174,62 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                               (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w),
                               writeable=False)
         fixed_taps = taps_of(xp) if xp is not None and cols is not None else None
-        cols6 = cols.reshape(n, c, kh, kw, oh, ow) if cols is not None else None
+        cols6 = cols.reshape(slots, c, kh, kw, oh, ow) if cols is not None else None
+
+        def pad(x: np.ndarray, lo: int = 0, hi: int = c) -> None:
+            for b in borders:
+                b[:, lo:hi].fill(0)
+            np.copyto(inner[:, lo:hi], x[:, lo:hi])
+
+        def images(x: np.ndarray, out: np.ndarray, lo: int, hi: int, slot: int) -> None:
+            """Images lo..hi: their patches into cols[slot], one GEMM each."""
+            taps = None if cols is None else (fixed_taps if fixed_taps is not None
+                                               else taps_of(x))
+            src = x.reshape(n, c, 1, h * wd) if depthwise else x.reshape(n, c, h * wd)
+            for i in range(lo, hi):
+                if taps is not None:
+                    np.copyto(cols6[slot], taps[i])
+                    m = cols[slot]
+                else:
+                    m = src[i]
+                if depthwise:
+                    np.matmul(packed, m, out=out[i].reshape(c, 1, oh * ow))
+                else:
+                    np.matmul(packed, m, out=out[i].reshape(cout, oh * ow))
 
         def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
             if xp is not None:
-                for b in borders:
-                    b.fill(0)
-                np.copyto(inner, x)
-            if cols is None:
-                src = x.reshape(n, c, h * wd)
-            else:
-                np.copyto(cols6, fixed_taps if fixed_taps is not None else taps_of(x))
-                src = cols
-            if depthwise:
-                np.matmul(packed, src, out=out.reshape(n, c, 1, oh * ow))
-            else:
-                np.matmul(packed, src, out=out.reshape(n, cout, oh * ow))
+                pad(x)
+            images(x, out, 0, n, 0)
             epi(out, extras)
 
-        workers = threads.current()
-        if workers == 1 or 2 * n * cout * k * oh * ow < PARALLEL_FLOPS:
+        if not parallel:
             return run
 
-        def run_parallel(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray,
-                         out: np.ndarray) -> None:
-            """The copies split by input channel, the GEMM by output channel."""
-            src = x.reshape(n, c, h * wd) if cols is None else cols
-            taps = fixed_taps if cols is not None and fixed_taps is not None else (
-                taps_of(x) if cols is not None else None)
+        def run_images_parallel(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray,
+                                out: np.ndarray) -> None:
+            """Several images: each thread takes some, with its own patch buffer."""
+            if xp is not None:
+                threads.parallel(lambda lo, hi, part: pad(x, lo, hi), c, workers)
+            threads.parallel(lambda lo, hi, part: images(x, out, lo, hi, part), n, slots)
+            epi(out, extras)
+
+        def run_channels_parallel(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray,
+                                  out: np.ndarray) -> None:
+            """One image: the copies split by input channel, the GEMM by output channel."""
+            src = cols if cols is not None else (
+                x.reshape(n, c, 1, h * wd) if depthwise else x.reshape(n, c, h * wd))
+            taps = None if cols is None else (fixed_taps if fixed_taps is not None
+                                              else taps_of(x))
             out3 = out.reshape(n, c, 1, oh * ow) if depthwise else out.reshape(n, cout, oh * ow)
 
-            def copy(lo: int, hi: int) -> None:
+            def copy(lo: int, hi: int, part: int) -> None:
                 if xp is not None:
-                    for b in borders:
-                        b[:, lo:hi].fill(0)
-                    np.copyto(inner[:, lo:hi], x[:, lo:hi])
+                    pad(x, lo, hi)
                 if taps is not None:
                     np.copyto(cols6[:, lo:hi], taps[:, lo:hi])  # type: ignore[index]
 
-            def gemm(lo: int, hi: int) -> None:
+            def gemm(lo: int, hi: int, part: int) -> None:
                 if depthwise:
                     np.matmul(packed[lo:hi], src[:, lo:hi], out=out3[:, lo:hi])
                 else:
@@ -217,7 +238,7 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                 threads.parallel(copy, c, workers)
             threads.parallel(gemm, c if depthwise else cout, workers)
             epi(out, extras)
-        return run_parallel
+        return run_images_parallel if n > 1 else run_channels_parallel
     return Bound(scratch, bind, "depthwise-matvec" if depthwise else
                  ("gemm-1x1" if direct else "im2col-gemm"))
 
@@ -258,8 +279,8 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
             y = packed if packed is not None else y
             x2 = np.ascontiguousarray(x).reshape(rows, x.shape[-1])
             o2 = out.reshape(rows, out.shape[-1])
-            threads.parallel(lambda lo, hi: np.matmul(x2[lo:hi], y, out=o2[lo:hi]), rows,
-                             threads.current())
+            threads.parallel(lambda lo, hi, part: np.matmul(x2[lo:hi], y, out=o2[lo:hi]),
+                             rows, threads.current())
             epi(out, extras)
         return run_parallel if split else run
     return Bound([], bind, "gemm")

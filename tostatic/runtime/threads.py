@@ -77,19 +77,19 @@ def set_blas_threads(n: int) -> str:
 _pool: ThreadPoolExecutor | None = None
 
 
-def parallel(fn: Callable[[int, int], None], items: int, workers: int) -> None:
-    """fn(lo, hi) over `workers` contiguous parts of range(items), at once: one part on the
-    calling thread, the others on a pool kept for the process."""
+def parallel(fn: Callable[[int, int, int], None], items: int, workers: int) -> None:
+    """fn(lo, hi, part) over `workers` contiguous parts of range(items), at once: part 0 on
+    the calling thread, the others on a pool kept for the process."""
     global _pool
     workers = min(workers, items)
     if workers <= 1:
-        fn(0, items)
+        fn(0, items, 0)
         return
     if _pool is None or _pool._max_workers < workers - 1:
         _pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="tostatic")
     bounds = [(i * items // workers, (i + 1) * items // workers) for i in range(workers)]
-    futures = [_pool.submit(fn, lo, hi) for lo, hi in bounds[1:]]
-    fn(*bounds[0])
+    futures = [_pool.submit(fn, lo, hi, part) for part, (lo, hi) in enumerate(bounds) if part]
+    fn(*bounds[0], 0)
     for f in futures:
         f.result()
 
