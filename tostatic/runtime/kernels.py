@@ -41,6 +41,7 @@ Run = Callable[..., None]
 # below this many flops a kernel runs on one thread whatever the thread count (handing work
 # to a pool costs about 20-50 us)
 PARALLEL_FLOPS = 4_000_000
+EAGER_BLOCK = 8192  # elements an epilogue runs an op's eager kernel on at a time
 
 
 @dataclass
@@ -85,8 +86,14 @@ def _inplace_activation(name: str) -> Callable[[np.ndarray], None]:
     cls, attrs = EPILOGUE_ACTIVATIONS[name]
     full = cls.normalize_attrs(dict(attrs))
 
-    def through_eager(y: np.ndarray) -> None:  # gelu, silu, swish: the op's own kernel
-        np.copyto(y, cls.run_eager([y], full)[0])
+    def through_eager(y: np.ndarray) -> None:
+        """gelu, silu, swish: the op's own kernel, on blocks small enough that its float64
+        temporaries come from the heap and stay in cache (whole-tensor temporaries are
+        fresh pages: page faults took most of gelu's time in BERT)."""
+        flat = y.reshape(-1)
+        for lo in range(0, flat.size, EAGER_BLOCK):
+            part = flat[lo:lo + EAGER_BLOCK]
+            np.copyto(part, cls.run_eager([part], full)[0])
     return through_eager
 
 
