@@ -43,7 +43,7 @@ class FoldBatchNorm(CompilePass):
         at = bn.attr_values()
         if not ((at["is_test"] and not at["trainable_statistics"]) or at["use_global_stats"]):
             return False
-        if any(r.uses for r in bn.results[1:]):
+        if any(r.first_use is not None for r in bn.results[1:]):
             return False
         params = [weight_value(v, state) for v in bn.operands[1:]]
         if any(p is None for p in params):
