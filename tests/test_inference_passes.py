@@ -187,7 +187,7 @@ def test_buffers_are_reused_by_liveness(convnet):
 
 
 def _openblas_threads():
-    for path in threads._openblas_libraries():
+    for path in threads._blas_libraries():
         lib = ctypes.CDLL(path)
         for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads"):
             if hasattr(lib, name):

@@ -5,15 +5,14 @@ With n > 1 the bound kernels (runtime/kernels.py) split each large GEMM and im2c
 n threads of their own (numpy releases the GIL), and BLAS (numpy's OpenBLAS, or MKL) runs one
 thread per call: measured on a shared 2-core machine, OpenBLAS's own threads spin-wait when
 the cores are oversubscribed and took 10-250x longer than one thread (benchmarks/results.md);
-splitting ourselves keeps one BLAS call per core. BLAS is set through threadpoolctl when it
-is installed, else through OpenBLAS's own `openblas_set_num_threads` found with ctypes among
-the libraries loaded in this process. The setting is process-wide, as the BLAS's own is.
-`current()` is what kernels that split work themselves read.
+splitting ourselves keeps one BLAS call per core. BLAS is set through its own C API
+(OpenBLAS's `openblas_set_num_threads`, MKL's `MKL_Set_Num_Threads`), found with ctypes among
+the libraries loaded in this process (what threadpoolctl does, without the dependency). The
+setting is process-wide, as the BLAS's own is. `current()` is what the kernels read.
 """
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -22,7 +21,7 @@ import numpy  # noqa: F401  (loads the BLAS whose threads are set here)
 
 ENV = "TOSTATIC_NUM_THREADS"
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-            "openblas_set_num_threads64_", "openblas_set_num_threads")
+            "openblas_set_num_threads64_", "openblas_set_num_threads", "MKL_Set_Num_Threads")
 _requested: int | None = None
 
 
@@ -39,10 +38,11 @@ def from_environment() -> int | None:
     return n
 
 
-def _openblas_libraries() -> list[str]:
+def _blas_libraries() -> list[str]:
     try:
         with open("/proc/self/maps") as maps:
-            return sorted({line.split()[-1] for line in maps if "openblas" in line.lower()
+            return sorted({line.split()[-1] for line in maps
+                           if ("openblas" in line.lower() or "libmkl_rt" in line)
                            and line.split()[-1].startswith("/")})
     except OSError:
         return []
@@ -58,13 +58,9 @@ def set_num_threads(n: int) -> str:
 
 
 def set_blas_threads(n: int) -> str:
-    """The BLAS's own thread count; says how it was set."""
-    if importlib.util.find_spec("threadpoolctl") is not None:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=n, user_api="blas")
-        return "threadpoolctl"
-    for path in _openblas_libraries():
+    """The BLAS's own thread count, through its C API (ctypes) in the libraries loaded in
+    this process: OpenBLAS (numpy's wheels) or MKL; says how it was set."""
+    for path in _blas_libraries():
         lib = ctypes.CDLL(path)
         for name in _SETTERS:
             setter = getattr(lib, name, None)
