@@ -76,6 +76,14 @@ def assert_all_close(got, want):
             raise AssertionError(f"output {i}: {e}") from None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kernel_cache(tmp_path_factory):
+    """Generated kernels (tostatic.codegen) go to a cache made for this test session: each
+    compiles once a session, whatever the machine's own cache holds (TOSTATIC_CACHE_DIR, when
+    set, is kept)."""
+    os.environ.setdefault("TOSTATIC_CACHE_DIR", str(tmp_path_factory.mktemp("kernels")))
+
+
 @pytest.fixture(scope="session")
 def real_paddle():
     """Real PaddlePaddle 3.3.1 in legacy-IR mode (writes/reads .pdmodel)."""

@@ -71,6 +71,7 @@ def test_diff_prints_the_input_then_each_pass_change_and_they_add_up_to_the_resu
         "After persistable-extraction{max-constant-elements=16} (diff)",
         "After canonicalize (no change)",
         "After constant-folding{max-elements=1024} (diff)",
+        "After loop-invariant-code-motion (no change)",
         "After cse (no change)",
         "After dead-op-elimination (diff)",
         "After lower-to-program (diff)"]
@@ -113,7 +114,8 @@ def test_dumps_carry_the_pipeline_that_runs_next_and_replay_with_opt(tmp_path, c
                       "dead-op-elimination+lower-to-program")
     chunks = dict(_chunks(out))
     before = chunks["Before constant-folding{max-elements=1024}"]
-    assert before.splitlines()[0] == ("// pipeline: constant-folding{max-elements=1024},cse,"
+    assert before.splitlines()[0] == ("// pipeline: constant-folding{max-elements=1024},"
+                                      "loop-invariant-code-motion,cse,"
                                       "dead-op-elimination,lower-to-program")
     after_pe = chunks["After persistable-extraction{max-constant-elements=16}"]
     assert after_pe.splitlines()[0].startswith("// pipeline: canonicalize,constant-folding{")
@@ -139,7 +141,7 @@ def test_folder_files_name_their_stage_and_replay(tmp_path, capsys):
     assert first.startswith("// tostatic stage 01: after persistable-extraction"
                             "{max-constant-elements=16}\n// pipeline: canonicalize,")
     last = files[-1].read_text()
-    assert last.startswith("// tostatic stage 06: after lower-to-program\n\"builtin.module\"")
+    assert last.startswith("// tostatic stage 07: after lower-to-program\n\"builtin.module\"")
     assert cli(["opt", str(files[1])]) == 0
     assert capsys.readouterr().out.strip() == last.split("\n", 1)[1].strip()
 

@@ -85,12 +85,11 @@ def test_dygraph_only_code_in_to_static_names_the_users_line():
     def uses_numpy(x):
         return paddle.to_tensor(x.numpy() * 2)
 
-    def branches_on_tensor(x):
-        if paddle.mean(x) > 0:
-            return x
-        return -x
+    def bool_outside_a_condition(x):  # an `if` on a tensor itself is converted (pd.if)
+        flag = bool(paddle.mean(x) > 0)
+        return x if flag else -x
 
-    for fn in (uses_numpy, branches_on_tensor):
+    for fn in (uses_numpy, bool_outside_a_condition):
         with pytest.raises(UnsupportedError, match=r"test_eager_ops.py:\d+"):
             to_static(fn, input_spec=[InputSpec([None, 4])]).concrete_program
 

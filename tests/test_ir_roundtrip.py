@@ -113,8 +113,27 @@ def control_flow_sample():
     return ModuleOp([func.FuncOp("forward", ([b1, T23], [T23, T23]), Region(block))])
 
 
+def fused_sample():
+    """pd.fused_elementwise holding relu(x + y)."""
+    from tostatic.ops.activation import Relu
+    from tostatic.ops.control_flow import region_block
+    from tostatic.ops.elementwise import Add
+    from tostatic.ops.fused_elementwise import FusedElementwise
+
+    def body(b, args):
+        b.add_op(named(Add.make(list(args), {}, [T23])))
+        b.add_op(named(Relu.make([b.last_op.results[0]], {}, [T23])))
+        return [b.last_op.results[0]]
+
+    block = Block(arg_types=[T23, T23])
+    fused = named(FusedElementwise.new(list(block.args), region_block([T23, T23], body)))
+    block.add_ops([fused, func.ReturnOp(fused.results[0])])
+    return ModuleOp([func.FuncOp("forward", ([T23, T23], [T23]), Region(block))])
+
+
 STRUCTURED = {"pd.if": control_flow_sample, "pd.while": control_flow_sample,
-              "pd.yield": control_flow_sample}  # ops a generic sample cannot build
+              "pd.yield": control_flow_sample,
+              "pd.fused_elementwise": fused_sample}  # ops a generic sample cannot build
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

@@ -24,7 +24,7 @@ from tostatic.ops import math_unary as U
 from tostatic.ops import slicing as S
 from tostatic.ops.activation import Gelu, Softmax
 from tostatic.ops.core import array_to_dense
-from tostatic.ops.special import erf
+from tostatic.ops.special import erf, erf_float32
 from tostatic.passes.base import entry
 from tostatic.passes.lower_to_program import lower_function
 from tostatic.passes.raise_from_program import raise_program
@@ -64,6 +64,35 @@ def test_erf_is_within_a_few_ulps_of_the_c_library_and_keeps_the_dtype():
     assert erf(x32).dtype == np.float32 and np.array_equal(erf(x32), want32)
     special = erf(np.array([np.nan, np.inf, -np.inf]))
     assert np.isnan(special[0]) and special[1] == 1.0 and special[2] == -1.0
+    # a 0-D input, past the |x| = 1 boundary (the tail is written into the result in place)
+    zero_d = erf_float32(np.array(-2.3, np.float32))
+    assert zero_d.shape == () and abs(float(zero_d) - math.erf(-2.3)) < 1e-7
+
+
+def test_float32_erf_is_within_1e7_relative_of_the_c_library():
+    """gelu's float32 erf (two fitted polynomials evaluated in float32) against math.erf:
+    dense over both regions, their boundary at |x| = 1, tiny and denormal inputs, specials."""
+    xs = np.concatenate([np.linspace(-6, 6, 300001), np.nextafter(np.float32(1), [0, 2]),
+                         10.0 ** np.linspace(-40, 0.7, 20001), -(10.0 ** np.linspace(-40, 0.7, 2001)),
+                         [0.0, -0.0, 4.0, -4.0, 3.99]]).astype(np.float32)
+    got = erf_float32(xs)
+    assert got.dtype == np.float32
+    want = np.array([math.erf(float(v)) for v in xs])
+    normal = np.abs(want) >= np.finfo(np.float32).tiny  # denormals: float32's own spacing
+    rel = np.abs(got - want)[normal] / np.abs(want)[normal]
+    assert rel.max() < 1e-7 and np.array_equal(np.signbit(got), np.signbit(want))
+    assert np.abs(got - want)[~normal].max() <= 2 * 2.0 ** -149
+    special = erf_float32(np.array([np.nan, np.inf, -np.inf], np.float32))
+    assert np.isnan(special[0]) and special[1] == 1.0 and special[2] == -1.0
+
+
+def test_float32_gelu_agrees_with_the_float64_reference():
+    x = np.linspace(-12, 12, 200001, dtype=np.float32)
+    (ours,) = run(Gelu, x)
+    want = 0.5 * x.astype(np.float64) * (1.0 + erf(x.astype(np.float64) / np.sqrt(2.0)))
+    assert ours.dtype == np.float32
+    # (for x << 0, 1 + erf cancels in float32 as in Paddle's kernel: an absolute error)
+    np.testing.assert_allclose(ours, want, rtol=3e-7, atol=1e-7)
 
 
 @pytest.mark.interop

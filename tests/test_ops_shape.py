@@ -476,22 +476,32 @@ def test_loading_refuses_a_hard_swish_paddle_would_run_with_other_constants(tmp_
         load_model(path, None)
 
 
-def test_loading_refuses_slice_bounds_read_from_tensors(tmp_path):
-    """infer_flags -1: Paddle reads that start from StartsTensorList at run time."""
+def test_loading_reads_slice_bounds_from_tensors_on_one_axis(tmp_path):
+    """infer_flags -1: Paddle reads that start from StartsTensorList at run time (x[:, s:]);
+    bounds of two axes from tensors (Paddle's x[s, 1:3]) are refused by name."""
     import legacy_programs as L
 
-    vs = [L.var("x", shape=(2, 5)), L.var("s", "int32", ()), L.var("out", shape=(2, -1))]
-    ops = [L.feed("s", 1), L.feed("x", 0),
-           L.op("slice", {"Input": ["x"], "StartsTensorList": ["s"], "EndsTensor": [],
-                          "EndsTensorList": [], "StartsTensor": []}, {"Out": ["out"]},
-                axes=("INTS", [1]), starts=("INTS", [-1]), ends=("INTS", [2147483647]),
-                infer_flags=("INTS", [-1]), decrease_axis=("INTS", [])),
-           L.fetch("out", 0)]
-    path = tmp_path / "m.pdmodel"
-    save_program(path, L.program((vs, ops)))
-    with pytest.raises(UnsupportedError, match=r"slice with inputs \['Input', "
-                                              r"'StartsTensorList'\]"):
-        load_model(str(path), None)
+    def program(starts, axes):
+        vs = [L.var("x", shape=(2, 5)), L.var("s", "int32", ()), L.var("out", shape=(2, -1))]
+        ops = [L.feed("s", 1), L.feed("x", 0),
+               L.op("slice", {"Input": ["x"], "StartsTensorList": starts, "EndsTensor": [],
+                              "EndsTensorList": [], "StartsTensor": []}, {"Out": ["out"]},
+                    axes=("INTS", axes), starts=("INTS", [-1] * len(axes)),
+                    ends=("INTS", [2147483647] * len(axes)),
+                    infer_flags=("INTS", [-1] * len(axes)), decrease_axis=("INTS", [])),
+               L.fetch("out", 0)]
+        path = tmp_path / f"m{len(axes)}.pdmodel"
+        save_program(path, L.program((vs, ops)))
+        return str(path)
+
+    x = np.arange(10, dtype=np.float32).reshape(2, 5)
+    model = load_model(program(["s"], [1]), None)
+    for s in (2, -1, 7):
+        (got,) = model.run([x, np.array(s, np.int32)])
+        np.testing.assert_array_equal(got, x[:, s:])
+    with pytest.raises(UnsupportedError, match=r"infer_flags=\[-1, -1\]; bounds from "
+                                              r"tensors .* on one axis only"):
+        load_model(program(["s", "s"], [0, 1]), None)
 
 
 @pytest.mark.parametrize("op_type,slots,attrs", [

@@ -19,8 +19,8 @@ from tostatic.static import InputSpec
 
 # the default pipeline, written out: tests that derive their expectations from it must not
 # follow it when it changes
-DEFAULT = ["persistable-extraction", "canonicalize", "constant-folding", "cse",
-           "dead-op-elimination"]
+DEFAULT = ["persistable-extraction", "canonicalize", "constant-folding",
+           "loop-invariant-code-motion", "cse", "dead-op-elimination"]
 # ... as dump headers name them: each pass with its options, as a pipeline spells it
 SPEC = {"persistable-extraction": "persistable-extraction{max-constant-elements=16}",
         "constant-folding": "constant-folding{max-elements=1024}"}
@@ -265,7 +265,8 @@ def test_compiled_function_runs_saves_and_shows_its_stages(tmp_path):
     assert '"pd.capture"' in compiled.ir("captured")
     assert '"program.program"' in compiled.ir()
     assert compiled.pipeline == ("persistable-extraction{max-constant-elements=16},"
-                                 "canonicalize,constant-folding{max-elements=1024},cse,"
+                                 "canonicalize,constant-folding{max-elements=1024},"
+                                 "loop-invariant-code-motion,cse,"
                                  "dead-op-elimination,lower-to-program")
     compiled.save(str(tmp_path / "net"))
     loaded = paddle.jit.load(str(tmp_path / "net"))

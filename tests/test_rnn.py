@@ -339,8 +339,6 @@ def test_cells_unrolled_over_known_steps_export_and_run_in_paddle_inference(tmp_
 # variables whose declarations differ from Paddle's jit.save: not the rnn op's own
 KNOWN_VAR_DIFFERENCES = (
     "dropout_state__non_persistable",  # Paddle's dims are those of the buffer given above
-    "_slice_0",  # Paddle's __getitem__ declares it without persistable / lod_level fields
-    "transpose_",  # Paddle's transpose here declares no lod_level, tostatic's transpose2 does
 )
 
 

@@ -395,10 +395,14 @@ def test_eager_mode_runs_python_control_flow():
     assert i is i0 and s0.numpy().tolist() == [6]  # as Paddle: written back into loop_vars
 
 
-def test_inside_to_static_it_is_a_clear_unsupported_error():
+def test_inside_to_static_cond_builds_a_pd_if():
     def f(x):
-        return paddle.static.nn.cond(paddle.mean(x) > 0.0, lambda: x, lambda: x)
+        return paddle.static.nn.cond(paddle.mean(x) > 0.0, lambda: x * 2.0, lambda: x - 1.0)
 
     spec = [paddle.static.InputSpec([None, 2], "float32", "x")]
-    with pytest.raises(UnsupportedError, match="inside a to_static function"):
-        paddle.jit.to_static(f, input_spec=spec, full_graph=True).concrete_program
+    sf = paddle.jit.to_static(f, input_spec=spec, full_graph=True)
+    assert "pd.if" in str(sf.concrete_program.module)
+    for v in ([[1.0, 2.0]], [[-1.0, -2.0]]):  # both branches, against numpy
+        x = np.array(v, np.float32)
+        want = x * 2 if x.mean() > 0 else x - 1
+        np.testing.assert_array_equal(sf(paddle.to_tensor(x)).numpy(), want)

@@ -136,12 +136,47 @@ FEEDS, FETCHES = [x], [out]
 """
 
 
+@case
+def layer_norm_equal_and_einsum_outputs():
+    """
+x = paddle.static.data(shape=[None, 3], dtype='float32', name='x')
+a = paddle.nn.functional.layer_norm(x, 3)
+b = paddle.nn.LayerNorm(3)(x * 2.0)
+e = paddle.equal(x, 1.0)
+y = paddle.static.data(shape=[3, 4], dtype='float32', name='y')
+z = paddle.einsum('ij,jk->ik', x, y)
+FEEDS, FETCHES = [x, y], [a, b, e, z]
+"""
+
+
+@case
+def indexing_and_setitem():
+    """
+x = paddle.static.data(shape=[4, 5, 6], dtype='float32', name='x')
+v = paddle.static.data(shape=[6], dtype='float32', name='v')
+i = paddle.static.data(shape=[3], dtype='int64', name='i')
+s = paddle.static.data(shape=[], dtype='int64', name='s')
+b = paddle.static.data(shape=[4, 5], dtype='bool', name='b')
+outs = [x[1], x[-1], x[1:3], x[::2], x[::-1], x[1, None, ::-2], x[..., 1], x[None], x[:100],
+        x[i], x[[0, 2]], x[:, [0, 2]], x[[0, 1], [1, 2]], x[b], x[x > 0.0], x[s], x[:, s],
+        x[1, [0, 2]], x[:, [0, 2], 1:3], x[[True, False, True, True]], x[i, :, i],
+        x[..., [1, 2]], x[0, b[0]], x[:, b[0]], x[1:s], x[s:], x[:, s:s + 2]]
+y = paddle.static.setitem(x, 1, 2.0)
+y = paddle.static.setitem(y, (None, 1), 3)
+y = paddle.static.setitem(y, (slice(None), slice(None, None, 2), -1), v[:3])
+y = paddle.static.setitem(y, s, 1.0)
+y = paddle.static.setitem(y, s, v)
+y = paddle.static.setitem(y, (1, slice(1, 3)), np.ones([2, 6], 'float32'))
+FEEDS, FETCHES = [x, v, i, s, b], outs + [y]
+"""
+
+
 DRIVER = """
 import os
 for name, code in CASES.items():
     main, startup = paddle.static.Program(), paddle.static.Program()
     with paddle.utils.unique_name.guard(), paddle.static.program_guard(main, startup):
-        scope = {"paddle": paddle}
+        scope = {"paddle": paddle, "np": np}
         exec(code, scope)
     print("=== " + name)
     print(main)

@@ -14,17 +14,9 @@ from paddle_2x import legacy_branches
 
 # Variables whose `legacy_lod_level: 0` tostatic writes where Paddle's files do not, or the
 # other way round (how the op definitions in tostatic/ops declare these outputs, not what
-# the API writes; values and shapes are the same): layer_norm's Mean / Variance, dropout's
-# Mask, transpose2's and unsqueeze2's Out, and expand_v2's Out, which Paddle's compile-time
-# InferShape gives X's LoD level when the first dim is not expanded. Anything else fails.
-KNOWN_LOD = re.compile(r"^(layer_norm_\d+\.tmp_[01]|dropout_\d+\.tmp_1|transpose_\d+\.tmp_0|"
-                       r"unsqueeze2_\d+\.tmp_0|expand_\d+\.tmp_0)$")
-# Variables Paddle's files declare and tostatic's do not: einsum's InnerCache and XShape
-# outputs (tostatic's einsum op has Out only; Paddle's inference files write no slot for them)
-KNOWN_UNDECLARED = re.compile(r"^einsum_\d+\.tmp_[1-4]$")
-# Variables Paddle's __getitem__ declares without a `persistable` field (Block.create_var),
-# which tostatic's declares `persistable: false`
-KNOWN_NO_PERSISTABLE = re.compile(r"^.*_slice_\d+$")
+# the API writes; values and shapes are the same): none left (the op definitions declare
+# legacy_lod_level per result as Paddle does); a test may name its own. Anything else fails.
+KNOWN_LOD = re.compile(r"(?!)")
 
 
 def spec_of(module: Any, shape: Sequence[int | None], dtype: str, name: str) -> Any:
@@ -90,7 +82,7 @@ def program_differences(ours: str, theirs: str, known: re.Pattern = KNOWN_LOD) -
             found.append(f"block {i}: {len(ops_a)} ops, Paddle {len(ops_b)}: "
                          f"{[o.type for o in ba.ops]} vs {[o.type for o in bb.ops]}")
         va, vb = {v.name: v for v in ba.vars}, {v.name: v for v in bb.vars}
-        only_paddle = sorted(n for n in set(vb) - set(va) if not KNOWN_UNDECLARED.match(n))
+        only_paddle = sorted(set(vb) - set(va))
         if set(va) - set(vb) or only_paddle:
             found.append(f"block {i} vars only in tostatic {sorted(set(va) - set(vb))}, only "
                          f"in Paddle {only_paddle}")
@@ -98,15 +90,12 @@ def program_differences(ours: str, theirs: str, known: re.Pattern = KNOWN_LOD) -
             x, y = va[name], vb[name]
             if x == y:
                 continue
-            if known.match(name) or KNOWN_NO_PERSISTABLE.match(name):
+            if known.match(name):
                 x, y = fpb.VarDesc(), fpb.VarDesc()
                 x.CopyFrom(va[name])
                 y.CopyFrom(vb[name])
                 for v in (x, y):
-                    if known.match(name):
-                        v.type.dense_tensor.ClearField("legacy_lod_level")
-                    if KNOWN_NO_PERSISTABLE.match(name):
-                        v.ClearField("persistable")
+                    v.type.dense_tensor.ClearField("legacy_lod_level")
                 if x == y:
                     continue
             found.append(f"block {i} var {name}:\n--- tostatic\n{va[name]}--- Paddle\n"

@@ -3,6 +3,8 @@
 `import tostatic as paddle` gives the subset of Paddle's API that tostatic implements.
 """
 from tostatic import inference, jit, nn, static, utils, vision  # noqa: F401
+from tostatic import io, metric, optimizer, regularizer  # noqa: F401  (training, issue 14)
+from tostatic import autograd  # noqa: F401  (issue 14)
 from tostatic.frontend.capture.compile import compile  # noqa: F401
 from tostatic.frontend.static.mode import (  # noqa: F401
     disable_static,
@@ -65,6 +67,7 @@ from tostatic.frontend.tensor.math import (  # noqa: F401  (Transformers and NLP
     logical_or,
     logical_xor,
     rsqrt,
+    sign,
     square,
     take_along_axis,
     tril,
@@ -88,9 +91,26 @@ from tostatic.frontend.tensor.manipulation import (  # noqa: F401
 )
 from tostatic.frontend.tensor.reduction import cumsum, max, mean, min, prod, sum  # noqa: F401
 from tostatic.frontend.tensor.search import argmax, topk, where  # noqa: F401
+from tostatic.frontend.tensor.selecting import (  # noqa: F401  (advanced indexing)
+    broadcast_tensors, index_put, masked_select, nonzero)
 from tostatic.frontend.nn.io import load, save  # noqa: F401
 from tostatic.frontend.tensor.tensor import Parameter, Tensor, to_tensor  # noqa: F401
+from tostatic.frontend.tensor.accumulate import (  # noqa: F401,E402  (to_tensor / full: tensors too)
+    add_n,
+    assign,
+    full,
+    increment,
+    to_tensor,
+)
+from tostatic import tensor  # noqa: F401,E402
 from tostatic.frontend.tensor.repr import set_printoptions  # noqa: F401
+from tostatic.frontend.tensor.autograd import grad  # noqa: F401  (autograd, issue 14)
+from tostatic.frontend.tensor.grad_mode import (  # noqa: F401
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from tostatic.ir.dtypes import (  # noqa: F401
     bfloat16,
     bool_ as bool,

@@ -16,3 +16,7 @@ BLOCK_SLOTS_ATTR = "pd.block_slots"
 # Legacy attributes whose value depends on which Paddle API wrote the op (an initialiser's
 # fill_constant writes its value as float text): program-dialect attributes by name
 LEGACY_ATTRS_ATTR = "pd.legacy_attrs"
+# On an op append-backward added (the backward half of a function, run when backward
+# reaches it), and on the function: what each of its gradient results is the gradient of
+BACKWARD_ATTR = "pd.backward"
+GRADS_ATTR = "pd.grads"

@@ -20,6 +20,7 @@ class Builder:
     def __init__(self, names: Any):
         self.names = names  # key -> unique name ("linear" -> "linear_0")
         self._helpers: list[str] = []
+        self._exact: list[list[str]] = []  # names the next op's results take as they are
 
     def emit(self, op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
              name_hint: str | None = None) -> list[Any]:
@@ -40,7 +41,7 @@ class Builder:
         outputs (reshape2's XShape)."""
         results = self.infer_types(op_cls, abstracts, attrs, location)
         spec = op_cls.PADDLE
-        n_extra = len(spec.extra_outputs) + len(spec.declared_outputs) if spec else 0
+        n_extra = len(spec.extra_vars(abstracts)) if spec else 0
         return results, self._names_for(op_cls, name_hint, len(results) + n_extra)
 
     @staticmethod
@@ -54,10 +55,25 @@ class Builder:
 
     def _names_for(self, op_cls: type[PdOp], hint: str | None, count: int) -> list[str]:
         """Paddle's names: `tmp_N` for operators, `<helper>_K.tmp_J` for API calls."""
+        if self._exact:
+            given = self._exact.pop()
+            return given[:count] + [self.names(given[0] + ".tmp")
+                                    for _ in range(count - len(given))]
         if hint == "tmp":
             return [self.names("tmp") for _ in range(count)]
         prefix = self._helpers[-1] if self._helpers else self.names(hint or op_cls.NAME_HINT or "tmp")
         return [self.names(prefix + ".tmp") for _ in range(count)]
+
+    @contextlib.contextmanager
+    def name_next(self, *names: str) -> Iterator[None]:
+        """The next op's results are called `names` (Paddle's names made outside any
+        LayerHelper: `x[1:]` is `x_slice_0`; or out of result order: layer_norm's Y is
+        `layer_norm_0.tmp_2`)."""
+        self._exact.append(list(names))
+        try:
+            yield
+        finally:
+            self._exact.clear()
 
     @contextlib.contextmanager
     def helper(self, key: str, name: str | None = None) -> Iterator[str]:

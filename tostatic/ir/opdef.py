@@ -130,7 +130,37 @@ class Legacy:
     # squeeze2 / unsqueeze2 / transpose2 / flatten_contiguous_range: inference files clip it)
     declared_outputs: tuple[str, ...] = ()
     keeps_extra_attrs: bool = False
-    out_lod_level: bool = True  # Paddle's Python API declares the output with legacy_lod_level
+    # Paddle's Python API declares the output with legacy_lod_level (where the op's InferShape
+    # shares its input's LoD); a tuple says it per result (layer_norm: Y only), a function of
+    # the op where its InferShape decides (slice: unless axis 0 is sliced)
+    out_lod_level: bool | tuple[bool, ...] | Callable[[Any], bool] = True
+
+    # slots with one variable per operand that Paddle declares and, like declared_outputs,
+    # writes only in live programs: (slot, whether the variable has the operand's shape, else
+    # no dims) -- einsum's InnerCache and XShape
+    declared_per_operand: tuple[tuple[str, bool], ...] = ()
+
+    def extra_vars(self, operands: Sequence[Any]) -> list[tuple[str, "Abstract", dict[str, Any]]]:
+        """(slot, type, VarDesc fields) of each variable the op has besides its results, in
+        Paddle's creation order: extra_outputs, declared_outputs, declared_per_operand."""
+        out = []
+        if self.extra_outputs or self.declared_outputs:
+            x = operands[0]
+            out += [(slot, Abstract((0,) + tuple(x.shape), x.dtype),
+                     {"persistable": False, "lod_level": 0})
+                    for slot in self.extra_outputs + self.declared_outputs]
+        for slot, keeps_shape in self.declared_per_operand:
+            out += [(slot, Abstract(tuple(o.shape) if keeps_shape else (), o.dtype),
+                     {"persistable": False}) for o in operands]
+        return out
+
+    def lod_level_of(self, index: int, op: Any = None) -> bool:
+        flags = self.out_lod_level
+        if isinstance(flags, tuple):
+            return flags[index] if index < len(flags) else False
+        if callable(flags):
+            return True if op is None else flags(op)
+        return flags
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +189,13 @@ class PdOp(IRDLOperation):
     # result index -> input it is the new value of; lowering writes that result into the
     # input's own variable (batch_norm's MeanOut is its Mean, as Paddle requires)
     UPDATES: ClassVar[dict[int, str]] = {}
+    # No gradient (comparisons, integer ops, creation): eager results never record history.
+    # Differentiable ops define `vjp` instead (ops/autodiff.py says how).
+    NONDIFF: ClassVar[bool] = False
+    # What an elementwise op computes for one element, as an ir.scalar_expr rule taking one
+    # Expr per input and the attributes (`lambda x, y, axis: x + y`); code generators fuse
+    # and compile it, `eager` stays the reference. None: not elementwise.
+    SCALAR: ClassVar[Callable[..., Any] | None] = None
 
     # Subclasses define `infer(*inputs: Abstract, **attrs) -> Abstract | list[Abstract]` and
     # `eager(*inputs: ndarray, **attrs) -> ndarray | list[ndarray]` as staticmethods.
@@ -168,6 +205,10 @@ class PdOp(IRDLOperation):
     @classmethod
     def normalize_attrs(cls, attrs: dict[str, Any]) -> dict[str, Any]:
         """Fill defaults and reject unknown or missing attributes, before anything is built."""
+        if not attrs:  # the common eager case: every default (cached once a class)
+            defaults = _DEFAULTS.get(cls)
+            if defaults is not None:
+                return dict(defaults)
         unknown = set(attrs) - set(cls.ATTRS)
         if unknown:
             raise TypeError(f"{cls.name} got unknown attribute(s) {sorted(unknown)}")
@@ -179,6 +220,8 @@ class PdOp(IRDLOperation):
                 raise TypeError(f"{cls.name} requires attribute {key!r}")
             else:
                 full[key] = spec.default
+        if not attrs:
+            _DEFAULTS[cls] = dict(full)
         return full
 
     @classmethod
@@ -210,7 +253,13 @@ class PdOp(IRDLOperation):
 
     @classmethod
     def run_eager(cls, arrays: Sequence[np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
-        out = cls.eager(*group_inputs(cls.INPUTS, list(arrays)), **attrs)
+        variadic = _VARIADIC.get(cls)
+        if variadic is None:
+            variadic = _VARIADIC[cls] = any(n.startswith("*") for n in cls.INPUTS)
+        out = cls.eager(*(group_inputs(cls.INPUTS, list(arrays)) if variadic else arrays),
+                        **attrs)
+        if type(out) is np.ndarray:
+            return [out]
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
@@ -225,6 +274,9 @@ def group_inputs(names: Sequence[str], flat: list[Any]) -> list[Any]:
     n_after = len(names) - i - 1
     return flat[:i] + [flat[i:len(flat) - n_after]] + flat[len(flat) - n_after:]
 
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}  # class -> its attributes' defaults (all optional)
+_VARIADIC: dict[type, bool] = {}  # class -> whether an input is variadic
 
 REGISTRY: dict[str, type[PdOp]] = {}  # "pd.matmul" -> class
 LEGACY: dict[str, list[type[PdOp]]] = {}  # "matmul_v2" -> classes lowering to it

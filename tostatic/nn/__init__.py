@@ -59,6 +59,21 @@ from tostatic.frontend.nn.rnn_cells import (
     RNNCellBase,
     SimpleRNNCell,
 )
+from tostatic.frontend.optim.clip import (  # training (issue 14)
+    ClipGradByGlobalNorm,
+    ClipGradByNorm,
+    ClipGradByValue,
+)
+from tostatic.frontend.nn.loss import (  # training (issue 14)
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from tostatic.nn import functional, initializer
 
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

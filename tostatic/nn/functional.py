@@ -40,3 +40,19 @@ __all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "affine_grid", "avg_poo
            "interpolate", "leaky_relu", "linear", "max_pool2d", "pad", "prelu", "relu",
            "relu6", "sigmoid", "silu", "softmax", "swish", "tanh", "upsample"]
 __all__ += ["embedding", "gelu", "layer_norm", "log_softmax", "one_hot"]
+
+from tostatic.frontend.nn.functional_loss import (  # losses (training, issue 14)
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+    softmax_with_cross_entropy,
+)
+
+__all__ += ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+            "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss",
+            "softmax_with_cross_entropy"]

@@ -5,12 +5,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.attr_checks import check_choice, unsupported
 from tostatic.ops.shapes import normalize_axis
-from tostatic.ops.special import erf
+from tostatic.ops.special import erf, erf_float32
 
 
 class Unary(PdOp):
@@ -47,6 +49,8 @@ class Relu(Unary):
     FN = staticmethod(lambda x: np.maximum(x, 0))
     PADDLE = unary("relu")
     NAME_HINT = "relu"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.compare(e, "greater_than", out, 0.0)))
+    SCALAR = staticmethod(lambda x: se.maximum(x, 0))
 
 
 @pd_op
@@ -55,6 +59,8 @@ class Sigmoid(Unary):
     FN = staticmethod(lambda x: 1.0 / (1.0 + np.exp(-x)))
     PADDLE = unary("sigmoid")
     NAME_HINT = "sigmoid"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.mul(e, out, A.scale(e, out, -1.0, 1.0))))
+    SCALAR = staticmethod(lambda x: 1 / (1 + se.exp(-x)))
 
 
 @pd_op
@@ -63,6 +69,8 @@ class Tanh(Unary):
     FN = np.tanh
     PADDLE = unary("tanh")
     NAME_HINT = "tanh"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.scale(e, A.mul(e, out, out), -1.0, 1.0)))
+    SCALAR = staticmethod(se.tanh)
 
 
 @pd_op
@@ -71,6 +79,8 @@ class Exp(Unary):
     FN = np.exp
     PADDLE = unary("exp")
     NAME_HINT = "exp"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, out))
+    SCALAR = staticmethod(se.exp)
 
 
 @pd_op
@@ -79,6 +89,8 @@ class Sqrt(Unary):
     FN = np.sqrt
     PADDLE = unary("sqrt")
     NAME_HINT = "sqrt"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.div(e, A.scale(e, g, 0.5), out))
+    SCALAR = staticmethod(se.sqrt)
 
 
 @pd_op
@@ -87,6 +99,8 @@ class Abs(Unary):
     FN = np.abs
     PADDLE = unary("abs")
     NAME_HINT = "abs"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.sub(e, A.compare(e, "greater_than", x, 0.0), A.compare(e, "less_than", x, 0.0))))
+    SCALAR = staticmethod(se.absolute)
 
 
 @pd_op
@@ -96,6 +110,14 @@ class Neg(Unary):
     name = "pd.neg"
     FN = np.negative
     NAME_HINT = "scale"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.neg(e, g))
+    SCALAR = staticmethod(lambda x: -x)
+
+
+def _scale_scalar(x: se.Expr, scale: float, bias: float, bias_after_scale: bool) -> se.Expr:
+    t = se.cast(x, "float64") if not x.is_float else x  # integers: in float64, truncated
+    t = t * scale + bias if bias_after_scale else (t + bias) * scale
+    return se.cast(t, x.dtype)
 
 
 @pd_op
@@ -110,6 +132,8 @@ class Scale(Unary):
                      "bias_after_scale": From("BOOLEAN", "bias_after_scale")},
                     optional_inputs=("ScaleTensor", "BiasTensor"))
     NAME_HINT = "scale"
+    vjp = A.unary_vjp(lambda e, x, out, g, scale, bias, bias_after_scale: A.scale(e, g, scale))
+    SCALAR = staticmethod(_scale_scalar)
 
     @staticmethod
     def eager(x: np.ndarray, scale: float, bias: float, bias_after_scale: bool) -> np.ndarray:
@@ -124,7 +148,19 @@ def _gelu(x: np.ndarray, approximate: bool) -> np.ndarray:
     if approximate:
         c = np.sqrt(2.0 / np.pi)
         return 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x ** 3)))
+    if x.dtype == np.float32:  # float32 arithmetic throughout, as Paddle's kernel
+        y = erf_float32(x * np.float32(0.7071067811865476))
+        y += np.float32(1.0)
+        y *= x
+        y *= np.float32(0.5)
+        return y
     return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+def _gelu_scalar(x: se.Expr, approximate: bool) -> se.Expr:
+    if approximate:
+        return 0.5 * x * (1 + se.tanh(float(np.sqrt(2.0 / np.pi)) * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1 + se.erf(x * float(1 / np.sqrt(2.0))))
 
 
 @pd_op
@@ -134,6 +170,8 @@ class Gelu(Unary):
     FN = staticmethod(_gelu)
     PADDLE = unary("gelu", approximate=From("BOOLEAN", "approximate"))
     NAME_HINT = "gelu"
+    vjp = A.unary_vjp(lambda e, x, out, g, approximate: A.mul(e, g, _gelu_grad(e, x, approximate)))
+    SCALAR = staticmethod(_gelu_scalar)
 
 
 # --- clipped and piecewise-linear activations (what MobileNets write) -------------------------
@@ -147,6 +185,8 @@ class Relu6(FloatUnary):
     FN = staticmethod(lambda x: np.minimum(np.maximum(x, 0), 6))
     PADDLE = unary("relu6")
     NAME_HINT = "relu6"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.mul(e, A.compare(e, "greater_than", x, 0.0), A.compare(e, "less_than", x, 6.0))))
+    SCALAR = staticmethod(lambda x: se.minimum(se.maximum(x, 0), 6))
 
 
 @pd_op
@@ -162,6 +202,9 @@ class HardSwish(FloatUnary):
     PADDLE = unary("hard_swish", threshold=From("FLOAT", "threshold"),
                    scale=From("FLOAT", "scale"), offset=From("FLOAT", "offset"))
     NAME_HINT = "hardswish"
+    vjp = A.unary_vjp(lambda e, x, out, g, threshold, scale, offset: A.mul(e, g, _hardswish_grad(e, x, threshold, scale, offset)))
+    SCALAR = staticmethod(lambda x, threshold, scale, offset:
+                          x * se.minimum(se.maximum(x + 3, 0), 6) / 6)
 
     @classmethod
     def infer(cls, x: Abstract, threshold: float, scale: float, offset: float) -> Abstract:
@@ -192,6 +235,9 @@ class HardSigmoid(FloatUnary):
     PADDLE = unary("hard_sigmoid", keeps_extra_attrs=True, slope=From("FLOAT", "slope"),
                    offset=From("FLOAT", "offset"))
     NAME_HINT = "hardsigmoid"
+    vjp = A.unary_vjp(lambda e, x, out, g, slope, offset: A.mul(e, g, A.scale(e, A.mul(e, A.compare(e, "greater_than", out, 0.0), A.compare(e, "less_than", out, 1.0)), slope)))
+    SCALAR = staticmethod(lambda x, slope, offset:
+                          se.minimum(se.maximum(x * slope + offset, 0), 1))
 
     @staticmethod
     def eager(x: np.ndarray, slope: float, offset: float) -> np.ndarray:
@@ -214,6 +260,8 @@ class Swish(FloatUnary):
     FN = staticmethod(_swish)
     PADDLE = unary("swish")
     NAME_HINT = "swish"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, _silu_grad(e, x)))
+    SCALAR = staticmethod(lambda x: x / (1 + se.exp(-x)))
 
 
 @pd_op
@@ -224,6 +272,8 @@ class Silu(FloatUnary):
     FN = staticmethod(_swish)
     PADDLE = unary("silu")
     NAME_HINT = "silu"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, _silu_grad(e, x)))
+    SCALAR = staticmethod(lambda x: x / (1 + se.exp(-x)))
 
 
 @pd_op
@@ -234,6 +284,8 @@ class LeakyRelu(FloatUnary):
     ATTRS = {"alpha": attr(FLOAT, 0.02)}
     PADDLE = unary("leaky_relu", alpha=From("FLOAT", "alpha"))
     NAME_HINT = "leaky_relu"
+    vjp = A.unary_vjp(lambda e, x, out, g, alpha: A.mul(e, g, A.scale(e, A.compare(e, "greater_than", x, 0.0), 1.0 - alpha, alpha)))
+    SCALAR = staticmethod(lambda x, alpha: se.where(x > 0, x, x * alpha))
 
     @staticmethod
     def eager(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -248,6 +300,9 @@ class Elu(FloatUnary):
     ATTRS = {"alpha": attr(FLOAT, 1.0)}
     PADDLE = unary("elu", alpha=From("FLOAT", "alpha"))
     NAME_HINT = "elu"
+    vjp = A.unary_vjp(lambda e, x, out, g, alpha: A.mul(e, g, A.where(e, A.e_cmp(e, "greater_than", x, 0.0), A.full_like(e, x, 1.0), A.scale(e, out, 1.0, alpha))))
+    SCALAR = staticmethod(lambda x, alpha:
+                          se.where(x > 0, x, (se.exp(se.minimum(x, 0)) - 1) * alpha))
 
     @staticmethod
     def eager(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -315,6 +370,21 @@ class Prelu(PdOp):
         a = alpha.reshape(_prelu_alpha_shape(x.shape, mode, data_format))
         return np.where(x > 0, x, x * a)
 
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any],
+            attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
+        x, alpha = inputs
+        g = cts[0]
+        shape = _prelu_alpha_shape(e.shape(x), attrs["mode"], attrs["data_format"])
+        a = A.reshape(e, alpha, shape)
+        pos = A.compare(e, "greater_than", x, 0.0)
+        neg = A.scale(e, pos, -1.0, 1.0)
+        dx = A.mul(e, g, A.add(e, pos, A.mul(e, neg, a))) if needs[0] else None
+        da = None
+        if needs[1]:
+            da = A.reshape(e, A.sum_to(e, A.mul(e, g, A.mul(e, x, neg)), shape), e.shape(alpha))
+        return [dx, da]
+
 
 @pd_op
 class Clip(Unary):
@@ -327,6 +397,9 @@ class Clip(Unary):
                     {"max": From("FLOAT", "max"), "min": From("FLOAT", "min")},
                     optional_inputs=("Max", "Min"))
     NAME_HINT = "clip"
+    vjp = A.unary_vjp(lambda e, x, out, g, min, max: A.mul(e, g, A.mul(e, A.compare(e, "greater_equal", x, min), A.compare(e, "less_equal", x, max))))
+    SCALAR = staticmethod(lambda x, min, max: se.minimum(se.maximum(
+        x, _bound(min, np.dtype(x.dtype)).item()), _bound(max, np.dtype(x.dtype)).item()))
 
     @classmethod
     def infer(cls, x: Abstract, min: float, max: float) -> Abstract:
@@ -359,6 +432,7 @@ class Softmax(FloatUnary):
     ATTRS = {"axis": attr(INT, -1)}
     PADDLE = unary("softmax", axis=From("INT", "axis"))
     NAME_HINT = "softmax"
+    vjp = A.unary_vjp(lambda e, x, out, g, axis: A.mul(e, out, A.sub(e, g, A.e(e, "pd.sum", A.mul(e, g, out), axis=(axis,), keepdim=True))))
 
     @classmethod
     def infer(cls, x: Abstract, axis: int) -> Abstract:
@@ -373,3 +447,31 @@ class Softmax(FloatUnary):
         np.exp(e, out=e)
         e /= e.sum(axis=axis, keepdims=True)
         return e
+
+
+def _gelu_grad(e: A.Emitter, x: Any, approximate: bool) -> Any:
+    """d gelu / dx: Phi(x) + x phi(x), or the derivative of the tanh approximation."""
+    if approximate:
+        c = float(np.sqrt(2.0 / np.pi))
+        x2 = A.mul(e, x, x)
+        t = A.e(e, "pd.tanh", A.scale(e, A.mul(e, x, A.scale(e, x2, 0.044715, 1.0)), c))
+        dt = A.mul(e, A.scale(e, A.mul(e, t, t), -1.0, 1.0), A.scale(e, x2, 3 * 0.044715 * c, c))
+        return A.add(e, A.scale(e, t, 0.5, 0.5), A.scale(e, A.mul(e, x, dt), 0.5))
+    cdf = A.scale(e, A.e(e, "pd.erf", A.scale(e, x, float(1 / np.sqrt(2.0)))), 0.5, 0.5)
+    pdf = A.scale(e, A.e(e, "pd.exp", A.scale(e, A.mul(e, x, x), -0.5)),
+                  float(1 / np.sqrt(2 * np.pi)))
+    return A.add(e, cdf, A.mul(e, x, pdf))
+
+
+def _silu_grad(e: A.Emitter, x: Any) -> Any:
+    s = A.e(e, "pd.sigmoid", x)
+    return A.mul(e, s, A.scale(e, A.mul(e, x, A.scale(e, s, -1.0, 1.0)), 1.0, 1.0))
+
+
+def _hardswish_grad(e: A.Emitter, x: Any, threshold: float, scale: float, offset: float) -> Any:
+    """0 below -offset, 1 above threshold - offset, (2x + offset) / scale between."""
+    mid = A.mul(e, A.compare(e, "greater_than", x, -offset),
+                A.compare(e, "less_than", x, threshold - offset))
+    above = A.compare(e, "greater_equal", x, threshold - offset)
+    return A.add(e, A.mul(e, mid, A.scale(e, x, 2.0 / scale, offset / scale)), above)
+

@@ -34,6 +34,7 @@ from xdsl.utils.exceptions import VerifyException
 from tostatic.ir import dtypes
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 
 RegionFn = Callable[[list[Any]], list[Any]]  # block arguments -> yielded values
 Kernel = Callable[[list[Any]], list[Any]]
@@ -60,6 +61,7 @@ class Yield(PdOp):
     """Ends a region of pd.if / pd.while; its operands are what the region produces."""
 
     name = "pd.yield"
+    NONDIFF = True
     INPUTS = ("*values",)
     NUM_RESULTS = 0
     traits = traits_def(IsTerminator())  # pure, but a terminator: never removed
@@ -76,6 +78,7 @@ class Undefined(PdOp):
     is None, so an op that does read it fails."""
 
     name = "pd.undefined"
+    NONDIFF = True
     EFFECTS = True  # it has no value: never folded (and harmless to keep)
 
     @staticmethod
@@ -315,3 +318,14 @@ class SelectInput(PdOp):
         if not 0 <= i < len(xs):
             raise ValueError(f"select_input: mask {i} is out of range for {len(xs)} inputs")
         return xs[i]
+
+    @classmethod
+    def vjp(cls, e: Any, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """The cotangent goes to the input the mask picked (0 to the others)."""
+        mask, xs = inputs
+        g = cts[0]
+        picked = [A.mask(e, A.e(e, "pd.equal", mask, A.full_like(e, mask, float(i))), g)
+                  for i in range(len(xs))]
+        return [None, [A.mul(e, g, p) if need else None
+                       for p, need in zip(picked, needs[1])]]

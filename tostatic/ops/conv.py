@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import as_strided
 from tostatic.ir.attributes import INT, INTS, STR, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 
 # data_format values -> channel last? ('AnyLayout' is what Paddle 1.x wrote; it means NCHW)
 DATA_FORMATS = {"NCHW": False, "NHWC": True, "AnyLayout": False}
@@ -373,6 +374,21 @@ class ConvBase(PdOp):
     def eager(cls, x: np.ndarray, weight: np.ndarray, **attrs: Any) -> np.ndarray:
         return conv2d_kernel(x, weight, op=cls.name, **attrs)
 
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """dx: the transposed convolution of the cotangent (to x's size); dw: its own op."""
+        x, w = inputs
+        g = cts[0]
+        explicit = _explicit_attrs(cls.name, e.shape(x), e.shape(w), attrs)
+        dx = dw = None
+        if needs[0]:
+            size = spatial(e.shape(x), DATA_FORMATS[attrs["data_format"]])
+            dx = e(Conv2DTranspose, g, w, output_size=size, **explicit)
+        if needs[1]:
+            dw = e(Conv2DFilterGrad, x, g, filter_shape=e.shape(w), **explicit)
+        return [dx, dw]
+
 
 @pd_op
 class Conv2D(ConvBase):
@@ -437,6 +453,18 @@ class ConvTransposeBase(PdOp):
     def eager(cls, x: np.ndarray, weight: np.ndarray, **attrs: Any) -> np.ndarray:
         return conv2d_transpose_kernel(x, weight, op=cls.name, **attrs)
 
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """The adjoint of a convolution z -> conv2d(z, w): dx = conv2d(g, w), and dw the
+        filter gradient of that convolution with g as its input and x as its cotangent."""
+        x, w = inputs
+        g = cts[0]
+        explicit = _explicit_attrs(cls.name, e.shape(outputs[0]), e.shape(w), attrs)
+        dx = e(Conv2D, g, w, **explicit) if needs[0] else None
+        dw = e(Conv2DFilterGrad, g, x, filter_shape=e.shape(w), **explicit) if needs[1] else None
+        return [dx, dw]
+
 
 @pd_op
 class Conv2DTranspose(ConvTransposeBase):
@@ -455,3 +483,58 @@ class DepthwiseConv2DTranspose(ConvTransposeBase):
     name = "pd.depthwise_conv2d_transpose"
     PADDLE = conv_legacy("depthwise_conv2d_transpose", transpose=True)
     NAME_HINT = "depthwise_conv2d_transpose"
+
+
+def _explicit_attrs(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...],
+                    attrs: dict[str, Any]) -> dict[str, Any]:
+    """A convolution's attributes with SAME / VALID resolved to explicit paddings (and the
+    dilations SAME implies), for the ops its gradient is built from."""
+    channel_last = DATA_FORMATS[attrs["data_format"]]
+    st = pair(op, "strides", attrs["strides"])
+    pads, dil = resolve_pads(op, spatial(x_shape, channel_last), tuple(w_shape[2:]), st,
+                             attrs["paddings"], attrs["padding_algorithm"],
+                             pair(op, "dilations", attrs["dilations"]))
+    return {"strides": st, "paddings": tuple(p for pr in pads for p in pr),
+            "padding_algorithm": "EXPLICIT", "dilations": dil, "groups": attrs["groups"],
+            "data_format": attrs["data_format"]}
+
+
+def conv2d_filter_grad_kernel(x: np.ndarray, g: np.ndarray, filter_shape: tuple[int, ...],
+                              strides: tuple[int, ...], paddings: tuple[int, ...],
+                              padding_algorithm: str, dilations: tuple[int, ...], groups: int,
+                              data_format: str) -> np.ndarray:
+    """d conv2d(x, w) / dw against the cotangent g: per group, g's rows times x's im2col."""
+    if DATA_FORMATS[data_format]:
+        x, g = np.ascontiguousarray(x.transpose(0, 3, 1, 2)), g.transpose(0, 3, 1, 2)
+    cout, cg, kh, kw = filter_shape
+    n, _, oh, ow = g.shape
+    pads = explicit_pads("pd.conv2d_filter_grad", paddings)
+    xp = np.ascontiguousarray(_pad_spatial(x, list(pads), False))
+    st, dil = pair("", "strides", strides), pair("", "dilations", dilations)
+    need_h, need_w = (oh - 1) * st[0] + dil[0] * (kh - 1) + 1, (ow - 1) * st[1] + dil[1] * (kw - 1) + 1
+    xp = np.ascontiguousarray(xp[:, :, :need_h, :need_w])
+    cols = _im2col_nchw(xp, (kh, kw), (oh, ow), st, dil, groups)  # [N, G, cg*kh*kw, OH*OW]
+    g2 = np.ascontiguousarray(g).reshape(n, groups, cout // groups, oh * ow)
+    dw = np.einsum("ngok,ngck->goc", g2, cols, optimize=True)
+    return dw.reshape(filter_shape).astype(x.dtype)
+
+
+@pd_op
+class Conv2DFilterGrad(PdOp):
+    """The filter gradient of conv2d (Paddle's conv2d_grad Filter@GRAD), as an op of its own
+    so both the eager tape and the pd backward pass emit it. Second order through
+    convolutions is not supported."""
+
+    name = "pd.conv2d_filter_grad"
+    INPUTS = ("x", "out_grad")
+    ATTRS = {**CONV_ATTRS, "filter_shape": attr(INTS)}
+    NONDIFF = True
+
+    @staticmethod
+    def infer(x: Abstract, out_grad: Abstract, filter_shape: tuple[int, ...],
+              **_: Any) -> Abstract:
+        return Abstract(tuple(filter_shape), x.dtype)
+
+    @staticmethod
+    def eager(x: np.ndarray, out_grad: np.ndarray, **attrs: Any) -> np.ndarray:
+        return conv2d_filter_grad_kernel(x, out_grad, **attrs)

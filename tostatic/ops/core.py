@@ -19,6 +19,7 @@ class Capture(PdOp):
     """
 
     name = "pd.capture"
+    NONDIFF = True
     ATTRS = {"index": attr(INT), "kind": attr(STR, "tensor"),
              "structured_name": attr(STR, None), "var_name": attr(STR, None)}
 
@@ -32,6 +33,7 @@ class Persistable(PdOp):
     """A named persistable variable whose data lives in the program's weights (.pdiparams)."""
 
     name = "pd.persistable"
+    NONDIFF = True
     ATTRS = {"var_name": attr(STR), "structured_name": attr(STR, None),
              "trainable": attr(BOOL, False), "is_parameter": attr(BOOL, False)}
 
@@ -45,7 +47,12 @@ class Constant(PdOp):
     """A literal tensor stored in the IR itself (small: folding keeps big results out)."""
 
     name = "pd.constant"
+    NONDIFF = True
     ATTRS = {"value": attr(DENSE)}
+
+    @staticmethod
+    def infer(value: DenseIntOrFPElementsAttr) -> Abstract:
+        return Abstract.of_type(value.type)
 
     @staticmethod
     def eager(value: DenseIntOrFPElementsAttr) -> np.ndarray:

@@ -47,6 +47,7 @@ class Full(PdOp):
                     optional_inputs_if=lambda attrs: attrs["str_value"] != "",
                     out_lod_level=False)
     NAME_HINT = "fill_constant"
+    NONDIFF = True
 
     @staticmethod
     def infer(shape: tuple[int, ...], value: float, dtype: dtypes.DType,
@@ -81,6 +82,7 @@ class UniformRandom(PdOp):
                     optional_inputs=("ShapeTensor", "ShapeTensorList"), keeps_extra_attrs=True)
     EFFECTS = True
     NAME_HINT = "uniform_random"
+    NONDIFF = True
 
     @staticmethod
     def infer(shape: tuple[int, ...], min: float, max: float, dtype: dtypes.DType,
@@ -106,6 +108,7 @@ class GaussianRandom(PdOp):
                      "dtype": _dtype_attr()}, keeps_extra_attrs=True)
     EFFECTS = True
     NAME_HINT = "gaussian_random"
+    NONDIFF = True
 
     @staticmethod
     def infer(shape: tuple[int, ...], mean: float, std: float, dtype: dtypes.DType,

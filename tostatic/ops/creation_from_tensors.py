@@ -26,6 +26,7 @@ class FullLike(PdOp):
                      "value": From("FLOAT", "value")},
                     keeps_extra_attrs=True)
     NAME_HINT = "full_like"
+    NONDIFF = True
 
     @staticmethod
     def infer(x: Abstract, value: float, dtype: dtypes.DType | None) -> Abstract:
@@ -61,6 +62,7 @@ class Range(PdOp):
     PADDLE = Legacy("range", {"End": "end", "Start": "start", "Step": "step"}, {"Out": 0},
                     keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "range"
+    NONDIFF = True
 
     @classmethod
     def infer(cls, start: Abstract, end: Abstract, step: Abstract) -> Abstract:
@@ -126,6 +128,7 @@ class FullFromShapeTensor(PdOp):
     PADDLE = _fill_legacy({"ShapeTensor": "shape"}, written("LONGS", []),
                           ("ShapeTensorList", "ValueTensor"))
     NAME_HINT = "fill_constant"
+    NONDIFF = True
 
     @classmethod
     def infer(cls, shape: Abstract, value: float, dtype: dtypes.DType, str_value: str,
@@ -155,6 +158,7 @@ class FullFromShapeList(PdOp):
     PADDLE = _fill_legacy({"ShapeTensorList": "*dims"}, From("LONGS", "shape"),
                           ("ShapeTensor", "ValueTensor"))
     NAME_HINT = "fill_constant"
+    NONDIFF = True
 
     @classmethod
     def infer(cls, dims: list[Abstract], shape: tuple[int, ...], value: float,
@@ -196,6 +200,7 @@ class FullBatchSizeLike(PdOp):
                      "force_cpu": From("BOOLEAN", "force_cpu")}, keeps_extra_attrs=True,
                     out_lod_level=False)
     NAME_HINT = "fill_constant_batch_size_like"
+    NONDIFF = True
 
     @classmethod
     def out_shape(cls, x: tuple[int, ...], shape: tuple[int, ...], input_dim_idx: int,

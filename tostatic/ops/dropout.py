@@ -22,8 +22,22 @@ from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.conv import check_choice
 from tostatic.ops.creation import _generator
+from tostatic.ops import autodiff as A
 
 IMPLEMENTATIONS = ("downgrade_in_infer", "upscale_in_train")
+
+
+def _dropout_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """The cotangent through the kept elements (the mask result), scaled as the forward."""
+    g = cts[0]
+    p, impl = float(np.float32(attrs["dropout_prob"])), attrs["dropout_implementation"]
+    if attrs["is_test"]:
+        return [g if impl == "upscale_in_train" else A.scale(e, g, 1.0 - p)]
+    kept = A.mul(e, g, A.cast(e, outputs[1], e.dtype(g)))
+    if impl == "upscale_in_train":
+        return [A.scale(e, kept, 0.0 if p >= 1.0 else 1.0 / (1.0 - p))]
+    return [kept]
 
 
 @pd_op
@@ -38,8 +52,9 @@ class Dropout(PdOp):
                     {"dropout_prob": From("FLOAT", "dropout_prob"),
                      "is_test": From("BOOLEAN", "is_test"),
                      "dropout_implementation": From("STRING", "dropout_implementation")},
-                    optional_inputs=("Seed",))
+                    optional_inputs=("Seed",), out_lod_level=(True, False))  # Mask: none
     NAME_HINT = "dropout"
+    vjp = classmethod(_dropout_vjp)
 
     @property
     def EFFECTS(self) -> bool:  # noqa: N802  (read as op.EFFECTS like the class constants)

@@ -13,6 +13,8 @@ does: explicit, without spaces.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from collections import Counter
 
 import numpy as np
@@ -20,6 +22,7 @@ import numpy as np
 from tostatic.ir.attributes import STR, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.attr_checks import unsupported
 
 LABELS = "abcdefghijklmnopqrstuvwxyz"
@@ -76,6 +79,32 @@ def einsum_shape(equation: str, shapes: list[tuple[int, ...]],
     return tuple(sizes[c] for c in out)
 
 
+def _einsum_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """Each operand's cotangent is an einsum of the result's with the other operands."""
+    xs = inputs[0]
+    terms, out = parse(attrs["equation"], [len(e.shape(x)) for x in xs], cls.name)
+    grads: list[Any] = []
+    for i, (x, term) in enumerate(zip(xs, terms)):
+        if not needs[0][i]:
+            grads.append(None)
+            continue
+        if len(set(term)) != len(term):
+            raise UnsupportedError(f"{cls.name}: no gradient for a repeated label in {term!r}")
+        others = [t for j, t in enumerate(terms) if j != i]
+        seen = set(out).union(*others)
+        kept = "".join(c for c in term if c in seen)
+        eq = ",".join([out] + others) + "->" + kept
+        r = e(Einsum, cts[0], *[x_ for j, x_ in enumerate(xs) if j != i], equation=eq)
+        rs = dict(zip(kept, e.shape(r)))
+        shape = e.shape(x)
+        r = A.reshape(e, r, [rs.get(c, 1) for c in term])
+        ones = [k for k, c in enumerate(term) if shape[k] == 1 and rs.get(c, 1) != 1]
+        r = A.sum_axes(e, r, ones, keepdim=True)
+        grads.append(A.broadcast_to(e, r, shape))
+    return [grads]
+
+
 @pd_op
 class Einsum(PdOp):
     name = "pd.einsum"
@@ -83,8 +112,10 @@ class Einsum(PdOp):
     ATTRS = {"equation": attr(STR)}
     PADDLE = Legacy("einsum", {"Operands": "*operands"}, {"Out": 0},
                     {"equation": From("STRING", "equation", explicit)}, keeps_extra_attrs=True,
-                    out_lod_level=False)
+                    out_lod_level=False,
+                    declared_per_operand=(("InnerCache", False), ("XShape", True)))
     NAME_HINT = "einsum"
+    vjp = classmethod(_einsum_vjp)
 
     @classmethod
     def infer(cls, operands: list[Abstract], equation: str) -> Abstract:

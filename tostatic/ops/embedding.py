@@ -13,6 +13,7 @@ from tostatic.ir.attributes import BOOL, DTYPE, INT, attr
 from tostatic.ir.errors import OutOfRangeError, ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.attr_checks import written
+from tostatic.ops import autodiff as A
 
 INDEX_DTYPES = (dtypes.int32, dtypes.int64)
 
@@ -51,6 +52,25 @@ def lookup(op: str, ids: np.ndarray, w: np.ndarray, padding_idx: int,
     return out
 
 
+def _lookup_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """The cotangent rows added into the table's rows at the ids (none for padding ids)."""
+    ids, w = inputs
+    rows = e.shape(ids)[:-1] if cls.name == "pd.lookup_table" else e.shape(ids)
+    width = e.shape(w)[1:]
+    n = 1
+    for d in rows:
+        n *= d
+    flat = A.reshape(e, ids, (n,))
+    g = A.reshape(e, cts[0], (n,) + tuple(width))
+    pad = attrs["padding_idx"]
+    if pad != -1 or cls.name == "pd.lookup_table_v2":
+        keep = A.mask(e, A.e(e, "pd.not_equal", flat, A.full_like(e, flat, pad)), g)
+        g = A.mul(e, g, A.reshape(e, keep, (n,) + (1,) * len(width)))
+        flat = A.mul(e, flat, A.cast(e, keep, e.dtype(flat)))  # padding ids -> row 0, adding 0
+    return [None, A.e(e, "pd.index_add", A.zeros_like(e, w), flat, g, axis=0)]
+
+
 @pd_op
 class LookupTableV2(PdOp):
     """Embedding: out = W[ids] with the shape ids.shape + [width]; ids equal to padding_idx
@@ -62,6 +82,7 @@ class LookupTableV2(PdOp):
     PADDLE = Legacy("lookup_table_v2", {"Ids": "ids", "W": "w"}, {"Out": 0},
                     {"padding_idx": From("LONG", "padding_idx")})
     NAME_HINT = "embedding"
+    vjp = classmethod(_lookup_vjp)
 
     @classmethod
     def infer(cls, ids: Abstract, w: Abstract, padding_idx: int) -> Abstract:
@@ -94,6 +115,7 @@ class LookupTable(PdOp):
     PADDLE = Legacy("lookup_table", {"Ids": "ids", "W": "w"}, {"Out": 0},
                     {"padding_idx": From("LONG", "padding_idx"), **_V1_WRITTEN})
     NAME_HINT = "lookup_table"
+    vjp = classmethod(_lookup_vjp)
 
     @classmethod
     def infer(cls, ids: Abstract, w: Abstract, padding_idx: int) -> Abstract:
@@ -125,6 +147,7 @@ class OneHot(PdOp):
                      "allow_out_of_range": From("BOOLEAN", "allow_out_of_range")},
                     optional_inputs=("depth_tensor",), keeps_extra_attrs=True)
     NAME_HINT = "one_hot_v2"
+    NONDIFF = True
 
     @classmethod
     def infer(cls, x: Abstract, depth: int, dtype: dtypes.DType,

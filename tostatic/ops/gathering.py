@@ -3,11 +3,14 @@ take_along_axis (an index per position). Negative indices count from the end, as
 kernels; an index outside [-size, size) names the op and the index when it runs."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import OutOfRangeError, ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.embedding import INDEX_DTYPES
 from tostatic.ops.shapes import normalize_axis
 
@@ -27,6 +30,12 @@ def check_index(op: str, index: np.ndarray, size: int, what: str = "index") -> N
         raise OutOfRangeError(f"{op}: {what} {int(first)} is out of range [{-size}, {size})")
 
 
+def _gather_nd_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    x, index = inputs
+    return [A.e(e, "pd.scatter_nd_add", A.zeros_like(e, x), index, cts[0]), None]
+
+
 @pd_op
 class GatherNd(PdOp):
     """x at the index tuples in index's last dim: index [..., k] (k <= rank of x) gives
@@ -37,6 +46,7 @@ class GatherNd(PdOp):
     PADDLE = Legacy("gather_nd", {"X": "x", "Index": "index"}, {"Out": 0},
                     keeps_extra_attrs=True)
     NAME_HINT = "gather_nd"
+    vjp = classmethod(_gather_nd_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, index: Abstract) -> Abstract:
@@ -62,6 +72,12 @@ class GatherNd(PdOp):
         return x[tuple(np.moveaxis(index, -1, 0))]
 
 
+def _index_select_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    x, index = inputs
+    return [A.e(e, "pd.index_add", A.zeros_like(e, x), index, cts[0], axis=attrs["dim"]), None]
+
+
 @pd_op
 class IndexSelect(PdOp):
     """x's entries `index` (1-D) along `dim` (np.take)."""
@@ -72,6 +88,7 @@ class IndexSelect(PdOp):
     PADDLE = Legacy("index_select", {"X": "x", "Index": "index"}, {"Out": 0},
                     {"dim": From("INT", "dim")}, keeps_extra_attrs=True)
     NAME_HINT = "index_select"
+    vjp = classmethod(_index_select_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, index: Abstract, dim: int) -> Abstract:
@@ -89,6 +106,13 @@ class IndexSelect(PdOp):
         return np.take(x, index, axis=ax)
 
 
+def _take_along_axis_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    x, index = inputs
+    return [A.e(e, "pd.put_along_axis_add", A.zeros_like(e, x), index, cts[0],
+                axis=attrs["axis"]), None]
+
+
 @pd_op
 class TakeAlongAxis(PdOp):
     """out[..., i, ...] = x[..., index[..., i, ...], ...] along `axis`: the result has
@@ -101,6 +125,7 @@ class TakeAlongAxis(PdOp):
     PADDLE = Legacy("take_along_axis", {"Input": "x", "Index": "index"}, {"Result": 0},
                     {"Axis": From("INT", "axis")}, keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "take_along_axis"
+    vjp = classmethod(_take_along_axis_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, index: Abstract, axis: int) -> Abstract:

@@ -10,7 +10,8 @@ from tostatic.ir import dtypes
 from tostatic.ir.attributes import INT, INTS, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
-from tostatic.ops.shapes import normalize_axis
+from tostatic.ops.shapes import axis0_unsliced, normalize_axis
+from tostatic.ops import autodiff as A
 
 INT32_MAX = 2**31 - 1
 INT32_MIN = -2**31
@@ -64,6 +65,16 @@ def slice_shape(shape: tuple[int, ...], axes: tuple[int, ...], starts: tuple[int
     return tuple(d for i, d in enumerate(out) if i not in dec)
 
 
+def _slice_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """The cotangent written into zeros where the slice came from."""
+    x = inputs[0]
+    shape = slice_shape(e.shape(x), attrs["axes"], attrs["starts"], attrs["ends"], ())
+    return [A.e(e, "pd.set_value_tensor", A.zeros_like(e, x), A.reshape(e, cts[0], shape),
+                axes=attrs["axes"], starts=attrs["starts"], ends=attrs["ends"],
+                steps=(1,) * len(attrs["axes"]), decrease_axes=(), none_axes=())]
+
+
 @pd_op
 class Slice(PdOp):
     """x[start:end] along some axes (step 1), then the `decrease_axis` dims (each of size 1)
@@ -82,8 +93,9 @@ class Slice(PdOp):
                                          _no_tensor_bounds),
                      "starts": From("INTS", "starts", _int32s)},
                     optional_inputs=("EndsTensor", "EndsTensorList", "StartsTensor",
-                                     "StartsTensorList"))
+                                     "StartsTensorList"), out_lod_level=axis0_unsliced)
     NAME_HINT = "slice"
+    vjp = classmethod(_slice_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, axes: tuple[int, ...], starts: tuple[int, ...],
@@ -104,6 +116,20 @@ class Slice(PdOp):
         return out
 
 
+def _gather_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    x, index = inputs
+    g, axis = cts[0], attrs["axis"] % len(e.shape(x))
+    if len(e.shape(index)) != 1:  # 0-D (the axis is dropped) or 2-D (flattened)
+        gs = list(e.shape(g))
+        n = 1 if len(e.shape(index)) == 0 else e.shape(index)[0] * e.shape(index)[1]
+        if len(e.shape(index)) == 0:
+            gs.insert(axis, 1)
+        g = A.reshape(e, g, gs)
+        index = A.reshape(e, index, (n,))
+    return [A.e(e, "pd.index_add", A.zeros_like(e, x), index, g, axis=axis), None]
+
+
 @pd_op
 class Gather(PdOp):
     """x's entries `index` along `axis` (np.take): a 1-D index keeps the axis with the
@@ -116,6 +142,7 @@ class Gather(PdOp):
                     {"axis": From("INT", "axis")}, optional_inputs=("Axis",),
                     keeps_extra_attrs=True)
     NAME_HINT = "gather"
+    vjp = classmethod(_gather_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, index: Abstract, axis: int) -> Abstract:
@@ -138,6 +165,15 @@ class Gather(PdOp):
         return np.take(x, index, axis=axis)
 
 
+def _where_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    cond, x, y = inputs
+    g = cts[0]
+    zero = A.zeros_like(e, g)
+    return [None, A.where(e, cond, g, zero) if needs[1] else None,
+            A.where(e, cond, zero, g) if needs[2] else None]
+
+
 @pd_op
 class Where(PdOp):
     """condition ? x : y elementwise. Paddle's `where` op takes three tensors of one shape
@@ -148,6 +184,7 @@ class Where(PdOp):
     PADDLE = Legacy("where", {"Condition": "condition", "X": "x", "Y": "y"}, {"Out": 0},
                     keeps_extra_attrs=True)
     NAME_HINT = "where"
+    vjp = classmethod(_where_vjp)
 
     @classmethod
     def infer(cls, condition: Abstract, x: Abstract, y: Abstract) -> Abstract:

@@ -1,13 +1,14 @@
 """Joining and splitting tensors along an axis: concat, split, stack, meshgrid."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from tostatic.ir.attributes import INT, INTS, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.shapes import normalize_axis
 
 
@@ -28,6 +29,14 @@ def _merge_dim(a: int, b: int) -> int | None:
     return None
 
 
+def _concat_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    axis = attrs["axis"] % len(e.shape(inputs[0][0]))
+    sizes = tuple(e.shape(x)[axis] for x in inputs[0])
+    parts = e(Split, cts[0], num=0, sections=sizes, axis=axis)
+    return [list(parts) if len(sizes) > 1 else [parts]]
+
+
 @pd_op
 class Concat(PdOp):
     name = "pd.concat"
@@ -36,6 +45,7 @@ class Concat(PdOp):
     PADDLE = Legacy("concat", {"X": "*xs"}, {"Out": 0}, {"axis": From("INT", "axis")},
                     optional_inputs=("AxisTensor",))
     NAME_HINT = "concat"
+    vjp = classmethod(_concat_vjp)
 
     @classmethod
     def infer(cls, xs: list[Abstract], axis: int) -> Abstract:
@@ -91,6 +101,11 @@ def split_sizes(dim: int, num: int, sections: tuple[int, ...], what: str) -> lis
     return sizes
 
 
+def _split_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    return [e(Concat, *cts, axis=attrs["axis"])]
+
+
 @pd_op
 class Split(PdOp):
     """Pieces along `axis`: `num` equal ones, or `sections` sizes (one may be -1, the rest)."""
@@ -104,6 +119,7 @@ class Split(PdOp):
                      "sections": From("INTS", "sections")},
                     optional_inputs=("AxisTensor", "SectionsTensorList"))
     NAME_HINT = "split"
+    vjp = classmethod(_split_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, num: int, sections: tuple[int, ...],
@@ -120,6 +136,16 @@ class Split(PdOp):
         return np.split(x, np.cumsum(sizes)[:-1], axis=ax)
 
 
+def _stack_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    xs = inputs[0]
+    shape = e.shape(xs[0])
+    axis = attrs["axis"] % (len(shape) + 1)
+    parts = e(Split, cts[0], num=len(xs), sections=(), axis=axis)
+    parts = parts if isinstance(parts, list) else [parts]
+    return [[A.reshape(e, p, shape) for p in parts]]
+
+
 @pd_op
 class Stack(PdOp):
     name = "pd.stack"
@@ -127,6 +153,7 @@ class Stack(PdOp):
     ATTRS = {"axis": attr(INT, 0)}
     PADDLE = Legacy("stack", {"X": "*xs"}, {"Y": 0}, {"axis": From("INT", "axis")})
     NAME_HINT = "stack"
+    vjp = classmethod(_stack_vjp)
 
     @classmethod
     def infer(cls, xs: list[Abstract], axis: int) -> Abstract:
@@ -146,6 +173,14 @@ class Stack(PdOp):
         return np.stack(xs, axis=axis)
 
 
+def _meshgrid_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    xs = inputs[0]
+    n = len(xs)
+    return [[A.reshape(e, A.sum_axes(e, g, [j for j in range(n) if j != i]), e.shape(x))
+             for i, (x, g) in enumerate(zip(xs, cts))]]
+
+
 @pd_op
 class Meshgrid(PdOp):
     """N 1-D tensors (0-D count as one element) -> N grids of shape [n1, ..., nN], 'ij'."""
@@ -156,6 +191,7 @@ class Meshgrid(PdOp):
     PADDLE = Legacy("meshgrid", {"X": "*xs"}, {"Out": "*"}, keeps_extra_attrs=True,
                     out_lod_level=False)
     NAME_HINT = "meshgrid"
+    vjp = classmethod(_meshgrid_vjp)
 
     @classmethod
     def infer(cls, xs: list[Abstract]) -> list[Abstract]:

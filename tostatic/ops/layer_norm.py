@@ -20,6 +20,7 @@ from tostatic.ir.attributes import FLOAT, INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.shapes import numel
+from tostatic.ops import autodiff as A
 
 SLOTS = {"scale": "Scale", "bias": "Bias"}
 
@@ -29,7 +30,30 @@ def layer_norm_legacy(weights: tuple[str, ...]) -> Legacy:
                   {"Y": 0, "Mean": 1, "Variance": 2},
                   {"begin_norm_axis": From("INT", "begin_norm_axis"),
                    "epsilon": From("FLOAT", "epsilon")},
-                  optional_inputs=tuple(s for w, s in SLOTS.items() if w not in weights))
+                  optional_inputs=tuple(s for w, s in SLOTS.items() if w not in weights),
+                  out_lod_level=(True, False, False))  # Mean / Variance: no LoD shared
+
+
+def _layer_norm_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    x, weights = inputs[0], dict(zip(cls.WEIGHTS, inputs[1:]))
+    shape = e.shape(x)
+    k = attrs["begin_norm_axis"]
+    rows, cols = 1, 1
+    for d in shape[:k]:
+        rows *= d
+    for d in shape[k:]:
+        cols *= d
+    x2, g2 = A.reshape(e, x, (rows, cols)), A.reshape(e, cts[0], (rows, cols))
+    xhat, rstd = A.standardized(e, x2, (1,), attrs["epsilon"])
+    scale = weights.get("scale")
+    gxhat = g2 if scale is None else A.mul(e, g2, A.reshape(e, scale, (1, cols)))
+    grads = {"x": A.reshape(e, A.standardized_back(e, xhat, rstd, gxhat, (1,)), shape)}
+    if scale is not None:
+        grads["scale"] = A.reshape(e, A.sum_axes(e, A.mul(e, g2, xhat), (0,)), e.shape(scale))
+    if "bias" in weights:
+        grads["bias"] = A.reshape(e, A.sum_axes(e, g2, (0,)), e.shape(weights["bias"]))
+    return [grads["x"]] + [grads[w] for w in cls.WEIGHTS]
 
 
 class LayerNormBase(PdOp):
@@ -39,6 +63,7 @@ class LayerNormBase(PdOp):
     ATTRS = {"epsilon": attr(FLOAT, 1e-5), "begin_norm_axis": attr(INT, 1)}
     NUM_RESULTS = 3
     NAME_HINT = "layer_norm"
+    vjp = classmethod(_layer_norm_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, *weights: Abstract, epsilon: float,

@@ -1,17 +1,46 @@
 """Matrix products (matmul_v2, bmm, the older matmul and mul) and the triangles of matrices."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tostatic.ir.attributes import BOOL, FLOAT, INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+
+from tostatic.ops import autodiff as A
 from tostatic.ops.attr_checks import unsupported, written
 from tostatic.ops.shapes import broadcast, numel
 
 
 def _dims_match(a: int, b: int) -> bool:
     return a == b or a < 0 or b < 0
+
+
+def matmul_vjp(e: A.Emitter, x: Any, y: Any, g: Any, tx: bool, ty: bool,
+               needs: Any) -> list[Any]:
+    """d(op_x(x) @ op_y(y)): 1-D sides promoted to matrices, broadcast batch dims summed."""
+    xs, ys = e.shape(x), e.shape(y)
+    x2 = A.reshape(e, x, (1,) + xs) if len(xs) == 1 else x
+    y2 = A.reshape(e, y, ys + (1,)) if len(ys) == 1 else y
+    tx, ty = tx and len(xs) > 1, ty and len(ys) > 1
+    gs = list(e.shape(g))
+    if len(ys) == 1:
+        gs.append(1)
+    if len(xs) == 1:
+        gs.insert(len(gs) - 1, 1)
+    g2 = A.reshape(e, g, gs)
+    dx = dy = None
+    if needs[0]:
+        dx = (e(Matmul, y2, g2, transpose_x=ty, transpose_y=True) if tx
+              else e(Matmul, g2, y2, transpose_x=False, transpose_y=not ty))
+        dx = A.reshape(e, A.sum_to(e, dx, e.shape(x2)), xs)
+    if needs[1]:
+        dy = (e(Matmul, g2, x2, transpose_x=True, transpose_y=tx) if ty
+              else e(Matmul, x2, g2, transpose_x=not tx, transpose_y=False))
+        dy = A.reshape(e, A.sum_to(e, dy, e.shape(y2)), ys)
+    return [dx, dy]
 
 
 @pd_op
@@ -60,7 +89,14 @@ class Matmul(PdOp):
             x = np.swapaxes(x, -1, -2)
         if transpose_y and y.ndim >= 2:
             y = np.swapaxes(y, -1, -2)
+        if x.ndim == 2 and y.ndim == 2:  # np.dot: BLAS for transposed views too (numpy 2.4's
+            return np.dot(x, y)          # matmul of an F-ordered right side is ~300x slower)
         return np.matmul(x, y)
+
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        return matmul_vjp(e, *inputs, cts[0], attrs["transpose_x"], attrs["transpose_y"], needs)
 
 
 def _flat2d(shape: tuple[int, ...], k: int) -> tuple[int, int]:
@@ -109,6 +145,18 @@ class FlattenMatmul(PdOp):
         x2, y2 = _as_2d(x, x_num_col_dims), _as_2d(y, y_num_col_dims)
         return (x2 @ y2).reshape(x.shape[:x_num_col_dims] + y.shape[y_num_col_dims:])
 
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        x, y = inputs
+        xs, ys = e.shape(x), e.shape(y)
+        x2 = A.reshape(e, x, _flat2d(xs, attrs["x_num_col_dims"]))
+        y2 = A.reshape(e, y, _flat2d(ys, attrs["y_num_col_dims"]))
+        g2 = A.reshape(e, cts[0], (e.shape(x2)[0], e.shape(y2)[1]))
+        dx, dy = matmul_vjp(e, x2, y2, g2, False, False, needs)
+        return [None if dx is None else A.reshape(e, dx, xs),
+                None if dy is None else A.reshape(e, dy, ys)]
+
 
 @pd_op
 class Bmm(PdOp):
@@ -135,6 +183,11 @@ class Bmm(PdOp):
     @staticmethod
     def eager(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.matmul(x, y)
+
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        return matmul_vjp(e, *inputs, cts[0], False, False, needs)
 
 
 @pd_op
@@ -174,6 +227,12 @@ class ScaledMatmul(PdOp):
             out = out * out.dtype.type(alpha)
         return out
 
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        g = cts[0] if attrs["alpha"] == 1.0 else A.scale(e, cts[0], attrs["alpha"])
+        return matmul_vjp(e, *inputs, g, attrs["transpose_x"], attrs["transpose_y"], needs)
+
 
 @pd_op
 class TrilTriu(PdOp):
@@ -198,3 +257,6 @@ class TrilTriu(PdOp):
     @staticmethod
     def eager(x: np.ndarray, diagonal: int, lower: bool) -> np.ndarray:
         return np.tril(x, diagonal) if lower else np.triu(x, diagonal)
+
+    vjp = A.unary_vjp(lambda e, x, out, g, diagonal, lower:
+                      e(TrilTriu, g, diagonal=diagonal, lower=lower))

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tostatic.ir import dtypes
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.opdef import Abstract, Legacy, PdOp, pd_op
 from tostatic.ops.shapes import broadcast
 
@@ -17,6 +18,8 @@ class LogicalNot(PdOp):
     INPUTS = ("x",)
     PADDLE = Legacy("logical_not", {"X": "x"}, {"Out": 0}, keeps_extra_attrs=True)
     NAME_HINT = "logical_not"
+    NONDIFF = True
+    SCALAR = staticmethod(se.logical_not)
 
     @staticmethod
     def infer(x: Abstract) -> Abstract:
@@ -48,21 +51,27 @@ def logical(paddle_type: str) -> Legacy:
 class LogicalAnd(LogicalBinary):
     name = "pd.logical_and"
     FN = np.logical_and
+    SCALAR = staticmethod(se.logical_and)
     PADDLE = logical("logical_and")
     NAME_HINT = "logical_and"
+    NONDIFF = True
 
 
 @pd_op
 class LogicalOr(LogicalBinary):
     name = "pd.logical_or"
     FN = np.logical_or
+    SCALAR = staticmethod(se.logical_or)
     PADDLE = logical("logical_or")
     NAME_HINT = "logical_or"
+    NONDIFF = True
 
 
 @pd_op
 class LogicalXor(LogicalBinary):
     name = "pd.logical_xor"
     FN = np.logical_xor
+    SCALAR = staticmethod(se.logical_xor)
     PADDLE = logical("logical_xor")
     NAME_HINT = "logical_xor"
+    NONDIFF = True

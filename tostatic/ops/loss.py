@@ -10,16 +10,49 @@ as -1e20 (its TolerableValue), and a label outside [0, classes) is an error when
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tostatic.ir.attributes import BOOL, INT, attr
-from tostatic.ir.errors import ShapeError
+from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.activation import Softmax
 from tostatic.ops.embedding import INDEX_DTYPES, check_ids
 from tostatic.ops.shapes import normalize_axis
 
 APPROX_INF = 1e20
+
+
+def _softmax_ce_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """(softmax - onehot(label)) times the loss cotangent (0 where ignored), plus softmax's own."""
+    logits, label = inputs
+    softmax, _ = outputs
+    g_soft, g_loss = cts
+    if not attrs["use_softmax"]:
+        raise UnsupportedError(f"{cls.name}: no gradient for use_softmax=False")
+    axis = attrs["axis"] % len(e.shape(logits))
+    if attrs["soft_label"]:
+        d = A.sub(e, A.mul(e, softmax, A.e(e, "pd.sum", label, axis=(axis,), keepdim=True)), label)
+    else:
+        depth = e.shape(logits)[axis]
+        keep = A.mask(e, A.e(e, "pd.not_equal", label, A.full_like(e, label, attrs["ignore_index"])),
+                      logits)
+        safe = A.mul(e, A.cast(e, label, e.dtype(logits)), keep)
+        onehot = A.e(e, "pd.one_hot", A.e(e, "pd.squeeze", A.cast(e, safe, e.dtype(label)),
+                                          axes=(axis,)), depth=depth, dtype=e.dtype(logits))
+        if axis != len(e.shape(logits)) - 1:
+            perm = list(range(len(e.shape(logits)) - 1))
+            perm.insert(axis, len(perm))
+            onehot = A.transpose(e, onehot, perm)
+        d = A.mul(e, A.sub(e, softmax, onehot), keep)
+    d = A.mul(e, d, g_loss)
+    soft = softmax  # the Softmax result's own cotangent
+    back = A.mul(e, soft, A.sub(e, g_soft, A.e(e, "pd.sum", A.mul(e, g_soft, soft), axis=(axis,),
+                                                 keepdim=True)))
+    return [A.add(e, d, back), None]
 
 
 @pd_op
@@ -38,6 +71,7 @@ class SoftmaxWithCrossEntropy(PdOp):
                      "use_softmax": From("BOOLEAN", "use_softmax")},
                     keeps_extra_attrs=True)
     NAME_HINT = "softmax_with_cross_entropy"
+    vjp = classmethod(_softmax_ce_vjp)
 
     @classmethod
     def infer(cls, logits: Abstract, label: Abstract, soft_label: bool, use_softmax: bool,

@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from tostatic.ir import dtypes
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import DTYPE, INT, INTS, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, Fixed, From, FromInputs, Legacy, PdOp, pd_op
-from tostatic.ops.shapes import normalize_axis, numel
+from tostatic.ops import autodiff as A
+from tostatic.ops.shapes import dim0_kept, normalize_axis, numel
 
 
 def reshape_target(in_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -31,6 +33,7 @@ def reshape_target(in_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[i
 
 @pd_op
 class Reshape(PdOp):
+    vjp = A.reshape_vjp()
     name = "pd.reshape"
     INPUTS = ("x",)
     ATTRS = {"shape": attr(INTS)}
@@ -55,6 +58,7 @@ class ReshapeFromShapeTensor(PdOp):
     stack). pd.reshape's rule (0 copies the input's dim, one -1 is inferred); the result's
     rank is the shape tensor's length, which must be known, its dims known only when it runs."""
 
+    vjp = A.reshape_vjp()
     name = "pd.reshape_from_shape_tensor"
     INPUTS = ("x", "shape")
     PADDLE = Legacy("reshape2", {"X": "x", "Shape": "shape"}, {"Out": 0},
@@ -83,11 +87,12 @@ class ReshapeFromShapeTensor(PdOp):
 
 @pd_op
 class Transpose(PdOp):
+    vjp = A.unary_vjp(lambda e, x, out, g, perm: A.transpose(e, g, A.inverse_perm(perm)))
     name = "pd.transpose"
     INPUTS = ("x",)
     ATTRS = {"perm": attr(INTS)}
     PADDLE = Legacy("transpose2", {"X": "x"}, {"Out": 0}, {"axis": From("INTS", "perm")},
-                    declared_outputs=("XShape",))
+                    declared_outputs=("XShape",), out_lod_level=False)
     NAME_HINT = "transpose"
 
     @staticmethod
@@ -104,6 +109,7 @@ class Transpose(PdOp):
 
 @pd_op
 class Cast(PdOp):
+    vjp = A.unary_vjp(lambda e, x, out, g, dtype: A.cast(e, g, e.dtype(x)))
     name = "pd.cast"
     INPUTS = ("x",)
     ATTRS = {"dtype": attr(DTYPE)}
@@ -112,6 +118,7 @@ class Cast(PdOp):
                      "out_dtype": From("INT", "dtype", lambda d: d.var_type,
                                        lambda n: dtypes.BY_VAR_TYPE[n])})
     NAME_HINT = "cast"
+    SCALAR = staticmethod(lambda x, dtype: se.cast(x, dtype.name))
 
     @staticmethod
     def infer(x: Abstract, dtype: dtypes.DType) -> Abstract:
@@ -127,6 +134,7 @@ class Assign(PdOp):
     """A copy. Paddle's sub-blocks end with `assign` onto an outer name; raised into SSA form
     that write becomes a yielded value (the copy is kept so the op still names the var)."""
 
+    vjp = A.unary_vjp(lambda e, x, out, g: g)
     name = "pd.assign"
     INPUTS = ("x",)
     PADDLE = Legacy("assign", {"X": "x"}, {"Out": 0}, keeps_extra_attrs=True)
@@ -161,6 +169,7 @@ def flatten_shape(shape: tuple[int, ...], start_axis: int, stop_axis: int,
 
 @pd_op
 class Flatten(PdOp):
+    vjp = A.reshape_vjp()
     name = "pd.flatten"
     INPUTS = ("x",)
     ATTRS = {"start_axis": attr(INT, 1), "stop_axis": attr(INT, -1)}
@@ -190,6 +199,7 @@ def squeeze_shape(shape: tuple[int, ...], axes: tuple[int, ...],
 
 @pd_op
 class Squeeze(PdOp):
+    vjp = A.reshape_vjp()
     name = "pd.squeeze"
     INPUTS = ("x",)
     ATTRS = {"axes": attr(INTS, ())}
@@ -229,12 +239,13 @@ def unsqueeze_shape(shape: tuple[int, ...], axes: tuple[int, ...],
 
 @pd_op
 class Unsqueeze(PdOp):
+    vjp = A.reshape_vjp()
     name = "pd.unsqueeze"
     INPUTS = ("x",)
     ATTRS = {"axes": attr(INTS)}
     PADDLE = Legacy("unsqueeze2", {"X": "x"}, {"Out": 0}, {"axes": From("INTS", "axes")},
                     optional_inputs=("AxesTensor", "AxesTensorList"), keeps_extra_attrs=True,
-                    declared_outputs=("XShape",))
+                    declared_outputs=("XShape",), out_lod_level=dim0_kept)
     NAME_HINT = "unsqueeze2"
 
     @classmethod
@@ -281,11 +292,12 @@ def expand_shape(shape: tuple[int, ...], target: tuple[int, ...],
 
 @pd_op
 class Expand(PdOp):
+    vjp = A.unary_vjp(lambda e, x, out, g, shape: A.sum_to(e, g, e.shape(x)))
     name = "pd.expand"
     INPUTS = ("x",)
     ATTRS = {"shape": attr(INTS)}
     PADDLE = Legacy("expand_v2", {"X": "x"}, {"Out": 0}, {"shape": From("INTS", "shape")},
-                    optional_inputs=("Shape", "expand_shapes_tensor"), out_lod_level=False)
+                    optional_inputs=("Shape", "expand_shapes_tensor"), out_lod_level=dim0_kept)
     NAME_HINT = "expand"
 
     @classmethod
@@ -320,6 +332,7 @@ class ExpandAs(PdOp):
     """x broadcast to y's shape (expand_as_v2 with its Y input; Paddle's kernel takes the
     shape from Y and writes target_shape only for its compile-time shapes)."""
 
+    vjp = classmethod(lambda cls, e, ins, outs, attrs, cts, needs: [A.sum_to(e, cts[0], e.shape(ins[0])), None])
     name = "pd.expand_as"
     INPUTS = ("x", "y")
     PADDLE = Legacy("expand_as_v2", {"X": "x", "Y": "y"}, {"Out": 0},
@@ -340,6 +353,7 @@ class ExpandAs(PdOp):
 class ExpandAsShape(PdOp):
     """expand_as_v2 without Y: x broadcast to target_shape (every size given)."""
 
+    vjp = A.unary_vjp(lambda e, x, out, g, target_shape: A.sum_to(e, g, e.shape(x)))
     name = "pd.expand_as_shape"
     INPUTS = ("x",)
     ATTRS = {"target_shape": attr(INTS)}
@@ -372,6 +386,7 @@ def tile_shape(shape: tuple[int, ...], repeat_times: tuple[int, ...],
 
 @pd_op
 class Tile(PdOp):
+    vjp = A.unary_vjp(lambda e, x, out, g, repeat_times: A.tile_back(e, g, e.shape(x), repeat_times))
     name = "pd.tile"
     INPUTS = ("x",)
     ATTRS = {"repeat_times": attr(INTS)}
@@ -394,6 +409,7 @@ class Tile(PdOp):
 class Shape(PdOp):
     """The input's shape as a 1-D int32 tensor (Paddle's `shape` op)."""
 
+    NONDIFF = True
     name = "pd.shape"
     INPUTS = ("x",)
     PADDLE = Legacy("shape", {"Input": "x"}, {"Out": 0}, out_lod_level=False)
@@ -415,6 +431,7 @@ class FlattenTo2D(PdOp):
     """flatten2 (fluid.layers.flatten): dims before `axis` multiply into rows, the rest into
     columns (axis 0: one row). Its XShape output is not "extra": files write it."""
 
+    vjp = A.reshape_vjp()
     name = "pd.flatten_to_2d"
     INPUTS = ("x",)
     ATTRS = {"axis": attr(INT, 1)}
@@ -439,6 +456,7 @@ class ExpandTimes(PdOp):
     """expand (v1, fluid.layers.expand): each dim repeated expand_times[i] times, one count
     per dim of x (np.tile with equal ranks)."""
 
+    vjp = A.unary_vjp(lambda e, x, out, g, expand_times: A.tile_back(e, g, e.shape(x), expand_times))
     name = "pd.expand_times"
     INPUTS = ("x",)
     ATTRS = {"expand_times": attr(INTS)}

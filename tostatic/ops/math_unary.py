@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from tostatic.ir import dtypes
+from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.activation import FloatUnary, Unary, unary
 from tostatic.ops.shapes import normalize_axis
 from tostatic.ops.special import erf
@@ -20,6 +22,8 @@ class Erf(FloatUnary):
     FN = staticmethod(erf)
     PADDLE = unary("erf", keeps_extra_attrs=True)
     NAME_HINT = "erf"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.scale(e, A.e(e, "pd.exp", A.neg(e, A.mul(e, x, x))), 2.0 / np.sqrt(np.pi))))
+    SCALAR = staticmethod(se.erf)
 
 
 def _rsqrt(x: np.ndarray) -> np.ndarray:
@@ -34,6 +38,8 @@ class Rsqrt(FloatUnary):
     FN = staticmethod(_rsqrt)
     PADDLE = unary("rsqrt")
     NAME_HINT = "rsqrt"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.scale(e, A.mul(e, out, A.mul(e, out, out)), -0.5)))
+    SCALAR = staticmethod(lambda x: 1 / se.sqrt(x))
 
 
 SQUARE_DTYPES = (dtypes.float32, dtypes.float64, dtypes.int32, dtypes.int64)
@@ -45,6 +51,8 @@ class Square(Unary):
     FN = np.square
     PADDLE = unary("square")
     NAME_HINT = "square"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.scale(e, x, 2.0)))
+    SCALAR = staticmethod(lambda x: x * x)
 
     @classmethod
     def infer(cls, x: Abstract) -> Abstract:
@@ -65,6 +73,8 @@ class Log(FloatUnary):
     FN = staticmethod(_log)
     PADDLE = unary("log")
     NAME_HINT = "log"
+    vjp = A.unary_vjp(lambda e, x, out, g: A.div(e, g, x))
+    SCALAR = staticmethod(se.log)
 
 
 @pd_op
@@ -75,6 +85,7 @@ class LogSoftmax(FloatUnary):
     ATTRS = {"axis": attr(INT, -1)}
     PADDLE = unary("log_softmax", axis=From("INT", "axis"))
     NAME_HINT = "log_softmax"
+    vjp = A.unary_vjp(lambda e, x, out, g, axis: A.sub(e, g, A.mul(e, A.e(e, "pd.exp", out), A.e(e, "pd.sum", g, axis=(axis,), keepdim=True))))
 
     @classmethod
     def infer(cls, x: Abstract, axis: int) -> Abstract:
@@ -89,3 +100,14 @@ class LogSoftmax(FloatUnary):
         e = np.exp(shifted)
         shifted -= np.log(e.sum(axis=axis, keepdims=True))
         return shifted
+
+
+@pd_op
+class Sign(Unary):
+    """-1, 0 or 1 by the sign of each element (what L1Decay adds to a gradient)."""
+
+    name = "pd.sign"
+    FN = np.sign
+    PADDLE = unary("sign")
+    NAME_HINT = "sign"
+    NONDIFF = True  # its derivative is 0 wherever it exists (Paddle's sign_grad: zeros)

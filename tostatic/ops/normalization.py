@@ -13,13 +13,14 @@ standard deviation 1/sqrt(var + epsilon) (zeros in evaluation, where Paddle leav
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.conv import check_choice
 
 LAYOUTS = ("NCHW", "NHWC")
@@ -48,6 +49,28 @@ def _inv_std(var: np.ndarray, epsilon: float) -> np.ndarray:
     return 1.0 / np.sqrt(np.asarray(var, np.float64) + np.float32(epsilon))
 
 
+def _batch_norm_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """Training: through the batch statistics; eval: the affine map of the running ones."""
+    x, scale, bias, mean, variance = inputs
+    g = cts[0]
+    nd = len(e.shape(x))
+    axis = _channel_axis(nd, attrs["data_layout"])
+    axes = tuple(i for i in range(nd) if i != axis)
+    s = A.per_channel(e, scale, nd, axis)
+    if (attrs["is_test"] and not attrs["trainable_statistics"]) or attrs["use_global_stats"]:
+        rstd = A.e(e, "pd.rsqrt", A.scale(e, A.per_channel(e, variance, nd, axis), 1.0,
+                                           attrs["epsilon"]))
+        xhat = A.mul(e, A.sub(e, x, A.per_channel(e, mean, nd, axis)), rstd)
+        dx = A.mul(e, g, A.mul(e, s, rstd))
+    else:
+        xhat, rstd = A.standardized(e, x, axes, attrs["epsilon"])
+        dx = A.standardized_back(e, xhat, rstd, A.mul(e, g, s), axes)
+    dscale = A.reshape(e, A.sum_axes(e, A.mul(e, g, xhat), axes), e.shape(scale))
+    dbias = A.reshape(e, A.sum_axes(e, g, axes), e.shape(bias))
+    return [dx, dscale, dbias, None, None]
+
+
 @pd_op
 class BatchNorm(PdOp):
     name = "pd.batch_norm"
@@ -71,6 +94,7 @@ class BatchNorm(PdOp):
                      "trainable_statistics": From("BOOLEAN", "trainable_statistics")},
                     optional_inputs=("MomentumTensor",))
     NAME_HINT = "batch_norm"
+    vjp = classmethod(_batch_norm_vjp)
 
     @staticmethod
     def infer(x: Abstract, scale: Abstract, bias: Abstract, mean: Abstract,
@@ -117,6 +141,19 @@ class BatchNorm(PdOp):
         return [y, mean_out, var_out, batch_mean.astype(x.dtype), inv_std.astype(x.dtype)]
 
 
+def _instance_norm_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    x, scale, bias = inputs
+    shape = e.shape(x)
+    n, c = shape[:2]
+    x3, g3 = A.reshape(e, x, (n, c, -1)), A.reshape(e, cts[0], (n, c, -1))
+    xhat, rstd = A.standardized(e, x3, (2,), attrs["epsilon"])
+    dx = A.standardized_back(e, xhat, rstd, A.mul(e, g3, A.per_channel(e, scale, 3, 1)), (2,))
+    return [A.reshape(e, dx, shape),
+            A.reshape(e, A.sum_axes(e, A.mul(e, g3, xhat), (0, 2)), e.shape(scale)),
+            A.reshape(e, A.sum_axes(e, g3, (0, 2)), e.shape(bias))]
+
+
 @pd_op
 class InstanceNorm(PdOp):
     """Normalise each (sample, channel) over its spatial dims, then scale and shift per
@@ -131,6 +168,7 @@ class InstanceNorm(PdOp):
     PADDLE = Legacy("instance_norm", {"X": "x", "Scale": "scale", "Bias": "bias"}, {"Y": 0},
                     {"epsilon": From("FLOAT", "epsilon")}, keeps_extra_attrs=True)
     NAME_HINT = "instance_norm"
+    vjp = classmethod(_instance_norm_vjp)
 
     @staticmethod
     def infer(x: Abstract, scale: Abstract, bias: Abstract, epsilon: float) -> list[Abstract]:
@@ -158,6 +196,26 @@ class InstanceNorm(PdOp):
                 inv_std.reshape(-1).astype(x.dtype)]
 
 
+def _group_norm_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    x, scale, bias = inputs
+    g = cts[0]
+    nd = len(e.shape(x))
+    axis = _channel_axis(nd, attrs["data_layout"])
+    perm = [0, axis] + [i for i in range(1, nd) if i != axis]
+    xc, gc = A.transpose(e, x, perm), A.transpose(e, g, perm)  # channels first
+    shape = e.shape(xc)
+    n, c, groups = shape[0], shape[1], attrs["groups"]
+    g3 = A.reshape(e, A.mul(e, gc, A.per_channel(e, scale, nd, 1)), (n, groups, -1))
+    xhat, rstd = A.standardized(e, A.reshape(e, xc, (n, groups, -1)), (2,), attrs["epsilon"])
+    dx = A.reshape(e, A.standardized_back(e, xhat, rstd, g3, (2,)), shape)
+    xhat_c = A.reshape(e, xhat, (n, c, -1))
+    gcf = A.reshape(e, gc, (n, c, -1))
+    return [A.transpose(e, dx, A.inverse_perm(perm)),
+            A.reshape(e, A.sum_axes(e, A.mul(e, gcf, xhat_c), (0, 2)), e.shape(scale)),
+            A.reshape(e, A.sum_axes(e, gcf, (0, 2)), e.shape(bias))]
+
+
 @pd_op
 class GroupNorm(PdOp):
     """Normalise each sample over groups of channels (and the spatial dims), then scale and
@@ -173,6 +231,7 @@ class GroupNorm(PdOp):
                     {"epsilon": From("FLOAT", "epsilon"), "groups": From("INT", "groups"),
                      "data_layout": From("STRING", "data_layout")}, keeps_extra_attrs=True)
     NAME_HINT = "group_norm"
+    vjp = classmethod(_group_norm_vjp)
 
     @staticmethod
     def infer(x: Abstract, scale: Abstract, bias: Abstract, groups: int, epsilon: float,
@@ -210,6 +269,18 @@ class GroupNorm(PdOp):
         return [y, mean.astype(x.dtype), var.astype(x.dtype)]
 
 
+def _affine_channel_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    x, scale, bias = inputs
+    g = cts[0]
+    nd = len(e.shape(x))
+    axis = 1 if attrs["data_layout"] == "NCHW" else nd - 1
+    axes = tuple(i for i in range(nd) if i != axis)
+    return [A.mul(e, g, A.per_channel(e, scale, nd, axis)),
+            A.reshape(e, A.sum_axes(e, A.mul(e, g, x), axes), e.shape(scale)),
+            A.reshape(e, A.sum_axes(e, g, axes), e.shape(bias))]
+
+
 @pd_op
 class AffineChannel(PdOp):
     """x * scale + bias per channel. Paddle's default data_layout 'AnyLayout' takes the
@@ -221,6 +292,7 @@ class AffineChannel(PdOp):
     PADDLE = Legacy("affine_channel", {"X": "x", "Scale": "scale", "Bias": "bias"},
                     {"Out": 0}, {"data_layout": From("STRING", "data_layout")})
     NAME_HINT = "affine_channel"
+    vjp = classmethod(_affine_channel_vjp)
 
     @staticmethod
     def infer(x: Abstract, scale: Abstract, bias: Abstract, data_layout: str) -> Abstract:

@@ -13,13 +13,15 @@ slice assignment for `constant`. Negative paddings crop, as the kernel's formula
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from tostatic.ir.attributes import FLOAT, INTS, STR, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
+from tostatic.ops.core import array_to_dense
 
 MODES = ("constant", "reflect", "replicate", "circular")
 FORMATS = ("NCDHW", "NDHWC")
@@ -59,6 +61,34 @@ def source_index(mode: str, n_in: int, n_out: int, before: int) -> np.ndarray:
     return np.mod(i, n_in)  # circular (numpy's mod is already non-negative)
 
 
+def _pad3d_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """Each padded axis is an np.take of source indices: its adjoint adds them back."""
+    x, tensors = inputs
+    if tensors:
+        raise UnsupportedError(f"{cls.name}: no gradient when the paddings are a tensor")
+    shape = e.shape(x)
+    axes = cls.check(len(shape), attrs["mode"], attrs["data_format"])
+    p = attrs["paddings"]
+    g = cts[0]
+    for k, ax in enumerate(axes):
+        before, after, n = p[2 * k], p[2 * k + 1], shape[ax]
+        if not (before or after):
+            continue
+        src = source_index(attrs["mode"], n, n + before + after, before) \
+            if attrs["mode"] != "constant" else np.arange(n)
+        if attrs["mode"] == "constant":
+            g = A.e(e, "pd.slice", g, axes=(ax,), starts=(before,), ends=(before + n,),
+                    decrease_axis=())
+            continue
+        zeros_shape = list(e.shape(g))
+        zeros_shape[ax] = n
+        zeros = A.e(e, "pd.full", shape=tuple(zeros_shape), value=0.0, dtype=e.dtype(g))
+        index = A.e(e, "pd.constant", value=array_to_dense(src.astype(np.int64)))
+        g = A.e(e, "pd.index_add", zeros, index, g, axis=ax)
+    return [g, [None] * len(tensors)]
+
+
 @pd_op
 class Pad3d(PdOp):
     """Paddle's pad3d on a 5-D input; `paddings` from the attribute, or from the Paddings
@@ -73,6 +103,7 @@ class Pad3d(PdOp):
                      "value": From("FLOAT", "value"),
                      "data_format": From("STRING", "data_format")})
     NAME_HINT = "pad3d"
+    vjp = classmethod(_pad3d_vjp)
 
     @classmethod
     def check(cls, ndim: int, mode: str, data_format: str) -> tuple[int, ...]:
@@ -148,6 +179,14 @@ class Pad3d(PdOp):
         return out if out is not x else x.copy()
 
 
+def _pad_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    shape = e.shape(inputs[0])
+    befores = attrs["paddings"][0::2]
+    return [A.e(e, "pd.slice", cts[0], axes=tuple(range(len(shape))), starts=tuple(befores),
+                ends=tuple(b + n for b, n in zip(befores, shape)), decrease_axis=())]
+
+
 @pd_op
 class Pad(PdOp):
     """Paddle's legacy `pad`: a constant pad of every dim, paddings (before, after) per dim
@@ -161,6 +200,7 @@ class Pad(PdOp):
                     {"paddings": From("INTS", "paddings"),
                      "pad_value": From("FLOAT", "pad_value")}, keeps_extra_attrs=True)
     NAME_HINT = "pad"
+    vjp = classmethod(_pad_vjp)
 
     @classmethod
     def pairs(cls, shape: Sequence[int], paddings: Sequence[int]) -> list[tuple[int, int]]:

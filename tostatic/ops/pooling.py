@@ -27,6 +27,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.attributes import BOOL, INTS, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.conv import (
     DATA_FORMATS,
     PADDING_ALGORITHMS,
@@ -206,6 +207,68 @@ class Pool2D(PdOp):
     def eager(x: np.ndarray, **attrs: Any) -> np.ndarray:
         return pool2d_kernel(x, **attrs)
 
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        return [e(Pool2DGrad, inputs[0], outputs[0], cts[0], **attrs)]
+
+
+def pool2d_grad_kernel(x: np.ndarray, out: np.ndarray, g: np.ndarray, pooling_type: str,
+                       ksize: tuple[int, ...], strides: tuple[int, ...],
+                       paddings: tuple[int, ...], ceil_mode: bool, exclusive: bool,
+                       data_format: str, global_pooling: bool, adaptive: bool,
+                       padding_algorithm: str, use_cudnn: bool = False) -> np.ndarray:
+    """Paddle's pool2d_grad: an average spreads over its window (the same divisor as the
+    forward), a max goes to the first maximum of its window."""
+    if DATA_FORMATS[data_format]:
+        back = pool2d_grad_kernel(x.transpose(0, 3, 1, 2), out.transpose(0, 3, 1, 2),
+                                  g.transpose(0, 3, 1, 2), pooling_type, ksize, strides,
+                                  paddings, ceil_mode, exclusive, "NCHW", global_pooling,
+                                  adaptive, padding_algorithm)
+        return np.ascontiguousarray(back.transpose(0, 2, 3, 1))
+    n, c, h, w = x.shape
+    if global_pooling or (adaptive and pooling_type == "avg" and tuple(ksize) == (1, 1)):
+        dims = _dims("pd.pool2d", (h, w), (h, w), (1, 1), (0, 0), False, pooling_type, True,
+                     False, "EXPLICIT")
+    else:
+        dims = _dims("pd.pool2d", (h, w), ksize, strides, paddings, ceil_mode, pooling_type,
+                     global_pooling, adaptive, padding_algorithm)
+    (hs, he, hu), (ws, we, wu) = dims[0].windows(), dims[1].windows()
+    dx = np.zeros_like(x)
+    for i in range(len(hs)):
+        for j in range(len(ws)):
+            gij = g[:, :, i, j]
+            if pooling_type == "max":
+                win = x[:, :, hs[i]:he[i], ws[j]:we[j]]
+                flat = win.reshape(n, c, -1)
+                hit = np.zeros_like(flat)
+                np.put_along_axis(hit, flat.argmax(axis=2)[..., None], gij[..., None], axis=2)
+                dx[:, :, hs[i]:he[i], ws[j]:we[j]] += hit.reshape(win.shape)
+            else:
+                clipped = (he[i] - hs[i]) * (we[j] - ws[j])
+                count = clipped if exclusive or dims[0].adaptive else hu[i] * wu[j]
+                dx[:, :, hs[i]:he[i], ws[j]:we[j]] += (gij / x.dtype.type(count))[..., None, None]
+    return dx
+
+
+@pd_op
+class Pool2DGrad(PdOp):
+    """pool2d's gradient (Paddle's pool2d_grad): x, the pooled result and its cotangent in,
+    x's cotangent out. Second order through pooling is not supported."""
+
+    name = "pd.pool2d_grad"
+    INPUTS = ("x", "out", "out_grad")
+    ATTRS = Pool2D.ATTRS
+    NONDIFF = True
+
+    @staticmethod
+    def infer(x: Abstract, out: Abstract, out_grad: Abstract, **_: Any) -> Abstract:
+        return x
+
+    @staticmethod
+    def eager(x: np.ndarray, out: np.ndarray, out_grad: np.ndarray, **attrs: Any) -> np.ndarray:
+        return pool2d_grad_kernel(x, out, out_grad, **attrs)
+
 
 # ---------------------------------------------------------------------------------------------
 # max pooling with the argmax (paddle.nn.functional.max_pool2d(return_mask=True),
@@ -285,6 +348,21 @@ def max_pool2d_with_index_kernel(x: np.ndarray, ksize: tuple[int, ...],
     return [best, index]
 
 
+def _max_pool_index_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """The cotangent added at the argmax positions (the Mask result)."""
+    x = inputs[0]
+    n, c, h, w = e.shape(x)
+    g, mask = cts[0], outputs[1]
+    k = 1
+    for d in e.shape(g)[2:]:
+        k *= d
+    flat = A.e(e, "pd.put_along_axis_add", A.e(e, "pd.full", shape=(n, c, h * w), value=0.0,
+                                                dtype=e.dtype(x)),
+               A.reshape(e, mask, (n, c, k)), A.reshape(e, g, (n, c, k)), axis=2)
+    return [A.reshape(e, flat, (n, c, h, w))]
+
+
 @pd_op
 class MaxPool2DWithIndex(PdOp):
     """Max pooling that also returns where each maximum was (Mask: int32, the flat index
@@ -306,6 +384,7 @@ class MaxPool2DWithIndex(PdOp):
                         ("ceil_mode", "BOOLEAN")]},
                     keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "max_pool2d_with_index"
+    vjp = classmethod(_max_pool_index_vjp)
 
     @staticmethod
     def infer(x: Abstract, ksize: tuple[int, ...], strides: tuple[int, ...],

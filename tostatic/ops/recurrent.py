@@ -44,6 +44,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, Fixed, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.attr_checks import check_choice, unsupported
 from tostatic.ops.creation import _generator
 
@@ -247,6 +248,19 @@ class RnnBase(PdOp):
         x, states, weights, lengths = cls.split(inputs)
         return run_rnn(x, states[0], states[1] if len(states) > 1 else None, weights, lengths,
                        mode, hidden_size, num_layers, is_bidirec, dropout_prob, is_test, seed)
+
+    @classmethod
+    def vjp(cls, e: Any, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """One pd.rnn_grad (ops/recurrent_grad.py), given the forward's DropoutState."""
+        x, states, weights, seq = cls.split(tuple(inputs))
+        k = len(states)
+        args = [x, *states, *weights] + ([seq] if seq is not None else []) + [outputs[-1]]
+        grads = A.e(e, "pd.rnn_grad", *args, *cts[:1 + k], mode=attrs.get("mode", "LSTM"),
+                    num_states=k, lengths=seq is not None,
+                    **{a: attrs[a] for a in COMMON_ATTRS})
+        return [grads[0], *grads[1:1 + k], list(grads[1 + k:])] + \
+            ([None] if seq is not None else [])
 
 
 def _form(class_name: str, op_name: str, lstm: bool, lengths: bool, doc: str) -> type[PdOp]:

@@ -9,6 +9,7 @@ import numpy as np
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import BOOL, DTYPE, INT, INTS, attr
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.attr_checks import written
 from tostatic.ops.shapes import normalize_axis
 
@@ -61,6 +62,33 @@ class Reduce(PdOp):
         return np.asarray(out, dtype=x.dtype)
 
 
+def reduce_vjp(grad: Any) -> classmethod:
+    """The vjp of a reduction from `grad(e, x, out_b, g_b, axes)`, where out_b and g_b are the
+    result and its cotangent broadcast back to x's shape."""
+    def vjp(cls: type, e: A.Emitter, inputs: list[Any], outputs: list[Any],
+            attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
+        x = inputs[0]
+        shape = e.shape(x)
+        axes = reduced_axes(len(shape), attrs["axis"], attrs["reduce_all"])
+        g = A.cast(e, A.unreduce(e, cts[0], shape, axes), e.dtype(x))
+        out = (lambda: A.unreduce(e, outputs[0], shape, axes))
+        return [grad(e, x, out, g, axes)]
+    return classmethod(vjp)
+
+
+def _ties(e: A.Emitter, x: Any, out: Any, g: Any, axes: tuple[int, ...]) -> Any:
+    """max / min: the cotangent shared equally by the elements equal to the result (Paddle)."""
+    hit = A.mask(e, A.e(e, "pd.equal", x, out), x)
+    return A.mul(e, g, A.div(e, hit, A.unreduce(e, A.sum_axes(e, hit, axes), e.shape(x), axes)))
+
+
+def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
 @pd_op
 class Sum(Reduce):
     """Sum; `dtype` (reduce_sum's out_dtype) casts x first, as Paddle's kernel does. Without
@@ -71,6 +99,7 @@ class Sum(Reduce):
     PADDLE = reduce("reduce_sum", From("INT", "dtype", lambda d: -1 if d is None else d.var_type,
                                        lambda n: None if n < 0 else dtypes.BY_VAR_TYPE[n]))
     NAME_HINT = "reduce_sum"
+    vjp = reduce_vjp(lambda e, x, out, g, axes: g)
 
     @classmethod
     def result_dtype(cls, x: dtypes.DType, dtype: dtypes.DType | None) -> dtypes.DType:
@@ -93,6 +122,7 @@ class Mean(Reduce):
     FN = np.mean
     PADDLE = reduce("reduce_mean")
     NAME_HINT = "mean"
+    vjp = reduce_vjp(lambda e, x, out, g, axes: A.scale(e, g, 1.0 / max(_count(e.shape(x), axes), 1)))
 
 
 @pd_op
@@ -101,6 +131,7 @@ class Max(Reduce):
     FN = np.max
     PADDLE = reduce("reduce_max")
     NAME_HINT = "max"
+    vjp = reduce_vjp(lambda e, x, out, g, axes: _ties(e, x, out(), g, axes))
 
 
 @pd_op
@@ -109,6 +140,7 @@ class Min(Reduce):
     FN = np.min
     PADDLE = reduce("reduce_min")
     NAME_HINT = "min"
+    vjp = reduce_vjp(lambda e, x, out, g, axes: _ties(e, x, out(), g, axes))
 
 
 @pd_op
@@ -117,6 +149,7 @@ class Prod(Reduce):
     FN = np.prod
     PADDLE = reduce("reduce_prod")
     NAME_HINT = "reduce_prod"
+    vjp = reduce_vjp(lambda e, x, out, g, axes: A.div(e, A.mul(e, g, out()), x))
 
 
 # --- running sums -----------------------------------------------------------------------------
@@ -170,3 +203,18 @@ class Cumsum(PdOp):
         if reverse:
             out = np.flip(out, axis)
         return np.ascontiguousarray(out).reshape(shape)
+
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """The running sum run the other way (exclusive stays exclusive)."""
+        x, g = inputs[0], cts[0]
+        shape = e.shape(x)
+        if attrs["flatten"] or len(shape) == 0:
+            g = A.reshape(e, g, (max(_count(shape, tuple(range(len(shape)))), 1),))
+            axis = 0
+        else:
+            axis = attrs["axis"]
+        dx = e(Cumsum, g, axis=axis, flatten=False, exclusive=attrs["exclusive"],
+               reverse=not attrs["reverse"])
+        return [A.reshape(e, dx, shape)]

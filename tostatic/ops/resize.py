@@ -35,6 +35,8 @@ import numpy as np
 from tostatic.ir.attributes import BOOL, FLOAT, FLOATS, INT, STR, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
+from tostatic.ops.core import array_to_dense
 
 F32 = np.float32
 
@@ -206,6 +208,54 @@ class Interpolate(PdOp):
                     return np.take(x, taps[0][0][0], axis=axes[0])  # 0 and 1, the left one
                 return corners_in_paddle_order(x, axes, taps)
         return resample(x, axes, taps)
+
+
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """Resampling is linear and separable: along each axis, every tap's cotangent is
+        added back at its source index (index_add) with its weight."""
+        x, sizes = inputs
+        if cls.SIZE_INPUT == "scale_tensor" and sizes:
+            raise UnsupportedError(f"{cls.what()}: no gradient when the scale is a tensor")
+        shape = e.shape(x)
+        axes = spatial_axes(len(shape), attrs["data_layout"])
+        nsp = len(axes)
+        ins = [shape[a] for a in axes]
+        outs = [e.shape(outputs[0])[a] for a in axes]
+        g = cts[0]
+        if outs == ins:
+            return [g, [None] * len(sizes)]
+        scale = attrs["scale"]
+        if isinstance(scale, float):  # the first-generation ops: one float
+            scale = InterpolateV1.scales(len(shape), scale)
+        scales = [F32(v) for v in scale] if scale else [F32(-1.0)] * nsp
+        ratios = [ratio(n, o, v, attrs["align_corners"], nsp) for n, o, v in zip(ins, outs, scales)]
+        method = attrs["interp_method"]
+        dtype = e.dtype(g)
+        for i, (ax, n, o, r) in enumerate(zip(axes, ins, outs, ratios)):
+            if method == "nearest":
+                taps = nearest_taps(n, o, r, attrs["align_corners"])
+            elif method == "bicubic":
+                ct = np.float64 if dtype.numpy == np.float64 else F32
+                taps = cubic_taps(n, o, r, attrs["align_corners"], ct)
+            else:
+                taps = linear_taps(n, o, r, attrs["align_corners"], attrs["align_mode"],
+                                   nsp == 3 or (nsp == 2 and i == 1))
+            zeros_shape = list(e.shape(g))
+            zeros_shape[ax] = n
+            acc = A.e(e, "pd.full", shape=tuple(zeros_shape), value=0.0, dtype=dtype)
+            for idx, w in taps:
+                term = g
+                if w is not None:
+                    wshape = [1] * len(zeros_shape)
+                    wshape[ax] = o
+                    weight = np.asarray(w, dtype=dtype.numpy).reshape(wshape)
+                    term = A.mul(e, g, A.e(e, "pd.constant", value=array_to_dense(weight)))
+                index = A.e(e, "pd.constant", value=array_to_dense(np.asarray(idx, np.int64)))
+                acc = A.e(e, "pd.index_add", acc, index, term, axis=ax)
+            g = acc
+        return [g, [None] * len(sizes)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,13 +14,15 @@ affine_grid builds the base grid [x, y, 1] with Paddle's linspace (align_corners
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from tostatic.ir.attributes import BOOL, INTS, STR, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
+from tostatic.ops.core import array_to_dense
 
 MODES = ("bilinear", "nearest")
 PADDING_MODES = ("zeros", "border", "reflection")
@@ -54,6 +56,33 @@ def clip_coordinates(g: np.ndarray, size: int, align_corners: bool,
             g = np.minimum(extra, span - extra) - t(0.5)
             return np.minimum(np.maximum(g, t(0)), t(max_val))
     return g
+
+
+def clip_coordinates_grad(g: np.ndarray, size: int, align_corners: bool,
+                          padding_mode: str) -> np.ndarray:
+    """d clip_coordinates / d g (0 where a bound clamps, -1 where a reflection flips)."""
+    t = g.dtype.type
+    max_val = size - 1
+    ones = np.ones_like(g)
+    if padding_mode == "border":
+        return ((g > 0) & (g < max_val)).astype(g.dtype)
+    if padding_mode == "reflection":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if align_corners:
+                if max_val == 0:
+                    return np.zeros_like(g)
+                span = t(max_val * 2)
+                a = np.abs(g)
+                extra = a - np.floor(a / span) * span
+                return np.sign(g) * np.where(extra <= span - extra, ones, -ones)
+            span = t((max_val + 1) * 2)
+            shifted = g + t(0.5)
+            a = np.abs(shifted)
+            extra = a - np.floor(a / span) * span
+            flip = np.sign(shifted) * np.where(extra <= span - extra, ones, -ones)
+            r = np.minimum(extra, span - extra) - t(0.5)
+            return flip * ((r > 0) & (r < max_val))
+    return ones
 
 
 @pd_op
@@ -148,6 +177,89 @@ class GridSample(PdOp):
         out = np.ascontiguousarray(np.moveaxis(out.reshape(n, points, c), 2, 1))
         return out.reshape((n, c) + tuple(out_sp))
 
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        dx, dgrid = e(GridSampleGrad, *inputs, cts[0], **attrs)
+        return [dx, dgrid]
+
+
+def grid_sample_grad(x: np.ndarray, grid: np.ndarray, g: np.ndarray, mode: str,
+                     padding_mode: str, align_corners: bool) -> list[np.ndarray]:
+    """(dx, dgrid) of grid_sample: the cotangent scattered to the corners with the forward's
+    weights; the grid's from the weights' slopes through unnormalize and clipping."""
+    n, c = x.shape[:2]
+    sizes = x.shape[2:][::-1]
+    nd = len(sizes)
+    points = int(np.prod(grid.shape[1:-1]))
+    raw = [unnormalize(grid[..., i].reshape(n, points), size, align_corners)
+           for i, size in enumerate(sizes)]
+    coords = [clip_coordinates(r, size, align_corners, padding_mode)
+              for r, size in zip(raw, sizes)]
+    scale = [(size - 1) * 0.5 if align_corners else size * 0.5 for size in sizes]
+    slopes = [clip_coordinates_grad(r, size, align_corners, padding_mode) * s
+              for r, size, s in zip(raw, sizes, scale)]
+    rows = np.ascontiguousarray(np.moveaxis(x.reshape(n, c, -1), 1, 2)).reshape(-1, c)
+    g_rows = np.moveaxis(g.reshape(n, c, points), 1, 2).reshape(-1, c)
+    drows = np.zeros_like(rows)
+    strides = [int(np.prod(sizes[:i])) for i in range(nd)]
+    base = (np.arange(n) * int(np.prod(sizes)))[:, None]
+
+    def corner_index(corner: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        inside = np.ones(corner[0].shape, bool)
+        index = base.copy()
+        for pos, size, stride in zip(corner, sizes, strides):
+            inside &= (pos >= 0) & (pos <= size - 1)
+            index = index + np.clip(np.nan_to_num(pos, nan=0.0), 0, size - 1).astype(
+                np.int64) * stride
+        return index.reshape(-1), inside.reshape(-1)
+
+    dgrid = np.zeros((nd, n * points), x.dtype)
+    if mode == "nearest":
+        index, inside = corner_index([np.rint(v) for v in coords])
+        np.add.at(drows, index[inside], g_rows[inside])
+    else:
+        lows = [np.floor(v) for v in coords]
+        weights = [(lo + 1 - v, v - lo) for v, lo in zip(coords, lows)]
+        for k in range(2 ** nd):
+            choice = [(k >> i) & 1 for i in range(nd)]
+            index, inside = corner_index([lows[i] + ch for i, ch in enumerate(choice)])
+            w = np.ones(n * points, x.dtype)
+            for i, ch in enumerate(choice):
+                w = w * weights[i][ch].reshape(-1)
+            np.add.at(drows, index[inside], (g_rows * w[:, None])[inside])
+            dot = np.where(inside, (np.take(rows, index, axis=0) * g_rows).sum(axis=1), 0)
+            for i, ch in enumerate(choice):  # d w / d coord_i: +-1 times the other weights
+                other = np.ones(n * points, x.dtype)
+                for j, chj in enumerate(choice):
+                    if j != i:
+                        other = other * weights[j][chj].reshape(-1)
+                dgrid[i] += dot * other * (1 if ch else -1)
+    dgrid = dgrid * np.stack([s.reshape(-1) for s in slopes])
+    dx = np.moveaxis(drows.reshape(n, -1, c), 2, 1).reshape(x.shape)
+    return [np.ascontiguousarray(dx),
+            np.moveaxis(dgrid, 0, -1).reshape(grid.shape).astype(grid.dtype)]
+
+
+@pd_op
+class GridSampleGrad(PdOp):
+    """grid_sample's gradients (Paddle's grid_sampler_grad): dx and dgrid. Second order through
+    grid sampling is not supported."""
+
+    name = "pd.grid_sample_grad"
+    INPUTS = ("x", "grid", "out_grad")
+    ATTRS = GridSample.ATTRS
+    NUM_RESULTS = 2
+    NONDIFF = True
+
+    @staticmethod
+    def infer(x: Abstract, grid: Abstract, out_grad: Abstract, **_: Any) -> list[Abstract]:
+        return [x, grid]
+
+    @staticmethod
+    def eager(x: np.ndarray, grid: np.ndarray, out_grad: np.ndarray, **attrs: Any) -> list[Any]:
+        return grid_sample_grad(x, grid, out_grad, **attrs)
+
 
 def linspace(count: int, align_corners: bool, dtype: type) -> np.ndarray:
     """Paddle's affine_grid Linspace(-1, 1, count) in the dtype (align_corners with one
@@ -224,3 +336,19 @@ class AffineGrid(PdOp):
         base = base.reshape(1, -1, nsp + 1)
         out = np.matmul(base, np.swapaxes(theta, 1, 2))  # (N, points, nsp)
         return out.reshape((theta.shape[0], *spatial, nsp))
+
+    @classmethod
+    def vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """The grid is base @ theta^T: d theta = g^T @ base, per sample."""
+        theta, shape_tensor = inputs
+        out_shape = e.shape(outputs[0])
+        n, spatial, nsp = out_shape[0], out_shape[1:-1], out_shape[-1]
+        dt = np.dtype(e.dtype(theta).numpy).type
+        axes = [linspace(k, attrs["align_corners"], dt) for k in spatial]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        base = np.stack([*mesh[::-1], np.ones(spatial, dt)], axis=-1).reshape(1, -1, nsp + 1)
+        g = A.reshape(e, cts[0], (n, base.shape[1], nsp))
+        const = A.e(e, "pd.constant", value=array_to_dense(base))
+        return [A.e(e, "pd.matmul", g, const, transpose_x=True, transpose_y=False),
+                [None] * len(shape_tensor)]

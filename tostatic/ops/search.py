@@ -2,12 +2,15 @@
 smallest with their indices)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import BOOL, DTYPE, INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ops import autodiff as A
 from tostatic.ops.attr_checks import unsupported
 from tostatic.ops.shapes import normalize_axis
 
@@ -36,6 +39,7 @@ class ArgMax(PdOp):
                      "keepdims": From("BOOLEAN", "keepdims")},
                     keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "arg_max"
+    NONDIFF = True
 
     @classmethod
     def infer(cls, x: Abstract, axis: int, keepdims: bool, flatten: bool,
@@ -65,6 +69,14 @@ class ArgMax(PdOp):
         return np.asarray(out, dtype=dtypes.convert_dtype(dtype).numpy)
 
 
+def _topk_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """The values' cotangent added back at the indices."""
+    x = inputs[0]
+    axis = attrs.get("axis", -1)
+    return [A.e(e, "pd.put_along_axis_add", A.zeros_like(e, x), outputs[1], cts[0], axis=axis)]
+
+
 @pd_op
 class TopK(PdOp):
     """The k largest (or smallest) elements along `axis` and their int64 indices, sorted
@@ -81,6 +93,7 @@ class TopK(PdOp):
                      "largest": From("BOOLEAN", "largest"), "sorted": From("BOOLEAN", "sorted")},
                     optional_inputs=("K",), keeps_extra_attrs=True)
     NAME_HINT = "top_k_v2"
+    vjp = classmethod(_topk_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, k: int, axis: int, largest: bool,
@@ -132,6 +145,7 @@ class TopKLastAxis(PdOp):
     PADDLE = Legacy("top_k", {"X": "x"}, {"Out": 0, "Indices": 1}, {"k": From("INT", "k")},
                     optional_inputs=("K",), keeps_extra_attrs=True)
     NAME_HINT = "top_k"
+    vjp = classmethod(_topk_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, k: int) -> list[Abstract]:

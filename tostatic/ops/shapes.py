@@ -1,9 +1,10 @@
 """Shape arithmetic shared by the ops' `infer` rules; -1 is a dynamic dim."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from tostatic.ir.errors import ShapeError
+from tostatic.ir.opdef import Abstract
 
 
 def broadcast(a: Sequence[int], b: Sequence[int], what: str = "broadcast") -> tuple[int, ...]:
@@ -41,3 +42,16 @@ def numel(shape: Sequence[int]) -> int:
             return -1
         n *= d
     return n
+
+
+def dim0_kept(op: Any) -> bool:
+    """Whether an op keeps its first input's dim 0 (unsqueeze2's InferShape shares the LoD,
+    and Paddle declares the output with legacy_lod_level, only then)."""
+    x, out = Abstract.of_value(op.operands[0]), Abstract.of_value(op.results[0])
+    return bool(x.shape) and bool(out.shape) and x.shape[0] == out.shape[0]
+
+
+def axis0_unsliced(op: Any) -> bool:
+    """slice's InferShape shares the LoD unless it slices axis 0."""
+    ndim = len(op.operands[0].type.get_shape())
+    return all(a % max(ndim, 1) != 0 for a in op.attr_values()["axes"])

@@ -21,6 +21,7 @@ from tostatic.ir.opdef import Abstract, From, FromInputs, Legacy, PdOp, pd_op
 from tostatic.ops.attr_checks import written
 from tostatic.ops.core import array_to_dense, dense_to_array
 from tostatic.ops.shapes import broadcast, normalize_axis
+from tostatic.ops import autodiff as A
 
 INT32_MAX = 2**31 - 1
 INT32_MIN = -2**31
@@ -82,6 +83,17 @@ def _sliced_axes(ndim: int, axes: Sequence[int]) -> set[int]:
     return {normalize_axis(a, ndim) for a in axes}
 
 
+def _strided_slice_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    """The cotangent written into zeros where the slice came from."""
+    x = inputs[0]
+    index = slices(cls.name, e.shape(x), attrs["axes"], attrs["starts"], attrs["ends"],
+                   attrs["strides"])
+    g = A.reshape(e, cts[0], sliced_shape(e.shape(x), index))
+    return [e(SetValueTensor, A.zeros_like(e, x), g, axes=attrs["axes"], starts=attrs["starts"],
+              ends=attrs["ends"], steps=attrs["strides"], decrease_axes=(), none_axes=())]
+
+
 @pd_op
 class StridedSlice(PdOp):
     name = "pd.strided_slice"
@@ -99,6 +111,7 @@ class StridedSlice(PdOp):
                                      "StartsTensorList", "StridesTensor", "StridesTensorList"),
                     keeps_extra_attrs=True)
     NAME_HINT = "strided_slice"
+    vjp = classmethod(_strided_slice_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, axes: tuple[int, ...], starts: tuple[int, ...],
@@ -203,6 +216,11 @@ def _from_scalars(values: Sequence[Any]) -> Any:
     return array_to_dense(np.asarray(list(values)))
 
 
+def _set_value_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    return [_overwritten(cls, e, inputs[0], cts[0], attrs)]
+
+
 @pd_op
 class SetValue(SetValueBase):
     """x with a literal written into a slice: `values` (flat) reshaped to `shape`."""
@@ -219,6 +237,7 @@ class SetValue(SetValueBase):
                     optional_inputs=TENSOR_SLOTS + ("ValueTensor",), keeps_extra_attrs=True,
                     out_lod_level=False)
     NAME_HINT = "set_value"
+    vjp = classmethod(_set_value_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, values: Any, shape: tuple[int, ...],
@@ -238,6 +257,31 @@ class SetValue(SetValueBase):
         return cls.write(x, dense_to_array(values).reshape(shape), slice_attrs)
 
 
+def _set_value_tensor_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+        cts: list[Any], needs: list[Any]) -> list[Any]:
+    x, value = inputs
+    g = cts[0]
+    dvalue = None
+    if needs[1]:
+        index, target = cls.target(e.shape(x), **_slice_attrs(attrs))
+        part = e(StridedSlice, g, axes=attrs["axes"], starts=attrs["starts"], ends=attrs["ends"],
+                 strides=attrs["steps"] or (1,) * len(attrs["axes"]), decrease_axis=())
+        vs = _squeezed(e.shape(value), len(target))
+        dvalue = A.reshape(e, A.sum_to(e, A.reshape(e, part, target), vs), e.shape(value))
+    return [_overwritten(cls, e, x, g, attrs), dvalue]
+
+
+def _slice_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: attrs[k] for k in SLICE_ATTRS}
+
+
+def _overwritten(cls: Any, e: A.Emitter, x: Any, g: Any, attrs: dict[str, Any]) -> Any:
+    """x's cotangent through a write into a slice: zero where the slice was overwritten."""
+    _, target = cls.target(e.shape(x), **_slice_attrs(attrs))
+    zeros = A.e(e, "pd.full", shape=target, value=0.0, dtype=e.dtype(g))
+    return e(SetValueTensor, g, zeros, **_slice_attrs(attrs))
+
+
 @pd_op
 class SetValueTensor(SetValueBase):
     """x with a tensor (of x's dtype) written into a slice."""
@@ -250,6 +294,7 @@ class SetValueTensor(SetValueBase):
                      "shape": written("LONGS", [])},
                     optional_inputs=TENSOR_SLOTS, keeps_extra_attrs=True, out_lod_level=False)
     NAME_HINT = "set_value"
+    vjp = classmethod(_set_value_tensor_vjp)
 
     @classmethod
     def infer(cls, x: Abstract, value: Abstract, **slice_attrs: Any) -> Abstract:

@@ -65,3 +65,54 @@ def erf(x: np.ndarray) -> np.ndarray:
     np.copysign(out, a, where=~small, out=out)
     out[np.isnan(a)] = np.nan
     return out.astype(np.asarray(x).dtype, copy=False)
+
+
+# --- float32 erf: the same function at float32 speed, within ~1e-7 relative of math.erf -----------
+# |x| < 1: erf(x) = x + x * R(x^2), R a degree-6 polynomial (least squares on Chebyshev nodes
+# for relative error); adding x last keeps the rounding of R's evaluation out of the leading
+# term (fdlibm's trick). 1 <= |x| <= 4: erf = 1 - exp(-x^2) G(1/x), G = erfc(t) exp(t^2) as
+# a degree-8 polynomial in s = (1/t - 0.625) / 0.375; beyond 4, erf is 1 in float32.
+# Fitted with numpy.polynomial.chebyshev against math.erf / math.erfc; measured in float32 on
+# 400,000 points a region: at most 8.7e-8 relative error (math.erf as the reference).
+_R32 = tuple(np.float32(c) for c in (
+    0.12837916568932228, -0.3761262556739943, 0.11283582248002089, -0.026853691100235836,
+    0.005188098890547455, -0.00080081893341854, 7.847259165629248e-05))
+_G32 = tuple(np.float32(c) for c in (
+    0.30595297949240796, 0.14335628396877442, -0.02424254141964551, 0.0023097803375927623,
+    0.00045847644703051095, -0.0003544956088588745, 0.00012653739830568872,
+    -1.9525465379055456e-05, -3.940291801014673e-06))
+
+
+def _horner(coefs: tuple, v: np.ndarray) -> np.ndarray:
+    acc = v * coefs[-1]
+    acc += coefs[-2]
+    for c in coefs[-3::-1]:
+        acc *= v
+        acc += c
+    return acc
+
+
+def erf_float32(x: np.ndarray) -> np.ndarray:
+    """erf of a float32 array in float32 arithmetic (about 20 numpy passes, no float64 copy);
+    NaN stays NaN, +-inf gives +-1."""
+    x = np.asarray(x, dtype=np.float32)
+    shape = x.shape
+    x = x.reshape(-1)  # flat, so a 0-D input is an array too and the in-place ops hold
+    out = _horner(_R32, x * x)
+    out *= x
+    out += x
+    flat = out
+    tail = np.flatnonzero(np.abs(x) >= 1.0)
+    if tail.size:
+        xt = x[tail]
+        t = np.minimum(np.abs(xt), np.float32(4.0))
+        s = np.float32(1.0) / t
+        s -= np.float32(0.625)
+        s *= np.float32(1.0 / 0.375)
+        g = _horner(_G32, s)
+        t *= t
+        np.negative(t, out=t)
+        g *= np.exp(t, out=t)
+        np.subtract(np.float32(1.0), g, out=g)
+        flat[tail] = np.copysign(g, xt, out=g)
+    return out.reshape(shape)

@@ -65,13 +65,15 @@ def common_attrs(keeps_extra: bool, location: str | None) -> dict[str, tuple[str
     return attrs
 
 
-def result_var_fields(name: str, cls: type[PdOp]) -> dict[str, Any]:
-    """The VarDesc fields Paddle gives an op's output variable (lowering and static mode)."""
-    # Paddle's operators (`x + y`) make `tmp_N` vars, and control flow `_generated_var_N`
-    # ones, without a persistable field
-    fields: dict[str, Any] = ({} if re.fullmatch(r"(tmp|_generated_var)_\d+", name)
-                              else {"persistable": False})
-    if cls.PADDLE is None or cls.PADDLE.out_lod_level or cls is Constant:
+def result_var_fields(name: str, cls: type[PdOp], index: int = 0,
+                      op: Operation | None = None) -> dict[str, Any]:
+    """The VarDesc fields Paddle gives an op's output variable (lowering and static mode);
+    `index`: which result of `op` (Paddle declares legacy_lod_level per output)."""
+    # Paddle's operators (`x + y`) make `tmp_N` vars, control flow `_generated_var_N` ones
+    # and __getitem__ its `x_slice_N` (block.create_var), without a persistable field
+    bare = re.fullmatch(r"(tmp|_generated_var)_\d+|.+_(strided_)?slice_\d+", name)
+    fields: dict[str, Any] = {} if bare else {"persistable": False}
+    if cls.PADDLE is None or cls.PADDLE.lod_level_of(index, op) or cls is Constant:
         fields["lod_level"] = 0
     return fields
 
@@ -176,12 +178,20 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
         inputs.update({slot: [] for slot in spec.optional_inputs})
     outputs = {slot: (outs if idx == "*" else [outs[i] for i in idx] if isinstance(idx, tuple)
                       else [outs[idx]]) for slot, idx in spec.outputs.items()}
-    outputs.update({slot: [name] for slot, name in zip(spec.extra_outputs, extra_outs)})
+    for (slot, _, _), name in zip(spec.extra_vars(operands), extra_outs):
+        outputs.setdefault(slot, []).append(name)
     attrs = legacy_attrs(spec, values, operands)
     attrs.update(common_attrs(spec.keeps_extra_attrs if keep_extra is None else keep_extra,
                                location))
     attrs.update(overrides or {})
     return OpOp.build(spec.type, inputs, outputs, attrs)
+
+
+def _overrides(op: Operation) -> dict[str, tuple[str, Any]]:
+    """Legacy attributes the frontend fixed on the op (which Paddle API wrote it)."""
+    if LEGACY_ATTRS_ATTR not in op.attributes:
+        return {}
+    return {k: from_attr(v) for k, v in op.attributes[LEGACY_ATTRS_ATTR].data.items()}  # type: ignore
 
 
 def _constant_op(array: np.ndarray, out: str, keep_extra: bool = False) -> OpOp:
@@ -434,30 +444,29 @@ class Lowering:
                 continue
             outs.append(names.claim(r, wanted[i] if i < len(wanted) else None))
             self.declare(target, outs[-1], Abstract.of_value(r),
-                         **result_var_fields(outs[-1], type(op)))
+                         **result_var_fields(outs[-1], type(op), i, op))
         if isinstance(op, Constant):
-            self.append(target, _constant_op(dense_to_array(op.attr_values()["value"]),
-                                             outs[0], bool(self.keep_extra)))
+            const = _constant_op(dense_to_array(op.attr_values()["value"]), outs[0],
+                                 bool(self.keep_extra))
+            for k, v in _overrides(op).items() if self.live else ():  # static mode's
+                const.set_attr(k, *v)  # assign under a device guard (saved files clear it)
+            self.append(target, const)
             return
         assert isinstance(op, PdOp)
         if op.PADDLE is None:
             raise UnsupportedError(f"lower-to-program: {op.name} has no Paddle legacy op "
                                    f"(made at {location or 'an unknown place'})")
         extras = []
-        for k, _ in enumerate(op.PADDLE.extra_outputs + op.PADDLE.declared_outputs):
+        operand_types = [Abstract.of_value(v) for v in op.operands]
+        for k, (_, ab, fields) in enumerate(op.PADDLE.extra_vars(operand_types)):
             extra = wanted[len(outs) + k] if len(outs) + k < len(wanted) else None
             extras.append(names.reserve(extra))
-            x_ab = Abstract.of_value(op.operands[0])
-            self.declare(target, extras[-1], Abstract((0,) + x_ab.shape, x_ab.dtype),
-                         persistable=False, lod_level=0)
-        overrides = None
-        if LEGACY_ATTRS_ATTR in op.attributes:
-            overrides = {k: from_attr(v)
-                         for k, v in op.attributes[LEGACY_ATTRS_ATTR].data.items()}  # type: ignore
+            self.declare(target, extras[-1], ab, **fields)
+        overrides = _overrides(op) or None
         self.append(target, legacy_op(type(op), op.attr_values(),
                                       [self.name_of(v, target) for v in op.operands],
                                       [Abstract.of_value(v) for v in op.operands], outs,
-                                      extras[:len(op.PADDLE.extra_outputs)],
+                                      extras if self.live else extras[:len(op.PADDLE.extra_outputs)],
                                       location, self.keep_extra, overrides))
 
     def write(self, target: SubBlock, cls: type[PdOp], values: dict[str, Any],

@@ -9,13 +9,16 @@ from typing import Any
 
 # Importing the pass modules registers them.
 from tostatic.passes import (  # noqa: F401
+    append_backward,
     canonicalize,
     constant_folding,
     cse,
     dead_op_elimination,
     fold_batch_norm,
     fold_static_shapes,
+    fuse_elementwise,
     fuse_epilogue,
+    loop_invariant_code_motion,
     lower_to_program,
     persistable_extraction,
     raise_from_program,
@@ -26,13 +29,16 @@ from tostatic.passes.base import PASSES, CompilePass
 
 # The pipelines tostatic itself runs; `tostatic opt --pipeline default` names them too.
 PIPELINES = {
-    "default": "persistable-extraction,canonicalize,constant-folding,cse,dead-op-elimination",
+    "default": "persistable-extraction,canonicalize,constant-folding,loop-invariant-code-motion,"
+               "cse,dead-op-elimination",
     "export": "default,lower-to-program,set-is-test",
     "load": "raise-from-program,dead-op-elimination",
     # what jit.load / paddle.inference run on the plan's copy of a loaded model (with its
-    # weights): the fused ops it makes have no Paddle op, so the loaded module keeps `load`'s IR
+    # weights): batch-norm folding and epilogue fusion make ops Paddle has not, so the loaded
+    # module keeps `load`'s IR; fuse-elementwise comes after fuse-epilogue, which takes the
+    # bias / activation / residual ops after a conv or matmul first
     "inference": "fold-static-shapes,constant-folding,fold-batch-norm,fuse-epilogue,"
-                 "dead-op-elimination",
+                 "fuse-elementwise,dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")

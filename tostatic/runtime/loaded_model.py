@@ -137,8 +137,8 @@ def _load_pir(model_file: str, params_file: str | None, optimize: bool) -> Loade
     """A Paddle 3.x PIR program: raised, pruned, planned; its parameters from .pdiparams."""
     raised = raise_pir(read_pir(model_file))
     module = raised.module
-    PassManager("dead-op-elimination", verify="end").run(module, CompileState(),
-                                                          first_stage="raised-from-pir")
+    PassManager("dead-op-elimination", verify="end").run(
+        module, CompileState(), first_stage="raised-from-pir")
     names = sorted(p.name for p in raised.parameters)
     weights: dict[str, np.ndarray] = {}
     if names:

@@ -1,61 +1,38 @@
-"""An execution plan: a `pd` function flattened into a list of kernel calls.
+"""An execution plan: a `pd` function flattened into a list of numpy kernel calls.
 
 Built once per program; running it is a loop over (kernel, input slots, output slots) with no
 IR objects touched, so the cost per op is one Python call plus the kernel. An op with regions
 (pd.if, pd.while) is one step too: its kernel calls nested plans, one per region, built once.
 
-A plan over frozen weights (a loaded model: `specialize=True`) is also specialised per
-input-shape signature (runtime/bound_plan.py): the first run with new shapes runs the
-generic steps and records every shape; later runs use kernels bound to those shapes, writing
-into buffers planned by liveness, so a repeated shape allocates nothing.
+A plan over frozen weights (a loaded model: `specialize=True`) is also bound per input-shape
+signature (runtime/bound_plan.py): the first run with new shapes runs the generic steps and
+records every value; later runs use kernels bound to those shapes, writing into buffers
+planned by liveness, so a repeated shape allocates nothing.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from xdsl.dialects import func
 from xdsl.ir import Block
 
+from tostatic.ir.attr_keys import BACKWARD_ATTR
+from tostatic.codegen import compiled_kernel
 from tostatic.ir.errors import FeedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.control_flow import RegionOp, Yield
 from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
 from tostatic.runtime.bound_plan import BoundPlan, Profile
+from tostatic.runtime.memory import keep_freed_memory
 
 Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
 
-# Where compiled kernels come from: module -> the function it exposes, `compiled_kernel(op)`
-# -> callable(*arrays) -> list of arrays, or None for an op it does not compile. A provider
-# whose module is not installed is skipped (found with importlib.util.find_spec, so an import
-# error inside a provider is not hidden). TOSTATIC_KERNELS=numpy turns them all off.
-KERNEL_PROVIDERS: dict[str, str] = {"tostatic.codegen": "compiled_kernel"}
-_providers: list[Callable[[PdOp], Any]] | None = None
 
-
-def compiled_kernel_providers() -> list[Callable[[PdOp], Any]]:
-    global _providers
-    if os.environ.get("TOSTATIC_KERNELS", "") == "numpy":
-        return []
-    if _providers is None:
-        _providers = []
-        for module, attr in KERNEL_PROVIDERS.items():
-            if importlib.util.find_spec(module) is not None:
-                hook = getattr(importlib.import_module(module), attr, None)
-                if hook is not None:
-                    _providers.append(hook)
-    return _providers
-
-
-def compiled_kernel(op: PdOp) -> Callable[..., list[np.ndarray]] | None:
-    for provider in compiled_kernel_providers():
-        k = provider(op)
-        if k is not None:
-            return k
-    return None
+def _compiled(op: PdOp) -> Kernel | None:
+    """The op's generated kernel (tostatic.codegen), None where the numpy kernel runs."""
+    compiled = compiled_kernel(op)
+    return None if compiled is None else (lambda arrays: compiled(*arrays))
 
 
 def _kernel(op: PdOp) -> Kernel:
@@ -73,8 +50,11 @@ class BlockPlan:
         self.num_inputs = len(block.args)
         self.constants: list[tuple[int, Any]] = []  # (slot, array or live tensor)
         self.steps: list[tuple[Kernel, list[int], list[int]]] = []
-        self.ops: list[PdOp] = []  # the op of each step
+        # the ops append-backward added (marked pd.backward): `run` runs them after the
+        # others, `run_forward` / `run_backward` in two calls
+        self.backward_steps: list[tuple[Kernel, list[int], list[int]]] = []
         self.outputs: list[int] = []
+        self.ops: list[PdOp] = []  # the op of each (forward) step
         self.has_regions = False
         for op in block.ops:
             if isinstance(op, (func.ReturnOp, Yield)):
@@ -94,14 +74,16 @@ class BlockPlan:
                 raise ValueError("run persistable-extraction before building an execution plan")
             elif isinstance(op, RegionOp):
                 nested = [BlockPlan(r.block, weights).run for r in op.regions]
-                self.has_regions = True
                 self.steps.append((op.kernel(nested), [slot[v] for v in op.operands],
                                    [slot[r] for r in op.results]))
                 self.ops.append(op)
+                self.has_regions = True
             elif isinstance(op, PdOp):
-                self.steps.append((_kernel(op), [slot[v] for v in op.operands],
-                                   [slot[r] for r in op.results]))
-                self.ops.append(op)
+                steps = self.backward_steps if BACKWARD_ATTR in op.attributes else self.steps
+                steps.append((_compiled(op) or _kernel(op), [slot[v] for v in op.operands],
+                              [slot[r] for r in op.results]))
+                if steps is self.steps:
+                    self.ops.append(op)
             else:
                 raise TypeError(f"cannot execute {op.name}")
         self.num_slots = len(slot)
@@ -109,21 +91,41 @@ class BlockPlan:
     def run(self, arrays: Sequence[Any], record: list[Any] | None = None,
             profile: Profile | None = None) -> list[Any]:
         """`record`: filled with every slot's value (what a bound plan is built from)."""
-        env: list[Any] = [None] * self.num_slots
-        env[:self.num_inputs] = arrays
-        for i, value in self.constants:
-            env[i] = value.numpy() if hasattr(value, "numpy") else value
-        for k, (kernel, ins, outs) in enumerate(self.steps):
-            if profile is not None:
-                with profile.timing(self.ops[k].name, "numpy"):
-                    results = kernel([env[i] for i in ins])
-            else:
-                results = kernel([env[i] for i in ins])
-            for i, r in zip(outs, results):
-                env[i] = np.asarray(r)
+        env = self.run_forward(arrays, profile)
+        if self.backward_steps:
+            _run_steps(self.backward_steps, env)
         if record is not None:
             record[:] = env
         return [env[i] for i in self.outputs]
+
+    def run_forward(self, arrays: Sequence[Any], profile: Profile | None = None) -> list[Any]:
+        """Every slot after the forward steps (arguments only backward reads may be None)."""
+        env: list[Any] = [None] * self.num_slots
+        env[:len(arrays)] = arrays
+        for i, value in self.constants:
+            env[i] = value.numpy() if hasattr(value, "numpy") else value
+        if profile is None:
+            _run_steps(self.steps, env)
+            return env
+        for op, step in zip(self.ops, self.steps):
+            with profile.timing(op.name, "numpy"):
+                _run_steps([step], env)
+        return env
+
+    def run_backward(self, env: list[Any], late: Mapping[int, Any]) -> list[Any]:
+        """The backward steps on a forward `env`, with the arguments `late` gives by index."""
+        env = list(env)
+        for i, value in late.items():
+            env[i] = value
+        _run_steps(self.backward_steps, env)
+        return [env[i] for i in self.outputs]
+
+
+def _run_steps(steps: list[tuple[Kernel, list[int], list[int]]], env: list[Any]) -> None:
+    for kernel, ins, outs in steps:
+        results = kernel([env[i] for i in ins])
+        for i, r in zip(outs, results):
+            env[i] = np.asarray(r)
 
 
 class ExecutionPlan:
@@ -139,7 +141,9 @@ class ExecutionPlan:
         self.input_names = list(input_names or [f"input_{i}" for i in range(len(block.args))])
         self.num_inputs = len(block.args)
         self.body = BlockPlan(block, weights)
-        self.specialize = specialize and not self.body.has_regions
+        keep_freed_memory()  # results are allocated afresh each run (see runtime/memory.py)
+        self.specialize = (specialize and not self.body.has_regions
+                           and not self.body.backward_steps)
         self.bound: dict[tuple[Any, ...], BoundPlan] = {}
         self.profile: Profile | None = None
 

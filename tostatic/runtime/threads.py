@@ -19,6 +19,8 @@ from typing import Callable
 
 import numpy  # noqa: F401  (loads the BLAS whose threads are set here)
 
+from tostatic.codegen import set_num_threads as codegen_threads
+
 ENV = "TOSTATIC_NUM_THREADS"
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
             "openblas_set_num_threads64_", "openblas_set_num_threads", "MKL_Set_Num_Threads")
@@ -54,6 +56,7 @@ def set_num_threads(n: int) -> str:
     if int(n) < 1:
         raise ValueError(f"the number of threads must be positive, got {n}")
     _requested = int(n)
+    codegen_threads(_requested)  # the generated kernels split their work themselves too
     return set_blas_threads(1)
 
 

@@ -11,6 +11,7 @@ from tostatic.frontend.static.mode import (
 from tostatic.frontend.static.executor import Executor
 from tostatic.runtime.scope import Scope, global_scope, scope_guard
 from tostatic.static import nn
+from tostatic.frontend.tensor.indexing import set_value as setitem  # paddle.static.setitem
 
 
 def cpu_places(device_count=None):
@@ -20,4 +21,4 @@ def cpu_places(device_count=None):
 __all__ = ["InputSpec", "Program", "Block", "Variable", "Operator", "Parameter", "data",
            "default_main_program", "default_startup_program", "program_guard", "Executor",
            "Scope", "global_scope", "scope_guard", "save_inference_model", "load_inference_model", "nn",
-           "cpu_places"]
+           "cpu_places", "setitem"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -16,14 +17,16 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
 
-from tostatic.frontend.capture import tracing
+from tostatic.frontend.capture import tracing, training
+from tostatic.frontend.capture.convert_ast import function as convert_ast
+from tostatic.frontend.capture.convert_ast.runtime import UndefinedVar
 from tostatic.ir import names as unique_name
 from tostatic.frontend.capture.input_spec import InputSpec
 from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.frontend.tensor.variable import Variable
 from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import INPUT_NAME_ATTR
-from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.errors import ToStaticError, UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.passes.base import CompileState, entry
 from tostatic.passes.lowering import name_results
@@ -78,11 +81,24 @@ def _flatten(tree: Any, leaves: list[Any]) -> Any:
         return len(leaves) - 1
     if tree is None:
         return None
+    if isinstance(tree, UndefinedVar):
+        tree._fail()
+    if isinstance(tree, (bool, int, float, str)):  # a Python value beside tensors, as
+        return _Const(tree)                         # Paddle's converted functions return
     raise UnsupportedError(f"to_static functions may return tensors, lists, tuples and dicts "
                            f"of them; got {type(tree).__name__}")
 
 
+class _Const:
+    """A Python value a converted function returns: the same on every call."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
 def _unflatten(tree: Any, values: Sequence[Any]) -> Any:
+    if isinstance(tree, _Const):
+        return tree.value
     if isinstance(tree, (list, tuple)):
         return type(tree)(_unflatten(t, values) for t in tree)
     if isinstance(tree, dict):
@@ -151,16 +167,24 @@ class Signature:
 def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
           pipeline: str | None = DEFAULT_PIPELINE, live: bool = False,
           func_name: str = "forward", dump: Any = None, record: bool = False,
-          verify: str = "end") -> ConcreteProgram:
+          verify: str = "end", convert: bool = True) -> ConcreteProgram:
     """Trace `fn` on symbolic inputs described by `specs` and run `pipeline` on the result
     (dumps as `dump` or $TOSTATIC_DUMP say; `record` keeps a copy of every stage; `verify`
-    as PassManager takes it)."""
+    as PassManager takes it; `convert`: AST-convert its tensor-dependent control flow)."""
     tracer = tracing.Tracer(_structured_names(layer))
     sig = Signature(fn, bound_self=False)
     feed_names: list[str] = []
+    target = convert_ast.convert_target(fn) if convert else fn
     with unique_name.guard(), builders.recording(tracer):
         args, kwargs = sig.symbolic_args(tracer, specs, feed_names)
-        result = fn(*args, **kwargs)
+        try:
+            result = target(*args, **kwargs)
+        except Exception as e:
+            if tracer.problems:  # what went wrong after them, with them
+                raise UnsupportedError(_problems(tracer.problems + [str(e)])) from e
+            raise
+        if tracer.problems:
+            raise UnsupportedError(_problems(tracer.problems))
         leaves: list[Any] = []
         tree = _flatten(result, leaves)
     module = tracer.finish(leaves, func_name)
@@ -175,6 +199,11 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
             if cap.tensor.name in state.weights:
                 state.weights[cap.tensor.name] = cap.tensor
     return ConcreteProgram(module, state, feed_names, tree, list(specs), manager)
+
+
+def _problems(problems: list[str]) -> str:
+    return (f"to_static cannot convert {len(problems)} construct(s):\n"
+            + "\n".join(f"  {p}" for p in problems))
 
 
 class StaticFunction:
@@ -250,11 +279,35 @@ class StaticFunction:
         if builders.current() is not None or kwargs:
             return self._call_target()(*args, **kwargs)  # inside another trace: inline
         specs = self._specs_for_call(args)
-        program = self.concrete_program_for(specs)
         feeds: list[np.ndarray] = []
         _collect_feeds(args, feeds)
+        if training.wants_grad(self._layer, args):
+            # the call's own shapes: append-backward needs static ones (a dynamic batch in
+            # the input_spec gets one training program per batch size)
+            program = self._training_program(list(args))
+            if program is not None:
+                outs = training.run_training(program, args, feeds, self._function.__name__)
+                return _unflatten(program.output_tree, outs)
+        program = self.concrete_program_for(specs)
         outs = program.plan().run(feeds)
         return _unflatten(program.output_tree, [Tensor(o) for o in outs])
+
+    def _training_program(self, specs: Sequence[Any]) -> ConcreteProgram | None:
+        """The program with its backward appended (cached like the forward ones); None when
+        append-backward cannot differentiate it (control flow, dynamic shapes): the call
+        then runs the forward program alone, and its results have no history."""
+        key = ("train", self._key(specs))
+        if key not in self._cache:
+            try:
+                self._cache[key] = trace(self._call_target(), specs, self._layer, live=True,
+                                         func_name=self._function.__name__,
+                                         pipeline=training.TRAIN_PIPELINE)
+            except ToStaticError as e:  # PassError, UnsupportedError, or a PassFailure
+                warnings.warn(f"to_static {self._function.__name__}: no backward for this "
+                              f"program ({str(e).splitlines()[0]}); it runs forward only, "
+                              f"its results have no gradient history", stacklevel=3)
+                self._cache[key] = None
+        return self._cache[key]
 
     def _specs_for_call(self, args: Sequence[Any]) -> list[Any]:
         if self._input_spec is None:
@@ -308,4 +361,9 @@ def to_static(function: Any = None, input_spec: Sequence[Any] | None = None,
 
 
 def not_to_static(fn: Callable) -> Callable:
+    """Leave `fn` as it is: to_static does not convert its control flow."""
+    try:
+        fn._not_to_static = True  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
     return fn

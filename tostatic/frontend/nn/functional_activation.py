@@ -47,9 +47,10 @@ def swish(x: Any, name: str | None = None) -> Any:
 
 
 def silu(x: Any, inplace: bool = False, name: str | None = None) -> Any:
-    """x * sigmoid(x); `inplace` (eager only) writes the result into x, as Paddle's silu_."""
+    """x * sigmoid(x); `inplace` (eager only) writes the result into x, as Paddle's silu_
+    (not when the result has a gradient history: x's own history must stay what it was)."""
     out = _unary(A.Silu, "silu", x, name)
-    if inplace and builders.current() is None:
+    if inplace and builders.current() is None and out._grad_node is None:
         x._data = out._data
         return x
     return out

@@ -72,6 +72,8 @@ def layer_norm(x: Any, normalized_shape: Any, weight: Any = None, bias: Any = No
     outs = naming.emit(op_cls, inputs, dict(epsilon=float(epsilon),
                                             begin_norm_axis=begin_norm_axis),
                        "layer_norm", name, created=(1, 2, 0))
+    for stat in outs[1:]:  # Paddle creates Mean / Variance with stop_gradient=True
+        stat.stop_gradient = True
     return outs[0]
 
 

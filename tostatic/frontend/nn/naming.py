@@ -6,8 +6,8 @@ creates SavedMean, SavedVariance, then Y (Y is `batch_norm_0.tmp_2`), group_norm
 Variance, then Y, and the old `nn.BatchNorm` layer also makes a ReserveSpace variable that no
 op of an inference file writes. `emit` runs an op like `dispatch.apply` and then gives its
 results the names Paddle would, so traced programs name every variable as Paddle's jit.save
-does. Eager calls (no builder) and static mode (whose program builder writes names at once)
-run the op as it is.
+does. Eager calls (no builder) run the op as it is; static mode (whose program builder writes
+names at once) has them named as the op is made.
 """
 from __future__ import annotations
 
@@ -29,9 +29,18 @@ def emit(op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any], key: 
     name is used up, as in Paddle). Results not listed (those written into an input's own
     variable, UPDATES) get names nobody sees."""
     builder = builders.current()
-    if builder is None or created is None or not renamable(builder):
+    if builder is None or created is None:
         with helper(key, name):
             return apply(op_cls, *inputs, **attrs)
+    if not renamable(builder):  # static mode names the results as the op is made
+        with builder.helper(key, name) as prefix:
+            fresh = [builder.names(prefix + ".tmp") for _ in created]
+            names = [builder.names(SCRATCH)] * (max(i for i in created if i is not None) + 1)
+            for index, n in zip(created, fresh):
+                if index is not None:
+                    names[index] = n
+            with builder.name_next(*names):
+                return apply(op_cls, *inputs, **attrs)
     with builder.helper(key, name) as prefix:
         with builder.helper(SCRATCH):
             outs = apply(op_cls, *inputs, **attrs)

@@ -18,8 +18,11 @@ from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, StringAttr
 from xdsl.ir import Block as IRBlock
 from xdsl.ir import SSAValue
 
+from tostatic.frontend.capture.convert_ast.api import traced_cond, traced_while_loop
+from tostatic.frontend.capture.tracing import Tracer
 from tostatic.frontend.static.mode import ProgramBuilder, default_main_program
 from tostatic.frontend.static.program import Frame, Program, Variable
+from tostatic.frontend.tensor import math as tensor_math
 from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import BLOCK_NAMES_ATTR, LOC_ATTR, NAMES_ATTR
@@ -40,6 +43,8 @@ def cond(pred: Any, true_fn: Callable[[], Any] | None = None,
         if fn is not None and not callable(fn):
             raise TypeError(f"The {what} in cond must be callable, but received "
                             f"{type(fn).__name__} (at {user_location()})")
+    if isinstance(builders.current(), Tracer):  # inside to_static
+        return traced_cond(pred, true_fn, false_fn)
     builder = _builder("paddle.static.nn.cond")
     if builder is None:  # eager: run the branch pred picks
         fn = true_fn if _truth(pred, "cond") else false_fn
@@ -97,6 +102,8 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Se
     if not isinstance(loop_vars, (list, tuple)) or len(loop_vars) == 0:
         raise ValueError(f"loop_vars in while_loop should be a non-empty list or tuple, got "
                          f"{loop_vars!r} (at {user_location()})")
+    if isinstance(builders.current(), Tracer):  # inside to_static
+        return traced_while_loop(cond, body, loop_vars)
     builder = _builder("paddle.static.nn.while_loop")
     if builder is None:  # eager: as Paddle, results are written back into the loop tensors
         values = list(loop_vars)
@@ -304,6 +311,32 @@ def _names_attr(names: dict[str, Any]) -> DictionaryAttr:
 
 
 # --- shared ------------------------------------------------------------------------------------
+
+def switch_case(branch_index: Any, branch_fns: Any, default: Callable[[], Any] | None = None,
+                name: str | None = None) -> Any:
+    """Run the function of `branch_fns` (a dict, or a list of (index, fn) pairs or of fns)
+    keyed by `branch_index`, else `default` (else the one with the largest index), as
+    Paddle's: a chain of conds on `branch_index == key`."""
+    if isinstance(branch_fns, dict):
+        pairs = sorted(branch_fns.items())
+    else:
+        pairs = [p if isinstance(p, (list, tuple)) else (i, p)
+                 for i, p in enumerate(branch_fns)]
+    for key, fn in pairs:
+        if not isinstance(key, int) or not callable(fn):
+            raise TypeError(f"switch_case: branch_fns must pair int indices with callables, "
+                            f"got {key!r}: {fn!r} (at {user_location()})")
+    if default is None:
+        pairs, default = pairs[:-1], pairs[-1][1]
+    fn: Callable[[], Any] = default
+    for key, branch in reversed(pairs):
+        def chained(key: int = key, branch: Callable[[], Any] = branch,
+                    rest: Callable[[], Any] = fn) -> Any:
+            return cond(tensor_math.equal(branch_index, tensor_math.full(
+                list(branch_index.shape), key, branch_index.dtype)), branch, rest)
+        fn = chained
+    return fn()
+
 
 def _builder(what: str) -> ProgramBuilder | None:
     """Static mode's builder, or None when eager; inside a to_static trace: not supported."""

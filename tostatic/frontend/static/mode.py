@@ -19,7 +19,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import LOC_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.opdef import Abstract, PdOp, group_inputs
-from tostatic.ops.core import Persistable
+from tostatic.ops.core import Constant, Persistable
 from tostatic.passes.lowering import result_var_fields
 from tostatic.ir import builder as builders
 from tostatic.ir.location import user_location
@@ -33,6 +33,12 @@ def make_op(op_cls: type[PdOp], values: Sequence[Any], attrs: dict[str, Any],
     if location:
         op.attributes[LOC_ATTR] = StringAttr(location)
     return op
+
+
+def _name_order(name: str) -> tuple[str, int]:
+    """`layer_norm_0.tmp_2` -> ("layer_norm_0.tmp", 2): one helper's names in creation order."""
+    head, _, num = name.rpartition("_")
+    return (head, int(num)) if num.isdigit() else (name, -1)
 
 
 class ProgramBuilder(builders.Builder):
@@ -57,7 +63,7 @@ class ProgramBuilder(builders.Builder):
         values = [program._value_of(x, op_cls.name) for x in inputs]
         results, names = self.infer(op_cls, [Abstract.of_value(v) for v in values], attrs,
                                     name_hint, location)
-        if op_cls.PADDLE is None:
+        if op_cls.PADDLE is None and op_cls is not Constant:  # (a literal: assign_value)
             raise UnsupportedError(f"{op_cls.name} has no Paddle op to write in static mode "
                                    f"(at {location})")
         op = make_op(op_cls, values, attrs, results, names, location)
@@ -65,14 +71,17 @@ class ProgramBuilder(builders.Builder):
         stop = all(x.stop_gradient for x in inputs)  # Paddle's append_op rule
         named = dict(zip((n.lstrip("*") for n in op_cls.INPUTS),
                          group_inputs(op_cls.INPUTS, list(inputs))))
-        outs = []
-        for i, (n, r) in enumerate(zip(names, op.results)):
+        outs: list[Any] = [None] * len(op.results)
+        # variables are declared in the order their names were made (layer_norm's Y,
+        # layer_norm_0.tmp_2, after Mean and Variance)
+        for i in sorted(range(len(op.results)), key=lambda i: _name_order(names[i])):
+            n, r = names[i], op.results[i]
             updated = named.get(op_cls.UPDATES.get(i, ""))
             if isinstance(updated, Variable):  # written into that input's own variable
                 program._bind(updated, r)
-                outs.append(updated)
+                outs[i] = updated
             else:
-                outs.append(program._new_var(n, r, stop, result_var_fields(n, op_cls)))
+                outs[i] = program._new_var(n, r, stop, result_var_fields(n, op_cls, i, op))
         for n in names[len(results):]:  # reshape2's XShape: a variable of its own
             program._reserve(n, stop)
         return outs

@@ -1,14 +1,19 @@
 """apply(): the one door every public op goes through, eager or traced.
 
-Eager: numpy in, numpy out, no IR objects. Traced (any symbolic input, or a tracer active):
-the active Tracer inserts the op. This is the only place that knows both worlds.
+Eager: numpy in, numpy out, no IR objects; when grad is enabled and an input requires grad
+(and the op is differentiable), the op is recorded on the tape (a `GradNode`) for backward.
+Traced (any symbolic input, or a tracer active): the active Tracer inserts the op. This is the
+only place that knows both worlds.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from tostatic.frontend.tensor.tensor import Tensor
 import numpy as np
+
+from tostatic.frontend.tensor.grad_mode import ENABLED
+from tostatic.frontend.tensor.grad_node import GradNode
+from tostatic.frontend.tensor.tensor import Tensor
 
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.location import user_location
@@ -23,15 +28,27 @@ def apply(op_cls: type[PdOp], *inputs: Any, name_hint: str | None = None,
     tracer = builders.current()
     if tracer is not None:
         outs = tracer.emit(op_cls, inputs, attrs, name_hint)
-    else:
+        return outs[0] if op_cls.NUM_RESULTS == 1 else outs
+    try:
+        arrays = [x._data for x in inputs]
+    except AttributeError:
+        bad = next(x for x in inputs if not isinstance(x, Tensor))
+        raise TypeError(f"{op_cls.name}: expected Tensor inputs, got {type(bad).__name__}"
+                        f" (a symbolic Variable used outside its trace?)") from None
+    results = _run_eager(op_cls, arrays, attrs)
+    if ENABLED[0] and not op_cls.NONDIFF:
         for x in inputs:
-            if not isinstance(x, Tensor):
-                raise TypeError(f"{op_cls.name}: expected Tensor inputs, got {type(x).__name__}"
-                                f" (a symbolic Variable used outside its trace?)")
-        arrays = _run_eager(op_cls, [x._data for x in inputs], attrs)
-        stop = all(x.stop_gradient for x in inputs)
-        outs = [Tensor(np.asarray(a), stop_gradient=stop) for a in arrays]
-    return outs[0] if op_cls.NUM_RESULTS == 1 else outs
+            if not x.stop_gradient:
+                outs = [Tensor(a if type(a) is np.ndarray else np.asarray(a),
+                               stop_gradient=False) for a in results]
+                node = GradNode(op_cls, list(inputs), attrs, outs)
+                for i, t in enumerate(outs):
+                    t._grad_node = (node, i)
+                return outs[0] if op_cls.NUM_RESULTS == 1 else outs
+    if op_cls.NUM_RESULTS == 1:
+        a = results[0]
+        return Tensor(a if type(a) is np.ndarray else np.asarray(a))
+    return [Tensor(a if type(a) is np.ndarray else np.asarray(a)) for a in results]
 
 
 def _run_eager(op_cls: type[PdOp], arrays: list[np.ndarray], attrs: dict[str, Any]) -> list[Any]:

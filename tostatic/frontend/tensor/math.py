@@ -94,7 +94,19 @@ remainder = mod = _binary("remainder")
 pow = _binary("pow")
 maximum = _binary("maximum")
 minimum = _binary("minimum")
-equal = _binary("equal")
+
+
+def equal(x, y, name=None):
+    """paddle.equal(x, y); a Python scalar y is `paddle.full([], y, x.dtype)` first, as
+    Paddle's equal writes it (fill_constant_1.tmp_0, str_value '1.0')."""
+    if not _is_tensor(y):
+        if not isinstance(y, (int, float, bool)):
+            raise TypeError(f"Type of input args must be float, bool, int or Tensor, but "
+                            f"received type {type(y)}")
+        y = _full([], y, x.dtype)
+    return apply(_BINARY["equal"], x, y)
+
+
 not_equal = _binary("not_equal")
 less_than = _binary("less_than")
 less_equal = _binary("less_equal")
@@ -295,6 +307,10 @@ def square(x, name=None):
 
 def log(x, name=None):
     return _named(math_unary.Log, "log", name, x)
+
+
+def sign(x, name=None):
+    return _named(math_unary.Sign, "sign", name, x)
 
 
 def tril(x, diagonal=0, name=None):

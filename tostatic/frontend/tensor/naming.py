@@ -52,8 +52,11 @@ def apply_as(op_cls: type[PdOp], inputs: Sequence[Any], attrs: dict[str, Any],
     """`apply(op_cls, *inputs, **attrs)` with its one result named `<key>_K`, Paddle's
     `unique_name.generate_with_ignorable_key(key)` (what `x[1:]` names `x_slice_0`)."""
     builder = builders.current()
-    if builder is None or not renamable(builder):
+    if builder is None:
         return apply(op_cls, *inputs, **attrs)
+    if not renamable(builder):
+        with builder.name_next(builder.names(key)):
+            return apply(op_cls, *inputs, **attrs)
     with builder.helper(SCRATCH):
         out = apply(op_cls, *inputs, **attrs)
     rename([out], [builder.names(key)])

@@ -40,6 +40,7 @@ METHODS: dict[str, Callable[..., Any]] = {
     "astype": lambda self, dtype: math.cast(self, dtype),
     "cast": lambda self, dtype: math.cast(self, dtype),
     "__getitem__": indexing.getitem,
+    "__setitem__": indexing.setitem,
     # rows along dim 0; len() refuses a dynamic dim (iterating through __getitem__ alone
     # would never stop on one)
     "__iter__": lambda self: (self[i] for i in range(len(self))),

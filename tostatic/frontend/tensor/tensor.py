@@ -39,9 +39,19 @@ class Tensor(TensorMethods):
         self._data = data
         self.stop_gradient = stop_gradient
         self.persistable = persistable
-        self.name = name if name is not None else unique_name.generate("generated_tensor")
+        self._name = name  # None: named when first asked (most eager results never are)
         self.grad: Tensor | None = None
         self._grad_node: Any = None  # set by autograd when this tensor has a history
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = unique_name.generate("generated_tensor")
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
 
     # --- what Paddle reports about a tensor ---
     @property

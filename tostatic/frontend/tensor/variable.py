@@ -132,10 +132,24 @@ class Variable(TensorMethods):
         if self.block is not None:
             raise UnsupportedError(f"static variable {self.name} has no value at build time; "
                                    f"it cannot be used as a Python bool")
+        self._outside_condition("a Python bool (if/while/and/or, bool())")
+
+    def _outside_condition(self, what: str) -> Any:
         raise UnsupportedError(
-            f"a Tensor was used as a Python bool (if/while/and/or) at {user_location()}; "
-            f"data-dependent control flow is not supported yet: compute both branches and use "
-            f"paddle.where, or pass the condition as a Python value")
+            f"a symbolic Tensor was used as {what} at {user_location()}; outside a condition "
+            f"to_static converts it has no value: use it as the condition of an if / while "
+            f"(also inside and / or / not, with bool(), int(), float(), .numpy() there), or "
+            f"pick with paddle.where / paddle.static.nn.cond")
+
+    def __float__(self) -> float:
+        if self.block is not None:
+            raise TypeError(f"static variable {self.name} has no value at build time")
+        return self._outside_condition("a Python float (float())")
+
+    def __int__(self) -> int:
+        if self.block is not None:
+            raise TypeError(f"static variable {self.name} has no value at build time")
+        return self._outside_condition("a Python int (int())")
 
     def _dygraph_only(self, what: str) -> Any:
         raise UnsupportedError(
@@ -146,7 +160,7 @@ class Variable(TensorMethods):
         if self.block is not None:
             raise TypeError(f"static variable {self.name} has no data; run the program with "
                             f"an Executor and fetch it")
-        self._dygraph_only("Tensor.numpy()")
+        self._outside_condition("a numpy array (Tensor.numpy())")
 
     def item(self) -> Any:
         self._dygraph_only("Tensor.item()")

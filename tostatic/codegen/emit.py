@@ -1,0 +1,210 @@
+"""LLVM IR building blocks every kernel family shares: element types, a module whose text
+names its functions `__NAME__...` (the engine renames them after the IR's hash), counted loops,
+and scalar expressions (ir.scalar_expr) turned into instructions.
+
+Loops are plain counted loops over unit-stride memory with `noalias` pointers: LLVM's loop
+vectoriser turns them into host-width vector code (the engine asks for 512-bit vectors where
+AVX-512 exists). Reductions set fast-math flags so their order may change (as numpy's pairwise
+sums do); elementwise arithmetic sets none, so results round as numpy's.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from llvmlite import ir
+
+from tostatic.codegen import engine, mathfns
+from tostatic.ir import scalar_expr as se
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F32, F64 = ir.FloatType(), ir.DoubleType()
+PTR = ir.PointerType()
+VALUE_TYPES = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I1}
+MEMORY_TYPES = {**VALUE_TYPES, "bool": I8}  # numpy's bool is a byte
+FAST = ("fast",)  # reductions: reassociation lets LLVM vectorise them
+
+
+class KernelModule:
+    """An IR module for the host; `function` adds a kernel named `__NAME__<suffix>`."""
+
+    def __init__(self) -> None:
+        self.module = ir.Module(name="tostatic_kernel")
+        h = engine.host()
+        self.module.triple = h["triple"]
+        self.module.data_layout = h["data_layout"]
+
+    def function(self, suffix: str, args: list[ir.Type],
+                 noalias: int = 0) -> tuple[ir.Function, ir.IRBuilder]:
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), args), f"__NAME__{suffix}")
+        fn.attributes.add("nounwind")
+        for a in fn.args[:noalias]:
+            a.add_attribute("noalias")
+        return fn, ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def text(self) -> str:
+        width = f'"prefer-vector-width"="{engine.vector_width_bits()}"'
+        return str(self.module).replace(") nounwind", f") nounwind {width}")
+
+
+def compile_functions(km: KernelModule, suffixes: list[str]) -> dict[str, int]:
+    """Addresses of the module's kernels, by suffix."""
+    names = [f"__NAME__{s}" for s in suffixes]
+    addresses = engine.compile_module(km.text(), names)
+    return {s: addresses[n] for s, n in zip(suffixes, names)}
+
+
+def i64(v: int) -> ir.Constant:
+    return I64(v)
+
+
+@contextmanager
+def loop(b: ir.IRBuilder, start: Any, stop: Any, step: int = 1) -> Iterator[Any]:
+    """for (i = start; i < stop; i += step): the body is built inside the `with`."""
+    fn = b.block.function
+    pre = b.block
+    head, body, end = (fn.append_basic_block(n) for n in ("head", "body", "end"))
+    start = i64(start) if isinstance(start, int) else start
+    stop = i64(stop) if isinstance(stop, int) else stop
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(start, pre)
+    b.cbranch(b.icmp_signed("<", i, stop), body, end)
+    b.position_at_end(body)
+    yield i
+    nxt = b.add(i, i64(step), flags=["nsw"])
+    i.add_incoming(nxt, b.block)
+    b.branch(head)
+    b.position_at_end(end)
+
+
+def alloca(b: ir.IRBuilder, t: ir.Type, init: Any) -> Any:
+    """A stack slot in the entry block (LLVM promotes it to a register), set to `init`."""
+    with b.goto_entry_block():
+        slot = b.alloca(t)
+    b.store(init, slot)
+    return slot
+
+
+def element(b: ir.IRBuilder, base: Any, index: Any, dtype: str) -> Any:
+    return b.gep(base, [index], source_etype=MEMORY_TYPES[dtype])
+
+
+def load(b: ir.IRBuilder, base: Any, index: Any, dtype: str) -> Any:
+    v = b.load(element(b, base, index, dtype), typ=MEMORY_TYPES[dtype])
+    return b.icmp_unsigned("!=", v, I8(0)) if dtype == "bool" else v
+
+
+def store(b: ir.IRBuilder, value: Any, base: Any, index: Any, dtype: str) -> None:
+    if dtype == "bool":
+        value = b.zext(value, I8)
+    b.store(value, element(b, base, index, dtype))
+
+
+def constant(dtype: str, value: Any) -> ir.Constant:
+    return VALUE_TYPES[dtype](int(value) if dtype == "bool" else value)
+
+
+# --- scalar expressions -----------------------------------------------------------------------
+
+_FCMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=="}
+_ICMP = {**_FCMP, "ne": "!="}
+
+
+def _maxmin(b: ir.IRBuilder, kind: str, x: Any, y: Any, dtype: str) -> Any:
+    """numpy's maximum / minimum: a NaN on either side is the result."""
+    op = ">" if kind == "max" else "<"
+    if dtype in se.FLOATS:
+        pick = b.or_(b.fcmp_ordered(op, x, y), b.fcmp_unordered("uno", x, x))
+    elif dtype == "bool":
+        pick = b.icmp_unsigned(op, x, y)
+    else:
+        pick = b.icmp_signed(op, x, y)
+    return b.select(pick, x, y)
+
+
+def _trunc_div(b: ir.IRBuilder, x: Any, y: Any) -> Any:
+    """C's x / y without its traps: y == 0 gives 0, MIN / -1 wraps."""
+    t = x.type
+    zero, one, minus_one = t(0), t(1), t(-1)
+    special = b.or_(b.icmp_signed("==", y, zero), b.icmp_signed("==", y, minus_one))
+    q = b.sdiv(x, b.select(special, one, y))
+    q = b.select(b.icmp_signed("==", y, minus_one), b.sub(zero, x), q)
+    return b.select(b.icmp_signed("==", y, zero), zero, q)
+
+
+def _cast(b: ir.IRBuilder, x: Any, src: str, dst: str) -> Any:
+    to = VALUE_TYPES[dst]
+    if dst == "bool":
+        if src in se.FLOATS:
+            return b.fcmp_unordered("!=", x, x.type(0.0))
+        return b.icmp_signed("!=", x, x.type(0))
+    if src == "bool":
+        return b.uitofp(x, to) if dst in se.FLOATS else b.zext(x, to)
+    if src in se.FLOATS and dst in se.FLOATS:
+        return b.fpext(x, to) if dst == "float64" else b.fptrunc(x, to)
+    if src in se.FLOATS:
+        return b.fptosi(x, to)
+    if dst in se.FLOATS:
+        return b.sitofp(x, to)
+    return b.sext(x, to) if dst == "int64" and src == "int32" else b.trunc(x, to)
+
+
+def _float_op(b: ir.IRBuilder, kind: str, x: Any) -> Any:
+    if kind in ("sqrt", "floor"):
+        return mathfns._intrinsic(b, f"llvm.{kind}", x)
+    return mathfns.unary_float(b, kind, x)
+
+
+def _emit_node(b: ir.IRBuilder, e: se.Expr, a: list[Any]) -> Any:
+    k, floats = e.kind, e.args and e.args[0].dtype in se.FLOATS
+    if k == "const":
+        return constant(e.dtype, e.value)
+    if k in ("add", "sub", "mul"):
+        name = ("f" if floats else "") + k
+        return getattr(b, name)(a[0], a[1])
+    if k == "div":
+        return b.fdiv(a[0], a[1])
+    if k == "tdiv":
+        return _trunc_div(b, a[0], a[1])
+    if k == "neg":
+        return b.fneg(a[0]) if floats else b.sub(a[0].type(0), a[0])
+    if k in ("max", "min"):
+        return _maxmin(b, k, a[0], a[1], e.dtype)
+    if k == "abs":
+        if floats:
+            return mathfns._intrinsic(b, "llvm.fabs", a[0])
+        return b.select(b.icmp_signed("<", a[0], a[0].type(0)), b.sub(a[0].type(0), a[0]), a[0])
+    if k in _ICMP:
+        if floats:
+            if k == "ne":
+                return b.fcmp_unordered("!=", a[0], a[1])
+            return b.fcmp_ordered(_FCMP[k], a[0], a[1])
+        src = e.args[0].dtype
+        return (b.icmp_unsigned if src == "bool" else b.icmp_signed)(_ICMP[k], a[0], a[1])
+    if k == "select":
+        return b.select(a[0], a[1], a[2])
+    if k == "cast":
+        return _cast(b, a[0], e.args[0].dtype, e.dtype)
+    if k == "pow":
+        return mathfns._intrinsic(b, "llvm.pow", a[0], a[1])
+    if k in ("exp", "log", "sqrt", "tanh", "erf", "floor"):
+        return _float_op(b, k, a[0])
+    logical: dict[str, Callable[..., Any]] = {"and": b.and_, "or": b.or_, "xor": b.xor}
+    if k in logical:
+        return logical[k](a[0], a[1])
+    if k == "not":
+        return b.xor(a[0], I1(1))
+    raise se.NotScalar(f"no code for {k}")
+
+
+def emit_expr(b: ir.IRBuilder, expr: se.Expr, leaf: Callable[[int], Any]) -> Any:
+    """The value of `expr` for one element; `leaf(i)` gives input i's value (loaded once)."""
+    values: dict[se.Expr, Any] = {}
+    for e in expr.nodes():
+        if e.kind == "arg":
+            values[e] = leaf(e.value)
+        else:
+            values[e] = _emit_node(b, e, [values[x] for x in e.args])
+    return values[expr]

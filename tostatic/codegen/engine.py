@@ -1,0 +1,134 @@
+"""The JIT: LLVM IR text -> machine code for this CPU -> callable addresses, with a disk cache.
+
+One MCJIT engine per process holds every kernel. A module is optimised at O3 (loop and SLP
+vectorisation) for the host CPU (`llvm.get_host_cpu_name()` and its features, 512-bit vectors
+preferred where AVX-512 is present) and emitted as an object file, which is stored under
+`TOSTATIC_CACHE_DIR` (default `~/.cache/tostatic/kernels`) keyed by a hash of the IR text, the
+llvmlite version and the CPU name and features. A later process loads that object file and
+compiles nothing; `STATS` counts what happened, for tests and benchmarks (and
+`TOSTATIC_KERNEL_LOG=FILE` appends one line per module: compiled / loaded and its key).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import llvmlite
+import llvmlite.binding as llvm
+
+STATS = {"compiled": 0, "loaded_from_disk": 0, "reused": 0}
+_LOCK = threading.RLock()
+_STATE: dict[str, Any] = {}
+_ADDRESSES: dict[str, dict[str, int]] = {}  # key -> symbol -> address
+SALT = "tostatic-codegen-1"  # bump when the emitted code changes meaning for the same IR
+
+
+def cache_dir() -> Path:
+    given = os.environ.get("TOSTATIC_CACHE_DIR")
+    return Path(given) if given else Path.home() / ".cache" / "tostatic" / "kernels"
+
+
+def _init() -> dict[str, Any]:
+    if _STATE:
+        return _STATE
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    cpu = llvm.get_host_cpu_name()
+    features = llvm.get_host_cpu_features().flatten()
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    tm = target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
+    _STATE.update(tm=tm, engine=engine, cpu=cpu, features=features,
+                  triple=llvm.get_process_triple(), data_layout=str(tm.target_data))
+    return _STATE
+
+
+def host() -> dict[str, Any]:
+    """cpu, features, triple and data_layout of the host, what modules are emitted for."""
+    return _init()
+
+
+def has_feature(name: str) -> bool:
+    return f"+{name}" in host()["features"].split(",")
+
+
+def vector_width_bits() -> int:
+    """The vector width kernels ask LLVM for: 512 with AVX-512, else 256 with AVX2 (AVX),
+    else 128."""
+    if has_feature("avx512f"):
+        return 512
+    return 256 if has_feature("avx") else 128
+
+
+def kernel_key(ir_text: str) -> str:
+    h = host()
+    text = "\n".join([SALT, llvmlite.__version__, h["cpu"], h["features"], h["triple"], ir_text])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _optimised(ir_text: str) -> Any:
+    h = host()
+    mod = llvm.parse_assembly(ir_text)
+    mod.verify()
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pb = llvm.create_pass_builder(h["tm"], pto)
+    pb.getModulePassManager().run(mod, pb)
+    return mod
+
+
+def assembly(ir_text: str) -> str:
+    """The host assembly of a module (for tests that check vector instructions)."""
+    return host()["tm"].emit_assembly(_optimised(ir_text))
+
+
+def _store(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+    except OSError:
+        pass  # a read-only cache only costs compile time
+
+
+def compile_module(ir_text: str, symbols: list[str]) -> dict[str, int]:
+    """Addresses of `symbols` defined by the module `ir_text` (compiled, or loaded from the
+    disk cache, once per process). `__NAME__` in the text and the symbols becomes a prefix
+    made of the IR's hash, so that every module's symbols are distinct in the one engine."""
+    with _LOCK:
+        key = kernel_key(ir_text)
+        ir_text = ir_text.replace("__NAME__", f"k{key}_")
+        symbols = [s.replace("__NAME__", f"k{key}_") for s in symbols]
+        if key in _ADDRESSES:
+            STATS["reused"] += 1
+            return _ADDRESSES[key]
+        h = host()
+        path = cache_dir() / f"{key}.o"
+        how = "loaded_from_disk"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = h["tm"].emit_object(_optimised(ir_text))
+            how = "compiled"
+            _store(path, data)
+        STATS[how] += 1
+        log = os.environ.get("TOSTATIC_KERNEL_LOG")
+        if log:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"{how} {key}\n")
+        h["engine"].add_object_file(llvm.ObjectFileRef.from_data(data))
+        h["engine"].finalize_object()
+        addresses = {s.replace(f"k{key}_", "__NAME__"): h["engine"].get_function_address(s)
+                     for s in symbols}
+        missing = [s for s, a in addresses.items() if not a]  # a bug in an emitter
+        if missing:
+            raise RuntimeError(f"generated kernel module {key} lacks {missing}")
+        _ADDRESSES[key] = addresses
+        return addresses

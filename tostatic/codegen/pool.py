@@ -1,0 +1,107 @@
+"""pool2d, NCHW, max or average over 2-D windows (explicit / SAME / VALID padding, ceil_mode,
+exclusive or not): the windows come from ops/pooling.py's own rules (`_dims`: Paddle's
+kernel, quirks included), as per-output start / end arrays and the divisor of each output, so
+the compiled loop only sums or maxes the clipped window. Global and adaptive pooling stay
+with the numpy kernel (global pooling is a reduction: codegen/reduce.py)."""
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+from tostatic.codegen import emit, threads
+from tostatic.codegen.emit import I64, PTR, VALUE_TYPES
+from tostatic.ir import scalar_expr as se
+from tostatic.ops.pooling import FLT_MAX
+
+_FUNCS: dict[tuple[Any, ...], Any] = {}
+
+
+def _module(dtype: str, is_max: bool, kw: int, sw: int) -> emit.KernelModule:
+    """void k(x, out, hs, he, ws, we, count, i64 *dims = [planes, H, W, OH, OW, pad_left]).
+
+    Each output row starts at the fill value; every input row of its window is then combined
+    into it: the columns whose window lies inside the row as `kw` unrolled taps (a loop LLVM
+    vectorises), the few at the borders through their clipped windows."""
+    t = VALUE_TYPES[dtype]
+    km = emit.KernelModule()
+    fn, b = km.function("pool", [PTR] * 8, noalias=2)
+    x, out, hs_p, he_p, ws_p, we_p, count, dims_p = fn.args
+    planes, h, wd, oh, ow, pl = (b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64),
+                                        typ=I64) for i in range(6))
+    start = t(-FLT_MAX if is_max else 0.0)
+
+    def combine(a: Any, v: Any) -> Any:
+        return b.select(b.fcmp_ordered(">", v, a), v, a) if is_max else b.fadd(a, v)
+
+    # interior columns: q*sw - pl >= 0 and q*sw - pl + kw <= W
+    lo = b.sdiv(b.add(pl, emit.i64(sw - 1)), emit.i64(sw))
+    top = b.sub(b.add(wd, pl), emit.i64(kw))
+    hi = b.add(b.sdiv(top, emit.i64(sw)), emit.i64(1))
+    hi = b.select(b.icmp_signed("<", top, emit.i64(0)), lo, hi)
+    hi = b.select(b.icmp_signed(">", hi, ow), ow, hi)
+    lo = b.select(b.icmp_signed(">", lo, hi), hi, lo)
+    with emit.loop(b, 0, planes) as p:
+        xp = emit.element(b, x, b.mul(p, b.mul(h, wd)), dtype)
+        op = emit.element(b, out, b.mul(p, b.mul(oh, ow)), dtype)
+        with emit.loop(b, 0, oh) as r:
+            orow = emit.element(b, op, b.mul(r, ow), dtype)
+            with emit.loop(b, 0, ow) as q:
+                emit.store(b, start, orow, q, dtype)
+            hs, he = emit.load(b, hs_p, r, "int64"), emit.load(b, he_p, r, "int64")
+            with emit.loop(b, hs, he) as i:
+                xrow = emit.element(b, xp, b.mul(i, wd), dtype)
+                with emit.loop(b, lo, hi) as q:
+                    base = b.sub(b.mul(q, emit.i64(sw)), pl)
+                    acc = emit.load(b, orow, q, dtype)
+                    for j in range(kw):
+                        acc = combine(acc, emit.load(b, xrow, b.add(base, emit.i64(j)), dtype))
+                    emit.store(b, acc, orow, q, dtype)
+                for q0, q1 in ((emit.i64(0), lo), (hi, ow)):  # the border columns
+                    with emit.loop(b, q0, q1) as q:
+                        ws, we = emit.load(b, ws_p, q, "int64"), emit.load(b, we_p, q, "int64")
+                        slot = emit.alloca(b, t, emit.load(b, orow, q, dtype))
+                        with emit.loop(b, ws, we) as j:
+                            b.store(combine(b.load(slot), emit.load(b, xrow, j, dtype)), slot)
+                        emit.store(b, b.load(slot), orow, q, dtype)
+            if not is_max:
+                with emit.loop(b, 0, ow) as q:
+                    k = b.add(b.mul(r, ow), q)
+                    emit.store(b, b.fdiv(emit.load(b, orow, q, dtype),
+                                         emit.load(b, count, k, dtype)), orow, q, dtype)
+    b.ret_void()
+    return km
+
+
+def pool2d(x: np.ndarray, windows: Any, is_max: bool, exclusive: bool) -> np.ndarray:
+    """x [N, C, H, W]; `windows` the two ops.pooling._Dim of height and width."""
+    dtype = x.dtype.name
+    dh, dw = windows
+    if dtype not in se.FLOATS or dh.adaptive or dw.adaptive:
+        raise se.NotScalar(f"pool2d of {dtype}")
+    (hs, he, hsz), (ws, we, wsz) = dh.windows(), dw.windows()
+    n, c, h, wd = x.shape
+    out = np.empty((n, c, dh.out, dw.out), dtype=x.dtype)
+    if not out.size:
+        return out
+    if is_max:
+        count = np.ones(1, dtype=x.dtype)
+    else:
+        sizes = [he - hs, we - ws] if exclusive else [hsz, wsz]
+        count = np.ascontiguousarray((sizes[0][:, None] * sizes[1][None, :]).astype(x.dtype))
+    key = (dtype, is_max, dw.k, dw.stride)
+    f = _FUNCS.get(key)
+    if f is None:
+        address = emit.compile_functions(_module(*key), ["pool"])["pool"]
+        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 8)(address)
+    xs = np.ascontiguousarray(x)
+    idx = [np.ascontiguousarray(a, dtype=np.int64) for a in (hs, he, ws, we)]
+    x_step, o_step = h * wd * x.itemsize, dh.out * dw.out * x.itemsize
+
+    def run(a: int, b: int) -> None:
+        dims = np.array([b - a, h, wd, dh.out, dw.out, dw.pad], dtype=np.int64)
+        f(xs.ctypes.data + a * x_step, out.ctypes.data + a * o_step,
+          *(i.ctypes.data for i in idx), count.ctypes.data, dims.ctypes.data)
+    threads.parallel_for(n * c, h * wd, run)
+    return out

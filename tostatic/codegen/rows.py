@@ -1,0 +1,174 @@
+"""Row kernels: softmax, log_softmax and layer_norm over the contiguous trailing elements of
+each row (an axis that is not the last is moved there first), float32 and float64.
+
+Each row is read a few times while it is in cache (max, then exp and sum, then scale), the
+reductions vectorised with reassociating fast-math (so sums group differently from numpy's
+pairwise ones, within float rounding); the elementwise steps round as numpy's do.
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Callable
+
+import numpy as np
+from llvmlite import ir
+
+from tostatic.codegen import emit, mathfns, threads
+from tostatic.codegen.emit import FAST, I64, PTR, VALUE_TYPES
+from tostatic.ir import scalar_expr as se
+
+_FUNCS: dict[tuple[Any, ...], Any] = {}
+P, N = ctypes.c_void_p, ctypes.c_int64
+
+
+def _row_loop(b: Any, n: Any, body: Callable[[Any], None]) -> None:
+    with emit.loop(b, 0, n) as j:
+        body(j)
+
+
+def _exp(b: Any, x: Any, dtype: str) -> Any:
+    return mathfns.unary_float(b, "exp", x) if dtype == "float32" else \
+        mathfns.libm_f64(b, "exp", x)
+
+
+def _max_of_row(b: Any, base: Any, n: Any, dtype: str, t: Any) -> Any:
+    acc = emit.alloca(b, t, t(float("-inf")))
+    maxnum = b.module.declare_intrinsic("llvm.maxnum", [t], ir.FunctionType(t, [t, t]))
+    _row_loop(b, n, lambda j: b.store(
+        b.call(maxnum, [b.load(acc), emit.load(b, base, j, dtype)], fastmath=FAST), acc))
+    return b.load(acc)
+
+
+def _softmax_module(dtype: str, log: bool) -> emit.KernelModule:
+    """void k(x, out, rows, n)."""
+    t = VALUE_TYPES[dtype]
+    km = emit.KernelModule()
+    fn, b = km.function("rows", [PTR, PTR, I64, I64], noalias=2)
+    x, out, rows, n = fn.args
+    with emit.loop(b, 0, rows) as r:
+        off = b.mul(r, n)
+        xr, orow = emit.element(b, x, off, dtype), emit.element(b, out, off, dtype)
+        m = _max_of_row(b, xr, n, dtype, t)
+        total = emit.alloca(b, t, t(0.0))
+
+        def exp_sum(j: Any) -> None:
+            e = _exp(b, b.fsub(emit.load(b, xr, j, dtype), m), dtype)
+            if not log:
+                emit.store(b, e, orow, j, dtype)
+            b.store(b.fadd(b.load(total), e, flags=FAST), total)
+        _row_loop(b, n, exp_sum)
+        s = b.load(total)
+        if log:
+            ls = mathfns.unary_float(b, "log", s)
+            _row_loop(b, n, lambda j: emit.store(
+                b, b.fsub(b.fsub(emit.load(b, xr, j, dtype), m), ls), orow, j, dtype))
+        else:
+            _row_loop(b, n, lambda j: emit.store(
+                b, b.fdiv(emit.load(b, orow, j, dtype), s), orow, j, dtype))
+    b.ret_void()
+    return km
+
+
+def _layer_norm_module(dtype: str, has_scale: bool, has_bias: bool) -> emit.KernelModule:
+    """void k(x, scale, bias, y, mean, var, rows, n, eps as double)."""
+    t = VALUE_TYPES[dtype]
+    km = emit.KernelModule()
+    fn, b = km.function("rows", [PTR] * 6 + [I64, I64, emit.F64], noalias=6)
+    x, scale, bias, y, mean_p, var_p, rows, n, eps64 = fn.args
+    eps = eps64 if dtype == "float64" else b.fptrunc(eps64, t)
+    nf = b.sitofp(n, t)
+    with emit.loop(b, 0, rows) as r:
+        off = b.mul(r, n)
+        xr, yr = emit.element(b, x, off, dtype), emit.element(b, y, off, dtype)
+        acc = emit.alloca(b, t, t(0.0))
+        _row_loop(b, n, lambda j: b.store(
+            b.fadd(b.load(acc), emit.load(b, xr, j, dtype), flags=FAST), acc))
+        mean = b.fdiv(b.load(acc), nf)
+        sq = emit.alloca(b, t, t(0.0))
+
+        def centred(j: Any) -> None:
+            d = b.fsub(emit.load(b, xr, j, dtype), mean)
+            emit.store(b, d, yr, j, dtype)
+            b.store(b.fadd(b.load(sq), b.fmul(d, d), flags=FAST), sq)
+        _row_loop(b, n, centred)
+        var = b.fdiv(b.load(sq), nf)
+        sqrt = b.module.declare_intrinsic("llvm.sqrt", [t])
+        inv = b.fdiv(t(1.0), b.call(sqrt, [b.fadd(var, eps)]))
+
+        def normalise(j: Any) -> None:
+            v = b.fmul(emit.load(b, yr, j, dtype), inv)
+            if has_scale:
+                v = b.fmul(v, emit.load(b, scale, j, dtype))
+            if has_bias:
+                v = b.fadd(v, emit.load(b, bias, j, dtype))
+            emit.store(b, v, yr, j, dtype)
+        _row_loop(b, n, normalise)
+        emit.store(b, mean, mean_p, r, dtype)
+        emit.store(b, var, var_p, r, dtype)
+    b.ret_void()
+    return km
+
+
+def _func(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], argtypes: list[Any]) -> Any:
+    f = _FUNCS.get(key)
+    if f is None:
+        address = emit.compile_functions(build(), ["rows"])["rows"]
+        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *argtypes)(address)
+    return f
+
+
+def _to_last(x: np.ndarray, axis: int) -> tuple[np.ndarray, bool]:
+    axis = axis % x.ndim
+    if axis == x.ndim - 1:
+        return np.ascontiguousarray(x), False
+    return np.ascontiguousarray(np.moveaxis(x, axis, -1)), True
+
+
+def softmax(x: np.ndarray, axis: int = -1, log: bool = False) -> np.ndarray:
+    """softmax (log_softmax) of float32 / float64 `x` along `axis`."""
+    dtype = x.dtype.name
+    if dtype not in se.FLOATS:
+        raise se.NotScalar(f"softmax of {dtype}")
+    if x.ndim == 0:
+        return np.zeros_like(x) if log else np.ones_like(x)
+    xs, moved = _to_last(x, axis)
+    out = np.empty_like(xs)
+    if out.size:
+        f = _func(("softmax", dtype, log), lambda: _softmax_module(dtype, log), [P, P, N, N])
+        n, step = xs.shape[-1], xs.shape[-1] * xs.itemsize
+        x_p, o_p = xs.ctypes.data, out.ctypes.data
+        threads.parallel_for(out.size // n, n, lambda a, b: f(x_p + a * step, o_p + a * step,
+                                                              b - a, n))
+    return np.moveaxis(out, -1, axis % x.ndim) if moved else out
+
+
+def layer_norm(x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None,
+               epsilon: float, begin_norm_axis: int) -> list[np.ndarray]:
+    """[Y, Mean, Variance] as ops.layer_norm.layer_norm gives them."""
+    dtype = x.dtype.name
+    if dtype not in se.FLOATS:
+        raise se.NotScalar(f"layer_norm of {dtype}")
+    rows_shape = x.shape[:begin_norm_axis]
+    rows = int(np.prod(rows_shape))
+    n = int(np.prod(x.shape[begin_norm_axis:]))
+    xs = np.ascontiguousarray(x)
+    y = np.empty_like(xs)
+    mean = np.empty(rows_shape, dtype=x.dtype)
+    var = np.empty(rows_shape, dtype=x.dtype)
+    if not n:
+        raise se.NotScalar("layer_norm of empty rows")  # numpy's nan means
+    if rows:
+        key = ("layer_norm", dtype, scale is not None, bias is not None)
+        f = _func(key, lambda: _layer_norm_module(dtype, scale is not None, bias is not None),
+                  [P] * 6 + [N, N, ctypes.c_double])
+        sc = np.ascontiguousarray(scale, dtype=x.dtype) if scale is not None else None
+        bi = np.ascontiguousarray(bias, dtype=x.dtype) if bias is not None else None
+        step, size = n * x.itemsize, x.itemsize
+        sc_p = sc.ctypes.data if sc is not None else None
+        bi_p = bi.ctypes.data if bi is not None else None
+
+        def run(a: int, b: int) -> None:
+            f(xs.ctypes.data + a * step, sc_p, bi_p, y.ctypes.data + a * step,
+              mean.ctypes.data + a * size, var.ctypes.data + a * size, b - a, n, float(epsilon))
+        threads.parallel_for(rows, n, run)
+    return [y, mean, var]

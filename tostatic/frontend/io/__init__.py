@@ -1,0 +1,1 @@
+"""Feeding a training loop: datasets, samplers, the single-process DataLoader."""

@@ -1,0 +1,1 @@
+"""Evaluation metrics (paddle.metric)."""

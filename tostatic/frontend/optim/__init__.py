@@ -1,0 +1,1 @@
+"""Training state: optimizers, learning-rate schedules, weight decay, gradient clipping."""

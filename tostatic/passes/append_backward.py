@@ -1,0 +1,130 @@
+"""append-backward: differentiate a `pd` function with the VJP rules the ops carry.
+
+`f(inputs...) -> (outs...)` becomes `f(inputs..., d_outs...) -> (outs..., grads...)`: one
+cotangent argument per floating result is appended, and one gradient result per trainable
+`pd.persistable` (in op order), then, with `inputs=true`, one per floating input (the
+function's `pd.grads` attribute names them: var names, `input:K`). The
+backward ops are the very ones the eager tape runs: each op's `vjp` (ops/autodiff.py) is
+called with an emitter that inserts `pd` ops here instead of running them, so forward and
+backward are one function, which the later passes (cse, dead-op-elimination) and the
+execution plan see whole; each backward op carries `pd.backward`, so a plan can run the
+forward half when the function is called and the rest when backward reaches it. Runs after persistable-extraction; needs static shapes and no
+regions (control flow is not differentiated yet).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, StringAttr, UnitAttr
+from xdsl.ir import Block, Operation, SSAValue
+
+from tostatic.ir.attr_keys import BACKWARD_ATTR, GRADS_ATTR
+from tostatic.ir.opdef import Abstract, PdOp, group_inputs
+from tostatic.ops import autodiff as A
+from tostatic.ops.core import Capture, Persistable
+from tostatic.passes.base import CompilePass, CompileState, PassError, entry, register
+
+
+class IREmitter:
+    """A VJP rule's emitter that inserts `pd` ops before `anchor` (the function's return)."""
+
+    def __init__(self, block: Block, anchor: Operation):
+        self.block, self.anchor = block, anchor
+
+    def __call__(self, op_cls: type[PdOp], *inputs: SSAValue, **attrs: Any) -> Any:
+        attrs = op_cls.normalize_attrs(attrs)
+        results = op_cls.infer_results([Abstract.of_value(v) for v in inputs], attrs)
+        op = op_cls.make(list(inputs), attrs, [r.tensor_type() for r in results])
+        op.attributes[BACKWARD_ATTR] = UnitAttr()
+        self.block.insert_op_before(op, self.anchor)
+        return op.results[0] if op_cls.NUM_RESULTS == 1 else list(op.results)
+
+    def shape(self, v: SSAValue) -> tuple[int, ...]:
+        return Abstract.of_value(v).shape
+
+    def dtype(self, v: SSAValue) -> Any:
+        return Abstract.of_value(v).dtype
+
+
+@register
+class AppendBackward(CompilePass):
+    """Append the backward of a `pd` function: cotangent arguments for its floating results,
+    gradient results for its trainable persistables (and floating inputs with inputs=true),
+    built from the ops' own VJP rules."""
+
+    name = "append-backward"
+    options = {"inputs": False}
+
+    def apply(self, module: Any, state: CompileState) -> None:
+        fn = entry(module)
+        block = fn.body.block
+        ret = block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        body = [op for op in block.ops if op is not ret]
+        for op in self.ops(body):
+            if isinstance(op, Capture):
+                raise PassError("append-backward runs after persistable-extraction", op)
+            if op.regions:
+                raise PassError(f"append-backward: {op.name} has regions; control flow is "
+                                f"not differentiated yet", op)
+            for v in op.results:
+                if any(d < 0 for d in Abstract.of_value(v).shape):
+                    raise PassError(f"append-backward needs static shapes; {op.name} has a "
+                                    f"result of shape {list(Abstract.of_value(v).shape)}", op)
+        params = [op for op in body
+                  if isinstance(op, Persistable) and op.attr_values()["trainable"]]
+        wrt = [op.results[0] for op in params]
+        names = [op.attr_values()["var_name"] for op in params]
+        if self.values["inputs"]:
+            floats = [a for a in block.args if Abstract.of_value(a).dtype.is_floating]
+            wrt += floats
+            names += [f"input:{a.index}" for a in floats]
+        needed = self._requiring_grad(body, wrt)
+        outs = list(ret.operands)
+        emit = IREmitter(block, ret)
+        cts: dict[SSAValue, SSAValue] = {}
+        for v in outs:
+            if Abstract.of_value(v).dtype.is_floating:
+                arg = block.insert_arg(v.type, len(block.args))
+                cts[v] = arg if v not in cts else A.add(emit, cts[v], arg)
+        for op in self.ops(reversed(body)):
+            if op not in needed or not any(r in cts for r in op.results):
+                continue
+            self._backward_op(op, emit, cts, needed, set(wrt))
+        grads = [cts.get(v) or A.zeros_like(emit, v) for v in wrt]
+        new_ret = func.ReturnOp(*outs, *grads)
+        block.insert_op_before(new_ret, ret)
+        block.erase_op(ret)
+        fn.update_function_type()
+        fn.attributes[GRADS_ATTR] = ArrayAttr([StringAttr(n) for n in names])
+
+    @staticmethod
+    def _requiring_grad(body: Sequence[Operation], wrt: list[SSAValue]) -> set[Operation]:
+        """The ops on a path from a `wrt` value (forward): only they get a backward."""
+        live = set(wrt)
+        ops = set()
+        for op in body:
+            if isinstance(op, PdOp) and not op.NONDIFF and any(v in live for v in op.operands):
+                ops.add(op)
+                live.update(op.results)
+        return ops
+
+    def _backward_op(self, op: PdOp, emit: IREmitter, cts: dict[SSAValue, SSAValue],
+                     needed: set[Operation], targets: set[SSAValue]) -> None:
+        rule = getattr(op, "vjp", None)
+        if rule is None:
+            raise PassError(f"append-backward: {op.name} has no gradient rule (vjp)", op)
+        outs = list(op.results)
+        g = [cts[r] if r in cts else A.zeros_like(emit, r) for r in outs]
+        operands = list(op.operands)
+        needs = [(o.owner in needed) or o in targets for o in operands]
+        grouped = group_inputs(op.INPUTS, operands)
+        grads = rule(emit, grouped, outs, op.attr_values(), g, group_inputs(op.INPUTS, needs))
+        flat: list[Any] = []
+        for x, d in zip(grouped, grads):
+            flat.extend((d if d is not None else [None] * len(x)) if isinstance(x, list) else [d])
+        for v, d, need in zip(operands, flat, needs):
+            if d is not None and need:
+                cts[v] = A.add(emit, cts[v], d) if v in cts else d
+
