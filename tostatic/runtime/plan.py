@@ -55,7 +55,6 @@ class BlockPlan:
         self.backward_steps: list[tuple[Kernel, list[int], list[int]]] = []
         self.outputs: list[int] = []
         self.ops: list[PdOp] = []  # the op of each (forward) step
-        self.has_regions = False
         for op in block.ops:
             if isinstance(op, (func.ReturnOp, Yield)):
                 self.outputs = [slot[v] for v in op.operands]
@@ -77,7 +76,6 @@ class BlockPlan:
                 self.steps.append((op.kernel(nested), [slot[v] for v in op.operands],
                                    [slot[r] for r in op.results]))
                 self.ops.append(op)
-                self.has_regions = True
             elif isinstance(op, PdOp):
                 steps = self.backward_steps if BACKWARD_ATTR in op.attributes else self.steps
                 steps.append((_compiled(op) or _kernel(op), [slot[v] for v in op.operands],
@@ -142,8 +140,9 @@ class ExecutionPlan:
         self.num_inputs = len(block.args)
         self.body = BlockPlan(block, weights)
         keep_freed_memory()  # results are allocated afresh each run (see runtime/memory.py)
-        self.specialize = (specialize and not self.body.has_regions
-                           and not self.body.backward_steps)
+        # a region op (pd.if, pd.while, pd.fused_elementwise) is one step of a bound plan
+        # like any op without a bound kernel; a plan with backward steps stays generic
+        self.specialize = specialize and not self.body.backward_steps
         self.bound: dict[tuple[Any, ...], BoundPlan] = {}
         self.profile: Profile | None = None
 
