@@ -106,6 +106,7 @@ class FusedConv2D(PdOp):
 
     name = "pd.fused_conv2d"
     INPUTS = ("x", "weight", "*extras")
+    NONDIFF = True  # made at load for inference only: training differentiates the unfused ops
     ATTRS = {**CONV_ATTRS, "epilogue": attr(STRS, ())}
 
     @staticmethod
@@ -129,6 +130,7 @@ class FusedMatmul(PdOp):
 
     name = "pd.fused_matmul"
     INPUTS = ("x", "y", "*extras")
+    NONDIFF = True  # made at load for inference only: training differentiates the unfused ops
     ATTRS = {**Matmul.ATTRS, "epilogue": attr(STRS, ())}
 
     @staticmethod
