@@ -82,8 +82,12 @@ def test_batch_norms_fold_and_epilogues_fuse(convnet):
     assert "pd.batch_norm" not in names
     epilogues = [op.attr_values()["epilogue"] for op in opt.plan.body.ops
                  if op.name in ("pd.fused_conv2d", "pd.fused_matmul")]
-    assert epilogues == [("bias", "relu"), ("bias", "add", "relu"), ("bias", "relu6"),
+    assert epilogues == [("bias", "relu"), ("bias", "add", "relu"),
                          ("bias", "hardswish"), ("bias", "gelu"), ("bias",)]
+    # the depthwise conv (its batch norm folded) keeps its op for codegen's depthwise kernel;
+    # its bias and relu6 become one fused elementwise op
+    k = names.index("pd.depthwise_conv2d")
+    assert names[k + 1] == "pd.fused_elementwise"
     # the transposed conv keeps its op, its batch norm a bias add, which fuse-elementwise
     # (after fuse-epilogue) joins with the sigmoid
     k = names.index("pd.conv2d_transpose")
@@ -167,14 +171,17 @@ def test_a_repeated_shape_allocates_nothing_and_plans_are_kept_per_shape(convnet
     held = model.run([x1])[0]
     model.run([x1 + 1])
     np.testing.assert_array_equal(held, first)  # an output is never a reused buffer
-    tracemalloc.start()
-    model.run([x4])
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    (bound4,) = [b for s, b in model.plan.bound.items() if s[0][0][0] == 4]
-    # only what the numpy-eager steps (pool, flatten, transposed conv, sigmoid) make, and the
-    # output copy: well under the buffers the bound kernels write into
-    assert bound4.buffer_bytes > 0 and peak < bound4.buffer_bytes, (peak, bound4.buffer_bytes)
+
+    def peak(run):
+        tracemalloc.start()
+        run()
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+    generic = peak(lambda: model.plan.body.run([x4]))  # every result allocated afresh
+    bound = peak(lambda: model.run([x4]))
+    # left: what the eager steps (transposed conv, flatten) make and the output copy
+    assert bound < generic / 3, (bound, generic)
 
 
 def test_buffers_are_reused_by_liveness(convnet):

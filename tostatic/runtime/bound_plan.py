@@ -51,6 +51,18 @@ class Profile:
         return "\n".join(lines)
 
 
+def _into_buffer(fn: Callable[..., list]) -> Callable[[list], Callable[..., None]]:
+    """A compiled kernel (codegen: `fn(*arrays, out=[...])`) writing into a planned buffer;
+    where it falls back to the op's eager (which ignores `out`), the result is copied in."""
+    def bind(_: list) -> Callable[..., None]:
+        def run(*arrays: np.ndarray, out: np.ndarray) -> None:
+            r = fn(*arrays, out=[out])[0]
+            if r is not out:
+                np.copyto(out, r)
+        return run
+    return bind
+
+
 def _eager(kernel: Callable[[list[np.ndarray]], list[np.ndarray]]) -> Callable[..., list]:
     return lambda *arrays: [np.asarray(r) for r in kernel(list(arrays))]
 
@@ -79,7 +91,10 @@ class BoundPlan:
             if bound is None or bound.kind in COMPILED_FIRST_KINDS:
                 fn = compiled_kernel(op)
                 if fn is not None:
-                    chosen.append(("compiled", fn))
+                    if isinstance(sample, np.ndarray) and sample.size:
+                        chosen.append(("bound", Bound([], _into_buffer(fn), "compiled")))
+                    else:
+                        chosen.append(("compiled", fn))
                     continue
             chosen.append(("bound", bound) if bound is not None else ("numpy", _eager(kernel)))
         # which buffers each value may alias, and the last step any of them is read
