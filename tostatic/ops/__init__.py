@@ -12,6 +12,7 @@ from tostatic.ops import (  # noqa: F401
     dropout,
     einsum,
     elementwise,
+    fused,
     embedding,
     fused_elementwise,
     gathering,

@@ -14,7 +14,10 @@ from tostatic.passes import (  # noqa: F401
     constant_folding,
     cse,
     dead_op_elimination,
+    fold_batch_norm,
+    fold_static_shapes,
     fuse_elementwise,
+    fuse_epilogue,
     loop_invariant_code_motion,
     lower_to_program,
     persistable_extraction,
@@ -29,7 +32,13 @@ PIPELINES = {
     "default": "persistable-extraction,canonicalize,constant-folding,loop-invariant-code-motion,"
                "cse,dead-op-elimination",
     "export": "default,lower-to-program,set-is-test",
-    "load": "raise-from-program,dead-op-elimination,fuse-elementwise",
+    "load": "raise-from-program,dead-op-elimination",
+    # what jit.load / paddle.inference run on the plan's copy of a loaded model (with its
+    # weights): batch-norm folding and epilogue fusion make ops Paddle has not, so the loaded
+    # module keeps `load`'s IR; fuse-elementwise comes after fuse-epilogue, which takes the
+    # bias / activation / residual ops after a conv or matmul first
+    "inference": "fold-static-shapes,constant-folding,fold-batch-norm,fuse-epilogue,"
+                 "fuse-elementwise,dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")

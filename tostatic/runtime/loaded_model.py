@@ -19,6 +19,7 @@ from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import input_names, output_names
 from tostatic.passes.manager import PassManager
 from tostatic.passes.raise_from_pir import raise_pir
+from tostatic.runtime import threads
 from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization.pdiparams import load_combine
 from tostatic.serialization.pir_json import detect_model_format, read_pir
@@ -94,13 +95,27 @@ def params_beside(model_file: str) -> str:
     return model_file + ".pdiparams"
 
 
-def load_model(model_file: str, params_file: str | None) -> LoadedModel:
+def inference_plan(module: ModuleOp, weights: dict[str, np.ndarray], feeds: list[str],
+                   optimize: bool = True) -> ExecutionPlan:
+    """The plan a loaded model runs: the `inference` pipeline (batch-norm folding, epilogue
+    fusion, ...) on a copy of its module, with the weights it reads and makes."""
+    if optimize:
+        module = module.clone()
+        state = CompileState(weights=dict(weights))
+        PassManager("inference", verify="end").run(module, state, first_stage="loaded")
+        weights = state.weights
+    return ExecutionPlan(entry(module), weights, feeds, specialize=True)
+
+
+def load_model(model_file: str, params_file: str | None, optimize: bool = True) -> LoadedModel:
+    """`optimize=False` runs the module as loaded (Config.switch_ir_optim(False))."""
+    threads.apply_environment()
     if not os.path.exists(model_file):
         prefix = model_file.rsplit(".", 1)[0] if model_file.endswith(MODEL_SUFFIXES) else ""
         hint = (f"; neither {prefix}.pdmodel nor {prefix}.json exists" if prefix else "")
         raise FileNotFoundError(f"model file {model_file!r} does not exist{hint}")
     if detect_model_format(model_file) == "pir-json":
-        return _load_pir(model_file, params_file)
+        return _load_pir(model_file, params_file, optimize)
     program = load_program(model_file)
     module = ModuleOp([program.clone()])
     PassManager("load", verify="end").run(module, CompileState(), first_stage="loaded")
@@ -114,15 +129,15 @@ def load_model(model_file: str, params_file: str | None) -> LoadedModel:
             raise FileNotFoundError(f"{model_file} has {len(persistables)} persistable "
                                     f"variables but the params file {params_file!r} is missing")
         weights = load_combine(params_file, persistables)
-    plan = ExecutionPlan(fn, weights, feeds)
+    plan = inference_plan(module, weights, feeds, optimize)
     return LoadedModel(program, feeds, fetches, weights, plan, module)
 
 
-def _load_pir(model_file: str, params_file: str | None) -> LoadedModel:
+def _load_pir(model_file: str, params_file: str | None, optimize: bool) -> LoadedModel:
     """A Paddle 3.x PIR program: raised, pruned, planned; its parameters from .pdiparams."""
     raised = raise_pir(read_pir(model_file))
     module = raised.module
-    PassManager("dead-op-elimination,fuse-elementwise", verify="end").run(
+    PassManager("dead-op-elimination", verify="end").run(
         module, CompileState(), first_stage="raised-from-pir")
     names = sorted(p.name for p in raised.parameters)
     weights: dict[str, np.ndarray] = {}
@@ -131,7 +146,6 @@ def _load_pir(model_file: str, params_file: str | None) -> LoadedModel:
             raise FileNotFoundError(f"{model_file} has {len(names)} parameters but the params "
                                     f"file {params_file!r} is missing")
         weights = load_combine(params_file, names)
-    fn = entry(module)
-    plan = ExecutionPlan(fn, weights, raised.feed_names)
+    plan = inference_plan(module, weights, raised.feed_names, optimize)
     return LoadedModel(None, raised.feed_names, raised.fetch_names, weights, plan, module,
                        source_format="pir-json", info=raised.info())

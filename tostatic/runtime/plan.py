@@ -3,6 +3,11 @@
 Built once per program; running it is a loop over (kernel, input slots, output slots) with no
 IR objects touched, so the cost per op is one Python call plus the kernel. An op with regions
 (pd.if, pd.while) is one step too: its kernel calls nested plans, one per region, built once.
+
+A plan over frozen weights (a loaded model: `specialize=True`) is also bound per input-shape
+signature (runtime/bound_plan.py): the first run with new shapes runs the generic steps and
+records every value; later runs use kernels bound to those shapes, writing into buffers
+planned by liveness, so a repeated shape allocates nothing.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from tostatic.ir.errors import FeedError
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops.control_flow import RegionOp, Yield
 from tostatic.ops.core import Capture, Constant, Persistable, dense_to_array
+from tostatic.runtime.bound_plan import BoundPlan, Profile
 from tostatic.runtime.memory import keep_freed_memory
 
 Kernel = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -48,6 +54,7 @@ class BlockPlan:
         # others, `run_forward` / `run_backward` in two calls
         self.backward_steps: list[tuple[Kernel, list[int], list[int]]] = []
         self.outputs: list[int] = []
+        self.ops: list[PdOp] = []  # the op of each (forward) step
         for op in block.ops:
             if isinstance(op, (func.ReturnOp, Yield)):
                 self.outputs = [slot[v] for v in op.operands]
@@ -68,27 +75,39 @@ class BlockPlan:
                 nested = [BlockPlan(r.block, weights).run for r in op.regions]
                 self.steps.append((op.kernel(nested), [slot[v] for v in op.operands],
                                    [slot[r] for r in op.results]))
+                self.ops.append(op)
             elif isinstance(op, PdOp):
                 steps = self.backward_steps if BACKWARD_ATTR in op.attributes else self.steps
                 steps.append((_compiled(op) or _kernel(op), [slot[v] for v in op.operands],
                               [slot[r] for r in op.results]))
+                if steps is self.steps:
+                    self.ops.append(op)
             else:
                 raise TypeError(f"cannot execute {op.name}")
         self.num_slots = len(slot)
 
-    def run(self, arrays: Sequence[Any]) -> list[Any]:
-        env = self.run_forward(arrays)
+    def run(self, arrays: Sequence[Any], record: list[Any] | None = None,
+            profile: Profile | None = None) -> list[Any]:
+        """`record`: filled with every slot's value (what a bound plan is built from)."""
+        env = self.run_forward(arrays, profile)
         if self.backward_steps:
             _run_steps(self.backward_steps, env)
+        if record is not None:
+            record[:] = env
         return [env[i] for i in self.outputs]
 
-    def run_forward(self, arrays: Sequence[Any]) -> list[Any]:
+    def run_forward(self, arrays: Sequence[Any], profile: Profile | None = None) -> list[Any]:
         """Every slot after the forward steps (arguments only backward reads may be None)."""
         env: list[Any] = [None] * self.num_slots
         env[:len(arrays)] = arrays
         for i, value in self.constants:
             env[i] = value.numpy() if hasattr(value, "numpy") else value
-        _run_steps(self.steps, env)
+        if profile is None:
+            _run_steps(self.steps, env)
+            return env
+        for op, step in zip(self.ops, self.steps):
+            with profile.timing(op.name, "numpy"):
+                _run_steps([step], env)
         return env
 
     def run_backward(self, env: list[Any], late: Mapping[int, Any]) -> list[Any]:
@@ -108,16 +127,29 @@ def _run_steps(steps: list[tuple[Kernel, list[int], list[int]]], env: list[Any])
 
 
 class ExecutionPlan:
-    """Runs one `func.func` of `pd` ops on numpy arrays, checking the feeds first."""
+    """Runs one `func.func` of `pd` ops on numpy arrays, checking the feeds first.
+
+    `specialize`: the weights are frozen arrays (a loaded model), so the plan may bind
+    kernels to them and to the input shapes (one BoundPlan per shape signature)."""
 
     def __init__(self, fn: func.FuncOp, weights: Mapping[str, Any],
-                 input_names: Sequence[str] | None = None):
+                 input_names: Sequence[str] | None = None, specialize: bool = False):
         block = fn.body.block
         self.input_abstracts = [Abstract.of_value(a) for a in block.args]
         self.input_names = list(input_names or [f"input_{i}" for i in range(len(block.args))])
         self.num_inputs = len(block.args)
         self.body = BlockPlan(block, weights)
         keep_freed_memory()  # results are allocated afresh each run (see runtime/memory.py)
+        # a region op (pd.if, pd.while, pd.fused_elementwise) is one step of a bound plan
+        # like any op without a bound kernel; a plan with backward steps stays generic
+        self.specialize = specialize and not self.body.backward_steps
+        self.bound: dict[tuple[Any, ...], BoundPlan] = {}
+        self.profile: Profile | None = None
+
+    def enable_profile(self) -> Profile:
+        if self.profile is None:
+            self.profile = Profile()
+        return self.profile
 
     def check_feed(self, arrays: Sequence[np.ndarray]) -> None:
         if len(arrays) != self.num_inputs:
@@ -134,5 +166,19 @@ class ExecutionPlan:
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         arrays = [np.asarray(a) for a in arrays]
+        if not self.specialize:
+            self.check_feed(arrays)
+            if self.profile is not None:
+                self.profile.runs += 1
+            return self.body.run(arrays, profile=self.profile)
+        signature = tuple((a.shape, a.dtype.char) for a in arrays)
+        bound = self.bound.get(signature)
+        if bound is not None:
+            return bound.run(arrays, self.profile)
         self.check_feed(arrays)
-        return self.body.run(arrays)
+        if self.profile is not None:
+            self.profile.runs += 1
+        record: list[Any] = []
+        outs = self.body.run(arrays, record, self.profile)
+        self.bound[signature] = BoundPlan(self.body, record, compiled_kernel)
+        return [np.array(o, copy=True) for o in outs]

@@ -1,11 +1,15 @@
 """tostatic.inference: the paddle.inference API over our native runtime."""
 from __future__ import annotations
 
+import sys
+import weakref
 from typing import Any
 
 import numpy as np
 
 from tostatic.ir.errors import FeedError
+from tostatic.runtime import threads
+from tostatic.runtime.bound_plan import Profile
 from tostatic.runtime.loaded_model import (
     MODEL_SUFFIXES,
     LoadedModel,
@@ -26,7 +30,9 @@ class Config:
             else:
                 model, params = model_paths(model)
         self._model, self._params = model, params
-        self._threads = 1
+        self._threads: int | None = None  # None: TOSTATIC_NUM_THREADS, else the BLAS default
+        self._ir_optim = True
+        self._profile = False
 
     def set_model(self, model: str, params: str | None = None) -> None:
         self._model, self._params = model, params
@@ -41,11 +47,29 @@ class Config:
     def disable_gpu(self) -> None: ...
     def disable_glog_info(self) -> None: ...
     def enable_memory_optim(self, *a: Any) -> None: ...
-    def switch_ir_optim(self, flag: bool = True) -> None: ...
     def enable_mkldnn(self) -> None: ...
 
+    def switch_ir_optim(self, flag: bool = True) -> None:
+        """False: run the model as loaded, without the `inference` passes (batch-norm
+        folding, epilogue fusion): the reference the fused plan is compared with."""
+        self._ir_optim = bool(flag)
+
+    def ir_optim(self) -> bool:
+        return self._ir_optim
+
+    def enable_profile(self) -> None:
+        """Time every kernel; the table (per op type and kernel) is printed to stderr when
+        the predictor goes away, as Paddle prints its profile."""
+        self._profile = True
+
     def set_cpu_math_library_num_threads(self, n: int) -> None:
+        if int(n) < 1:
+            raise ValueError(f"set_cpu_math_library_num_threads: expected a positive "
+                             f"number of threads, got {n}")
         self._threads = int(n)
+
+    def cpu_math_library_num_threads(self) -> int:
+        return self._threads if self._threads is not None else threads.current()
 
     def use_gpu(self) -> bool:
         return False
@@ -86,7 +110,13 @@ class Tensor:
 
 class Predictor:
     def __init__(self, config: Config):
-        self._model: LoadedModel = load_model(config.model_file(), config.params_file())
+        if config._threads is not None:
+            threads.set_num_threads(config._threads)
+        self._model: LoadedModel = load_model(config.model_file(), config.params_file(),
+                                              optimize=config.ir_optim())
+        if config._profile:
+            profile = self._model.plan.enable_profile()
+            weakref.finalize(self, _print_profile, profile, config.model_file())
         self._inputs: dict[str, np.ndarray] = {}
         self._outputs: dict[str, np.ndarray] = {}
 
@@ -115,6 +145,11 @@ class Predictor:
         outs = self._model.run([self._inputs[n] for n in self._model.feed_names])
         self._outputs = dict(zip(self._model.fetch_names, outs))
         return None
+
+
+def _print_profile(profile: Profile, model: str | None) -> None:
+    print(f"tostatic profile of {model}: time per op type and kernel\n{profile.table()}",
+          file=sys.stderr)
 
 
 def create_predictor(config: Config) -> Predictor:

@@ -1,0 +1,187 @@
+"""A plan bound to one input-shape signature: kernels bound to their shapes and weights, and
+the buffers they write planned by liveness.
+
+Built from a generic run that recorded every value (so every shape is known, with no shape
+inference of its own). Each step is, in order of preference, a kernel from
+runtime/kernels.py writing into a planned buffer (`out=`), a compiled kernel (codegen), or the
+op's numpy `eager`. A buffer is reused once no value that may alias it is read any more: an
+eager kernel's result may be a view of its inputs (reshape), so it keeps their buffers alive
+as long as it lives. The plan's outputs are copied out, so a caller never sees a buffer that
+the next run overwrites. Not reentrant: one run at a time (as a Paddle predictor).
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections import defaultdict
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from tostatic.runtime.kernels import FACTORIES, Bound
+
+# kinds of bound kernel a compiled kernel (codegen) beats when it has one
+COMPILED_FIRST_KINDS = ("depthwise-matvec", "ufunc")
+
+
+class Profile:
+    """Time per op type and kernel kind, summed over the runs (Config.enable_profile)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[tuple[str, str], float] = defaultdict(float)
+        self.calls: dict[tuple[str, str], int] = defaultdict(int)
+        self.runs = 0
+
+    @contextlib.contextmanager
+    def timing(self, op: str, kind: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[(op, kind)] += time.perf_counter() - start
+        self.calls[(op, kind)] += 1
+
+    def table(self) -> str:
+        total = sum(self.seconds.values()) or 1.0
+        runs = max(self.runs, 1)
+        lines = [f"{'op':<24}{'kernel':<20}{'calls/run':>10}{'ms/run':>10}{'share':>8}"]
+        for (op, kind), s in sorted(self.seconds.items(), key=lambda kv: -kv[1]):
+            lines.append(f"{op:<24}{kind:<20}{self.calls[(op, kind)] / runs:>10.1f}"
+                         f"{s / runs * 1e3:>10.3f}{s / total:>8.1%}")
+        lines.append(f"{'total':<44}{'':>10}{total / runs * 1e3:>10.3f}  ({self.runs} runs)")
+        return "\n".join(lines)
+
+
+def _into_buffer(fn: Callable[..., list]) -> Callable[[list], Callable[..., None]]:
+    """A compiled kernel (codegen: `fn(*arrays, out=[...])`) writing into a planned buffer;
+    where it falls back to the op's eager (which ignores `out`), the result is copied in."""
+    def bind(_: list) -> Callable[..., None]:
+        def run(*arrays: np.ndarray, out: np.ndarray) -> None:
+            r = fn(*arrays, out=[out])[0]
+            if r is not out:
+                np.copyto(out, r)
+        return run
+    return bind
+
+
+def _eager(kernel: Callable[[list[np.ndarray]], list[np.ndarray]]) -> Callable[..., list]:
+    return lambda *arrays: [np.asarray(r) for r in kernel(list(arrays))]
+
+
+class BoundPlan:
+    def __init__(self, body: Any, record: Sequence[Any],
+                 compiled_kernel: Callable[[Any], Any]):
+        n_steps = len(body.steps)
+        const = {i for i, _ in body.constants}
+        last_use = [-1] * body.num_slots
+        for k, (_, ins, _) in enumerate(body.steps):
+            for i in ins:
+                last_use[i] = k
+        for i in body.outputs:
+            last_use[i] = n_steps
+        # choose each step's kernel
+        chosen: list[tuple[str, Any]] = []  # ("bound", Bound) | ("compiled"|"numpy", fn)
+        for k, op in enumerate(body.ops):
+            kernel, ins, outs = body.steps[k]
+            bound = None
+            factory = FACTORIES.get(type(op))
+            sample = record[outs[0]] if len(outs) == 1 else None
+            if factory is not None and isinstance(sample, np.ndarray) and sample.size:
+                bound = factory(op, op.attr_values(), [record[i] for i in ins], sample,
+                                [i in const for i in ins])
+            if bound is None or bound.kind in COMPILED_FIRST_KINDS:
+                fn = compiled_kernel(op)
+                if fn is not None:
+                    if isinstance(sample, np.ndarray) and sample.size:
+                        chosen.append(("bound", Bound([], _into_buffer(fn), "compiled")))
+                    else:
+                        chosen.append(("compiled", fn))
+                    continue
+            chosen.append(("bound", bound) if bound is not None else ("numpy", _eager(kernel)))
+        # which buffers each value may alias, and the last step any of them is read
+        refs: list[frozenset[int]] = [frozenset()] * body.num_slots
+        end: dict[int, int] = {}
+        for k, (how, _) in enumerate(chosen):
+            _, ins, outs = body.steps[k]
+            if how == "bound":
+                refs[outs[0]] = frozenset((outs[0],))
+                end[outs[0]] = k
+            else:
+                shared = frozenset().union(*(refs[i] for i in ins)) if ins else frozenset()
+                for o in outs:
+                    refs[o] = shared
+        for s, buffers in enumerate(refs):
+            for b in buffers:
+                end[b] = max(end[b], last_use[s])
+        # buffers, by liveness; scratch, shared by all steps
+        free: list[np.ndarray] = []
+        release: dict[int, list[np.ndarray]] = defaultdict(list)
+        self.env: list[Any] = [None] * body.num_slots
+        for i, value in body.constants:
+            self.env[i] = value.numpy() if hasattr(value, "numpy") else value
+        scratch_size: dict[str, int] = defaultdict(int)
+        outs_of: dict[int, np.ndarray] = {}
+        for k, (how, what) in enumerate(chosen):
+            if how == "bound":
+                o = body.steps[k][2][0]
+                sample = record[o]
+                raw = _take(free, sample.nbytes)
+                outs_of[k] = raw[:sample.nbytes].view(sample.dtype).reshape(sample.shape)
+                self.env[o] = outs_of[k]
+                release[end[o]].append(raw)
+                for name, shape, dtype in what.scratch:
+                    scratch_size[name] = max(scratch_size[name],
+                                             int(np.prod(shape)) * np.dtype(dtype).itemsize)
+            free.extend(release.pop(k, []))
+        arenas = {name: np.empty(size, np.uint8) for name, size in scratch_size.items()}
+        self.steps: list[tuple[Callable[..., Any], list[int], list[int]]] = []
+        self.labels: list[tuple[str, str]] = []
+        for k, (how, what) in enumerate(chosen):
+            _, ins, outs = body.steps[k]
+            if how == "bound":
+                views = [arenas[name][:int(np.prod(shape)) * np.dtype(dtype).itemsize]
+                         .view(dtype).reshape(shape) for name, shape, dtype in what.scratch]
+                run = what.bind(views)
+                self.steps.append((functools.partial(run, out=outs_of[k]), ins, []))
+                self.labels.append((body.ops[k].name, what.kind))
+            else:
+                self.steps.append((what, ins, outs))
+                self.labels.append((body.ops[k].name, how))
+        self.num_inputs = body.num_inputs
+        self.outputs = body.outputs
+        self.buffer_bytes = sum(r.nbytes for r in free) + sum(
+            r.nbytes for rs in release.values() for r in rs)
+        self.scratch_bytes = sum(scratch_size.values())
+
+    def run(self, arrays: Sequence[np.ndarray], profile: Profile | None = None) -> list:
+        env = self.env
+        env[:self.num_inputs] = arrays
+        if profile is not None:
+            return self._run_profiled(profile)
+        for fn, ins, outs in self.steps:
+            r = fn(*[env[i] for i in ins])
+            if outs:
+                for i, v in zip(outs, r):
+                    env[i] = v
+        return [np.array(env[i], copy=True) for i in self.outputs]
+
+    def _run_profiled(self, profile: Profile) -> list:
+        env = self.env
+        profile.runs += 1
+        for (fn, ins, outs), (op, kind) in zip(self.steps, self.labels):
+            with profile.timing(op, kind):
+                r = fn(*[env[i] for i in ins])
+            if outs:
+                for i, v in zip(outs, r):
+                    env[i] = v
+        return [np.array(env[i], copy=True) for i in self.outputs]
+
+
+def _take(free: list[np.ndarray], nbytes: int) -> np.ndarray:
+    """The smallest free buffer of at least `nbytes`, or a new one."""
+    best = None
+    for j, raw in enumerate(free):
+        if raw.nbytes >= nbytes and (best is None or raw.nbytes < free[best].nbytes):
+            best = j
+    if best is not None:
+        return free.pop(best)
+    return np.empty(max(nbytes, 1), np.uint8)
