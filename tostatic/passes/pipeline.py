@@ -15,6 +15,7 @@ from tostatic.passes import (  # noqa: F401
     cse,
     dead_op_elimination,
     fuse_elementwise,
+    if_to_select,
     loop_invariant_code_motion,
     lower_to_program,
     persistable_extraction,

@@ -19,7 +19,7 @@ from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ir.attr_keys import GRADS_ATTR
 from tostatic.ir.opdef import Abstract
 
-TRAIN_PIPELINE = "default,append-backward{inputs=true},cse,dead-op-elimination"
+TRAIN_PIPELINE = "default,if-to-select,append-backward{inputs=true},cse,dead-op-elimination"
 
 
 def wants_grad(layer: Any, args: Any) -> bool:
