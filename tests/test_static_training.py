@@ -21,7 +21,13 @@ XS = rng.standard_normal((STEPS, 8, 4)).astype(np.float32)
 YS = rng.standard_normal((STEPS, 8, 2)).astype(np.float32)
 INIT = {"fc_0.w_0": W0, "fc_0.b_0": B0, "fc_1.w_0": W1, "fc_1.b_0": B1}
 OPTIMIZERS = {"sgd": lambda p, **k: p.optimizer.SGD(0.1, **k),
-              "adam": lambda p, **k: p.optimizer.Adam(0.05, **k)}
+              "adam": lambda p, **k: p.optimizer.Adam(0.05, **k),
+              "adamw_clip": lambda p, **k: p.optimizer.AdamW(
+                  0.05, weight_decay=0.01, grad_clip=p.nn.ClipGradByGlobalNorm(0.5), **k),
+              "momentum_l2_clip": lambda p, **k: p.optimizer.Momentum(
+                  0.1, weight_decay=1e-3, grad_clip=p.nn.ClipGradByNorm(0.3), **k),
+              "sgd_l1": lambda p, **k: p.optimizer.SGD(
+                  0.1, weight_decay=p.regularizer.L1Decay(1e-3), **k)}
 
 
 def build(p, opt_name):
@@ -73,7 +79,7 @@ def test_minimize_trains_as_eager(static, opt_name):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=name)
     assert want_losses[-1] < want_losses[0]
     types = [op.type for op in main.global_block().ops]
-    assert types.count("sgd" if opt_name == "sgd" else "adam") == 4
+    assert types.count(opt_name.split("_")[0]) == 4
     assert "fc_0.w_0@GRAD" in main.global_block().vars
     assert "learning_rate_0" in str(main)  # the program prints, backward and updates included
 
@@ -93,6 +99,8 @@ def test_append_backward_gradients_match_central_differences(static):
     pairs = paddle.static.append_backward(loss)
     assert [p.name for p, _ in pairs] == ["fc_0.w_0", "fc_0.b_0"]
     assert [g.name for _, g in pairs] == ["fc_0.w_0@GRAD", "fc_0.b_0@GRAD"]
+    assert [g.name for _, g in paddle.static.append_backward(loss)] == [
+        "fc_0.w_0@GRAD@RENAME_1", "fc_0.b_0@GRAD@RENAME_1"]  # a second backward
     scope = paddle.static.Scope()
     exe = paddle.static.Executor()
     main, startup = static
@@ -124,12 +132,13 @@ def test_append_backward_parameter_list_and_errors(static):
     assert [p.name for p, _ in pairs] == ["fc_0.b_0"]
     with pytest.raises(ValueError, match="one value"):
         paddle.static.append_backward(paddle.static.nn.fc(x, 2))
-    with pytest.raises(UnsupportedError, match="grad_clip"):
-        paddle.optimizer.SGD(0.1, grad_clip=paddle.nn.ClipGradByNorm(1.0)).minimize(loss)
+    with pytest.raises(UnsupportedError, match="LRScheduler"):
+        paddle.optimizer.SGD(paddle.optimizer.lr.StepDecay(0.1, 2)).minimize(loss)
 
 
 @pytest.mark.interop
-@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+# (Paddle 3.3.1's ClipGradByGlobalNorm fails in its legacy-IR static mode: sqrt() of a Variable)
+@pytest.mark.parametrize("opt_name", ["adam", "momentum_l2_clip", "sgd", "sgd_l1"])
 def test_minimize_trains_as_real_paddle_static_mode(static, real_paddle, opt_name):
     got_losses, got_params, _, _ = static_run(opt_name, paddle.static.Scope())
     pd = real_paddle

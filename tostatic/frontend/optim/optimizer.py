@@ -205,7 +205,9 @@ class Optimizer:
 
     def _regularized(self, param: Any, grad: Any) -> Any:
         reg = getattr(param, "regularizer", None) or self.regularization
-        return grad if reg is None else reg(param.detach(), grad)
+        if reg is None:
+            return grad
+        return reg(param if self._static is not None else param.detach(), grad)
 
     @no_grad()
     def step(self) -> None:

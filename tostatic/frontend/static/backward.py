@@ -7,7 +7,8 @@ program. The backward ops are our `pd` ops (matmul, multiply, reduce sums ...), 
 their own legacy types, not Paddle's `*_grad` op types. Each gradient is the variable
 `<param>@GRAD`.
 
-minimize then appends the optimizer's update op per parameter (ops/optimizer.py, the very op
+minimize then appends, in the eager step's order, the gradient clipping and weight decay
+(the same tensor code, traced into the Program) and the optimizer's update op per parameter (ops/optimizer.py, the very op
 the eager step runs): its accumulators and the `learning_rate_0` variable are persistables
 of the main program that the startup program fills, and ParamOut / Moment1Out ... are
 written into their inputs' variables, so each Executor.run updates the scope.
@@ -119,6 +120,10 @@ def append_backward(loss: Variable, parameter_list: Sequence[Any] | None = None,
             continue  # the loss does not depend on it: Paddle leaves it out too
         grad = emit(Assign, cts[v])  # names the gradient `<param>@GRAD`
         name = f"{p.name}@GRAD"
+        k = 0
+        while name in program._vars:  # a second backward in the same program
+            k += 1
+            name = f"{p.name}@GRAD@RENAME_{k}"
         grad.owner.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(name)])
         pairs.append((p, program._new_var(name, grad, False, {"persistable": False})))
     _mark_role(list(block.ops)[len(body) + 1:], BACKWARD)
@@ -165,9 +170,6 @@ class StaticState:
 
     def learning_rate(self, param: Any) -> Variable:
         lr = self.optimizer._learning_rate
-        if not isinstance(lr, (int, float)):
-            raise UnsupportedError("minimize in static mode: an LRScheduler learning rate is "
-                                   "not supported yet; pass a float")
         ratio = (getattr(param, "optimize_attr", None) or {}).get("learning_rate", 1.0)
         if ratio != 1.0:
             raise UnsupportedError("minimize in static mode: per-parameter learning rates are "
@@ -177,15 +179,22 @@ class StaticState:
 
 def minimize(optimizer: Any, loss: Variable, parameters: Any = None,
              no_grad_set: Any = None) -> tuple[list[Any], list[tuple[Any, Any]]]:
-    """Optimizer.minimize in static mode: append_backward, then the update ops."""
-    if optimizer._grad_clip is not None or optimizer.regularization is not None:
-        raise UnsupportedError("minimize in static mode: grad_clip and weight_decay are not "
-                               "supported yet")
+    """Optimizer.minimize in static mode: append_backward, then clipping, decay and the
+    update ops."""
+    if len(optimizer._param_groups) > 1:
+        raise UnsupportedError("minimize in static mode: parameter groups are not supported "
+                               "yet")
+    if not isinstance(optimizer._learning_rate, (int, float)):
+        raise UnsupportedError("minimize in static mode: an LRScheduler learning rate is not "
+                               "supported yet; pass a float")
     params_grads = append_backward(loss, parameters, no_grad_set)
     optimizer._static = StaticState(optimizer)
     block = loss.block.program._frames[0].block
     first = len(list(block.ops))
-    try:
+    try:  # the eager step's order: clip, weight decay, accumulators, updates
+        if optimizer._grad_clip is not None:
+            params_grads = optimizer._grad_clip(params_grads)
+        params_grads = [(p, optimizer._regularized(p, g)) for p, g in params_grads]
         optimizer._create_accumulators([p for p, _ in params_grads])
         ops = []
         for p, g in params_grads:
