@@ -62,19 +62,31 @@ def test_eager_and_to_static_training_agree(kind):
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert got_acc == pytest.approx(want_acc)
     assert np.mean(want[-5:]) < np.mean(want[:5])  # it learns (the data repeats every 5 steps)
-    for a, b in zip(eager.parameters(), static.parameters()):
-        if a.stop_gradient:  # batch norm's running statistics: see the xfail below
-            continue
+    for a, b in zip(eager.parameters(), static.parameters()):  # running statistics too
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.name)
 
 
-@pytest.mark.xfail(strict=True, reason="to_static training does not write batch norm's running "
-                   "statistics (MeanOut / VarianceOut) back into the Layer's buffers yet")
-def test_to_static_training_updates_batch_norm_statistics():
-    paddle.seed(5)
+def test_to_static_batch_norm_statistics_follow_eager_in_train_and_eval():
+    """Train mode (with and without grad) updates the running statistics with Paddle's
+    momentum, as eager does; eval mode reads them and leaves them alone."""
+    paddle.seed(3)
     eager, static = model("cnn"), model("cnn")
     static.set_state_dict(eager.state_dict())
-    train(eager, "cnn")
-    train(paddle.jit.to_static(static), "cnn")
-    np.testing.assert_allclose(static[1]._mean.numpy(), eager[1]._mean.numpy(), rtol=1e-5,
-                               atol=1e-6)
+    compiled = paddle.jit.to_static(static)
+    x = paddle.to_tensor(np.random.default_rng(4).standard_normal((8, 2, 6, 6))
+                         .astype(np.float32) * 3 + 1)
+    mean0 = eager[1]._mean.numpy().copy()
+    for net in (eager, compiled):
+        net.train()
+        net(x).sum().backward()
+        with paddle.no_grad():
+            net(x)
+        net.eval()
+        net(x)
+    for name in ("_mean", "_variance"):
+        np.testing.assert_allclose(getattr(static[1], name).numpy(),
+                                   getattr(eager[1], name).numpy(), rtol=1e-5, atol=1e-6)
+    # by hand: two momentum steps from zeros towards the batch mean of conv(x)
+    batch_mean = eager[0](x).numpy().mean(axis=(0, 2, 3))
+    np.testing.assert_allclose(eager[1]._mean.numpy(),
+                               0.81 * mean0 + 0.19 * batch_mean, rtol=1e-4, atol=1e-6)

@@ -65,13 +65,6 @@ class AppendBackward(CompilePass):
         for op in self.ops(body):
             if isinstance(op, Capture):
                 raise PassError("append-backward runs after persistable-extraction", op)
-            if op.regions:
-                raise PassError(f"append-backward: {op.name} has regions; control flow is "
-                                f"not differentiated yet", op)
-            for v in op.results:
-                if any(d < 0 for d in Abstract.of_value(v).shape):
-                    raise PassError(f"append-backward needs static shapes; {op.name} has a "
-                                    f"result of shape {list(Abstract.of_value(v).shape)}", op)
         params = [op for op in body
                   if isinstance(op, Persistable) and op.attr_values()["trainable"]]
         wrt = [op.results[0] for op in params]
@@ -80,7 +73,6 @@ class AppendBackward(CompilePass):
             floats = [a for a in block.args if Abstract.of_value(a).dtype.is_floating]
             wrt += floats
             names += [f"input:{a.index}" for a in floats]
-        needed = self._requiring_grad(body, wrt)
         outs = list(ret.operands)
         emit = IREmitter(block, ret)
         cts: dict[SSAValue, SSAValue] = {}
@@ -88,10 +80,7 @@ class AppendBackward(CompilePass):
             if Abstract.of_value(v).dtype.is_floating:
                 arg = block.insert_arg(v.type, len(block.args))
                 cts[v] = arg if v not in cts else A.add(emit, cts[v], arg)
-        for op in self.ops(reversed(body)):
-            if op not in needed or not any(r in cts for r in op.results):
-                continue
-            self._backward_op(op, emit, cts, needed, set(wrt))
+        differentiate(list(self.ops(body)), wrt, cts, emit)
         grads = [cts.get(v) or A.zeros_like(emit, v) for v in wrt]
         new_ret = func.ReturnOp(*outs, *grads)
         block.insert_op_before(new_ret, ret)
@@ -99,32 +88,54 @@ class AppendBackward(CompilePass):
         fn.update_function_type()
         fn.attributes[GRADS_ATTR] = ArrayAttr([StringAttr(n) for n in names])
 
-    @staticmethod
-    def _requiring_grad(body: Sequence[Operation], wrt: list[SSAValue]) -> set[Operation]:
-        """The ops on a path from a `wrt` value (forward): only they get a backward."""
-        live = set(wrt)
-        ops = set()
-        for op in body:
-            if isinstance(op, PdOp) and not op.NONDIFF and any(v in live for v in op.operands):
-                ops.add(op)
-                live.update(op.results)
-        return ops
 
-    def _backward_op(self, op: PdOp, emit: IREmitter, cts: dict[SSAValue, SSAValue],
-                     needed: set[Operation], targets: set[SSAValue]) -> None:
-        rule = getattr(op, "vjp", None)
-        if rule is None:
-            raise PassError(f"append-backward: {op.name} has no gradient rule (vjp)", op)
-        outs = list(op.results)
-        g = [cts[r] if r in cts else A.zeros_like(emit, r) for r in outs]
-        operands = list(op.operands)
-        needs = [(o.owner in needed) or o in targets for o in operands]
-        grouped = group_inputs(op.INPUTS, operands)
-        grads = rule(emit, grouped, outs, op.attr_values(), g, group_inputs(op.INPUTS, needs))
-        flat: list[Any] = []
-        for x, d in zip(grouped, grads):
-            flat.extend((d if d is not None else [None] * len(x)) if isinstance(x, list) else [d])
-        for v, d, need in zip(operands, flat, needs):
-            if d is not None and need:
-                cts[v] = A.add(emit, cts[v], d) if v in cts else d
+def differentiate(body: Sequence[Operation], wrt: list[SSAValue],
+                  cts: dict[SSAValue, SSAValue], emit: Any) -> dict[SSAValue, SSAValue]:
+    """Reverse over `body` from the cotangents `cts` (value -> its cotangent, updated in
+    place), emitting each needed op's VJP through `emit`; `cts[w]` is then the gradient of
+    each `wrt` value that anything flowed into. Shared by this pass and static mode's
+    `append_backward`."""
+    for op in body:
+        if op.regions:
+            raise PassError(f"append-backward: {op.name} has regions; control flow is "
+                            f"not differentiated yet", op)
+        for v in op.results:
+            if any(d < 0 for d in Abstract.of_value(v).shape):
+                raise PassError(f"append-backward needs static shapes; {op.name} has a "
+                                f"result of shape {list(Abstract.of_value(v).shape)}", op)
+    needed = requiring_grad(body, wrt)
+    targets = set(wrt)
+    for op in reversed(body):
+        if op in needed and any(r in cts for r in op.results):
+            backward_op(op, emit, cts, needed, targets)
+    return cts
 
+
+def requiring_grad(body: Sequence[Operation], wrt: list[SSAValue]) -> set[Operation]:
+    """The ops on a path from a `wrt` value (forward): only they get a backward."""
+    live = set(wrt)
+    ops = set()
+    for op in body:
+        if isinstance(op, PdOp) and not op.NONDIFF and any(v in live for v in op.operands):
+            ops.add(op)
+            live.update(op.results)
+    return ops
+
+
+def backward_op(op: PdOp, emit: Any, cts: dict[SSAValue, SSAValue],
+                needed: set[Operation], targets: set[SSAValue]) -> None:
+    rule = getattr(op, "vjp", None)
+    if rule is None:
+        raise PassError(f"append-backward: {op.name} has no gradient rule (vjp)", op)
+    outs = list(op.results)
+    g = [cts[r] if r in cts else A.zeros_like(emit, r) for r in outs]
+    operands = list(op.operands)
+    needs = [(o.owner in needed) or o in targets for o in operands]
+    grouped = group_inputs(op.INPUTS, operands)
+    grads = rule(emit, grouped, outs, op.attr_values(), g, group_inputs(op.INPUTS, needs))
+    flat: list[Any] = []
+    for x, d in zip(grouped, grads):
+        flat.extend((d if d is not None else [None] * len(x)) if isinstance(x, list) else [d])
+    for v, d, need in zip(operands, flat, needs):
+        if d is not None and need:
+            cts[v] = A.add(emit, cts[v], d) if v in cts else d

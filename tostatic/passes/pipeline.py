@@ -18,6 +18,7 @@ from tostatic.passes import (  # noqa: F401
     fold_static_shapes,
     fuse_elementwise,
     fuse_epilogue,
+    if_to_select,
     loop_invariant_code_motion,
     lower_to_program,
     persistable_extraction,

@@ -55,6 +55,9 @@ class BlockPlan:
         self.backward_steps: list[tuple[Kernel, list[int], list[int]]] = []
         self.outputs: list[int] = []
         self.ops: list[PdOp] = []  # the op of each (forward) step
+        # (slot, var name): a forward result that is the new value of a persistable (an op's
+        # UPDATES, e.g. batch_norm's MeanOut); a to_static Layer writes them into its buffers
+        self.state_writes: list[tuple[int, str]] = []
         for op in block.ops:
             if isinstance(op, (func.ReturnOp, Yield)):
                 self.outputs = [slot[v] for v in op.operands]
@@ -78,6 +81,8 @@ class BlockPlan:
                 self.ops.append(op)
             elif isinstance(op, PdOp):
                 steps = self.backward_steps if BACKWARD_ATTR in op.attributes else self.steps
+                if steps is self.steps:
+                    self.state_writes += _state_writes(op, slot)
                 steps.append((_compiled(op) or _kernel(op), [slot[v] for v in op.operands],
                               [slot[r] for r in op.results]))
                 if steps is self.steps:
@@ -117,6 +122,17 @@ class BlockPlan:
             env[i] = value
         _run_steps(self.backward_steps, env)
         return [env[i] for i in self.outputs]
+
+
+def _state_writes(op: PdOp, slot: Mapping[Any, int]) -> list[tuple[int, str]]:
+    """The (result slot, persistable name) pairs of the results that update a persistable."""
+    inputs = [n.lstrip("*") for n in op.INPUTS]
+    out = []
+    for i, name in op.UPDATES.items():
+        source = op.operands[inputs.index(name)].owner
+        if isinstance(source, Persistable):
+            out.append((slot[op.results[i]], source.attr_values()["var_name"]))
+    return out
 
 
 def _run_steps(steps: list[tuple[Kernel, list[int], list[int]]], env: list[Any]) -> None:

@@ -9,6 +9,7 @@ from tostatic.frontend.static.mode import (
     program_guard,
 )
 from tostatic.frontend.static.executor import Executor
+from tostatic.frontend.static.backward import append_backward
 from tostatic.runtime.scope import Scope, global_scope, scope_guard
 from tostatic.static import nn
 from tostatic.frontend.tensor.indexing import set_value as setitem  # paddle.static.setitem
@@ -21,4 +22,4 @@ def cpu_places(device_count=None):
 __all__ = ["InputSpec", "Program", "Block", "Variable", "Operator", "Parameter", "data",
            "default_main_program", "default_startup_program", "program_guard", "Executor",
            "Scope", "global_scope", "scope_guard", "save_inference_model", "load_inference_model", "nn",
-           "cpu_places", "setitem"]
+           "cpu_places", "setitem", "append_backward"]

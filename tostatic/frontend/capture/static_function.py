@@ -289,7 +289,7 @@ class StaticFunction:
                 outs = training.run_training(program, args, feeds, self._function.__name__)
                 return _unflatten(program.output_tree, outs)
         program = self.concrete_program_for(specs)
-        outs = program.plan().run(feeds)
+        outs = training.run_forward(program, feeds)
         return _unflatten(program.output_tree, [Tensor(o) for o in outs])
 
     def _training_program(self, specs: Sequence[Any]) -> ConcreteProgram | None:

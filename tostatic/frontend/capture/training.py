@@ -19,7 +19,7 @@ from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ir.attr_keys import GRADS_ATTR
 from tostatic.ir.opdef import Abstract
 
-TRAIN_PIPELINE = "default,append-backward{inputs=true},cse,dead-op-elimination"
+TRAIN_PIPELINE = "default,if-to-select,append-backward{inputs=true},cse,dead-op-elimination"
 
 
 def wants_grad(layer: Any, args: Any) -> bool:
@@ -49,6 +49,34 @@ def tensors_of(value: Any, out: list[Any] | None = None) -> list[Any]:
     return out
 
 
+def write_state(program: Any, body: Any, env: list[Any]) -> None:
+    """Store the new values of the persistables the forward updated (batch norm's running
+    statistics in train mode) into the Layer's tensors, in place as eager does."""
+    for slot, name in body.state_writes:
+        tensor = program.state.weights.get(name)
+        if tensor is None or not hasattr(tensor, "_data"):
+            continue
+        data, src = tensor._data, np.asarray(env[slot], dtype=tensor._data.dtype)
+        if data is src:
+            continue
+        if data.flags.writeable and data.shape == src.shape:
+            np.copyto(data, src)
+        else:
+            tensor._data = src.copy()
+
+
+def run_forward(program: Any, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    """Run a program without backward; persistables it updates are written back."""
+    plan = program.plan()
+    arrays = [np.asarray(a) for a in feeds]
+    if plan.body.backward_steps:
+        return plan.run(arrays)
+    plan.check_feed(arrays)
+    env = plan.body.run_forward(arrays)
+    write_state(program, plan.body, env)
+    return [env[i] for i in plan.body.outputs]
+
+
 class ProgramGrad:
     """The tape's view of one run of a differentiated program: its `vjp` runs the backward
     half on the saved forward values."""
@@ -76,6 +104,7 @@ def run_training(program: Any, args: Any, feeds: list[np.ndarray], name: str) ->
     plan = program.plan()
     body = plan.body
     env = body.run_forward(feeds)
+    write_state(program, body, env)
     num_ct = len(fn.body.block.args) - len(feeds)
     num_grads = len(fn.attributes[GRADS_ATTR].data)
     num_outputs = len(body.outputs) - num_grads

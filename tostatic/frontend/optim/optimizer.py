@@ -16,10 +16,12 @@ from typing import Any, Iterable
 import numpy as np
 
 from tostatic.frontend.optim.lr import LRScheduler
+from tostatic.frontend.static import backward as static_backward
 from tostatic.frontend.optim.regularizer import L2Decay, WeightDecayRegularizer
 from tostatic.frontend.tensor.dispatch import apply
 from tostatic.frontend.tensor.grad_mode import no_grad
 from tostatic.frontend.tensor.tensor import Tensor
+from tostatic.ir import builder as builders
 from tostatic.ir import names as unique_name
 from tostatic.ir.opdef import PdOp
 
@@ -39,13 +41,13 @@ class Optimizer:
                  parameters: Iterable[Any] | None = None,
                  weight_decay: float | WeightDecayRegularizer | None = None,
                  grad_clip: Any = None, name: str | None = None) -> None:
-        if parameters is None:
+        if parameters is None and not builders.static_enabled():
             raise AttributeError("parameters argument given to the Optimizer should not be None "
                                  "in dygraph mode.")
         if isinstance(parameters, Tensor):
             raise TypeError(f"`parameters` argument given to the optimizer should be an iterable "
                             f"of paddle Tensors, but got argument type is `{type(parameters)}`.")
-        given = list(parameters)
+        given = list(parameters) if parameters is not None else []
         if not isinstance(learning_rate, (int, float, LRScheduler)):
             raise TypeError(f"learning rate should be float or LRScheduler, got "
                             f"{type(learning_rate).__name__} here")
@@ -67,6 +69,7 @@ class Optimizer:
         self._parameter_list = [p for g in self._param_groups for p in g["params"]]
         self._accumulators: dict[str, dict[str, Tensor]] = {}
         self._accumulators_holder: dict[str, Any] = {}
+        self._static: Any = None  # while minimize builds a static Program (static/backward.py)
 
     # --- learning rate -----------------------------------------------------------------
 
@@ -91,6 +94,8 @@ class Optimizer:
 
     def _param_lr(self, param: Any) -> Tensor:
         """The global rate as a float32 [1] tensor, times the ParamAttr's learning_rate."""
+        if self._static is not None:
+            return self._static.learning_rate(param)
         lr = np.array([self.get_lr()], np.float32)
         ratio = (getattr(param, "optimize_attr", None) or {}).get("learning_rate", 1.0)
         if ratio != 1.0:
@@ -105,6 +110,9 @@ class Optimizer:
             name = f"{self._name}_{name}"
         known = self._accumulators.setdefault(name, {})
         if param.name in known:
+            return known[param.name]
+        if self._static is not None:
+            known[param.name] = self._static.accumulator(name, param, dtype, fill_value, shape)
             return known[param.name]
         var_name = unique_name.generate(f"{param.name}_{name}")
         array = np.full(param.shape if shape is None else shape, fill_value,
@@ -197,7 +205,9 @@ class Optimizer:
 
     def _regularized(self, param: Any, grad: Any) -> Any:
         reg = getattr(param, "regularizer", None) or self.regularization
-        return grad if reg is None else reg(param.detach(), grad)
+        if reg is None:
+            return grad
+        return reg(param if self._static is not None else param.detach(), grad)
 
     @no_grad()
     def step(self) -> None:
@@ -223,6 +233,9 @@ class Optimizer:
         """One update op on the current values (detached: no gradient history); each result
         is written into the tensor of the input it updates (op_cls.UPDATES)."""
         ordered = [inputs[n] for n in op_cls.INPUTS]
+        if self._static is not None:  # appended to the Program; its results update in place
+            builders.current().emit(op_cls, ordered, op_cls.normalize_attrs(attrs))
+            return
         args = [x if isinstance(x, Tensor) and x.stop_gradient and x.grad is None
                 else Tensor(x.numpy()) for x in ordered]
         outs = apply(op_cls, *args, **attrs)
@@ -240,7 +253,11 @@ class Optimizer:
 
     def minimize(self, loss: Any, startup_program: Any = None, parameters: Any = None,
                  no_grad_set: Any = None) -> tuple[None, list[tuple[Any, Any]]]:
-        """Dygraph minimize: backward from `loss`, then one step."""
+        """Dygraph: backward from `loss`, then one step. Static mode: the backward and the
+        update ops appended to the loss's Program (static/backward.py)."""
+        if builders.static_enabled():
+            return static_backward.minimize(self, loss, parameters or self._parameter_list or None,
+                                           no_grad_set)
         loss.backward()
         pairs = [(p, p.grad) for p in self._trainable() if p.grad is not None]
         self.step()

@@ -1,0 +1,112 @@
+"""Training through a tensor `if` in to_static: the if-to-select pass runs both pure branches
+and selects (select_input), so append-backward differentiates the program; eager tostatic
+training of the same Layer from the same weights is the reference (both branches taken,
+alternating, and a nested if)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import tostatic as paddle
+from tostatic.passes.base import CompileState, entry
+from tostatic.passes.manager import PassManager
+from tostatic.runtime.plan import ExecutionPlan
+
+nn = paddle.nn
+
+
+class Branchy(nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 3), nn.Linear(4, 3), nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = self.a(x)
+        if x.mean() > 0:
+            y = paddle.tanh(h) + self.c(h)
+            if y.sum() > 0:  # nested
+                y = y * 0.5
+        else:
+            y = self.b(x) * 2.0 - h
+        return y
+
+
+def train(net, steps=12):
+    rng = np.random.default_rng(0)
+    # SGD: a parameter of the branch not taken gets a zero gradient in the program where
+    # eager has none; Adam would still advance its moments, SGD leaves it alone
+    opt = paddle.optimizer.SGD(0.05, parameters=net.parameters())
+    losses = []
+    for i in range(steps):
+        shift = (1.0 if i % 3 else -1.0)
+        x = paddle.to_tensor(rng.standard_normal((5, 4)).astype(np.float32) + shift)
+        loss = (net(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        losses.append(float(loss))
+    return losses
+
+
+def test_to_static_trains_through_tensor_if_like_eager():
+    paddle.seed(1)
+    eager, static = Branchy(), Branchy()
+    static.set_state_dict(eager.state_dict())
+    want = train(eager)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "no backward for this program" fallback
+        got = train(paddle.jit.to_static(static))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for a, b in zip(eager.parameters(), static.parameters()):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.name)
+    branch_only = {"b": static.b.weight, "c": static.c.weight}
+    start = Branchy()
+    paddle.seed(1)
+    start = Branchy()  # the same initial weights again
+    for name, p in branch_only.items():  # each branch was taken and trained
+        assert not np.allclose(p.numpy(), getattr(start, name).weight.numpy()), name
+
+
+def test_if_to_select_keeps_an_if_with_effects():
+    """A branch with dropout (an effect) keeps its pd.if: no backward, the documented
+    warning, and forward still runs."""
+    class Dropping(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 3)
+
+        def forward(self, x):
+            if x.mean() > 0:
+                y = nn.functional.dropout(self.a(x), 0.5)
+            else:
+                y = self.a(x)
+            return y
+
+    net = paddle.jit.to_static(Dropping())
+    net.train()
+    with pytest.warns(UserWarning, match="no backward for this program"):
+        out = net(paddle.ones([2, 4]))
+    assert out.shape == [2, 3]
+
+
+def test_if_to_select_pass_on_the_ir():
+    """The pass in isolation on the forward program: no pd.if left, a select_input per
+    result of each if (the nested one included), and the same outputs on both branches."""
+    net = paddle.jit.to_static(Branchy())
+    program = net.forward.concrete_program_for([paddle.static.InputSpec([5, 4], "float32")])
+    module = program.module.clone()
+    assert "pd.if" in _names(module)
+    PassManager("if-to-select", verify="end").run(module, CompileState(), first_stage="test")
+    assert "pd.if" not in _names(module)
+    assert _names(module).count("pd.select_input") == 2
+    plan = ExecutionPlan(entry(module), program.state.weights)
+    for shift in (1.0, -1.0):
+        x = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32) + shift
+        np.testing.assert_allclose(plan.run([x])[0], net(paddle.to_tensor(x)).numpy(),
+                                   rtol=1e-6, atol=1e-6)
+
+
+def _names(module):
+    return [op.name for op in entry(module).walk()]

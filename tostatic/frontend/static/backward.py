@@ -1,0 +1,208 @@
+"""Static-mode training: `paddle.static.append_backward` and `Optimizer.minimize` in a Program.
+
+append_backward differentiates the main program's `pd` function from the loss with the ops'
+own VJP rules, the same machinery as the `append-backward` pass (passes/append_backward.py),
+appending the backward ops to the Program, so the Executor runs forward and backward as one
+program. The backward ops are our `pd` ops (matmul, multiply, reduce sums ...), written as
+their own legacy types, not Paddle's `*_grad` op types. Each gradient is the variable
+`<param>@GRAD`.
+
+minimize then appends, in the eager step's order, the gradient clipping and weight decay
+(the same tensor code, traced into the Program) and the optimizer's update op per parameter (ops/optimizer.py, the very op
+the eager step runs): its accumulators and the `learning_rate_0` variable are persistables
+of the main program that the startup program fills, and ParamOut / Moment1Out ... are
+written into their inputs' variables, so each Executor.run updates the scope.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, StringAttr
+from xdsl.ir import SSAValue
+
+from tostatic.frontend.nn.initializer import Constant
+from tostatic.frontend.static import mode
+from tostatic.frontend.static.initializers import append_initializer
+from tostatic.frontend.static.program import Parameter, Program, Variable
+from tostatic.ir import dtypes
+from tostatic.dialects.program import to_attr
+from tostatic.ir.attr_keys import LEGACY_ATTRS_ATTR, NAMES_ATTR
+from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.location import user_location
+from tostatic.ir.opdef import Abstract, PdOp
+from tostatic.ops import autodiff as A
+from tostatic.ops.core import Persistable
+from tostatic.ops.manipulation import Assign
+from tostatic.passes.append_backward import differentiate
+from tostatic.passes.base import PassError
+
+
+# Paddle's OpRole: what a program's op is for (the Executor of real Paddle prunes by it)
+BACKWARD, OPTIMIZE, LOSS = 1, 2, 256
+
+
+def _mark_role(ops: Sequence[Any], role: int) -> None:
+    for op in ops:
+        legacy = dict(op.attributes[LEGACY_ATTRS_ATTR].data) if LEGACY_ATTRS_ATTR in \
+            op.attributes else {}
+        legacy["op_role"] = to_attr("INT", role)
+        op.attributes[LEGACY_ATTRS_ATTR] = DictionaryAttr(legacy)
+
+
+class ProgramEmitter:
+    """A VJP rule's emitter that appends `pd` ops to a live Program's global block."""
+
+    def __init__(self, program: Program):
+        self.program = program
+
+    def __call__(self, op_cls: type[PdOp], *inputs: SSAValue, **attrs: Any) -> Any:
+        attrs = op_cls.normalize_attrs(attrs)
+        results = op_cls.infer_results([Abstract.of_value(v) for v in inputs], attrs)
+        op = op_cls.make(list(inputs), attrs, [r.tensor_type() for r in results])
+        self.program._append(op)
+        return op.results[0] if op_cls.NUM_RESULTS == 1 else list(op.results)
+
+    def shape(self, v: SSAValue) -> tuple[int, ...]:
+        return Abstract.of_value(v).shape
+
+    def dtype(self, v: SSAValue) -> Any:
+        return Abstract.of_value(v).dtype
+
+
+def _name(p: Any) -> str:
+    return p if isinstance(p, str) else p.name
+
+
+def append_backward(loss: Variable, parameter_list: Sequence[Any] | None = None,
+                    no_grad_set: Any = None, callbacks: Any = None,
+                    checkpoints: Any = None) -> list[tuple[Parameter, Variable]]:
+    """paddle.static.append_backward: the backward of `loss` (a one-element Variable) in its
+    Program; returns (parameter, its `@GRAD` variable) for each trainable parameter (or each
+    of `parameter_list`) the loss depends on."""
+    mode._require_static("paddle.static.append_backward")
+    if not isinstance(loss, Variable) or loss.block is None:
+        raise TypeError(f"append_backward: loss must be a static Variable, got "
+                        f"{type(loss).__name__}")
+    if callbacks is not None or checkpoints is not None:
+        raise UnsupportedError("append_backward: callbacks and checkpoints (recompute) are not "
+                               "supported")
+    program: Program = loss.block.program
+    if len(program._frames) != 1:
+        raise UnsupportedError(f"append_backward inside a cond / while_loop block (at "
+                               f"{user_location()})")
+    loss_value = program._value_of(loss, "append_backward")
+    if int(np.prod(loss.shape)) != 1:
+        raise ValueError(f"append_backward: the loss must hold one value, {loss.name} has "
+                         f"shape {list(loss.shape)}")
+    skip = {_name(v) for v in (no_grad_set or ())}
+    wanted = None if parameter_list is None else [_name(p) for p in parameter_list]
+    params = [p for p in program.all_parameters()
+              if p.trainable and p.name not in skip and (wanted is None or p.name in wanted)]
+    if wanted is not None:
+        missing = set(wanted) - {p.name for p in params}
+        if missing:
+            raise ValueError(f"append_backward: {sorted(missing)} are not trainable "
+                             f"parameters of the program")
+    wrt = [program._value_of(p, "append_backward") for p in params]
+    block = program._frames[0].block
+    body = list(block.ops)
+    emit = ProgramEmitter(program)
+    cts = {loss_value: A.full_like(emit, loss_value, 1.0)}
+    _mark_role([cts[loss_value].owner], BACKWARD | LOSS)
+    try:
+        differentiate(body, wrt, cts, emit)
+    except PassError as e:
+        raise UnsupportedError(f"append_backward (at {user_location()}): {e}") from None
+    pairs = []
+    for p, v in zip(params, wrt):
+        if v not in cts:
+            continue  # the loss does not depend on it: Paddle leaves it out too
+        grad = emit(Assign, cts[v])  # names the gradient `<param>@GRAD`
+        name = f"{p.name}@GRAD"
+        k = 0
+        while name in program._vars:  # a second backward in the same program
+            k += 1
+            name = f"{p.name}@GRAD@RENAME_{k}"
+        grad.owner.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(name)])
+        pairs.append((p, program._new_var(name, grad, False, {"persistable": False})))
+    _mark_role(list(block.ops)[len(body) + 1:], BACKWARD)
+    return pairs
+
+
+# --- minimize: the optimizer's state as persistables of the program --------------------------
+
+def _persistable(name: str, shape: Sequence[int], dtype: Any, value: float) -> Variable:
+    """A non-parameter persistable of the main program, filled with `value` by the startup
+    program (Paddle's optimizer accumulators and learning rate)."""
+    main = mode.default_main_program()
+    if name in main._vars:
+        return main._vars[name]
+    ty = Abstract(tuple(shape), dtypes.convert_dtype(dtype)).tensor_type()
+    op = Persistable.make([], {"var_name": name, "trainable": False, "is_parameter": False},
+                          [ty])
+    op.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(name)])
+    main._append(op, root=True)
+    var = Variable(name, op.results[0], main.global_block(), True, {"persistable": True})
+    main._register(var, main._frames[0])
+    startup = mode.default_startup_program()
+    if name not in startup._vars:
+        init = append_initializer(name, tuple(shape), dtype, Constant(value), ty)
+        init.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(name)])
+        startup._append(init, root=True)
+        startup._register(Variable(name, init.results[0], startup.global_block(), True,
+                                   {"persistable": True}), startup._frames[0])
+    return var
+
+
+class StaticState:
+    """What an Optimizer's step reads and writes, as Program variables: accumulators,
+    the learning rate, and its update ops appended through the static builder."""
+
+    def __init__(self, optimizer: Any):
+        self.optimizer = optimizer
+
+    def accumulator(self, name: str, param: Any, dtype: Any, fill_value: float,
+                    shape: Any) -> Variable:
+        var_name = f"{param.name}_{name}_0"
+        return _persistable(var_name, param.shape if shape is None else shape,
+                            dtype or param.dtype, fill_value)
+
+    def learning_rate(self, param: Any) -> Variable:
+        lr = self.optimizer._learning_rate
+        ratio = (getattr(param, "optimize_attr", None) or {}).get("learning_rate", 1.0)
+        if ratio != 1.0:
+            raise UnsupportedError("minimize in static mode: per-parameter learning rates are "
+                                   "not supported yet")
+        return _persistable("learning_rate_0", [1], "float32", float(lr))
+
+
+def minimize(optimizer: Any, loss: Variable, parameters: Any = None,
+             no_grad_set: Any = None) -> tuple[list[Any], list[tuple[Any, Any]]]:
+    """Optimizer.minimize in static mode: append_backward, then clipping, decay and the
+    update ops."""
+    if len(optimizer._param_groups) > 1:
+        raise UnsupportedError("minimize in static mode: parameter groups are not supported "
+                               "yet")
+    if not isinstance(optimizer._learning_rate, (int, float)):
+        raise UnsupportedError("minimize in static mode: an LRScheduler learning rate is not "
+                               "supported yet; pass a float")
+    params_grads = append_backward(loss, parameters, no_grad_set)
+    optimizer._static = StaticState(optimizer)
+    block = loss.block.program._frames[0].block
+    first = len(list(block.ops))
+    try:  # the eager step's order: clip, weight decay, accumulators, updates
+        if optimizer._grad_clip is not None:
+            params_grads = optimizer._grad_clip(params_grads)
+        params_grads = [(p, optimizer._regularized(p, g)) for p, g in params_grads]
+        optimizer._create_accumulators([p for p, _ in params_grads])
+        ops = []
+        for p, g in params_grads:
+            optimizer._append_optimize_op(p, g)
+            ops.append(p)
+        optimizer._finish_update([p for p, _ in params_grads])
+    finally:
+        optimizer._static = None
+    _mark_role([op for op in list(block.ops)[first:] if not isinstance(op, Persistable)],
+               OPTIMIZE)
+    return ops, params_grads
