@@ -67,6 +67,7 @@ from tostatic.dialects.program_attrs import (  # noqa: F401  (the dialect's attr
     to_attr,
 )
 from tostatic.ir import dtypes as _dtypes
+from tostatic.ir.errors import ProgramError
 
 # --------------------------------------------------------------------------------------------
 # Small helpers for properties
@@ -544,10 +545,15 @@ class ProgramOp(IRDLOperation):
                     raise VerifyException(f"op_version_map entries must be [name, i32], got {p}")
 
 
-def outer_uses(blocks: Sequence[BlockOp], idx: int) -> tuple[list[str], list[str]]:
+def outer_uses(blocks: Sequence[BlockOp], idx: int,
+               _outer: frozenset[int] = frozenset()) -> tuple[list[str], list[str]]:
     """(names block `idx` reads, names it writes) that it does not declare itself, in order
     of first use, with what its ops' sub-blocks (`sub_block` attributes) use counted in: what
-    a conditional_block or while needs from, and gives back to, the blocks around it."""
+    a conditional_block or while needs from, and gives back to, the blocks around it.
+    A sub-block must be a child of its op's block, and never one of the blocks around it."""
+    if type(idx) is not int or not 0 <= idx < len(blocks) or idx in _outer:
+        raise ProgramError(f"sub_block {idx!r} is not a block index in [1, {len(blocks)}) "
+                           f"or refers back to an enclosing block {sorted(_outer)}")
     block = blocks[idx]
     own = {v.var_name for v in block.vars}
     reads: dict[str, None] = {}
@@ -555,7 +561,8 @@ def outer_uses(blocks: Sequence[BlockOp], idx: int) -> tuple[list[str], list[str
     for op in block.ops:
         ins, outs = op.input_names, op.output_names
         if op.has_attr("sub_block"):
-            sub_reads, sub_writes = outer_uses(blocks, op.attr("sub_block"))
+            sub = op.attr("sub_block")
+            sub_reads, sub_writes = outer_uses(blocks, sub, _outer | {idx})
             ins, outs = ins + sub_reads, outs + sub_writes
         for names, seen in ((ins, reads), (outs, writes)):
             for n in names:

@@ -27,7 +27,7 @@ from xdsl.ir import Block, Region, SSAValue
 
 import tostatic.dialects.pd  # noqa: F401  (registers every pd op the table names)
 from tostatic.ir.attr_keys import INPUT_NAME_ATTR, NAMES_ATTR
-from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.errors import ToStaticError, UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.control_flow import If, While, Yield
 from tostatic.ops.core import Persistable
@@ -84,7 +84,13 @@ class RaisedPir:
 
 def raise_pir(program: PirProgram) -> RaisedPir:
     """The `pd` module of a PIR program (see the module docstring)."""
-    return _PirRaiser(program).run()
+    try:
+        return _PirRaiser(program).run()
+    except (ToStaticError, RecursionError, MemoryError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a malformed program from a file
+        raise PirFormatError(program.source, "program", f"cannot be raised "
+                             f"({type(e).__name__}: {e})") from None
 
 
 class _PirRaiser:
@@ -130,7 +136,13 @@ class _PirRaiser:
                     raise self.fail(op, "cf.yield outside a region")
                 ctx = OpContext(self.program, op, scope)
                 return [ctx.tensor(i) for i in range(len(op.operands))]
-            self.raise_op(op, scope, top)
+            try:
+                self.raise_op(op, scope, top)
+            except (ToStaticError, RecursionError, MemoryError):
+                raise
+            except Exception as e:  # noqa: BLE001 - a malformed op from a file
+                raise PirFormatError(self.program.source, op.path, f"{op.name}: cannot be "
+                                     f"raised ({type(e).__name__}: {e})") from None
         if not top:
             raise UnsupportedError(f"{self.program.source}: {pblock.path}: a region's block "
                                    f"must end with cf.yield")

@@ -15,11 +15,14 @@ from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.dialects.program import ProgramOp
 from tostatic.passes.base import CompileState, entry
+from tostatic.ir.errors import ExecutionError, ToStaticError
+from tostatic.ir.opdef import Abstract
 from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import input_names, output_names
-from tostatic.passes.manager import PassManager
+from tostatic.passes.manager import PassFailure, PassManager
 from tostatic.passes.raise_from_pir import raise_pir
 from tostatic.runtime.plan import ExecutionPlan
+from tostatic.serialization import FormatError
 from tostatic.serialization.pdiparams import load_combine
 from tostatic.serialization.pir_json import detect_model_format, read_pir
 from tostatic.serialization.program_desc import load_program
@@ -49,8 +52,15 @@ class LoadedModel:
             self._program = lowered_program(self.module)
         return self._program
 
+    source = "<model>"  # the model file, for errors
+
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
-        return self.plan.run(feeds)
+        try:
+            return self.plan.run(feeds)
+        except (ToStaticError, MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - a kernel refusing what the model computes
+            raise ExecutionError(f"running {self.source}: {type(e).__name__}: {e}") from e
 
 
 def lowered_program(module: ModuleOp) -> ProgramOp:
@@ -95,6 +105,48 @@ def params_beside(model_file: str) -> str:
 
 
 def load_model(model_file: str, params_file: str | None) -> LoadedModel:
+    """Read, raise and plan a model; any error from the files names the file it is about."""
+    try:
+        model = _load_model(model_file, params_file)
+        model.source = model_file
+        return model
+    except ToStaticError as e:
+        if isinstance(e, PassFailure):
+            raise  # a bug in tostatic, not in the file: keep its reproducer
+        raise _naming(e, model_file) from None
+
+
+def _naming(e: ToStaticError, model_file: str) -> ToStaticError:
+    """The error, its message starting with the file unless it names one already."""
+    text = str(e)
+    if e.args and isinstance(e.args[0], str) and not any(
+            os.path.basename(f) in text for f in (model_file, params_beside(model_file))):
+        e.args = (f"{model_file}: {e.args[0]}",) + e.args[1:]
+    return e
+
+
+def _check_weights(fn: Any, weights: dict[str, np.ndarray], params_file: str,
+                   offsets: dict[str, int]) -> None:
+    """Each stored tensor must have the shape and dtype the program declares for it: a
+    wrong-sized record would otherwise load and fail (or broadcast) only when run."""
+    for op in fn.walk():
+        if not isinstance(op, Persistable):
+            continue
+        name = op.attr_values()["var_name"]
+        want = Abstract.of_value(op.results[0])
+        arr = weights.get(name)
+        if arr is None:
+            continue
+        shape_ok = len(want.shape) == arr.ndim and all(
+            d < 0 or d == n for d, n in zip(want.shape, arr.shape))
+        dtype_ok = want.dtype.numpy is None or arr.dtype == want.dtype.numpy
+        if not (shape_ok and dtype_ok):
+            raise FormatError(params_file, offsets.get(name),
+                              f"tensor {name!r} is {arr.dtype}{list(arr.shape)}, but the model "
+                              f"declares it {want.dtype.name}{list(want.shape)}")
+
+
+def _load_model(model_file: str, params_file: str | None) -> LoadedModel:
     if not os.path.exists(model_file):
         prefix = model_file.rsplit(".", 1)[0] if model_file.endswith(MODEL_SUFFIXES) else ""
         hint = (f"; neither {prefix}.pdmodel nor {prefix}.json exists" if prefix else "")
@@ -113,7 +165,9 @@ def load_model(model_file: str, params_file: str | None) -> LoadedModel:
         if not params_file or not os.path.exists(params_file):
             raise FileNotFoundError(f"{model_file} has {len(persistables)} persistable "
                                     f"variables but the params file {params_file!r} is missing")
-        weights = load_combine(params_file, persistables)
+        offsets: dict[str, int] = {}
+        weights = load_combine(params_file, persistables, offsets)
+        _check_weights(fn, weights, params_file, offsets)
     plan = ExecutionPlan(fn, weights, feeds)
     return LoadedModel(program, feeds, fetches, weights, plan, module)
 
@@ -130,7 +184,9 @@ def _load_pir(model_file: str, params_file: str | None) -> LoadedModel:
         if not params_file or not os.path.exists(params_file):
             raise FileNotFoundError(f"{model_file} has {len(names)} parameters but the params "
                                     f"file {params_file!r} is missing")
-        weights = load_combine(params_file, names)
+        offsets = {}
+        weights = load_combine(params_file, names, offsets)
+        _check_weights(entry(module), weights, params_file, offsets)
     fn = entry(module)
     plan = ExecutionPlan(fn, weights, raised.feed_names)
     return LoadedModel(None, raised.feed_names, raised.fetch_names, weights, plan, module,

@@ -11,10 +11,12 @@ import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from tostatic.ir.errors import ToStaticError
+
 __all__ = ["FormatError", "atomic_write"]
 
 
-class FormatError(ValueError):
+class FormatError(ToStaticError, ValueError):
     """A file is not in the expected format. Carries the file name and the byte offset."""
 
     def __init__(self, path: str | os.PathLike[str], offset: int | None, reason: str):

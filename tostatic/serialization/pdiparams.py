@@ -133,11 +133,13 @@ def _read_record(r: _Reader, where: str) -> np.ndarray:
     return arr
 
 
-def load_combine(path: str | os.PathLike[str], names: Sequence[str]) -> dict[str, np.ndarray]:
+def load_combine(path: str | os.PathLike[str], names: Sequence[str],
+                 offsets: dict[str, int] | None = None) -> dict[str, np.ndarray]:
     """Read one record per name, in the given order (callers pass the sorted persistable names).
 
     The file must end exactly after the last record (Paddle refuses partial loads too); an
-    empty `names` therefore requires an empty file.
+    empty `names` therefore requires an empty file. `offsets`, if given, receives each
+    record's byte offset (for errors found later).
     """
     path = os.fspath(path)
     if isinstance(names, str):
@@ -153,6 +155,8 @@ def load_combine(path: str | os.PathLike[str], names: Sequence[str]) -> dict[str
             if r.pos == r.size:
                 raise FormatError(path, r.pos, f"record {i} ({name!r}): expected {len(names)} "
                                   f"records, but the file ends after {i}")
+            if offsets is not None:
+                offsets[name] = r.pos
             out[name] = _read_record(r, f"record {i} ({name!r})")
         if r.pos != r.size:
             last = f"record {len(names) - 1} ({names[-1]!r})" if names else "no records requested"
