@@ -551,10 +551,13 @@ def outer_uses(blocks: Sequence[BlockOp], idx: int,
     of first use, with what its ops' sub-blocks (`sub_block` attributes) use counted in: what
     a conditional_block or while needs from, and gives back to, the blocks around it.
     A sub-block must be a child of its op's block, and never one of the blocks around it."""
-    if type(idx) is not int or not 0 <= idx < len(blocks) or idx in _outer:
-        raise ProgramError(f"sub_block {idx!r} is not a block index in [1, {len(blocks)}) "
-                           f"or refers back to an enclosing block {sorted(_outer)}")
-    block = blocks[idx]
+    try:
+        if type(idx) is not int or idx < 0 or idx in _outer:
+            raise KeyError(idx)
+        block = blocks[idx]
+    except (IndexError, KeyError):
+        raise ProgramError(f"sub_block {idx!r} is not the index of a block, or refers back to "
+                           f"a block around it {sorted(_outer)}") from None
     own = {v.var_name for v in block.vars}
     reads: dict[str, None] = {}
     writes: dict[str, None] = {}

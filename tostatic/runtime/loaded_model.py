@@ -7,6 +7,7 @@ Both use the same `.pdiparams`: the persistable variables sorted by name.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -25,7 +26,8 @@ from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization import FormatError
 from tostatic.serialization.pdiparams import load_combine
 from tostatic.serialization.pir_json import detect_model_format, read_pir
-from tostatic.serialization.program_desc import load_program
+from tostatic.serialization.artifact import check_file, file_entry, read_manifest, recover
+from tostatic.serialization.program_desc import parse_program_bytes
 
 
 class LoadedModel:
@@ -125,6 +127,31 @@ def _naming(e: ToStaticError, model_file: str) -> ToStaticError:
     return e
 
 
+def _manifest(model_file: str, params_file: str | None) -> dict[str, Any] | None:
+    """The manifest tostatic saved with these files (None for Paddle's files), after
+    finishing a save of the prefix that was killed after its commit point."""
+    if not model_file.endswith(".pdmodel"):
+        return None
+    prefix = model_file[: -len(".pdmodel")]
+    if params_file not in (None, prefix + ".pdiparams"):
+        return None
+    with contextlib.suppress(OSError):  # a read-only directory: load what is there
+        recover(prefix)
+    return read_manifest(prefix)
+
+
+def _crcs(manifest: dict[str, Any] | None, params_file: str) -> dict[str, int] | None:
+    entry = file_entry(manifest, params_file)
+    records = entry.get("records") if entry else None
+    if not isinstance(records, list):
+        return None
+    try:
+        return {str(name): int(crc) for name, _, crc in records}
+    except (TypeError, ValueError):
+        raise FormatError(params_file + ".tostatic-manifest", None,
+                          "malformed records list") from None
+
+
 def _check_weights(fn: Any, weights: dict[str, np.ndarray], params_file: str,
                    offsets: dict[str, int]) -> None:
     """Each stored tensor must have the shape and dtype the program declares for it: a
@@ -153,7 +180,11 @@ def _load_model(model_file: str, params_file: str | None) -> LoadedModel:
         raise FileNotFoundError(f"model file {model_file!r} does not exist{hint}")
     if detect_model_format(model_file) == "pir-json":
         return _load_pir(model_file, params_file)
-    program = load_program(model_file)
+    manifest = _manifest(model_file, params_file)
+    with open(model_file, "rb") as f:
+        data = f.read()
+    check_file(manifest, model_file, data)
+    program = parse_program_bytes(data, model_file)
     module = ModuleOp([program.clone()])
     PassManager("load", verify="end").run(module, CompileState(), first_stage="loaded")
     fn = entry(module)
@@ -166,7 +197,8 @@ def _load_model(model_file: str, params_file: str | None) -> LoadedModel:
             raise FileNotFoundError(f"{model_file} has {len(persistables)} persistable "
                                     f"variables but the params file {params_file!r} is missing")
         offsets: dict[str, int] = {}
-        weights = load_combine(params_file, persistables, offsets)
+        check_file(manifest, params_file)
+        weights = load_combine(params_file, persistables, offsets, _crcs(manifest, params_file))
         _check_weights(fn, weights, params_file, offsets)
     plan = ExecutionPlan(fn, weights, feeds)
     return LoadedModel(program, feeds, fetches, weights, plan, module)

@@ -29,7 +29,7 @@ import numpy as np
 from tostatic.serialization import FormatError, atomic_write
 from tostatic.serialization.safe_pickle import safe_load
 
-__all__ = ["save_info", "load_info"]
+__all__ = ["save_info", "load_info", "info_bytes"]
 
 _KEYS = ("structured_name", "stop_gradient", "trainable")  # Paddle's insertion order
 _TYPES = {"structured_name": str, "stop_gradient": bool, "trainable": bool}
@@ -71,9 +71,14 @@ def _normalize(info: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
     return out
 
 
+def info_bytes(info: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """`info` as Paddle pickles it (protocol 2). Entry order is kept."""
+    return pickle.dumps(_normalize(info), protocol=2)
+
+
 def save_info(path: str | os.PathLike[str], info: Mapping[str, Mapping[str, Any]]) -> None:
     """Write `info` as Paddle does (pickle protocol 2), atomically. Entry order is kept."""
-    data = pickle.dumps(_normalize(info), protocol=2)
+    data = info_bytes(info)
     with atomic_write(path) as f:
         f.write(data)
 

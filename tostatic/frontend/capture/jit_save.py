@@ -10,9 +10,10 @@ from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.dialects.program import ProgramOp
 from tostatic.frontend.capture.static_function import StaticFunction, to_static, trace
-from tostatic.serialization.pdiparams import save_combine
-from tostatic.serialization.pdiparams_info import save_info
-from tostatic.serialization.program_desc import save_program
+from tostatic.serialization.artifact import save_files
+from tostatic.serialization.pdiparams import write_combine
+from tostatic.serialization.pdiparams_info import info_bytes
+from tostatic.serialization.program_desc import to_program_desc
 from tostatic.frontend.nn.layer import Layer
 from tostatic.frontend.capture.translated_layer import TranslatedLayer
 from tostatic.passes.base import CompileState
@@ -45,7 +46,7 @@ def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **confi
     if specs is None:
         raise ValueError("jit.save needs input_spec: pass it here or to to_static")
     concrete = trace(sf._call_target(), specs, sf._layer, pipeline="export",
-                     func_name=sf.__name__)
+                     func_name=sf.__name__, snapshot=False)
     write_inference_model(path, concrete.module, concrete.state)
 
 
@@ -65,14 +66,13 @@ def write_inference_model(path: str, module: ModuleOp, state: Any) -> None:
         module = module.clone()
         PassManager("lower-to-program", verify="end").run(module, state, first_stage="optimised")
         program = next(op for op in module.body.block.ops if isinstance(op, ProgramOp))
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
     persistables = {v.var_name for v in program.blocks[0].vars if v.persistable}
     weights = {name: state.weight_array(name) for name in state.weights if name in persistables}
-    save_program(path + ".pdmodel", program)
-    if weights:
-        save_combine(path + ".pdiparams", weights)
     info = {name: entry for name, entry in state.info.items() if name in persistables}
-    if info:
-        save_info(path + ".pdiparams.info", info)
+    model = to_program_desc(program).SerializeToString()
+    # all files of the prefix as one unit (serialization/artifact.py); a file this save does
+    # not have (no parameters) is removed, as a leftover of an earlier save would mislead
+    save_files(path, {
+        ".pdmodel": lambda f: f.write(model),
+        ".pdiparams": (lambda f: write_combine(f, weights)) if weights else None,
+        ".pdiparams.info": (lambda f: f.write(info_bytes(info))) if info else None})
