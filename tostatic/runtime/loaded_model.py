@@ -22,6 +22,7 @@ from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import input_names, output_names
 from tostatic.passes.manager import PassFailure, PassManager
 from tostatic.passes.raise_from_pir import raise_pir
+from tostatic.runtime.feeds import check_feeds
 from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization import FormatError
 from tostatic.serialization.pdiparams import load_combine
@@ -56,9 +57,12 @@ class LoadedModel:
 
     source = "<model>"  # the model file, for errors
 
-    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    def run(self, feeds: list[Any]) -> list[np.ndarray]:
+        """Outputs for `feeds` (in feed order), checked and converted (runtime/feeds.py).
+        Safe to call from several threads at once: a run keeps its values to itself."""
+        arrays = check_feeds(self.feed_names, self.plan.input_abstracts, list(feeds))
         try:
-            return self.plan.run(feeds)
+            return self.plan.run(arrays)
         except (ToStaticError, MemoryError, KeyboardInterrupt):
             raise
         except Exception as e:  # noqa: BLE001 - a kernel refusing what the model computes
