@@ -600,7 +600,7 @@ def test_pad_lowers_to_the_ops_paddle_writes_and_raises_from_them(tmp_path, padd
     model = load_model(prefix + ".pdmodel", None)
     got = model.run([feeds[n] for n in model.feed_names])
     for a, b in zip(got, paddle_predict_reference(prefix + ".pdmodel", feeds)):
-        assert_close(a, b)
+        assert_sampled_close(a, b)
 
 
 @pytest.mark.interop
@@ -748,13 +748,21 @@ def test_sampling_exports_and_loads_back(tmp_path):
         assert_close(a, b)
 
 
+def assert_sampled_close(got, want):
+    """Paddle computes the sampling grid in float32 with FMA where the CPU has it: a weight
+    differs in its last bits, and a sample near a cell edge by up to ~2e-6 absolute (seen on an
+    AVX-512 Xeon, not on the machine the test was written on)."""
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.interop
 def test_sampling_export_runs_in_paddle_inference(tmp_path, real_paddle):
     path = export(tmp_path, GRID_INPUTS, _grid_model)
     feeds = _grid_feeds()
     theirs = paddle_predict_reference(path, feeds)
     for a, b in zip(_eager(GRID_INPUTS, _grid_model, feeds), theirs):
-        assert_close(a, b)
+        assert_sampled_close(a, b)
 
 
 @pytest.mark.interop
@@ -792,7 +800,7 @@ def test_sampling_lowers_to_the_ops_paddle_writes_and_raises_from_them(tmp_path,
     model = load_model(prefix + ".pdmodel", None)
     got = model.run([feeds[n] for n in model.feed_names])
     for a, b in zip(got, paddle_predict_reference(prefix + ".pdmodel", feeds)):
-        assert_close(a, b)
+        assert_sampled_close(a, b)
 
 
 @pytest.mark.interop
@@ -821,7 +829,7 @@ def test_first_generation_interp_ops_raise_run_and_lower_back(tmp_path, paddle_s
     model = load_model(prefix + ".pdmodel", None)
     got = model.run([feeds["x"]])
     for a, b in zip(got, paddle_predict_reference(prefix + ".pdmodel", feeds)):
-        assert_close(a, b)
+        assert_sampled_close(a, b)
     path = tmp_path / "again.pdmodel"
     save_program(path, lower_function(entry(model.module)))
     assert [o.type for o in ops_of(path)] == [t for t, _ in cases]
