@@ -8,10 +8,11 @@ bytes (truncation, bit flips, insertions, deletions, overwritten integers) and b
 (absurd dims and sizes, negative lengths, unknown dtype codes and op types, bad block indices,
 cycles in sub-block references, deeply nested JSON, pickles calling os.system), loads each in a
 worker process and, when it loads, runs it on inputs drawn from its input spec. Per format it
-prints: cases, clean errors (a tostatic error naming the file), loads-and-runs, run errors (a
+prints: cases, clean errors (a tostatic error naming the file and where in it: a byte
+offset, a JSON field path, a block / op / record), loads-and-runs, run errors (a
 tostatic error raised by running a model that loaded: should be 0), crashes (the worker died,
 MemoryError, RecursionError or peak RSS growth over the bound), hangs (no answer within the
-timeout), uncaught (any other exception, or an error that does not name the file).
+timeout), uncaught (any other exception, or an error that does not name the file or where).
 Exit status 1 when crashes, hangs or uncaught are not all 0, or a pickle ran code.
 
 The worker runs under RLIMIT_AS = its size at start + 1 GiB, and a case whose loading raises the
@@ -21,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import io
 import json
 import multiprocessing as mp
 import os
 import pickle
 import random
+import re
 import resource
 import struct
 import sys
@@ -81,6 +84,7 @@ def _tostatic_pdparams(tmp: str) -> tuple[bytes, bytes]:
     return _read(path), _read(opt_path)
 
 
+@functools.lru_cache(maxsize=1)
 def load_seeds() -> dict[str, list[Seed]]:
     seeds: dict[str, list[Seed]] = collections.defaultdict(list)
     for name in sorted(os.listdir(FIXTURES)):
@@ -457,6 +461,18 @@ def _load(fmt: str, path: str, prefix: str) -> tuple[Any, Callable[[], Any] | No
     return model, lambda: model.run(_inputs(model, np.random.default_rng(0)))
 
 
+_LOCATION = re.compile(r"byte offset \d+|op \d+|block \d+|record \d+|\w\[\d+\]|"
+                       r"\bprogram\b|line \d+|tensor '|variable '|input '|sub_block|"
+                       r"\bat \[|at the top level|\(key ")
+
+
+def _located(e: BaseException) -> bool:
+    """The error says where: a byte offset, a JSON field path, a block / op / record."""
+    if getattr(e, "offset", None) is not None or getattr(e, "field", None):
+        return True
+    return bool(_LOCATION.search(str(e)))
+
+
 def _names_file(e: BaseException, path: str) -> bool:
     """The message names the case's file, or the file beside it that the error is about."""
     text = str(e)
@@ -487,6 +503,8 @@ def run_case(fmt: str, seed: Seed, data: bytes, workdir: str) -> tuple[str, str]
             return "uncaught", f"PassFailure (a tostatic bug) at load: {str(e)[:300]}"
         if not _names_file(e, path):
             return "uncaught", f"{type(e).__name__} not naming the file: {str(e)[:300]}"
+        if not _located(e):
+            return "uncaught", f"{type(e).__name__} not saying where: {str(e)[:300]}"
         return "clean_error", type(e).__name__
     except Exception as e:  # noqa: BLE001 - what the fuzzer is looking for
         if run_case_raise:

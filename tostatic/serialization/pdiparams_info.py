@@ -94,11 +94,12 @@ def load_info(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         raise FormatError(path, 0, f"expected a dict {{var_name: {{...}}}}, found {type(obj).__name__}")
     for var, entry in obj.items():
         if not isinstance(var, str) or not isinstance(entry, dict):
-            raise FormatError(path, None, f"expected {{var_name: dict}}, found entry {var!r}: "
-                              f"{type(entry).__name__}")
+            raise FormatError(path, None, f"at [{var!r:.80}]: expected {{var_name: dict}}, found "
+                              f"a {type(entry).__name__} entry")
         for key, value in entry.items():
             want = _TYPES.get(key)
             if not isinstance(key, str) or (want is not None and not isinstance(value, want)) \
                     or not isinstance(value, (str, bool, int, float, type(None))):
-                raise FormatError(path, None, f"entry {var!r}: unexpected {key!r}: {value!r}")
+                raise FormatError(path, None, f"at [{var!r:.80}][{key!r:.80}]: unexpected value "
+                                  f"{value!r:.80}")
     return obj

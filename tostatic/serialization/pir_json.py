@@ -51,6 +51,28 @@ ELEMENT_TYPES = {"t_bool": "bool", "t_i8": "int8", "t_ui8": "uint8", "t_i16": "i
 _SPECIAL_FLOATS = {"NaN": float("nan"), "INF": float("inf"), "-INF": float("-inf")}
 
 
+def _too_deep(text: str, limit: int) -> tuple[int, int | None]:
+    """(limit, byte offset of the bracket that opens level limit + 1), strings skipped."""
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return limit, len(text[:i].encode("utf-8"))
+        elif ch in "]}":
+            depth -= 1
+    return limit, None
+
+
 class PirFormatError(FormatError):
     """A PIR .json file that is not what Paddle writes; `field` is the JSON path."""
 
@@ -184,7 +206,8 @@ def parse_pir(data: bytes, path: str = "<bytes>") -> PirProgram:
     except ValueError as e:  # a bare NaN / Infinity, which Paddle never writes
         raise FormatError(path, None, f"not valid JSON: {e}") from None
     except RecursionError:
-        raise FormatError(path, None, "JSON nested too deeply") from None
+        depth, offset = _too_deep(text, 500)
+        raise FormatError(path, offset, f"JSON nested more than {depth} levels deep") from None
     try:
         return _Reader(path).program(doc)
     except RecursionError:  # a last resort: the walk bounds every nesting itself

@@ -4,7 +4,7 @@ The exported program (the legacy ProgramDesc, raised back to `pd` exactly as jit
 it) and the eager Layer run on the same inputs drawn within the input spec: every dynamic
 (-1) dim at two sizes (2 and 3), floats standard normal, integers in [0, 3) (valid ids for
 any embedding), bools at random. Outputs must agree (floats to rtol 1e-4 and an atol of
-1e-5 x the largest eager value; integers and bools exactly). On a mismatch nothing is
+1e-5 x the largest eager value; integers and bools exactly; values, whatever their dtypes). On a mismatch nothing is
 written, and the error names the first op of the exported program whose value differs from
 the same variable in the traced program (both run op by op), the user's line that op came
 from (`pd.loc`), and the largest difference.
@@ -70,12 +70,13 @@ def _draw(shape: tuple[int, ...], dtype: Any, rng: np.random.Generator) -> np.nd
 
 
 def _close(got: np.ndarray, want: np.ndarray) -> tuple[bool, float]:
-    """(agree, max abs difference)."""
-    if got.shape != want.shape or got.dtype != want.dtype:
+    """(agree, max abs difference). Values, not dtypes: Paddle's own legacy ops differ from
+    its eager API in places (the shape op gives int32, paddle.shape int64)."""
+    if got.shape != want.shape:
         return False, float("inf")
     if got.size == 0:
         return True, 0.0
-    if got.dtype.kind in "fc":
+    if got.dtype.kind in "fc" or want.dtype.kind in "fc":
         g, w = got.astype(np.complex128 if got.dtype.kind == "c" else np.float64), \
             want.astype(np.complex128 if want.dtype.kind == "c" else np.float64)
         finite = np.isfinite(w) & np.isfinite(g)
@@ -85,7 +86,7 @@ def _close(got: np.ndarray, want: np.ndarray) -> tuple[bool, float]:
         ok = bool(np.all(diff <= 1e-5 * max(1.0, scale) + 1e-4 * np.abs(np.where(finite, w, 0))))
         return ok, float(np.max(diff))
     diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-    return bool(np.array_equal(got, want)), float(np.max(diff))
+    return bool(np.array_equal(got, want)), float(np.max(diff))  # ints and bools: exactly
 
 
 def _has_random_ops(fn: func.FuncOp) -> bool:
