@@ -12,9 +12,12 @@ prints: cases, clean errors (a tostatic error naming the file and where in it: a
 offset, a JSON field path, a block / op / record), loads-and-runs, run errors (a
 tostatic error raised by running a model that loaded: should be 0), crashes (the worker died,
 MemoryError, RecursionError or peak RSS growth over the bound), hangs (no answer within the
-timeout), uncaught (any other exception, or an error that does not name the file or where).
+timeout), loads only (it loaded, but inputs of its spec are too big to draw: more than
+4M elements), uncaught (any other exception, or an error that does not name the file or where).
 Exit status 1 when crashes, hangs or uncaught are not all 0, or a pickle ran code.
 
+Workers set TOSTATIC_MAX_WHILE_ITERATIONS=100000 (the default is ten million), so that a
+program whose loop never ends (a mutated condition) fails in seconds rather than minutes.
 The worker runs under RLIMIT_AS = its size at start + 1 GiB, and a case whose loading raises the
 worker's peak RSS by more than 64 MiB + 64 x the file's size counts as a crash.
 """
@@ -50,7 +53,8 @@ FORMATS = ("pdmodel", "pdiparams", "info", "pdparams", "pdopt", "json")
 TIMEOUT = 20.0  # seconds per case before it counts as a hang
 RSS_SLACK = 64 << 20
 RSS_FACTOR = 64
-ALL_CATEGORIES = ("clean_error", "loads_and_runs", "run_error", "crash", "hang", "uncaught")
+ALL_CATEGORIES = ("clean_error", "loads_and_runs", "loads_only", "run_error", "crash", "hang",
+                  "uncaught")
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -120,10 +124,16 @@ def load_seeds() -> dict[str, list[Seed]]:
 # ----------------------------------------------------------------------------- running
 
 
+class TooBig(Exception):
+    """The spec's inputs are too big to draw here: the model loaded but is not run."""
+
+
 def _inputs(model: Any, rng: np.random.Generator) -> list[np.ndarray]:
     arrays = []
     for spec in model.plan.input_abstracts:
         shape = [1 if d < 0 else d for d in spec.shape]  # 1 broadcasts with any dim
+        if np.prod(shape, dtype=object) > 2**22:
+            raise TooBig()
         dt = spec.dtype.numpy
         if dt is None:
             raise ToStaticError(f"input of dtype {spec.dtype.name}")
@@ -203,6 +213,8 @@ def run_case(fmt: str, seed: Seed, data: bytes, workdir: str) -> tuple[str, str]
         return "loads_and_runs", ""
     try:
         runner()
+    except TooBig:
+        return "loads_only", ""
     except (MemoryError, RecursionError) as e:
         return "crash", f"{type(e).__name__} at run: {str(e)[:200]}"
     except ToStaticError as e:
@@ -220,7 +232,11 @@ def _vm_size() -> int:
     return 0
 
 
+WHILE_LIMIT = "100000"  # a mutated loop condition can make an endless loop: stop it early
+
+
 def _worker(conn: Any, seeds: dict[str, list[Seed]]) -> None:
+    os.environ["TOSTATIC_MAX_WHILE_ITERATIONS"] = WHILE_LIMIT
     limit = _vm_size() + (1 << 30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
     workdir = tempfile.mkdtemp(prefix="tostatic-fuzz-")
@@ -329,7 +345,8 @@ def fuzz(cases_per_format: int, seed: int, formats: tuple[str, ...], workers: in
         fmt = case[0]
         counts[fmt][category] += 1
         counts[fmt]["cases"] += 1
-        if category in ("crash", "hang", "uncaught", "run_error") and len(examples[fmt]) < 8:
+        shown = sum(1 for e in examples[fmt] if f": {category}: " in e)
+        if category in ("crash", "hang", "uncaught", "run_error") and shown < 5:
             examples[fmt].append(f"{fmt} case {case[3]} (seed {seeds[fmt][case[1]].name}): "
                                  f"{category}: {detail}")
             if verbose:
@@ -350,12 +367,13 @@ def fuzz(cases_per_format: int, seed: int, formats: tuple[str, ...], workers: in
 
 
 def report(counts: dict[str, collections.Counter], seconds: float) -> str:
-    head = f"{'format':<10}{'cases':>8}{'clean errors':>14}{'loads+runs':>12}{'run errors':>12}" \
-           f"{'crashes':>9}{'hangs':>7}{'uncaught':>10}"
+    head = f"{'format':<10}{'cases':>8}{'clean errors':>14}{'loads+runs':>12}{'loads only':>12}" \
+           f"{'run errors':>12}{'crashes':>9}{'hangs':>7}{'uncaught':>10}"
     lines = [head]
     for fmt, c in counts.items():
         lines.append(f"{fmt:<10}{c['cases']:>8}{c['clean_error']:>14}{c['loads_and_runs']:>12}"
-                     f"{c['run_error']:>12}{c['crash']:>9}{c['hang']:>7}{c['uncaught']:>10}")
+                     f"{c['loads_only']:>12}{c['run_error']:>12}{c['crash']:>9}{c['hang']:>7}"
+                     f"{c['uncaught']:>10}")
     lines.append(f"({seconds:.0f} s)")
     for fmt, c in counts.items():
         if c["code_executed"]:
@@ -385,6 +403,7 @@ def replay(case: str, seed: int) -> int:
     workdir = tempfile.mkdtemp(prefix="tostatic-fuzz-replay-")
     global run_case_raise
     run_case_raise = True
+    os.environ["TOSTATIC_MAX_WHILE_ITERATIONS"] = WHILE_LIMIT
     print(run_case(fmt, seeds[fmt][i], data, workdir), "in", workdir)
     return 0
 

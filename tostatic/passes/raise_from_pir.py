@@ -112,8 +112,9 @@ class _PirRaiser:
         self.fetches.sort(key=lambda f: f[0])
         cols = [c for c, _, _ in self.fetches]
         if cols != list(range(len(cols))):
-            raise UnsupportedError(f"{self.program.source}: the fetch ops' col attributes are "
-                                   f"{cols}, expected 0..{len(cols) - 1}")
+            raise UnsupportedError(f"{self.program.source}: "
+                                   f"{self.program.regions[0].blocks[0].path}: the fetch ops' "
+                                   f"col attributes are {cols}, expected 0..{len(cols) - 1}")
         results = [v for _, _, v in self.fetches]
         top.block.add_op(func.ReturnOp(*results))
         ftype = func.FunctionType.from_lists([a.type for a in top.block.args],

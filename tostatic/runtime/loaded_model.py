@@ -8,6 +8,7 @@ Both use the same `.pdiparams`: the persistable variables sorted by name.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from typing import Any
 
@@ -16,7 +17,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.dialects.program import ProgramOp
 from tostatic.passes.base import CompileState, entry
-from tostatic.ir.errors import ExecutionError, ToStaticError
+from tostatic.ir.errors import ExecutionError, ProgramError, ToStaticError
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import input_names, output_names
@@ -177,6 +178,15 @@ def _check_weights(fn: Any, weights: dict[str, np.ndarray], params_file: str,
                               f"declares it {want.dtype.name}{list(want.shape)}")
 
 
+def _check_inputs(plan: ExecutionPlan) -> None:
+    """An input no array can match (more than 2**63 bytes) makes the model unusable."""
+    for name, spec in zip(plan.input_names, plan.input_abstracts):
+        itemsize = spec.dtype.numpy.itemsize if spec.dtype.numpy is not None else 2
+        if math.prod(max(d, 1) for d in spec.shape) * itemsize >= 2**63:
+            raise ProgramError(f"input {name!r} is declared with shape {list(spec.shape)}: "
+                               f"no array that large can exist")
+
+
 def _load_model(model_file: str, params_file: str | None) -> LoadedModel:
     if not os.path.exists(model_file):
         prefix = model_file.rsplit(".", 1)[0] if model_file.endswith(MODEL_SUFFIXES) else ""
@@ -205,6 +215,7 @@ def _load_model(model_file: str, params_file: str | None) -> LoadedModel:
         weights = load_combine(params_file, persistables, offsets, _crcs(manifest, params_file))
         _check_weights(fn, weights, params_file, offsets)
     plan = ExecutionPlan(fn, weights, feeds)
+    _check_inputs(plan)
     return LoadedModel(program, feeds, fetches, weights, plan, module)
 
 
@@ -225,5 +236,6 @@ def _load_pir(model_file: str, params_file: str | None) -> LoadedModel:
         _check_weights(entry(module), weights, params_file, offsets)
     fn = entry(module)
     plan = ExecutionPlan(fn, weights, raised.feed_names)
+    _check_inputs(plan)
     return LoadedModel(None, raised.feed_names, raised.fetch_names, weights, plan, module,
                        source_format="pir-json", info=raised.info())

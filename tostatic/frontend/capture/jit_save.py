@@ -1,7 +1,6 @@
 """jit.save: trace (if needed), compile and write the three Paddle inference files."""
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any, Sequence
 
