@@ -258,8 +258,9 @@ def _worker(conn: Any, seeds: dict[str, list[Seed]]) -> None:
 class Pool:
     """Workers forked from this process; a worker that dies or hangs is replaced."""
 
-    def __init__(self, n: int, seeds: dict[str, list[Seed]]):
+    def __init__(self, n: int, seeds: dict[str, list[Seed]], timeout: float = TIMEOUT):
         self.seeds = seeds
+        self.timeout = timeout
         self.ctx = mp.get_context("fork")
         self.workers = [self._start() for _ in range(n)]
 
@@ -307,10 +308,10 @@ class Pool:
                     on_result(w[2], "crash", f"worker died (exit code {w[0].exitcode})")
                     self.workers[i] = self._start()
                     busy -= 1
-                elif time.monotonic() - started[i] > TIMEOUT:
+                elif time.monotonic() - started[i] > self.timeout:
                     w[0].kill()
                     w[0].join()
-                    on_result(w[2], "hang", f"no answer in {TIMEOUT} s")
+                    on_result(w[2], "hang", f"no answer in {self.timeout} s")
                     self.workers[i] = self._start()
                     busy -= 1
 
@@ -327,7 +328,7 @@ class Pool:
 
 
 def fuzz(cases_per_format: int, seed: int, formats: tuple[str, ...], workers: int,
-         verbose: bool = False) -> dict[str, collections.Counter]:
+         verbose: bool = False, timeout: float = TIMEOUT) -> dict[str, collections.Counter]:
     """Run the mutation loop; returns the counts per format (and `examples` of failures)."""
     seeds = load_seeds()
     marker = os.path.join(tempfile.gettempdir(), f"tostatic-fuzz-pwned-{os.getpid()}")
@@ -352,7 +353,7 @@ def fuzz(cases_per_format: int, seed: int, formats: tuple[str, ...], workers: in
             if verbose:
                 print(examples[fmt][-1], file=sys.stderr, flush=True)
 
-    pool = Pool(workers, seeds)
+    pool = Pool(workers, seeds, timeout)
     try:
         pool.run(cases(), on_result)
     finally:

@@ -24,7 +24,7 @@ def _fuzzer():
 @pytest.mark.parametrize("fmt", ["pdmodel", "pdiparams", "info", "pdparams", "pdopt", "json"])
 def test_mutated_files_fail_cleanly(fmt):
     fuzz = _fuzzer()
-    counts = fuzz.fuzz(CASES, seed=12345, formats=(fmt,), workers=1)
+    counts = fuzz.fuzz(CASES, seed=12345, formats=(fmt,), workers=1, timeout=120)  # a busy machine
     c = counts[fmt]
     report = fuzz.report(counts, 0)
     assert c["cases"] == CASES, report

@@ -315,6 +315,10 @@ class _PirRaiser:
             raise ctx.fail(f"the condition must be a one-element bool tensor, found "
                            f"{list(c.shape)} {c.dtype.name}")
         if_op = If.new(cond, captured, blocks[0], blocks[1])
+        try:
+            if_op.verify()  # both branches must yield what the op's results are
+        except Exception as e:  # noqa: BLE001 - xDSL's VerifyException
+            raise ctx.fail(f"the branches do not fit together: {e}") from None
         ctx.scope.block.add_op(if_op)
         return list(if_op.results)
 
@@ -345,6 +349,10 @@ class _PirRaiser:
                            f"and {n} loop values")
         b.add_op(Yield.make(values, {}, []))
         w = While.new(state, captured, b, loop_types)
+        try:
+            w.verify()  # what the body yields must fit the loop's values
+        except Exception as e:  # noqa: BLE001 - xDSL's VerifyException
+            raise ctx.fail(f"the loop does not fit together: {e}") from None
         ctx.scope.block.add_op(w)
         return list(w.results[1:])
 
