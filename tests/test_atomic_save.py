@@ -50,17 +50,19 @@ def _temps(directory) -> list[str]:
 # ----------------------------------------------------------------------------- kills
 
 
-def _save_loop(kind: str, prefix: str, width: int, ready: "mp.Event") -> None:
-    """Saves A, B, A, B... at `prefix` until killed."""
+def _save_loop(kind: str, prefix: str, width: int, ready: "mp.Event",
+               saved: "mp.Event") -> None:
+    """Saves B, A, B, A... at `prefix` (which holds A) until killed."""
     nets = [_net(width, 1.0), _net(width, 2.0)]
     states = [{k: v for k, v in n.state_dict().items()} for n in nets]
     ready.set()
-    i = 0
+    i = 1
     while True:
         if kind == "jit.save":
             paddle.jit.save(nets[i % 2], prefix, input_spec=SPEC)
         else:
             paddle.save(states[i % 2], prefix + ".pdparams")
+        saved.set()
         i += 1
 
 
@@ -87,11 +89,14 @@ def _kill_test(tmp_path, kind: str, width: int, kills: int) -> None:
     one_save = time.perf_counter() - t0
     seen = set()
     for k in range(kills):
-        ready = ctx.Event()
-        child = ctx.Process(target=_save_loop, args=(kind, prefix, width, ready))
+        ready, saved = ctx.Event(), ctx.Event()
+        child = ctx.Process(target=_save_loop, args=(kind, prefix, width, ready, saved))
         child.start()
         assert ready.wait(60)
-        time.sleep(rng.uniform(0, 2.5 * one_save))  # anywhere in one of the next saves
+        if k == kills - 1:  # the last kill right after a whole save of B
+            assert saved.wait(60)
+        else:  # anywhere in the first saves, the first kill at once
+            time.sleep(0 if k == 0 else rng.uniform(0, 2.5 * one_save))
         os.kill(child.pid, signal.SIGKILL)
         child.join()
         assert child.exitcode == -signal.SIGKILL
