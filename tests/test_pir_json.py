@@ -155,7 +155,8 @@ def test_duplicate_keys_bare_nan_and_deep_nesting():
         parse_pir(text, "m.json")
     with pytest.raises(FormatError, match="NaN is not JSON"):
         parse_pir(_bytes(PROGRAM).replace(b'"version": 4', b'"version": NaN'), "m.json")
-    with pytest.raises(FormatError, match="nested too deeply"):
+    with pytest.raises(FormatError, match="m.json at byte offset 505: JSON nested more than "
+                                          "500 levels deep"):
         parse_pir(b'{"a": ' + b"[" * 100000 + b"]" * 100000 + b"}", "m.json")
 
 

@@ -1,7 +1,8 @@
 """Show what a model holds, without running it: its inputs and outputs (names, dtypes, shapes;
 -1 is any size), the op types it uses and how often (and which of them tostatic cannot run),
 its parameters (count and bytes), its format and the Paddle version that wrote it, and a
-content hash (sha256 of the model file followed by the params file).
+content hash (sha256 of the model file's sha256 followed by the params file's), and whether it
+matches the one recorded when tostatic saved the files (the `.tostatic-manifest` sidecar).
 
 MODEL is a model file (.pdmodel), its prefix (what jit.save was given) or a directory.
 
@@ -30,6 +31,7 @@ from tostatic.dialects.program import ProgramOp, VarOp
 from tostatic.ir.opdef import LEGACY
 from tostatic.passes.raising import BLOCK_OP_RAISERS
 from tostatic.serialization.program_text import program_to_text
+from tostatic.serialization.artifact import MANIFEST_SUFFIX, read_manifest
 
 # ops every reader handles itself (feed/fetch are the program's interface)
 _ALWAYS_READ = frozenset({"feed", "fetch", "assign_value"})
@@ -78,14 +80,30 @@ def _file_entry(path: str) -> dict[str, Any]:
     return {"path": path, "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
 
 
-def _content_hash(files: ModelFiles) -> str:
+def _content_hash(entries: dict[str, dict[str, Any]]) -> str:
+    """sha256 of the model file's sha256 then the params file's: what a tostatic save
+    records in its manifest (serialization/artifact.py)."""
     digest = hashlib.sha256()
-    for path in (files.model, files.params):
-        if path:
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
+    for key in ("model", "params"):
+        if key in entries:
+            digest.update(bytes.fromhex(entries[key]["sha256"]))
     return digest.hexdigest()
+
+
+def _recorded(files: ModelFiles, entries: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The manifest saved beside the model, and whether each file still matches it."""
+    if not files.model.endswith(".pdmodel"):
+        return None
+    prefix = files.model[: -len(".pdmodel")]
+    manifest = read_manifest(prefix)
+    if manifest is None:
+        return None
+    recorded = manifest.get("files", {})
+    changed = [e["path"] for e in entries.values()
+               if os.path.basename(e["path"]) in recorded
+               and recorded[os.path.basename(e["path"])].get("sha256") != e["sha256"]]
+    return {"path": prefix + MANIFEST_SUFFIX, "content_hash": manifest.get("content_hash"),
+            "changed_files": changed}
 
 
 def summary(files: ModelFiles, program: ProgramOp) -> dict[str, Any]:
@@ -110,7 +128,8 @@ def summary(files: ModelFiles, program: ProgramOp) -> dict[str, Any]:
         "format_description": files.format.description,
         "producer": {"name": "paddle", "version": _version(program.version),
                      "version_code": program.version},
-        "sha256": _content_hash(files),
+        "sha256": _content_hash(file_entries),
+        "recorded": _recorded(files, file_entries),
         "files": file_entries,
         "inputs": interface(program, "feed", "Out", out=True),
         "outputs": interface(program, "fetch", "X", out=False),
@@ -134,7 +153,14 @@ def _print_summary(s: dict[str, Any]) -> None:
     print(f"format   {s['format_description']}")
     print(f"producer Paddle {version} (the version the file records)" if version
           else "producer unknown (the file records no version)")
-    print(f"sha256   {s['sha256']}  (model file, then params file)")
+    print(f"sha256   {s['sha256']}  (content hash: the model file's sha256, then the "
+          f"params file's)")
+    rec = s.get("recorded")
+    if rec:
+        same = rec["content_hash"] == s["sha256"] and not rec["changed_files"]
+        print(f"saved    {rec['content_hash']}  (recorded by tostatic: "
+              + ("the files are as saved)" if same else
+                 f"CHANGED since saved: {', '.join(rec['changed_files']) or 'the files'})"))
     for title, key in (("inputs", "inputs"), ("outputs", "outputs")):
         print(f"\n{title}")
         rows = [[v["name"], v["dtype"] or "?", fmt_shape(v["shape"])] for v in s[key]]

@@ -67,6 +67,7 @@ from tostatic.dialects.program_attrs import (  # noqa: F401  (the dialect's attr
     to_attr,
 )
 from tostatic.ir import dtypes as _dtypes
+from tostatic.ir.errors import ProgramError
 
 # --------------------------------------------------------------------------------------------
 # Small helpers for properties
@@ -544,18 +545,27 @@ class ProgramOp(IRDLOperation):
                     raise VerifyException(f"op_version_map entries must be [name, i32], got {p}")
 
 
-def outer_uses(blocks: Sequence[BlockOp], idx: int) -> tuple[list[str], list[str]]:
+def outer_uses(blocks: Sequence[BlockOp], idx: int,
+               _outer: frozenset[int] = frozenset()) -> tuple[list[str], list[str]]:
     """(names block `idx` reads, names it writes) that it does not declare itself, in order
     of first use, with what its ops' sub-blocks (`sub_block` attributes) use counted in: what
-    a conditional_block or while needs from, and gives back to, the blocks around it."""
-    block = blocks[idx]
+    a conditional_block or while needs from, and gives back to, the blocks around it.
+    A sub-block must be a child of its op's block, and never one of the blocks around it."""
+    try:
+        if type(idx) is not int or idx < 0 or idx in _outer:
+            raise KeyError(idx)
+        block = blocks[idx]
+    except (IndexError, KeyError):
+        raise ProgramError(f"sub_block {idx!r} is not the index of a block, or refers back to "
+                           f"a block around it {sorted(_outer)}") from None
     own = {v.var_name for v in block.vars}
     reads: dict[str, None] = {}
     writes: dict[str, None] = {}
     for op in block.ops:
         ins, outs = op.input_names, op.output_names
         if op.has_attr("sub_block"):
-            sub_reads, sub_writes = outer_uses(blocks, op.attr("sub_block"))
+            sub = op.attr("sub_block")
+            sub_reads, sub_writes = outer_uses(blocks, sub, _outer | {idx})
             ins, outs = ins + sub_reads, outs + sub_writes
         for names, seen in ((ins, reads), (outs, writes)):
             for n in names:

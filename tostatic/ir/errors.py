@@ -19,3 +19,12 @@ class FeedError(ToStaticError, ValueError):
 
 class OutOfRangeError(ToStaticError, IndexError):
     """A tensor holds an index or id outside what an op accepts (found when the op runs)."""
+
+
+class ProgramError(ToStaticError, ValueError):
+    """A program read from a file that is not a valid Paddle program (a variable read before it
+    is written, a sub-block reference out of range or in a cycle...); says where in it."""
+
+
+class ExecutionError(ToStaticError, RuntimeError):
+    """A kernel failed while a loaded model ran (e.g. dynamic dims that do not broadcast)."""

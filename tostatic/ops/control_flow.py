@@ -23,6 +23,7 @@ dialects/program_block_ops.py says how Paddle writes them).
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -32,7 +33,7 @@ from xdsl.traits import IsolatedFromAbove, IsTerminator, is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
 from tostatic.ir import dtypes
-from tostatic.ir.errors import ShapeError
+from tostatic.ir.errors import ExecutionError, ShapeError
 from tostatic.ir.opdef import Abstract, Legacy, PdOp, pd_op
 from tostatic.ops import autodiff as A
 
@@ -234,6 +235,18 @@ class If(RegionOp):
         self.check_region(self.else_region, "else", arg_types, self.results)
 
 
+MAX_WHILE_ENV = "TOSTATIC_MAX_WHILE_ITERATIONS"
+
+
+def max_while_iterations() -> int:
+    """How many iterations one pd.while may run before it is taken for an endless loop (a
+    model file can hold one): $TOSTATIC_MAX_WHILE_ITERATIONS, else ten million."""
+    try:
+        return max(1, int(os.environ.get(MAX_WHILE_ENV, "10000000")))
+    except ValueError:
+        return 10_000_000
+
+
 @pd_op
 class While(RegionOp):
     """`state = operands[:k]; while state[0]: state = body(*state, *operands[k:])`, with k the
@@ -248,9 +261,16 @@ class While(RegionOp):
         (body,) = regions
         k = len(self.results)
 
+        limit = max_while_iterations()
+
         def run(arrays: list[Any]) -> list[Any]:
             state, invariants = list(arrays[:k]), list(arrays[k:])
+            n = 0
             while truth(state[0]):
+                n += 1
+                if n > limit:
+                    raise ExecutionError(f"{self.name} ran more than {limit} iterations: an "
+                                         f"endless loop? (${MAX_WHILE_ENV} raises the limit)")
                 state = body(state + invariants)
             return state
         return run

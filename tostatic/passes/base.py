@@ -18,6 +18,9 @@ class CompileState:
 
     captures: list[Any] = field(default_factory=list)  # tracing.CaptureInfo, by capture index
     weights: dict[str, Any] = field(default_factory=dict)  # var name -> ndarray or live Tensor
+    # persistable-extraction copies each weight (a to_static program keeps the values it was
+    # traced with); jit.save, which writes them at once, passes False and saves the copies
+    snapshot_weights: bool = True
     info: dict[str, dict[str, Any]] = field(default_factory=dict)  # .pdiparams.info entries
     # A static Program's own table of its variables (lowering.VarTable): the VarDesc fields
     # and creation order Paddle keeps for them, which the SSA IR does not carry

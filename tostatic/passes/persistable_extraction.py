@@ -46,7 +46,7 @@ class PersistableExtraction(CompilePass):
                                             "trainable": trainable,
                                             "is_parameter": cap.kind == "param"},
                                        [op.results[0].type])
-                state.weights[name] = array.copy()
+                state.weights[name] = array.copy() if state.snapshot_weights else array
                 if cap.structured_name is not None:
                     entry_ = {"structured_name": cap.structured_name,
                               "stop_gradient": bool(tensor.stop_gradient)}

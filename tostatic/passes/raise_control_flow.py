@@ -60,6 +60,7 @@ def raise_conditional_block(r: Raiser, op: OpOp, where: str) -> None:
         raise UnsupportedError(f"{where}: only conditional_block with one scalar condition "
                                f"(is_scalar_condition=True) is supported, got Cond={cond}")
     idx = op.attr("sub_block")
+    r.check_sub_block(idx, where)
     reads, writes = block_uses(r, idx)
     inputs = [n for n in dict.fromkeys(reads + writes) if n in r.env]
     types = [r.env[n].type for n in inputs]
@@ -80,6 +81,7 @@ def raise_conditional_block(r: Raiser, op: OpOp, where: str) -> None:
 def raise_while(r: Raiser, op: OpOp, where: str) -> None:
     (cond,) = op.input(WHILE.condition)
     idx = op.attr("sub_block")
+    r.check_sub_block(idx, where)
     reads, writes = block_uses(r, idx)
     carried = [cond] + [n for n in writes if n != cond]
     invariants = [n for n in reads if n not in carried and n in r.env]

@@ -27,7 +27,7 @@ from xdsl.ir import Block, Region, SSAValue
 
 import tostatic.dialects.pd  # noqa: F401  (registers every pd op the table names)
 from tostatic.ir.attr_keys import INPUT_NAME_ATTR, NAMES_ATTR
-from tostatic.ir.errors import UnsupportedError
+from tostatic.ir.errors import ToStaticError, UnsupportedError
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.control_flow import If, While, Yield
 from tostatic.ops.core import Persistable
@@ -84,7 +84,13 @@ class RaisedPir:
 
 def raise_pir(program: PirProgram) -> RaisedPir:
     """The `pd` module of a PIR program (see the module docstring)."""
-    return _PirRaiser(program).run()
+    try:
+        return _PirRaiser(program).run()
+    except (ToStaticError, RecursionError, MemoryError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a malformed program from a file
+        raise PirFormatError(program.source, "program", f"cannot be raised "
+                             f"({type(e).__name__}: {e})") from None
 
 
 class _PirRaiser:
@@ -106,8 +112,9 @@ class _PirRaiser:
         self.fetches.sort(key=lambda f: f[0])
         cols = [c for c, _, _ in self.fetches]
         if cols != list(range(len(cols))):
-            raise UnsupportedError(f"{self.program.source}: the fetch ops' col attributes are "
-                                   f"{cols}, expected 0..{len(cols) - 1}")
+            raise UnsupportedError(f"{self.program.source}: "
+                                   f"{self.program.regions[0].blocks[0].path}: the fetch ops' "
+                                   f"col attributes are {cols}, expected 0..{len(cols) - 1}")
         results = [v for _, _, v in self.fetches]
         top.block.add_op(func.ReturnOp(*results))
         ftype = func.FunctionType.from_lists([a.type for a in top.block.args],
@@ -130,7 +137,13 @@ class _PirRaiser:
                     raise self.fail(op, "cf.yield outside a region")
                 ctx = OpContext(self.program, op, scope)
                 return [ctx.tensor(i) for i in range(len(op.operands))]
-            self.raise_op(op, scope, top)
+            try:
+                self.raise_op(op, scope, top)
+            except (ToStaticError, RecursionError, MemoryError):
+                raise
+            except Exception as e:  # noqa: BLE001 - a malformed op from a file
+                raise PirFormatError(self.program.source, op.path, f"{op.name}: cannot be "
+                                     f"raised ({type(e).__name__}: {e})") from None
         if not top:
             raise UnsupportedError(f"{self.program.source}: {pblock.path}: a region's block "
                                    f"must end with cf.yield")
@@ -302,6 +315,10 @@ class _PirRaiser:
             raise ctx.fail(f"the condition must be a one-element bool tensor, found "
                            f"{list(c.shape)} {c.dtype.name}")
         if_op = If.new(cond, captured, blocks[0], blocks[1])
+        try:
+            if_op.verify()  # both branches must yield what the op's results are
+        except Exception as e:  # noqa: BLE001 - xDSL's VerifyException
+            raise ctx.fail(f"the branches do not fit together: {e}") from None
         ctx.scope.block.add_op(if_op)
         return list(if_op.results)
 
@@ -332,6 +349,10 @@ class _PirRaiser:
                            f"and {n} loop values")
         b.add_op(Yield.make(values, {}, []))
         w = While.new(state, captured, b, loop_types)
+        try:
+            w.verify()  # what the body yields must fit the loop's values
+        except Exception as e:  # noqa: BLE001 - xDSL's VerifyException
+            raise ctx.fail(f"the loop does not fit together: {e}") from None
         ctx.scope.block.add_op(w)
         return list(w.results[1:])
 

@@ -13,6 +13,7 @@ from xdsl.ir import Region
 
 from tostatic.dialects.program import ProgramOp
 from tostatic.ir.attr_keys import INPUT_NAME_ATTR
+from tostatic.ir.errors import ProgramError, ToStaticError
 from tostatic.passes import raise_control_flow
 from tostatic.passes.base import CompilePass, CompileState, register
 from tostatic.passes.lowering import name_results
@@ -47,7 +48,12 @@ class RaiseFromProgram(CompilePass):
 
     def apply(self, module: ModuleOp, state: CompileState) -> None:
         program = next(op for op in module.body.block.ops if isinstance(op, ProgramOp))
-        raised, *_ = raise_program(program)
+        try:
+            raised, *_ = raise_program(program)
+        except (ToStaticError, RecursionError, MemoryError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a malformed program from a file
+            raise ProgramError(f"the program cannot be raised ({type(e).__name__}: {e})") from None
         fn = raised.body.block.first_op
         assert fn is not None
         fn.detach()

@@ -16,7 +16,7 @@ from xdsl.ir import Attribute, Block, SSAValue
 from tostatic.dialects.program import BlockOp, OpOp, ProgramOp, VarOp
 from tostatic.ir import dtypes
 from tostatic.ir.attr_keys import NAMES_ATTR
-from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.errors import ProgramError, ShapeError, ToStaticError, UnsupportedError
 from tostatic.ir.opdef import LEGACY, Abstract, Fixed, FromInputs, PdOp
 from tostatic.ops.core import ASSIGN_VALUE_SLOTS, Constant, Persistable, array_to_dense
 
@@ -36,8 +36,21 @@ class Raiser:
         self.desc = self.blocks[0] if desc is None else desc
         self.block = Block() if block is None else block
         self.env: dict[str, SSAValue] = {} if env is None else env
+        if var_tables is None:
+            _check_parents(self.blocks)
         self.var_tables = var_tables or {b.idx: {v.var_name: v for v in b.vars}
                                          for b in self.blocks}
+
+    def check_sub_block(self, idx: Any, where: str) -> None:
+        """A sub-block reference must name a child of this block: with parents acyclic
+        (`_check_parents`), raising then always goes deeper and ends."""
+        n = len(self.blocks)
+        if type(idx) is not int or not 0 < idx < n:
+            raise ProgramError(f"{where}: sub_block {idx!r} is not a block index in [1, {n})")
+        if self.blocks[idx].parent_idx != self.desc.idx:
+            raise ProgramError(f"{where}: sub_block {idx} has parent_idx "
+                               f"{self.blocks[idx].parent_idx}, not this block "
+                               f"{self.desc.idx} (a sub-block belongs to the op's block)")
 
     def var(self, name: str, block_idx: int | None = None) -> VarOp | None:
         """The VarDesc `name` resolves to from a block: its own, else its ancestors'."""
@@ -52,7 +65,7 @@ class Raiser:
     def abstract(self, name: str) -> Abstract:
         v = self.var(name)
         if v is None:
-            raise ValueError(f"block {self.desc.idx}: variable {name!r} is not declared")
+            raise ProgramError(f"block {self.desc.idx}: variable {name!r} is not declared")
         return Abstract(tuple(v.shape or ()), v.dtype)
 
     def is_tensor(self, name: str, block_idx: int) -> bool:
@@ -69,7 +82,14 @@ class Raiser:
     def raise_ops(self) -> None:
         for i, op in enumerate(self.desc.ops):
             if op.op_type not in ("feed", "fetch"):
-                self.raise_op(op, f"op {i} ({op.op_type}) of block {self.desc.idx}")
+                where = f"op {i} ({op.op_type}) of block {self.desc.idx}"
+                try:
+                    self.raise_op(op, where)
+                except (ToStaticError, RecursionError, MemoryError):
+                    raise
+                except Exception as e:  # noqa: BLE001 - a malformed op from a file
+                    raise ProgramError(f"{where}: cannot be raised ({type(e).__name__}: "
+                                       f"{e})") from None
 
     def emit(self, cls: type[PdOp], operands: list[SSAValue], attrs: dict[str, Any],
              where: str) -> list[SSAValue]:
@@ -146,16 +166,16 @@ class Raiser:
             names = op.input(slot) if slot in op.input_slots else []
             missing = [n for n in names if n not in self.env]
             if missing:
-                raise ValueError(f"{where}: input {slot} reads {missing[0]!r}, which no earlier "
+                raise ProgramError(f"{where}: input {slot} reads {missing[0]!r}, which no earlier "
                                  f"op writes and no feed or persistable provides")
             if isinstance(src, tuple):  # several fixed inputs, in order
                 if len(names) != len(src):
-                    raise ValueError(f"{where}: slot {slot} must hold {len(src)} variables, "
+                    raise ProgramError(f"{where}: slot {slot} must hold {len(src)} variables, "
                                      f"has {names}")
                 by_input.update((s, [self.env[n]]) for s, n in zip(src, names))
                 continue
             if not src.startswith("*") and len(names) != 1:
-                raise ValueError(f"{where}: slot {slot} must hold one variable, has {names}")
+                raise ProgramError(f"{where}: slot {slot} must hold one variable, has {names}")
             by_input[src.lstrip("*")] = [self.env[n] for n in names]
         flat: list[SSAValue] = []
         for name in cls.INPUTS:
@@ -201,7 +221,7 @@ class Raiser:
             elif isinstance(idx, tuple):  # several results, in order
                 slot_names = op.output(slot)
                 if len(slot_names) != len(idx):
-                    raise ValueError(f"{op.op_type}: output {slot} must hold {len(idx)} "
+                    raise ProgramError(f"{op.op_type}: output {slot} must hold {len(idx)} "
                                      f"variables, has {slot_names}")
                 for n, i in zip(slot_names, idx):
                     names.append(n)
@@ -226,3 +246,16 @@ def _differs(a: Any, b: Any) -> bool:
 
 # Paddle op type -> how an op running a sub-block is raised (filled by raise_control_flow.py)
 BLOCK_OP_RAISERS: dict[str, Callable[[Raiser, OpOp, str], None]] = {}
+
+
+def _check_parents(blocks: Sequence[BlockOp]) -> None:
+    """Block 0 is the root and every other block's parent chain reaches it."""
+    n = len(blocks)
+    for b in blocks:
+        seen, idx = set(), b.idx
+        while idx != -1:
+            if idx in seen or not -1 <= idx < n or (idx == 0) != (blocks[idx].parent_idx == -1):
+                raise ProgramError(f"block {b.idx}: its parent_idx chain {sorted(seen)} does "
+                                   f"not lead to block 0 (a cycle or a bad index)")
+            seen.add(idx)
+            idx = blocks[idx].parent_idx

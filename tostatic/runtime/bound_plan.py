@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 from collections import defaultdict
 from typing import Any, Callable, Iterator, Sequence
@@ -70,6 +71,7 @@ def _eager(kernel: Callable[[list[np.ndarray]], list[np.ndarray]]) -> Callable[.
 class BoundPlan:
     def __init__(self, body: Any, record: Sequence[Any],
                  compiled_kernel: Callable[[Any], Any]):
+        self.lock = threading.Lock()  # its buffers serve one run at a time
         n_steps = len(body.steps)
         const = {i for i, _ in body.constants}
         last_use = [-1] * body.num_slots

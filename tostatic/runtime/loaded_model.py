@@ -7,6 +7,8 @@ Both use the same `.pdiparams`: the persistable variables sorted by name.
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from typing import Any
 
@@ -15,15 +17,20 @@ from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.dialects.program import ProgramOp
 from tostatic.passes.base import CompileState, entry
+from tostatic.ir.errors import ExecutionError, ProgramError, ToStaticError
+from tostatic.ir.opdef import Abstract
 from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import input_names, output_names
-from tostatic.passes.manager import PassManager
+from tostatic.passes.manager import PassFailure, PassManager
 from tostatic.passes.raise_from_pir import raise_pir
 from tostatic.runtime import threads
+from tostatic.runtime.feeds import check_feeds
 from tostatic.runtime.plan import ExecutionPlan
+from tostatic.serialization import FormatError
 from tostatic.serialization.pdiparams import load_combine
 from tostatic.serialization.pir_json import detect_model_format, read_pir
-from tostatic.serialization.program_desc import load_program
+from tostatic.serialization.artifact import check_file, file_entry, read_manifest, recover
+from tostatic.serialization.program_desc import parse_program_bytes
 
 
 class LoadedModel:
@@ -50,8 +57,18 @@ class LoadedModel:
             self._program = lowered_program(self.module)
         return self._program
 
-    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
-        return self.plan.run(feeds)
+    source = "<model>"  # the model file, for errors
+
+    def run(self, feeds: list[Any]) -> list[np.ndarray]:
+        """Outputs for `feeds` (in feed order), checked and converted (runtime/feeds.py).
+        Safe to call from several threads at once: a run keeps its values to itself."""
+        arrays = check_feeds(self.feed_names, self.plan.input_abstracts, list(feeds))
+        try:
+            return self.plan.run(arrays)
+        except (ToStaticError, MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - a kernel refusing what the model computes
+            raise ExecutionError(f"running {self.source}: {type(e).__name__}: {e}") from e
 
 
 def lowered_program(module: ModuleOp) -> ProgramOp:
@@ -108,15 +125,95 @@ def inference_plan(module: ModuleOp, weights: dict[str, np.ndarray], feeds: list
 
 
 def load_model(model_file: str, params_file: str | None, optimize: bool = True) -> LoadedModel:
-    """`optimize=False` runs the module as loaded (Config.switch_ir_optim(False))."""
+    """Read, raise and plan a model; any error from the files names the file it is about.
+    `optimize=False` runs the module as loaded (Config.switch_ir_optim(False))."""
     threads.apply_environment()
+    try:
+        model = _load_model(model_file, params_file, optimize)
+        model.source = model_file
+        return model
+    except ToStaticError as e:
+        if isinstance(e, PassFailure):
+            raise  # a bug in tostatic, not in the file: keep its reproducer
+        raise _naming(e, model_file) from None
+
+
+def _naming(e: ToStaticError, model_file: str) -> ToStaticError:
+    """The error, its message starting with the file unless it names one already."""
+    text = str(e)
+    if e.args and isinstance(e.args[0], str) and not any(
+            os.path.basename(f) in text for f in (model_file, params_beside(model_file))):
+        e.args = (f"{model_file}: {e.args[0]}",) + e.args[1:]
+    return e
+
+
+def _manifest(model_file: str, params_file: str | None) -> dict[str, Any] | None:
+    """The manifest tostatic saved with these files (None for Paddle's files), after
+    finishing a save of the prefix that was killed after its commit point."""
+    if not model_file.endswith(".pdmodel"):
+        return None
+    prefix = model_file[: -len(".pdmodel")]
+    if params_file not in (None, prefix + ".pdiparams"):
+        return None
+    with contextlib.suppress(OSError):  # a read-only directory: load what is there
+        recover(prefix)
+    return read_manifest(prefix)
+
+
+def _crcs(manifest: dict[str, Any] | None, params_file: str) -> dict[str, int] | None:
+    entry = file_entry(manifest, params_file)
+    records = entry.get("records") if entry else None
+    if not isinstance(records, list):
+        return None
+    try:
+        return {str(name): int(crc) for name, _, crc in records}
+    except (TypeError, ValueError):
+        raise FormatError(params_file + ".tostatic-manifest", None,
+                          "malformed records list") from None
+
+
+def _check_weights(fn: Any, weights: dict[str, np.ndarray], params_file: str,
+                   offsets: dict[str, int]) -> None:
+    """Each stored tensor must have the shape and dtype the program declares for it: a
+    wrong-sized record would otherwise load and fail (or broadcast) only when run."""
+    for op in fn.walk():
+        if not isinstance(op, Persistable):
+            continue
+        name = op.attr_values()["var_name"]
+        want = Abstract.of_value(op.results[0])
+        arr = weights.get(name)
+        if arr is None:
+            continue
+        shape_ok = len(want.shape) == arr.ndim and all(
+            d < 0 or d == n for d, n in zip(want.shape, arr.shape))
+        dtype_ok = want.dtype.numpy is None or arr.dtype == want.dtype.numpy
+        if not (shape_ok and dtype_ok):
+            raise FormatError(params_file, offsets.get(name),
+                              f"tensor {name!r} is {arr.dtype}{list(arr.shape)}, but the model "
+                              f"declares it {want.dtype.name}{list(want.shape)}")
+
+
+def _check_inputs(plan: ExecutionPlan) -> None:
+    """An input no array can match (more than 2**63 bytes) makes the model unusable."""
+    for name, spec in zip(plan.input_names, plan.input_abstracts):
+        itemsize = spec.dtype.numpy.itemsize if spec.dtype.numpy is not None else 2
+        if math.prod(max(d, 1) for d in spec.shape) * itemsize >= 2**63:
+            raise ProgramError(f"input {name!r} is declared with shape {list(spec.shape)}: "
+                               f"no array that large can exist")
+
+
+def _load_model(model_file: str, params_file: str | None, optimize: bool) -> LoadedModel:
     if not os.path.exists(model_file):
         prefix = model_file.rsplit(".", 1)[0] if model_file.endswith(MODEL_SUFFIXES) else ""
         hint = (f"; neither {prefix}.pdmodel nor {prefix}.json exists" if prefix else "")
         raise FileNotFoundError(f"model file {model_file!r} does not exist{hint}")
     if detect_model_format(model_file) == "pir-json":
         return _load_pir(model_file, params_file, optimize)
-    program = load_program(model_file)
+    manifest = _manifest(model_file, params_file)
+    with open(model_file, "rb") as f:
+        data = f.read()
+    check_file(manifest, model_file, data)
+    program = parse_program_bytes(data, model_file)
     module = ModuleOp([program.clone()])
     PassManager("load", verify="end").run(module, CompileState(), first_stage="loaded")
     fn = entry(module)
@@ -128,8 +225,12 @@ def load_model(model_file: str, params_file: str | None, optimize: bool = True) 
         if not params_file or not os.path.exists(params_file):
             raise FileNotFoundError(f"{model_file} has {len(persistables)} persistable "
                                     f"variables but the params file {params_file!r} is missing")
-        weights = load_combine(params_file, persistables)
+        offsets: dict[str, int] = {}
+        check_file(manifest, params_file)
+        weights = load_combine(params_file, persistables, offsets, _crcs(manifest, params_file))
+        _check_weights(fn, weights, params_file, offsets)
     plan = inference_plan(module, weights, feeds, optimize)
+    _check_inputs(plan)
     return LoadedModel(program, feeds, fetches, weights, plan, module)
 
 
@@ -145,7 +246,10 @@ def _load_pir(model_file: str, params_file: str | None, optimize: bool) -> Loade
         if not params_file or not os.path.exists(params_file):
             raise FileNotFoundError(f"{model_file} has {len(names)} parameters but the params "
                                     f"file {params_file!r} is missing")
-        weights = load_combine(params_file, names)
+        offsets = {}
+        weights = load_combine(params_file, names, offsets)
+        _check_weights(entry(module), weights, params_file, offsets)
     plan = inference_plan(module, weights, raised.feed_names, optimize)
+    _check_inputs(plan)
     return LoadedModel(None, raised.feed_names, raised.fetch_names, weights, plan, module,
                        source_format="pir-json", info=raised.info())

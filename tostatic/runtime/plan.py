@@ -190,7 +190,15 @@ class ExecutionPlan:
         signature = tuple((a.shape, a.dtype.char) for a in arrays)
         bound = self.bound.get(signature)
         if bound is not None:
-            return bound.run(arrays, self.profile)
+            # a bound plan runs in its own buffers, one run at a time; a run from another
+            # thread meanwhile takes the generic path, which keeps its values to itself
+            if bound.lock.acquire(blocking=False):
+                try:
+                    return bound.run(arrays, self.profile)
+                finally:
+                    bound.lock.release()
+            self.check_feed(arrays)
+            return [np.array(o, copy=True) for o in self.body.run(arrays)]
         self.check_feed(arrays)
         if self.profile is not None:
             self.profile.runs += 1

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from tostatic.ir.errors import FeedError
+from tostatic.ir.errors import ExecutionError, FeedError
 from tostatic.runtime import threads
 from tostatic.runtime.bound_plan import Profile
+from tostatic.runtime.feeds import first_non_finite
 from tostatic.runtime.loaded_model import (
     MODEL_SUFFIXES,
     LoadedModel,
@@ -33,6 +34,7 @@ class Config:
         self._threads: int | None = None  # None: TOSTATIC_NUM_THREADS, else the BLAS default
         self._ir_optim = True
         self._profile = False
+        self._nan_check = False
 
     def set_model(self, model: str, params: str | None = None) -> None:
         self._model, self._params = model, params
@@ -74,6 +76,14 @@ class Config:
     def use_gpu(self) -> bool:
         return False
 
+    def enable_nan_check(self, flag: bool = True) -> None:
+        """Check every input and output for NaN and infinity (tostatic's own switch): a
+        FeedError names the input, an ExecutionError the output, with the first bad index."""
+        self._nan_check = bool(flag)
+
+    def nan_check_enabled(self) -> bool:
+        return self._nan_check
+
 
 class Tensor:
     """An input or output handle of a Predictor (paddle.inference.Tensor)."""
@@ -90,7 +100,11 @@ class Tensor:
         self._shape = [int(d) for d in shape]
 
     def copy_from_cpu(self, data: np.ndarray) -> None:
-        data = np.ascontiguousarray(data)
+        if not isinstance(data, np.ndarray):  # as Paddle's: a numpy array, nothing else
+            raise FeedError(f"input {self._name!r}: copy_from_cpu takes a numpy array, but was "
+                            f"given a {type(data).__name__}; convert it with np.asarray(..., "
+                            f"dtype=...)")
+        data = data if data.flags.c_contiguous else data.copy(order="C")  # keeps 0-d
         if self._shape is not None and list(data.shape) != self._shape:
             if int(np.prod(self._shape)) != data.size:
                 raise FeedError(f"input {self._name!r}: reshape({self._shape}) does not fit "
@@ -109,16 +123,30 @@ class Tensor:
 
 
 class Predictor:
-    def __init__(self, config: Config):
-        if config._threads is not None:
-            threads.set_num_threads(config._threads)
-        self._model: LoadedModel = load_model(config.model_file(), config.params_file(),
-                                              optimize=config.ir_optim())
-        if config._profile:
-            profile = self._model.plan.enable_profile()
-            weakref.finalize(self, _print_profile, profile, config.model_file())
+    """Runs a loaded model. One predictor's input and output handles hold one run's data:
+    for threads, give each its own `clone()` (sharing the weights and the plan, as Paddle's
+    clone does), or call `run(inputs)` with the inputs as a list, which keeps a run's data
+    to itself and may be called from any number of threads at once."""
+
+    def __init__(self, config: Config, model: LoadedModel | None = None):
+        self._config = config
+        if model is None:
+            if config._threads is not None:
+                threads.set_num_threads(config._threads)
+            model = load_model(config.model_file(), config.params_file(),
+                               optimize=config.ir_optim())
+            if config._profile:
+                profile = model.plan.enable_profile()
+                weakref.finalize(self, _print_profile, profile, config.model_file())
+        self._model: LoadedModel = model
+        self._nan_check = config.nan_check_enabled()
         self._inputs: dict[str, np.ndarray] = {}
         self._outputs: dict[str, np.ndarray] = {}
+
+    def clone(self) -> "Predictor":
+        """A predictor on the same model (nothing is read or copied again) with its own
+        input and output handles: one per thread."""
+        return Predictor(self._config, self._model)
 
     def get_input_names(self) -> list[str]:
         return list(self._model.feed_names)
@@ -136,13 +164,29 @@ class Predictor:
             raise KeyError(f"no output named {name!r}; outputs are {self._model.fetch_names}")
         return Tensor(name, self)
 
+    def _run(self, feeds: list[Any]) -> list[np.ndarray]:
+        if self._nan_check:
+            for name, value in zip(self._model.feed_names, feeds):
+                bad = first_non_finite(np.asarray(value))
+                if bad is not None:
+                    raise FeedError(f"input {name!r} holds {np.asarray(value)[bad]} at index "
+                                    f"{list(bad)} (nan check is on)")
+        outs = self._model.run(feeds)
+        if self._nan_check:
+            for name, value in zip(self._model.fetch_names, outs):
+                bad = first_non_finite(value)
+                if bad is not None:
+                    raise ExecutionError(f"output {name!r} holds {value[bad]} at index "
+                                         f"{list(bad)} (nan check is on)")
+        return outs
+
     def run(self, inputs: list[np.ndarray] | None = None) -> list[np.ndarray] | None:
         if inputs is not None:
-            return self._model.run(list(inputs))
+            return self._run(list(inputs))
         missing = [n for n in self._model.feed_names if n not in self._inputs]
         if missing:
             raise FeedError(f"inputs {missing} were not set (copy_from_cpu) before run()")
-        outs = self._model.run([self._inputs[n] for n in self._model.feed_names])
+        outs = self._run([self._inputs[n] for n in self._model.feed_names])
         self._outputs = dict(zip(self._model.fetch_names, outs))
         return None
 

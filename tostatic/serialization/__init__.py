@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
-__all__ = ["FormatError", "atomic_write"]
+from tostatic.ir.errors import ToStaticError
+
+__all__ = ["FormatError", "atomic_write", "remove_stale_temps"]
+
+# `.NAME.PID.RANDOM.tmp`: a temporary file of an atomic write, by the process PID
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
 
 
-class FormatError(ValueError):
+class FormatError(ToStaticError, ValueError):
     """A file is not in the expected format. Carries the file name and the byte offset."""
 
     def __init__(self, path: str | os.PathLike[str], offset: int | None, reason: str):
@@ -44,11 +50,13 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a temporary file next to `path` for binary writing; replace `path` only on success.
 
     The temp file lives in the same directory so that os.replace is an atomic rename. On any
-    exception (including KeyboardInterrupt) the temp file is removed and `path` is untouched.
+    exception (including KeyboardInterrupt) the temp file is removed and `path` is untouched;
+    temp files of writes that were killed (SIGKILL, power loss) go at the next success.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.{os.getpid()}.",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -60,3 +68,30 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    remove_stale_temps(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def remove_stale_temps(prefix: str | os.PathLike[str]) -> None:
+    """Remove the temporary files that killed writes of `prefix` (or of the files starting
+    with it) left behind: those whose writing process is gone."""
+    directory, base = os.path.split(os.path.abspath(os.fspath(prefix)))
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        m = _TMP.match(name)
+        if m and m["name"].lstrip(".").startswith(base) and int(m["pid"]) != os.getpid() \
+                and not _alive(int(m["pid"])):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -30,7 +31,7 @@ from tostatic.ir import dtypes as _dtypes
 from tostatic.serialization import FormatError, atomic_write
 from tostatic.serialization import framework_pb2 as _pb
 
-__all__ = ["BFLOAT16_RAW", "save_combine", "load_combine", "iter_records"]
+__all__ = ["BFLOAT16_RAW", "save_combine", "write_combine", "load_combine", "iter_records"]
 
 BFLOAT16_RAW = np.dtype(np.uint16, metadata={"paddle_dtype": "bfloat16"})
 
@@ -65,12 +66,14 @@ class _Reader:
         self.path = path
         self.size = os.fstat(f.fileno()).st_size
         self.pos = 0
+        self.crc = 0  # CRC-32 of the current record so far
 
     def fail(self, offset: int, where: str, reason: str) -> FormatError:
         return FormatError(self.path, offset, f"{where}: {reason}")
 
     def read(self, n: int, what: str, where: str) -> bytes:
         data = self.f.read(n)
+        self.crc = zlib.crc32(data, self.crc)
         if len(data) != n:
             raise self.fail(self.pos, where, f"expected {n} bytes of {what}, found only "
                             f"{len(data)} (file ends at byte {self.size}; truncated?)")
@@ -80,6 +83,7 @@ class _Reader:
 
 def _read_record(r: _Reader, where: str) -> np.ndarray:
     start = r.pos
+    r.crc = 0
     (version,) = _U32.unpack(r.read(4, "DenseTensor version", where))
     if version != 0:
         raise r.fail(start, where, f"expected DenseTensor version 0, found {version}")
@@ -124,20 +128,26 @@ def _read_record(r: _Reader, where: str) -> np.ndarray:
                      f"found only {remaining} (file ends at byte {r.size}; truncated?)")
     arr = np.empty(shape, npd)
     if nbytes:
-        got = r.f.readinto(memoryview(arr.reshape(-1).view(np.uint8)))
+        view = memoryview(arr.reshape(-1).view(np.uint8))
+        got = r.f.readinto(view)
         if got != nbytes:  # the file shrank while we read it
             raise r.fail(r.pos, where, f"expected {nbytes} data bytes, found only {got}")
+        r.crc = zlib.crc32(view, r.crc)
         r.pos += nbytes
     if not arr.dtype.isnative:  # big-endian host
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 
-def load_combine(path: str | os.PathLike[str], names: Sequence[str]) -> dict[str, np.ndarray]:
+def load_combine(path: str | os.PathLike[str], names: Sequence[str],
+                 offsets: dict[str, int] | None = None,
+                 crcs: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
     """Read one record per name, in the given order (callers pass the sorted persistable names).
 
     The file must end exactly after the last record (Paddle refuses partial loads too); an
-    empty `names` therefore requires an empty file.
+    empty `names` therefore requires an empty file. `offsets`, if given, receives each
+    record's byte offset (for errors found later). `crcs` (from the manifest tostatic
+    saves beside the file) gives the CRC-32 each named record must have.
     """
     path = os.fspath(path)
     if isinstance(names, str):
@@ -153,7 +163,14 @@ def load_combine(path: str | os.PathLike[str], names: Sequence[str]) -> dict[str
             if r.pos == r.size:
                 raise FormatError(path, r.pos, f"record {i} ({name!r}): expected {len(names)} "
                                   f"records, but the file ends after {i}")
+            if offsets is not None:
+                offsets[name] = r.pos
+            start = r.pos
             out[name] = _read_record(r, f"record {i} ({name!r})")
+            if crcs is not None and crcs.get(name, r.crc) != r.crc:
+                raise FormatError(path, start, f"record {i} ({name!r}): its CRC-32 is "
+                                  f"{r.crc:#010x}, the manifest saved with it records "
+                                  f"{crcs[name]:#010x} (corrupted after it was saved)")
         if r.pos != r.size:
             last = f"record {len(names) - 1} ({names[-1]!r})" if names else "no records requested"
             raise FormatError(path, r.pos, f"expected the file to end after {last}, found "
@@ -188,23 +205,32 @@ def save_combine(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray])
     An empty mapping writes an empty (0-byte) file, which paddle.inference accepts; Paddle's
     jit.save writes no file at all in that case, so callers mimicking it should skip the call.
     """
-    path = os.fspath(path)
+    with atomic_write(path) as f:
+        write_combine(f, arrays)
+
+
+def write_combine(f: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """The records of `arrays` into an open file, each straight from its array's memory (a
+    non-contiguous or foreign-dtype array is converted one at a time). `f.mark(name)`, if the
+    file has it (artifact.HashingWriter), is called at the start of each record."""
     names = list(arrays.keys())
     for n in names:
         if not isinstance(n, str):
             raise TypeError(f"variable names must be str, got {n!r}")
-    with atomic_write(path) as f:
-        for name in sorted(names):  # str order == UTF-8 byte order == std::sort in Paddle
-            arr = arrays[name]
-            if not isinstance(arr, (np.ndarray, np.generic)):
-                raise TypeError(f"{name!r}: expected a numpy array, got {type(arr).__name__}")
-            arr = np.asarray(arr)
-            try:
-                dtype = _paddle_dtype(arr)
-            except (TypeError, ValueError) as e:
-                raise TypeError(f"{name!r}: cannot save dtype {arr.dtype}: {e}") from None
-            npd = _numpy_dtype(dtype)
-            data = np.ascontiguousarray(arr, dtype=npd if dtype.numpy is not None else np.dtype("<u2"))
-            f.write(_record_header(dtype, tuple(int(d) for d in arr.shape)))
-            if data.size:
-                f.write(memoryview(data.reshape(-1).view(np.uint8)))
+    mark = getattr(f, "mark", None)
+    for name in sorted(names):  # str order == UTF-8 byte order == std::sort in Paddle
+        arr = arrays[name]
+        if not isinstance(arr, (np.ndarray, np.generic)):
+            raise TypeError(f"{name!r}: expected a numpy array, got {type(arr).__name__}")
+        arr = np.asarray(arr)
+        try:
+            dtype = _paddle_dtype(arr)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{name!r}: cannot save dtype {arr.dtype}: {e}") from None
+        npd = _numpy_dtype(dtype)
+        data = np.ascontiguousarray(arr, dtype=npd if dtype.numpy is not None else np.dtype("<u2"))
+        if mark is not None:
+            mark(name)
+        f.write(_record_header(dtype, tuple(int(d) for d in arr.shape)))
+        if data.size:
+            f.write(memoryview(data.reshape(-1).view(np.uint8)))

@@ -29,7 +29,7 @@ import numpy as np
 from tostatic.serialization import FormatError, atomic_write
 from tostatic.serialization.safe_pickle import safe_load
 
-__all__ = ["save_info", "load_info"]
+__all__ = ["save_info", "load_info", "info_bytes"]
 
 _KEYS = ("structured_name", "stop_gradient", "trainable")  # Paddle's insertion order
 _TYPES = {"structured_name": str, "stop_gradient": bool, "trainable": bool}
@@ -71,9 +71,14 @@ def _normalize(info: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any
     return out
 
 
+def info_bytes(info: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """`info` as Paddle pickles it (protocol 2). Entry order is kept."""
+    return pickle.dumps(_normalize(info), protocol=2)
+
+
 def save_info(path: str | os.PathLike[str], info: Mapping[str, Mapping[str, Any]]) -> None:
     """Write `info` as Paddle does (pickle protocol 2), atomically. Entry order is kept."""
-    data = pickle.dumps(_normalize(info), protocol=2)
+    data = info_bytes(info)
     with atomic_write(path) as f:
         f.write(data)
 
@@ -89,11 +94,12 @@ def load_info(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         raise FormatError(path, 0, f"expected a dict {{var_name: {{...}}}}, found {type(obj).__name__}")
     for var, entry in obj.items():
         if not isinstance(var, str) or not isinstance(entry, dict):
-            raise FormatError(path, None, f"expected {{var_name: dict}}, found entry {var!r}: "
-                              f"{type(entry).__name__}")
+            raise FormatError(path, None, f"at [{var!r:.80}]: expected {{var_name: dict}}, found "
+                              f"a {type(entry).__name__} entry")
         for key, value in entry.items():
             want = _TYPES.get(key)
             if not isinstance(key, str) or (want is not None and not isinstance(value, want)) \
                     or not isinstance(value, (str, bool, int, float, type(None))):
-                raise FormatError(path, None, f"entry {var!r}: unexpected {key!r}: {value!r}")
+                raise FormatError(path, None, f"at [{var!r:.80}][{key!r:.80}]: unexpected value "
+                                  f"{value!r:.80}")
     return obj

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,67 @@ ELEMENT_TYPES = {"t_bool": "bool", "t_i8": "int8", "t_ui8": "uint8", "t_i16": "i
                  "t_bf16": "bfloat16", "t_f32": "float32", "t_f64": "float64",
                  "t_c64": "complex64", "t_c128": "complex128"}
 _SPECIAL_FLOATS = {"NaN": float("nan"), "INF": float("inf"), "-INF": float("-inf")}
+
+
+def _strings(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """(index, character, string or None) for each structural character and each string."""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            yield i, ch, text[i + 1:j]
+            i = j + 1
+            continue
+        yield i, ch, None
+        i += 1
+
+
+def _duplicate_key(text: str) -> int | None:
+    """Byte offset of the first key that its object already has (the text is valid JSON)."""
+    stack: list[set[str] | None] = []
+    last: str | None = None
+    last_at = 0
+    for i, ch, string in _strings(text):
+        if string is not None:
+            last = string
+            last_at = i
+        elif ch == "{":
+            stack.append(set())
+        elif ch == "[":
+            stack.append(None)
+        elif ch in "]}":
+            if stack:
+                stack.pop()
+        elif ch == ":" and stack and stack[-1] is not None and last is not None:
+            if last in stack[-1]:
+                return len(text[:last_at].encode("utf-8"))
+            stack[-1].add(last)
+    return None
+
+
+def _too_deep(text: str, limit: int) -> tuple[int, int | None]:
+    """(limit, byte offset of the bracket that opens level limit + 1), strings skipped."""
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return limit, len(text[:i].encode("utf-8"))
+        elif ch in "]}":
+            depth -= 1
+    return limit, None
 
 
 class PirFormatError(FormatError):
@@ -180,11 +242,13 @@ def parse_pir(data: bytes, path: str = "<bytes>") -> PirProgram:
         raise FormatError(path, offset, f"not valid JSON at line {e.lineno} column {e.colno}: "
                           f"{e.msg}{end}") from None
     except _DuplicateKey as e:
-        raise FormatError(path, None, f"JSON object has the key {e.args[0]!r} twice") from None
+        raise FormatError(path, _duplicate_key(text), f"JSON object has the key "
+                          f"{e.args[0]!r} twice") from None
     except ValueError as e:  # a bare NaN / Infinity, which Paddle never writes
         raise FormatError(path, None, f"not valid JSON: {e}") from None
     except RecursionError:
-        raise FormatError(path, None, "JSON nested too deeply") from None
+        depth, offset = _too_deep(text, 500)
+        raise FormatError(path, offset, f"JSON nested more than {depth} levels deep") from None
     try:
         return _Reader(path).program(doc)
     except RecursionError:  # a last resort: the walk bounds every nesting itself

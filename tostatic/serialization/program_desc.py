@@ -25,6 +25,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 
 from tostatic.dialects import program as P
+from tostatic.ir.errors import ToStaticError
 from tostatic.serialization import FormatError, atomic_write
 from tostatic.serialization import framework_pb2 as pb
 
@@ -32,7 +33,7 @@ __all__ = ["from_program_desc", "to_program_desc", "load_program", "save_program
            "ProgramDescError"]
 
 
-class ProgramDescError(ValueError):
+class ProgramDescError(ToStaticError, ValueError):
     """A ProgramDesc that decodes but is not a valid program; `path` locates the message."""
 
     def __init__(self, path: str, reason: str):

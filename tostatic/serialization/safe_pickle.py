@@ -398,6 +398,38 @@ class _Unpickler(pickle._Unpickler):  # the pure-Python one: its REDUCE and BUIL
     dispatch[pickle.BUILD[0]] = load_build
 
 
+class _Bounded:
+    """A seekable binary file whose reads never ask for more than what is left in it: a
+    length field in the file (BINBYTES8 of 2**40 bytes) cannot make a read allocate more
+    than the file's size."""
+
+    def __init__(self, f: BinaryIO):
+        self._f = f
+        here = f.tell()
+        self._end = f.seek(0, 2)
+        f.seek(here)
+
+    def _left(self, n: int | None) -> int:
+        left = max(0, self._end - self._f.tell())
+        return left if n is None or n < 0 else min(n, left)
+
+    def read(self, n: int | None = -1) -> bytes:
+        return self._f.read(self._left(n))
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        return self._f.readinto(view[:self._left(len(view))])
+
+    def readline(self, n: int | None = -1) -> bytes:
+        return self._f.readline(self._left(n))
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._f.seek(pos, whence)
+
+
 def safe_load(f: BinaryIO, path: str, *, expected: str, holds: str,
               allowed_globals: Mapping[tuple[str, str], Any] | None = None,
               encoding: str = "ASCII") -> Any:
@@ -409,6 +441,7 @@ def safe_load(f: BinaryIO, path: str, *, expected: str, holds: str,
     find_class returns; without it, no global, call or BUILD is accepted at all.
     """
     allowed = allowed_globals or {}
+    f = _Bounded(f)  # type: ignore[assignment]
     start = f.tell()
     _scan(f, path, expected, holds, allow_calls=bool(allowed))
     f.seek(start)
@@ -417,5 +450,5 @@ def safe_load(f: BinaryIO, path: str, *, expected: str, holds: str,
     except FormatError:
         raise
     except Exception as e:  # noqa: BLE001 - unpickling garbage raises almost anything
-        raise FormatError(path, None, f"expected {expected}, found data that does not unpickle "
-                          f"({type(e).__name__}: {e})") from None
+        raise FormatError(path, f.tell(), f"expected {expected}, found data that does not "
+                          f"unpickle ({type(e).__name__}: {e}); reading stopped here") from None

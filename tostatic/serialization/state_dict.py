@@ -263,8 +263,8 @@ def load(f: BinaryIO, path: str) -> Any:
         table = obj.get(NAME_TABLE)
         if NAME_TABLE in obj and (not isinstance(table, dict)
                                   or not all(isinstance(n, str) for n in table.values())):
-            raise FormatError(path, None, f"expected {NAME_TABLE} to map keys to tensor names "
-                              f"(str), found {table!r:.200}")
+            raise FormatError(path, None, f"at [{NAME_TABLE!r}]: expected {NAME_TABLE} to map "
+                              f"keys to tensor names (str), found {table!r:.200}")
     return obj
 
 

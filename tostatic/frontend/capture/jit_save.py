@@ -1,7 +1,6 @@
 """jit.save: trace (if needed), compile and write the three Paddle inference files."""
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any, Sequence
 
@@ -10,12 +9,14 @@ from xdsl.dialects.builtin import ModuleOp
 
 from tostatic.dialects.program import ProgramOp
 from tostatic.frontend.capture.static_function import StaticFunction, to_static, trace
-from tostatic.serialization.pdiparams import save_combine
-from tostatic.serialization.pdiparams_info import save_info
-from tostatic.serialization.program_desc import save_program
+from tostatic.serialization.artifact import save_files
+from tostatic.serialization.pdiparams import write_combine
+from tostatic.serialization.pdiparams_info import info_bytes
+from tostatic.serialization.program_desc import to_program_desc
 from tostatic.frontend.nn.layer import Layer
 from tostatic.frontend.capture.translated_layer import TranslatedLayer
-from tostatic.passes.base import CompileState
+from tostatic.frontend.capture.verify_save import MAX_VERIFY_BYTES, verify_export
+from tostatic.passes.base import CompileState, entry
 from tostatic.passes.manager import PassManager
 
 
@@ -33,8 +34,16 @@ def _static_function(layer: Any, input_spec: Sequence[Any] | None) -> StaticFunc
                     f"{type(layer).__name__}")
 
 
-def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **configs: Any) -> None:
-    """paddle.jit.save: writes path.pdmodel, path.pdiparams and path.pdiparams.info."""
+def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None,
+         verify: bool | None = None, **configs: Any) -> None:
+    """paddle.jit.save: writes path.pdmodel, path.pdiparams and path.pdiparams.info (and the
+    manifest, path.tostatic-manifest), all at once (serialization/artifact.py).
+
+    `verify` (tostatic's own): before writing, run the exported program against the eager
+    model on inputs drawn from the spec (frontend/capture/verify_save.py); a mismatch raises
+    SaveVerificationError naming the first diverging op and writes nothing. None (the
+    default) verifies models with up to MAX_VERIFY_BYTES (256 MiB) of parameters, True
+    always, False never."""
     if isinstance(layer, TranslatedLayer):  # a loaded model, saved again (optimised)
         if input_spec is not None or configs:
             warnings.warn("jit.save of a loaded model keeps its own inputs and outputs; "
@@ -45,8 +54,24 @@ def save(layer: Any, path: str, input_spec: Sequence[Any] | None = None, **confi
     if specs is None:
         raise ValueError("jit.save needs input_spec: pass it here or to to_static")
     concrete = trace(sf._call_target(), specs, sf._layer, pipeline="export",
-                     func_name=sf.__name__)
+                     func_name=sf.__name__, snapshot=False)
+    if verify is not False:
+        _verify(sf, specs, concrete, force=verify is True)
     write_inference_model(path, concrete.module, concrete.state)
+
+
+def _verify(sf: StaticFunction, specs: Sequence[Any], concrete: Any, force: bool) -> None:
+    state = concrete.state
+    weights = {name: state.weight_array(name) for name in state.weights}
+    if not force and sum(int(w.nbytes) for w in weights.values()) > MAX_VERIFY_BYTES:
+        return
+    program = next(op for op in concrete.module.body.block.ops if isinstance(op, ProgramOp))
+
+    def reference() -> Any:  # the traced program before lowering, only on a mismatch
+        return entry(trace(sf._call_target(), specs, sf._layer, pipeline="default",
+                           func_name=sf.__name__, snapshot=False).module)
+
+    verify_export(sf._call_target(), specs, program, weights, sf._layer, reference)
 
 
 def _save_loaded(layer: Any, path: str) -> None:
@@ -65,14 +90,13 @@ def write_inference_model(path: str, module: ModuleOp, state: Any) -> None:
         module = module.clone()
         PassManager("lower-to-program", verify="end").run(module, state, first_stage="optimised")
         program = next(op for op in module.body.block.ops if isinstance(op, ProgramOp))
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
     persistables = {v.var_name for v in program.blocks[0].vars if v.persistable}
     weights = {name: state.weight_array(name) for name in state.weights if name in persistables}
-    save_program(path + ".pdmodel", program)
-    if weights:
-        save_combine(path + ".pdiparams", weights)
     info = {name: entry for name, entry in state.info.items() if name in persistables}
-    if info:
-        save_info(path + ".pdiparams.info", info)
+    model = to_program_desc(program).SerializeToString()
+    # all files of the prefix as one unit (serialization/artifact.py); a file this save does
+    # not have (no parameters) is removed, as a leftover of an earlier save would mislead
+    save_files(path, {
+        ".pdmodel": lambda f: f.write(model),
+        ".pdiparams": (lambda f: write_combine(f, weights)) if weights else None,
+        ".pdiparams.info": (lambda f: f.write(info_bytes(info))) if info else None})

@@ -167,10 +167,13 @@ class Signature:
 def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
           pipeline: str | None = DEFAULT_PIPELINE, live: bool = False,
           func_name: str = "forward", dump: Any = None, record: bool = False,
-          verify: str = "end", convert: bool = True) -> ConcreteProgram:
+          verify: str = "end", convert: bool = True,
+          snapshot: bool = True) -> ConcreteProgram:
     """Trace `fn` on symbolic inputs described by `specs` and run `pipeline` on the result
     (dumps as `dump` or $TOSTATIC_DUMP say; `record` keeps a copy of every stage; `verify`
-    as PassManager takes it; `convert`: AST-convert its tensor-dependent control flow)."""
+    as PassManager takes it; `convert`: AST-convert its tensor-dependent control flow;
+    `snapshot=False` keeps the weights' own arrays, uncopied, for a caller that writes them
+    at once)."""
     tracer = tracing.Tracer(_structured_names(layer))
     sig = Signature(fn, bound_self=False)
     feed_names: list[str] = []
@@ -191,7 +194,7 @@ def trace(fn: Callable, specs: Sequence[Any], layer: Any = None,
     fn_op = entry(module)
     fn_op.arg_attrs = ArrayAttr([DictionaryAttr({INPUT_NAME_ATTR: StringAttr(n)}) for n in feed_names])
     name_results(fn_op, [leaf.name for leaf in leaves])
-    state = CompileState(captures=tracer.captures)
+    state = CompileState(captures=tracer.captures, snapshot_weights=snapshot)
     manager = PassManager(pipeline or "", dump, verify=verify, record=record)
     manager.run(module, state, first_stage="captured")
     if live:  # read the captured tensors at run time, so training keeps updating them

@@ -5,6 +5,7 @@ from typing import Any
 
 from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.runtime.loaded_model import LoadedModel, load_model, model_paths
+from tostatic.serialization.artifact import check_file, read_manifest
 from tostatic.serialization.pdiparams_info import load_info
 
 
@@ -53,6 +54,12 @@ def load(path: str, **configs: Any) -> TranslatedLayer:
     import os
 
     model_file, params_file = model_paths(path)
+    model = load_model(model_file, params_file)  # finishes a killed save of the prefix first
     info_file = params_file + ".info"
-    info = load_info(info_file) if os.path.exists(info_file) else None
-    return TranslatedLayer(load_model(model_file, params_file), info)
+    info = None
+    if os.path.exists(info_file):
+        info = load_info(info_file)
+        if model_file.endswith(".pdmodel"):
+            with open(info_file, "rb") as f:
+                check_file(read_manifest(model_file[: -len(".pdmodel")]), info_file, f.read())
+    return TranslatedLayer(model, info)

@@ -30,7 +30,8 @@ from tostatic.passes.lowering import block_names, name_results
 from tostatic.passes.manager import PassManager
 from tostatic.runtime.program_run import with_feeds_and_fetches
 from tostatic.runtime.scope import Scope, global_scope
-from tostatic.serialization.pdiparams import load_combine, save_combine
+from tostatic.serialization.artifact import save_files
+from tostatic.serialization.pdiparams import load_combine, write_combine
 from tostatic.serialization.program_desc import (
     load_program,
     parse_program_bytes,
@@ -72,12 +73,11 @@ def save_inference_model(path_prefix: str, feed_vars: Any, fetch_vars: Any, exec
                 raise ValueError(f"save_inference_model: persistable {v.var_name!r} has no "
                                  f"value; run the startup program first")
             weights[v.var_name] = value
-    directory = os.path.dirname(path_prefix)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    save_program(path_prefix + ".pdmodel", desc)
-    if weights:
-        save_combine(path_prefix + ".pdiparams", weights)
+    model = to_program_desc(desc).SerializeToString()
+    save_files(path_prefix, {  # one atomic unit (serialization/artifact.py)
+        ".pdmodel": lambda f: f.write(model),
+        ".pdiparams": (lambda f: write_combine(f, weights)) if weights else None},
+        others=(".pdiparams.info",))
 
 
 def _save_module(program: Program, feeds: list[str], fetches: list[str]) -> ModuleOp:
