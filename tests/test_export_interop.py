@@ -245,6 +245,10 @@ def test_export_writes_the_forms_paddle2onnx_converts(exports):
     assert all(list(_attr(op, "dim").ints) == [0, 1, 2] for op in means)
     # the form Paddle itself writes for x.min(axis=[0, 1, 2]), the last one
     assert all(_attr(op, "reduce_all").b for op in means)
+    # partial reductions keep the axes as written (Paddle's form)
+    dims = [list(_attr(op, "dim").ints) for op in _ops(exports[0] / "reductions.pdmodel")
+            if op.type.startswith("reduce_")]
+    assert dims == [[1], [0, 2], [0, 1, 2], [-1], [0], [0, 1, 2], [0, 1, 2], [1, 2], [0, 1, 2]]
     resizes = [op for op in _ops(exports[0] / "resize_scale.pdmodel")
                if op.type.endswith("_interp_v2")]
     consts = {_slot(op, "Out", "outputs")[0]: op for op in _ops(exports[0] / "resize_scale.pdmodel")

@@ -32,8 +32,9 @@ from tostatic.ir import dtypes
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops import reduction, resize
 from tostatic.ops.activation import LeakyRelu, Scale
-from tostatic.ops.elementwise import Maximum, Minimum
 from tostatic.ops.core import Constant
+from tostatic.ops.elementwise import Maximum, Minimum
+from tostatic.ops.shapes import normalize_axis
 from tostatic.passes.lowering import (
     EXPORT_FORMS,
     Lowering,
@@ -57,9 +58,11 @@ def _reduce_all_axes(low: Lowering, op: PdOp, target: SubBlock, outs: list[str],
                      location: str | None) -> bool:
     values = op.attr_values()
     ndim = Abstract.of_value(op.operands[0]).ndim
-    axes = reduction.reduced_axes(ndim, values["axis"], values["reduce_all"])
-    if not axes or tuple(values["axis"]) == axes:
-        return False
+    if ndim == 0 or not (values["reduce_all"] or not values["axis"]):
+        return False  # a 0-D x, or the axes a partial reduction lists: Paddle's form
+    axes = tuple(range(ndim))
+    if tuple(sorted({normalize_axis(a, ndim) for a in values["axis"]})) == axes:
+        return False  # every axis listed already
     low.write(target, type(op), {**values, "axis": axes}, list(op.operands), outs, location)
     return True
 
