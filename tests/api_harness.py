@@ -17,7 +17,7 @@ import re
 import numpy as np
 
 import tostatic
-from conftest import describe_program
+from conftest import describe_program, export_forms
 
 
 @dataclass
@@ -113,10 +113,7 @@ def save_both(paddle: Any, tmp_path: Any, case: Case, make: Callable[[Any], Any]
               ) -> tuple[Any, Any | None]:
     """tostatic's and (if it writes it) Paddle's jit.save of the case; the file prefixes."""
     make = make or (lambda P: make_layer(P, case.fn, len(case.inputs)))
-    with tostatic.utils.unique_name.guard():
-        ours = make(tostatic)
-    ours.eval()
-    tostatic.jit.save(ours, str(tmp_path / "ours"), input_spec=specs_for(tostatic, case))
+    save_ours(tmp_path / "ours", case, make)
     if not case.paddle_writes:
         return tmp_path / "ours", None
     with paddle.utils.unique_name.guard():
@@ -124,6 +121,13 @@ def save_both(paddle: Any, tmp_path: Any, case: Case, make: Callable[[Any], Any]
     theirs.eval()
     paddle.jit.save(theirs, str(tmp_path / "theirs"), input_spec=specs_for(paddle, case))
     return tmp_path / "ours", tmp_path / "theirs"
+
+
+def save_ours(prefix: Any, case: Case, make: Callable[[Any], Any]) -> None:
+    with tostatic.utils.unique_name.guard():
+        ours = make(tostatic)
+    ours.eval()
+    tostatic.jit.save(ours, str(prefix), input_spec=specs_for(tostatic, case))
 
 
 # `x[1:]` is named `x_slice_<N>` by a counter Paddle's jit keeps for the whole process (its
@@ -194,15 +198,24 @@ def check_export(paddle: Any, tmp_path: Any, case: Case, want: list[np.ndarray],
     """tostatic's file is the program Paddle's jit.save writes (every op and variable; or,
     where Paddle cannot write it, has the expected op types) and gives Paddle's eager
     outputs in paddle.inference (`onednn=False`: with oneDNN off, where Paddle Inference's
-    oneDNN kernels differ from Paddle's own); Paddle's file gives them in tostatic."""
-    ours, theirs = save_both(paddle, tmp_path, case, make)
+    oneDNN kernels differ from Paddle's own); Paddle's file gives them in tostatic. Where
+    jit.save wrote an op in a form for paddle2onnx (conftest.export_forms), the program
+    compared is saved with those forms off, and the file as written is the one run."""
+    with export_forms() as forms_used:
+        ours, theirs = save_both(paddle, tmp_path, case, make)
     if case.file_outputs is not None:
         want = case.file_outputs(want)
     if theirs is not None and not case.ops:
-        a, b = describe_program(f"{ours}.pdmodel"), describe_program(f"{theirs}.pdmodel")
+        compared = ours
+        if forms_used:  # written for paddle2onnx (lower_export_forms.py): compare Paddle's form
+            compared = tmp_path / "ours_paddle_form"
+            with export_forms(enabled=False):
+                save_ours(compared, case, make or (lambda P: make_layer(P, case.fn,
+                                                                        len(case.inputs))))
+        a, b = describe_program(f"{compared}.pdmodel"), describe_program(f"{theirs}.pdmodel")
         assert [uncounted(o) for o in a["ops0"]] == [uncounted(o) for o in b["ops0"]]
         assert (a["version"], a["op_version_map"]) == (b["version"], b["op_version_map"])
-        assert comparable_vars(ours, case.dims_not_compared) == \
+        assert comparable_vars(compared, case.dims_not_compared) == \
             comparable_vars(theirs, case.dims_not_compared)
     else:
         assert op_types(ours) == case.ops

@@ -1,5 +1,6 @@
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,33 @@ def fixture_cases(name):
         cases.append((d, feeds, expected))
     assert len(cases) == (2 if name == "control_flow" else 1), (name, meta["io_files"])
     return cases
+
+
+@contextmanager
+def export_forms(enabled: bool = True):
+    """jit.save's forms for paddle2onnx (passes/lower_export_forms.py), on or off; yields the
+    list of the pd ops written in such a form meanwhile. Byte comparisons with Paddle's
+    jit.save turn them off where they applied: there tostatic writes another form on purpose
+    (test_export_interop checks it), everything else must still be Paddle's bytes."""
+    from tostatic.passes import lowering
+
+    saved = dict(lowering.EXPORT_FORMS)
+    used: list[str] = []
+
+    def recorded(form):
+        def write(low, op, *rest):
+            done = enabled and form(low, op, *rest)
+            if done:
+                used.append(op.name)
+            return done
+        return write
+
+    lowering.EXPORT_FORMS.update({cls: recorded(f) for cls, f in saved.items()})
+    try:
+        yield used
+    finally:
+        lowering.EXPORT_FORMS.clear()
+        lowering.EXPORT_FORMS.update(saved)
 
 
 def describe_program(path):

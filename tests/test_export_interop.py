@@ -1,11 +1,11 @@
 """Our own exports (tostatic's jit.save) in the engines users convert them to: paddle2onnx 2.1
 -> onnxruntime, and OpenVINO's Paddle reader, each giving tostatic's eager outputs.
 
-Where paddle2onnx 2.1 fails, it fails on the bytes real Paddle 3.3.1 writes for the same
-call too (the byte-compatibility tests pin them: test_static_programs_match_paddle for
-mean(), test_ops_resize for interpolate's scale list, test_api_nn_activation for
-leaky_relu), so tostatic keeps Paddle's bytes and those cases are strict xfails naming the
-paddle2onnx fault: when a paddle2onnx release fixes one, its xfail fails and goes.
+paddle2onnx 2.1 fails on three forms real Paddle 3.3.1 writes (x.mean(): dim = [] with
+reduce_all; interpolate's scale list; leaky_relu's alpha): tostatic's jit.save writes another
+form Paddle reads the same way for each (passes/lower_export_forms.py says why each fails), and
+the cases below check those forms in paddle2onnx -> onnxruntime, OpenVINO, paddle.inference
+and tostatic's own reader. An xfail here is strict and names the paddle2onnx fault.
 """
 from __future__ import annotations
 
@@ -109,18 +109,26 @@ class Resize(nn.Layer):
 
 
 class MeanAll(nn.Layer):
+    """Reductions over everything: Paddle writes dim = [] with reduce_all."""
+
     def forward(self, x):
-        return x.mean()
+        return (x.mean(), x.sum(), x.max(), paddle.mean(x, keepdim=True), x.prod(),
+                x.min(axis=[0, 1, 2]))
 
 
 class ResizeScale(nn.Layer):
+    """Scale lists: uniform (a fill_constant Scale), fractional, and per axis (assign_value)."""
+
     def forward(self, x):
-        return F.interpolate(x, scale_factor=2, mode="nearest")
+        return (F.interpolate(x, scale_factor=2, mode="nearest"),
+                F.interpolate(x, scale_factor=1.5, mode="bilinear"),
+                F.interpolate(x, scale_factor=[2, 1.5], mode="bilinear", align_corners=True),
+                nn.Upsample(scale_factor=3, mode="nearest")(x))
 
 
 class LeakyReLU(nn.Layer):
     def forward(self, x):
-        return F.leaky_relu(x, 0.2)
+        return F.leaky_relu(x, 0.2), nn.LeakyReLU()(x), F.leaky_relu(x * 10, 1.5)
 
 
 def _resnet18():
@@ -146,14 +154,7 @@ MODELS = {
     "mean_all": (MeanAll, X3), "resize_scale": (ResizeScale, IMG),
     "leaky_relu": (LeakyReLU, X3),
 }
-P2O_FAULTS = {
-    "mean_all": "paddle2onnx 2.1 aborts on reduce_mean with dim = [] and reduce_all (what "
-                "Paddle writes for x.mean()): 'Can not get input axis(dim) value'",
-    "resize_scale": "paddle2onnx 2.1 refuses nearest_interp_v2's scale list (Paddle's FLOATS "
-                    "become doubles in its PIR translation: 'the 0th elementwise MUST be "
-                    "ir::FloatAttribute')",
-    "leaky_relu": "paddle2onnx 2.1 writes LeakyRelu with alpha 0 whatever leaky_relu's alpha",
-}
+P2O_FAULTS: dict[str, str] = {}
 OPENVINO_CANNOT = {"onnx_only"}
 
 
@@ -218,3 +219,60 @@ def test_export_runs_in_openvino(exports, name):
                                   {"INFERENCE_PRECISION_HINT": "f32"})
     results = compiled(feeds)
     _close([np.asarray(results[o]) for o in compiled.outputs], want, f"{name} in OpenVINO")
+
+
+
+def _ops(path):
+    from tostatic.serialization import framework_pb2 as fpb
+
+    prog = fpb.ProgramDesc.FromString(open(path, "rb").read())
+    return [op for op in prog.blocks[0].ops if op.type not in ("feed", "fetch")]
+
+
+def _slot(op, name, kind="inputs"):
+    return [a for v in getattr(op, kind) if v.parameter == name for a in v.arguments]
+
+
+def _attr(op, name):
+    return next(a for a in op.attrs if a.name == name)
+
+
+def test_export_writes_the_forms_paddle2onnx_converts(exports):
+    """What lower_export_forms.py writes instead of Paddle's bytes."""
+    means = _ops(exports[0] / "mean_all.pdmodel")
+    assert [op.type for op in means] == ["reduce_mean", "reduce_sum", "reduce_max",
+                                         "reduce_mean", "reduce_prod", "reduce_min"]
+    assert all(list(_attr(op, "dim").ints) == [0, 1, 2] for op in means)
+    # the form Paddle itself writes for x.min(axis=[0, 1, 2]), the last one
+    assert all(_attr(op, "reduce_all").b for op in means)
+    # partial reductions keep the axes as written (Paddle's form)
+    dims = [list(_attr(op, "dim").ints) for op in _ops(exports[0] / "reductions.pdmodel")
+            if op.type.startswith("reduce_")]
+    assert dims == [[1], [0, 2], [0, 1, 2], [-1], [0], [0, 1, 2], [0, 1, 2], [1, 2], [0, 1, 2]]
+    resizes = [op for op in _ops(exports[0] / "resize_scale.pdmodel")
+               if op.type.endswith("_interp_v2")]
+    consts = {_slot(op, "Out", "outputs")[0]: op for op in _ops(exports[0] / "resize_scale.pdmodel")
+              if op.type in ("fill_constant", "assign_value")}
+    assert len(resizes) == 4
+    for op in resizes:  # the scale list kept (OpenVINO reads it) and given as Scale
+        (scale,) = _slot(op, "Scale")
+        assert list(_attr(op, "scale").floats) in ([2, 2], [1.5, 1.5], [2, 1.5], [3, 3])
+        assert scale in consts
+    leaky = [op.type for op in _ops(exports[0] / "leaky_relu.pdmodel")]
+    assert leaky == ["scale", "elementwise_max", "scale", "elementwise_max", "scale", "scale",
+                     "elementwise_min"]
+
+
+@pytest.mark.parametrize("name", ["mean_all", "resize_scale", "leaky_relu"])
+def test_export_forms_run_in_paddle_inference_and_tostatic(exports, name):
+    """Those forms still give the eager outputs in paddle.inference 3.3.1 (Paddle's own
+    kernels) and when tostatic reads the files back."""
+    from conftest import paddle_predict
+
+    feeds, want = exports[1][name]
+    prefix = exports[0] / name
+    _close(paddle_predict(f"{prefix}.pdmodel", None, feeds, onednn=False), want,
+           f"{name} in paddle.inference")
+    got = paddle.jit.load(str(prefix))(*[paddle.to_tensor(v) for v in feeds.values()])
+    got = got if isinstance(got, (list, tuple)) else [got]
+    _close([g.numpy() for g in got], want, f"{name} read back by tostatic")

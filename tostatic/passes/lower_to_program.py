@@ -13,6 +13,7 @@ from tostatic.dialects.program import BlockOp, ProgramOp
 from tostatic.ir.opdef import Abstract
 from tostatic.ops.manipulation import Assign
 from tostatic.passes import lower_control_flow  # noqa: F401  (registers pd.if / pd.while)
+from tostatic.passes import lower_export_forms  # noqa: F401  (registers export's forms)
 from tostatic.passes.base import CompilePass, CompileState, entry, register
 from tostatic.passes.lowering import (
     Lowering,

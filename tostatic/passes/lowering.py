@@ -17,6 +17,8 @@ Three modes, one lowering:
 - "save" (static.save_inference_model): the layout of "export" with the fields of "live",
   less the training-only ones (stop_gradient, is_parameter); set-is-test follows, as it
   follows "export".
+Export mode alone writes a few ops in another form Paddle reads the same way, where
+paddle2onnx fails on Paddle's own (EXPORT_FORMS, lower_export_forms.py).
 """
 from __future__ import annotations
 
@@ -194,7 +196,7 @@ def _overrides(op: Operation) -> dict[str, tuple[str, Any]]:
     return {k: from_attr(v) for k, v in op.attributes[LEGACY_ATTRS_ATTR].data.items()}  # type: ignore
 
 
-def _constant_op(array: np.ndarray, out: str, keep_extra: bool = False) -> OpOp:
+def constant_op(array: np.ndarray, out: str, keep_extra: bool = False) -> OpOp:
     """A uniform constant is written as pd.full would be; others as assign_value."""
     d = dtypes.convert_dtype(array.dtype)
     flat = array.reshape(-1)
@@ -446,13 +448,16 @@ class Lowering:
             self.declare(target, outs[-1], Abstract.of_value(r),
                          **result_var_fields(outs[-1], type(op), i, op))
         if isinstance(op, Constant):
-            const = _constant_op(dense_to_array(op.attr_values()["value"]), outs[0],
+            const = constant_op(dense_to_array(op.attr_values()["value"]), outs[0],
                                  bool(self.keep_extra))
             for k, v in _overrides(op).items() if self.live else ():  # static mode's
                 const.set_attr(k, *v)  # assign under a device guard (saved files clear it)
             self.append(target, const)
             return
         assert isinstance(op, PdOp)
+        portable = EXPORT_FORMS.get(type(op)) if self.mode == "export" else None
+        if portable is not None and portable(self, op, target, outs, location):
+            return
         if op.PADDLE is None:
             raise UnsupportedError(f"lower-to-program: {op.name} has no Paddle legacy op "
                                    f"(made at {location or 'an unknown place'})")
@@ -516,3 +521,7 @@ def _plain(v: Any) -> Any:
 
 # pd region op class -> how it is written (filled by lower_control_flow.py)
 REGION_LOWERINGS: dict[type, Callable[[Lowering, Any, SubBlock], None]] = {}
+
+# pd op class -> how export mode writes it where another reader (paddle2onnx) fails on
+# Paddle's own form; returns False to keep Paddle's (filled by lower_export_forms.py)
+EXPORT_FORMS: dict[type, Callable[[Lowering, Any, SubBlock, list[str], str | None], bool]] = {}
