@@ -18,7 +18,7 @@ from tostatic.passes.lower_to_program import lower_function
 from tostatic.serialization import framework_pb2 as fpb
 from tostatic.serialization.program_desc import save_program
 
-from conftest import paddle_predict
+from conftest import assert_close, paddle_predict
 from conftest import one_op_module as shared_one_op_module
 
 RNG = np.random.default_rng(13)
@@ -166,6 +166,31 @@ def output_vars(path, op_type: str, skip: tuple[str, ...] = ()) -> dict[str, str
     names = {n for op in prog.blocks[0].ops if op.type == op_type
              for v in op.outputs if v.parameter not in skip for n in v.arguments}
     return {v.name: str(v) for v in prog.blocks[0].vars if v.name in names}
+
+
+def runs_and_lowers_back(case: Case, path: str, expected: list[np.ndarray], tmp_path,
+                         skip: tuple[str, ...] = ()) -> None:
+    """A program Paddle wrote with the case's op: it runs here with Paddle's outputs, raises
+    into the case's pd op, and lowers back to Paddle's op desc and output variables."""
+    from tostatic.passes.raise_from_program import raise_program
+    from tostatic.runtime.loaded_model import load_model
+    from tostatic.serialization.program_desc import load_program
+
+    op_type = case.cls.PADDLE.type
+    theirs = op_descs(path, op_type)
+    assert theirs, f"Paddle wrote no {op_type} op for this case"
+    model = load_model(path, None)
+    feeds = feeds_of(case)
+    got = model.run([feeds[n] for n in model.feed_names])
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert_close(g, e)
+    module, *_ = raise_program(load_program(path))
+    assert case.cls.name in {op.name for op in module.walk()}
+    ours_path = tmp_path / "ours.pdmodel"
+    save_program(ours_path, lower_function(entry(module)))
+    assert op_descs(ours_path, op_type) == theirs
+    assert output_vars(ours_path, op_type, skip) == output_vars(path, op_type, skip)
 
 
 def declared_shapes(path) -> dict[str, list[int]]:

@@ -22,14 +22,10 @@ from tostatic.ops import ordering as O
 from tostatic.ops.advanced_indexing import WhereIndex
 from tostatic.ops import rearrange as RA
 from tostatic.ops import rounding as R
-from tostatic.passes.base import entry
-from tostatic.passes.lower_to_program import lower_function
-from tostatic.passes.raise_from_program import raise_program
 from tostatic.runtime.loaded_model import load_model
-from tostatic.serialization.program_desc import load_program, save_program
 
 from conftest import assert_close
-from nlp_cases import (Case, abstracts, appended, eager, exported, f32, feeds_of, ints,
+from nlp_cases import (Case, runs_and_lowers_back, abstracts, appended, eager, exported, f32, feeds_of, ints,
                        op_descs, output_vars, outs, paddle_saved, predict)
 
 X = f32(3, 5, 6, scale=3.0)
@@ -168,21 +164,7 @@ def test_exported_op_runs_in_paddle_inference_as_eager(case, tmp_path, real_padd
 @pytest.mark.parametrize("case", WITH_STATIC, ids=[c.id for c in WITH_STATIC])
 def test_program_paddle_wrote_runs_and_lowers_back_to_the_same_op(case, tmp_path, real_paddle):
     path, expected = paddle_saved(case, real_paddle, tmp_path)
-    op_type = case.cls.PADDLE.type
-    theirs = op_descs(path, op_type)
-    assert theirs, f"Paddle wrote no {op_type} op for this case"
-    model = load_model(path, None)
-    feeds = feeds_of(case)
-    got = model.run([feeds[n] for n in model.feed_names])
-    assert len(got) == len(expected)
-    for g, e in zip(got, expected):
-        assert_close(g, e)
-    module, *_ = raise_program(load_program(path))
-    assert case.cls.name in {op.name for op in module.walk()}
-    ours_path = tmp_path / "ours.pdmodel"
-    save_program(ours_path, lower_function(entry(module)))
-    assert op_descs(ours_path, op_type) == theirs
-    assert output_vars(ours_path, op_type) == output_vars(path, op_type)
+    runs_and_lowers_back(case, path, expected, tmp_path)
 
 
 def test_refusals_name_the_op():
