@@ -425,8 +425,17 @@ def _bound(value: float, dtype: np.dtype) -> Any:
     return dtype.type(value)
 
 
+class AlongAxis(FloatUnary):
+    """A floating unary op that works along one `axis` (softmax, log_softmax)."""
+
+    @classmethod
+    def infer(cls, x: Abstract, axis: int) -> Abstract:
+        normalize_axis(axis, x.ndim, f"{cls.name} axis")
+        return super().infer(x)
+
+
 @pd_op
-class Softmax(FloatUnary):
+class Softmax(AlongAxis):
     """exp(x - max) / sum(exp(x - max)) along one axis."""
 
     name = "pd.softmax"
@@ -434,11 +443,6 @@ class Softmax(FloatUnary):
     PADDLE = unary("softmax", axis=From("INT", "axis"))
     NAME_HINT = "softmax"
     vjp = A.unary_vjp(lambda e, x, out, g, axis: A.mul(e, out, A.sub(e, g, A.e(e, "pd.sum", A.mul(e, g, out), axis=(axis,), keepdim=True))))
-
-    @classmethod
-    def infer(cls, x: Abstract, axis: int) -> Abstract:
-        normalize_axis(axis, x.ndim, f"{cls.name} axis")
-        return super().infer(x)
 
     @staticmethod
     def eager(x: np.ndarray, axis: int) -> np.ndarray:

@@ -11,8 +11,7 @@ from tostatic.ir.attributes import INT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, pd_op
 from tostatic.ops import autodiff as A
-from tostatic.ops.activation import FloatUnary, Unary, unary
-from tostatic.ops.shapes import normalize_axis
+from tostatic.ops.activation import AlongAxis, FloatUnary, Unary, unary
 from tostatic.ops.special import erf
 
 
@@ -95,7 +94,7 @@ class Log1p(FloatUnary):
 
 
 @pd_op
-class LogSoftmax(FloatUnary):
+class LogSoftmax(AlongAxis):
     """x - max - log(sum(exp(x - max))) along one axis."""
 
     name = "pd.log_softmax"
@@ -103,11 +102,6 @@ class LogSoftmax(FloatUnary):
     PADDLE = unary("log_softmax", axis=From("INT", "axis"))
     NAME_HINT = "log_softmax"
     vjp = A.unary_vjp(lambda e, x, out, g, axis: A.sub(e, g, A.mul(e, A.e(e, "pd.exp", out), A.e(e, "pd.sum", g, axis=(axis,), keepdim=True))))
-
-    @classmethod
-    def infer(cls, x: Abstract, axis: int) -> Abstract:
-        normalize_axis(axis, x.ndim, f"{cls.name} axis")
-        return super().infer(x)
 
     @staticmethod
     def eager(x: np.ndarray, axis: int) -> np.ndarray:
