@@ -9,9 +9,10 @@ resident memory every 2 ms: "peak +" is the highest RSS during the save minus th
 before, as a fraction of the parameter bytes. Then it times loading the files back
 (tostatic: `jit.load`; Paddle: `paddle.inference.create_predictor`, what serving uses) the
 same way. Medians over the rounds. `os.sync()` runs before each timed step, so that no
-framework pays for writing back the other's files. Neither save fsyncs (tostatic's does with
-TOSTATIC_DURABLE_SAVE=1, see serialization.durable). "warm load" loads the same files a
-second time, after their pages are cached. tostatic's save runs
+framework pays for writing back the other's files. tostatic's save fsyncs its files (it is
+atomic, see serialization/artifact.py); Paddle's does not. "warm load" loads the same files a
+second time: on a machine that reclaims clean page cache eagerly (fsync'ed files are clean at
+once), the first load of tostatic's files reads the disk, Paddle's unsynced ones stay cached. tostatic's save runs
 with its defaults (verify on save included; the model is big enough that verification is
 skipped, see jit.save's docstring).
 """

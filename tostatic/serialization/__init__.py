@@ -45,22 +45,6 @@ def _umask() -> int:
     return old
 
 
-def durable() -> bool:
-    """Whether saves wait for the disk (fsync) before their commit point: TOSTATIC_DURABLE_SAVE=1.
-
-    Without it a save is still atomic against the process being killed (the temporary files
-    and the renames live in the one page cache every later reader sees), as fast as Paddle's
-    own saves, which do not fsync; with it, atomic against a power loss as well, at the cost
-    of writing the files to disk before the save returns."""
-    return os.environ.get("TOSTATIC_DURABLE_SAVE", "0") not in ("", "0")
-
-
-def sync(fileno: int) -> None:
-    """fsync when saves are durable (see durable())."""
-    if durable():
-        os.fsync(fileno)
-
-
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a temporary file next to `path` for binary writing; replace `path` only on success.
@@ -77,7 +61,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
-            sync(f.fileno())
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:

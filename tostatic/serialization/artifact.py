@@ -6,8 +6,7 @@ jit.save and save_inference_model write several files for one prefix (`.pdmodel`
 1. Each file is written to a temporary file in the same directory (`.NAME.PID.XXXX.tmp`),
    straight from the writer (parameters go from their arrays to the file: no whole-file
    bytes) while a thread hashes what was written (sha256, and a CRC-32 per `.pdiparams`
-   record), then fsync'ed when saves are durable (TOSTATIC_DURABLE_SAVE=1, see
-   serialization.durable: a killed process needs no fsync, a power loss does).
+   record), then fsync'ed.
 2. The manifest `PREFIX.tostatic-manifest` (JSON, a sidecar that Paddle never opens) records
    each file's size and sha256, the records' CRC-32s and the content hash: sha256 of the model
    file's bytes followed by the params file's (what `tostatic inspect` prints). It is written
@@ -15,7 +14,7 @@ jit.save and save_inference_model write several files for one prefix (`.pdmodel`
 3. The commit point: a journal `.PREFIX.tostatic-commit` naming every temporary file and its
    destination (and the files of an earlier save the new one does not have) is written
    atomically. Then each temporary file is renamed over its destination, the directory
-   fsync'ed (when durable) and the journal removed.
+   fsync'ed and the journal removed.
 
 `recover(prefix)` finishes a save that was killed after its commit point (all renames are
 redone) and removes temporary files left by killed saves; the next save and every load
@@ -35,7 +34,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from tostatic.serialization import FormatError, _umask, durable, remove_stale_temps, sync
+from tostatic.serialization import FormatError, _umask, remove_stale_temps
 
 __all__ = ["MANIFEST_SUFFIX", "HashingWriter", "save_files", "recover", "read_manifest", "file_entry",
            "check_file", "tmp_path"]
@@ -77,7 +76,7 @@ class HashingWriter:
             prev = self._last
             self.f.write(piece)
             self._written += len(piece)
-            flush = self._written >= _FLUSH_EVERY and durable()
+            flush = self._written >= _FLUSH_EVERY
             if flush:
                 self._written = 0
                 self.f.flush()
@@ -113,8 +112,6 @@ def tmp_path(path: str) -> str:
 
 
 def _fsync_dir(directory: str) -> None:
-    if not durable():
-        return
     with contextlib.suppress(OSError):  # not every file system lets a directory be fsync'ed
         fd = os.open(directory, os.O_RDONLY)
         try:
@@ -175,7 +172,7 @@ def save_files(prefix: str, writers: dict[str, Writer | None],
                 finally:
                     entry = hw.finish()
                 f.flush()
-                sync(f.fileno())
+                os.fsync(f.fileno())
             os.chmod(tmp, 0o666 & ~_umask())
             entries[os.path.basename(prefix + suffix)] = entry
         manifest = _manifest(prefix, writers, entries)
@@ -184,7 +181,7 @@ def save_files(prefix: str, writers: dict[str, Writer | None],
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            sync(f.fileno())
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         _fsync_dir(directory)
         base = os.path.basename(prefix)
@@ -196,7 +193,7 @@ def save_files(prefix: str, writers: dict[str, Writer | None],
         with open(jtmp, "w", encoding="utf-8") as f:
             json.dump(plan, f)
             f.flush()
-            sync(f.fileno())
+            os.fsync(f.fileno())
         os.replace(jtmp, journal)  # the commit point
     except BaseException:
         for t in temps.values():
