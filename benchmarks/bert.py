@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import bert_classifier  # noqa: E402
+from predictors import handle_runner, paddle_predictor  # noqa: E402
 
 
 def blas_kernel() -> str:
@@ -102,36 +103,11 @@ def tostatic_runner(prefix: str):
 
     predictor = tostatic.inference.create_predictor(
         tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams"))
-    inputs = {n: predictor.get_input_handle(n) for n in predictor.get_input_names()}
-    output = predictor.get_output_handle(predictor.get_output_names()[0])
-
-    def run(feeds):
-        for name, handle in inputs.items():
-            handle.reshape(feeds[name].shape)
-            handle.copy_from_cpu(feeds[name])
-        predictor.run()
-        return output.copy_to_cpu()
-    return run, predictor
+    return handle_runner(predictor), predictor
 
 
 def paddle_runner(prefix: str):
-    from paddle import inference
-
-    config = inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
-    config.disable_gpu()
-    config.disable_glog_info()
-    config.set_cpu_math_library_num_threads(1)
-    predictor = inference.create_predictor(config)
-    inputs = {n: predictor.get_input_handle(n) for n in predictor.get_input_names()}
-    output = predictor.get_output_handle(predictor.get_output_names()[0])
-
-    def run(feeds):
-        for name, handle in inputs.items():
-            handle.reshape(feeds[name].shape)
-            handle.copy_from_cpu(feeds[name])
-        predictor.run()
-        return output.copy_to_cpu()
-    return run
+    return handle_runner(paddle_predictor(prefix, 1))
 
 
 def onnxruntime_runner(prefix: str):

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's tostatic
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from predictors import handle_runner, paddle_predictor  # noqa: E402
 
 UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 ENGINES = ("tostatic", "paddle.inference", "onnxruntime", "openvino")
@@ -117,23 +118,7 @@ def make_runner(engine: str, prefix: str, threads: int):
         names = predictor.get_input_names()
         return lambda feeds: predictor.run([feeds[n] for n in names])[0]
     if engine == "paddle.inference":
-        from paddle import inference
-
-        config = inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
-        config.disable_gpu()
-        config.disable_glog_info()
-        config.set_cpu_math_library_num_threads(threads)
-        predictor = inference.create_predictor(config)
-        handles = {n: predictor.get_input_handle(n) for n in predictor.get_input_names()}
-        output = predictor.get_output_handle(predictor.get_output_names()[0])
-
-        def run(feeds):
-            for n, h in handles.items():
-                h.reshape(feeds[n].shape)
-                h.copy_from_cpu(feeds[n])
-            predictor.run()
-            return output.copy_to_cpu()
-        return run
+        return handle_runner(paddle_predictor(prefix, threads))
     if engine == "onnxruntime":
         import onnxruntime as ort
 

@@ -141,9 +141,11 @@ _ADAM_OPTIONAL = ("Moment2Max", "MasterParam", "SkipUpdate", "Beta1Tensor", "Bet
                   "EpsilonTensor")
 
 
-def _adam_infer(op: str, param: Abstract, grad: Abstract, learning_rate: Abstract,
+def _adam_infer(cls: type, param: Abstract, grad: Abstract, learning_rate: Abstract,
                 moment1: Abstract, moment2: Abstract, beta1_pow: Abstract,
-                beta2_pow: Abstract) -> list[Abstract]:
+                beta2_pow: Abstract, **attrs: Any) -> list[Abstract]:
+    """The shape rule of the ops with Adam's slots (adam, adamw, lamb)."""
+    op = cls.name
     _check_like(op, param, grad=grad, moment1=moment1, moment2=moment2)
     _check_scalar(op, learning_rate=learning_rate, beta1_pow=beta1_pow, beta2_pow=beta2_pow)
     return [param, moment1, moment2, beta1_pow, beta2_pow]
@@ -186,12 +188,7 @@ class Adam(Update):
     PADDLE = Legacy("adam", dict(_ADAM_SLOTS), dict(_ADAM_OUT), dict(_ADAM_ATTRS),
                     optional_inputs=_ADAM_OPTIONAL)
 
-    @staticmethod
-    def infer(param: Abstract, grad: Abstract, learning_rate: Abstract, moment1: Abstract,
-              moment2: Abstract, beta1_pow: Abstract, beta2_pow: Abstract,
-              **attrs: Any) -> list[Abstract]:
-        return _adam_infer("pd.adam", param, grad, learning_rate, moment1, moment2, beta1_pow,
-                           beta2_pow)
+    infer = classmethod(_adam_infer)
 
     @staticmethod
     def eager(param: np.ndarray, grad: np.ndarray, learning_rate: np.ndarray,
@@ -220,12 +217,7 @@ class AdamW(Update):
                      "with_decay": From("BOOLEAN", "with_decay")},
                     optional_inputs=_ADAM_OPTIONAL)
 
-    @staticmethod
-    def infer(param: Abstract, grad: Abstract, learning_rate: Abstract, moment1: Abstract,
-              moment2: Abstract, beta1_pow: Abstract, beta2_pow: Abstract,
-              **attrs: Any) -> list[Abstract]:
-        return _adam_infer("pd.adamw", param, grad, learning_rate, moment1, moment2, beta1_pow,
-                           beta2_pow)
+    infer = classmethod(_adam_infer)
 
     @staticmethod
     def eager(param: np.ndarray, grad: np.ndarray, learning_rate: np.ndarray,
@@ -337,12 +329,7 @@ class Lamb(Update):
                              k) for k in ATTRS},
                     optional_inputs=("MasterParam", "SkipUpdate"))
 
-    @staticmethod
-    def infer(param: Abstract, grad: Abstract, learning_rate: Abstract, moment1: Abstract,
-              moment2: Abstract, beta1_pow: Abstract, beta2_pow: Abstract,
-              **attrs: Any) -> list[Abstract]:
-        return _adam_infer("pd.lamb", param, grad, learning_rate, moment1, moment2, beta1_pow,
-                           beta2_pow)
+    infer = classmethod(_adam_infer)
 
     @staticmethod
     def eager(param: np.ndarray, grad: np.ndarray, learning_rate: np.ndarray,

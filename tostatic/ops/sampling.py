@@ -35,6 +35,11 @@ def unnormalize(g: np.ndarray, size: int, align_corners: bool) -> np.ndarray:
     return (g + t(1)) * t(size * 0.5) - t(0.5)
 
 
+def _folded(a: np.ndarray, span: Any) -> np.ndarray:
+    """|coordinate| modulo the reflection period (the forward and its derivative share it)."""
+    return a - np.floor(a / span) * span
+
+
 def clip_coordinates(g: np.ndarray, size: int, align_corners: bool,
                      padding_mode: str) -> np.ndarray:
     t = g.dtype.type
@@ -48,11 +53,11 @@ def clip_coordinates(g: np.ndarray, size: int, align_corners: bool,
                     return np.zeros_like(g)
                 span = t(max_val * 2)
                 a = np.abs(g)
-                extra = a - np.floor(a / span) * span
+                extra = _folded(a, span)
                 return np.minimum(extra, span - extra)
             span = t((max_val + 1) * 2)
             a = np.abs(g + t(0.5))
-            extra = a - np.floor(a / span) * span
+            extra = _folded(a, span)
             g = np.minimum(extra, span - extra) - t(0.5)
             return np.minimum(np.maximum(g, t(0)), t(max_val))
     return g
@@ -73,12 +78,12 @@ def clip_coordinates_grad(g: np.ndarray, size: int, align_corners: bool,
                     return np.zeros_like(g)
                 span = t(max_val * 2)
                 a = np.abs(g)
-                extra = a - np.floor(a / span) * span
+                extra = _folded(a, span)
                 return np.sign(g) * np.where(extra <= span - extra, ones, -ones)
             span = t((max_val + 1) * 2)
             shifted = g + t(0.5)
             a = np.abs(shifted)
-            extra = a - np.floor(a / span) * span
+            extra = _folded(a, span)
             flip = np.sign(shifted) * np.where(extra <= span - extra, ones, -ones)
             r = np.minimum(extra, span - extra) - t(0.5)
             return flip * ((r > 0) & (r < max_val))
