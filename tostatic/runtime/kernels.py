@@ -35,6 +35,7 @@ from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul
 from tostatic.ops.linalg import Matmul
 from tostatic.ops.pooling import Pool2D
 from tostatic.runtime import threads
+from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.ops.pooling import _dims as _pool_dims
 
 Run = Callable[..., None]
@@ -258,7 +259,8 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     if x.dtype != y.dtype or x.dtype.kind != "f" or x.ndim < 1 or y.ndim < 1:
         return None
     tx, ty = attrs["transpose_x"], attrs["transpose_y"]
-    epi = epilogue_runner(attrs.get("epilogue", ()), max(out.ndim, 1), max(out.ndim - 1, 0))
+    epi = compiled_epilogue(attrs.get("epilogue", ()), out, ins[2:]) or epilogue_runner(
+        attrs.get("epilogue", ()), max(out.ndim, 1), max(out.ndim - 1, 0))
     packed = None
     if const[1] and ty and y.ndim == 2:  # a transposed weight: packed as [K, N] once
         packed = np.ascontiguousarray(y.T)
