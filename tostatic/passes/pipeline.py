@@ -15,6 +15,7 @@ from tostatic.passes import (  # noqa: F401
     cse,
     dead_op_elimination,
     fold_batch_norm,
+    fold_matmul_scale,
     fold_static_shapes,
     fuse_elementwise,
     fuse_epilogue,
@@ -23,6 +24,7 @@ from tostatic.passes import (  # noqa: F401
     lower_to_program,
     persistable_extraction,
     raise_from_program,
+    remove_test_dropout,
     set_is_test,
     shape_inference,
 )
@@ -38,8 +40,8 @@ PIPELINES = {
     # weights): batch-norm folding and epilogue fusion make ops Paddle has not, so the loaded
     # module keeps `load`'s IR; fuse-elementwise comes after fuse-epilogue, which takes the
     # bias / activation / residual ops after a conv or matmul first
-    "inference": "fold-static-shapes,constant-folding,fold-batch-norm,fuse-epilogue,"
-                 "fuse-elementwise,dead-op-elimination",
+    "inference": "fold-static-shapes,constant-folding,fold-batch-norm,remove-test-dropout,"
+                 "fuse-epilogue,fold-matmul-scale,fuse-elementwise,dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")
