@@ -36,6 +36,7 @@ from tostatic.ops.linalg import Matmul
 from tostatic.ops.pooling import Pool2D
 from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
+from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
 from tostatic.ops.pooling import _dims as _pool_dims
 
 Run = Callable[..., None]
@@ -267,11 +268,33 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
 
     rows = int(np.prod(out.shape[:-1])) if out.ndim >= 2 else 1
     k = x.shape[-2] if tx and x.ndim >= 2 else x.shape[-1]
+    many = 2 * rows * k * out.shape[-1] >= PARALLEL_FLOPS
     split = (threads.current() > 1 and (packed is not None or (not ty and y.ndim == 2))
-             and not tx and out.ndim >= 2 and rows >= 2
-             and 2 * rows * k * out.shape[-1] >= PARALLEL_FLOPS)
+             and not tx and out.ndim >= 2 and rows >= 2 and many)
+    # a weight [K, N] times all rows of x as one 2-D GEMM (or column blocks, for few rows)
+    weight = packed if packed is not None else (y if const[1] and not ty and y.ndim == 2
+                                                else None)
+    flat = weight is not None and not tx and out.ndim >= 2
+    blocks = column_blocks(weight, rows) if flat else None
+    n = out.shape[-1]
 
     def bind(_: list[np.ndarray]) -> Run:
+        def run_flat(x: np.ndarray, y: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
+            np.dot(x.reshape(rows, k), weight, out=out.reshape(rows, n))
+            epi(out, extras)
+
+        if blocks is not None:
+            gemm = blocked_gemm(blocks, threads.current()
+                                if 2 * rows * k * n >= 4 * PARALLEL_FLOPS else 1)
+
+            def run_blocked(x: np.ndarray, y: np.ndarray, *extras: np.ndarray,
+                            out: np.ndarray) -> None:
+                gemm(x.reshape(rows, k), out.reshape(rows, n))
+                epi(out, extras)
+            return run_blocked
+        if flat and not split:
+            return run_flat
+
         def run(x: np.ndarray, y: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
             if tx and x.ndim >= 2:
                 x = np.swapaxes(x, -1, -2)
@@ -292,7 +315,7 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                              rows, threads.current())
             epi(out, extras)
         return run_parallel if split else run
-    return Bound([], bind, "gemm")
+    return Bound([], bind, "gemm-blocks" if blocks is not None else "gemm")
 
 
 # --------------------------------------------------------------------------- elementwise
