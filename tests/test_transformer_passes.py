@@ -58,7 +58,7 @@ def count(module, name):
     return sum(1 for op in module.walk() if op.name == name)
 
 
-@pytest.mark.parametrize("name", ["remove-test-dropout", "fold-matmul-scale"])
+@pytest.mark.parametrize("name", ["remove-test-dropout", "fold-matmul-scale", "fuse-qkv"])
 def test_each_pass_leaves_the_bert_outputs_unchanged(bert, name):
     prefix, feeds = bert
     assert name in INFERENCE
@@ -68,7 +68,8 @@ def test_each_pass_leaves_the_bert_outputs_unchanged(bert, name):
     want = outputs(plain, feeds)
     assert_agree(outputs(without, feeds), want)
     assert_agree(outputs(with_, feeds), want)
-    changed = {"remove-test-dropout": "pd.dropout", "fold-matmul-scale": "pd.scale"}[name]
+    changed = {"remove-test-dropout": "pd.dropout", "fold-matmul-scale": "pd.scale",
+               "fuse-qkv": "pd.fused_matmul"}[name]
     assert count(with_mod, changed) < count(without_mod, changed)
 
 
@@ -79,6 +80,10 @@ def test_dropout_goes_and_the_residual_add_joins_the_epilogue(bert):
     epilogues = [op.attr_values()["epilogue"] for op in module.walk()
                  if op.name == "pd.fused_matmul"]
     assert epilogues.count(("bias", "add")) == 4  # attention output and FFN, 2 layers
+    # query, key and value: one GEMM a layer, 3 * hidden wide, sliced
+    widths = [op.results[0].type.get_shape()[-1] for op in module.walk()
+              if op.name == "pd.fused_matmul"]
+    assert widths.count(3 * 64) == 2 and count(module, "pd.slice") == 2 * 3 + 1
     # the attention scale is in the query weights: no pd.scale outside the mask's fusion
     assert count(module, "pd.scale") == sum(1 for op in module.walk()
                                             if op.name == "pd.fused_elementwise") - 1
@@ -113,11 +118,43 @@ def test_a_downscale_dropout_becomes_a_folded_scale_and_a_scale_after_relu_stays
                                rtol=1e-5, atol=1e-6)
 
 
+class Heads(nn.Layer):
+    """Three projections of one input (widths 16, 8, 24), a fourth with a relu (not a
+    column-wise epilogue: left alone) and a projection of another input."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(12, 16), nn.Linear(12, 8), nn.Linear(12, 24)
+        self.d, self.e = nn.Linear(12, 4), nn.Linear(16, 4)
+
+    def forward(self, x):
+        a, b, c = self.a(x), self.b(x), self.c(x)
+        d = nn.functional.relu(self.d(x))
+        return tostatic.concat([a[:, :8] * b, self.e(a) + d], axis=-1), c
+
+
+def test_projections_of_one_input_become_one_gemm_and_slices(tmp_path):
+    prefix = str(tmp_path / "h")
+    model = Heads()
+    model.eval()
+    tostatic.jit.save(model, prefix, input_spec=[InputSpec([None, 12], "float32", "x")])
+    x = np.random.default_rng(1).standard_normal((5, 12)).astype(np.float32)
+    without_mod, without = planned(prefix, [p for p in INFERENCE if p != "fuse-qkv"])
+    module, opt = planned(prefix, INFERENCE)
+    widths = sorted(op.results[0].type.get_shape()[-1] for op in module.walk()
+                    if op.name == "pd.fused_matmul")
+    assert widths == [4, 4, 48] and count(module, "pd.slice") == count(without_mod,
+                                                                       "pd.slice") + 3
+    assert_agree(outputs(opt, [x]), outputs(without, [x]))
+    for got, want in zip(opt.run([x]), model(tostatic.to_tensor(x))):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_the_passes_show_in_the_dumps(bert, capfd, monkeypatch):
     prefix, _ = bert
-    monkeypatch.setenv("TOSTATIC_DUMP", "after=remove-test-dropout+fold-matmul-scale")
+    monkeypatch.setenv("TOSTATIC_DUMP", "after=remove-test-dropout+fold-matmul-scale+fuse-qkv")
     load_model(prefix + ".pdmodel", prefix + ".pdiparams")
     err = capfd.readouterr()
     text = err.out + err.err
     assert "After remove-test-dropout" in text and "After fold-matmul-scale" in text
-    assert "@scaled" in text
+    assert "After fuse-qkv" in text and "@scaled" in text and "@concat" in text

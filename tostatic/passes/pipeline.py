@@ -19,6 +19,7 @@ from tostatic.passes import (  # noqa: F401
     fold_static_shapes,
     fuse_elementwise,
     fuse_epilogue,
+    fuse_qkv,
     if_to_select,
     loop_invariant_code_motion,
     lower_to_program,
@@ -41,7 +42,7 @@ PIPELINES = {
     # module keeps `load`'s IR; fuse-elementwise comes after fuse-epilogue, which takes the
     # bias / activation / residual ops after a conv or matmul first
     "inference": "fold-static-shapes,constant-folding,fold-batch-norm,remove-test-dropout,"
-                 "fuse-epilogue,fold-matmul-scale,fuse-elementwise,dead-op-elimination",
+                 "fuse-epilogue,fold-matmul-scale,fuse-qkv,fuse-elementwise,dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")
