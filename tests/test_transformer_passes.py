@@ -158,3 +158,14 @@ def test_the_passes_show_in_the_dumps(bert, capfd, monkeypatch):
     text = err.out + err.err
     assert "After remove-test-dropout" in text and "After fold-matmul-scale" in text
     assert "After fuse-qkv" in text and "@scaled" in text and "@concat" in text
+
+
+def test_reshapes_transposes_and_slices_run_as_views_in_the_bound_plan(bert):
+    prefix, feeds = bert
+    _, plain = planned(prefix, ["dead-op-elimination"])
+    _, opt = planned(prefix, INFERENCE)
+    assert_agree(outputs(opt, feeds), outputs(plain, feeds))
+    labels = set(next(iter(opt.bound.values())).labels)
+    assert {("pd.reshape", "view"), ("pd.transpose", "view"),
+            ("pd.slice", "view")} <= labels  # the pooler's x[:, 0] drops an axis
+    assert ("pd.reshape", "numpy") not in labels
