@@ -72,3 +72,34 @@ def test_column_blocks_cover_the_weight_in_small_pieces():
                for lo, hi, blk in blocks)
     np.testing.assert_array_equal(np.concatenate([blk for _, _, blk in blocks], axis=1), w)
     assert column_blocks(w, 64) is None  # many rows: one packed GEMM
+
+
+@pytest.mark.parametrize("tx,ty", [(False, True), (False, False), (True, False)])
+def test_batched_products_split_by_heads_over_threads_match_the_eager_op(tx, ty, monkeypatch):
+    monkeypatch.setattr(threads, "_requested", 2)
+    rng = np.random.default_rng(3)
+    m, k, n = 128, 64, 96  # above the flops a kernel splits at
+    x = rng.standard_normal((1, 3, k, m) if tx else (1, 3, m, k)).astype(np.float32)
+    y = rng.standard_normal((1, 3, n, k) if ty else (1, 3, k, n)).astype(np.float32)
+    y = np.swapaxes(np.swapaxes(y, 1, 2).copy(), 1, 2)  # strided, as heads sliced from QKV
+    attrs = dict(transpose_x=tx, transpose_y=ty, epilogue=())
+    want = FusedMatmul.run_eager([x, y], FusedMatmul.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(FusedMatmul, [x, y], [False, False], attrs)
+    close(second, want, np.float32)
+    assert bound.steps[0][0].func.__name__ == "run_batches_parallel"
+
+
+@pytest.mark.parametrize("epilogue", [("bias", "add", "relu"), ("bias", "gelu"), ("add",)])
+def test_rows_split_over_threads_apply_the_epilogue_in_blocks(epilogue, monkeypatch):
+    monkeypatch.setattr(threads, "_requested", 2)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 100, 64)).astype(np.float32)  # 300 rows: parts of 150,
+    w = rng.standard_normal((64, 512)).astype(np.float32)     # blocks of 128 + 22 rows
+    extras = [rng.standard_normal(512 if s == "bias" else (3, 100, 512)).astype(np.float32)
+              for s in epilogue if s in ("bias", "add")]
+    attrs = dict(transpose_x=False, transpose_y=False, epilogue=epilogue)
+    want = FusedMatmul.run_eager([x, w, *extras], FusedMatmul.normalize_attrs(attrs))[0]
+    mask = [False, True, *(e.ndim == 1 for e in extras)]
+    _, second, bound = bound_plan(FusedMatmul, [x, w, *extras], mask, attrs)
+    close(second, want, np.float32)
+    assert bound.steps[0][0].func.__name__ == "run_parallel"
