@@ -150,6 +150,37 @@ def test_projections_of_one_input_become_one_gemm_and_slices(tmp_path):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
 
 
+class Transposed(nn.Layer):
+    """Projections by weights stored [N, K] (matmul with transpose_y): concatenated along
+    their first dim; one more by a [K, N] weight of the same input stays apart."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = self.create_parameter([6, 12])
+        self.q = self.create_parameter([10, 12])
+        self.r = self.create_parameter([12, 4])
+
+    def forward(self, x):
+        a = tostatic.matmul(x, self.p, transpose_y=True)
+        b = tostatic.matmul(x, self.q, transpose_y=True)
+        return tostatic.concat([a, b, tostatic.matmul(x, self.r)], axis=-1)
+
+
+def test_projections_by_transposed_weights_concatenate_along_n(tmp_path):
+    prefix = str(tmp_path / "t")
+    model = Transposed()
+    model.eval()
+    tostatic.jit.save(model, prefix, input_spec=[InputSpec([None, 3, 12], "float32", "x")])
+    x = np.random.default_rng(2).standard_normal((2, 3, 12)).astype(np.float32)
+    module, opt = planned(prefix, INFERENCE)
+    shapes = sorted(tuple(op.operands[1].type.get_shape()) for op in module.walk()
+                    if op.name in ("pd.matmul", "pd.fused_matmul"))
+    assert shapes == [(12, 4), (16, 12)] and count(module, "pd.slice") == 2
+    want = model(tostatic.to_tensor(x)).numpy()
+    for got in outputs(opt, [x]):
+        np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-6)
+
+
 def test_the_passes_show_in_the_dumps(bert, capfd, monkeypatch):
     prefix, _ = bert
     monkeypatch.setenv("TOSTATIC_DUMP", "after=remove-test-dropout+fold-matmul-scale+fuse-qkv")
