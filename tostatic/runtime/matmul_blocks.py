@@ -30,8 +30,10 @@ def column_blocks(weight: np.ndarray, rows: int) -> list[tuple[int, int, np.ndar
     if rows > MAX_ROWS or rows * k * n <= SMALL_MNK or rows * k * MIN_COLS > SMALL_MNK:
         return None
     cols = max(MIN_COLS, SMALL_MNK // (rows * k) // MIN_COLS * MIN_COLS)
-    parts = -(-n // cols)
-    bounds = [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+    parts = -(-n // max(MIN_COLS, cols - MIN_COLS))  # room for the edges' rounding
+    # edges at multiples of MIN_COLS (whole vectors), the widths as even as that allows
+    edges = [min(n, -(-n * i // parts) // MIN_COLS * MIN_COLS) for i in range(parts)] + [n]
+    bounds = [(lo, hi) for lo, hi in zip(edges, edges[1:]) if hi > lo]
     return [(lo, hi, np.ascontiguousarray(weight[:, lo:hi])) for lo, hi in bounds]
 
 
