@@ -139,6 +139,9 @@ class Legacy:
     # writes only in live programs: (slot, whether the variable has the operand's shape, else
     # no dims) -- einsum's InnerCache and XShape
     declared_per_operand: tuple[tuple[str, bool], ...] = ()
+    # output slots written empty (`X@GRAD: []`) when nothing reads the result, and left
+    # unbound when raising finds them empty: Paddle's grad ops skip gradients nobody needs
+    optional_outputs: tuple[str, ...] = ()
 
     def extra_vars(self, operands: Sequence[Any]) -> list[tuple[str, "Abstract", dict[str, Any]]]:
         """(slot, type, VarDesc fields) of each variable the op has besides its results, in

@@ -179,7 +179,8 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
     if spec.optional_inputs_if is None or spec.optional_inputs_if(values):
         inputs.update({slot: [] for slot in spec.optional_inputs})
     outputs = {slot: (outs if idx == "*" else [outs[i] for i in idx] if isinstance(idx, tuple)
-                      else [outs[idx]]) for slot, idx in spec.outputs.items()}
+                      else [outs[idx]] if outs[idx] is not None else [])
+               for slot, idx in spec.outputs.items()}
     for (slot, _, _), name in zip(spec.extra_vars(operands), extra_outs):
         outputs.setdefault(slot, []).append(name)
     attrs = legacy_attrs(spec, values, operands)
@@ -187,6 +188,18 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
                                location))
     attrs.update(overrides or {})
     return OpOp.build(spec.type, inputs, outputs, attrs)
+
+
+def _unread_optional(op: Operation) -> set[int]:
+    """Result indices of `op` written as empty slots (Legacy.optional_outputs nobody reads
+    and nobody named: a named one may be fetched)."""
+    spec = getattr(op, "PADDLE", None)
+    if spec is None or not spec.optional_outputs:
+        return set()
+    named = hints(op)
+    return {idx for slot, idx in spec.outputs.items()
+            if slot in spec.optional_outputs and isinstance(idx, int)
+            and not op.results[idx].uses and not (idx < len(named) and named[idx])}
 
 
 def _overrides(op: Operation) -> dict[str, tuple[str, Any]]:
@@ -437,8 +450,12 @@ class Lowering:
             self.write(target, Assign, {}, [op.operands[0]], [out], location)
             return
         inputs = [n.lstrip("*") for n in op.INPUTS] if isinstance(op, PdOp) else []
-        outs = []
+        outs: list[Any] = []
+        skip = _unread_optional(op)
         for i, r in enumerate(op.results):
+            if i in skip:
+                outs.append(None)
+                continue
             updated = op.UPDATES.get(i) if isinstance(op, PdOp) else None
             if updated is not None:  # written into the input's own variable, as Paddle wants
                 outs.append(self.name_of(op.operands[inputs.index(updated)], target))

@@ -33,8 +33,9 @@ from tostatic.ir.location import user_location
 from tostatic.ir.opdef import Abstract, PdOp
 from tostatic.ops import autodiff as A
 from tostatic.ops.core import Persistable
+from tostatic.ops.creation import Full
+from tostatic.frontend.static.gradients import ProgramBackward, set_legacy
 from tostatic.ops.manipulation import Assign
-from tostatic.passes.append_backward import differentiate
 from tostatic.passes.base import PassError
 
 
@@ -108,23 +109,26 @@ def append_backward(loss: Variable, parameter_list: Sequence[Any] | None = None,
     block = program._frames[0].block
     body = list(block.ops)
     emit = ProgramEmitter(program)
-    cts = {loss_value: A.full_like(emit, loss_value, 1.0)}
-    _mark_role([cts[loss_value].owner], BACKWARD | LOSS)
+    _mark_role([loss_value.owner], LOSS)
+    back = ProgramBackward(program, emit)
+    shape = tuple(Abstract.of_value(loss_value).shape)
+    seed = emit(Full, shape=shape, value=1.0, dtype=Abstract.of_value(loss_value).dtype)
+    seed = back.name(seed, back.unique(f"{loss.name}@GRAD"))
+    _mark_role([seed.owner], BACKWARD | LOSS)
     try:
-        differentiate(body, wrt, cts, emit)
+        back.run(body, wrt, loss_value, seed)
     except PassError as e:
         raise UnsupportedError(f"append_backward (at {user_location()}): {e}") from None
     pairs = []
     for p, v in zip(params, wrt):
-        if v not in cts:
+        grad = back.total(v)
+        if grad is None:
             continue  # the loss does not depend on it: Paddle leaves it out too
-        grad = emit(Assign, cts[v])  # names the gradient `<param>@GRAD`
-        name = f"{p.name}@GRAD"
-        k = 0
-        while name in program._vars:  # a second backward in the same program
-            k += 1
-            name = f"{p.name}@GRAD@RENAME_{k}"
-        grad.owner.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(name)])
+        name = back.named.get(grad)
+        if name is None or not name.startswith(f"{p.name}@GRAD"):
+            grad = back.name(grad, back.unique(f"{p.name}@GRAD"))
+            name = back.named[grad]
+        set_legacy(grad.owner, op_role_var=("STRINGS", [p.name, name]))
         pairs.append((p, program._new_var(name, grad, False, {"persistable": False})))
     _mark_role(list(block.ops)[len(body) + 1:], BACKWARD)
     return pairs
