@@ -142,6 +142,9 @@ class Legacy:
     # output slots written empty (`X@GRAD: []`) when nothing reads the result, and left
     # unbound when raising finds them empty: Paddle's grad ops skip gradients nobody needs
     optional_outputs: tuple[str, ...] = ()
+    # input slots holding the XShape variable a forward op (reshape2 ...) wrote for its input
+    # X: the pd operand is that X itself (the XShape var only carries its shape)
+    xshape_inputs: tuple[str, ...] = ()
 
     def extra_vars(self, operands: Sequence[Any]) -> list[tuple[str, "Abstract", dict[str, Any]]]:
         """(slot, type, VarDesc fields) of each variable the op has besides its results, in

@@ -10,9 +10,10 @@ forward input (relu_grad reads Out, not X), `stand_in` names the slot that repla
 rules of those ops read only the input's shape and dtype, or a value that agrees with it where
 the rule looks (relu's Out > 0 exactly where X > 0).
 
-Ops whose Paddle grad reads a variable our `pd` forward op has no value for (reshape2_grad and
-the other XShape readers, dropout_grad's Mask) are not generated: append_backward expands
-their VJP instead.
+reshape2_grad and the other XShape readers take the forward op's X as their `pd` operand
+(XShape only carries X's shape); lowering writes the XShape variable in the slot, raising maps
+it back (Legacy.xshape_inputs). Ops without a grad op here (dropout, whose Mask our forward
+op does not write) get their VJP expanded by append_backward instead.
 """
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ SPECS = [
     GradSpec("pd.layer_norm_plain", ("X", "Mean", "Variance"), ("X",), ("Y",)),
     GradSpec("pd.lookup_table_v2", ("W", "Ids"), ("W",)),
     GradSpec("pd.concat", ("X",), ("X",)),
-]
+] + [GradSpec(f"pd.{name}", ("XShape",), ("X",), stand_in={"X": "XShape"})
+     for name in ("reshape", "transpose", "flatten", "squeeze", "unsqueeze")]
 
 
 class NumpyEmitter:
@@ -177,7 +179,9 @@ def make_grad_op(spec: GradSpec) -> type[PdOp]:
     assert legacy is not None and hasattr(fwd, "vjp"), spec.forward
     grad_slots = tuple(f"{s}@GRAD" for s in spec.grads_of)
     names = [_pd_name(s, fwd) for s in spec.takes + grad_slots]
-    if any(s not in legacy.inputs and s not in legacy.outputs for s in spec.takes):
+    xshape = legacy.extra_outputs + legacy.declared_outputs
+    if any(s not in legacy.inputs and s not in legacy.outputs and s not in xshape
+           for s in spec.takes):
         raise AssertionError(f"{spec}: a slot the forward op does not have")
     variadic = [s for s in spec.gives if str(legacy.inputs[s]).startswith("*")]
     outputs: dict[str, Any] = ({f"{variadic[0]}@GRAD": "*"} if variadic else
@@ -189,7 +193,8 @@ def make_grad_op(spec: GradSpec) -> type[PdOp]:
                     outputs,
                     {k: a for k, a in legacy.attrs.items()
                      if not isinstance(a, FromInputs) or same_first},
-                    out_lod_level=False, optional_outputs=tuple(outputs))
+                    out_lod_level=False, optional_outputs=tuple(outputs),
+                    xshape_inputs=tuple(s for s in spec.takes if s == "XShape"))
     short = spec.forward.removeprefix("pd.")
     name = f"pd.{short}_grad"
     if name in REGISTRY:

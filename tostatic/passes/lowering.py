@@ -318,6 +318,7 @@ class Lowering:
         # naming it (lower_control_flow.lower_region)
         self.redirect: dict[SSAValue, Callable[[], str]] = {}
         self.stop: dict[str, bool] = {}  # live: stop_gradient of the variables lowering made
+        self.xshape: dict[SSAValue, str] = {}  # X -> the XShape var written for it (grad ops)
         self._last_seq = -1
         self._count = 0
 
@@ -480,16 +481,29 @@ class Lowering:
                                    f"(made at {location or 'an unknown place'})")
         extras = []
         operand_types = [Abstract.of_value(v) for v in op.operands]
-        for k, (_, ab, fields) in enumerate(op.PADDLE.extra_vars(operand_types)):
+        for k, (slot, ab, fields) in enumerate(op.PADDLE.extra_vars(operand_types)):
             extra = wanted[len(outs) + k] if len(outs) + k < len(wanted) else None
             extras.append(names.reserve(extra))
             self.declare(target, extras[-1], ab, **fields)
+            if slot == "XShape" and (self.live or k < len(op.PADDLE.extra_outputs)):
+                self.xshape[op.operands[0]] = extras[-1]
         overrides = _overrides(op) or None
         self.append(target, legacy_op(type(op), op.attr_values(),
-                                      [self.name_of(v, target) for v in op.operands],
+                                      self.operand_names(op, target),
                                       [Abstract.of_value(v) for v in op.operands], outs,
                                       extras if self.live else extras[:len(op.PADDLE.extra_outputs)],
                                       location, self.keep_extra, overrides))
+
+    def operand_names(self, op: PdOp, target: SubBlock) -> list[str]:
+        """The variables `op` reads; an xshape_inputs slot reads the XShape var of its X."""
+        names = [self.name_of(v, target) for v in op.operands]
+        spec = op.PADDLE
+        if spec is not None and spec.xshape_inputs:
+            xs = {spec.inputs[slot] for slot in spec.xshape_inputs}
+            for i, (n, v) in enumerate(zip(op.INPUTS, op.operands)):
+                if n in xs and v in self.xshape:
+                    names[i] = self.xshape[v]
+        return names
 
     def write(self, target: SubBlock, cls: type[PdOp], values: dict[str, Any],
               operands: list[SSAValue | tuple[str, Abstract]], outs: list[str],

@@ -129,7 +129,9 @@ class ProgramBackward:
                             group_inputs(fwd.INPUTS, list(op.operands))))
         operands: list[SSAValue] = []
         for slot in spec.takes:
-            if slot in legacy.inputs:
+            if slot == "XShape":  # its X (the XShape var only carries X's shape)
+                operands.append(op.operands[0])
+            elif slot in legacy.inputs:
                 v = by_input[legacy.inputs[slot].lstrip("*")]
                 operands.extend(v if isinstance(v, list) else [v])
             else:
