@@ -145,6 +145,9 @@ class Legacy:
     # input slots holding the XShape variable a forward op (reshape2 ...) wrote for its input
     # X: the pd operand is that X itself (the XShape var only carries its shape)
     xshape_inputs: tuple[str, ...] = ()
+    # input slots Paddle fills that the op does not read (batch_norm_grad's ReserveSpace, a
+    # cuDNN workspace): raising accepts and drops them
+    ignored_inputs: tuple[str, ...] = ()
 
     def extra_vars(self, operands: Sequence[Any]) -> list[tuple[str, "Abstract", dict[str, Any]]]:
         """(slot, type, VarDesc fields) of each variable the op has besides its results, in

@@ -39,6 +39,7 @@ class GradSpec:
     # the rule reads a forward result Paddle's grad op does not get (pow's Out, for dY):
     # the kernel runs the forward op for it
     recompute: bool = False
+    ignores: tuple[str, ...] = ()  # slots Paddle fills that the rule does not need
 
 
 _XY = {"takes": ("X", "Y"), "gives": ("X", "Y")}
@@ -65,7 +66,7 @@ SPECS = [
     GradSpec("pd.depthwise_conv2d", ("Input", "Filter"), ("Input", "Filter"), ("Output",)),
     GradSpec("pd.batch_norm", ("X", "Scale", "Bias", "MeanOut", "VarianceOut", "SavedMean",
                                "SavedVariance"), ("X", "Scale", "Bias"), ("Y",),
-             {"Mean": "MeanOut", "Variance": "VarianceOut"}),
+             {"Mean": "MeanOut", "Variance": "VarianceOut"}, ignores=("ReserveSpace",)),
     GradSpec("pd.layer_norm", ("X", "Scale", "Bias", "Mean", "Variance"),
              ("X", "Scale", "Bias"), ("Y",)),
     GradSpec("pd.layer_norm_scale_only", ("X", "Scale", "Mean", "Variance"), ("X", "Scale"),
@@ -194,7 +195,8 @@ def make_grad_op(spec: GradSpec) -> type[PdOp]:
                     {k: a for k, a in legacy.attrs.items()
                      if not isinstance(a, FromInputs) or same_first},
                     out_lod_level=False, optional_outputs=tuple(outputs),
-                    xshape_inputs=tuple(s for s in spec.takes if s == "XShape"))
+                    xshape_inputs=tuple(s for s in spec.takes if s == "XShape"),
+                    ignored_inputs=spec.ignores)
     short = spec.forward.removeprefix("pd.")
     name = f"pd.{short}_grad"
     if name in REGISTRY:

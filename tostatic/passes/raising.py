@@ -148,7 +148,8 @@ class Raiser:
         # a mapping must read every filled slot (else it would drop an input the file gives);
         # of those, the one leaving fewest of its own slots empty goes first (layer_norm
         # without Scale/Bias, fill_constant without ShapeTensor), ties in registration order
-        usable = sorted((cls for cls in candidates if not filled - set(cls.PADDLE.inputs)),
+        usable = sorted((cls for cls in candidates
+                         if not filled - set(cls.PADDLE.inputs) - set(cls.PADDLE.ignored_inputs)),
                         key=lambda cls: len(set(cls.PADDLE.inputs) - filled))
         for cls in usable:
             outs = self.raise_generic(cls, op, where)

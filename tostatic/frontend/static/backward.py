@@ -165,6 +165,7 @@ class StaticState:
 
     def __init__(self, optimizer: Any):
         self.optimizer = optimizer
+        self.scaled: dict[float, Variable] = {}  # ratio -> learning_rate_0 * ratio
 
     def accumulator(self, name: str, param: Any, dtype: Any, fill_value: float,
                     shape: Any) -> Variable:
@@ -173,40 +174,62 @@ class StaticState:
                             dtype or param.dtype, fill_value)
 
     def learning_rate(self, param: Any) -> Variable:
-        lr = self.optimizer._learning_rate
-        ratio = (getattr(param, "optimize_attr", None) or {}).get("learning_rate", 1.0)
-        if ratio != 1.0:
-            raise UnsupportedError("minimize in static mode: per-parameter learning rates are "
-                                   "not supported yet")
-        return _persistable("learning_rate_0", [1], "float32", float(lr))
+        """`learning_rate_0` (an LRScheduler's is 0-d, as Paddle's, and the Executor sets it
+        before each run); a parameter's own ratio (its group's learning_rate) scales it, as
+        Paddle's `_create_param_lr` does, with one `scale` op per ratio."""
+        sched = not isinstance(self.optimizer._learning_rate, (int, float))
+        lr = _persistable("learning_rate_0", [] if sched else [1], "float32",
+                          self.optimizer.get_lr())
+        ratio = float((getattr(param, "optimize_attr", None) or {}).get("learning_rate", 1.0))
+        if ratio == 1.0:
+            return lr
+        if ratio not in self.scaled:
+            self.scaled[ratio] = lr * ratio
+        return self.scaled[ratio]
 
 
 def minimize(optimizer: Any, loss: Variable, parameters: Any = None,
              no_grad_set: Any = None) -> tuple[list[Any], list[tuple[Any, Any]]]:
-    """Optimizer.minimize in static mode: append_backward, then clipping, decay and the
-    update ops."""
-    if len(optimizer._param_groups) > 1:
-        raise UnsupportedError("minimize in static mode: parameter groups are not supported "
-                               "yet")
-    if not isinstance(optimizer._learning_rate, (int, float)):
-        raise UnsupportedError("minimize in static mode: an LRScheduler learning rate is not "
-                               "supported yet; pass a float")
+    """Optimizer.minimize in static mode: append_backward, then per parameter group (in
+    Paddle's order: by parameter name) clipping, decay and the update ops. An LRScheduler
+    becomes the program's `lr_scheduler`, whose value the Executor writes into
+    `learning_rate_0` before each run, as Paddle's does."""
     params_grads = append_backward(loss, parameters, no_grad_set)
+    program = loss.block.program
+    if not isinstance(optimizer._learning_rate, (int, float)):
+        program.lr_scheduler = optimizer._learning_rate
+        program.lr_var_name = "learning_rate_0"
+    grads = {p.name: g for p, g in params_grads}
     optimizer._static = StaticState(optimizer)
-    block = loss.block.program._frames[0].block
+    block = program._frames[0].block
     first = len(list(block.ops))
+    ops: list[Any] = []
+    out: list[tuple[Any, Any]] = []
     try:  # the eager step's order: clip, weight decay, accumulators, updates
-        if optimizer._grad_clip is not None:
-            params_grads = optimizer._grad_clip(params_grads)
-        params_grads = [(p, optimizer._regularized(p, g)) for p, g in params_grads]
-        optimizer._create_accumulators([p for p, _ in params_grads])
-        ops = []
-        for p, g in params_grads:
-            optimizer._append_optimize_op(p, g)
-            ops.append(p)
-        optimizer._finish_update([p for p, _ in params_grads])
+        for group in _static_groups(optimizer, params_grads):
+            optimizer._enter_group(group)
+            pairs = sorted(((p, grads[p.name]) for p in group["params"] if p.name in grads),
+                           key=lambda pg: pg[0].name)
+            if group.get("grad_clip") is not None:
+                pairs = group["grad_clip"](pairs)
+            pairs = [(p, optimizer._regularized(p, g)) for p, g in pairs]
+            optimizer._create_accumulators([p for p, _ in pairs])
+            for p, g in pairs:
+                optimizer._append_optimize_op(p, g)
+                ops.append(p)
+            optimizer._finish_update([p for p, _ in pairs])
+            out += pairs
     finally:
         optimizer._static = None
     _mark_role([op for op in list(block.ops)[first:] if not isinstance(op, Persistable)],
                OPTIMIZE)
-    return ops, params_grads
+    return ops, out
+
+
+def _static_groups(optimizer: Any, params_grads: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups over the program's parameters (matched by name); one
+    group of every parameter when it was made without parameters."""
+    groups = optimizer._param_groups
+    if len(groups) > 1 or (groups and groups[0]["params"]):
+        return groups
+    return [{"params": [p for p, _ in params_grads], "grad_clip": optimizer._grad_clip}]
