@@ -47,7 +47,19 @@ def mlp(p):
     return p.mean((out - y) ** 2) + p.mean(p.nn.functional.leaky_relu(out) / (y * y + 1.0))
 
 
-NETS = {"cnn": (cnn, lambda: {"x": IMGS, "y": LABELS}),
+def nlp(p):
+    ids = p.static.data("ids", [8, 3], "int64")
+    y = p.static.data("y", [8, 2], "float32")
+    h = p.nn.LayerNorm(6)(p.nn.Embedding(10, 6)(ids))
+    h = p.squeeze(p.unsqueeze(p.reshape(h, [8, 18]), [0]), [0])
+    h = p.static.nn.fc(h, 4, activation="tanh")
+    out = p.static.nn.fc(h, 2, activation="sigmoid")
+    return p.mean((out - y) ** 2)
+
+
+IDS = rng.integers(0, 10, (STEPS, 8, 3)).astype(np.int64)
+NETS = {"nlp": (nlp, lambda: {"ids": IDS, "y": YS}),
+        "cnn": (cnn, lambda: {"x": IMGS, "y": LABELS}),
         "convnet": (convnet, lambda: {"x": IMGS, "y": LABELS}),
         # Adam on a conv bias before batch norm steps by the sign of rounding noise (its
         # gradient is 0 but for rounding), so the Adam case has none
@@ -133,7 +145,7 @@ def theirs(pd, net, opt):
 @pytest.mark.interop
 @pytest.mark.parametrize("net,opt", [("mlp", "sgd"), ("mlp", "adam"), ("cnn", "sgd"),
                                      ("cnn_nobias", "adam"), ("convnet", "adam"),
-                                     ("mlp", "adam_step_decay")])
+                                     ("nlp", "adam"), ("mlp", "adam_step_decay")])
 def test_program_and_training_match_paddle_static(real_paddle, net, opt):
     """The same ops (types, slots, variable names, op_role) as Paddle's program, forward,
     backward and optimizer; 10 steps give Paddle's losses and weights (BN statistics and

@@ -1,17 +1,17 @@
 """Static-mode training: `paddle.static.append_backward` and `Optimizer.minimize` in a Program.
 
-append_backward differentiates the main program's `pd` function from the loss with the ops'
-own VJP rules, the same machinery as the `append-backward` pass (passes/append_backward.py),
-appending the backward ops to the Program, so the Executor runs forward and backward as one
-program. The backward ops are our `pd` ops (matmul, multiply, reduce sums ...), written as
-their own legacy types, not Paddle's `*_grad` op types. Each gradient is the variable
-`<param>@GRAD`.
+append_backward differentiates the main program's `pd` function from the loss and appends
+the backward as Paddle writes it (frontend/static/gradients.py): Paddle's `<type>_grad` ops
+(ops/grad_ops.py, whose kernels are the forward ops' own VJP rules), `@GRAD` names, `sum`
+accumulation and op_role; the Executor runs forward and backward as one program. Each
+parameter's gradient is the variable `<param>@GRAD`.
 
-minimize then appends, in the eager step's order, the gradient clipping and weight decay
-(the same tensor code, traced into the Program) and the optimizer's update op per parameter (ops/optimizer.py, the very op
-the eager step runs): its accumulators and the `learning_rate_0` variable are persistables
-of the main program that the startup program fills, and ParamOut / Moment1Out ... are
-written into their inputs' variables, so each Executor.run updates the scope.
+minimize then appends, in the eager step's order (parameters by name within each group, as
+Paddle's apply_gradients sorts them), the gradient clipping and weight decay (the same tensor
+code, traced into the Program) and the optimizer's update op per parameter (ops/optimizer.py,
+the very op the eager step runs): its accumulators and the `learning_rate_0` variable are
+persistables of the main program that the startup program fills, and ParamOut / Moment1Out
+... are written into their inputs' variables, so each Executor.run updates the scope.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from xdsl.ir import SSAValue
 
 from tostatic.frontend.nn.initializer import Constant
 from tostatic.frontend.static import mode
+from tostatic.frontend.static.gradients import ProgramBackward, set_legacy
 from tostatic.frontend.static.initializers import append_initializer
 from tostatic.frontend.static.program import Parameter, Program, Variable
 from tostatic.ir import dtypes
@@ -31,11 +32,8 @@ from tostatic.ir.attr_keys import LEGACY_ATTRS_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.location import user_location
 from tostatic.ir.opdef import Abstract, PdOp
-from tostatic.ops import autodiff as A
 from tostatic.ops.core import Persistable
 from tostatic.ops.creation import Full
-from tostatic.frontend.static.gradients import ProgramBackward, set_legacy
-from tostatic.ops.manipulation import Assign
 from tostatic.passes.base import PassError
 
 
