@@ -57,6 +57,13 @@ def nlp(p):
     return p.mean((out - y) ** 2)
 
 
+def mlp_dynamic_batch(p):
+    x = p.static.data("x", [None, 4], "float32")
+    y = p.static.data("y", [None, 1], "int64")
+    out = p.static.nn.fc(p.static.nn.fc(x, 5, activation="relu"), 3)
+    return p.nn.functional.cross_entropy(out, y)
+
+
 IDS = rng.integers(0, 10, (STEPS, 8, 3)).astype(np.int64)
 NETS = {"nlp": (nlp, lambda: {"ids": IDS, "y": YS}),
         "cnn": (cnn, lambda: {"x": IMGS, "y": LABELS}),
@@ -64,7 +71,12 @@ NETS = {"nlp": (nlp, lambda: {"ids": IDS, "y": YS}),
         # Adam on a conv bias before batch norm steps by the sign of rounding noise (its
         # gradient is 0 but for rounding), so the Adam case has none
         "cnn_nobias": (lambda p: cnn(p, bias=False), lambda: {"x": IMGS, "y": LABELS}),
-        "mlp": (mlp, lambda: {"x": XS, "y": YS})}
+        "mlp": (mlp, lambda: {"x": XS, "y": YS}),
+        # batches of 8, 7 and 6 rows through one program
+        "mlp_dynamic_batch": (mlp_dynamic_batch, lambda: {
+            "x": [x[:8 - k % 3] for k, x in enumerate(XS)],
+            "y": [(np.abs(y[:8 - k % 3, :1]) * 2).astype(np.int64) % 3
+                  for k, y in enumerate(YS)]})}
 OPTS = {"sgd": lambda p: p.optimizer.SGD(0.1),
         "adam": lambda p: p.optimizer.Adam(0.01),
         "adam_step_decay": lambda p: p.optimizer.Adam(p.optimizer.lr.StepDecay(0.05, 3, 0.5))}
@@ -145,7 +157,8 @@ def theirs(pd, net, opt):
 @pytest.mark.interop
 @pytest.mark.parametrize("net,opt", [("mlp", "sgd"), ("mlp", "adam"), ("cnn", "sgd"),
                                      ("cnn_nobias", "adam"), ("convnet", "adam"),
-                                     ("nlp", "adam"), ("mlp", "adam_step_decay")])
+                                     ("nlp", "adam"), ("mlp_dynamic_batch", "adam"),
+                                     ("mlp", "adam_step_decay")])
 def test_program_and_training_match_paddle_static(real_paddle, net, opt):
     """The same ops (types, slots, variable names, op_role) as Paddle's program, forward,
     backward and optimizer; 10 steps give Paddle's losses and weights (BN statistics and

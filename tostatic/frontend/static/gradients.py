@@ -16,12 +16,13 @@ from xdsl.ir import Operation, SSAValue
 
 from tostatic.dialects.program import to_attr
 from tostatic.ir.attr_keys import LEGACY_ATTRS_ATTR, NAMES_ATTR
-from tostatic.ir.opdef import PdOp, group_inputs
+from tostatic.ir.opdef import Abstract, PdOp, group_inputs
 from tostatic.ops import autodiff as A
 from tostatic.ops.accumulate import AddN
 from tostatic.ops.grad_ops import GRAD_OF
 from tostatic.ops.manipulation import Assign
 from tostatic.passes.append_backward import backward_op, requiring_grad
+from tostatic.passes.base import PassError
 
 
 def set_legacy(op: Operation, **attrs: tuple[str, Any]) -> None:
@@ -107,6 +108,10 @@ class ProgramBackward:
     def run(self, body: Sequence[Operation], wrt: list[SSAValue], loss: SSAValue,
             loss_grad: SSAValue) -> None:
         self.pending[loss] = [loss_grad]
+        for op in body:
+            if op.regions:
+                raise PassError(f"append-backward: {op.name} has regions; control flow is "
+                                f"not differentiated yet", op)
         needed = requiring_grad(body, wrt)
         targets = set(wrt)
         for op in reversed(body):
@@ -153,7 +158,12 @@ class ProgramBackward:
                                              else None))
 
     def expand(self, op: PdOp, cts: dict[SSAValue, SSAValue], needs: list[bool]) -> None:
-        """`op`'s VJP as `pd` ops (no Paddle grad op for it here)."""
+        """`op`'s VJP as `pd` ops (no Paddle grad op for it here): those need static shapes
+        (a grad op's kernel sees the run's own)."""
+        for v in op.results:
+            if any(d < 0 for d in Abstract.of_value(v).shape):
+                raise PassError(f"append-backward needs static shapes; {op.name} has a "
+                                f"result of shape {list(Abstract.of_value(v).shape)}", op)
         local = dict(cts)
         targets = {o for o, n in zip(op.operands, needs) if n}
         backward_op(op, self.emit, local, set(), targets)
