@@ -338,3 +338,35 @@ def test_our_conv_training_program_runs_in_paddles_executor(real_paddle, tmp_pat
     finally:
         pd.disable_static()
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def dropout_net(p):
+    x = p.static.data("x", [8, 4], "float32")
+    pre = p.static.nn.fc(x, 5)
+    h = p.nn.functional.dropout(pre, 0.5)
+    return pre, h, p.mean(h * h)
+
+
+@pytest.mark.interop
+def test_dropout_grad_reads_the_mask(static, real_paddle):
+    """dropout writes Mask in a live program and dropout_grad reads it, as in Paddle's
+    program; the gradient is the hand-computed 2h/N * mask/(1-p)."""
+    main, startup = static
+    pre, h, loss = dropout_net(paddle)
+    paddle.optimizer.SGD(0.1).minimize(loss)
+    pd = real_paddle
+    pd.enable_static()
+    try:
+        main_pd = pd.static.Program()
+        with pd.utils.unique_name.guard(), pd.static.program_guard(main_pd, pd.static.Program()):
+            pd.optimizer.SGD(0.1).minimize(dropout_net(pd)[2])
+    finally:
+        pd.disable_static()
+    assert op_list(main) == op_list(main_pd)
+    exe, scope = paddle.static.Executor(), paddle.static.Scope()
+    exe.run(startup, scope=scope)
+    got_pre, got_h, grad = exe.run(main, feed={"x": XS[0]}, fetch_list=[
+        pre, h, main.global_block().var(pre.name + "@GRAD")], scope=scope)
+    mask = (got_h != 0).astype(np.float32)
+    np.testing.assert_allclose(got_h, got_pre * mask * 2.0, rtol=1e-6)
+    np.testing.assert_allclose(grad, 2 * got_h / got_h.size * mask * 2.0, rtol=1e-5, atol=1e-8)

@@ -148,6 +148,8 @@ class Legacy:
     # input slots Paddle fills that the op does not read (batch_norm_grad's ReserveSpace, a
     # cuDNN workspace): raising accepts and drops them
     ignored_inputs: tuple[str, ...] = ()
+    # output slots only live programs write (dropout's Mask: saved files drop the slot)
+    live_outputs: tuple[str, ...] = ()
 
     def extra_vars(self, operands: Sequence[Any]) -> list[tuple[str, "Abstract", dict[str, Any]]]:
         """(slot, type, VarDesc fields) of each variable the op has besides its results, in

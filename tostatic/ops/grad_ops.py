@@ -12,8 +12,8 @@ the rule looks (relu's Out > 0 exactly where X > 0).
 
 reshape2_grad and the other XShape readers take the forward op's X as their `pd` operand
 (XShape only carries X's shape); lowering writes the XShape variable in the slot, raising maps
-it back (Legacy.xshape_inputs). Ops without a grad op here (dropout, whose Mask our forward
-op does not write) get their VJP expanded by append_backward instead.
+it back (Legacy.xshape_inputs). Ops without a grad op here get their VJP expanded by
+append_backward instead.
 """
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ SPECS = [
     GradSpec("pd.layer_norm_plain", ("X", "Mean", "Variance"), ("X",), ("Y",)),
     GradSpec("pd.lookup_table_v2", ("W", "Ids"), ("W",)),
     GradSpec("pd.concat", ("X",), ("X",)),
+    GradSpec("pd.dropout", ("Mask",), ("X",), stand_in={"X": "Mask"}),
 ] + [GradSpec(f"pd.{name}", ("XShape",), ("X",), stand_in={"X": "XShape"})
      for name in ("reshape", "transpose", "flatten", "squeeze", "unsqueeze")]
 
@@ -139,7 +140,9 @@ class GradOp(PdOp):
     @classmethod
     def infer(cls, *grouped: Abstract, **attrs: Any) -> list[Abstract]:
         inputs, _ = cls._forward(cls._slots(list(grouped)))
-        return [Abstract(a.shape, a.dtype) for a in cls._given(inputs)]
+        float_dtype = grouped[-1].dtype  # a non-float stand-in (dropout's Mask): Out@GRAD's
+        return [Abstract(a.shape, a.dtype if a.dtype.is_floating else float_dtype)
+                for a in cls._given(inputs)]
 
     @classmethod
     def eager(cls, *grouped: Any, **attrs: Any) -> list[np.ndarray]:
@@ -163,8 +166,9 @@ class GradOp(PdOp):
             grads = cls.FORWARD.vjp(NUMPY, inputs, outputs, attrs, cts, needs)  # (pow's Y)
         wanted = cls._given(inputs)
         flat = cls._given(grads)
-        return [np.zeros_like(w) if d is None else np.asarray(d, dtype=w.dtype).reshape(w.shape)
-                for w, d in zip(wanted, flat)]
+        dtypes_ = [w.dtype if w.dtype.kind in "fc" else grouped[-1].dtype for w in wanted]
+        return [np.zeros(w.shape, dt) if d is None else np.asarray(d, dtype=dt).reshape(w.shape)
+                for w, d, dt in zip(wanted, flat, dtypes_)]
 
 
 def _pd_name(slot: str, fwd: type[PdOp]) -> str:

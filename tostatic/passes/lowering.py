@@ -163,7 +163,8 @@ def legacy_attrs(spec: Legacy, values: dict[str, Any],
 def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
               operands: list[Abstract], outs: list[str], extra_outs: list[str],
               location: str | None, keep_extra: bool | None = None,
-              overrides: dict[str, tuple[str, Any]] | None = None) -> OpOp:
+              overrides: dict[str, tuple[str, Any]] | None = None,
+              live: bool = True) -> OpOp:
     """One pd op written as its Paddle legacy op, reading and writing the named variables
     (shared by lowering a traced function and by static mode, which builds op by op).
     `keep_extra`: whether op_callstack/with_quant_attr stay (default: as saved files have
@@ -180,7 +181,7 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
         inputs.update({slot: [] for slot in spec.optional_inputs})
     outputs = {slot: (outs if idx == "*" else [outs[i] for i in idx] if isinstance(idx, tuple)
                       else [outs[idx]] if outs[idx] is not None else [])
-               for slot, idx in spec.outputs.items()}
+               for slot, idx in spec.outputs.items() if live or slot not in spec.live_outputs}
     for (slot, _, _), name in zip(spec.extra_vars(operands), extra_outs):
         outputs.setdefault(slot, []).append(name)
     attrs = legacy_attrs(spec, values, operands)
@@ -492,7 +493,7 @@ class Lowering:
                                       self.operand_names(op, target),
                                       [Abstract.of_value(v) for v in op.operands], outs,
                                       extras if self.live else extras[:len(op.PADDLE.extra_outputs)],
-                                      location, self.keep_extra, overrides))
+                                      location, self.keep_extra, overrides, self.live))
 
     def operand_names(self, op: PdOp, target: SubBlock) -> list[str]:
         """The variables `op` reads; an xshape_inputs slot reads the XShape var of its X."""

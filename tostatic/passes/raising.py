@@ -231,7 +231,8 @@ class Raiser:
                 for n, i in zip(slot_names, idx):
                     names.append(n)
                     self.env[n] = outs[i]
-            elif slot in spec.optional_outputs and not op.output(slot):
+            elif slot in spec.optional_outputs and (slot not in op.output_slots
+                                                     or not op.output(slot)):
                 names.append("")  # a gradient Paddle's backward did not need
             else:
                 (n,) = op.output(slot)
