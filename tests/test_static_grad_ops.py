@@ -97,13 +97,14 @@ SKIPPED_SLOTS = {"ReserveSpace"}
 
 
 def op_list(program):
-    """(type, filled input slots, filled output slots, op_role) of each op of block 0."""
+    """(type, filled input slots, filled output slots, op_role, op_role_var) of each op of
+    block 0."""
     out = []
     for op in program.global_block().ops:
         ins = {k: op.input(k) for k in op.input_names if op.input(k) and k not in SKIPPED_SLOTS}
         outs = {k: op.output(k) for k in op.output_names
                 if op.output(k) and k not in SKIPPED_SLOTS}
-        out.append((op.type, ins, outs, op.attr("op_role")))
+        out.append((op.type, ins, outs, op.attr("op_role"), op.attr("op_role_var")))
     return out
 
 

@@ -118,6 +118,7 @@ def append_backward(loss: Variable, parameter_list: Sequence[Any] | None = None,
     except PassError as e:
         raise UnsupportedError(f"append_backward (at {user_location()}): {e}") from None
     pairs = []
+    role_vars: dict[Any, list[tuple[str, str, str]]] = {}  # op -> (its slot, param, grad)
     for p, v in zip(params, wrt):
         grad = back.total(v)
         if grad is None:
@@ -126,10 +127,19 @@ def append_backward(loss: Variable, parameter_list: Sequence[Any] | None = None,
         if name is None or not name.startswith(f"{p.name}@GRAD"):
             grad = back.name(grad, back.unique(f"{p.name}@GRAD"))
             name = back.named[grad]
-        set_legacy(grad.owner, op_role_var=("STRINGS", [p.name, name]))
+        role_vars.setdefault(grad.owner, []).append((_slot_of(grad), p.name, name))
         pairs.append((p, program._new_var(name, grad, False, {"persistable": False})))
+    for op, entries in role_vars.items():  # Paddle lists them by the op's output slots
+        flat = [n for _, param, g in sorted(entries) for n in (param, g)]
+        set_legacy(op, op_role_var=("STRINGS", flat))
     _mark_role(list(block.ops)[len(body) + 1:], BACKWARD)
     return pairs
+
+
+def _slot_of(value: SSAValue) -> str:
+    spec = getattr(value.owner, "PADDLE", None)
+    slots = {idx: slot for slot, idx in spec.outputs.items()} if spec is not None else {}
+    return slots.get(value.index, "")
 
 
 # --- minimize: the optimizer's state as persistables of the program --------------------------
@@ -214,6 +224,7 @@ def minimize(optimizer: Any, loss: Variable, parameters: Any = None,
             optimizer._create_accumulators([p for p, _ in pairs])
             for p, g in pairs:
                 optimizer._append_optimize_op(p, g)
+                set_legacy(block.last_op, op_role_var=("STRINGS", [p.name, grads[p.name].name]))
                 ops.append(p)
             optimizer._finish_update([p for p, _ in pairs])
             out += pairs
