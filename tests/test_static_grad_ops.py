@@ -278,6 +278,7 @@ def test_param_groups_and_scheduler_train_as_eager(static):
     main, startup = static
     roles = [op.type for op in main.global_block().ops if op.attr("op_role") == 2]
     assert roles.count("adam") == 4 and roles[0] == "scale"
+    assert main.lr_scheduler is sched and main.clone().lr_scheduler is sched
     exe, scope = paddle.static.Executor(), paddle.static.Scope()
     exe.run(startup, scope=scope)
     for q, w in zip(params, W0):

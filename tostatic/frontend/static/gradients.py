@@ -101,7 +101,7 @@ class ProgramBackward:
                     self.rename(g, self.unique(f"{base}@RENAME@block0@{k}"))
         out = self.emit(AddN, *parts)
         if base is not None:
-            self.name(out, self.unique(base))
+            out = self.name(out, self.unique(base))
         self.pending[v] = [out]
         return out
 
