@@ -22,6 +22,7 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from tostatic.ir.attr_keys import BACKWARD_ATTR, GRADS_ATTR
 from tostatic.ir.opdef import Abstract, PdOp, group_inputs
+from tostatic.ir.text import location_of
 from tostatic.ops import autodiff as A
 from tostatic.ops.core import Capture, Persistable
 from tostatic.passes.base import CompilePass, CompileState, PassError, entry, register
@@ -175,7 +176,8 @@ def backward_op(op: PdOp, emit: Any, cts: dict[SSAValue, SSAValue],
     try:
         grads = rule(emit, grouped, outs, op.attr_values(), g, group_inputs(op.INPUTS, needs))
     except NotImplementedError as e:  # the rule refuses this op: name it (and its line)
-        raise PassError(str(e), op) from e
+        where = location_of(op)
+        raise PassError(f"{e}" + (f" (at {where})" if where else ""), op) from e
     flat: list[Any] = []
     for x, d in zip(grouped, grads):
         flat.extend((d if d is not None else [None] * len(x)) if isinstance(x, list) else [d])
