@@ -171,7 +171,7 @@ def _apply_rule(node: GradNode, cts: list[Any], create_graph: bool,
     if rule is None:
         raise RuntimeError(f"{op.name} has no gradient rule (vjp): it cannot be differentiated")
     emit = EMIT if create_graph else DIRECT
-    if None in cts:
+    if len(cts) > 1:  # results nothing flowed into get zeros (`None in cts` would call ==)
         cts = [c if c is not None else autodiff.zeros_like(emit, t) for c, t in zip(cts, outs)]
     ins = node.inputs
     needs = [not x.stop_gradient for x in ins]
