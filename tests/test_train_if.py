@@ -154,18 +154,43 @@ def test_batch_norm_in_a_tensor_if_updates_statistics_only_when_taken():
     np.testing.assert_array_equal(want_stats[2], want_stats[3])  # ... not at step 3
 
 
-def test_dropout_in_a_tensor_if_is_refused_naming_the_line():
-    class Noisy(nn.Layer):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Linear(4, 4)
+class NoisyBranch(nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 2)
 
-        def forward(self, x):
-            h = self.a(x)
-            if h.mean() > 0:
-                h = paddle.nn.functional.dropout(h, 0.5)
-            return h
+    def forward(self, x):
+        h = self.a(x)
+        if x.mean() > 0:
+            h = paddle.nn.functional.dropout(h, 0.5) * 2.0
+        else:
+            h = paddle.tanh(h)
+        return self.b(h)
 
-    net = paddle.jit.to_static(Noisy())
-    with pytest.warns(UserWarning, match=r"(?s)pd.dropout.*test_train_if.py:\d+"):
-        net(paddle.to_tensor(np.ones((2, 4), np.float32)))
+
+def test_dropout_in_a_tensor_if_trains_like_eager():
+    """The program's if draws only in the branch taken (the random stream stays eager's)
+    and yields its mask, which the backward reads: the same losses and gradients."""
+    paddle.seed(1)
+    eager, static = NoisyBranch(), NoisyBranch()
+    static.set_state_dict(eager.state_dict())
+    runs = []
+    for net in (eager, paddle.jit.to_static(static)):
+        paddle.seed(7)
+        rng = np.random.default_rng(1)
+        opt = paddle.optimizer.SGD(0.05, parameters=net.parameters())
+        steps = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no forward-only fallback
+            for i in range(10):
+                x = paddle.to_tensor(rng.standard_normal((6, 4)).astype(np.float32)
+                                     + (1.0 if i % 3 else -1.0))
+                loss = (net(x) ** 2).mean()
+                loss.backward()
+                steps.append((float(loss), net.a.weight.grad.numpy().copy()))
+                opt.step()
+                opt.clear_grad()
+        runs.append(steps)
+    for k, ((want, gw), (got, gg)) in enumerate(zip(*runs)):
+        assert got == pytest.approx(want, rel=1e-5), k
+        np.testing.assert_allclose(gg, gw, rtol=1e-5, atol=1e-7, err_msg=str(k))

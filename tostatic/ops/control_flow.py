@@ -35,7 +35,7 @@ from xdsl.utils.exceptions import VerifyException
 from tostatic.ir import dtypes
 from tostatic.ir.attributes import INT, INTS, attr
 from tostatic.ir.errors import ExecutionError, ShapeError
-from tostatic.ir.opdef import Abstract, Legacy, PdOp, pd_op
+from tostatic.ir.opdef import REGISTRY, Abstract, Legacy, PdOp, pd_op
 from tostatic.ops import autodiff as A
 
 RegionFn = Callable[[list[Any]], list[Any]]  # block arguments -> yielded values
@@ -232,19 +232,60 @@ class If(RegionOp):
     def vjp(self, e: Any, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
             cts: list[Any], needs: list[Any]) -> list[Any]:
         """A pd.if on the same condition whose branches are the branches' backwards (each
-        recomputes its branch's forward); refused for a branch with effects, whose rerun
-        would draw other random numbers."""
-        refuse_effects(self, e)
+        recomputes its branch's forward). A random draw in a branch (dropout) is not
+        redrawn: this if is rebuilt to also yield what it drew (zeros from the other
+        branch), and the backward reads that."""
+        refuse_effects(self, e, allow_top=True)
         cond, args = inputs
         wrt = [i for i, (v, need) in enumerate(zip(args, needs[1]))
                if need and Abstract.of_value(v).dtype.is_floating]
         cts_of = [j for j, r in enumerate(outputs) if Abstract.of_value(r).dtype.is_floating]
         if not wrt:
             return [None, [None] * len(args)]
-        blocks = [e.grad_region(r.block, wrt, cts_of) for r in self.regions]
-        op = If.new(cond, [*args, *(cts[j] for j in cts_of)], *blocks)
+        drawn = [[r for o in reg.block.ops if isinstance(o, PdOp) and o.EFFECTS
+                  for r in o.results] for reg in self.regions]
+        fwd, saved = self._yield_drawn(drawn) if any(drawn) else (self, [])
+        every = [v for d in drawn for v in d]
+        blocks = [e.grad_region(region.block, wrt, cts_of,
+                                [(v.type, v if v in drawn[k] else None) for v in every])
+                  for k, region in enumerate(fwd.regions)]
+        op = If.new(cond, [*args, *(cts[j] for j in cts_of), *saved], *blocks)
         grads = dict(zip(wrt, e.insert(op)))
         return [None, [grads.get(i) for i in range(len(args))]]
+
+    def _yield_drawn(self, drawn: list[list[Any]]) -> tuple["If", list[Any]]:
+        """Replace this op by one that also yields the values `drawn` in each region (the
+        other region yields zeros in their place); returns it and those new results."""
+        every = [v for d in drawn for v in d]
+        for v in every:
+            if any(d < 0 for d in Abstract.of_value(v).shape):
+                raise NotImplementedError(f"{self.name}: cannot train through a random "
+                                          f"draw of dynamic shape in a branch")
+        blocks = []
+        for k, region in enumerate(self.regions):
+            block = region.block
+            term = terminator(block)
+            extra = []
+            for v in every:
+                if v in drawn[k]:
+                    extra.append(v)
+                    continue
+                a = Abstract.of_value(v)
+                full = REGISTRY["pd.full"]
+                attrs = full.normalize_attrs({"shape": a.shape, "value": 0.0, "dtype": a.dtype})
+                zero = full.make([], attrs, [a.tensor_type()])
+                block.insert_op_before(zero, term)
+                extra.append(zero.results[0])
+            block.insert_op_before(Yield.make([*term.operands, *extra], {}, []), term)
+            block.erase_op(term)
+            blocks.append(region.detach_block(block))
+        new = If.new(self.operands[0], list(self.operands[1:]), *blocks)
+        parent = self.parent_block()
+        parent.insert_op_before(new, self)
+        for old, r in zip(self.results, new.results):
+            old.replace_all_uses_with(r)
+        parent.erase_op(self)
+        return new, list(new.results[len(self.results):])
 
     def verify_(self) -> None:
         self.check_cond()
@@ -340,10 +381,14 @@ class While(RegionOp):
         self.check_region(self.body, "body", arg_types, self.results)
 
 
-def refuse_effects(op: RegionOp, e: Any) -> None:
-    """The rules rerun a region's forward: only right when it draws no random numbers."""
+def refuse_effects(op: RegionOp, e: Any, allow_top: bool = False) -> None:
+    """The rules rerun a region's forward: only right when it draws no random numbers
+    (`allow_top`: pd.if saves the draws made directly in its branches)."""
+    top = {o for r in op.regions for o in r.block.ops} if allow_top else set()
     inner = [o for r in op.regions for o in r.walk()
-             if isinstance(o, PdOp) and (o.UPDATES or (o.EFFECTS and not o.regions))]
+             if isinstance(o, PdOp) and (o.UPDATES or (o.EFFECTS and not o.regions
+                                                        and o not in top)
+                                         or (o.regions and o.EFFECTS and allow_top))]
     if inner:
         raise NotImplementedError(
             f"{op.name}: cannot train through it: its {inner[0].name} has effects (random "

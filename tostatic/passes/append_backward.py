@@ -49,15 +49,19 @@ class IREmitter:
         self.block.insert_op_before(op, self.anchor)
         return list(op.results)
 
-    def grad_region(self, body: Block, wrt: Sequence[int], cts_of: Sequence[int]) -> Block:
+    def grad_region(self, body: Block, wrt: Sequence[int], cts_of: Sequence[int],
+                    given: Sequence[tuple[Any, SSAValue | None]] = ()) -> Block:
         """The backward of a region block (a control-flow op's rule builds on it): a block
         taking `body`'s arguments plus one cotangent per yielded value in `cts_of`, which
         recomputes the body and yields the cotangents of its arguments `wrt` (zeros where
-        nothing flowed)."""
+        nothing flowed). `given`: (type, value) of further arguments, each the saved value
+        of a result of `body` (None: an argument this block ignores); the op making it is
+        not rerun (a random draw: the backward uses the forward's mask)."""
         term = body.last_op
         n = len(body.args)
         ct_types = [term.operands[j].type for j in cts_of]
-        block = Block(arg_types=[a.type for a in body.args] + ct_types)
+        block = Block(arg_types=[a.type for a in body.args] + ct_types
+                      + [t for t, _ in given])
         mapping: dict[SSAValue, SSAValue] = dict(zip(body.args, block.args[:n]))
         ops: list[Operation] = []
         for op in body.ops:
@@ -79,6 +83,16 @@ class IREmitter:
         grads = [cts.get(v) or A.zeros_like(emit, v) for v in targets]
         block.insert_op_before(type(term).make(grads, {}, []), anchor)
         block.erase_op(anchor)
+        saved = block.args[n + len(cts_of):]
+        drop = []
+        for (_, v), arg in zip(given, saved):
+            if v is not None:
+                clone = mapping[v].owner
+                mapping[v].replace_all_uses_with(arg)
+                if clone not in drop:
+                    drop.append(clone)
+        for clone in drop:  # not rerun: every result it made is a saved argument now
+            block.erase_op(clone)
         return block
 
     def shape(self, v: SSAValue) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ sends the cotangent to that branch only (zeros to the other). A branch that upda
 (batch norm's running statistics) writes it through pd.update_state of the selected value,
 so only the branch taken updates it. A branch with effects (dropout,
 random numbers, asserts, optimizer updates) or nested `pd.while`, or results whose shapes are
-not static, keeps its `pd.if` (append-backward then says it cannot differentiate it). Meant
+not static, keeps its `pd.if` (whose own rule then differentiates it, see If.vjp). Meant
 for the training pipeline only: exported programs keep their conditional blocks. Caveat: the
 untaken branch is evaluated too, so a value it cannot compute (log of 0) gives its warning.
 """
