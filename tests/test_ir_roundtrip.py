@@ -113,6 +113,28 @@ def control_flow_sample():
     return ModuleOp([func.FuncOp("forward", ([b1, T23], [T23, T23]), Region(block))])
 
 
+def while_grad_sample():
+    """pd.while_grad: a loop's body and its backward (here: the cotangent passed through)."""
+    from tostatic.ir.attributes import INT, INTS
+    from tostatic.ops.control_flow import WhileGrad, region_block
+    from tostatic.ops.logical import LogicalNot
+
+    b1 = TensorType(dtypes.bool_.element_type(), [1])
+    block = Block(arg_types=[b1, T23, T23])
+    cond, x, ct = block.args
+
+    def step(b, args):
+        b.add_op(named(LogicalNot.make([args[0]], {}, [b1])))
+        return [b.last_op.results[0], args[1]]
+
+    op = named(WhileGrad(operands=[[cond, x, ct]], result_types=[[T23]],
+                         regions=[Region(region_block([b1, T23], step)),
+                                  Region(region_block([b1, T23, T23], lambda b, a: [a[2]]))],
+                         properties={"num_state": INT.to_attr(2), "wrt": INTS.to_attr((1,))}))
+    block.add_ops([op, func.ReturnOp(op.results[0])])
+    return ModuleOp([func.FuncOp("forward", ([b1, T23, T23], [T23]), Region(block))])
+
+
 def fused_sample():
     """pd.fused_elementwise holding relu(x + y)."""
     from tostatic.ops.activation import Relu
@@ -132,7 +154,7 @@ def fused_sample():
 
 
 STRUCTURED = {"pd.if": control_flow_sample, "pd.while": control_flow_sample,
-              "pd.yield": control_flow_sample,
+              "pd.yield": control_flow_sample, "pd.while_grad": while_grad_sample,
               "pd.fused_elementwise": fused_sample}  # ops a generic sample cannot build
 
 

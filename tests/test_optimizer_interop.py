@@ -75,6 +75,18 @@ CONFIGS = {
         0.05, weight_decay=0.01,
         parameters=[{"params": ps[:2], "momentum": 0.5, "weight_decay": 0.05},
                     {"params": ps[2:], "use_nesterov": True, "learning_rate": 2.0}]),
+    "adam_amsgrad": lambda P, ps: P.optimizer.Adam(
+        P.optimizer.lr.ExponentialDecay(0.02, 0.9), parameters=ps, weight_decay=0.01,
+        amsgrad=True, grad_clip=P.nn.ClipGradByGlobalNorm(1.0)),
+    "adamw_amsgrad": lambda P, ps: P.optimizer.AdamW(
+        0.02, parameters=ps, weight_decay=0.05, amsgrad=True, beta2=0.9,
+        apply_decay_param_fun=lambda name: "b_" not in name),
+    # dense gradients: Paddle's lazy adam is the plain one; fp32 parameters need no master
+    "adam_lazy_multi_precision": lambda P, ps: P.optimizer.Adam(
+        0.02, parameters=ps, beta1=0.8, lazy_mode=True, multi_precision=True),
+    "adamw_lazy": lambda P, ps: P.optimizer.AdamW(
+        P.optimizer.lr.StepDecay(0.02, 3), parameters=ps, lazy_mode=True,
+        grad_clip=P.nn.ClipGradByNorm(0.5)),
 }
 
 METRICS = [1.0, 0.9, 0.95, 0.97, 0.5, 0.6, 0.7, 0.4, 0.41, 0.42]  # for ReduceOnPlateau
@@ -148,7 +160,8 @@ def test_ten_steps_match_paddle(real_paddle, init, config):
     assert topt.get_lr() == pytest.approx(popt.get_lr())
 
 
-@pytest.mark.parametrize("config", ["adam", "momentum_nesterov", "rmsprop_centered", "lamb"])
+@pytest.mark.parametrize("config", ["adam", "momentum_nesterov", "rmsprop_centered", "lamb",
+                                    "adamw_amsgrad"])
 @pytest.mark.parametrize("writer", ["paddle", "tostatic"])
 def test_pdopt_files_resume_on_the_other_side(real_paddle, init, tmp_path, config, writer):
     """3 steps on one side, paddle.save(opt.state_dict()) and the weights, then 7 steps on the

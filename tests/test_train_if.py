@@ -110,3 +110,87 @@ def test_if_to_select_pass_on_the_ir():
 
 def _names(module):
     return [op.name for op in entry(module).walk()]
+
+
+class NormInBranch(nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.a, self.bn, self.b = nn.Linear(4, 4), nn.BatchNorm1D(4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.a(x)
+        if x.mean() > 0:
+            h = paddle.nn.functional.relu(self.bn(h))
+        else:
+            h = h * 2.0
+        return self.b(h)
+
+
+def test_batch_norm_in_a_tensor_if_updates_statistics_only_when_taken():
+    """Gradients, losses and running statistics as eager's for 10 steps, branches
+    alternating: the branch not taken leaves the statistics alone."""
+    paddle.seed(2)
+    eager, static = NormInBranch(), NormInBranch()
+    static.set_state_dict(eager.state_dict())
+    runs = []
+    for net in (eager, paddle.jit.to_static(static)):
+        rng = np.random.default_rng(1)
+        opt = paddle.optimizer.SGD(0.05, parameters=net.parameters())
+        losses, stats = [], []
+        for i in range(10):
+            x = paddle.to_tensor(rng.standard_normal((6, 4)).astype(np.float32)
+                                 + (1.0 if i % 3 else -1.0))
+            loss = (net(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            opt.clear_grad()
+            losses.append(float(loss))
+            stats.append(net.bn._mean.numpy().copy())
+        runs.append((losses, stats))
+    (want, want_stats), (got, got_stats) = runs
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(got_stats, want_stats, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(want_stats[0], want_stats[1])  # taken at step 1 ...
+    np.testing.assert_array_equal(want_stats[2], want_stats[3])  # ... not at step 3
+
+
+class NoisyBranch(nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.a(x)
+        if x.mean() > 0:
+            h = paddle.nn.functional.dropout(h, 0.5) * 2.0
+        else:
+            h = paddle.tanh(h)
+        return self.b(h)
+
+
+def test_dropout_in_a_tensor_if_trains_like_eager():
+    """The program's if draws only in the branch taken (the random stream stays eager's)
+    and yields its mask, which the backward reads: the same losses and gradients."""
+    paddle.seed(1)
+    eager, static = NoisyBranch(), NoisyBranch()
+    static.set_state_dict(eager.state_dict())
+    runs = []
+    for net in (eager, paddle.jit.to_static(static)):
+        paddle.seed(7)
+        rng = np.random.default_rng(1)
+        opt = paddle.optimizer.SGD(0.05, parameters=net.parameters())
+        steps = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no forward-only fallback
+            for i in range(10):
+                x = paddle.to_tensor(rng.standard_normal((6, 4)).astype(np.float32)
+                                     + (1.0 if i % 3 else -1.0))
+                loss = (net(x) ** 2).mean()
+                loss.backward()
+                steps.append((float(loss), net.a.weight.grad.numpy().copy()))
+                opt.step()
+                opt.clear_grad()
+        runs.append(steps)
+    for k, ((want, gw), (got, gg)) in enumerate(zip(*runs)):
+        assert got == pytest.approx(want, rel=1e-5), k
+        np.testing.assert_allclose(gg, gw, rtol=1e-5, atol=1e-7, err_msg=str(k))

@@ -131,6 +131,9 @@ def broadcast_to(e: Emitter, g: Any, shape: Sequence[int]) -> Any:
 
 def unreduce(e: Emitter, g: Any, x_shape: Sequence[int], axes: Sequence[int]) -> Any:
     """A reduction's cotangent spread back over the reduced axes of x."""
+    if tuple(sorted(axes)) == tuple(range(len(axes))) and len(e.shape(g)) + len(axes) == \
+            len(x_shape):  # leading axes reduced, not kept: g broadcasts as it is
+        return broadcast_to(e, g, x_shape)
     kept = tuple(1 if i in axes else d for i, d in enumerate(x_shape))
     return broadcast_to(e, reshape(e, g, kept), x_shape)
 

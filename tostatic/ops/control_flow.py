@@ -33,8 +33,9 @@ from xdsl.traits import IsolatedFromAbove, IsTerminator, is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
 from tostatic.ir import dtypes
+from tostatic.ir.attributes import INT, INTS, attr
 from tostatic.ir.errors import ExecutionError, ShapeError
-from tostatic.ir.opdef import Abstract, Legacy, PdOp, pd_op
+from tostatic.ir.opdef import REGISTRY, Abstract, Legacy, PdOp, pd_op
 from tostatic.ops import autodiff as A
 
 RegionFn = Callable[[list[Any]], list[Any]]  # block arguments -> yielded values
@@ -228,6 +229,64 @@ class If(RegionOp):
         return cls(operands=[[cond, *args]], result_types=[types],
                    regions=[Region(then_block), Region(else_block)])
 
+    def vjp(self, e: Any, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """A pd.if on the same condition whose branches are the branches' backwards (each
+        recomputes its branch's forward). A random draw in a branch (dropout) is not
+        redrawn: this if is rebuilt to also yield what it drew (zeros from the other
+        branch), and the backward reads that."""
+        refuse_effects(self, e, allow_top=True)
+        cond, args = inputs
+        wrt = [i for i, (v, need) in enumerate(zip(args, needs[1]))
+               if need and Abstract.of_value(v).dtype.is_floating]
+        cts_of = [j for j, r in enumerate(outputs) if Abstract.of_value(r).dtype.is_floating]
+        if not wrt:
+            return [None, [None] * len(args)]
+        drawn = [[r for o in reg.block.ops if isinstance(o, PdOp) and o.EFFECTS
+                  for r in o.results] for reg in self.regions]
+        fwd, saved = self._yield_drawn(drawn) if any(drawn) else (self, [])
+        every = [v for d in drawn for v in d]
+        blocks = [e.grad_region(region.block, wrt, cts_of,
+                                [(v.type, v if v in drawn[k] else None) for v in every])
+                  for k, region in enumerate(fwd.regions)]
+        op = If.new(cond, [*args, *(cts[j] for j in cts_of), *saved], *blocks)
+        grads = dict(zip(wrt, e.insert(op)))
+        return [None, [grads.get(i) for i in range(len(args))]]
+
+    def _yield_drawn(self, drawn: list[list[Any]]) -> tuple["If", list[Any]]:
+        """Replace this op by one that also yields the values `drawn` in each region (the
+        other region yields zeros in their place); returns it and those new results."""
+        every = [v for d in drawn for v in d]
+        for v in every:
+            if any(d < 0 for d in Abstract.of_value(v).shape):
+                raise NotImplementedError(f"{self.name}: cannot train through a random "
+                                          f"draw of dynamic shape in a branch")
+        blocks = []
+        for k, region in enumerate(self.regions):
+            block = region.block
+            term = terminator(block)
+            extra = []
+            for v in every:
+                if v in drawn[k]:
+                    extra.append(v)
+                    continue
+                a = Abstract.of_value(v)
+                full = REGISTRY["pd.full"]
+                attrs = full.normalize_attrs({"shape": a.shape, "value": 0.0, "dtype": a.dtype})
+                zero = full.make([], attrs, [a.tensor_type()])
+                block.insert_op_before(zero, term)
+                extra.append(zero.results[0])
+            block.insert_op_before(Yield.make([*term.operands, *extra], {}, []), term)
+            block.erase_op(term)
+            blocks.append(region.detach_block(block))
+        new = If.new(self.operands[0], list(self.operands[1:]), *blocks)
+        parent = self.parent_block()
+        parent.insert_op_before(new, self)
+        for old, r in zip(self.results, new.results):
+            old.replace_all_uses_with(r)
+        parent.erase_op(self)
+        return new, list(new.results[len(self.results):])
+
     def verify_(self) -> None:
         self.check_cond()
         arg_types = [v.type for v in self.operands[1:]]
@@ -279,6 +338,27 @@ class While(RegionOp):
         k = len(self.results)  # the body's first k arguments are the loop-carried state
         return arg.index if arg.index >= k else None
 
+    def vjp(self, e: Any, inputs: list[Any], outputs: list[Any], attrs: dict[str, Any],
+            cts: list[Any], needs: list[Any]) -> list[Any]:
+        """One pd.while_grad: it reruns the loop keeping each iteration's state (the stack),
+        then runs the body's backward over it in reverse."""
+        refuse_effects(self, e)
+        operands = [inputs[0], *inputs[1]]
+        k = len(outputs)
+        floats = [i for i, v in enumerate(operands) if Abstract.of_value(v).dtype.is_floating]
+        state = [i for i in floats if i < k]
+        wrt = state + [i for i in floats if i >= k and ([True] + needs[1])[i]]
+        if not wrt:
+            return [None, [None] * len(inputs[1])]
+        body = self.body.block
+        grad = e.grad_region(body, wrt, state)
+        op = WhileGrad(operands=[[*operands, *(cts[j] for j in state)]],
+                       result_types=[[operands[i].type for i in wrt]],
+                       regions=[self.body.clone(), Region(grad)],
+                       properties={"num_state": INT.to_attr(k), "wrt": INTS.to_attr(wrt)})
+        grads = dict(zip(wrt, e.insert(op)))
+        return [None, [grads.get(i) for i in range(1, len(operands))]]
+
     @classmethod
     def new(cls, state: Sequence[SSAValue], invariants: Sequence[SSAValue],
             body: Block, result_types: Sequence[Attribute]) -> "While":
@@ -299,6 +379,68 @@ class While(RegionOp):
         # iterations are dynamic there), the invariant ones their operands' types
         arg_types = [*self.result_types, *(v.type for v in self.operands[k:])]
         self.check_region(self.body, "body", arg_types, self.results)
+
+
+def refuse_effects(op: RegionOp, e: Any, allow_top: bool = False) -> None:
+    """The rules rerun a region's forward: only right when it draws no random numbers
+    (`allow_top`: pd.if saves the draws made directly in its branches)."""
+    top = {o for r in op.regions for o in r.block.ops} if allow_top else set()
+    inner = [o for r in op.regions for o in r.walk()
+             if isinstance(o, PdOp) and (o.UPDATES or (o.EFFECTS and not o.regions
+                                                        and o not in top)
+                                         or (o.regions and o.EFFECTS and allow_top))]
+    if inner:
+        raise NotImplementedError(
+            f"{op.name}: cannot train through it: its {inner[0].name} has effects (random "
+            f"numbers or a running-statistics update) that rerunning the region for the "
+            f"gradient would repeat; move it out of the tensor-dependent branch or loop")
+    if not hasattr(e, "grad_region"):
+        raise NotImplementedError(f"{op.name}: differentiated only in a pd function")
+
+
+@pd_op
+class WhileGrad(RegionOp):
+    """The backward of a pd.while (built by its rule, run in a training program only).
+    Operands: the loop's operands, then the cotangents of its floating state results
+    (`wrt` lists first those state indexes, then the invariants' that get a cotangent);
+    regions: the loop body and its backward (`grad_region`); results: the cotangents of the
+    operands `wrt` names. It reruns the loop keeping every iteration's state (the stack),
+    then steps back through them with the backward region, summing the invariants'."""
+
+    name = "pd.while_grad"
+    NONDIFF = True
+    INPUTS = ("*args",)
+    ATTRS = {"num_state": attr(INT), "wrt": attr(INTS)}
+    body = region_def("single_block")
+    grad = region_def("single_block")
+
+    def kernel(self, regions: Sequence[RegionFn]) -> Kernel:
+        body, grad = regions
+        attrs = self.attr_values()
+        k, wrt = attrs["num_state"], attrs["wrt"]
+        n = len(self.body.block.args)
+        num_state = sum(1 for i in wrt if i < k)
+        inv_wrt = [i for i in wrt if i >= k]
+        limit = max_while_iterations()
+
+        def run(arrays: list[Any]) -> list[Any]:
+            state, invariants, cts = list(arrays[:k]), list(arrays[k:n]), list(arrays[n:])
+            stack = []
+            while truth(state[0]):
+                if len(stack) >= limit:
+                    raise ExecutionError(f"{self.name} ran more than {limit} iterations")
+                stack.append(state)
+                state = body(state + invariants)
+            sums = [np.zeros_like(np.asarray(arrays[i])) for i in inv_wrt]
+            for saved in reversed(stack):
+                out = grad(saved + invariants + cts)
+                cts = list(out[:num_state])
+                sums = [s + np.asarray(g) for s, g in zip(sums, out[num_state:])]
+            return cts + sums
+        return run
+
+    def operand_index(self, arg: BlockArgument) -> int | None:
+        return None  # keeps every operand: both regions read them by position
 
 
 def region_block(arg_types: Sequence[Attribute],

@@ -83,3 +83,24 @@ def dense_to_array(attr_: DenseIntOrFPElementsAttr) -> np.ndarray:
 ASSIGN_VALUE_SLOTS = {"float32": ("fp32_values", "FLOATS"), "int32": ("int32_values", "INTS"),
                       "int64": ("int64_values", "LONGS"), "bool": ("bool_values", "BOOLEANS"),
                       "float64": ("fp64_values", "FLOAT64S")}
+
+
+@pd_op
+class UpdateState(PdOp):
+    """Writes `value` into the persistable `ref` (UPDATES), as batch norm writes its running
+    statistics: what if-to-select leaves when it inlines a branch that updates state, with
+    `value` selected by the condition, so the branch not taken leaves the state alone."""
+
+    name = "pd.update_state"
+    NONDIFF = True
+    EFFECTS = True  # the write is its purpose: never folded or removed
+    INPUTS = ("ref", "value")
+    UPDATES = {0: "ref"}
+
+    @staticmethod
+    def infer(ref: Abstract, value: Abstract) -> Abstract:
+        return ref
+
+    @staticmethod
+    def eager(ref: np.ndarray, value: np.ndarray) -> np.ndarray:
+        return np.asarray(value, dtype=ref.dtype)

@@ -306,8 +306,11 @@ class Expand(PdOp):
 
     @staticmethod
     def eager(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        # a copy: the broadcast view numpy makes is read-only and strided by 0
-        return np.ascontiguousarray(np.broadcast_to(x, expand_shape(x.shape, shape)))
+        # a copy (a broadcast view would be read-only and strided by 0); copyto broadcasts
+        # without np.broadcast_to's Python-level cost (a third of an 8x8 expand)
+        out = np.empty(expand_shape(x.shape, shape), x.dtype)
+        np.copyto(out, x)
+        return out
 
 
 def expand_as_shape(shape: tuple[int, ...], target: tuple[int, ...],

@@ -153,7 +153,8 @@ def _adam_infer(cls: type, param: Abstract, grad: Abstract, learning_rate: Abstr
 
 def _adam_step(param: np.ndarray, grad: np.ndarray, lr: Any, moment1: np.ndarray,
                moment2: np.ndarray, beta1_pow: np.ndarray, beta2_pow: np.ndarray,
-               beta1: float, beta2: float, epsilon: float) -> list[np.ndarray]:
+               beta1: float, beta2: float, epsilon: float,
+               moment2_max: np.ndarray | None = None) -> list[np.ndarray]:
     """Paddle's CPU adam: the bias corrections folded into lr and epsilon. (The same float32
     operations in the same order as m1 = b1 m1 + (1 - b1) g, m2 = b2 m2 + (1 - b2) g g,
     param - lr_t (m1 / (sqrt(m2) + eps)), computed in place into fresh arrays.)"""
@@ -168,12 +169,16 @@ def _adam_step(param: np.ndarray, grad: np.ndarray, lr: Any, moment1: np.ndarray
     g2 *= grad
     m2 = np.multiply(moment2, b2)
     m2 += g2
-    step = np.sqrt(m2, out=g2)
+    extra = []
+    if moment2_max is not None:  # amsgrad: divide by the running maximum of moment2
+        extra = [np.maximum(m2, moment2_max)]
+    step = np.sqrt(extra[0] if extra else m2, out=g2)
     step += eps
     np.divide(m1, step, out=step)
     step *= lr_t
     return [np.subtract(param, step, out=step), m1, m2,
-            (beta1_pow * b1).astype(beta1_pow.dtype), (beta2_pow * b2).astype(beta2_pow.dtype)]
+            (beta1_pow * b1).astype(beta1_pow.dtype), (beta2_pow * b2).astype(beta2_pow.dtype),
+            *extra]
 
 
 @pd_op
@@ -350,3 +355,38 @@ class Lamb(Update):
         out = param - _scalar(learning_rate, param.dtype) * ratio * r
         return [out, m1, m2, (beta1_pow * b1).astype(beta1_pow.dtype),
                 (beta2_pow * b2).astype(beta2_pow.dtype)]
+
+
+@pd_op
+class AdamAmsgrad(Update):
+    """Adam / AdamW with amsgrad=True (Paddle's adam / adamw op given Moment2Max): the step
+    divides by the square root of the running maximum of moment2, kept in `moment2_max`.
+    AdamW's decay attributes apply as in pd.adamw (with_decay False: plain Adam)."""
+
+    name = "pd.adam_amsgrad"
+    INPUTS = (*Adam.INPUTS, "moment2_max")
+    ATTRS = dict(AdamW.ATTRS)
+    NUM_RESULTS = 6
+    UPDATES = {**Adam.UPDATES, 5: "moment2_max"}
+
+    @classmethod
+    def infer(cls, param: Abstract, grad: Abstract, learning_rate: Abstract,
+              moment1: Abstract, moment2: Abstract, beta1_pow: Abstract, beta2_pow: Abstract,
+              moment2_max: Abstract, **attrs: Any) -> list[Abstract]:
+        _check_like(cls.name, param, moment2_max=moment2_max)
+        return [*_adam_infer(cls, param, grad, learning_rate, moment1, moment2, beta1_pow,
+                             beta2_pow), moment2_max]
+
+    @staticmethod
+    def eager(param: np.ndarray, grad: np.ndarray, learning_rate: np.ndarray,
+              moment1: np.ndarray, moment2: np.ndarray, beta1_pow: np.ndarray,
+              beta2_pow: np.ndarray, moment2_max: np.ndarray, beta1: float, beta2: float,
+              epsilon: float, lazy_mode: bool, multi_precision: bool,
+              use_global_beta_pow: bool, lr_ratio: float, coeff: float,
+              with_decay: bool) -> list[np.ndarray]:
+        t = param.dtype.type
+        lr = _scalar(learning_rate, param.dtype) * t(lr_ratio)
+        if with_decay:
+            param = param * (t(1) - lr * t(coeff))
+        return _adam_step(param, grad, lr, moment1, moment2, beta1_pow, beta2_pow, beta1,
+                          beta2, epsilon, moment2_max)

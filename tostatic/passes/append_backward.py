@@ -8,8 +8,9 @@ backward ops are the very ones the eager tape runs: each op's `vjp` (ops/autodif
 called with an emitter that inserts `pd` ops here instead of running them, so forward and
 backward are one function, which the later passes (cse, dead-op-elimination) and the
 execution plan see whole; each backward op carries `pd.backward`, so a plan can run the
-forward half when the function is called and the rest when backward reaches it. Runs after persistable-extraction; needs static shapes and no
-regions (control flow is not differentiated yet).
+forward half when the function is called and the rest when backward reaches it. Runs after
+persistable-extraction; needs static shapes. A `pd.if` / `pd.while` differentiates itself
+(its rule asks the emitter for `grad_region`, the backward of its body).
 """
 from __future__ import annotations
 
@@ -21,24 +22,78 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from tostatic.ir.attr_keys import BACKWARD_ATTR, GRADS_ATTR
 from tostatic.ir.opdef import Abstract, PdOp, group_inputs
+from tostatic.ir.text import location_of
 from tostatic.ops import autodiff as A
 from tostatic.ops.core import Capture, Persistable
 from tostatic.passes.base import CompilePass, CompileState, PassError, entry, register
 
 
 class IREmitter:
-    """A VJP rule's emitter that inserts `pd` ops before `anchor` (the function's return)."""
+    """A VJP rule's emitter that inserts `pd` ops before `anchor` (the function's return);
+    `mark`: tag them `pd.backward` (not inside a region's backward, which runs whole)."""
 
-    def __init__(self, block: Block, anchor: Operation):
-        self.block, self.anchor = block, anchor
+    def __init__(self, block: Block, anchor: Operation, mark: bool = True):
+        self.block, self.anchor, self.mark = block, anchor, mark
 
     def __call__(self, op_cls: type[PdOp], *inputs: SSAValue, **attrs: Any) -> Any:
         attrs = op_cls.normalize_attrs(attrs)
         results = op_cls.infer_results([Abstract.of_value(v) for v in inputs], attrs)
         op = op_cls.make(list(inputs), attrs, [r.tensor_type() for r in results])
-        op.attributes[BACKWARD_ATTR] = UnitAttr()
-        self.block.insert_op_before(op, self.anchor)
+        self.insert(op)
         return op.results[0] if op_cls.NUM_RESULTS == 1 else list(op.results)
+
+    def insert(self, op: Operation) -> list[SSAValue]:
+        """Insert an op a rule built itself (an op with regions); returns its results."""
+        if self.mark:
+            op.attributes[BACKWARD_ATTR] = UnitAttr()
+        self.block.insert_op_before(op, self.anchor)
+        return list(op.results)
+
+    def grad_region(self, body: Block, wrt: Sequence[int], cts_of: Sequence[int],
+                    given: Sequence[tuple[Any, SSAValue | None]] = ()) -> Block:
+        """The backward of a region block (a control-flow op's rule builds on it): a block
+        taking `body`'s arguments plus one cotangent per yielded value in `cts_of`, which
+        recomputes the body and yields the cotangents of its arguments `wrt` (zeros where
+        nothing flowed). `given`: (type, value) of further arguments, each the saved value
+        of a result of `body` (None: an argument this block ignores); the op making it is
+        not rerun (a random draw: the backward uses the forward's mask)."""
+        term = body.last_op
+        n = len(body.args)
+        ct_types = [term.operands[j].type for j in cts_of]
+        block = Block(arg_types=[a.type for a in body.args] + ct_types
+                      + [t for t, _ in given])
+        mapping: dict[SSAValue, SSAValue] = dict(zip(body.args, block.args[:n]))
+        ops: list[Operation] = []
+        for op in body.ops:
+            if op is term:
+                break
+            clone = op.clone(value_mapper=mapping)
+            block.add_op(clone)
+            mapping.update(zip(op.results, clone.results))
+            ops.append(clone)
+        anchor = type(term).make([], {}, [])
+        block.add_op(anchor)
+        emit = IREmitter(block, anchor, mark=False)
+        cts: dict[SSAValue, SSAValue] = {}
+        for j, arg in zip(cts_of, block.args[n:]):
+            v = mapping.get(term.operands[j], term.operands[j])
+            cts[v] = A.add(emit, cts[v], arg) if v in cts else arg
+        targets = [block.args[i] for i in wrt]
+        differentiate(ops, targets, cts, emit)
+        grads = [cts.get(v) or A.zeros_like(emit, v) for v in targets]
+        block.insert_op_before(type(term).make(grads, {}, []), anchor)
+        block.erase_op(anchor)
+        saved = block.args[n + len(cts_of):]
+        drop = []
+        for (_, v), arg in zip(given, saved):
+            if v is not None:
+                clone = mapping[v].owner
+                mapping[v].replace_all_uses_with(arg)
+                if clone not in drop:
+                    drop.append(clone)
+        for clone in drop:  # not rerun: every result it made is a saved argument now
+            block.erase_op(clone)
+        return block
 
     def shape(self, v: SSAValue) -> tuple[int, ...]:
         return Abstract.of_value(v).shape
@@ -96,7 +151,7 @@ def differentiate(body: Sequence[Operation], wrt: list[SSAValue],
     each `wrt` value that anything flowed into. Shared by this pass and static mode's
     `append_backward`."""
     for op in body:
-        if op.regions:
+        if op.regions and getattr(op, "vjp", None) is None:
             raise PassError(f"append-backward: {op.name} has regions; control flow is "
                             f"not differentiated yet", op)
         for v in op.results:
@@ -132,7 +187,11 @@ def backward_op(op: PdOp, emit: Any, cts: dict[SSAValue, SSAValue],
     operands = list(op.operands)
     needs = [(o.owner in needed) or o in targets for o in operands]
     grouped = group_inputs(op.INPUTS, operands)
-    grads = rule(emit, grouped, outs, op.attr_values(), g, group_inputs(op.INPUTS, needs))
+    try:
+        grads = rule(emit, grouped, outs, op.attr_values(), g, group_inputs(op.INPUTS, needs))
+    except NotImplementedError as e:  # the rule refuses this op: name it (and its line)
+        where = location_of(op)
+        raise PassError(f"{e}" + (f" (at {where})" if where else ""), op) from e
     flat: list[Any] = []
     for x, d in zip(grouped, grads):
         flat.extend((d if d is not None else [None] * len(x)) if isinstance(x, list) else [d])

@@ -76,9 +76,13 @@ class BlockPlan:
                 raise ValueError("run persistable-extraction before building an execution plan")
             elif isinstance(op, RegionOp):
                 nested = [BlockPlan(r.block, weights).run for r in op.regions]
-                self.steps.append((op.kernel(nested), [slot[v] for v in op.operands],
-                                   [slot[r] for r in op.results]))
-                self.ops.append(op)
+                step = (op.kernel(nested), [slot[v] for v in op.operands],
+                        [slot[r] for r in op.results])
+                if BACKWARD_ATTR in op.attributes:  # a control-flow op's backward
+                    self.backward_steps.append(step)
+                else:
+                    self.steps.append(step)
+                    self.ops.append(op)
             elif isinstance(op, PdOp):
                 steps = self.backward_steps if BACKWARD_ATTR in op.attributes else self.steps
                 if steps is self.steps:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+import numpy as np
+
 from tostatic.frontend.optim.lr import LRScheduler
 from tostatic.frontend.optim.optimizer import Optimizer
 from tostatic.frontend.optim.regularizer import L2Decay, WeightDecayRegularizer
+from tostatic.frontend.tensor.tensor import Tensor
+from tostatic.ir import names as unique_name
 from tostatic.ops import optimizer as ops
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Lamb", "Momentum", "RMSProp"]
@@ -90,11 +94,16 @@ class Momentum(Optimizer):
 
 
 class _AdamBase(Optimizer):
-    """Adam's accumulators: moment1, moment2, then the [1] beta powers (starting at beta)."""
+    """Adam's accumulators: moment1, moment2 (moment2_max with amsgrad), then the [1] beta
+    powers (starting at beta). With multi_precision, a float16 / bfloat16 parameter is
+    updated through a float32 master copy (`<param>_fp32_master_0`, its accumulators named
+    after it, all in `state_dict()['master_weights']` as Paddle keeps them) and gets the
+    master's value rounded after each step."""
 
     GROUP_KEYS = {"beta1": "_beta1", "beta2": "_beta2", "epsilon": "_epsilon"}
 
-    def _adam_init(self, beta1: Any, beta2: Any, epsilon: Any) -> None:
+    def _adam_init(self, beta1: Any, beta2: Any, epsilon: Any, lazy_mode: bool = False,
+                   multi_precision: bool = False, amsgrad: bool = False) -> None:
         self._beta1 = _float(beta1, "beta1")
         self._beta2 = _float(beta2, "beta2")
         self._epsilon = _float(epsilon, "epsilon")
@@ -103,27 +112,88 @@ class _AdamBase(Optimizer):
                 raise ValueError(f"Invalid value of {what}, expect {what} in [0,1).")
         if self._epsilon < 0:
             raise ValueError("Invalid value of epsilon, expect epsilon >= 0.")
+        # lazy_mode updates only the rows a sparse gradient has; gradients here are dense,
+        # for which Paddle's lazy adam is the plain one
+        self._lazy_mode, self._amsgrad = bool(lazy_mode), bool(amsgrad)
+        self._multi_precision = bool(multi_precision)
+        self._master_weights: dict[str, Tensor] = {}
+
+    def _target(self, p: Any) -> Any:
+        """The tensor the update runs on: the master copy of a low-precision parameter."""
+        return self._master_weights.get(p.name, p)
 
     def _create_accumulators(self, parameters: list[Any]) -> None:
         for p in parameters:
+            if (self._multi_precision and _low_precision(p)
+                    and p.name not in self._master_weights):
+                self._master_weights[p.name] = self._master_weight(p)
+            p = self._target(p)
             self._add_accumulator("moment1", p)
             self._add_accumulator("moment2", p)
+            if self._amsgrad:
+                self._add_accumulator("moment2_max", p)
             self._add_accumulator("beta1_pow_acc", p, fill_value=self._beta1, shape=[1])
             self._add_accumulator("beta2_pow_acc", p, fill_value=self._beta2, shape=[1])
 
+    def _master_weight(self, p: Any) -> Tensor:
+        saved = (self._masters_loaded or {}).get(p.name)
+        # a loaded master keeps its name (its accumulators' keys derive from it), as Paddle's
+        name = getattr(saved, "name", None) or unique_name.generate(f"{p.name}_fp32_master")
+        value = (_as_array(saved).astype(np.float32) if saved is not None
+                 else p.numpy().astype(np.float32))
+        return Tensor(value.copy(), name=name, persistable=True)
+
+    _masters_loaded: dict[str, Any] | None = None
+
     def _adam_inputs(self, param: Any, grad: Any) -> dict[str, Any]:
         acc = self._get_accumulator
-        return {"param": param, "grad": grad, "learning_rate": self._param_lr(param),
-                "moment1": acc("moment1", param), "moment2": acc("moment2", param),
-                "beta1_pow": acc("beta1_pow_acc", param), "beta2_pow": acc("beta2_pow_acc", param)}
+        target = self._target(param)
+        if target is not param:
+            grad = Tensor(grad.numpy().astype(np.float32))
+        out = {"param": target, "grad": grad, "learning_rate": self._param_lr(param),
+               "moment1": acc("moment1", target), "moment2": acc("moment2", target),
+               "beta1_pow": acc("beta1_pow_acc", target),
+               "beta2_pow": acc("beta2_pow_acc", target)}
+        if getattr(self, "_amsgrad", False):
+            out["moment2_max"] = acc("moment2_max", target)
+        return out
+
+    def _adam_run(self, op: Any, param: Any, grad: Any, **attrs: Any) -> None:
+        inputs = self._adam_inputs(param, grad)
+        attrs.update(lazy_mode=self._lazy_mode, multi_precision=inputs["param"] is not param)
+        if self._amsgrad:
+            if self._static is not None:
+                raise NotImplementedError(f"{type(self).__name__}(amsgrad=True).minimize in "
+                                          f"static mode is not supported")
+            attrs.setdefault("with_decay", False)
+            op = ops.AdamAmsgrad
+        self._run(op, inputs, **attrs)
+        if inputs["param"] is not param:  # the parameter gets the master, rounded
+            param._data = inputs["param"].numpy().astype(param.numpy().dtype)
+
+    def state_dict(self) -> dict[str, Any]:
+        out = super().state_dict()
+        if getattr(self, "_master_weights", None):
+            out["master_weights"] = dict(self._master_weights)
+        return out
+
+    def set_state_dict(self, state_dict: dict[str, Any]) -> None:
+        masters = state_dict.get("master_weights") or {}
+        for name, master in getattr(self, "_master_weights", {}).items():
+            if name in masters:
+                master.set_value(_as_array(masters[name]))
+        self._masters_loaded = masters  # masters of parameters not stepped yet start here
+        super().set_state_dict(state_dict)
+
+    load_state_dict = set_state_dict
 
 
-def _no_amsgrad(amsgrad: bool, lazy_mode: bool, cls: str) -> None:
-    if amsgrad:
-        raise NotImplementedError(f"{cls}(amsgrad=True) is not supported by tostatic")
-    if lazy_mode:
-        raise NotImplementedError(f"{cls}(lazy_mode=True) needs sparse gradients, which "
-                                  f"tostatic does not have")
+def _low_precision(p: Any) -> bool:
+    return p.numpy().dtype.name in ("float16", "bfloat16")
+
+
+def _as_array(value: Any) -> np.ndarray:
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
 
 
 class Adam(_AdamBase):
@@ -135,13 +205,12 @@ class Adam(_AdamBase):
                  grad_clip: Any = None, lazy_mode: bool = False, multi_precision: bool = False,
                  use_multi_tensor: bool = False, amsgrad: bool = False,
                  name: str | None = None) -> None:
-        _no_amsgrad(amsgrad, lazy_mode, "Adam")
         super().__init__(learning_rate, parameters, weight_decay, grad_clip, name)
-        self._adam_init(beta1, beta2, epsilon)
+        self._adam_init(beta1, beta2, epsilon, lazy_mode, multi_precision, amsgrad)
 
     def _append_optimize_op(self, param: Any, grad: Any) -> None:
-        self._run(ops.Adam, self._adam_inputs(param, grad), beta1=self._beta1,
-                  beta2=self._beta2, epsilon=self._epsilon)
+        self._adam_run(ops.Adam, param, grad, beta1=self._beta1, beta2=self._beta2,
+                       epsilon=self._epsilon)
 
 
 class AdamW(_AdamBase):
@@ -158,7 +227,6 @@ class AdamW(_AdamBase):
                  apply_decay_param_fun: Callable[[str], bool] | None = None,
                  grad_clip: Any = None, lazy_mode: bool = False, multi_precision: bool = False,
                  amsgrad: bool = False, name: str | None = None) -> None:
-        _no_amsgrad(amsgrad, lazy_mode, "AdamW")
         if isinstance(weight_decay, WeightDecayRegularizer):
             raise TypeError("AdamW: weight_decay is the decoupled decay coefficient (a float), "
                             "not a regularizer")
@@ -166,7 +234,7 @@ class AdamW(_AdamBase):
             raise TypeError("AdamW: lr_ratio must be a callable (param -> float)")
         self._coeff = _float(weight_decay, "weight_decay")  # before the groups read it
         super().__init__(learning_rate, parameters, None, grad_clip, name)
-        self._adam_init(beta1, beta2, epsilon)
+        self._adam_init(beta1, beta2, epsilon, lazy_mode, multi_precision, amsgrad)
         self._lr_ratio = lr_ratio
         self._apply_decay_param_fun = apply_decay_param_fun
 
@@ -179,10 +247,10 @@ class AdamW(_AdamBase):
 
     def _append_optimize_op(self, param: Any, grad: Any) -> None:
         fun = self._apply_decay_param_fun
-        self._run(ops.AdamW, self._adam_inputs(param, grad), beta1=self._beta1,
-                  beta2=self._beta2, epsilon=self._epsilon, coeff=self._coeff,
-                  with_decay=fun is None or bool(fun(param.name)),
-                  lr_ratio=1.0 if self._lr_ratio is None else float(self._lr_ratio(param)))
+        self._adam_run(ops.AdamW, param, grad, beta1=self._beta1,
+                       beta2=self._beta2, epsilon=self._epsilon, coeff=self._coeff,
+                       with_decay=fun is None or bool(fun(param.name)),
+                       lr_ratio=1.0 if self._lr_ratio is None else float(self._lr_ratio(param)))
 
 
 class RMSProp(Optimizer):

@@ -37,7 +37,21 @@ class EagerEmitter:
         return v.dtype
 
 
+class DirectEmitter(EagerEmitter):
+    """The emitter of a backward without create_graph: the kernel alone (nothing is recorded
+    and no tracer can be active, so dispatch.apply's checks are skipped)."""
+
+    def __call__(self, op: Any, *inputs: Any, **attrs: Any) -> Any:
+        outs = op.run_eager([x._data for x in inputs], op.normalize_attrs(attrs))
+        if op.NUM_RESULTS == 1:
+            a = outs[0]
+            return Tensor(a if type(a) is np.ndarray else np.asarray(a))
+        return [Tensor(a if type(a) is np.ndarray else np.asarray(a)) for a in outs]
+
+
 EMIT = EagerEmitter()
+DIRECT = DirectEmitter()
+_VARIADIC: dict[Any, bool] = {}  # op class -> has a variadic input (its rule wants groups)
 
 
 def _add(a: Tensor | None, b: Tensor, create_graph: bool) -> Tensor:
@@ -49,7 +63,7 @@ def _add(a: Tensor | None, b: Tensor, create_graph: bool) -> Tensor:
 
 
 def _run_hooks(t: Tensor, g: Tensor) -> Tensor:
-    for hook in getattr(t, "_hooks", {}).values():
+    for hook in (t._hooks or {}).values():
         out = hook(g)
         if out is not None:
             g = out
@@ -126,7 +140,8 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
             if not retain_graph:
                 node.release()
         for t, g in leaves.values():
-            g = _run_hooks(t, g)
+            if t._hooks:
+                g = _run_hooks(t, g)
             if capture is not None:
                 if id(t) in capture:
                     captured[capture[id(t)]] = _add(captured[capture[id(t)]], g, create_graph)
@@ -145,28 +160,35 @@ def _apply_rule(node: GradNode, cts: list[Any], create_graph: bool,
         raise RuntimeError(FREED.format(op=op.name))
     outs = node.outputs
     for i, t in enumerate(outs):
-        if cts[i] is not None:
-            if getattr(t, "_hooks", None):
+        if cts[i] is not None and (t._hooks or t._retain_grad or capture is not None):
+            if t._hooks:
                 cts[i] = _run_hooks(t, cts[i])
             if capture is not None and id(t) in capture:
                 captured[capture[id(t)]] = cts[i]
-            if getattr(t, "_retain_grad", False):
+            if t._retain_grad:
                 t.grad = cts[i] if t.grad is None else _add(t.grad, cts[i], create_graph)
     rule = getattr(op, "vjp", None)
     if rule is None:
         raise RuntimeError(f"{op.name} has no gradient rule (vjp): it cannot be differentiated")
-    cts = [c if c is not None else autodiff.zeros_like(EMIT, t) for c, t in zip(cts, outs)]
+    emit = EMIT if create_graph else DIRECT
+    if len(cts) > 1:  # results nothing flowed into get zeros (`None in cts` would call ==)
+        cts = [c if c is not None else autodiff.zeros_like(emit, t) for c, t in zip(cts, outs)]
     ins = node.inputs
     needs = [not x.stop_gradient for x in ins]
-    if any(n.startswith("*") for n in op.INPUTS):
+    variadic = _VARIADIC.get(op)
+    if variadic is None:
+        variadic = any(n.startswith("*") for n in op.INPUTS)
+        if isinstance(op, type):  # an op class (a to_static program's node is an instance)
+            _VARIADIC[op] = variadic
+    if variadic:
         grouped = group_inputs(op.INPUTS, ins)
-        grads = _flatten(grouped, rule(EMIT, grouped, outs, node.attrs, cts,
+        grads = _flatten(grouped, rule(emit, grouped, outs, node.attrs, cts,
                                        group_inputs(op.INPUTS, needs)))
     else:  # one input a name: no regrouping
-        grads = rule(EMIT, ins, outs, node.attrs, cts, needs)
+        grads = rule(emit, ins, outs, node.attrs, cts, needs)
     for x, g, need in zip(ins, grads, needs):
         if g is not None and need:
-            if tuple(g._data.shape) != tuple(x._data.shape):
+            if g._data.shape != x._data.shape:
                 raise RuntimeError(f"{op.name}'s vjp gave a gradient of shape {list(g.shape)} "
                                    f"for an input of shape {x.shape}")
             send(x, g)

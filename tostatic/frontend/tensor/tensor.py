@@ -33,6 +33,10 @@ class Tensor(TensorMethods):
     """An eager tensor on the CPU."""
 
     __array_priority__ = 100  # numpy scalars on the left defer to our operators
+    # set per tensor by register_hook / retain_grads; class defaults keep backward's checks
+    # plain attribute reads
+    _hooks: dict[int, Any] | None = None
+    _retain_grad = False
 
     def __init__(self, data: np.ndarray, stop_gradient: bool = True, name: str | None = None,
                  persistable: bool = False):
