@@ -24,7 +24,6 @@ from llvmlite import ir
 from tostatic.codegen import emit, engine, threads
 from tostatic.codegen.emit import I32, I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
-from tostatic.ops.fused import EPILOGUE_ACTIVATIONS
 
 _FUNCS: dict[tuple[Any, ...], Any] = {}
 _SCRATCH = threading.local()  # each thread's padded plane
@@ -37,24 +36,6 @@ _DIMS = 13
 
 def lanes(dtype: str) -> int:
     return max(1, engine.vector_width_bits() // (8 * np.dtype(dtype).itemsize))
-
-
-def epilogue_expr(steps: Sequence[str], dtype: str) -> tuple[se.Expr, tuple[str, ...]]:
-    """A fused conv's epilogue as one expression of arg 0 (the convolution) and arg k (its
-    k-th extra operand: "bias", one value per output channel, or "add", a same-shaped
-    tensor); and the kinds of those extras."""
-    v = se.arg(0, dtype)
-    kinds: list[str] = []
-    for step in steps:
-        if step in ("bias", "add"):
-            kinds.append(step)
-            v = v + se.arg(len(kinds), dtype)
-        else:
-            cls, attrs = EPILOGUE_ACTIVATIONS[step]
-            if cls.SCALAR is None:
-                raise se.NotScalar(f"{step} has no scalar rule")
-            v = cls.SCALAR(v, **cls.normalize_attrs(dict(attrs)))
-    return v, tuple(kinds)
 
 
 def _splat(b: ir.IRBuilder, s: Any, n: int) -> Any:
@@ -225,7 +206,7 @@ def _scratch(elements: int, dtype: np.dtype) -> np.ndarray:
 class Depthwise:
     """A depthwise convolution bound to its input shape, filter, strides, paddings,
     dilations and epilogue (`expr` of the convolution and the extras of `kinds`, see
-    epilogue_expr): `run(x, extras, out)` writes act(...) into out [N, C*m, OH, OW]."""
+    epilogue.epilogue_expr): `run(x, extras, out)` writes the result into out."""
 
     def __init__(self, x_shape: Sequence[int], w: np.ndarray, strides: tuple[int, int],
                  pads: tuple[tuple[int, int], tuple[int, int]], dilations: tuple[int, int],
