@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import threading
 from typing import Any, Sequence
 
 import numpy as np
 from llvmlite import ir
 
 from tostatic.codegen import emit, engine, threads
+from tostatic.codegen.calls import CallCache, scratch_address
 from tostatic.codegen.emit import I32, I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 
 _FUNCS: dict[tuple[Any, ...], Any] = {}
-_SCRATCH = threading.local()  # each thread's padded plane
 # expression nodes emitted on whole vectors; any other makes the epilogue go lane by lane
 _VECTOR_KINDS = {"arg", "const", "add", "sub", "mul", "div", "neg", "max", "min", "select",
                  "lt", "le", "gt", "ge", "eq", "ne"}
@@ -196,13 +195,6 @@ def _kernel(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
     return f
 
 
-def _scratch(elements: int, dtype: np.dtype) -> np.ndarray:
-    buf = getattr(_SCRATCH, "buf", None)
-    if buf is None or buf.dtype != dtype or buf.size < elements:
-        buf = _SCRATCH.buf = np.empty(max(elements, 1 << 12), dtype=dtype)
-    return buf
-
-
 class Depthwise:
     """A depthwise convolution bound to its input shape, filter, strides, paddings,
     dilations and epilogue (`expr` of the convolution and the extras of `kinds`, see
@@ -230,18 +222,34 @@ class Depthwise:
         self.dims = [n, c, h, wd, cout // c, oh, ow, pt, pl, 0, 0, self.rs, self.hp]
         self.planes, self.cost = n * c, (cout // c) * oh * ow * kh * kw
         self.dtype = w.dtype
+        self.calls = CallCache()
 
     def run(self, x: np.ndarray, extras: Sequence[np.ndarray], out: np.ndarray) -> None:
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        ex = [np.ascontiguousarray(e, dtype=self.dtype) for e in extras]
-        ptrs = (ctypes.c_void_p * max(1, len(ex)))(*[e.ctypes.data for e in ex])
+        arrays = (x, out, *extras)
+        if all(a.flags.c_contiguous and a.dtype == self.dtype for a in arrays):
+            self.calls.get(arrays, lambda: self._prepare(x, extras, out))()
+        else:
+            self._prepare(np.ascontiguousarray(x, dtype=self.dtype),
+                          [np.ascontiguousarray(e, dtype=self.dtype) for e in extras], out)()
+
+    def _prepare(self, x: np.ndarray, extras: Sequence[np.ndarray],
+                 out: np.ndarray) -> Any:
+        ptrs = (ctypes.c_void_p * max(1, len(extras)))(*[e.ctypes.data for e in extras])
+        base = (x.ctypes.data, self.w.ctypes.data, ctypes.addressof(ptrs), out.ctypes.data)
+        chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+        nbytes = self.rs * self.hp * self.dtype.itemsize
 
         def chunk(a: int, b: int) -> None:
-            dims = np.array(self.dims[:9] + [a, b] + self.dims[11:], dtype=np.int64)
-            scratch = _scratch(self.rs * self.hp, self.dtype)
-            self.f(x.ctypes.data, self.w.ctypes.data, ctypes.addressof(ptrs),
-                   out.ctypes.data, dims.ctypes.data, scratch.ctypes.data)
-        threads.parallel_for(self.planes, self.cost, chunk)
+            dims = chunks.get((a, b))
+            if dims is None:
+                arr = np.array(self.dims[:9] + [a, b] + self.dims[11:], dtype=np.int64)
+                dims = chunks[(a, b)] = (arr, arr.ctypes.data)
+            self.f(*base, dims[1], scratch_address(nbytes))
+
+        def call() -> None:
+            _keep = (ptrs, x, extras, out)  # noqa: F841 (alive while the call may run)
+            threads.parallel_for(self.planes, self.cost, chunk)
+        return call
 
 
 def depthwise_conv2d(x: np.ndarray, w: np.ndarray, strides: tuple[int, int],

@@ -11,7 +11,7 @@ for relu6) cost 3-4x the 1x1 convolution's GEMM on MobileNetV2's expanded layers
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -98,19 +98,32 @@ class RowsEpilogue:
 
     def run(self, src: np.ndarray, dst: np.ndarray, extras: Sequence[np.ndarray],
             period: int) -> None:
+        self.prepare(src, dst, extras, period)()
+
+    def prepare(self, src: np.ndarray, dst: np.ndarray, extras: Sequence[np.ndarray],
+                period: int) -> Callable[[], None]:
+        """The call, its arguments read once (see calls.CallCache)."""
         rows, cols = dst.shape
         item = dst.itemsize
         lde = [e.strides[0] // item if kind == "add" else 0
                for e, kind in zip(extras, self.kinds)]
         ptrs = (ctypes.c_void_p * max(1, len(extras)))(*[e.ctypes.data for e in extras])
         head = [src.strides[0] // item, dst.strides[0] // item, period]
-        f = self.f[src.ctypes.data == dst.ctypes.data and head[0] == head[1]]
+        base = (src.ctypes.data, dst.ctypes.data, ctypes.addressof(ptrs))
+        f = self.f[base[0] == base[1] and head[0] == head[1]]
+        chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
 
         def chunk(a: int, b: int) -> None:
-            dims = np.array([a, b, cols, *head, *lde], dtype=np.int64)
-            f(src.ctypes.data, dst.ctypes.data, ctypes.addressof(ptrs),
-                   dims.ctypes.data)
-        threads.parallel_for(rows, cols, chunk)
+            dims = chunks.get((a, b))
+            if dims is None:
+                arr = np.array([a, b, cols, *head, *lde], dtype=np.int64)
+                dims = chunks[(a, b)] = (arr, arr.ctypes.data)
+            f(*base, dims[1])
+
+        def call() -> None:
+            _keep = (ptrs, src, dst, extras)  # noqa: F841 (alive while the call may run)
+            threads.parallel_for(rows, cols, chunk)
+        return call
 
 
 def activation_expr(act: str | None, value: se.Expr, **attrs: Any) -> se.Expr:

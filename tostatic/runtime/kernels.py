@@ -22,6 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from tostatic import codegen
+from tostatic.codegen.calls import CallCache
 from tostatic.ir.scalar_expr import NotScalar
 from tostatic.ops import activation as act
 from tostatic.ops import elementwise as ew
@@ -141,11 +142,19 @@ def rows_epilogue(epilogue: Sequence[str], dtype: np.dtype) -> Any:
 
 def _nchw_epilogue(rows: Any, cout: int) -> Callable[[np.ndarray, Sequence[np.ndarray]], None]:
     """The epilogue in place over an NCHW result, one pass."""
-    def run(y: np.ndarray, e: Sequence[np.ndarray]) -> None:
+    calls = CallCache()
+
+    def prepare(y: np.ndarray, e: Sequence[np.ndarray]) -> Callable[[], None]:
         y2 = y.reshape(-1, y.shape[2] * y.shape[3])
         ex = [np.ascontiguousarray(a).reshape(-1) if kind == "bias"
               else np.ascontiguousarray(a).reshape(y2.shape) for a, kind in zip(e, rows.kinds)]
-        rows.run(y2, y2, ex, cout)
+        return rows.prepare(y2, y2, ex, cout)
+
+    def run(y: np.ndarray, e: Sequence[np.ndarray]) -> None:
+        if y.flags.c_contiguous and all(a.flags.c_contiguous for a in e):
+            calls.get((y, *e), lambda: prepare(y, e))()
+        else:
+            prepare(y, e)()
     return run
 
 
