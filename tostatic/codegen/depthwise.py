@@ -6,8 +6,8 @@ Each input plane is first copied into a zero-bordered scratch plane (per thread,
 zeroed once a call), wide enough that a vector of output columns never reads past its row: so
 the inner loop has no bounds checks. For each output row, a vector of V output columns (16
 floats with AVX-512) sums all kh*kw taps in registers: stride 1 loads V contiguous inputs per
-tap; stride 2 loads 2V and keeps the even lanes (a shufflevector); other strides gather lane
-by lane. The epilogue runs on that vector, and the row's last partial vector is a masked
+tap; stride 2 loads 2V and keeps the even lanes (a shufflevector); stride s, s vectors and a
+chain of s-1 shuffles. The epilogue runs on that vector, and the row's last partial vector is a masked
 store. Taps are added in the order ops/conv.py's numpy kernel adds them (no fused
 multiply-add), so results agree with it to the last bit.
 """
@@ -99,10 +99,25 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
         emit.store(b, t(0.0), scratch, i, dtype)
     ohw = b.mul(oh, ow)
     lane_ids = ir.Constant(ir.VectorType(I64, n), list(range(n)))
-    even = ir.Constant(ir.VectorType(I32, n), list(range(0, 2 * n, 2)))
 
     def vload(ptr: Any) -> Any:
         return b.load(ptr, typ=vt, align=size)
+
+    def strided(p: Any) -> Any:
+        """Lanes p[0], p[sw], ... p[(n-1)*sw]: whole vectors loaded, lanes picked by a chain
+        of shuffles (one for stride 2)."""
+        pos = [lane * sw for lane in range(n)]
+        vecs = [vload(emit.element(b, p, emit.i64(i * n), dtype))
+                for i in range(-(-((n - 1) * sw + 1) // n))]
+        if len(vecs) == 1:
+            return vecs[0]
+        mask = [q if q < 2 * n else 0 for q in pos]
+        r = b.shuffle_vector(vecs[0], vecs[1], ir.Constant(ir.VectorType(I32, n), mask))
+        for i, v in enumerate(vecs[2:], 2):
+            mask = [n + q - i * n if i * n <= q < (i + 1) * n else lane
+                    for lane, q in enumerate(pos)]
+            r = b.shuffle_vector(r, v, ir.Constant(ir.VectorType(I32, n), mask))
+        return r
 
     with emit.loop(b, first, end) as plane:  # (n, c_in) planes
         # the plane into the scratch's interior
@@ -134,16 +149,7 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
                         for j in range(kw):
                             base = b.add(b.mul(q, emit.i64(sw)), emit.i64(j * dw))
                             p = emit.element(b, xrows[i], base, dtype)
-                            if sw == 1:
-                                v = vload(p)
-                            elif sw == 2:
-                                v = b.shuffle_vector(vload(p), vload(emit.element(
-                                    b, p, emit.i64(n), dtype)), even)
-                            else:
-                                v = ir.Constant(vt, ir.Undefined)
-                                for lane in range(n):
-                                    v = b.insert_element(v, emit.load(
-                                        b, p, emit.i64(lane * sw), dtype), I32(lane))
+                            v = vload(p) if sw == 1 else strided(p)
                             prod = b.fmul(v, weights[i * kw + j])
                             acc = prod if acc is None else b.fadd(acc, prod)
                     if expr is None:
@@ -214,7 +220,8 @@ class Depthwise:
         if oh <= 0 or ow <= 0:
             raise se.NotScalar("depthwise conv with an empty output")
         v = lanes(dtype)
-        self.rs = max(wd + pl + pr, -(-ow // v) * v * sw + (kw - 1) * dw)
+        # a row of the scratch holds what the last (partial) vector of a row reads
+        self.rs = max(wd + pl + pr, -(-ow // v) * v * sw + (kw - 1) * dw + v)
         self.hp = (oh - 1) * sh + (kh - 1) * dh + 1
         self.shape = (n, cout, oh, ow)
         self.w = np.ascontiguousarray(w)
