@@ -10,8 +10,11 @@ stays the reference every kernel here is tested against (tests/test_runtime_kern
 Convolutions run in NCHW as im2col + one sgemm per image (1x1 convolutions as a plain
 matmul, no copy): measured at 160-190 GFLOP/s on ResNet-18's 3x3 layers at batch 1, as
 fast as NHWC im2col there (benchmarks/results.md), so the layout of the file is kept.
-Depthwise convolution copies its k*k taps once (a strided view) and runs one batched
-matrix-vector product over the channels: about twice the speed of a multiply-add per tap.
+Depthwise convolution runs codegen's kernel (codegen/depthwise.py: taps summed in registers,
+its epilogue applied before one store; 3-10x the batched matrix-vector product it replaced,
+which remains for TOSTATIC_KERNELS=numpy). A conv's epilogue (bias, residual, activation) is
+codegen's one pass over the result (codegen.epilogue.RowsEpilogue), where numpy's two to four
+passes over an out-of-cache result cost up to 3x the GEMM of a 1x1 convolution.
 """
 from __future__ import annotations
 
