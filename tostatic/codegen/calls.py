@@ -15,7 +15,7 @@ class CallCache:
     """Prepared calls by the identity of the arrays they read and write; the arrays are
     kept alive with their entry, so an id is never another array's."""
 
-    def __init__(self, limit: int = 8):
+    def __init__(self, limit: int = 4):
         self.limit = limit
         self.entries: dict[tuple[int, ...], tuple[Sequence[Any], Callable[[], None]]] = {}
 
