@@ -7,9 +7,11 @@ zeroed once a call), wide enough that a vector of output columns never reads pas
 the inner loop has no bounds checks. For each output row, a vector of V output columns (16
 floats with AVX-512) sums all kh*kw taps in registers: stride 1 loads V contiguous inputs per
 tap; stride 2 loads 2V and keeps the even lanes (a shufflevector); stride s, s vectors and a
-chain of s-1 shuffles. The epilogue runs on that vector, and the row's last partial vector is a masked
-store. Taps are added in the order ops/conv.py's numpy kernel adds them (no fused
-multiply-add), so results agree with it to the last bit.
+chain of s-1 shuffles. The epilogue runs on that vector, and the row's last partial vector is
+a masked store. Taps are added in the order ops/conv.py's numpy kernel adds them (no fused
+multiply-add: measured no faster here, the kernel waits on loads), so results agree with it
+to the last bit. On MobileNetV2's 17 layers (1 thread): 1.0 ms against 5.2 ms for the
+per-tap kernel this replaced, which also left the bias and relu6 to another pass.
 """
 from __future__ import annotations
 
