@@ -88,7 +88,8 @@ class RowsEpilogue:
         expr, self.kinds = epilogue_expr(steps, dtype)
         self.steps = tuple(steps)
         self.per_column = per_column
-        self.f = [self._compiled(expr, dtype, inplace) for inplace in (False, True)]
+        self.expr, self.dtype = expr, dtype
+        self._compiled(expr, dtype, True)  # the plans' in-place one now (NotScalar here)
 
     def _compiled(self, expr: se.Expr, dtype: str, inplace: bool) -> Any:
         key = (expr, self.kinds, dtype, inplace, self.per_column)
@@ -113,7 +114,7 @@ class RowsEpilogue:
         ptrs = (ctypes.c_void_p * max(1, len(extras)))(*[e.ctypes.data for e in extras])
         head = [src.strides[0] // item, dst.strides[0] // item, period]
         base = (src.ctypes.data, dst.ctypes.data, ctypes.addressof(ptrs))
-        f = self.f[base[0] == base[1] and head[0] == head[1]]
+        f = self._compiled(self.expr, self.dtype, base[0] == base[1] and head[0] == head[1])
         chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
 
         def chunk(a: int, b: int) -> None:
