@@ -105,13 +105,3 @@ def test_rows_epilogue_in_place_and_between_strided_blocks(dtype):
     assert not dst[:, :3].any() and not dst[:, 40:].any()
     e.run(y, y, [bias, res[:, 5:42]], 3)
     np.testing.assert_array_equal(y, want)
-
-
-def test_rows_epilogue_with_a_bias_per_column():
-    """A matmul's epilogue: the bias runs along the last axis."""
-    rng = np.random.default_rng([SEED, 6])
-    y = rng.standard_normal((5, 33)).astype("float32")
-    bias = rng.standard_normal(33).astype("float32")
-    want = apply_epilogue(y, ("bias", "gelu"), [bias], 1)
-    RowsEpilogue(("bias", "gelu"), "float32", per_column=True).run(y, y, [bias], 1)
-    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)

@@ -45,11 +45,10 @@ def epilogue_expr(steps: Sequence[str], dtype: str) -> tuple[se.Expr, tuple[str,
 
 
 def _rows_module(expr: se.Expr, kinds: tuple[str, ...], dtype: str,
-                 inplace: bool, per_column: bool = False) -> emit.KernelModule:
+                 inplace: bool) -> emit.KernelModule:
     """void k(src, dst, extras (pointers), i64 *dims = [first row, end row, cols, ld src,
-    ld dst, rows per bias period, ld of each extra]); `per_column`: a bias has one value a
-    column (a matmul's), else one a row (a conv's channel). In place, dst is src: two
-    pointers to one row would make LLVM's overlap check fail and run the scalar loop."""
+    ld dst, rows per bias period, ld of each extra]). In place, dst is src: two pointers to
+    one row would make LLVM's overlap check fail and run the scalar loop."""
     km = emit.KernelModule()
     fn, b = km.function("rows", [PTR] * 4)
     src, dst, extras_p, dims_p = fn.args
@@ -62,9 +61,9 @@ def _rows_module(expr: se.Expr, kinds: tuple[str, ...], dtype: str,
         srow = emit.element(b, src, b.mul(r, lds), dtype)
         drow = srow if inplace else emit.element(b, dst, b.mul(r, ldd), dtype)
         consts = {k: emit.load(b, extras[k], b.srem(r, period), dtype)
-                  for k, kind in enumerate(kinds) if kind == "bias" and not per_column}
-        erows = {k: emit.element(b, extras[k], b.mul(r, lde[k]), dtype) if kind == "add"
-                 else extras[k] for k, kind in enumerate(kinds) if k not in consts}
+                  for k, kind in enumerate(kinds) if kind == "bias"}
+        erows = {k: emit.element(b, extras[k], b.mul(r, lde[k]), dtype)
+                 for k, kind in enumerate(kinds) if kind == "add"}
         with emit.loop(b, 0, cols) as q:
             def leaf(i: int) -> Any:
                 if i == 0:
@@ -77,26 +76,24 @@ def _rows_module(expr: se.Expr, kinds: tuple[str, ...], dtype: str,
 
 
 class RowsEpilogue:
-    """A fused op's epilogue `steps` over 2-D row-major blocks (unit stride along a row):
+    """A fused conv's epilogue `steps` over 2-D row-major blocks (unit stride along a row):
     `run(src, dst, extras, period)` writes into dst; a bias extra is indexed by row % period
-    (the channel; `per_column`: by column), an add extra is a block of dst's shape. Raises
-    NotScalar when a step has no code."""
+    (the channel), an add extra is a block of dst's shape. Raises NotScalar when a step has
+    no code."""
 
-    def __init__(self, steps: Sequence[str], dtype: str, per_column: bool = False):
+    def __init__(self, steps: Sequence[str], dtype: str):
         if dtype not in se.FLOATS:
             raise se.NotScalar(f"epilogue of {dtype}")
         expr, self.kinds = epilogue_expr(steps, dtype)
-        self.steps = tuple(steps)
-        self.per_column = per_column
         self.expr, self.dtype = expr, dtype
         self._compiled(expr, dtype, True)  # the plans' in-place one now (NotScalar here)
 
     def _compiled(self, expr: se.Expr, dtype: str, inplace: bool) -> Any:
-        key = (expr, self.kinds, dtype, inplace, self.per_column)
+        key = (expr, self.kinds, dtype, inplace)
         f = _ROWS.get(key)
         if f is None:
-            km = _rows_module(expr, self.kinds, dtype, inplace, self.per_column)
-            address = emit.compile_functions(km, ["rows"])["rows"]
+            address = emit.compile_functions(_rows_module(expr, self.kinds, dtype, inplace),
+                                             ["rows"])["rows"]
             f = _ROWS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 4)(address)
         return f
 

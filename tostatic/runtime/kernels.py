@@ -131,14 +131,14 @@ def epilogue_runner(epilogue: Sequence[str], ndim: int,
     return run
 
 
-def rows_epilogue(epilogue: Sequence[str], dtype: np.dtype, per_column: bool = False) -> Any:
+def rows_epilogue(epilogue: Sequence[str], dtype: np.dtype) -> Any:
     """codegen's one-pass epilogue over [rows, cols] blocks (epilogue.RowsEpilogue), or None
     (no steps, numpy kernels asked for, or a step without code)."""
     if not epilogue or not codegen.enabled():
         return None
     from tostatic.codegen.epilogue import RowsEpilogue  # llvmlite loads on first use
     try:
-        return RowsEpilogue(epilogue, np.dtype(dtype).name, per_column)
+        return RowsEpilogue(epilogue, np.dtype(dtype).name)
     except (NotScalar, KeyError):
         return None
 
@@ -158,24 +158,6 @@ def _nchw_epilogue(rows: Any, cout: int) -> Callable[[np.ndarray, Sequence[np.nd
             calls.get((y, *e), lambda: prepare(y, e))()
         else:
             prepare(y, e)()
-    return run
-
-
-def _last_axis_epilogue(rows: Any) -> Callable[[np.ndarray, Sequence[np.ndarray]], None]:
-    """The epilogue in place over a matmul's result, its bias along the last axis."""
-    calls = CallCache()
-
-    def prepare(y: np.ndarray, e: Sequence[np.ndarray]) -> Callable[[], None]:
-        y2 = y.reshape(-1, y.shape[-1])
-        ex = [np.ascontiguousarray(a).reshape(-1) if kind == "bias"
-              else np.ascontiguousarray(a).reshape(y2.shape) for a, kind in zip(e, rows.kinds)]
-        return rows.prepare(y2, y2, ex, 1)
-
-    def run(y: np.ndarray, e: Sequence[np.ndarray]) -> None:
-        if y.ndim and y.flags.c_contiguous and all(a.flags.c_contiguous for a in e):
-            calls.get((y, *e), lambda: prepare(y, e))()
-        else:
-            epilogue_runner(rows.steps, max(y.ndim, 1), max(y.ndim - 1, 0))(y, e)
     return run
 
 
@@ -340,10 +322,6 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
         return None
     tx, ty = attrs["transpose_x"], attrs["transpose_y"]
     epi = epilogue_runner(attrs.get("epilogue", ()), max(out.ndim, 1), max(out.ndim - 1, 0))
-    rows_epi = rows_epilogue(attrs.get("epilogue", ()), x.dtype, per_column=True) \
-        if out.ndim >= 1 else None
-    if rows_epi is not None:
-        epi = _last_axis_epilogue(rows_epi)
     packed = None
     if const[1] and ty and y.ndim == 2:  # a transposed weight: packed as [K, N] once
         packed = np.ascontiguousarray(y.T)
