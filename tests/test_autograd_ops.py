@@ -160,10 +160,14 @@ _add(C("pd.clip_tensor_max", [F(3, 4), np.array([0.2])], no_grad=(1,), min=-0.5,
 _add(C("pd.clip_tensor_min_max", [F(3, 4), np.array([-0.4]), np.array([0.4])],
        no_grad=(1, 2), min=0.0, max=0.0))
 # advanced indexing: bounds and indices from tensors (Paddle's variable_index.py forms)
-_add(C("pd.slice_tensor", [F(4, 3), I([2]), I([3])], axes=(0,), decrease_axis=(0,)))
-_add(C("pd.slice_tensor", [F(3, 5), I([-4]), I([-1])], axes=(1,)))
-_add(C("pd.slice_start_tensor", [F(3, 5), I([1])], axes=(1,), ends=(2147483647,)))
-_add(C("pd.slice_end_tensor", [F(5, 2), I([-2])], axes=(0,), starts=(1,)))
+_add(C("pd.slice_starts_list_ends_list", [F(4, 3), I([2]), I([3])], axes=(0,),
+       starts=(-1,), ends=(-1,), decrease_axis=(0,), infer_flags=(-1,)))
+_add(C("pd.slice_starts_list_ends_list", [F(3, 5), I([-4]), I([-1])], axes=(1,),
+       starts=(-1,), ends=(-1,), infer_flags=(-1,)))
+_add(C("pd.slice_starts_list", [F(3, 5), I([1])], axes=(1,), starts=(-1,),
+       ends=(2147483647,), infer_flags=(-1,)))
+_add(C("pd.slice_ends_list", [F(5, 2), I([-2])], axes=(0,), starts=(1,), ends=(-1,),
+       infer_flags=(-1,)))
 _add(C("pd.masked_select", [F(3, 4), np.array([[True, False, True, True]] * 3)]))
 _add(C("pd.masked_select", [F(3, 1), RNG.uniform(size=(3, 4)) > 0.4]))
 _add(C("pd.broadcast_tensors", [F(3, 1), F(1, 4), F(4)]))

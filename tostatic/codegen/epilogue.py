@@ -20,28 +20,16 @@ from tostatic.codegen.elementwise import ElementwiseKernel
 from tostatic.codegen.emit import I64, PTR
 from tostatic.ir import scalar_expr as se
 from tostatic.ir.opdef import REGISTRY
-from tostatic.ops.fused import EPILOGUE_ACTIVATIONS
+from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, OPERAND_STEPS
 
 _KERNELS: dict[tuple[Any, ...], ElementwiseKernel] = {}
 _ROWS: dict[tuple[Any, ...], Any] = {}
 
 
 def epilogue_expr(steps: Sequence[str], dtype: str) -> tuple[se.Expr, tuple[str, ...]]:
-    """A fused op's epilogue as one expression of arg 0 (the convolution) and arg k (its
-    k-th extra operand: "bias", one value per output channel, or "add", a same-shaped
-    tensor); and the kinds of those extras."""
-    v = se.arg(0, dtype)
-    kinds: list[str] = []
-    for step in steps:
-        if step in ("bias", "add"):
-            kinds.append(step)
-            v = v + se.arg(len(kinds), dtype)
-        else:
-            cls, attrs = EPILOGUE_ACTIVATIONS[step]
-            if cls.SCALAR is None:
-                raise se.NotScalar(f"{step} has no scalar rule")
-            v = cls.SCALAR(v, **cls.normalize_attrs(dict(attrs)))
-    return v, tuple(kinds)
+    """A fused op's epilogue as one expression (chain_expr) and the kinds of its extra
+    operands ("bias": one value per output channel, "add": a same-shaped tensor)."""
+    return chain_expr(steps, dtype), tuple(s for s in steps if s in OPERAND_STEPS)
 
 
 def _rows_module(expr: se.Expr, kinds: tuple[str, ...], dtype: str,
@@ -157,3 +145,30 @@ def bias_act(y: np.ndarray, bias: np.ndarray | None = None, act: str | None = No
         expr = activation_expr(act, value, **attrs)
         kernel = _KERNELS[key] = ElementwiseKernel(expr, [dtype] * len(operands))
     return kernel(*operands, out=[out] if out is not None else None)[0]
+
+
+def chain_expr(epilogue: Sequence[str], dtype: str) -> se.Expr:
+    """A fused op's whole `epilogue` (ops/fused.py: bias, add, activations, in order) as one
+    scalar expression of the result (arg 0) and the extra operands (args 1, 2, ...)."""
+    value, k = se.arg(0, dtype), 0
+    for step in epilogue:
+        if step in OPERAND_STEPS:
+            k += 1
+            value = value + se.arg(k, dtype)
+        else:
+            cls, attrs = EPILOGUE_ACTIVATIONS[step]
+            if cls.SCALAR is None:
+                raise se.NotScalar(f"{cls.name} has no scalar rule")
+            value = cls.SCALAR(value, **cls.normalize_attrs(dict(attrs)))
+    return value
+
+
+def chain_kernel(epilogue: Sequence[str], dtype: str, operands: int) -> ElementwiseKernel:
+    """The compiled epilogue: kernel(y, *extras, out=[y]) applies every step in one pass over
+    y (extras broadcast against y as numpy would: a bias [N] along y's last dim)."""
+    key = ("chain", tuple(epilogue), dtype)
+    kernel = _KERNELS.get(key)
+    if kernel is None:
+        kernel = _KERNELS[key] = ElementwiseKernel(chain_expr(epilogue, dtype),
+                                                   [dtype] * (operands + 1))
+    return kernel

@@ -139,6 +139,17 @@ class Legacy:
     # writes only in live programs: (slot, whether the variable has the operand's shape, else
     # no dims) -- einsum's InnerCache and XShape
     declared_per_operand: tuple[tuple[str, bool], ...] = ()
+    # output slots written empty (`X@GRAD: []`) when nothing reads the result, and left
+    # unbound when raising finds them empty: Paddle's grad ops skip gradients nobody needs
+    optional_outputs: tuple[str, ...] = ()
+    # input slots holding the XShape variable a forward op (reshape2 ...) wrote for its input
+    # X: the pd operand is that X itself (the XShape var only carries its shape)
+    xshape_inputs: tuple[str, ...] = ()
+    # input slots Paddle fills that the op does not read (batch_norm_grad's ReserveSpace, a
+    # cuDNN workspace): raising accepts and drops them
+    ignored_inputs: tuple[str, ...] = ()
+    # output slots only live programs write (dropout's Mask: saved files drop the slot)
+    live_outputs: tuple[str, ...] = ()
 
     def extra_vars(self, operands: Sequence[Any]) -> list[tuple[str, "Abstract", dict[str, Any]]]:
         """(slot, type, VarDesc fields) of each variable the op has besides its results, in

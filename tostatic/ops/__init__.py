@@ -43,3 +43,4 @@ from tostatic.ops import (  # noqa: F401
     search,
     slicing,
 )
+from tostatic.ops import grad_ops  # noqa: F401,E402  (Paddle's *_grad ops: after every forward op)

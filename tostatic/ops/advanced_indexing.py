@@ -1,7 +1,7 @@
 """What advanced indexing (`x[mask]`, `x[[0, 2]]`, `x[i]` with a 0-D tensor `i`, and their
-`__setitem__` forms) is made of, as Paddle 3.3.1's variable_index.py writes it: slice and
-set_value with their bounds from tensors, where_index (nonzero), masked_select,
-broadcast_tensors, index_put.
+`__setitem__` forms) is made of, as Paddle 3.3.1's variable_index.py writes it: set_value
+with its bounds from tensors, where_index (nonzero), masked_select, broadcast_tensors,
+index_put. (A slice with bounds from tensors is runtime_bounds' slice.)
 
 where_index and masked_select have data-dependent shapes: their first dim is -1 until run.
 """
@@ -19,8 +19,8 @@ from tostatic.ops import autodiff as A
 from tostatic.ops import slicing
 from tostatic.ops.core import dense_to_array
 from tostatic.ops.gathering import check_index
-from tostatic.ops.indexing import _int32s, slice_bounds, slice_shape
-from tostatic.ops.shapes import axis0_unsliced, broadcast, normalize_axis
+from tostatic.ops.runtime_bounds import SLICE_OPS
+from tostatic.ops.shapes import broadcast, normalize_axis
 
 INDEX_DTYPES = (dtypes.int32, dtypes.int64)
 
@@ -30,162 +30,6 @@ def _one_bound(op: str, what: str, bound: Abstract) -> None:
                                                             bound.shape[0] not in (1, -1)):
         raise ShapeError(f"{op}: {what} must be an int32/int64 tensor of one element, got "
                          f"{bound.dtype.name} {list(bound.shape)}")
-
-
-def _sliced(op: str, x: Abstract, axes: tuple[int, ...],
-            decrease_axis: tuple[int, ...]) -> Abstract:
-    """One axis sliced by bounds known at run time: its length is unknown."""
-    if len(axes) != 1:
-        raise ShapeError(f"{op}: one axis, got {list(axes)}")
-    ax = normalize_axis(axes[0], x.ndim, f"{op} axis")
-    shape = list(x.shape)
-    shape[ax] = -1
-    dec = [normalize_axis(a, x.ndim, f"{op} decrease_axis") for a in decrease_axis]
-    if set(dec) - {ax}:
-        raise ShapeError(f"{op}: decrease_axis {list(decrease_axis)} must be the sliced axis "
-                         f"{ax}")
-    return Abstract(tuple(d for i, d in enumerate(shape) if i not in dec), x.dtype)
-
-
-def _slice_at(op: str, x: np.ndarray, s: int, e: int, axes: tuple[int, ...],
-              decrease_axis: tuple[int, ...]) -> np.ndarray:
-    ax = axes[0] % x.ndim
-    if s == -1 and e == 0:  # x[i] for i = -1 is written as -1:0; Paddle's kernel reads
-        e = x.shape[ax]     # it as the last element
-    if decrease_axis and not -x.shape[ax] <= s < x.shape[ax]:
-        raise IndexError(f"{op}: index {s} is out of range for axis {ax} of size "
-                         f"{x.shape[ax]}")
-    index = [slice(None)] * x.ndim
-    index[ax] = slice(*slice_bounds(x.shape[ax], s, e))
-    out = x[tuple(index)]
-    if decrease_axis:
-        out = out.reshape(slice_shape(out.shape, axes, (0,), (1,), decrease_axis))
-    return out
-
-
-def _int(bound: np.ndarray) -> int:
-    return int(bound.reshape(-1)[0])
-
-
-def _slice_legacy(inputs: dict[str, str], starts: Any, ends: Any,
-                  optional: tuple[str, ...]) -> Legacy:
-    """slice with some bounds from tensors: infer_flags -1, the tensor bounds' attribute -1."""
-    return Legacy("slice", {"Input": "x", **inputs}, {"Out": 0},
-                  {"axes": From("INTS", "axes"),
-                   "decrease_axis": From("INTS", "decrease_axis"),
-                   "ends": ends,
-                   # one axis from tensors; Paddle's bounds of several axes from tensors
-                   # (x[s, 1:3]) raise as runtime_bounds' slices, which take any number
-                   "infer_flags": Fixed("INTS", [-1]),
-                   "starts": starts},
-                  optional_inputs=optional, out_lod_level=axis0_unsliced)
-
-
-def _positions(e: A.Emitter, x: Any, axis: int) -> Any:
-    """0, 1, ... n-1 for x's `axis` (int64), n read at run time when it is dynamic."""
-    n = e.shape(x)[axis]
-    if n >= 0:
-        end = A.e(e, "pd.full", shape=(1,), value=float(n), dtype=dtypes.int64)
-    else:
-        shape = A.e(e, "pd.shape", x)
-        end = A.cast(e, A.e(e, "pd.slice", shape, axes=(0,), starts=(axis,), ends=(axis + 1,)),
-                     dtypes.int64)
-    start = A.e(e, "pd.full", shape=(1,), value=0.0, dtype=dtypes.int64)
-    step = A.e(e, "pd.full", shape=(1,), value=1.0, dtype=dtypes.int64)
-    return A.e(e, "pd.range", start, end, step)
-
-
-def _dynamic_slice_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any],
-                       attrs: dict[str, Any], cts: list[Any], needs: list[Any]) -> list[Any]:
-    """The cotangent added back at the positions the slice took: the same slice, with the
-    same bound tensors, taken of x's positions along the axis picks them (negative and
-    out-of-range bounds included), and index_add puts the cotangent there."""
-    x, bounds = inputs[0], inputs[1:]
-    ax = normalize_axis(attrs["axes"][0], len(e.shape(x)))
-    picked = e(cls, _positions(e, x, ax), *bounds, **{**attrs, "axes": (0,)})
-    g = cts[0]
-    if attrs["decrease_axis"]:
-        picked = A.reshape(e, picked, (1,))
-        g = A.e(e, "pd.unsqueeze", g, axes=(ax,))
-    return [A.e(e, "pd.index_add", A.zeros_like(e, x), picked, g, axis=ax)] + [None] * len(bounds)
-
-
-@pd_op
-class SliceTensor(PdOp):
-    """x[start:end] along one axis with both bounds read from 1-element int tensors at run
-    time (Paddle's StartsTensorList / EndsTensorList): `x[i]` for a 0-D int tensor `i` is start
-    i, end i + 1 and a decreased axis."""
-
-    name = "pd.slice_tensor"
-    INPUTS = ("x", "start", "end")
-    ATTRS = {"axes": attr(INTS), "decrease_axis": attr(INTS, ())}
-    PADDLE = _slice_legacy({"StartsTensorList": "start", "EndsTensorList": "end"},
-                           Fixed("INTS", [-1]), Fixed("INTS", [-1]),
-                           ("EndsTensor", "StartsTensor"))
-    NAME_HINT = "slice"
-    vjp = classmethod(_dynamic_slice_vjp)
-
-    @classmethod
-    def infer(cls, x: Abstract, start: Abstract, end: Abstract, axes: tuple[int, ...],
-              decrease_axis: tuple[int, ...]) -> Abstract:
-        _one_bound(cls.name, "start", start)
-        _one_bound(cls.name, "end", end)
-        return _sliced(cls.name, x, axes, decrease_axis)
-
-    @classmethod
-    def eager(cls, x: np.ndarray, start: np.ndarray, end: np.ndarray, axes: tuple[int, ...],
-              decrease_axis: tuple[int, ...]) -> np.ndarray:
-        return _slice_at(cls.name, x, _int(start), _int(end), axes, decrease_axis)
-
-
-@pd_op
-class SliceStartTensor(PdOp):
-    """x[start:end] along one axis, the start from a tensor (`x[i:]`, `x[i:5]`)."""
-
-    name = "pd.slice_start_tensor"
-    INPUTS = ("x", "start")
-    ATTRS = {"axes": attr(INTS), "ends": attr(INTS), "decrease_axis": attr(INTS, ())}
-    PADDLE = _slice_legacy({"StartsTensorList": "start"}, Fixed("INTS", [-1]),
-                           From("INTS", "ends", _int32s),
-                           ("EndsTensor", "EndsTensorList", "StartsTensor"))
-    NAME_HINT = "slice"
-    vjp = classmethod(_dynamic_slice_vjp)
-
-    @classmethod
-    def infer(cls, x: Abstract, start: Abstract, axes: tuple[int, ...], ends: tuple[int, ...],
-              decrease_axis: tuple[int, ...]) -> Abstract:
-        _one_bound(cls.name, "start", start)
-        return _sliced(cls.name, x, axes, decrease_axis)
-
-    @classmethod
-    def eager(cls, x: np.ndarray, start: np.ndarray, axes: tuple[int, ...],
-              ends: tuple[int, ...], decrease_axis: tuple[int, ...]) -> np.ndarray:
-        return _slice_at(cls.name, x, _int(start), ends[0], axes, decrease_axis)
-
-
-@pd_op
-class SliceEndTensor(PdOp):
-    """x[start:end] along one axis, the end from a tensor (`x[:n]`, `x[1:n]`)."""
-
-    name = "pd.slice_end_tensor"
-    INPUTS = ("x", "end")
-    ATTRS = {"axes": attr(INTS), "starts": attr(INTS), "decrease_axis": attr(INTS, ())}
-    PADDLE = _slice_legacy({"EndsTensorList": "end"}, From("INTS", "starts", _int32s),
-                           Fixed("INTS", [-1]),
-                           ("EndsTensor", "StartsTensor", "StartsTensorList"))
-    NAME_HINT = "slice"
-    vjp = classmethod(_dynamic_slice_vjp)
-
-    @classmethod
-    def infer(cls, x: Abstract, end: Abstract, axes: tuple[int, ...], starts: tuple[int, ...],
-              decrease_axis: tuple[int, ...]) -> Abstract:
-        _one_bound(cls.name, "end", end)
-        return _sliced(cls.name, x, axes, decrease_axis)
-
-    @classmethod
-    def eager(cls, x: np.ndarray, end: np.ndarray, axes: tuple[int, ...],
-              starts: tuple[int, ...], decrease_axis: tuple[int, ...]) -> np.ndarray:
-        return _slice_at(cls.name, x, starts[0], _int(end), axes, decrease_axis)
 
 
 @pd_op
@@ -385,8 +229,9 @@ def _set_value_at_vjp(cls, e: A.Emitter, inputs: list[Any], outputs: list[Any],
         return [dx, None, None]
     dvalue = None
     if needs[1]:
-        part = e(SliceTensor, g, start, end, axes=attrs["axes"],
-                 decrease_axis=attrs["decrease_axes"])
+        part = e(SLICE_OPS[("list", "list")], g, start, end, axes=attrs["axes"],
+                 starts=(-1,), ends=(-1,), decrease_axis=attrs["decrease_axes"],
+                 infer_flags=(-1,))
         value = inputs[1]
         rank = len(e.shape(part))
         dvalue = A.reshape(e, A.sum_to(e, part, slicing._squeezed(e.shape(value), rank)),

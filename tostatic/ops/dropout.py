@@ -48,11 +48,12 @@ class Dropout(PdOp):
              "dropout_implementation": attr(STR, "downgrade_in_infer"),
              "seed": attr(INT, 0), "fix_seed": attr(BOOL, False)}
     NUM_RESULTS = 2
-    PADDLE = Legacy("dropout", {"X": "x"}, {"Out": 0},
+    PADDLE = Legacy("dropout", {"X": "x"}, {"Out": 0, "Mask": 1},
                     {"dropout_prob": From("FLOAT", "dropout_prob"),
                      "is_test": From("BOOLEAN", "is_test"),
                      "dropout_implementation": From("STRING", "dropout_implementation")},
-                    optional_inputs=("Seed",), out_lod_level=(True, False))  # Mask: none
+                    optional_inputs=("Seed",), out_lod_level=(True, False),
+                    live_outputs=("Mask",), optional_outputs=("Mask",))  # saved: no Mask
     NAME_HINT = "dropout"
     vjp = classmethod(_dropout_vjp)
 

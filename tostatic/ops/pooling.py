@@ -259,6 +259,8 @@ class Pool2DGrad(PdOp):
     name = "pd.pool2d_grad"
     INPUTS = ("x", "out", "out_grad")
     ATTRS = Pool2D.ATTRS
+    PADDLE = Legacy("pool2d_grad", {"X": "x", "Out": "out", "Out@GRAD": "out_grad"},
+                    {"X@GRAD": 0}, Pool2D.PADDLE.attrs, out_lod_level=False)
     NONDIFF = True
 
     @staticmethod

@@ -21,8 +21,8 @@ from tostatic.ir.errors import ShapeError
 from tostatic.ops import autodiff as A
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.activation import _bound
-from tostatic.ops.indexing import Slice, slice_shape
-from tostatic.ops.shapes import normalize_axis
+from tostatic.ops.indexing import Slice, _int32s, slice_shape
+from tostatic.ops.shapes import axis0_unsliced, normalize_axis
 
 FORMS = ("attr", "tensor", "list")
 SLOTS = {("starts", "tensor"): "StartsTensor", ("starts", "list"): "StartsTensorList",
@@ -95,6 +95,13 @@ class SliceRuntime(PdOp):
         if not len(s) == len(e) == len(axes):
             raise ShapeError(f"{cls.name}: {len(s)} starts and {len(e)} ends for "
                              f"{len(axes)} axes {list(axes)}")
+        for i, axis in enumerate(axes):  # Paddle's rules for a bound read at run time
+            dim = x.shape[axis % x.ndim]
+            if s[i] == -1 and e[i] == 0:  # x[i] for i = -1 is written as -1:0, read as the
+                e[i] = dim                # last element
+            if axis in decrease_axis and not -dim <= s[i] < dim:
+                raise IndexError(f"{cls.name}: index {s[i]} is out of range for axis "
+                                 f"{axis % x.ndim} of size {dim}")
         slice_shape(x.shape, axes, tuple(s), tuple(e), decrease_axis, cls.name)  # checks
         return Slice.eager(x, axes, tuple(s), tuple(e), decrease_axis)
 
@@ -112,10 +119,12 @@ def _slice_op(starts: str, ends: str) -> type[SliceRuntime]:
             "INPUTS": tuple(inputs), "__module__": __name__,
             "__doc__": f"slice with {tag.replace('_', ' ')} read when it runs.",
             "PADDLE": Legacy("slice", slots, {"Out": 0},
-                             {k: From("INTS", k) for k in ("axes", "decrease_axis", "ends",
-                                                           "infer_flags", "starts")},
+                             {**{k: From("INTS", k) for k in ("axes", "decrease_axis",
+                                                              "infer_flags")},
+                              **{k: From("INTS", k, _int32s) for k in ("starts", "ends")}},
                              optional_inputs=tuple(s for s in SLOTS.values()
-                                                   if s not in slots))}
+                                                   if s not in slots),
+                             out_lod_level=axis0_unsliced)}
     cls_name = "Slice" + "".join(p.capitalize() for p in tag.split("_"))
     return pd_op(type(cls_name, (SliceRuntime,), body))
 

@@ -163,7 +163,8 @@ def legacy_attrs(spec: Legacy, values: dict[str, Any],
 def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
               operands: list[Abstract], outs: list[str], extra_outs: list[str],
               location: str | None, keep_extra: bool | None = None,
-              overrides: dict[str, tuple[str, Any]] | None = None) -> OpOp:
+              overrides: dict[str, tuple[str, Any]] | None = None,
+              live: bool = True) -> OpOp:
     """One pd op written as its Paddle legacy op, reading and writing the named variables
     (shared by lowering a traced function and by static mode, which builds op by op).
     `keep_extra`: whether op_callstack/with_quant_attr stay (default: as saved files have
@@ -179,7 +180,8 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
     if spec.optional_inputs_if is None or spec.optional_inputs_if(values):
         inputs.update({slot: [] for slot in spec.optional_inputs})
     outputs = {slot: (outs if idx == "*" else [outs[i] for i in idx] if isinstance(idx, tuple)
-                      else [outs[idx]]) for slot, idx in spec.outputs.items()}
+                      else [outs[idx]] if outs[idx] is not None else [])
+               for slot, idx in spec.outputs.items() if live or slot not in spec.live_outputs}
     for (slot, _, _), name in zip(spec.extra_vars(operands), extra_outs):
         outputs.setdefault(slot, []).append(name)
     attrs = legacy_attrs(spec, values, operands)
@@ -187,6 +189,18 @@ def legacy_op(cls: type[PdOp], values: dict[str, Any], operand_names: list[str],
                                location))
     attrs.update(overrides or {})
     return OpOp.build(spec.type, inputs, outputs, attrs)
+
+
+def _unread_optional(op: Operation) -> set[int]:
+    """Result indices of `op` written as empty slots (Legacy.optional_outputs nobody reads
+    and nobody named: a named one may be fetched)."""
+    spec = getattr(op, "PADDLE", None)
+    if spec is None or not spec.optional_outputs:
+        return set()
+    named = hints(op)
+    return {idx for slot, idx in spec.outputs.items()
+            if slot in spec.optional_outputs and isinstance(idx, int)
+            and not op.results[idx].uses and not (idx < len(named) and named[idx])}
 
 
 def _overrides(op: Operation) -> dict[str, tuple[str, Any]]:
@@ -305,6 +319,7 @@ class Lowering:
         # naming it (lower_control_flow.lower_region)
         self.redirect: dict[SSAValue, Callable[[], str]] = {}
         self.stop: dict[str, bool] = {}  # live: stop_gradient of the variables lowering made
+        self.xshape: dict[SSAValue, str] = {}  # X -> the XShape var written for it (grad ops)
         self._last_seq = -1
         self._count = 0
 
@@ -437,8 +452,12 @@ class Lowering:
             self.write(target, Assign, {}, [op.operands[0]], [out], location)
             return
         inputs = [n.lstrip("*") for n in op.INPUTS] if isinstance(op, PdOp) else []
-        outs = []
+        outs: list[Any] = []
+        skip = _unread_optional(op)
         for i, r in enumerate(op.results):
+            if i in skip:
+                outs.append(None)
+                continue
             updated = op.UPDATES.get(i) if isinstance(op, PdOp) else None
             if updated is not None:  # written into the input's own variable, as Paddle wants
                 outs.append(self.name_of(op.operands[inputs.index(updated)], target))
@@ -463,16 +482,29 @@ class Lowering:
                                    f"(made at {location or 'an unknown place'})")
         extras = []
         operand_types = [Abstract.of_value(v) for v in op.operands]
-        for k, (_, ab, fields) in enumerate(op.PADDLE.extra_vars(operand_types)):
+        for k, (slot, ab, fields) in enumerate(op.PADDLE.extra_vars(operand_types)):
             extra = wanted[len(outs) + k] if len(outs) + k < len(wanted) else None
             extras.append(names.reserve(extra))
             self.declare(target, extras[-1], ab, **fields)
+            if slot == "XShape" and (self.live or k < len(op.PADDLE.extra_outputs)):
+                self.xshape[op.operands[0]] = extras[-1]
         overrides = _overrides(op) or None
         self.append(target, legacy_op(type(op), op.attr_values(),
-                                      [self.name_of(v, target) for v in op.operands],
+                                      self.operand_names(op, target),
                                       [Abstract.of_value(v) for v in op.operands], outs,
                                       extras if self.live else extras[:len(op.PADDLE.extra_outputs)],
-                                      location, self.keep_extra, overrides))
+                                      location, self.keep_extra, overrides, self.live))
+
+    def operand_names(self, op: PdOp, target: SubBlock) -> list[str]:
+        """The variables `op` reads; an xshape_inputs slot reads the XShape var of its X."""
+        names = [self.name_of(v, target) for v in op.operands]
+        spec = op.PADDLE
+        if spec is not None and spec.xshape_inputs:
+            xs = {spec.inputs[slot] for slot in spec.xshape_inputs}
+            for i, (n, v) in enumerate(zip(op.INPUTS, op.operands)):
+                if n in xs and v in self.xshape:
+                    names[i] = self.xshape[v]
+        return names
 
     def write(self, target: SubBlock, cls: type[PdOp], values: dict[str, Any],
               operands: list[SSAValue | tuple[str, Abstract]], outs: list[str],

@@ -15,14 +15,17 @@ from tostatic.passes import (  # noqa: F401
     cse,
     dead_op_elimination,
     fold_batch_norm,
+    fold_matmul_scale,
     fold_static_shapes,
     fuse_elementwise,
     fuse_epilogue,
+    fuse_qkv,
     if_to_select,
     loop_invariant_code_motion,
     lower_to_program,
     persistable_extraction,
     raise_from_program,
+    remove_test_dropout,
     set_is_test,
     shape_inference,
 )
@@ -38,8 +41,8 @@ PIPELINES = {
     # weights): batch-norm folding and epilogue fusion make ops Paddle has not, so the loaded
     # module keeps `load`'s IR; fuse-elementwise comes after fuse-epilogue, which takes the
     # bias / activation / residual ops after a conv or matmul first
-    "inference": "fold-static-shapes,constant-folding,fold-batch-norm,fuse-epilogue,"
-                 "fuse-elementwise,dead-op-elimination",
+    "inference": "fold-static-shapes,constant-folding,fold-batch-norm,remove-test-dropout,"
+                 "fuse-epilogue,fold-matmul-scale,fuse-qkv,fuse-elementwise,dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")

@@ -36,6 +36,7 @@ class Raiser:
         self.desc = self.blocks[0] if desc is None else desc
         self.block = Block() if block is None else block
         self.env: dict[str, SSAValue] = {} if env is None else env
+        self.xshape_of: dict[str, SSAValue] = {}  # XShape var -> the X it was written for
         if var_tables is None:
             _check_parents(self.blocks)
         self.var_tables = var_tables or {b.idx: {v.var_name: v for v in b.vars}
@@ -147,7 +148,8 @@ class Raiser:
         # a mapping must read every filled slot (else it would drop an input the file gives);
         # of those, the one leaving fewest of its own slots empty goes first (layer_norm
         # without Scale/Bias, fill_constant without ShapeTensor), ties in registration order
-        usable = sorted((cls for cls in candidates if not filled - set(cls.PADDLE.inputs)),
+        usable = sorted((cls for cls in candidates
+                         if not filled - set(cls.PADDLE.inputs) - set(cls.PADDLE.ignored_inputs)),
                         key=lambda cls: len(set(cls.PADDLE.inputs) - filled))
         for cls in usable:
             outs = self.raise_generic(cls, op, where)
@@ -164,6 +166,9 @@ class Raiser:
         by_input: dict[str, list[SSAValue]] = {}
         for slot, src in spec.inputs.items():
             names = op.input(slot) if slot in op.input_slots else []
+            if slot in spec.xshape_inputs and len(names) == 1 and names[0] in self.xshape_of:
+                by_input[str(src)] = [self.xshape_of[names[0]]]  # reshape2_grad's XShape
+                continue
             missing = [n for n in names if n not in self.env]
             if missing:
                 raise ProgramError(f"{where}: input {slot} reads {missing[0]!r}, which no earlier "
@@ -226,6 +231,9 @@ class Raiser:
                 for n, i in zip(slot_names, idx):
                     names.append(n)
                     self.env[n] = outs[i]
+            elif slot in spec.optional_outputs and (slot not in op.output_slots
+                                                     or not op.output(slot)):
+                names.append("")  # a gradient Paddle's backward did not need
             else:
                 (n,) = op.output(slot)
                 names.append(n)
@@ -234,6 +242,9 @@ class Raiser:
             if slot in op.output_slots and len(op.output(slot)) == 1:
                 names.append(op.output(slot)[0])
         owner = outs[0].owner if outs else None
+        if isinstance(owner, PdOp) and owner.operands and "XShape" in op.output_slots:
+            for n in op.output("XShape"):
+                self.xshape_of[n] = owner.operands[0]
         if isinstance(owner, PdOp):
             owner.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(n) for n in names])
 

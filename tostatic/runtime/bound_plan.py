@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tostatic.runtime.kernels import FACTORIES, Bound
+from tostatic.runtime.views import view_kernel
 
 # kinds of bound kernel a compiled kernel (codegen) beats when it has one
 COMPILED_FIRST_KINDS = ("depthwise-matvec", "ufunc")
@@ -81,7 +82,7 @@ class BoundPlan:
         for i in body.outputs:
             last_use[i] = n_steps
         # choose each step's kernel
-        chosen: list[tuple[str, Any]] = []  # ("bound", Bound) | ("compiled"|"numpy", fn)
+        chosen: list[tuple[str, Any]] = []  # ("bound", Bound) | ("compiled"|"numpy"|"view", fn)
         for k, op in enumerate(body.ops):
             kernel, ins, outs = body.steps[k]
             bound = None
@@ -98,6 +99,11 @@ class BoundPlan:
                     else:
                         chosen.append(("compiled", fn))
                     continue
+            view = view_kernel(op, op.attr_values(), [record[i] for i in ins], sample) \
+                if bound is None else None
+            if view is not None:  # a reshape, transpose or slice: a numpy view, no copy
+                chosen.append(("view", view))
+                continue
             chosen.append(("bound", bound) if bound is not None else ("numpy", _eager(kernel)))
         # which buffers each value may alias, and the last step any of them is read
         refs: list[frozenset[int]] = [frozenset()] * body.num_slots

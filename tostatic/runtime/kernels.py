@@ -41,6 +41,8 @@ from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul
 from tostatic.ops.linalg import Matmul
 from tostatic.ops.pooling import Pool2D
 from tostatic.runtime import threads
+from tostatic.runtime.epilogue_kernels import compiled_epilogue
+from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
 from tostatic.ops.pooling import _dims as _pool_dims
 
 Run = Callable[..., None]
@@ -48,6 +50,9 @@ Run = Callable[..., None]
 # to a pool costs about 20-50 us)
 PARALLEL_FLOPS = 4_000_000
 EAGER_BLOCK = 8192  # elements an epilogue runs an op's eager kernel on at a time
+# elements a thread's compiled epilogue runs on at a time: 256 KiB of float32 stay in L2, and
+# a compiled kernel given no more than this runs on the calling thread (codegen/threads.py)
+EPILOGUE_BLOCK = 1 << 16
 
 
 @dataclass
@@ -321,18 +326,49 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     if x.dtype != y.dtype or x.dtype.kind != "f" or x.ndim < 1 or y.ndim < 1:
         return None
     tx, ty = attrs["transpose_x"], attrs["transpose_y"]
-    epi = epilogue_runner(attrs.get("epilogue", ()), max(out.ndim, 1), max(out.ndim - 1, 0))
+    steps = attrs.get("epilogue", ())
+    compiled_epi = compiled_epilogue(steps, out, ins[2:])
+    epi = compiled_epi or epilogue_runner(steps, max(out.ndim, 1), max(out.ndim - 1, 0))
+    residual = [s == "add" for s in steps if s in ("bias", "add")]
     packed = None
     if const[1] and ty and y.ndim == 2:  # a transposed weight: packed as [K, N] once
         packed = np.ascontiguousarray(y.T)
 
     rows = int(np.prod(out.shape[:-1])) if out.ndim >= 2 else 1
     k = x.shape[-2] if tx and x.ndim >= 2 else x.shape[-1]
+    many = 2 * rows * k * out.shape[-1] >= PARALLEL_FLOPS
     split = (threads.current() > 1 and (packed is not None or (not ty and y.ndim == 2))
-             and not tx and out.ndim >= 2 and rows >= 2
-             and 2 * rows * k * out.shape[-1] >= PARALLEL_FLOPS)
+             and not tx and out.ndim >= 2 and rows >= 2 and many)
+    # a weight [K, N] times all rows of x as one 2-D GEMM (or column blocks, for few rows)
+    weight = packed if packed is not None else (y if const[1] and not ty and y.ndim == 2
+                                                else None)
+    flat = weight is not None and not tx and out.ndim >= 2
+    blocks = column_blocks(weight, rows) if flat else None
+    n = out.shape[-1]
+    block_rows = max(1, EPILOGUE_BLOCK // max(n, 1))
+    # batched products (attention's heads): the first batch dim both operands have in full
+    # split over the threads
+    batch_axis = next((ax for ax in range(out.ndim - 2) if x.ndim == y.ndim == out.ndim
+                       and x.shape[ax] == y.shape[ax] == out.shape[ax] >= 2), None) \
+        if threads.current() > 1 and many and not split and not flat else None
 
     def bind(_: list[np.ndarray]) -> Run:
+        def run_flat(x: np.ndarray, y: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
+            np.dot(x.reshape(rows, k), weight, out=out.reshape(rows, n))
+            epi(out, extras)
+
+        if blocks is not None:
+            gemm = blocked_gemm(blocks, threads.current()
+                                if 2 * rows * k * n >= 4 * PARALLEL_FLOPS else 1)
+
+            def run_blocked(x: np.ndarray, y: np.ndarray, *extras: np.ndarray,
+                            out: np.ndarray) -> None:
+                gemm(x.reshape(rows, k), out.reshape(rows, n))
+                epi(out, extras)
+            return run_blocked
+        if flat and not split:
+            return run_flat
+
         def run(x: np.ndarray, y: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
             if tx and x.ndim >= 2:
                 x = np.swapaxes(x, -1, -2)
@@ -345,15 +381,39 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
 
         def run_parallel(x: np.ndarray, y: np.ndarray, *extras: np.ndarray,
                          out: np.ndarray) -> None:
-            """A 2-D weight: the rows of x (all leading dims) split over the threads."""
+            """A 2-D weight: the rows of x (all leading dims) split over the threads; each
+            thread applies a compiled epilogue to its own rows, in blocks that stay in
+            cache (one hand-off a call, where a separate epilogue would make two)."""
             y = packed if packed is not None else y
             x2 = np.ascontiguousarray(x).reshape(rows, x.shape[-1])
             o2 = out.reshape(rows, out.shape[-1])
-            threads.parallel(lambda lo, hi, part: np.matmul(x2[lo:hi], y, out=o2[lo:hi]),
-                             rows, threads.current())
+            es = [e.reshape(rows, n) if r else e for e, r in zip(extras, residual)]
+
+            def part(lo: int, hi: int, _: int) -> None:
+                np.matmul(x2[lo:hi], y, out=o2[lo:hi])
+                if compiled_epi is None:
+                    return
+                for a in range(lo, hi, block_rows):
+                    b = min(hi, a + block_rows)
+                    compiled_epi(o2[a:b], [e[a:b] if r else e for e, r in zip(es, residual)])
+            threads.parallel(part, rows, threads.current())
+            if compiled_epi is None:
+                epi(out, extras)
+        def run_batches_parallel(x: np.ndarray, y: np.ndarray, *extras: np.ndarray,
+                                 out: np.ndarray) -> None:
+            xs = np.swapaxes(x, -1, -2) if tx else x
+            ys = np.swapaxes(y, -1, -2) if ty else y
+            lead = (slice(None),) * batch_axis  # type: ignore[operator]
+
+            def part(lo: int, hi: int, _: int) -> None:
+                at = lead + (slice(lo, hi),)
+                np.matmul(xs[at], ys[at], out=out[at])
+            threads.parallel(part, out.shape[batch_axis], threads.current())
             epi(out, extras)
+        if batch_axis is not None:
+            return run_batches_parallel
         return run_parallel if split else run
-    return Bound([], bind, "gemm")
+    return Bound([], bind, "gemm-blocks" if blocks is not None else "gemm")
 
 
 # --------------------------------------------------------------------------- elementwise

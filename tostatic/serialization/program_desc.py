@@ -110,10 +110,15 @@ def _op_from_pb(o: Any, path: str) -> P.OpOp:
     for k, a in enumerate(o.attrs):
         p = f"{path}.attrs[{k}]"
         name = _text(a.name, p)
-        if name in attrs:
-            raise ProgramDescError(p, f"duplicate attribute {name!r}")
         t = P.ATTR_TYPES[a.type]
-        attrs[name] = P.to_attr(t, _attr_value(a, t, p))
+        value = P.to_attr(t, _attr_value(a, t, p))
+        if name in attrs:
+            # Paddle's live programs write reshape2's mkldnn_data_type and use_quantizer
+            # twice, equal; a second, different value is an error
+            if attrs[name] != value:
+                raise ProgramDescError(p, f"duplicate attribute {name!r} with another value")
+            continue
+        attrs[name] = value
     return P.OpOp.build(
         _text(o.type, path), _names(o.inputs, path, "inputs"), _names(o.outputs, path, "outputs"),
         attrs, is_target=o.is_target if o.HasField("is_target") else None)

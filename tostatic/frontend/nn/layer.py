@@ -503,57 +503,35 @@ class Layer(LayerState):
         return object.__getattribute__(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        def _remove_if_exist(*dicts):
-            for d in dicts:
-                if name in d:
-                    del d[name]
-
+        """Paddle's rule: a Parameter, Layer or Tensor value is kept in its store (and leaves
+        the others); None may clear a name a store holds; any other value for such a name is
+        a TypeError."""
         if isinstance(getattr(type(self), name, None), property):
             object.__setattr__(self, name, value)
-        params = self.__dict__.get("_parameters", None)
-        if isinstance(value, Parameter):
-            if params is None:
-                raise ValueError("super().__init__() should be called first")
-            _remove_if_exist(self.__dict__, self._buffers, self._sub_layers)
-            params[name] = value
-        elif params is not None and name in params:
-            if value is not None:
-                raise TypeError(f"assignment to parameter '{name}' should be of type Parameter "
-                                f"or None, but got '{type(value).__name__}'")
-            params[name] = None
-        else:
-            layers = self.__dict__.get("_sub_layers", None)
-            if isinstance(value, Layer):
-                if layers is None:
+        for slot, kind, what, type_name in _ATTRIBUTE_STORES:
+            store = self.__dict__.get(slot)
+            if isinstance(value, kind):
+                if store is None:
                     raise ValueError("super().__init__() should be called first")
-                _remove_if_exist(self.__dict__, self._parameters, self._buffers)
-                layers[name] = value
-            elif layers is not None and name in layers:
-                if value is not None:
-                    raise TypeError(f"assignment to sublayer '{name}' should be of type Layer "
-                                    f"or None, but got '{type(value).__name__}'")
-                layers[name] = None
-            else:
-                _buffers = self.__dict__.get("_buffers", None)
-                if isinstance(value, Tensor):
-                    if _buffers is None:
-                        raise ValueError("super().__init__() should be called first")
-                    _remove_if_exist(self.__dict__, self._parameters, self._sub_layers)
-                    # A plain Tensor attribute is a buffer, non-persistable unless it was
-                    # registered with register_buffer (then it keeps its persistability).
-                    if name not in self._buffers:
+                for other in [self.__dict__] + [self.__dict__.get(s, {}) for s, *_ in
+                                                _ATTRIBUTE_STORES if s != slot]:
+                    other.pop(name, None)
+                if slot == "_buffers":
+                    # a plain Tensor attribute is a buffer, non-persistable unless it was
+                    # registered with register_buffer (then it keeps its persistability)
+                    if name not in store:
                         self._non_persistable_buffer_names_set.add(name)
                     if not value.name:
                         value.name = unique_name.generate("_buffers_" + name)
-                    _buffers[name] = value
-                elif _buffers is not None and name in _buffers:
-                    if value is not None:
-                        raise TypeError(f"assignment to buffers '{name}' should be of type "
-                                        f"core.DenseTensor or None, but got "
-                                        f"'{type(value).__name__}'")
-                    _buffers[name] = None
-                else:
-                    object.__setattr__(self, name, value)
+                store[name] = value
+                return
+            if store is not None and name in store:
+                if value is not None:
+                    raise TypeError(f"assignment to {what} '{name}' should be of type "
+                                    f"{type_name} or None, but got '{type(value).__name__}'")
+                store[name] = None
+                return
+        object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         if name in self._parameters:
@@ -591,3 +569,10 @@ class Layer(LayerState):
 
 
 __all__ = ["Layer", "HookRemoveHelper", "ParamAttr"]
+
+
+# Layer.__setattr__'s stores, in the order it tries them (a Parameter is also a Tensor):
+# (attribute, the values it keeps, and their names in Paddle's error messages)
+_ATTRIBUTE_STORES = (("_parameters", Parameter, "parameter", "Parameter"),
+                     ("_sub_layers", Layer, "sublayer", "Layer"),
+                     ("_buffers", Tensor, "buffers", "core.DenseTensor"))

@@ -47,151 +47,134 @@ def _check_sizes(d_model: int, nhead: int, dim_feedforward: int) -> None:
                                  f"received {dim_feedforward}")
 
 
-class TransformerEncoderLayer(Layer):
+class _ResidualBlock(Layer):
+    """What Paddle's encoder and decoder layers share: the constructor's bookkeeping (the
+    config a stack copies its other layers from), their sublayers in Paddle's creation order
+    (attentions, the feed-forward pair, then one LayerNorm and one Dropout per residual
+    sublayer), and a residual sublayer with its norm before or after it."""
+
+    def _build(self, config: dict[str, Any], attentions: tuple[str, ...]) -> None:
+        self._config = {k: v for k, v in config.items() if k not in ("self", "__class__")}
+        c = self._config
+        super().__init__()
+        _check_sizes(c["d_model"], c["nhead"], c["dim_feedforward"])
+        dropout = c["dropout"]
+        attn_dropout = dropout if c["attn_dropout"] is None else c["attn_dropout"]
+        act_dropout = dropout if c["act_dropout"] is None else c["act_dropout"]
+        self.normalize_before = c["normalize_before"]
+        n = len(attentions) + 1
+        weight_attrs = _convert_param_attr_to_list(c["weight_attr"], n)
+        bias_attrs = _convert_param_attr_to_list(c["bias_attr"], n)
+        for i, name in enumerate(attentions):
+            setattr(self, name, MultiHeadAttention(c["d_model"], c["nhead"],
+                                                   dropout=attn_dropout,
+                                                   weight_attr=weight_attrs[i],
+                                                   bias_attr=bias_attrs[i]))
+        d, ff = c["d_model"], c["dim_feedforward"]
+        self.linear1 = Linear(d, ff, weight_attrs[-1], bias_attr=bias_attrs[-1])
+        self.dropout = Dropout(act_dropout, mode="upscale_in_train")
+        self.linear2 = Linear(ff, d, weight_attrs[-1], bias_attr=bias_attrs[-1])
+        for i in range(1, n + 1):
+            setattr(self, f"norm{i}", LayerNorm(d, c["layer_norm_eps"]))
+        for i in range(1, n + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout, mode="upscale_in_train"))
+        self.activation = _activation(c["activation"])
+
+    def _residual(self, x: Any, k: int, sublayer: Callable[[Any], Any]) -> Any:
+        """x + dropout_k(sublayer(x)) with norm_k before the sublayer (pre-norm) or after
+        the add; a sublayer may return (value, cache), and the cache is passed through."""
+        norm = getattr(self, f"norm{k}")
+        residual = x
+        if self.normalize_before:
+            x = norm(x)
+        out = sublayer(x)
+        x, extra = out if isinstance(out, tuple) else (out, None)
+        x = residual + getattr(self, f"dropout{k}")(x)
+        if not self.normalize_before:
+            x = norm(x)
+        return x, extra
+
+    def _feed_forward(self, x: Any) -> Any:
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+
+
+class TransformerEncoderLayer(_ResidualBlock):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float = 0.1,
                  activation: str = "relu", attn_dropout: float | None = None,
                  act_dropout: float | None = None, normalize_before: bool = False,
                  weight_attr: Any = None, bias_attr: Any = None,
                  layer_norm_eps: float = 1e-05) -> None:
-        self._config = dict(locals())
-        self._config.pop("self")
-        self._config.pop("__class__", None)
-        super().__init__()
-        _check_sizes(d_model, nhead, dim_feedforward)
-        attn_dropout = dropout if attn_dropout is None else attn_dropout
-        act_dropout = dropout if act_dropout is None else act_dropout
-        self.normalize_before = normalize_before
-        weight_attrs = _convert_param_attr_to_list(weight_attr, 2)
-        bias_attrs = _convert_param_attr_to_list(bias_attr, 2)
-        self.self_attn = MultiHeadAttention(d_model, nhead, dropout=attn_dropout,
-                                            weight_attr=weight_attrs[0],
-                                            bias_attr=bias_attrs[0])
-        self.linear1 = Linear(d_model, dim_feedforward, weight_attrs[1], bias_attr=bias_attrs[1])
-        self.dropout = Dropout(act_dropout, mode="upscale_in_train")
-        self.linear2 = Linear(dim_feedforward, d_model, weight_attrs[1], bias_attr=bias_attrs[1])
-        self.norm1 = LayerNorm(d_model, layer_norm_eps)
-        self.norm2 = LayerNorm(d_model, layer_norm_eps)
-        self.dropout1 = Dropout(dropout, mode="upscale_in_train")
-        self.dropout2 = Dropout(dropout, mode="upscale_in_train")
-        self.activation = _activation(activation)
+        self._build(dict(locals()), ("self_attn",))
 
     def forward(self, src: Any, src_mask: Any = None, cache: Any = None) -> Any:
         src_mask = _convert_attention_mask(src_mask, src.dtype)
-        residual = src
-        if self.normalize_before:
-            src = self.norm1(src)
-        if cache is None:
-            src = self.self_attn(src, src, src, src_mask)
-        else:
-            src, incremental_cache = self.self_attn(src, src, src, src_mask, cache)
-        src = residual + self.dropout1(src)
-        if not self.normalize_before:
-            src = self.norm1(src)
-        residual = src
-        if self.normalize_before:
-            src = self.norm2(src)
-        src = self.linear2(self.dropout(self.activation(self.linear1(src))))
-        src = residual + self.dropout2(src)
-        if not self.normalize_before:
-            src = self.norm2(src)
+        src, incremental_cache = self._residual(
+            src, 1, lambda x: self.self_attn(x, x, x, src_mask, cache))
+        src, _ = self._residual(src, 2, self._feed_forward)
         return src if cache is None else (src, incremental_cache)
 
     def gen_cache(self, src: Any) -> Any:
         return self.self_attn.gen_cache(src, type=self.self_attn.Cache)
 
 
-class TransformerEncoder(Layer):
-    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
+class _Stack(Layer):
+    """TransformerEncoder / TransformerDecoder: num_layers layers made anew from the first
+    one's constructor arguments, each fed the last one's output, then an optional norm."""
+
+    def __init__(self, layer: _ResidualBlock, num_layers: int,
                  norm: LayerNorm | None = None) -> None:
         super().__init__()
-        self.layers = LayerList([encoder_layer if i == 0 else
-                                 type(encoder_layer)(**encoder_layer._config)
+        self.layers = LayerList([layer if i == 0 else type(layer)(**layer._config)
                                  for i in range(num_layers)])
         self.num_layers = num_layers
         self.norm = norm
 
-    def forward(self, src: Any, src_mask: Any = None, cache: Any = None) -> Any:
-        src_mask = _convert_attention_mask(src_mask, src.dtype)
-        output = src
+    def _run(self, output: Any, cache: Any, call: Callable[[Any, Any, Any], Any]) -> Any:
         new_caches = []
         for i, mod in enumerate(self.layers):
             if cache is None:
-                output = mod(output, src_mask=src_mask)
+                output = call(mod, output, None)
             else:
-                output, new_cache = mod(output, src_mask=src_mask, cache=cache[i])
+                output, new_cache = call(mod, output, cache[i])
                 new_caches.append(new_cache)
         if self.norm is not None:
             output = self.norm(output)
         return output if cache is None else (output, new_caches)
 
+
+class TransformerEncoder(_Stack):
+    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
+                 norm: LayerNorm | None = None) -> None:
+        super().__init__(encoder_layer, num_layers, norm)
+
+    def forward(self, src: Any, src_mask: Any = None, cache: Any = None) -> Any:
+        src_mask = _convert_attention_mask(src_mask, src.dtype)
+        return self._run(src, cache, lambda mod, x, c: mod(x, src_mask=src_mask) if c is None
+                         else mod(x, src_mask=src_mask, cache=c))
+
     def gen_cache(self, src: Any) -> list[Any]:
         return [layer.gen_cache(src) for layer in self.layers]
 
 
-class TransformerDecoderLayer(Layer):
+class TransformerDecoderLayer(_ResidualBlock):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float = 0.1,
                  activation: str = "relu", attn_dropout: float | None = None,
                  act_dropout: float | None = None, normalize_before: bool = False,
                  weight_attr: Any = None, bias_attr: Any = None,
                  layer_norm_eps: float = 1e-05) -> None:
-        self._config = dict(locals())
-        self._config.pop("self")
-        self._config.pop("__class__", None)
-        super().__init__()
-        _check_sizes(d_model, nhead, dim_feedforward)
-        attn_dropout = dropout if attn_dropout is None else attn_dropout
-        act_dropout = dropout if act_dropout is None else act_dropout
-        self.normalize_before = normalize_before
-        weight_attrs = _convert_param_attr_to_list(weight_attr, 3)
-        bias_attrs = _convert_param_attr_to_list(bias_attr, 3)
-        self.self_attn = MultiHeadAttention(d_model, nhead, dropout=attn_dropout,
-                                            weight_attr=weight_attrs[0],
-                                            bias_attr=bias_attrs[0])
-        self.cross_attn = MultiHeadAttention(d_model, nhead, dropout=attn_dropout,
-                                             weight_attr=weight_attrs[1],
-                                             bias_attr=bias_attrs[1])
-        self.linear1 = Linear(d_model, dim_feedforward, weight_attrs[2], bias_attr=bias_attrs[2])
-        self.dropout = Dropout(act_dropout, mode="upscale_in_train")
-        self.linear2 = Linear(dim_feedforward, d_model, weight_attrs[2], bias_attr=bias_attrs[2])
-        self.norm1 = LayerNorm(d_model, layer_norm_eps)
-        self.norm2 = LayerNorm(d_model, layer_norm_eps)
-        self.norm3 = LayerNorm(d_model, layer_norm_eps)
-        self.dropout1 = Dropout(dropout, mode="upscale_in_train")
-        self.dropout2 = Dropout(dropout, mode="upscale_in_train")
-        self.dropout3 = Dropout(dropout, mode="upscale_in_train")
-        self.activation = _activation(activation)
+        self._build(dict(locals()), ("self_attn", "cross_attn"))
 
     def forward(self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,
                 cache: Any = None) -> Any:
         tgt_mask = _convert_attention_mask(tgt_mask, tgt.dtype)
         memory_mask = _convert_attention_mask(memory_mask, memory.dtype)
-        residual = tgt
-        if self.normalize_before:
-            tgt = self.norm1(tgt)
-        if cache is None:
-            tgt = self.self_attn(tgt, tgt, tgt, tgt_mask, None)
-        else:
-            tgt, incremental_cache = self.self_attn(tgt, tgt, tgt, tgt_mask, cache[0])
-        tgt = residual + self.dropout1(tgt)
-        if not self.normalize_before:
-            tgt = self.norm1(tgt)
-        residual = tgt
-        if self.normalize_before:
-            tgt = self.norm2(tgt)
-        if cache is None:
-            tgt = self.cross_attn(tgt, memory, memory, memory_mask, None)
-        else:
-            tgt, static_cache = self.cross_attn(tgt, memory, memory, memory_mask, cache[1])
-        tgt = residual + self.dropout2(tgt)
-        if not self.normalize_before:
-            tgt = self.norm2(tgt)
-        residual = tgt
-        if self.normalize_before:
-            tgt = self.norm3(tgt)
-        tgt = self.linear2(self.dropout(self.activation(self.linear1(tgt))))
-        tgt = residual + self.dropout3(tgt)
-        if not self.normalize_before:
-            tgt = self.norm3(tgt)
+        tgt, incremental_cache = self._residual(
+            tgt, 1, lambda x: self.self_attn(x, x, x, tgt_mask,
+                                             None if cache is None else cache[0]))
+        tgt, static_cache = self._residual(
+            tgt, 2, lambda x: self.cross_attn(x, memory, memory, memory_mask,
+                                              None if cache is None else cache[1]))
+        tgt, _ = self._residual(tgt, 3, self._feed_forward)
         return tgt if cache is None else (tgt, (incremental_cache, static_cache))
 
     def gen_cache(self, memory: Any) -> tuple[Any, Any]:
@@ -201,33 +184,17 @@ class TransformerDecoderLayer(Layer):
         return incremental_cache, static_cache
 
 
-class TransformerDecoder(Layer):
+class TransformerDecoder(_Stack):
     def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
                  norm: LayerNorm | None = None) -> None:
-        super().__init__()
-        self.layers = LayerList([decoder_layer if i == 0 else
-                                 type(decoder_layer)(**decoder_layer._config)
-                                 for i in range(num_layers)])
-        self.num_layers = num_layers
-        self.norm = norm
+        super().__init__(decoder_layer, num_layers, norm)
 
     def forward(self, tgt: Any, memory: Any, tgt_mask: Any = None, memory_mask: Any = None,
                 cache: Any = None) -> Any:
         tgt_mask = _convert_attention_mask(tgt_mask, tgt.dtype)
         memory_mask = _convert_attention_mask(memory_mask, memory.dtype)
-        output = tgt
-        new_caches = []
-        for i, mod in enumerate(self.layers):
-            if cache is None:
-                output = mod(output, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
-                             cache=None)
-            else:
-                output, new_cache = mod(output, memory, tgt_mask=tgt_mask,
-                                        memory_mask=memory_mask, cache=cache[i])
-                new_caches.append(new_cache)
-        if self.norm is not None:
-            output = self.norm(output)
-        return output if cache is None else (output, new_caches)
+        return self._run(tgt, cache, lambda mod, x, c: mod(
+            x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask, cache=c))
 
     def gen_cache(self, memory: Any, do_zip: bool = False) -> list[Any]:
         cache = [layer.gen_cache(memory) for layer in self.layers]

@@ -1,17 +1,17 @@
 """Static-mode training: `paddle.static.append_backward` and `Optimizer.minimize` in a Program.
 
-append_backward differentiates the main program's `pd` function from the loss with the ops'
-own VJP rules, the same machinery as the `append-backward` pass (passes/append_backward.py),
-appending the backward ops to the Program, so the Executor runs forward and backward as one
-program. The backward ops are our `pd` ops (matmul, multiply, reduce sums ...), written as
-their own legacy types, not Paddle's `*_grad` op types. Each gradient is the variable
-`<param>@GRAD`.
+append_backward differentiates the main program's `pd` function from the loss and appends
+the backward as Paddle writes it (frontend/static/gradients.py): Paddle's `<type>_grad` ops
+(ops/grad_ops.py, whose kernels are the forward ops' own VJP rules), `@GRAD` names, `sum`
+accumulation and op_role; the Executor runs forward and backward as one program. Each
+parameter's gradient is the variable `<param>@GRAD`.
 
-minimize then appends, in the eager step's order, the gradient clipping and weight decay
-(the same tensor code, traced into the Program) and the optimizer's update op per parameter (ops/optimizer.py, the very op
-the eager step runs): its accumulators and the `learning_rate_0` variable are persistables
-of the main program that the startup program fills, and ParamOut / Moment1Out ... are
-written into their inputs' variables, so each Executor.run updates the scope.
+minimize then appends, in the eager step's order (parameters by name within each group, as
+Paddle's apply_gradients sorts them), the gradient clipping and weight decay (the same tensor
+code, traced into the Program) and the optimizer's update op per parameter (ops/optimizer.py,
+the very op the eager step runs): its accumulators and the `learning_rate_0` variable are
+persistables of the main program that the startup program fills, and ParamOut / Moment1Out
+... are written into their inputs' variables, so each Executor.run updates the scope.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from xdsl.ir import SSAValue
 
 from tostatic.frontend.nn.initializer import Constant
 from tostatic.frontend.static import mode
+from tostatic.frontend.static.gradients import ProgramBackward, set_legacy
 from tostatic.frontend.static.initializers import append_initializer
 from tostatic.frontend.static.program import Parameter, Program, Variable
 from tostatic.ir import dtypes
@@ -31,10 +32,8 @@ from tostatic.ir.attr_keys import LEGACY_ATTRS_ATTR, NAMES_ATTR
 from tostatic.ir.errors import UnsupportedError
 from tostatic.ir.location import user_location
 from tostatic.ir.opdef import Abstract, PdOp
-from tostatic.ops import autodiff as A
 from tostatic.ops.core import Persistable
-from tostatic.ops.manipulation import Assign
-from tostatic.passes.append_backward import differentiate
+from tostatic.ops.creation import Full
 from tostatic.passes.base import PassError
 
 
@@ -108,26 +107,39 @@ def append_backward(loss: Variable, parameter_list: Sequence[Any] | None = None,
     block = program._frames[0].block
     body = list(block.ops)
     emit = ProgramEmitter(program)
-    cts = {loss_value: A.full_like(emit, loss_value, 1.0)}
-    _mark_role([cts[loss_value].owner], BACKWARD | LOSS)
+    _mark_role([loss_value.owner], LOSS)
+    back = ProgramBackward(program, emit)
+    shape = tuple(Abstract.of_value(loss_value).shape)
+    seed = emit(Full, shape=shape, value=1.0, dtype=Abstract.of_value(loss_value).dtype)
+    seed = back.name(seed, back.unique(f"{loss.name}@GRAD"))
+    _mark_role([seed.owner], BACKWARD | LOSS)
     try:
-        differentiate(body, wrt, cts, emit)
+        back.run(body, wrt, loss_value, seed)
     except PassError as e:
         raise UnsupportedError(f"append_backward (at {user_location()}): {e}") from None
     pairs = []
+    role_vars: dict[Any, list[tuple[str, str, str]]] = {}  # op -> (its slot, param, grad)
     for p, v in zip(params, wrt):
-        if v not in cts:
+        grad = back.total(v)
+        if grad is None:
             continue  # the loss does not depend on it: Paddle leaves it out too
-        grad = emit(Assign, cts[v])  # names the gradient `<param>@GRAD`
-        name = f"{p.name}@GRAD"
-        k = 0
-        while name in program._vars:  # a second backward in the same program
-            k += 1
-            name = f"{p.name}@GRAD@RENAME_{k}"
-        grad.owner.attributes[NAMES_ATTR] = ArrayAttr([StringAttr(name)])
+        name = back.named.get(grad)
+        if name is None or not name.startswith(f"{p.name}@GRAD"):
+            grad = back.name(grad, back.unique(f"{p.name}@GRAD"))
+            name = back.named[grad]
+        role_vars.setdefault(grad.owner, []).append((_slot_of(grad), p.name, name))
         pairs.append((p, program._new_var(name, grad, False, {"persistable": False})))
+    for op, entries in role_vars.items():  # Paddle lists them by the op's output slots
+        flat = [n for _, param, g in sorted(entries) for n in (param, g)]
+        set_legacy(op, op_role_var=("STRINGS", flat))
     _mark_role(list(block.ops)[len(body) + 1:], BACKWARD)
     return pairs
+
+
+def _slot_of(value: SSAValue) -> str:
+    spec = getattr(value.owner, "PADDLE", None)
+    slots = {idx: slot for slot, idx in spec.outputs.items()} if spec is not None else {}
+    return slots.get(value.index, "")
 
 
 # --- minimize: the optimizer's state as persistables of the program --------------------------
@@ -161,6 +173,7 @@ class StaticState:
 
     def __init__(self, optimizer: Any):
         self.optimizer = optimizer
+        self.scaled: dict[float, Variable] = {}  # ratio -> learning_rate_0 * ratio
 
     def accumulator(self, name: str, param: Any, dtype: Any, fill_value: float,
                     shape: Any) -> Variable:
@@ -169,40 +182,63 @@ class StaticState:
                             dtype or param.dtype, fill_value)
 
     def learning_rate(self, param: Any) -> Variable:
-        lr = self.optimizer._learning_rate
-        ratio = (getattr(param, "optimize_attr", None) or {}).get("learning_rate", 1.0)
-        if ratio != 1.0:
-            raise UnsupportedError("minimize in static mode: per-parameter learning rates are "
-                                   "not supported yet")
-        return _persistable("learning_rate_0", [1], "float32", float(lr))
+        """`learning_rate_0` (an LRScheduler's is 0-d, as Paddle's, and the Executor sets it
+        before each run); a parameter's own ratio (its group's learning_rate) scales it, as
+        Paddle's `_create_param_lr` does, with one `scale` op per ratio."""
+        sched = not isinstance(self.optimizer._learning_rate, (int, float))
+        lr = _persistable("learning_rate_0", [] if sched else [1], "float32",
+                          self.optimizer.get_lr())
+        ratio = float((getattr(param, "optimize_attr", None) or {}).get("learning_rate", 1.0))
+        if ratio == 1.0:
+            return lr
+        if ratio not in self.scaled:
+            self.scaled[ratio] = lr * ratio
+        return self.scaled[ratio]
 
 
 def minimize(optimizer: Any, loss: Variable, parameters: Any = None,
              no_grad_set: Any = None) -> tuple[list[Any], list[tuple[Any, Any]]]:
-    """Optimizer.minimize in static mode: append_backward, then clipping, decay and the
-    update ops."""
-    if len(optimizer._param_groups) > 1:
-        raise UnsupportedError("minimize in static mode: parameter groups are not supported "
-                               "yet")
-    if not isinstance(optimizer._learning_rate, (int, float)):
-        raise UnsupportedError("minimize in static mode: an LRScheduler learning rate is not "
-                               "supported yet; pass a float")
+    """Optimizer.minimize in static mode: append_backward, then per parameter group (in
+    Paddle's order: by parameter name) clipping, decay and the update ops. An LRScheduler
+    becomes the program's `lr_scheduler`, whose value the Executor writes into
+    `learning_rate_0` before each run, as Paddle's does."""
     params_grads = append_backward(loss, parameters, no_grad_set)
+    program = loss.block.program
+    if not isinstance(optimizer._learning_rate, (int, float)):
+        program.lr_scheduler = optimizer._learning_rate
+        program.lr_var_name = "learning_rate_0"
+    grads = {p.name: g for p, g in params_grads}
     optimizer._static = StaticState(optimizer)
-    block = loss.block.program._frames[0].block
+    block = program._frames[0].block
     first = len(list(block.ops))
+    ops: list[Any] = []
+    out: list[tuple[Any, Any]] = []
     try:  # the eager step's order: clip, weight decay, accumulators, updates
-        if optimizer._grad_clip is not None:
-            params_grads = optimizer._grad_clip(params_grads)
-        params_grads = [(p, optimizer._regularized(p, g)) for p, g in params_grads]
-        optimizer._create_accumulators([p for p, _ in params_grads])
-        ops = []
-        for p, g in params_grads:
-            optimizer._append_optimize_op(p, g)
-            ops.append(p)
-        optimizer._finish_update([p for p, _ in params_grads])
+        for group in _static_groups(optimizer, params_grads):
+            optimizer._enter_group(group)
+            pairs = sorted(((p, grads[p.name]) for p in group["params"] if p.name in grads),
+                           key=lambda pg: pg[0].name)
+            if group.get("grad_clip") is not None:
+                pairs = group["grad_clip"](pairs)
+            pairs = [(p, optimizer._regularized(p, g)) for p, g in pairs]
+            optimizer._create_accumulators([p for p, _ in pairs])
+            for p, g in pairs:
+                optimizer._append_optimize_op(p, g)
+                set_legacy(block.last_op, op_role_var=("STRINGS", [p.name, grads[p.name].name]))
+                ops.append(p)
+            optimizer._finish_update([p for p, _ in pairs])
+            out += pairs
     finally:
         optimizer._static = None
     _mark_role([op for op in list(block.ops)[first:] if not isinstance(op, Persistable)],
                OPTIMIZE)
-    return ops, params_grads
+    return ops, out
+
+
+def _static_groups(optimizer: Any, params_grads: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups over the program's parameters (matched by name); one
+    group of every parameter when it was made without parameters."""
+    groups = optimizer._param_groups
+    if len(groups) > 1 or (groups and groups[0]["params"]):
+        return groups
+    return [{"params": [p for p, _ in params_grads], "grad_clip": optimizer._grad_clip}]

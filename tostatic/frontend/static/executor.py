@@ -48,6 +48,9 @@ class Executor:
             if n not in names:  # as Paddle: ignored, with a warning
                 warnings.warn(f"The variable {n} is not found in program. It is not declared "
                               f"or is pruned.", stacklevel=2)
+        sched = getattr(program, "lr_scheduler", None)
+        if sched is not None:  # as Paddle's Executor: the scheduler's rate, before each run
+            scope.set(program.lr_var_name, np.array(sched(), np.float32))
         compiled = self._compiled(program, sorted(n for n in feed if n in names), fetches)
         arrays = [np.asarray(feed[n].numpy() if hasattr(feed[n], "numpy") else feed[n])
                   for n in compiled.feed_names]

@@ -394,6 +394,8 @@ class Program:
         """A copy of the program as it is now (its desc, printed as this one prints)."""
         program = Program.from_desc(self.desc.clone(), self._parameter_flags())
         program.random_seed = self.random_seed
+        if getattr(self, "lr_scheduler", None) is not None:  # as Paddle's clone
+            program.lr_scheduler, program.lr_var_name = self.lr_scheduler, self.lr_var_name
         return program
 
     def state_dict(self, mode: str = "all", scope: Any = None) -> dict[str, Any]:

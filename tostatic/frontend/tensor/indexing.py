@@ -35,7 +35,7 @@ from tostatic.ir import builder as builders
 from tostatic.ir.attr_keys import LEGACY_ATTRS_ATTR
 from tostatic.ir import dtypes
 from tostatic.ir.errors import UnsupportedError
-from tostatic.ops import advanced_indexing, indexing, slicing
+from tostatic.ops import advanced_indexing, indexing, runtime_bounds, slicing
 from tostatic.ops.core import Constant, array_to_dense
 
 MAX_INTEGER = 2**31 - 1
@@ -212,18 +212,14 @@ def basic_indexing(x: Any, ix: Index) -> Any:
     for k in sorted(by_tensor, key=lambda k: -ix.axes[k]):  # (a decision: Paddle writes one
         axis = ix.axes[k]                                  # slice, its constants as tensors)
         pos = axis - sum(1 for d in _slice_attrs(ix, const)["decrease_axis"] if d < axis)
-        start, end = ix.starts[k], ix.ends[k]
-        attrs: dict[str, Any] = {"axes": (pos,),
-                                 "decrease_axis": (pos,) if axis in ix.decrease else ()}
-        if _is_tensor(start) and _is_tensor(end):
-            cls, inputs = advanced_indexing.SliceTensor, [out, start, end]
-        elif _is_tensor(start):
-            cls, inputs = advanced_indexing.SliceStartTensor, [out, start]
-            attrs["ends"] = (end,)
-        else:
-            cls, inputs = advanced_indexing.SliceEndTensor, [out, end]
-            attrs["starts"] = (start,)
-        out = apply_as(cls, inputs, attrs, f"{x.name}_slice")
+        bounds = {"starts": ix.starts[k], "ends": ix.ends[k]}
+        forms = tuple("list" if _is_tensor(v) else "attr" for v in bounds.values())
+        attrs: dict[str, Any] = {"axes": (pos,), "infer_flags": (-1,),
+                                 "decrease_axis": (pos,) if axis in ix.decrease else (),
+                                 **{side: (-1,) if _is_tensor(v) else (v,)
+                                    for side, v in bounds.items()}}
+        inputs = [out] + [v for v in bounds.values() if _is_tensor(v)]
+        out = apply_as(runtime_bounds.SLICE_OPS[forms], inputs, attrs, f"{x.name}_slice")
     if ix.none_axes:
         out = unsqueeze(out, [a - sum(1 for d in ix.decrease if d < a) for a in ix.none_axes])
     return out

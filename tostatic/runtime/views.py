@@ -1,0 +1,62 @@
+"""Ops that only move elements (reshape, squeeze, unsqueeze, flatten, transpose, slice) as
+numpy views made with what a bound plan knows: the input's shape, so the index or target
+shape is computed once. A generic step (the op's eager through run_eager) costs 3-6 us of
+Python; BERT runs 46 of them a pass, 0.2 ms at batch 1.
+
+Each view is checked once, at bind time, against the result the generic run recorded; an
+op whose view disagrees (or has other inputs, or several results) keeps its eager kernel.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tostatic.ops.indexing import Slice, slice_bounds
+from tostatic.ops.manipulation import Flatten, FlattenTo2D, Reshape, Squeeze, Transpose, \
+    Unsqueeze
+
+View = Callable[[np.ndarray], np.ndarray]
+
+
+def _reshape(attrs: dict[str, Any], x: np.ndarray, out: np.ndarray) -> View:
+    shape = out.shape
+    return lambda x: x.reshape(shape)
+
+
+def _transpose(attrs: dict[str, Any], x: np.ndarray, out: np.ndarray) -> View:
+    perm = tuple(attrs["perm"])
+    return lambda x: x.transpose(perm)
+
+
+def _slice(attrs: dict[str, Any], x: np.ndarray, out: np.ndarray) -> View:
+    index = [slice(None)] * x.ndim
+    for axis, start, end in zip(attrs["axes"], attrs["starts"], attrs["ends"]):
+        ax = axis % x.ndim
+        index[ax] = slice(*slice_bounds(x.shape[ax], start, end))
+    key, shape = tuple(index), out.shape
+    if attrs["decrease_axis"]:
+        return lambda x: x[key].reshape(shape)
+    return lambda x: x[key]
+
+
+VIEWS: dict[type, Callable[[dict[str, Any], np.ndarray, np.ndarray], View]] = {
+    Reshape: _reshape, Squeeze: _reshape, Unsqueeze: _reshape, Flatten: _reshape,
+    FlattenTo2D: _reshape, Transpose: _transpose, Slice: _slice,
+}
+
+
+def view_kernel(op: Any, attrs: dict[str, Any], ins: Sequence[Any],
+                out: Any) -> Callable[..., list[np.ndarray]] | None:
+    """A step kernel `(x) -> [view of x]` for `op` on these recorded shapes, or None."""
+    make = VIEWS.get(type(op))
+    if make is None or len(ins) != 1 or len(op.results) != 1 \
+            or not isinstance(ins[0], np.ndarray) or not isinstance(out, np.ndarray) \
+            or out.dtype.kind not in "biufc":
+        return None
+    view = make(attrs, ins[0], out)
+    got = view(ins[0])
+    if got.shape != out.shape or got.dtype != out.dtype or not np.array_equal(
+            np.ascontiguousarray(got).view(np.uint8), np.ascontiguousarray(out).view(np.uint8)):
+        return None
+    return lambda x: [view(x)]
