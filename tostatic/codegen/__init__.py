@@ -5,7 +5,9 @@
 or None when the op has none (then the op's numpy `eager` runs). Families: fused elementwise
 trees with broadcasting (`elementwise`), softmax / log_softmax / layer_norm rows (`rows`),
 reductions (`reduce`), depthwise convolution (`depthwise`), pooling (`pool`), and bias +
-activation epilogues over a GEMM's output (`epilogue.bias_act`). `engine` compiles for the
+activation epilogues over a GEMM's output (`epilogue.bias_act`, and a fused conv's whole
+epilogue in one pass, `epilogue.RowsEpilogue`); `calls` prepares a kernel's ctypes arguments
+once per set of arrays. `engine` compiles for the
 host CPU and caches the machine code on disk; `TOSTATIC_KERNELS=numpy` turns all of it off.
 Kernels split large calls over `TOSTATIC_NUM_THREADS` threads (`set_num_threads`).
 """

@@ -16,7 +16,7 @@ from tostatic.passes.inference_rewrite import only_use, per_channel, replace, we
 
 @register
 class FuseEpilogue(CompilePass):
-    """Follow the result of each conv2d (not depthwise) / matmul through the ops that alone
+    """Follow the result of each conv2d (depthwise included) / matmul through the ops that alone
     read it: `pd.add` of a weight holding one value per output channel (`bias`; for a matmul,
     per column), `pd.add` of another tensor of the very same type (`add`: a residual),
     activations (relu, relu6, hardswish, sigmoid, tanh, gelu, silu, swish); the chain becomes
@@ -28,18 +28,8 @@ class FuseEpilogue(CompilePass):
 
     def apply(self, module, state: CompileState) -> None:
         for op in self.ops(module.walk()):
-            if isinstance(op, (Conv2D, Matmul)) and op.parent is not None \
-                    and not self.depthwise(op):
+            if isinstance(op, (Conv2D, DepthwiseConv2D, Matmul)) and op.parent is not None:
                 self.fuse(op, state)
-
-    @staticmethod
-    def depthwise(op: Operation) -> bool:
-        """One input channel per group: left to codegen's depthwise kernel (a GEMM-less
-        loop nest, 2-12x numpy's), its epilogue to fuse-elementwise."""
-        if isinstance(op, DepthwiseConv2D):
-            return True
-        w = Abstract.of_value(op.operands[1]).shape
-        return isinstance(op, Conv2D) and op.attr_values()["groups"] > 1 and w[1] == 1
 
     def fuse(self, op: Operation, state: CompileState) -> bool:
         out = Abstract.of_value(op.results[0])

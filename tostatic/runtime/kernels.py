@@ -10,8 +10,11 @@ stays the reference every kernel here is tested against (tests/test_runtime_kern
 Convolutions run in NCHW as im2col + one sgemm per image (1x1 convolutions as a plain
 matmul, no copy): measured at 160-190 GFLOP/s on ResNet-18's 3x3 layers at batch 1, as
 fast as NHWC im2col there (benchmarks/results.md), so the layout of the file is kept.
-Depthwise convolution copies its k*k taps once (a strided view) and runs one batched
-matrix-vector product over the channels: about twice the speed of a multiply-add per tap.
+Depthwise convolution runs codegen's kernel (codegen/depthwise.py: taps summed in registers,
+its epilogue applied before one store; 3-10x the batched matrix-vector product it replaced,
+which remains for TOSTATIC_KERNELS=numpy). A conv's epilogue (bias, residual, activation) is
+codegen's one pass over the result (codegen.epilogue.RowsEpilogue), where numpy's two to four
+passes over an out-of-cache result cost up to 3x the GEMM of a 1x1 convolution.
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from tostatic import codegen
+from tostatic.codegen.calls import CallCache
+from tostatic.ir.scalar_expr import NotScalar
 from tostatic.ops import activation as act
 from tostatic.ops import elementwise as ew
 from tostatic.ops.conv import (
@@ -130,6 +136,36 @@ def epilogue_runner(epilogue: Sequence[str], ndim: int,
     return run
 
 
+def rows_epilogue(epilogue: Sequence[str], dtype: np.dtype) -> Any:
+    """codegen's one-pass epilogue over [rows, cols] blocks (epilogue.RowsEpilogue), or None
+    (no steps, numpy kernels asked for, or a step without code)."""
+    if not epilogue or not codegen.enabled():
+        return None
+    from tostatic.codegen.epilogue import RowsEpilogue  # llvmlite loads on first use
+    try:
+        return RowsEpilogue(epilogue, np.dtype(dtype).name)
+    except (NotScalar, KeyError):
+        return None
+
+
+def _nchw_epilogue(rows: Any, cout: int) -> Callable[[np.ndarray, Sequence[np.ndarray]], None]:
+    """The epilogue in place over an NCHW result, one pass."""
+    calls = CallCache()
+
+    def prepare(y: np.ndarray, e: Sequence[np.ndarray]) -> Callable[[], None]:
+        y2 = y.reshape(-1, y.shape[2] * y.shape[3])
+        ex = [np.ascontiguousarray(a).reshape(-1) if kind == "bias"
+              else np.ascontiguousarray(a).reshape(y2.shape) for a, kind in zip(e, rows.kinds)]
+        return rows.prepare(y2, y2, ex, cout)
+
+    def run(y: np.ndarray, e: Sequence[np.ndarray]) -> None:
+        if y.flags.c_contiguous and all(a.flags.c_contiguous for a in e):
+            calls.get((y, *e), lambda: prepare(y, e))()
+        else:
+            prepare(y, e)()
+    return run
+
+
 # --------------------------------------------------------------------------- convolution
 
 def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
@@ -147,6 +183,10 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                              attrs["padding_algorithm"], dil)
     oh, ow = (conv_out(name, s_, k, s, p, d)
               for s_, k, s, p, d in zip((h, wd), (kh, kw), st, pads, dil))
+    if cg == 1 and groups == c and groups > 1 and cout % c == 0:
+        compiled = _depthwise_compiled(x, w, st, pads, dil, attrs.get("epilogue", ()))
+        if compiled is not None:
+            return compiled
     depthwise = cg == 1 and groups == c and cout == c and groups > 1
     if groups != 1 and not depthwise:
         return None
@@ -155,6 +195,9 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     padded = bool(pt or pb or pl or pr)
     direct = (kh, kw) == (1, 1) and st == (1, 1) and not padded
     epi = epilogue_runner(attrs.get("epilogue", ()), 4, 1)
+    rows_epi = rows_epilogue(attrs.get("epilogue", ()), x.dtype)
+    if rows_epi is not None:
+        epi = _nchw_epilogue(rows_epi, cout)
     k = cg * kh * kw
     # the weights, packed once: [C_out, C_in*kh*kw] (depthwise: [C, 1, kh*kw])
     packed = np.ascontiguousarray(w.reshape(c, 1, kh * kw) if depthwise else w.reshape(cout, k))
@@ -253,6 +296,26 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
         return run_images_parallel if n > 1 else run_channels_parallel
     return Bound(scratch, bind, "depthwise-matvec" if depthwise else
                  ("gemm-1x1" if direct else "im2col-gemm"))
+
+
+def _depthwise_compiled(x: np.ndarray, w: np.ndarray, st: Any, pads: Any, dil: Any,
+                        epilogue: Sequence[str]) -> Bound | None:
+    """codegen's depthwise kernel, its epilogue applied in registers before the one store
+    (None where it has no code for the dtype, paddings or an epilogue step)."""
+    if not codegen.enabled():
+        return None
+    from tostatic.codegen import depthwise, epilogue as epi  # llvmlite loads on first use
+    try:
+        expr, kinds = epi.epilogue_expr(epilogue, x.dtype.name) if epilogue else (None, ())
+        k = depthwise.Depthwise(x.shape, w, st, pads, dil, expr, kinds)
+    except (NotScalar, KeyError):
+        return None
+
+    def bind(_: list[np.ndarray]) -> Run:
+        def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
+            k.run(x, extras, out)
+        return run
+    return Bound([], bind, "depthwise")
 
 
 # --------------------------------------------------------------------------- matmul
