@@ -19,6 +19,7 @@ import pytest
 
 import tostatic as paddle
 from tostatic.serialization import FormatError
+from tostatic.serialization.pdiparams import iter_records
 from tostatic.static import InputSpec
 from tostatic.utils import unique_name
 
@@ -204,13 +205,23 @@ def test_two_processes_save_byte_identical_files(tmp_path):
 def test_manifest_hash_is_the_content_hash_inspect_shows(tmp_path):
     import hashlib
     import json
+    import struct
+    import zlib
 
     prefix = str(tmp_path / "m")
     paddle.jit.save(_net(8, 1.0), prefix, input_spec=SPEC)
     manifest = json.loads(open(prefix + ".tostatic-manifest").read())
-    digests = [hashlib.sha256(open(prefix + s, "rb").read()).digest()
-               for s in (".pdmodel", ".pdiparams")]
-    assert manifest["content_hash"] == hashlib.sha256(b"".join(digests)).hexdigest()
+    # the content hash, recomputed as documented (serialization/artifact.py): sha256 of the
+    # model file's sha256, then of the params file's size and each record's offset and CRC-32
+    params = open(prefix + ".pdiparams", "rb").read()
+    offsets = [off for off, _ in iter_records(prefix + ".pdiparams")]
+    records = hashlib.sha256(b"tostatic-records-v1" + struct.pack("<Q", len(params)))
+    for lo, hi in zip(offsets, offsets[1:] + [len(params)]):
+        records.update(struct.pack("<QI", lo, zlib.crc32(params[lo:hi])))
+    model = hashlib.sha256(open(prefix + ".pdmodel", "rb").read()).digest()
+    assert manifest["content_hash"] == hashlib.sha256(model + records.digest()).hexdigest()
+    assert [r[1:] for r in manifest["files"]["m.pdiparams"]["records"]] == [
+        [lo, zlib.crc32(params[lo:hi])] for lo, hi in zip(offsets, offsets[1:] + [len(params)])]
     proc = subprocess.run([sys.executable, "-m", "tostatic", "inspect", prefix, "--json"],
                           capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": ROOT})
