@@ -251,6 +251,40 @@ def test_corrupted_parameter_is_an_error_naming_its_record(tmp_path):
         paddle.jit.load(prefix)
 
 
+def test_a_flipped_byte_in_a_big_record_fails_every_load_naming_file_and_offset(tmp_path):
+    """32 MiB of parameters: read by two threads into their own pages (pdiparams._read_all);
+    one flipped bit in the middle of a 16 MiB record is found before anything runs."""
+    import json
+
+    prefix = str(tmp_path / "m")
+    net = _net(1 << 16, 0.25)
+    paddle.jit.save(net, prefix, input_spec=SPEC, verify=False)
+    x = paddle.ones([2, 64])
+    want = net(x).numpy()
+    np.testing.assert_array_equal(paddle.jit.load(prefix)(x).numpy(), want)  # intact: loads
+    records = json.loads(open(prefix + ".tostatic-manifest").read())["files"]["m.pdiparams"][
+        "records"]
+    name, offset, _ = records[1]
+    assert name == "linear_0.w_0"
+    with open(prefix + ".pdiparams", "r+b") as f:
+        f.seek(offset + (8 << 20))
+        byte = f.read(1)
+        f.seek(offset + (8 << 20))
+        f.write(bytes([byte[0] ^ 0x10]))
+    error = rf"m\.pdiparams at byte offset {offset}: record 1 \('linear_0\.w_0'\): its CRC-32"
+    with pytest.raises(FormatError, match=error):
+        paddle.jit.load(prefix)
+    config = paddle.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+    with pytest.raises(FormatError, match=error):
+        paddle.inference.create_predictor(config)
+    paddle.enable_static()
+    try:
+        with pytest.raises(FormatError, match=error):
+            paddle.static.load_inference_model(prefix, paddle.static.Executor())
+    finally:
+        paddle.disable_static()
+
+
 def test_files_of_two_saves_are_an_error(tmp_path):
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     paddle.jit.save(_net(8, 1.0), a, input_spec=SPEC)

@@ -41,7 +41,8 @@ from typing import Any, BinaryIO
 from tostatic.serialization import FormatError, _umask, remove_stale_temps
 
 __all__ = ["MANIFEST_SUFFIX", "HashingWriter", "save_files", "recover", "read_manifest", "file_entry",
-           "check_file", "tmp_path", "records_digest", "content_hash"]
+           "check_file", "tmp_path", "records_digest", "content_hash", "prefix_manifest",
+           "record_crcs"]
 
 MANIFEST_SUFFIX = ".tostatic-manifest"
 _JOURNAL = ".tostatic-commit"
@@ -271,6 +272,27 @@ def file_entry(manifest: dict[str, Any] | None, path: str) -> dict[str, Any] | N
         return None
     entry = manifest["files"].get(os.path.basename(path))
     return entry if isinstance(entry, dict) else None
+
+
+def prefix_manifest(prefix: str) -> dict[str, Any] | None:
+    """The manifest saved with `prefix` (None for Paddle's files), after finishing a save of
+    the prefix that was killed after its commit point."""
+    with contextlib.suppress(OSError):  # a read-only directory: read what is there
+        recover(prefix)
+    return read_manifest(prefix)
+
+
+def record_crcs(manifest: dict[str, Any] | None, params_file: str) -> dict[str, int] | None:
+    """The CRC-32 the manifest records for each record of the params file, by name (for
+    pdiparams.load_combine), or None when it records none."""
+    entry = file_entry(manifest, params_file)
+    records = entry.get("records") if entry else None
+    if not isinstance(records, list):
+        return None
+    try:
+        return {str(name): int(crc) for name, _, crc in records}
+    except (TypeError, ValueError):
+        raise FormatError(params_file + MANIFEST_SUFFIX, None, "malformed records list") from None
 
 
 def check_file(manifest: dict[str, Any] | None, path: str, data: bytes | None = None) -> None:
