@@ -292,7 +292,8 @@ def record_crcs(manifest: dict[str, Any] | None, params_file: str) -> dict[str, 
     try:
         return {str(name): int(crc) for name, _, crc in records}
     except (TypeError, ValueError):
-        raise FormatError(params_file + MANIFEST_SUFFIX, None, "malformed records list") from None
+        manifest_path = params_file.removesuffix(".pdiparams") + MANIFEST_SUFFIX
+        raise FormatError(manifest_path, None, "malformed records list") from None
 
 
 def check_file(manifest: dict[str, Any] | None, path: str, data: bytes | None = None) -> None:
