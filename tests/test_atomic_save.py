@@ -19,6 +19,7 @@ import pytest
 
 import tostatic as paddle
 from tostatic.serialization import FormatError
+from tostatic.serialization.pdiparams import iter_records
 from tostatic.static import InputSpec
 from tostatic.utils import unique_name
 
@@ -204,13 +205,23 @@ def test_two_processes_save_byte_identical_files(tmp_path):
 def test_manifest_hash_is_the_content_hash_inspect_shows(tmp_path):
     import hashlib
     import json
+    import struct
+    import zlib
 
     prefix = str(tmp_path / "m")
     paddle.jit.save(_net(8, 1.0), prefix, input_spec=SPEC)
     manifest = json.loads(open(prefix + ".tostatic-manifest").read())
-    digests = [hashlib.sha256(open(prefix + s, "rb").read()).digest()
-               for s in (".pdmodel", ".pdiparams")]
-    assert manifest["content_hash"] == hashlib.sha256(b"".join(digests)).hexdigest()
+    # the content hash, recomputed as documented (serialization/artifact.py): sha256 of the
+    # model file's sha256, then of the params file's size and each record's offset and CRC-32
+    params = open(prefix + ".pdiparams", "rb").read()
+    offsets = [off for off, _ in iter_records(prefix + ".pdiparams")]
+    records = hashlib.sha256(b"tostatic-records-v1" + struct.pack("<Q", len(params)))
+    for lo, hi in zip(offsets, offsets[1:] + [len(params)]):
+        records.update(struct.pack("<QI", lo, zlib.crc32(params[lo:hi])))
+    model = hashlib.sha256(open(prefix + ".pdmodel", "rb").read()).digest()
+    assert manifest["content_hash"] == hashlib.sha256(model + records.digest()).hexdigest()
+    assert [r[1:] for r in manifest["files"]["m.pdiparams"]["records"]] == [
+        [lo, zlib.crc32(params[lo:hi])] for lo, hi in zip(offsets, offsets[1:] + [len(params)])]
     proc = subprocess.run([sys.executable, "-m", "tostatic", "inspect", prefix, "--json"],
                           capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": ROOT})
@@ -238,6 +249,40 @@ def test_corrupted_parameter_is_an_error_naming_its_record(tmp_path):
     with pytest.raises(FormatError, match=r"m\.pdiparams at byte offset \d+: record 3 "
                        r"\('linear_1\.w_0'\): its CRC-32 is .* the manifest"):
         paddle.jit.load(prefix)
+
+
+def test_a_flipped_byte_in_a_big_record_fails_every_load_naming_file_and_offset(tmp_path):
+    """32 MiB of parameters: read by two threads into their own pages (pdiparams._read_all);
+    one flipped bit in the middle of a 16 MiB record is found before anything runs."""
+    import json
+
+    prefix = str(tmp_path / "m")
+    net = _net(1 << 16, 0.25)
+    paddle.jit.save(net, prefix, input_spec=SPEC, verify=False)
+    x = paddle.ones([2, 64])
+    want = net(x).numpy()
+    np.testing.assert_array_equal(paddle.jit.load(prefix)(x).numpy(), want)  # intact: loads
+    records = json.loads(open(prefix + ".tostatic-manifest").read())["files"]["m.pdiparams"][
+        "records"]
+    name, offset, _ = records[1]
+    assert name == "linear_0.w_0"
+    with open(prefix + ".pdiparams", "r+b") as f:
+        f.seek(offset + (8 << 20))
+        byte = f.read(1)
+        f.seek(offset + (8 << 20))
+        f.write(bytes([byte[0] ^ 0x10]))
+    error = rf"m\.pdiparams at byte offset {offset}: record 1 \('linear_0\.w_0'\): its CRC-32"
+    with pytest.raises(FormatError, match=error):
+        paddle.jit.load(prefix)
+    config = paddle.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+    with pytest.raises(FormatError, match=error):
+        paddle.inference.create_predictor(config)
+    paddle.enable_static()
+    try:
+        with pytest.raises(FormatError, match=error):
+            paddle.static.load_inference_model(prefix, paddle.static.Executor())
+    finally:
+        paddle.disable_static()
 
 
 def test_files_of_two_saves_are_an_error(tmp_path):

@@ -1,7 +1,8 @@
 """Show what a model holds, without running it: its inputs and outputs (names, dtypes, shapes;
 -1 is any size), the op types it uses and how often (and which of them tostatic cannot run),
 its parameters (count and bytes), its format and the Paddle version that wrote it, and a
-content hash (sha256 of the model file's sha256 followed by the params file's), and whether it
+content hash (sha256 of the model file's sha256 followed by a digest of the params file's
+records' CRC-32s, serialization/artifact.py), and whether it
 matches the one recorded when tostatic saved the files (the `.tostatic-manifest` sidecar).
 
 MODEL is a model file (.pdmodel), its prefix (what jit.save was given) or a directory.
@@ -31,7 +32,10 @@ from tostatic.dialects.program import ProgramOp, VarOp
 from tostatic.ir.opdef import LEGACY
 from tostatic.passes.raising import BLOCK_OP_RAISERS
 from tostatic.serialization.program_text import program_to_text
-from tostatic.serialization.artifact import MANIFEST_SUFFIX, read_manifest
+from tostatic.serialization import FormatError
+from tostatic.serialization.artifact import (MANIFEST_SUFFIX, content_hash, read_manifest,
+                                             records_digest)
+from tostatic.serialization.pdiparams import record_checksums
 
 # ops every reader handles itself (feed/fetch are the program's interface)
 _ALWAYS_READ = frozenset({"feed", "fetch", "assign_value"})
@@ -72,22 +76,31 @@ def _version(code: int | None) -> str | None:
     return f"{code // 1000000}.{code // 1000 % 1000}.{code % 1000}"
 
 
-def _file_entry(path: str) -> dict[str, Any]:
+def _file_entry(path: str, records: bool = False) -> dict[str, Any]:
+    """Size and sha256 of a file; for a params file (`records`) also the digest of its
+    records' CRC-32s (None if it does not parse as records) the content hash takes."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return {"path": path, "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+    size = os.path.getsize(path)
+    entry = {"path": path, "bytes": size, "sha256": digest.hexdigest()}
+    if records:
+        try:
+            entry["digest"] = records_digest(size, [[None, off, crc] for off, crc
+                                                    in record_checksums(path)])
+        except FormatError:
+            entry["digest"] = None
+    return entry
 
 
-def _content_hash(entries: dict[str, dict[str, Any]]) -> str:
-    """sha256 of the model file's sha256 then the params file's: what a tostatic save
-    records in its manifest (serialization/artifact.py)."""
-    digest = hashlib.sha256()
-    for key in ("model", "params"):
-        if key in entries:
-            digest.update(bytes.fromhex(entries[key]["sha256"]))
-    return digest.hexdigest()
+def _content_hash(entries: dict[str, dict[str, Any]]) -> str | None:
+    """sha256 of the model file's sha256 then the params file's records digest: what a
+    tostatic save records in its manifest (serialization/artifact.py)."""
+    params = entries.get("params")
+    if params is not None and params["digest"] is None:
+        return None  # the params file is not a sequence of records
+    return content_hash(entries["model"], params)
 
 
 def _recorded(files: ModelFiles, entries: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -99,9 +112,13 @@ def _recorded(files: ModelFiles, entries: dict[str, dict[str, Any]]) -> dict[str
     if manifest is None:
         return None
     recorded = manifest.get("files", {})
-    changed = [e["path"] for e in entries.values()
-               if os.path.basename(e["path"]) in recorded
-               and recorded[os.path.basename(e["path"])].get("sha256") != e["sha256"]]
+    changed = []
+    for e in entries.values():
+        saved = recorded.get(os.path.basename(e["path"]))
+        if isinstance(saved, dict):
+            key = "digest" if "digest" in saved else "sha256"  # a params file: its records
+            if saved.get(key) != e.get(key) or saved.get("size") != e["bytes"]:
+                changed.append(e["path"])
     return {"path": prefix + MANIFEST_SUFFIX, "content_hash": manifest.get("content_hash"),
             "changed_files": changed}
 
@@ -119,7 +136,7 @@ def summary(files: ModelFiles, program: ProgramOp) -> dict[str, Any]:
     known = supported_op_types()
     file_entries = {"model": _file_entry(files.model)}
     if files.params:
-        file_entries["params"] = _file_entry(files.params)
+        file_entries["params"] = _file_entry(files.params, records=True)
     if files.info:
         file_entries["info"] = _file_entry(files.info)
     return {
@@ -153,11 +170,11 @@ def _print_summary(s: dict[str, Any]) -> None:
     print(f"format   {s['format_description']}")
     print(f"producer Paddle {version} (the version the file records)" if version
           else "producer unknown (the file records no version)")
-    print(f"sha256   {s['sha256']}  (content hash: the model file's sha256, then the "
-          f"params file's)")
+    print(f"sha256   {s['sha256'] or 'none: the params file is not a sequence of records'}"
+          f"  (content hash: the model file's sha256, then its records' CRC-32s)")
     rec = s.get("recorded")
     if rec:
-        same = rec["content_hash"] == s["sha256"] and not rec["changed_files"]
+        same = not rec["changed_files"]  # each file as its manifest entry records it
         print(f"saved    {rec['content_hash']}  (recorded by tostatic: "
               + ("the files are as saved)" if same else
                  f"CHANGED since saved: {', '.join(rec['changed_files']) or 'the files'})"))

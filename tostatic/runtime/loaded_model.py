@@ -7,7 +7,6 @@ Both use the same `.pdiparams`: the persistable variables sorted by name.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from typing import Any
@@ -29,7 +28,7 @@ from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization import FormatError
 from tostatic.serialization.pdiparams import load_combine
 from tostatic.serialization.pir_json import detect_model_format, read_pir
-from tostatic.serialization.artifact import check_file, file_entry, read_manifest, recover
+from tostatic.serialization.artifact import check_file, prefix_manifest, record_crcs
 from tostatic.serialization.program_desc import parse_program_bytes
 
 
@@ -148,28 +147,13 @@ def _naming(e: ToStaticError, model_file: str) -> ToStaticError:
 
 
 def _manifest(model_file: str, params_file: str | None) -> dict[str, Any] | None:
-    """The manifest tostatic saved with these files (None for Paddle's files), after
-    finishing a save of the prefix that was killed after its commit point."""
+    """The manifest tostatic saved with these files (None for Paddle's files)."""
     if not model_file.endswith(".pdmodel"):
         return None
     prefix = model_file[: -len(".pdmodel")]
     if params_file not in (None, prefix + ".pdiparams"):
         return None
-    with contextlib.suppress(OSError):  # a read-only directory: load what is there
-        recover(prefix)
-    return read_manifest(prefix)
-
-
-def _crcs(manifest: dict[str, Any] | None, params_file: str) -> dict[str, int] | None:
-    entry = file_entry(manifest, params_file)
-    records = entry.get("records") if entry else None
-    if not isinstance(records, list):
-        return None
-    try:
-        return {str(name): int(crc) for name, _, crc in records}
-    except (TypeError, ValueError):
-        raise FormatError(params_file + ".tostatic-manifest", None,
-                          "malformed records list") from None
+    return prefix_manifest(prefix)
 
 
 def _check_weights(fn: Any, weights: dict[str, np.ndarray], params_file: str,
@@ -227,7 +211,7 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool) -> Loa
                                     f"variables but the params file {params_file!r} is missing")
         offsets: dict[str, int] = {}
         check_file(manifest, params_file)
-        weights = load_combine(params_file, persistables, offsets, _crcs(manifest, params_file))
+        weights = load_combine(params_file, persistables, offsets, record_crcs(manifest, params_file))
         _check_weights(fn, weights, params_file, offsets)
     plan = inference_plan(module, weights, feeds, optimize)
     _check_inputs(plan)

@@ -5,12 +5,15 @@ jit.save and save_inference_model write several files for one prefix (`.pdmodel`
 
 1. Each file is written to a temporary file in the same directory (`.NAME.PID.XXXX.tmp`),
    straight from the writer (parameters go from their arrays to the file: no whole-file
-   bytes) while a thread hashes what was written (sha256, and a CRC-32 per `.pdiparams`
-   record), then fsync'ed.
+   bytes, no copies) and checksummed as it is written (HashingWriter: sha256 of a small file,
+   a CRC-32 per `.pdiparams` record), then fsync'ed.
 2. The manifest `PREFIX.tostatic-manifest` (JSON, a sidecar that Paddle never opens) records
-   each file's size and sha256, the records' CRC-32s and the content hash: sha256 of the model
-   file's bytes followed by the params file's (what `tostatic inspect` prints). It is written
-   to a temporary file too.
+   each file's size and sha256, or for `.pdiparams` its records' offsets and CRC-32s (what
+   a load checks, record by record) and their digest; and the content hash: sha256 of the
+   model file's sha256 followed by the params' records digest (what `tostatic inspect`
+   prints). No second pass over the parameters: a CRC-32 per record detects corruption, and
+   the content hash identifies a save; neither is a signature against deliberate forgery.
+   The manifest is written to a temporary file too.
 3. The commit point: a journal `.PREFIX.tostatic-commit` naming every temporary file and its
    destination (and the files of an earlier save the new one does not have) is written
    atomically. Then each temporary file is renamed over its destination, the directory
@@ -24,11 +27,12 @@ Same model, same bytes: nothing time-, process- or path-dependent is written.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
+import struct
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -37,71 +41,96 @@ from typing import Any, BinaryIO
 from tostatic.serialization import FormatError, _umask, remove_stale_temps
 
 __all__ = ["MANIFEST_SUFFIX", "HashingWriter", "save_files", "recover", "read_manifest", "file_entry",
-           "check_file", "tmp_path"]
+           "check_file", "tmp_path", "records_digest", "content_hash", "prefix_manifest",
+           "record_crcs"]
 
 MANIFEST_SUFFIX = ".tostatic-manifest"
 _JOURNAL = ".tostatic-commit"
-_CHUNK = 32 << 20  # big arrays are written and hashed in pieces, so the two overlap
-_FLUSH_EVERY = 128 << 20  # a big file is fdatasync'ed as it grows: its final fsync is short
+_PIECE = 1 << 20  # checksummed then written while in the CPU cache
+_WRITEBACK_EVERY = 64 << 20
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
 
 
 class HashingWriter:
-    """A binary file whose bytes are hashed (sha256) by a thread while they are written;
-    `mark()` starts a new record whose CRC-32 `records` keeps."""
+    """A binary file that checksums what is written as it goes: the bytes before the first
+    `mark()` by sha256 (a small file: the model, the info), each record from its `mark(name)`
+    on by CRC-32 (the parameters: `records`, [name, offset, crc32]). Data goes from the
+    caller's buffer to the file in 1 MiB pieces, each checksummed just before it is written
+    while it is in the CPU cache (zlib.crc32 runs at memory speed; sha256 would cost more than
+    the write itself on a big model); every 64 MiB the kernel is told to start writing back
+    (sync_file_range), so the final fsync has little left to wait for."""
 
     def __init__(self, f: BinaryIO):
         self.f = f
+        self.fd = f.fileno()
         self.size = 0
         self.sha = hashlib.sha256()
         self.records: list[list[Any]] = []  # [name, offset, crc32]
-        self._pool = concurrent.futures.ThreadPoolExecutor(1)
-        self._last: concurrent.futures.Future | None = None
-        self._written = 0  # since the last early flush
+        self._unsynced = 0  # bytes written since the last writeback request
 
     def mark(self, name: str) -> None:
+        if not self.records and self.size:
+            raise ValueError("records must start at the beginning of the file: the bytes "
+                             "before the first one would not be checksummed")
         self.records.append([name, self.size, 0])
-
-    def _hash(self, view: memoryview, record: list[Any] | None) -> None:
-        self.sha.update(view)
-        if record is not None:
-            record[2] = zlib.crc32(view, record[2])
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         record = self.records[-1] if self.records else None
-        for start in range(0, max(len(view), 1), _CHUNK):
-            piece = view[start:start + _CHUNK]
-            if not len(piece):
-                break
-            prev = self._last
-            self.f.write(piece)
-            self._written += len(piece)
-            flush = self._written >= _FLUSH_EVERY
-            if flush:
-                self._written = 0
-                self.f.flush()
-            # hashing runs in order on one thread, beside the write of the next piece
-            self._last = self._pool.submit(self._after, prev, piece, record, flush)
+        if record is None:
+            self.sha.update(view)
+            self._write(view)
+        else:
+            for start in range(0, len(view), _PIECE):
+                piece = view[start:start + _PIECE]
+                record[2] = zlib.crc32(piece, record[2])
+                self._write(piece)
         self.size += len(view)
+        self._unsynced += len(view)
+        if self._unsynced >= _WRITEBACK_EVERY:
+            _start_writeback(self.fd, self.size - self._unsynced, self._unsynced)
+            self._unsynced = 0
         return len(view)
 
-    def _after(self, prev: concurrent.futures.Future | None, piece: memoryview,
-               record: list[Any] | None, flush_upto: bool) -> None:
-        if prev is not None:
-            prev.result()
-        self._hash(piece, record)
-        if flush_upto:  # start the disk writes of what is written so far (see save_files)
-            with contextlib.suppress(OSError, ValueError):
-                os.fdatasync(self.f.fileno())
+    def _write(self, view: memoryview) -> None:
+        while len(view):
+            view = view[os.write(self.fd, view):]
 
     def finish(self) -> dict[str, Any]:
-        if self._last is not None:
-            self._last.result()
-        self._pool.shutdown()
-        entry: dict[str, Any] = {"size": self.size, "sha256": self.sha.hexdigest()}
         if self.records:
-            entry["records"] = self.records
-        return entry
+            return {"size": self.size, "records": self.records,
+                    "digest": records_digest(self.size, self.records)}
+        return {"size": self.size, "sha256": self.sha.hexdigest()}
+
+
+def records_digest(size: int, records: list[list[Any]]) -> str:
+    """What the content hash takes of a records file (`.pdiparams`): sha256 over its size
+    and each record's offset and CRC-32. The names are not in it (the model file orders
+    them); `tostatic inspect` recomputes it from the file (pdiparams.record_checksums)."""
+    digest = hashlib.sha256(b"tostatic-records-v1" + _U64.pack(size))
+    for _, offset, crc in records:
+        digest.update(_U64.pack(offset) + _U32.pack(crc))
+    return digest.hexdigest()
+
+
+def _load_sync_file_range() -> Callable[[int, int, int], None] | None:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return lambda fd, offset, length: fn(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
+
+
+_sync_file_range = _load_sync_file_range()
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start (not wait for) the disk writes of a written range: the final fsync is short."""
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, length)
 
 
 def tmp_path(path: str) -> str:
@@ -165,13 +194,10 @@ def save_files(prefix: str, writers: dict[str, Writer | None],
             if writer is None:
                 continue
             tmp = temps[suffix] = tmp_path(prefix + suffix)
-            with open(tmp, "wb") as f:
+            with open(tmp, "wb", buffering=0) as f:
                 hw = HashingWriter(f)
-                try:
-                    writer(hw)
-                finally:
-                    entry = hw.finish()
-                f.flush()
+                writer(hw)
+                entry = hw.finish()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o666 & ~_umask())
             entries[os.path.basename(prefix + suffix)] = entry
@@ -205,15 +231,22 @@ def save_files(prefix: str, writers: dict[str, Writer | None],
     return manifest
 
 
+def content_hash(model: dict[str, Any] | None, params: dict[str, Any] | None) -> str:
+    """sha256 of the model file's sha256 followed by the params file's records digest: what
+    the manifest records and `tostatic inspect` shows (entries as HashingWriter.finish)."""
+    content = hashlib.sha256()
+    if model is not None:
+        content.update(bytes.fromhex(model["sha256"]))
+    if params is not None:
+        content.update(bytes.fromhex(params["digest"]))
+    return content.hexdigest()
+
+
 def _manifest(prefix: str, writers: dict[str, Any],
               entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    content = hashlib.sha256()
-    for suffix in (".pdmodel", ".pdiparams"):  # what `tostatic inspect` hashes: model, params
-        name = os.path.basename(prefix + suffix)
-        if name in entries:
-            content.update(bytes.fromhex(entries[name]["sha256"]))
-    return {"format": "tostatic-manifest", "version": 1, "files": entries,
-            "content_hash": content.hexdigest()}
+    model, params = (entries.get(os.path.basename(prefix + s)) for s in (".pdmodel", ".pdiparams"))
+    return {"format": "tostatic-manifest", "version": 2, "files": entries,
+            "content_hash": content_hash(model, params)}
 
 
 def read_manifest(prefix: str) -> dict[str, Any] | None:
@@ -239,6 +272,28 @@ def file_entry(manifest: dict[str, Any] | None, path: str) -> dict[str, Any] | N
         return None
     entry = manifest["files"].get(os.path.basename(path))
     return entry if isinstance(entry, dict) else None
+
+
+def prefix_manifest(prefix: str) -> dict[str, Any] | None:
+    """The manifest saved with `prefix` (None for Paddle's files), after finishing a save of
+    the prefix that was killed after its commit point."""
+    with contextlib.suppress(OSError):  # a read-only directory: read what is there
+        recover(prefix)
+    return read_manifest(prefix)
+
+
+def record_crcs(manifest: dict[str, Any] | None, params_file: str) -> dict[str, int] | None:
+    """The CRC-32 the manifest records for each record of the params file, by name (for
+    pdiparams.load_combine), or None when it records none."""
+    entry = file_entry(manifest, params_file)
+    records = entry.get("records") if entry else None
+    if not isinstance(records, list):
+        return None
+    try:
+        return {str(name): int(crc) for name, _, crc in records}
+    except (TypeError, ValueError):
+        manifest_path = params_file.removesuffix(".pdiparams") + MANIFEST_SUFFIX
+        raise FormatError(manifest_path, None, "malformed records list") from None
 
 
 def check_file(manifest: dict[str, Any] | None, path: str, data: bytes | None = None) -> None:

@@ -30,7 +30,7 @@ from tostatic.passes.lowering import block_names, name_results
 from tostatic.passes.manager import PassManager
 from tostatic.runtime.program_run import with_feeds_and_fetches
 from tostatic.runtime.scope import Scope, global_scope
-from tostatic.serialization.artifact import save_files
+from tostatic.serialization.artifact import check_file, prefix_manifest, record_crcs, save_files
 from tostatic.serialization.pdiparams import load_combine, write_combine
 from tostatic.serialization.program_desc import (
     load_program,
@@ -175,7 +175,10 @@ def load_inference_model(path_prefix: str, executor: Any = None, scope: Scope | 
     persistables = sorted(v.var_name for v in block.desc.vars
                           if v.persistable and v.var_type == "DENSE_TENSOR")
     if persistables:
-        params = load_combine(path_prefix + ".pdiparams", persistables)
+        manifest = prefix_manifest(path_prefix)  # tostatic's saves: each record checked
+        params_file = path_prefix + ".pdiparams"
+        check_file(manifest, params_file)
+        params = load_combine(params_file, persistables, crcs=record_crcs(manifest, params_file))
         for name, value in params.items():
             scope.set(name, value)
     return [program, feeds, [block.var(n) for n in fetches]]
