@@ -349,3 +349,19 @@ def test_folder_numbers_run_on_across_pipelines(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     stages = (["captured"] + DEFAULT + ["lower-to-program"]) * 2
     assert names == [f"{i:02d}_{s}.mlir" for i, s in enumerate(stages)]
+
+
+def test_reproducer_of_a_pipeline_verified_at_the_end_replays_the_passes_before(
+        tmp_path, monkeypatch, capsys):
+    # verify="end" (the load and inference pipelines) copies the input once, not before every
+    # pass; a failure replays the passes before the failing one on that copy
+    monkeypatch.setenv("TOSTATIC_REPRODUCER_DIR", str(tmp_path))
+    with pytest.raises(PassFailure) as info:
+        paddle.compile(SimpleNet(), SPECS, verify="end",
+                       passes="persistable-extraction,cse,test-fail-on-add,dead-op-elimination")
+    repro = info.value.reproducer
+    text = open(repro).read()
+    assert "// pipeline: test-fail-on-add\n" in text
+    assert '"pd.persistable"' in text and '"pd.capture"' not in text  # after the others
+    assert cli(["opt", repro]) == 1
+    assert "pass 'test-fail-on-add' failed on pd.add" in capsys.readouterr().err
