@@ -8,9 +8,10 @@ Both use the same `.pdiparams`: the persistable variables sorted by name.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -41,8 +42,12 @@ class LoadedModel:
     def __init__(self, program: ProgramOp | None, feed_names: list[str],
                  fetch_names: list[str], weights: dict[str, np.ndarray], plan: ExecutionPlan,
                  module: ModuleOp, source_format: str = "program-desc",
-                 info: dict[str, dict[str, Any]] | None = None):
+                 info: dict[str, dict[str, Any]] | None = None,
+                 program_bytes: tuple[bytes, str] | None = None):
         self._program = program
+        # (the .pdmodel's bytes, its path): `program` parsed again when first asked for, so
+        # a load need not copy the program it raises (a predictor never asks)
+        self._program_bytes = program_bytes
         self.feed_names = feed_names
         self.fetch_names = fetch_names
         self.weights = weights
@@ -53,7 +58,9 @@ class LoadedModel:
 
     @property
     def program(self) -> ProgramOp:
-        if self._program is None:
+        if self._program is None and self._program_bytes is not None:
+            self._program = parse_program_bytes(*self._program_bytes)
+        elif self._program is None:
             self._program = lowered_program(self.module)
         return self._program
 
@@ -129,13 +136,29 @@ def load_model(model_file: str, params_file: str | None, optimize: bool = True) 
     `optimize=False` runs the module as loaded (Config.switch_ir_optim(False))."""
     threads.apply_environment()
     try:
-        model = _load_model(model_file, params_file, optimize)
+        with _no_gc():
+            model = _load_model(model_file, params_file, optimize)
         model.source = model_file
         return model
     except ToStaticError as e:
         if isinstance(e, PassFailure):
             raise  # a bug in tostatic, not in the file: keep its reproducer
         raise _naming(e, model_file) from None
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused while a model loads: raising and the passes make
+    a few hundred thousand IR objects, and the collections they trigger (each walking every
+    object alive, all of xDSL's and numpy's included) were a tenth of ResNet-50's load. The
+    cycles left behind are collected when it runs again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _naming(e: ToStaticError, model_file: str) -> ToStaticError:
@@ -213,8 +236,7 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool) -> Loa
     with open(model_file, "rb") as f:
         data = f.read()
     check_file(manifest, model_file, data)
-    program = parse_program_bytes(data, model_file)
-    module = ModuleOp([program.clone()])
+    module = ModuleOp([parse_program_bytes(data, model_file)])
     PassManager("load", verify="end").run(module, CompileState(), first_stage="loaded")
     fn = entry(module)
     feeds, fetches = input_names(fn), output_names(fn)
@@ -231,7 +253,8 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool) -> Loa
         _check_weights(fn, weights, params_file, offsets)
     plan = inference_plan(module, weights, feeds, optimize)
     _check_inputs(plan)
-    return LoadedModel(program, feeds, fetches, weights, plan, module)
+    return LoadedModel(None, feeds, fetches, weights, plan, module,
+                       program_bytes=(data, model_file))
 
 
 def _load_pir(model_file: str, params_file: str | None, optimize: bool) -> LoadedModel:
