@@ -67,7 +67,7 @@ from tostatic.dialects.program_attrs import (  # noqa: F401  (the dialect's attr
     to_attr,
 )
 from tostatic.ir import dtypes as _dtypes
-from tostatic.ir.attributes import int_attr
+from tostatic.ir.attributes import int_array_attr, int_attr
 from tostatic.ir.errors import ProgramError
 
 # --------------------------------------------------------------------------------------------
@@ -164,8 +164,8 @@ class VarOp(IRDLOperation):
             "var_name": StringAttr(_check_str(name, "var name")),
             "var_type": StringAttr(var_type),
             "dtype": None if dtype_name is None else StringAttr(dtype_name),
-            "shape": None if shape is None else DenseArrayBase.from_list(
-                i64, [_check_int(d, _I64_RANGE, "shape") for d in shape]),
+            "shape": None if shape is None else int_array_attr(
+                tuple(_check_int(d, _I64_RANGE, "shape") for d in shape)),
             "lod_level": _i32(lod_level, "lod_level"),
             "persistable": _bool(persistable),
             "need_check_feed": _bool(need_check_feed),

@@ -32,7 +32,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from tostatic.ir.attributes import int_attr
+from tostatic.ir.attributes import int_array_attr, int_attr
 
 
 # framework.proto AttrType, by number.
@@ -271,9 +271,9 @@ def to_attr(attr_type: str | int, value: object) -> Attribute:
     if t == "STRING":
         return StringAttr(_check_str(value, t))
     if t == "INTS":
-        return DenseArrayBase.from_list(i32, [_check_int(v, _I32_RANGE, t) for v in _seq(value, t)])
+        return int_array_attr(tuple(_check_int(v, _I32_RANGE, t) for v in _seq(value, t)), i32)
     if t == "LONGS":
-        return DenseArrayBase.from_list(i64, [_check_int(v, _I64_RANGE, t) for v in _seq(value, t)])
+        return int_array_attr(tuple(_check_int(v, _I64_RANGE, t) for v in _seq(value, t)), i64)
     if t == "FLOATS":
         return DenseArrayBase.from_list(f32, [_check_float(v, t) for v in _seq(value, t)])
     if t == "FLOAT64S":

@@ -45,12 +45,19 @@ def int_attr(value: int, type_: Attribute) -> IntegerAttr:
     return IntegerAttr(value, type_)
 
 
+@lru_cache(maxsize=4096)
+def int_array_attr(values: tuple[int, ...], type_: Attribute = i64) -> DenseArrayBase:
+    """DenseArrayBase.from_list(type_, values), made once per value (shapes, strides,
+    paddings repeat through a program)."""
+    return DenseArrayBase.from_list(type_, list(values))
+
+
 def _bool(v: Any) -> Attribute:
     return int_attr(int(bool(v)), IntegerType(1))
 
 
 def _ints(v: Any) -> Attribute:
-    return DenseArrayBase.from_list(i64, [int(x) for x in v])
+    return int_array_attr(tuple(int(x) for x in v))
 
 
 def _floats(v: Any) -> Attribute:
