@@ -23,7 +23,6 @@ from tostatic.ir.opdef import Abstract
 from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import input_names, output_names
 from tostatic.passes.manager import PassFailure, PassManager
-from tostatic.passes.raise_from_pir import raise_pir
 from tostatic.runtime import threads
 from tostatic.runtime.feeds import check_feeds
 from tostatic.runtime.plan import ExecutionPlan
@@ -89,12 +88,20 @@ def lowered_program(module: ModuleOp) -> ProgramOp:
 def read_pir_program(model_file: str) -> ProgramOp:
     """A PIR .json program as the legacy program it converts to (no weights read). It has no
     version: a PIR file records its format's version, not the Paddle that wrote it."""
-    raised = raise_pir(read_pir(model_file))
+    raised = _raise_pir_file(model_file)
     PassManager("dead-op-elimination", verify="end").run(raised.module, CompileState(),
                                                           first_stage="raised-from-pir")
     program = lowered_program(raised.module)
     program.properties.pop("version", None)
     return program
+
+
+def _raise_pir_file(model_file: str) -> Any:
+    """A PIR .json program raised to `pd`. Its raising rules are imported here, when a PIR
+    file is read: a legacy model's load (every paddle.inference start) does not pay for them."""
+    from tostatic.passes.raise_from_pir import raise_pir
+
+    return raise_pir(read_pir(model_file))
 
 
 MODEL_SUFFIXES = (".pdmodel", ".json")
@@ -259,7 +266,7 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool) -> Loa
 
 def _load_pir(model_file: str, params_file: str | None, optimize: bool) -> LoadedModel:
     """A Paddle 3.x PIR program: raised, pruned, planned; its parameters from .pdiparams."""
-    raised = raise_pir(read_pir(model_file))
+    raised = _raise_pir_file(model_file)
     module = raised.module
     PassManager("dead-op-elimination", verify="end").run(
         module, CompileState(), first_stage="raised-from-pir")
