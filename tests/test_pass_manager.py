@@ -365,3 +365,27 @@ def test_reproducer_of_a_pipeline_verified_at_the_end_replays_the_passes_before(
     assert '"pd.persistable"' in text and '"pd.capture"' not in text  # after the others
     assert cli(["opt", repro]) == 1
     assert "pass 'test-fail-on-add' failed on pd.add" in capsys.readouterr().err
+
+
+def test_a_pipeline_given_a_copy_of_its_input_on_demand_copies_nothing_up_front(
+        tmp_path, monkeypatch):
+    # the load path re-reads the model file for a reproducer instead of copying its IR
+    from tostatic.passes.base import CompileState
+    from tostatic.passes.manager import PassManager
+
+    monkeypatch.setenv("TOSTATIC_REPRODUCER_DIR", str(tmp_path))
+    _, text = _compile("after=dead-op-elimination")  # `pd` IR with weights, as text
+    asked = []
+
+    def copy():
+        asked.append(1)
+        return parse_ir(text)
+
+    PassManager("cse,dead-op-elimination", verify="end").run(parse_ir(text), input_copy=copy)
+    assert asked == []  # nothing failed: no copy was made
+    with pytest.raises(PassFailure) as info:
+        PassManager("cse,test-fail-on-add", verify="end").run(parse_ir(text), CompileState(),
+                                                             input_copy=copy)
+    assert asked == [1]
+    repro = open(info.value.reproducer).read()
+    assert "// pipeline: test-fail-on-add\n" in repro and '"pd.add"' in repro

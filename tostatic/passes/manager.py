@@ -64,8 +64,11 @@ class PassManager:
         return print_ir(module, self.dump.locations)
 
     def run(self, module: ModuleOp, state: CompileState | None = None,
-            first_stage: str = "input") -> None:
+            first_stage: str = "input",
+            input_copy: "Callable[[], ModuleOp] | None" = None) -> None:
         """Run the passes; `first_stage` names the incoming IR in recordings and dumps.
+        `input_copy` makes a copy of the incoming IR on demand (re-reading the file it came
+        from, say), for a reproducer; without it, verify="end" or "off" copies it up front.
 
         Dumps name each pass by its exact spec (with its options) and carry the pipeline that
         runs on the dumped IR next, so a dump saved to a file replays with `tostatic opt`."""
@@ -80,7 +83,8 @@ class PassManager:
         # the IR before each pass; otherwise (load, inference, to_static) one copy of the input
         # and its state, on which a failure replays the passes before the failing one (a copy
         # per pass was a third of ResNet-50's inference pipeline)
-        start = None if self.verify == "each" else (module.clone(), _copy_state(state))
+        start = None if self.verify == "each" else (input_copy or module.clone(),
+                                                    _copy_state(state))
         for i, p in enumerate(self.passes):
             before = module.clone() if start is None else start
             diffs = dump.prints_diff(p.name)
@@ -142,7 +146,7 @@ class PassManager:
         if self.dump.after_failure:
             self.dump.emit(f"After {p.spec()} Failed", self._text(after))
 
-    def _before(self, i: int, start: "ModuleOp | tuple[ModuleOp, CompileState]"
+    def _before(self, i: int, start: "ModuleOp | tuple[Any, CompileState]"
                 ) -> tuple[ModuleOp, str]:
         """The IR before pass `i` and the pipeline that replays the failure on it: passes
         0..i-1 replayed on the copy of the input (or, should that fail, the input itself
@@ -150,7 +154,8 @@ class PassManager:
         specs = [p.spec() for p in self.passes]
         if isinstance(start, ModuleOp):
             return start, specs[i]
-        module, state = start
+        copy, state = start
+        module = copy() if callable(copy) else copy
         try:
             replayed = module.clone()
             for p in self.passes[:i]:

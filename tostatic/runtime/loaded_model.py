@@ -131,9 +131,10 @@ def inference_plan(module: ModuleOp, weights: dict[str, np.ndarray], feeds: list
     """The plan a loaded model runs: the `inference` pipeline (batch-norm folding, epilogue
     fusion, ...) on a copy of its module, with the weights it reads and makes."""
     if optimize:
-        module = module.clone()
+        loaded, module = module, module.clone()
         state = CompileState(weights=dict(weights))
-        PassManager("inference", verify="end").run(module, state, first_stage="loaded")
+        PassManager("inference", verify="end").run(module, state, first_stage="loaded",
+                                                   input_copy=loaded.clone)
         weights = state.weights
     return ExecutionPlan(entry(module), weights, feeds, specialize=True)
 
@@ -244,7 +245,9 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool) -> Loa
         data = f.read()
     check_file(manifest, model_file, data)
     module = ModuleOp([parse_program_bytes(data, model_file)])
-    PassManager("load", verify="end").run(module, CompileState(), first_stage="loaded")
+    PassManager("load", verify="end").run(
+        module, CompileState(), first_stage="loaded",
+        input_copy=lambda: ModuleOp([parse_program_bytes(data, model_file)]))
     fn = entry(module)
     feeds, fetches = input_names(fn), output_names(fn)
     persistables = sorted(op.attr_values()["var_name"] for op in fn.body.block.ops

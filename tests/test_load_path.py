@@ -1,0 +1,76 @@
+"""The load path of a model file (paddle.inference, jit.load): what it skips to start fast
+must not change what it gives: the collector's state, the legacy program asked for later,
+and a reproducer when one of its passes fails."""
+import gc
+
+import numpy as np
+import pytest
+
+import tostatic
+from tostatic.dialects.context import parse_ir
+from tostatic.ir.text import print_ir
+from tostatic.passes.fuse_epilogue import FuseEpilogue
+from tostatic.passes.manager import PassFailure
+from tostatic.runtime.loaded_model import load_model
+from tostatic.serialization.program_desc import parse_program_bytes
+from tostatic.static import InputSpec
+
+from test_inference_passes import ConvNet, randomised
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    prefix = str(tmp_path_factory.mktemp("load") / "net")
+    model = randomised(ConvNet())
+    model.eval()
+    tostatic.jit.save(model, prefix, input_spec=[InputSpec([None, 3, 8, 8], "float32", "x")])
+    return prefix
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_load_leaves_the_collector_as_it_found_it(saved, enabled):
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        load_model(saved + ".pdmodel", saved + ".pdiparams")
+        assert gc.isenabled() is enabled
+        with pytest.raises(FileNotFoundError):
+            load_model(saved + ".pdmodel", saved + ".missing")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_the_legacy_program_is_read_again_when_asked_for(saved):
+    model = load_model(saved + ".pdmodel", saved + ".pdiparams")
+    assert model._program is None  # a predictor never asks: not kept, not copied
+    with open(saved + ".pdmodel", "rb") as f:
+        want = parse_program_bytes(f.read(), saved + ".pdmodel")
+    assert print_ir(model.program) == print_ir(want)
+    assert model.program is model.program  # read once
+
+
+def test_a_failing_inference_pass_leaves_a_reproducer_of_the_ir_before_it(
+        saved, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOSTATIC_REPRODUCER_DIR", str(tmp_path))
+
+    def broken(self, module, state):
+        raise RuntimeError("epilogue bug")
+    monkeypatch.setattr(FuseEpilogue, "apply", broken)
+    with pytest.raises(PassFailure, match="pass 'fuse-epilogue' failed") as info:
+        load_model(saved + ".pdmodel", saved + ".pdiparams")
+    text = open(info.value.reproducer).read()
+    assert "// pipeline: fuse-epilogue\n" in text
+    # the passes before it replayed, with the weights: batch norms folded into new weights
+    module = parse_ir(text)
+    names = [op.name for op in module.walk()]
+    assert "pd.batch_norm" not in names and "@bn" in text
+    assert "pd.fused_conv2d" not in names
+
+
+def test_outputs_do_not_depend_on_the_load_path(saved):
+    # fold-batch-norm scales filters in float32: within rounding of the unfused model
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    fused = load_model(saved + ".pdmodel", saved + ".pdiparams").run([x])[0]
+    plain = load_model(saved + ".pdmodel", saved + ".pdiparams", optimize=False).run([x])[0]
+    np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
