@@ -74,3 +74,38 @@ def test_outputs_do_not_depend_on_the_load_path(saved):
     fused = load_model(saved + ".pdmodel", saved + ".pdiparams").run([x])[0]
     plain = load_model(saved + ".pdmodel", saved + ".pdiparams", optimize=False).run([x])[0]
     np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
+
+
+class SharedFilter(tostatic.nn.Layer):
+    """One filter read by two convolutions, each with its own batch norm: folding either
+    must not scale the other's filter."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = tostatic.nn.Conv2D(3, 8, 3, padding=1, bias_attr=False)
+        self.b1, self.b2 = tostatic.nn.BatchNorm2D(8), tostatic.nn.BatchNorm2D(8)
+
+    def forward(self, x):
+        other = tostatic.nn.functional.conv2d(x * 2.0, self.conv.weight, padding=1)
+        return self.b1(self.conv(x)) + self.b2(other)
+
+
+@pytest.mark.parametrize("make", [ConvNet, SharedFilter])
+def test_a_predictor_folds_in_place_what_no_one_else_reads(tmp_path, make):
+    from tostatic.inference import Config, create_predictor
+
+    prefix = str(tmp_path / "m")
+    model = randomised(make())
+    model.eval()
+    tostatic.jit.save(model, prefix, input_spec=[InputSpec([None, 3, 8, 8], "float32", "x")])
+    files = (prefix + ".pdmodel", prefix + ".pdiparams")
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    plain = load_model(*files, optimize=False)
+    kept = load_model(*files)  # jit.load's: the file's weights stay as they were read
+    for name, array in plain.weights.items():
+        np.testing.assert_array_equal(kept.weights[name], array)
+    predictor = create_predictor(Config(*files))
+    assert predictor._model.weights == {}  # no second copy beside the plan's
+    want = plain.run([x])[0]
+    for got in (kept.run([x])[0], predictor.run([x])[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
