@@ -109,3 +109,58 @@ def test_a_predictor_folds_in_place_what_no_one_else_reads(tmp_path, make):
     want = plain.run([x])[0]
     for got in (kept.run([x])[0], predictor.run([x])[0]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+def _first_runs(saved, monkeypatch, x, after_load=lambda: None):
+    """The first run's outputs bound ahead and generic (`after_load` runs between the loads
+    and the runs), and what the bound-ahead run's check said."""
+    from tostatic.runtime import plan as plan_module
+
+    checked = []
+    real = plan_module.BoundPlan.run_checked
+
+    def spy(self, arrays, expected):
+        checked.append("ran")
+        out = real(self, arrays, expected)
+        checked[-1] = out is not None
+        return out
+    monkeypatch.setattr(plan_module.BoundPlan, "run_checked", spy)
+    ahead = load_model(saved + ".pdmodel", saved + ".pdiparams", keep_weights=False)
+    generic = load_model(saved + ".pdmodel", saved + ".pdiparams")
+    after_load()
+    got = ahead.run([x])[0]
+    assert len(ahead.plan.bound) == 1 and ahead.run([x])[0].shape == got.shape
+    with monkeypatch.context() as m:
+        m.setattr(plan_module, "_shapes_ahead", lambda body, arrays: None)
+        want = generic.run([x])[0]
+    return got, want, checked
+
+
+def test_the_first_run_is_bound_ahead_from_the_shape_rules(saved, monkeypatch):
+    x = np.random.default_rng(2).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    got, generic, checked = _first_runs(saved, monkeypatch, x)
+    assert checked == [True]
+    np.testing.assert_allclose(got, generic, rtol=1e-5, atol=1e-6 * np.abs(generic).max())
+
+
+@pytest.mark.parametrize("where", ["pd.flatten", "pd.pool2d"])
+def test_a_shape_rule_that_disagrees_with_a_kernel_falls_back_to_the_generic_run(
+        saved, monkeypatch, where):
+    # a rule giving another batch size (which the IR's -1 allows): the numpy kernel's result
+    # is refused by the check (flatten), the compiled kernel's write into its buffer raises
+    # (pool2d); either way the first run is the generic one, and right
+    from tostatic.ops.manipulation import Flatten
+    from tostatic.ops.pooling import Pool2D
+
+    cls = {"pd.flatten": Flatten, "pd.pool2d": Pool2D}[where]
+    real = cls.infer_results.__func__
+
+    def wrong(klass, inputs, attrs):
+        out = real(klass, inputs, attrs)
+        return [type(a)((a.shape[0] + 1,) + tuple(a.shape[1:]), a.dtype) for a in out]
+    x = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    got, generic, checked = _first_runs(
+        saved, monkeypatch, x,
+        after_load=lambda: monkeypatch.setattr(cls, "infer_results", classmethod(wrong)))
+    assert checked == {"pd.flatten": [False], "pd.pool2d": ["ran"]}[where]
+    np.testing.assert_allclose(got, generic, rtol=1e-5, atol=1e-6 * np.abs(generic).max())
