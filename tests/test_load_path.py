@@ -164,3 +164,14 @@ def test_a_shape_rule_that_disagrees_with_a_kernel_falls_back_to_the_generic_run
         after_load=lambda: monkeypatch.setattr(cls, "infer_results", classmethod(wrong)))
     assert checked == {"pd.flatten": [False], "pd.pool2d": ["ran"]}[where]
     np.testing.assert_allclose(got, generic, rtol=1e-5, atol=1e-6 * np.abs(generic).max())
+
+
+def test_importing_tostatic_leaves_the_collector_threshold_as_it_was():
+    import subprocess
+    import sys
+
+    code = ("import gc; gc.set_threshold(1234, 7, 3); import tostatic; "
+            "print(gc.get_threshold(), gc.isenabled())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "(1234, 7, 3) True"
