@@ -349,3 +349,43 @@ def test_folder_numbers_run_on_across_pipelines(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     stages = (["captured"] + DEFAULT + ["lower-to-program"]) * 2
     assert names == [f"{i:02d}_{s}.mlir" for i, s in enumerate(stages)]
+
+
+def test_reproducer_of_a_pipeline_verified_at_the_end_replays_the_passes_before(
+        tmp_path, monkeypatch, capsys):
+    # verify="end" (the load and inference pipelines) copies the input once, not before every
+    # pass; a failure replays the passes before the failing one on that copy
+    monkeypatch.setenv("TOSTATIC_REPRODUCER_DIR", str(tmp_path))
+    with pytest.raises(PassFailure) as info:
+        paddle.compile(SimpleNet(), SPECS, verify="end",
+                       passes="persistable-extraction,cse,test-fail-on-add,dead-op-elimination")
+    repro = info.value.reproducer
+    text = open(repro).read()
+    assert "// pipeline: test-fail-on-add\n" in text
+    assert '"pd.persistable"' in text and '"pd.capture"' not in text  # after the others
+    assert cli(["opt", repro]) == 1
+    assert "pass 'test-fail-on-add' failed on pd.add" in capsys.readouterr().err
+
+
+def test_a_pipeline_given_a_copy_of_its_input_on_demand_copies_nothing_up_front(
+        tmp_path, monkeypatch):
+    # the load path re-reads the model file for a reproducer instead of copying its IR
+    from tostatic.passes.base import CompileState
+    from tostatic.passes.manager import PassManager
+
+    monkeypatch.setenv("TOSTATIC_REPRODUCER_DIR", str(tmp_path))
+    _, text = _compile("after=dead-op-elimination")  # `pd` IR with weights, as text
+    asked = []
+
+    def copy():
+        asked.append(1)
+        return parse_ir(text)
+
+    PassManager("cse,dead-op-elimination", verify="end").run(parse_ir(text), input_copy=copy)
+    assert asked == []  # nothing failed: no copy was made
+    with pytest.raises(PassFailure) as info:
+        PassManager("cse,test-fail-on-add", verify="end").run(parse_ir(text), CompileState(),
+                                                             input_copy=copy)
+    assert asked == [1]
+    repro = open(info.value.reproducer).read()
+    assert "// pipeline: test-fail-on-add\n" in repro and '"pd.add"' in repro

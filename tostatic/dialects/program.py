@@ -67,6 +67,7 @@ from tostatic.dialects.program_attrs import (  # noqa: F401  (the dialect's attr
     to_attr,
 )
 from tostatic.ir import dtypes as _dtypes
+from tostatic.ir.attributes import int_array_attr, int_attr
 from tostatic.ir.errors import ProgramError
 
 # --------------------------------------------------------------------------------------------
@@ -83,11 +84,11 @@ def _opt_bool(attr: IntegerAttr | None) -> bool | None:
 
 
 def _i32(value: int | None, what: str) -> IntegerAttr | None:
-    return None if value is None else IntegerAttr(_check_int(value, _I32_RANGE, what), i32)
+    return None if value is None else int_attr(_check_int(value, _I32_RANGE, what), i32)
 
 
 def _bool(value: bool | None) -> IntegerAttr | None:
-    return None if value is None else IntegerAttr(int(bool(value)), i1)
+    return None if value is None else int_attr(int(bool(value)), i1)
 
 
 def _names_dict(slots: Mapping[str, Sequence[str]], what: str) -> DictionaryAttr:
@@ -163,8 +164,8 @@ class VarOp(IRDLOperation):
             "var_name": StringAttr(_check_str(name, "var name")),
             "var_type": StringAttr(var_type),
             "dtype": None if dtype_name is None else StringAttr(dtype_name),
-            "shape": None if shape is None else DenseArrayBase.from_list(
-                i64, [_check_int(d, _I64_RANGE, "shape") for d in shape]),
+            "shape": None if shape is None else int_array_attr(
+                tuple(_check_int(d, _I64_RANGE, "shape") for d in shape)),
             "lod_level": _i32(lod_level, "lod_level"),
             "persistable": _bool(persistable),
             "need_check_feed": _bool(need_check_feed),
@@ -321,7 +322,7 @@ class OpOp(IRDLOperation):
             "attrs": DictionaryAttr(enc),
         }
         if is_target is not None:
-            props["is_target"] = IntegerAttr(int(bool(is_target)), i1)
+            props["is_target"] = int_attr(int(bool(is_target)), i1)
         return super().build(properties=props)
 
     @property
@@ -505,11 +506,11 @@ class ProgramOp(IRDLOperation):
             return super().build(**irdl)
         props: dict[str, Attribute] = {}
         if version is not None:
-            props["version"] = IntegerAttr(_check_int(version, _I64_RANGE, "version"), i64)
+            props["version"] = int_attr(_check_int(version, _I64_RANGE, "version"), i64)
         if op_version_map is not None:
             props["op_version_map"] = ArrayAttr([
                 ArrayAttr([StringAttr(_check_str(n, "op name")),
-                           IntegerAttr(_check_int(v, _I32_RANGE, "op version"), i32)])
+                           int_attr(_check_int(v, _I32_RANGE, "op version"), i32)])
                 for n, v in op_version_map])
         return super().build(properties=props, regions=[Region(Block(list(blocks)))])
 

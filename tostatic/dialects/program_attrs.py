@@ -32,6 +32,8 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
+from tostatic.ir.attributes import int_array_attr, int_attr
+
 
 # framework.proto AttrType, by number.
 ATTR_TYPES: tuple[str, ...] = (
@@ -165,9 +167,9 @@ class ScalarAttr(ParametrizedAttribute):
         """bool -> BOOLEAN, int -> LONG, float -> FLOAT64, complex -> COMPLEX128."""
         value = _py_scalar(value)
         if isinstance(value, bool):
-            return ScalarAttr(IntegerAttr(int(value), i1))
+            return ScalarAttr(int_attr(int(value), i1))
         if isinstance(value, int):
-            return ScalarAttr(IntegerAttr(_check_int(value, _I64_RANGE, "SCALAR"), i64))
+            return ScalarAttr(int_attr(_check_int(value, _I64_RANGE, "SCALAR"), i64))
         if isinstance(value, float):
             return ScalarAttr(FloatAttr(value, f64))
         if isinstance(value, complex):
@@ -257,11 +259,11 @@ def to_attr(attr_type: str | int, value: object) -> Attribute:
     """Encode a Python value of the given Paddle AttrType as an xDSL attribute."""
     t = attr_type_name(attr_type)
     if t == "INT":
-        return IntegerAttr(_check_int(value, _I32_RANGE, t), i32)
+        return int_attr(_check_int(value, _I32_RANGE, t), i32)
     if t == "LONG":
-        return IntegerAttr(_check_int(value, _I64_RANGE, t), i64)
+        return int_attr(_check_int(value, _I64_RANGE, t), i64)
     if t == "BOOLEAN":
-        return IntegerAttr(int(_check_bool(value, t)), i1)
+        return int_attr(int(_check_bool(value, t)), i1)
     if t == "FLOAT":
         return FloatAttr(_check_float(value, t), f32)
     if t == "FLOAT64":
@@ -269,9 +271,9 @@ def to_attr(attr_type: str | int, value: object) -> Attribute:
     if t == "STRING":
         return StringAttr(_check_str(value, t))
     if t == "INTS":
-        return DenseArrayBase.from_list(i32, [_check_int(v, _I32_RANGE, t) for v in _seq(value, t)])
+        return int_array_attr(tuple(_check_int(v, _I32_RANGE, t) for v in _seq(value, t)), i32)
     if t == "LONGS":
-        return DenseArrayBase.from_list(i64, [_check_int(v, _I64_RANGE, t) for v in _seq(value, t)])
+        return int_array_attr(tuple(_check_int(v, _I64_RANGE, t) for v in _seq(value, t)), i64)
     if t == "FLOATS":
         return DenseArrayBase.from_list(f32, [_check_float(v, t) for v in _seq(value, t)])
     if t == "FLOAT64S":

@@ -6,6 +6,7 @@ place that knows how each one is stored in the IR.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from xdsl.dialects.builtin import (
@@ -36,12 +37,27 @@ class AttrKind:
     from_attr: Callable[[Attribute], Any]
 
 
+@lru_cache(maxsize=4096)
+def int_attr(value: int, type_: Attribute) -> IntegerAttr:
+    """IntegerAttr(value, type_), made once per value: attributes are immutable, and building
+    one (xDSL checks its range) was a sixth of reading a model's program (a few thousand
+    bools and small ints)."""
+    return IntegerAttr(value, type_)
+
+
+@lru_cache(maxsize=4096)
+def int_array_attr(values: tuple[int, ...], type_: Attribute = i64) -> DenseArrayBase:
+    """DenseArrayBase.from_list(type_, values), made once per value (shapes, strides,
+    paddings repeat through a program)."""
+    return DenseArrayBase.from_list(type_, list(values))
+
+
 def _bool(v: Any) -> Attribute:
-    return IntegerAttr(int(bool(v)), IntegerType(1))
+    return int_attr(int(bool(v)), IntegerType(1))
 
 
 def _ints(v: Any) -> Attribute:
-    return DenseArrayBase.from_list(i64, [int(x) for x in v])
+    return int_array_attr(tuple(int(x) for x in v))
 
 
 def _floats(v: Any) -> Attribute:
@@ -51,7 +67,7 @@ def _floats(v: Any) -> Attribute:
 
 
 BOOL = AttrKind("bool", IntegerAttr, _bool, lambda a: bool(a.value.data))
-INT = AttrKind("int", IntegerAttr, lambda v: IntegerAttr(int(v), i64), lambda a: int(a.value.data))
+INT = AttrKind("int", IntegerAttr, lambda v: int_attr(int(v), i64), lambda a: int(a.value.data))
 FLOAT = AttrKind("float", FloatAttr, lambda v: FloatAttr(float(v), Float64Type()),
                  lambda a: float(a.value.data))
 STR = AttrKind("str", StringAttr, lambda v: StringAttr(str(v)), lambda a: a.data)

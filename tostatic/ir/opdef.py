@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
@@ -52,8 +53,7 @@ class Abstract:
         return len(self.shape)
 
     def tensor_type(self) -> TensorType:
-        return TensorType(self.dtype.element_type(),
-                          [DYNAMIC_INDEX if d < 0 else d for d in self.shape])
+        return _tensor_type(self.dtype, tuple(int(d) for d in self.shape))
 
     def compatible(self, other: "Abstract") -> bool:
         """Same dtype and rank, and every dim equal where both are static (-1 fits any)."""
@@ -73,6 +73,12 @@ class Abstract:
     @staticmethod
     def of_array(a: np.ndarray) -> "Abstract":
         return Abstract(tuple(a.shape), dtypes.convert_dtype(a.dtype))
+
+
+@lru_cache(maxsize=4096)
+def _tensor_type(dtype: DType, shape: tuple[int, ...]) -> TensorType:
+    """Made once per dtype and shape: types are immutable, and xDSL checks each one it builds."""
+    return TensorType(dtype.element_type(), [DYNAMIC_INDEX if d < 0 else d for d in shape])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,10 @@ class CompileState:
     # persistable-extraction copies each weight (a to_static program keeps the values it was
     # traced with); jit.save, which writes them at once, passes False and saves the copies
     snapshot_weights: bool = True
+    # the weight arrays belong to this compilation alone (a predictor's load: nothing else
+    # reads the file's arrays), so a pass may overwrite one it replaces (fold-batch-norm)
+    # instead of allocating its new value
+    weights_owned: bool = False
     info: dict[str, dict[str, Any]] = field(default_factory=dict)  # .pdiparams.info entries
     # A static Program's own table of its variables (lowering.VarTable): the VarDesc fields
     # and creation order Paddle keeps for them, which the SSA IR does not carry

@@ -5,11 +5,12 @@ a dump option or a failure report works the same wherever the compiler runs.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from xdsl.dialects.builtin import ModuleOp
 
@@ -63,8 +64,11 @@ class PassManager:
         return print_ir(module, self.dump.locations)
 
     def run(self, module: ModuleOp, state: CompileState | None = None,
-            first_stage: str = "input") -> None:
+            first_stage: str = "input",
+            input_copy: "Callable[[], ModuleOp] | None" = None) -> None:
         """Run the passes; `first_stage` names the incoming IR in recordings and dumps.
+        `input_copy` makes a copy of the incoming IR on demand (re-reading the file it came
+        from, say), for a reproducer; without it, verify="end" or "off" copies it up front.
 
         Dumps name each pass by its exact spec (with its options) and carry the pipeline that
         runs on the dumped IR next, so a dump saved to a file replays with `tostatic opt`."""
@@ -75,8 +79,14 @@ class PassManager:
         self._stage(first_stage, module, f"the input ({first_stage})", rest(0))
         if dump.diff is ALL and self.passes:  # the input in full; then each pass's change
             dump.emit(f"At Start ({first_stage})", self._text(module), rest(0))
+        # what a reproducer is made from: with verify="each" (debugging, tostatic opt) a copy of
+        # the IR before each pass; otherwise (load, inference, to_static) one copy of the input
+        # and its state, on which a failure replays the passes before the failing one (a copy
+        # per pass was a third of ResNet-50's inference pipeline)
+        start = None if self.verify == "each" else (input_copy or module.clone(),
+                                                    _copy_state(state))
         for i, p in enumerate(self.passes):
-            before = module.clone()
+            before = module.clone() if start is None else start
             diffs = dump.prints_diff(p.name)
             text_before = self._text(module) if (dump.prints_before(p.name) or diffs
                                                  or dump.after_change) else None
@@ -88,11 +98,11 @@ class PassManager:
                     self._timed("(verifier)", lambda: verify(module))
             except ToStaticError as e:
                 if isinstance(e, VerifyError):  # the pass broke the IR: a compiler bug
-                    raise self._failure(p, e, before, module) from e
+                    raise self._failure(p, e, before, module, i) from e
                 self._user_error(p, e, module)  # the user's program: its own error, no file
                 raise
             except Exception as e:  # a bug in the pass
-                raise self._failure(p, e, before, module) from e
+                raise self._failure(p, e, before, module, i) from e
             text = self._text(module) if dump.prints_after(p.name) or diffs else None
             if dump.prints_after(p.name) and not (dump.after_change and text == text_before):
                 dump.emit(f"After {specs[i]}", text, rest(i + 1))
@@ -136,35 +146,61 @@ class PassManager:
         if self.dump.after_failure:
             self.dump.emit(f"After {p.spec()} Failed", self._text(after))
 
-    def _failure(self, p: CompilePass, error: Exception, before: ModuleOp,
-                 after: ModuleOp) -> PassFailure:
+    def _before(self, i: int, start: "ModuleOp | tuple[Any, CompileState]"
+                ) -> tuple[ModuleOp, str]:
+        """The IR before pass `i` and the pipeline that replays the failure on it: passes
+        0..i-1 replayed on the copy of the input (or, should that fail, the input itself
+        with the pipeline up to pass `i`)."""
+        specs = [p.spec() for p in self.passes]
+        if isinstance(start, ModuleOp):
+            return start, specs[i]
+        copy, state = start
+        module = copy() if callable(copy) else copy
+        try:
+            replayed = module.clone()
+            for p in self.passes[:i]:
+                p.apply(replayed, state)
+            return replayed, specs[i]
+        except Exception:  # noqa: BLE001 - the input and the longer pipeline still reproduce
+            return module, ",".join(specs[:i + 1])
+
+    def _failure(self, p: CompilePass, error: Exception, start: Any,
+                 after: ModuleOp, i: int) -> PassFailure:
         op = getattr(error, "op", None) or p.current_op
         op_name = op.name if op is not None else None
         location = location_of(op) if op is not None else None
         if self.dump.after_failure:
             self.dump.emit(f"After {p.spec()} Failed", self._text(after))
-        reproducer = self._write_reproducer(p, error, before)
+        before, replay = self._before(i, start)
+        reproducer = self._write_reproducer(p, error, before, replay)
         where = f" on {op_name}" + (f" at {location}" if location else "") if op_name else ""
         if self.verify == "end" and isinstance(error, VerifyError):
             where += (" (the verifier ran only at the end of the pipeline: an earlier pass may "
                       "be at fault; verify='each' names it)")
         message = (f"pass {p.name!r} failed{where}: {error}\n"
                    f"  reproducer: {reproducer}\n"
-                   f"  replay with: tostatic opt {reproducer} --pipeline '{p.spec()}'")
+                   f"  replay with: tostatic opt {reproducer} --pipeline '{replay}'")
         return PassFailure(message, p.name, op_name, location, reproducer)
 
-    def _write_reproducer(self, p: CompilePass, error: Exception, before: ModuleOp) -> str:
+    def _write_reproducer(self, p: CompilePass, error: Exception, before: ModuleOp,
+                          replay: str) -> str:
         directory = (self.reproducer_dir or os.environ.get(REPRODUCER_ENV)
                      or os.path.join(tempfile.gettempdir(), "tostatic-reproducers"))
         os.makedirs(directory, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix=f"{p.name}-", suffix=".mlir", dir=directory)
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         header = (f"// tostatic reproducer: pass {p.name!r} failed: {first_line}\n"
-                  f"// pipeline: {p.spec()}\n"
-                  f"// replay with: tostatic opt {path} --pipeline '{p.spec()}'\n")
+                  f"// pipeline: {replay}\n"
+                  f"// replay with: tostatic opt {path} --pipeline '{replay}'\n")
         with os.fdopen(fd, "w") as f:
             f.write(header + print_ir(before, locations=True))
         return path
+
+
+def _copy_state(state: CompileState) -> CompileState:
+    """A copy a replay may change (its tables copied, the tensors they hold shared)."""
+    return dataclasses.replace(state, captures=list(state.captures),
+                               weights=dict(state.weights), info=dict(state.info))
 
 
 def run_pipeline(module: ModuleOp, state: CompileState, pipeline: str,

@@ -172,6 +172,23 @@ class BoundPlan:
                     env[i] = v
         return [np.array(env[i], copy=True) for i in self.outputs]
 
+    def run_checked(self, arrays: Sequence[np.ndarray], expected: Sequence[Any]) -> list | None:
+        """The first run of a plan built from shapes known before running (plan.py
+        `_shapes_ahead`): every value a step returns (not one it writes into its buffer) must
+        have the shape and dtype `expected` says, checked before any step reads it; None at
+        the first that does not (the caller then runs the generic plan)."""
+        env = self.env
+        env[:self.num_inputs] = arrays
+        for fn, ins, outs in self.steps:
+            r = fn(*[env[i] for i in ins])
+            if outs:
+                for i, v in zip(outs, r):
+                    want = expected[i]
+                    if getattr(v, "shape", None) != want.shape or v.dtype != want.dtype:
+                        return None
+                    env[i] = v
+        return [np.array(env[i], copy=True) for i in self.outputs]
+
     def _run_profiled(self, profile: Profile) -> list:
         env = self.env
         profile.runs += 1

@@ -7,9 +7,11 @@ Both use the same `.pdiparams`: the persistable variables sorted by name.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -21,7 +23,6 @@ from tostatic.ir.opdef import Abstract
 from tostatic.ops.core import Persistable
 from tostatic.passes.lowering import input_names, output_names
 from tostatic.passes.manager import PassFailure, PassManager
-from tostatic.passes.raise_from_pir import raise_pir
 from tostatic.runtime import threads
 from tostatic.runtime.feeds import check_feeds
 from tostatic.runtime.plan import ExecutionPlan
@@ -40,8 +41,12 @@ class LoadedModel:
     def __init__(self, program: ProgramOp | None, feed_names: list[str],
                  fetch_names: list[str], weights: dict[str, np.ndarray], plan: ExecutionPlan,
                  module: ModuleOp, source_format: str = "program-desc",
-                 info: dict[str, dict[str, Any]] | None = None):
+                 info: dict[str, dict[str, Any]] | None = None,
+                 program_bytes: tuple[bytes, str] | None = None):
         self._program = program
+        # (the .pdmodel's bytes, its path): `program` parsed again when first asked for, so
+        # a load need not copy the program it raises (a predictor never asks)
+        self._program_bytes = program_bytes
         self.feed_names = feed_names
         self.fetch_names = fetch_names
         self.weights = weights
@@ -52,7 +57,9 @@ class LoadedModel:
 
     @property
     def program(self) -> ProgramOp:
-        if self._program is None:
+        if self._program is None and self._program_bytes is not None:
+            self._program = parse_program_bytes(*self._program_bytes)
+        elif self._program is None:
             self._program = lowered_program(self.module)
         return self._program
 
@@ -81,12 +88,20 @@ def lowered_program(module: ModuleOp) -> ProgramOp:
 def read_pir_program(model_file: str) -> ProgramOp:
     """A PIR .json program as the legacy program it converts to (no weights read). It has no
     version: a PIR file records its format's version, not the Paddle that wrote it."""
-    raised = raise_pir(read_pir(model_file))
+    raised = _raise_pir_file(model_file)
     PassManager("dead-op-elimination", verify="end").run(raised.module, CompileState(),
                                                           first_stage="raised-from-pir")
     program = lowered_program(raised.module)
     program.properties.pop("version", None)
     return program
+
+
+def _raise_pir_file(model_file: str) -> Any:
+    """A PIR .json program raised to `pd`. Its raising rules are imported here, when a PIR
+    file is read: a legacy model's load (every paddle.inference start) does not pay for them."""
+    from tostatic.passes.raise_from_pir import raise_pir
+
+    return raise_pir(read_pir(model_file))
 
 
 MODEL_SUFFIXES = (".pdmodel", ".json")
@@ -112,29 +127,51 @@ def params_beside(model_file: str) -> str:
 
 
 def inference_plan(module: ModuleOp, weights: dict[str, np.ndarray], feeds: list[str],
-                   optimize: bool = True) -> ExecutionPlan:
+                   optimize: bool = True, owned: bool = False) -> ExecutionPlan:
     """The plan a loaded model runs: the `inference` pipeline (batch-norm folding, epilogue
-    fusion, ...) on a copy of its module, with the weights it reads and makes."""
+    fusion, ...) on a copy of its module, with the weights it reads and makes. `owned`: no
+    one else reads `weights`' arrays, so passes may overwrite those they replace."""
     if optimize:
-        module = module.clone()
-        state = CompileState(weights=dict(weights))
-        PassManager("inference", verify="end").run(module, state, first_stage="loaded")
+        loaded, module = module, module.clone()
+        state = CompileState(weights=dict(weights), weights_owned=owned)
+        PassManager("inference", verify="end").run(module, state, first_stage="loaded",
+                                                   input_copy=loaded.clone)
         weights = state.weights
     return ExecutionPlan(entry(module), weights, feeds, specialize=True)
 
 
-def load_model(model_file: str, params_file: str | None, optimize: bool = True) -> LoadedModel:
+def load_model(model_file: str, params_file: str | None, optimize: bool = True,
+               keep_weights: bool = True) -> LoadedModel:
     """Read, raise and plan a model; any error from the files names the file it is about.
-    `optimize=False` runs the module as loaded (Config.switch_ir_optim(False))."""
+    `optimize=False` runs the module as loaded (Config.switch_ir_optim(False)).
+    `keep_weights=False` (a predictor, which only runs the plan): the model keeps no copy of
+    the file's weights beside the plan's (`weights` is empty), so the inference passes may
+    transform them in place (ResNet-50: 100 MB less to allocate and touch)."""
     threads.apply_environment()
     try:
-        model = _load_model(model_file, params_file, optimize)
+        with _no_gc():
+            model = _load_model(model_file, params_file, optimize, keep_weights)
         model.source = model_file
         return model
     except ToStaticError as e:
         if isinstance(e, PassFailure):
             raise  # a bug in tostatic, not in the file: keep its reproducer
         raise _naming(e, model_file) from None
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused while a model loads: raising and the passes make
+    a few hundred thousand IR objects, and the collections they trigger (each walking every
+    object alive, all of xDSL's and numpy's included) were a tenth of ResNet-50's load. The
+    cycles left behind are collected when it runs again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _naming(e: ToStaticError, model_file: str) -> ToStaticError:
@@ -186,20 +223,22 @@ def _check_inputs(plan: ExecutionPlan) -> None:
                                f"no array that large can exist")
 
 
-def _load_model(model_file: str, params_file: str | None, optimize: bool) -> LoadedModel:
+def _load_model(model_file: str, params_file: str | None, optimize: bool,
+                keep_weights: bool) -> LoadedModel:
     if not os.path.exists(model_file):
         prefix = model_file.rsplit(".", 1)[0] if model_file.endswith(MODEL_SUFFIXES) else ""
         hint = (f"; neither {prefix}.pdmodel nor {prefix}.json exists" if prefix else "")
         raise FileNotFoundError(f"model file {model_file!r} does not exist{hint}")
     if detect_model_format(model_file) == "pir-json":
-        return _load_pir(model_file, params_file, optimize)
+        return _load_pir(model_file, params_file, optimize, keep_weights)
     manifest = _manifest(model_file, params_file)
     with open(model_file, "rb") as f:
         data = f.read()
     check_file(manifest, model_file, data)
-    program = parse_program_bytes(data, model_file)
-    module = ModuleOp([program.clone()])
-    PassManager("load", verify="end").run(module, CompileState(), first_stage="loaded")
+    module = ModuleOp([parse_program_bytes(data, model_file)])
+    PassManager("load", verify="end").run(
+        module, CompileState(), first_stage="loaded",
+        input_copy=lambda: ModuleOp([parse_program_bytes(data, model_file)]))
     fn = entry(module)
     feeds, fetches = input_names(fn), output_names(fn)
     persistables = sorted(op.attr_values()["var_name"] for op in fn.body.block.ops
@@ -211,16 +250,19 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool) -> Loa
                                     f"variables but the params file {params_file!r} is missing")
         offsets: dict[str, int] = {}
         check_file(manifest, params_file)
-        weights = load_combine(params_file, persistables, offsets, record_crcs(manifest, params_file))
+        weights = load_combine(params_file, persistables, offsets,
+                               record_crcs(manifest, params_file))
         _check_weights(fn, weights, params_file, offsets)
-    plan = inference_plan(module, weights, feeds, optimize)
+    plan = inference_plan(module, weights, feeds, optimize, owned=not keep_weights)
     _check_inputs(plan)
-    return LoadedModel(program, feeds, fetches, weights, plan, module)
+    return LoadedModel(None, feeds, fetches, weights if keep_weights else {}, plan, module,
+                       program_bytes=(data, model_file))
 
 
-def _load_pir(model_file: str, params_file: str | None, optimize: bool) -> LoadedModel:
+def _load_pir(model_file: str, params_file: str | None, optimize: bool,
+              keep_weights: bool) -> LoadedModel:
     """A Paddle 3.x PIR program: raised, pruned, planned; its parameters from .pdiparams."""
-    raised = raise_pir(read_pir(model_file))
+    raised = _raise_pir_file(model_file)
     module = raised.module
     PassManager("dead-op-elimination", verify="end").run(
         module, CompileState(), first_stage="raised-from-pir")
@@ -233,7 +275,8 @@ def _load_pir(model_file: str, params_file: str | None, optimize: bool) -> Loade
         offsets = {}
         weights = load_combine(params_file, names, offsets)
         _check_weights(entry(module), weights, params_file, offsets)
-    plan = inference_plan(module, weights, raised.feed_names, optimize)
+    plan = inference_plan(module, weights, raised.feed_names, optimize, owned=not keep_weights)
     _check_inputs(plan)
-    return LoadedModel(None, raised.feed_names, raised.fetch_names, weights, plan, module,
+    return LoadedModel(None, raised.feed_names, raised.fetch_names,
+                       weights if keep_weights else {}, plan, module,
                        source_format="pir-json", info=raised.info())

@@ -134,7 +134,7 @@ class Predictor:
             if config._threads is not None:
                 threads.set_num_threads(config._threads)
             model = load_model(config.model_file(), config.params_file(),
-                               optimize=config.ir_optim())
+                               optimize=config.ir_optim(), keep_weights=False)
             if config._profile:
                 profile = model.plan.enable_profile()
                 weakref.finalize(self, _print_profile, profile, config.model_file())
