@@ -35,6 +35,7 @@ from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul
 from tostatic.ops.linalg import Matmul
 from tostatic.ops.pooling import Pool2D
 from tostatic.runtime import threads
+from tostatic.runtime.conv_winograd import winograd_factory
 from tostatic.ops.pooling import _dims as _pool_dims
 
 Run = Callable[..., None]
@@ -145,6 +146,8 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     depthwise = cg == 1 and groups == c and cout == c and groups > 1
     if groups != 1 and not depthwise:
         return None
+    if groups == 1 and (wino := winograd_factory(attrs, ins, out, pads, st, dil)):
+        return Bound(*wino)
     (pt, pb), (pl, pr) = pads  # type: ignore[misc]
     hp, wp = h + pt + pb, wd + pl + pr
     padded = bool(pt or pb or pl or pr)

@@ -1,0 +1,217 @@
+"""Winograd F(m x m, 3 x 3) transforms for 3x3, stride-1 convolutions (Lavin & Gray, 2016):
+the input and output tile transforms as generated kernels; the filter transform and the tile
+GEMMs stay in numpy (runtime/conv_winograd.py).
+
+An output tile of m x m needs an alpha x alpha input tile (alpha = m + 2); each of the
+alpha^2 transformed positions is one GEMM [C_out, C_in] x [C_in, tiles], so a tile costs
+alpha^2 multiply-adds per channel pair instead of 9 m^2 (F(4x4): 36 vs 144).
+
+Both transforms are separable (B^T d B, A^T M A) and run in two unit-stride passes, so LLVM
+vectorises the second of each:
+- input: per image plane (padded, [Hp, Wp]), first along each row (stride-m windows, into
+  [rows, alpha, tiles_x]), then down the columns, writing V[alpha^2, C, tiles] rows;
+- output: per output plane and tile row, first down (A^T over the alpha^2 GEMM rows, unit
+  stride over the tiles), then along the row (into an output row), then the epilogue (an
+  expression of the value, bias and residual operands) writing the output row once.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+from fractions import Fraction as Fr
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tostatic.codegen import emit
+from tostatic.codegen.emit import I64, PTR
+from tostatic.ir import scalar_expr as se
+
+# the interpolation points per output tile size m (and infinity); F(4x4) with +-1/2 rather
+# than Lavin's +-2 is about twice as accurate in float32 (tests/test_conv_winograd.py)
+POINTS: dict[int, tuple[Fr, ...]] = {2: (Fr(0), Fr(1), Fr(-1)),
+                                     4: (Fr(0), Fr(1), Fr(-1), Fr(1, 2), Fr(-1, 2))}
+
+
+def _poly_mul(a: Sequence[Fr], b: Sequence[Fr]) -> list[Fr]:
+    r = [Fr(0)] * (len(a) + len(b) - 1)
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            r[i + j] += x * y
+    return r
+
+
+def cook_toom(m: int, points: Sequence[Fr], r: int = 3) -> tuple[list[list[Fr]], ...]:
+    """(B^T, G, A^T) of F(m, r) from alpha - 1 points and infinity, exactly (Fractions); each
+    B^T row scaled to integers (G's row divided by the same)."""
+    alpha = m + r - 1
+    at = [[p ** i for p in points] + [Fr(int(i == m - 1))] for i in range(m)]
+    bt, g = [], []
+    whole = [Fr(1)]
+    for p in points:
+        whole = _poly_mul(whole, [-p, Fr(1)])
+    for p in points:
+        row, norm = [Fr(1)], Fr(1)
+        for q in points:
+            if q != p:
+                row, norm = _poly_mul(row, [-q, Fr(1)]), norm * (p - q)
+        row += [Fr(0)] * (alpha - len(row))
+        scale = math.lcm(*(x.denominator for x in row))
+        bt.append([x * scale for x in row])
+        g.append([p ** k / norm / scale for k in range(r)])
+    bt.append(whole)
+    g.append([Fr(0)] * (r - 1) + [Fr(1)])
+    return bt, g, at
+
+
+MATRICES = {m: cook_toom(m, pts) for m, pts in POINTS.items()}
+_FUNCS: dict[tuple[Any, ...], Any] = {}
+
+
+def filter_transform(w: np.ndarray, m: int) -> np.ndarray:
+    """U [alpha^2, C_out, C_in] = G g G^T for each filter g [3, 3], computed in float64."""
+    g = np.array([[float(v) for v in row] for row in MATRICES[m][1]])
+    u = np.einsum("ia,ocab,jb->ijoc", g, w.astype(np.float64), g)
+    return np.ascontiguousarray(u.reshape(-1, w.shape[0], w.shape[1]).astype(w.dtype))
+
+
+def _combine(b: Any, coeffs: Sequence[Any], values: Sequence[Any], dtype: str) -> Any:
+    """sum(c * v) over the nonzero coefficients (+-1 as an add / subtract)."""
+    t = emit.VALUE_TYPES[dtype]
+    acc = None
+    for c, v in zip(coeffs, values):
+        if c == 0:
+            continue
+        if abs(c) != 1:  # (the points make every coefficient exact in binary)
+            term, neg = b.fmul(v, t(float(abs(c)))), c < 0
+        else:
+            term, neg = v, c < 0
+        if acc is None:
+            acc = b.fneg(term) if neg else term
+        else:
+            acc = b.fsub(acc, term) if neg else b.fadd(acc, term)
+    return acc if acc is not None else t(0.0)
+
+
+def _dims(b: Any, p: Any, n: int) -> list[Any]:
+    return [b.load(b.gep(p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(n)]
+
+
+def _input_module(m: int, dtype: str) -> emit.KernelModule:
+    """void k(xp, V, scratch, i64 *dims = [C, Hp, Wp, TH, TW, T, first, end]): the padded
+    planes p = n*C + c in [first, end) into V[alpha^2, C, T] (tile n*TH*TW + ty*TW + tx)."""
+    bt = MATRICES[m][0]
+    alpha = m + 2
+    km = emit.KernelModule()
+    fn, b = km.function("win", [PTR] * 4, noalias=3)
+    xp, v, ca, dims_p = fn.args
+    c, hp, wp, th, tw, t, first, end = _dims(b, dims_p, 8)
+    i64 = emit.i64
+    with emit.loop(b, first, end) as p:
+        n_i, c_i = b.sdiv(p, c), b.srem(p, c)
+        plane = emit.element(b, xp, b.mul(p, b.mul(hp, wp)), dtype)
+        with emit.loop(b, 0, hp) as y:  # along the rows: ca[y, j, tx]
+            row = emit.element(b, plane, b.mul(y, wp), dtype)
+            dst = emit.element(b, ca, b.mul(y, b.mul(i64(alpha), tw)), dtype)
+            with emit.loop(b, 0, tw) as tx:
+                base = b.mul(tx, i64(m))
+                d = [emit.load(b, row, b.add(base, i64(s)), dtype) for s in range(alpha)]
+                for j in range(alpha):
+                    emit.store(b, _combine(b, bt[j], d, dtype), dst,
+                               b.add(b.mul(i64(j), tw), tx), dtype)
+        t0 = b.mul(n_i, b.mul(th, tw))
+        with emit.loop(b, 0, th) as ty:  # down the columns: V[i*alpha + j, c, tile]
+            for i in range(alpha):
+                for j in range(alpha):
+                    k = i * alpha + j
+                    out_row = emit.element(
+                        b, v, b.add(b.mul(b.add(b.mul(i64(k), c), c_i), t),
+                                    b.add(t0, b.mul(ty, tw))), dtype)
+                    srcs = {r: emit.element(b, ca, b.mul(b.add(b.mul(b.add(b.mul(ty, i64(m)),
+                                                                           i64(r)), i64(alpha)),
+                                                               i64(j)), tw), dtype)
+                            for r in range(alpha) if bt[i][r] != 0}
+                    with emit.loop(b, 0, tw) as tx:
+                        vals = [emit.load(b, srcs[r], tx, dtype) if r in srcs else None
+                                for r in range(alpha)]
+                        emit.store(b, _combine(b, bt[i], vals, dtype), out_row, tx, dtype)
+    b.ret_void()
+    return km
+
+
+def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> emit.KernelModule:
+    """void k(M, out, extras, scratch, i64 *dims = [Cout, OH, OW, TH, TW, T, first, end]):
+    output planes p = n*Cout + co in [first, end) from M[alpha^2, Cout, T]; `expr` of arg 0
+    (the convolution), then per leaf ("bias": extras[k][co], "add": extras[k][p, y, x])."""
+    at = MATRICES[m][2]
+    alpha = m + 2
+    km = emit.KernelModule()
+    fn, b = km.function("wout", [PTR] * 5, noalias=2)
+    mm, out, extras, scratch, dims_p = fn.args
+    co_n, oh, ow, th, tw, t, first, end = _dims(b, dims_p, 8)
+    i64 = emit.i64
+    ptrs = [b.inttoptr(v_, PTR) for v_ in _dims(b, extras, len(leaves))]
+    part = emit.element(b, scratch, i64(0), dtype)  # [m, alpha, TW]
+    yrow = emit.element(b, scratch, b.mul(i64(m * alpha), tw), dtype)  # [TW * m]
+    with emit.loop(b, first, end) as p:
+        n_i, co = b.sdiv(p, co_n), b.srem(p, co_n)
+        plane_bias = {k: emit.load(b, ptrs[k], co, dtype)
+                      for k, leaf in enumerate(leaves) if leaf == "bias"}
+        t0 = b.mul(n_i, b.mul(th, tw))
+        with emit.loop(b, 0, th) as ty:
+            first_tile = b.add(t0, b.mul(ty, tw))
+            for j in range(alpha):  # down: part[a, j, tx] = sum_i A^T[a, i] M[i*alpha+j]
+                srcs = [emit.element(b, mm, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), co_n),
+                                                              co), t), first_tile), dtype)
+                        for i in range(alpha)]
+                for a in range(m):
+                    dst = emit.element(b, part, b.mul(i64(a * alpha + j), tw), dtype)
+                    with emit.loop(b, 0, tw) as tx:
+                        vals = [emit.load(b, srcs[i], tx, dtype) if at[a][i] != 0 else None
+                                for i in range(alpha)]
+                        emit.store(b, _combine(b, at[a], vals, dtype), dst, tx, dtype)
+            for a in range(m):
+                y = b.add(b.mul(ty, i64(m)), i64(a))
+                with b.if_then(b.icmp_signed("<", y, oh)):
+                    src = emit.element(b, part, b.mul(i64(a * alpha), tw), dtype)
+                    with emit.loop(b, 0, tw) as tx:  # along: yrow[tx*m + c] (A^T again)
+                        vals = [emit.load(b, src, b.add(b.mul(i64(j), tw), tx), dtype)
+                                for j in range(alpha)]
+                        for cc in range(m):
+                            emit.store(b, _combine(b, at[cc], vals, dtype), yrow,
+                                       b.add(b.mul(tx, i64(m)), i64(cc)), dtype)
+                    row_at = b.mul(b.add(b.mul(p, oh), y), ow)
+                    orow = emit.element(b, out, row_at, dtype)
+                    rows = {k: emit.element(b, ptrs[k], row_at, dtype)
+                            for k, leaf in enumerate(leaves) if leaf == "add"}
+                    with emit.loop(b, 0, ow) as x:
+                        def leaf(i: int, x: Any = x) -> Any:
+                            if i == 0:
+                                return emit.load(b, yrow, x, dtype)
+                            k = i - 1
+                            return plane_bias[k] if k in plane_bias else \
+                                emit.load(b, rows[k], x, dtype)
+                        emit.store(b, emit.emit_expr(b, expr, leaf), orow, x, dtype)
+    b.ret_void()
+    return km
+
+
+def _compiled(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], name: str,
+              nargs: int) -> Any:
+    f = _FUNCS.get(key)
+    if f is None:
+        address = emit.compile_functions(build(), [name])[name]
+        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(address)
+    return f
+
+
+def input_transform(m: int, dtype: str) -> Callable[..., None]:
+    """f(xp, V, scratch, dims) with ctypes addresses (see _input_module)."""
+    return _compiled(("in", m, dtype), lambda: _input_module(m, dtype), "win", 4)
+
+
+def output_transform(m: int, dtype: str, expr: se.Expr,
+                     leaves: Sequence[str]) -> Callable[..., None]:
+    """f(M, out, extras, scratch, dims) with ctypes addresses (see _output_module)."""
+    key = ("out", m, dtype, expr, tuple(leaves))
+    return _compiled(key, lambda: _output_module(m, dtype, expr, leaves), "wout", 5)
