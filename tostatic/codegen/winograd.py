@@ -99,42 +99,40 @@ def _dims(b: Any, p: Any, n: int) -> list[Any]:
 
 def _input_module(m: int, dtype: str) -> emit.KernelModule:
     """void k(xp, V, scratch, i64 *dims = [C, Hp, Wp, TH, TW, T, first, end]): the padded
-    planes p = n*C + c in [first, end) into V[alpha^2, C, T] (tile n*TH*TW + ty*TW + tx)."""
+    planes p = n*C + c in [first, end) into V[alpha^2, C, T] (tile n*TH*TW + ty*TW + tx).
+    scratch: D[alpha (j), alpha (r), TH*TW], row r of each tile's window along the row."""
     bt = MATRICES[m][0]
     alpha = m + 2
     km = emit.KernelModule()
     fn, b = km.function("win", [PTR] * 4, noalias=3)
-    xp, v, ca, dims_p = fn.args
+    xp, v, dd, dims_p = fn.args
     c, hp, wp, th, tw, t, first, end = _dims(b, dims_p, 8)
     i64 = emit.i64
+    per = b.mul(th, tw)
     with emit.loop(b, first, end) as p:
         n_i, c_i = b.sdiv(p, c), b.srem(p, c)
         plane = emit.element(b, xp, b.mul(p, b.mul(hp, wp)), dtype)
-        with emit.loop(b, 0, hp) as y:  # along the rows: ca[y, j, tx]
-            row = emit.element(b, plane, b.mul(y, wp), dtype)
-            dst = emit.element(b, ca, b.mul(y, b.mul(i64(alpha), tw)), dtype)
-            with emit.loop(b, 0, tw) as tx:
-                base = b.mul(tx, i64(m))
-                d = [emit.load(b, row, b.add(base, i64(s)), dtype) for s in range(alpha)]
-                for j in range(alpha):
-                    emit.store(b, _combine(b, bt[j], d, dtype), dst,
-                               b.add(b.mul(i64(j), tw), tx), dtype)
-        t0 = b.mul(n_i, b.mul(th, tw))
-        with emit.loop(b, 0, th) as ty:  # down the columns: V[i*alpha + j, c, tile]
-            for i in range(alpha):
-                for j in range(alpha):
-                    k = i * alpha + j
-                    out_row = emit.element(
-                        b, v, b.add(b.mul(b.add(b.mul(i64(k), c), c_i), t),
-                                    b.add(t0, b.mul(ty, tw))), dtype)
-                    srcs = {r: emit.element(b, ca, b.mul(b.add(b.mul(b.add(b.mul(ty, i64(m)),
-                                                                           i64(r)), i64(alpha)),
-                                                               i64(j)), tw), dtype)
-                            for r in range(alpha) if bt[i][r] != 0}
-                    with emit.loop(b, 0, tw) as tx:
-                        vals = [emit.load(b, srcs[r], tx, dtype) if r in srcs else None
-                                for r in range(alpha)]
-                        emit.store(b, _combine(b, bt[i], vals, dtype), out_row, tx, dtype)
+        with emit.loop(b, 0, th) as ty:  # along the rows (stride-m windows)
+            for r in range(alpha):
+                row = emit.element(b, plane, b.mul(b.add(b.mul(ty, i64(m)), i64(r)), wp), dtype)
+                dst = [emit.element(b, dd, b.add(b.mul(i64(j * alpha + r), per),
+                                                 b.mul(ty, tw)), dtype) for j in range(alpha)]
+                with emit.loop(b, 0, tw) as tx:
+                    base = b.mul(tx, i64(m))
+                    d = [emit.load(b, row, b.add(base, i64(s)), dtype) for s in range(alpha)]
+                    for j in range(alpha):
+                        emit.store(b, _combine(b, bt[j], d, dtype), dst[j], tx, dtype)
+        t0 = b.mul(n_i, per)
+        for i in range(alpha):  # down the columns, over all the plane's tiles at once
+            for j in range(alpha):
+                out_row = emit.element(b, v, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), c),
+                                                               c_i), t), t0), dtype)
+                srcs = {r: emit.element(b, dd, b.mul(i64(j * alpha + r), per), dtype)
+                        for r in range(alpha) if bt[i][r] != 0}
+                with emit.loop(b, 0, per) as q:
+                    vals = [emit.load(b, srcs[r], q, dtype) if r in srcs else None
+                            for r in range(alpha)]
+                    emit.store(b, _combine(b, bt[i], vals, dtype), out_row, q, dtype)
     b.ret_void()
     return km
 
@@ -142,7 +140,8 @@ def _input_module(m: int, dtype: str) -> emit.KernelModule:
 def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> emit.KernelModule:
     """void k(M, out, extras, scratch, i64 *dims = [Cout, OH, OW, TH, TW, T, first, end]):
     output planes p = n*Cout + co in [first, end) from M[alpha^2, Cout, T]; `expr` of arg 0
-    (the convolution), then per leaf ("bias": extras[k][co], "add": extras[k][p, y, x])."""
+    (the convolution), then per leaf ("bias": extras[k][co], "add": extras[k][p, y, x]).
+    scratch: P[m, alpha, TH*TW] then one output row [TW*m]."""
     at = MATRICES[m][2]
     alpha = m + 2
     km = emit.KernelModule()
@@ -150,32 +149,32 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> 
     mm, out, extras, scratch, dims_p = fn.args
     co_n, oh, ow, th, tw, t, first, end = _dims(b, dims_p, 8)
     i64 = emit.i64
+    per = b.mul(th, tw)
     ptrs = [b.inttoptr(v_, PTR) for v_ in _dims(b, extras, len(leaves))]
-    part = emit.element(b, scratch, i64(0), dtype)  # [m, alpha, TW]
-    yrow = emit.element(b, scratch, b.mul(i64(m * alpha), tw), dtype)  # [TW * m]
+    part = emit.element(b, scratch, i64(0), dtype)
+    yrow = emit.element(b, scratch, b.mul(i64(m * alpha), per), dtype)
     with emit.loop(b, first, end) as p:
         n_i, co = b.sdiv(p, co_n), b.srem(p, co_n)
         plane_bias = {k: emit.load(b, ptrs[k], co, dtype)
                       for k, leaf in enumerate(leaves) if leaf == "bias"}
-        t0 = b.mul(n_i, b.mul(th, tw))
+        t0 = b.mul(n_i, per)
+        for j in range(alpha):  # down: part[a, j, tile] = sum_i A^T[a, i] M[i*alpha+j, tile]
+            srcs = [emit.element(b, mm, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), co_n), co),
+                                                  t), t0), dtype) for i in range(alpha)]
+            for a in range(m):
+                dst = emit.element(b, part, b.mul(i64(a * alpha + j), per), dtype)
+                with emit.loop(b, 0, per) as q:
+                    vals = [emit.load(b, srcs[i], q, dtype) if at[a][i] != 0 else None
+                            for i in range(alpha)]
+                    emit.store(b, _combine(b, at[a], vals, dtype), dst, q, dtype)
         with emit.loop(b, 0, th) as ty:
-            first_tile = b.add(t0, b.mul(ty, tw))
-            for j in range(alpha):  # down: part[a, j, tx] = sum_i A^T[a, i] M[i*alpha+j]
-                srcs = [emit.element(b, mm, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), co_n),
-                                                              co), t), first_tile), dtype)
-                        for i in range(alpha)]
-                for a in range(m):
-                    dst = emit.element(b, part, b.mul(i64(a * alpha + j), tw), dtype)
-                    with emit.loop(b, 0, tw) as tx:
-                        vals = [emit.load(b, srcs[i], tx, dtype) if at[a][i] != 0 else None
-                                for i in range(alpha)]
-                        emit.store(b, _combine(b, at[a], vals, dtype), dst, tx, dtype)
             for a in range(m):
                 y = b.add(b.mul(ty, i64(m)), i64(a))
                 with b.if_then(b.icmp_signed("<", y, oh)):
-                    src = emit.element(b, part, b.mul(i64(a * alpha), tw), dtype)
+                    src = emit.element(b, part, b.add(b.mul(i64(a * alpha), per),
+                                                      b.mul(ty, tw)), dtype)
                     with emit.loop(b, 0, tw) as tx:  # along: yrow[tx*m + c] (A^T again)
-                        vals = [emit.load(b, src, b.add(b.mul(i64(j), tw), tx), dtype)
+                        vals = [emit.load(b, src, b.add(b.mul(i64(j), per), tx), dtype)
                                 for j in range(alpha)]
                         for cc in range(m):
                             emit.store(b, _combine(b, at[cc], vals, dtype), yrow,

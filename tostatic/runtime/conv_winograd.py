@@ -99,7 +99,8 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     scratch = [("wino-pad", (n, c, hp, wp), x.dtype),
                ("wino-v", (alpha * alpha * c * tiles,), x.dtype),
                ("wino-m", (alpha * alpha * cout * tiles,), x.dtype),
-               ("wino-rows", (workers, max(hp * alpha * tw, (m * alpha + m) * tw)), x.dtype)]
+               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw),
+                x.dtype)]
     plane_in, plane_out = c * hp * wp * 4, cout * oh * ow * 4  # bytes per image
 
     def bind(arrays: list[np.ndarray]) -> Any:
