@@ -29,7 +29,8 @@ from tostatic.runtime import threads
 # at least MIN_TILES[m] tiles (all images): fewer leave the GEMMs too narrow to pay for the
 # transforms (measured per ResNet layer: benchmarks/results.md)
 F4_MAX_CHANNELS = 128
-MIN_TILES = {4: 16, 2: 32}
+MIN_TILES = {4: 16, 2: 16}
+MIN_CHANNELS = 8  # fewer (either side): not measured (at 8, 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
 
 
@@ -69,7 +70,8 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     x, w = ins[0], ins[1]
     if (not codegen.enabled() or x.dtype != np.float32 or w.shape[2:] != (3, 3)
             or tuple(strides) != (1, 1) or tuple(dilations) != (1, 1)
-            or attrs.get("groups", 1) != 1 or w.shape[1] != x.shape[1]):
+            or attrs.get("groups", 1) != 1 or w.shape[1] != x.shape[1]
+            or min(w.shape[:2]) < MIN_CHANNELS):
         return None
     n, c, h, wd = x.shape
     cout = w.shape[0]
