@@ -73,7 +73,7 @@ def test_winograd_matches_the_numpy_convolution(n, c, cout, h, w, pads, epilogue
                                          (1, 256, 14, 2), (1, 512, 7, 2), (3, 64, 9, 4),
                                          (1, 64, 5, None)])
 def test_resnet_scale_layers_pick_their_tile_and_stay_accurate(n, c, size, m):
-    """He-initialised filters over ReLU outputs, as in a ResNet; 5x5 at batch 1 (4 tiles) stays im2col."""
+    """He-initialised filters over ReLU outputs, as in a ResNet; 5x5 (9 tiles) stays im2col."""
     rng = np.random.default_rng(size)
     x = np.maximum(rng.standard_normal((n, c, size, size)), 0).astype(np.float32)
     w = (rng.standard_normal((c, c, 3, 3)) * np.sqrt(2 / (9 * c))).astype(np.float32)
