@@ -48,7 +48,7 @@ def any_size(monkeypatch):
 @given(n=st.sampled_from([1, 3]), c=st.integers(1, 9), cout=st.integers(1, 9),
        h=st.integers(3, 13), w=st.integers(3, 13),
        pads=st.sampled_from([(0, 0), (1, 1), (1, 0), (0, 1, 1, 0), (2, 1, 0, 1)]),
-       epilogue=st.lists(st.sampled_from(["bias", "add", "relu", "relu6", "sigmoid",
+       epilogue=st.lists(st.sampled_from(["bias", "add", "relu", "relu6", "sigmoid", "gelu",
                                           "hardswish"]), max_size=3).map(tuple),
        m=st.sampled_from([2, 4]), seed=st.integers(0, 2**16))
 def test_winograd_matches_the_numpy_convolution(n, c, cout, h, w, pads, epilogue, m, seed):

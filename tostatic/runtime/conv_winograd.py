@@ -50,8 +50,6 @@ def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | N
         try:
             value = cls.SCALAR(value, **{**cls.normalize_attrs({}), **attrs})
         except (TypeError, se.NotScalar):
-            value = None
-        if value is None:
             return None
     return value, leaves
 
