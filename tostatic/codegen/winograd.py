@@ -6,13 +6,14 @@ An output tile of m x m needs an alpha x alpha input tile (alpha = m + 2); each 
 alpha^2 transformed positions is one GEMM [C_out, C_in] x [C_in, tiles], so a tile costs
 alpha^2 multiply-adds per channel pair instead of 9 m^2 (F(4x4): 36 vs 144).
 
-Both transforms are separable (B^T d B, A^T M A) and run in two unit-stride passes, so LLVM
-vectorises the second of each:
-- input: per image plane (padded, [Hp, Wp]), first along each row (stride-m windows, into
-  [rows, alpha, tiles_x]), then down the columns, writing V[alpha^2, C, tiles] rows;
-- output: per output plane and tile row, first down (A^T over the alpha^2 GEMM rows, unit
-  stride over the tiles), then along the row (into an output row), then the epilogue (an
-  expression of the value, bias and residual operands) writing the output row once.
+Both transforms are separable (B^T d B, A^T M A), each as two passes, one of them over all
+of a plane's tiles at once (a long unit-stride loop LLVM vectorises; per tile row the loops
+would be 14 long at 56x56, under one AVX-512 vector):
+- input: per padded image plane [Hp, Wp], along the rows of each tile's window (stride-m
+  windows, into D[alpha, alpha, tiles]), then down, writing V[alpha^2, C, tiles] rows;
+- output: per output plane, down over all its tiles (A^T on the alpha^2 GEMM rows), then per
+  tile row along (into one output row), then the epilogue (an expression of the value, bias
+  and residual operands) writing the output row once.
 """
 from __future__ import annotations
 
