@@ -30,7 +30,7 @@ from tostatic.runtime import threads
 # transforms (measured per ResNet layer: benchmarks/results.md)
 F4_MAX_CHANNELS = 128
 MIN_TILES = {4: 16, 2: 16}
-MIN_CHANNELS = 8  # fewer (either side): not measured (at 8, 56x56: 0.080 -> 0.063 ms)
+MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
 
 
