@@ -43,6 +43,7 @@ from tostatic.ops.pooling import Pool2D
 from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
+from tostatic.runtime.conv_winograd import winograd_factory
 from tostatic.ops.pooling import _dims as _pool_dims
 
 Run = Callable[..., None]
@@ -190,6 +191,8 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     depthwise = cg == 1 and groups == c and cout == c and groups > 1
     if groups != 1 and not depthwise:
         return None
+    if groups == 1 and (wino := winograd_factory(attrs, ins, out, pads, st, dil)):
+        return Bound(*wino)
     (pt, pb), (pl, pr) = pads  # type: ignore[misc]
     hp, wp = h + pt + pb, wd + pl + pr
     padded = bool(pt or pb or pl or pr)

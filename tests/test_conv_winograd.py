@@ -1,0 +1,118 @@
+"""Winograd convolution (runtime/conv_winograd.py, codegen/winograd.py) against the fused
+conv op's numpy `eager` (im2col, float32) and a float64 run of it: random shapes (odd sizes,
+padding 0 / 1 / asymmetric), epilogues with bias, residual and activations, batch 1 and 3,
+image groups, threads; the transform matrices against numpy's correlation."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from test_runtime_kernels import bound_plan
+from tostatic.codegen import winograd
+from tostatic.ops.fused import FusedConv2D
+from tostatic.runtime import conv_winograd, threads
+
+
+def run_case(x, w, pads, epilogue, rng, bias_shape=None):
+    attrs = dict(strides=(1, 1), paddings=pads, dilations=(1, 1), groups=1, epilogue=epilogue)
+    plain = FusedConv2D.normalize_attrs({k: v for k, v in attrs.items() if k != "epilogue"})
+    shape = FusedConv2D.run_eager([x, w], {**plain, "epilogue": ()})[0].shape
+    extras, mask = [], []
+    for step in epilogue:
+        if step == "bias":
+            extras.append(rng.standard_normal(bias_shape or (w.shape[0],)).astype(x.dtype))
+            mask.append(True)
+        elif step == "add":
+            extras.append(rng.standard_normal(shape).astype(x.dtype))
+            mask.append(False)
+    full = FusedConv2D.normalize_attrs(attrs)
+    want = FusedConv2D.run_eager([x, w, *extras], full)[0]
+    exact = FusedConv2D.run_eager([a.astype(np.float64) for a in (x, w, *extras)], full)[0]
+    first, second, bound = bound_plan(FusedConv2D, [x, w, *extras], [False, True, *mask], attrs)
+    return want, exact, second, bound.labels[0][1]
+
+
+def assert_close(got, want):
+    """The issue's bar: rtol 1e-4 plus 1e-5 of the largest magnitude."""
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
+
+
+@pytest.fixture
+def any_size(monkeypatch):
+    """Winograd on every size (the dispatch's tile thresholds off)."""
+    monkeypatch.setattr(conv_winograd, "MIN_TILES", {4: 1, 2: 1})
+    monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.sampled_from([1, 3]), c=st.integers(1, 9), cout=st.integers(1, 9),
+       h=st.integers(3, 13), w=st.integers(3, 13),
+       pads=st.sampled_from([(0, 0), (1, 1), (1, 0), (0, 1, 1, 0), (2, 1, 0, 1)]),
+       epilogue=st.lists(st.sampled_from(["bias", "add", "relu", "relu6", "sigmoid", "gelu",
+                                          "hardswish"]), max_size=3).map(tuple),
+       m=st.sampled_from([2, 4]), seed=st.integers(0, 2**16))
+def test_winograd_matches_the_numpy_convolution(n, c, cout, h, w, pads, epilogue, m, seed):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conv_winograd, "MIN_TILES", {4: 1, 2: 1})
+        mp.setattr(conv_winograd, "MIN_CHANNELS", 1)
+        mp.setattr(conv_winograd, "F4_MAX_CHANNELS", 1024 if m == 4 else 0)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        wt = rng.standard_normal((cout, c, 3, 3)).astype(np.float32)
+        pt = pads[0] + (pads[1] if len(pads) == 4 else pads[0])
+        pl = pads[-1] + (pads[-2] if len(pads) == 4 else pads[-1])
+        if h + pt < 3 or w + pl < 3:
+            return
+        want, exact, got, kind = run_case(x, wt, pads, epilogue, rng,
+                                          bias_shape=(1, cout, 1, 1) if seed % 2 else None)
+    assert kind == f"winograd-f{m}"
+    assert_close(got, want)
+
+
+@pytest.mark.parametrize("n,c,size,m", [(1, 64, 56, 4), (1, 128, 28, 4), (3, 96, 15, 4),
+                                         (1, 256, 14, 2), (1, 512, 7, 2), (3, 64, 9, 4),
+                                         (1, 64, 5, None)])
+def test_resnet_scale_layers_pick_their_tile_and_stay_accurate(n, c, size, m):
+    """He-initialised filters over ReLU outputs, as in a ResNet; 5x5 (9 tiles) stays im2col."""
+    rng = np.random.default_rng(size)
+    x = np.maximum(rng.standard_normal((n, c, size, size)), 0).astype(np.float32)
+    w = (rng.standard_normal((c, c, 3, 3)) * np.sqrt(2 / (9 * c))).astype(np.float32)
+    want, exact, got, kind = run_case(x, w, (1, 1), ("bias", "add", "relu"), rng)
+    assert kind == (f"winograd-f{m}" if m else "im2col-gemm")
+    assert_close(got, want)
+    err = np.abs(got - exact).max() / np.abs(exact).max()
+    assert err < (5e-6 if m == 4 else 1e-6), err
+
+
+def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 6, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((7, 6, 3, 3)).astype(np.float32)
+    want, _, whole, _ = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
+    monkeypatch.setattr(conv_winograd, "GROUP_BYTES", 1)  # one image per group
+    monkeypatch.setattr(threads, "current", lambda: 2)
+    _, _, split, kind = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
+    assert kind == "winograd-f4"
+    np.testing.assert_array_equal(split, whole)
+    assert_close(whole, want)
+
+
+def test_numpy_kernels_switch_keeps_the_reference_path(any_size, monkeypatch):
+    monkeypatch.setenv("TOSTATIC_KERNELS", "numpy")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 8, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    assert run_case(x, w, (1, 1), ("bias",), rng)[3] == "im2col-gemm"
+
+
+@pytest.mark.parametrize("m", sorted(winograd.MATRICES))
+def test_transforms_are_exact_correlations(m):
+    """A^T [(G g) * (B^T d)] is the 1-D correlation of an alpha-long d with g, in exact
+    arithmetic (Fractions) and in float64."""
+    bt, g, at = winograd.MATRICES[m]
+    rng = np.random.default_rng(m)
+    d, k = rng.integers(-9, 9, m + 2), rng.integers(-9, 9, 3)
+    gk = [sum(row[j] * int(k[j]) for j in range(3)) for row in g]
+    bd = [sum(row[j] * int(d[j]) for j in range(m + 2)) for row in bt]
+    y = [sum(row[j] * gk[j] * bd[j] for j in range(m + 2)) for row in at]
+    assert y == list(np.correlate(d, k, "valid"))

@@ -1,0 +1,220 @@
+"""Winograd F(m x m, 3 x 3) transforms for 3x3, stride-1 convolutions (Lavin & Gray, 2016):
+the input and output tile transforms as generated kernels; the filter transform and the tile
+GEMMs stay in numpy (runtime/conv_winograd.py).
+
+An output tile of m x m needs an alpha x alpha input tile (alpha = m + 2); each of the
+alpha^2 transformed positions is one GEMM [C_out, C_in] x [C_in, tiles], so a tile costs
+alpha^2 multiply-adds per channel pair instead of 9 m^2 (F(4x4): 36 vs 144).
+
+Both transforms are separable (B^T d B, A^T M A), each as two passes, one of them over all
+of a plane's tiles at once (a long unit-stride loop LLVM vectorises; per tile row the loops
+would be 14 long at 56x56, under one AVX-512 vector):
+- input: per padded image plane [Hp, Wp], along the rows of each tile's window (stride-m
+  windows, into D[alpha, alpha, tiles]), then down, writing V[alpha^2, C, tiles] rows;
+- output: per output plane, down over all its tiles (A^T on the alpha^2 GEMM rows), then per
+  tile row along (into one output row), then the epilogue (an expression of the value, bias
+  and residual operands) writing the output row once.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+from fractions import Fraction as Fr
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tostatic.codegen import emit
+from tostatic.codegen.emit import I64, PTR
+from tostatic.ir import scalar_expr as se
+
+# the interpolation points per output tile size m (and infinity); F(4x4) with +-1/2 rather
+# than Lavin's +-2 is about twice as accurate in float32 (tests/test_conv_winograd.py)
+POINTS: dict[int, tuple[Fr, ...]] = {2: (Fr(0), Fr(1), Fr(-1)),
+                                     4: (Fr(0), Fr(1), Fr(-1), Fr(1, 2), Fr(-1, 2))}
+
+
+def _poly_mul(a: Sequence[Fr], b: Sequence[Fr]) -> list[Fr]:
+    r = [Fr(0)] * (len(a) + len(b) - 1)
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            r[i + j] += x * y
+    return r
+
+
+def cook_toom(m: int, points: Sequence[Fr], r: int = 3) -> tuple[list[list[Fr]], ...]:
+    """(B^T, G, A^T) of F(m, r) from alpha - 1 points and infinity, exactly (Fractions); each
+    B^T row scaled to integers (G's row divided by the same)."""
+    alpha = m + r - 1
+    at = [[p ** i for p in points] + [Fr(int(i == m - 1))] for i in range(m)]
+    bt, g = [], []
+    whole = [Fr(1)]
+    for p in points:
+        whole = _poly_mul(whole, [-p, Fr(1)])
+    for p in points:
+        row, norm = [Fr(1)], Fr(1)
+        for q in points:
+            if q != p:
+                row, norm = _poly_mul(row, [-q, Fr(1)]), norm * (p - q)
+        row += [Fr(0)] * (alpha - len(row))
+        scale = math.lcm(*(x.denominator for x in row))
+        bt.append([x * scale for x in row])
+        g.append([p ** k / norm / scale for k in range(r)])
+    bt.append(whole)
+    g.append([Fr(0)] * (r - 1) + [Fr(1)])
+    return bt, g, at
+
+
+MATRICES = {m: cook_toom(m, pts) for m, pts in POINTS.items()}
+_FUNCS: dict[tuple[Any, ...], Any] = {}
+
+
+def filter_transform(w: np.ndarray, m: int) -> np.ndarray:
+    """U [alpha^2, C_out, C_in] = G g G^T for each filter g [3, 3], computed in float64 (two
+    matmuls over all filters at once: a 3-operand einsum loops in C, 3x slower at bind)."""
+    g = np.array([[float(v) for v in row] for row in MATRICES[m][1]])
+    alpha, (cout, cin) = m + 2, w.shape[:2]
+    rows = g @ w.transpose(2, 3, 0, 1).reshape(3, -1).astype(np.float64)  # [alpha, 3*O*C]
+    u = np.matmul(g, rows.reshape(alpha, 3, -1))  # [alpha, alpha, O*C]
+    return np.ascontiguousarray(u.reshape(alpha * alpha, cout, cin).astype(w.dtype))
+
+
+def _combine(b: Any, coeffs: Sequence[Any], values: Sequence[Any], dtype: str) -> Any:
+    """sum(c * v) over the nonzero coefficients (+-1 as an add / subtract)."""
+    t = emit.VALUE_TYPES[dtype]
+    acc = None
+    for c, v in zip(coeffs, values):
+        if c == 0:
+            continue
+        if abs(c) != 1:  # (the points make every coefficient exact in binary)
+            term, neg = b.fmul(v, t(float(abs(c)))), c < 0
+        else:
+            term, neg = v, c < 0
+        if acc is None:
+            acc = b.fneg(term) if neg else term
+        else:
+            acc = b.fsub(acc, term) if neg else b.fadd(acc, term)
+    return acc if acc is not None else t(0.0)
+
+
+def _dims(b: Any, p: Any, n: int) -> list[Any]:
+    return [b.load(b.gep(p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(n)]
+
+
+def _input_module(m: int, dtype: str) -> emit.KernelModule:
+    """void k(xp, V, scratch, i64 *dims = [C, Hp, Wp, TH, TW, T, first, end]): the padded
+    planes p = n*C + c in [first, end) into V[alpha^2, C, T] (tile n*TH*TW + ty*TW + tx).
+    scratch: D[alpha (j), alpha (r), TH*TW], row r of each tile's window along the row."""
+    bt = MATRICES[m][0]
+    alpha = m + 2
+    km = emit.KernelModule()
+    fn, b = km.function("win", [PTR] * 4, noalias=3)
+    xp, v, dd, dims_p = fn.args
+    c, hp, wp, th, tw, t, first, end = _dims(b, dims_p, 8)
+    i64 = emit.i64
+    per = b.mul(th, tw)
+    with emit.loop(b, first, end) as p:
+        n_i, c_i = b.sdiv(p, c), b.srem(p, c)
+        plane = emit.element(b, xp, b.mul(p, b.mul(hp, wp)), dtype)
+        with emit.loop(b, 0, th) as ty:  # along the rows (stride-m windows)
+            for r in range(alpha):
+                row = emit.element(b, plane, b.mul(b.add(b.mul(ty, i64(m)), i64(r)), wp), dtype)
+                dst = [emit.element(b, dd, b.add(b.mul(i64(j * alpha + r), per),
+                                                 b.mul(ty, tw)), dtype) for j in range(alpha)]
+                with emit.loop(b, 0, tw) as tx:
+                    base = b.mul(tx, i64(m))
+                    d = [emit.load(b, row, b.add(base, i64(s)), dtype) for s in range(alpha)]
+                    for j in range(alpha):
+                        emit.store(b, _combine(b, bt[j], d, dtype), dst[j], tx, dtype)
+        t0 = b.mul(n_i, per)
+        for i in range(alpha):  # down the columns, over all the plane's tiles at once
+            for j in range(alpha):
+                out_row = emit.element(b, v, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), c),
+                                                               c_i), t), t0), dtype)
+                srcs = {r: emit.element(b, dd, b.mul(i64(j * alpha + r), per), dtype)
+                        for r in range(alpha) if bt[i][r] != 0}
+                with emit.loop(b, 0, per) as q:
+                    vals = [emit.load(b, srcs[r], q, dtype) if r in srcs else None
+                            for r in range(alpha)]
+                    emit.store(b, _combine(b, bt[i], vals, dtype), out_row, q, dtype)
+    b.ret_void()
+    return km
+
+
+def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> emit.KernelModule:
+    """void k(M, out, extras, scratch, i64 *dims = [Cout, OH, OW, TH, TW, T, first, end]):
+    output planes p = n*Cout + co in [first, end) from M[alpha^2, Cout, T]; `expr` of arg 0
+    (the convolution), then per leaf ("bias": extras[k][co], "add": extras[k][p, y, x]).
+    scratch: P[m, alpha, TH*TW] then one output row [TW*m]."""
+    at = MATRICES[m][2]
+    alpha = m + 2
+    km = emit.KernelModule()
+    fn, b = km.function("wout", [PTR] * 5, noalias=2)
+    mm, out, extras, scratch, dims_p = fn.args
+    co_n, oh, ow, th, tw, t, first, end = _dims(b, dims_p, 8)
+    i64 = emit.i64
+    per = b.mul(th, tw)
+    ptrs = [b.inttoptr(v_, PTR) for v_ in _dims(b, extras, len(leaves))]
+    part = emit.element(b, scratch, i64(0), dtype)
+    yrow = emit.element(b, scratch, b.mul(i64(m * alpha), per), dtype)
+    with emit.loop(b, first, end) as p:
+        n_i, co = b.sdiv(p, co_n), b.srem(p, co_n)
+        plane_bias = {k: emit.load(b, ptrs[k], co, dtype)
+                      for k, leaf in enumerate(leaves) if leaf == "bias"}
+        t0 = b.mul(n_i, per)
+        for j in range(alpha):  # down: part[a, j, tile] = sum_i A^T[a, i] M[i*alpha+j, tile]
+            srcs = [emit.element(b, mm, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), co_n), co),
+                                                  t), t0), dtype) for i in range(alpha)]
+            for a in range(m):
+                dst = emit.element(b, part, b.mul(i64(a * alpha + j), per), dtype)
+                with emit.loop(b, 0, per) as q:
+                    vals = [emit.load(b, srcs[i], q, dtype) if at[a][i] != 0 else None
+                            for i in range(alpha)]
+                    emit.store(b, _combine(b, at[a], vals, dtype), dst, q, dtype)
+        with emit.loop(b, 0, th) as ty:
+            for a in range(m):
+                y = b.add(b.mul(ty, i64(m)), i64(a))
+                with b.if_then(b.icmp_signed("<", y, oh)):
+                    src = emit.element(b, part, b.add(b.mul(i64(a * alpha), per),
+                                                      b.mul(ty, tw)), dtype)
+                    with emit.loop(b, 0, tw) as tx:  # along: yrow[tx*m + c] (A^T again)
+                        vals = [emit.load(b, src, b.add(b.mul(i64(j), per), tx), dtype)
+                                for j in range(alpha)]
+                        for cc in range(m):
+                            emit.store(b, _combine(b, at[cc], vals, dtype), yrow,
+                                       b.add(b.mul(tx, i64(m)), i64(cc)), dtype)
+                    row_at = b.mul(b.add(b.mul(p, oh), y), ow)
+                    orow = emit.element(b, out, row_at, dtype)
+                    rows = {k: emit.element(b, ptrs[k], row_at, dtype)
+                            for k, leaf in enumerate(leaves) if leaf == "add"}
+                    with emit.loop(b, 0, ow) as x:
+                        def leaf(i: int, x: Any = x) -> Any:
+                            if i == 0:
+                                return emit.load(b, yrow, x, dtype)
+                            k = i - 1
+                            return plane_bias[k] if k in plane_bias else \
+                                emit.load(b, rows[k], x, dtype)
+                        emit.store(b, emit.emit_expr(b, expr, leaf), orow, x, dtype)
+    b.ret_void()
+    return km
+
+
+def _compiled(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], name: str,
+              nargs: int) -> Any:
+    f = _FUNCS.get(key)
+    if f is None:
+        address = emit.compile_functions(build(), [name])[name]
+        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(address)
+    return f
+
+
+def input_transform(m: int, dtype: str) -> Callable[..., None]:
+    """f(xp, V, scratch, dims) with ctypes addresses (see _input_module)."""
+    return _compiled(("in", m, dtype), lambda: _input_module(m, dtype), "win", 4)
+
+
+def output_transform(m: int, dtype: str, expr: se.Expr,
+                     leaves: Sequence[str]) -> Callable[..., None]:
+    """f(M, out, extras, scratch, dims) with ctypes addresses (see _output_module)."""
+    key = ("out", m, dtype, expr, tuple(leaves))
+    return _compiled(key, lambda: _output_module(m, dtype, expr, leaves), "wout", 5)

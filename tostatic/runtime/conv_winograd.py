@@ -1,0 +1,149 @@
+"""3x3, stride-1 convolutions as Winograd F(m x m, 3 x 3): a quarter of im2col's multiplies
+at m = 4, which is how ResNets get past the bound a GEMM-rate im2col convolution sets
+(benchmarks/results.md).
+
+Bound once per input shape: the filters transformed once (U [alpha^2, C_out, C_in], float64
+then rounded); per run the input is copied into a zero-bordered buffer, transformed by a
+generated kernel (codegen/winograd.py) into V [alpha^2, C_in, tiles] (all images' tiles side
+by side, so batch 8 makes wider GEMMs), multiplied as one batched matmul
+M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies the fused
+conv's epilogue (bias, residual add, activation) while writing each output row.
+
+`winograd_factory` returns None where it does not apply (not 3x3 / stride 1 / dilation 1 /
+groups 1 / float32, an epilogue activation without a scalar rule, TOSTATIC_KERNELS=numpy)
+or does not pay (too few tiles: small planes at batch 1 leave the GEMMs too narrow).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from tostatic import codegen
+from tostatic.ir import scalar_expr as se
+from tostatic.ops.fused import EPILOGUE_ACTIVATIONS
+from tostatic.runtime import threads
+
+# F(4x4) on up to F4_MAX_CHANNELS input channels (its float32 error grows with the sum's
+# length: 4e-6 of the largest output at 64 channels, 1e-5 at 256; F(2x2)'s stays ~4e-7), with
+# at least MIN_TILES[m] tiles (all images): fewer leave the GEMMs too narrow to pay for the
+# transforms (measured per ResNet layer: benchmarks/results.md)
+F4_MAX_CHANNELS = 128
+MIN_TILES = {4: 16, 2: 16}
+MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
+GROUP_BYTES = 4 << 20
+
+
+def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
+    """The epilogue as one scalar expression of arg 0 (the convolution) and one arg per
+    operand step ("bias" per channel, "add" per element), applied in the fused op's order."""
+    value = se.arg(0, dtype)
+    leaves: list[str] = []
+    for step in steps:
+        if step in ("bias", "add"):
+            leaves.append(step)
+            value = value + se.arg(len(leaves), dtype)
+            continue
+        cls, attrs = EPILOGUE_ACTIVATIONS[step]
+        if cls.SCALAR is None:
+            return None
+        try:
+            value = cls.SCALAR(value, **{**cls.normalize_attrs({}), **attrs})
+        except (TypeError, se.NotScalar):
+            return None
+    return value, leaves
+
+
+def tile_size(n: int, c: int, oh: int, ow: int) -> int | None:
+    """The output tile size m of F(m x m, 3 x 3) for this layer, or None (im2col pays)."""
+    for m in (4, 2):
+        if (m == 2 or c <= F4_MAX_CHANNELS) and n * -(-oh // m) * -(-ow // m) >= MIN_TILES[m]:
+            return m
+    return None
+
+
+def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.ndarray,
+                     pads: Any, strides: Any, dilations: Any) -> tuple[Any, ...] | None:
+    """(scratch, binder, kind) for runtime.kernels.Bound, or None."""
+    x, w = ins[0], ins[1]
+    if (not codegen.enabled() or x.dtype != np.float32 or w.shape[2:] != (3, 3)
+            or tuple(strides) != (1, 1) or tuple(dilations) != (1, 1)
+            or attrs.get("groups", 1) != 1 or w.shape[1] != x.shape[1]
+            or min(w.shape[:2]) < MIN_CHANNELS):
+        return None
+    n, c, h, wd = x.shape
+    cout = w.shape[0]
+    _, _, oh, ow = out.shape
+    m = tile_size(n, c, oh, ow)
+    epi = _epilogue(attrs.get("epilogue", ()), "float32")
+    if m is None or epi is None:
+        return None
+    expr, leaves = epi
+    for leaf, a in zip(leaves, ins[2:]):
+        if a.dtype != x.dtype or (a.size != w.shape[0] if leaf == "bias" else
+                                  a.shape != out.shape):
+            return None
+    from tostatic.codegen import winograd  # noqa: PLC0415 (llvmlite loads on first use)
+    alpha = m + 2
+    (pt, _), (pl, _) = pads
+    th, tw = -(-oh // m), -(-ow // m)
+    hp, wp = th * m + 2, tw * m + 2
+    per_image = th * tw
+    # images per group: a group's V and M stay within GROUP_BYTES (in cache for the GEMMs)
+    group = max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
+    tiles = group * per_image
+    u = winograd.filter_transform(w, m)
+    f_in = winograd.input_transform(m, "float32")
+    f_out = winograd.output_transform(m, "float32", expr, leaves)
+    workers = min(threads.current(), group * c)
+    scratch = [("wino-pad", (n, c, hp, wp), x.dtype),
+               ("wino-v", (alpha * alpha * c * tiles,), x.dtype),
+               ("wino-m", (alpha * alpha * cout * tiles,), x.dtype),
+               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw),
+                x.dtype)]
+    plane_in, plane_out = c * hp * wp * 4, cout * oh * ow * 4  # bytes per image
+
+    def bind(arrays: list[np.ndarray]) -> Any:
+        xp, v_flat, m_flat, rows = arrays
+        inner = xp[:, :, pt:pt + h, pl:pl + wd]
+        borders = [r for r in (xp[:, :, :pt], xp[:, :, pt + h:], xp[:, :, pt:pt + h, :pl],
+                               xp[:, :, pt:pt + h, pl + wd:]) if r.size]
+        in_dims = [np.zeros(8, np.int64) for _ in range(workers)]
+        out_dims = [np.zeros(8, np.int64) for _ in range(workers)]
+        extras = np.zeros(max(1, len(leaves)), np.int64)
+        groups = []  # (first image, images, V, M)
+        for g0 in range(0, n, group):
+            k = min(group, n - g0) * per_image
+            groups.append((g0, min(group, n - g0),
+                           v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
+                           m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k)))
+
+        def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray) -> None:
+            for r in borders:
+                r.fill(0)
+            np.copyto(inner, x)
+            ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
+            for g0, count, v, mm in groups:
+                k = count * per_image
+                for i, (leaf, a) in enumerate(zip(leaves, ops)):
+                    extras[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
+                x_at, out_at = xp.ctypes.data + g0 * plane_in, out.ctypes.data + g0 * plane_out
+
+                def transform_in(lo: int, hi: int, part: int) -> None:
+                    d = in_dims[part]
+                    d[:] = (c, hp, wp, th, tw, k, lo, hi)
+                    f_in(x_at, v.ctypes.data, rows[part].ctypes.data, d.ctypes.data)
+
+                def transform_out(lo: int, hi: int, part: int) -> None:
+                    d = out_dims[part]
+                    d[:] = (cout, oh, ow, th, tw, k, lo, hi)
+                    f_out(mm.ctypes.data, out_at, extras.ctypes.data, rows[part].ctypes.data,
+                          d.ctypes.data)
+
+                def gemm(lo: int, hi: int, part: int) -> None:
+                    np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
+                threads.parallel(transform_in, count * c, workers)
+                threads.parallel(gemm, alpha * alpha, workers)
+                threads.parallel(transform_out, count * cout, workers)
+        return run
+    return scratch, bind, f"winograd-f{m}"
