@@ -41,9 +41,11 @@ def test_paddle_saved_model_runs_in_jit_load_and_inference(paddle_vision_models,
                for n in predictor.get_output_names()]
         assert_outputs_close(got, want, f"{case.id} tostatic.inference batch {batch}",
                              made.tolerance)
-        # without the inference passes (batch-norm folding, epilogue fusion): the same, as
-        # close as float32 summation order allows (rtol 1e-5 and 1e-5 of the output scale
-        # for the shallow nets; ResNeXt-50 reaches 3e-5 of the scale: the harness's tolerance)
+        # without the inference passes (batch-norm folding, epilogue fusion): as close as
+        # each is to Paddle (the harness's tolerance: 1e-4 of the output scale at least, twice
+        # Paddle's own dygraph-to-Inference gap). Float32 summation order alone moves the
+        # shallow nets by 1e-5 of the scale, the deep ones (ResNet-50 and up, ResNeXt, wide
+        # ResNets, MobileNetV2 x0.5 with these random weights) by 4e-5 to 2e-4
         unfused = unfused_predictor.run([x])
         assert_outputs_close(got, unfused, f"{case.id} with / without inference passes",
-                             max(1e-5, made.tolerance / 4))
+                             made.tolerance)
