@@ -72,6 +72,9 @@ def test_column_blocks_cover_the_weight_in_small_pieces():
                for lo, hi, blk in blocks)
     np.testing.assert_array_equal(np.concatenate([blk for _, _, blk in blocks], axis=1), w)
     assert column_blocks(w, 64) is None  # many rows: one packed GEMM
+    # a weight over 4 MiB is not copied into blocks (a 1 GiB model would double its memory)
+    assert column_blocks(np.zeros((1024, 1025), np.float32), 1) is None
+    assert column_blocks(np.zeros((1024, 1024), np.float32), 1) is not None
 
 
 @pytest.mark.parametrize("tx,ty", [(False, True), (False, False), (True, False)])

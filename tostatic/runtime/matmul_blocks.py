@@ -21,13 +21,17 @@ from tostatic.runtime import threads
 SMALL_MNK = 1_000_000  # m * n * k OpenBLAS still runs with its unpacked small-matrix kernel
 MAX_ROWS = 16
 MIN_COLS = 16
+# the blocks are a copy of the weight: a bigger one (a 1 GiB model's 8192 x 8192 layers) stays
+# whole, its product bound by memory anyway, and the model's memory is not doubled
+MAX_WEIGHT_BYTES = 4 << 20
 
 
 def column_blocks(weight: np.ndarray, rows: int) -> list[tuple[int, int, np.ndarray]] | None:
     """The weight [K, N] as contiguous column blocks (lo, hi, block) each small enough for
     the unpacked kernel with `rows` rows; None when one GEMM is as good."""
     k, n = weight.shape
-    if rows > MAX_ROWS or rows * k * n <= SMALL_MNK or rows * k * MIN_COLS > SMALL_MNK:
+    if rows > MAX_ROWS or rows * k * n <= SMALL_MNK or rows * k * MIN_COLS > SMALL_MNK \
+            or weight.nbytes > MAX_WEIGHT_BYTES:
         return None
     cols = max(MIN_COLS, SMALL_MNK // (rows * k) // MIN_COLS * MIN_COLS)
     parts = -(-n // max(MIN_COLS, cols - MIN_COLS))  # room for the edges' rounding
