@@ -39,16 +39,28 @@ def apply(op_cls: type[PdOp], *inputs: Any, name_hint: str | None = None,
     if ENABLED[0] and not op_cls.NONDIFF:
         for x in inputs:
             if not x.stop_gradient:
-                outs = [Tensor(a if type(a) is np.ndarray else np.asarray(a),
-                               stop_gradient=False) for a in results]
-                node = GradNode(op_cls, list(inputs), attrs, outs)
-                for i, t in enumerate(outs):
-                    t._grad_node = (node, i)
-                return outs[0] if op_cls.NUM_RESULTS == 1 else outs
+                return _recorded(op_cls, inputs, attrs, results)
     if op_cls.NUM_RESULTS == 1:
         a = results[0]
         return Tensor(a if type(a) is np.ndarray else np.asarray(a))
     return [Tensor(a if type(a) is np.ndarray else np.asarray(a)) for a in results]
+
+
+def _recorded(op_cls: type[PdOp], inputs: tuple[Any, ...], attrs: dict[str, Any],
+              results: list[Any]) -> Any:
+    """The results as tensors with a history: one GradNode on the tape (one result, the
+    common case, without the loops: this is every eager op's cost while training)."""
+    if op_cls.NUM_RESULTS == 1:
+        a = results[0]
+        t = Tensor(a if type(a) is np.ndarray else np.asarray(a), stop_gradient=False)
+        t._grad_node = (GradNode(op_cls, list(inputs), attrs, [t]), 0)
+        return t
+    outs = [Tensor(a if type(a) is np.ndarray else np.asarray(a), stop_gradient=False)
+            for a in results]
+    node = GradNode(op_cls, list(inputs), attrs, outs)
+    for i, t in enumerate(outs):
+        t._grad_node = (node, i)
+    return outs
 
 
 def _run_eager(op_cls: type[PdOp], arrays: list[np.ndarray], attrs: dict[str, Any]) -> list[Any]:
