@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tostatic as paddle
+from tostatic.ir.errors import UnsupportedError
 from tostatic.passes.base import CompileState, entry
 from tostatic.passes.manager import PassManager
 from tostatic.runtime.plan import ExecutionPlan
@@ -194,3 +195,58 @@ def test_dropout_in_a_tensor_if_trains_like_eager():
     for k, ((want, gw), (got, gg)) in enumerate(zip(*runs)):
         assert got == pytest.approx(want, rel=1e-5), k
         np.testing.assert_allclose(gg, gw, rtol=1e-5, atol=1e-7, err_msg=str(k))
+
+
+class StatsInBranch(nn.Layer):
+    def __init__(self, with_dropout=False):
+        super().__init__()
+        self.bn = nn.BatchNorm1D(4)
+        self.drop = nn.Dropout(0.5) if with_dropout else None
+
+    def forward(self, x):
+        if x.sum() > 0:
+            y = self.bn(x)
+            if self.drop is not None:
+                y = self.drop(y)
+        else:
+            y = x * 2.0
+        return y
+
+
+def test_a_call_without_backward_in_train_mode_updates_statistics_like_eager():
+    """Under no_grad (or with nothing to differentiate) a train-mode call runs the forward
+    program alone: the branch's batch norm must still update its running statistics when
+    taken, and only then (it used to leave them at zero)."""
+    rng = np.random.default_rng(5)
+    feeds = [np.abs(rng.standard_normal((8, 4))).astype("float32"),
+             -np.abs(rng.standard_normal((8, 4))).astype("float32"),
+             rng.standard_normal((8, 4)).astype("float32") + 1.0]
+    stats = {}
+    for mode in ("eager", "static"):
+        paddle.seed(3)
+        net = StatsInBranch()
+        net.train()
+        f = paddle.jit.to_static(net) if mode == "static" else net
+        seen = []
+        with paddle.no_grad():
+            for x in feeds:
+                out = f(paddle.to_tensor(x))
+                seen.append((out.numpy(), net.bn._mean.numpy().copy(),
+                             net.bn._variance.numpy().copy()))
+        stats[mode] = seen
+    for (o1, m1, v1), (o2, m2, v2) in zip(stats["eager"], stats["static"]):
+        np.testing.assert_allclose(o2, o1, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(m2, m1, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(v2, v1, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(stats["eager"][0][1], 0)  # taken: updated
+    np.testing.assert_array_equal(stats["eager"][1][1], stats["eager"][0][1])  # not taken
+
+
+def test_statistics_a_call_cannot_write_back_are_refused_naming_the_line():
+    """Batch norm with dropout in one branch keeps its pd.if (effects): a train-mode call
+    without backward is refused, not run with the statistics silently left alone."""
+    net = StatsInBranch(with_dropout=True)
+    net.train()
+    f = paddle.jit.to_static(net)
+    with paddle.no_grad(), pytest.raises(UnsupportedError, match=r"test_train_if.py:\d+.*updates"):
+        f(paddle.to_tensor(np.ones((8, 4), "float32")))

@@ -291,9 +291,25 @@ class StaticFunction:
             if program is not None:
                 outs = training.run_training(program, args, feeds, self._function.__name__)
                 return _unflatten(program.output_tree, outs)
-        program = self.concrete_program_for(specs)
+        program = self._forward_program(specs)
         outs = training.run_forward(program, feeds)
         return _unflatten(program.output_tree, [Tensor(o) for o in outs])
+
+    def _forward_program(self, specs: Sequence[Any]) -> ConcreteProgram:
+        """The program a call without backward runs. In train mode, its tensor `if`s are
+        inlined as training's are (if-to-select), so a branch's batch norm updates its
+        running statistics when taken, as in eager; a state write left inside an `if` or
+        `while` is refused (the plan would not write it back)."""
+        if not getattr(self._layer, "training", False):
+            return self.concrete_program_for(specs)
+        key = ("forward-train", self._key(specs))
+        if key not in self._cache:
+            program = trace(self._call_target(), specs, self._layer, live=True,
+                            func_name=self._function.__name__,
+                            pipeline=training.FORWARD_TRAIN_PIPELINE)
+            training.refuse_state_writes_in_regions(program.module, self._function.__name__)
+            self._cache[key] = program
+        return self._cache[key]
 
     def _training_program(self, specs: Sequence[Any]) -> ConcreteProgram | None:
         """The program with its backward appended (cached like the forward ones); None when

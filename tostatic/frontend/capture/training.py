@@ -16,10 +16,31 @@ import numpy as np
 from tostatic.frontend.tensor import grad_mode
 from tostatic.frontend.tensor.grad_node import GradNode
 from tostatic.frontend.tensor.tensor import Tensor
-from tostatic.ir.attr_keys import GRADS_ATTR
+from tostatic.ir.attr_keys import GRADS_ATTR, LOC_ATTR
+from tostatic.ir.errors import UnsupportedError
+from tostatic.ops.control_flow import RegionOp
 from tostatic.ir.opdef import Abstract
 
 TRAIN_PIPELINE = "default,if-to-select,append-backward{inputs=true},cse,dead-op-elimination"
+FORWARD_TRAIN_PIPELINE = "default,if-to-select"  # a train-mode call without backward
+
+
+def refuse_state_writes_in_regions(module: Any, name: str) -> None:
+    """An op inside a `pd.if` / `pd.while` that writes a persistable (batch norm's running
+    statistics in a branch if-to-select could not inline, or in a loop body): the plan runs
+    regions without writing their state back, so the call would silently leave it."""
+    for op in module.walk():
+        if not isinstance(op, RegionOp):
+            continue
+        for inner in op.walk():
+            if inner is not op and getattr(type(inner), "UPDATES", None):
+                where = inner.attributes.get(LOC_ATTR)
+                at = f" at {where.data}" if where is not None else ""
+                raise UnsupportedError(
+                    f"to_static {name}: {inner.name}{at} updates state (running statistics) "
+                    f"inside a tensor-dependent {op.name.removeprefix('pd.')}; in train mode "
+                    f"tostatic cannot write it back from there. Move it out of the branch or "
+                    f"loop, or call the layer in eval mode")
 
 
 def wants_grad(layer: Any, args: Any) -> bool:
