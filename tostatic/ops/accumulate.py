@@ -8,7 +8,7 @@ from tostatic.ir.attributes import FLOAT, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops import autodiff as A
-from tostatic.ops.control_flow import join
+from tostatic.ops.control_flow import join_all
 
 
 @pd_op
@@ -25,12 +25,7 @@ class AddN(PdOp):
 
     @staticmethod
     def infer(xs: list[Abstract]) -> Abstract:
-        if not xs:
-            raise ShapeError("add_n needs at least one input")
-        out = xs[0]
-        for i, x in enumerate(xs[1:], 1):
-            out = join(out, x, f"add_n input {i}")
-        return out
+        return join_all(xs, "add_n")
 
     @staticmethod
     def eager(xs: list[np.ndarray]) -> np.ndarray:

@@ -58,6 +58,16 @@ def join(a: Abstract, b: Abstract, what: str) -> Abstract:
     return Abstract(tuple(x if x == y else -1 for x, y in zip(a.shape, b.shape)), a.dtype)
 
 
+def join_all(xs: list[Abstract], what: str) -> Abstract:
+    """The type of a value that is any one of `xs` (at least one)."""
+    if not xs:
+        raise ShapeError(f"{what} needs at least one input")
+    out = xs[0]
+    for i, x in enumerate(xs[1:], 1):
+        out = join(out, x, f"{what} input {i}")
+    return out
+
+
 @pd_op
 class Yield(PdOp):
     """Ends a region of pd.if / pd.while; its operands are what the region produces."""
@@ -467,12 +477,7 @@ class SelectInput(PdOp):
 
     @staticmethod
     def infer(mask: Abstract, xs: list[Abstract]) -> Abstract:
-        if not xs:
-            raise ShapeError("pd.select_input needs at least one input")
-        out = xs[0]
-        for i, x in enumerate(xs[1:], 1):
-            out = join(out, x, f"pd.select_input input {i}")
-        return out
+        return join_all(xs, "pd.select_input")
 
     @staticmethod
     def eager(mask: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:

@@ -15,6 +15,7 @@ from tostatic.frontend.optim.optimizer import Optimizer
 from tostatic.frontend.optim.regularizer import L2Decay, WeightDecayRegularizer
 from tostatic.frontend.tensor.tensor import Tensor
 from tostatic.ir import names as unique_name
+from tostatic.ir.errors import UnsupportedError
 from tostatic.ops import optimizer as ops
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Lamb", "Momentum", "RMSProp"]
@@ -163,8 +164,8 @@ class _AdamBase(Optimizer):
         attrs.update(lazy_mode=self._lazy_mode, multi_precision=inputs["param"] is not param)
         if self._amsgrad:
             if self._static is not None:
-                raise NotImplementedError(f"{type(self).__name__}(amsgrad=True).minimize in "
-                                          f"static mode is not supported")
+                raise UnsupportedError(f"{type(self).__name__}(amsgrad=True).minimize in "
+                                       f"static mode is not supported")
             attrs.setdefault("with_decay", False)
             op = ops.AdamAmsgrad
         self._run(op, inputs, **attrs)
