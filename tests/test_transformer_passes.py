@@ -194,7 +194,8 @@ def test_the_passes_show_in_the_dumps(bert, capfd, monkeypatch):
 def test_reshapes_transposes_and_slices_run_as_views_in_the_bound_plan(bert):
     prefix, feeds = bert
     _, plain = planned(prefix, ["dead-op-elimination"])
-    _, opt = planned(prefix, INFERENCE)
+    # without fuse-attention, which takes attention's head splits and merges into its op
+    _, opt = planned(prefix, [p for p in INFERENCE if p != "fuse-attention"])
     assert_agree(outputs(opt, feeds), outputs(plain, feeds))
     labels = set(next(iter(opt.bound.values())).labels)
     assert {("pd.reshape", "view"), ("pd.transpose", "view"),

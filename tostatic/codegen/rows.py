@@ -109,6 +109,58 @@ def _layer_norm_module(dtype: str, has_scale: bool, has_bias: bool) -> emit.Kern
     return km
 
 
+def _masked_softmax_module(dtype: str) -> emit.KernelModule:
+    """void k(x, mask, rows, n, group, period, mstride): row r of x becomes
+    softmax(x[r] + mask row (r / group) % period, mstride elements apart), in place."""
+    t = VALUE_TYPES[dtype]
+    km = emit.KernelModule()
+    fn, b = km.function("rows", [PTR, PTR] + [I64] * 5)
+    x, mask, rows, n, group, period, mstride = fn.args
+    with emit.loop(b, 0, rows) as r:
+        xr = emit.element(b, x, b.mul(r, n), dtype)
+        mr = emit.element(b, mask, b.mul(b.srem(b.sdiv(r, group), period), mstride), dtype)
+        acc = emit.alloca(b, t, t(float("-inf")))
+        maxnum = b.module.declare_intrinsic("llvm.maxnum", [t], ir.FunctionType(t, [t, t]))
+
+        def masked(j: Any) -> Any:
+            return b.fadd(emit.load(b, xr, j, dtype), emit.load(b, mr, j, dtype))
+        _row_loop(b, n, lambda j: b.store(b.call(maxnum, [b.load(acc), masked(j)],
+                                                 fastmath=FAST), acc))
+        m = b.load(acc)
+        total = emit.alloca(b, t, t(0.0))
+
+        def exp_sum(j: Any) -> None:
+            e = _exp(b, b.fsub(masked(j), m), dtype)
+            emit.store(b, e, xr, j, dtype)
+            b.store(b.fadd(b.load(total), e, flags=FAST), total)
+        _row_loop(b, n, exp_sum)
+        s = b.load(total)
+        _row_loop(b, n, lambda j: emit.store(
+            b, b.fdiv(emit.load(b, xr, j, dtype), s), xr, j, dtype))
+    b.ret_void()
+    return km
+
+
+def masked_softmax_kernel(dtype: str) -> Any:
+    """The ctypes function of _masked_softmax_module for float32 / float64: attention's
+    scores plus their mask, softmaxed where they lie (one pass fewer than an add, then a
+    softmax, and one call)."""
+    if dtype not in se.FLOATS:
+        raise se.NotScalar(f"softmax of {dtype}")
+    return _func(("masked_softmax", dtype), lambda: _masked_softmax_module(dtype),
+                 [P, P] + [N] * 5)
+
+
+def layer_norm_kernel(dtype: str, has_scale: bool, has_bias: bool) -> Any:
+    """The ctypes function of _layer_norm_module (x, scale, bias, y, mean, var, rows, n,
+    eps), for callers that prepare its arguments once (runtime's bound layer_norm)."""
+    if dtype not in se.FLOATS:
+        raise se.NotScalar(f"layer_norm of {dtype}")
+    return _func(("layer_norm", dtype, has_scale, has_bias),
+                 lambda: _layer_norm_module(dtype, has_scale, has_bias),
+                 [P] * 6 + [N, N, ctypes.c_double])
+
+
 def _func(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], argtypes: list[Any]) -> Any:
     f = _FUNCS.get(key)
     if f is None:

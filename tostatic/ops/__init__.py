@@ -13,6 +13,7 @@ from tostatic.ops import (  # noqa: F401
     einsum,
     elementwise,
     fused,
+    fused_attention,
     embedding,
     fused_elementwise,
     gathering,

@@ -17,6 +17,7 @@ from tostatic.passes import (  # noqa: F401
     fold_batch_norm,
     fold_matmul_scale,
     fold_static_shapes,
+    fuse_attention,
     fuse_elementwise,
     fuse_epilogue,
     fuse_qkv,
@@ -42,7 +43,8 @@ PIPELINES = {
     # module keeps `load`'s IR; fuse-elementwise comes after fuse-epilogue, which takes the
     # bias / activation / residual ops after a conv or matmul first
     "inference": "fold-static-shapes,constant-folding,fold-batch-norm,remove-test-dropout,"
-                 "fuse-epilogue,fold-matmul-scale,fuse-qkv,fuse-elementwise,dead-op-elimination",
+                 "fuse-epilogue,fold-matmul-scale,fuse-qkv,fuse-attention,fuse-elementwise,"
+                 "dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")

@@ -87,7 +87,10 @@ class BoundPlan:
             kernel, ins, outs = body.steps[k]
             bound = None
             factory = FACTORIES.get(type(op))
-            sample = record[outs[0]] if len(outs) == 1 else None
+            # an op of several results binds a kernel when only its first is read (layer
+            # norm's Mean and Variance in inference): the others stay unset
+            sample = record[outs[0]] if len(outs) == 1 or all(
+                last_use[o] < 0 for o in outs[1:]) else None
             if factory is not None and isinstance(sample, np.ndarray) and sample.size:
                 bound = factory(op, op.attr_values(), [record[i] for i in ins], sample,
                                 [i in const for i in ins])

@@ -44,6 +44,10 @@ from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
 from tostatic.runtime.conv_winograd import winograd_factory
+from tostatic.runtime.attention import attention_factory
+from tostatic.runtime.layer_norm_kernel import layer_norm_factory
+from tostatic.ops import layer_norm as ln
+from tostatic.ops.fused_attention import FusedAttention
 from tostatic.ops.pooling import _dims as _pool_dims
 
 Run = Callable[..., None]
@@ -511,4 +515,10 @@ FACTORIES: dict[type, Callable[..., Bound | None]] = {
     **{cls: binary_factory for cls in UFUNCS},
     act.Relu: unary_factory, act.Relu6: unary_factory, act.Sigmoid: unary_factory,
     act.Tanh: unary_factory, Pool2D: pool_factory,
+    FusedAttention: lambda op, attrs, ins, out, const: (
+        None if (a := attention_factory(attrs, ins, out)) is None else Bound(*a)),
+    **{cls: lambda op, attrs, ins, out, const: (
+        None if (a := layer_norm_factory(type(op).WEIGHTS, attrs, ins, out)) is None
+        else Bound(*a)) for cls in (ln.LayerNorm, ln.LayerNormScaleOnly,
+                                    ln.LayerNormBiasOnly, ln.LayerNormPlain)},
 }
