@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from tostatic.runtime.bind_folding import bind_constants
 from tostatic.runtime.kernels import FACTORIES, Bound
 from tostatic.runtime.views import view_kernel
 
@@ -74,7 +75,13 @@ class BoundPlan:
                  compiled_kernel: Callable[[Any], Any]):
         self.lock = threading.Lock()  # its buffers serve one run at a time
         n_steps = len(body.steps)
-        const = {i for i, _ in body.constants}
+        # results known at bind (shape-only ops and what follows from them and the
+        # weights): constants of this plan, no step
+        folded = bind_constants(body, record)
+        record = list(record)
+        for i, value in folded.items():
+            record[i] = value
+        const = {i for i, _ in body.constants} | set(folded)
         last_use = [-1] * body.num_slots
         for k, (_, ins, _) in enumerate(body.steps):
             for i in ins:
@@ -85,6 +92,9 @@ class BoundPlan:
         chosen: list[tuple[str, Any]] = []  # ("bound", Bound) | ("compiled"|"numpy"|"view", fn)
         for k, op in enumerate(body.ops):
             kernel, ins, outs = body.steps[k]
+            if outs and all(o in folded for o in outs):
+                chosen.append(("folded", None))
+                continue
             bound = None
             factory = FACTORIES.get(type(op))
             # an op of several results binds a kernel when only its first is read (layer
@@ -116,6 +126,8 @@ class BoundPlan:
             if how == "bound":
                 refs[outs[0]] = frozenset((outs[0],))
                 end[outs[0]] = k
+            elif how == "folded":
+                continue  # a constant: no buffer
             else:
                 shared = frozenset().union(*(refs[i] for i in ins)) if ins else frozenset()
                 for o in outs:
@@ -129,6 +141,8 @@ class BoundPlan:
         self.env: list[Any] = [None] * body.num_slots
         for i, value in body.constants:
             self.env[i] = value.numpy() if hasattr(value, "numpy") else value
+        for i, value in folded.items():
+            self.env[i] = value
         scratch_size: dict[str, int] = defaultdict(int)
         outs_of: dict[int, np.ndarray] = {}
         for k, (how, what) in enumerate(chosen):
@@ -148,6 +162,8 @@ class BoundPlan:
         self.labels: list[tuple[str, str]] = []
         for k, (how, what) in enumerate(chosen):
             _, ins, outs = body.steps[k]
+            if how == "folded":
+                continue
             if how == "bound":
                 views = [arenas[name][:int(np.prod(shape)) * np.dtype(dtype).itemsize]
                          .view(dtype).reshape(shape) for name, shape, dtype in what.scratch]

@@ -46,6 +46,8 @@ from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
 from tostatic.runtime.conv_winograd import winograd_factory
 from tostatic.runtime.attention import attention_factory
 from tostatic.runtime.layer_norm_kernel import layer_norm_factory
+from tostatic.runtime.embedding_kernel import embedding_factory
+from tostatic.ops.embedding import LookupTableV2
 from tostatic.ops import layer_norm as ln
 from tostatic.ops.fused_attention import FusedAttention
 from tostatic.ops.pooling import _dims as _pool_dims
@@ -515,6 +517,7 @@ FACTORIES: dict[type, Callable[..., Bound | None]] = {
     **{cls: binary_factory for cls in UFUNCS},
     act.Relu: unary_factory, act.Relu6: unary_factory, act.Sigmoid: unary_factory,
     act.Tanh: unary_factory, Pool2D: pool_factory,
+    LookupTableV2: lambda *a: None if (e := embedding_factory(*a)) is None else Bound(*e),
     FusedAttention: lambda op, attrs, ins, out, const: (
         None if (a := attention_factory(attrs, ins, out)) is None else Bound(*a)),
     **{cls: lambda op, attrs, ins, out, const: (
