@@ -109,9 +109,38 @@ def _layer_norm_module(dtype: str, has_scale: bool, has_bias: bool) -> emit.Kern
     return km
 
 
+CONTRACT = ("contract",)  # fmul + fadd may become one FMA (rounds once: no less exact)
+
+
+def _exp_shifted(b: Any, z: Any, dtype: str) -> Any:
+    """exp(z) for softmax's z = x - max(x) <= 0: mathfns.exp_f32's Cephes polynomial with its
+    products contracted into FMAs and one 2**n scaling (n >= -126 above the underflow
+    bound, so 2**n is a normal float), 0 below the bound; NaN stays NaN. float64: libm."""
+    if dtype != "float32":
+        return mathfns.libm_f64(b, "exp", z)
+    f = emit.F32
+    low = b.fcmp_ordered("<", z, f(-87.3))
+    zc = b.select(low, f(-87.3), z)
+    fx = mathfns._intrinsic(b, "llvm.floor", b.fadd(b.fmul(zc, f(1.44269504088896341),
+                                                           flags=CONTRACT), f(0.5),
+                                                    flags=CONTRACT))
+    r = b.fsub(zc, b.fmul(fx, f(mathfns.LN2_HI), flags=CONTRACT), flags=CONTRACT)
+    r = b.fsub(r, b.fmul(fx, f(mathfns.LN2_LO), flags=CONTRACT), flags=CONTRACT)
+    p = f(1.9875691500e-4)
+    for c in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+              5.0000001201e-1):
+        p = b.fadd(b.fmul(p, r, flags=CONTRACT), f(c), flags=CONTRACT)
+    y = b.fadd(b.fadd(b.fmul(p, b.fmul(r, r), flags=CONTRACT), r, flags=CONTRACT), f(1.0))
+    y = b.fmul(y, mathfns._pow2(b, b.fptosi(fx, emit.I32)))
+    y = b.select(low, f(0.0), y)
+    return b.select(b.fcmp_unordered("uno", z, z), z, y)
+
+
 def _masked_softmax_module(dtype: str) -> emit.KernelModule:
     """void k(x, mask, rows, n, group, period, mstride): row r of x becomes
-    softmax(x[r] + mask row (r / group) % period, mstride elements apart), in place."""
+    softmax(x[r] + mask row (r / group) % period, mstride elements apart), in place; the
+    exponentials by _exp_shifted, the sum's reciprocal multiplied (within an ulp or two of
+    numpy's exp and division)."""
     t = VALUE_TYPES[dtype]
     km = emit.KernelModule()
     fn, b = km.function("rows", [PTR, PTR] + [I64] * 5)
@@ -130,13 +159,13 @@ def _masked_softmax_module(dtype: str) -> emit.KernelModule:
         total = emit.alloca(b, t, t(0.0))
 
         def exp_sum(j: Any) -> None:
-            e = _exp(b, b.fsub(masked(j), m), dtype)
+            e = _exp_shifted(b, b.fsub(masked(j), m), dtype)
             emit.store(b, e, xr, j, dtype)
             b.store(b.fadd(b.load(total), e, flags=FAST), total)
         _row_loop(b, n, exp_sum)
-        s = b.load(total)
+        inv = b.fdiv(t(1.0), b.load(total))  # one division a row, a product an element
         _row_loop(b, n, lambda j: emit.store(
-            b, b.fdiv(emit.load(b, xr, j, dtype), s), xr, j, dtype))
+            b, b.fmul(emit.load(b, xr, j, dtype), inv), xr, j, dtype))
     b.ret_void()
     return km
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tostatic import codegen
+from tostatic.codegen.calls import CallCache
 from tostatic.runtime import threads
 
 # below this many flops a call runs on one thread (a hand-off costs 20-50 us)
@@ -61,26 +62,31 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
         scores = arrays[0]  # [heads, b, sq, sk]
         base = _address(scores)
         zeros = np.zeros(sk, q.dtype)
+        calls = CallCache()
 
-        def heads_range(q4: np.ndarray, k4: np.ndarray, v4: np.ndarray, o4: np.ndarray,
-                        m: int, lo: int, hi: int) -> None:
-            np.matmul(q4[lo:hi], k4[lo:hi].swapaxes(-1, -2), out=scores[lo:hi])
-            kernel(base + lo * row_bytes, m, (hi - lo) * b * sq, sk, sq, b, mask_step)
-            np.matmul(scores[lo:hi], v4[lo:hi], out=o4[lo:hi])
+        def prepare(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: tuple[np.ndarray, ...],
+                    out: np.ndarray) -> Callable[[], None]:
+            m = _address(mask[0] if mask else zeros)  # contiguous (run sees to it)
+            q4, k4, v4, o4 = (_heads(a, heads) for a in (q, k, v, out))
+            kt = k4.swapaxes(-1, -2)
+
+            def heads_range(lo: int, hi: int, _: int = 0) -> None:
+                np.matmul(q4[lo:hi], kt[lo:hi], out=scores[lo:hi])
+                kernel(base + lo * row_bytes, m, (hi - lo) * b * sq, sk, sq, b, mask_step)
+                np.matmul(scores[lo:hi], v4[lo:hi], out=o4[lo:hi])
+
+            def whole() -> None:
+                np.matmul(q4, kt, out=scores)
+                kernel(base, m, heads * b * sq, sk, sq, b, mask_step)
+                np.matmul(scores, v4, out=o4)
+            return whole if parts == 1 else (
+                lambda: threads.parallel(heads_range, heads, parts))
 
         def run(q: np.ndarray, k: np.ndarray, v: np.ndarray, *mask: np.ndarray,
                 out: np.ndarray) -> None:
-            if mask:
-                m_arr = mask[0] if mask[0].flags.c_contiguous else \
-                    np.ascontiguousarray(mask[0])
-                m = _address(m_arr)
-            else:
-                m = _address(zeros)
-            q4, k4, v4, o4 = (_heads(a, heads) for a in (q, k, v, out))
-            if parts == 1:
-                heads_range(q4, k4, v4, o4, m, 0, heads)
-            else:
-                threads.parallel(lambda lo, hi, _: heads_range(q4, k4, v4, o4, m, lo, hi),
-                                 heads, parts)
+            if mask and not mask[0].flags.c_contiguous:  # a copy of this run's values
+                prepare(q, k, v, (np.ascontiguousarray(mask[0]),), out)()
+            else:  # the arrays stay alive with their prepared call
+                calls.get((q, k, v, *mask, out), lambda: prepare(q, k, v, mask, out))()
         return run
     return [("attention-scores", (heads, b, sq, sk), q.dtype)], bind, "attention"

@@ -159,11 +159,28 @@ class BoundPlan:
             free.extend(release.pop(k, []))
         arenas = {name: np.empty(size, np.uint8) for name, size in scratch_size.items()}
         self.steps: list[tuple[Callable[..., Any], list[int], list[int]]] = []
+        # slots holding the same array every run: weights, folded values, planned buffers
+        fixed = set(const) | {body.steps[k][2][0] for k in outs_of}
         self.labels: list[tuple[str, str]] = []
+        self.at_bind: list[tuple[str, str]] = []  # (op, how) of the steps done at bind
         for k, (how, what) in enumerate(chosen):
             _, ins, outs = body.steps[k]
             if how == "folded":
+                self.at_bind.append((body.ops[k].name, "folded"))
                 continue
+            if how == "view" and all(i in fixed for i in ins):
+                # a view of a planned buffer (or a weight) is the same view every run:
+                # made once here, no step (BERT's q / k / v slices, ResNet's flatten);
+                # not a reshape numpy had to copy (of a transposed view): that copy is
+                # this run's values
+                given = [self.env[i] for i in ins]
+                made = what(*given)
+                if all(np.may_share_memory(v, given[0]) for v in made):
+                    for o, v in zip(outs, made):
+                        self.env[o] = v
+                        fixed.add(o)
+                    self.at_bind.append((body.ops[k].name, "view"))
+                    continue
             if how == "bound":
                 views = [arenas[name][:int(np.prod(shape)) * np.dtype(dtype).itemsize]
                          .view(dtype).reshape(shape) for name, shape, dtype in what.scratch]
