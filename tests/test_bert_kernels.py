@@ -1,0 +1,211 @@
+"""BERT's non-GEMM kernels against numpy references written here: pd.fused_attention (its
+eager, and runtime's bound kernel: BLAS on the heads' strided rows + codegen's masked softmax),
+the masked softmax row kernel, layer_norm's and lookup_table_v2's bound kernels, and the
+bound plan's folding of shape-only ops at bind."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tostatic
+from tostatic.codegen import rows
+from tostatic.ir.errors import OutOfRangeError
+from tostatic.ops.embedding import LookupTableV2
+from tostatic.ops.fused_attention import FusedAttention
+from tostatic.ops.layer_norm import LayerNorm, LayerNormPlain, LayerNormScaleOnly
+from tostatic.runtime import threads
+from tostatic.runtime.attention import attention_factory
+from tostatic.runtime.embedding_kernel import embedding_factory
+from tostatic.runtime.layer_norm_kernel import layer_norm_factory
+from tostatic.static import InputSpec
+
+
+def attention_reference(q, k, v, mask, heads):
+    """Head by head, in float64: softmax(q_h k_h^T + mask) v_h, heads side by side."""
+    b, sq, hd = q.shape
+    d = hd // heads
+    out = np.zeros((b, sq, hd))
+    for i in range(b):
+        for h in range(heads):
+            cols = slice(h * d, (h + 1) * d)
+            s = q[i, :, cols].astype(np.float64) @ k[i, :, cols].T.astype(np.float64)
+            if mask is not None:
+                s = s + np.broadcast_to(mask, (b, heads, sq, s.shape[1]))[i, h]
+            e = np.exp(s - s.max(axis=1, keepdims=True))
+            out[i, :, cols] = (e / e.sum(axis=1, keepdims=True)) @ v[i, :, cols]
+    return out
+
+
+def run_bound(bound, ins, out):
+    scratch, bind, _ = bound
+    run = bind([np.empty(shape, dtype) for _, shape, dtype in scratch])
+    run(*ins, out=out)
+    run(*ins, out=out)  # the prepared call, a second time
+    return out
+
+
+def qkv_case(rng, b, sq, sk, heads, d, dtype, mask_kind):
+    """q, k, v as slices of one projection (strided rows, as fuse-qkv leaves them)."""
+    hd = heads * d
+    qx = rng.standard_normal((b, sq, 2 * hd)).astype(dtype)
+    kv = rng.standard_normal((b, sk, 3 * hd)).astype(dtype)
+    q, k, v = qx[:, :, hd:], kv[:, :, :hd], kv[:, :, 2 * hd:]
+    mask = {"none": None,
+            "padding": np.where(rng.random((b, 1, 1, sk)) < 0.3, -1e4, 0.0),
+            "shared": rng.standard_normal((1, 1, 1, sk)) * 3,
+            "full": rng.standard_normal((b, heads, sq, sk))}[mask_kind]
+    return q, k, v, None if mask is None else mask.astype(dtype)
+
+
+@settings(max_examples=25, deadline=None)
+@given(b=st.integers(1, 3), sq=st.integers(1, 19), sk=st.integers(1, 19),
+       heads=st.integers(1, 4), d=st.integers(1, 9), dtype=st.sampled_from(["float32",
+                                                                             "float64"]),
+       mask_kind=st.sampled_from(["none", "padding", "shared", "full"]),
+       workers=st.sampled_from([1, 2]))
+def test_fused_attention_kernel_and_eager_match_the_reference(b, sq, sk, heads, d, dtype,
+                                                               mask_kind, workers):
+    rng = np.random.default_rng(b * 1000 + sq * 31 + sk)
+    q, k, v, mask = qkv_case(rng, b, sq, sk, heads, d, dtype, mask_kind)
+    want = attention_reference(q, k, v, mask, heads)
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    masks = [] if mask is None else [mask]
+    np.testing.assert_allclose(FusedAttention.eager(q, k, v, masks, heads), want, **tol)
+    out = np.empty((b, sq, heads * d), dtype)
+    old = threads._requested
+    threads._requested = workers
+    try:
+        bound = attention_factory({"num_heads": heads}, [q, k, v, *masks], out)
+    finally:
+        threads._requested = old
+    if mask_kind == "full" and mask.shape[1:] != (1, 1, sk):  # per head / query: eager
+        assert bound is None
+        return
+    assert bound is not None and bound[2] == "attention"
+    np.testing.assert_allclose(run_bound(bound, [q, k, v, *masks], out), want, **tol)
+
+
+def test_fused_attention_splits_heads_over_threads(monkeypatch):
+    """Enough work for two threads: each takes a range of heads (and their score rows)."""
+    monkeypatch.setattr(threads, "_requested", 2)
+    rng = np.random.default_rng(7)
+    q, k, v, mask = qkv_case(rng, 2, 64, 64, 4, 32, "float32", "padding")
+    out = np.empty((2, 64, 128), np.float32)
+    calls = []
+    real = threads.parallel
+    monkeypatch.setattr(threads, "parallel",
+                        lambda fn, items, workers: (calls.append(workers),
+                                                    real(fn, items, workers)))
+    got = run_bound(attention_factory({"num_heads": 4}, [q, k, v, mask], out),
+                    [q, k, v, mask], out)
+    assert calls == [2, 2]
+    np.testing.assert_allclose(got, attention_reference(q, k, v, mask, 4), rtol=2e-5,
+                               atol=2e-6)
+
+
+def test_numpy_kernels_switch_keeps_the_reference(monkeypatch):
+    monkeypatch.setenv("TOSTATIC_KERNELS", "numpy")
+    q = np.zeros((1, 4, 8), np.float32)
+    assert attention_factory({"num_heads": 2}, [q, q, q], q.copy()) is None
+    assert layer_norm_factory(("scale", "bias"), {"epsilon": 1e-5, "begin_norm_axis": 2},
+                              [q, np.ones(8, np.float32), np.zeros(8, np.float32)], q) is None
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_masked_softmax_rows(dtype):
+    """Rows of scores plus the mask row of their group, as the kernel indexes them:
+    (row / group) % period, mstride apart; large negatives, -inf and NaN as numpy has them."""
+    rng = np.random.default_rng(3)
+    rows_, n, group, period = 12, 37, 3, 2
+    x = (rng.standard_normal((rows_, n)) * 30).astype(dtype)
+    x[0, :5] = -np.inf
+    x[1, 3] = np.nan
+    mask = np.where(rng.random((period, n)) < 0.3, -1e4, 0.0).astype(dtype)
+    mask[1, 7] = -200.0  # far below the float32 exp's underflow bound
+    got = x.copy()
+    f = rows.masked_softmax_kernel(dtype)
+    f(got.ctypes.data, mask.ctypes.data, rows_, n, group, period, n)
+    s = x.astype(np.float64) + mask[(np.arange(rows_) // group) % period]
+    with np.errstate(invalid="ignore"):
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        want = e / e.sum(axis=1, keepdims=True)
+    tol = 3e-7 if dtype == "float32" else 1e-15
+    np.testing.assert_allclose(got, want, rtol=tol * 10, atol=tol)
+    assert np.isnan(got[1]).all()
+
+
+@pytest.mark.parametrize("cls", [LayerNorm, LayerNormScaleOnly, LayerNormPlain])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layer_norm_bound_kernel(cls, dtype):
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, 5, 33)) * 4 + 2).astype(dtype)
+    weights = [rng.standard_normal(33).astype(dtype) for _ in cls.WEIGHTS]
+    attrs = {"epsilon": 1e-5, "begin_norm_axis": 2}
+    mean = x.mean(axis=2, keepdims=True, dtype=np.float64)
+    want = (x - mean) / np.sqrt(((x - mean) ** 2).mean(axis=2, keepdims=True) + 1e-5)
+    for name, w in zip(cls.WEIGHTS, weights):
+        want = want * w if name == "scale" else want + w
+    out = np.empty_like(x)
+    got = run_bound(layer_norm_factory(cls.WEIGHTS, attrs, [x, *weights], out),
+                    [x, *weights], out)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got, cls.run_eager([x, *weights], attrs)[0], rtol=tol,
+                               atol=tol)
+
+
+def test_embedding_bound_kernel_padding_and_errors():
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((10, 6)).astype(np.float32)
+    ids = rng.integers(0, 10, (2, 7))
+    ids[0, :3] = 4
+    for pad in (4, -1):
+        out = np.empty((2, 7, 6), np.float32)
+        bound = embedding_factory(LookupTableV2, {"padding_idx": pad}, [ids, w], out,
+                                  [False, True])
+        want = w[ids] * (ids != pad)[..., None]  # Paddle: padding rows are zeros
+        np.testing.assert_array_equal(run_bound(bound, [ids, w], out), want)
+    # an id -1 with padding_idx -1 is a zero row (the eager's rule); out of range raises
+    neg = ids.copy()
+    neg[1, 1] = -1
+    out = np.empty((2, 7, 6), np.float32)
+    got = run_bound(embedding_factory(LookupTableV2, {"padding_idx": -1}, [neg, w], out,
+                                      [False, True]), [neg, w], out)
+    np.testing.assert_array_equal(got[1, 1], 0)
+    np.testing.assert_array_equal(got[0], w[neg[0]])
+    bad = ids.copy()
+    bad[0, 0] = 10
+    with pytest.raises(OutOfRangeError, match="lookup_table_v2"):
+        run_bound(embedding_factory(LookupTableV2, {"padding_idx": -1}, [ids, w], out,
+                                    [False, True]), [bad, w], out)
+
+
+class PositionIds(tostatic.nn.Layer):
+    """BERT's position ids from the input's shape (full_like, cumsum, subtract) and their
+    embedding, added to the input's."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = tostatic.nn.Embedding(40, 4)
+
+    def forward(self, ids):
+        ones = tostatic.ones_like(ids)
+        return self.table(ids) + self.table(tostatic.cumsum(ones, axis=-1) - ones)
+
+
+def test_shape_only_ops_fold_at_bind(tmp_path):
+    model = PositionIds()
+    model.eval()
+    prefix = str(tmp_path / "pos")
+    tostatic.jit.save(model, prefix, input_spec=[InputSpec([None, None], "int64", "ids")])
+    predictor = tostatic.inference.create_predictor(
+        tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams"))
+    table = model.table.weight.numpy()
+    for shape in [(2, 5), (2, 5), (3, 9), (3, 9)]:  # each shape: first run, then bound
+        ids = np.random.default_rng(sum(shape)).integers(0, 40, shape)
+        got = predictor.run([ids])[0]
+        np.testing.assert_allclose(got, table[ids] + table[np.arange(shape[1])], rtol=1e-6)
+    for bound in predictor._model.plan.bound.values():
+        folded = {op for op, how in bound.at_bind if how == "folded"}
+        assert {"pd.full_like", "pd.cumsum", "pd.subtract", "pd.lookup_table_v2"} <= folded
+        assert [op for op, _ in bound.labels].count("pd.lookup_table_v2") == 1
