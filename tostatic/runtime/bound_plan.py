@@ -99,7 +99,7 @@ class BoundPlan:
             factory = FACTORIES.get(type(op))
             # an op of several results binds a kernel when only its first is read (layer
             # norm's Mean and Variance in inference): the others stay unset
-            sample = record[outs[0]] if len(outs) == 1 or all(
+            sample = record[outs[0]] if outs and all(
                 last_use[o] < 0 for o in outs[1:]) else None
             if factory is not None and isinstance(sample, np.ndarray) and sample.size:
                 bound = factory(op, op.attr_values(), [record[i] for i in ins], sample,
