@@ -20,6 +20,12 @@ from tostatic.runtime.layer_norm_kernel import layer_norm_factory
 from tostatic.static import InputSpec
 
 
+@pytest.fixture(autouse=True)
+def compiled_kernels(monkeypatch):
+    """These tests are of the compiled kernels, whatever TOSTATIC_KERNELS the run has."""
+    monkeypatch.delenv("TOSTATIC_KERNELS", raising=False)
+
+
 def attention_reference(q, k, v, mask, heads):
     """Head by head, in float64: softmax(q_h k_h^T + mask) v_h, heads side by side."""
     b, sq, hd = q.shape
