@@ -215,3 +215,42 @@ def test_shape_only_ops_fold_at_bind(tmp_path):
         folded = {op for op, how in bound.at_bind if how == "folded"}
         assert {"pd.full_like", "pd.cumsum", "pd.subtract", "pd.lookup_table_v2"} <= folded
         assert [op for op, _ in bound.labels].count("pd.lookup_table_v2") == 1
+
+
+@pytest.mark.parametrize("contiguous_mask", [True, False])
+def test_attention_prepared_call_reads_each_runs_values(contiguous_mask):
+    """A plan calls the kernel with the same arrays every run, new values in them: the
+    prepared call (addresses, views) must read them, the mask too (a strided mask: a copy
+    a run)."""
+    rng = np.random.default_rng(11)
+    q, k, v, _ = qkv_case(rng, 2, 6, 8, 2, 3, "float32", "none")
+    wide = np.zeros((2, 1, 1, 16), np.float32)
+    mask = wide[:, :, :, :8] if contiguous_mask else wide[:, :, :, ::2]
+    mask = np.ascontiguousarray(mask) if contiguous_mask else mask
+    out = np.empty((2, 6, 6), np.float32)
+    scratch, bind, _ = attention_factory({"num_heads": 2}, [q, k, v, mask], out)
+    run = bind([np.empty(shape, dtype) for _, shape, dtype in scratch])
+    for step in range(3):
+        q[...] = rng.standard_normal(q.shape)
+        v[...] = rng.standard_normal(v.shape)
+        mask[...] = np.where(rng.random(mask.shape) < 0.4, -1e4, 0.0)
+        run(q, k, v, mask, out=out)
+        np.testing.assert_allclose(out, attention_reference(q, k, v, mask, 2), rtol=2e-5,
+                                   atol=2e-6)
+
+
+def test_layer_norm_prepared_call_reads_each_runs_values():
+    rng = np.random.default_rng(12)
+    base = rng.standard_normal((4, 2, 20)).astype(np.float32)
+    x = base[:, 0]  # strided rows: a contiguous copy a run
+    scale = np.empty(40, np.float32)[::2]  # a strided weight computed each run
+    attrs = {"epsilon": 1e-5, "begin_norm_axis": 1}
+    out = np.empty((4, 20), np.float32)
+    scratch, bind, _ = layer_norm_factory(("scale",), attrs, [x, scale], out)
+    run = bind([np.empty(shape, dtype) for _, shape, dtype in scratch])
+    for step in range(3):
+        base[...] = rng.standard_normal(base.shape) * (step + 1)
+        scale[...] = rng.standard_normal(20)
+        run(x, scale, out=out)
+        np.testing.assert_allclose(out, LayerNormScaleOnly.run_eager([x, scale], attrs)[0],
+                                   rtol=1e-5, atol=1e-5)

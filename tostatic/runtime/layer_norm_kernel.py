@@ -36,7 +36,7 @@ def layer_norm_factory(weights: Sequence[str], attrs: dict[str, Any],
 
         def prepare(x: np.ndarray, given: tuple[np.ndarray, ...], out: np.ndarray
                     ) -> Callable[[], None]:
-            named = dict(zip(weights, (np.ascontiguousarray(w).reshape(-1) for w in given)))
+            named = dict(zip(weights, (w.reshape(-1) for w in given)))  # contiguous: views
             keep = (x, out, stats, *named.values())  # alive as long as the call
             sc, bi = named.get("scale"), named.get("bias")
             args = (x.ctypes.data, None if sc is None else sc.ctypes.data,
@@ -45,8 +45,10 @@ def layer_norm_factory(weights: Sequence[str], attrs: dict[str, Any],
             return lambda: kernel(*args) if keep else None
 
         def run(x: np.ndarray, *given: np.ndarray, out: np.ndarray) -> None:
-            if not x.flags.c_contiguous:
-                x = np.ascontiguousarray(x)
-            calls.get((x, out, *given), lambda: prepare(x, given, out))()
+            if x.flags.c_contiguous and all(w.flags.c_contiguous for w in given):
+                calls.get((x, out, *given), lambda: prepare(x, given, out))()
+            else:  # copies of this run's values, prepared for this call alone
+                prepare(np.ascontiguousarray(x),
+                        tuple(np.ascontiguousarray(w) for w in given), out)()
         return run
     return [("layer-norm-stats", (2, rows), x.dtype)], bind, "rows"
