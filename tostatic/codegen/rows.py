@@ -112,7 +112,7 @@ def _layer_norm_module(dtype: str, has_scale: bool, has_bias: bool) -> emit.Kern
 def _func(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], argtypes: list[Any]) -> Any:
     f = _FUNCS.get(key)
     if f is None:
-        address = emit.compile_functions(build(), ["rows"])["rows"]
+        address = emit.compile_recipe(("rows", *key), build, ["rows"])["rows"]
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *argtypes)(address)
     return f
 

@@ -212,7 +212,7 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], name
               nargs: int) -> Any:
     f = _FUNCS.get(key)
     if f is None:
-        address = emit.compile_functions(build(), [name])[name]
+        address = emit.compile_recipe(("winograd", *key), build, [name])[name]
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(address)
     return f
 
