@@ -50,3 +50,23 @@ def test_a_warm_start_builds_no_ir_and_bad_entries_are_rebuilt(tmp_path):
     entries[2].unlink()
     assert _start(env) == (3, 0, 3)  # all rebuilt (their objects were there), results right
     assert _start(env) == (0, 0, 3)  # and the entries written again
+
+
+def test_the_index_is_keyed_by_the_generator_code_and_the_recipe(tmp_path, monkeypatch):
+    from tostatic.codegen import engine, winograd
+
+    monkeypatch.setenv("TOSTATIC_CACHE_DIR", str(tmp_path))
+    built = []
+
+    def build() -> str:
+        built.append(1)
+        return winograd._input_module(2, "float32").text()
+
+    first = engine.compile_recipe(("test-recipe", 1), build, ["__NAME__win"])
+    assert engine.compile_recipe(("test-recipe", 1), build, ["__NAME__win"]) == first
+    assert len(built) == 1  # the second found the index entry
+    engine.compile_recipe(("test-recipe", 2), build, ["__NAME__win"])
+    assert len(built) == 2  # another recipe
+    monkeypatch.setattr(engine, "_DIGEST", ["another generator"])
+    assert engine.compile_recipe(("test-recipe", 1), build, ["__NAME__win"]) == first
+    assert len(built) == 3  # changed generator code: built again (the same IR, here)

@@ -147,15 +147,24 @@ def _link(key: str, ir_text: str | None, symbols: list[str]) -> dict[str, int]:
 _DIGEST: list[str] = []
 
 
+# what the generators read besides codegen's own modules (keep in step with their imports)
+_GENERATOR_DEPS = ("ir/scalar_expr.py", "ops/pooling.py", "ops/fused.py")
+
+
 def _generator_digest() -> str:
-    """A hash of the code that turns a recipe into IR (codegen's modules, the scalar
-    expressions), read once a process: a changed generator never meets an old index entry."""
+    """A hash of the code that turns a recipe into IR (codegen's modules and what they
+    import), read once a process: a changed generator never meets an old index entry.
+    Without its source files (a bytecode-only install) a per-process random value: the
+    index is then never shared between processes."""
     if not _DIGEST:
         here = Path(__file__).resolve().parent
         h = hashlib.sha256()
-        for path in sorted(here.glob("*.py")) + [here.parent / "ir" / "scalar_expr.py"]:
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
-        _DIGEST.append(h.hexdigest())
+        try:
+            for path in sorted(here.glob("*.py")) + [here.parent / d for d in _GENERATOR_DEPS]:
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
+            _DIGEST.append(h.hexdigest())
+        except OSError:
+            _DIGEST.append(os.urandom(16).hex())
     return _DIGEST[0]
 
 
