@@ -166,3 +166,37 @@ def test_ten_thousand_runs_do_not_grow_memory(saved):
         out.copy_to_cpu()
     grown = _rss() - before
     assert grown < 4 << 20, f"RSS grew by {grown / 2**20:.1f} MiB over 10,000 runs"
+
+
+def test_bad_feeds_after_good_runs_are_still_refused(saved):
+    """Runs repeating the last run's shapes skip the checks (plan.run_hot): a feed that
+    differs in anything (dtype, shape, contiguity, type) still gets the checked path."""
+    net, prefix = saved
+    predictor = inference.create_predictor(inference.Config(prefix))
+    want = net(paddle.to_tensor(X), paddle.to_tensor(IDS)).numpy()
+    first = predictor.run([X, IDS])[0]
+    second = predictor.run([X, IDS])[0]  # the hot path
+    np.testing.assert_allclose(second, want, rtol=1e-6)
+    assert first is not second and not np.shares_memory(first, second)
+    second[...] = 0  # the caller's copy: the next run does not see it, nor overwrite it
+    np.testing.assert_allclose(predictor.run((X, IDS))[0], want, rtol=1e-6)
+    assert (second == 0).all()
+    for feeds, message in [([X.astype(np.float64), IDS], SPEC_X + r" shape \[2, 4\] dtype "
+                                                                  r"float64$"),
+                           ([X.astype(">f4"), IDS], SPEC_X + r" shape \[2, 4\] dtype >f4$"),
+                           ([X[:, :3], IDS], SPEC_X + r" shape \[2, 3\] dtype float32$"),
+                           ([X, IDS.astype(np.int32)], r"input 'ids' expects shape \[3\]"),
+                           ([X], r"expected 2 inputs"),
+                           ([X, IDS, IDS], r"expected 2 inputs")]:
+        with pytest.raises(FeedError, match=message):
+            predictor.run(feeds)
+        np.testing.assert_allclose(predictor.run([X, IDS])[0], want, rtol=1e-6)
+    # same shape and dtype, other strides or types: converted as the first run's were
+    wide = np.repeat(X, 2, axis=1)[:, ::2]
+    fortran = np.asfortranarray(X)
+    for x in (wide, fortran, X.tolist(), paddle.to_tensor(X)):
+        np.testing.assert_allclose(predictor.run([x, IDS])[0], want, rtol=1e-6)
+    # a different batch, then the first one again: each its own plan
+    x3 = np.concatenate([X, X[:1]])
+    np.testing.assert_allclose(predictor.run([x3, IDS])[0][:2], want, rtol=1e-6)
+    np.testing.assert_allclose(predictor.run([X, IDS])[0], want, rtol=1e-6)

@@ -197,8 +197,9 @@ def _kernel(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
     key = (dtype, ksize, strides, dilations, expr, kinds)
     f = _FUNCS.get(key)
     if f is None:
-        km = _module(dtype, ksize, strides, dilations, expr, kinds)
-        address = emit.compile_functions(km, ["dw"])["dw"]
+        address = emit.compile_recipe(
+            ("depthwise", *key), lambda: _module(dtype, ksize, strides, dilations, expr, kinds),
+            ["dw"])["dw"]
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 6)(address)
     return f
 

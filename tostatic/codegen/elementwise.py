@@ -56,7 +56,8 @@ def _pattern(strides: list[list[int]]) -> str:
 
 
 def _build(expr: se.Expr, dtypes: tuple[str, ...], rank: int, pattern: str) -> Any:
-    address = emit.compile_functions(_module(expr, dtypes, rank, pattern), ["ew"])["ew"]
+    address = emit.compile_recipe(("elementwise", expr, dtypes, rank, pattern),
+                                  lambda: _module(expr, dtypes, rank, pattern), ["ew"])["ew"]
     return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * (len(dtypes) + 3)))(address)
 
 

@@ -54,6 +54,16 @@ def compile_functions(km: KernelModule, suffixes: list[str]) -> dict[str, int]:
     return {s: addresses[n] for s, n in zip(suffixes, names)}
 
 
+def compile_recipe(recipe: tuple[Any, ...], build: Callable[[], KernelModule],
+                   suffixes: list[str]) -> dict[str, int]:
+    """compile_functions(build(), suffixes), where `recipe` (a tuple with a deterministic
+    repr) says all that `build` depends on besides codegen's own code: a warm start then
+    loads the machine code without building the IR (engine.compile_recipe)."""
+    names = [f"__NAME__{s}" for s in suffixes]
+    addresses = engine.compile_recipe(recipe, lambda: build().text(), names)
+    return {s: addresses[n] for s, n in zip(suffixes, names)}
+
+
 def i64(v: int) -> ir.Constant:
     return I64(v)
 

@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -102,9 +102,15 @@ def compile_module(ir_text: str, symbols: list[str]) -> dict[str, int]:
     """Addresses of `symbols` defined by the module `ir_text` (compiled, or loaded from the
     disk cache, once per process). `__NAME__` in the text and the symbols becomes a prefix
     made of the IR's hash, so that every module's symbols are distinct in the one engine."""
+    return _link(kernel_key(ir_text), ir_text, symbols)
+
+
+def _link(key: str, ir_text: str | None, symbols: list[str]) -> dict[str, int]:
+    """compile_module's work for the IR whose key is `key`; `ir_text` None: only from the
+    process's engine or the disk cache (None returned when neither has it)."""
     with _LOCK:
-        key = kernel_key(ir_text)
-        ir_text = ir_text.replace("__NAME__", f"k{key}_")
+        if ir_text is not None:
+            ir_text = ir_text.replace("__NAME__", f"k{key}_")
         symbols = [s.replace("__NAME__", f"k{key}_") for s in symbols]
         if key in _ADDRESSES:
             STATS["reused"] += 1
@@ -115,6 +121,8 @@ def compile_module(ir_text: str, symbols: list[str]) -> dict[str, int]:
         try:
             data = path.read_bytes()
         except OSError:
+            if ir_text is None:
+                return None  # type: ignore[return-value]
             data = h["tm"].emit_object(_optimised(ir_text))
             how = "compiled"
             _store(path, data)
@@ -132,3 +140,62 @@ def compile_module(ir_text: str, symbols: list[str]) -> dict[str, int]:
             raise RuntimeError(f"generated kernel module {key} lacks {missing}")
         _ADDRESSES[key] = addresses
         return addresses
+
+
+# ------------------------------------------------------------------ recipes (warm starts)
+
+_DIGEST: list[str] = []
+
+
+# what the generators read besides codegen's own modules (keep in step with their imports)
+_GENERATOR_DEPS = ("ir/scalar_expr.py", "ops/pooling.py", "ops/fused.py")
+
+
+def _generator_digest() -> str:
+    """A hash of the code that turns a recipe into IR (codegen's modules and what they
+    import), read once a process: a changed generator never meets an old index entry.
+    Without its source files (a bytecode-only install) a per-process random value: the
+    index is then never shared between processes."""
+    if not _DIGEST:
+        here = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        try:
+            for path in sorted(here.glob("*.py")) + [here.parent / d for d in _GENERATOR_DEPS]:
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
+            _DIGEST.append(h.hexdigest())
+        except OSError:
+            _DIGEST.append(os.urandom(16).hex())
+    return _DIGEST[0]
+
+
+def recipe_key(recipe: tuple[Any, ...]) -> str:
+    h = host()
+    text = "\n".join([SALT, llvmlite.__version__, h["cpu"], h["features"], h["triple"],
+                      _generator_digest(), repr(recipe)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def compile_recipe(recipe: tuple[Any, ...], build: Callable[[], str],
+                   symbols: list[str]) -> dict[str, int]:
+    """compile_module(build(), symbols), without building the IR when this recipe (what a
+    generator was asked for: its name and arguments, as a deterministic repr) was built
+    before with this cache, the same generator code, llvmlite and CPU: an index entry
+    (`recipes/<hash of all that>`, holding the IR's key) names the object file to load.
+    llvmlite builds IR in pure Python: 26-35 ms of every warm start of ResNet-50 or
+    MobileNetV2 went to IR whose machine code was on disk. An entry that is unreadable, not
+    a key, or names no object file is ignored and written again; the cache directory is
+    trusted as the object files themselves are."""
+    index = cache_dir() / "recipes" / recipe_key(recipe)
+    try:
+        key = index.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        key = ""
+    if len(key) == 32 and all(c in "0123456789abcdef" for c in key):
+        found = _link(key, None, symbols)
+        if found is not None:
+            return found
+    text = build()
+    key = kernel_key(text)
+    addresses = _link(key, text, symbols)
+    _store(index, key.encode("ascii"))
+    return addresses

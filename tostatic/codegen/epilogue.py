@@ -80,8 +80,9 @@ class RowsEpilogue:
         key = (expr, self.kinds, dtype, inplace)
         f = _ROWS.get(key)
         if f is None:
-            address = emit.compile_functions(_rows_module(expr, self.kinds, dtype, inplace),
-                                             ["rows"])["rows"]
+            address = emit.compile_recipe(
+                ("rows-epilogue", *key),
+                lambda: _rows_module(expr, self.kinds, dtype, inplace), ["rows"])["rows"]
             f = _ROWS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 4)(address)
         return f
 

@@ -93,7 +93,7 @@ def pool2d(x: np.ndarray, windows: Any, is_max: bool, exclusive: bool) -> np.nda
     key = (dtype, is_max, dw.k, dw.stride)
     f = _FUNCS.get(key)
     if f is None:
-        address = emit.compile_functions(_module(*key), ["pool"])["pool"]
+        address = emit.compile_recipe(("pool", *key), lambda: _module(*key), ["pool"])["pool"]
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 8)(address)
     xs = np.ascontiguousarray(x)
     idx = [np.ascontiguousarray(a, dtype=np.int64) for a in (hs, he, ws, we)]

@@ -107,7 +107,8 @@ def reduce(x: np.ndarray, kind: str, axes: tuple[int, ...], keepdim: bool,
         key = (kind, src, dst)
         f = _FUNCS.get(key)
         if f is None:
-            address = emit.compile_functions(_module(kind, src, dst), ["red"])["red"]
+            address = emit.compile_recipe(("reduce", *key), lambda: _module(kind, src, dst),
+                                          ["red"])["red"]
             f = _FUNCS[key] = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p,
                                                ctypes.c_int64, ctypes.c_int64,
                                                ctypes.c_int64)(address)

@@ -193,7 +193,7 @@ def layer_norm_kernel(dtype: str, has_scale: bool, has_bias: bool) -> Any:
 def _func(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], argtypes: list[Any]) -> Any:
     f = _FUNCS.get(key)
     if f is None:
-        address = emit.compile_functions(build(), ["rows"])["rows"]
+        address = emit.compile_recipe(("rows", *key), build, ["rows"])["rows"]
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *argtypes)(address)
     return f
 

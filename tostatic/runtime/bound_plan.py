@@ -22,6 +22,7 @@ import numpy as np
 
 from tostatic.runtime.bind_folding import bind_constants
 from tostatic.runtime.kernels import FACTORIES, Bound
+from tostatic.runtime.straight_line import StraightLine
 from tostatic.runtime.views import view_kernel
 
 # kinds of bound kernel a compiled kernel (codegen) beats when it has one
@@ -163,6 +164,7 @@ class BoundPlan:
         fixed = set(const) | {body.steps[k][2][0] for k in outs_of}
         self.labels: list[tuple[str, str]] = []
         self.at_bind: list[tuple[str, str]] = []  # (op, how) of the steps done at bind
+        line = StraightLine(body.num_inputs, body.outputs)
         for k, (how, what) in enumerate(chosen):
             _, ins, outs = body.steps[k]
             if how == "folded":
@@ -187,26 +189,26 @@ class BoundPlan:
                 run = what.bind(views)
                 self.steps.append((functools.partial(run, out=outs_of[k]), ins, []))
                 self.labels.append((body.ops[k].name, what.kind))
+                line.into_buffer(run, ins, body.steps[k][2][0], outs_of[k])
             else:
                 self.steps.append((what, ins, outs))
                 self.labels.append((body.ops[k].name, how))
+                line.returning(what, ins, outs)
+        for i, value in enumerate(self.env[body.num_inputs:], body.num_inputs):
+            if value is not None:  # weights, values folded or views made at bind, buffers
+                line.constant(i, value)
         self.num_inputs = body.num_inputs
         self.outputs = body.outputs
+        self._run_fast = line.function()
         self.buffer_bytes = sum(r.nbytes for r in free) + sum(
             r.nbytes for rs in release.values() for r in rs)
         self.scratch_bytes = sum(scratch_size.values())
 
     def run(self, arrays: Sequence[np.ndarray], profile: Profile | None = None) -> list:
-        env = self.env
-        env[:self.num_inputs] = arrays
         if profile is not None:
+            self.env[:self.num_inputs] = arrays
             return self._run_profiled(profile)
-        for fn, ins, outs in self.steps:
-            r = fn(*[env[i] for i in ins])
-            if outs:
-                for i, v in zip(outs, r):
-                    env[i] = v
-        return [np.array(env[i], copy=True) for i in self.outputs]
+        return self._run_fast(*arrays)
 
     def run_checked(self, arrays: Sequence[np.ndarray], expected: Sequence[Any]) -> list | None:
         """The first run of a plan built from shapes known before running (plan.py

@@ -182,6 +182,8 @@ class Predictor:
 
     def run(self, inputs: list[np.ndarray] | None = None) -> list[np.ndarray] | None:
         if inputs is not None:
+            if not self._nan_check:
+                return self._model.run(inputs if type(inputs) is list else list(inputs))
             return self._run(list(inputs))
         missing = [n for n in self._model.feed_names if n not in self._inputs]
         if missing:

@@ -1,0 +1,72 @@
+"""codegen's recipe index (engine.compile_recipe): a warm start loads a kernel's machine code
+without building its IR; a bad index entry is ignored and rebuilt, never trusted. Results
+against numpy (bias + relu, and a Winograd F(2x2) convolution against im2col's numbers)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from tostatic.codegen import emit, engine, winograd
+    from tostatic.codegen.epilogue import RowsEpilogue
+    built = []
+    init = emit.KernelModule.__init__
+    emit.KernelModule.__init__ = lambda self: (built.append(1), init(self))[1]
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((6, 40)).astype(np.float32)
+    bias = rng.standard_normal(6).astype(np.float32)
+    out = np.empty_like(y)
+    RowsEpilogue(("bias", "relu"), "float32").run(y, out, [bias], 6)
+    assert np.array_equal(out, np.maximum(y + bias[:, None], 0))
+    winograd.input_transform(2, "float32")
+    print(len(built), engine.STATS["compiled"], engine.STATS["loaded_from_disk"])
+""")
+
+
+def _start(env: dict[str, str]) -> tuple[int, ...]:
+    run = subprocess.run([sys.executable, "-c", SCRIPT], env=env, text=True,
+                         capture_output=True, check=True)
+    return tuple(int(n) for n in run.stdout.split())
+
+
+def test_a_warm_start_builds_no_ir_and_bad_entries_are_rebuilt(tmp_path):
+    cache = tmp_path / "kernels"
+    env = {**os.environ, "TOSTATIC_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    env.pop("TOSTATIC_KERNELS", None)
+    # (IR modules built, compiled, loaded from disk)
+    # (the epilogue's in-place and out-of-place kernels, Winograd's input transform)
+    assert _start(env) == (3, 3, 0)  # cold: all built and compiled
+    assert _start(env) == (0, 0, 3)  # warm: none built
+    entries = sorted((cache / "recipes").iterdir())
+    assert len(entries) == 3
+    entries[0].write_bytes(b"\xff\xfe not a key")
+    entries[1].write_text("0" * 32)  # a key with no object file
+    entries[2].unlink()
+    assert _start(env) == (3, 0, 3)  # all rebuilt (their objects were there), results right
+    assert _start(env) == (0, 0, 3)  # and the entries written again
+
+
+def test_the_index_is_keyed_by_the_generator_code_and_the_recipe(tmp_path, monkeypatch):
+    from tostatic.codegen import engine, winograd
+
+    monkeypatch.setenv("TOSTATIC_CACHE_DIR", str(tmp_path))
+    built = []
+
+    def build() -> str:
+        built.append(1)
+        return winograd._input_module(2, "float32").text()
+
+    first = engine.compile_recipe(("test-recipe", 1), build, ["__NAME__win"])
+    assert engine.compile_recipe(("test-recipe", 1), build, ["__NAME__win"]) == first
+    assert len(built) == 1  # the second found the index entry
+    engine.compile_recipe(("test-recipe", 2), build, ["__NAME__win"])
+    assert len(built) == 2  # another recipe
+    monkeypatch.setattr(engine, "_DIGEST", ["another generator"])
+    assert engine.compile_recipe(("test-recipe", 1), build, ["__NAME__win"]) == first
+    assert len(built) == 3  # changed generator code: built again (the same IR, here)
