@@ -85,13 +85,17 @@ def test_resnet_scale_layers_pick_their_tile_and_stay_accurate(n, c, size, m):
     assert err < (5e-6 if m == 4 else 1e-6), err
 
 
-def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch):
+# 5 images, a group each: each group's phases split over the threads; 4 (or 3, in groups of
+# 2 and 1): whole groups to each thread
+@pytest.mark.parametrize("batch,group_bytes", [(5, 1), (4, 1), (3, 4 << 20)])
+def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, batch,
+                                                        group_bytes):
     monkeypatch.setattr(conv_winograd, "F4_MAX_CHANNELS", 1024)  # F(4x4)'s kernels too
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((5, 6, 11, 9)).astype(np.float32)
+    x = rng.standard_normal((batch, 6, 11, 9)).astype(np.float32)
     w = rng.standard_normal((7, 6, 3, 3)).astype(np.float32)
     want, _, whole, _ = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
-    monkeypatch.setattr(conv_winograd, "GROUP_BYTES", 1)  # one image per group
+    monkeypatch.setattr(conv_winograd, "GROUP_BYTES", group_bytes)  # 1: an image per group
     monkeypatch.setattr(threads, "current", lambda: 2)
     _, _, split, kind = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
     assert kind == "winograd-f4"
