@@ -9,7 +9,8 @@ by side, so batch 8 makes wider GEMMs), multiplied as one batched matmul
 M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies the fused
 conv's epilogue (bias, residual add, activation) while writing each output row. With several
 threads, whole image groups go to each thread where there are enough (batch 8: one hand-off a
-convolution), else each phase is split (the zero-bordered copy inside the input transform's).
+convolution), else each phase is split (the zero-bordered copy inside the input transform's;
+for one image, the GEMMs by output channel, each thread then transforming its own channels).
 
 `winograd_factory` returns None where it does not apply (not 3x3 / stride 1 / dilation 1 /
 groups 1 / float32, an epilogue activation without a scalar rule, TOSTATIC_KERNELS=numpy)
@@ -168,7 +169,16 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
 
             def gemm(lo: int, hi: int, part: int) -> None:
                 np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
+
+            def gemm_out(lo: int, hi: int, part: int) -> None:
+                """Output channels lo..hi of one image: their GEMMs, then their transform
+                (no hand-off between the two)."""
+                np.matmul(u[:, lo:hi], v, out=mm[:, lo:hi])
+                transform_out(lo, hi, part)
             threads.parallel(transform_in, count * c, split)
+            if count == 1 and split > 1:
+                threads.parallel(gemm_out, cout, split)
+                return
             threads.parallel(gemm, alpha * alpha, split)
             threads.parallel(transform_out, count * cout, split)
 
