@@ -1,5 +1,6 @@
 """The one pool of kernel threads (codegen/threads.py): parts cover the range once, run at
-the same time, errors reach the caller, nested and concurrent calls finish."""
+the same time, errors reach the caller, nested and concurrent calls finish, and a part no
+pool thread has started is run by the caller."""
 import threading
 
 import pytest
@@ -25,7 +26,7 @@ def test_parts_cover_the_range_once(items, workers):
     assert [p for _, _, p in seen] == list(range(parts))
     assert seen[0][0] == 0 and seen[-1][1] == items
     assert all(a[1] == b[0] for a, b in zip(seen, seen[1:]))
-    assert len(names) == parts  # the caller takes part 0, a pool thread each other part
+    assert threading.current_thread().name in names  # part 0, and any part not yet started
 
 
 def test_parts_run_at_the_same_time():
@@ -68,3 +69,26 @@ def test_runtime_and_codegen_share_the_pool(monkeypatch):
     got.clear()
     threads.parallel_for(10, 1, lambda a, b: got.append((a, b)))  # too little work to split
     assert got == [(0, 10)]
+
+
+def test_the_caller_runs_the_parts_a_busy_pool_thread_has_not_started():
+    started, release = threading.Event(), threading.Event()
+
+    def blocking(lo, hi, part):
+        if part:  # the pool's one thread: it waits here until released
+            started.set()
+            release.wait(10)
+        else:
+            started.wait(10)
+    hold = threading.Thread(target=lambda: threads.parallel(blocking, 2, 2))
+    hold.start()
+    assert started.wait(10)
+    threads._busy.release()  # the pool is free for the next caller, its thread still busy
+    try:
+        seen, names = record(6, 2)  # its part 1 waits in the queue, unstarted: ours to run
+        assert seen == [(0, 3, 0), (3, 6, 1)] and names == {threading.current_thread().name}
+    finally:
+        threads._busy.acquire()  # (the held call releases it when it returns)
+        release.set()
+        hold.join(10)
+    assert record(4, 2)[0] == [(0, 2, 0), (2, 4, 1)]

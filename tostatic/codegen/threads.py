@@ -8,12 +8,15 @@ split from the work per item. ctypes and numpy's BLAS release the GIL while mach
 so the parts run at once. Every parallel phase of every kernel (codegen's and the runtime's
 GEMMs, im2col copies, Winograd transforms) goes through this one pool.
 
-The hand-off is a pair of plain locks per worker thread (a worker blocks on its `go` lock; the
-caller releases it, runs its own part, then blocks on `done`), which costs about two thirds
-of a ThreadPoolExecutor's submit + result (measured: 12 against 18 us for an empty part on
-an idle machine): no futures, no queue, no condition variables. Workers do not spin: on this
-shared 2-core machine a spinning waiter slowed a 25 MFLOP GEMM split in two (470 against
-270 us), and nothing spins after a call returns.
+The hand-off is a queue.SimpleQueue the pool's threads block on: the caller puts the call's
+job there once per other part, runs part 0, then claims whatever part no pool thread has
+started, and waits only for parts a pool thread is running. On a shared machine a pool thread
+may not be scheduled for milliseconds; then the caller runs that part itself, so a split call
+never takes longer than one thread plus the hand-off (with a plain split, MobileNetV2 on two
+threads took twice its one-thread time under load). Measured on an idle core, the hand-off
+costs about two thirds of a ThreadPoolExecutor's submit + result (12 against 18 us for an
+empty part). Threads do not spin: on this shared 2-core machine a spinning waiter slowed a
+25 MFLOP GEMM split in two (470 against 270 us), and nothing spins after a call returns.
 
 A call made while the pool is busy (from a worker's part, or a second Python thread running
 another predictor) runs its parts on the calling thread, so nested and concurrent calls never
@@ -22,7 +25,9 @@ microseconds.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import queue
 import threading
 from typing import Any, Callable
 
@@ -45,45 +50,45 @@ def num_threads() -> int:
         return 1
 
 
-class _Worker:
-    """A daemon thread running one part at a time, woken by its `go` lock."""
+class _Job:
+    """One call's parts, claimed one at a time by whichever thread is free (the caller too)."""
 
-    def __init__(self, index: int):
-        self.go, self.done = threading.Lock(), threading.Lock()
-        self.go.acquire()
-        self.done.acquire()
-        self.task: tuple[Callable[..., None], tuple[Any, ...]] | None = None
-        self.error: BaseException | None = None
-        threading.Thread(target=self._loop, daemon=True, name=f"tostatic-{index}").start()
+    def __init__(self, fn: Callable[[int, int, int], None],
+                 bounds: list[tuple[int, int]]):
+        self.fn, self.bounds = fn, bounds
+        self.claims = iter(range(len(bounds)))  # next() is atomic under the GIL
+        self.finishes = itertools.count(1)
+        self.last = threading.Lock()  # released by a pool thread finishing the last part
+        self.last.acquire()
+        self.errors: list[BaseException] = []
 
-    def _loop(self) -> None:
-        while True:
-            self.go.acquire()
-            fn, args = self.task  # type: ignore[misc]
+    def work(self) -> bool:
+        """Run unclaimed parts; True when this thread finished the call's last part."""
+        last = False
+        for part in self.claims:
             try:
-                fn(*args)
+                self.fn(*self.bounds[part], part)
             except BaseException as e:  # noqa: BLE001 (re-raised on the calling thread)
-                self.error = e
-            self.task = None
-            self.done.release()
-
-    def start(self, fn: Callable[..., None], *args: Any) -> None:
-        self.task = (fn, args)
-        self.go.release()
-
-    def join(self) -> BaseException | None:
-        self.done.acquire()
-        error, self.error = self.error, None
-        return error
+                self.errors.append(e)
+            last = next(self.finishes) == len(self.bounds)
+        return last
 
 
-_workers: list[_Worker] = []
-_busy = threading.Lock()  # held while the pool's workers run a call's parts
+_jobs: queue.SimpleQueue = queue.SimpleQueue()
+_threads: list[threading.Thread] = []
+_busy = threading.Lock()  # held while a call's parts may run on the pool's threads
+
+
+def _serve() -> None:
+    while True:
+        job = _jobs.get()
+        if job.work():
+            job.last.release()
 
 
 def parallel(fn: Callable[[int, int, int], None], items: int, workers: int) -> None:
-    """fn(lo, hi, part) over `workers` contiguous parts of range(items), at once: part 0 on
-    the calling thread, the others on the pool's threads."""
+    """fn(lo, hi, part) over `workers` contiguous parts of range(items), at once: the calling
+    thread takes part 0, then any part no pool thread has started yet."""
     workers = min(workers, items)
     if workers <= 1:
         fn(0, items, 0)
@@ -94,19 +99,17 @@ def parallel(fn: Callable[[int, int, int], None], items: int, workers: int) -> N
             fn(lo, hi, part)
         return
     try:
-        while len(_workers) < workers - 1:
-            _workers.append(_Worker(len(_workers) + 1))
-        for part in range(1, workers):
-            _workers[part - 1].start(fn, *bounds[part], part)
-        error: BaseException | None = None
-        try:
-            fn(*bounds[0], 0)
-        except BaseException as e:  # noqa: BLE001 (the others must finish first)
-            error = e
-        for w in _workers[:workers - 1]:
-            error = w.join() or error
-        if error is not None:
-            raise error
+        while len(_threads) < workers - 1:
+            _threads.append(threading.Thread(target=_serve, daemon=True,
+                                             name=f"tostatic-{len(_threads) + 1}"))
+            _threads[-1].start()
+        job = _Job(fn, bounds)
+        for _ in range(workers - 1):
+            _jobs.put(job)
+        if not job.work():
+            job.last.acquire()  # a pool thread is finishing the last part
+        if job.errors:
+            raise job.errors[0]
     finally:
         _busy.release()
 
