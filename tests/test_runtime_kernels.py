@@ -242,7 +242,9 @@ def test_bound_average_over_whole_planes_matches_eager(attrs):
     assert bound.labels[0][1] == "plane-mean"
 
 
-@pytest.mark.parametrize("case", ["conv", "depthwise", "conv_1", "depthwise_1", "matmul"])
+# conv5_1: 5 channels x 3 kernel rows, split 7 / 8: a channel's rows on both threads
+@pytest.mark.parametrize("case", ["conv", "depthwise", "conv_1", "conv5_1", "depthwise_1",
+                                  "matmul"])
 def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
     from tostatic.runtime import conv_winograd, threads
 
@@ -257,7 +259,8 @@ def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
     else:
         batch = 1 if case.endswith("_1") else 2  # one image: split by channels
         case = case.removesuffix("_1")
-        c, hw = (64, 64) if case == "depthwise" else (16, 28)
+        c, hw = (64, 64) if case == "depthwise" else ((5, 56) if case == "conv5" else (16, 28))
+        case = case.removesuffix("5")
         x = rng.standard_normal((batch, c, hw, hw)).astype(np.float32)
         w = rng.standard_normal((c if case == "depthwise" else 32, 1 if case == "depthwise"
                                  else c, 3, 3)).astype(np.float32)

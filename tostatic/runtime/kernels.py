@@ -315,10 +315,21 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
             out3 = out.reshape(n, c, 1, oh * ow) if depthwise else out.reshape(n, cout, oh * ow)
 
             def copy(lo: int, hi: int, part: int) -> None:
+                """Rows lo..hi of (channel, kernel row): few input channels (a network's
+                first convolution: 3) split evenly too. A channel two threads share is
+                padded by both (the same values)."""
                 if xp is not None:
-                    pad(x, lo, hi)
-                if taps is not None:
-                    np.copyto(cols6[:, lo:hi], taps[:, lo:hi])  # type: ignore[index]
+                    pad(x, lo // kh, (hi - 1) // kh + 1)
+                if taps is None:
+                    return
+                first, last = -(-lo // kh), hi // kh  # the whole channels, in one copy
+                parts = [(slice(first, last), slice(None))] if last > first else []
+                if lo % kh:
+                    parts.append((lo // kh, slice(lo % kh, min(kh, hi - lo // kh * kh))))
+                if hi % kh and hi // kh >= first:
+                    parts.append((hi // kh, slice(0, hi % kh)))
+                for ch, rows in parts:
+                    np.copyto(cols6[:, ch, rows], taps[:, ch, rows])  # type: ignore[index]
 
             whole = sliced(out, extras, 0, 0, 1) is None
 
@@ -331,7 +342,7 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                 if not whole:
                     epi(*sliced(out, extras, lo, hi, 1))  # type: ignore[misc]
             if xp is not None or taps is not None:
-                threads.parallel(copy, c, workers)
+                threads.parallel(copy, c * kh, workers)
             threads.parallel(gemm, c if depthwise else cout, workers)
             if whole:
                 epi(out, extras)
