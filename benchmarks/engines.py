@@ -14,14 +14,14 @@ For every model, batch size (1, 8) and thread count (1, 2), the four workers loa
 for one call, the order rotating, so that the load of a shared machine hits every engine
 alike. After every call the benchmark waits SETTLE seconds (0.3 s) before the next: an
 engine's worker threads keep spinning after its call returns, on the cores the next engine
-needs. Measured here at 2 threads (CPU time a worker burns after returning): Paddle
-Inference's OpenMP threads spin for KMP_BLOCKTIME, 200 ms (about 190 ms of CPU),
-onnxruntime's intra-op pool for 20-50 ms (about 28 ms), OpenVINO and tostatic not at all.
-Without the wait the engine called next shared the 2 cores with them (OpenVINO MobileNetV2,
-batch 1: 4.4 ms at 1 thread, 33.5 ms at 2), which made every 2-thread row meaningless; how
-each engine computes is unchanged. The table gives the median and p90 latency, the ratio tostatic / engine (below 1:
-tostatic is faster), load + first run, the worker's peak RSS, and how far each engine's
-outputs are from Paddle Inference's.
+needs. Measured here at 2 threads (`--spin-check`: the CPU time a worker burns after
+returning): Paddle Inference's OpenMP threads spin for KMP_BLOCKTIME, 200 ms (about 190 ms
+of CPU), onnxruntime's intra-op pool for 20-50 ms (about 28 ms), OpenVINO and tostatic not at
+all. Without the wait the engine called next shared the 2 cores with them (OpenVINO
+MobileNetV2, batch 1: 4.4 ms at 1 thread, 33.5 ms at 2), which made every 2-thread row
+meaningless; how each engine computes is unchanged. The table gives the median and p90
+latency, the ratio tostatic / engine (below 1: tostatic is faster), load + first run, the
+worker's peak RSS, and how far each engine's outputs are from Paddle Inference's.
 
 Load + first run is timed in a fresh process from `import` to the first output. tostatic's is
 a warm start, as a deployed model's every start but the first: its kernel cache (a directory of
@@ -38,6 +38,7 @@ own get_corename).
     python benchmarks/engines.py [--models mlp,resnet18,resnet50,mobilenet_v2,bert]
         [--batches 1,8] [--threads 1,2] [--rounds 15] [--warmup 3] [--settle 0.3]
         [--markdown FILE]
+    python benchmarks/engines.py --spin-check --models resnet18 --threads 2
 """
 from __future__ import annotations
 
@@ -379,6 +380,48 @@ def profiles(names: list[str], runs: int) -> None:
                   f"{out.stdout.strip() or out.stderr[-2000:]}\n```", flush=True)
 
 
+def cpu_ns(pid: int) -> int:
+    """CPU time of all of a process's threads (their schedstat), in ns."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[0])
+        except OSError:
+            pass  # a thread that ended
+    return total
+
+
+def spin_check(names: list[str], threads: int, edges=(0.01, 0.05, 0.1, 0.2, 0.3, 0.5)) -> None:
+    """The CPU time each engine's worker burns after its call has returned, per window
+    (what SETTLE must outlast): batch 1, median of 3 calls."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        prefixes = export_models(names, tmp)
+        for name in names:
+            to_onnx(prefixes[name])
+            feeds = tmp / f"{name}.npz"
+            np.savez(feeds, **inputs_for(name, 1))
+            print(f"\n{name}, batch 1, {threads} threads: CPU ms after the call returned, "
+                  f"in the windows ending at {edges} s")
+            for engine in ENGINES:
+                w = Worker(engine, prefixes[name], threads, feeds, tmp / f"{engine}.npy",
+                           tmp / "kernels")
+                burnt = []
+                for _ in range(3):
+                    time.sleep(1.0)
+                    w.call()
+                    start, before, row = time.perf_counter(), cpu_ns(w.proc.pid), []
+                    for edge in edges:
+                        time.sleep(max(0.0, start + edge - time.perf_counter()))
+                        now = cpu_ns(w.proc.pid)
+                        row.append((now - before) / 1e6)
+                        before = now
+                    burnt.append(row)
+                w.close()
+                print(f"{engine:<18}" + "".join(f"{v:8.1f}" for v in np.median(burnt, 0)),
+                      flush=True)
+
+
 def table(rows: list[dict]) -> str:
     out = ["| model | batch | threads | engine | median ms | p90 ms | tostatic / engine | "
            "load + first run s (tostatic: warm / cold) | peak RSS MB | "
@@ -409,6 +452,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="print tostatic's per-kernel profile of each model (batch 1, 1 "
                              "thread) instead of timing the engines")
+    parser.add_argument("--spin-check", action="store_true",
+                        help="print the CPU time each engine burns after a call returns "
+                             "(batch 1, the first of --threads) instead of timing")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--profile-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -419,6 +465,8 @@ def main() -> None:
         return profile_worker(*args.profile_worker, runs=args.rounds)
     if args.profile:
         return profiles(args.models.split(","), args.rounds)
+    if args.spin_check:
+        return spin_check(args.models.split(","), int(args.threads.split(",")[0]))
     header = [f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
               *machine(), f"BLAS (workers' environment): {blas()}", f"versions: {versions()}",
               f"environment of the workers: {', '.join(UNSET)} unset; Python bytecode used "
