@@ -86,13 +86,14 @@ def test_resnet_scale_layers_pick_their_tile_and_stay_accurate(n, c, size, m):
 
 
 # 5 images, a group each (or one image): each group's phases split over the threads, the
-# GEMM by output channel; 5 in groups of 2, 2, 1 (F(4x4): 16848 bytes an image): the GEMM by
-# tile position; 4 (or 3, in groups of 2 and 1): whole groups to each thread
-@pytest.mark.parametrize("batch,group_bytes", [(5, 1), (1, 1), (5, 2 * 16848), (4, 1),
-                                               (3, 4 << 20)])
+# GEMMs by output channel (or by alpha^2 slice); 5 in groups of 2, 2, 1 (F(4x4): 16848 bytes
+# an image): the GEMMs by slice; 4 (or 3, in groups of 2 and 1): whole groups to each thread
+@pytest.mark.parametrize("batch,group_bytes,by_channels", [
+    (5, 1, 1), (1, 1, 1), (1, 1, 8), (5, 2 * 16848, 1), (4, 1, 1), (3, 4 << 20, 1)])
 def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, batch,
-                                                        group_bytes):
+                                                        group_bytes, by_channels):
     monkeypatch.setattr(conv_winograd, "F4_MAX_CHANNELS", 1024)  # F(4x4)'s kernels too
+    monkeypatch.setattr(conv_winograd, "SPLIT_BY_CHANNELS", by_channels)  # 7 output channels
     rng = np.random.default_rng(3)
     x = rng.standard_normal((batch, 6, 11, 9)).astype(np.float32)
     w = rng.standard_normal((7, 6, 3, 3)).astype(np.float32)

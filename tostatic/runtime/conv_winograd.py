@@ -10,7 +10,8 @@ M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies
 conv's epilogue (bias, residual add, activation) while writing each output row. With several
 threads, whole image groups go to each thread where there are enough (batch 8: one hand-off a
 convolution), else each phase is split (the zero-bordered copy inside the input transform's;
-for one image, the GEMMs by output channel, each thread then transforming its own channels).
+for one image with many output channels, the GEMMs by output channel, each thread then
+transforming its own channels).
 
 `winograd_factory` returns None where it does not apply (not 3x3 / stride 1 / dilation 1 /
 groups 1 / float32, an epilogue activation without a scalar rule, TOSTATIC_KERNELS=numpy)
@@ -37,6 +38,12 @@ F4_MAX_CHANNELS = 0
 MIN_TILES = {4: 16, 2: 16}
 MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
+# one image on several threads: from this many output channels each thread takes its output
+# channels' GEMMs and then transforms them (one hand-off less); below, the GEMMs split by
+# alpha^2 slice. Split by channels, each thread packs every slice's whole V: one thread's half
+# of ResNet-18's GEMMs took 327 against 263 us at 64 channels (56x56), 317 / 295 at 256,
+# 677 / 766 at 512.
+SPLIT_BY_CHANNELS = 256
 
 
 def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
@@ -176,7 +183,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                 np.matmul(u[:, lo:hi], v, out=mm[:, lo:hi])
                 transform_out(lo, hi, part)
             threads.parallel(transform_in, count * c, split)
-            if count == 1 and split > 1:
+            if count == 1 and split > 1 and cout >= SPLIT_BY_CHANNELS:
                 threads.parallel(gemm_out, cout, split)
                 return
             threads.parallel(gemm, alpha * alpha, split)
