@@ -242,9 +242,14 @@ def test_bound_average_over_whole_planes_matches_eager(attrs):
     assert bound.labels[0][1] == "plane-mean"
 
 
-# conv5_1: 5 channels x 3 kernel rows, split 7 / 8: a channel's rows on both threads
-@pytest.mark.parametrize("case", ["conv", "depthwise", "conv_1", "conv5_1", "depthwise_1",
-                                  "matmul"])
+# (input channels, size, output channels); one image: the patch copy split by (channel,
+# kernel row) (5 x 3 rows: a channel's rows on both threads), the GEMM by output columns
+# (in blocks of 16: 27 x 27 leaves a partial one) or, with few columns, by output channels
+CONVS = {"conv": (16, 28, 32), "conv_1": (16, 27, 32), "conv5_1": (5, 56, 32),
+         "convwide_1": (64, 14, 256), "depthwise": (64, 64, 64), "depthwise_1": (64, 64, 64)}
+
+
+@pytest.mark.parametrize("case", [*CONVS, "matmul"])
 def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
     from tostatic.runtime import conv_winograd, threads
 
@@ -257,13 +262,12 @@ def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
         cls, arrays, mask = FusedMatmul, [x, y, b], [False, True, True]
         attrs = dict(transpose_x=False, transpose_y=False, epilogue=("bias", "gelu"))
     else:
-        batch = 1 if case.endswith("_1") else 2  # one image: split by channels
-        case = case.removesuffix("_1")
-        c, hw = (64, 64) if case == "depthwise" else ((5, 56) if case == "conv5" else (16, 28))
-        case = case.removesuffix("5")
+        batch = 1 if case.endswith("_1") else 2
+        c, hw, cout = CONVS[case]
+        case = "depthwise" if case.startswith("depthwise") else "conv"
         x = rng.standard_normal((batch, c, hw, hw)).astype(np.float32)
-        w = rng.standard_normal((c if case == "depthwise" else 32, 1 if case == "depthwise"
-                                 else c, 3, 3)).astype(np.float32)
+        w = rng.standard_normal((cout, 1 if case == "depthwise" else c, 3, 3)
+                                ).astype(np.float32)
         r = rng.standard_normal((batch, w.shape[0], hw, hw)).astype(np.float32)
         b = rng.standard_normal(w.shape[0]).astype(np.float32)
         # the epilogue runs on each thread's images or channels: a bias and a residual
