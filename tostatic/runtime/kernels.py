@@ -219,9 +219,9 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                         else (slots, k, oh * ow), x.dtype))
     (sh, sw), (dh, dw) = st, dil
     # one image: the GEMM split by output columns where they outnumber the output channels
-    # (a split by channels has every thread pack all of the patches; measured for
-    # ResNet-18's first convolution, one thread's half took 898 us by channels, 659 by
-    # columns; even at 6 columns a channel, below 1 the channels split wins)
+    # (split by channels, every thread packs all of the patches). One thread's half, by
+    # channels / by columns: ResNet-18's first convolution (12544 columns a channel) 898 /
+    # 659 us; 6 columns a channel, even; 0.1 (512 channels at 7x7) 339 / 418 us.
     by_columns = not depthwise and oh * ow >= COLUMNS_PER_CHANNEL * cout
 
     def bind(arrays: list[np.ndarray]) -> Run:
@@ -348,6 +348,7 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                     np.matmul(packed[lo:hi], src, out=out3[:, lo:hi])
                 if not whole:
                     epi(*sliced(out, extras, lo, hi, 1))  # type: ignore[misc]
+
             def gemm_columns(lo: int, hi: int, part: int) -> None:
                 """Output columns lo..hi (in blocks of COLUMN_BLOCK): each thread packs
                 its part of the patches, not all of them."""
@@ -558,8 +559,10 @@ def pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
             """Channels lo..hi."""
             if xp is not None:
                 np.copyto(inner[:, lo:hi], x[:, lo:hi])
-            views = [v[:, lo:hi] for v in (fixed if fixed is not None else taps(x))]
-            o = out[:, lo:hi]
+            views = fixed if fixed is not None else taps(x)
+            o = out
+            if (lo, hi) != (0, c):
+                views, o = [v[:, lo:hi] for v in views], out[:, lo:hi]
             if len(views) == 1:
                 np.copyto(o, views[0])
                 return
