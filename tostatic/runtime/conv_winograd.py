@@ -8,10 +8,11 @@ generated kernel (codegen/winograd.py) into V [alpha^2, C_in, tiles] (all images
 by side, so batch 8 makes wider GEMMs), multiplied as one batched matmul
 M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies the fused
 conv's epilogue (bias, residual add, activation) while writing each output row. With several
-threads, whole image groups go to each thread where there are enough (batch 8: one hand-off a
-convolution), else each phase is split (the zero-bordered copy inside the input transform's;
-for one image with many output channels, the GEMMs by output channel, each thread then
-transforming its own channels).
+threads each phase is split (the zero-bordered copy inside the input transform's; for one
+image with many output channels, the GEMMs by output channel, each thread then transforming
+its own channels). Whole image groups to each thread (one hand-off a convolution at batch 8)
+measured slower on this 2-core machine: ResNet-50 batch 8, 635 against 493 ms, ResNet-18
+345 against 310 (medians of interleaved runs, loaded machine), so it is not done.
 
 `winograd_factory` returns None where it does not apply (not 3x3 / stride 1 / dilation 1 /
 groups 1 / float32, an epilogue activation without a scalar rule, TOSTATIC_KERNELS=numpy)
@@ -104,44 +105,31 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     # images per group: a group's V and M stay within GROUP_BYTES (in cache for the GEMMs)
     group = max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
     workers = min(threads.current(), group * c)
-    # with as many groups as threads (or a multiple: batch 8), each thread takes whole groups
-    # (pad, transforms and GEMMs; one hand-off a convolution, its own V and M); else each
-    # group's three phases are split over the threads (three hand-offs a group)
-    if threads.current() > 1 and n >= threads.current():
-        group = min(group, -(-n // threads.current()))
-    n_groups = -(-n // group)
-    slots = threads.current() if threads.current() > 1 and n_groups % threads.current() == 0 \
-        else 1
-    if slots > 1:
-        workers = slots
     tiles = group * per_image
     u = winograd.filter_transform(w, m)
     f_in = winograd.input_transform(m, "float32")
     f_out = winograd.output_transform(m, "float32", expr, leaves)
     scratch = [("wino-pad", (n, c, hp, wp), x.dtype),
-               ("wino-v", (slots * alpha * alpha * c * tiles,), x.dtype),
-               ("wino-m", (slots * alpha * alpha * cout * tiles,), x.dtype),
+               ("wino-v", (alpha * alpha * c * tiles,), x.dtype),
+               ("wino-m", (alpha * alpha * cout * tiles,), x.dtype),
                ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw),
                 x.dtype)]
     plane_in, plane_out = c * hp * wp * 4, cout * oh * ow * 4  # bytes per image
 
     def bind(arrays: list[np.ndarray]) -> Any:
-        xp, v_all, m_all, rows = arrays
+        xp, v_flat, m_flat, rows = arrays
         inner = xp[:, :, pt:pt + h, pl:pl + wd]
         borders = [r for r in (xp[:, :, :pt], xp[:, :, pt + h:], xp[:, :, pt:pt + h, :pl],
                                xp[:, :, pt:pt + h, pl + wd:]) if r.size]
         in_dims = [np.zeros(8, np.int64) for _ in range(workers)]
         out_dims = [np.zeros(8, np.int64) for _ in range(workers)]
-        extras = [np.zeros(max(1, len(leaves)), np.int64) for _ in range(workers)]
-        groups = []  # per slot: (first image, images, V, M) of each group
-        for v_flat, m_flat in zip(np.split(v_all, slots), np.split(m_all, slots)):
-            groups.append([])
-            for g0 in range(0, n, group):
-                k = min(group, n - g0) * per_image
-                groups[-1].append((g0, min(group, n - g0),
-                                   v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
-                                   m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha,
-                                                                              cout, k)))
+        extras = np.zeros(max(1, len(leaves)), np.int64)
+        groups = []  # (first image, images, V, M)
+        for g0 in range(0, n, group):
+            k = min(group, n - g0) * per_image
+            groups.append((g0, min(group, n - g0),
+                           v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
+                           m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k)))
 
         def pad(x: np.ndarray, g0: int, lo: int, hi: int) -> None:
             """Planes lo..hi (image-major, c per image) of the group at image g0."""
@@ -151,52 +139,39 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                     r[g0 + i, a:b].fill(0)
                 np.copyto(inner[g0 + i, a:b], x[g0 + i, a:b])
 
-        def one_group(x: np.ndarray, ops: list[np.ndarray], out: np.ndarray, gi: int,
-                      slot: int, split: int) -> None:
-            """Group gi with slot's V and M: its phases split over `split` threads (else all
-            on this thread, as part `slot`)."""
-            g0, count, v, mm = groups[slot][gi]
-            k = count * per_image
-            ex = extras[slot]
-            for i, (leaf, a) in enumerate(zip(leaves, ops)):
-                ex[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
-            x_at, out_at = xp.ctypes.data + g0 * plane_in, out.ctypes.data + g0 * plane_out
-
-            def transform_in(lo: int, hi: int, part: int) -> None:
-                pad(x, g0, lo, hi)
-                d = in_dims[part + slot]
-                d[:] = (c, hp, wp, th, tw, k, lo, hi)
-                f_in(x_at, v.ctypes.data, rows[part + slot].ctypes.data, d.ctypes.data)
-
-            def transform_out(lo: int, hi: int, part: int) -> None:
-                d = out_dims[part + slot]
-                d[:] = (cout, oh, ow, th, tw, k, lo, hi)
-                f_out(mm.ctypes.data, out_at, ex.ctypes.data, rows[part + slot].ctypes.data,
-                      d.ctypes.data)
-
-            def gemm(lo: int, hi: int, part: int) -> None:
-                np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
-
-            def gemm_out(lo: int, hi: int, part: int) -> None:
-                """Output channels lo..hi of one image: their GEMMs, then their transform
-                (no hand-off between the two)."""
-                np.matmul(u[:, lo:hi], v, out=mm[:, lo:hi])
-                transform_out(lo, hi, part)
-            threads.parallel(transform_in, count * c, split)
-            if count == 1 and split > 1 and cout >= SPLIT_BY_CHANNELS:
-                threads.parallel(gemm_out, cout, split)
-                return
-            threads.parallel(gemm, alpha * alpha, split)
-            threads.parallel(transform_out, count * cout, split)
-
         def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray) -> None:
             ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
-            if slots > 1:
-                threads.parallel(lambda lo, hi, part: [one_group(x, ops, out, gi, part, 1)
-                                                       for gi in range(lo, hi)],
-                                 n_groups, slots)
-                return
-            for gi in range(n_groups):
-                one_group(x, ops, out, gi, 0, workers)
+            for g0, count, v, mm in groups:
+                k = count * per_image
+                for i, (leaf, a) in enumerate(zip(leaves, ops)):
+                    extras[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
+                x_at, out_at = xp.ctypes.data + g0 * plane_in, out.ctypes.data + g0 * plane_out
+
+                def transform_in(lo: int, hi: int, part: int) -> None:
+                    pad(x, g0, lo, hi)
+                    d = in_dims[part]
+                    d[:] = (c, hp, wp, th, tw, k, lo, hi)
+                    f_in(x_at, v.ctypes.data, rows[part].ctypes.data, d.ctypes.data)
+
+                def transform_out(lo: int, hi: int, part: int) -> None:
+                    d = out_dims[part]
+                    d[:] = (cout, oh, ow, th, tw, k, lo, hi)
+                    f_out(mm.ctypes.data, out_at, extras.ctypes.data, rows[part].ctypes.data,
+                          d.ctypes.data)
+
+                def gemm(lo: int, hi: int, part: int) -> None:
+                    np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
+
+                def gemm_out(lo: int, hi: int, part: int) -> None:
+                    """Output channels lo..hi of one image: their GEMMs, then their
+                    transform (no hand-off between the two)."""
+                    np.matmul(u[:, lo:hi], v, out=mm[:, lo:hi])
+                    transform_out(lo, hi, part)
+                threads.parallel(transform_in, count * c, workers)
+                if count == 1 and workers > 1 and cout >= SPLIT_BY_CHANNELS:
+                    threads.parallel(gemm_out, cout, workers)
+                    continue
+                threads.parallel(gemm, alpha * alpha, workers)
+                threads.parallel(transform_out, count * cout, workers)
         return run
     return scratch, bind, f"winograd-f{m}"
