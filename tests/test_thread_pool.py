@@ -10,11 +10,12 @@ from tostatic.runtime import threads as runtime_threads
 
 
 def record(items, workers):
-    seen, names = [], set()
+    seen, names, me = [], set(), threading.current_thread().name
 
     def fn(lo, hi, part):
         seen.append((lo, hi, part))
         names.add(threading.current_thread().name)
+        assert part or threading.current_thread().name == me  # part 0 is the caller's
     threads.parallel(fn, items, workers)
     return sorted(seen), names
 

@@ -62,15 +62,19 @@ class _Job:
         self.last.acquire()
         self.errors: list[BaseException] = []
 
+    def run(self, part: int) -> bool:
+        """Run one claimed part; True when it was the call's last to finish."""
+        try:
+            self.fn(*self.bounds[part], part)
+        except BaseException as e:  # noqa: BLE001 (re-raised on the calling thread)
+            self.errors.append(e)
+        return next(self.finishes) == len(self.bounds)
+
     def work(self) -> bool:
         """Run unclaimed parts; True when this thread finished the call's last part."""
         last = False
         for part in self.claims:
-            try:
-                self.fn(*self.bounds[part], part)
-            except BaseException as e:  # noqa: BLE001 (re-raised on the calling thread)
-                self.errors.append(e)
-            last = next(self.finishes) == len(self.bounds)
+            last = self.run(part)
         return last
 
 
@@ -104,9 +108,11 @@ def parallel(fn: Callable[[int, int, int], None], items: int, workers: int) -> N
                                              name=f"tostatic-{len(_threads) + 1}"))
             _threads[-1].start()
         job = _Job(fn, bounds)
+        first = next(job.claims)  # part 0 is the caller's
         for _ in range(workers - 1):
             _jobs.put(job)
-        if not job.work():
+        last = job.run(first)
+        if not (job.work() or last):
             job.last.acquire()  # a pool thread is finishing the last part
         if job.errors:
             raise job.errors[0]
