@@ -12,9 +12,16 @@ by tostatic.jit.save (batch norms randomised). Engines, each in its own worker p
 For every model, batch size (1, 8) and thread count (1, 2), the four workers load the model
 (timed: load + first run) and then run in interleaved rounds, each round asking every worker
 for one call, the order rotating, so that the load of a shared machine hits every engine
-alike. The table gives the median and p90 latency, the ratio tostatic / engine (below 1:
-tostatic is faster), load + first run, the worker's peak RSS, and how far each engine's
-outputs are from Paddle Inference's.
+alike. After every call the benchmark waits SETTLE seconds (0.3 s) before the next: an
+engine's worker threads keep spinning after its call returns, on the cores the next engine
+needs. Measured here at 2 threads (`--spin-check`: the CPU time a worker burns after
+returning): Paddle Inference's OpenMP threads spin for KMP_BLOCKTIME, 200 ms (about 190 ms
+of CPU), onnxruntime's intra-op pool for 20-50 ms (about 28 ms), OpenVINO and tostatic not at
+all. Without the wait the engine called next shared the 2 cores with them (OpenVINO
+MobileNetV2, batch 1: 4.4 ms at 1 thread, 33.5 ms at 2), which made every 2-thread row
+meaningless; how each engine computes is unchanged. The table gives the median and p90
+latency, the ratio tostatic / engine (below 1: tostatic is faster), load + first run, the
+worker's peak RSS, and how far each engine's outputs are from Paddle Inference's.
 
 Load + first run is timed in a fresh process from `import` to the first output. tostatic's is
 a warm start, as a deployed model's every start but the first: its kernel cache (a directory of
@@ -29,7 +36,9 @@ the script prints the machine and the BLAS kernel numpy uses (threadpoolctl, els
 own get_corename).
 
     python benchmarks/engines.py [--models mlp,resnet18,resnet50,mobilenet_v2,bert]
-        [--batches 1,8] [--threads 1,2] [--rounds 15] [--warmup 3] [--markdown FILE]
+        [--batches 1,8] [--threads 1,2] [--rounds 15] [--warmup 3] [--settle 0.3]
+        [--markdown FILE]
+    python benchmarks/engines.py --spin-check --models resnet18 --threads 2
 """
 from __future__ import annotations
 
@@ -54,6 +63,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from predictors import handle_runner, paddle_predictor  # noqa: E402
 
 UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# seconds between two calls: longer than any engine's threads spin once a call has returned
+# (Paddle's Intel OpenMP: KMP_BLOCKTIME, 200 ms), so each call starts with the cores idle
+SETTLE = 0.3
 ENGINES = ("tostatic", "paddle.inference", "onnxruntime", "openvino")
 VISION = ("resnet18", "resnet50", "mobilenet_v2")
 
@@ -305,7 +317,7 @@ def versions() -> str:
 # ------------------------------------------------------------------------------ the run
 
 def bench_one(name: str, prefix: Path, batch: int, threads: int, rounds: int, warmup: int,
-              tmp: Path) -> list[dict]:
+              tmp: Path, settle: float = SETTLE) -> list[dict]:
     feeds_file = tmp / f"{name}_b{batch}.npz"
     np.savez(feeds_file, **inputs_for(name, batch))
     # tostatic's first-ever start (an empty kernel cache of its own), then a throwaway start
@@ -324,11 +336,13 @@ def bench_one(name: str, prefix: Path, batch: int, threads: int, rounds: int, wa
     for w in workers.values():
         for _ in range(warmup):
             w.call()
+            time.sleep(settle)
     times = {e: [] for e in ENGINES}
     for r in range(rounds):
         order = ENGINES[r % len(ENGINES):] + ENGINES[:r % len(ENGINES)]
         for engine in order:
             times[engine].append(workers[engine].call())
+            time.sleep(settle)  # the engine's spinning threads go idle (SETTLE)
     reference = np.load(workers["paddle.inference"].out_file)
     scale = float(np.abs(reference).max()) or 1.0
     rows = []
@@ -366,6 +380,48 @@ def profiles(names: list[str], runs: int) -> None:
                   f"{out.stdout.strip() or out.stderr[-2000:]}\n```", flush=True)
 
 
+def cpu_ns(pid: int) -> int:
+    """CPU time of all of a process's threads (their schedstat), in ns."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[0])
+        except OSError:
+            pass  # a thread that ended
+    return total
+
+
+def spin_check(names: list[str], threads: int, edges=(0.01, 0.05, 0.1, 0.2, 0.3, 0.5)) -> None:
+    """The CPU time each engine's worker burns after its call has returned, per window
+    (what SETTLE must outlast): batch 1, median of 3 calls."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        prefixes = export_models(names, tmp)
+        for name in names:
+            to_onnx(prefixes[name])
+            feeds = tmp / f"{name}.npz"
+            np.savez(feeds, **inputs_for(name, 1))
+            print(f"\n{name}, batch 1, {threads} threads: CPU ms after the call returned, "
+                  f"in the windows ending at {edges} s")
+            for engine in ENGINES:
+                w = Worker(engine, prefixes[name], threads, feeds, tmp / f"{engine}.npy",
+                           tmp / "kernels")
+                burnt = []
+                for _ in range(3):
+                    time.sleep(1.0)
+                    w.call()
+                    start, before, row = time.perf_counter(), cpu_ns(w.proc.pid), []
+                    for edge in edges:
+                        time.sleep(max(0.0, start + edge - time.perf_counter()))
+                        now = cpu_ns(w.proc.pid)
+                        row.append((now - before) / 1e6)
+                        before = now
+                    burnt.append(row)
+                w.close()
+                print(f"{engine:<18}" + "".join(f"{v:8.1f}" for v in np.median(burnt, 0)),
+                      flush=True)
+
+
 def table(rows: list[dict]) -> str:
     out = ["| model | batch | threads | engine | median ms | p90 ms | tostatic / engine | "
            "load + first run s (tostatic: warm / cold) | peak RSS MB | "
@@ -389,10 +445,16 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--settle", type=float, default=SETTLE,
+                        help="seconds to wait after each call, for the engine's spinning "
+                             "threads to go idle (default %(default)s)")
     parser.add_argument("--markdown", help="also write the results here")
     parser.add_argument("--profile", action="store_true",
                         help="print tostatic's per-kernel profile of each model (batch 1, 1 "
                              "thread) instead of timing the engines")
+    parser.add_argument("--spin-check", action="store_true",
+                        help="print the CPU time each engine burns after a call returns "
+                             "(batch 1, the first of --threads) instead of timing")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--profile-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -403,6 +465,8 @@ def main() -> None:
         return profile_worker(*args.profile_worker, runs=args.rounds)
     if args.profile:
         return profiles(args.models.split(","), args.rounds)
+    if args.spin_check:
+        return spin_check(args.models.split(","), int(args.threads.split(",")[0]))
     header = [f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
               *machine(), f"BLAS (workers' environment): {blas()}", f"versions: {versions()}",
               f"environment of the workers: {', '.join(UNSET)} unset; Python bytecode used "
@@ -411,7 +475,9 @@ def main() -> None:
               f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
               f"(the machine is shared: other processes ran beside this benchmark; rounds are "
               f"interleaved so their load spreads over every engine)",
-              f"{args.rounds} interleaved rounds after {args.warmup} warm-up calls per engine"]
+              f"{args.rounds} interleaved rounds after {args.warmup} warm-up calls per engine, "
+              f"{args.settle} s of idle after every call (engines' worker threads spin after "
+              f"a call returns: Paddle's OpenMP 200 ms, onnxruntime's pool 20-50 ms)"]
     print("\n".join(header), flush=True)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -425,7 +491,7 @@ def main() -> None:
             for batch in map(int, args.batches.split(",")):
                 for threads in map(int, args.threads.split(",")):
                     got = bench_one(name, prefixes[name], batch, threads, args.rounds,
-                                    args.warmup, tmp)
+                                    args.warmup, tmp, args.settle)
                     rows += got
                     print(table(got).split("\n", 2)[2], flush=True)
     header.append(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

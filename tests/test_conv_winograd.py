@@ -85,13 +85,20 @@ def test_resnet_scale_layers_pick_their_tile_and_stay_accurate(n, c, size, m):
     assert err < (5e-6 if m == 4 else 1e-6), err
 
 
-def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch):
+# each group's phases split over the threads; groups of one image (5 of them, or one): the
+# GEMMs by output channel (or by alpha^2 slice where that is asked from 8 channels); 5 in
+# groups of 2, 2, 1 (F(4x4): 16848 bytes an image), or 3 in one: the GEMMs by slice
+@pytest.mark.parametrize("batch,group_bytes,by_channels", [
+    (5, 1, 1), (1, 1, 1), (1, 1, 8), (5, 2 * 16848, 1), (3, 4 << 20, 1)])
+def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, batch,
+                                                        group_bytes, by_channels):
     monkeypatch.setattr(conv_winograd, "F4_MAX_CHANNELS", 1024)  # F(4x4)'s kernels too
+    monkeypatch.setattr(conv_winograd, "SPLIT_BY_CHANNELS", by_channels)  # 7 output channels
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((5, 6, 11, 9)).astype(np.float32)
+    x = rng.standard_normal((batch, 6, 11, 9)).astype(np.float32)
     w = rng.standard_normal((7, 6, 3, 3)).astype(np.float32)
     want, _, whole, _ = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
-    monkeypatch.setattr(conv_winograd, "GROUP_BYTES", 1)  # one image per group
+    monkeypatch.setattr(conv_winograd, "GROUP_BYTES", group_bytes)  # 1: an image per group
     monkeypatch.setattr(threads, "current", lambda: 2)
     _, _, split, kind = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
     assert kind == "winograd-f4"

@@ -214,6 +214,21 @@ def test_bound_max_pooling_matches_eager(kh, kw, stride, pad, dtype, seed):
     assert bound.labels[0][1] == "max-taps"
 
 
+@pytest.mark.parametrize("pad", [0, 1])
+def test_bound_max_pooling_split_over_threads_matches_eager(pad, monkeypatch):
+    from tostatic.ops.pooling import Pool2D
+    from tostatic.runtime import kernels, threads
+
+    monkeypatch.setattr(threads, "_requested", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_ELEMENTS", 1)
+    x = np.random.default_rng(pad).standard_normal((2, 5, 9, 8)).astype(np.float32)
+    attrs = dict(pooling_type="max", ksize=(3, 3), strides=(2, 2), paddings=(pad, pad))
+    want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
+    np.testing.assert_array_equal(second, want)
+    assert bound.steps[0][0].func.__name__ == "run_parallel"
+
+
 @pytest.mark.parametrize("attrs", [dict(global_pooling=True), dict(adaptive=True),
                                    dict(ksize=(5, 4))])
 def test_bound_average_over_whole_planes_matches_eager(attrs):
@@ -227,7 +242,14 @@ def test_bound_average_over_whole_planes_matches_eager(attrs):
     assert bound.labels[0][1] == "plane-mean"
 
 
-@pytest.mark.parametrize("case", ["conv", "depthwise", "conv_1", "depthwise_1", "matmul"])
+# (input channels, size, output channels); one image: the patch copy split by (channel,
+# kernel row) (5 x 3 rows: a channel's rows on both threads), the GEMM by output columns
+# (in blocks of 16: 27 x 27 leaves a partial one) or, with few columns, by output channels
+CONVS = {"conv": (16, 28, 32), "conv_1": (16, 27, 32), "conv5_1": (5, 56, 32),
+         "convwide_1": (64, 14, 256), "depthwise": (64, 64, 64), "depthwise_1": (64, 64, 64)}
+
+
+@pytest.mark.parametrize("case", [*CONVS, "matmul"])
 def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
     from tostatic.runtime import conv_winograd, threads
 
@@ -240,16 +262,18 @@ def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
         cls, arrays, mask = FusedMatmul, [x, y, b], [False, True, True]
         attrs = dict(transpose_x=False, transpose_y=False, epilogue=("bias", "gelu"))
     else:
-        batch = 1 if case.endswith("_1") else 2  # one image: split by channels
-        case = case.removesuffix("_1")
-        c, hw = (64, 64) if case == "depthwise" else (16, 28)
+        batch = 1 if case.endswith("_1") else 2
+        c, hw, cout = CONVS[case]
+        case = "depthwise" if case.startswith("depthwise") else "conv"
         x = rng.standard_normal((batch, c, hw, hw)).astype(np.float32)
-        w = rng.standard_normal((c if case == "depthwise" else 32, 1 if case == "depthwise"
-                                 else c, 3, 3)).astype(np.float32)
+        w = rng.standard_normal((cout, 1 if case == "depthwise" else c, 3, 3)
+                                ).astype(np.float32)
         r = rng.standard_normal((batch, w.shape[0], hw, hw)).astype(np.float32)
-        cls, arrays, mask = FusedConv2D, [x, w, r], [False, True, False]
+        b = rng.standard_normal(w.shape[0]).astype(np.float32)
+        # the epilogue runs on each thread's images or channels: a bias and a residual
+        cls, arrays, mask = FusedConv2D, [x, w, b, r], [False, True, True, False]
         attrs = dict(paddings=(1, 1), groups=c if case == "depthwise" else 1,
-                     epilogue=("add", "relu"))
+                     epilogue=("bias", "add", "relu"))
     if case == "depthwise":  # codegen's kernel, split by its own threads
         from tostatic.codegen import threads as codegen_threads
         monkeypatch.setitem(codegen_threads._STATE, "n", 2)

@@ -7,7 +7,12 @@ then rounded); per run the input is copied into a zero-bordered buffer, transfor
 generated kernel (codegen/winograd.py) into V [alpha^2, C_in, tiles] (all images' tiles side
 by side, so batch 8 makes wider GEMMs), multiplied as one batched matmul
 M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies the fused
-conv's epilogue (bias, residual add, activation) while writing each output row.
+conv's epilogue (bias, residual add, activation) while writing each output row. With several
+threads each phase is split (the zero-bordered copy inside the input transform's; for one
+image with many output channels, the GEMMs by output channel, each thread then transforming
+its own channels). Whole image groups to each thread (one hand-off a convolution at batch 8)
+measured slower on this 2-core machine: ResNet-50 batch 8, 635 against 493 ms, ResNet-18
+345 against 310 (medians of interleaved runs, loaded machine), so it is not done.
 
 `winograd_factory` returns None where it does not apply (not 3x3 / stride 1 / dilation 1 /
 groups 1 / float32, an epilogue activation without a scalar rule, TOSTATIC_KERNELS=numpy)
@@ -34,6 +39,12 @@ F4_MAX_CHANNELS = 0
 MIN_TILES = {4: 16, 2: 16}
 MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
+# one image on several threads: from this many output channels each thread takes its output
+# channels' GEMMs and then transforms them (one hand-off less); below, the GEMMs split by
+# alpha^2 slice. Split by channels, each thread packs every slice's whole V: one thread's half
+# of ResNet-18's GEMMs took 327 against 263 us at 64 channels (56x56), 317 / 295 at 256,
+# 677 / 766 at 512.
+SPLIT_BY_CHANNELS = 256
 
 
 def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
@@ -93,11 +104,11 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     per_image = th * tw
     # images per group: a group's V and M stay within GROUP_BYTES (in cache for the GEMMs)
     group = max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
+    workers = min(threads.current(), group * c)
     tiles = group * per_image
     u = winograd.filter_transform(w, m)
     f_in = winograd.input_transform(m, "float32")
     f_out = winograd.output_transform(m, "float32", expr, leaves)
-    workers = min(threads.current(), group * c)
     scratch = [("wino-pad", (n, c, hp, wp), x.dtype),
                ("wino-v", (alpha * alpha * c * tiles,), x.dtype),
                ("wino-m", (alpha * alpha * cout * tiles,), x.dtype),
@@ -120,10 +131,15 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                            v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
                            m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k)))
 
+        def pad(x: np.ndarray, g0: int, lo: int, hi: int) -> None:
+            """Planes lo..hi (image-major, c per image) of the group at image g0."""
+            for i in range(lo // c, (hi - 1) // c + 1):
+                a, b = max(lo - i * c, 0), min(hi - i * c, c)
+                for r in borders:
+                    r[g0 + i, a:b].fill(0)
+                np.copyto(inner[g0 + i, a:b], x[g0 + i, a:b])
+
         def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray) -> None:
-            for r in borders:
-                r.fill(0)
-            np.copyto(inner, x)
             ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
             for g0, count, v, mm in groups:
                 k = count * per_image
@@ -132,6 +148,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                 x_at, out_at = xp.ctypes.data + g0 * plane_in, out.ctypes.data + g0 * plane_out
 
                 def transform_in(lo: int, hi: int, part: int) -> None:
+                    pad(x, g0, lo, hi)
                     d = in_dims[part]
                     d[:] = (c, hp, wp, th, tw, k, lo, hi)
                     f_in(x_at, v.ctypes.data, rows[part].ctypes.data, d.ctypes.data)
@@ -144,7 +161,16 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
 
                 def gemm(lo: int, hi: int, part: int) -> None:
                     np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
+
+                def gemm_out(lo: int, hi: int, part: int) -> None:
+                    """Output channels lo..hi of one image: their GEMMs, then their
+                    transform (no hand-off between the two)."""
+                    np.matmul(u[:, lo:hi], v, out=mm[:, lo:hi])
+                    transform_out(lo, hi, part)
                 threads.parallel(transform_in, count * c, workers)
+                if count == 1 and workers > 1 and cout >= SPLIT_BY_CHANNELS:
+                    threads.parallel(gemm_out, cout, workers)
+                    continue
                 threads.parallel(gemm, alpha * alpha, workers)
                 threads.parallel(transform_out, count * cout, workers)
         return run

@@ -56,6 +56,9 @@ Run = Callable[..., None]
 # below this many flops a kernel runs on one thread whatever the thread count (handing work
 # to a pool costs about 20-50 us)
 PARALLEL_FLOPS = 4_000_000
+PARALLEL_ELEMENTS = 1 << 18  # a memory-bound pass split over the threads from this size
+COLUMNS_PER_CHANNEL = 4  # see by_columns in conv_factory
+COLUMN_BLOCK = 16  # a thread's output columns start at a multiple of this (whole vectors)
 EAGER_BLOCK = 8192  # elements an epilogue runs an op's eager kernel on at a time
 # elements a thread's compiled epilogue runs on at a time: 256 KiB of float32 stay in L2, and
 # a compiled kernel given no more than this runs on the calling thread (codegen/threads.py)
@@ -163,7 +166,7 @@ def _nchw_epilogue(rows: Any, cout: int) -> Callable[[np.ndarray, Sequence[np.nd
         y2 = y.reshape(-1, y.shape[2] * y.shape[3])
         ex = [np.ascontiguousarray(a).reshape(-1) if kind == "bias"
               else np.ascontiguousarray(a).reshape(y2.shape) for a, kind in zip(e, rows.kinds)]
-        return rows.prepare(y2, y2, ex, cout)
+        return rows.prepare(y2, y2, ex, y.shape[1])  # (a slice of channels: its own)
 
     def run(y: np.ndarray, e: Sequence[np.ndarray]) -> None:
         if y.flags.c_contiguous and all(a.flags.c_contiguous for a in e):
@@ -221,6 +224,11 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
         scratch.append(("cols", (slots, c, kh * kw, oh * ow) if depthwise
                         else (slots, k, oh * ow), x.dtype))
     (sh, sw), (dh, dw) = st, dil
+    # one image: the GEMM split by output columns where they outnumber the output channels
+    # (split by channels, every thread packs all of the patches). One thread's half, by
+    # channels / by columns: ResNet-18's first convolution (12544 columns a channel) 898 /
+    # 659 us; 6 columns a channel, even; 0.1 (512 channels at 7x7) 339 / 418 us.
+    by_columns = not depthwise and oh * ow >= COLUMNS_PER_CHANNEL * cout
 
     def bind(arrays: list[np.ndarray]) -> Run:
         it = iter(arrays)
@@ -270,13 +278,45 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
         if not parallel:
             return run
 
+        views: dict[tuple[int, ...], tuple[Any, ...]] = {}
+
+        def sliced(y: np.ndarray, extras: Sequence[np.ndarray], lo: int, hi: int,
+                   axis: int) -> tuple[np.ndarray, list[np.ndarray]] | None:
+            """The result's and the epilogue operands' part for images (axis 0) or channels
+            (1) lo..hi: a residual's part, the bias whole (images) or its part (channels);
+            None when an operand broadcasts (then the epilogue runs after, on the whole
+            result). The same views each run, so the compiled epilogue's prepared call is
+            found again (calls.CallCache keys on the arrays' identity)."""
+            key = (id(y), *map(id, extras), lo, hi, axis)
+            got = views.get(key)
+            if got is None:
+                if not all(e.shape == y.shape or e.ndim <= 1 for e in extras):
+                    return None
+                if len(views) > 16:
+                    views.clear()
+                at = (slice(None),) * axis + (slice(lo, hi),)
+                got = views[key] = (y, *extras, y[at], [  # (keeps y, extras alive: ids stay)
+                    e[at] if e.shape == y.shape else (e[lo:hi] if axis else e)
+                    for e in extras])
+            return got[-2], got[-1]
+
         def run_images_parallel(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray,
                                 out: np.ndarray) -> None:
-            """Several images: each thread takes some, with its own patch buffer."""
-            if xp is not None:
-                threads.parallel(lambda lo, hi, part: pad(x, lo, hi), c, workers)
-            threads.parallel(lambda lo, hi, part: images(x, out, lo, hi, part), n, slots)
-            epi(out, extras)
+            """Several images: each thread takes some (padded, patches into its own buffer,
+            GEMMs, epilogue: one hand-off a convolution)."""
+            whole = sliced(out, extras, 0, 0, 0) is None
+
+            def part(lo: int, hi: int, slot: int) -> None:
+                if xp is not None:
+                    for b in borders:
+                        b[lo:hi].fill(0)
+                    np.copyto(inner[lo:hi], x[lo:hi])
+                images(x, out, lo, hi, slot)
+                if not whole:
+                    epi(*sliced(out, extras, lo, hi, 0))  # type: ignore[misc]
+            threads.parallel(part, n, slots)
+            if whole:
+                epi(out, extras)
 
         def run_channels_parallel(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray,
                                   out: np.ndarray) -> None:
@@ -288,20 +328,46 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
             out3 = out.reshape(n, c, 1, oh * ow) if depthwise else out.reshape(n, cout, oh * ow)
 
             def copy(lo: int, hi: int, part: int) -> None:
+                """Rows lo..hi of (channel, kernel row): few input channels (a network's
+                first convolution: 3) split evenly too. A channel two threads share is
+                padded by both (the same values)."""
                 if xp is not None:
-                    pad(x, lo, hi)
-                if taps is not None:
-                    np.copyto(cols6[:, lo:hi], taps[:, lo:hi])  # type: ignore[index]
+                    pad(x, lo // kh, (hi - 1) // kh + 1)
+                if taps is None:
+                    return
+                first, last = -(-lo // kh), hi // kh  # the whole channels, in one copy
+                parts = [(slice(first, last), slice(None))] if last > first else []
+                if lo % kh:
+                    parts.append((lo // kh, slice(lo % kh, min(kh, hi - lo // kh * kh))))
+                if hi % kh and hi // kh >= first:
+                    parts.append((hi // kh, slice(0, hi % kh)))
+                for ch, rows in parts:
+                    np.copyto(cols6[:, ch, rows], taps[:, ch, rows])  # type: ignore[index]
+
+            whole = sliced(out, extras, 0, 0, 1) is None
 
             def gemm(lo: int, hi: int, part: int) -> None:
+                """Output channels lo..hi, their epilogue while they are in cache."""
                 if depthwise:
                     np.matmul(packed[lo:hi], src[:, lo:hi], out=out3[:, lo:hi])
                 else:
                     np.matmul(packed[lo:hi], src, out=out3[:, lo:hi])
+                if not whole:
+                    epi(*sliced(out, extras, lo, hi, 1))  # type: ignore[misc]
+
+            def gemm_columns(lo: int, hi: int, part: int) -> None:
+                """Output columns lo..hi (in blocks of COLUMN_BLOCK): each thread packs
+                its part of the patches, not all of them."""
+                at = slice(lo * COLUMN_BLOCK, hi * COLUMN_BLOCK)
+                np.matmul(packed, src[0][:, at], out=out3[0][:, at])
             if xp is not None or taps is not None:
-                threads.parallel(copy, c, workers)
-            threads.parallel(gemm, c if depthwise else cout, workers)
-            epi(out, extras)
+                threads.parallel(copy, c * kh, workers)
+            if by_columns:
+                threads.parallel(gemm_columns, -(-oh * ow // COLUMN_BLOCK), workers)
+            else:
+                threads.parallel(gemm, c if depthwise else cout, workers)
+            if whole or by_columns:
+                epi(out, extras)
         return run_images_parallel if n > 1 else run_channels_parallel
     return Bound(scratch, bind, "depthwise-matvec" if depthwise else
                  ("gemm-1x1" if direct else "im2col-gemm"))
@@ -495,17 +561,26 @@ def pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                     for i in range(dh.k) for j in range(dw.k)]
         fixed = taps(xp) if xp is not None else None
 
-        def run(x: np.ndarray, out: np.ndarray) -> None:
+        def run(x: np.ndarray, out: np.ndarray, lo: int = 0, hi: int = c) -> None:
+            """Channels lo..hi."""
             if xp is not None:
-                np.copyto(inner, x)
+                np.copyto(inner[:, lo:hi], x[:, lo:hi])
             views = fixed if fixed is not None else taps(x)
+            o = out
+            if (lo, hi) != (0, c):
+                views, o = [v[:, lo:hi] for v in views], out[:, lo:hi]
             if len(views) == 1:
-                np.copyto(out, views[0])
+                np.copyto(o, views[0])
                 return
-            np.maximum(views[0], views[1], out=out)
+            np.maximum(views[0], views[1], out=o)
             for v in views[2:]:
-                np.maximum(out, v, out=out)
-        return run
+                np.maximum(o, v, out=o)
+
+        def run_parallel(x: np.ndarray, out: np.ndarray) -> None:
+            threads.parallel(lambda lo, hi, _: run(x, out, lo, hi), c, workers)
+        return run_parallel if workers > 1 else run
+    # the channels split over the threads where the pass is long (ResNet's 64 x 112 x 112)
+    workers = threads.current() if n * c * hp * wp >= PARALLEL_ELEMENTS else 1
     # the pad scratch is private to this step: its -inf border is written once
     return Bound([(f"pool-pad-{id(op)}", (n, c, hp, wp), x.dtype)] if padded else [], bind,
                  "max-taps")

@@ -8,18 +8,18 @@ the cores are oversubscribed and took 10-250x longer than one thread (benchmarks
 splitting ourselves keeps one BLAS call per core. BLAS is set through its own C API
 (OpenBLAS's `openblas_set_num_threads`, MKL's `MKL_Set_Num_Threads`), found with ctypes among
 the libraries loaded in this process (what threadpoolctl does, without the dependency). The
-setting is process-wide, as the BLAS's own is. `current()` is what the kernels read.
+setting is process-wide, as the BLAS's own is. `current()` is what the kernels read, and
+`parallel` is codegen/threads.py's: one pool of threads serves every kernel.
 """
 from __future__ import annotations
 
 import ctypes
 import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy  # noqa: F401  (loads the BLAS whose threads are set here)
 
 from tostatic.codegen import set_num_threads as codegen_threads
+from tostatic.codegen.threads import parallel  # noqa: F401 (the one pool: codegen's)
 
 ENV = "TOSTATIC_NUM_THREADS"
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
@@ -71,26 +71,6 @@ def set_blas_threads(n: int) -> str:
                 setter(ctypes.c_int(n))
                 return f"{name} ({os.path.basename(path)})"
     return "no BLAS thread control found"
-
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def parallel(fn: Callable[[int, int, int], None], items: int, workers: int) -> None:
-    """fn(lo, hi, part) over `workers` contiguous parts of range(items), at once: part 0 on
-    the calling thread, the others on a pool kept for the process."""
-    global _pool
-    workers = min(workers, items)
-    if workers <= 1:
-        fn(0, items, 0)
-        return
-    if _pool is None or _pool._max_workers < workers - 1:
-        _pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="tostatic")
-    bounds = [(i * items // workers, (i + 1) * items // workers) for i in range(workers)]
-    futures = [_pool.submit(fn, lo, hi, part) for part, (lo, hi) in enumerate(bounds) if part]
-    fn(*bounds[0], 0)
-    for f in futures:
-        f.result()
 
 
 def current() -> int:
