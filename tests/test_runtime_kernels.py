@@ -199,19 +199,38 @@ def test_bound_activations_match_eager(cls, dtype):
 
 
 @SETTINGS
-@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(0, 1),
-       st.sampled_from([np.float32, np.float64]), st.integers(0, 99))
-def test_bound_max_pooling_matches_eager(kh, kw, stride, pad, dtype, seed):
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 1), st.booleans(),
+       st.sampled_from([np.float32, np.float64]), st.integers(5, 13), st.integers(0, 99),
+       st.booleans())
+def test_bound_max_pooling_matches_eager(kh, kw, stride, pad, ceil_mode, dtype, size, seed,
+                                         numpy_kernels):
     from tostatic.ops.pooling import Pool2D
 
     pad = min(pad, kh - 1, kw - 1)  # Paddle needs pad < ksize
-    x = np.random.default_rng(seed).standard_normal((2, 3, 7, 6)).astype(dtype)
+    x = np.random.default_rng(seed).standard_normal((2, 3, size, size + 3)).astype(dtype)
     attrs = dict(pooling_type="max", ksize=(kh, kw), strides=(stride, stride),
-                 paddings=(pad, pad))
+                 paddings=(pad, pad), ceil_mode=ceil_mode)
     want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
-    _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
+    with pytest.MonkeyPatch.context() as mp:
+        if numpy_kernels:
+            mp.setenv("TOSTATIC_KERNELS", "numpy")
+        _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
     np.testing.assert_array_equal(second, want)
-    assert bound.labels[0][1] == "max-taps"
+    assert bound.labels[0][1] == ("max-taps" if numpy_kernels else "max-windows")
+
+
+def test_bound_max_pooling_of_a_resnet_stem():
+    """3x3, stride 2, padding 1 over 112x112 planes (ResNets' pool), both ceil modes."""
+    from tostatic.ops.pooling import Pool2D
+
+    x = np.random.default_rng(3).standard_normal((1, 8, 112, 112)).astype(np.float32)
+    for ceil_mode in (False, True):
+        attrs = dict(pooling_type="max", ksize=(3, 3), strides=(2, 2), paddings=(1, 1),
+                     ceil_mode=ceil_mode)
+        want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
+        _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
+        np.testing.assert_array_equal(second, want)
+        assert bound.labels[0][1] == "max-windows"
 
 
 @pytest.mark.parametrize("attrs", [dict(global_pooling=True), dict(adaptive=True),
