@@ -34,6 +34,10 @@ F4_MAX_CHANNELS = 0
 MIN_TILES = {4: 16, 2: 16}
 MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
+NARROW_GEMM = True  # codegen's tile GEMMs (codegen/winograd_gemm.py)
+# ... where padding the tiles to whole vectors adds at most 10% (14x14 planes at batch 1: 49
+# tiles -> 64 lose to BLAS)
+MAX_PADDING = 1.1
 
 
 def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
@@ -85,7 +89,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
         if a.dtype != x.dtype or (a.size != w.shape[0] if leaf == "bias" else
                                   a.shape != out.shape):
             return None
-    from tostatic.codegen import winograd  # noqa: PLC0415 (llvmlite loads on first use)
+    from tostatic.codegen import winograd, winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
     alpha = m + 2
     (pt, _), (pl, _) = pads
     th, tw = -(-oh // m), -(-ow // m)
@@ -95,12 +99,21 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     group = max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
     tiles = group * per_image
     u = winograd.filter_transform(w, m)
+    # codegen's tile GEMMs (codegen/winograd_gemm.py) over U packed once (BLAS repacks its
+    # panels every call); V and M rows are then padded to whole 16-float vectors
+    vectors = -(-tiles // winograd_gemm.LANES)
+    block = winograd_gemm.rows_for(cout, vectors) \
+        if NARROW_GEMM and vectors * winograd_gemm.LANES <= MAX_PADDING * tiles else None
+    narrow = block is not None
+    u_packed = winograd_gemm.pack(u, block) if block else None
+    stride_of = (lambda k: -(-k // winograd_gemm.LANES) * winograd_gemm.LANES) if narrow \
+        else (lambda k: k)
     f_in = winograd.input_transform(m, "float32")
     f_out = winograd.output_transform(m, "float32", expr, leaves)
     workers = min(threads.current(), group * c)
     scratch = [("wino-pad", (n, c, hp, wp), x.dtype),
-               ("wino-v", (alpha * alpha * c * tiles,), x.dtype),
-               ("wino-m", (alpha * alpha * cout * tiles,), x.dtype),
+               ("wino-v", (alpha * alpha * c * stride_of(tiles),), x.dtype),
+               ("wino-m", (alpha * alpha * cout * stride_of(tiles),), x.dtype),
                ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw),
                 x.dtype)]
     plane_in, plane_out = c * hp * wp * 4, cout * oh * ow * 4  # bytes per image
@@ -113,20 +126,26 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
         in_dims = [np.zeros(8, np.int64) for _ in range(workers)]
         out_dims = [np.zeros(8, np.int64) for _ in range(workers)]
         extras = np.zeros(max(1, len(leaves)), np.int64)
-        groups = []  # (first image, images, V, M)
+        groups = []  # (first image, images, V, M, narrow kernel)
         for g0 in range(0, n, group):
-            k = min(group, n - g0) * per_image
+            k = stride_of(min(group, n - g0) * per_image)
+            kern = None
+            if narrow:
+                kern = winograd_gemm.kernel(c, cout, k, block, winograd_gemm.vectors_for(
+                    block, k // winograd_gemm.LANES))  # type: ignore[arg-type]
             groups.append((g0, min(group, n - g0),
                            v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
-                           m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k)))
+                           m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k),
+                           kern))
+        gemm_dims = [np.zeros(2, np.int64) for _ in range(workers)]
 
         def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray) -> None:
             for r in borders:
                 r.fill(0)
             np.copyto(inner, x)
             ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
-            for g0, count, v, mm in groups:
-                k = count * per_image
+            for g0, count, v, mm, kern in groups:
+                k = v.shape[2]
                 for i, (leaf, a) in enumerate(zip(leaves, ops)):
                     extras[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
                 x_at, out_at = xp.ctypes.data + g0 * plane_in, out.ctypes.data + g0 * plane_out
@@ -143,7 +162,12 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                           d.ctypes.data)
 
                 def gemm(lo: int, hi: int, part: int) -> None:
-                    np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
+                    if kern is None:
+                        np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
+                        return
+                    d = gemm_dims[part]
+                    d[:] = (lo, hi)
+                    kern(u_packed.ctypes.data, v.ctypes.data, mm.ctypes.data, d.ctypes.data)
                 threads.parallel(transform_in, count * c, workers)
                 threads.parallel(gemm, alpha * alpha, workers)
                 threads.parallel(transform_out, count * cout, workers)

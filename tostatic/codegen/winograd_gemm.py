@@ -1,0 +1,99 @@
+"""The tile GEMMs of a Winograd convolution when they are narrow: M[p] = U[p] @ V[p] for each
+of the alpha^2 positions p, U [C_out, C_in] the transformed filters, V [C_in, T] the
+transformed input tiles, with few tiles T (deep layers at batch 1: 16 tiles at 7x7, 49 at
+14x14).
+
+There BLAS's sgemm packs its 1 MB U panel on every call to use each element T times, and
+runs at ~90 GFLOP/s (C=512, T=16). Here U is packed once at bind, [p, C_out / R, C_in, R]
+(R output channels a block, contiguous per input channel), so each U element is read once
+per call from a stream and each V row (one or a few 16-float vectors) sits in L1: per input
+channel, R broadcasts of U times the V row's vectors into R x NVB accumulators held in
+registers, written to M once. T is padded to a multiple of 16 (the callers' V and M rows are
+that long; the padding columns are computed and ignored).
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+
+from tostatic.codegen import emit
+from tostatic.codegen.emit import F32, I32, I64, PTR
+
+LANES = 16
+_FUNCS: dict[tuple[int, ...], Any] = {}
+
+
+def rows_for(cout: int, vectors: int) -> int | None:
+    """R, the output channels of a register block (16 for one vector of tiles, else 8), or
+    None where C_out does not divide."""
+    rows = 16 if vectors == 1 else 8
+    return None if cout % rows else rows
+
+
+def vectors_for(rows: int, vectors: int) -> int:
+    """NVB, the tile vectors of a register block: R x NVB accumulators, at most 24."""
+    return 1 if rows == 16 else (2 if vectors == 4 else min(vectors, 3))
+
+
+def pack(u: np.ndarray, rows: int) -> np.ndarray:
+    """U [P, C_out, C_in] -> [P, C_out / R, C_in, R]."""
+    p, cout, cin = u.shape
+    return np.ascontiguousarray(u.reshape(p, cout // rows, rows, cin).transpose(0, 1, 3, 2))
+
+
+def _module(cin: int, cout: int, tp: int, rows: int, nvb: int) -> emit.KernelModule:
+    """void k(U, V, M, i64 *dims = [first, end]): positions [first, end)."""
+    vec = ir.VectorType(F32, LANES)
+    km = emit.KernelModule()
+    fma = ir.Function(km.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
+    fn, b = km.function("wgemm", [PTR] * 4, noalias=3)
+    u, v, m, dims = fn.args
+    i64 = emit.i64
+    first = b.load(b.gep(dims, [i64(0)], source_etype=I64), typ=I64)
+    end = b.load(b.gep(dims, [i64(1)], source_etype=I64), typ=I64)
+    zero = ir.Constant(vec, [0.0] * LANES)
+    undef = ir.Constant(vec, ir.Undefined)
+    splat_mask = ir.Constant(ir.VectorType(I32, LANES), [0] * LANES)
+    nv = tp // LANES
+    with emit.loop(b, first, end) as p:
+        ub = emit.element(b, u, b.mul(p, i64(cout * cin)), "float32")
+        vb = emit.element(b, v, b.mul(p, i64(cin * tp)), "float32")
+        mb = emit.element(b, m, b.mul(p, i64(cout * tp)), "float32")
+        with emit.loop(b, 0, cout // rows) as blk:
+            up = emit.element(b, ub, b.mul(blk, i64(cin * rows)), "float32")
+            mrow = emit.element(b, mb, b.mul(blk, i64(rows * tp)), "float32")
+            for c0 in range(0, nv, nvb):
+                width = min(nvb, nv - c0)
+                acc = [[emit.alloca(b, vec, zero) for _ in range(width)] for _ in range(rows)]
+                with emit.loop(b, 0, cin) as k:
+                    vrow = emit.element(b, vb, b.add(b.mul(k, i64(tp)), i64(c0 * LANES)),
+                                        "float32")
+                    vs = [b.load(emit.element(b, vrow, i64(j * LANES), "float32"), typ=vec,
+                                 align=4) for j in range(width)]
+                    ucol = emit.element(b, up, b.mul(k, i64(rows)), "float32")
+                    for r in range(rows):
+                        s = emit.load(b, ucol, i64(r), "float32")
+                        sv = b.shuffle_vector(b.insert_element(undef, s, I32(0)), undef,
+                                              splat_mask)
+                        for j in range(width):
+                            b.store(b.call(fma, [sv, vs[j], b.load(acc[r][j], typ=vec)]),
+                                    acc[r][j])
+                for r in range(rows):
+                    for j in range(width):
+                        at = emit.element(b, mrow, i64(r * tp + (c0 + j) * LANES), "float32")
+                        b.store(b.load(acc[r][j], typ=vec), at, align=4)
+    b.ret_void()
+    return km
+
+
+def kernel(cin: int, cout: int, tp: int, rows: int, nvb: int) -> Any:
+    """f(U_packed, V, M, dims) with ctypes addresses (see _module)."""
+    key = (cin, cout, tp, rows, nvb)
+    f = _FUNCS.get(key)
+    if f is None:
+        address = emit.compile_functions(_module(*key), ["wgemm"])["wgemm"]
+        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 4)(address)
+    return f
