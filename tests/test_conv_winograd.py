@@ -118,3 +118,24 @@ def test_transforms_are_exact_correlations(m):
     bd = [sum(row[j] * int(d[j]) for j in range(m + 2)) for row in bt]
     y = [sum(row[j] * gk[j] * bd[j] for j in range(m + 2)) for row in at]
     assert y == list(np.correlate(d, k, "valid"))
+
+
+@pytest.mark.parametrize("positions,cin,cout,tiles", [(16, 64, 32, 16), (16, 40, 24, 48),
+                                                       (3, 7, 16, 80), (16, 33, 8, 208)])
+def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles):
+    """codegen's tile GEMM over packed U against np.matmul, in float64 (each register block
+    shape: one tile vector, two, three and a tail)."""
+    from tostatic.codegen import winograd_gemm as wg
+
+    rng = np.random.default_rng(tiles)
+    u = rng.standard_normal((positions, cout, cin)).astype(np.float32)
+    v = rng.standard_normal((positions, cin, tiles)).astype(np.float32)
+    m = np.full((positions, cout, tiles), np.nan, np.float32)
+    rows = wg.rows_for(cout, tiles // wg.LANES)
+    f = wg.kernel(cin, cout, tiles, rows, wg.vectors_for(rows, tiles // wg.LANES))
+    packed = wg.pack(u, rows)
+    dims = np.array([1, positions], np.int64)  # position 0 left alone
+    f(packed.ctypes.data, v.ctypes.data, m.ctypes.data, dims.ctypes.data)
+    assert np.isnan(m[0]).all()
+    want = np.matmul(u[1:].astype(np.float64), v[1:].astype(np.float64))
+    np.testing.assert_allclose(m[1:], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())

@@ -101,7 +101,40 @@ def test_bound_convolution_matches_the_fused_ops_eager(case):
     close(first, want, dt)
     close(second, want, dt)
     kind = bound.labels[0][1]
-    assert kind in ("im2col-gemm", "gemm-1x1", "depthwise-matvec", "depthwise"), kind
+    assert kind in ("im2col-gemm", "im2col-gen", "gemm-1x1", "depthwise-matvec",
+                    "depthwise"), kind
+
+
+@pytest.mark.parametrize("c,cout,size,k,stride,pad,dil,dtype", [
+    (3, 8, 45, 7, 2, 3, 1, np.float32),  # a ResNet stem (several bands, vector + tail columns)
+    (5, 6, 70, 3, 2, 1, 1, np.float32),
+    (4, 3, 41, 3, 2, (0, 1, 2, 1), 2, np.float32),
+    (3, 5, 39, 5, 2, 2, 1, np.float64),
+    (2, 4, 33, 3, 1, 1, 1, np.float32),
+])
+def test_generated_im2col_matches_eager_on_wide_planes(c, cout, size, k, stride, pad, dil,
+                                                       dtype, monkeypatch):
+    """Planes wide enough for the kernel's vector path (16 columns and more) and, with a
+    small band budget, several bands a image."""
+    from tostatic.runtime import conv_im2col, conv_winograd
+
+    monkeypatch.setattr(conv_im2col, "BAND_BYTES", 16 << 10)
+    monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1 << 30)
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal((2, c, size, size + 3)).astype(dtype)
+    w = rng.standard_normal((cout, c, k, k)).astype(dtype)
+    b = rng.standard_normal(cout).astype(dtype)
+    pads = pad if isinstance(pad, tuple) else (pad, pad)
+    attrs = dict(strides=(stride, stride), paddings=pads, dilations=(dil, dil), groups=1,
+                 epilogue=("bias", "relu"))
+    want = FusedConv2D.run_eager([x, w, b], FusedConv2D.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(FusedConv2D, [x, w, b], [False, True, True], attrs)
+    close(second, want, dtype)
+    assert bound.labels[0][1] == "im2col-gen"
+    if stride == 1 and pad == 1 and k == 3:  # the independent reference too
+        ref = np.maximum(naive_conv(x.astype(np.float64), w.astype(np.float64), 1, 1, 1)
+                         + b[None, :, None, None], 0)
+        close(second, ref, dtype)
 
 
 def naive_conv(x, w, stride, pad, groups):
