@@ -121,21 +121,26 @@ def test_transforms_are_exact_correlations(m):
 
 
 @pytest.mark.parametrize("positions,cin,cout,tiles", [(16, 64, 32, 16), (16, 40, 24, 48),
-                                                       (3, 7, 16, 80), (16, 33, 8, 208)])
+                                                       (3, 7, 16, 80), (16, 33, 8, 208),
+                                                       (2, 19, 24, 196), (3, 5, 16, 9)])
 def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles):
-    """codegen's tile GEMM over packed U against np.matmul, in float64 (each register block
-    shape: one tile vector, two, three and a tail)."""
+    """codegen's tile GEMM over packed U against np.matmul in float64 (register blocks of
+    one tile vector, two, three and a tail; a last vector partly stored, nothing written
+    past it)."""
     from tostatic.codegen import winograd_gemm as wg
 
     rng = np.random.default_rng(tiles)
     u = rng.standard_normal((positions, cout, cin)).astype(np.float32)
-    v = rng.standard_normal((positions, cin, tiles)).astype(np.float32)
-    m = np.full((positions, cout, tiles), np.nan, np.float32)
-    rows = wg.rows_for(cout, tiles // wg.LANES)
-    f = wg.kernel(cin, cout, tiles, rows, wg.vectors_for(rows, tiles // wg.LANES))
+    v_flat = rng.standard_normal(positions * cin * tiles + wg.LANES).astype(np.float32)
+    v = v_flat[:-wg.LANES].reshape(positions, cin, tiles)
+    m_flat = np.full(positions * cout * tiles + wg.LANES, np.nan, np.float32)
+    m = m_flat[:-wg.LANES].reshape(positions, cout, tiles)
+    vectors = -(-tiles // wg.LANES)
+    rows = wg.rows_for(cout, vectors)
+    f = wg.kernel(cin, cout, tiles, rows, wg.vectors_for(rows, vectors))
     packed = wg.pack(u, rows)
     dims = np.array([1, positions], np.int64)  # position 0 left alone
     f(packed.ctypes.data, v.ctypes.data, m.ctypes.data, dims.ctypes.data)
-    assert np.isnan(m[0]).all()
+    assert np.isnan(m[0]).all() and np.isnan(m_flat[-wg.LANES:]).all()
     want = np.matmul(u[1:].astype(np.float64), v[1:].astype(np.float64))
     np.testing.assert_allclose(m[1:], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())

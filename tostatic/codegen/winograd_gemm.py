@@ -9,7 +9,8 @@ runs at ~90 GFLOP/s (C=512, T=16). Here U is packed once at bind, [p, C_out / R,
 per call from a stream and each V row (one or a few 16-float vectors) sits in L1: per input
 channel, R broadcasts of U times the V row's vectors into R x NVB accumulators held in
 registers, written to M once. T is padded to a multiple of 16 (the callers' V and M rows are
-that long; the padding columns are computed and ignored).
+that long; the padding columns are computed and ignored). The same kernel with one
+position multiplies the generated im2col's patch bands (runtime/conv_im2col.py).
 """
 from __future__ import annotations
 
@@ -44,11 +45,19 @@ def pack(u: np.ndarray, rows: int) -> np.ndarray:
     return np.ascontiguousarray(u.reshape(p, cout // rows, rows, cin).transpose(0, 1, 3, 2))
 
 
-def _module(cin: int, cout: int, tp: int, rows: int, nvb: int) -> emit.KernelModule:
-    """void k(U, V, M, i64 *dims = [first, end]): positions [first, end)."""
+def _module(cin: int, cout: int, cols: int, rows: int, nvb: int, ldv: int,
+            ldm: int) -> emit.KernelModule:
+    """void k(U, V, M, i64 *dims = [first, end]): positions [first, end); `cols` columns
+    (the last vector's extra lanes read from V, not stored), the rows of V and M ldv and ldm
+    elements apart."""
+    tp = -(-cols // LANES) * LANES
     vec = ir.VectorType(F32, LANES)
     km = emit.KernelModule()
     fma = ir.Function(km.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
+    mask_t = ir.VectorType(ir.IntType(1), LANES)
+    masked_store = ir.Function(km.module, ir.FunctionType(ir.VoidType(), [vec, PTR, I32, mask_t]),
+                               "llvm.masked.store.v16f32.p0")
+    tail = cols - (tp - LANES)  # lanes of the last vector stored
     fn, b = km.function("wgemm", [PTR] * 4, noalias=3)
     u, v, m, dims = fn.args
     i64 = emit.i64
@@ -60,16 +69,16 @@ def _module(cin: int, cout: int, tp: int, rows: int, nvb: int) -> emit.KernelMod
     nv = tp // LANES
     with emit.loop(b, first, end) as p:
         ub = emit.element(b, u, b.mul(p, i64(cout * cin)), "float32")
-        vb = emit.element(b, v, b.mul(p, i64(cin * tp)), "float32")
-        mb = emit.element(b, m, b.mul(p, i64(cout * tp)), "float32")
+        vb = emit.element(b, v, b.mul(p, i64(cin * ldv)), "float32")
+        mb = emit.element(b, m, b.mul(p, i64(cout * ldm)), "float32")
         with emit.loop(b, 0, cout // rows) as blk:
             up = emit.element(b, ub, b.mul(blk, i64(cin * rows)), "float32")
-            mrow = emit.element(b, mb, b.mul(blk, i64(rows * tp)), "float32")
+            mrow = emit.element(b, mb, b.mul(blk, i64(rows * ldm)), "float32")
             for c0 in range(0, nv, nvb):
                 width = min(nvb, nv - c0)
                 acc = [[emit.alloca(b, vec, zero) for _ in range(width)] for _ in range(rows)]
                 with emit.loop(b, 0, cin) as k:
-                    vrow = emit.element(b, vb, b.add(b.mul(k, i64(tp)), i64(c0 * LANES)),
+                    vrow = emit.element(b, vb, b.add(b.mul(k, i64(ldv)), i64(c0 * LANES)),
                                         "float32")
                     vs = [b.load(emit.element(b, vrow, i64(j * LANES), "float32"), typ=vec,
                                  align=4) for j in range(width)]
@@ -83,15 +92,21 @@ def _module(cin: int, cout: int, tp: int, rows: int, nvb: int) -> emit.KernelMod
                                     acc[r][j])
                 for r in range(rows):
                     for j in range(width):
-                        at = emit.element(b, mrow, i64(r * tp + (c0 + j) * LANES), "float32")
-                        b.store(b.load(acc[r][j], typ=vec), at, align=4)
+                        at = emit.element(b, mrow, i64(r * ldm + (c0 + j) * LANES), "float32")
+                        value = b.load(acc[r][j], typ=vec)
+                        if (c0 + j + 1) * LANES > cols:
+                            b.call(masked_store, [value, at, I32(4), ir.Constant(
+                                mask_t, [int(i < tail) for i in range(LANES)])])
+                        else:
+                            b.store(value, at, align=4)
     b.ret_void()
     return km
 
 
-def kernel(cin: int, cout: int, tp: int, rows: int, nvb: int) -> Any:
+def kernel(cin: int, cout: int, cols: int, rows: int, nvb: int, ldv: int | None = None,
+           ldm: int | None = None) -> Any:
     """f(U_packed, V, M, dims) with ctypes addresses (see _module)."""
-    key = (cin, cout, tp, rows, nvb)
+    key = (cin, cout, cols, rows, nvb, ldv or cols, ldm or cols)
     f = _FUNCS.get(key)
     if f is None:
         address = emit.compile_functions(_module(*key), ["wgemm"])["wgemm"]

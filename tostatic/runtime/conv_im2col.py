@@ -18,6 +18,8 @@ from tostatic import codegen
 
 BAND_BYTES = 1 << 20  # the patch rows of a band (L2 is 1 MiB a core here; 16 rows of the stem)
 BAND_WEIGHT_BYTES = 256 << 10  # weights repacked by BLAS per band: at most this
+BAND_GEMM = True  # codegen's GEMM over weights packed once, where the band allows it
+MAX_PADDING = 1.1  # ... computing at most 10% more columns than the band has
 
 
 def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, strides: Any,
@@ -43,13 +45,17 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     if cout * k * item <= BAND_WEIGHT_BYTES:
         band = max(1, min(oh, BAND_BYTES // (k * ow * item)))
     f = im2col(x.dtype.name, (kh, kw), (sh, sw), (dh, dw))
-    # (a vector of slack after the buffer: the kernel's stride-2 loads read past the end)
-    scratch = [("pad", (c * hp * wp + 16,), x.dtype), ("cols", (k, band * ow), x.dtype)]
-    bands = [(y, min(oh, y + band)) for y in range(0, oh, band)]
+    gemms = _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in range_bands(oh, band)],
+                        band * ow, oh * ow)
+    # (a vector of slack after each buffer: the stride-2 loads of the im2col kernel and the
+    # GEMM's last vector of columns read past the end)
+    scratch = [("pad", (c * hp * wp + 16,), x.dtype), ("cols", (k * band * ow + 16,), x.dtype)]
+    bands = range_bands(oh, band)
 
     def bind(arrays: list[np.ndarray]) -> Any:
         xp_flat, cols = arrays
         xp = xp_flat[:c * hp * wp].reshape(c, hp, wp)
+        cols = cols[:k * band * ow].reshape(k, band * ow)
         inner = xp[:, pt:pt + h, pl:pl + wd]
         borders = [r for r in (xp[:, :pt], xp[:, pt + h:], xp[:, pt:pt + h, :pl],
                                xp[:, pt:pt + h, pl + wd:]) if r.size]
@@ -62,9 +68,47 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
             out3 = out.reshape(n, cout, oh * ow)
             for i in range(n):
                 np.copyto(inner, x[i])
-                for (y0, y1), d, m in zip(bands, dims, views):
+                for (y0, y1), d, m, g in zip(bands, dims, views, gemms):
                     f(xp.ctypes.data, cols.ctypes.data, d.ctypes.data)
-                    np.matmul(packed, m, out=out3[i, :, y0 * ow:y1 * ow])
+                    if g is None:
+                        np.matmul(packed, m, out=out3[i, :, y0 * ow:y1 * ow])
+                    else:
+                        g(cols.ctypes.data, out3[i, :, y0 * ow:].ctypes.data)
             epi(out, extras)
         return run
     return scratch, bind, "im2col-gen"
+
+
+def range_bands(oh: int, band: int) -> list[tuple[int, int]]:
+    return [(y, min(oh, y + band)) for y in range(0, oh, band)]
+
+
+def _band_gemms(packed: np.ndarray, widths: list[int], ldv: int,
+                ldm: int) -> list[Callable[[int, int], None] | None]:
+    """Per band, codegen's GEMM over the weights packed once (codegen/winograd_gemm.py, one
+    position: no per-call repacking as in BLAS) where rounding the band's float32 columns up
+    to whole 16-float vectors adds at most MAX_PADDING and C_out splits into its register
+    blocks; else None (np.matmul)."""
+    from tostatic.codegen import winograd_gemm as wg  # noqa: PLC0415
+
+    cout, k = packed.shape
+    if not BAND_GEMM or packed.dtype != np.float32:
+        return [None] * len(widths)
+    out: list[Callable[[int, int], None] | None] = []
+    dims = np.array([0, 1], np.int64)
+    units: dict[int, Any] = {}
+    for width in widths:
+        vectors = -(-width // wg.LANES)
+        rows = wg.rows_for(cout, vectors) if vectors * wg.LANES <= MAX_PADDING * width \
+            else None
+        if rows is None:
+            out.append(None)
+            continue
+        if rows not in units:
+            units[rows] = wg.pack(packed[None], rows)
+        f = wg.kernel(k, cout, width, rows, wg.vectors_for(rows, vectors), ldv, ldm)
+
+        def run(v: int, m: int, f: Any = f, u: np.ndarray = units[rows]) -> None:
+            f(u.ctypes.data, v, m, dims.ctypes.data)
+        out.append(run)
+    return out
