@@ -45,70 +45,93 @@ def pack(u: np.ndarray, rows: int) -> np.ndarray:
     return np.ascontiguousarray(u.reshape(p, cout // rows, rows, cin).transpose(0, 1, 3, 2))
 
 
+class _Builder:
+    """The intrinsics and constants the GEMM kernels share, and the register-blocked
+    product of one block of R output channels (`block`)."""
+
+    def __init__(self, km: emit.KernelModule, b: ir.IRBuilder) -> None:
+        self.b = b
+        self.vec = vec = ir.VectorType(F32, LANES)
+        self.fma = ir.Function(km.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
+        self.mask_t = ir.VectorType(ir.IntType(1), LANES)
+        self.masked_store = ir.Function(km.module, ir.FunctionType(
+            ir.VoidType(), [vec, PTR, I32, self.mask_t]), "llvm.masked.store.v16f32.p0")
+        self.zero = ir.Constant(vec, [0.0] * LANES)
+        self.undef = ir.Constant(vec, ir.Undefined)
+        self.splat = ir.Constant(ir.VectorType(I32, LANES), [0] * LANES)
+
+    def block(self, up: Any, vb: Any, mrow: Any, cin: int, cols: int, rows: int, nvb: int,
+              ldv: int, ldm: int) -> None:
+        """mrow[r, :cols] = sum_k up[k, r] * vb[k, :cols] for r < R (rows ldm apart)."""
+        b, vec, i64 = self.b, self.vec, emit.i64
+        nv = -(-cols // LANES)
+        tail = cols - (nv - 1) * LANES  # lanes of the last vector stored
+        for c0 in range(0, nv, nvb):
+            width = min(nvb, nv - c0)
+            acc = [[emit.alloca(b, vec, self.zero) for _ in range(width)] for _ in range(rows)]
+            with emit.loop(b, 0, cin) as k:
+                vrow = emit.element(b, vb, b.add(b.mul(k, i64(ldv)), i64(c0 * LANES)),
+                                    "float32")
+                vs = [b.load(emit.element(b, vrow, i64(j * LANES), "float32"), typ=vec,
+                             align=4) for j in range(width)]
+                ucol = emit.element(b, up, b.mul(k, i64(rows)), "float32")
+                for r in range(rows):
+                    s = emit.load(b, ucol, i64(r), "float32")
+                    sv = b.shuffle_vector(b.insert_element(self.undef, s, I32(0)), self.undef,
+                                          self.splat)
+                    for j in range(width):
+                        b.store(b.call(self.fma, [sv, vs[j], b.load(acc[r][j], typ=vec)]),
+                                acc[r][j])
+            for r in range(rows):
+                for j in range(width):
+                    at = emit.element(b, mrow, i64(r * ldm + (c0 + j) * LANES), "float32")
+                    value = b.load(acc[r][j], typ=vec)
+                    if (c0 + j + 1) * LANES > cols:
+                        b.call(self.masked_store, [value, at, I32(4), ir.Constant(
+                            self.mask_t, [int(i < tail) for i in range(LANES)])])
+                    else:
+                        b.store(value, at, align=4)
+
+
+def _range(b: ir.IRBuilder, dims: Any) -> tuple[Any, Any]:
+    return tuple(b.load(b.gep(dims, [emit.i64(i)], source_etype=I64), typ=I64)
+                 for i in range(2))  # type: ignore[return-value]
+
+
 def _module(cin: int, cout: int, cols: int, rows: int, nvb: int, ldv: int,
             ldm: int) -> emit.KernelModule:
     """void k(U, V, M, i64 *dims = [first, end]): positions [first, end); `cols` columns
     (the last vector's extra lanes read from V, not stored), the rows of V and M ldv and ldm
     elements apart."""
-    tp = -(-cols // LANES) * LANES
-    vec = ir.VectorType(F32, LANES)
     km = emit.KernelModule()
-    fma = ir.Function(km.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
-    mask_t = ir.VectorType(ir.IntType(1), LANES)
-    masked_store = ir.Function(km.module, ir.FunctionType(ir.VoidType(), [vec, PTR, I32, mask_t]),
-                               "llvm.masked.store.v16f32.p0")
-    tail = cols - (tp - LANES)  # lanes of the last vector stored
     fn, b = km.function("wgemm", [PTR] * 4, noalias=3)
+    g = _Builder(km, b)
     u, v, m, dims = fn.args
     i64 = emit.i64
-    first = b.load(b.gep(dims, [i64(0)], source_etype=I64), typ=I64)
-    end = b.load(b.gep(dims, [i64(1)], source_etype=I64), typ=I64)
-    zero = ir.Constant(vec, [0.0] * LANES)
-    undef = ir.Constant(vec, ir.Undefined)
-    splat_mask = ir.Constant(ir.VectorType(I32, LANES), [0] * LANES)
-    nv = tp // LANES
+    first, end = _range(b, dims)
     with emit.loop(b, first, end) as p:
         ub = emit.element(b, u, b.mul(p, i64(cout * cin)), "float32")
         vb = emit.element(b, v, b.mul(p, i64(cin * ldv)), "float32")
         mb = emit.element(b, m, b.mul(p, i64(cout * ldm)), "float32")
         with emit.loop(b, 0, cout // rows) as blk:
-            up = emit.element(b, ub, b.mul(blk, i64(cin * rows)), "float32")
-            mrow = emit.element(b, mb, b.mul(blk, i64(rows * ldm)), "float32")
-            for c0 in range(0, nv, nvb):
-                width = min(nvb, nv - c0)
-                acc = [[emit.alloca(b, vec, zero) for _ in range(width)] for _ in range(rows)]
-                with emit.loop(b, 0, cin) as k:
-                    vrow = emit.element(b, vb, b.add(b.mul(k, i64(ldv)), i64(c0 * LANES)),
-                                        "float32")
-                    vs = [b.load(emit.element(b, vrow, i64(j * LANES), "float32"), typ=vec,
-                                 align=4) for j in range(width)]
-                    ucol = emit.element(b, up, b.mul(k, i64(rows)), "float32")
-                    for r in range(rows):
-                        s = emit.load(b, ucol, i64(r), "float32")
-                        sv = b.shuffle_vector(b.insert_element(undef, s, I32(0)), undef,
-                                              splat_mask)
-                        for j in range(width):
-                            b.store(b.call(fma, [sv, vs[j], b.load(acc[r][j], typ=vec)]),
-                                    acc[r][j])
-                for r in range(rows):
-                    for j in range(width):
-                        at = emit.element(b, mrow, i64(r * ldm + (c0 + j) * LANES), "float32")
-                        value = b.load(acc[r][j], typ=vec)
-                        if (c0 + j + 1) * LANES > cols:
-                            b.call(masked_store, [value, at, I32(4), ir.Constant(
-                                mask_t, [int(i < tail) for i in range(LANES)])])
-                        else:
-                            b.store(value, at, align=4)
+            g.block(emit.element(b, ub, b.mul(blk, i64(cin * rows)), "float32"), vb,
+                    emit.element(b, mb, b.mul(blk, i64(rows * ldm)), "float32"),
+                    cin, cols, rows, nvb, ldv, ldm)
     b.ret_void()
     return km
+
+
+def _compiled(key: tuple[Any, ...], build: Any, name: str, nargs: int) -> Any:
+    f = _FUNCS.get(key)
+    if f is None:
+        address = emit.compile_functions(build(), [name])[name]
+        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(address)
+    return f
 
 
 def kernel(cin: int, cout: int, cols: int, rows: int, nvb: int, ldv: int | None = None,
            ldm: int | None = None) -> Any:
     """f(U_packed, V, M, dims) with ctypes addresses (see _module)."""
     key = (cin, cout, cols, rows, nvb, ldv or cols, ldm or cols)
-    f = _FUNCS.get(key)
-    if f is None:
-        address = emit.compile_functions(_module(*key), ["wgemm"])["wgemm"]
-        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 4)(address)
-    return f
+    return _compiled(key, lambda: _module(*key), "wgemm", 4)
+
