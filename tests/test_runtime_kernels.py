@@ -313,3 +313,17 @@ def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
         return
     assert bound.steps[0][0].func.__name__.startswith("run_") and \
         bound.steps[0][0].func.__name__.endswith("parallel")
+
+
+@pytest.mark.parametrize("planes,h,w,hp,wp,top,left", [(3, 7, 7, 9, 9, 1, 1), (2, 5, 13, 8, 16, 2, 0),
+                                                        (1, 4, 3, 4, 3, 0, 0), (4, 1, 17, 3, 20, 0, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_generated_padding_matches_numpy_pad(planes, h, w, hp, wp, top, left, dtype):
+    from tostatic.codegen.pad import pad_planes
+
+    x = np.random.default_rng(h * w).standard_normal((planes, h, w)).astype(dtype)
+    xp = np.full((planes, hp, wp), np.nan, dtype)
+    dims = np.array([planes, h, w, hp, wp, top, left], np.int64)
+    pad_planes(np.dtype(dtype).name)(x.ctypes.data, xp.ctypes.data, dims.ctypes.data)
+    want = np.pad(x, ((0, 0), (top, hp - h - top), (left, wp - w - left)))
+    np.testing.assert_array_equal(xp, want)

@@ -30,6 +30,7 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     if not codegen.enabled() or x.dtype not in (np.float32, np.float64):
         return None
     from tostatic.codegen.im2col import im2col  # noqa: PLC0415 (llvmlite loads on first use)
+    from tostatic.codegen.pad import pad_planes  # noqa: PLC0415
     n, c, h, wd = x.shape
     cout, _, kh, kw = w.shape
     oh, ow = out.shape[2:]
@@ -45,6 +46,7 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     if cout * k * item <= BAND_WEIGHT_BYTES:
         band = max(1, min(oh, BAND_BYTES // (k * ow * item)))
     f = im2col(x.dtype.name, (kh, kw), (sh, sw), (dh, dw))
+    f_pad = pad_planes(x.dtype.name)
     gemms = _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in range_bands(oh, band)],
                         band * ow, oh * ow)
     # (a vector of slack after each buffer: the stride-2 loads of the im2col kernel and the
@@ -56,18 +58,15 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
         xp_flat, cols = arrays
         xp = xp_flat[:c * hp * wp].reshape(c, hp, wp)
         cols = cols[:k * band * ow].reshape(k, band * ow)
-        inner = xp[:, pt:pt + h, pl:pl + wd]
-        borders = [r for r in (xp[:, :pt], xp[:, pt + h:], xp[:, pt:pt + h, :pl],
-                               xp[:, pt:pt + h, pl + wd:]) if r.size]
+        pad_dims = np.array([c, h, wd, hp, wp, pt, pl], np.int64)
         dims = [np.array([c, hp, wp, ow, y0, y1, band * ow], np.int64) for y0, y1 in bands]
         views = [cols[:, :(y1 - y0) * ow] for y0, y1 in bands]
 
         def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
-            for r in borders:
-                r.fill(0)
+            x = np.ascontiguousarray(x)
             out3 = out.reshape(n, cout, oh * ow)
             for i in range(n):
-                np.copyto(inner, x[i])
+                f_pad(x.ctypes.data + i * x[0].nbytes, xp.ctypes.data, pad_dims.ctypes.data)
                 for (y0, y1), d, m, g in zip(bands, dims, views, gemms):
                     f(xp.ctypes.data, cols.ctypes.data, d.ctypes.data)
                     if g is None:

@@ -89,7 +89,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
         if a.dtype != x.dtype or (a.size != w.shape[0] if leaf == "bias" else
                                   a.shape != out.shape):
             return None
-    from tostatic.codegen import winograd, winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
+    from tostatic.codegen import pad, winograd, winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
     alpha = m + 2
     (pt, _), (pl, _) = pads
     th, tw = -(-oh // m), -(-ow // m)
@@ -108,6 +108,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     u_packed = winograd_gemm.pack(u, block) if block else None
     stride_of = (lambda k: -(-k // winograd_gemm.LANES) * winograd_gemm.LANES) if narrow \
         else (lambda k: k)
+    f_pad = pad.pad_planes("float32")
     f_in = winograd.input_transform(m, "float32")
     f_out = winograd.output_transform(m, "float32", expr, leaves)
     workers = min(threads.current(), group * c)
@@ -120,9 +121,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
 
     def bind(arrays: list[np.ndarray]) -> Any:
         xp, v_flat, m_flat, rows = arrays
-        inner = xp[:, :, pt:pt + h, pl:pl + wd]
-        borders = [r for r in (xp[:, :, :pt], xp[:, :, pt + h:], xp[:, :, pt:pt + h, :pl],
-                               xp[:, :, pt:pt + h, pl + wd:]) if r.size]
+        pad_dims = np.array([n * c, h, wd, hp, wp, pt, pl], np.int64)
         in_dims = [np.zeros(8, np.int64) for _ in range(workers)]
         out_dims = [np.zeros(8, np.int64) for _ in range(workers)]
         extras = np.zeros(max(1, len(leaves)), np.int64)
@@ -140,9 +139,8 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
         gemm_dims = [np.zeros(2, np.int64) for _ in range(workers)]
 
         def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray) -> None:
-            for r in borders:
-                r.fill(0)
-            np.copyto(inner, x)
+            x = np.ascontiguousarray(x)
+            f_pad(x.ctypes.data, xp.ctypes.data, pad_dims.ctypes.data)
             ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
             for g0, count, v, mm, kern in groups:
                 k = v.shape[2]
