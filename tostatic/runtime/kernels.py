@@ -56,6 +56,7 @@ EAGER_BLOCK = 8192  # elements an epilogue runs an op's eager kernel on at a tim
 # a compiled kernel given no more than this runs on the calling thread (codegen/threads.py)
 EPILOGUE_BLOCK = 1 << 16
 GENERATED_IM2COL = True  # one thread: codegen's im2col, in L2-sized bands (conv_im2col.py)
+COMPILED_MAX_POOL = True  # codegen's pool2d kernel for max pooling (else numpy's taps)
 
 
 @dataclass
@@ -478,7 +479,7 @@ def pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     if attrs["pooling_type"] != "max" or dh.adaptive or dw.adaptive or attrs["adaptive"] \
             or attrs["global_pooling"]:
         return None
-    if codegen.enabled() and x.dtype in (np.float32, np.float64):
+    if COMPILED_MAX_POOL and codegen.enabled() and x.dtype in (np.float32, np.float64):
         from tostatic.codegen.pool import Pool2d  # noqa: PLC0415 (llvmlite loads on first use)
         compiled = Pool2d(x.shape, x.dtype, (dh, dw), True, attrs["exclusive"])
 
