@@ -112,15 +112,17 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     f_in = winograd.input_transform(m, "float32")
     f_out = winograd.output_transform(m, "float32", expr, leaves)
     workers = min(threads.current(), group * c)
-    scratch = [("wino-pad", (n, c, hp, wp), x.dtype),
+    # (the input transform's vector loads read up to 48 floats past a row's tiles: slack)
+    scratch = [("wino-pad", (n * c * hp * wp + 64,), x.dtype),
                ("wino-v", (alpha * alpha * c * stride_of(tiles),), x.dtype),
                ("wino-m", (alpha * alpha * cout * stride_of(tiles),), x.dtype),
-               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw),
-                x.dtype)]
+               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw
+                              + 16), x.dtype)]
     plane_in, plane_out = c * hp * wp * 4, cout * oh * ow * 4  # bytes per image
 
     def bind(arrays: list[np.ndarray]) -> Any:
-        xp, v_flat, m_flat, rows = arrays
+        xp_flat, v_flat, m_flat, rows = arrays
+        xp = xp_flat[:n * c * hp * wp].reshape(n, c, hp, wp)
         pad_dims = np.array([n * c, h, wd, hp, wp, pt, pl], np.int64)
         in_dims = [np.zeros(8, np.int64) for _ in range(workers)]
         out_dims = [np.zeros(8, np.int64) for _ in range(workers)]
