@@ -111,6 +111,8 @@ def test_bound_convolution_matches_the_fused_ops_eager(case):
     (4, 3, 41, 3, 2, (0, 1, 2, 1), 2, np.float32),
     (3, 5, 39, 5, 2, 2, 1, np.float64),
     (2, 4, 33, 3, 1, 1, 1, np.float32),
+    (6, 8, 41, 1, 2, 0, 1, np.float32),  # a downsample read in place (even width)
+    (6, 8, 40, 1, 2, 0, 1, np.float32),  # ... through the padded copy (odd width)
 ])
 def test_generated_im2col_matches_eager_on_wide_planes(c, cout, size, k, stride, pad, dil,
                                                        dtype, monkeypatch):

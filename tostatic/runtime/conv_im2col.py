@@ -2,7 +2,8 @@
 strided and stem convolutions Winograd does not take (ResNets' 7x7 stride-2 stem, 3x3 and
 1x1 stride-2 layers), one thread.
 
-Per image the input is copied into a zero-bordered buffer, then the patch matrix is written
+Per image the input is copied into a zero-bordered buffer (unless unpadded: a 1x1 stride-2
+downsample reads it in place), then the patch matrix is written
 a band of output rows at a time and each band multiplied at once, while it is in L2
 (BAND_BYTES), when the packed weights are small enough for BLAS to repack them per band
 (the stem's 64 x 147); otherwise the whole patch matrix is one GEMM. The conv's epilogue
@@ -19,7 +20,7 @@ from tostatic import codegen
 BAND_BYTES = 1 << 20  # the patch rows of a band (L2 is 1 MiB a core here; 16 rows of the stem)
 BAND_WEIGHT_BYTES = 256 << 10  # weights repacked by BLAS per band: at most this
 BAND_GEMM = True  # codegen's GEMM over weights packed once, where the band allows it
-MAX_PADDING = 1.1  # ... computing at most 10% more columns than the band has
+MAX_PADDING = 1.0  # ... columns padded to whole vectors lost to BLAS (196 -> 208: 1.16x)
 
 
 def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, strides: Any,
@@ -39,6 +40,9 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     # the buffer covers every tap read (a stride may leave the last rows / columns unread)
     hp = max(pt + h, (oh - 1) * sh + (kh - 1) * dh + 1)
     wp = max(pl + wd, (ow - 1) * sw + (kw - 1) * dw + 1)
+    # no padding, and the stride-2 loads' extra float still inside each row: read x itself
+    direct = (pt, pl, hp, wp) == (0, 0, h, wd) and \
+        (sw != 2 or (ow - 1) * 2 + (kw - 1) * dw + 1 < wd)
     k = c * kh * kw
     packed = np.ascontiguousarray(w.reshape(cout, k))
     item = x.dtype.itemsize
@@ -51,12 +55,13 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                         band * ow, oh * ow)
     # (a vector of slack after each buffer: the stride-2 loads of the im2col kernel and the
     # GEMM's last vector of columns read past the end)
-    scratch = [("pad", (c * hp * wp + 16,), x.dtype), ("cols", (k * band * ow + 16,), x.dtype)]
+    scratch = [("pad", (0 if direct else c * hp * wp + 16,), x.dtype),
+               ("cols", (k * band * ow + 16,), x.dtype)]
     bands = range_bands(oh, band)
 
     def bind(arrays: list[np.ndarray]) -> Any:
         xp_flat, cols = arrays
-        xp = xp_flat[:c * hp * wp].reshape(c, hp, wp)
+        xp = xp_flat[:c * hp * wp]
         cols = cols[:k * band * ow].reshape(k, band * ow)
         pad_dims = np.array([c, h, wd, hp, wp, pt, pl], np.int64)
         dims = [np.array([c, hp, wp, ow, y0, y1, band * ow], np.int64) for y0, y1 in bands]
@@ -66,9 +71,12 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
             x = np.ascontiguousarray(x)
             out3 = out.reshape(n, cout, oh * ow)
             for i in range(n):
-                f_pad(x.ctypes.data + i * x[0].nbytes, xp.ctypes.data, pad_dims.ctypes.data)
+                image = x.ctypes.data + i * x[0].nbytes
+                if not direct:
+                    f_pad(image, xp.ctypes.data, pad_dims.ctypes.data)
+                src = image if direct else xp.ctypes.data
                 for (y0, y1), d, m, g in zip(bands, dims, views, gemms):
-                    f(xp.ctypes.data, cols.ctypes.data, d.ctypes.data)
+                    f(src, cols.ctypes.data, d.ctypes.data)
                     if g is None:
                         np.matmul(packed, m, out=out3[i, :, y0 * ow:y1 * ow])
                     else:

@@ -209,7 +209,7 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     packed = np.ascontiguousarray(w.reshape(c, 1, kh * kw) if depthwise else w.reshape(cout, k))
     workers = threads.current()
     parallel = workers > 1 and 2 * n * cout * k * oh * ow >= PARALLEL_FLOPS
-    if GENERATED_IM2COL and not parallel and kh * kw > 1 and not depthwise and \
+    if GENERATED_IM2COL and not parallel and not direct and not depthwise and \
             (gen := im2col_factory(x, w, out, pads, st, dil, epi)):
         return Bound(*gen)
     # im2col one image at a time (its patches stay in cache), into one buffer per thread
