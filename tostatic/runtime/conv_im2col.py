@@ -46,13 +46,17 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     k = c * kh * kw
     packed = np.ascontiguousarray(w.reshape(cout, k))
     item = x.dtype.itemsize
-    band = oh
-    if cout * k * item <= BAND_WEIGHT_BYTES:
-        band = max(1, min(oh, BAND_BYTES // (k * ow * item)))
-    f = im2col(x.dtype.name, (kh, kw), (sh, sw), (dh, dw))
-    f_pad = pad_planes(x.dtype.name)
+    # bands where BLAS repacks small weights per band, or codegen's GEMM takes every band
+    # and reads weights that stay in L2 (bigger ones, streamed once a band, lose)
+    band = max(1, min(oh, BAND_BYTES // (k * ow * item)))
     gemms = _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in range_bands(oh, band)],
                         band * ow, oh * ow)
+    weights = cout * k * item
+    if weights > BAND_WEIGHT_BYTES and (None in gemms or weights > BAND_BYTES):
+        band = oh
+        gemms = _band_gemms(packed, [oh * ow], oh * ow, oh * ow)
+    f = im2col(x.dtype.name, (kh, kw), (sh, sw), (dh, dw))
+    f_pad = pad_planes(x.dtype.name)
     # (a vector of slack after each buffer: the stride-2 loads of the im2col kernel and the
     # GEMM's last vector of columns read past the end)
     scratch = [("pad", (0 if direct else c * hp * wp + 16,), x.dtype),
