@@ -99,6 +99,21 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch):
     assert_close(whole, want)
 
 
+def test_one_thread_image_groups_with_the_tile_gemm_kernel(any_size, monkeypatch):
+    """F(2x2) with codegen's tile GEMM (16 output channels), one image a group, one thread
+    (the bound-once path), against the whole batch at once and the eager."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 8, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    want, _, whole, kind = run_case(x, w, (1, 1), ("bias", "add", "relu"),
+                                    np.random.default_rng(0))
+    monkeypatch.setattr(conv_winograd, "GROUP_BYTES", 1)
+    _, _, split, _ = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
+    assert kind == "winograd-f2"
+    assert_close(whole, want)
+    assert_close(split, want)
+
+
 def test_numpy_kernels_switch_keeps_the_reference_path(any_size, monkeypatch):
     monkeypatch.setenv("TOSTATIC_KERNELS", "numpy")
     rng = np.random.default_rng(1)

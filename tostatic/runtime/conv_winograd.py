@@ -171,5 +171,37 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                 threads.parallel(transform_in, count * c, workers)
                 threads.parallel(gemm, alpha * alpha, workers)
                 threads.parallel(transform_out, count * cout, workers)
-        return run
+        if workers > 1:
+            return run
+        # one thread: every address and dims array fixed at bind, three calls a group
+        fixed = []
+        for g0, count, v, mm, kern in groups:
+            k = v.shape[2]
+            fixed.append((
+                g0, v, mm, kern, xp.ctypes.data + g0 * plane_in, v.ctypes.data, mm.ctypes.data,
+                np.array([c, hp, wp, th, tw, k, 0, count * c], np.int64),
+                np.array([cout, oh, ow, th, tw, k, 0, count * cout], np.int64)))
+        keep = (xp, pad_dims, rows, extras, gemm_dims, u_packed)  # what the addresses are of
+        addresses = (xp.ctypes.data, pad_dims.ctypes.data, rows[0].ctypes.data,
+                     extras.ctypes.data, gemm_dims[0].ctypes.data,
+                     u_packed.ctypes.data if u_packed is not None else 0)
+        gemm_dims[0][:] = (0, alpha * alpha)
+
+        def run_one(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
+                    _keep: Any = keep) -> None:
+            xp_at, pad_at, rows_at, extras_at, gemm_at, u_at = addresses
+            x = np.ascontiguousarray(x)
+            f_pad(x.ctypes.data, xp_at, pad_at)
+            ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
+            out_base = out.ctypes.data
+            for g0, v, mm, kern, x_at, v_at, m_at, d_in, d_out in fixed:
+                for i, (leaf, a) in enumerate(zip(leaves, ops)):
+                    extras[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
+                f_in(x_at, v_at, rows_at, d_in.ctypes.data)
+                if kern is None:
+                    np.matmul(u, v, out=mm)
+                else:
+                    kern(u_at, v_at, m_at, gemm_at)
+                f_out(m_at, out_base + g0 * plane_out, extras_at, rows_at, d_out.ctypes.data)
+        return run_one
     return scratch, bind, f"winograd-f{m}"
