@@ -152,9 +152,9 @@ def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles):
     m = m_flat[:-wg.LANES].reshape(positions, cout, tiles)
     vectors = -(-tiles // wg.LANES)
     rows = wg.rows_for(cout, vectors)
-    f = wg.kernel(cin, cout, tiles, rows, wg.vectors_for(rows, vectors))
+    f = wg.kernel(rows, wg.vectors_for(rows, vectors))
     packed = wg.pack(u, rows)
-    dims = np.array([1, positions], np.int64)  # position 0 left alone
+    dims = wg.dims(1, positions, cin, cout, tiles)  # position 0 left alone
     f(packed.ctypes.data, v.ctypes.data, m.ctypes.data, dims.ctypes.data)
     assert np.isnan(m[0]).all() and np.isnan(m_flat[-wg.LANES:]).all()
     want = np.matmul(u[1:].astype(np.float64), v[1:].astype(np.float64))

@@ -52,16 +52,16 @@ def _module(dtype: str, kh: int, kw: int, sh: int, sw: int, dh: int,
     c, hp, wp, ow, first, end, ld = (b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64),
                                             typ=I64) for i in range(7))
     i64 = emit.i64
-    with emit.loop(b, 0, c) as ci:
+    with emit.loop(b, 0, c) as ci:  # (taps in loops too: the IR is built in every process)
         plane = emit.element(b, xp, b.mul(ci, b.mul(hp, wp)), dtype)
-        for i in range(kh):
-            for j in range(kw):
-                tap = b.add(b.mul(ci, i64(kh * kw)), i64(i * kw + j))
+        with emit.loop(b, 0, kh) as i:
+            with emit.loop(b, 0, kw) as j:
+                tap = b.add(b.mul(b.add(b.mul(ci, i64(kh)), i), i64(kw)), j)
                 dst = emit.element(b, cols, b.mul(tap, ld), dtype)
                 with emit.loop(b, first, end) as y:
-                    src = emit.element(b, plane, b.add(b.mul(b.add(b.mul(y, i64(sh)),
-                                                                   i64(i * dh)), wp),
-                                                       i64(j * dw)), dtype)
+                    at = b.add(b.mul(b.add(b.mul(y, i64(sh)), b.mul(i, i64(dh))), wp),
+                               b.mul(j, i64(dw)))
+                    src = emit.element(b, plane, at, dtype)
                     out = emit.element(b, dst, b.mul(b.sub(y, first), ow), dtype)
                     _row(b, src, out, ow, sw, dtype)
     b.ret_void()

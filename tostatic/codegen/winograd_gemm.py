@@ -65,65 +65,77 @@ class _Builder:
         self.prefetch = ir.Function(km.module, ir.FunctionType(
             ir.VoidType(), [PTR, I32, I32, I32]), "llvm.prefetch.p0")
 
-    def block(self, up: Any, vb: Any, mrow: Any, cin: int, cols: int, rows: int, nvb: int,
-              ldv: int, ldm: int) -> None:
-        """mrow[r, :cols] = sum_k up[k, r] * vb[k, :cols] for r < R (rows ldm apart)."""
+    def block(self, up: Any, vb: Any, mrow: Any, cin: Any, cols: Any, rows: int, nvb: int,
+              ldv: Any, ldm: Any) -> None:
+        """mrow[r, :cols] = sum_k up[k, r] * vb[k, :cols] for r < R (rows ldm apart): full
+        blocks of NVB vectors in a loop, then the rest; lanes past `cols` masked off. Sizes
+        are run-time values: one small module per (R, NVB) serves every layer (the IR is
+        built, and hashed for the disk cache, in every process)."""
+        b, i64 = self.b, emit.i64
+        nv = b.sdiv(b.add(cols, i64(LANES - 1)), i64(LANES))
+        full, rest = b.sdiv(nv, i64(nvb)), b.srem(nv, i64(nvb))
+        with emit.loop(b, 0, full) as blk:
+            self._columns(up, vb, mrow, cin, cols, rows, nvb, ldv, ldm,
+                          b.mul(blk, i64(nvb * LANES)))
+        for width in range(1, nvb):
+            with b.if_then(b.icmp_signed("==", rest, i64(width))):
+                self._columns(up, vb, mrow, cin, cols, rows, width, ldv, ldm,
+                              b.mul(full, i64(nvb * LANES)))
+
+    def _columns(self, up: Any, vb: Any, mrow: Any, cin: Any, cols: Any, rows: int,
+                 width: int, ldv: Any, ldm: Any, c0: Any) -> None:
+        """Columns [c0, c0 + 16 * width) of the block's rows, in R x width registers."""
         b, vec, i64 = self.b, self.vec, emit.i64
-        nv = -(-cols // LANES)
-        tail = cols - (nv - 1) * LANES  # lanes of the last vector stored
-        for c0 in range(0, nv, nvb):
-            width = min(nvb, nv - c0)
-            acc = [[emit.alloca(b, vec, self.zero) for _ in range(width)] for _ in range(rows)]
-            with emit.loop(b, 0, cin) as k:
-                vrow = emit.element(b, vb, b.add(b.mul(k, i64(ldv)), i64(c0 * LANES)),
-                                    "float32")
-                vs = [b.load(emit.element(b, vrow, i64(j * LANES), "float32"), typ=vec,
-                             align=4) for j in range(width)]
-                ucol = emit.element(b, up, b.mul(k, i64(rows)), "float32")
-                if PREFETCH:
-                    b.call(self.prefetch, [emit.element(b, ucol, i64(PREFETCH), "float32"),
-                                           I32(0), I32(3), I32(1)])
-                for r in range(rows):
-                    s = emit.load(b, ucol, i64(r), "float32")
-                    sv = b.shuffle_vector(b.insert_element(self.undef, s, I32(0)), self.undef,
-                                          self.splat)
-                    for j in range(width):
-                        b.store(b.call(self.fma, [sv, vs[j], b.load(acc[r][j], typ=vec)]),
-                                acc[r][j])
+        acc = [[emit.alloca(b, vec, self.zero) for _ in range(width)] for _ in range(rows)]
+        with emit.loop(b, 0, cin) as k:
+            vrow = emit.element(b, vb, b.add(b.mul(k, ldv), c0), "float32")
+            vs = [b.load(emit.element(b, vrow, i64(j * LANES), "float32"), typ=vec, align=4)
+                  for j in range(width)]
+            ucol = emit.element(b, up, b.mul(k, i64(rows)), "float32")
+            if PREFETCH:
+                b.call(self.prefetch, [emit.element(b, ucol, i64(PREFETCH), "float32"),
+                                       I32(0), I32(3), I32(1)])
             for r in range(rows):
+                s = emit.load(b, ucol, i64(r), "float32")
+                sv = b.shuffle_vector(b.insert_element(self.undef, s, I32(0)), self.undef,
+                                      self.splat)
                 for j in range(width):
-                    at = emit.element(b, mrow, i64(r * ldm + (c0 + j) * LANES), "float32")
-                    value = b.load(acc[r][j], typ=vec)
-                    if (c0 + j + 1) * LANES > cols:
-                        b.call(self.masked_store, [value, at, I32(4), ir.Constant(
-                            self.mask_t, [int(i < tail) for i in range(LANES)])])
-                    else:
-                        b.store(value, at, align=4)
+                    b.store(b.call(self.fma, [sv, vs[j], b.load(acc[r][j], typ=vec)]),
+                            acc[r][j])
+        for j in range(width):
+            at = b.add(c0, i64(j * LANES))
+            mask = self._mask(b.sub(cols, at))
+            for r in range(rows):
+                dst = emit.element(b, mrow, b.add(at, b.mul(i64(r), ldm)), "float32")
+                b.call(self.masked_store, [b.load(acc[r][j], typ=vec), dst, I32(4), mask])
+
+    def _mask(self, left: Any) -> Any:
+        """Lanes k < left."""
+        b = self.b
+        lanes = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
+        undef = ir.Constant(ir.VectorType(I64, LANES), ir.Undefined)
+        splat = b.shuffle_vector(b.insert_element(undef, left, I32(0)), undef, self.splat)
+        return b.icmp_signed("<", lanes, splat)
 
 
-def _range(b: ir.IRBuilder, dims: Any) -> tuple[Any, Any]:
-    return tuple(b.load(b.gep(dims, [emit.i64(i)], source_etype=I64), typ=I64)
-                 for i in range(2))  # type: ignore[return-value]
-
-
-def _module(cin: int, cout: int, cols: int, rows: int, nvb: int, ldv: int,
-            ldm: int) -> emit.KernelModule:
-    """void k(U, V, M, i64 *dims = [first, end]): positions [first, end); `cols` columns
-    (the last vector's extra lanes read from V, not stored), the rows of V and M ldv and ldm
-    elements apart."""
+def _module(rows: int, nvb: int) -> emit.KernelModule:
+    """void k(U, V, M, i64 *dims = [first, end, C_in, C_out, cols, ldv, ldm]): positions
+    [first, end) of M[p] = U[p] @ V[p], `cols` columns (the last vector's extra lanes read
+    from V, not stored), the rows of V and M ldv and ldm elements apart."""
     km = emit.KernelModule()
     fn, b = km.function("wgemm", [PTR] * 4, noalias=3)
     g = _Builder(km, b)
-    u, v, m, dims = fn.args
+    u, v, m, dims_p = fn.args
+    first, end, cin, cout, cols, ldv, ldm = (
+        b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(7))
     i64 = emit.i64
-    first, end = _range(b, dims)
     with emit.loop(b, first, end) as p:
-        ub = emit.element(b, u, b.mul(p, i64(cout * cin)), "float32")
-        vb = emit.element(b, v, b.mul(p, i64(cin * ldv)), "float32")
-        mb = emit.element(b, m, b.mul(p, i64(cout * ldm)), "float32")
-        with emit.loop(b, 0, cout // rows) as blk:
-            g.block(emit.element(b, ub, b.mul(blk, i64(cin * rows)), "float32"), vb,
-                    emit.element(b, mb, b.mul(blk, i64(rows * ldm)), "float32"),
+        ub = emit.element(b, u, b.mul(p, b.mul(cout, cin)), "float32")
+        vb = emit.element(b, v, b.mul(p, b.mul(cin, ldv)), "float32")
+        mb = emit.element(b, m, b.mul(p, b.mul(cout, ldm)), "float32")
+        with emit.loop(b, 0, b.sdiv(cout, i64(rows))) as blk:
+            g.block(emit.element(b, ub, b.mul(blk, b.mul(cin, i64(rows))), "float32"), vb,
+                    emit.element(b, mb, b.mul(blk, b.mul(i64(rows), ldm)), "float32"),
                     cin, cols, rows, nvb, ldv, ldm)
     b.ret_void()
     return km
@@ -137,9 +149,12 @@ def _compiled(key: tuple[Any, ...], build: Any, name: str, nargs: int) -> Any:
     return f
 
 
-def kernel(cin: int, cout: int, cols: int, rows: int, nvb: int, ldv: int | None = None,
-           ldm: int | None = None) -> Any:
-    """f(U_packed, V, M, dims) with ctypes addresses (see _module)."""
-    key = (cin, cout, cols, rows, nvb, ldv or cols, ldm or cols)
-    return _compiled(key, lambda: _module(*key), "wgemm", 4)
+def kernel(rows: int, nvb: int) -> Any:
+    """f(U_packed, V, M, dims) with ctypes addresses (see _module; `dims`)."""
+    return _compiled((rows, nvb), lambda: _module(rows, nvb), "wgemm", 4)
 
+
+def dims(first: int, end: int, cin: int, cout: int, cols: int, ldv: int | None = None,
+         ldm: int | None = None) -> np.ndarray:
+    """The kernel's dims array (V and M rows `cols` long unless given)."""
+    return np.array([first, end, cin, cout, cols, ldv or cols, ldm or cols], np.int64)

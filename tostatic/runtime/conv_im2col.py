@@ -106,7 +106,6 @@ def _band_gemms(packed: np.ndarray, widths: list[int], ldv: int,
     if not BAND_GEMM or packed.dtype != np.float32:
         return [None] * len(widths)
     out: list[Callable[[int, int], None] | None] = []
-    dims = np.array([0, 1], np.int64)
     units: dict[int, Any] = {}
     for width in widths:
         vectors = -(-width // wg.LANES)
@@ -117,9 +116,11 @@ def _band_gemms(packed: np.ndarray, widths: list[int], ldv: int,
             continue
         if rows not in units:
             units[rows] = wg.pack(packed[None], rows)
-        f = wg.kernel(k, cout, width, rows, wg.vectors_for(rows, vectors), ldv, ldm)
+        f = wg.kernel(rows, wg.vectors_for(rows, vectors))
+        dims = wg.dims(0, 1, k, cout, width, ldv, ldm)
 
-        def run(v: int, m: int, f: Any = f, u: np.ndarray = units[rows]) -> None:
+        def run(v: int, m: int, f: Any = f, u: np.ndarray = units[rows],
+                dims: np.ndarray = dims) -> None:
             f(u.ctypes.data, v, m, dims.ctypes.data)
         out.append(run)
     return out

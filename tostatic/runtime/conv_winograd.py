@@ -132,13 +132,13 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
             k = stride_of(min(group, n - g0) * per_image)
             kern = None
             if narrow:
-                kern = winograd_gemm.kernel(c, cout, k, block, winograd_gemm.vectors_for(
+                kern = winograd_gemm.kernel(block, winograd_gemm.vectors_for(
                     block, k // winograd_gemm.LANES))  # type: ignore[arg-type]
             groups.append((g0, min(group, n - g0),
                            v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
                            m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k),
                            kern))
-        gemm_dims = [np.zeros(2, np.int64) for _ in range(workers)]
+        gemm_dims = [np.zeros(7, np.int64) for _ in range(workers)]
 
         def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray) -> None:
             x = np.ascontiguousarray(x)
@@ -166,7 +166,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                         np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
                         return
                     d = gemm_dims[part]
-                    d[:] = (lo, hi)
+                    d[:] = (lo, hi, c, cout, k, k, k)
                     kern(u_packed.ctypes.data, v.ctypes.data, mm.ctypes.data, d.ctypes.data)
                 threads.parallel(transform_in, count * c, workers)
                 threads.parallel(gemm, alpha * alpha, workers)
@@ -180,28 +180,27 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
             fixed.append((
                 g0, v, mm, kern, xp.ctypes.data + g0 * plane_in, v.ctypes.data, mm.ctypes.data,
                 np.array([c, hp, wp, th, tw, k, 0, count * c], np.int64),
-                np.array([cout, oh, ow, th, tw, k, 0, count * cout], np.int64)))
+                np.array([cout, oh, ow, th, tw, k, 0, count * cout], np.int64),
+                winograd_gemm.dims(0, alpha * alpha, c, cout, k)))
         keep = (xp, pad_dims, rows, extras, gemm_dims, u_packed)  # what the addresses are of
         addresses = (xp.ctypes.data, pad_dims.ctypes.data, rows[0].ctypes.data,
-                     extras.ctypes.data, gemm_dims[0].ctypes.data,
-                     u_packed.ctypes.data if u_packed is not None else 0)
-        gemm_dims[0][:] = (0, alpha * alpha)
+                     extras.ctypes.data, u_packed.ctypes.data if u_packed is not None else 0)
 
         def run_one(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
                     _keep: Any = keep) -> None:
-            xp_at, pad_at, rows_at, extras_at, gemm_at, u_at = addresses
+            xp_at, pad_at, rows_at, extras_at, u_at = addresses
             x = np.ascontiguousarray(x)
             f_pad(x.ctypes.data, xp_at, pad_at)
             ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
             out_base = out.ctypes.data
-            for g0, v, mm, kern, x_at, v_at, m_at, d_in, d_out in fixed:
+            for g0, v, mm, kern, x_at, v_at, m_at, d_in, d_out, d_gemm in fixed:
                 for i, (leaf, a) in enumerate(zip(leaves, ops)):
                     extras[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
                 f_in(x_at, v_at, rows_at, d_in.ctypes.data)
                 if kern is None:
                     np.matmul(u, v, out=mm)
                 else:
-                    kern(u_at, v_at, m_at, gemm_at)
+                    kern(u_at, v_at, m_at, d_gemm.ctypes.data)
                 f_out(m_at, out_base + g0 * plane_out, extras_at, rows_at, d_out.ctypes.data)
         return run_one
     return scratch, bind, f"winograd-f{m}"
