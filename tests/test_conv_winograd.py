@@ -79,7 +79,7 @@ def test_resnet_scale_layers_pick_their_tile_and_stay_accurate(n, c, size, m):
     x = np.maximum(rng.standard_normal((n, c, size, size)), 0).astype(np.float32)
     w = (rng.standard_normal((c, c, 3, 3)) * np.sqrt(2 / (9 * c))).astype(np.float32)
     want, exact, got, kind = run_case(x, w, (1, 1), ("bias", "add", "relu"), rng)
-    assert kind == (f"winograd-f{m}" if m else "im2col-gemm")
+    assert kind == (f"winograd-f{m}" if m else "im2col-gen")
     assert_close(got, want)
     err = np.abs(got - exact).max() / np.abs(exact).max()
     assert err < (5e-6 if m == 4 else 1e-6), err
@@ -106,6 +106,21 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, b
     assert_close(whole, want)
 
 
+def test_one_thread_image_groups_with_the_tile_gemm_kernel(any_size, monkeypatch):
+    """F(2x2) with codegen's tile GEMM (16 output channels), one image a group, one thread
+    (the bound-once path), against the whole batch at once and the eager."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 8, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    want, _, whole, kind = run_case(x, w, (1, 1), ("bias", "add", "relu"),
+                                    np.random.default_rng(0))
+    monkeypatch.setattr(conv_winograd, "GROUP_BYTES", 1)
+    _, _, split, _ = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
+    assert kind == "winograd-f2"
+    assert_close(whole, want)
+    assert_close(split, want)
+
+
 def test_numpy_kernels_switch_keeps_the_reference_path(any_size, monkeypatch):
     monkeypatch.setenv("TOSTATIC_KERNELS", "numpy")
     rng = np.random.default_rng(1)
@@ -125,3 +140,29 @@ def test_transforms_are_exact_correlations(m):
     bd = [sum(row[j] * int(d[j]) for j in range(m + 2)) for row in bt]
     y = [sum(row[j] * gk[j] * bd[j] for j in range(m + 2)) for row in at]
     assert y == list(np.correlate(d, k, "valid"))
+
+
+@pytest.mark.parametrize("positions,cin,cout,tiles", [(16, 64, 32, 16), (16, 40, 24, 48),
+                                                       (3, 7, 16, 80), (16, 33, 8, 208),
+                                                       (2, 19, 24, 196), (3, 5, 16, 9)])
+def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles):
+    """codegen's tile GEMM over packed U against np.matmul in float64 (register blocks of
+    one tile vector, two, three and a tail; a last vector partly stored, nothing written
+    past it)."""
+    from tostatic.codegen import winograd_gemm as wg
+
+    rng = np.random.default_rng(tiles)
+    u = rng.standard_normal((positions, cout, cin)).astype(np.float32)
+    v_flat = rng.standard_normal(positions * cin * tiles + wg.LANES).astype(np.float32)
+    v = v_flat[:-wg.LANES].reshape(positions, cin, tiles)
+    m_flat = np.full(positions * cout * tiles + wg.LANES, np.nan, np.float32)
+    m = m_flat[:-wg.LANES].reshape(positions, cout, tiles)
+    vectors = -(-tiles // wg.LANES)
+    rows = wg.rows_for(cout, vectors)
+    f = wg.kernel(rows, wg.vectors_for(rows, vectors))
+    packed = wg.pack(u, rows)
+    dims = wg.dims(1, positions, cin, cout, tiles)  # position 0 left alone
+    f(packed.ctypes.data, v.ctypes.data, m.ctypes.data, dims.ctypes.data)
+    assert np.isnan(m[0]).all() and np.isnan(m_flat[-wg.LANES:]).all()
+    want = np.matmul(u[1:].astype(np.float64), v[1:].astype(np.float64))
+    np.testing.assert_allclose(m[1:], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())

@@ -101,7 +101,42 @@ def test_bound_convolution_matches_the_fused_ops_eager(case):
     close(first, want, dt)
     close(second, want, dt)
     kind = bound.labels[0][1]
-    assert kind in ("im2col-gemm", "gemm-1x1", "depthwise-matvec", "depthwise"), kind
+    assert kind in ("im2col-gemm", "im2col-gen", "gemm-1x1", "depthwise-matvec",
+                    "depthwise"), kind
+
+
+@pytest.mark.parametrize("c,cout,size,k,stride,pad,dil,dtype", [
+    (3, 8, 45, 7, 2, 3, 1, np.float32),  # a ResNet stem (several bands, vector + tail columns)
+    (5, 6, 70, 3, 2, 1, 1, np.float32),
+    (4, 3, 41, 3, 2, (0, 1, 2, 1), 2, np.float32),
+    (3, 5, 39, 5, 2, 2, 1, np.float64),
+    (2, 4, 33, 3, 1, 1, 1, np.float32),
+    (6, 8, 41, 1, 2, 0, 1, np.float32),  # a downsample read in place (even width)
+    (6, 8, 40, 1, 2, 0, 1, np.float32),  # ... through the padded copy (odd width)
+])
+def test_generated_im2col_matches_eager_on_wide_planes(c, cout, size, k, stride, pad, dil,
+                                                       dtype, monkeypatch):
+    """Planes wide enough for the kernel's vector path (16 columns and more) and, with a
+    small band budget, several bands a image."""
+    from tostatic.runtime import conv_im2col, conv_winograd
+
+    monkeypatch.setattr(conv_im2col, "BAND_BYTES", 16 << 10)
+    monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1 << 30)
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal((2, c, size, size + 3)).astype(dtype)
+    w = rng.standard_normal((cout, c, k, k)).astype(dtype)
+    b = rng.standard_normal(cout).astype(dtype)
+    pads = pad if isinstance(pad, tuple) else (pad, pad)
+    attrs = dict(strides=(stride, stride), paddings=pads, dilations=(dil, dil), groups=1,
+                 epilogue=("bias", "relu"))
+    want = FusedConv2D.run_eager([x, w, b], FusedConv2D.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(FusedConv2D, [x, w, b], [False, True, True], attrs)
+    close(second, want, dtype)
+    assert bound.labels[0][1] == "im2col-gen"
+    if stride == 1 and pad == 1 and k == 3:  # the independent reference too
+        ref = np.maximum(naive_conv(x.astype(np.float64), w.astype(np.float64), 1, 1, 1)
+                         + b[None, :, None, None], 0)
+        close(second, ref, dtype)
 
 
 def naive_conv(x, w, stride, pad, groups):
@@ -199,19 +234,38 @@ def test_bound_activations_match_eager(cls, dtype):
 
 
 @SETTINGS
-@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(0, 1),
-       st.sampled_from([np.float32, np.float64]), st.integers(0, 99))
-def test_bound_max_pooling_matches_eager(kh, kw, stride, pad, dtype, seed):
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 1), st.booleans(),
+       st.sampled_from([np.float32, np.float64]), st.integers(5, 13), st.integers(0, 99),
+       st.booleans())
+def test_bound_max_pooling_matches_eager(kh, kw, stride, pad, ceil_mode, dtype, size, seed,
+                                         numpy_kernels):
     from tostatic.ops.pooling import Pool2D
 
     pad = min(pad, kh - 1, kw - 1)  # Paddle needs pad < ksize
-    x = np.random.default_rng(seed).standard_normal((2, 3, 7, 6)).astype(dtype)
+    x = np.random.default_rng(seed).standard_normal((2, 3, size, size + 3)).astype(dtype)
     attrs = dict(pooling_type="max", ksize=(kh, kw), strides=(stride, stride),
-                 paddings=(pad, pad))
+                 paddings=(pad, pad), ceil_mode=ceil_mode)
     want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
-    _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
+    with pytest.MonkeyPatch.context() as mp:
+        if numpy_kernels:
+            mp.setenv("TOSTATIC_KERNELS", "numpy")
+        _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
     np.testing.assert_array_equal(second, want)
-    assert bound.labels[0][1] == "max-taps"
+    assert bound.labels[0][1] == ("max-taps" if numpy_kernels else "max-windows")
+
+
+def test_bound_max_pooling_of_a_resnet_stem():
+    """3x3, stride 2, padding 1 over 112x112 planes (ResNets' pool), both ceil modes."""
+    from tostatic.ops.pooling import Pool2D
+
+    x = np.random.default_rng(3).standard_normal((1, 8, 112, 112)).astype(np.float32)
+    for ceil_mode in (False, True):
+        attrs = dict(pooling_type="max", ksize=(3, 3), strides=(2, 2), paddings=(1, 1),
+                     ceil_mode=ceil_mode)
+        want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
+        _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
+        np.testing.assert_array_equal(second, want)
+        assert bound.labels[0][1] == "max-windows"
 
 
 @pytest.mark.parametrize("pad", [0, 1])
@@ -285,3 +339,17 @@ def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
         return
     assert bound.steps[0][0].func.__name__.startswith("run_") and \
         bound.steps[0][0].func.__name__.endswith("parallel")
+
+
+@pytest.mark.parametrize("planes,h,w,hp,wp,top,left", [(3, 7, 7, 9, 9, 1, 1), (2, 5, 13, 8, 16, 2, 0),
+                                                        (1, 4, 3, 4, 3, 0, 0), (4, 1, 17, 3, 20, 0, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_generated_padding_matches_numpy_pad(planes, h, w, hp, wp, top, left, dtype):
+    from tostatic.codegen.pad import pad_planes
+
+    x = np.random.default_rng(h * w).standard_normal((planes, h, w)).astype(dtype)
+    xp = np.full((planes, hp, wp), np.nan, dtype)
+    dims = np.array([planes, h, w, hp, wp, top, left], np.int64)
+    pad_planes(np.dtype(dtype).name)(x.ctypes.data, xp.ctypes.data, dims.ctypes.data)
+    want = np.pad(x, ((0, 0), (top, hp - h - top), (left, wp - w - left)))
+    np.testing.assert_array_equal(xp, want)

@@ -74,34 +74,58 @@ def _module(dtype: str, is_max: bool, kw: int, sw: int) -> emit.KernelModule:
     return km
 
 
+class Pool2d:
+    """The kernel prepared for one input shape: window arrays built and the code compiled
+    once, so a bound plan step (runtime/kernels.py) allocates nothing per run."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, windows: Any, is_max: bool,
+                 exclusive: bool) -> None:
+        dtype = np.dtype(dtype)
+        dh, dw = windows
+        if dtype.name not in se.FLOATS or dh.adaptive or dw.adaptive:
+            raise se.NotScalar(f"pool2d of {dtype.name}")
+        (hs, he, hsz), (ws, we, wsz) = dh.windows(), dw.windows()
+        n, c, h, wd = shape
+        self.out_shape = (n, c, dh.out, dw.out)
+        if is_max:
+            self.count = np.ones(1, dtype=dtype)
+        else:
+            sizes = [he - hs, we - ws] if exclusive else [hsz, wsz]
+            self.count = np.ascontiguousarray((sizes[0][:, None] * sizes[1][None, :])
+                                              .astype(dtype))
+        key = (dtype.name, is_max, dw.k, dw.stride)
+        f = _FUNCS.get(key)
+        if f is None:
+            address = emit.compile_recipe(("pool", *key), lambda: _module(*key),
+                                          ["pool"])["pool"]
+            f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 8)(address)
+        self._f = f
+        self._idx = [np.ascontiguousarray(a, dtype=np.int64) for a in (hs, he, ws, we)]
+        self._steps = h * wd * dtype.itemsize, dh.out * dw.out * dtype.itemsize
+        self._planes, self._plane_size = n * c, h * wd
+        self._row = [h, wd, dh.out, dw.out, dw.pad]
+        self._dims: dict[int, np.ndarray] = {}
+
+    def run(self, x: np.ndarray, out: np.ndarray) -> None:
+        """x and out C-contiguous, of the prepared shapes."""
+        if not out.size:
+            return
+        x_at, out_at = x.ctypes.data, out.ctypes.data
+        x_step, o_step = self._steps
+        idx = [i.ctypes.data for i in self._idx]
+
+        def part(a: int, b: int) -> None:
+            dims = self._dims.get(b - a)
+            if dims is None:
+                dims = self._dims[b - a] = np.array([b - a, *self._row], dtype=np.int64)
+            self._f(x_at + a * x_step, out_at + a * o_step, *idx, self.count.ctypes.data,
+                    dims.ctypes.data)
+        threads.parallel_for(self._planes, self._plane_size, part)
+
+
 def pool2d(x: np.ndarray, windows: Any, is_max: bool, exclusive: bool) -> np.ndarray:
     """x [N, C, H, W]; `windows` the two ops.pooling._Dim of height and width."""
-    dtype = x.dtype.name
-    dh, dw = windows
-    if dtype not in se.FLOATS or dh.adaptive or dw.adaptive:
-        raise se.NotScalar(f"pool2d of {dtype}")
-    (hs, he, hsz), (ws, we, wsz) = dh.windows(), dw.windows()
-    n, c, h, wd = x.shape
-    out = np.empty((n, c, dh.out, dw.out), dtype=x.dtype)
-    if not out.size:
-        return out
-    if is_max:
-        count = np.ones(1, dtype=x.dtype)
-    else:
-        sizes = [he - hs, we - ws] if exclusive else [hsz, wsz]
-        count = np.ascontiguousarray((sizes[0][:, None] * sizes[1][None, :]).astype(x.dtype))
-    key = (dtype, is_max, dw.k, dw.stride)
-    f = _FUNCS.get(key)
-    if f is None:
-        address = emit.compile_recipe(("pool", *key), lambda: _module(*key), ["pool"])["pool"]
-        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 8)(address)
-    xs = np.ascontiguousarray(x)
-    idx = [np.ascontiguousarray(a, dtype=np.int64) for a in (hs, he, ws, we)]
-    x_step, o_step = h * wd * x.itemsize, dh.out * dw.out * x.itemsize
-
-    def run(a: int, b: int) -> None:
-        dims = np.array([b - a, h, wd, dh.out, dw.out, dw.pad], dtype=np.int64)
-        f(xs.ctypes.data + a * x_step, out.ctypes.data + a * o_step,
-          *(i.ctypes.data for i in idx), count.ctypes.data, dims.ctypes.data)
-    threads.parallel_for(n * c, h * wd, run)
+    k = Pool2d(x.shape, x.dtype, windows, is_max, exclusive)
+    out = np.empty(k.out_shape, dtype=x.dtype)
+    k.run(np.ascontiguousarray(x), out)
     return out

@@ -24,6 +24,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from llvmlite import ir
+
 from tostatic.codegen import emit
 from tostatic.codegen.emit import I64, PTR
 from tostatic.ir import scalar_expr as se
@@ -110,6 +112,79 @@ def _dims(b: Any, p: Any, n: int) -> list[Any]:
     return [b.load(b.gep(p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(n)]
 
 
+class _RowVectors:
+    """F(2x2)'s passes along a row as explicit 16-lane vectors (`bt` the matrix applied). The
+    input's: tile tx reads row[2tx .. 2tx + 3], i.e. the even and odd lanes of two loads and
+    both shifted by one lane; the last block's extra lanes masked off. LLVM's own loop vectorises only rows of 16 tiles or more
+    (scalar below: every row at 28x28 and smaller). Reads up to 48 floats past a row's
+    first tile (the buffer has that slack)."""
+
+    def __init__(self, km: emit.KernelModule, b: Any, bt: Any) -> None:
+        self.b, self.bt = b, bt
+        self.vec = vec = ir.VectorType(emit.F32, 16)
+        self.mask_t = ir.VectorType(emit.I1, 16)
+        self.store = ir.Function(km.module, ir.FunctionType(
+            ir.VoidType(), [vec, PTR, emit.I32, self.mask_t]), "llvm.masked.store.v16f32.p0")
+        self.lanes = ir.Constant(ir.VectorType(I64, 16), list(range(16)))
+
+    def _shuffle(self, x: Any, y: Any, idx: Sequence[int]) -> Any:
+        return self.b.shuffle_vector(x, y, ir.Constant(ir.VectorType(emit.I32, 16), list(idx)))
+
+    def row(self, row: Any, dst: Sequence[Any], tw: Any) -> None:
+        b, vec, i64 = self.b, self.vec, emit.i64
+        with emit.loop(b, 0, tw, 16) as tx:
+            src = emit.element(b, row, b.mul(tx, i64(2)), "float32")
+            x0, x1, x2 = (b.load(emit.element(b, src, i64(16 * k), "float32"), typ=vec, align=4)
+                          for k in range(3))
+            d0 = self._shuffle(x0, x1, range(0, 32, 2))
+            d1 = self._shuffle(x0, x1, range(1, 32, 2))
+            d = [d0, d1, self._shuffle(d0, x2, range(1, 17)),
+                 self._shuffle(d1, x2, [*range(1, 16), 17])]
+            mask = self._mask(b.sub(tw, tx))
+            for j, out in enumerate(dst):
+                value = _combine_vec(b, self.bt[j], d, vec)
+                b.call(self.store, [value, emit.element(b, out, tx, "float32"), emit.I32(4),
+                                    mask])
+
+    def _mask(self, left: Any) -> Any:
+        """Lanes k < left."""
+        b = self.b
+        undef = ir.Constant(ir.VectorType(I64, 16), ir.Undefined)
+        splat = b.shuffle_vector(b.insert_element(undef, left, emit.I32(0)), undef,
+                                 ir.Constant(ir.VectorType(emit.I32, 16), [0] * 16))
+        return b.icmp_signed("<", self.lanes, splat)
+
+    def out_row(self, src: Any, per: Any, yrow: Any, tw: Any) -> None:
+        """The output transform's pass along a tile row: yrow[2tx + c] = sum_j A^T[c, j]
+        src[j*per + tx], the two results of 16 tiles interleaved into 32 floats. Reads up to
+        16 floats past the row's tiles."""
+        b, vec, i64 = self.b, self.vec, emit.i64
+        with emit.loop(b, 0, tw, 16) as tx:
+            vals = [b.load(emit.element(b, src, b.add(b.mul(i64(j), per), tx), "float32"),
+                           typ=vec, align=4) for j in range(4)]
+            y0, y1 = (_combine_vec(b, self.bt[c], vals, vec) for c in range(2))
+            left = b.mul(b.sub(tw, tx), i64(2))  # floats of the row still to write
+            at = emit.element(b, yrow, b.mul(tx, i64(2)), "float32")
+            for half in range(2):
+                value = self._shuffle(y0, y1, [k // 2 + 16 * (k % 2) + 8 * half
+                                               for k in range(16)])
+                b.call(self.store, [value, emit.element(b, at, i64(16 * half), "float32"),
+                                    emit.I32(4), self._mask(b.sub(left, i64(16 * half)))])
+
+
+def _combine_vec(b: Any, coeffs: Sequence[Any], values: Sequence[Any], vec: Any) -> Any:
+    acc = None
+    for c, v in zip(coeffs, values):
+        if c == 0:
+            continue
+        term = v if abs(c) == 1 else b.fmul(v, ir.Constant(vec, [float(abs(c))] * 16))
+        if acc is None:
+            acc = b.fneg(term) if c < 0 else term
+        else:
+            acc = b.fsub(acc, term) if c < 0 else b.fadd(acc, term)
+    return acc if acc is not None else ir.Constant(vec, [0.0] * 16)
+
+
 def _input_module(m: int, dtype: str) -> emit.KernelModule:
     """void k(xp, V, scratch, i64 *dims = [C, Hp, Wp, TH, TW, T, first, end]): the padded
     planes p = n*C + c in [first, end) into V[alpha^2, C, T] (tile n*TH*TW + ty*TW + tx).
@@ -122,6 +197,7 @@ def _input_module(m: int, dtype: str) -> emit.KernelModule:
     c, hp, wp, th, tw, t, first, end = _dims(b, dims_p, 8)
     i64 = emit.i64
     per = b.mul(th, tw)
+    vectors = _RowVectors(km, b, bt) if m == 2 and dtype == "float32" else None
     with emit.loop(b, first, end) as p:
         n_i, c_i = b.sdiv(p, c), b.srem(p, c)
         plane = emit.element(b, xp, b.mul(p, b.mul(hp, wp)), dtype)
@@ -130,6 +206,9 @@ def _input_module(m: int, dtype: str) -> emit.KernelModule:
                 row = emit.element(b, plane, b.mul(b.add(b.mul(ty, i64(m)), i64(r)), wp), dtype)
                 dst = [emit.element(b, dd, b.add(b.mul(i64(j * alpha + r), per),
                                                  b.mul(ty, tw)), dtype) for j in range(alpha)]
+                if vectors is not None:
+                    vectors.row(row, dst, tw)
+                    continue
                 with emit.loop(b, 0, tw) as tx:
                     base = b.mul(tx, i64(m))
                     d = [emit.load(b, row, b.add(base, i64(s)), dtype) for s in range(alpha)]
@@ -165,6 +244,7 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> 
     per = b.mul(th, tw)
     ptrs = [b.inttoptr(v_, PTR) for v_ in _dims(b, extras, len(leaves))]
     part = emit.element(b, scratch, i64(0), dtype)
+    vectors = _RowVectors(km, b, at) if m == 2 and dtype == "float32" else None
     yrow = emit.element(b, scratch, b.mul(i64(m * alpha), per), dtype)
     with emit.loop(b, first, end) as p:
         n_i, co = b.sdiv(p, co_n), b.srem(p, co_n)
@@ -186,12 +266,15 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> 
                 with b.if_then(b.icmp_signed("<", y, oh)):
                     src = emit.element(b, part, b.add(b.mul(i64(a * alpha), per),
                                                       b.mul(ty, tw)), dtype)
-                    with emit.loop(b, 0, tw) as tx:  # along: yrow[tx*m + c] (A^T again)
-                        vals = [emit.load(b, src, b.add(b.mul(i64(j), per), tx), dtype)
-                                for j in range(alpha)]
-                        for cc in range(m):
-                            emit.store(b, _combine(b, at[cc], vals, dtype), yrow,
-                                       b.add(b.mul(tx, i64(m)), i64(cc)), dtype)
+                    if vectors is not None:
+                        vectors.out_row(src, per, yrow, tw)
+                    else:
+                        with emit.loop(b, 0, tw) as tx:  # along: yrow[tx*m + c] (A^T again)
+                            vals = [emit.load(b, src, b.add(b.mul(i64(j), per), tx), dtype)
+                                    for j in range(alpha)]
+                            for cc in range(m):
+                                emit.store(b, _combine(b, at[cc], vals, dtype), yrow,
+                                           b.add(b.mul(tx, i64(m)), i64(cc)), dtype)
                     row_at = b.mul(b.add(b.mul(p, oh), y), ow)
                     orow = emit.element(b, out, row_at, dtype)
                     rows = {k: emit.element(b, ptrs[k], row_at, dtype)

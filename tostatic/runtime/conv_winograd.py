@@ -8,11 +8,11 @@ generated kernel (codegen/winograd.py) into V [alpha^2, C_in, tiles] (all images
 by side, so batch 8 makes wider GEMMs), multiplied as one batched matmul
 M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies the fused
 conv's epilogue (bias, residual add, activation) while writing each output row. With several
-threads each phase is split (the zero-bordered copy inside the input transform's; for one
-image with many output channels, the GEMMs by output channel, each thread then transforming
-its own channels). Whole image groups to each thread (one hand-off a convolution at batch 8)
-measured slower on this 2-core machine: ResNet-50 batch 8, 635 against 493 ms, ResNet-18
-345 against 310 (medians of interleaved runs, loaded machine), so it is not done.
+threads each transform is split by planes; for one image with many output channels and BLAS's
+GEMMs, the GEMMs by output channel, each thread then transforming its own channels. Whole
+image groups to each thread (one hand-off a convolution at batch 8) measured slower on this
+2-core machine: ResNet-50 batch 8, 635 against 493 ms, ResNet-18 345 against 310 (medians of
+interleaved runs, loaded machine), so it is not done.
 
 `winograd_factory` returns None where it does not apply (not 3x3 / stride 1 / dilation 1 /
 groups 1 / float32, an epilogue activation without a scalar rule, TOSTATIC_KERNELS=numpy)
@@ -39,11 +39,15 @@ F4_MAX_CHANNELS = 0
 MIN_TILES = {4: 16, 2: 16}
 MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
-# one image on several threads: from this many output channels each thread takes its output
-# channels' GEMMs and then transforms them (one hand-off less); below, the GEMMs split by
-# alpha^2 slice. Split by channels, each thread packs every slice's whole V: one thread's half
-# of ResNet-18's GEMMs took 327 against 263 us at 64 channels (56x56), 317 / 295 at 256,
-# 677 / 766 at 512.
+NARROW_GEMM = True  # codegen's tile GEMMs (codegen/winograd_gemm.py)
+# ... where padding the tiles to whole vectors adds at most 35% (14x14 planes at batch 1: 49
+# tiles -> 64, still 0.7x BLAS's time)
+MAX_PADDING = 1.35
+# one image on several threads, BLAS's GEMMs: from this many output channels each thread
+# takes its output channels' GEMMs and then transforms them (one hand-off less); below, the
+# GEMMs split by alpha^2 slice. Split by channels, each thread packs every slice's whole V:
+# one thread's half of ResNet-18's GEMMs took 327 against 263 us at 64 channels (56x56),
+# 317 / 295 at 256, 677 / 766 at 512.
 SPLIT_BY_CHANNELS = 256
 
 
@@ -96,7 +100,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
         if a.dtype != x.dtype or (a.size != w.shape[0] if leaf == "bias" else
                                   a.shape != out.shape):
             return None
-    from tostatic.codegen import winograd  # noqa: PLC0415 (llvmlite loads on first use)
+    from tostatic.codegen import pad, winograd, winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
     alpha = m + 2
     (pt, _), (pl, _) = pads
     th, tw = -(-oh // m), -(-ow // m)
@@ -104,51 +108,60 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     per_image = th * tw
     # images per group: a group's V and M stay within GROUP_BYTES (in cache for the GEMMs)
     group = max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
-    workers = min(threads.current(), group * c)
     tiles = group * per_image
     u = winograd.filter_transform(w, m)
+    # codegen's tile GEMMs (codegen/winograd_gemm.py) over U packed once (BLAS repacks its
+    # panels every call); V and M rows are then padded to whole 16-float vectors
+    vectors = -(-tiles // winograd_gemm.LANES)
+    block = winograd_gemm.rows_for(cout, vectors) \
+        if NARROW_GEMM and vectors * winograd_gemm.LANES <= MAX_PADDING * tiles else None
+    narrow = block is not None
+    u_packed = winograd_gemm.pack(u, block) if block else None
+    stride_of = (lambda k: -(-k // winograd_gemm.LANES) * winograd_gemm.LANES) if narrow \
+        else (lambda k: k)
+    f_pad = pad.pad_planes("float32")
     f_in = winograd.input_transform(m, "float32")
     f_out = winograd.output_transform(m, "float32", expr, leaves)
-    scratch = [("wino-pad", (n, c, hp, wp), x.dtype),
-               ("wino-v", (alpha * alpha * c * tiles,), x.dtype),
-               ("wino-m", (alpha * alpha * cout * tiles,), x.dtype),
-               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw),
-                x.dtype)]
+    workers = min(threads.current(), group * c)
+    # (the input transform's vector loads read up to 48 floats past a row's tiles: slack)
+    scratch = [("wino-pad", (n * c * hp * wp + 64,), x.dtype),
+               ("wino-v", (alpha * alpha * c * stride_of(tiles),), x.dtype),
+               ("wino-m", (alpha * alpha * cout * stride_of(tiles),), x.dtype),
+               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw
+                              + 16), x.dtype)]
     plane_in, plane_out = c * hp * wp * 4, cout * oh * ow * 4  # bytes per image
 
     def bind(arrays: list[np.ndarray]) -> Any:
-        xp, v_flat, m_flat, rows = arrays
-        inner = xp[:, :, pt:pt + h, pl:pl + wd]
-        borders = [r for r in (xp[:, :, :pt], xp[:, :, pt + h:], xp[:, :, pt:pt + h, :pl],
-                               xp[:, :, pt:pt + h, pl + wd:]) if r.size]
+        xp_flat, v_flat, m_flat, rows = arrays
+        xp = xp_flat[:n * c * hp * wp].reshape(n, c, hp, wp)
+        pad_dims = np.array([n * c, h, wd, hp, wp, pt, pl], np.int64)
         in_dims = [np.zeros(8, np.int64) for _ in range(workers)]
         out_dims = [np.zeros(8, np.int64) for _ in range(workers)]
         extras = np.zeros(max(1, len(leaves)), np.int64)
-        groups = []  # (first image, images, V, M)
+        groups = []  # (first image, images, V, M, narrow kernel)
         for g0 in range(0, n, group):
-            k = min(group, n - g0) * per_image
+            k = stride_of(min(group, n - g0) * per_image)
+            kern = None
+            if narrow:
+                kern = winograd_gemm.kernel(block, winograd_gemm.vectors_for(
+                    block, k // winograd_gemm.LANES))  # type: ignore[arg-type]
             groups.append((g0, min(group, n - g0),
                            v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
-                           m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k)))
-
-        def pad(x: np.ndarray, g0: int, lo: int, hi: int) -> None:
-            """Planes lo..hi (image-major, c per image) of the group at image g0."""
-            for i in range(lo // c, (hi - 1) // c + 1):
-                a, b = max(lo - i * c, 0), min(hi - i * c, c)
-                for r in borders:
-                    r[g0 + i, a:b].fill(0)
-                np.copyto(inner[g0 + i, a:b], x[g0 + i, a:b])
+                           m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k),
+                           kern))
+        gemm_dims = [np.zeros(7, np.int64) for _ in range(workers)]
 
         def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray) -> None:
+            x = np.ascontiguousarray(x)
+            f_pad(x.ctypes.data, xp.ctypes.data, pad_dims.ctypes.data)
             ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
-            for g0, count, v, mm in groups:
-                k = count * per_image
+            for g0, count, v, mm, kern in groups:
+                k = v.shape[2]
                 for i, (leaf, a) in enumerate(zip(leaves, ops)):
                     extras[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
                 x_at, out_at = xp.ctypes.data + g0 * plane_in, out.ctypes.data + g0 * plane_out
 
                 def transform_in(lo: int, hi: int, part: int) -> None:
-                    pad(x, g0, lo, hi)
                     d = in_dims[part]
                     d[:] = (c, hp, wp, th, tw, k, lo, hi)
                     f_in(x_at, v.ctypes.data, rows[part].ctypes.data, d.ctypes.data)
@@ -160,7 +173,12 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                           d.ctypes.data)
 
                 def gemm(lo: int, hi: int, part: int) -> None:
-                    np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
+                    if kern is None:
+                        np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
+                        return
+                    d = gemm_dims[part]
+                    d[:] = (lo, hi, c, cout, k, k, k)
+                    kern(u_packed.ctypes.data, v.ctypes.data, mm.ctypes.data, d.ctypes.data)
 
                 def gemm_out(lo: int, hi: int, part: int) -> None:
                     """Output channels lo..hi of one image: their GEMMs, then their
@@ -168,10 +186,41 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                     np.matmul(u[:, lo:hi], v, out=mm[:, lo:hi])
                     transform_out(lo, hi, part)
                 threads.parallel(transform_in, count * c, workers)
-                if count == 1 and workers > 1 and cout >= SPLIT_BY_CHANNELS:
+                if count == 1 and kern is None and cout >= SPLIT_BY_CHANNELS:
                     threads.parallel(gemm_out, cout, workers)
                     continue
                 threads.parallel(gemm, alpha * alpha, workers)
                 threads.parallel(transform_out, count * cout, workers)
-        return run
+        if workers > 1:
+            return run
+        # one thread: every address and dims array fixed at bind, three calls a group
+        fixed = []
+        for g0, count, v, mm, kern in groups:
+            k = v.shape[2]
+            fixed.append((
+                g0, v, mm, kern, xp.ctypes.data + g0 * plane_in, v.ctypes.data, mm.ctypes.data,
+                np.array([c, hp, wp, th, tw, k, 0, count * c], np.int64),
+                np.array([cout, oh, ow, th, tw, k, 0, count * cout], np.int64),
+                winograd_gemm.dims(0, alpha * alpha, c, cout, k)))
+        keep = (xp, pad_dims, rows, extras, gemm_dims, u_packed)  # what the addresses are of
+        addresses = (xp.ctypes.data, pad_dims.ctypes.data, rows[0].ctypes.data,
+                     extras.ctypes.data, u_packed.ctypes.data if u_packed is not None else 0)
+
+        def run_one(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
+                    _keep: Any = keep) -> None:
+            xp_at, pad_at, rows_at, extras_at, u_at = addresses
+            x = np.ascontiguousarray(x)
+            f_pad(x.ctypes.data, xp_at, pad_at)
+            ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
+            out_base = out.ctypes.data
+            for g0, v, mm, kern, x_at, v_at, m_at, d_in, d_out, d_gemm in fixed:
+                for i, (leaf, a) in enumerate(zip(leaves, ops)):
+                    extras[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
+                f_in(x_at, v_at, rows_at, d_in.ctypes.data)
+                if kern is None:
+                    np.matmul(u, v, out=mm)
+                else:
+                    kern(u_at, v_at, m_at, d_gemm.ctypes.data)
+                f_out(m_at, out_base + g0 * plane_out, extras_at, rows_at, d_out.ctypes.data)
+        return run_one
     return scratch, bind, f"winograd-f{m}"

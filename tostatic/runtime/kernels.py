@@ -39,10 +39,11 @@ from tostatic.ops.conv import (
 )
 from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul
 from tostatic.ops.linalg import Matmul
-from tostatic.ops.pooling import Pool2D
+from tostatic.ops.pooling import FLT_MAX, Pool2D
 from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
+from tostatic.runtime.conv_im2col import im2col_factory
 from tostatic.runtime.conv_winograd import winograd_factory
 from tostatic.runtime.attention import attention_factory
 from tostatic.runtime.layer_norm_kernel import layer_norm_factory
@@ -63,6 +64,8 @@ EAGER_BLOCK = 8192  # elements an epilogue runs an op's eager kernel on at a tim
 # elements a thread's compiled epilogue runs on at a time: 256 KiB of float32 stay in L2, and
 # a compiled kernel given no more than this runs on the calling thread (codegen/threads.py)
 EPILOGUE_BLOCK = 1 << 16
+GENERATED_IM2COL = True  # one thread: codegen's im2col, in L2-sized bands (conv_im2col.py)
+COMPILED_MAX_POOL = True  # codegen's pool2d kernel for max pooling (else numpy's taps)
 
 
 @dataclass
@@ -215,6 +218,9 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     packed = np.ascontiguousarray(w.reshape(c, 1, kh * kw) if depthwise else w.reshape(cout, k))
     workers = threads.current()
     parallel = workers > 1 and 2 * n * cout * k * oh * ow >= PARALLEL_FLOPS
+    if GENERATED_IM2COL and not parallel and not direct and not depthwise and \
+            (gen := im2col_factory(x, w, out, pads, st, dil, epi)):
+        return Bound(*gen)
     # im2col one image at a time (its patches stay in cache), into one buffer per thread
     slots = min(n, workers) if parallel and n > 1 else 1
     scratch = []
@@ -525,8 +531,10 @@ def unary_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
 
 def pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                  out: np.ndarray, const: Sequence[bool]) -> Bound | None:
-    """Max pooling over regular windows (a max over the k*k strided taps of a padded copy)
-    and average pooling over whole planes (a mean); other pools use the op's eager."""
+    """Max pooling over regular windows (codegen's kernel: each window's taps maxed in
+    registers, 10x numpy's k*k passes over strided views of a padded copy, which remain for
+    TOSTATIC_KERNELS=numpy) and average pooling over whole planes (a mean); other pools use
+    the op's eager."""
     x = ins[0]
     if DATA_FORMATS[attrs["data_format"]] or x.ndim != 4 or x.dtype.kind != "f":
         return None
@@ -543,6 +551,13 @@ def pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     if attrs["pooling_type"] != "max" or dh.adaptive or dw.adaptive or attrs["adaptive"] \
             or attrs["global_pooling"]:
         return None
+    if COMPILED_MAX_POOL and codegen.enabled() and x.dtype in (np.float32, np.float64):
+        from tostatic.codegen.pool import Pool2d  # noqa: PLC0415 (llvmlite loads on first use)
+        compiled = Pool2d(x.shape, x.dtype, (dh, dw), True, attrs["exclusive"])
+
+        def run_compiled(x: np.ndarray, out: np.ndarray) -> None:
+            compiled.run(np.ascontiguousarray(x), out)
+        return Bound([], lambda _: run_compiled, "max-windows")
     oh, ow = out.shape[2:]
     after_h = max(0, (oh - 1) * dh.stride - dh.pad + dh.k - h)
     after_w = max(0, (ow - 1) * dw.stride - dw.pad + dw.k - w)
@@ -552,7 +567,9 @@ def pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     def bind(arrays: list[np.ndarray]) -> Run:
         xp = arrays[0] if padded else None
         if xp is not None:
-            xp.fill(-np.inf)  # the border stays -inf: only the inside is written per run
+            # the border stays -FLT_MAX (Paddle's start: what an empty ceil_mode window
+            # gives): only the inside is written per run
+            xp.fill(-FLT_MAX)
             inner = xp[:, :, dh.pad:dh.pad + h, dw.pad:dw.pad + w]
 
         def taps(src: np.ndarray) -> list[np.ndarray]:

@@ -1,0 +1,160 @@
+"""The tile GEMMs of a Winograd convolution: M[p] = U[p] @ V[p] for each
+of the alpha^2 positions p, U [C_out, C_in] the transformed filters, V [C_in, T] the
+transformed input tiles, T tiles (deep layers at batch 1: 16 tiles at 7x7, 49 at 14x14).
+
+With few tiles BLAS's sgemm packs its 1 MB U panel on every call to use each element T times, and
+runs at ~90 GFLOP/s (C=512, T=16). Here U is packed once at bind, [p, C_out / R, C_in, R]
+(R output channels a block, contiguous per input channel), so each U element is read once
+per call from a stream and each V row (one or a few 16-float vectors) sits in L1: per input
+channel, R broadcasts of U times the V row's vectors into R x NVB accumulators held in
+registers, written to M once. The U stream is prefetched 8 KiB ahead: at batch 1 the deep
+layers' U (16 MB at C=512) comes from DRAM every run, and the hardware prefetcher alone kept
+one core at ~14 GB/s (1.13 -> 0.69 ms). T is padded to a multiple of 16 (the callers' V and
+M rows are that long; the padding columns are computed and ignored, or a masked store
+leaves them out). The same kernel with one position multiplies the generated im2col's
+patch bands (runtime/conv_im2col.py).
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+
+from tostatic.codegen import emit
+from tostatic.codegen.emit import F32, I32, I64, PTR
+
+LANES = 16
+PREFETCH = 2048  # floats ahead in the U stream (8 KiB): C=512 at 7x7 1.13 -> 0.69 ms from DRAM
+_FUNCS: dict[tuple[int, ...], Any] = {}
+
+
+def rows_for(cout: int, vectors: int) -> int | None:
+    """R, the output channels of a register block (16 for one vector of tiles, else 8), or
+    None where C_out does not divide."""
+    rows = 16 if vectors == 1 else 8
+    return None if cout % rows else rows
+
+
+def vectors_for(rows: int, vectors: int) -> int:
+    """NVB, the tile vectors of a register block: R x NVB accumulators, at most 24."""
+    return 1 if rows == 16 else (2 if vectors == 4 else min(vectors, 3))
+
+
+def pack(u: np.ndarray, rows: int) -> np.ndarray:
+    """U [P, C_out, C_in] -> [P, C_out / R, C_in, R]."""
+    p, cout, cin = u.shape
+    return np.ascontiguousarray(u.reshape(p, cout // rows, rows, cin).transpose(0, 1, 3, 2))
+
+
+class _Builder:
+    """The intrinsics and constants the GEMM kernels share, and the register-blocked
+    product of one block of R output channels (`block`)."""
+
+    def __init__(self, km: emit.KernelModule, b: ir.IRBuilder) -> None:
+        self.b = b
+        self.vec = vec = ir.VectorType(F32, LANES)
+        self.fma = ir.Function(km.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
+        self.mask_t = ir.VectorType(ir.IntType(1), LANES)
+        self.masked_store = ir.Function(km.module, ir.FunctionType(
+            ir.VoidType(), [vec, PTR, I32, self.mask_t]), "llvm.masked.store.v16f32.p0")
+        self.zero = ir.Constant(vec, [0.0] * LANES)
+        self.undef = ir.Constant(vec, ir.Undefined)
+        self.splat = ir.Constant(ir.VectorType(I32, LANES), [0] * LANES)
+        self.prefetch = ir.Function(km.module, ir.FunctionType(
+            ir.VoidType(), [PTR, I32, I32, I32]), "llvm.prefetch.p0")
+
+    def block(self, up: Any, vb: Any, mrow: Any, cin: Any, cols: Any, rows: int, nvb: int,
+              ldv: Any, ldm: Any) -> None:
+        """mrow[r, :cols] = sum_k up[k, r] * vb[k, :cols] for r < R (rows ldm apart): full
+        blocks of NVB vectors in a loop, then the rest; lanes past `cols` masked off. Sizes
+        are run-time values: one small module per (R, NVB) serves every layer (the IR is
+        built, and hashed for the disk cache, in every process)."""
+        b, i64 = self.b, emit.i64
+        nv = b.sdiv(b.add(cols, i64(LANES - 1)), i64(LANES))
+        full, rest = b.sdiv(nv, i64(nvb)), b.srem(nv, i64(nvb))
+        with emit.loop(b, 0, full) as blk:
+            self._columns(up, vb, mrow, cin, cols, rows, nvb, ldv, ldm,
+                          b.mul(blk, i64(nvb * LANES)))
+        for width in range(1, nvb):
+            with b.if_then(b.icmp_signed("==", rest, i64(width))):
+                self._columns(up, vb, mrow, cin, cols, rows, width, ldv, ldm,
+                              b.mul(full, i64(nvb * LANES)))
+
+    def _columns(self, up: Any, vb: Any, mrow: Any, cin: Any, cols: Any, rows: int,
+                 width: int, ldv: Any, ldm: Any, c0: Any) -> None:
+        """Columns [c0, c0 + 16 * width) of the block's rows, in R x width registers."""
+        b, vec, i64 = self.b, self.vec, emit.i64
+        acc = [[emit.alloca(b, vec, self.zero) for _ in range(width)] for _ in range(rows)]
+        with emit.loop(b, 0, cin) as k:
+            vrow = emit.element(b, vb, b.add(b.mul(k, ldv), c0), "float32")
+            vs = [b.load(emit.element(b, vrow, i64(j * LANES), "float32"), typ=vec, align=4)
+                  for j in range(width)]
+            ucol = emit.element(b, up, b.mul(k, i64(rows)), "float32")
+            if PREFETCH:
+                b.call(self.prefetch, [emit.element(b, ucol, i64(PREFETCH), "float32"),
+                                       I32(0), I32(3), I32(1)])
+            for r in range(rows):
+                s = emit.load(b, ucol, i64(r), "float32")
+                sv = b.shuffle_vector(b.insert_element(self.undef, s, I32(0)), self.undef,
+                                      self.splat)
+                for j in range(width):
+                    b.store(b.call(self.fma, [sv, vs[j], b.load(acc[r][j], typ=vec)]),
+                            acc[r][j])
+        for j in range(width):
+            at = b.add(c0, i64(j * LANES))
+            mask = self._mask(b.sub(cols, at))
+            for r in range(rows):
+                dst = emit.element(b, mrow, b.add(at, b.mul(i64(r), ldm)), "float32")
+                b.call(self.masked_store, [b.load(acc[r][j], typ=vec), dst, I32(4), mask])
+
+    def _mask(self, left: Any) -> Any:
+        """Lanes k < left."""
+        b = self.b
+        lanes = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
+        undef = ir.Constant(ir.VectorType(I64, LANES), ir.Undefined)
+        splat = b.shuffle_vector(b.insert_element(undef, left, I32(0)), undef, self.splat)
+        return b.icmp_signed("<", lanes, splat)
+
+
+def _module(rows: int, nvb: int) -> emit.KernelModule:
+    """void k(U, V, M, i64 *dims = [first, end, C_in, C_out, cols, ldv, ldm]): positions
+    [first, end) of M[p] = U[p] @ V[p], `cols` columns (the last vector's extra lanes read
+    from V, not stored), the rows of V and M ldv and ldm elements apart."""
+    km = emit.KernelModule()
+    fn, b = km.function("wgemm", [PTR] * 4, noalias=3)
+    g = _Builder(km, b)
+    u, v, m, dims_p = fn.args
+    first, end, cin, cout, cols, ldv, ldm = (
+        b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(7))
+    i64 = emit.i64
+    with emit.loop(b, first, end) as p:
+        ub = emit.element(b, u, b.mul(p, b.mul(cout, cin)), "float32")
+        vb = emit.element(b, v, b.mul(p, b.mul(cin, ldv)), "float32")
+        mb = emit.element(b, m, b.mul(p, b.mul(cout, ldm)), "float32")
+        with emit.loop(b, 0, b.sdiv(cout, i64(rows))) as blk:
+            g.block(emit.element(b, ub, b.mul(blk, b.mul(cin, i64(rows))), "float32"), vb,
+                    emit.element(b, mb, b.mul(blk, b.mul(i64(rows), ldm)), "float32"),
+                    cin, cols, rows, nvb, ldv, ldm)
+    b.ret_void()
+    return km
+
+
+def _compiled(key: tuple[Any, ...], build: Any, name: str, nargs: int) -> Any:
+    f = _FUNCS.get(key)
+    if f is None:
+        address = emit.compile_functions(build(), [name])[name]
+        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(address)
+    return f
+
+
+def kernel(rows: int, nvb: int) -> Any:
+    """f(U_packed, V, M, dims) with ctypes addresses (see _module; `dims`)."""
+    return _compiled((rows, nvb), lambda: _module(rows, nvb), "wgemm", 4)
+
+
+def dims(first: int, end: int, cin: int, cout: int, cols: int, ldv: int | None = None,
+         ldm: int | None = None) -> np.ndarray:
+    """The kernel's dims array (V and M rows `cols` long unless given)."""
+    return np.array([first, end, cin, cout, cols, ldv or cols, ldm or cols], np.int64)
