@@ -275,6 +275,7 @@ def test_bound_max_pooling_split_over_threads_matches_eager(pad, monkeypatch):
 
     monkeypatch.setattr(threads, "_requested", 2)
     monkeypatch.setattr(kernels, "PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(kernels, "COMPILED_MAX_POOL", False)  # the numpy path's split
     x = np.random.default_rng(pad).standard_normal((2, 5, 9, 8)).astype(np.float32)
     attrs = dict(pooling_type="max", ksize=(3, 3), strides=(2, 2), paddings=(pad, pad))
     want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
