@@ -101,7 +101,8 @@ def test_bound_convolution_matches_the_fused_ops_eager(case):
     close(first, want, dt)
     close(second, want, dt)
     kind = bound.labels[0][1]
-    assert kind in ("im2col-gemm", "gemm-1x1", "depthwise-matvec", "depthwise"), kind
+    assert kind in ("im2col-gemm", "gemm-1x1", "gemm-1x1-packed", "depthwise-matvec",
+                    "depthwise"), kind
 
 
 def naive_conv(x, w, stride, pad, groups):
@@ -250,14 +251,13 @@ def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
         cls, arrays, mask = FusedConv2D, [x, w, r], [False, True, False]
         attrs = dict(paddings=(1, 1), groups=c if case == "depthwise" else 1,
                      epilogue=("add", "relu"))
-    if case == "depthwise":  # codegen's kernel, split by its own threads
+    if case in ("depthwise", "matmul"):  # codegen's kernels, split by their own threads
         from tostatic.codegen import threads as codegen_threads
         monkeypatch.setitem(codegen_threads._STATE, "n", 2)
     want = cls.run_eager(arrays, cls.normalize_attrs(attrs))[0]
     _, second, bound = bound_plan(cls, arrays, mask, attrs)
     close(second, want, np.float32)
-    if case == "depthwise":
-        assert bound.labels[0][1] == "depthwise"
+    if case == "depthwise" or bound.labels[0][1] == "gemm-packed":  # (codegen/gemm.py)
         return
     assert bound.steps[0][0].func.__name__.startswith("run_") and \
         bound.steps[0][0].func.__name__.endswith("parallel")

@@ -396,6 +396,10 @@ class PackedGemm:
             self.packed = pack_cols(w)
         self.gemm, self.pack = _functions(mode, expr, kinds)
 
+    def packed_rows_size(self, rows: int) -> int:
+        """Floats of the scratch `prepare` packs `rows` rows of x into (matmul mode)."""
+        return -(-rows // MR) * MR * self.k
+
     def prepare(self, x: np.ndarray, out: np.ndarray, extras: Sequence[np.ndarray],
                 scratch: np.ndarray | None = None) -> Callable[[], None]:
         rows, cols = out.shape

@@ -43,6 +43,7 @@ from tostatic.ops.pooling import Pool2D
 from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
+from tostatic.runtime import packed_gemm
 from tostatic.runtime.conv_winograd import winograd_factory
 from tostatic.ops.pooling import _dims as _pool_dims
 
@@ -197,6 +198,9 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     hp, wp = h + pt + pb, wd + pl + pr
     padded = bool(pt or pb or pl or pr)
     direct = (kh, kw) == (1, 1) and st == (1, 1) and not padded
+    if direct and groups == 1 and (
+            packed_run := packed_gemm.conv1x1(x, w, out, attrs.get("epilogue", ()))):
+        return Bound([], lambda _: packed_run, "gemm-1x1-packed")
     epi = epilogue_runner(attrs.get("epilogue", ()), 4, 1)
     rows_epi = rows_epilogue(attrs.get("epilogue", ()), x.dtype)
     if rows_epi is not None:
@@ -330,6 +334,8 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
         return None
     tx, ty = attrs["transpose_x"], attrs["transpose_y"]
     steps = attrs.get("epilogue", ())
+    if const[1] and (packed_mm := packed_gemm.matmul(x, y, out, attrs, steps)):
+        return Bound(*packed_mm, "gemm-packed")
     compiled_epi = compiled_epilogue(steps, out, ins[2:])
     epi = compiled_epi or epilogue_runner(steps, max(out.ndim, 1), max(out.ndim - 1, 0))
     residual = [s == "add" for s in steps if s in ("bias", "add")]
