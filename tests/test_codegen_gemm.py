@@ -157,3 +157,14 @@ def test_a_residual_sharing_the_output_buffer_is_read_before_it_is_overwritten()
     run = bind([np.empty(s, d) for _, s, d in scratch])
     run(x, w, out, out=out)
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+def test_without_avx512_the_gemm_refuses_and_the_plan_keeps_numpy(monkeypatch):
+    monkeypatch.setattr(gemm, "available", lambda: False)
+    with pytest.raises(TypeError, match="AVX-512"):  # NotScalar
+        gemm.PackedGemm("conv", np.ones((4, 4), np.float32))
+    arrays, mask, attrs = conv1x1_case(EPILOGUES[1], 2)
+    want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
+    close(second, want, np.float32)
+    assert bound.labels[0][1] == "gemm-1x1"
