@@ -131,13 +131,12 @@ def test_plan_runs_matmuls_by_a_constant_weight_on_the_packed_gemm(x_shape, ty, 
     assert bound.labels[0][1] == "gemm-packed"
 
 
-def test_numpy_switch_float64_and_gemv_keep_numpy(monkeypatch):
+def test_numpy_switch_float64_and_few_pixels_keep_numpy(monkeypatch):
     arrays, mask, attrs = conv1x1_case(EPILOGUES[1], 1)
     x64 = [a.astype(np.float64) for a in arrays]
     assert bound_plan(FusedConv2D, x64, mask, attrs)[2].labels[0][1] == "gemm-1x1"
-    x, y = np.ones((1, 64), np.float32), np.ones((64, 64), np.float32)  # one row: a GEMV
-    mm = dict(transpose_x=False, transpose_y=False, epilogue=())
-    assert bound_plan(FusedMatmul, [x, y], [False, True], mm)[2].labels[0][1] != "gemm-packed"
+    few, fmask, fattrs = conv1x1_case((), 1, hw=(2, 3))  # 6 pixels: most lanes masked off
+    assert bound_plan(FusedConv2D, few, fmask, fattrs)[2].labels[0][1] == "gemm-1x1"
     monkeypatch.setenv("TOSTATIC_KERNELS", "numpy")
     want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
     _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
@@ -152,9 +151,7 @@ def test_a_residual_sharing_the_output_buffer_is_read_before_it_is_overwritten()
     out = rng.standard_normal((2, 48)).astype(np.float32)
     steps = EPILOGUES[2]  # add first; K over KC: partial sums are stored in `out`
     want = apply_epilogue((x.astype(np.float64) @ w).astype(np.float32), steps, [out], 1)
-    scratch, bind = packed_gemm.matmul(x, w, out, dict(transpose_x=False, transpose_y=False),
-                                       steps)
-    run = bind([np.empty(s, d) for _, s, d in scratch])
+    run = packed_gemm.matmul(x, w, out, dict(transpose_x=False, transpose_y=False), steps)
     run(x, w, out, out=out)
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
 

@@ -2,12 +2,13 @@
 
 OpenBLAS packs both operands of every call, although an inference weight never changes. Here
 the weight is laid out once for the microkernel, and the other operand is either read where it
-lies (a 1x1 convolution's input rows) or packed per call at O(M*K) cost (a matmul's rows):
+lies, unpacked (a 1x1 convolution's input rows, a matmul's rows):
 
 - mode "conv":   out[M, N] = W[M, K] @ X[K, N], W packed into MR-row panels [P][K][MR];
                  X read in place (rows of stride ldb, the NCHW image's channels).
 - mode "matmul": out[M, N] = X[M, K] @ W[K, N], W packed into NR-column panels [Q][K][NR];
-                 X packed per call into MR-row panels (`pack`, zero rows past M).
+                 X's rows read in place (broadcasts from MR row pointers: packing them per
+                 call took 14-17% of BERT's GEMMs).
 
 The microkernel keeps MR x NR accumulators in zmm registers (12 rows x 2 vectors of 16, 24
 registers) and, for each k, loads two vectors of the B panel and broadcasts MR values of the
@@ -50,8 +51,8 @@ def available() -> bool:
     return engine.has_feature("avx512f")
 
 
-def _loop(b: ir.IRBuilder, start: Any, stop: Any, step: Any) -> Any:
-    """emit.loop with a step that is an IR value."""
+def _loop(b: ir.IRBuilder, start: Any, stop: Any, step: Any, latch_md: Any = None) -> Any:
+    """emit.loop with a step that is an IR value (and `latch_md` as the loop's metadata)."""
     fn = b.block.function
     pre = b.block
     head, body, end = (fn.append_basic_block(n) for n in ("head", "body", "end"))
@@ -68,7 +69,9 @@ def _loop(b: ir.IRBuilder, start: Any, stop: Any, step: Any) -> Any:
 
         def __exit__(self, *exc: Any) -> None:
             i.add_incoming(b.add(i, step, flags=["nsw"]), b.block)
-            b.branch(head)
+            br = b.branch(head)
+            if latch_md is not None:
+                br.set_metadata("llvm.loop", latch_md)
             b.position_at_end(end)
     return _Ctx()
 
@@ -92,6 +95,10 @@ class _Emitter:
         self.mstore = ir.Function(m, ir.FunctionType(ir.VoidType(), [VT, PTR, I32, MT]),
                                   "llvm.masked.store.v16f32.p0")
         self.micros: dict[tuple[int, int, bool], ir.Function] = {}
+        # the K loop stays as written: unrolled, LLVM hoisted the broadcasts of two steps
+        # and spilled accumulators (x's rows in place: 181 instead of 250 GFLOP/s)
+        self.no_unroll = m.add_metadata([m.add_metadata([
+            ir.MetaDataString(m, "llvm.loop.unroll.disable")])])
         self.tile = None if expr is None or self.in_registers else self._tile_epilogue()
 
     # --- microkernel ------------------------------------------------------------------------
@@ -112,12 +119,14 @@ class _Emitter:
         key = (m, nv, masked)
         if key in self.micros:
             return self.micros[key]
-        ft = ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, PTR, I64, I64, I64, I64, PTR, PTR,
-                                             I64, I64])
+        ft = ir.FunctionType(ir.VoidType(), [PTR, I64, PTR, I64, PTR, I64, I64, I64, I64, PTR,
+                                             PTR, I64, I64])
         fn = ir.Function(self.km.module, ft, f"__NAME__u{m}x{nv}{'m' if masked else ''}")
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
-        a, bp, ldb, c, ldc, kc, flags, mask_bits, extras_p, lde_p, row, col = fn.args
+        fn.attributes.add("noinline")  # one call site each: inlining 15 of them into the
+        # loop nest only made LLVM take 2.5x longer (1.5 s a module)
+        a, lda, bp, ldb, c, ldc, kc, flags, mask_bits, extras_p, lde_p, row, col = fn.args
         for p in (a, bp, c):
             p.add_attribute("noalias")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -131,6 +140,9 @@ class _Emitter:
         # few rows: more accumulator sets (k, k+1, ... alternate), as 8 chains of FMAs
         # hide the FMA's latency; summed after the loop
         sets = max(1, 4 // m)
+        # A's rows: a packed panel (conv: element (r, k) at k * MR + r) or x's rows in place
+        arows = [a if self.mode == "conv" else b.gep(a, [b.mul(I64(r), lda)], source_etype=F32)
+                 for r in range(m)]
         zero = ir.Constant(VT, None)
         acc_sets = [[[emit.alloca(b, VT, zero) for _ in range(nv)] for _ in range(m)]
                      for _ in range(sets)]
@@ -145,13 +157,13 @@ class _Emitter:
             bk = b.gep(bp, [b.mul(k, ldb)], source_etype=F32)
             bv = [self._vload(b, b.gep(bk, [I64(v * LANES)], source_etype=F32), vmask(v))
                   for v in range(nv)]
-            ak = b.gep(a, [b.mul(k, I64(MR))], source_etype=F32)
             for r in range(m):
-                s = _splat(b, b.load(b.gep(ak, [I64(r)], source_etype=F32), typ=F32), LANES)
+                at = b.add(b.mul(k, I64(MR)), I64(r)) if self.mode == "conv" else k
+                s = _splat(b, b.load(b.gep(arows[r], [at], source_etype=F32), typ=F32), LANES)
                 for v in range(nv):
                     b.store(b.call(self.fma, [s, bv[v], b.load(acc[r][v], typ=VT)]), acc[r][v])
         whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets))
-        with _loop(b, I64(0), whole, I64(sets)) as k:
+        with _loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
             for i, acc in enumerate(acc_sets):
                 step(b.add(k, I64(i)), acc)
         with _loop(b, whole, kc, I64(1)) as k:
@@ -236,20 +248,22 @@ class _Emitter:
         b.ret_void()
         return fn
 
+    def text(self) -> str:
+        """The module's IR, its loop metadata node made the self-referencing node LLVM
+        wants (llvmlite cannot build one)."""
+        text = self.km.text()
+        ref = self.no_unroll.get_reference()
+        return text.replace(f"{ref} = !{{", f"{ref} = distinct !{{ {ref},", 1)
+
     # --- the loop nest ----------------------------------------------------------------------
     def driver(self) -> None:
-        """void gemm(a, b, c, extras, dims, x): rows [row begin, row end) (a multiple of MR
-        first) by columns [col begin, col end) (a multiple of NR first) of C; in matmul mode
-        a non-null x is packed into a first (one call where no thread shares the work)."""
-        pack = self.pack() if self.mode == "matmul" else None
-        fn, b = self.km.function("gemm", [PTR] * 6)
-        a, bm, c, extras_p, dims_p, x = fn.args
-        (_, _, k_all, ldb, ldc, r0, r1, c0, c1, kc_max, nc, _), lde_p = (
+        """void gemm(a, b, c, extras, dims): rows [row begin, row end) (a multiple of MR
+        first) by columns [col begin, col end) (a multiple of NR first) of C."""
+        fn, b = self.km.function("gemm", [PTR] * 5)
+        a, bm, c, extras_p, dims_p = fn.args
+        (_, _, k_all, ldb, ldc, r0, r1, c0, c1, kc_max, nc, lda), lde_p = (
             [b.load(b.gep(dims_p, [I64(i)], source_etype=I64), typ=I64) for i in range(_DIMS)],
             b.gep(dims_p, [I64(_DIMS)], source_etype=I64))
-        if pack is not None:
-            with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(x, I64), I64(0))):
-                b.call(pack, [x, a, dims_p])
         with _loop(b, c0, c1, nc) as jc:
             jend = _min(b, b.add(jc, nc), c1)
             with _loop(b, I64(0), k_all, kc_max) as pc:
@@ -259,8 +273,12 @@ class _Emitter:
                               b.shl(b.zext(end_k, I64), I64(1)))
                 with _loop(b, r0, r1, I64(MR)) as ip:
                     mrem = _min(b, I64(MR), b.sub(r1, ip))
-                    apanel = b.gep(a, [b.add(b.mul(b.sdiv(ip, I64(MR)), b.mul(k_all, I64(MR))),
-                                             b.mul(pc, I64(MR)))], source_etype=F32)
+                    if self.mode == "conv":
+                        at = b.add(b.mul(b.sdiv(ip, I64(MR)), b.mul(k_all, I64(MR))),
+                                   b.mul(pc, I64(MR)))
+                    else:
+                        at = b.add(b.mul(ip, lda), pc)
+                    apanel = b.gep(a, [at], source_etype=F32)
                     with _loop(b, jc, jend, I64(NR)) as jr:
                         ncols = _min(b, I64(NR), b.sub(jend, jr))
                         if self.mode == "conv":
@@ -270,7 +288,8 @@ class _Emitter:
                             off = b.add(b.mul(b.sdiv(jr, I64(NR)), b.mul(k_all, I64(NR))),
                                         b.mul(pc, I64(NR)))
                             bptr, bld = b.gep(bm, [off], source_etype=F32), I64(NR)
-                        call = (apanel, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip, jr)
+                        call = (apanel, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip,
+                                jr)
                         self._rows(b, mrem, ncols, call)
                         if self.tile is not None:
                             with b.if_then(end_k):
@@ -291,13 +310,13 @@ class _Emitter:
                     bit >>= 1
 
     def _cols(self, b: ir.IRBuilder, m: int, r: Any, ncols: Any, call: tuple[Any, ...]) -> None:
-        a, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip, jr = call
-        a = b.gep(a, [r], source_etype=F32)
+        a, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip, jr = call
+        a = b.gep(a, [r if self.mode == "conv" else b.mul(r, lda)], source_etype=F32)
         c = b.gep(c, [b.add(b.mul(b.add(ip, r), ldc), jr)], source_etype=F32)
         row = b.add(ip, r)
 
         def go(nv: int, masked: bool, bits: Any) -> None:
-            b.call(self.micro(m, nv, masked), [a, bptr, bld, c, ldc, kc, flags, bits,
+            b.call(self.micro(m, nv, masked), [a, lda, bptr, bld, c, ldc, kc, flags, bits,
                                                extras_p, lde_p, row, jr])
         with b.if_else(b.icmp_signed("==", ncols, I64(NR))) as (full, part):
             with full:
@@ -311,48 +330,22 @@ class _Emitter:
                         left = b.sub(ncols, I64(lo))
                         go(nv, True, b.sub(b.shl(I64(1), left), I64(1)))
 
-    def pack(self) -> ir.Function:
-        """void pack(x, dst, dims): x's rows (M = dims[0], K = dims[2], lda = dims[11]) into
-        MR-row panels [P][K][MR], rows past M zero."""
-        fn, b = self.km.function("pack", [PTR] * 3, noalias=2)
-        x, dst, dims_p = fn.args
-        m, k, lda = (b.load(b.gep(dims_p, [I64(i)], source_etype=I64), typ=I64)
-                     for i in (0, 2, 11))
-        panels = b.sdiv(b.add(m, I64(MR - 1)), I64(MR))
-        with emit.loop(b, 0, b.mul(panels, I64(MR))) as i:
-            p = b.gep(dst, [b.add(b.mul(b.sdiv(i, I64(MR)), b.mul(k, I64(MR))),
-                                  b.srem(i, I64(MR)))], source_etype=F32)
-            with b.if_else(b.icmp_signed("<", i, m)) as (inside, outside):
-                with inside:
-                    xr = b.gep(x, [b.mul(i, lda)], source_etype=F32)
-                    with emit.loop(b, 0, k) as q:
-                        b.store(b.load(b.gep(xr, [q], source_etype=F32), typ=F32),
-                                b.gep(p, [b.mul(q, I64(MR))], source_etype=F32))
-                with outside:
-                    with emit.loop(b, 0, k) as q:
-                        b.store(F32(0.0), b.gep(p, [b.mul(q, I64(MR))], source_etype=F32))
-        b.ret_void()
-        return fn
-
 
 def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] = ()) -> str:
     """The LLVM IR of a mode's kernels (tests read its assembly)."""
     em = _Emitter(mode, expr, kinds)
     em.driver()
-    return em.km.text()
+    return em.text()
 
 
-def _functions(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> tuple[Any, Any]:
+def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
     key = (mode, expr, kinds)
     if key not in _FUNCS:
         em = _Emitter(mode, expr, kinds)
         em.driver()
-        names = ["gemm"] + (["pack"] if mode == "matmul" else [])
-        addresses = emit.compile_functions(em.km, names)
-        gemm = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 6)(addresses["gemm"])
-        pack = (ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3)(addresses["pack"])
-                if mode == "matmul" else None)
-        _FUNCS[key] = (gemm, pack)
+        names = ["__NAME__gemm"]
+        address = engine.compile_module(em.text(), names)[names[0]]
+        _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(address)
     return _FUNCS[key]
 
 
@@ -394,14 +387,10 @@ class PackedGemm:
         else:
             self.k, self.n = w.shape
             self.packed = pack_cols(w)
-        self.gemm, self.pack = _functions(mode, expr, kinds)
+        self.gemm = _function(mode, expr, kinds)
 
-    def packed_rows_size(self, rows: int) -> int:
-        """Floats of the scratch `prepare` packs `rows` rows of x into (matmul mode)."""
-        return -(-rows // MR) * MR * self.k
-
-    def prepare(self, x: np.ndarray, out: np.ndarray, extras: Sequence[np.ndarray],
-                scratch: np.ndarray | None = None) -> Callable[[], None]:
+    def prepare(self, x: np.ndarray, out: np.ndarray,
+                extras: Sequence[np.ndarray]) -> Callable[[], None]:
         rows, cols = out.shape
         if self.mode == "conv":
             if x.shape != (self.k, cols) or rows != self.m:
@@ -410,10 +399,7 @@ class PackedGemm:
         else:
             if x.shape != (rows, self.k) or cols != self.n:
                 raise ValueError(f"packed GEMM: X {list(x.shape)} @ W {self.k}x{self.n}")
-            need = -(-rows // MR) * MR * self.k
-            if scratch is None or scratch.size < need:
-                scratch = np.empty(need, np.float32)
-            a, bm, ldb = scratch, self.packed, 0
+            a, bm, ldb = x, self.packed, NR
         lde = [e.strides[0] // 4 if kind == "add" else 0 for e, kind in zip(extras, self.kinds)]
         ptrs = (ctypes.c_void_p * max(1, len(extras)))(*[e.ctypes.data for e in extras])
         nc = max(NR, min(-(-cols // NR) * NR, B_BLOCK_BYTES // (4 * min(KC, self.k)) // NR * NR))
@@ -422,9 +408,7 @@ class PackedGemm:
         base = (a.ctypes.data, bm.ctypes.data, out.ctypes.data, ctypes.addressof(ptrs))
         row_panels, col_panels = -(-rows // MR), -(-cols // NR)
         by_cols = col_panels >= 2 * threads.num_threads() or col_panels >= row_panels
-        whole = np.array(head + [0, rows, 0, cols] + tail, dtype=np.int64)
-        x_address = x.ctypes.data if self.pack is not None else None
-        keep = (ptrs, x, out, extras, scratch, whole)
+        keep = (ptrs, x, out, extras)
         chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
 
         def chunk(lo: int, hi: int) -> None:
@@ -434,22 +418,21 @@ class PackedGemm:
                         else [lo * MR, min(rows, hi * MR), 0, cols])
                 arr = np.array(head + span + tail, dtype=np.int64)
                 dims = chunks[(lo, hi)] = (arr, arr.ctypes.data)
-            self.gemm(*base, dims[1], None)
+            self.gemm(*base, dims[1])
         panels = col_panels if by_cols else row_panels
         work = 2 * self.k * NR * MR * (row_panels if by_cols else col_panels) // 64
         if threads.num_threads() == 1 or min(panels, panels * work
                                              // threads.MIN_ELEMENTS_PER_THREAD) < 2:
-            args = (*base, whole.ctypes.data, x_address)
+            whole = np.array(head + [0, rows, 0, cols] + tail, dtype=np.int64)
+            args = (*base, whole.ctypes.data)
 
             def single() -> None:
-                _keep = keep  # noqa: F841 (alive while the call may run)
+                _keep = keep, whole  # noqa: F841 (alive while the call may run)
                 self.gemm(*args)
             return single
 
         def call() -> None:
             _keep = keep  # noqa: F841
-            if x_address is not None:
-                self.pack(x_address, base[0], whole.ctypes.data)
             threads.parallel_for(panels, work, chunk)
         return call
 

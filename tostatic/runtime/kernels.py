@@ -335,7 +335,7 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     tx, ty = attrs["transpose_x"], attrs["transpose_y"]
     steps = attrs.get("epilogue", ())
     if const[1] and (packed_mm := packed_gemm.matmul(x, y, out, attrs, steps)):
-        return Bound(*packed_mm, "gemm-packed")
+        return Bound([], lambda _: packed_mm, "gemm-packed")
     compiled_epi = compiled_epilogue(steps, out, ins[2:])
     epi = compiled_epi or epilogue_runner(steps, max(out.ndim, 1), max(out.ndim - 1, 0))
     residual = [s == "add" for s in steps if s in ("bias", "add")]

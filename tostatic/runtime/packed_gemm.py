@@ -2,21 +2,20 @@
 float32 products with a constant weight, packed once at bind, their epilogue fused.
 
 The shape rule comes from a table measured here (one thread, OpenBLAS 0.3 SkylakeX kernel,
-interleaved medians, epilogue excluded; ms of OpenBLAS -> ours):
+interleaved medians of thread CPU time, epilogue excluded; ms, OpenBLAS -> ours):
 
-    matmul x[128,256] @ W[256,768]   0.226 -> 0.204      1x1 conv W[96,16]  @ X[16,12544]  0.241 -> 0.194
-    matmul x[128,256] @ W[256,256]   0.078 -> 0.075      1x1 conv W[24,144] @ X[144,3136]  0.116 -> 0.086
-    matmul x[128,256] @ W[256,1024]  0.304 -> 0.270      1x1 conv W[576,96] @ X[96,196]    0.094 -> 0.091
-    matmul x[128,1024] @ W[1024,256] 0.309 -> 0.300      1x1 conv W[1280,320] @ X[320,49]  0.215 -> 0.207
-    matmul x[8,512] @ W[512,512]     0.067 -> 0.021      1x1 conv W[64,256] @ X[256,3136]  0.477 -> 0.419
-    matmul x[1,256] @ W[256,512]     0.0056 -> 0.0034    1x1 conv W[512,2048] @ X[2048,49] 0.563 -> 0.533
-    matmul x[1,512] @ W[512,512]     0.0112 -> 0.0112
-    matmul x[1,512] @ W[512,10]      0.0020 -> 0.0023    matmul x[8,512] @ W[512,10] 0.0018 -> 0.0029
+    x[128,256] @ W[256,768]    0.240 -> 0.204    W[96,16] @ X[16,12544]     0.251 -> 0.174
+    x[128,256] @ W[256,256]    0.083 -> 0.067    W[24,144] @ X[144,3136]    0.126 -> 0.091
+    x[128,256] @ W[256,1024]   0.333 -> 0.273    W[576,96] @ X[96,196]      0.102 -> 0.096
+    x[128,1024] @ W[1024,256]  0.328 -> 0.276    W[1280,320] @ X[320,49]    0.226 -> 0.218
+    x[8,512] @ W[512,512]      0.071 -> 0.019    W[64,256] @ X[256,3136]    0.512 -> 0.442
+    x[1,512] @ W[512,512]      0.012 -> 0.009    W[512,2048] @ X[2048,49]   0.581 -> 0.552
+    x[1,512] @ W[512,10]       0.0021 -> 0.0011  W[256,256] @ X[256,16]     0.0136 -> 0.0097
+    x[1,2048] @ W[2048,1000]   0.090 -> 0.093    W[256,256] @ X[256,4]      0.0036 -> 0.0103
 
-so ours everywhere except products with few columns (N < MIN_COLS: one masked vector does
-little work per call, OpenBLAS's small-matrix kernel wins) and tiny products (below MIN_FLOPS,
-where both are call overhead). The fused epilogue adds to the margin: bias + relu6 over a 1x1
-convolution's output is one more pass over memory for numpy.
+Matmuls take it at every size (a GEMV is bound by reading the weight either way, and the call
+costs 0.5 us against numpy's 0.9). A 1x1 convolution's columns are its pixels, along the
+vectors: below MIN_PIXELS most lanes are masked off and numpy's matrix-vector kernels win.
 """
 from __future__ import annotations
 
@@ -28,8 +27,7 @@ from tostatic import codegen
 from tostatic.codegen.calls import CallCache
 from tostatic.ir.scalar_expr import NotScalar
 
-MIN_COLS = 32
-MIN_FLOPS = 20_000
+MIN_PIXELS = 8
 
 
 def _gemm(mode: str, w: np.ndarray, epilogue: Sequence[str]) -> Any:
@@ -45,10 +43,6 @@ def _gemm(mode: str, w: np.ndarray, epilogue: Sequence[str]) -> Any:
         return gemm.PackedGemm(mode, w, expr, kinds)
     except (NotScalar, KeyError):
         return None
-
-
-def _worth_it(rows: int, cols: int, k: int) -> bool:
-    return rows >= 2 and cols >= MIN_COLS and 2 * rows * cols * k >= MIN_FLOPS
 
 
 def _checked(prepare: Any, kinds: Sequence[str], out_shape: tuple[int, ...], n: int) -> Any:
@@ -88,7 +82,7 @@ def conv1x1(x: np.ndarray, w: np.ndarray, out: np.ndarray,
     1, 1]) as one packed GEMM per image, or None where the shape rule keeps numpy."""
     n, c, h, wd = x.shape
     cout = w.shape[0]
-    if x.dtype != np.float32 or not _worth_it(cout, h * wd, c):
+    if x.dtype != np.float32 or h * wd < MIN_PIXELS or c == 0:
         return None
     g = _gemm("conv", np.ascontiguousarray(w.reshape(cout, c)), epilogue)
     if g is None:
@@ -115,7 +109,7 @@ def conv1x1(x: np.ndarray, w: np.ndarray, out: np.ndarray,
 
 def matmul(x: np.ndarray, y: np.ndarray, out: np.ndarray, attrs: dict[str, Any],
            epilogue: Sequence[str]) -> Any:
-    """(scratch requests, bind) of x [..., K] @ a constant weight y [K, N] (or [N, K] with
+    """run(x, y, *extras, out) of x [..., K] @ a constant weight y [K, N] (or [N, K] with
     transpose_y), every leading dim of x one GEMM's rows; None where numpy stays."""
     if attrs["transpose_x"] or y.ndim != 2 or x.ndim < 2 or x.dtype != np.float32 \
             or y.dtype != np.float32 or out.ndim != x.ndim:
@@ -123,19 +117,15 @@ def matmul(x: np.ndarray, y: np.ndarray, out: np.ndarray, attrs: dict[str, Any],
     w = np.ascontiguousarray(y.T if attrs["transpose_y"] else y)
     k, n = w.shape
     rows = int(np.prod(x.shape[:-1]))
-    if not _worth_it(rows, n, k) or x.shape[-1] != k:
+    if x.shape[-1] != k or k == 0:  # (no K: the kernel would write nothing)
         return None
     g = _gemm("matmul", w, epilogue)
     if g is None:
         return None
     kinds = g.kinds
 
-    def bind(arrays: list[np.ndarray]) -> Any:
-        scratch = arrays[0]
-
-        def prepare(x: np.ndarray, extras: Sequence[np.ndarray], out: np.ndarray) -> Any:
-            es = [e.reshape(-1) if kind == "bias" else e.reshape(rows, n)
-                  for e, kind in zip(extras, kinds)]
-            return g.prepare(x.reshape(rows, k), out.reshape(rows, n), es, scratch)
-        return _checked(prepare, kinds, out.shape, n)
-    return [("gemm-packed-rows", (g.packed_rows_size(rows),), np.float32)], bind
+    def prepare(x: np.ndarray, extras: Sequence[np.ndarray], out: np.ndarray) -> Any:
+        es = [e.reshape(-1) if kind == "bias" else e.reshape(rows, n)
+              for e, kind in zip(extras, kinds)]
+        return g.prepare(x.reshape(rows, k), out.reshape(rows, n), es)
+    return _checked(prepare, kinds, out.shape, n)
