@@ -165,3 +165,24 @@ def test_without_avx512_the_gemm_refuses_and_the_plan_keeps_numpy(monkeypatch):
     _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
     close(second, want, np.float32)
     assert bound.labels[0][1] == "gemm-1x1"
+
+
+def test_new_arrays_each_call_and_strided_ones_get_their_own_addresses():
+    """A reshape's view or an op's fresh result is a new object each run: the prepared
+    call must read its address again (and copy what is not contiguous)."""
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((40, 72)).astype(np.float32)
+    out = np.empty((2, 5, 72), np.float32)
+    run = packed_gemm.matmul(np.empty((2, 5, 40), np.float32), w, out,
+                             dict(transpose_x=False, transpose_y=False), EPILOGUES[1])
+    for i in range(4):
+        x = rng.standard_normal((2, 5, 40)).astype(np.float32)
+        if i == 3:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2)).transpose(1, 0, 2)  # strided
+        bias = rng.standard_normal((1, 72)).astype(np.float32)
+        res = rng.standard_normal((2, 5, 72)).astype(np.float32)
+        got = np.empty_like(out) if i % 2 else out
+        run(x, w, bias, res, out=got)
+        want = apply_epilogue((x.astype(np.float64) @ w).astype(np.float32), EPILOGUES[1],
+                              [bias.reshape(-1), res], 2)
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-4)

@@ -390,53 +390,63 @@ class PackedGemm:
         self.gemm = _function(mode, expr, kinds)
 
     def prepare(self, x: np.ndarray, out: np.ndarray,
-                extras: Sequence[np.ndarray]) -> Callable[[], None]:
+                extras: Sequence[np.ndarray]) -> Callable[[int, int, Sequence[int]], None]:
+        """call(x address, out address, extras' addresses) for arrays of the shapes and
+        strides of these (the caller keeps the memory alive while it runs)."""
         rows, cols = out.shape
         if self.mode == "conv":
             if x.shape != (self.k, cols) or rows != self.m:
                 raise ValueError(f"packed GEMM: W {self.m}x{self.k} @ X {list(x.shape)}")
-            a, bm, ldb = self.packed, x, x.strides[0] // 4
+            ldb = x.strides[0] // 4
         else:
             if x.shape != (rows, self.k) or cols != self.n:
                 raise ValueError(f"packed GEMM: X {list(x.shape)} @ W {self.k}x{self.n}")
-            a, bm, ldb = x, self.packed, NR
+            ldb = NR
         lde = [e.strides[0] // 4 if kind == "add" else 0 for e, kind in zip(extras, self.kinds)]
-        ptrs = (ctypes.c_void_p * max(1, len(extras)))(*[e.ctypes.data for e in extras])
+        ptrs = (ctypes.c_void_p * max(1, len(extras)))()
+        ptrs_address = ctypes.addressof(ptrs)
+        packed = self.packed.ctypes.data
+        conv = self.mode == "conv"
         nc = max(NR, min(-(-cols // NR) * NR, B_BLOCK_BYTES // (4 * min(KC, self.k)) // NR * NR))
         head = [rows, cols, self.k, ldb, out.strides[0] // 4]
         tail = [KC, nc, x.strides[0] // 4, *lde]
-        base = (a.ctypes.data, bm.ctypes.data, out.ctypes.data, ctypes.addressof(ptrs))
         row_panels, col_panels = -(-rows // MR), -(-cols // NR)
         by_cols = col_panels >= 2 * threads.num_threads() or col_panels >= row_panels
-        keep = (ptrs, x, out, extras)
-        chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
-
-        def chunk(lo: int, hi: int) -> None:
-            dims = chunks.get((lo, hi))
-            if dims is None:
-                span = ([0, rows, lo * NR, min(cols, hi * NR)] if by_cols
-                        else [lo * MR, min(rows, hi * MR), 0, cols])
-                arr = np.array(head + span + tail, dtype=np.int64)
-                dims = chunks[(lo, hi)] = (arr, arr.ctypes.data)
-            self.gemm(*base, dims[1])
         panels = col_panels if by_cols else row_panels
         work = 2 * self.k * NR * MR * (row_panels if by_cols else col_panels) // 64
+        gemm = self.gemm
+
+        def operands(xa: int, oa: int, ea: Sequence[int]) -> tuple[int, int, int, int]:
+            for i, e in enumerate(ea):
+                ptrs[i] = e
+            return (packed, xa, oa, ptrs_address) if conv else (xa, packed, oa, ptrs_address)
         if threads.num_threads() == 1 or min(panels, panels * work
                                              // threads.MIN_ELEMENTS_PER_THREAD) < 2:
             whole = np.array(head + [0, rows, 0, cols] + tail, dtype=np.int64)
-            args = (*base, whole.ctypes.data)
+            dims = whole.ctypes.data
 
-            def single() -> None:
-                _keep = keep, whole  # noqa: F841 (alive while the call may run)
-                self.gemm(*args)
+            def single(xa: int, oa: int, ea: Sequence[int]) -> None:
+                _keep = ptrs, whole  # noqa: F841 (alive while the call may run)
+                gemm(*operands(xa, oa, ea), dims)
             return single
+        chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
 
-        def call() -> None:
-            _keep = keep  # noqa: F841
+        def split(xa: int, oa: int, ea: Sequence[int]) -> None:
+            base = operands(xa, oa, ea)
+
+            def chunk(lo: int, hi: int) -> None:
+                dims = chunks.get((lo, hi))
+                if dims is None:
+                    span = ([0, rows, lo * NR, min(cols, hi * NR)] if by_cols
+                            else [lo * MR, min(rows, hi * MR), 0, cols])
+                    arr = np.array(head + span + tail, dtype=np.int64)
+                    dims = chunks[(lo, hi)] = (arr, arr.ctypes.data)
+                gemm(*base, dims[1])
             threads.parallel_for(panels, work, chunk)
-        return call
+        return split
 
     def __call__(self, x: np.ndarray, out: np.ndarray,
                  extras: Sequence[np.ndarray] = ()) -> np.ndarray:
-        self.prepare(x, out, extras)()
+        self.prepare(x, out, extras)(x.ctypes.data, out.ctypes.data,
+                                     [e.ctypes.data for e in extras])
         return out
