@@ -112,7 +112,7 @@ def conv1x1(x: np.ndarray, w: np.ndarray, out: np.ndarray,
     1, 1]) as one packed GEMM per image, or None where the shape rule keeps numpy."""
     n, c, h, wd = x.shape
     cout = w.shape[0]
-    if x.dtype != np.float32 or h * wd < MIN_PIXELS or c == 0:
+    if x.dtype != np.float32 or h * wd < MIN_PIXELS or c == 0 or n == 0:
         return None
     g = _gemm("conv", np.ascontiguousarray(w.reshape(cout, c)), epilogue)
     if g is None:
