@@ -56,11 +56,13 @@ def test_packed_gemm_matches_numpy(mode, m, n, k, steps, seed):
 
 @pytest.mark.parametrize("mode", ["conv", "matmul"])
 @pytest.mark.parametrize("m,n,k", [(25, 1100, 300),    # K over KC, N over NC: both blocks
-                                   (12, 40, 600),      # three K blocks, a masked edge
+                                   (12, 40, 600),      # five K blocks, a masked edge
                                    (131, 70, 257)])    # every row kernel (12, 8, 2, 1)
 @pytest.mark.parametrize("steps", EPILOGUES[:4])
 def test_blocks_over_k_and_n_keep_partial_sums_and_apply_the_epilogue_once(mode, m, n, k,
-                                                                            steps):
+                                                                            steps, monkeypatch):
+    monkeypatch.setattr(gemm, "KC", 128)  # blocks of K below these K (2048 by default)
+    monkeypatch.setattr(gemm, "B_BLOCK_BYTES", 128 * 4 * 64)  # of N: 64 columns
     run_case(mode, m, n, k, steps, m + n + k)
 
 
@@ -144,12 +146,13 @@ def test_numpy_switch_float64_and_few_pixels_keep_numpy(monkeypatch):
     assert bound.labels[0][1] == "gemm-1x1"
 
 
-def test_a_residual_sharing_the_output_buffer_is_read_before_it_is_overwritten():
+def test_a_residual_sharing_the_output_buffer_is_read_before_it_is_overwritten(monkeypatch):
+    monkeypatch.setattr(gemm, "KC", 128)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 300)).astype(np.float32)
     w = rng.standard_normal((300, 48)).astype(np.float32)
     out = rng.standard_normal((2, 48)).astype(np.float32)
-    steps = EPILOGUES[2]  # add first; K over KC: partial sums are stored in `out`
+    steps = EPILOGUES[2]  # add first; K over KC: partial sums are stored in `out` first
     want = apply_epilogue((x.astype(np.float64) @ w).astype(np.float32), steps, [out], 1)
     run = packed_gemm.matmul(x, w, out, dict(transpose_x=False, transpose_y=False), steps)
     run(x, w, out, out=out)
