@@ -189,3 +189,14 @@ def test_new_arrays_each_call_and_strided_ones_get_their_own_addresses():
         want = apply_epilogue((x.astype(np.float64) @ w).astype(np.float32), EPILOGUES[1],
                               [bias.reshape(-1), res], 2)
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-4)
+
+
+@pytest.mark.parametrize("n", [3, 8])
+def test_images_shared_out_among_threads(n, monkeypatch):
+    monkeypatch.setitem(codegen_threads._STATE, "n", 2)
+    arrays, mask, attrs = conv1x1_case(EPILOGUES[1], n, n=n, hw=(40, 41))
+    want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
+    for _ in range(2):  # the second run: the calls made for the first
+        _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
+        close(second, want, np.float32)
+    assert bound.labels[0][1] == "gemm-1x1-packed"

@@ -395,10 +395,11 @@ class PackedGemm:
             self.packed = pack_cols(w)
         self.gemm = _function(mode, expr, kinds)
 
-    def prepare(self, x: np.ndarray, out: np.ndarray,
-                extras: Sequence[np.ndarray]) -> Callable[[int, int, Sequence[int]], None]:
+    def prepare(self, x: np.ndarray, out: np.ndarray, extras: Sequence[np.ndarray],
+                split: bool = True) -> Callable[[int, int, Sequence[int]], None]:
         """call(x address, out address, extras' addresses) for arrays of the shapes and
-        strides of these (the caller keeps the memory alive while it runs)."""
+        strides of these (the caller keeps the memory alive while it runs); split=False:
+        on the calling thread, whatever the thread count (the caller splits)."""
         rows, cols = out.shape
         if self.mode == "conv":
             if x.shape != (self.k, cols) or rows != self.m:
@@ -409,7 +410,7 @@ class PackedGemm:
                 raise ValueError(f"packed GEMM: X {list(x.shape)} @ W {self.k}x{self.n}")
             ldb = NR
         lde = [e.strides[0] // 4 if kind == "add" else 0 for e, kind in zip(extras, self.kinds)]
-        ptrs = (ctypes.c_void_p * max(1, len(extras)))()
+        ptrs = (ctypes.c_void_p * max(1, len(extras)))()  # (one call at a time uses them)
         ptrs_address = ctypes.addressof(ptrs)
         packed = self.packed.ctypes.data
         conv = self.mode == "conv"
@@ -426,7 +427,7 @@ class PackedGemm:
             for i, e in enumerate(ea):
                 ptrs[i] = e
             return (packed, xa, oa, ptrs_address) if conv else (xa, packed, oa, ptrs_address)
-        if threads.num_threads() == 1 or min(panels, panels * work
+        if not split or threads.num_threads() == 1 or min(panels, panels * work
                                              // threads.MIN_ELEMENTS_PER_THREAD) < 2:
             whole = np.array(head + [0, rows, 0, cols] + tail, dtype=np.int64)
             dims = whole.ctypes.data

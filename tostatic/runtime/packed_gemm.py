@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tostatic import codegen
+from tostatic.codegen.threads import parallel_for
 from tostatic.codegen.calls import CallCache
 from tostatic.ir.scalar_expr import NotScalar
 
@@ -130,16 +131,24 @@ def conv1x1(x: np.ndarray, w: np.ndarray, out: np.ndarray,
         os_ = out.reshape(n, cout, h * wd)
         es = [e.reshape(-1) if kind == "bias" else e.reshape(n, cout, h * wd)
               for e, kind in zip(extras, kinds)]
-        call = g.prepare(xs[0], os_[0], [e if kind == "bias" else e[0]
-                                         for e, kind in zip(es, kinds)])
+        first = (xs[0], os_[0], [e if kind == "bias" else e[0] for e, kind in zip(es, kinds)])
         if n == 1:
-            return call
+            return g.prepare(*first)
+        # several images: each thread takes whole images (one hand-off a call, not one an
+        # image), with a call of its own (a call holds its extras' addresses), by first image
+        calls: dict[int, Any] = {}
         xstep, ostep = xs.strides[0], os_.strides[0]
         esteps = [0 if kind == "bias" else e.strides[0] for e, kind in zip(es, kinds)]
 
         def images(xa: int, oa: int, ea: Sequence[int]) -> None:
-            for i in range(n):
-                call(xa + i * xstep, oa + i * ostep, [a + i * s for a, s in zip(ea, esteps)])
+            def part(lo: int, hi: int) -> None:
+                call = calls.get(lo)
+                if call is None:
+                    call = calls[lo] = g.prepare(*first, split=False)
+                for i in range(lo, hi):
+                    call(xa + i * xstep, oa + i * ostep,
+                         [a + i * s for a, s in zip(ea, esteps)])
+            parallel_for(n, 2 * cout * c * h * wd // 64, part)
         return images
     return _checked(template, kinds, out.shape, cout)
 
