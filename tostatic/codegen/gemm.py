@@ -47,7 +47,7 @@ KC = 2048
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
-_FUNCS: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_FUNCS: dict[tuple[Any, ...], Any] = {}
 # dims of `gemm`: M, N, K, ldb, ldc, row begin, row end, col begin, col end, KC, NC, lda,
 # then the row stride of each extra operand
 _DIMS = 12
