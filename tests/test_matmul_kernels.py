@@ -7,7 +7,7 @@ import pytest
 
 from test_runtime_kernels import bound_plan, close
 from tostatic.ops.fused import FusedMatmul, apply_epilogue
-from tostatic.runtime import threads
+from tostatic.runtime import packed_gemm, threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import column_blocks
 
@@ -52,6 +52,8 @@ def test_small_cheap_epilogues_stay_numpy_and_the_switch_turns_codegen_off(monke
 def test_gemms_by_column_blocks_match_the_eager_op(x_shape, k, n, ty, blocked, workers,
                                                    monkeypatch):
     monkeypatch.setattr(threads, "_requested", workers)
+    # numpy's paths, as without AVX-512 (codegen/gemm.py's are tested in test_codegen_gemm)
+    monkeypatch.setattr(packed_gemm, "_gemm", lambda *a: None)
     rng = np.random.default_rng(k + n)
     x = rng.standard_normal(x_shape).astype(np.float32)
     y = rng.standard_normal((n, k) if ty else (k, n)).astype(np.float32)
@@ -95,6 +97,7 @@ def test_batched_products_split_by_heads_over_threads_match_the_eager_op(tx, ty,
 @pytest.mark.parametrize("epilogue", [("bias", "add", "relu"), ("bias", "gelu"), ("add",)])
 def test_rows_split_over_threads_apply_the_epilogue_in_blocks(epilogue, monkeypatch):
     monkeypatch.setattr(threads, "_requested", 2)
+    monkeypatch.setattr(packed_gemm, "_gemm", lambda *a: None)  # numpy's path
     rng = np.random.default_rng(4)
     x = rng.standard_normal((3, 100, 64)).astype(np.float32)  # 300 rows: parts of 150,
     w = rng.standard_normal((64, 512)).astype(np.float32)     # blocks of 128 + 22 rows

@@ -101,7 +101,8 @@ def test_bound_convolution_matches_the_fused_ops_eager(case):
     close(first, want, dt)
     close(second, want, dt)
     kind = bound.labels[0][1]
-    assert kind in ("im2col-gemm", "im2col-gen", "gemm-1x1", "depthwise-matvec",
+    assert kind in ("im2col-gemm", "im2col-gen", "gemm-1x1", "gemm-1x1-packed",
+                    "depthwise-matvec",
                     "depthwise"), kind
 
 
@@ -271,11 +272,11 @@ def test_bound_max_pooling_of_a_resnet_stem():
 @pytest.mark.parametrize("pad", [0, 1])
 def test_bound_max_pooling_split_over_threads_matches_eager(pad, monkeypatch):
     from tostatic.ops.pooling import Pool2D
-    from tostatic.runtime import kernels, threads
+    from tostatic.runtime import pool_kernel, threads
 
     monkeypatch.setattr(threads, "_requested", 2)
-    monkeypatch.setattr(kernels, "PARALLEL_ELEMENTS", 1)
-    monkeypatch.setattr(kernels, "COMPILED_MAX_POOL", False)  # the numpy path's split
+    monkeypatch.setattr(pool_kernel, "PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(pool_kernel, "COMPILED_MAX_POOL", False)  # the numpy path's split
     x = np.random.default_rng(pad).standard_normal((2, 5, 9, 8)).astype(np.float32)
     attrs = dict(pooling_type="max", ksize=(3, 3), strides=(2, 2), paddings=(pad, pad))
     want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
@@ -329,14 +330,13 @@ def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
         cls, arrays, mask = FusedConv2D, [x, w, b, r], [False, True, True, False]
         attrs = dict(paddings=(1, 1), groups=c if case == "depthwise" else 1,
                      epilogue=("bias", "add", "relu"))
-    if case == "depthwise":  # codegen's kernel, split by its own threads
+    if case in ("depthwise", "matmul"):  # codegen's kernels, split by their own threads
         from tostatic.codegen import threads as codegen_threads
         monkeypatch.setitem(codegen_threads._STATE, "n", 2)
     want = cls.run_eager(arrays, cls.normalize_attrs(attrs))[0]
     _, second, bound = bound_plan(cls, arrays, mask, attrs)
     close(second, want, np.float32)
-    if case == "depthwise":
-        assert bound.labels[0][1] == "depthwise"
+    if case == "depthwise" or bound.labels[0][1] == "gemm-packed":  # (codegen/gemm.py)
         return
     assert bound.steps[0][0].func.__name__.startswith("run_") and \
         bound.steps[0][0].func.__name__.endswith("parallel")

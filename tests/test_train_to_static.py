@@ -44,7 +44,9 @@ def test_append_backward_gives_the_eager_gradients():
     want = [p.grad.numpy() for p in net.parameters() if not p.stop_gradient] + [xt.grad.numpy()]
     assert len(outs) - 1 == len(want)
     for got, w in zip(outs[1:], want):
-        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-7)
+        # atol: the conv bias's gradient, 0 but for rounding, sums 32 terms of ~0.1; a
+        # full-suite run gave -1.9e-7 against the tape's -4.5e-8 (not reproduced alone)
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=5e-7)
 
 
 def test_append_backward_is_a_printable_stage():

@@ -39,25 +39,25 @@ from tostatic.ops.conv import (
 )
 from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul
 from tostatic.ops.linalg import Matmul
-from tostatic.ops.pooling import FLT_MAX, Pool2D
+from tostatic.ops.pooling import Pool2D
 from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
 from tostatic.runtime.conv_im2col import im2col_factory
+from tostatic.runtime import packed_gemm
 from tostatic.runtime.conv_winograd import winograd_factory
 from tostatic.runtime.attention import attention_factory
 from tostatic.runtime.layer_norm_kernel import layer_norm_factory
 from tostatic.runtime.embedding_kernel import embedding_factory
+from tostatic.runtime.pool_kernel import pool_factory
 from tostatic.ops.embedding import LookupTableV2
 from tostatic.ops import layer_norm as ln
 from tostatic.ops.fused_attention import FusedAttention
-from tostatic.ops.pooling import _dims as _pool_dims
 
 Run = Callable[..., None]
 # below this many flops a kernel runs on one thread whatever the thread count (handing work
 # to a pool costs about 20-50 us)
 PARALLEL_FLOPS = 4_000_000
-PARALLEL_ELEMENTS = 1 << 18  # a memory-bound pass split over the threads from this size
 COLUMNS_PER_CHANNEL = 4  # see by_columns in conv_factory
 COLUMN_BLOCK = 16  # a thread's output columns start at a multiple of this (whole vectors)
 EAGER_BLOCK = 8192  # elements an epilogue runs an op's eager kernel on at a time
@@ -65,7 +65,6 @@ EAGER_BLOCK = 8192  # elements an epilogue runs an op's eager kernel on at a tim
 # a compiled kernel given no more than this runs on the calling thread (codegen/threads.py)
 EPILOGUE_BLOCK = 1 << 16
 GENERATED_IM2COL = True  # one thread: codegen's im2col, in L2-sized bands (conv_im2col.py)
-COMPILED_MAX_POOL = True  # codegen's pool2d kernel for max pooling (else numpy's taps)
 
 
 @dataclass
@@ -209,6 +208,9 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     hp, wp = h + pt + pb, wd + pl + pr
     padded = bool(pt or pb or pl or pr)
     direct = (kh, kw) == (1, 1) and st == (1, 1) and not padded
+    if direct and groups == 1 and (
+            packed_run := packed_gemm.conv1x1(x, w, out, attrs.get("epilogue", ()))):
+        return Bound([], lambda _: packed_run, "gemm-1x1-packed")
     epi = epilogue_runner(attrs.get("epilogue", ()), 4, 1)
     rows_epi = rows_epilogue(attrs.get("epilogue", ()), x.dtype)
     if rows_epi is not None:
@@ -408,6 +410,8 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
         return None
     tx, ty = attrs["transpose_x"], attrs["transpose_y"]
     steps = attrs.get("epilogue", ())
+    if const[1] and (packed_mm := packed_gemm.matmul(x, y, out, attrs, steps)):
+        return Bound([], lambda _: packed_mm, "gemm-packed")
     compiled_epi = compiled_epilogue(steps, out, ins[2:])
     epi = compiled_epi or epilogue_runner(steps, max(out.ndim, 1), max(out.ndim - 1, 0))
     residual = [s == "add" for s in steps if s in ("bias", "add")]
@@ -529,86 +533,13 @@ def unary_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
 
 # --------------------------------------------------------------------------- pooling
 
-def pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
-                 out: np.ndarray, const: Sequence[bool]) -> Bound | None:
-    """Max pooling over regular windows (codegen's kernel: each window's taps maxed in
-    registers, 10x numpy's k*k passes over strided views of a padded copy, which remain for
-    TOSTATIC_KERNELS=numpy) and average pooling over whole planes (a mean); other pools use
-    the op's eager."""
-    x = ins[0]
-    if DATA_FORMATS[attrs["data_format"]] or x.ndim != 4 or x.dtype.kind != "f":
-        return None
-    n, c, h, w = x.shape
-    dh, dw = _pool_dims(op.name, (h, w), attrs["ksize"], attrs["strides"], attrs["paddings"],
-                        attrs["ceil_mode"], attrs["pooling_type"], attrs["global_pooling"],
-                        attrs["adaptive"], attrs["padding_algorithm"])
-    if attrs["pooling_type"] == "avg" and out.shape[2:] == (1, 1) and \
-            (attrs["global_pooling"] or attrs["adaptive"] or (dh.k, dw.k) == (h, w)) \
-            and (dh.pad, dw.pad) == (0, 0):
-        def mean(x: np.ndarray, out: np.ndarray) -> None:
-            np.mean(x.reshape(n, c, h * w), axis=2, out=out.reshape(n, c))
-        return Bound([], lambda _: mean, "plane-mean")
-    if attrs["pooling_type"] != "max" or dh.adaptive or dw.adaptive or attrs["adaptive"] \
-            or attrs["global_pooling"]:
-        return None
-    if COMPILED_MAX_POOL and codegen.enabled() and x.dtype in (np.float32, np.float64):
-        from tostatic.codegen.pool import Pool2d  # noqa: PLC0415 (llvmlite loads on first use)
-        compiled = Pool2d(x.shape, x.dtype, (dh, dw), True, attrs["exclusive"])
-
-        def run_compiled(x: np.ndarray, out: np.ndarray) -> None:
-            compiled.run(np.ascontiguousarray(x), out)
-        return Bound([], lambda _: run_compiled, "max-windows")
-    oh, ow = out.shape[2:]
-    after_h = max(0, (oh - 1) * dh.stride - dh.pad + dh.k - h)
-    after_w = max(0, (ow - 1) * dw.stride - dw.pad + dw.k - w)
-    hp, wp = dh.pad + h + after_h, dw.pad + w + after_w
-    padded = (hp, wp) != (h, w)
-
-    def bind(arrays: list[np.ndarray]) -> Run:
-        xp = arrays[0] if padded else None
-        if xp is not None:
-            # the border stays -FLT_MAX (Paddle's start: what an empty ceil_mode window
-            # gives): only the inside is written per run
-            xp.fill(-FLT_MAX)
-            inner = xp[:, :, dh.pad:dh.pad + h, dw.pad:dw.pad + w]
-
-        def taps(src: np.ndarray) -> list[np.ndarray]:
-            return [src[:, :, i:i + (oh - 1) * dh.stride + 1:dh.stride,
-                        j:j + (ow - 1) * dw.stride + 1:dw.stride]
-                    for i in range(dh.k) for j in range(dw.k)]
-        fixed = taps(xp) if xp is not None else None
-
-        def run(x: np.ndarray, out: np.ndarray, lo: int = 0, hi: int = c) -> None:
-            """Channels lo..hi."""
-            if xp is not None:
-                np.copyto(inner[:, lo:hi], x[:, lo:hi])
-            views = fixed if fixed is not None else taps(x)
-            o = out
-            if (lo, hi) != (0, c):
-                views, o = [v[:, lo:hi] for v in views], out[:, lo:hi]
-            if len(views) == 1:
-                np.copyto(o, views[0])
-                return
-            np.maximum(views[0], views[1], out=o)
-            for v in views[2:]:
-                np.maximum(o, v, out=o)
-
-        def run_parallel(x: np.ndarray, out: np.ndarray) -> None:
-            threads.parallel(lambda lo, hi, _: run(x, out, lo, hi), c, workers)
-        return run_parallel if workers > 1 else run
-    # the channels split over the threads where the pass is long (ResNet's 64 x 112 x 112)
-    workers = threads.current() if n * c * hp * wp >= PARALLEL_ELEMENTS else 1
-    # the pad scratch is private to this step: its -inf border is written once
-    return Bound([(f"pool-pad-{id(op)}", (n, c, hp, wp), x.dtype)] if padded else [], bind,
-                 "max-taps")
-
-
 FACTORIES: dict[type, Callable[..., Bound | None]] = {
     Conv2D: conv_factory, DepthwiseConv2D: conv_factory, FusedConv2D: conv_factory,
     Matmul: matmul_factory, FusedMatmul: matmul_factory,
     **{cls: binary_factory for cls in UFUNCS},
     act.Relu: unary_factory, act.Relu6: unary_factory, act.Sigmoid: unary_factory,
-    act.Tanh: unary_factory, Pool2D: pool_factory,
+    act.Tanh: unary_factory,
+    Pool2D: lambda *a: None if (p := pool_factory(*a)) is None else Bound(*p),
     LookupTableV2: lambda *a: None if (e := embedding_factory(*a)) is None else Bound(*e),
     FusedAttention: lambda op, attrs, ins, out, const: (
         None if (a := attention_factory(attrs, ins, out)) is None else Bound(*a)),

@@ -1,0 +1,202 @@
+"""codegen/gemm.py's pre-packed GEMM against numpy's matmul (float64 products, then the fused
+op's reference epilogue, ops/fused.apply_epilogue: each step with the unfused op's eager) on
+sizes that are and are not multiples of its blocks (MR rows, NR columns, KC, NC), both modes,
+every epilogue step, one and two threads; and the plan's use of it (runtime/packed_gemm.py)
+against the fused ops' eager, with TOSTATIC_KERNELS=numpy switching it off."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from test_runtime_kernels import bound_plan, close
+from tostatic.codegen import engine, gemm
+from tostatic.codegen import epilogue as epi
+from tostatic.codegen import threads as codegen_threads
+from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul, apply_epilogue
+from tostatic.runtime import packed_gemm
+
+pytestmark = pytest.mark.skipif(not gemm.available(), reason="the packed GEMM needs AVX-512")
+SIZES = st.sampled_from([1, 2, 7, 12, 13, 24, 31, 32, 33, 47, 100])
+# every step, in few epilogues (each compiles a module): vector arithmetic, applied in
+# registers, and activations with exp / erf / tanh, applied over the finished tile
+EPILOGUES = [(), ("bias", "add", "relu6"), ("add", "hardswish", "relu"),
+             ("bias", "gelu", "add", "tanh"), ("bias", "sigmoid", "swish", "silu", "gelu_tanh")]
+STEPS = st.sampled_from(EPILOGUES)
+
+
+def test_the_epilogues_cover_every_step():
+    assert {s for e in EPILOGUES for s in e} == {"bias", "add", *EPILOGUE_ACTIVATIONS}
+
+
+def reference(mode, w, x, steps, extras):
+    """The product in float64, rounded to float32, then the epilogue (bias along rows in
+    conv mode, along columns in matmul mode)."""
+    y = (w.astype(np.float64) @ x if mode == "conv" else x.astype(np.float64) @ w)
+    return apply_epilogue(y.astype(np.float32), steps, extras, 0 if mode == "conv" else 1)
+
+
+def run_case(mode, m, n, k, steps, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((m, k) if mode == "conv" else (k, n)).astype(np.float32)
+    x = rng.standard_normal((k, n) if mode == "conv" else (m, k)).astype(np.float32)
+    extras = [rng.standard_normal((m if mode == "conv" else n) if s == "bias" else (m, n))
+              .astype(np.float32) for s in steps if s in ("bias", "add")]
+    expr, kinds = epi.epilogue_expr(steps, "float32") if steps else (None, ())
+    out = np.full((m, n), np.nan, np.float32)
+    gemm.PackedGemm(mode, w, expr, kinds)(x, out, extras)
+    want = reference(mode, w, x, steps, extras)
+    np.testing.assert_allclose(out, want, rtol=2e-5, atol=2e-5 * max(1.0, k ** 0.5))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["conv", "matmul"]), SIZES, SIZES, SIZES, STEPS, st.integers(0, 99))
+def test_packed_gemm_matches_numpy(mode, m, n, k, steps, seed):
+    run_case(mode, m, n, k, steps, seed)
+
+
+@pytest.mark.parametrize("mode", ["conv", "matmul"])
+@pytest.mark.parametrize("m,n,k", [(25, 1100, 300),    # K over KC, N over NC: both blocks
+                                   (12, 40, 600),      # five K blocks, a masked edge
+                                   (131, 70, 257)])    # every row kernel (12, 8, 2, 1)
+@pytest.mark.parametrize("steps", EPILOGUES[:4])
+def test_blocks_over_k_and_n_keep_partial_sums_and_apply_the_epilogue_once(mode, m, n, k,
+                                                                            steps, monkeypatch):
+    monkeypatch.setattr(gemm, "KC", 128)  # blocks of K below these K (2048 by default)
+    monkeypatch.setattr(gemm, "B_BLOCK_BYTES", 128 * 4 * 64)  # of N: 64 columns
+    run_case(mode, m, n, k, steps, m + n + k)
+
+
+@pytest.mark.parametrize("split", ["rows", "cols"])
+def test_two_threads_split_the_panels_and_agree(split, monkeypatch):
+    monkeypatch.setitem(codegen_threads._STATE, "n", 2)
+    m, n = (600, 40) if split == "rows" else (40, 2000)
+    run_case("conv", m, n, 64, EPILOGUES[1], 3)
+    run_case("matmul", m, n, 64, EPILOGUES[3], 4)
+
+
+def test_the_microkernel_is_avx512_fma():
+    text = gemm.module_text("matmul").replace("__NAME__", "k_")
+    asm = engine.assembly(text)
+    fmas = [line for line in asm.splitlines() if "vfmadd231ps" in line]
+    assert fmas and sum("zmm" in line for line in fmas) >= 24
+
+
+def test_weights_are_packed_into_panels_once():
+    w = np.arange(13 * 5, dtype=np.float32).reshape(13, 5)
+    a = gemm.pack_rows(w)  # [P, K, MR]: row r of panel p is w[p * MR + r]
+    assert a.shape == (2, 5, gemm.MR) and a[1, 3, 0] == w[gemm.MR, 3] and a[1, 3, 1] == 0
+    b = gemm.pack_cols(w.T.copy())  # [Q, K, NR]
+    assert b.shape == (1, 5, gemm.NR) and b[0, 2, 12] == w[12, 2] and b[0, 2, 13] == 0
+
+
+# ------------------------------------------------------------------------------ in the plan
+
+def conv1x1_case(steps, seed, n=2, c=24, cout=40, hw=(6, 7)):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, *hw)).astype(np.float32)
+    w = rng.standard_normal((cout, c, 1, 1)).astype(np.float32)
+    extras, mask = [], []
+    for s in steps:
+        if s == "bias":
+            extras.append(rng.standard_normal((1, cout, 1, 1)).astype(np.float32))
+            mask.append(True)
+        elif s == "add":
+            extras.append(rng.standard_normal((n, cout, *hw)).astype(np.float32))
+            mask.append(False)
+    return [x, w, *extras], [False, True, *mask], dict(epilogue=tuple(steps))
+
+
+@pytest.mark.parametrize("steps", EPILOGUES)
+def test_plan_runs_1x1_convolutions_on_the_packed_gemm(steps):
+    arrays, mask, attrs = conv1x1_case(steps, len(steps))
+    want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
+    first, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
+    close(second, want, np.float32)
+    assert bound.labels[0][1] == "gemm-1x1-packed"
+
+
+@pytest.mark.parametrize("x_shape,ty,steps", [((128, 256), False, EPILOGUES[3]),
+                                              ((2, 9, 33), True, EPILOGUES[1]),
+                                              ((8, 64), False, EPILOGUES[0])])
+def test_plan_runs_matmuls_by_a_constant_weight_on_the_packed_gemm(x_shape, ty, steps):
+    rng = np.random.default_rng(len(x_shape))
+    k, n = x_shape[-1], 40
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    y = rng.standard_normal((n, k) if ty else (k, n)).astype(np.float32)
+    extras = [rng.standard_normal(n if s == "bias" else (*x_shape[:-1], n)).astype(np.float32)
+              for s in steps if s in ("bias", "add")]
+    attrs = dict(transpose_x=False, transpose_y=ty, epilogue=steps)
+    want = FusedMatmul.run_eager([x, y, *extras], FusedMatmul.normalize_attrs(attrs))[0]
+    mask = [False, True, *(e.ndim == 1 for e in extras)]
+    _, second, bound = bound_plan(FusedMatmul, [x, y, *extras], mask, attrs)
+    close(second, want, np.float32)
+    assert bound.labels[0][1] == "gemm-packed"
+
+
+def test_numpy_switch_float64_and_few_pixels_keep_numpy(monkeypatch):
+    arrays, mask, attrs = conv1x1_case(EPILOGUES[1], 1)
+    x64 = [a.astype(np.float64) for a in arrays]
+    assert bound_plan(FusedConv2D, x64, mask, attrs)[2].labels[0][1] == "gemm-1x1"
+    few, fmask, fattrs = conv1x1_case((), 1, hw=(2, 3))  # 6 pixels: most lanes masked off
+    assert bound_plan(FusedConv2D, few, fmask, fattrs)[2].labels[0][1] == "gemm-1x1"
+    monkeypatch.setenv("TOSTATIC_KERNELS", "numpy")
+    want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
+    close(second, want, np.float32)
+    assert bound.labels[0][1] == "gemm-1x1"
+
+
+def test_a_residual_sharing_the_output_buffer_is_read_before_it_is_overwritten(monkeypatch):
+    monkeypatch.setattr(gemm, "KC", 128)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 300)).astype(np.float32)
+    w = rng.standard_normal((300, 48)).astype(np.float32)
+    out = rng.standard_normal((2, 48)).astype(np.float32)
+    steps = EPILOGUES[2]  # add first; K over KC: partial sums are stored in `out` first
+    want = apply_epilogue((x.astype(np.float64) @ w).astype(np.float32), steps, [out], 1)
+    run = packed_gemm.matmul(x, w, out, dict(transpose_x=False, transpose_y=False), steps)
+    run(x, w, out, out=out)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+def test_without_avx512_the_gemm_refuses_and_the_plan_keeps_numpy(monkeypatch):
+    monkeypatch.setattr(gemm, "available", lambda: False)
+    with pytest.raises(TypeError, match="AVX-512"):  # NotScalar
+        gemm.PackedGemm("conv", np.ones((4, 4), np.float32))
+    arrays, mask, attrs = conv1x1_case(EPILOGUES[1], 2)
+    want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
+    close(second, want, np.float32)
+    assert bound.labels[0][1] == "gemm-1x1"
+
+
+def test_new_arrays_each_call_and_strided_ones_get_their_own_addresses():
+    """A reshape's view or an op's fresh result is a new object each run: the prepared
+    call must read its address again (and copy what is not contiguous)."""
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((40, 72)).astype(np.float32)
+    out = np.empty((2, 5, 72), np.float32)
+    run = packed_gemm.matmul(np.empty((2, 5, 40), np.float32), w, out,
+                             dict(transpose_x=False, transpose_y=False), EPILOGUES[1])
+    for i in range(4):
+        x = rng.standard_normal((2, 5, 40)).astype(np.float32)
+        if i == 3:
+            x = np.ascontiguousarray(x.transpose(1, 0, 2)).transpose(1, 0, 2)  # strided
+        bias = rng.standard_normal((1, 72)).astype(np.float32)
+        res = rng.standard_normal((2, 5, 72)).astype(np.float32)
+        got = np.empty_like(out) if i % 2 else out
+        run(x, w, bias, res, out=got)
+        want = apply_epilogue((x.astype(np.float64) @ w).astype(np.float32), EPILOGUES[1],
+                              [bias.reshape(-1), res], 2)
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-4)
+
+
+@pytest.mark.parametrize("n", [3, 8])
+def test_images_shared_out_among_threads(n, monkeypatch):
+    monkeypatch.setitem(codegen_threads._STATE, "n", 2)
+    arrays, mask, attrs = conv1x1_case(EPILOGUES[1], n, n=n, hw=(40, 41))
+    want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
+    for _ in range(2):  # the second run: the calls made for the first
+        _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
+        close(second, want, np.float32)
+    assert bound.labels[0][1] == "gemm-1x1-packed"

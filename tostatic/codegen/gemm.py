@@ -1,0 +1,459 @@
+"""A float32 GEMM for inference whose constant operand is packed once, at bind time.
+
+OpenBLAS packs both operands of every call, although an inference weight never changes. Here
+the weight is laid out once for the microkernel, and the other operand is either read where it
+lies, unpacked (a 1x1 convolution's input rows, a matmul's rows):
+
+- mode "conv":   out[M, N] = W[M, K] @ X[K, N], W packed into MR-row panels [P][K][MR];
+                 X read in place (rows of stride ldb, the NCHW image's channels).
+- mode "matmul": out[M, N] = X[M, K] @ W[K, N], W packed into NR-column panels [Q][K][NR];
+                 X's rows read in place (broadcasts from MR row pointers: packing them per
+                 call took 14-17% of BERT's GEMMs).
+
+The microkernel keeps MR x NR accumulators in zmm registers (12 rows x 2 vectors of 16, 24
+registers) and, for each k, loads two vectors of the B panel and broadcasts MR values of A
+into 24 FMAs (vbroadcastss + vfmadd231ps on zmm; 250-275 GFLOP/s on one Zen 5 core, where
+OpenBLAS's sgemm reaches 228); with 1-2 rows, 2-4 sets of accumulators over alternate k hide
+the FMA latency. Edges: fewer rows run kernels of 8, 4, 2, 1 rows; fewer columns a masked
+variant (loads and stores under an AVX-512 mask). Cache blocking: N in blocks of NC (a K x NC
+block of B stays in L2 while every row panel of A passes over it) and K in blocks of KC
+(partial sums stored in the output and read back by the next block), KC = 2048: see KC. The
+fused epilogue (bias, residual add, activation; epilogue.epilogue_expr) is applied to the
+accumulators before the one store of the last K block when its expression is vector
+arithmetic (relu, relu6, hardswish); other activations (gelu, swish: libm-free but long) run
+over the finished tile while it is in L1. AVX-512 only: without avx512f the constructor raises
+NotScalar and callers keep numpy's matmul (an AVX2 variant, 6 x 16 in ymm, is not written).
+"""
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from llvmlite import ir
+
+from tostatic.codegen import emit, engine, threads
+from tostatic.codegen.depthwise import _VECTOR_KINDS, _splat, _vector_expr
+from tostatic.codegen.emit import F32, I1, I32, I64, PTR
+from tostatic.ir import scalar_expr as se
+
+MR, NV, LANES = 12, 2, 16
+NR = NV * LANES
+# K blocks: none up to 2048. Blocks of 256 (an A panel and a B micro-panel in L1) measured
+# no faster with the operands in cache, and up to 3x slower with the weight coming from
+# memory, as in a model: the constant operand is then read in short runs, not one stream
+# ([1,1280] @ [1280,1000]: 0.139 -> 0.048 ms; W[1280,320] @ X[320,49]: 0.378 -> 0.201 ms)
+KC = 2048
+B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
+VT = ir.VectorType(F32, LANES)
+MT = ir.VectorType(I1, LANES)
+_FUNCS: dict[tuple[Any, ...], Any] = {}
+# dims of `gemm`: M, N, K, ldb, ldc, row begin, row end, col begin, col end, KC, NC, lda,
+# then the row stride of each extra operand
+_DIMS = 12
+
+
+def available() -> bool:
+    return engine.has_feature("avx512f")
+
+
+def _loop(b: ir.IRBuilder, start: Any, stop: Any, step: Any, latch_md: Any = None) -> Any:
+    """emit.loop with a step that is an IR value (and `latch_md` as the loop's metadata)."""
+    fn = b.block.function
+    pre = b.block
+    head, body, end = (fn.append_basic_block(n) for n in ("head", "body", "end"))
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(start, pre)
+    b.cbranch(b.icmp_signed("<", i, stop), body, end)
+    b.position_at_end(body)
+
+    class _Ctx:
+        def __enter__(self) -> Any:
+            return i
+
+        def __exit__(self, *exc: Any) -> None:
+            i.add_incoming(b.add(i, step, flags=["nsw"]), b.block)
+            br = b.branch(head)
+            if latch_md is not None:
+                br.set_metadata("llvm.loop", latch_md)
+            b.position_at_end(end)
+    return _Ctx()
+
+
+def _min(b: ir.IRBuilder, x: Any, y: Any) -> Any:
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+class _Emitter:
+    """The module of one (mode, epilogue) pair."""
+
+    def __init__(self, mode: str, expr: se.Expr | None, kinds: tuple[str, ...]):
+        self.mode, self.expr, self.kinds = mode, expr, kinds
+        self.in_registers = expr is not None and all(
+            e.kind in _VECTOR_KINDS for e in expr.nodes())
+        self.km = emit.KernelModule()
+        m = self.km.module
+        self.fma = ir.Function(m, ir.FunctionType(VT, [VT] * 3), "llvm.fma.v16f32")
+        self.mload = ir.Function(m, ir.FunctionType(VT, [PTR, I32, MT, VT]),
+                                 "llvm.masked.load.v16f32.p0")
+        self.mstore = ir.Function(m, ir.FunctionType(ir.VoidType(), [VT, PTR, I32, MT]),
+                                  "llvm.masked.store.v16f32.p0")
+        self.micros: dict[tuple[int, int, bool], ir.Function] = {}
+        # the K loop stays as written: unrolled, LLVM hoisted the broadcasts of two steps
+        # and spilled accumulators (x's rows in place: 181 instead of 250 GFLOP/s)
+        self.no_unroll = m.add_metadata([m.add_metadata([
+            ir.MetaDataString(m, "llvm.loop.unroll.disable")])])
+        self.tile = None if expr is None or self.in_registers else self._tile_epilogue()
+
+    # --- microkernel ------------------------------------------------------------------------
+    def _vload(self, b: ir.IRBuilder, p: Any, mask: Any) -> Any:
+        if mask is None:
+            return b.load(p, typ=VT, align=4)
+        return b.call(self.mload, [p, I32(4), mask, ir.Constant(VT, None)])
+
+    def _vstore(self, b: ir.IRBuilder, v: Any, p: Any, mask: Any) -> None:
+        if mask is None:
+            b.store(v, p, align=4)
+        else:
+            b.call(self.mstore, [v, p, I32(4), mask])
+
+    def micro(self, m: int, nv: int, masked: bool) -> ir.Function:
+        """void u(a, b, ldb, c, ldc, kc, flags, mask, extras, lde, row, col): C[m, nv*16]
+        (+)= A[m, kc] B[kc, nv*16]; flags bit 0: add to C, bit 1: last K block (epilogue)."""
+        key = (m, nv, masked)
+        if key in self.micros:
+            return self.micros[key]
+        ft = ir.FunctionType(ir.VoidType(), [PTR, I64, PTR, I64, PTR, I64, I64, I64, I64, PTR,
+                                             PTR, I64, I64])
+        fn = ir.Function(self.km.module, ft, f"__NAME__u{m}x{nv}{'m' if masked else ''}")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")  # one call site each: inlining 15 of them into the
+        # loop nest only made LLVM take 2.5x longer (1.5 s a module)
+        a, lda, bp, ldb, c, ldc, kc, flags, mask_bits, extras_p, lde_p, row, col = fn.args
+        for p in (a, bp, c):
+            p.add_attribute("noalias")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        mask = b.bitcast(b.trunc(mask_bits, ir.IntType(16)), MT) if masked else None
+
+        def vmask(v: int) -> Any:
+            return mask if v == nv - 1 else None
+
+        def cptr(r: int, v: int) -> Any:
+            return b.gep(c, [b.add(b.mul(I64(r), ldc), I64(v * LANES))], source_etype=F32)
+        # few rows: more accumulator sets (k, k+1, ... alternate), as 8 chains of FMAs
+        # hide the FMA's latency; summed after the loop
+        sets = max(1, 4 // m)
+        # A's rows: a packed panel (conv: element (r, k) at k * MR + r) or x's rows in place
+        arows = [a if self.mode == "conv" else b.gep(a, [b.mul(I64(r), lda)], source_etype=F32)
+                 for r in range(m)]
+        zero = ir.Constant(VT, None)
+        acc_sets = [[[emit.alloca(b, VT, zero) for _ in range(nv)] for _ in range(m)]
+                     for _ in range(sets)]
+        accs = acc_sets[0]
+        add_c = b.trunc(b.and_(flags, I64(1)), I1)
+        with b.if_then(add_c):
+            for r in range(m):
+                for v in range(nv):
+                    b.store(self._vload(b, cptr(r, v), vmask(v)), accs[r][v])
+
+        def step(k: Any, acc: Any) -> None:
+            bk = b.gep(bp, [b.mul(k, ldb)], source_etype=F32)
+            bv = [self._vload(b, b.gep(bk, [I64(v * LANES)], source_etype=F32), vmask(v))
+                  for v in range(nv)]
+            for r in range(m):
+                at = b.add(b.mul(k, I64(MR)), I64(r)) if self.mode == "conv" else k
+                s = _splat(b, b.load(b.gep(arows[r], [at], source_etype=F32), typ=F32), LANES)
+                for v in range(nv):
+                    b.store(b.call(self.fma, [s, bv[v], b.load(acc[r][v], typ=VT)]), acc[r][v])
+        whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets))
+        with _loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
+            for i, acc in enumerate(acc_sets):
+                step(b.add(k, I64(i)), acc)
+        with _loop(b, whole, kc, I64(1)) as k:
+            step(k, accs)
+        for acc in acc_sets[1:]:
+            for r in range(m):
+                for v in range(nv):
+                    b.store(b.fadd(b.load(accs[r][v], typ=VT), b.load(acc[r][v], typ=VT)),
+                            accs[r][v])
+        last = b.trunc(b.lshr(flags, I64(1)), I1)
+        if self.in_registers:
+            with b.if_else(last) as (then, otherwise):
+                with then:
+                    self._store_epilogue(b, m, nv, accs, cptr, vmask, extras_p, lde_p, row,
+                                         col)
+                with otherwise:
+                    self._store_plain(b, m, nv, accs, cptr, vmask)
+        else:
+            self._store_plain(b, m, nv, accs, cptr, vmask)
+        b.ret_void()
+        self.micros[key] = fn
+        return fn
+
+    def _store_plain(self, b: ir.IRBuilder, m: int, nv: int, accs: Any, cptr: Any,
+                     vmask: Any) -> None:
+        for r in range(m):
+            for v in range(nv):
+                self._vstore(b, b.load(accs[r][v], typ=VT), cptr(r, v), vmask(v))
+
+    def _extras(self, b: ir.IRBuilder, extras_p: Any, lde_p: Any) -> list[tuple[Any, Any]]:
+        return [(b.load(b.gep(extras_p, [I64(e)], source_etype=PTR), typ=PTR),
+                 b.load(b.gep(lde_p, [I64(e)], source_etype=I64), typ=I64))
+                for e in range(len(self.kinds))]
+
+    def _store_epilogue(self, b: ir.IRBuilder, m: int, nv: int, accs: Any, cptr: Any,
+                        vmask: Any, extras_p: Any, lde_p: Any, row: Any, col: Any) -> None:
+        extras = self._extras(b, extras_p, lde_p)
+        for r in range(m):
+            grow = b.add(row, I64(r))
+            for v in range(nv):
+                gcol = b.add(col, I64(v * LANES))
+                acc = b.load(accs[r][v], typ=VT)
+
+                def leaf(i: int, r: int = r, v: int = v, acc: Any = acc,
+                         grow: Any = grow, gcol: Any = gcol) -> Any:
+                    if i == 0:
+                        return acc
+                    ptr, ld = extras[i - 1]
+                    if self.kinds[i - 1] == "bias" and self.mode == "conv":
+                        return _splat(b, emit.load(b, ptr, grow, "float32"), LANES)
+                    at = gcol if self.kinds[i - 1] == "bias" else b.add(b.mul(grow, ld), gcol)
+                    return self._vload(b, b.gep(ptr, [at], source_etype=F32), vmask(v))
+                self._vstore(b, _vector_expr(b, self.expr, leaf, LANES), cptr(r, v), vmask(v))
+
+    def _tile_epilogue(self) -> ir.Function:
+        """void t(c, ldc, m, n, extras, lde, row, col): the epilogue over a finished tile,
+        element by element (LLVM vectorises the inner loop)."""
+        ft = ir.FunctionType(ir.VoidType(), [PTR, I64, I64, I64, PTR, PTR, I64, I64])
+        fn = ir.Function(self.km.module, ft, "__NAME__tile")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        c, ldc, m, n, extras_p, lde_p, row, col = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        extras = self._extras(b, extras_p, lde_p)
+        with emit.loop(b, 0, m) as r:
+            grow = b.add(row, r)
+            crow = b.gep(c, [b.mul(r, ldc)], source_etype=F32)
+            rows = [b.gep(p, [b.add(b.mul(grow, ld), col)], source_etype=F32)
+                    if kind == "add" else p for (p, ld), kind in zip(extras, self.kinds)]
+            bias_row = {i: emit.load(b, p, grow, "float32")
+                        for i, ((p, _), kind) in enumerate(zip(extras, self.kinds))
+                        if kind == "bias" and self.mode == "conv"}
+            with emit.loop(b, 0, n) as q:
+                def leaf(i: int) -> Any:
+                    if i == 0:
+                        return emit.load(b, crow, q, "float32")
+                    if i - 1 in bias_row:
+                        return bias_row[i - 1]
+                    at = b.add(col, q) if self.kinds[i - 1] == "bias" else q
+                    return emit.load(b, rows[i - 1], at, "float32")
+                emit.store(b, emit.emit_expr(b, self.expr, leaf), crow, q, "float32")
+        b.ret_void()
+        return fn
+
+    def text(self) -> str:
+        """The module's IR, its loop metadata node made the self-referencing node LLVM
+        wants (llvmlite cannot build one)."""
+        text = self.km.text()
+        ref = self.no_unroll.get_reference()
+        return text.replace(f"{ref} = !{{", f"{ref} = distinct !{{ {ref},", 1)
+
+    # --- the loop nest ----------------------------------------------------------------------
+    def driver(self) -> None:
+        """void gemm(a, b, c, extras, dims): rows [row begin, row end) (a multiple of MR
+        first) by columns [col begin, col end) (a multiple of NR first) of C."""
+        fn, b = self.km.function("gemm", [PTR] * 5)
+        a, bm, c, extras_p, dims_p = fn.args
+        (_, _, k_all, ldb, ldc, r0, r1, c0, c1, kc_max, nc, lda), lde_p = (
+            [b.load(b.gep(dims_p, [I64(i)], source_etype=I64), typ=I64) for i in range(_DIMS)],
+            b.gep(dims_p, [I64(_DIMS)], source_etype=I64))
+        with _loop(b, c0, c1, nc) as jc:
+            jend = _min(b, b.add(jc, nc), c1)
+            with _loop(b, I64(0), k_all, kc_max) as pc:
+                kc = _min(b, kc_max, b.sub(k_all, pc))
+                end_k = b.icmp_signed("==", b.add(pc, kc), k_all)
+                flags = b.or_(b.zext(b.icmp_signed(">", pc, I64(0)), I64),
+                              b.shl(b.zext(end_k, I64), I64(1)))
+                with _loop(b, r0, r1, I64(MR)) as ip:
+                    mrem = _min(b, I64(MR), b.sub(r1, ip))
+                    if self.mode == "conv":
+                        at = b.add(b.mul(b.sdiv(ip, I64(MR)), b.mul(k_all, I64(MR))),
+                                   b.mul(pc, I64(MR)))
+                    else:
+                        at = b.add(b.mul(ip, lda), pc)
+                    apanel = b.gep(a, [at], source_etype=F32)
+                    with _loop(b, jc, jend, I64(NR)) as jr:
+                        ncols = _min(b, I64(NR), b.sub(jend, jr))
+                        if self.mode == "conv":
+                            bptr = b.gep(bm, [b.add(b.mul(pc, ldb), jr)], source_etype=F32)
+                            bld = ldb
+                        else:
+                            off = b.add(b.mul(b.sdiv(jr, I64(NR)), b.mul(k_all, I64(NR))),
+                                        b.mul(pc, I64(NR)))
+                            bptr, bld = b.gep(bm, [off], source_etype=F32), I64(NR)
+                        call = (apanel, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip,
+                                jr)
+                        self._rows(b, mrem, ncols, call)
+                        if self.tile is not None:
+                            with b.if_then(end_k):
+                                b.call(self.tile, [b.gep(c, [b.add(b.mul(ip, ldc), jr)],
+                                                         source_etype=F32), ldc, mrem, ncols,
+                                                   extras_p, lde_p, ip, jr])
+        b.ret_void()
+
+    def _rows(self, b: ir.IRBuilder, mrem: Any, ncols: Any, call: tuple[Any, ...]) -> None:
+        with b.if_else(b.icmp_signed("==", mrem, I64(MR))) as (full, part):
+            with full:
+                self._cols(b, MR, I64(0), ncols, call)
+            with part:
+                bit = 1 << (MR - 1).bit_length() - 1
+                while bit:
+                    with b.if_then(b.icmp_signed("!=", b.and_(mrem, I64(bit)), I64(0))):
+                        self._cols(b, bit, b.and_(mrem, I64(~(2 * bit - 1))), ncols, call)
+                    bit >>= 1
+
+    def _cols(self, b: ir.IRBuilder, m: int, r: Any, ncols: Any, call: tuple[Any, ...]) -> None:
+        a, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip, jr = call
+        a = b.gep(a, [r if self.mode == "conv" else b.mul(r, lda)], source_etype=F32)
+        c = b.gep(c, [b.add(b.mul(b.add(ip, r), ldc), jr)], source_etype=F32)
+        row = b.add(ip, r)
+
+        def go(nv: int, masked: bool, bits: Any) -> None:
+            b.call(self.micro(m, nv, masked), [a, lda, bptr, bld, c, ldc, kc, flags, bits,
+                                               extras_p, lde_p, row, jr])
+        with b.if_else(b.icmp_signed("==", ncols, I64(NR))) as (full, part):
+            with full:
+                go(NV, False, I64(-1))
+            with part:
+                for nv in range(1, NV + 1):
+                    lo, hi = (nv - 1) * LANES, nv * LANES
+                    inside = b.and_(b.icmp_signed(">", ncols, I64(lo)),
+                                    b.icmp_signed("<=", ncols, I64(hi)))
+                    with b.if_then(inside):
+                        left = b.sub(ncols, I64(lo))
+                        go(nv, True, b.sub(b.shl(I64(1), left), I64(1)))
+
+
+def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] = ()) -> str:
+    """The LLVM IR of a mode's kernels (tests read its assembly)."""
+    em = _Emitter(mode, expr, kinds)
+    em.driver()
+    return em.text()
+
+
+def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
+    key = (mode, expr, kinds)
+    if key not in _FUNCS:
+        em = _Emitter(mode, expr, kinds)
+        em.driver()
+        names = ["__NAME__gemm"]
+        address = engine.compile_module(em.text(), names)[names[0]]
+        _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(address)
+    return _FUNCS[key]
+
+
+def pack_rows(w: np.ndarray) -> np.ndarray:
+    """W [M, K] as MR-row panels [P, K, MR] (rows past M zero): the conv mode's A."""
+    m, k = w.shape
+    p = -(-m // MR)
+    padded = np.zeros((p * MR, k), np.float32)
+    padded[:m] = w
+    return np.ascontiguousarray(padded.reshape(p, MR, k).transpose(0, 2, 1))
+
+
+def pack_cols(w: np.ndarray) -> np.ndarray:
+    """W [K, N] as NR-column panels [Q, K, NR] (columns past N zero): the matmul mode's B."""
+    k, n = w.shape
+    q = -(-n // NR)
+    padded = np.zeros((k, q * NR), np.float32)
+    padded[:, :n] = w
+    return np.ascontiguousarray(padded.reshape(k, q, NR).transpose(1, 0, 2))
+
+
+class PackedGemm:
+    """out = W @ X (mode "conv", W [M, K]) or X @ W (mode "matmul", W [K, N]) with the
+    epilogue `expr` (epilogue.epilogue_expr) of extra operands `kinds`, W packed here.
+    `prepare(x, out, extras)` returns the call (arguments read once); x and out 2-D float32
+    with unit stride along rows; a bias extra is [M] (conv) or [N] (matmul), an add extra
+    has out's shape."""
+
+    def __init__(self, mode: str, w: np.ndarray, expr: se.Expr | None = None,
+                 kinds: tuple[str, ...] = ()):
+        if not available():
+            raise se.NotScalar("the packed GEMM needs AVX-512 (avx512f)")
+        if w.dtype != np.float32 or w.ndim != 2 or mode not in ("conv", "matmul"):
+            raise se.NotScalar(f"packed GEMM of {w.dtype} {list(w.shape)}")
+        self.mode, self.kinds = mode, kinds
+        if mode == "conv":
+            self.m, self.k = w.shape
+            self.packed = pack_rows(w)
+        else:
+            self.k, self.n = w.shape
+            self.packed = pack_cols(w)
+        self.gemm = _function(mode, expr, kinds)
+
+    def prepare(self, x: np.ndarray, out: np.ndarray, extras: Sequence[np.ndarray],
+                split: bool = True) -> Callable[[int, int, Sequence[int]], None]:
+        """call(x address, out address, extras' addresses) for arrays of the shapes and
+        strides of these (the caller keeps the memory alive while it runs); split=False:
+        on the calling thread, whatever the thread count (the caller splits)."""
+        rows, cols = out.shape
+        if self.mode == "conv":
+            if x.shape != (self.k, cols) or rows != self.m:
+                raise ValueError(f"packed GEMM: W {self.m}x{self.k} @ X {list(x.shape)}")
+            ldb = x.strides[0] // 4
+        else:
+            if x.shape != (rows, self.k) or cols != self.n:
+                raise ValueError(f"packed GEMM: X {list(x.shape)} @ W {self.k}x{self.n}")
+            ldb = NR
+        lde = [e.strides[0] // 4 if kind == "add" else 0 for e, kind in zip(extras, self.kinds)]
+        ptrs = (ctypes.c_void_p * max(1, len(extras)))()  # (one call at a time uses them)
+        ptrs_address = ctypes.addressof(ptrs)
+        packed = self.packed.ctypes.data
+        conv = self.mode == "conv"
+        nc = max(NR, min(-(-cols // NR) * NR, B_BLOCK_BYTES // (4 * min(KC, self.k)) // NR * NR))
+        head = [rows, cols, self.k, ldb, out.strides[0] // 4]
+        tail = [KC, nc, x.strides[0] // 4, *lde]
+        row_panels, col_panels = -(-rows // MR), -(-cols // NR)
+        by_cols = col_panels >= 2 * threads.num_threads() or col_panels >= row_panels
+        panels = col_panels if by_cols else row_panels
+        work = 2 * self.k * NR * MR * (row_panels if by_cols else col_panels) // 64
+        gemm = self.gemm
+
+        def operands(xa: int, oa: int, ea: Sequence[int]) -> tuple[int, int, int, int]:
+            for i, e in enumerate(ea):
+                ptrs[i] = e
+            return (packed, xa, oa, ptrs_address) if conv else (xa, packed, oa, ptrs_address)
+        if not split or threads.num_threads() == 1 or min(panels, panels * work
+                                             // threads.MIN_ELEMENTS_PER_THREAD) < 2:
+            whole = np.array(head + [0, rows, 0, cols] + tail, dtype=np.int64)
+            dims = whole.ctypes.data
+
+            def single(xa: int, oa: int, ea: Sequence[int]) -> None:
+                _keep = ptrs, whole  # noqa: F841 (alive while the call may run)
+                gemm(*operands(xa, oa, ea), dims)
+            return single
+        chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+
+        def split(xa: int, oa: int, ea: Sequence[int]) -> None:
+            base = operands(xa, oa, ea)
+
+            def chunk(lo: int, hi: int) -> None:
+                dims = chunks.get((lo, hi))
+                if dims is None:
+                    span = ([0, rows, lo * NR, min(cols, hi * NR)] if by_cols
+                            else [lo * MR, min(rows, hi * MR), 0, cols])
+                    arr = np.array(head + span + tail, dtype=np.int64)
+                    dims = chunks[(lo, hi)] = (arr, arr.ctypes.data)
+                gemm(*base, dims[1])
+            threads.parallel_for(panels, work, chunk)
+        return split
+
+    def __call__(self, x: np.ndarray, out: np.ndarray,
+                 extras: Sequence[np.ndarray] = ()) -> np.ndarray:
+        self.prepare(x, out, extras)(x.ctypes.data, out.ctypes.data,
+                                     [e.ctypes.data for e in extras])
+        return out
