@@ -347,10 +347,9 @@ def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] =
 def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
     key = (mode, expr, kinds)
     if key not in _FUNCS:
-        em = _Emitter(mode, expr, kinds)
-        em.driver()
         names = ["__NAME__gemm"]
-        address = engine.compile_module(em.text(), names)[names[0]]
+        address = engine.compile_recipe(("gemm", *key), lambda: module_text(*key),
+                                        names)[names[0]]
         _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(address)
     return _FUNCS[key]
 

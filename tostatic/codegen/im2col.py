@@ -74,6 +74,7 @@ def im2col(dtype: str, kernel: tuple[int, int], strides: tuple[int, int],
     key = (dtype, *kernel, *strides, *dilations)
     f = _FUNCS.get(key)
     if f is None:
-        address = emit.compile_functions(_module(*key), ["im2col"])["im2col"]
+        address = emit.compile_recipe(("im2col", *key), lambda: _module(*key),
+                                      ["im2col"])["im2col"]
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3)(address)
     return f

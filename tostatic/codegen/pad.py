@@ -49,6 +49,6 @@ def pad_planes(dtype: str) -> Any:
     """f(x, xp, dims) with ctypes addresses (see _module)."""
     f = _FUNCS.get(dtype)
     if f is None:
-        address = emit.compile_functions(_module(dtype), ["pad"])["pad"]
+        address = emit.compile_recipe(("pad", dtype), lambda: _module(dtype), ["pad"])["pad"]
         f = _FUNCS[dtype] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3)(address)
     return f

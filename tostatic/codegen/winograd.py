@@ -74,20 +74,25 @@ _FUNCS: dict[tuple[Any, ...], Any] = {}
 FILTER_BLOCK = 4096  # filters transformed at a time: their float64 temporaries stay in cache
 
 
-def filter_transform(w: np.ndarray, m: int) -> np.ndarray:
+def filter_transform(w: np.ndarray, m: int, rows: int | None = None) -> np.ndarray:
     """U [alpha^2, C_out, C_in] = G g G^T for each filter g [3, 3], computed in float64: one
     GEMM (G kron G) [alpha^2, 9] x [9, filters] per block of filters. By blocks, so that
     the float64 temporaries stay in cache: whole (75 MB for a 512 x 512 layer at F(4x4)),
-    they took 44 ms of fresh pages for that layer, a fifth of ResNet-50's start."""
+    they took 44 ms of fresh pages for that layer, a fifth of ResNet-50's start. With `rows`,
+    U comes packed for codegen/winograd_gemm.py, [alpha^2, C_out / rows, C_in, rows]: the
+    filters are put in that order first (9 floats each), not U after (16: transposing
+    ResNet-50's U took 0.13 s of its first run)."""
     g = np.array([[float(v) for v in row] for row in MATRICES[m][1]])
     k = np.kron(g, g)  # [(a, b), (i, j)] = G[a, i] G[b, j]
     cout, cin = w.shape[:2]
-    flat = w.reshape(cout * cin, 9)
+    flat = w.reshape(cout * cin, 9) if rows is None else np.ascontiguousarray(
+        w.reshape(cout // rows, rows, cin, 9).transpose(0, 2, 1, 3)).reshape(cout * cin, 9)
     u = np.empty((k.shape[0], cout * cin), w.dtype)
     for lo in range(0, cout * cin, FILTER_BLOCK):
         part = flat[lo:lo + FILTER_BLOCK].astype(np.float64)
         u[:, lo:lo + FILTER_BLOCK] = k @ part.T
-    return u.reshape(k.shape[0], cout, cin)
+    return u.reshape(k.shape[0], cout, cin) if rows is None else \
+        u.reshape(k.shape[0], cout // rows, cin, rows)
 
 
 def _combine(b: Any, coeffs: Sequence[Any], values: Sequence[Any], dtype: str) -> Any:

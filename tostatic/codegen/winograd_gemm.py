@@ -144,7 +144,7 @@ def _module(rows: int, nvb: int) -> emit.KernelModule:
 def _compiled(key: tuple[Any, ...], build: Any, name: str, nargs: int) -> Any:
     f = _FUNCS.get(key)
     if f is None:
-        address = emit.compile_functions(build(), [name])[name]
+        address = emit.compile_recipe(("winograd_gemm", *key), build, [name])[name]
         f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(address)
     return f
 

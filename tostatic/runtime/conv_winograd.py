@@ -109,14 +109,14 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     # images per group: a group's V and M stay within GROUP_BYTES (in cache for the GEMMs)
     group = max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
     tiles = group * per_image
-    u = winograd.filter_transform(w, m)
     # codegen's tile GEMMs (codegen/winograd_gemm.py) over U packed once (BLAS repacks its
     # panels every call); V and M rows are then padded to whole 16-float vectors
     vectors = -(-tiles // winograd_gemm.LANES)
     block = winograd_gemm.rows_for(cout, vectors) \
         if NARROW_GEMM and vectors * winograd_gemm.LANES <= MAX_PADDING * tiles else None
     narrow = block is not None
-    u_packed = winograd_gemm.pack(u, block) if block else None
+    u_packed = winograd.filter_transform(w, m, block) if block else None
+    u = None if block else winograd.filter_transform(w, m)
     stride_of = (lambda k: -(-k // winograd_gemm.LANES) * winograd_gemm.LANES) if narrow \
         else (lambda k: k)
     f_pad = pad.pad_planes("float32")
