@@ -12,9 +12,11 @@ by tostatic.jit.save (batch norms randomised). Engines, each in its own worker p
 For every model, batch size (1, 8) and thread count (1, 2), the four workers load the model
 (timed: load + first run) and then run in interleaved rounds, each round asking every worker
 for one call, the order rotating, so that the load of a shared machine hits every engine
-alike. After every call the benchmark waits SETTLE seconds (0.3 s) before the next: an
-engine's worker threads keep spinning after its call returns, on the cores the next engine
-needs. Measured here at 2 threads (`--spin-check`: the CPU time a worker burns after
+alike. With several threads, after every call the benchmark waits SETTLE seconds (0.3 s)
+before the next: an engine's worker threads keep spinning after its call returns, on the
+cores the next engine needs. (At one thread no engine has worker threads, and calls follow
+each other at once: the wait would make every call start from cold caches, 0.05 -> 0.2 ms
+for the MLP in every engine.) Measured here at 2 threads (`--spin-check`: the CPU time a worker burns after
 returning): Paddle Inference's OpenMP threads spin for KMP_BLOCKTIME, 200 ms (about 190 ms
 of CPU), onnxruntime's intra-op pool for 20-50 ms (about 28 ms), OpenVINO and tostatic not at
 all. Without the wait the engine called next shared the 2 cores with them (OpenVINO
@@ -446,8 +448,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--settle", type=float, default=SETTLE,
-                        help="seconds to wait after each call, for the engine's spinning "
-                             "threads to go idle (default %(default)s)")
+                        help="seconds to wait after each call with 2+ threads, for the "
+                             "engine's spinning threads to go idle (default %(default)s)")
     parser.add_argument("--markdown", help="also write the results here")
     parser.add_argument("--profile", action="store_true",
                         help="print tostatic's per-kernel profile of each model (batch 1, 1 "
@@ -476,8 +478,9 @@ def main() -> None:
               f"(the machine is shared: other processes ran beside this benchmark; rounds are "
               f"interleaved so their load spreads over every engine)",
               f"{args.rounds} interleaved rounds after {args.warmup} warm-up calls per engine, "
-              f"{args.settle} s of idle after every call (engines' worker threads spin after "
-              f"a call returns: Paddle's OpenMP 200 ms, onnxruntime's pool 20-50 ms)"]
+              f"with 2+ threads {args.settle} s of idle after every call (engines' worker "
+              f"threads spin after a call returns: Paddle's OpenMP 200 ms, onnxruntime's pool "
+              f"20-50 ms); none at 1 thread"]
     print("\n".join(header), flush=True)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -491,7 +494,7 @@ def main() -> None:
             for batch in map(int, args.batches.split(",")):
                 for threads in map(int, args.threads.split(",")):
                     got = bench_one(name, prefixes[name], batch, threads, args.rounds,
-                                    args.warmup, tmp, args.settle)
+                                    args.warmup, tmp, args.settle if threads > 1 else 0.0)
                     rows += got
                     print(table(got).split("\n", 2)[2], flush=True)
     header.append(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
