@@ -69,8 +69,10 @@ def i64(v: int) -> ir.Constant:
 
 
 @contextmanager
-def loop(b: ir.IRBuilder, start: Any, stop: Any, step: int = 1) -> Iterator[Any]:
-    """for (i = start; i < stop; i += step): the body is built inside the `with`."""
+def loop(b: ir.IRBuilder, start: Any, stop: Any, step: Any = 1,
+         latch_md: Any = None) -> Iterator[Any]:
+    """for (i = start; i < stop; i += step): the body is built inside the `with`; `step` an
+    int or an i64 value, `latch_md` the loop's metadata (e.g. no unrolling) if given."""
     fn = b.block.function
     pre = b.block
     head, body, end = (fn.append_basic_block(n) for n in ("head", "body", "end"))
@@ -83,9 +85,11 @@ def loop(b: ir.IRBuilder, start: Any, stop: Any, step: int = 1) -> Iterator[Any]
     b.cbranch(b.icmp_signed("<", i, stop), body, end)
     b.position_at_end(body)
     yield i
-    nxt = b.add(i, i64(step), flags=["nsw"])
+    nxt = b.add(i, i64(step) if isinstance(step, int) else step, flags=["nsw"])
     i.add_incoming(nxt, b.block)
-    b.branch(head)
+    br = b.branch(head)
+    if latch_md is not None:
+        br.set_metadata("llvm.loop", latch_md)
     b.position_at_end(end)
 
 

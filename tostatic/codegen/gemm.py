@@ -57,31 +57,6 @@ def available() -> bool:
     return engine.has_feature("avx512f")
 
 
-def _loop(b: ir.IRBuilder, start: Any, stop: Any, step: Any, latch_md: Any = None) -> Any:
-    """emit.loop with a step that is an IR value (and `latch_md` as the loop's metadata)."""
-    fn = b.block.function
-    pre = b.block
-    head, body, end = (fn.append_basic_block(n) for n in ("head", "body", "end"))
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64)
-    i.add_incoming(start, pre)
-    b.cbranch(b.icmp_signed("<", i, stop), body, end)
-    b.position_at_end(body)
-
-    class _Ctx:
-        def __enter__(self) -> Any:
-            return i
-
-        def __exit__(self, *exc: Any) -> None:
-            i.add_incoming(b.add(i, step, flags=["nsw"]), b.block)
-            br = b.branch(head)
-            if latch_md is not None:
-                br.set_metadata("llvm.loop", latch_md)
-            b.position_at_end(end)
-    return _Ctx()
-
-
 def _min(b: ir.IRBuilder, x: Any, y: Any) -> Any:
     return b.select(b.icmp_signed("<", x, y), x, y)
 
@@ -169,10 +144,10 @@ class _Emitter:
                 for v in range(nv):
                     b.store(b.call(self.fma, [s, bv[v], b.load(acc[r][v], typ=VT)]), acc[r][v])
         whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets))
-        with _loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
+        with emit.loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
             for i, acc in enumerate(acc_sets):
                 step(b.add(k, I64(i)), acc)
-        with _loop(b, whole, kc, I64(1)) as k:
+        with emit.loop(b, whole, kc, I64(1)) as k:
             step(k, accs)
         for acc in acc_sets[1:]:
             for r in range(m):
@@ -270,14 +245,14 @@ class _Emitter:
         (_, _, k_all, ldb, ldc, r0, r1, c0, c1, kc_max, nc, lda), lde_p = (
             [b.load(b.gep(dims_p, [I64(i)], source_etype=I64), typ=I64) for i in range(_DIMS)],
             b.gep(dims_p, [I64(_DIMS)], source_etype=I64))
-        with _loop(b, c0, c1, nc) as jc:
+        with emit.loop(b, c0, c1, nc) as jc:
             jend = _min(b, b.add(jc, nc), c1)
-            with _loop(b, I64(0), k_all, kc_max) as pc:
+            with emit.loop(b, I64(0), k_all, kc_max) as pc:
                 kc = _min(b, kc_max, b.sub(k_all, pc))
                 end_k = b.icmp_signed("==", b.add(pc, kc), k_all)
                 flags = b.or_(b.zext(b.icmp_signed(">", pc, I64(0)), I64),
                               b.shl(b.zext(end_k, I64), I64(1)))
-                with _loop(b, r0, r1, I64(MR)) as ip:
+                with emit.loop(b, r0, r1, I64(MR)) as ip:
                     mrem = _min(b, I64(MR), b.sub(r1, ip))
                     if self.mode == "conv":
                         at = b.add(b.mul(b.sdiv(ip, I64(MR)), b.mul(k_all, I64(MR))),
@@ -285,7 +260,7 @@ class _Emitter:
                     else:
                         at = b.add(b.mul(ip, lda), pc)
                     apanel = b.gep(a, [at], source_etype=F32)
-                    with _loop(b, jc, jend, I64(NR)) as jr:
+                    with emit.loop(b, jc, jend, I64(NR)) as jr:
                         ncols = _min(b, I64(NR), b.sub(jend, jr))
                         if self.mode == "conv":
                             bptr = b.gep(bm, [b.add(b.mul(pc, ldb), jr)], source_etype=F32)
