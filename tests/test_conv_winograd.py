@@ -100,6 +100,7 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, b
     want, _, whole, _ = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
     monkeypatch.setattr(conv_winograd, "GROUP_BYTES", group_bytes)  # 1: an image per group
     monkeypatch.setattr(threads, "current", lambda: 2)
+    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)  # split however small
     _, _, split, kind = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
     assert kind == "winograd-f4"
     np.testing.assert_array_equal(split, whole)
