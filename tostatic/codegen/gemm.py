@@ -421,7 +421,9 @@ class PackedGemm:
         # the split whose busiest thread has the fewer tiles (a 1x1 convolution on 14x14
         # planes: 7 column panels split 4 / 3, its 22 row panels 11 / 11)
         t = threads.num_threads()
-        by_cols = -(-col_panels // t) * row_panels <= -(-row_panels // t) * col_panels
+        # (even: by the dimension with more panels)
+        by_cols = (-(-col_panels // t) * row_panels, row_panels) <= \
+            (-(-row_panels // t) * col_panels, col_panels)
         panels = col_panels if by_cols else row_panels
         work = 2 * self.k * NR * MR * (row_panels if by_cols else col_panels) // 64
         gemm = self.gemm
