@@ -7,12 +7,12 @@ then rounded); per run the input is copied into a zero-bordered buffer, transfor
 generated kernel (codegen/winograd.py) into V [alpha^2, C_in, tiles] (all images' tiles side
 by side, so batch 8 makes wider GEMMs), multiplied as one batched matmul
 M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies the fused
-conv's epilogue (bias, residual add, activation) while writing each output row. With several
-threads each transform is split by planes; for one image with many output channels and BLAS's
-GEMMs, the GEMMs by output channel, each thread then transforming its own channels. Whole
-image groups to each thread (one hand-off a convolution at batch 8) measured slower on this
-2-core machine: ResNet-50 batch 8, 635 against 493 ms, ResNet-18 345 against 310 (medians of
-interleaved runs, loaded machine), so it is not done.
+conv's epilogue (bias, residual add, activation) while writing each output row. On several
+threads (runtime/winograd_split.py) each group takes two hand-offs: pad + input transform by
+input planes, then the GEMMs + output transform by output channels; below MIN_SPLIT_FLOPS
+one thread. (Whole image groups to each thread, one hand-off a convolution at batch 8, were
+measured slower on this 2-core machine while the pool's threads could share the caller's
+core: ResNet-50 batch 8, 635 against 493 ms.)
 
 `winograd_factory` returns None where it does not apply (not 3x3 / stride 1 / dilation 1 /
 groups 1 / float32, an epilogue activation without a scalar rule, TOSTATIC_KERNELS=numpy)
@@ -44,12 +44,6 @@ NARROW_GEMM = True  # codegen's tile GEMMs (codegen/winograd_gemm.py)
 # ... where padding the tiles to whole vectors adds at most 35% (14x14 planes at batch 1: 49
 # tiles -> 64, still 0.7x BLAS's time)
 MAX_PADDING = 1.35
-# one image on several threads, BLAS's GEMMs: from this many output channels each thread
-# takes its output channels' GEMMs and then transforms them (one hand-off less); below, the
-# GEMMs split by alpha^2 slice. Split by channels, each thread packs every slice's whole V:
-# one thread's half of ResNet-18's GEMMs took 327 against 263 us at 64 channels (56x56),
-# 317 / 295 at 256, 677 / 766 at 512.
-SPLIT_BY_CHANNELS = 256
 # below this many GEMM flops a convolution runs on one thread (a hand-off costs 20-40 us)
 MIN_SPLIT_FLOPS = 32_000_000
 
