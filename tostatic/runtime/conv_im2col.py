@@ -68,11 +68,14 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     rows = max(y1 - y0 for y0, y1 in ranges)
     # bands where BLAS repacks small weights per band, or codegen's GEMM takes every band
     # and reads weights that stay in L2 (bigger ones, streamed once a band, lose)
-    band = max(1, min(rows, BAND_BYTES // (k * ow * item)))
+    band = rows if by_channels else max(1, min(rows, BAND_BYTES // (k * ow * item)))
     bands = [b for y0, y1 in ranges for b in range_bands(y0, y1, band)]
-    gemms = _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in bands], band * ow, oh * ow)
+    # (by channels: their own GEMMs, _channel_gemms)
+    gemms = [None] * len(bands) if by_channels else \
+        _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in bands], band * ow, oh * ow)
     weights = cout * k * item
-    if by_channels or weights > BAND_WEIGHT_BYTES and (None in gemms or weights > BAND_BYTES):
+    if not by_channels and weights > BAND_WEIGHT_BYTES and (None in gemms or
+                                                            weights > BAND_BYTES):
         band = rows
         bands = [b for y0, y1 in ranges for b in range_bands(y0, y1, band)]
         gemms = _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in bands], band * ow, oh * ow)
