@@ -69,9 +69,17 @@ def test_blocks_over_k_and_n_keep_partial_sums_and_apply_the_epilogue_once(mode,
 @pytest.mark.parametrize("split", ["rows", "cols"])
 def test_two_threads_split_the_panels_and_agree(split, monkeypatch):
     monkeypatch.setitem(codegen_threads._STATE, "n", 2)
-    m, n = (600, 40) if split == "rows" else (40, 2000)
+    monkeypatch.setattr(codegen_threads, "MIN_ELEMENTS_PER_THREAD", 1)  # split however small
+    calls = []
+    parallel = codegen_threads.parallel
+    monkeypatch.setattr(codegen_threads, "parallel", lambda fn, items, workers: (
+        calls.append((items, workers)), parallel(fn, items, workers)))
+    m, n = (600, 40) if split == "rows" else (40, 1980)
     run_case("conv", m, n, 64, EPILOGUES[1], 3)
     run_case("matmul", m, n, 64, EPILOGUES[3], 4)
+    # by the panels of the split dimension (12 rows, 32 columns a panel), two parts
+    assert calls and set(calls) == {(-(-m // gemm.MR) if split == "rows" else
+                                     -(-n // gemm.NR), 2)}
 
 
 def test_the_microkernel_is_avx512_fma():
@@ -194,6 +202,7 @@ def test_new_arrays_each_call_and_strided_ones_get_their_own_addresses():
 @pytest.mark.parametrize("n", [3, 8])
 def test_images_shared_out_among_threads(n, monkeypatch):
     monkeypatch.setitem(codegen_threads._STATE, "n", 2)
+    monkeypatch.setattr(codegen_threads, "MIN_ELEMENTS_PER_THREAD", 1)  # split however small
     arrays, mask, attrs = conv1x1_case(EPILOGUES[1], n, n=n, hw=(40, 41))
     want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
     for _ in range(2):  # the second run: the calls made for the first

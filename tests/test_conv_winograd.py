@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from test_runtime_kernels import bound_plan
 from tostatic.codegen import winograd
 from tostatic.ops.fused import FusedConv2D
-from tostatic.runtime import conv_winograd, threads
+from tostatic.runtime import conv_winograd, threads, winograd_split
 
 
 def run_case(x, w, pads, epilogue, rng, bias_shape=None):
@@ -85,23 +85,31 @@ def test_resnet_scale_layers_pick_their_tile_and_stay_accurate(n, c, size, m):
     assert err < (5e-6 if m == 4 else 1e-6), err
 
 
-# each group's phases split over the threads; groups of one image (5 of them, or one): the
-# GEMMs by output channel (or by alpha^2 slice where that is asked from 8 channels); 5 in
-# groups of 2, 2, 1 (F(4x4): 16848 bytes an image), or 3 in one: the GEMMs by slice
-@pytest.mark.parametrize("batch,group_bytes,by_channels", [
-    (5, 1, 1), (1, 1, 1), (1, 1, 8), (5, 2 * 16848, 1), (3, 4 << 20, 1)])
+# each group's two phases split over the threads (runtime/winograd_split.py): groups of one
+# image (5 of them, or one), 5 in groups of 2, 2, 1 (F(4x4): 16848 bytes an image), or 3 in
+# one (the output transform called per image of a channel part); 7 output channels: BLAS's
+# GEMMs, split 3 / 4; 16 (F(2x2)): codegen's tile GEMM, a register block of 8 a thread
+@pytest.mark.parametrize("batch,group_bytes,cout,m", [
+    (5, 1, 7, 4), (1, 1, 7, 4), (5, 2 * 16848, 7, 4), (3, 4 << 20, 7, 4), (3, 4 << 20, 16, 2),
+    (1, 1, 16, 2)])
 def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, batch,
-                                                        group_bytes, by_channels):
-    monkeypatch.setattr(conv_winograd, "F4_MAX_CHANNELS", 1024)  # F(4x4)'s kernels too
-    monkeypatch.setattr(conv_winograd, "SPLIT_BY_CHANNELS", by_channels)  # 7 output channels
+                                                        group_bytes, cout, m):
+    monkeypatch.setattr(conv_winograd, "F4_MAX_CHANNELS", 1024 if m == 4 else 0)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((batch, 6, 11, 9)).astype(np.float32)
-    w = rng.standard_normal((7, 6, 3, 3)).astype(np.float32)
+    w = rng.standard_normal((cout, 6, 3, 3)).astype(np.float32)
     want, _, whole, _ = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
     monkeypatch.setattr(conv_winograd, "GROUP_BYTES", group_bytes)  # 1: an image per group
     monkeypatch.setattr(threads, "current", lambda: 2)
+    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)  # split however small
+    parts = []
+    split_run = conv_winograd._split_run
+    monkeypatch.setattr(conv_winograd, "_split_run", lambda **kw: (
+        parts.append(winograd_split.channel_parts(cout, kw["block"] or 1, kw["workers"])),
+        split_run(**kw))[1])
     _, _, split, kind = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
-    assert kind == "winograd-f4"
+    assert kind == f"winograd-f{m}"
+    assert parts == [[(0, 3), (3, 7)] if cout == 7 else [(0, 8), (8, 16)]]
     np.testing.assert_array_equal(split, whole)
     assert_close(whole, want)
 

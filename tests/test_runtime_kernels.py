@@ -307,10 +307,11 @@ CONVS = {"conv": (16, 28, 32), "conv_1": (16, 27, 32), "conv5_1": (5, 56, 32),
 
 @pytest.mark.parametrize("case", [*CONVS, "matmul"])
 def test_kernels_split_over_threads_give_the_same_results(case, monkeypatch):
-    from tostatic.runtime import conv_winograd, threads
+    from tostatic.runtime import conv_winograd, kernels, threads
 
     monkeypatch.setattr(threads, "_requested", 2)
     monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1 << 30)  # im2col's split (not Winograd)
+    monkeypatch.setattr(kernels, "GENERATED_IM2COL", False)  # BLAS's (tests/test_conv_im2col.py)
     rng = np.random.default_rng(7)
     if case == "matmul":
         x, y, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 32, 256), (256, 256),

@@ -93,3 +93,59 @@ def test_the_caller_runs_the_parts_a_busy_pool_thread_has_not_started():
         release.set()
         hold.join(10)
     assert record(4, 2)[0] == [(0, 2, 0), (2, 4, 1)]
+
+
+def test_pool_threads_are_kept_off_the_callers_cpu():
+    import os
+
+    if len(os.sched_getaffinity(0)) < 2 or threads._getcpu is None:
+        pytest.skip("one CPU")
+    threads.parallel(lambda lo, hi, part: None, 2, 2)
+    caller = threads._placement["cpu"]
+    for t in threads._threads:
+        assert caller not in os.sched_getaffinity(t.native_id)
+
+
+@pytest.mark.parametrize("spin_us", [0, 2000])
+def test_the_caller_waits_for_a_long_pool_part_spinning_or_blocked(spin_us, monkeypatch):
+    """A pool part longer than the spin (50 ms against 2 ms): the caller spins, then blocks,
+    and returns only once the part is done."""
+    import time
+
+    monkeypatch.setattr(threads, "SPIN_US", spin_us)
+    monkeypatch.setattr(threads, "_spin", {})
+    done = []
+
+    def fn(lo, hi, part):
+        if part:
+            time.sleep(0.05)
+            done.append(part)
+    start = time.perf_counter()
+    threads.parallel(fn, 2, 2)
+    assert done == [1] and time.perf_counter() - start >= 0.05
+    assert (threads._spinner() is None) == (spin_us == 0)
+
+
+def test_the_spin_wait_returns_when_the_flag_changes_or_times_out():
+    import ctypes
+    import time
+
+    from tostatic.codegen.spin import spinner
+
+    f = spinner()
+    flag = (ctypes.c_int64 * 1)(5)
+    args = (ctypes.c_int64 * 3)(4, 1 << 40, 0)  # flag != seen: at once, however long allowed
+    start = time.perf_counter()
+    f(ctypes.addressof(flag), ctypes.addressof(args))
+    assert time.perf_counter() - start < 0.5
+    args[0], args[1] = 5, 1 << 20  # unchanged: ~1M cycles (under a millisecond at 1+ GHz)
+    start = time.perf_counter()
+    f(ctypes.addressof(flag), ctypes.addressof(args))
+    assert 1e-4 < time.perf_counter() - start < 0.5
+    setter = threading.Timer(0.02, lambda: flag.__setitem__(0, 6))  # changed while it spins
+    args[1] = 1 << 40
+    setter.start()
+    start = time.perf_counter()
+    f(ctypes.addressof(flag), ctypes.addressof(args))
+    assert 0.015 < time.perf_counter() - start < 5
+    setter.join()

@@ -33,6 +33,9 @@ _VECTOR_KINDS = {"arg", "const", "add", "sub", "mul", "div", "neg", "max", "min"
                  "lt", "le", "gt", "ge", "eq", "ne"}
 # dims argument: [N, C, H, W, M, OH, OW, pad_top, pad_left, first plane, end plane, RS, HP]
 _DIMS = 13
+# a tap multiply-add costs about an eighth of an element of an elementwise kernel (18 per ns on
+# 14x14 planes): the thread split counts taps in elements (codegen/threads.py)
+MACS_PER_ELEMENT = 8
 
 
 def lanes(dtype: str) -> int:
@@ -258,7 +261,7 @@ class Depthwise:
 
         def call() -> None:
             _keep = (ptrs, x, extras, out)  # noqa: F841 (alive while the call may run)
-            threads.parallel_for(self.planes, self.cost, chunk)
+            threads.parallel_for(self.planes, self.cost // MACS_PER_ELEMENT, chunk)
         return call
 
 

@@ -392,7 +392,12 @@ class PackedGemm:
         head = [rows, cols, self.k, ldb, out.strides[0] // 4]
         tail = [KC, nc, x.strides[0] // 4, *lde]
         row_panels, col_panels = -(-rows // MR), -(-cols // NR)
-        by_cols = col_panels >= 2 * threads.num_threads() or col_panels >= row_panels
+        # the split whose busiest thread has the fewer tiles (a 1x1 convolution on 14x14
+        # planes: 7 column panels split 4 / 3, its 22 row panels 11 / 11)
+        t = threads.num_threads()
+        # (even: by the dimension with more panels)
+        by_cols = (-(-col_panels // t) * row_panels, row_panels) <= \
+            (-(-row_panels // t) * col_panels, col_panels)
         panels = col_panels if by_cols else row_panels
         work = 2 * self.k * NR * MR * (row_panels if by_cols else col_panels) // 64
         gemm = self.gemm

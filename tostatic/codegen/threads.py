@@ -15,8 +15,11 @@ may not be scheduled for milliseconds; then the caller runs that part itself, so
 never takes longer than one thread plus the hand-off (with a plain split, MobileNetV2 on two
 threads took twice its one-thread time under load). Measured on an idle core, the hand-off
 costs about two thirds of a ThreadPoolExecutor's submit + result (12 against 18 us for an
-empty part). Threads do not spin: on this shared 2-core machine a spinning waiter slowed a
-25 MFLOP GEMM split in two (470 against 270 us), and nothing spins after a call returns.
+empty part). Pool threads do not spin: on this shared 2-core machine a spinning waiter slowed
+a 25 MFLOP GEMM split in two (470 against 270 us). The caller, once its own parts are done,
+waits for the pool's last part spinning off the GIL (codegen/spin.py, at most SPIN_US) before
+it blocks: woken from the kernel it returned 20-30 us after the part ended. The pool's
+threads are kept off the CPU the caller runs on (`_keep_off_caller`).
 
 A call made while the pool is busy (from a worker's part, or a second Python thread running
 another predictor) runs its parts on the calling thread, so nested and concurrent calls never
@@ -25,13 +28,19 @@ microseconds.
 """
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import queue
 import threading
+import time
 from typing import Any, Callable
 
-MIN_ELEMENTS_PER_THREAD = 1 << 16
+# a split pays only when each part runs well past the hand-off: on this VM a woken pool thread
+# starts a part 20-30 us after the caller and the caller sees its end 20 us late (futex
+# wake-ups, measured with parts of numpy calls); 1 << 16 split MobileNetV2's 50 us 1x1
+# convolutions into 90 us. 1 << 18 elements (or GEMM flops / 64) is 60-250 us a part.
+MIN_ELEMENTS_PER_THREAD = 1 << 18
 _STATE: dict[str, Any] = {"n": None}
 
 
@@ -61,6 +70,7 @@ class _Job:
         self.last = threading.Lock()  # released by a pool thread finishing the last part
         self.last.acquire()
         self.errors: list[BaseException] = []
+        self.serial = next(_serials)
 
     def run(self, part: int) -> bool:
         """Run one claimed part; True when it was the call's last to finish."""
@@ -81,12 +91,73 @@ class _Job:
 _jobs: queue.SimpleQueue = queue.SimpleQueue()
 _threads: list[threading.Thread] = []
 _busy = threading.Lock()  # held while a call's parts may run on the pool's threads
+_placement: dict[str, Any] = {"cpu": -1}
+
+
+def _sched_getcpu() -> Callable[[], int] | None:
+    try:
+        f = ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError):
+        return None
+    f.restype = ctypes.c_int
+    return f
+
+
+_getcpu = _sched_getcpu()
+_allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def _keep_off_caller() -> None:
+    """Keep the pool's threads off the CPU the caller runs on. A blocked pool thread woken
+    by the caller is placed on the caller's CPU by Linux (wake-affine) and, with parts of a
+    few hundred microseconds, is not moved before it finishes: both halves then share one
+    core and two threads take longer than one (ResNet-50 batch 1 with idle gaps between
+    runs, as the benchmark leaves: 43 ms on two threads against 37 on one). Only when the
+    caller's CPU changed (sched_getcpu, 0.1 us; an affinity call, 1 us a thread)."""
+    if _getcpu is None or len(_allowed) < 2:
+        return
+    cpu = _getcpu()
+    if cpu == _placement["cpu"]:
+        return
+    _placement["cpu"] = cpu
+    others = [c for c in _allowed if c != cpu] or _allowed
+    for t in _threads:
+        try:
+            os.sched_setaffinity(t.native_id, others)
+        except OSError:
+            pass
+
+
+SPIN_US = 2000  # the caller spins this long for a pool thread's part, then blocks
+SPIN_AFTER_US = 0  # ... and this much more once it ended (10 us measured slower)
+_done = (ctypes.c_int64 * 1)()  # the serial number of the last call a pool thread finished
+_serials = itertools.count(1)
+_spin: dict[str, Any] = {}
+
+
+def _spinner() -> tuple[Any, Any] | None:
+    """(codegen's spin wait, its args [seen, cycles, after]), made once; None: the caller
+    blocks (no code for the host, TOSTATIC_KERNELS=numpy, SPIN_US = 0)."""
+    if "wait" not in _spin:
+        _spin["wait"] = None
+        if SPIN_US > 0 and os.environ.get("TOSTATIC_KERNELS", "").strip().lower() != "numpy":
+            from tostatic.codegen.spin import spinner  # noqa: PLC0415 (llvmlite loads here)
+            f = spinner()
+            if f is not None:
+                args = (ctypes.c_int64 * 3)(-1, 1 << 18, 0)  # (a value never seen: timed)
+                start = time.perf_counter()
+                f(ctypes.addressof(_done), ctypes.addressof(args))
+                per_us = (1 << 18) / max((time.perf_counter() - start) * 1e6, 1.0)
+                args[1], args[2] = int(per_us * SPIN_US), int(per_us * SPIN_AFTER_US)
+                _spin["wait"] = (f, args)
+    return _spin["wait"]
 
 
 def _serve() -> None:
     while True:
         job = _jobs.get()
         if job.work():
+            _done[0] = job.serial  # (seen by a spinning caller)
             job.last.release()
 
 
@@ -107,13 +178,21 @@ def parallel(fn: Callable[[int, int, int], None], items: int, workers: int) -> N
             _threads.append(threading.Thread(target=_serve, daemon=True,
                                              name=f"tostatic-{len(_threads) + 1}"))
             _threads[-1].start()
+            _placement["cpu"] = -1  # (the new thread's affinity is set below)
+        _keep_off_caller()
         job = _Job(fn, bounds)
         first = next(job.claims)  # part 0 is the caller's
         for _ in range(workers - 1):
             _jobs.put(job)
         last = job.run(first)
-        if not (job.work() or last):
-            job.last.acquire()  # a pool thread is finishing the last part
+        if not (job.work() or last):  # a pool thread is finishing the last part
+            spin = _spinner()
+            if spin is not None and _done[0] != job.serial:
+                f, args = spin
+                args[0] = _done[0]
+                f(ctypes.addressof(_done), ctypes.addressof(args))  # (off the GIL)
+            if _done[0] != job.serial:
+                job.last.acquire()
         if job.errors:
             raise job.errors[0]
     finally:

@@ -1,13 +1,18 @@
 """Convolutions as im2col + GEMM with codegen's im2col kernel (codegen/im2col.py): the
 strided and stem convolutions Winograd does not take (ResNets' 7x7 stride-2 stem, 3x3 and
-1x1 stride-2 layers), one thread.
+1x1 stride-2 layers).
 
 Per image the input is copied into a zero-bordered buffer (unless unpadded: a 1x1 stride-2
-downsample reads it in place), then the patch matrix is written
-a band of output rows at a time and each band multiplied at once, while it is in L2
-(BAND_BYTES), when the packed weights are small enough for BLAS to repack them per band
-(the stem's 64 x 147); otherwise the whole patch matrix is one GEMM. The conv's epilogue
-runs after, as for runtime.kernels' im2col path.
+downsample reads it in place), then the patch matrix is written a band of output rows at a
+time and each band multiplied at once, while it is in L2 (BAND_BYTES), when the packed
+weights are small enough for BLAS to repack them per band (the stem's 64 x 147); otherwise
+the whole patch matrix is one GEMM. The conv's epilogue runs after, as for runtime.kernels'
+im2col path.
+
+On several threads (one hand-off a convolution): with several images each thread takes
+whole images, into its own pad and patch buffers; with one, the pad runs first and each
+thread takes a range of output rows, in bands of its own, into its own patch buffer, the
+packed weights shared.
 """
 from __future__ import annotations
 
@@ -16,16 +21,19 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tostatic import codegen
+from tostatic.runtime import threads
 
 BAND_BYTES = 1 << 20  # the patch rows of a band (L2 is 1 MiB a core here; 16 rows of the stem)
 BAND_WEIGHT_BYTES = 256 << 10  # weights repacked by BLAS per band: at most this
 BAND_GEMM = True  # codegen's GEMM over weights packed once, where the band allows it
 MAX_PADDING = 1.35  # ... computing at most 35% more columns (49 -> 64: 0.7-0.9x BLAS's time)
+# below this many flops one thread (a part of 8 MFLOP runs ~50 us; a hand-off costs 20-40)
+MIN_SPLIT_FLOPS = 16_000_000
 
 
 def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, strides: Any,
-                   dilations: Any, epi: Callable[[np.ndarray, Sequence[np.ndarray]], None]
-                   ) -> tuple[list[Any], Callable[[list[np.ndarray]], Any], str] | None:
+                   dilations: Any, epi: Callable[[np.ndarray, Sequence[np.ndarray]], None],
+                   workers: int = 1) -> tuple[list[Any], Callable[[list[np.ndarray]], Any], str] | None:
     """(scratch, binder, kind) for runtime.kernels.Bound, or None (numpy kernels asked for,
     an unsupported dtype)."""
     if not codegen.enabled() or x.dtype not in (np.float32, np.float64):
@@ -46,52 +54,134 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     k = c * kh * kw
     packed = np.ascontiguousarray(w.reshape(cout, k))
     item = x.dtype.itemsize
+    if 2 * n * cout * k * oh * ow < MIN_SPLIT_FLOPS:
+        workers = 1
+    # several images: each thread takes whole ones (its own pad and patch buffers); one
+    # image: each thread a range of output rows (its own patch buffer), the pad first
+    slots = max(1, min(workers, n))
+    # ... unless the weights outnumber the patches (the last ResNet stage at batch 1: 9.4 MB
+    # of weights, 49 pixels): split by rows, both threads streamed all of them (1.43 ms on
+    # one thread, 1.46 on two); then the patches are written once and each thread multiplies
+    # its output channels
+    by_channels = n == 1 and workers > 1 and cout > oh * ow
+    ranges = _even(oh, workers) if n == 1 and workers > 1 and not by_channels else [(0, oh)]
+    rows = max(y1 - y0 for y0, y1 in ranges)
     # bands where BLAS repacks small weights per band, or codegen's GEMM takes every band
     # and reads weights that stay in L2 (bigger ones, streamed once a band, lose)
-    band = max(1, min(oh, BAND_BYTES // (k * ow * item)))
-    gemms = _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in range_bands(oh, band)],
-                        band * ow, oh * ow)
+    band = rows if by_channels else max(1, min(rows, BAND_BYTES // (k * ow * item)))
+    bands = [b for y0, y1 in ranges for b in range_bands(y0, y1, band)]
+    # (by channels: their own GEMMs, _channel_gemms)
+    gemms = [None] * len(bands) if by_channels else \
+        _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in bands], band * ow, oh * ow)
     weights = cout * k * item
-    if weights > BAND_WEIGHT_BYTES and (None in gemms or weights > BAND_BYTES):
-        band = oh
-        gemms = _band_gemms(packed, [oh * ow], oh * ow, oh * ow)
+    if not by_channels and weights > BAND_WEIGHT_BYTES and (None in gemms or
+                                                            weights > BAND_BYTES):
+        band = rows
+        bands = [b for y0, y1 in ranges for b in range_bands(y0, y1, band)]
+        gemms = _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in bands], band * ow, oh * ow)
     f = im2col(x.dtype.name, (kh, kw), (sh, sw), (dh, dw))
     f_pad = pad_planes(x.dtype.name)
     # (a vector of slack after each buffer: the stride-2 loads of the im2col kernel and the
     # GEMM's last vector of columns read past the end)
-    scratch = [("pad", (0 if direct else c * hp * wp + 16,), x.dtype),
-               ("cols", (k * band * ow + 16,), x.dtype)]
-    bands = range_bands(oh, band)
+    pad_size, cols_size = c * hp * wp, k * band * ow
+    scratch = [("pad", (0 if direct else (1 if n == 1 else slots) * pad_size + 16,), x.dtype),
+               ("cols", (slots * len(ranges) * (cols_size + 16),), x.dtype)]
+    # per part (thread): its bands, each (y0, y1, dims, GEMM or None)
+    parts = []
+    for y0, y1 in ranges:
+        parts.append([(b0, b1, np.array([c, hp, wp, ow, b0, b1, band * ow], np.int64), g)
+                      for (b0, b1), g in zip(bands, gemms) if y0 <= b0 < y1])
+
+    channel_gemms = _channel_gemms(packed, oh * ow, workers) if by_channels else []
 
     def bind(arrays: list[np.ndarray]) -> Any:
-        xp_flat, cols = arrays
-        xp = xp_flat[:c * hp * wp]
-        cols = cols[:k * band * ow].reshape(k, band * ow)
+        xp_flat, cols_flat = arrays
         pad_dims = np.array([c, h, wd, hp, wp, pt, pl], np.int64)
-        dims = [np.array([c, hp, wp, ow, y0, y1, band * ow], np.int64) for y0, y1 in bands]
-        views = [cols[:, :(y1 - y0) * ow] for y0, y1 in bands]
+        cols = [cols_flat[i * (cols_size + 16):i * (cols_size + 16) + cols_size]
+                .reshape(k, band * ow) for i in range(slots * len(ranges))]
+        pads = [xp_flat[i * pad_size:(i + 1) * pad_size] for i in range(slots)] \
+            if not direct else []
 
-        def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
+        def image(x_at: int, i: int, out3: np.ndarray, slot: int, part: int) -> None:
+            """Output rows of part `part` of image i, into patch buffer `slot`."""
+            src = x_at if direct else pads[0 if n == 1 else slot].ctypes.data
+            m_all = cols[slot if n > 1 else part]
+            for b0, b1, d, g in parts[part]:
+                f(src, m_all.ctypes.data, d.ctypes.data)
+                if g is None:
+                    np.matmul(packed, m_all[:, :(b1 - b0) * ow], out=out3[i, :, b0 * ow:b1 * ow])
+                else:
+                    g(m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data)
+
+        def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray,
+                _keep: Any = (pads, cols)) -> None:
             x = np.ascontiguousarray(x)
             out3 = out.reshape(n, cout, oh * ow)
-            for i in range(n):
-                image = x.ctypes.data + i * x[0].nbytes
+            step = x[0].nbytes
+
+            def images(lo: int, hi: int, slot: int) -> None:
+                for i in range(lo, hi):
+                    if not direct:
+                        f_pad(x.ctypes.data + i * step, pads[slot].ctypes.data,
+                              pad_dims.ctypes.data)
+                    image(x.ctypes.data + i * step, i, out3, slot, 0)
+            if by_channels:
                 if not direct:
-                    f_pad(image, xp.ctypes.data, pad_dims.ctypes.data)
-                src = image if direct else xp.ctypes.data
-                for (y0, y1), d, m, g in zip(bands, dims, views, gemms):
-                    f(src, cols.ctypes.data, d.ctypes.data)
-                    if g is None:
-                        np.matmul(packed, m, out=out3[i, :, y0 * ow:y1 * ow])
-                    else:
-                        g(cols.ctypes.data, out3[i, :, y0 * ow:].ctypes.data)
+                    f_pad(x.ctypes.data, pads[0].ctypes.data, pad_dims.ctypes.data)
+                src = x.ctypes.data if direct else pads[0].ctypes.data
+                f(src, cols[0].ctypes.data, parts[0][0][2].ctypes.data)
+                threads.parallel(lambda lo, hi, _: [channel_gemms[p](cols[0], out3[0])
+                                                    for p in range(lo, hi)],
+                                 len(channel_gemms), len(channel_gemms))
+            elif n > 1:
+                threads.parallel(images, n, slots)
+            else:
+                if not direct:
+                    f_pad(x.ctypes.data, pads[0].ctypes.data, pad_dims.ctypes.data)
+                threads.parallel(lambda lo, hi, part: [image(x.ctypes.data, 0, out3, 0, p)
+                                                       for p in range(lo, hi)],
+                                 len(parts), len(parts))
             epi(out, extras)
         return run
     return scratch, bind, "im2col-gen"
 
 
-def range_bands(oh: int, band: int) -> list[tuple[int, int]]:
-    return [(y, min(oh, y + band)) for y in range(0, oh, band)]
+def _channel_gemms(packed: np.ndarray, width: int, workers: int
+                   ) -> list[Callable[[np.ndarray, np.ndarray], None]]:
+    """Per thread, run(patches [K, width], out [C_out, width]) of its output channels:
+    codegen's GEMM over its register blocks of the weights packed once (one position), or
+    np.matmul on its rows of them."""
+    from tostatic.codegen import winograd_gemm as wg  # noqa: PLC0415
+
+    cout, k = packed.shape
+    vectors = -(-width // wg.LANES)
+    rows = wg.rows_for(cout, vectors) if BAND_GEMM and packed.dtype == np.float32 and \
+        vectors * wg.LANES <= MAX_PADDING * width else None
+    parts = _even(cout // (rows or 1), workers)
+    if rows is None:
+        return [lambda m, out, lo=lo, hi=hi: np.matmul(packed[lo:hi], m, out=out[lo:hi])
+                for lo, hi in parts]
+    u = wg.pack(packed[None], rows)
+    f = wg.kernel(rows, wg.vectors_for(rows, vectors))
+    runs = []
+    for lo, hi in parts:
+        dims = wg.dims(0, 1, k, (hi - lo) * rows, width)
+
+        def run(m: np.ndarray, out: np.ndarray, lo: int = lo, dims: np.ndarray = dims,
+                _u: np.ndarray = u) -> None:
+            f(_u.ctypes.data + lo * rows * k * 4, m.ctypes.data,
+              out.ctypes.data + lo * rows * out.strides[0], dims.ctypes.data)
+        runs.append(run)
+    return runs
+
+
+def range_bands(y0: int, y1: int, band: int) -> list[tuple[int, int]]:
+    return [(y, min(y1, y + band)) for y in range(y0, y1, band)]
+
+
+def _even(items: int, parts: int) -> list[tuple[int, int]]:
+    parts = max(1, min(items, parts))
+    return [(i * items // parts, (i + 1) * items // parts) for i in range(parts)]
 
 
 def _band_gemms(packed: np.ndarray, widths: list[int], ldv: int,

@@ -7,12 +7,12 @@ then rounded); per run the input is copied into a zero-bordered buffer, transfor
 generated kernel (codegen/winograd.py) into V [alpha^2, C_in, tiles] (all images' tiles side
 by side, so batch 8 makes wider GEMMs), multiplied as one batched matmul
 M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies the fused
-conv's epilogue (bias, residual add, activation) while writing each output row. With several
-threads each transform is split by planes; for one image with many output channels and BLAS's
-GEMMs, the GEMMs by output channel, each thread then transforming its own channels. Whole
-image groups to each thread (one hand-off a convolution at batch 8) measured slower on this
-2-core machine: ResNet-50 batch 8, 635 against 493 ms, ResNet-18 345 against 310 (medians of
-interleaved runs, loaded machine), so it is not done.
+conv's epilogue (bias, residual add, activation) while writing each output row. On several
+threads (runtime/winograd_split.py) each group takes two hand-offs: pad + input transform by
+input planes, then the GEMMs + output transform by output channels; below MIN_SPLIT_FLOPS
+one thread. (Whole image groups to each thread, one hand-off a convolution at batch 8, were
+measured slower on this 2-core machine while the pool's threads could share the caller's
+core: ResNet-50 batch 8, 635 against 493 ms.)
 
 `winograd_factory` returns None where it does not apply (not 3x3 / stride 1 / dilation 1 /
 groups 1 / float32, an epilogue activation without a scalar rule, TOSTATIC_KERNELS=numpy)
@@ -28,6 +28,7 @@ from tostatic import codegen
 from tostatic.ir import scalar_expr as se
 from tostatic.ops.fused import EPILOGUE_ACTIVATIONS
 from tostatic.runtime import threads
+from tostatic.runtime.winograd_split import split_run as _split_run
 
 # F(4x4) on up to F4_MAX_CHANNELS input channels (its float32 error grows with the sum's
 # length: 4e-6 of the largest output at 64 channels, 1e-5 at 256; F(2x2)'s stays ~4e-7), with
@@ -43,12 +44,8 @@ NARROW_GEMM = True  # codegen's tile GEMMs (codegen/winograd_gemm.py)
 # ... where padding the tiles to whole vectors adds at most 35% (14x14 planes at batch 1: 49
 # tiles -> 64, still 0.7x BLAS's time)
 MAX_PADDING = 1.35
-# one image on several threads, BLAS's GEMMs: from this many output channels each thread
-# takes its output channels' GEMMs and then transforms them (one hand-off less); below, the
-# GEMMs split by alpha^2 slice. Split by channels, each thread packs every slice's whole V:
-# one thread's half of ResNet-18's GEMMs took 327 against 263 us at 64 channels (56x56),
-# 317 / 295 at 256, 677 / 766 at 512.
-SPLIT_BY_CHANNELS = 256
+# below this many GEMM flops a convolution runs on one thread (a hand-off costs 20-40 us)
+MIN_SPLIT_FLOPS = 32_000_000
 
 
 def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
@@ -123,6 +120,8 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     f_in = winograd.input_transform(m, "float32")
     f_out = winograd.output_transform(m, "float32", expr, leaves)
     workers = min(threads.current(), group * c)
+    if 2 * alpha * alpha * c * cout * n * per_image < MIN_SPLIT_FLOPS:
+        workers = 1  # (two parts would not pay for the hand-offs)
     # (the input transform's vector loads read up to 48 floats past a row's tiles: slack)
     scratch = [("wino-pad", (n * c * hp * wp + 64,), x.dtype),
                ("wino-v", (alpha * alpha * c * stride_of(tiles),), x.dtype),
@@ -135,8 +134,6 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
         xp_flat, v_flat, m_flat, rows = arrays
         xp = xp_flat[:n * c * hp * wp].reshape(n, c, hp, wp)
         pad_dims = np.array([n * c, h, wd, hp, wp, pt, pl], np.int64)
-        in_dims = [np.zeros(8, np.int64) for _ in range(workers)]
-        out_dims = [np.zeros(8, np.int64) for _ in range(workers)]
         extras = np.zeros(max(1, len(leaves)), np.int64)
         groups = []  # (first image, images, V, M, narrow kernel)
         for g0 in range(0, n, group):
@@ -149,50 +146,12 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                            v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
                            m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k),
                            kern))
-        gemm_dims = [np.zeros(7, np.int64) for _ in range(workers)]
-
-        def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray) -> None:
-            x = np.ascontiguousarray(x)
-            f_pad(x.ctypes.data, xp.ctypes.data, pad_dims.ctypes.data)
-            ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
-            for g0, count, v, mm, kern in groups:
-                k = v.shape[2]
-                for i, (leaf, a) in enumerate(zip(leaves, ops)):
-                    extras[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
-                x_at, out_at = xp.ctypes.data + g0 * plane_in, out.ctypes.data + g0 * plane_out
-
-                def transform_in(lo: int, hi: int, part: int) -> None:
-                    d = in_dims[part]
-                    d[:] = (c, hp, wp, th, tw, k, lo, hi)
-                    f_in(x_at, v.ctypes.data, rows[part].ctypes.data, d.ctypes.data)
-
-                def transform_out(lo: int, hi: int, part: int) -> None:
-                    d = out_dims[part]
-                    d[:] = (cout, oh, ow, th, tw, k, lo, hi)
-                    f_out(mm.ctypes.data, out_at, extras.ctypes.data, rows[part].ctypes.data,
-                          d.ctypes.data)
-
-                def gemm(lo: int, hi: int, part: int) -> None:
-                    if kern is None:
-                        np.matmul(u[lo:hi], v[lo:hi], out=mm[lo:hi])
-                        return
-                    d = gemm_dims[part]
-                    d[:] = (lo, hi, c, cout, k, k, k)
-                    kern(u_packed.ctypes.data, v.ctypes.data, mm.ctypes.data, d.ctypes.data)
-
-                def gemm_out(lo: int, hi: int, part: int) -> None:
-                    """Output channels lo..hi of one image: their GEMMs, then their
-                    transform (no hand-off between the two)."""
-                    np.matmul(u[:, lo:hi], v, out=mm[:, lo:hi])
-                    transform_out(lo, hi, part)
-                threads.parallel(transform_in, count * c, workers)
-                if count == 1 and kern is None and cout >= SPLIT_BY_CHANNELS:
-                    threads.parallel(gemm_out, cout, workers)
-                    continue
-                threads.parallel(gemm, alpha * alpha, workers)
-                threads.parallel(transform_out, count * cout, workers)
         if workers > 1:
-            return run
+            return _split_run(
+                n=n, c=c, cout=cout, h=h, wd=wd, hp=hp, wp=wp, pt=pt, pl=pl, oh=oh, ow=ow,
+                th=th, tw=tw, alpha=alpha, u=u, block=block if narrow else None,
+                groups=groups, xp=xp, rows=rows, leaves=leaves, f_pad=f_pad, f_in=f_in,
+                f_out=f_out, workers=workers)
         # one thread: every address and dims array fixed at bind, three calls a group
         fixed = []
         for g0, count, v, mm, kern in groups:
@@ -202,7 +161,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                 np.array([c, hp, wp, th, tw, k, 0, count * c], np.int64),
                 np.array([cout, oh, ow, th, tw, k, 0, count * cout], np.int64),
                 winograd_gemm.dims(0, alpha * alpha, c, cout, k)))
-        keep = (xp, pad_dims, rows, extras, gemm_dims, u_packed)  # what the addresses are of
+        keep = (xp, pad_dims, rows, extras, u_packed)  # what the addresses are of
         addresses = (xp.ctypes.data, pad_dims.ctypes.data, rows[0].ctypes.data,
                      extras.ctypes.data, u_packed.ctypes.data if u_packed is not None else 0)
 

@@ -64,7 +64,7 @@ EAGER_BLOCK = 8192  # elements an epilogue runs an op's eager kernel on at a tim
 # elements a thread's compiled epilogue runs on at a time: 256 KiB of float32 stay in L2, and
 # a compiled kernel given no more than this runs on the calling thread (codegen/threads.py)
 EPILOGUE_BLOCK = 1 << 16
-GENERATED_IM2COL = True  # one thread: codegen's im2col, in L2-sized bands (conv_im2col.py)
+GENERATED_IM2COL = True  # codegen's im2col, in L2-sized bands (conv_im2col.py)
 
 
 @dataclass
@@ -220,8 +220,8 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     packed = np.ascontiguousarray(w.reshape(c, 1, kh * kw) if depthwise else w.reshape(cout, k))
     workers = threads.current()
     parallel = workers > 1 and 2 * n * cout * k * oh * ow >= PARALLEL_FLOPS
-    if GENERATED_IM2COL and not parallel and not direct and not depthwise and \
-            (gen := im2col_factory(x, w, out, pads, st, dil, epi)):
+    if GENERATED_IM2COL and not direct and not depthwise and (gen := im2col_factory(
+            x, w, out, pads, st, dil, epi, workers if parallel else 1)):
         return Bound(*gen)
     # im2col one image at a time (its patches stay in cache), into one buffer per thread
     slots = min(n, workers) if parallel and n > 1 else 1

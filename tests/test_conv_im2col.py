@@ -1,0 +1,71 @@
+"""The generated im2col convolution (runtime/conv_im2col.py) split over two threads: whole
+images per thread (batch > 1) or output-row ranges (batch 1), against one thread (the same
+floats up to the GEMMs' summation order) and the conv op's numpy
+`eager` (im2col + matmul, float32)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from test_runtime_kernels import bound_plan
+from tostatic.codegen import threads as codegen_threads
+from tostatic.ops.fused import FusedConv2D
+from tostatic.runtime import conv_im2col, conv_winograd, threads
+
+
+def run(x, w, stride, pad, epilogue, rng):
+    extras, mask = [], []
+    attrs = dict(strides=(stride, stride), paddings=(pad, pad), dilations=(1, 1), groups=1,
+                 epilogue=epilogue)
+    plain = FusedConv2D.normalize_attrs({**attrs, "epilogue": ()})
+    shape = FusedConv2D.run_eager([x, w], plain)[0].shape
+    for step in epilogue:
+        if step in ("bias", "add"):
+            extras.append(rng.standard_normal(w.shape[0] if step == "bias" else shape
+                                              ).astype(np.float32))
+            mask.append(step == "bias")
+    want = FusedConv2D.run_eager([x, w, *extras], FusedConv2D.normalize_attrs(attrs))[0]
+    _, got, bound = bound_plan(FusedConv2D, [x, w, *extras], [False, True, *mask], attrs)
+    return want, got, bound.labels[0][1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.sampled_from([1, 3]), c=st.integers(1, 9), cout=st.sampled_from([8, 16, 5]),
+       hw=st.integers(5, 23), k=st.sampled_from([1, 3, 7]), stride=st.sampled_from([1, 2]),
+       pad=st.integers(0, 3), epilogue=st.sampled_from([(), ("bias", "relu"),
+                                                        ("bias", "add", "relu")]),
+       seed=st.integers(0, 2**16))
+def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stride, pad,
+                                                         epilogue, seed):
+    if hw + 2 * pad < k or (k == 1 and stride == 1 and pad == 0):  # (1x1 s1: packed GEMM)
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((cout, c, k, k)).astype(np.float32)
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conv_winograd, "MIN_CHANNELS", 1 << 30)  # im2col, not Winograd
+        mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS", 0)
+        mp.setattr(conv_im2col, "BAND_BYTES", 4 * k * k * c * hw)  # a few rows a band
+        mp.setattr(threads, "_requested", 1)
+        want, one, kind = run(x, w, stride, pad, epilogue, np.random.default_rng(seed))
+        mp.setattr(threads, "_requested", 2)
+        mp.setitem(codegen_threads._STATE, "n", 2)
+        mp.setattr("tostatic.runtime.kernels.PARALLEL_FLOPS", 0)
+        parallel = conv_im2col.threads.parallel
+        mp.setattr(conv_im2col.threads, "parallel",
+                   lambda fn, items, workers: (calls.append((items, workers)),
+                                               parallel(fn, items, workers)))
+        _, two, kind2 = run(x, w, stride, pad, epilogue, np.random.default_rng(seed))
+    assert kind == kind2 == "im2col-gen"
+    oh = (hw + 2 * pad - k) // stride + 1
+    if n > 1:  # whole images a thread
+        assert calls[0] == (n, 2)
+    elif cout > oh * oh:  # output channels a thread (the patches written once)
+        assert calls[0][0] == calls[0][1] <= 2
+    else:  # output rows a thread
+        assert calls[0] == (min(oh, 2), min(oh, 2))
+    # (the same floats, but where the split changes which GEMM runs a band: BLAS's or
+    # codegen's, each summing in its own order)
+    np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6 * float(np.abs(one).max()))
+    np.testing.assert_allclose(two, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))

@@ -1,0 +1,107 @@
+"""A Winograd convolution (runtime/conv_winograd.py) on several threads: two hand-offs an image
+group, where one call per phase (pad, input transform, GEMMs, output transform) made four.
+
+1. Input planes split over the threads: each thread pads its planes into the zero-bordered
+   buffer and transforms them into V (the pad no longer runs alone on the calling thread).
+2. Output channels split over the threads, in whole register blocks of the tile GEMM: each
+   thread multiplies its channels' filters (packed once per part, U[:, lo:hi]) by all of V
+   into its own part of the M scratch, [alpha^2, hi - lo, T], and transforms them back
+   while they are in its cache, epilogue applied. The output transform reads that part as a
+   convolution of hi - lo channels; the output and residual addresses are offset so that its
+   planes land on channels lo..hi of each image (one call per image of the group).
+
+Splitting the GEMMs by output channel, every thread reads all of V (in L2 a position at a
+time, as the one-thread kernel does for every channel block) and half of U: no thread waits
+for another between the GEMM and the output transform.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tostatic.runtime import threads
+
+
+def channel_parts(cout: int, unit: int, workers: int) -> list[tuple[int, int]]:
+    """Up to `workers` ranges of output channels, each a multiple of `unit` long."""
+    units = cout // unit
+    parts = min(workers, units)
+    bounds = [i * units // parts * unit for i in range(parts)] + [cout]
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def split_run(*, n: int, c: int, cout: int, h: int, wd: int, hp: int, wp: int, pt: int,
+              pl: int, oh: int, ow: int, th: int, tw: int, alpha: int, u: np.ndarray,
+              block: int | None, groups: Sequence[tuple[Any, ...]], xp: np.ndarray,
+              rows: np.ndarray, leaves: Sequence[str], f_pad: Any, f_in: Any, f_out: Any,
+              workers: int) -> Callable[..., None]:
+    """run(x, w, *epilogue operands, out) over `workers` threads (see the module's doc)."""
+    from tostatic.codegen import winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
+
+    p2 = alpha * alpha
+    parts = channel_parts(cout, block or 1, workers)
+    u_parts = [winograd_gemm.pack(u[:, lo:hi], block) if block else
+               np.ascontiguousarray(u[:, lo:hi]) for lo, hi in parts]
+    plane_x, plane_xp, plane_o = h * wd * 4, hp * wp * 4, oh * ow * 4
+    xp_at = xp.ctypes.data
+    bias = np.array([leaf == "bias" for leaf in leaves], bool)
+    phases = []
+    for g0, count, v, mm, kern in groups:
+        k = v.shape[2]
+        m_base = mm.reshape(-1)
+        ins = []  # (first plane of the group's, planes, pad dims, transform dims)
+        for part, (a, b) in enumerate(_even(count * c, workers)):
+            ins.append((a, np.array([b - a, h, wd, hp, wp, pt, pl], np.int64),
+                        np.array([c, hp, wp, th, tw, k, a, b], np.int64)))
+        outs = []  # per channel part: (U, M part, GEMM dims, per image (offset, dims, extras))
+        for (lo, hi), up in zip(parts, u_parts):
+            cw = hi - lo
+            m_part = m_base[p2 * lo * k:p2 * hi * k].reshape(p2, cw, k)
+            images = []
+            for i in range(count):
+                shift = ((g0 + i) * cout + lo - i * cw) * plane_o  # plane i*cw+co -> lo+co
+                images.append((shift, np.array([cw, oh, ow, th, tw, k, i * cw, (i + 1) * cw],
+                                               np.int64),
+                               np.where(bias, lo * 4, shift).astype(np.int64),
+                               np.zeros(max(1, len(leaves)), np.int64)))
+            outs.append((lo, hi, up, m_part,
+                         winograd_gemm.dims(0, p2, c, cw, k) if kern else None, images))
+        phases.append((g0, count, v, kern, ins, outs))
+
+    def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
+            _keep: Any = (xp, u_parts)) -> None:  # (the memory xp_at points into)
+        x = np.ascontiguousarray(x)
+        ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
+        addresses = np.array([a.ctypes.data for a in ops] or [0], np.int64)
+        x_at, out_at = x.ctypes.data, out.ctypes.data
+        for g0, count, v, kern, ins, outs in phases:
+            v_at = v.ctypes.data
+            group_x = x_at + g0 * c * plane_x
+            group_xp = xp_at + g0 * c * plane_xp
+
+            def transform_in(lo: int, hi: int, part: int) -> None:
+                for p in range(lo, hi):
+                    a, pad_dims, in_dims = ins[p]
+                    f_pad(group_x + a * plane_x, group_xp + a * plane_xp, pad_dims.ctypes.data)
+                    f_in(group_xp, v_at, rows[p].ctypes.data, in_dims.ctypes.data)
+
+            def gemm_out(lo: int, hi: int, part: int) -> None:
+                for p in range(lo, hi):
+                    c0, c1, up, m_part, gemm_dims, images = outs[p]
+                    if kern is None:
+                        np.matmul(up, v, out=m_part)
+                    else:
+                        kern(up.ctypes.data, v_at, m_part.ctypes.data, gemm_dims.ctypes.data)
+                    for shift, out_dims, offsets, extras in images:
+                        np.add(addresses[:len(offsets)], offsets, out=extras[:len(offsets)])
+                        f_out(m_part.ctypes.data, out_at + shift, extras.ctypes.data,
+                              rows[p].ctypes.data, out_dims.ctypes.data)
+            threads.parallel(transform_in, len(ins), len(ins))
+            threads.parallel(gemm_out, len(outs), len(outs))
+    return run
+
+
+def _even(items: int, workers: int) -> list[tuple[int, int]]:
+    parts = max(1, min(items, workers))
+    return [(i * items // parts, (i + 1) * items // parts) for i in range(parts)]
