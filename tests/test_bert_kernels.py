@@ -27,7 +27,10 @@ def compiled_kernels(monkeypatch):
 
 
 def attention_reference(q, k, v, mask, heads):
-    """Head by head, in float64: softmax(q_h k_h^T + mask) v_h, heads side by side."""
+    """Head by head, in float64: softmax(q_h k_h^T + mask) v_h, heads side by side. The mask
+    is added in the inputs' dtype, as every kernel does: scores behind a -1e4 padding mask
+    keep only float32's ulp of 1e4 (~1e-3), so a row whose keys are all masked differs from
+    a float64 softmax by ~1e-4 whatever the kernel (a case hypothesis found)."""
     b, sq, hd = q.shape
     d = hd // heads
     out = np.zeros((b, sq, hd))
@@ -36,7 +39,8 @@ def attention_reference(q, k, v, mask, heads):
             cols = slice(h * d, (h + 1) * d)
             s = q[i, :, cols].astype(np.float64) @ k[i, :, cols].T.astype(np.float64)
             if mask is not None:
-                s = s + np.broadcast_to(mask, (b, heads, sq, s.shape[1]))[i, h]
+                s = (s.astype(q.dtype) + np.broadcast_to(mask, (b, heads, sq, s.shape[1]))[i, h]
+                     ).astype(np.float64)
             e = np.exp(s - s.max(axis=1, keepdims=True))
             out[i, :, cols] = (e / e.sum(axis=1, keepdims=True)) @ v[i, :, cols]
     return out

@@ -149,7 +149,8 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
         if workers > 1:
             return _split_run(
                 n=n, c=c, cout=cout, h=h, wd=wd, hp=hp, wp=wp, pt=pt, pl=pl, oh=oh, ow=ow,
-                th=th, tw=tw, alpha=alpha, u=u, block=block if narrow else None,
+                th=th, tw=tw, alpha=alpha, u=u_packed if narrow else u,
+                block=block if narrow else None,
                 groups=groups, xp=xp, rows=rows, leaves=leaves, f_pad=f_pad, f_in=f_in,
                 f_out=f_out, workers=workers)
         # one thread: every address and dims array fixed at bind, three calls a group

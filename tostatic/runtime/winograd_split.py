@@ -41,8 +41,10 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, hp: int, wp: int, p
 
     p2 = alpha * alpha
     parts = channel_parts(cout, block or 1, workers)
-    u_parts = [winograd_gemm.pack(u[:, lo:hi], block) if block else
-               np.ascontiguousarray(u[:, lo:hi]) for lo, hi in parts]
+    # u: U [alpha^2, C_out, C_in], or with `block` already packed [alpha^2, C_out / block,
+    # C_in, block], whose channel parts are then runs of whole blocks
+    u_parts = [np.ascontiguousarray(u[:, lo // block:hi // block] if block else u[:, lo:hi])
+               for lo, hi in parts]
     plane_x, plane_xp, plane_o = h * wd * 4, hp * wp * 4, oh * ow * 4
     xp_at = xp.ctypes.data
     bias = np.array([leaf == "bias" for leaf in leaves], bool)
