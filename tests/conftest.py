@@ -212,3 +212,11 @@ def one_op_module(cls, types, attrs):
     module = ModuleOp([fn])
     module.verify()
     return module
+
+
+@pytest.fixture
+def compiled_kernels(monkeypatch):
+    """Tests of the compiled kernels themselves (`pytestmark = pytest.mark.usefixtures(
+    "compiled_kernels")`) run them whatever TOSTATIC_KERNELS the run has: with
+    TOSTATIC_KERNELS=numpy the rest of the suite runs on the numpy kernels."""
+    monkeypatch.delenv("TOSTATIC_KERNELS", raising=False)

@@ -20,10 +20,7 @@ from tostatic.runtime.layer_norm_kernel import layer_norm_factory
 from tostatic.static import InputSpec
 
 
-@pytest.fixture(autouse=True)
-def compiled_kernels(monkeypatch):
-    """These tests are of the compiled kernels, whatever TOSTATIC_KERNELS the run has."""
-    monkeypatch.delenv("TOSTATIC_KERNELS", raising=False)
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
 
 
 def attention_reference(q, k, v, mask, heads):

@@ -15,7 +15,8 @@ from tostatic.codegen import threads as codegen_threads
 from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul, apply_epilogue
 from tostatic.runtime import packed_gemm
 
-pytestmark = pytest.mark.skipif(not gemm.available(), reason="the packed GEMM needs AVX-512")
+pytestmark = [pytest.mark.skipif(not gemm.available(), reason="the packed GEMM needs AVX-512"),
+              pytest.mark.usefixtures("compiled_kernels")]
 SIZES = st.sampled_from([1, 2, 7, 12, 13, 24, 31, 32, 33, 47, 100])
 # every step, in few epilogues (each compiles a module): vector arithmetic, applied in
 # registers, and activations with exp / erf / tanh, applied over the finished tile

@@ -12,6 +12,8 @@ from tostatic.codegen import threads as codegen_threads
 from tostatic.ops.fused import FusedConv2D
 from tostatic.runtime import conv_im2col, conv_winograd, threads
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
+
 
 def run(x, w, stride, pad, epilogue, rng):
     extras, mask = [], []

@@ -12,6 +12,8 @@ from tostatic.codegen import winograd
 from tostatic.ops.fused import FusedConv2D
 from tostatic.runtime import conv_winograd, threads, winograd_split
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
+
 
 def run_case(x, w, pads, epilogue, rng, bias_shape=None):
     attrs = dict(strides=(1, 1), paddings=pads, dilations=(1, 1), groups=1, epilogue=epilogue)

@@ -11,6 +11,8 @@ from tostatic.runtime import packed_gemm, threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import column_blocks
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
+
 
 @pytest.mark.parametrize("epilogue", [("bias", "gelu"), ("bias", "gelu_tanh"), ("bias",),
                                       ("bias", "relu", "add"), ("add", "silu"),

@@ -18,6 +18,8 @@ from tostatic.ops.elementwise import Add, Maximum, Multiply, Subtract
 from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul
 from tostatic.runtime.plan import ExecutionPlan
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
+
 SETTINGS = settings(max_examples=40, deadline=None)
 
 

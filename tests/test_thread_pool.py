@@ -8,6 +8,8 @@ import pytest
 from tostatic.codegen import threads
 from tostatic.runtime import threads as runtime_threads
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
+
 
 def record(items, workers):
     seen, names, me = [], set(), threading.current_thread().name
