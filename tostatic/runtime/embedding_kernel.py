@@ -31,7 +31,7 @@ def embedding_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                     np.take(table, ids, axis=0, out=out, mode="raise")
                     return
                 except IndexError:
-                    pass
+                    pass  # out of range: the eager below raises the op's error, naming it
             np.copyto(out, LookupTableV2.run_eager([ids, w], attrs)[0])
         return run
     return [], bind, "take"
