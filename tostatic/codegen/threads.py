@@ -125,7 +125,7 @@ def _keep_off_caller() -> None:
         try:
             os.sched_setaffinity(t.native_id, others)
         except OSError:
-            pass
+            pass  # a thread that ended, or a CPU set we may not use: placement is a hint
 
 
 SPIN_US = 2000  # the caller spins this long for a pool thread's part, then blocks

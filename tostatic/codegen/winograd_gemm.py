@@ -37,6 +37,13 @@ def rows_for(cout: int, vectors: int) -> int | None:
     return None if cout % rows else rows
 
 
+def rows_within(cout: int, width: int, max_padding: float) -> int | None:
+    """rows_for `width` columns, or None where rounding them up to whole vectors would add
+    more than the factor `max_padding` of work (then BLAS's GEMM is the faster)."""
+    vectors = -(-width // LANES)
+    return rows_for(cout, vectors) if vectors * LANES <= max_padding * width else None
+
+
 def vectors_for(rows: int, vectors: int) -> int:
     """NVB, the tile vectors of a register block: R x NVB accumulators, at most 24."""
     return 1 if rows == 16 else (2 if vectors == 4 else min(vectors, 3))

@@ -155,8 +155,8 @@ def _channel_gemms(packed: np.ndarray, width: int, workers: int
 
     cout, k = packed.shape
     vectors = -(-width // wg.LANES)
-    rows = wg.rows_for(cout, vectors) if BAND_GEMM and packed.dtype == np.float32 and \
-        vectors * wg.LANES <= MAX_PADDING * width else None
+    rows = wg.rows_within(cout, width, MAX_PADDING) if BAND_GEMM and \
+        packed.dtype == np.float32 else None
     parts = _even(cout // (rows or 1), workers)
     if rows is None:
         return [lambda m, out, lo=lo, hi=hi: np.matmul(packed[lo:hi], m, out=out[lo:hi])
@@ -198,15 +198,13 @@ def _band_gemms(packed: np.ndarray, widths: list[int], ldv: int,
     out: list[Callable[[int, int], None] | None] = []
     units: dict[int, Any] = {}
     for width in widths:
-        vectors = -(-width // wg.LANES)
-        rows = wg.rows_for(cout, vectors) if vectors * wg.LANES <= MAX_PADDING * width \
-            else None
+        rows = wg.rows_within(cout, width, MAX_PADDING)
         if rows is None:
             out.append(None)
             continue
         if rows not in units:
             units[rows] = wg.pack(packed[None], rows)
-        f = wg.kernel(rows, wg.vectors_for(rows, vectors))
+        f = wg.kernel(rows, wg.vectors_for(rows, -(-width // wg.LANES)))
         dims = wg.dims(0, 1, k, cout, width, ldv, ldm)
 
         def run(v: int, m: int, f: Any = f, u: np.ndarray = units[rows],

@@ -108,9 +108,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     tiles = group * per_image
     # codegen's tile GEMMs (codegen/winograd_gemm.py) over U packed once (BLAS repacks its
     # panels every call); V and M rows are then padded to whole 16-float vectors
-    vectors = -(-tiles // winograd_gemm.LANES)
-    block = winograd_gemm.rows_for(cout, vectors) \
-        if NARROW_GEMM and vectors * winograd_gemm.LANES <= MAX_PADDING * tiles else None
+    block = winograd_gemm.rows_within(cout, tiles, MAX_PADDING) if NARROW_GEMM else None
     narrow = block is not None
     u_packed = winograd.filter_transform(w, m, block) if block else None
     u = None if block else winograd.filter_transform(w, m)
