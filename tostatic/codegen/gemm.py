@@ -44,6 +44,10 @@ NR = NV * LANES
 # memory, as in a model: the constant operand is then read in short runs, not one stream
 # ([1,1280] @ [1280,1000]: 0.139 -> 0.048 ms; W[1280,320] @ X[320,49]: 0.378 -> 0.201 ms)
 KC = 2048
+# floats ahead in the packed weight's stream that each k step prefetches (0: none): in a
+# model the weight comes from DRAM, where the hardware prefetcher alone left the deep 1x1s
+# at 130-150 GFLOP/s (see runtime/packed_gemm.py)
+PREFETCH = 1024
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
@@ -64,8 +68,9 @@ def _min(b: ir.IRBuilder, x: Any, y: Any) -> Any:
 class _Emitter:
     """The module of one (mode, epilogue) pair."""
 
-    def __init__(self, mode: str, expr: se.Expr | None, kinds: tuple[str, ...]):
-        self.mode, self.expr, self.kinds = mode, expr, kinds
+    def __init__(self, mode: str, expr: se.Expr | None, kinds: tuple[str, ...],
+                 prefetch: int = 0):
+        self.mode, self.expr, self.kinds, self.prefetch = mode, expr, kinds, prefetch
         self.in_registers = expr is not None and all(
             e.kind in _VECTOR_KINDS for e in expr.nodes())
         self.km = emit.KernelModule()
@@ -75,6 +80,8 @@ class _Emitter:
                                  "llvm.masked.load.v16f32.p0")
         self.mstore = ir.Function(m, ir.FunctionType(ir.VoidType(), [VT, PTR, I32, MT]),
                                   "llvm.masked.store.v16f32.p0")
+        self.pf = ir.Function(m, ir.FunctionType(ir.VoidType(), [PTR, I32, I32, I32]),
+                              "llvm.prefetch.p0")
         self.micros: dict[tuple[int, int, bool], ir.Function] = {}
         # the K loop stays as written: unrolled, LLVM hoisted the broadcasts of two steps
         # and spilled accumulators (x's rows in place: 181 instead of 250 GFLOP/s)
@@ -134,8 +141,15 @@ class _Emitter:
                 for v in range(nv):
                     b.store(self._vload(b, cptr(r, v), vmask(v)), accs[r][v])
 
-        def step(k: Any, acc: Any) -> None:
+        def step(k: Any, acc: Any, fetch: bool = False) -> None:
             bk = b.gep(bp, [b.mul(k, ldb)], source_etype=F32)
+            if fetch and self.prefetch:  # the packed weight's stream, `prefetch` floats on
+                ahead = [b.gep(a, [b.add(b.mul(k, I64(MR)), I64(self.prefetch))],
+                               source_etype=F32)] if self.mode == "conv" else \
+                    [b.gep(bk, [I64(self.prefetch + v * LANES)], source_etype=F32)
+                     for v in range(nv)]
+                for p in ahead:
+                    b.call(self.pf, [p, I32(0), I32(3), I32(1)])
             bv = [self._vload(b, b.gep(bk, [I64(v * LANES)], source_etype=F32), vmask(v))
                   for v in range(nv)]
             for r in range(m):
@@ -146,7 +160,7 @@ class _Emitter:
         whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets))
         with emit.loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
             for i, acc in enumerate(acc_sets):
-                step(b.add(k, I64(i)), acc)
+                step(b.add(k, I64(i)), acc, fetch=True)
         with emit.loop(b, whole, kc, I64(1)) as k:
             step(k, accs)
         for acc in acc_sets[1:]:
@@ -312,15 +326,16 @@ class _Emitter:
                         go(nv, True, b.sub(b.shl(I64(1), left), I64(1)))
 
 
-def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] = ()) -> str:
+def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] = (),
+                prefetch: int = 0) -> str:
     """The LLVM IR of a mode's kernels (tests read its assembly)."""
-    em = _Emitter(mode, expr, kinds)
+    em = _Emitter(mode, expr, kinds, prefetch)
     em.driver()
     return em.text()
 
 
 def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
-    key = (mode, expr, kinds)
+    key = (mode, expr, kinds, PREFETCH)
     if key not in _FUNCS:
         names = ["__NAME__gemm"]
         address = engine.compile_recipe(("gemm", *key), lambda: module_text(*key),
@@ -386,7 +401,8 @@ class PackedGemm:
         lde = [e.strides[0] // 4 if kind == "add" else 0 for e, kind in zip(extras, self.kinds)]
         ptrs = (ctypes.c_void_p * max(1, len(extras)))()  # (one call at a time uses them)
         ptrs_address = ctypes.addressof(ptrs)
-        packed = self.packed.ctypes.data
+        keep = self.packed  # (the closures below hold it: the call reads it by address)
+        packed = keep.ctypes.data
         conv = self.mode == "conv"
         nc = max(NR, min(-(-cols // NR) * NR, B_BLOCK_BYTES // (4 * min(KC, self.k)) // NR * NR))
         head = [rows, cols, self.k, ldb, out.strides[0] // 4]
@@ -412,12 +428,13 @@ class PackedGemm:
             dims = whole.ctypes.data
 
             def single(xa: int, oa: int, ea: Sequence[int]) -> None:
-                _keep = ptrs, whole  # noqa: F841 (alive while the call may run)
+                _keep = ptrs, whole, keep  # noqa: F841 (alive while the call may run)
                 gemm(*operands(xa, oa, ea), dims)
             return single
         chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
 
         def split(xa: int, oa: int, ea: Sequence[int]) -> None:
+            _keep = keep  # noqa: F841
             base = operands(xa, oa, ea)
 
             def chunk(lo: int, hi: int) -> None:
