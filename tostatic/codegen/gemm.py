@@ -48,6 +48,8 @@ KC = 2048
 # model the weight comes from DRAM, where the hardware prefetcher alone left the deep 1x1s
 # at 130-150 GFLOP/s (see runtime/packed_gemm.py)
 PREFETCH = 1024
+# columns past whole vectors that the column kernel takes (conv mode), not a masked vector
+COLUMN_TAIL = 4
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
@@ -69,8 +71,9 @@ class _Emitter:
     """The module of one (mode, epilogue) pair."""
 
     def __init__(self, mode: str, expr: se.Expr | None, kinds: tuple[str, ...],
-                 prefetch: int = 0):
+                 prefetch: int = 0, column_tail: int = 0):
         self.mode, self.expr, self.kinds, self.prefetch = mode, expr, kinds, prefetch
+        self.column_tail = column_tail
         self.in_registers = expr is not None and all(
             e.kind in _VECTOR_KINDS for e in expr.nodes())
         self.km = emit.KernelModule()
@@ -87,7 +90,8 @@ class _Emitter:
         # and spilled accumulators (x's rows in place: 181 instead of 250 GFLOP/s)
         self.no_unroll = m.add_metadata([m.add_metadata([
             ir.MetaDataString(m, "llvm.loop.unroll.disable")])])
-        self.tile = None if expr is None or self.in_registers else self._tile_epilogue()
+        self.tile = None if expr is None else self._tile_epilogue()
+        self.columns: dict[int, ir.Function] = {}
 
     # --- microkernel ------------------------------------------------------------------------
     def _vload(self, b: ir.IRBuilder, p: Any, mask: Any) -> Any:
@@ -285,13 +289,97 @@ class _Emitter:
                             bptr, bld = b.gep(bm, [off], source_etype=F32), I64(NR)
                         call = (apanel, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip,
                                 jr)
-                        self._rows(b, mrem, ncols, call)
-                        if self.tile is not None:
+                        self._rows_and_tail(b, mrem, ncols, call)
+                        if self.tile is not None and not self.in_registers:
                             with b.if_then(end_k):
                                 b.call(self.tile, [b.gep(c, [b.add(b.mul(ip, ldc), jr)],
                                                          source_etype=F32), ldc, mrem, ncols,
                                                    extras_p, lde_p, ip, jr])
         b.ret_void()
+
+    def _rows_and_tail(self, b: ir.IRBuilder, mrem: Any, ncols: Any,
+                       call: tuple[Any, ...]) -> None:
+        """The tile; in conv mode its last 1..COLUMN_TAIL columns past whole vectors by the
+        column kernel (HW = 49: 32 + 16 + 1 columns, not 32 + 32)."""
+        if self.mode != "conv" or not self.column_tail:
+            self._rows(b, mrem, ncols, call)
+            return
+        rest = b.and_(ncols, I64(LANES - 1))
+        tail = b.and_(b.icmp_signed("!=", ncols, I64(NR)),
+                      b.icmp_unsigned("<=", b.sub(rest, I64(1)), I64(self.column_tail - 1)))
+        with b.if_else(tail) as (yes, no):
+            with yes:
+                main = b.sub(ncols, rest)
+                with b.if_then(b.icmp_signed(">", main, I64(0))):
+                    self._rows(b, mrem, main, call)
+                a, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip, jr = call
+                for width in range(1, self.column_tail + 1):
+                    with b.if_then(b.icmp_signed("==", rest, I64(width))):
+                        col = b.add(jr, main)
+                        b.call(self.column(width), [
+                            a, lda, b.gep(bptr, [main], source_etype=F32), bld,
+                            b.gep(c, [b.add(b.mul(ip, ldc), col)], source_etype=F32), ldc,
+                            kc, flags, mrem, extras_p, lde_p, ip, col])
+            with no:
+                self._rows(b, mrem, ncols, call)
+
+    def column(self, width: int) -> ir.Function:
+        """void t(a, lda, b, ldb, c, ldc, kc, flags, m, extras, lde, row, col): C[m, width]
+        (+)= A[m, kc] B[kc, width] of a conv-mode panel, its m rows along one vector (a
+        masked load of the panel's k-th MR floats) times a broadcast of each column's B;
+        flags as for `micro`. `width` FMAs a k where a masked vector of columns spends MR."""
+        if width in self.columns:
+            return self.columns[width]
+        ft = ir.FunctionType(ir.VoidType(), [PTR, I64, PTR, I64, PTR, I64, I64, I64, I64, PTR,
+                                             PTR, I64, I64])
+        fn = ir.Function(self.km.module, ft, f"__NAME__c{width}")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")
+        a, _, bp, ldb, c, ldc, kc, flags, m, extras_p, lde_p, row, col = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        lanes = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
+        m_splat = b.insert_element(ir.Constant(ir.VectorType(I64, LANES), None), m, I32(0))
+        m_splat = b.shuffle_vector(m_splat, ir.Constant(ir.VectorType(I64, LANES), None),
+                                   ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
+        rows = b.icmp_signed("<", lanes, m_splat)
+        zero = ir.Constant(VT, None)
+        sets = max(1, 4 // width)
+        acc_sets = [[emit.alloca(b, VT, zero) for _ in range(width)] for _ in range(sets)]
+        accs = acc_sets[0]
+        with b.if_then(b.trunc(b.and_(flags, I64(1)), I1)):  # (C's column into lanes)
+            for j in range(width):
+                with emit.loop(b, 0, m) as r:
+                    v = emit.load(b, c, b.add(b.mul(r, ldc), I64(j)), "float32")
+                    b.store(b.insert_element(b.load(accs[j], typ=VT), v, b.trunc(r, I32)),
+                            accs[j])
+
+        def step(k: Any, acc: Any) -> None:
+            av = self._vload(b, b.gep(a, [b.mul(k, I64(MR))], source_etype=F32), rows)
+            bk = b.gep(bp, [b.mul(k, ldb)], source_etype=F32)
+            for j in range(width):
+                s = _splat(b, emit.load(b, bk, I64(j), "float32"), LANES)
+                b.store(b.call(self.fma, [av, s, b.load(acc[j], typ=VT)]), acc[j])
+        whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets))
+        with emit.loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
+            for i, acc in enumerate(acc_sets):
+                step(b.add(k, I64(i)), acc)
+        with emit.loop(b, whole, kc, I64(1)) as k:
+            step(k, accs)
+        for j in range(width):
+            total = b.load(accs[j], typ=VT)
+            for acc in acc_sets[1:]:
+                total = b.fadd(total, b.load(acc[j], typ=VT))
+            b.store(total, accs[j])
+            with emit.loop(b, 0, m) as r:
+                emit.store(b, b.extract_element(b.load(accs[j], typ=VT), b.trunc(r, I32)), c,
+                           b.add(b.mul(r, ldc), I64(j)), "float32")
+        if self.in_registers:  # (else the driver runs the tile epilogue over the tile)
+            with b.if_then(b.trunc(b.lshr(flags, I64(1)), I1)):
+                b.call(self.tile, [c, ldc, m, I64(width), extras_p, lde_p, row, col])
+        b.ret_void()
+        self.columns[width] = fn
+        return fn
 
     def _rows(self, b: ir.IRBuilder, mrem: Any, ncols: Any, call: tuple[Any, ...]) -> None:
         with b.if_else(b.icmp_signed("==", mrem, I64(MR))) as (full, part):
@@ -317,6 +405,13 @@ class _Emitter:
             with full:
                 go(NV, False, I64(-1))
             with part:
+                self._masked(b, ncols, go)
+
+    def _masked(self, b: ir.IRBuilder, ncols: Any, go: Callable[[int, bool, Any], None]) -> None:
+        with b.if_else(b.icmp_signed("==", ncols, I64(LANES))) as (whole, part):
+            with whole:  # (the whole vector before a column tail)
+                go(1, False, I64(-1))
+            with part:
                 for nv in range(1, NV + 1):
                     lo, hi = (nv - 1) * LANES, nv * LANES
                     inside = b.and_(b.icmp_signed(">", ncols, I64(lo)),
@@ -327,15 +422,15 @@ class _Emitter:
 
 
 def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] = (),
-                prefetch: int = 0) -> str:
+                prefetch: int = 0, column_tail: int = 0) -> str:
     """The LLVM IR of a mode's kernels (tests read its assembly)."""
-    em = _Emitter(mode, expr, kinds, prefetch)
+    em = _Emitter(mode, expr, kinds, prefetch, column_tail)
     em.driver()
     return em.text()
 
 
 def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
-    key = (mode, expr, kinds, PREFETCH)
+    key = (mode, expr, kinds, PREFETCH, COLUMN_TAIL)
     if key not in _FUNCS:
         names = ["__NAME__gemm"]
         address = engine.compile_recipe(("gemm", *key), lambda: module_text(*key),
