@@ -488,20 +488,29 @@ class PackedGemm:
         if self.mode == "conv":
             if x.shape != (self.k, cols) or rows != self.m:
                 raise ValueError(f"packed GEMM: W {self.m}x{self.k} @ X {list(x.shape)}")
-            ldb = x.strides[0] // 4
-        else:
-            if x.shape != (rows, self.k) or cols != self.n:
-                raise ValueError(f"packed GEMM: X {list(x.shape)} @ W {self.k}x{self.n}")
-            ldb = NR
+        elif x.shape != (rows, self.k) or cols != self.n:
+            raise ValueError(f"packed GEMM: X {list(x.shape)} @ W {self.k}x{self.n}")
         lde = [e.strides[0] // 4 if kind == "add" else 0 for e, kind in zip(extras, self.kinds)]
-        ptrs = (ctypes.c_void_p * max(1, len(extras)))()  # (one call at a time uses them)
+        return self.prepare_strides((rows, cols), x.strides[0] // 4, out.strides[0] // 4, lde,
+                                    split)
+
+    def prepare_strides(self, shape: tuple[int, int], ldx: int, ldc: int, lde: Sequence[int],
+                        split: bool = True, span: tuple[int, int] | None = None
+                        ) -> Callable[[int, int, Sequence[int]], None]:
+        """`prepare` from the output's shape and the row strides (in floats) of x, out and
+        each extra (0 for a bias): for operands whose memory is not there yet. span: only
+        the output rows [lo, hi), lo a multiple of MR, on the calling thread (the caller
+        splits)."""
+        rows, cols = shape
+        ldb = ldx if self.mode == "conv" else NR
+        ptrs = (ctypes.c_void_p * max(1, len(lde)))()  # (one call at a time uses them)
         ptrs_address = ctypes.addressof(ptrs)
         keep = self.packed  # (the closures below hold it: the call reads it by address)
         packed = keep.ctypes.data
         conv = self.mode == "conv"
         nc = max(NR, min(-(-cols // NR) * NR, B_BLOCK_BYTES // (4 * min(KC, self.k)) // NR * NR))
-        head = [rows, cols, self.k, ldb, out.strides[0] // 4]
-        tail = [KC, nc, x.strides[0] // 4, *lde]
+        head = [rows, cols, self.k, ldb, ldc]
+        tail = [KC, nc, ldx, *lde]
         row_panels, col_panels = -(-rows // MR), -(-cols // NR)
         # the split whose busiest thread has the fewer tiles (a 1x1 convolution on 14x14
         # planes: 7 column panels split 4 / 3, its 22 row panels 11 / 11)
@@ -517,9 +526,12 @@ class PackedGemm:
             for i, e in enumerate(ea):
                 ptrs[i] = e
             return (packed, xa, oa, ptrs_address) if conv else (xa, packed, oa, ptrs_address)
-        if not split or threads.num_threads() == 1 or min(panels, panels * work
-                                             // threads.MIN_ELEMENTS_PER_THREAD) < 2:
-            whole = np.array(head + [0, rows, 0, cols] + tail, dtype=np.int64)
+        if span is not None or not split or threads.num_threads() == 1 or min(
+                panels, panels * work // threads.MIN_ELEMENTS_PER_THREAD) < 2:
+            lo, hi = span or (0, rows)
+            if lo % MR:
+                raise ValueError(f"packed GEMM: rows from {lo}, not a multiple of {MR}")
+            whole = np.array(head + [lo, hi, 0, cols] + tail, dtype=np.int64)
             dims = whole.ctypes.data
 
             def single(xa: int, oa: int, ea: Sequence[int]) -> None:
