@@ -15,7 +15,11 @@ registers) and, for each k, loads two vectors of the B panel and broadcasts MR v
 into 24 FMAs (vbroadcastss + vfmadd231ps on zmm; 250-275 GFLOP/s on one Zen 5 core, where
 OpenBLAS's sgemm reaches 228); with 1-2 rows, 2-4 sets of accumulators over alternate k hide
 the FMA latency. Edges: fewer rows run kernels of 8, 4, 2, 1 rows; fewer columns a masked
-variant (loads and stores under an AVX-512 mask). Cache blocking: N in blocks of NC (a K x NC
+variant (loads and stores under an AVX-512 mask), except in conv mode the last 1-4 columns
+past whole vectors: a column kernel holds the panel's rows along one vector and broadcasts
+each column of X (1 FMA a column and k, not 12: a 7x7 plane is 32 + 16 + 1 columns, not
+32 + 32). Each k step prefetches the packed weight PREFETCH floats ahead (in a model it
+comes from DRAM). Cache blocking: N in blocks of NC (a K x NC
 block of B stays in L2 while every row panel of A passes over it) and K in blocks of KC
 (partial sums stored in the output and read back by the next block), KC = 2048: see KC. The
 fused epilogue (bias, residual add, activation; epilogue.epilogue_expr) is applied to the
@@ -44,9 +48,10 @@ NR = NV * LANES
 # memory, as in a model: the constant operand is then read in short runs, not one stream
 # ([1,1280] @ [1280,1000]: 0.139 -> 0.048 ms; W[1280,320] @ X[320,49]: 0.378 -> 0.201 ms)
 KC = 2048
-# floats ahead in the packed weight's stream that each k step prefetches (0: none): in a
-# model the weight comes from DRAM, where the hardware prefetcher alone left the deep 1x1s
-# at 130-150 GFLOP/s (see runtime/packed_gemm.py)
+# floats ahead in the packed weight's stream that each k step prefetches (0: none), and in
+# conv mode x's row k in the next column panel: in a model the weight comes from DRAM and x
+# from L3, where the hardware prefetcher alone left the deep 1x1s at 120-170 GFLOP/s
+# (ResNet-50's 33 1x1s, isolated, weights evicted: 20.7 -> 17.1 ms; 2048 ahead: the same)
 PREFETCH = 1024
 # columns past whole vectors that the column kernel takes (conv mode), not a masked vector
 COLUMN_TAIL = 4
@@ -152,6 +157,9 @@ class _Emitter:
                                source_etype=F32)] if self.mode == "conv" else \
                     [b.gep(bk, [I64(self.prefetch + v * LANES)], source_etype=F32)
                      for v in range(nv)]
+                if self.mode == "conv":  # and x's row k in the next column panel
+                    ahead += [b.gep(bk, [I64(NR + v * LANES)], source_etype=F32)
+                              for v in range(NV)]
                 for p in ahead:
                     b.call(self.pf, [p, I32(0), I32(3), I32(1)])
             bv = [self._vload(b, b.gep(bk, [I64(v * LANES)], source_etype=F32), vmask(v))
