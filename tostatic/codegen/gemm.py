@@ -95,7 +95,10 @@ class _Emitter:
         # and spilled accumulators (x's rows in place: 181 instead of 250 GFLOP/s)
         self.no_unroll = m.add_metadata([m.add_metadata([
             ir.MetaDataString(m, "llvm.loop.unroll.disable")])])
-        self.tile = None if expr is None else self._tile_epilogue()
+        # the epilogue over a finished tile: for activations not in registers, and for the
+        # column kernel's tiles
+        self.tile = None if expr is None or (self.in_registers and (
+            mode != "conv" or not column_tail)) else self._tile_epilogue()
         self.columns: dict[int, ir.Function] = {}
 
     # --- microkernel ------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     band = rows if by_channels else max(1, min(rows, BAND_BYTES // (k * ow * item)))
     gemm = _PackedGemms(packed, epilogue)
     weights = cout * k * item
-    if not by_channels and weights > BAND_WEIGHT_BYTES and (gemm.plain is None or
+    if not by_channels and weights > BAND_WEIGHT_BYTES and (not gemm.has_gemm or
                                                             weights > BAND_BYTES):
         band = rows
     bands = [b for y0, y1 in ranges for b in range_bands(y0, y1, band)]
@@ -92,7 +92,7 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     for y0, y1 in ranges:
         parts.append([(b0, b1, np.array([c, hp, wp, ow, b0, b1, band * ow], np.int64))
                       for b0, b1 in bands if y0 <= b0 < y1])
-    # per slot (thread) and band: the prepared packed GEMMs (fused, plain), or np.matmul
+    # per slot (thread) and band: its packed GEMM calls (None: np.matmul)
     calls = [[gemm.band((cout, (b1 - b0) * ow), band * ow, oh * ow) for b0, b1 in bands]
              for _ in range(slots)]
     band_at = {b: i for i, b in enumerate(bands)}
@@ -118,10 +118,10 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                 if g is None:
                     np.matmul(packed, m_all[:, :(b1 - b0) * ow], out=out3[i, :, b0 * ow:b1 * ow])
                 elif fused is None:
-                    g[1](m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data, ())
+                    g.plain()(m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data, ())
                 else:
                     at = (i * cout * oh * ow + b0 * ow) * 4
-                    g[0](m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data,
+                    g.fused(m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data,
                          [e + at * step for e, step in zip(fused, gemm.steps)])
 
         def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray,
@@ -175,30 +175,31 @@ class _PackedGemms:
 
     def __init__(self, packed: np.ndarray, epilogue: Sequence[str]) -> None:
         self.w, self.cout = packed, packed.shape[0]
-        self.plain = _packed(packed, ())
-        self.fused = _packed(packed, epilogue) if epilogue and self.plain is not None \
-            else None
+        self.has_gemm = _has_gemm(packed.dtype)
+        self.fused = _packed(packed, epilogue) if epilogue and self.has_gemm else None
+        # without a fused one, built now; else when first needed (extras that do not suit it)
+        self._plain = _packed(packed, ()) if self.has_gemm and self.fused is None else None
         self.kinds = self.fused.kinds if self.fused is not None else ()
         # an extra's address step per output element: 0 for a bias, 1 for an addend
         self.steps = [0 if kind == "bias" else 1 for kind in self.kinds]
 
+    @property
+    def plain(self) -> Any:
+        if self._plain is None:
+            self._plain = _packed(self.w, ())
+        return self._plain
+
     def band(self, shape: tuple[int, int], ldx: int, ldc: int,
-             span: tuple[int, int] | None = None) -> tuple[Any, Any] | None:
-        """(fused call or None, plain call) of one band: call(patches address, its output's
-        address, the extras' addresses), on the calling thread; None without the GEMM."""
-        if self.plain is None:
-            return None
-        lde = [0 if kind == "bias" else ldc for kind in self.kinds]
-        return (None if self.fused is None else
-                self.fused.prepare_strides(shape, ldx, ldc, lde, split=False, span=span),
-                self.plain.prepare_strides(shape, ldx, ldc, [], split=False, span=span))
+             span: tuple[int, int] | None = None) -> _Band | None:
+        """One band's GEMM calls (on the calling thread); None without the GEMM."""
+        return _Band(self, shape, ldx, ldc, span) if self.has_gemm else None
 
     def channels(self, width: int, workers: int) -> list[Callable[..., None]]:
         """Per thread, run(patches [K, width], out [C_out, width], fused extras or None) of
         its output channels (whole register blocks of them)."""
         from tostatic.codegen.gemm import MR  # noqa: PLC0415
         cout = self.cout
-        if self.plain is None:
+        if not self.has_gemm:
             return [lambda m, out, _e, lo=lo, hi=hi: np.matmul(self.w[lo:hi], m, out=out[lo:hi])
                     for lo, hi in _even(cout, workers)]
         runs = []
@@ -208,9 +209,9 @@ class _PackedGemms:
             def run(m: np.ndarray, out: np.ndarray, fused: list[int] | None,
                     g: Any = g) -> None:
                 if fused is None:
-                    g[1](m.ctypes.data, out.ctypes.data, ())
+                    g.plain()(m.ctypes.data, out.ctypes.data, ())
                 else:
-                    g[0](m.ctypes.data, out.ctypes.data, fused)
+                    g.fused(m.ctypes.data, out.ctypes.data, fused)
             runs.append(run)
         return runs
 
@@ -227,12 +228,36 @@ class _PackedGemms:
         return [e.__array_interface__["data"][0] for e in extras]
 
 
+class _Band:
+    """A band's calls(patches address, its output's address, the extras' addresses): `fused`
+    (or None) and `plain()`, prepared on first use."""
+
+    def __init__(self, gemms: _PackedGemms, shape: tuple[int, int], ldx: int, ldc: int,
+                 span: tuple[int, int] | None) -> None:
+        self.gemms, self.args = gemms, (shape, ldx, ldc, span)
+        lde = [0 if kind == "bias" else ldc for kind in gemms.kinds]
+        self.fused = None if gemms.fused is None else \
+            gemms.fused.prepare_strides(shape, ldx, ldc, lde, split=False, span=span)
+        self._plain: Any = None
+
+    def plain(self) -> Any:
+        if self._plain is None:
+            shape, ldx, ldc, span = self.args
+            self._plain = self.gemms.plain.prepare_strides(shape, ldx, ldc, [], split=False,
+                                                           span=span)
+        return self._plain
+
+
+def _has_gemm(dtype: np.dtype) -> bool:
+    if not BAND_GEMM or dtype != np.float32:
+        return False
+    from tostatic.codegen import gemm  # noqa: PLC0415 (llvmlite loads on first use)
+    return gemm.available()
+
+
 def _packed(packed: np.ndarray, epilogue: Sequence[str]) -> Any:
-    if not BAND_GEMM or packed.dtype != np.float32:
-        return None
+    """codegen's PackedGemm of the weights with the epilogue, or None (no code for it)."""
     from tostatic.codegen import epilogue as epi, gemm  # noqa: PLC0415
-    if not gemm.available():
-        return None
     try:
         expr, kinds = epi.epilogue_expr(epilogue, "float32") if epilogue else (None, ())
         return gemm.PackedGemm("conv", packed, expr, kinds)
