@@ -318,21 +318,18 @@ class _Emitter:
         rest = b.and_(ncols, I64(LANES - 1))
         tail = b.and_(b.icmp_signed("!=", ncols, I64(NR)),
                       b.icmp_unsigned("<=", b.sub(rest, I64(1)), I64(self.column_tail - 1)))
-        with b.if_else(tail) as (yes, no):
-            with yes:
-                main = b.sub(ncols, rest)
-                with b.if_then(b.icmp_signed(">", main, I64(0))):
-                    self._rows(b, mrem, main, call)
-                a, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip, jr = call
-                for width in range(1, self.column_tail + 1):
-                    with b.if_then(b.icmp_signed("==", rest, I64(width))):
-                        col = b.add(jr, main)
-                        b.call(self.column(width), [
-                            a, lda, b.gep(bptr, [main], source_etype=F32), bld,
-                            b.gep(c, [b.add(b.mul(ip, ldc), col)], source_etype=F32), ldc,
-                            kc, flags, mrem, extras_p, lde_p, ip, col])
-            with no:
-                self._rows(b, mrem, ncols, call)
+        main = b.select(tail, b.sub(ncols, rest), ncols)
+        with b.if_then(b.icmp_signed(">", main, I64(0))):
+            self._rows(b, mrem, main, call)
+        a, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip, jr = call
+        col = b.add(jr, main)
+        args = [a, lda, b.gep(bptr, [main], source_etype=F32), bld,
+                b.gep(c, [b.add(b.mul(ip, ldc), col)], source_etype=F32), ldc, kc, flags, mrem,
+                extras_p, lde_p, ip, col]
+        with b.if_then(tail):
+            for width in range(1, self.column_tail + 1):
+                with b.if_then(b.icmp_signed("==", rest, I64(width))):
+                    b.call(self.column(width), args)
 
     def column(self, width: int) -> ir.Function:
         """void t(a, lda, b, ldb, c, ldc, kc, flags, m, extras, lde, row, col): C[m, width]
