@@ -58,7 +58,12 @@ def test_packed_gemm_matches_numpy(mode, m, n, k, steps, seed):
 @pytest.mark.parametrize("mode", ["conv", "matmul"])
 @pytest.mark.parametrize("m,n,k", [(25, 1100, 300),    # K over KC, N over NC: both blocks
                                    (12, 40, 600),      # five K blocks, a masked edge
-                                   (131, 70, 257)])    # every row kernel (12, 8, 2, 1)
+                                   (131, 70, 257),     # every row kernel (12, 8, 2, 1)
+                                   # conv mode's column kernel for the last 1-4 columns
+                                   (29, 49, 300),      # 32 + 16 + 1 (ResNet's 7x7 planes)
+                                   (131, 196, 257),    # 6 x 32 + 4, 11 rows in the last panel
+                                   (13, 34, 200),      # 32 + 2 (no whole vector before)
+                                   (5, 3, 130)])       # 3 columns only
 @pytest.mark.parametrize("steps", EPILOGUES[:4])
 def test_blocks_over_k_and_n_keep_partial_sums_and_apply_the_epilogue_once(mode, m, n, k,
                                                                             steps, monkeypatch):
@@ -88,6 +93,23 @@ def test_the_microkernel_is_avx512_fma():
     asm = engine.assembly(text)
     fmas = [line for line in asm.splitlines() if "vfmadd231ps" in line]
     assert fmas and sum("zmm" in line for line in fmas) >= 24
+
+
+def test_conv_mode_has_the_column_kernels_and_matmul_mode_none():
+    """Column tails of 1-4 go to their kernels (their vfmadd231ps broadcast B's column)."""
+    conv, matmul = gemm.module_text("conv", column_tail=4), gemm.module_text("matmul",
+                                                                             column_tail=4)
+    assert all(f'"__NAME__c{w}"(' in conv for w in range(1, 5))
+    assert '"__NAME__c1"(' not in matmul
+
+
+def test_prepared_rows_must_start_at_a_panel():
+    g = gemm.PackedGemm("conv", np.ones((30, 8), np.float32))
+    with pytest.raises(ValueError, match="multiple of 12"):
+        g.prepare_strides((30, 5), 5, 5, [], span=(6, 30))
+    x, out = np.ones((8, 5), np.float32), np.zeros((30, 5), np.float32)
+    g.prepare_strides((30, 5), 5, 5, [], span=(12, 30))(x.ctypes.data, out.ctypes.data, [])
+    assert (out[:12] == 0).all() and (out[12:] == 8).all()
 
 
 def test_weights_are_packed_into_panels_once():

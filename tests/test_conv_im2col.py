@@ -1,7 +1,8 @@
 """The generated im2col convolution (runtime/conv_im2col.py) split over two threads: whole
 images per thread (batch > 1) or output-row ranges (batch 1), against one thread (the same
 floats up to the GEMMs' summation order) and the conv op's numpy
-`eager` (im2col + matmul, float32)."""
+`eager` (im2col + matmul, float32); the packed GEMM's fused epilogue, and the unfused one
+after it where an extra operand does not suit it, against numpy."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,9 @@ from hypothesis import strategies as st
 from test_runtime_kernels import bound_plan
 from tostatic.codegen import threads as codegen_threads
 from tostatic.ops.fused import FusedConv2D
-from tostatic.runtime import conv_im2col, conv_winograd, threads
+from tostatic.codegen import gemm
+from tostatic.ops.fused import apply_epilogue
+from tostatic.runtime import conv_im2col, conv_winograd, kernels, threads
 
 pytestmark = pytest.mark.usefixtures("compiled_kernels")
 
@@ -35,7 +38,9 @@ def run(x, w, stride, pad, epilogue, rng):
 @given(n=st.sampled_from([1, 3]), c=st.integers(1, 9), cout=st.sampled_from([8, 16, 5]),
        hw=st.integers(5, 23), k=st.sampled_from([1, 3, 7]), stride=st.sampled_from([1, 2]),
        pad=st.integers(0, 3), epilogue=st.sampled_from([(), ("bias", "relu"),
-                                                        ("bias", "add", "relu")]),
+                                                        ("bias", "add", "relu"),
+                                                        ("bias", "gelu"),
+                                                        ("add", "hardswish", "swish")]),
        seed=st.integers(0, 2**16))
 def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stride, pad,
                                                          epilogue, seed):
@@ -71,3 +76,36 @@ def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stri
     # codegen's, each summing in its own order)
     np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6 * float(np.abs(one).max()))
     np.testing.assert_allclose(two, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
+
+
+def direct(x, w, stride, pad, steps, extras):
+    """im2col_factory's run on one thread, its scratch allocated here."""
+    n, _, h, _ = x.shape
+    oh = (h + 2 * pad - w.shape[2]) // stride + 1
+    out = np.full((n, w.shape[0], oh, oh), np.nan, np.float32)
+    scratch, bind, kind = conv_im2col.im2col_factory(
+        x, w, out, ((pad, pad), (pad, pad)), (stride, stride), (1, 1),
+        kernels.epilogue_runner(steps, 4, 1), 1, steps)
+    run = bind([np.zeros(shape, dtype) for _, shape, dtype in scratch])
+    run(x, w, *extras, out=out)
+    want = apply_epilogue(FusedConv2D.run_eager([x, w], FusedConv2D.normalize_attrs(dict(
+        strides=(stride, stride), paddings=(pad, pad), dilations=(1, 1), groups=1,
+        epilogue=())))[0], steps, list(extras), 1)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+
+
+@pytest.mark.parametrize("available", [True, False])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "broadcast"])
+def test_the_epilogue_fused_or_after_and_without_avx512(available, layout, monkeypatch):
+    """A residual that is a strided view or broadcasts, or no AVX-512 (np.matmul on the
+    patches), leaves the epilogue to the pass after the GEMM; the result is the same."""
+    monkeypatch.setattr(gemm, "available", lambda: available and gemm.engine.has_feature(
+        "avx512f"))
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5, 13, 13)).astype(np.float32)
+    w = rng.standard_normal((14, 5, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal((1, 14, 1, 1)).astype(np.float32)
+    res = {"contiguous": rng.standard_normal((2, 14, 7, 7)),
+           "strided": rng.standard_normal((2, 14, 7, 14))[..., ::2],
+           "broadcast": rng.standard_normal((1, 14, 1, 7))}[layout].astype(np.float32)
+    direct(x, w, 2, 1, ("bias", "add", "gelu"), [bias, res])

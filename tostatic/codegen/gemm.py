@@ -15,7 +15,11 @@ registers) and, for each k, loads two vectors of the B panel and broadcasts MR v
 into 24 FMAs (vbroadcastss + vfmadd231ps on zmm; 250-275 GFLOP/s on one Zen 5 core, where
 OpenBLAS's sgemm reaches 228); with 1-2 rows, 2-4 sets of accumulators over alternate k hide
 the FMA latency. Edges: fewer rows run kernels of 8, 4, 2, 1 rows; fewer columns a masked
-variant (loads and stores under an AVX-512 mask). Cache blocking: N in blocks of NC (a K x NC
+variant (loads and stores under an AVX-512 mask), except in conv mode the last 1-4 columns
+past whole vectors: a column kernel holds the panel's rows along one vector and broadcasts
+each column of X (1 FMA a column and k, not 12: a 7x7 plane is 32 + 16 + 1 columns, not
+32 + 32). Each k step prefetches the packed weight PREFETCH floats ahead (in a model it
+comes from DRAM). Cache blocking: N in blocks of NC (a K x NC
 block of B stays in L2 while every row panel of A passes over it) and K in blocks of KC
 (partial sums stored in the output and read back by the next block), KC = 2048: see KC. The
 fused epilogue (bias, residual add, activation; epilogue.epilogue_expr) is applied to the
@@ -44,6 +48,13 @@ NR = NV * LANES
 # memory, as in a model: the constant operand is then read in short runs, not one stream
 # ([1,1280] @ [1280,1000]: 0.139 -> 0.048 ms; W[1280,320] @ X[320,49]: 0.378 -> 0.201 ms)
 KC = 2048
+# floats ahead in the packed weight's stream that each k step prefetches (0: none), and in
+# conv mode x's row k in the next column panel: in a model the weight comes from DRAM and x
+# from L3, where the hardware prefetcher alone left the deep 1x1s at 120-170 GFLOP/s
+# (ResNet-50's 33 1x1s, isolated, weights evicted: 20.7 -> 17.1 ms; 2048 ahead: the same)
+PREFETCH = 1024
+# columns past whole vectors that the column kernel takes (conv mode), not a masked vector
+COLUMN_TAIL = 4
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
@@ -64,8 +75,10 @@ def _min(b: ir.IRBuilder, x: Any, y: Any) -> Any:
 class _Emitter:
     """The module of one (mode, epilogue) pair."""
 
-    def __init__(self, mode: str, expr: se.Expr | None, kinds: tuple[str, ...]):
-        self.mode, self.expr, self.kinds = mode, expr, kinds
+    def __init__(self, mode: str, expr: se.Expr | None, kinds: tuple[str, ...],
+                 prefetch: int = 0, column_tail: int = 0):
+        self.mode, self.expr, self.kinds, self.prefetch = mode, expr, kinds, prefetch
+        self.column_tail = column_tail
         self.in_registers = expr is not None and all(
             e.kind in _VECTOR_KINDS for e in expr.nodes())
         self.km = emit.KernelModule()
@@ -75,12 +88,18 @@ class _Emitter:
                                  "llvm.masked.load.v16f32.p0")
         self.mstore = ir.Function(m, ir.FunctionType(ir.VoidType(), [VT, PTR, I32, MT]),
                                   "llvm.masked.store.v16f32.p0")
+        self.pf = ir.Function(m, ir.FunctionType(ir.VoidType(), [PTR, I32, I32, I32]),
+                              "llvm.prefetch.p0")
         self.micros: dict[tuple[int, int, bool], ir.Function] = {}
         # the K loop stays as written: unrolled, LLVM hoisted the broadcasts of two steps
         # and spilled accumulators (x's rows in place: 181 instead of 250 GFLOP/s)
         self.no_unroll = m.add_metadata([m.add_metadata([
             ir.MetaDataString(m, "llvm.loop.unroll.disable")])])
-        self.tile = None if expr is None or self.in_registers else self._tile_epilogue()
+        # the epilogue over a finished tile: for activations not in registers, and for the
+        # column kernel's tiles
+        self.tile = None if expr is None or (self.in_registers and (
+            mode != "conv" or not column_tail)) else self._tile_epilogue()
+        self.columns: dict[int, ir.Function] = {}
 
     # --- microkernel ------------------------------------------------------------------------
     def _vload(self, b: ir.IRBuilder, p: Any, mask: Any) -> Any:
@@ -134,8 +153,18 @@ class _Emitter:
                 for v in range(nv):
                     b.store(self._vload(b, cptr(r, v), vmask(v)), accs[r][v])
 
-        def step(k: Any, acc: Any) -> None:
+        def step(k: Any, acc: Any, fetch: bool = False) -> None:
             bk = b.gep(bp, [b.mul(k, ldb)], source_etype=F32)
+            if fetch and self.prefetch:  # the packed weight's stream, `prefetch` floats on
+                ahead = [b.gep(a, [b.add(b.mul(k, I64(MR)), I64(self.prefetch))],
+                               source_etype=F32)] if self.mode == "conv" else \
+                    [b.gep(bk, [I64(self.prefetch + v * LANES)], source_etype=F32)
+                     for v in range(nv)]
+                if self.mode == "conv":  # and x's row k in the next column panel
+                    ahead += [b.gep(bk, [I64(NR + v * LANES)], source_etype=F32)
+                              for v in range(NV)]
+                for p in ahead:
+                    b.call(self.pf, [p, I32(0), I32(3), I32(1)])
             bv = [self._vload(b, b.gep(bk, [I64(v * LANES)], source_etype=F32), vmask(v))
                   for v in range(nv)]
             for r in range(m):
@@ -146,7 +175,7 @@ class _Emitter:
         whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets))
         with emit.loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
             for i, acc in enumerate(acc_sets):
-                step(b.add(k, I64(i)), acc)
+                step(b.add(k, I64(i)), acc, fetch=True)
         with emit.loop(b, whole, kc, I64(1)) as k:
             step(k, accs)
         for acc in acc_sets[1:]:
@@ -271,13 +300,94 @@ class _Emitter:
                             bptr, bld = b.gep(bm, [off], source_etype=F32), I64(NR)
                         call = (apanel, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip,
                                 jr)
-                        self._rows(b, mrem, ncols, call)
-                        if self.tile is not None:
+                        self._rows_and_tail(b, mrem, ncols, call)
+                        if self.tile is not None and not self.in_registers:
                             with b.if_then(end_k):
                                 b.call(self.tile, [b.gep(c, [b.add(b.mul(ip, ldc), jr)],
                                                          source_etype=F32), ldc, mrem, ncols,
                                                    extras_p, lde_p, ip, jr])
         b.ret_void()
+
+    def _rows_and_tail(self, b: ir.IRBuilder, mrem: Any, ncols: Any,
+                       call: tuple[Any, ...]) -> None:
+        """The tile; in conv mode its last 1..COLUMN_TAIL columns past whole vectors by the
+        column kernel (HW = 49: 32 + 16 + 1 columns, not 32 + 32)."""
+        if self.mode != "conv" or not self.column_tail:
+            self._rows(b, mrem, ncols, call)
+            return
+        rest = b.and_(ncols, I64(LANES - 1))
+        tail = b.and_(b.icmp_signed("!=", ncols, I64(NR)),
+                      b.icmp_unsigned("<=", b.sub(rest, I64(1)), I64(self.column_tail - 1)))
+        main = b.select(tail, b.sub(ncols, rest), ncols)
+        with b.if_then(b.icmp_signed(">", main, I64(0))):
+            self._rows(b, mrem, main, call)
+        a, lda, bptr, bld, c, ldc, kc, flags, extras_p, lde_p, ip, jr = call
+        col = b.add(jr, main)
+        args = [a, lda, b.gep(bptr, [main], source_etype=F32), bld,
+                b.gep(c, [b.add(b.mul(ip, ldc), col)], source_etype=F32), ldc, kc, flags, mrem,
+                extras_p, lde_p, ip, col]
+        with b.if_then(tail):
+            for width in range(1, self.column_tail + 1):
+                with b.if_then(b.icmp_signed("==", rest, I64(width))):
+                    b.call(self.column(width), args)
+
+    def column(self, width: int) -> ir.Function:
+        """void t(a, lda, b, ldb, c, ldc, kc, flags, m, extras, lde, row, col): C[m, width]
+        (+)= A[m, kc] B[kc, width] of a conv-mode panel, its m rows along one vector (a
+        masked load of the panel's k-th MR floats) times a broadcast of each column's B;
+        flags as for `micro`. `width` FMAs a k where a masked vector of columns spends MR."""
+        if width in self.columns:
+            return self.columns[width]
+        ft = ir.FunctionType(ir.VoidType(), [PTR, I64, PTR, I64, PTR, I64, I64, I64, I64, PTR,
+                                             PTR, I64, I64])
+        fn = ir.Function(self.km.module, ft, f"__NAME__c{width}")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")
+        a, _, bp, ldb, c, ldc, kc, flags, m, extras_p, lde_p, row, col = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        lanes = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
+        m_splat = b.insert_element(ir.Constant(ir.VectorType(I64, LANES), None), m, I32(0))
+        m_splat = b.shuffle_vector(m_splat, ir.Constant(ir.VectorType(I64, LANES), None),
+                                   ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
+        rows = b.icmp_signed("<", lanes, m_splat)
+        zero = ir.Constant(VT, None)
+        sets = max(1, 4 // width)
+        acc_sets = [[emit.alloca(b, VT, zero) for _ in range(width)] for _ in range(sets)]
+        accs = acc_sets[0]
+        with b.if_then(b.trunc(b.and_(flags, I64(1)), I1)):  # (C's column into lanes)
+            for j in range(width):
+                with emit.loop(b, 0, m) as r:
+                    v = emit.load(b, c, b.add(b.mul(r, ldc), I64(j)), "float32")
+                    b.store(b.insert_element(b.load(accs[j], typ=VT), v, b.trunc(r, I32)),
+                            accs[j])
+
+        def step(k: Any, acc: Any) -> None:
+            av = self._vload(b, b.gep(a, [b.mul(k, I64(MR))], source_etype=F32), rows)
+            bk = b.gep(bp, [b.mul(k, ldb)], source_etype=F32)
+            for j in range(width):
+                s = _splat(b, emit.load(b, bk, I64(j), "float32"), LANES)
+                b.store(b.call(self.fma, [av, s, b.load(acc[j], typ=VT)]), acc[j])
+        whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets))
+        with emit.loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
+            for i, acc in enumerate(acc_sets):
+                step(b.add(k, I64(i)), acc)
+        with emit.loop(b, whole, kc, I64(1)) as k:
+            step(k, accs)
+        for j in range(width):
+            total = b.load(accs[j], typ=VT)
+            for acc in acc_sets[1:]:
+                total = b.fadd(total, b.load(acc[j], typ=VT))
+            b.store(total, accs[j])
+            with emit.loop(b, 0, m) as r:
+                emit.store(b, b.extract_element(b.load(accs[j], typ=VT), b.trunc(r, I32)), c,
+                           b.add(b.mul(r, ldc), I64(j)), "float32")
+        if self.in_registers:  # (else the driver runs the tile epilogue over the tile)
+            with b.if_then(b.trunc(b.lshr(flags, I64(1)), I1)):
+                b.call(self.tile, [c, ldc, m, I64(width), extras_p, lde_p, row, col])
+        b.ret_void()
+        self.columns[width] = fn
+        return fn
 
     def _rows(self, b: ir.IRBuilder, mrem: Any, ncols: Any, call: tuple[Any, ...]) -> None:
         with b.if_else(b.icmp_signed("==", mrem, I64(MR))) as (full, part):
@@ -303,6 +413,13 @@ class _Emitter:
             with full:
                 go(NV, False, I64(-1))
             with part:
+                self._masked(b, ncols, go)
+
+    def _masked(self, b: ir.IRBuilder, ncols: Any, go: Callable[[int, bool, Any], None]) -> None:
+        with b.if_else(b.icmp_signed("==", ncols, I64(LANES))) as (whole, part):
+            with whole:  # (the whole vector before a column tail)
+                go(1, False, I64(-1))
+            with part:
                 for nv in range(1, NV + 1):
                     lo, hi = (nv - 1) * LANES, nv * LANES
                     inside = b.and_(b.icmp_signed(">", ncols, I64(lo)),
@@ -312,15 +429,16 @@ class _Emitter:
                         go(nv, True, b.sub(b.shl(I64(1), left), I64(1)))
 
 
-def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] = ()) -> str:
+def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] = (),
+                prefetch: int = 0, column_tail: int = 0) -> str:
     """The LLVM IR of a mode's kernels (tests read its assembly)."""
-    em = _Emitter(mode, expr, kinds)
+    em = _Emitter(mode, expr, kinds, prefetch, column_tail)
     em.driver()
     return em.text()
 
 
 def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
-    key = (mode, expr, kinds)
+    key = (mode, expr, kinds, PREFETCH, COLUMN_TAIL)
     if key not in _FUNCS:
         names = ["__NAME__gemm"]
         address = engine.compile_recipe(("gemm", *key), lambda: module_text(*key),
@@ -378,19 +496,29 @@ class PackedGemm:
         if self.mode == "conv":
             if x.shape != (self.k, cols) or rows != self.m:
                 raise ValueError(f"packed GEMM: W {self.m}x{self.k} @ X {list(x.shape)}")
-            ldb = x.strides[0] // 4
-        else:
-            if x.shape != (rows, self.k) or cols != self.n:
-                raise ValueError(f"packed GEMM: X {list(x.shape)} @ W {self.k}x{self.n}")
-            ldb = NR
+        elif x.shape != (rows, self.k) or cols != self.n:
+            raise ValueError(f"packed GEMM: X {list(x.shape)} @ W {self.k}x{self.n}")
         lde = [e.strides[0] // 4 if kind == "add" else 0 for e, kind in zip(extras, self.kinds)]
-        ptrs = (ctypes.c_void_p * max(1, len(extras)))()  # (one call at a time uses them)
+        return self.prepare_strides((rows, cols), x.strides[0] // 4, out.strides[0] // 4, lde,
+                                    split)
+
+    def prepare_strides(self, shape: tuple[int, int], ldx: int, ldc: int, lde: Sequence[int],
+                        split: bool = True, span: tuple[int, int] | None = None
+                        ) -> Callable[[int, int, Sequence[int]], None]:
+        """`prepare` from the output's shape and the row strides (in floats) of x, out and
+        each extra (0 for a bias): for operands whose memory is not there yet. span: only
+        the output rows [lo, hi), lo a multiple of MR, on the calling thread (the caller
+        splits)."""
+        rows, cols = shape
+        ldb = ldx if self.mode == "conv" else NR
+        ptrs = (ctypes.c_void_p * max(1, len(lde)))()  # (one call at a time uses them)
         ptrs_address = ctypes.addressof(ptrs)
-        packed = self.packed.ctypes.data
+        keep = self.packed  # (the closures below hold it: the call reads it by address)
+        packed = keep.ctypes.data
         conv = self.mode == "conv"
         nc = max(NR, min(-(-cols // NR) * NR, B_BLOCK_BYTES // (4 * min(KC, self.k)) // NR * NR))
-        head = [rows, cols, self.k, ldb, out.strides[0] // 4]
-        tail = [KC, nc, x.strides[0] // 4, *lde]
+        head = [rows, cols, self.k, ldb, ldc]
+        tail = [KC, nc, ldx, *lde]
         row_panels, col_panels = -(-rows // MR), -(-cols // NR)
         # the split whose busiest thread has the fewer tiles (a 1x1 convolution on 14x14
         # planes: 7 column panels split 4 / 3, its 22 row panels 11 / 11)
@@ -406,18 +534,22 @@ class PackedGemm:
             for i, e in enumerate(ea):
                 ptrs[i] = e
             return (packed, xa, oa, ptrs_address) if conv else (xa, packed, oa, ptrs_address)
-        if not split or threads.num_threads() == 1 or min(panels, panels * work
-                                             // threads.MIN_ELEMENTS_PER_THREAD) < 2:
-            whole = np.array(head + [0, rows, 0, cols] + tail, dtype=np.int64)
+        if span is not None or not split or threads.num_threads() == 1 or min(
+                panels, panels * work // threads.MIN_ELEMENTS_PER_THREAD) < 2:
+            lo, hi = span or (0, rows)
+            if lo % MR:
+                raise ValueError(f"packed GEMM: rows from {lo}, not a multiple of {MR}")
+            whole = np.array(head + [lo, hi, 0, cols] + tail, dtype=np.int64)
             dims = whole.ctypes.data
 
             def single(xa: int, oa: int, ea: Sequence[int]) -> None:
-                _keep = ptrs, whole  # noqa: F841 (alive while the call may run)
+                _keep = ptrs, whole, keep  # noqa: F841 (alive while the call may run)
                 gemm(*operands(xa, oa, ea), dims)
             return single
         chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
 
         def split(xa: int, oa: int, ea: Sequence[int]) -> None:
+            _keep = keep  # noqa: F841
             base = operands(xa, oa, ea)
 
             def chunk(lo: int, hi: int) -> None:

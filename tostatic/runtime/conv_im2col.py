@@ -4,10 +4,13 @@ strided and stem convolutions Winograd does not take (ResNets' 7x7 stride-2 stem
 
 Per image the input is copied into a zero-bordered buffer (unless unpadded: a 1x1 stride-2
 downsample reads it in place), then the patch matrix is written a band of output rows at a
-time and each band multiplied at once, while it is in L2 (BAND_BYTES), when the packed
-weights are small enough for BLAS to repack them per band (the stem's 64 x 147); otherwise
-the whole patch matrix is one GEMM. The conv's epilogue runs after, as for runtime.kernels'
-im2col path.
+time and each band multiplied at once, while it is in L2 (BAND_BYTES), when the weights
+are small enough to stay in L2 across bands (the stem's 64 x 147); otherwise the whole
+patch matrix is one GEMM. The GEMM is codegen's packed one (codegen/gemm.py, conv mode:
+weights packed once, patches read in place) with the conv's epilogue fused; ResNet-50's 7
+im2col convolutions, interleaved against winograd_gemm's tile kernel + a pass for the
+epilogue: 10.7 -> 10.1 ms (the 3x3 at 7x7: 1.73 -> 1.52). Without AVX-512, or in float64,
+np.matmul, and the epilogue after.
 
 On several threads (one hand-off a convolution): with several images each thread takes
 whole images, into its own pad and patch buffers; with one, the pad runs first and each
@@ -21,21 +24,23 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tostatic import codegen
+from tostatic.ir.scalar_expr import NotScalar
 from tostatic.runtime import threads
 
 BAND_BYTES = 1 << 20  # the patch rows of a band (L2 is 1 MiB a core here; 16 rows of the stem)
-BAND_WEIGHT_BYTES = 256 << 10  # weights repacked by BLAS per band: at most this
-BAND_GEMM = True  # codegen's GEMM over weights packed once, where the band allows it
-MAX_PADDING = 1.35  # ... computing at most 35% more columns (49 -> 64: 0.7-0.9x BLAS's time)
+BAND_WEIGHT_BYTES = 256 << 10  # weights read again each band: at most this (L2-resident)
+BAND_GEMM = True  # codegen's packed GEMM (else np.matmul)
 # below this many flops one thread (a part of 8 MFLOP runs ~50 us; a hand-off costs 20-40)
 MIN_SPLIT_FLOPS = 16_000_000
 
 
 def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, strides: Any,
                    dilations: Any, epi: Callable[[np.ndarray, Sequence[np.ndarray]], None],
-                   workers: int = 1) -> tuple[list[Any], Callable[[list[np.ndarray]], Any], str] | None:
+                   workers: int = 1, epilogue: Sequence[str] = ()
+                   ) -> tuple[list[Any], Callable[[list[np.ndarray]], Any], str] | None:
     """(scratch, binder, kind) for runtime.kernels.Bound, or None (numpy kernels asked for,
-    an unsupported dtype)."""
+    an unsupported dtype). `epilogue`: epi's steps, fused into the packed GEMM where it has
+    code for them and the extra operands are contiguous (else epi runs after)."""
     if not codegen.enabled() or x.dtype not in (np.float32, np.float64):
         return None
     from tostatic.codegen.im2col import im2col  # noqa: PLC0415 (llvmlite loads on first use)
@@ -69,16 +74,12 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     # bands where BLAS repacks small weights per band, or codegen's GEMM takes every band
     # and reads weights that stay in L2 (bigger ones, streamed once a band, lose)
     band = rows if by_channels else max(1, min(rows, BAND_BYTES // (k * ow * item)))
-    bands = [b for y0, y1 in ranges for b in range_bands(y0, y1, band)]
-    # (by channels: their own GEMMs, _channel_gemms)
-    gemms = [None] * len(bands) if by_channels else \
-        _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in bands], band * ow, oh * ow)
+    gemm = _PackedGemms(packed, epilogue)
     weights = cout * k * item
-    if not by_channels and weights > BAND_WEIGHT_BYTES and (None in gemms or
+    if not by_channels and weights > BAND_WEIGHT_BYTES and (not gemm.has_gemm or
                                                             weights > BAND_BYTES):
         band = rows
-        bands = [b for y0, y1 in ranges for b in range_bands(y0, y1, band)]
-        gemms = _band_gemms(packed, [(y1 - y0) * ow for y0, y1 in bands], band * ow, oh * ow)
+    bands = [b for y0, y1 in ranges for b in range_bands(y0, y1, band)]
     f = im2col(x.dtype.name, (kh, kw), (sh, sw), (dh, dw))
     f_pad = pad_planes(x.dtype.name)
     # (a vector of slack after each buffer: the stride-2 loads of the im2col kernel and the
@@ -89,10 +90,13 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     # per part (thread): its bands, each (y0, y1, dims, GEMM or None)
     parts = []
     for y0, y1 in ranges:
-        parts.append([(b0, b1, np.array([c, hp, wp, ow, b0, b1, band * ow], np.int64), g)
-                      for (b0, b1), g in zip(bands, gemms) if y0 <= b0 < y1])
-
-    channel_gemms = _channel_gemms(packed, oh * ow, workers) if by_channels else []
+        parts.append([(b0, b1, np.array([c, hp, wp, ow, b0, b1, band * ow], np.int64))
+                      for b0, b1 in bands if y0 <= b0 < y1])
+    # per slot (thread) and band: its packed GEMM calls (None: np.matmul)
+    calls = [[gemm.band((cout, (b1 - b0) * ow), band * ow, oh * ow) for b0, b1 in bands]
+             for _ in range(slots)]
+    band_at = {b: i for i, b in enumerate(bands)}
+    channel_gemms = gemm.channels(oh * ow, workers) if by_channels else []
 
     def bind(arrays: list[np.ndarray]) -> Any:
         xp_flat, cols_flat = arrays
@@ -102,35 +106,43 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
         pads = [xp_flat[i * pad_size:(i + 1) * pad_size] for i in range(slots)] \
             if not direct else []
 
-        def image(x_at: int, i: int, out3: np.ndarray, slot: int, part: int) -> None:
-            """Output rows of part `part` of image i, into patch buffer `slot`."""
+        def image(x_at: int, i: int, out3: np.ndarray, slot: int, part: int,
+                  fused: list[int] | None) -> None:
+            """Output rows of part `part` of image i, into patch buffer `slot`; fused: the
+            extras' addresses for the GEMM's own epilogue (else None)."""
             src = x_at if direct else pads[0 if n == 1 else slot].ctypes.data
             m_all = cols[slot if n > 1 else part]
-            for b0, b1, d, g in parts[part]:
+            for b0, b1, d in parts[part]:
                 f(src, m_all.ctypes.data, d.ctypes.data)
+                g = calls[slot if n > 1 else 0][band_at[(b0, b1)]]
                 if g is None:
                     np.matmul(packed, m_all[:, :(b1 - b0) * ow], out=out3[i, :, b0 * ow:b1 * ow])
+                elif fused is None:
+                    g.plain()(m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data, ())
                 else:
-                    g(m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data)
+                    at = (i * cout * oh * ow + b0 * ow) * 4
+                    g.fused(m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data,
+                         [e + at * step for e, step in zip(fused, gemm.steps)])
 
         def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray,
                 _keep: Any = (pads, cols)) -> None:
             x = np.ascontiguousarray(x)
             out3 = out.reshape(n, cout, oh * ow)
             step = x[0].nbytes
+            fused = gemm.fused_extras(out, extras)
 
             def images(lo: int, hi: int, slot: int) -> None:
                 for i in range(lo, hi):
                     if not direct:
                         f_pad(x.ctypes.data + i * step, pads[slot].ctypes.data,
                               pad_dims.ctypes.data)
-                    image(x.ctypes.data + i * step, i, out3, slot, 0)
+                    image(x.ctypes.data + i * step, i, out3, slot, 0, fused)
             if by_channels:
                 if not direct:
                     f_pad(x.ctypes.data, pads[0].ctypes.data, pad_dims.ctypes.data)
                 src = x.ctypes.data if direct else pads[0].ctypes.data
                 f(src, cols[0].ctypes.data, parts[0][0][2].ctypes.data)
-                threads.parallel(lambda lo, hi, _: [channel_gemms[p](cols[0], out3[0])
+                threads.parallel(lambda lo, hi, _: [channel_gemms[p](cols[0], out3[0], fused)
                                                     for p in range(lo, hi)],
                                  len(channel_gemms), len(channel_gemms))
             elif n > 1:
@@ -138,41 +150,13 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
             else:
                 if not direct:
                     f_pad(x.ctypes.data, pads[0].ctypes.data, pad_dims.ctypes.data)
-                threads.parallel(lambda lo, hi, part: [image(x.ctypes.data, 0, out3, 0, p)
-                                                       for p in range(lo, hi)],
+                threads.parallel(lambda lo, hi, part: [image(x.ctypes.data, 0, out3, 0, p,
+                                                             fused) for p in range(lo, hi)],
                                  len(parts), len(parts))
-            epi(out, extras)
+            if fused is None:
+                epi(out, extras)
         return run
     return scratch, bind, "im2col-gen"
-
-
-def _channel_gemms(packed: np.ndarray, width: int, workers: int
-                   ) -> list[Callable[[np.ndarray, np.ndarray], None]]:
-    """Per thread, run(patches [K, width], out [C_out, width]) of its output channels:
-    codegen's GEMM over its register blocks of the weights packed once (one position), or
-    np.matmul on its rows of them."""
-    from tostatic.codegen import winograd_gemm as wg  # noqa: PLC0415
-
-    cout, k = packed.shape
-    vectors = -(-width // wg.LANES)
-    rows = wg.rows_within(cout, width, MAX_PADDING) if BAND_GEMM and \
-        packed.dtype == np.float32 else None
-    parts = _even(cout // (rows or 1), workers)
-    if rows is None:
-        return [lambda m, out, lo=lo, hi=hi: np.matmul(packed[lo:hi], m, out=out[lo:hi])
-                for lo, hi in parts]
-    u = wg.pack(packed[None], rows)
-    f = wg.kernel(rows, wg.vectors_for(rows, vectors))
-    runs = []
-    for lo, hi in parts:
-        dims = wg.dims(0, 1, k, (hi - lo) * rows, width)
-
-        def run(m: np.ndarray, out: np.ndarray, lo: int = lo, dims: np.ndarray = dims,
-                _u: np.ndarray = u) -> None:
-            f(_u.ctypes.data + lo * rows * k * 4, m.ctypes.data,
-              out.ctypes.data + lo * rows * out.strides[0], dims.ctypes.data)
-        runs.append(run)
-    return runs
 
 
 def range_bands(y0: int, y1: int, band: int) -> list[tuple[int, int]]:
@@ -184,31 +168,98 @@ def _even(items: int, parts: int) -> list[tuple[int, int]]:
     return [(i * items // parts, (i + 1) * items // parts) for i in range(parts)]
 
 
-def _band_gemms(packed: np.ndarray, widths: list[int], ldv: int,
-                ldm: int) -> list[Callable[[int, int], None] | None]:
-    """Per band, codegen's GEMM over the weights packed once (codegen/winograd_gemm.py, one
-    position: no per-call repacking as in BLAS) where rounding the band's float32 columns up
-    to whole 16-float vectors adds at most MAX_PADDING and C_out splits into its register
-    blocks; else None (np.matmul)."""
-    from tostatic.codegen import winograd_gemm as wg  # noqa: PLC0415
+class _PackedGemms:
+    """codegen's packed GEMM (codegen/gemm.py) of the weights [C_out, K], packed once, for
+    the patch bands: `fused` with the conv's epilogue where it has code (None else), `plain`
+    without (None: no AVX-512, float64, numpy kernels asked for: np.matmul)."""
 
-    cout, k = packed.shape
-    if not BAND_GEMM or packed.dtype != np.float32:
-        return [None] * len(widths)
-    out: list[Callable[[int, int], None] | None] = []
-    units: dict[int, Any] = {}
-    for width in widths:
-        rows = wg.rows_within(cout, width, MAX_PADDING)
-        if rows is None:
-            out.append(None)
-            continue
-        if rows not in units:
-            units[rows] = wg.pack(packed[None], rows)
-        f = wg.kernel(rows, wg.vectors_for(rows, -(-width // wg.LANES)))
-        dims = wg.dims(0, 1, k, cout, width, ldv, ldm)
+    def __init__(self, packed: np.ndarray, epilogue: Sequence[str]) -> None:
+        self.w, self.cout = packed, packed.shape[0]
+        self.has_gemm = _has_gemm(packed.dtype)
+        self.fused = _packed(packed, epilogue) if epilogue and self.has_gemm else None
+        # without a fused one, built now; else when first needed (extras that do not suit it)
+        self._plain = _packed(packed, ()) if self.has_gemm and self.fused is None else None
+        self.kinds = self.fused.kinds if self.fused is not None else ()
+        # an extra's address step per output element: 0 for a bias, 1 for an addend
+        self.steps = [0 if kind == "bias" else 1 for kind in self.kinds]
 
-        def run(v: int, m: int, f: Any = f, u: np.ndarray = units[rows],
-                dims: np.ndarray = dims) -> None:
-            f(u.ctypes.data, v, m, dims.ctypes.data)
-        out.append(run)
-    return out
+    @property
+    def plain(self) -> Any:
+        if self._plain is None:
+            self._plain = _packed(self.w, ())
+        return self._plain
+
+    def band(self, shape: tuple[int, int], ldx: int, ldc: int,
+             span: tuple[int, int] | None = None) -> _Band | None:
+        """One band's GEMM calls (on the calling thread); None without the GEMM."""
+        return _Band(self, shape, ldx, ldc, span) if self.has_gemm else None
+
+    def channels(self, width: int, workers: int) -> list[Callable[..., None]]:
+        """Per thread, run(patches [K, width], out [C_out, width], fused extras or None) of
+        its output channels (whole register blocks of them)."""
+        from tostatic.codegen.gemm import MR  # noqa: PLC0415
+        cout = self.cout
+        if not self.has_gemm:
+            return [lambda m, out, _e, lo=lo, hi=hi: np.matmul(self.w[lo:hi], m, out=out[lo:hi])
+                    for lo, hi in _even(cout, workers)]
+        runs = []
+        for lo, hi in _even(-(-cout // MR), workers):
+            g = self.band((cout, width), width, width, (lo * MR, min(cout, hi * MR)))
+
+            def run(m: np.ndarray, out: np.ndarray, fused: list[int] | None,
+                    g: Any = g) -> None:
+                if fused is None:
+                    g.plain()(m.ctypes.data, out.ctypes.data, ())
+                else:
+                    g.fused(m.ctypes.data, out.ctypes.data, fused)
+            runs.append(run)
+        return runs
+
+    def fused_extras(self, out: np.ndarray, extras: Sequence[np.ndarray]) -> list[int] | None:
+        """The extras' addresses where the fused GEMM can read them (float32, contiguous, a
+        bias of C_out values, an addend of out's shape not overlapping it), else None."""
+        if self.fused is None or len(extras) != len(self.kinds):
+            return None
+        for e, kind in zip(extras, self.kinds):
+            if e.dtype != np.float32 or not e.flags.c_contiguous or \
+                    (e.size != self.cout if kind == "bias" else e.shape != out.shape) or \
+                    np.may_share_memory(out, e):
+                return None
+        return [e.__array_interface__["data"][0] for e in extras]
+
+
+class _Band:
+    """A band's calls(patches address, its output's address, the extras' addresses): `fused`
+    (or None) and `plain()`, prepared on first use."""
+
+    def __init__(self, gemms: _PackedGemms, shape: tuple[int, int], ldx: int, ldc: int,
+                 span: tuple[int, int] | None) -> None:
+        self.gemms, self.args = gemms, (shape, ldx, ldc, span)
+        lde = [0 if kind == "bias" else ldc for kind in gemms.kinds]
+        self.fused = None if gemms.fused is None else \
+            gemms.fused.prepare_strides(shape, ldx, ldc, lde, split=False, span=span)
+        self._plain: Any = None
+
+    def plain(self) -> Any:
+        if self._plain is None:
+            shape, ldx, ldc, span = self.args
+            self._plain = self.gemms.plain.prepare_strides(shape, ldx, ldc, [], split=False,
+                                                           span=span)
+        return self._plain
+
+
+def _has_gemm(dtype: np.dtype) -> bool:
+    if not BAND_GEMM or dtype != np.float32:
+        return False
+    from tostatic.codegen import gemm  # noqa: PLC0415 (llvmlite loads on first use)
+    return gemm.available()
+
+
+def _packed(packed: np.ndarray, epilogue: Sequence[str]) -> Any:
+    """codegen's PackedGemm of the weights with the epilogue, or None (no code for it)."""
+    from tostatic.codegen import epilogue as epi, gemm  # noqa: PLC0415
+    try:
+        expr, kinds = epi.epilogue_expr(epilogue, "float32") if epilogue else (None, ())
+        return gemm.PackedGemm("conv", packed, expr, kinds)
+    except (NotScalar, KeyError):
+        return None

@@ -221,7 +221,8 @@ def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     workers = threads.current()
     parallel = workers > 1 and 2 * n * cout * k * oh * ow >= PARALLEL_FLOPS
     if GENERATED_IM2COL and not direct and not depthwise and (gen := im2col_factory(
-            x, w, out, pads, st, dil, epi, workers if parallel else 1)):
+            x, w, out, pads, st, dil, epi, workers if parallel else 1,
+            attrs.get("epilogue", ()))):
         return Bound(*gen)
     # im2col one image at a time (its patches stay in cache), into one buffer per thread
     slots = min(n, workers) if parallel and n > 1 else 1
