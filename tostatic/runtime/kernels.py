@@ -44,6 +44,7 @@ from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
 from tostatic.runtime.conv_im2col import im2col_factory
+from tostatic.runtime.conv_nhwc import nhwc_conv_factory
 from tostatic.runtime import packed_gemm
 from tostatic.runtime.conv_winograd import winograd_factory
 from tostatic.runtime.attention import attention_factory
@@ -183,6 +184,9 @@ def _nchw_epilogue(rows: Any, cout: int) -> Callable[[np.ndarray, Sequence[np.nd
 def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                  out: np.ndarray, const: Sequence[bool]) -> Bound | None:
     x, w = ins[0], ins[1]
+    if const[1] and DATA_FORMATS[attrs["data_format"]]:  # NHWC (the choose-layout pass)
+        return None if (nhwc := nhwc_conv_factory(op.name, attrs, ins, out)) is None \
+            else Bound(*nhwc)
     if (not const[1] or DATA_FORMATS[attrs["data_format"]] or x.ndim != 4
             or x.dtype not in (np.float32, np.float64) or w.dtype != x.dtype):
         return None

@@ -1,0 +1,52 @@
+"""NHWC convolutions (what the choose-layout pass makes): a 1x1 as the packed GEMM's matmul
+form, x[pixels, C_in] @ W[C_in, C_out] with its epilogue (runtime/packed_gemm.py), and a
+depthwise one on codegen's NHWC kernel (codegen/depthwise_nhwc.py). Other NHWC convolutions,
+and these under TOSTATIC_KERNELS=numpy, run the op's numpy kernel."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from tostatic import codegen
+from tostatic.ir.scalar_expr import NotScalar
+from tostatic.ops.conv import conv_out, pair, resolve_pads
+from tostatic.runtime import packed_gemm
+
+
+def nhwc_conv_factory(name: str, attrs: dict[str, Any], ins: Sequence[np.ndarray],
+                      out: np.ndarray) -> tuple[list[Any], Any, str] | None:
+    """(scratch, binder, kind) for an NHWC convolution with a constant filter, or None."""
+    x, w = ins[0], ins[1]
+    if x.ndim != 4 or w.ndim != 4 or x.dtype != w.dtype or x.dtype.kind != "f":
+        return None
+    n, h, wd, c = x.shape
+    cout, cg, kh, kw = w.shape
+    groups = attrs["groups"]
+    st, dil = pair(name, "strides", attrs["strides"]), pair(name, "dilations", attrs["dilations"])
+    pads, dil = resolve_pads(name, (h, wd), (kh, kw), st, attrs["paddings"],
+                             attrs["padding_algorithm"], dil)
+    steps = attrs.get("epilogue", ())
+    if (kh, kw) == (1, 1) and st == (1, 1) and groups == 1 and not any(sum(pads, ())):
+        run = packed_gemm.matmul(x, w.reshape(cout, c), out,
+                                 {"transpose_x": False, "transpose_y": True}, steps)
+        return None if run is None else ([], lambda _: run, "gemm-1x1-nhwc")
+    if cg == 1 and groups == c == cout and groups > 1 and codegen.enabled():
+        from tostatic.codegen import depthwise_nhwc, epilogue as epi  # llvmlite on first use
+        oh, ow = (conv_out(name, s_, k, s, p, d)
+                  for s_, k, s, p, d in zip((h, wd), (kh, kw), st, pads, dil))
+        if out.shape != (n, oh, ow, cout):
+            return None
+        try:
+            expr, kinds = epi.epilogue_expr(steps, x.dtype.name) if steps else (None, ())
+            k = depthwise_nhwc.DepthwiseNHWC(x.shape, w, st, pads, dil, expr, kinds)
+        except (NotScalar, KeyError):
+            return None
+
+        def bind(_: list[np.ndarray]) -> Any:
+            def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray,
+                    out: np.ndarray) -> None:
+                k.run(x, extras, out)  # (a bias: its C values, whatever its shape)
+            return run
+        return [], bind, "depthwise-nhwc"
+    return None
