@@ -58,6 +58,12 @@ def _candidate(op: Operation) -> bool:
 
 
 def _transpose(v: SSAValue, perm: tuple[int, ...], before: Operation) -> SSAValue:
+    """transpose(v, perm) before `before`, or the one made already (the ops are rewritten in
+    program order, so it comes earlier: a residual reads the chain's input twice)."""
+    for use in v.uses:
+        if isinstance(use.operation, Transpose) and use.operation.parent is not None \
+                and tuple(use.operation.attr_values()["perm"]) == perm:
+            return use.operation.results[0]
     shape = Abstract.of_value(v)
     t = Abstract(tuple(shape.shape[p] for p in perm), shape.dtype).tensor_type()
     op = Transpose.make([v], {"perm": perm}, [t])

@@ -1,7 +1,8 @@
 """NHWC convolutions (what the choose-layout pass makes): a 1x1 as the packed GEMM's matmul
 form, x[pixels, C_in] @ W[C_in, C_out] with its epilogue (runtime/packed_gemm.py), and a
-depthwise one on codegen's NHWC kernel (codegen/depthwise_nhwc.py). Other NHWC convolutions,
-and these under TOSTATIC_KERNELS=numpy, run the op's numpy kernel."""
+depthwise one on codegen's NHWC kernel (codegen/depthwise_nhwc.py); a global pooling as one
+reduction. Other NHWC convolutions, and these under TOSTATIC_KERNELS=numpy, run the op's
+numpy kernel."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -10,7 +11,7 @@ import numpy as np
 
 from tostatic import codegen
 from tostatic.ir.scalar_expr import NotScalar
-from tostatic.ops.conv import conv_out, pair, resolve_pads
+from tostatic.ops.conv import DATA_FORMATS, conv_out, pair, resolve_pads
 from tostatic.runtime import packed_gemm
 
 
@@ -50,3 +51,21 @@ def nhwc_conv_factory(name: str, attrs: dict[str, Any], ins: Sequence[np.ndarray
             return run
         return [], bind, "depthwise-nhwc"
     return None
+
+
+def nhwc_pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
+                      out: np.ndarray, const: Sequence[bool]) -> tuple[list[Any], Any, str] | None:
+    """An NHWC pooling to one value per channel (global, or adaptive to 1x1: the head of a
+    chain choose-layout put in NHWC) as one reduction over the pixels, or None."""
+    x = ins[0]
+    whole = attrs["global_pooling"] or (attrs["adaptive"] and tuple(attrs["ksize"]) == (1, 1))
+    if (not DATA_FORMATS[attrs["data_format"]] or not whole or x.ndim != 4
+            or x.dtype.kind != "f" or out.shape != (x.shape[0], 1, 1, x.shape[3])
+            or attrs["pooling_type"] not in ("avg", "max") or 0 in x.shape):
+        return None
+    n, h, wd, c = x.shape
+    reduce = np.mean if attrs["pooling_type"] == "avg" else np.max
+
+    def run(x: np.ndarray, out: np.ndarray) -> None:
+        reduce(x.reshape(n, h * wd, c), axis=1, out=out.reshape(n, c))
+    return [], lambda _: run, "pixel-reduce-nhwc"

@@ -44,7 +44,7 @@ from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
 from tostatic.runtime.conv_im2col import im2col_factory
-from tostatic.runtime.conv_nhwc import nhwc_conv_factory
+from tostatic.runtime.conv_nhwc import nhwc_conv_factory, nhwc_pool_factory
 from tostatic.runtime import packed_gemm
 from tostatic.runtime.conv_winograd import winograd_factory
 from tostatic.runtime.attention import attention_factory
@@ -543,7 +543,8 @@ FACTORIES: dict[type, Callable[..., Bound | None]] = {
     **{cls: binary_factory for cls in UFUNCS},
     act.Relu: unary_factory, act.Relu6: unary_factory, act.Sigmoid: unary_factory,
     act.Tanh: unary_factory,
-    Pool2D: lambda *a: None if (p := pool_factory(*a)) is None else Bound(*p),
+    Pool2D: lambda *a: None if (p := pool_factory(*a) or nhwc_pool_factory(*a)) is None
+    else Bound(*p),
     LookupTableV2: lambda *a: None if (e := embedding_factory(*a)) is None else Bound(*e),
     FusedAttention: lambda op, attrs, ins, out, const: (
         None if (a := attention_factory(attrs, ins, out)) is None else Bound(*a)),
