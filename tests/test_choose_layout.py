@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tostatic
-from tostatic.codegen import depthwise_nhwc
+from tostatic.codegen import depthwise_nhwc, direct_conv_nhwc
 from tostatic.codegen.epilogue import epilogue_expr
 from tostatic.ops import conv
 from tostatic.ops.fused import apply_epilogue
@@ -45,11 +45,14 @@ class TinyMobileNet(nn.Layer):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2D(3, 8, 3, stride=2, padding=1), nn.BatchNorm2D(8),
                                   nn.ReLU6())
-        self.blocks = nn.Sequential(Block(8, 8, 1), Block(8, 12, 2), Block(12, 12, 1, 3))
+        self.block = Block(8, 8, 1)
+        self.full = nn.Sequential(nn.Conv2D(8, 12, 3, padding=1), nn.BatchNorm2D(12), nn.ReLU())
+        self.blocks = nn.Sequential(Block(12, 12, 2), Block(12, 12, 1, 3))
         self.head = nn.Linear(12, 5)
 
     def forward(self, x):
-        y = nn.functional.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1)
+        y = self.blocks(self.full(self.block(self.stem(x))))
+        y = nn.functional.adaptive_avg_pool2d(y, 1)
         return self.head(tostatic.flatten(y, 1))
 
 
@@ -99,9 +102,11 @@ def test_a_depthwise_chain_runs_in_nhwc_with_one_transpose_at_each_end(tiny, mon
     ops = _ops(model)
     convs = [op for op in ops if op.name == "pd.fused_conv2d"]
     layouts = [op.attr_values()["data_format"] for op in convs]
-    assert layouts[0] == "NCHW" and set(layouts[1:]) == {"NHWC"}, layouts  # the stem stays
+    # the stem and a block in NHWC, the full 3x3 convolution in NCHW, then two blocks
+    assert layouts == ["NHWC"] * 4 + ["NCHW"] + ["NHWC"] * 6, layouts
     perms = [tuple(op.attr_values()["perm"]) for op in ops if op.name == "pd.transpose"]
-    assert perms == [(0, 2, 3, 1), (0, 3, 1, 2)], perms  # after the stem, after the pool
+    # of the input, around the full convolution, after the pooling
+    assert perms == [(0, 2, 3, 1), (0, 3, 1, 2), (0, 2, 3, 1), (0, 3, 1, 2)], perms
     pool = next(op for op in ops if op.name == "pd.pool2d")
     assert pool.attr_values()["data_format"] == "NHWC"
 
@@ -133,7 +138,8 @@ def test_the_nhwc_kernels_run(tiny, monkeypatch, compiled_kernels):
     profile = model.plan.enable_profile()
     model.run([x])
     table = profile.table()
-    assert "depthwise-nhwc" in table and "pixel-reduce-nhwc" in table, table
+    for kind in ("direct-conv-nhwc", "gemm-1x1-nhwc", "depthwise-nhwc", "pixel-reduce-nhwc"):
+        assert kind in table, table
 
 
 def test_models_without_depthwise_layers_stay_nchw(tmp_path, monkeypatch):
@@ -184,7 +190,7 @@ def test_nhwc_depthwise_agrees_bit_for_bit_with_the_numpy_kernel(compiled_kernel
     """Taps summed in the numpy kernel's order, padding read as zeros."""
     rng = np.random.default_rng(SEED)
     checked = 0
-    while checked < 40:
+    while checked < 24:
         c, k, st, dil, pads, shape, dtype = random_case(rng)
         x = rng.standard_normal(shape).astype(dtype)
         w = rng.standard_normal((c, 1, *k)).astype(dtype)
@@ -230,4 +236,42 @@ def test_nhwc_depthwise_epilogues_match_the_fused_ops_eager(steps, compiled_kern
         tol = 1e-5 if dtype == "float32" else 1e-12
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
         np.testing.assert_array_equal(got2, got)
+        done += 1
+
+
+# ------------------------------------------------------------------- the direct NHWC stem kernel
+
+@pytest.mark.parametrize("steps", [(), ("bias", "relu6"), ("bias", "add", "hardswish")],
+                         ids=lambda s: "-".join(s) or "none")
+def test_direct_nhwc_conv_matches_the_numpy_kernel(steps, compiled_kernels):
+    """Read in place from the transposed view of an NCHW image (or a contiguous NHWC one);
+    few input channels, output channels that fill 1-4 vectors and a masked tail."""
+    rng = np.random.default_rng([SEED, len(steps)])
+    done = 0
+    while done < 4:
+        c, cout = int(rng.integers(1, 5)), int(rng.choice([1, 7, 16, 24, 32, 64]))
+        k = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+        st = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        pads = [int(rng.integers(0, 3)) for _ in range(4)]
+        n, h, w_ = int(rng.integers(1, 3)), int(rng.integers(1, 20)), int(rng.integers(1, 20))
+        nchw = rng.standard_normal((n, c, h, w_)).astype(np.float32)
+        x = nchw.transpose(0, 2, 3, 1) if done % 2 else np.ascontiguousarray(
+            nchw.transpose(0, 2, 3, 1))
+        w = rng.standard_normal((cout, c, *k)).astype(np.float32)
+        try:
+            y = conv.conv2d_kernel(np.ascontiguousarray(x), w, st, tuple(pads), "EXPLICIT",
+                                   dil, 1, "NHWC")
+        except Exception:
+            continue  # an empty output
+        extras = [rng.standard_normal(cout if s == "bias" else y.shape).astype(np.float32)
+                  for s in steps if s in ("bias", "add")]
+        want = apply_epilogue(y, steps, extras, 3)
+        expr, kinds = epilogue_expr(steps, "float32") if steps else (None, ())
+        kernel = direct_conv_nhwc.DirectConvNHWC(
+            x.shape, w, st, ((pads[0], pads[1]), (pads[2], pads[3])), dil, expr, kinds)
+        got = np.empty(kernel.shape, np.float32)
+        kernel.run(x, extras, got)
+        kernel.run(x, extras, got)  # the prepared call again
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
         done += 1

@@ -83,36 +83,34 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
             rows.append(b.select(inside(ih, h), emit.element(b, xi, b.mul(ih, wc), dtype),
                                  zeros))
         orow = emit.element(b, out, b.mul(row, b.mul(ow, c)), dtype)
+        zrow = emit.element(b, zeros, emit.i64(0), dtype)
 
-        def block(cb: Any, mask: Any) -> None:
-            weights = [vload(emit.element(b, w, b.add(b.mul(emit.i64(k), c), cb), dtype), mask)
-                       for k in range(kh * kw)]
-            consts = {e: vload(emit.element(b, extras[e - 1], cb, dtype), mask)
-                      for e, kind in enumerate(kinds, 1) if kind == "bias"}
-            zp = emit.element(b, zeros, cb, dtype)
+        def pixels(qs: list[Any], checked: bool) -> None:
+            """Output pixels qs, all their channels: vector blocks, then a masked one.
+            `checked`: a column outside the image reads the zero row."""
+            offs = []  # per pixel, per kernel column: (inside, element offset of the pixel)
+            for q in qs:
+                base = b.sub(b.mul(q, emit.i64(sw)), pl)
+                offs.append([(inside(iw, wd) if checked else None, b.mul(iw, c))
+                             for iw in (b.add(base, emit.i64(j * dw)) for j in range(kw))])
+            taps = []  # per pixel, per tap: the pointer to its channel 0
+            for cols in offs:
+                ptrs = []
+                for rp in rows:
+                    for ok, off in cols:
+                        p = emit.element(b, rp, off, dtype)
+                        ptrs.append(p if ok is None else b.select(ok, p, zrow))
+                taps.append(ptrs)
 
-            def pixels(qs: list[Any], checked: bool) -> None:
-                """Output pixels qs, their taps interleaved (independent sums); `checked`:
-                a column outside the image reads zeros."""
-                offs = []
-                for q in qs:
-                    base = b.sub(b.mul(q, emit.i64(sw)), pl)
-                    cols = []
-                    for j in range(kw):
-                        iw = b.add(base, emit.i64(j * dw))
-                        cols.append((inside(iw, wd) if checked else None,
-                                     b.add(b.mul(iw, c), cb)))
-                    offs.append(cols)
+            def channels(cb: Any, mask: Any) -> None:
+                weights = [vload(emit.element(b, w, b.add(b.mul(emit.i64(k), c), cb), dtype),
+                                 mask) for k in range(kh * kw)]
                 accs: list[Any] = [None] * len(qs)
-                for i, rp in enumerate(rows):
-                    for j in range(kw):
-                        for u, cols in enumerate(offs):
-                            ok, off = cols[j]
-                            p = emit.element(b, rp, off, dtype)
-                            if ok is not None:
-                                p = b.select(ok, p, zp)
-                            prod = b.fmul(vload(p, mask), weights[i * kw + j])
-                            accs[u] = prod if accs[u] is None else b.fadd(accs[u], prod)
+                for k in range(kh * kw):  # the pixels' sums interleaved (independent chains)
+                    for u, ptrs in enumerate(taps):
+                        v = vload(emit.element(b, ptrs[k], cb, dtype), mask)
+                        prod = b.fmul(v, weights[k])
+                        accs[u] = prod if accs[u] is None else b.fadd(accs[u], prod)
                 for q, acc in zip(qs, accs):
                     at = b.add(b.mul(q, c), cb)
                     if expr is not None:
@@ -120,30 +118,30 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
                             if e == 0:
                                 return acc
                             if kinds[e - 1] == "bias":
-                                return consts[e]
+                                return vload(emit.element(b, extras[e - 1], cb, dtype), mask)
                             return vload(emit.element(
                                 b, extras[e - 1], b.add(b.mul(row, b.mul(ow, c)), at), dtype),
                                 mask)
                         acc = _vector_expr(b, expr, leaf, n)
                     vstore(acc, emit.element(b, orow, at, dtype), mask)
 
-            # columns [lo, hi) have every tap inside the image: no selects, UNROLL at a time
-            with emit.loop(b, 0, lo) as q:
-                pixels([q], True)
-            steps = b.sdiv(b.sub(hi, lo), emit.i64(UNROLL))
-            mid = b.add(lo, b.mul(steps, emit.i64(UNROLL)))
-            with emit.loop(b, lo, mid, UNROLL) as q:
-                pixels([b.add(q, emit.i64(u)) for u in range(UNROLL)], False)
-            with emit.loop(b, mid, hi) as q:
-                pixels([q], False)
-            with emit.loop(b, hi, ow) as q:
-                pixels([q], True)
+            with emit.loop(b, 0, b.sub(c, emit.i64(n - 1)), n) as cb:
+                channels(cb, None)
+            cb = b.mul(b.sdiv(c, emit.i64(n)), emit.i64(n))
+            with b.if_then(b.icmp_signed("<", cb, c)):
+                channels(cb, b.icmp_signed("<", lane_ids, _splat(b, b.sub(c, cb), n)))
 
-        with emit.loop(b, 0, b.sub(c, emit.i64(n - 1)), n) as cb:
-            block(cb, None)
-        cb = b.mul(b.sdiv(c, emit.i64(n)), emit.i64(n))
-        with b.if_then(b.icmp_signed("<", cb, c)):
-            block(cb, b.icmp_signed("<", lane_ids, _splat(b, b.sub(c, cb), n)))
+        # columns [lo, hi) have every tap inside the image: no selects, UNROLL at a time
+        with emit.loop(b, 0, lo) as q:
+            pixels([q], True)
+        steps = b.sdiv(b.sub(hi, lo), emit.i64(UNROLL))
+        mid = b.add(lo, b.mul(steps, emit.i64(UNROLL)))
+        with emit.loop(b, lo, mid, UNROLL) as q:
+            pixels([b.add(q, emit.i64(u)) for u in range(UNROLL)], False)
+        with emit.loop(b, mid, hi) as q:
+            pixels([q], False)
+        with emit.loop(b, hi, ow) as q:
+            pixels([q], True)
     b.ret_void()
     return km
 

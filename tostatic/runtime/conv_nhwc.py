@@ -1,6 +1,7 @@
 """NHWC convolutions (what the choose-layout pass makes): a 1x1 as the packed GEMM's matmul
-form, x[pixels, C_in] @ W[C_in, C_out] with its epilogue (runtime/packed_gemm.py), and a
-depthwise one on codegen's NHWC kernel (codegen/depthwise_nhwc.py); a global pooling as one
+form, x[pixels, C_in] @ W[C_in, C_out] with its epilogue (runtime/packed_gemm.py), a
+depthwise one on codegen's NHWC kernel (codegen/depthwise_nhwc.py), one of few input
+channels (a stem) on the direct kernel (codegen/direct_conv_nhwc.py); a global pooling as one
 reduction. Other NHWC convolutions, and these under TOSTATIC_KERNELS=numpy, run the op's
 numpy kernel."""
 from __future__ import annotations
@@ -32,25 +33,29 @@ def nhwc_conv_factory(name: str, attrs: dict[str, Any], ins: Sequence[np.ndarray
         run = packed_gemm.matmul(x, w.reshape(cout, c), out,
                                  {"transpose_x": False, "transpose_y": True}, steps)
         return None if run is None else ([], lambda _: run, "gemm-1x1-nhwc")
-    if cg == 1 and groups == c == cout and groups > 1 and codegen.enabled():
-        from tostatic.codegen import depthwise_nhwc, epilogue as epi  # llvmlite on first use
-        oh, ow = (conv_out(name, s_, k, s, p, d)
-                  for s_, k, s, p, d in zip((h, wd), (kh, kw), st, pads, dil))
-        if out.shape != (n, oh, ow, cout):
-            return None
-        try:
-            expr, kinds = epi.epilogue_expr(steps, x.dtype.name) if steps else (None, ())
-            k = depthwise_nhwc.DepthwiseNHWC(x.shape, w, st, pads, dil, expr, kinds)
-        except (NotScalar, KeyError):
-            return None
+    oh, ow = (conv_out(name, s_, k, s, p, d)
+              for s_, k, s, p, d in zip((h, wd), (kh, kw), st, pads, dil))
+    if out.shape != (n, oh, ow, cout) or not codegen.enabled():
+        return None
+    # llvmlite loads on first use
+    from tostatic.codegen import depthwise_nhwc, direct_conv_nhwc, epilogue as epi
+    if cg == 1 and groups == c == cout and groups > 1:
+        make, kind = depthwise_nhwc.DepthwiseNHWC, "depthwise-nhwc"
+    elif groups == 1 and c <= direct_conv_nhwc.MAX_INPUT_CHANNELS:
+        make, kind = direct_conv_nhwc.DirectConvNHWC, "direct-conv-nhwc"
+    else:
+        return None
+    try:
+        expr, kinds = epi.epilogue_expr(steps, x.dtype.name) if steps else (None, ())
+        k = make(x.shape, w, st, pads, dil, expr, kinds)
+    except (NotScalar, KeyError):
+        return None
 
-        def bind(_: list[np.ndarray]) -> Any:
-            def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray,
-                    out: np.ndarray) -> None:
-                k.run(x, extras, out)  # (a bias: its C values, whatever its shape)
-            return run
-        return [], bind, "depthwise-nhwc"
-    return None
+    def bind(_: list[np.ndarray]) -> Any:
+        def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray) -> None:
+            k.run(x, extras, out)  # (a bias: its C values, whatever its shape)
+        return run
+    return [], bind, kind
 
 
 def nhwc_pool_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
