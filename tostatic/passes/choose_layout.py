@@ -23,8 +23,9 @@ def depthwise(op: Operation) -> bool:
     """One filter per input channel, one output channel per filter (the NHWC depthwise
     kernel's case, codegen/depthwise_nhwc.py)."""
     cout, cg = Abstract.of_value(op.operands[1]).shape[:2]
-    c = Abstract.of_value(op.operands[0]).shape[1]
-    g = op.attr_values()["groups"]
+    at = op.attr_values()
+    c = Abstract.of_value(op.operands[0]).shape[3 if DATA_FORMATS[at["data_format"]] else 1]
+    g = at["groups"]
     return cg == 1 and g > 1 and c == g == cout
 
 
