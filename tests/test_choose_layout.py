@@ -302,3 +302,29 @@ def test_a_warm_start_builds_no_ir_for_the_nhwc_kernels(tmp_path):
     assert built > 0 and compiled > 0
     assert start(str(tmp_path / "warm.npy"))[:2] == (0, 0)
     assert np.array_equal(np.load(tmp_path / "cold.npy"), np.load(tmp_path / "warm.npy"))
+
+
+class Mixed(nn.Layer):
+    """A 1x1 between two full 3x3s (no depthwise layer in its chain), then a depthwise pair."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2D(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2D(8, 8, 1), nn.ReLU(),
+            nn.Conv2D(8, 8, 3, padding=1), nn.ReLU(),
+            nn.Conv2D(8, 8, 3, padding=1, groups=8), nn.ReLU6(), nn.Conv2D(8, 4, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_only_chains_holding_a_depthwise_layer_change_layout(tmp_path, monkeypatch):
+    prefix = _save(tmp_path, Mixed(), "mixed")
+    model = _model(prefix, True, monkeypatch)
+    layouts = [op.attr_values()["data_format"] for op in _ops(model)
+               if op.name == "pd.fused_conv2d"]
+    assert layouts == ["NCHW", "NCHW", "NCHW", "NHWC", "NHWC"], layouts
+    x = np.random.default_rng(3).standard_normal((2, 3, 18, 18)).astype(np.float32)
+    want = _run(_model(prefix, False, monkeypatch), x)[0]
+    np.testing.assert_allclose(_run(model, x)[-1], want, rtol=1e-5,
+                               atol=1e-5 * np.abs(want).max())

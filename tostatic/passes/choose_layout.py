@@ -48,18 +48,30 @@ def stem(op: Operation) -> bool:
 
 
 def nhwc_pays(ops: list[Operation]) -> list[Operation]:
-    """THE RULE: which of a function's NCHW convolutions run in NHWC. Where the function has
-    depthwise convolutions (MobileNet-style chains): those, the 1x1 convolutions between
-    them, and a stem; other full kxk convolutions (Winograd, im2col: NCHW kernels) stay.
-    MobileNetV2, batch 1, 1 thread, kernels alone: its 17 depthwise layers 0.94 -> 0.67 ms,
-    its 34 1x1s 2.60 -> 2.41 ms, its stem 0.26 ms + a 0.1 ms transpose -> 0.13 ms; the
-    model 5.7 -> 4.6 ms of CPU time (batch 8: 0.83x). Functions without depthwise layers
-    stay NCHW: ResNet-50's 1x1s alone are faster in NHWC (18.9 -> 16.4 ms, in cache), but
-    every 3x3 between them would need its input and its result transposed (a copy of each,
-    0.05-0.1 ms at 56x56x64), which eats that gain."""
-    if not any(depthwise(op) for op in ops):
-        return []
-    return [op for op in ops if depthwise(op) or pointwise(op) or stem(op)]
+    """THE RULE: which of a function's NCHW convolutions run in NHWC: the chains of
+    depthwise, 1x1 and stem convolutions (ops linked by one reading another's result, as its
+    input or its residual) that hold a depthwise convolution (MobileNet-style blocks). Other
+    full kxk convolutions (Winograd, im2col: NCHW kernels) stay, and so do chains without a
+    depthwise layer, a 1x1 alone between two 3x3s, a stem whose reader is a full conv:
+    each would pay a transpose at both ends for nothing. MobileNetV2, batch 1, 1 thread,
+    kernels alone: its 17 depthwise layers 0.94 -> 0.67 ms, its 34 1x1s 2.60 -> 2.41 ms,
+    its stem 0.26 ms + a 0.1 ms transpose -> 0.13 ms; the model 5.7 -> 4.6 ms of CPU time
+    (batch 8: 0.83x). ResNets stay NCHW: ResNet-50's 1x1s alone are faster in NHWC (18.9 ->
+    16.4 ms, in cache), but every 3x3 between them would need its input and its result
+    transposed (a copy of each, 0.05-0.1 ms at 56x56x64), which eats that gain."""
+    picked = [op for op in ops if depthwise(op) or pointwise(op) or stem(op)]
+    chain = {op: op for op in picked}  # union-find: op -> a member nearer its chain's root
+
+    def root(op: Operation) -> Operation:
+        while chain[op] is not op:
+            chain[op] = op = chain[chain[op]]
+        return op
+    for op in picked:
+        for v in op.operands:
+            if v.owner in chain:
+                chain[root(v.owner)] = root(op)
+    with_depthwise = {root(op) for op in picked if depthwise(op)}
+    return [op for op in picked if root(op) in with_depthwise]
 
 
 def _candidate(op: Operation) -> bool:
