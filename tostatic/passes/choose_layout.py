@@ -86,8 +86,8 @@ def _candidate(op: Operation) -> bool:
 def _transpose(v: SSAValue, perm: tuple[int, ...], before: Operation) -> SSAValue:
     """transpose(v, perm) before `before`, or the one made already (the ops are rewritten in
     program order, so it comes earlier: a residual reads the chain's input twice)."""
-    for use in v.uses:
-        if isinstance(use.operation, Transpose) and use.operation.parent is not None \
+    for use in v.uses:  # (one in the same block: one in a pd.if's region does not dominate)
+        if isinstance(use.operation, Transpose) and use.operation.parent is before.parent \
                 and tuple(use.operation.attr_values()["perm"]) == perm:
             return use.operation.results[0]
     shape = Abstract.of_value(v)
@@ -103,9 +103,9 @@ class ChooseLayout(CompilePass):
     data_format NHWC reading transpose(x, [0, 2, 3, 1]) (its residual operand too: a bias
     holds one value per channel whatever the layout), its result transposed back. Then
     every transpose of a transpose that undoes it reads the original value, so inside a
-    chain no transpose is left: one at its start, one at its end (in MobileNetV2 after the
-    stem, and before the global pooling, which goes NHWC too when its result is 1x1, so the
-    transpose back moves C values). The ops stay `pd` ops Paddle has (NHWC conv2d /
+    chain no transpose is left: one at its start, one at its end (in MobileNetV2 a view of
+    the input image, read in place by the stem, and one after the global pooling, which
+    goes NHWC too when its result is 1x1, so the transpose back moves C values). The ops stay `pd` ops Paddle has (NHWC conv2d /
     depthwise_conv2d / pool2d), but the pass runs only on the plan's copy of a loaded model
     (the `inference` pipeline), after fuse-epilogue. `enable=false` turns it off."""
 
