@@ -11,6 +11,7 @@ from typing import Any
 from tostatic.passes import (  # noqa: F401
     append_backward,
     canonicalize,
+    choose_layout,
     constant_folding,
     cse,
     dead_op_elimination,
@@ -41,10 +42,11 @@ PIPELINES = {
     # what jit.load / paddle.inference run on the plan's copy of a loaded model (with its
     # weights): batch-norm folding and epilogue fusion make ops Paddle has not, so the loaded
     # module keeps `load`'s IR; fuse-elementwise comes after fuse-epilogue, which takes the
-    # bias / activation / residual ops after a conv or matmul first
+    # bias / activation / residual ops after a conv or matmul first; choose-layout comes after
+    # both, so a chain's convolutions carry their epilogues into NHWC
     "inference": "fold-static-shapes,constant-folding,fold-batch-norm,remove-test-dropout,"
                  "fuse-epilogue,fold-matmul-scale,fuse-qkv,fuse-attention,fuse-elementwise,"
-                 "dead-op-elimination",
+                 "choose-layout,dead-op-elimination",
 }
 
 _ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")

@@ -44,6 +44,7 @@ from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
 from tostatic.runtime.conv_im2col import im2col_factory
+from tostatic.runtime.conv_nhwc import nhwc_conv_factory, nhwc_pool_factory
 from tostatic.runtime import packed_gemm
 from tostatic.runtime.conv_winograd import winograd_factory
 from tostatic.runtime.attention import attention_factory
@@ -183,6 +184,9 @@ def _nchw_epilogue(rows: Any, cout: int) -> Callable[[np.ndarray, Sequence[np.nd
 def conv_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                  out: np.ndarray, const: Sequence[bool]) -> Bound | None:
     x, w = ins[0], ins[1]
+    if const[1] and DATA_FORMATS[attrs["data_format"]]:  # NHWC (the choose-layout pass)
+        return None if (nhwc := nhwc_conv_factory(op.name, attrs, ins, out)) is None \
+            else Bound(*nhwc)
     if (not const[1] or DATA_FORMATS[attrs["data_format"]] or x.ndim != 4
             or x.dtype not in (np.float32, np.float64) or w.dtype != x.dtype):
         return None
@@ -540,7 +544,8 @@ FACTORIES: dict[type, Callable[..., Bound | None]] = {
     **{cls: binary_factory for cls in UFUNCS},
     act.Relu: unary_factory, act.Relu6: unary_factory, act.Sigmoid: unary_factory,
     act.Tanh: unary_factory,
-    Pool2D: lambda *a: None if (p := pool_factory(*a)) is None else Bound(*p),
+    Pool2D: lambda *a: None if (p := pool_factory(*a) or nhwc_pool_factory(*a)) is None
+    else Bound(*p),
     LookupTableV2: lambda *a: None if (e := embedding_factory(*a)) is None else Bound(*e),
     FusedAttention: lambda op, attrs, ins, out, const: (
         None if (a := attention_factory(attrs, ins, out)) is None else Bound(*a)),
