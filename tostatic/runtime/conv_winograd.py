@@ -30,13 +30,13 @@ from tostatic.ops.fused import EPILOGUE_ACTIVATIONS
 from tostatic.runtime import threads
 from tostatic.runtime.winograd_split import split_run as _split_run
 
-# F(4x4) on up to F4_MAX_CHANNELS input channels (its float32 error grows with the sum's
-# length: 4e-6 of the largest output at 64 channels, 1e-5 at 256; F(2x2)'s stays ~4e-7), with
-# at least MIN_TILES[m] tiles (all images): fewer leave the GEMMs too narrow to pay for the
-# transforms (measured per ResNet layer: benchmarks/results.md). F(4x4) is off: through
-# InceptionV3's 94 convolutions its error reached 1.1e-4 of the largest output (F(2x2): within
-# 1e-5, as im2col), for 6% of ResNet-18's time (18.5 vs 19.6 ms); exports must match Paddle.
-F4_MAX_CHANNELS = 0
+# F(4x4) or F(2x2) per layer (tile_size): the fewer GEMM multiplies, counting the tile GEMM's
+# padding of the tiles to whole 16-float vectors; F(2x2) on a tie (it is the more accurate)
+# and above F4_MAX_CHANNELS input channels (F(4x4)'s float32 error grows with the sum's length:
+# 1-2e-6 of the largest output at 64 channels, 3-5e-6 at 512, with the points of
+# codegen/winograd.py; F(2x2)'s 3-9e-7). Both need MIN_TILES[m] tiles (all images): fewer
+# leave the GEMMs too narrow to pay for the transforms (then im2col).
+F4_MAX_CHANNELS = 512
 MIN_TILES = {4: 16, 2: 16}
 MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
@@ -68,12 +68,25 @@ def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | N
     return value, leaves
 
 
-def tile_size(n: int, c: int, oh: int, ow: int) -> int | None:
-    """The output tile size m of F(m x m, 3 x 3) for this layer, or None (im2col pays)."""
-    for m in (4, 2):
-        if (m == 2 or c <= F4_MAX_CHANNELS) and n * -(-oh // m) * -(-ow // m) >= MIN_TILES[m]:
-            return m
-    return None
+def image_group(n: int, c: int, cout: int, per_image: int, alpha: int) -> int:
+    """Images per group: a group's V and M stay within GROUP_BYTES (in cache for the GEMMs)."""
+    return max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
+
+
+def tile_size(n: int, c: int, cout: int, oh: int, ow: int) -> int | None:
+    """The output tile size m of F(m x m, 3 x 3) for this layer, or None (im2col pays): the
+    one rule. A tile costs alpha^2 multiplies a channel pair (36 at m = 4, 16 at m = 2) and
+    the tile GEMMs pad each image group's tiles to 16-tile vectors: at batch 1, 56x56 to
+    14x14 maps take F(4x4) (14x14: 16 tiles, one vector, against F(2x2)'s 49 in 64 columns),
+    7x7 F(2x2) (F(4x4)'s 4 tiles would fill a quarter of a vector)."""
+    cost = {}
+    for m in (2, 4):
+        per_image = -(-oh // m) * -(-ow // m)
+        if n * per_image >= MIN_TILES[m] and (m == 2 or c <= F4_MAX_CHANNELS):
+            group = image_group(n, c, cout, per_image, m + 2)
+            sizes = [min(group, n - g0) * per_image for g0 in range(0, n, group)]
+            cost[m] = (m + 2) ** 2 * sum(-(-k // 16) * 16 for k in sizes)
+    return min(cost, key=lambda m: (cost[m], m)) if cost else None
 
 
 def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.ndarray,
@@ -88,7 +101,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     n, c, h, wd = x.shape
     cout = w.shape[0]
     _, _, oh, ow = out.shape
-    m = tile_size(n, c, oh, ow)
+    m = tile_size(n, c, cout, oh, ow)
     epi = _epilogue(attrs.get("epilogue", ()), "float32")
     if m is None or epi is None:
         return None
@@ -103,8 +116,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     th, tw = -(-oh // m), -(-ow // m)
     hp, wp = th * m + 2, tw * m + 2
     per_image = th * tw
-    # images per group: a group's V and M stay within GROUP_BYTES (in cache for the GEMMs)
-    group = max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
+    group = image_group(n, c, cout, per_image, alpha)
     tiles = group * per_image
     # codegen's tile GEMMs (codegen/winograd_gemm.py) over U packed once (BLAS repacks its
     # panels every call); V and M rows are then padded to whole 16-float vectors
@@ -120,8 +132,8 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     workers = min(threads.current(), group * c)
     if 2 * alpha * alpha * c * cout * n * per_image < MIN_SPLIT_FLOPS:
         workers = 1  # (two parts would not pay for the hand-offs)
-    # (the input transform's vector loads read up to 48 floats past a row's tiles: slack)
-    scratch = [("wino-pad", (n * c * hp * wp + 64,), x.dtype),
+    # (the input transform's vector loads read up to 80 floats past a row's tiles: slack)
+    scratch = [("wino-pad", (n * c * hp * wp + 128,), x.dtype),
                ("wino-v", (alpha * alpha * c * stride_of(tiles),), x.dtype),
                ("wino-m", (alpha * alpha * cout * stride_of(tiles),), x.dtype),
                ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw
