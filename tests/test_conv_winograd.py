@@ -166,13 +166,16 @@ def test_transforms_are_exact_correlations(m):
     assert y == list(np.correlate(d, k, "valid"))
 
 
+@pytest.mark.parametrize("by_column", [False, True])
 @pytest.mark.parametrize("positions,cin,cout,tiles", [(16, 64, 32, 16), (16, 40, 24, 48),
                                                        (3, 7, 16, 80), (16, 33, 8, 208),
-                                                       (2, 19, 24, 196), (3, 5, 16, 9)])
-def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles):
+                                                       (2, 19, 24, 196), (3, 5, 16, 9),
+                                                       (36, 37, 16, 49), (4, 30, 8, 55)])
+def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles, by_column):
     """codegen's tile GEMM over packed U against np.matmul in float64 (register blocks of
-    one tile vector, two, three and a tail; a last vector partly stored, nothing written
-    past it)."""
+    one tile vector, two, three and a tail; a last vector partly stored, or with
+    `by_column` (tile_kernel) its columns one R-lane vector each where fewer than R, input
+    channels not a multiple of TAIL_SUMS; nothing written past the columns)."""
     from tostatic.codegen import winograd_gemm as wg
 
     rng = np.random.default_rng(tiles)
@@ -183,7 +186,8 @@ def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles):
     m = m_flat[:-wg.LANES].reshape(positions, cout, tiles)
     vectors = -(-tiles // wg.LANES)
     rows = wg.rows_for(cout, vectors)
-    f = wg.kernel(rows, wg.vectors_for(rows, vectors))
+    f = wg.tile_kernel(rows, tiles) if by_column else wg.kernel(rows, wg.vectors_for(rows,
+                                                                                   vectors))
     packed = wg.pack(u, rows)
     dims = wg.dims(1, positions, cin, cout, tiles)  # position 0 left alone
     f(packed.ctypes.data, v.ctypes.data, m.ctypes.data, dims.ctypes.data)

@@ -150,8 +150,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
             k = stride_of(min(group, n - g0) * per_image)
             kern = None
             if narrow:
-                kern = winograd_gemm.kernel(block, winograd_gemm.vectors_for(
-                    block, k // winograd_gemm.LANES))  # type: ignore[arg-type]
+                kern = winograd_gemm.tile_kernel(block, min(group, n - g0) * per_image)
             groups.append((g0, min(group, n - g0),
                            v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
                            m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k),
@@ -171,7 +170,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                 g0, v, mm, kern, xp.ctypes.data + g0 * plane_in, v.ctypes.data, mm.ctypes.data,
                 np.array([c, hp, wp, th, tw, k, 0, count * c], np.int64),
                 np.array([cout, oh, ow, th, tw, k, 0, count * cout], np.int64),
-                winograd_gemm.dims(0, alpha * alpha, c, cout, k)))
+                winograd_gemm.dims(0, alpha * alpha, c, cout, count * per_image, k, k)))
         keep = (xp, pad_dims, rows, extras, u_packed)  # what the addresses are of
         addresses = (xp.ctypes.data, pad_dims.ctypes.data, rows[0].ctypes.data,
                      extras.ctypes.data, u_packed.ctypes.data if u_packed is not None else 0)

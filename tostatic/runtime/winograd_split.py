@@ -68,7 +68,8 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, hp: int, wp: int, p
                                np.where(bias, lo * 4, shift).astype(np.int64),
                                np.zeros(max(1, len(leaves)), np.int64)))
             outs.append((lo, hi, up, m_part,
-                         winograd_gemm.dims(0, p2, c, cw, k) if kern else None, images))
+                         winograd_gemm.dims(0, p2, c, cw, count * th * tw, k, k) if kern
+                         else None, images))
         phases.append((g0, count, v, kern, ins, outs))
 
     def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
