@@ -7,8 +7,11 @@ alpha^2 transformed positions is one GEMM [C_out, C_in] x [C_in, tiles], so a ti
 alpha^2 multiply-adds per channel pair instead of 9 m^2 (F(4x4): 36 vs 144).
 
 Both transforms are separable (B^T d B, A^T M A), each as two passes, one of them over all
-of a plane's tiles at once (a long unit-stride loop LLVM vectorises; per tile row the loops
-would be 14 long at 56x56, under one AVX-512 vector):
+of a plane's tiles at once (a unit-stride pass; per tile row the loops would be 14 long at
+56x56, under one AVX-512 vector). In float32 every pass is explicit 16-lane vectors
+(_RowVectors): LLVM's own vectoriser left rows under 16 tiles, and the 16 tiles of a 14x14
+plane at F(4x4), to scalar code (F(4x4) on 64 x 56 x 56: input 0.15 -> 0.06 ms, output 0.13
+-> 0.09):
 - input: per padded image plane [Hp, Wp], along the rows of each tile's window (stride-m
   windows, into D[alpha, alpha, tiles]), then down, writing V[alpha^2, C, tiles] rows;
 - output: per output plane, down over all its tiles (A^T on the alpha^2 GEMM rows), then per
@@ -30,8 +33,12 @@ from tostatic.codegen import emit
 from tostatic.codegen.emit import I64, PTR
 from tostatic.ir import scalar_expr as se
 
-# the interpolation points per output tile size m (and infinity); F(4x4) with +-1/2 rather
-# than Lavin's +-2 is about twice as accurate in float32 (tests/test_conv_winograd.py)
+# the interpolation points per output tile size m (and infinity). F(4x4)'s 0, +-3/2, +-2/3
+# came out best of the 5-point sets from 0, +-1/4 .. +-4 in a float32 model of the transforms
+# and GEMM, and in the kernels: 1-3e-6 of the largest output against float64 where 0, +-1,
+# +-1/2 made 5-11e-6 and Lavin's 0, +-1, +-2 ~4e-6 (64-256 channels, ResNet-like data).
+# Not every coefficient is exact in binary then (2/3, -97/36): each is rounded once, as the
+# filter transform's are.
 POINTS: dict[int, tuple[Fr, ...]] = {2: (Fr(0), Fr(1), Fr(-1)),
                                      4: (Fr(0), Fr(3, 2), Fr(-3, 2), Fr(2, 3), Fr(-2, 3))}
 
@@ -102,7 +109,7 @@ def _combine(b: Any, coeffs: Sequence[Any], values: Sequence[Any], dtype: str) -
     for c, v in zip(coeffs, values):
         if c == 0:
             continue
-        if abs(c) != 1:  # (the points make every coefficient exact in binary)
+        if abs(c) != 1:
             term, neg = b.fmul(v, t(float(abs(c)))), c < 0
         else:
             term, neg = v, c < 0

@@ -32,11 +32,13 @@ from tostatic.runtime.winograd_split import split_run as _split_run
 
 # F(4x4) or F(2x2) per layer (tile_size): the fewer GEMM multiplies, counting the tile GEMM's
 # padding of the tiles to whole 16-float vectors; F(2x2) on a tie (it is the more accurate)
-# and above F4_MAX_CHANNELS input channels (F(4x4)'s float32 error grows with the sum's length:
-# 1-2e-6 of the largest output at 64 channels, 3-5e-6 at 512, with the points of
+# and above F4_MAX_CHANNELS input channels: there F(4x4)'s U (36 C^2 floats: 38 MB at 512)
+# costs more to make at bind and to hold than its GEMMs save (512 x 7 x 7 at batch 8: 0.97x
+# F(2x2)'s time), and its float32 error, which grows with the sum's length, is the largest
+# (3-5e-6 of the largest output at 512 channels, 1-2e-6 at 64, with the points of
 # codegen/winograd.py; F(2x2)'s 3-9e-7). Both need MIN_TILES[m] tiles (all images): fewer
 # leave the GEMMs too narrow to pay for the transforms (then im2col).
-F4_MAX_CHANNELS = 512
+F4_MAX_CHANNELS = 256
 MIN_TILES = {4: 16, 2: 16}
 MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
