@@ -89,6 +89,23 @@ def test_resnet_scale_layers_pick_their_tile_and_stay_accurate(n, c, size, m):
     assert err < (6e-6 if m == 4 else 1e-6), err
 
 
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("h,w,pads", [(9, 30, (1, 1)), (21, 47, (2, 1, 0, 1)),
+                                      (6, 70, (1, 1)), (17, 33, (0, 1, 1, 0)), (5, 37, (0, 0))])
+def test_wide_rows_read_inside_and_at_the_padding(any_size, monkeypatch, m, h, w, pads):
+    """Rows wide enough for whole 16-float loads inside the plane besides the masked ones at
+    its border and the skipped ones past it (the input transform reads the unpadded planes;
+    30 wide with 1 column of left padding, 47 with none: a vector ends on the row's last
+    column), asymmetric padding, batch 2, 13 input and 24 output channels."""
+    monkeypatch.setattr(conv_winograd, "tile_size", lambda *_: m)
+    rng = np.random.default_rng(h * w)
+    x = rng.standard_normal((2, 13, h, w)).astype(np.float32)
+    wt = rng.standard_normal((24, 13, 3, 3)).astype(np.float32)
+    want, exact, got, kind = run_case(x, wt, pads, ("bias", "add", "relu"), rng)
+    assert kind == f"winograd-f{m}"
+    assert_close(got, want)
+
+
 @pytest.mark.parametrize("n,c,cout,size,m", [
     (1, 64, 64, 56, 4), (1, 128, 128, 28, 4), (1, 256, 256, 14, 4), (1, 512, 512, 7, 2),
     (8, 256, 256, 7, 4), (8, 512, 512, 7, 2), (8, 64, 64, 56, 4), (1, 64, 64, 4, None),
