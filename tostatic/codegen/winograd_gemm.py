@@ -9,9 +9,9 @@ per call from a stream and each V row (one or a few 16-float vectors) sits in L1
 channel, R broadcasts of U times the V row's vectors into R x NVB accumulators held in
 registers, written to M once. The U stream is prefetched 8 KiB ahead: at batch 1 the deep
 layers' U (16 MB at C=512) comes from DRAM every run, and the hardware prefetcher alone kept
-one core at ~14 GB/s (1.13 -> 0.69 ms). T is padded to a multiple of 16 (the callers' V and
-M rows are that long; the padding columns are computed and ignored, or a masked store
-leaves them out). The same kernel with one position multiplies the generated im2col's
+one core at ~14 GB/s (1.13 -> 0.69 ms). The callers' V and M rows are T rounded up to 16
+long; the last vector's extra lanes are computed and not stored, or (tile_kernel) its
+columns go one at a time when fewer than R. The same kernel with one position multiplies the generated im2col's
 patch bands (runtime/conv_im2col.py).
 """
 from __future__ import annotations
