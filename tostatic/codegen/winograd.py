@@ -7,10 +7,14 @@ alpha^2 transformed positions is one GEMM [C_out, C_in] x [C_in, tiles], so a ti
 alpha^2 multiply-adds per channel pair instead of 9 m^2 (F(4x4): 36 vs 144).
 
 Both transforms are separable (B^T d B, A^T M A), each as two passes, one of them over all
-of a plane's tiles at once (a long unit-stride loop LLVM vectorises; per tile row the loops
-would be 14 long at 56x56, under one AVX-512 vector):
-- input: per padded image plane [Hp, Wp], along the rows of each tile's window (stride-m
-  windows, into D[alpha, alpha, tiles]), then down, writing V[alpha^2, C, tiles] rows;
+of a plane's tiles at once (a unit-stride pass; per tile row the loops would be 14 long at
+56x56, under one AVX-512 vector). In float32 every pass is explicit 16-lane vectors
+(_RowVectors): LLVM's own vectoriser left rows under 16 tiles, and the 16 tiles of a 14x14
+plane at F(4x4), to scalar code (F(4x4) on 64 x 56 x 56: input 0.15 -> 0.06 ms, output 0.13
+-> 0.09):
+- input: per image plane, along the rows of each tile's window (stride-m windows, into
+  D[alpha, alpha, tiles]; the zero border of the padding by masked loads), then down,
+  writing V[alpha^2, C, tiles] rows;
 - output: per output plane, down over all its tiles (A^T on the alpha^2 GEMM rows), then per
   tile row along (into one output row), then the epilogue (an expression of the value, bias
   and residual operands) writing the output row once.
@@ -30,10 +34,14 @@ from tostatic.codegen import emit
 from tostatic.codegen.emit import I64, PTR
 from tostatic.ir import scalar_expr as se
 
-# the interpolation points per output tile size m (and infinity); F(4x4) with +-1/2 rather
-# than Lavin's +-2 is about twice as accurate in float32 (tests/test_conv_winograd.py)
+# the interpolation points per output tile size m (and infinity). F(4x4)'s 0, +-3/2, +-2/3
+# came out best of the 5-point sets from 0, +-1/4 .. +-4 in a float32 model of the transforms
+# and GEMM, and in the kernels: 1-3e-6 of the largest output against float64 where 0, +-1,
+# +-1/2 made 5-11e-6 and Lavin's 0, +-1, +-2 ~4e-6 (64-256 channels, ResNet-like data).
+# Not every coefficient is exact in binary then (2/3, -97/36): each is rounded once, as the
+# filter transform's are.
 POINTS: dict[int, tuple[Fr, ...]] = {2: (Fr(0), Fr(1), Fr(-1)),
-                                     4: (Fr(0), Fr(1), Fr(-1), Fr(1, 2), Fr(-1, 2))}
+                                     4: (Fr(0), Fr(3, 2), Fr(-3, 2), Fr(2, 3), Fr(-2, 3))}
 
 
 def _poly_mul(a: Sequence[Fr], b: Sequence[Fr]) -> list[Fr]:
@@ -102,7 +110,7 @@ def _combine(b: Any, coeffs: Sequence[Any], values: Sequence[Any], dtype: str) -
     for c, v in zip(coeffs, values):
         if c == 0:
             continue
-        if abs(c) != 1:  # (the points make every coefficient exact in binary)
+        if abs(c) != 1:
             term, neg = b.fmul(v, t(float(abs(c)))), c < 0
         else:
             term, neg = v, c < 0
@@ -118,38 +126,117 @@ def _dims(b: Any, p: Any, n: int) -> list[Any]:
 
 
 class _RowVectors:
-    """F(2x2)'s passes along a row as explicit 16-lane vectors (`bt` the matrix applied). The
-    input's: tile tx reads row[2tx .. 2tx + 3], i.e. the even and odd lanes of two loads and
-    both shifted by one lane; the last block's extra lanes masked off. LLVM's own loop vectorises only rows of 16 tiles or more
-    (scalar below: every row at 28x28 and smaller). Reads up to 48 floats past a row's
-    first tile (the buffer has that slack)."""
+    """The passes along a row as explicit 16-lane vectors (`bt` the matrix applied, m the
+    output tile size, 2 or 4): LLVM's own loop vectorises only rows of 16 tiles or more
+    (scalar below: every row at 56x56 and smaller for F(4x4), 28x28 for F(2x2)). The input's:
+    tile tx reads row[m tx .. m tx + m + 1], i.e. every m-th lane of m (+1) loads, and the
+    first two of those shifted by one lane; the last block's extra lanes masked off."""
 
-    def __init__(self, km: emit.KernelModule, b: Any, bt: Any) -> None:
-        self.b, self.bt = b, bt
+    def __init__(self, km: emit.KernelModule, b: Any, bt: Any, m: int) -> None:
+        self.b, self.bt, self.m = b, bt, m
         self.vec = vec = ir.VectorType(emit.F32, 16)
         self.mask_t = ir.VectorType(emit.I1, 16)
         self.store = ir.Function(km.module, ir.FunctionType(
             ir.VoidType(), [vec, PTR, emit.I32, self.mask_t]), "llvm.masked.store.v16f32.p0")
+        self.masked_load = ir.Function(km.module, ir.FunctionType(
+            vec, [PTR, emit.I32, self.mask_t, vec]), "llvm.masked.load.v16f32.p0")
         self.lanes = ir.Constant(ir.VectorType(I64, 16), list(range(16)))
+
+    def columns(self, srcs: Sequence[Any], coeffs: Sequence[Sequence[Any]],
+                dsts: Sequence[Any], n: Any) -> None:
+        """dsts[r][q] = sum_i coeffs[r][i] srcs[i][q] for q < n (srcs[i] None where no
+        coefficient uses it), 16 q a step, the tail masked: LLVM's own vectorised loop (16 x 4
+        a step) left the 16 tiles of a 14x14 plane, and the tails of others, to scalar code."""
+        b, vec = self.b, self.vec
+        zero = ir.Constant(vec, [0.0] * 16)
+        with emit.loop(b, 0, n, 16) as q:
+            mask = self._mask(b.sub(n, q))
+            vals = [None if src is None else b.call(self.masked_load, [
+                emit.element(b, src, q, "float32"), emit.I32(4), mask, zero]) for src in srcs]
+            for row, dst in zip(coeffs, dsts):
+                b.call(self.store, [_combine_vec(b, row, vals, vec),
+                                    emit.element(b, dst, q, "float32"), emit.I32(4), mask])
 
     def _shuffle(self, x: Any, y: Any, idx: Sequence[int]) -> Any:
         return self.b.shuffle_vector(x, y, ir.Constant(ir.VectorType(emit.I32, 16), list(idx)))
 
-    def row(self, row: Any, dst: Sequence[Any], tw: Any) -> None:
-        b, vec, i64 = self.b, self.vec, emit.i64
+    def _strided(self, xs: Sequence[Any], s: int) -> Any:
+        """Lanes s, s + m, ... of the m vectors xs (16 values)."""
+        if self.m == 2:
+            return self._shuffle(xs[0], xs[1], range(s, 32, 2))
+        lo = self._shuffle(xs[0], xs[1], [*range(s, 32, 4), *range(8)])
+        hi = self._shuffle(xs[2], xs[3], [*range(s, 32, 4), *range(8)])
+        return self._shuffle(lo, hi, [*range(8), *range(16, 24)])
+
+    def rows(self, rows: Sequence[tuple[Any, Any, Sequence[Any]]], tw: Any, pl: Any,
+             width: Any) -> None:
+        """The alpha rows (pointer, inside the plane (i1), destinations) of a tile row, as
+        the padded rows' tile windows (pl zeros on the left, zeros outside the plane's
+        `width` columns and rows): masked loads, their column masks made once for all
+        rows."""
+        b, vec, i64, m = self.b, self.vec, emit.i64, self.m
+        zero = ir.Constant(vec, [0.0] * 16)
+        i32v = ir.VectorType(emit.I32, 16)
+        lanes = ir.Constant(i32v, list(range(16)))
+        limit = self._splat(b.trunc(width, emit.I32), i32v)
         with emit.loop(b, 0, tw, 16) as tx:
-            src = emit.element(b, row, b.mul(tx, i64(2)), "float32")
-            x0, x1, x2 = (b.load(emit.element(b, src, i64(16 * k), "float32"), typ=vec, align=4)
-                          for k in range(3))
-            d0 = self._shuffle(x0, x1, range(0, 32, 2))
-            d1 = self._shuffle(x0, x1, range(1, 32, 2))
-            d = [d0, d1, self._shuffle(d0, x2, range(1, 17)),
-                 self._shuffle(d1, x2, [*range(1, 16), 17])]
-            mask = self._mask(b.sub(tw, tx))
-            for j, out in enumerate(dst):
-                value = _combine_vec(b, self.bt[j], d, vec)
-                b.call(self.store, [value, emit.element(b, out, tx, "float32"), emit.I32(4),
-                                    mask])
+            col = b.sub(b.mul(tx, i64(m)), pl)
+            at = [b.add(col, i64(16 * k)) for k in range(m + 1)]
+            cols = [b.add(self._splat(b.trunc(a, emit.I32), i32v), lanes) for a in at]
+            masks = [b.and_(b.icmp_signed(">=", cv, ir.Constant(i32v, [0] * 16)),
+                            b.icmp_signed("<", cv, limit)) for cv in cols]
+            # (the last load's lanes 0 and 1 only)
+            masks[m] = b.and_(masks[m], ir.Constant(self.mask_t, [1, 1] + [0] * 14))
+            store_mask = self._mask(b.sub(tw, tx))
+            whole = [b.and_(b.icmp_signed(">=", a, i64(0)),
+                            b.icmp_signed("<=", a, b.sub(width, i64(16)))) for a in at[:m]]
+            some = [b.and_(b.icmp_signed("<", a, width), b.icmp_signed(">", a, i64(-16)))
+                    for a in at]
+            for row, inside, dst in rows:
+                keep = self._splat(inside, self.mask_t)
+                xs = [self._load(emit.element(b, row, a, "float32"), b.and_(mk, keep),
+                                 b.and_(inside, wh) if wh is not None else None,
+                                 b.and_(inside, sm))
+                      for a, mk, wh, sm in zip(at, masks, whole + [None], some)]
+                d = [self._strided(xs, s) for s in range(m)]
+                d += [self._shuffle(d[k], xs[m], [*range(1, 16), 16 + k]) for k in range(2)]
+                for j, out in enumerate(dst):
+                    value = _combine_vec(b, self.bt[j], d, vec)
+                    b.call(self.store, [value, emit.element(b, out, tx, "float32"),
+                                        emit.I32(4), store_mask])
+
+    def _load(self, at: Any, mask: Any, whole: Any, some: Any) -> Any:
+        """16 floats at `at`, the lanes off `mask` zero: a plain load where `whole` (all
+        lanes inside; None: never), none where not `some` (no lane inside), else a masked
+        one (masked loads that missed the cache waited: batch 8 of 64 x 56 x 56 took 6 us
+        a plane against the padded copy's 2.4)."""
+        b, vec = self.b, self.vec
+        zero = ir.Constant(vec, [0.0] * 16)
+        start = b.block
+        with b.if_then(some):
+            if whole is None:
+                v1, b1 = b.call(self.masked_load, [at, emit.I32(4), mask, zero]), b.block
+            else:
+                with b.if_else(whole) as (plain, edge):
+                    with plain:
+                        p1, pb1 = b.load(at, typ=vec, align=4), b.block
+                    with edge:
+                        p2, pb2 = b.call(self.masked_load, [at, emit.I32(4), mask, zero]), \
+                            b.block
+                v1 = b.phi(vec)
+                v1.add_incoming(p1, pb1)
+                v1.add_incoming(p2, pb2)
+                b1 = b.block
+        value = b.phi(vec)
+        value.add_incoming(v1, b1)
+        value.add_incoming(zero, start)
+        return value
+
+    def _splat(self, value: Any, vtype: Any) -> Any:
+        b = self.b
+        undef = ir.Constant(vtype, ir.Undefined)
+        return b.shuffle_vector(b.insert_element(undef, value, emit.I32(0)), undef,
+                                ir.Constant(ir.VectorType(emit.I32, 16), [0] * 16))
 
     def _mask(self, left: Any) -> Any:
         """Lanes k < left."""
@@ -159,22 +246,36 @@ class _RowVectors:
                                  ir.Constant(ir.VectorType(emit.I32, 16), [0] * 16))
         return b.icmp_signed("<", self.lanes, splat)
 
+    def _interleave(self, ys: Sequence[Any]) -> list[Any]:
+        """The m vectors ys (result c of tiles 0..15) as 16m floats, tile after tile."""
+        if self.m == 2:
+            return [self._shuffle(ys[0], ys[1], [k // 2 + 16 * (k % 2) + 8 * half
+                                                 for k in range(16)]) for half in range(2)]
+        pairs = [self._interleave2(ys[0], ys[1]), self._interleave2(ys[2], ys[3])]
+        # pairs[q][h]: results 2q, 2q + 1 of tiles 8h .. 8h + 7, as (tile, result) pairs
+        return [self._shuffle(pairs[0][h], pairs[1][h],
+                              [2 * (k // 4 + 4 * part) + k % 2 + 16 * (k % 4 // 2)
+                               for k in range(16)])
+                for h in range(2) for part in range(2)]
+
+    def _interleave2(self, y0: Any, y1: Any) -> list[Any]:
+        return [self._shuffle(y0, y1, [k // 2 + 16 * (k % 2) + 8 * half for k in range(16)])
+                for half in range(2)]
+
     def out_row(self, src: Any, per: Any, yrow: Any, tw: Any) -> None:
-        """The output transform's pass along a tile row: yrow[2tx + c] = sum_j A^T[c, j]
-        src[j*per + tx], the two results of 16 tiles interleaved into 32 floats. Reads up to
+        """The output transform's pass along a tile row: yrow[m tx + c] = sum_j A^T[c, j]
+        src[j*per + tx], the m results of 16 tiles interleaved into 16m floats. Reads up to
         16 floats past the row's tiles."""
-        b, vec, i64 = self.b, self.vec, emit.i64
+        b, vec, i64, m = self.b, self.vec, emit.i64, self.m
         with emit.loop(b, 0, tw, 16) as tx:
             vals = [b.load(emit.element(b, src, b.add(b.mul(i64(j), per), tx), "float32"),
-                           typ=vec, align=4) for j in range(4)]
-            y0, y1 = (_combine_vec(b, self.bt[c], vals, vec) for c in range(2))
-            left = b.mul(b.sub(tw, tx), i64(2))  # floats of the row still to write
-            at = emit.element(b, yrow, b.mul(tx, i64(2)), "float32")
-            for half in range(2):
-                value = self._shuffle(y0, y1, [k // 2 + 16 * (k % 2) + 8 * half
-                                               for k in range(16)])
-                b.call(self.store, [value, emit.element(b, at, i64(16 * half), "float32"),
-                                    emit.I32(4), self._mask(b.sub(left, i64(16 * half)))])
+                           typ=vec, align=4) for j in range(m + 2)]
+            ys = [_combine_vec(b, self.bt[c], vals, vec) for c in range(m)]
+            left = b.mul(b.sub(tw, tx), i64(m))  # floats of the row still to write
+            at = emit.element(b, yrow, b.mul(tx, i64(m)), "float32")
+            for k, value in enumerate(self._interleave(ys)):
+                b.call(self.store, [value, emit.element(b, at, i64(16 * k), "float32"),
+                                    emit.I32(4), self._mask(b.sub(left, i64(16 * k)))])
 
 
 def _combine_vec(b: Any, coeffs: Sequence[Any], values: Sequence[Any], vec: Any) -> Any:
@@ -191,45 +292,61 @@ def _combine_vec(b: Any, coeffs: Sequence[Any], values: Sequence[Any], vec: Any)
 
 
 def _input_module(m: int, dtype: str) -> emit.KernelModule:
-    """void k(xp, V, scratch, i64 *dims = [C, Hp, Wp, TH, TW, T, first, end]): the padded
-    planes p = n*C + c in [first, end) into V[alpha^2, C, T] (tile n*TH*TW + ty*TW + tx).
-    scratch: D[alpha (j), alpha (r), TH*TW], row r of each tile's window along the row."""
+    """void k(x, V, scratch, i64 *dims = [C, H, W, PT, PL, TH, TW, T, first, end]): the
+    planes p = n*C + c in [first, end) of x, as padded by PT rows above and PL columns on the
+    left and zeros below and right (masked loads: no padded copy), into V[alpha^2, C, T]
+    (tile n*TH*TW + ty*TW + tx). scratch: D[alpha (j), alpha (r), TH*TW], row r of each
+    tile's window along the row."""
     bt = MATRICES[m][0]
     alpha = m + 2
     km = emit.KernelModule()
     fn, b = km.function("win", [PTR] * 4, noalias=3)
-    xp, v, dd, dims_p = fn.args
-    c, hp, wp, th, tw, t, first, end = _dims(b, dims_p, 8)
+    x, v, dd, dims_p = fn.args
+    c, h, w, pt, pl, th, tw, t, first, end = _dims(b, dims_p, 10)
     i64 = emit.i64
     per = b.mul(th, tw)
-    vectors = _RowVectors(km, b, bt) if m == 2 and dtype == "float32" else None
+    vectors = _RowVectors(km, b, bt, m) if dtype == "float32" else None
+    zero = emit.constant(dtype, 0)
     with emit.loop(b, first, end) as p:
         n_i, c_i = b.sdiv(p, c), b.srem(p, c)
-        plane = emit.element(b, xp, b.mul(p, b.mul(hp, wp)), dtype)
+        plane = emit.element(b, x, b.mul(p, b.mul(h, w)), dtype)
         with emit.loop(b, 0, th) as ty:  # along the rows (stride-m windows)
+            rows = []
             for r in range(alpha):
-                row = emit.element(b, plane, b.mul(b.add(b.mul(ty, i64(m)), i64(r)), wp), dtype)
-                dst = [emit.element(b, dd, b.add(b.mul(i64(j * alpha + r), per),
-                                                 b.mul(ty, tw)), dtype) for j in range(alpha)]
-                if vectors is not None:
-                    vectors.row(row, dst, tw)
-                    continue
+                y = b.sub(b.add(b.mul(ty, i64(m)), i64(r)), pt)
+                inside = b.and_(b.icmp_signed(">=", y, i64(0)), b.icmp_signed("<", y, h))
+                row = emit.element(b, plane, b.mul(b.select(inside, y, i64(0)), w), dtype)
+                rows.append((row, inside, [emit.element(b, dd, b.add(b.mul(
+                    i64(j * alpha + r), per), b.mul(ty, tw)), dtype) for j in range(alpha)]))
+            if vectors is not None:
+                vectors.rows(rows, tw, pl, w)
+            for row, inside, dst in rows if vectors is None else ():
+                width = b.select(inside, w, i64(0))  # (a padding row: no column inside)
                 with emit.loop(b, 0, tw) as tx:
-                    base = b.mul(tx, i64(m))
-                    d = [emit.load(b, row, b.add(base, i64(s)), dtype) for s in range(alpha)]
+                    base = b.sub(b.mul(tx, i64(m)), pl)
+                    d = []
+                    for s_ in range(alpha):
+                        col = b.add(base, i64(s_))
+                        ok = b.and_(b.icmp_signed(">=", col, i64(0)),
+                                    b.icmp_signed("<", col, width))
+                        d.append(b.select(ok, emit.load(b, row, b.select(ok, col, i64(0)),
+                                                        dtype), zero))
                     for j in range(alpha):
                         emit.store(b, _combine(b, bt[j], d, dtype), dst[j], tx, dtype)
         t0 = b.mul(n_i, per)
-        for i in range(alpha):  # down the columns, over all the plane's tiles at once
-            for j in range(alpha):
-                out_row = emit.element(b, v, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), c),
-                                                               c_i), t), t0), dtype)
-                srcs = {r: emit.element(b, dd, b.mul(i64(j * alpha + r), per), dtype)
-                        for r in range(alpha) if bt[i][r] != 0}
+        for j in range(alpha):  # down the columns, over all the plane's tiles at once
+            outs = [emit.element(b, v, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), c), c_i),
+                                                   t), t0), dtype) for i in range(alpha)]
+            srcs = [emit.element(b, dd, b.mul(i64(j * alpha + r), per), dtype)
+                    for r in range(alpha)]
+            if vectors is not None:
+                vectors.columns(srcs, bt, outs, per)
+                continue
+            for i in range(alpha):
                 with emit.loop(b, 0, per) as q:
-                    vals = [emit.load(b, srcs[r], q, dtype) if r in srcs else None
+                    vals = [emit.load(b, srcs[r], q, dtype) if bt[i][r] != 0 else None
                             for r in range(alpha)]
-                    emit.store(b, _combine(b, bt[i], vals, dtype), out_row, q, dtype)
+                    emit.store(b, _combine(b, bt[i], vals, dtype), outs[i], q, dtype)
     b.ret_void()
     return km
 
@@ -249,7 +366,7 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> 
     per = b.mul(th, tw)
     ptrs = [b.inttoptr(v_, PTR) for v_ in _dims(b, extras, len(leaves))]
     part = emit.element(b, scratch, i64(0), dtype)
-    vectors = _RowVectors(km, b, at) if m == 2 and dtype == "float32" else None
+    vectors = _RowVectors(km, b, at, m) if dtype == "float32" else None
     yrow = emit.element(b, scratch, b.mul(i64(m * alpha), per), dtype)
     with emit.loop(b, first, end) as p:
         n_i, co = b.sdiv(p, co_n), b.srem(p, co_n)
@@ -259,6 +376,10 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> 
         for j in range(alpha):  # down: part[a, j, tile] = sum_i A^T[a, i] M[i*alpha+j, tile]
             srcs = [emit.element(b, mm, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), co_n), co),
                                                   t), t0), dtype) for i in range(alpha)]
+            if vectors is not None:
+                vectors.columns(srcs, at, [emit.element(b, part, b.mul(
+                    i64(a * alpha + j), per), dtype) for a in range(m)], per)
+                continue
             for a in range(m):
                 dst = emit.element(b, part, b.mul(i64(a * alpha + j), per), dtype)
                 with emit.loop(b, 0, per) as q:
@@ -306,7 +427,7 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], name
 
 
 def input_transform(m: int, dtype: str) -> Callable[..., None]:
-    """f(xp, V, scratch, dims) with ctypes addresses (see _input_module)."""
+    """f(x, V, scratch, dims) with ctypes addresses (see _input_module)."""
     return _compiled(("in", m, dtype), lambda: _input_module(m, dtype), "win", 4)
 
 

@@ -9,10 +9,10 @@ per call from a stream and each V row (one or a few 16-float vectors) sits in L1
 channel, R broadcasts of U times the V row's vectors into R x NVB accumulators held in
 registers, written to M once. The U stream is prefetched 8 KiB ahead: at batch 1 the deep
 layers' U (16 MB at C=512) comes from DRAM every run, and the hardware prefetcher alone kept
-one core at ~14 GB/s (1.13 -> 0.69 ms). T is padded to a multiple of 16 (the callers' V and
-M rows are that long; the padding columns are computed and ignored, or a masked store
-leaves them out). The same kernel with one position multiplies the generated im2col's
-patch bands (runtime/conv_im2col.py).
+one core at ~14 GB/s (1.13 -> 0.69 ms). The callers' V and M rows are T rounded up to 16
+long; the last vector's extra lanes are computed and not stored, or (tile_kernel) its
+columns go one at a time when fewer than R. (The generated im2col's patch bands go through
+codegen/gemm.py's packed GEMM.)
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from tostatic.codegen.emit import F32, I32, I64, PTR
 
 LANES = 16
 PREFETCH = 2048  # floats ahead in the U stream (8 KiB): C=512 at 7x7 1.13 -> 0.69 ms from DRAM
-_FUNCS: dict[tuple[int, ...], Any] = {}
+TAIL_SUMS = 4  # partial sums a by-column tail column (_Builder._tail)
+_FUNCS: dict[tuple[Any, ...], Any] = {}
 
 
 def rows_for(cout: int, vectors: int) -> int | None:
@@ -63,6 +64,8 @@ class _Builder:
         self.b = b
         self.vec = vec = ir.VectorType(F32, LANES)
         self.fma = ir.Function(km.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
+        vec8 = ir.VectorType(F32, 8)
+        self.fma8 = ir.Function(km.module, ir.FunctionType(vec8, [vec8] * 3), "llvm.fma.v8f32")
         self.mask_t = ir.VectorType(ir.IntType(1), LANES)
         self.masked_store = ir.Function(km.module, ir.FunctionType(
             ir.VoidType(), [vec, PTR, I32, self.mask_t]), "llvm.masked.store.v16f32.p0")
@@ -73,21 +76,64 @@ class _Builder:
             ir.VoidType(), [PTR, I32, I32, I32]), "llvm.prefetch.p0")
 
     def block(self, up: Any, vb: Any, mrow: Any, cin: Any, cols: Any, rows: int, nvb: int,
-              ldv: Any, ldm: Any) -> None:
+              ldv: Any, ldm: Any, by_column: bool = False) -> None:
         """mrow[r, :cols] = sum_k up[k, r] * vb[k, :cols] for r < R (rows ldm apart): full
-        blocks of NVB vectors in a loop, then the rest; lanes past `cols` masked off. Sizes
-        are run-time values: one small module per (R, NVB) serves every layer (the IR is
-        built, and hashed for the disk cache, in every process)."""
+        blocks of NVB vectors in a loop, then the rest; the last `cols % 16` columns, when
+        fewer than R and `by_column`, one R-lane vector each (_tail: 1 FMA a column, where a
+        vector of tiles makes R whatever its lanes used), else a vector with its extra lanes
+        masked off. Sizes are run-time values: one small module per (R, NVB) serves every layer
+        (the IR is built, and hashed for the disk cache, in every process)."""
         b, i64 = self.b, emit.i64
-        nv = b.sdiv(b.add(cols, i64(LANES - 1)), i64(LANES))
+        tail = b.srem(cols, i64(LANES))
+        columns = b.and_(b.icmp_signed(">", tail, i64(0)), b.icmp_signed("<", tail, i64(rows)))
+        vcols = b.select(columns, b.sub(cols, tail), cols) if by_column else cols
+        nv = b.sdiv(b.add(vcols, i64(LANES - 1)), i64(LANES))
         full, rest = b.sdiv(nv, i64(nvb)), b.srem(nv, i64(nvb))
         with emit.loop(b, 0, full) as blk:
-            self._columns(up, vb, mrow, cin, cols, rows, nvb, ldv, ldm,
+            self._columns(up, vb, mrow, cin, vcols, rows, nvb, ldv, ldm,
                           b.mul(blk, i64(nvb * LANES)))
         for width in range(1, nvb):
             with b.if_then(b.icmp_signed("==", rest, i64(width))):
-                self._columns(up, vb, mrow, cin, cols, rows, width, ldv, ldm,
+                self._columns(up, vb, mrow, cin, vcols, rows, width, ldv, ldm,
                               b.mul(full, i64(nvb * LANES)))
+        for width in range(1, rows if by_column else 1):
+            with b.if_then(b.and_(columns, b.icmp_signed("==", tail, i64(width)))):
+                self._tail(up, vb, mrow, cin, rows, width, ldv, ldm, vcols)
+
+    def _tail(self, up: Any, vb: Any, mrow: Any, cin: Any, rows: int, width: int, ldv: Any,
+              ldm: Any, c0: Any) -> None:
+        """Columns [c0, c0 + width) of the block's R rows: per column R-lane accumulators,
+        += the R packed U values of an input channel (one load) times the V value; TAIL_SUMS
+        of them a column, input channels taken in turn (one chain of FMAs waited on each
+        one's latency: 7% off 28x28's tile GEMMs at F(4x4), not the 23% its columns save)."""
+        b, i64 = self.b, emit.i64
+        rvec = ir.VectorType(F32, rows)
+        fma = self.fma if rows == LANES else self.fma8
+        undef = ir.Constant(rvec, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(I32, rows), [0] * rows)
+        acc = [[emit.alloca(b, rvec, ir.Constant(rvec, [0.0] * rows)) for _ in range(TAIL_SUMS)]
+               for _ in range(width)]
+
+        def step(k: Any, q: int) -> None:
+            uv = b.load(emit.element(b, up, b.mul(k, i64(rows)), "float32"), typ=rvec, align=4)
+            vrow = emit.element(b, vb, b.add(b.mul(k, ldv), c0), "float32")
+            for j in range(width):
+                s = emit.load(b, vrow, i64(j), "float32")
+                sv = b.shuffle_vector(b.insert_element(undef, s, I32(0)), undef, splat)
+                b.store(b.call(fma, [uv, sv, b.load(acc[j][q], typ=rvec)]), acc[j][q])
+        whole = b.mul(b.sdiv(cin, i64(TAIL_SUMS)), i64(TAIL_SUMS))
+        with emit.loop(b, 0, whole, TAIL_SUMS) as k:
+            for q in range(TAIL_SUMS):
+                step(b.add(k, i64(q)), q)
+        with emit.loop(b, whole, cin) as k:
+            step(k, 0)
+        for j in range(width):
+            value = b.load(acc[j][0], typ=rvec)
+            for q in range(1, TAIL_SUMS):
+                value = b.fadd(value, b.load(acc[j][q], typ=rvec))
+            for r in range(rows):
+                emit.store(b, b.extract_element(value, I32(r)), mrow,
+                           b.add(b.add(c0, i64(j)), b.mul(i64(r), ldm)), "float32")
 
     def _columns(self, up: Any, vb: Any, mrow: Any, cin: Any, cols: Any, rows: int,
                  width: int, ldv: Any, ldm: Any, c0: Any) -> None:
@@ -125,7 +171,7 @@ class _Builder:
         return b.icmp_signed("<", lanes, splat)
 
 
-def _module(rows: int, nvb: int) -> emit.KernelModule:
+def _module(rows: int, nvb: int, by_column: bool) -> emit.KernelModule:
     """void k(U, V, M, i64 *dims = [first, end, C_in, C_out, cols, ldv, ldm]): positions
     [first, end) of M[p] = U[p] @ V[p], `cols` columns (the last vector's extra lanes read
     from V, not stored), the rows of V and M ldv and ldm elements apart."""
@@ -143,7 +189,7 @@ def _module(rows: int, nvb: int) -> emit.KernelModule:
         with emit.loop(b, 0, b.sdiv(cout, i64(rows))) as blk:
             g.block(emit.element(b, ub, b.mul(blk, b.mul(cin, i64(rows))), "float32"), vb,
                     emit.element(b, mb, b.mul(blk, b.mul(i64(rows), ldm)), "float32"),
-                    cin, cols, rows, nvb, ldv, ldm)
+                    cin, cols, rows, nvb, ldv, ldm, by_column)
     b.ret_void()
     return km
 
@@ -156,9 +202,19 @@ def _compiled(key: tuple[Any, ...], build: Any, name: str, nargs: int) -> Any:
     return f
 
 
-def kernel(rows: int, nvb: int) -> Any:
+def kernel(rows: int, nvb: int, by_column: bool = False) -> Any:
     """f(U_packed, V, M, dims) with ctypes addresses (see _module; `dims`)."""
-    return _compiled((rows, nvb), lambda: _module(rows, nvb), "wgemm", 4)
+    key = (rows, nvb, "by-column") if by_column else (rows, nvb)
+    return _compiled(key, lambda: _module(rows, nvb, by_column), "wgemm", 4)
+
+
+def tile_kernel(rows: int, cols: int) -> Any:
+    """The Winograd tile GEMM for `cols` tiles: the last cols % 16 by column where fewer
+    than R (28x28 at F(4x4): 49 tiles, 3 vectors and one column, not 4 vectors), NVB for
+    the whole vectors left."""
+    tail = cols % LANES
+    vectors = cols // LANES if 0 < tail < rows else -(-cols // LANES)
+    return kernel(rows, vectors_for(rows, max(1, vectors)), True)
 
 
 def dims(first: int, end: int, cin: int, cout: int, cols: int, ldv: int | None = None,

@@ -1,14 +1,14 @@
 """3x3, stride-1 convolutions as Winograd F(m x m, 3 x 3): a quarter of im2col's multiplies
-at m = 4, which is how ResNets get past the bound a GEMM-rate im2col convolution sets
-(benchmarks/results.md).
+at m = 4, 1/2.25 at m = 2 (the rule per layer: tile_size), which is how ResNets get past the
+bound a GEMM-rate im2col convolution sets (benchmarks/results.md).
 
 Bound once per input shape: the filters transformed once (U [alpha^2, C_out, C_in], float64
-then rounded); per run the input is copied into a zero-bordered buffer, transformed by a
-generated kernel (codegen/winograd.py) into V [alpha^2, C_in, tiles] (all images' tiles side
-by side, so batch 8 makes wider GEMMs), multiplied as one batched matmul
+then rounded); per run the input is transformed by a generated kernel (codegen/winograd.py;
+the zero border by masked loads, no padded copy) into V [alpha^2, C_in, tiles] (all images'
+tiles side by side, so batch 8 makes wider GEMMs), multiplied as one batched matmul
 M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies the fused
 conv's epilogue (bias, residual add, activation) while writing each output row. On several
-threads (runtime/winograd_split.py) each group takes two hand-offs: pad + input transform by
+threads (runtime/winograd_split.py) each group takes two hand-offs: the input transform by
 input planes, then the GEMMs + output transform by output channels; below MIN_SPLIT_FLOPS
 one thread. (Whole image groups to each thread, one hand-off a convolution at batch 8, were
 measured slower on this 2-core machine while the pool's threads could share the caller's
@@ -30,13 +30,15 @@ from tostatic.ops.fused import EPILOGUE_ACTIVATIONS
 from tostatic.runtime import threads
 from tostatic.runtime.winograd_split import split_run as _split_run
 
-# F(4x4) on up to F4_MAX_CHANNELS input channels (its float32 error grows with the sum's
-# length: 4e-6 of the largest output at 64 channels, 1e-5 at 256; F(2x2)'s stays ~4e-7), with
-# at least MIN_TILES[m] tiles (all images): fewer leave the GEMMs too narrow to pay for the
-# transforms (measured per ResNet layer: benchmarks/results.md). F(4x4) is off: through
-# InceptionV3's 94 convolutions its error reached 1.1e-4 of the largest output (F(2x2): within
-# 1e-5, as im2col), for 6% of ResNet-18's time (18.5 vs 19.6 ms); exports must match Paddle.
-F4_MAX_CHANNELS = 0
+# F(4x4) or F(2x2) per layer (tile_size): the fewer GEMM multiplies, counting the tile GEMM's
+# padding of the tiles to whole 16-float vectors; F(2x2) on a tie (it is the more accurate)
+# and above F4_MAX_CHANNELS input channels: there F(4x4)'s U (36 C^2 floats: 38 MB at 512)
+# costs more to make at bind and to hold than its GEMMs save (512 x 7 x 7 at batch 8: 0.97x
+# F(2x2)'s time), and its float32 error, which grows with the sum's length, is the largest
+# (3-5e-6 of the largest output at 512 channels, 1-2e-6 at 64, with the points of
+# codegen/winograd.py; F(2x2)'s 3-9e-7). Both need MIN_TILES[m] tiles (all images): fewer
+# leave the GEMMs too narrow to pay for the transforms (then im2col).
+F4_MAX_CHANNELS = 256
 MIN_TILES = {4: 16, 2: 16}
 MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
@@ -68,12 +70,25 @@ def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | N
     return value, leaves
 
 
-def tile_size(n: int, c: int, oh: int, ow: int) -> int | None:
-    """The output tile size m of F(m x m, 3 x 3) for this layer, or None (im2col pays)."""
-    for m in (4, 2):
-        if (m == 2 or c <= F4_MAX_CHANNELS) and n * -(-oh // m) * -(-ow // m) >= MIN_TILES[m]:
-            return m
-    return None
+def image_group(n: int, c: int, cout: int, per_image: int, alpha: int) -> int:
+    """Images per group: a group's V and M stay within GROUP_BYTES (in cache for the GEMMs)."""
+    return max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
+
+
+def tile_size(n: int, c: int, cout: int, oh: int, ow: int) -> int | None:
+    """The output tile size m of F(m x m, 3 x 3) for this layer, or None (im2col pays): the
+    one rule. A tile costs alpha^2 multiplies a channel pair (36 at m = 4, 16 at m = 2) and
+    the tile GEMMs pad each image group's tiles to 16-tile vectors: at batch 1, 56x56 to
+    14x14 maps take F(4x4) (14x14: 16 tiles, one vector, against F(2x2)'s 49 in 64 columns),
+    7x7 F(2x2) (F(4x4)'s 4 tiles would fill a quarter of a vector)."""
+    cost = {}
+    for m in (2, 4):
+        per_image = -(-oh // m) * -(-ow // m)
+        if n * per_image >= MIN_TILES[m] and (m == 2 or c <= F4_MAX_CHANNELS):
+            group = image_group(n, c, cout, per_image, m + 2)
+            sizes = [min(group, n - g0) * per_image for g0 in range(0, n, group)]
+            cost[m] = (m + 2) ** 2 * sum(-(-k // 16) * 16 for k in sizes)
+    return min(cost, key=lambda m: (cost[m], m)) if cost else None
 
 
 def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.ndarray,
@@ -88,7 +103,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     n, c, h, wd = x.shape
     cout = w.shape[0]
     _, _, oh, ow = out.shape
-    m = tile_size(n, c, oh, ow)
+    m = tile_size(n, c, cout, oh, ow)
     epi = _epilogue(attrs.get("epilogue", ()), "float32")
     if m is None or epi is None:
         return None
@@ -97,14 +112,12 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
         if a.dtype != x.dtype or (a.size != w.shape[0] if leaf == "bias" else
                                   a.shape != out.shape):
             return None
-    from tostatic.codegen import pad, winograd, winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
+    from tostatic.codegen import winograd, winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
     alpha = m + 2
     (pt, _), (pl, _) = pads
     th, tw = -(-oh // m), -(-ow // m)
-    hp, wp = th * m + 2, tw * m + 2
     per_image = th * tw
-    # images per group: a group's V and M stay within GROUP_BYTES (in cache for the GEMMs)
-    group = max(1, min(n, GROUP_BYTES // (alpha * alpha * (c + cout) * per_image * 4)))
+    group = image_group(n, c, cout, per_image, alpha)
     tiles = group * per_image
     # codegen's tile GEMMs (codegen/winograd_gemm.py) over U packed once (BLAS repacks its
     # panels every call); V and M rows are then padded to whole 16-float vectors
@@ -114,67 +127,61 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     u = None if block else winograd.filter_transform(w, m)
     stride_of = (lambda k: -(-k // winograd_gemm.LANES) * winograd_gemm.LANES) if narrow \
         else (lambda k: k)
-    f_pad = pad.pad_planes("float32")
     f_in = winograd.input_transform(m, "float32")
     f_out = winograd.output_transform(m, "float32", expr, leaves)
     workers = min(threads.current(), group * c)
     if 2 * alpha * alpha * c * cout * n * per_image < MIN_SPLIT_FLOPS:
         workers = 1  # (two parts would not pay for the hand-offs)
-    # (the input transform's vector loads read up to 48 floats past a row's tiles: slack)
-    scratch = [("wino-pad", (n * c * hp * wp + 64,), x.dtype),
-               ("wino-v", (alpha * alpha * c * stride_of(tiles),), x.dtype),
+    scratch = [("wino-v", (alpha * alpha * c * stride_of(tiles),), x.dtype),
                ("wino-m", (alpha * alpha * cout * stride_of(tiles),), x.dtype),
                ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw
                               + 16), x.dtype)]
-    plane_in, plane_out = c * hp * wp * 4, cout * oh * ow * 4  # bytes per image
+    plane_in, plane_out = c * h * wd * 4, cout * oh * ow * 4  # bytes per image
 
     def bind(arrays: list[np.ndarray]) -> Any:
-        xp_flat, v_flat, m_flat, rows = arrays
-        xp = xp_flat[:n * c * hp * wp].reshape(n, c, hp, wp)
-        pad_dims = np.array([n * c, h, wd, hp, wp, pt, pl], np.int64)
+        v_flat, m_flat, rows = arrays
         extras = np.zeros(max(1, len(leaves)), np.int64)
         groups = []  # (first image, images, V, M, narrow kernel)
         for g0 in range(0, n, group):
             k = stride_of(min(group, n - g0) * per_image)
             kern = None
             if narrow:
-                kern = winograd_gemm.kernel(block, winograd_gemm.vectors_for(
-                    block, k // winograd_gemm.LANES))  # type: ignore[arg-type]
+                kern = winograd_gemm.tile_kernel(block, min(group, n - g0) * per_image)
             groups.append((g0, min(group, n - g0),
                            v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
                            m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k),
                            kern))
         if workers > 1:
             return _split_run(
-                n=n, c=c, cout=cout, h=h, wd=wd, hp=hp, wp=wp, pt=pt, pl=pl, oh=oh, ow=ow,
+                n=n, c=c, cout=cout, h=h, wd=wd, pt=pt, pl=pl, oh=oh, ow=ow,
                 th=th, tw=tw, alpha=alpha, u=u_packed if narrow else u,
                 block=block if narrow else None,
-                groups=groups, xp=xp, rows=rows, leaves=leaves, f_pad=f_pad, f_in=f_in,
+                groups=groups, rows=rows, leaves=leaves, f_in=f_in,
                 f_out=f_out, workers=workers)
         # one thread: every address and dims array fixed at bind, three calls a group
         fixed = []
         for g0, count, v, mm, kern in groups:
             k = v.shape[2]
             fixed.append((
-                g0, v, mm, kern, xp.ctypes.data + g0 * plane_in, v.ctypes.data, mm.ctypes.data,
-                np.array([c, hp, wp, th, tw, k, 0, count * c], np.int64),
+                g0, v, mm, kern, g0 * plane_in, v.ctypes.data, mm.ctypes.data,
+                np.array([c, h, wd, pt, pl, th, tw, k, 0, count * c], np.int64),
                 np.array([cout, oh, ow, th, tw, k, 0, count * cout], np.int64),
-                winograd_gemm.dims(0, alpha * alpha, c, cout, k)))
-        keep = (xp, pad_dims, rows, extras, u_packed)  # what the addresses are of
-        addresses = (xp.ctypes.data, pad_dims.ctypes.data, rows[0].ctypes.data,
-                     extras.ctypes.data, u_packed.ctypes.data if u_packed is not None else 0)
+                winograd_gemm.dims(0, alpha * alpha, c, cout, count * per_image, k, k)))
+        keep = (rows, extras, u_packed)  # what the addresses are of
+        addresses = (rows[0].ctypes.data, extras.ctypes.data,
+                     u_packed.ctypes.data if u_packed is not None else 0)
 
         def run_one(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
                     _keep: Any = keep) -> None:
-            xp_at, pad_at, rows_at, extras_at, u_at = addresses
+            rows_at, extras_at, u_at = addresses
             x = np.ascontiguousarray(x)
-            f_pad(x.ctypes.data, xp_at, pad_at)
+            x_base = x.ctypes.data
             ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
             out_base = out.ctypes.data
             for g0, v, mm, kern, x_at, v_at, m_at, d_in, d_out, d_gemm in fixed:
                 for i, (leaf, a) in enumerate(zip(leaves, ops)):
                     extras[i] = a.ctypes.data + (g0 * plane_out if leaf == "add" else 0)
-                f_in(x_at, v_at, rows_at, d_in.ctypes.data)
+                f_in(x_base + x_at, v_at, rows_at, d_in.ctypes.data)
                 if kern is None:
                     np.matmul(u, v, out=mm)
                 else:

@@ -1,8 +1,7 @@
 """A Winograd convolution (runtime/conv_winograd.py) on several threads: two hand-offs an image
-group, where one call per phase (pad, input transform, GEMMs, output transform) made four.
+group, where one call per phase (input transform, GEMMs, output transform) made three.
 
-1. Input planes split over the threads: each thread pads its planes into the zero-bordered
-   buffer and transforms them into V (the pad no longer runs alone on the calling thread).
+1. Input planes split over the threads: each thread transforms its planes into V.
 2. Output channels split over the threads, in whole register blocks of the tile GEMM: each
    thread multiplies its channels' filters (packed once per part, U[:, lo:hi]) by all of V
    into its own part of the M scratch, [alpha^2, hi - lo, T], and transforms them back
@@ -31,11 +30,10 @@ def channel_parts(cout: int, unit: int, workers: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
-def split_run(*, n: int, c: int, cout: int, h: int, wd: int, hp: int, wp: int, pt: int,
-              pl: int, oh: int, ow: int, th: int, tw: int, alpha: int, u: np.ndarray,
-              block: int | None, groups: Sequence[tuple[Any, ...]], xp: np.ndarray,
-              rows: np.ndarray, leaves: Sequence[str], f_pad: Any, f_in: Any, f_out: Any,
-              workers: int) -> Callable[..., None]:
+def split_run(*, n: int, c: int, cout: int, h: int, wd: int, pt: int, pl: int, oh: int,
+              ow: int, th: int, tw: int, alpha: int, u: np.ndarray, block: int | None,
+              groups: Sequence[tuple[Any, ...]], rows: np.ndarray, leaves: Sequence[str],
+              f_in: Any, f_out: Any, workers: int) -> Callable[..., None]:
     """run(x, w, *epilogue operands, out) over `workers` threads (see the module's doc)."""
     from tostatic.codegen import winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
 
@@ -45,17 +43,14 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, hp: int, wp: int, p
     # C_in, block], whose channel parts are then runs of whole blocks
     u_parts = [np.ascontiguousarray(u[:, lo // block:hi // block] if block else u[:, lo:hi])
                for lo, hi in parts]
-    plane_x, plane_xp, plane_o = h * wd * 4, hp * wp * 4, oh * ow * 4
-    xp_at = xp.ctypes.data
+    plane_x, plane_o = h * wd * 4, oh * ow * 4
     bias = np.array([leaf == "bias" for leaf in leaves], bool)
     phases = []
     for g0, count, v, mm, kern in groups:
         k = v.shape[2]
         m_base = mm.reshape(-1)
-        ins = []  # (first plane of the group's, planes, pad dims, transform dims)
-        for part, (a, b) in enumerate(_even(count * c, workers)):
-            ins.append((a, np.array([b - a, h, wd, hp, wp, pt, pl], np.int64),
-                        np.array([c, hp, wp, th, tw, k, a, b], np.int64)))
+        ins = [np.array([c, h, wd, pt, pl, th, tw, k, a, b], np.int64)  # transform dims
+               for a, b in _even(count * c, workers)]
         outs = []  # per channel part: (U, M part, GEMM dims, per image (offset, dims, extras))
         for (lo, hi), up in zip(parts, u_parts):
             cw = hi - lo
@@ -68,11 +63,12 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, hp: int, wp: int, p
                                np.where(bias, lo * 4, shift).astype(np.int64),
                                np.zeros(max(1, len(leaves)), np.int64)))
             outs.append((lo, hi, up, m_part,
-                         winograd_gemm.dims(0, p2, c, cw, k) if kern else None, images))
+                         winograd_gemm.dims(0, p2, c, cw, count * th * tw, k, k) if kern
+                         else None, images))
         phases.append((g0, count, v, kern, ins, outs))
 
     def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
-            _keep: Any = (xp, u_parts)) -> None:  # (the memory xp_at points into)
+            _keep: Any = u_parts) -> None:
         x = np.ascontiguousarray(x)
         ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
         addresses = np.array([a.ctypes.data for a in ops] or [0], np.int64)
@@ -80,13 +76,10 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, hp: int, wp: int, p
         for g0, count, v, kern, ins, outs in phases:
             v_at = v.ctypes.data
             group_x = x_at + g0 * c * plane_x
-            group_xp = xp_at + g0 * c * plane_xp
 
             def transform_in(lo: int, hi: int, part: int) -> None:
                 for p in range(lo, hi):
-                    a, pad_dims, in_dims = ins[p]
-                    f_pad(group_x + a * plane_x, group_xp + a * plane_xp, pad_dims.ctypes.data)
-                    f_in(group_xp, v_at, rows[p].ctypes.data, in_dims.ctypes.data)
+                    f_in(group_x, v_at, rows[p].ctypes.data, ins[p].ctypes.data)
 
             def gemm_out(lo: int, hi: int, part: int) -> None:
                 for p in range(lo, hi):
