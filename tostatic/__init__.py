@@ -156,4 +156,5 @@ def set_device(device: str) -> str:
 def get_device() -> str:
     return "cpu"
 
+_gc.freeze()
 _gc.set_threshold(*_GC_THRESHOLD)  # (see the top of this file)

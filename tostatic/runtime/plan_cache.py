@@ -1,0 +1,252 @@
+"""The plan cache: what binding a loaded model's plan prepared from its weights (packed GEMM
+panels, Winograd filter transforms: codegen/prepared.py), kept on disk so that a later start
+maps it instead of computing it again (ResNet-50: ~0.1 s of its first run).
+
+One file a (model content, tostatic code, CPU, threads, input signature, kernel settings)
+under `<kernel cache dir>/plans/` (TOSTATIC_CACHE_DIR, as the kernel cache), written
+atomically (temp file + rename) after a binding that prepared something the file lacked.
+A file is never trusted: its header (magic, length, CRC-32 of its index) and size are checked
+when opened, each array's CRC-32 when first used, and every call's key (its function, its
+arguments' shapes, dtypes and plain values, its place in the binding's order) must be the one
+recorded; anything that differs is computed as without the cache, and the file written anew.
+No pickle: a JSON index and raw arrays, 64-byte aligned, mapped read-only (a kernel never writes what it
+prepared).
+`TOSTATIC_PLAN_CACHE=0` turns it off.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import hashlib
+import json
+import mmap
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tostatic.codegen import num_threads
+from tostatic.codegen.engine import cache_dir
+from tostatic.codegen.prepared import is_result
+
+MAGIC = b"TSPLAN1\n"
+_HEAD = struct.Struct("<8sQI")  # magic, index length, index CRC-32
+ALIGN = 64
+ENV = "TOSTATIC_PLAN_CACHE"
+# settings that change which kernels bind, so what they prepare (not where the caches live)
+_IGNORED_ENV = ("TOSTATIC_CACHE_DIR", "TOSTATIC_KERNEL_LOG", "TOSTATIC_DUMP",
+                "TOSTATIC_REPRODUCER_DIR", "TOSTATIC_VERBOSITY", "TOSTATIC_TRACEBACK")
+_CODE: list[str] = []
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+def code_digest() -> str:
+    """tostatic's code as installed: every module's path, size and modification time (the
+    passes make the weights the kernels prepare from, so all of it counts; a stat of each
+    file, ~2 ms). Without source files, a per-process random value (nothing is shared)."""
+    if not _CODE:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        h = hashlib.sha256()
+        files = 0
+        for directory, _, names in sorted(os.walk(root)):
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(directory, name))
+                    rel = os.path.relpath(os.path.join(directory, name), root)
+                    h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+                    files += 1
+        _CODE.append(h.hexdigest() if files else os.urandom(16).hex())
+    return _CODE[0]
+
+
+def store_key(model_key: str, signature: Any) -> str:
+    """The file name: everything the prepared arrays follow from."""
+    from tostatic.codegen import engine  # noqa: PLC0415 (llvmlite: only when a kernel prepares)
+
+    h = engine.host()
+    env = sorted((k, v) for k, v in os.environ.items()
+                 if k.startswith("TOSTATIC_") and k not in _IGNORED_ENV)
+    text = "\n".join([MAGIC.decode().strip(), model_key, code_digest(), h["cpu"], h["features"],
+                      h["triple"], str(num_threads()), repr(signature), repr(env),
+                      sys.byteorder, np.__version__])
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+class PlanStore:
+    """codegen.prepared's Store for one binding: answers from the file if it holds the same
+    calls, keeps what was computed, and `save` writes the file when it was missing or
+    differed. Keyed lazily: nothing is read (and llvmlite not asked for the CPU) unless a
+    kernel prepares something."""
+
+    def __init__(self, key_of: Callable[[], str], directory: Path | None = None):
+        self._key_of = key_of
+        self._directory = directory
+        self._path: Path | None = None
+        self._entries: list[Any] | None = None
+        self._calls = 0
+        self.results: dict[int, tuple[str, Any]] = {}
+        self.hits = self.misses = 0
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = (self._directory or cache_dir() / "plans") / f"{self._key_of()}.plan"
+        return self._path
+
+    def _open(self) -> list[Any]:
+        """Each entry's (key, result), None for one that fails its checks."""
+        if self._entries is None:
+            self._entries = []
+            try:
+                entries, memory = read_index(self.path)
+                self._entries = checked_results(entries, memory)
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # missing, short, corrupt or of another format: computed and rewritten
+        return self._entries
+
+    def fetch(self, key: str) -> Any:
+        i, self._calls = self._calls, self._calls + 1
+        entries = self._open()
+        entry = entries[i] if i < len(entries) else None
+        result = entry[1] if entry is not None and entry[0] == key else None
+        if result is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.results[i] = (key, result)
+        return result
+
+    def keep(self, key: str, result: Any) -> None:
+        self.results[self._calls - 1] = (key, result)
+
+    def save(self) -> bool:
+        """Write the file if this binding's calls are not exactly what it held."""
+        if self._calls == 0 or (self.misses == 0 and len(self._open()) == self._calls):
+            return False
+        if sorted(self.results) != list(range(self._calls)):
+            return False  # a call whose result could not be kept: the next start recomputes
+        try:
+            write(self.path, [self.results[i] for i in range(self._calls)])
+        except OSError:
+            return False  # a read-only cache only costs the preparation
+        return True
+
+
+def read_index(path: Path) -> tuple[list[dict[str, Any]], mmap.mmap]:
+    """The entries of a plan file and the file mapped (read-only, pages populated);
+    ValueError for anything but a whole file of this format."""
+    with open(path, "rb") as f:
+        head = f.read(_HEAD.size)
+        if len(head) != _HEAD.size:
+            raise ValueError("short header")
+        magic, length, crc = _HEAD.unpack(head)
+        if magic != MAGIC or length > 1 << 26:
+            raise ValueError("not a plan file")
+        raw = f.read(length)
+        if len(raw) != length or zlib.crc32(raw) != crc:
+            raise ValueError("index damaged")
+        index = json.loads(raw)
+        size = os.fstat(f.fileno()).st_size
+        if index.get("size") != size or not isinstance(index.get("entries"), list):
+            raise ValueError("truncated or extended")
+        # read-only and shared: the page cache's own pages, mapped at once (a writable
+        # private map would copy each of them)
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        memory = mmap.mmap(f.fileno(), size, flags=flags, prot=mmap.PROT_READ)
+    return index["entries"], memory
+
+
+def checked_results(entries: list[dict[str, Any]], memory: mmap.mmap) -> list[Any]:
+    """(key, result) of each entry, its arrays over the mapped file; None for an entry whose
+    arrays fail their checks (bounds, size, CRC-32: computed by two threads, zlib releasing
+    the GIL, as ResNet-50's 150 MB take ~20 ms on one core)."""
+    specs = [(e, spec) for e in entries for spec in e["arrays"]]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        good = list(pool.map(lambda es: _check(es[1], memory), specs))
+    ok = dict.fromkeys(id(e) for e in entries)
+    for (e, _), g in zip(specs, good):
+        if not g:
+            ok.pop(id(e), None)
+    out: list[Any] = []
+    for e in entries:
+        if id(e) not in ok or not isinstance(e.get("key"), str):
+            out.append(None)
+            continue
+        arrays = [np.frombuffer(memory, np.dtype(s["dtype"]), int(np.prod(s["shape"])),
+                                s["offset"]).reshape(s["shape"]) for s in e["arrays"]]
+        out.append((e["key"], tuple(arrays) if e["tuple"] else arrays[0]))
+    return out
+
+
+def _check(spec: dict[str, Any], memory: mmap.mmap) -> bool:
+    try:
+        dtype = np.dtype(spec["dtype"])
+        shape, offset, nbytes = tuple(spec["shape"]), spec["offset"], spec["nbytes"]
+        if (dtype.hasobject or offset % ALIGN or offset + nbytes > len(memory)
+                or int(np.prod(shape)) * dtype.itemsize != nbytes):
+            return False
+        with memoryview(memory) as whole:
+            return zlib.crc32(whole[offset:offset + nbytes]) == spec["crc"]
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def write(path: Path, results: list[tuple[str, Any]]) -> None:
+    """The file for these calls' (key, result), written whole under a temporary name and
+    renamed: a reader sees the old file or the new one, never part of one."""
+    entries, blobs = [], []
+    offset = 0  # relative to the data start, fixed once the index's length is known
+    for key, result in results:
+        if not is_result(result):
+            raise ValueError(f"cannot keep {type(result).__name__}")
+        arrays = [result] if isinstance(result, np.ndarray) else list(result)
+        specs = []
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            specs.append({"shape": list(a.shape), "dtype": a.dtype.str, "nbytes": a.nbytes,
+                          "offset": offset, "crc": zlib.crc32(memoryview(a).cast("B"))})
+            blobs.append((offset, a))
+            offset = _aligned(offset + a.nbytes)
+        entries.append({"key": key, "tuple": not isinstance(result, np.ndarray),
+                        "arrays": specs})
+    # the data starts at an aligned offset after the index, which records absolute offsets:
+    # the index's length depends on them, so grow the start until it fits
+    start = _aligned(_HEAD.size + 64)
+    while True:
+        for entry in entries:
+            for spec in entry["arrays"]:
+                spec["offset"] = spec.setdefault("rel", spec["offset"]) + start
+        index = {"entries": [{**e, "arrays": [{k: v for k, v in s.items() if k != "rel"}
+                                              for s in e["arrays"]]} for e in entries],
+                 "size": start + offset}
+        raw = json.dumps(index, separators=(",", ":")).encode()
+        if _HEAD.size + len(raw) <= start:
+            break
+        start = _aligned(_HEAD.size + len(raw))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(_HEAD.pack(MAGIC, len(raw), zlib.crc32(raw)))
+            f.write(raw)
+            for rel, a in blobs:
+                f.seek(start + rel)
+                f.write(memoryview(a).cast("B"))
+            f.truncate(start + offset)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
