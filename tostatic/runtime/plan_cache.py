@@ -53,17 +53,19 @@ def code_digest() -> str:
     passes make the weights the kernels prepare from, so all of it counts; a stat of each
     file, ~2 ms). Without source files, a per-process random value (nothing is shared)."""
     if not _CODE:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        h = hashlib.sha256()
-        files = 0
-        for directory, _, names in sorted(os.walk(root)):
-            for name in sorted(names):
-                if name.endswith(".py"):
-                    st = os.stat(os.path.join(directory, name))
-                    rel = os.path.relpath(os.path.join(directory, name), root)
-                    h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-                    files += 1
-        _CODE.append(h.hexdigest() if files else os.urandom(16).hex())
+        lines: list[str] = []
+        pending = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+        while pending:
+            with os.scandir(pending.pop()) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.name.endswith(".py"):
+                        st = entry.stat()
+                        lines.append(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}")
+        text = "\n".join(sorted(lines))
+        _CODE.append(hashlib.sha256(text.encode()).hexdigest() if lines
+                     else os.urandom(16).hex())
     return _CODE[0]
 
 
