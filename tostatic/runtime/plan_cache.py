@@ -93,6 +93,7 @@ class PlanStore:
         self._directory = directory
         self._path: Path | None = None
         self._entries: list[Any] | None = None
+        self._memory: mmap.mmap | None = None
         self._calls = 0
         self.results: dict[int, tuple[str, Any]] = {}
         self.hits = self.misses = 0
@@ -104,21 +105,29 @@ class PlanStore:
         return self._path
 
     def _open(self) -> list[Any]:
-        """Each entry's (key, result), None for one that fails its checks."""
+        """Each entry and its arrays' checks: bounds, size and CRC-32, run by two threads
+        in the binding's order while it goes on (zlib releases the GIL; ResNet-50's 150 MB
+        take ~20 ms of a core), each awaited only when its entry is asked for."""
         if self._entries is None:
             self._entries = []
             try:
-                entries, memory = read_index(self.path)
-                self._entries = checked_results(entries, memory)
+                entries, self._memory = read_index(self.path)
             except (OSError, ValueError, KeyError, TypeError):
-                pass  # missing, short, corrupt or of another format: computed and rewritten
+                return self._entries  # missing, short, corrupt or of another format
+            pool = concurrent.futures.ThreadPoolExecutor(2)
+            self._entries = [(e, [pool.submit(_check, spec, self._memory)
+                                  for spec in e.get("arrays", ())])
+                             if isinstance(e, dict) else None for e in entries]
+            pool.shutdown(wait=False)  # (its threads end once the checks are done)
         return self._entries
 
     def fetch(self, key: str) -> Any:
         i, self._calls = self._calls, self._calls + 1
         entries = self._open()
         entry = entries[i] if i < len(entries) else None
-        result = entry[1] if entry is not None and entry[0] == key else None
+        result = None
+        if entry is not None and entry[0].get("key") == key:
+            result = _result(entry[0], entry[1], self._memory)
         if result is None:
             self.misses += 1
             return None
@@ -166,26 +175,18 @@ def read_index(path: Path) -> tuple[list[dict[str, Any]], mmap.mmap]:
     return index["entries"], memory
 
 
-def checked_results(entries: list[dict[str, Any]], memory: mmap.mmap) -> list[Any]:
-    """(key, result) of each entry, its arrays over the mapped file; None for an entry whose
-    arrays fail their checks (bounds, size, CRC-32: computed by two threads, zlib releasing
-    the GIL, as ResNet-50's 150 MB take ~20 ms on one core)."""
-    specs = [(e, spec) for e in entries for spec in e["arrays"]]
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        good = list(pool.map(lambda es: _check(es[1], memory), specs))
-    ok = dict.fromkeys(id(e) for e in entries)
-    for (e, _), g in zip(specs, good):
-        if not g:
-            ok.pop(id(e), None)
-    out: list[Any] = []
-    for e in entries:
-        if id(e) not in ok or not isinstance(e.get("key"), str):
-            out.append(None)
-            continue
+def _result(entry: dict[str, Any], checks: list[Any], memory: mmap.mmap) -> Any:
+    """An entry's arrays over the mapped file, None unless every check passed."""
+    try:
+        if not all(c.result() for c in checks) or not isinstance(entry["arrays"], list):
+            return None
         arrays = [np.frombuffer(memory, np.dtype(s["dtype"]), int(np.prod(s["shape"])),
-                                s["offset"]).reshape(s["shape"]) for s in e["arrays"]]
-        out.append((e["key"], tuple(arrays) if e["tuple"] else arrays[0]))
-    return out
+                                s["offset"]).reshape(s["shape"]) for s in entry["arrays"]]
+        if entry["tuple"] is True:
+            return tuple(arrays)
+        return arrays[0] if entry["tuple"] is False and len(arrays) == 1 else None
+    except Exception:  # noqa: BLE001 - whatever a damaged entry makes fail: not used
+        return None
 
 
 def _check(spec: dict[str, Any], memory: mmap.mmap) -> bool:
