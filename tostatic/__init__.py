@@ -156,7 +156,4 @@ def set_device(device: str) -> str:
 def get_device() -> str:
     return "cpu"
 
-# ... and those objects are moved out of the collector's generations: otherwise the first
-# collection after this walks them all and every full one again (~20 ms of CPU of a start)
-_gc.freeze()
 _gc.set_threshold(*_GC_THRESHOLD)  # (see the top of this file)
