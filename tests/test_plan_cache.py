@@ -65,11 +65,11 @@ def test_a_warm_start_maps_the_prepared_arrays_and_gives_the_same_bits(tmp_path,
     assert store.hits == 0 and store.misses >= 4  # band GEMM, Winograd, 1x1, classifier
     files = list(plan_dir.iterdir())
     assert len(files) == 1 and files[0].suffix == ".plan"
-    written = files[0].stat().st_mtime_ns
+    written = files[0].stat().st_ino
     warm, store = _start(prefix, _x())
     assert store.misses == 0 and store.hits >= 4
     assert np.array_equal(cold, warm)
-    assert files[0].stat().st_mtime_ns == written  # nothing new: not written again
+    assert files[0].stat().st_ino == written  # nothing new: not written again (no rename)
     # the cached arrays are the ones computed, bit for bit: a cache-less start agrees
     monkeypatch.setenv("TOSTATIC_PLAN_CACHE", "0")
     off, store = _start(prefix, _x())
@@ -80,6 +80,32 @@ def test_a_warm_start_maps_the_prepared_arrays_and_gives_the_same_bits(tmp_path,
     two_warm, store = _start(prefix, _x(2))
     assert len(list(plan_dir.iterdir())) == 2 and store.misses == 0
     assert np.array_equal(two_cold, two_warm)
+
+
+def test_only_a_first_binding_writes_and_a_model_keeps_few_files(tmp_path, plan_dir,
+                                                                 monkeypatch):
+    """A predictor meeting a new input shape later reads the cache but writes nothing (a
+    service's new shapes cost no file writes); a model's files beyond MAX_FILES are removed,
+    least recently used first."""
+    import tostatic
+    from tostatic.runtime import plan_cache
+
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+    predictor = tostatic.inference.create_predictor(config)
+    predictor.run([_x(1)])
+    predictor.run([_x(2)])
+    assert predictor._model.plan_store.misses > 0
+    assert len(list(plan_dir.iterdir())) == 1  # the second shape's binding wrote nothing
+    monkeypatch.setattr(plan_cache, "MAX_FILES", 2)
+    for n in (2, 3, 1):  # each a first binding: written; batch 1's file is then the oldest
+        _start(prefix, _x(n))
+    assert len(list(plan_dir.iterdir())) == 2
+    _, store = _start(prefix, _x(3))
+    assert store.misses == 0  # the most recent ones are kept
+    _, store = _start(prefix, _x(2))
+    assert store.misses > 0  # evicted
 
 
 def test_switched_off_nothing_is_written(tmp_path, plan_dir, monkeypatch):
@@ -170,18 +196,18 @@ def test_the_store_checks_each_call_in_order(tmp_path):
 
     a = np.arange(12, dtype=np.float32).reshape(3, 4)
     b = (np.ones(5, np.int64), np.zeros((2, 2), np.float64))
-    store = PlanStore(lambda: "k", tmp_path)
+    store = PlanStore("model", lambda: "k", tmp_path)
     for key, value in (("f(a)", a), ("g(b)", b)):
         assert store.fetch(key) is None
         store.keep(key, value)
     assert store.save()
-    store = PlanStore(lambda: "k", tmp_path)
+    store = PlanStore("model", lambda: "k", tmp_path)
     got = store.fetch("f(a)")
     assert np.array_equal(got, a) and got.dtype == a.dtype and not got.flags.writeable
     assert store.fetch("g(other)") is None  # the second call asks for something else
     store.keep("g(other)", b)
     assert store.save()
-    store = PlanStore(lambda: "k", tmp_path)
+    store = PlanStore("model", lambda: "k", tmp_path)
     store.fetch("f(a)")
     got = store.fetch("g(other)")
     assert all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(got, b))

@@ -60,6 +60,7 @@ class LoadedModel:
         # what the model's files hold (runtime/plan_cache.py keys on it), None: no plan cache
         self.content_key: str | None = None
         self.plan_store: plan_cache.PlanStore | None = None  # the last binding's
+        self._bound_before = False
 
     @property
     def program(self) -> ProgramOp:
@@ -105,10 +106,13 @@ class LoadedModel:
             yield lambda: None
             return
         key = self.content_key
-        store = plan_cache.PlanStore(lambda: plan_cache.store_key(key, signature))
+        store = plan_cache.PlanStore(key, lambda: plan_cache.store_key(key, signature))
         self.plan_store = store  # (tests and benchmarks read its hits and misses)
+        # only a model's first binding writes: what the cache is for is a process's start,
+        # and a service meeting new shapes later pays no file writes for them
+        first, self._bound_before = not self._bound_before, True
         with prepared.active(store):
-            yield store.save
+            yield lambda: (store.save() if first else None, store.used())
 
     def _failed(self, e: Exception) -> ExecutionError:
         return ExecutionError(f"running {self.source}: {type(e).__name__}: {e}")

@@ -38,6 +38,7 @@ MAGIC = b"TSPLAN1\n"
 _HEAD = struct.Struct("<8sQI")  # magic, index length, index CRC-32
 ALIGN = 64
 ENV = "TOSTATIC_PLAN_CACHE"
+MAX_FILES = 4  # a model's plan files kept (input shapes, thread counts, tostatic versions)
 # settings that change which kernels bind, so what they prepare (not where the caches live)
 _IGNORED_ENV = ("TOSTATIC_CACHE_DIR", "TOSTATIC_KERNEL_LOG", "TOSTATIC_DUMP",
                 "TOSTATIC_REPRODUCER_DIR", "TOSTATIC_VERBOSITY", "TOSTATIC_TRACEBACK")
@@ -86,9 +87,13 @@ class PlanStore:
     """codegen.prepared's Store for one binding: answers from the file if it holds the same
     calls, keeps what was computed, and `save` writes the file when it was missing or
     differed. Keyed lazily: nothing is read (and llvmlite not asked for the CPU) unless a
-    kernel prepares something."""
+    kernel prepares something. A file's name starts with its model's key: at most
+    MAX_FILES a model are kept, the least recently used removed (a service binding many
+    input shapes must not fill the disk)."""
 
-    def __init__(self, key_of: Callable[[], str], directory: Path | None = None):
+    def __init__(self, model_key: str, key_of: Callable[[], str],
+                 directory: Path | None = None):
+        self._model = model_key[:16]
         self._key_of = key_of
         self._directory = directory
         self._path: Path | None = None
@@ -101,7 +106,8 @@ class PlanStore:
     @property
     def path(self) -> Path:
         if self._path is None:
-            self._path = (self._directory or cache_dir() / "plans") / f"{self._key_of()}.plan"
+            directory = self._directory or cache_dir() / "plans"
+            self._path = directory / f"{self._model}-{self._key_of()}.plan"
         return self._path
 
     def _open(self) -> list[Any]:
@@ -146,9 +152,26 @@ class PlanStore:
             return False  # a call whose result could not be kept: the next start recomputes
         try:
             write(self.path, [self.results[i] for i in range(self._calls)])
+            self._evict()
         except OSError:
             return False  # a read-only cache only costs the preparation
         return True
+
+    def used(self) -> None:
+        """Mark the file as just used (what eviction goes by), when it answered."""
+        if self.hits and self._entries:
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+    def _evict(self) -> None:
+        """The model's files beyond MAX_FILES, least recently used (written or read) first."""
+        mine = []
+        for path in self.path.parent.glob(f"{self._model}-*.plan"):
+            with contextlib.suppress(OSError):
+                mine.append((path.stat().st_mtime_ns, path))
+        for _, path in sorted(mine, reverse=True)[MAX_FILES:]:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def read_index(path: Path) -> tuple[list[dict[str, Any]], mmap.mmap]:
