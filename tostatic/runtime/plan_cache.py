@@ -4,14 +4,14 @@ maps it instead of computing it again (ResNet-50: ~0.1 s of its first run).
 
 One file a (model content, tostatic code, CPU, threads, input signature, kernel settings)
 under `<kernel cache dir>/plans/` (TOSTATIC_CACHE_DIR, as the kernel cache), written
-atomically (temp file + rename) after a binding that prepared something the file lacked.
+atomically (temp file + rename) after a model's first binding in a process, when it prepared
+something the file lacked; a model keeps MAX_FILES of them, the least recently used removed.
 A file is never trusted: its header (magic, length, CRC-32 of its index) and size are checked
-when opened, each array's CRC-32 when first used, and every call's key (its function, its
+when opened, each array's CRC-32 before it is used, and every call's key (its function, its
 arguments' shapes, dtypes and plain values, its place in the binding's order) must be the one
 recorded; anything that differs is computed as without the cache, and the file written anew.
-No pickle: a JSON index and raw arrays, 64-byte aligned, mapped read-only (a kernel never writes what it
-prepared).
-`TOSTATIC_PLAN_CACHE=0` turns it off.
+No pickle: a JSON index and raw arrays, 64-byte aligned, mapped read-only (a kernel never
+writes what it prepared). `TOSTATIC_PLAN_CACHE=0` turns it off.
 """
 from __future__ import annotations
 
