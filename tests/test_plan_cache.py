@@ -212,3 +212,27 @@ def test_the_store_checks_each_call_in_order(tmp_path):
     got = store.fetch("g(other)")
     assert all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(got, b))
     assert not store.save()  # the same calls: not written again
+
+
+@pytest.mark.parametrize("index", [
+    {"entries": [{"key": "f(a)", "tuple": False, "arrays": 7}]},
+    {"entries": [{"key": "f(a)", "tuple": False, "arrays": ["x"]}]},
+    {"entries": [{"key": "f(a)", "tuple": "no", "arrays": [
+        {"dtype": "<f4", "shape": [1], "offset": 0, "nbytes": 4, "crc": 0}]}]},
+    {"entries": [5, None, "x"]},
+    {"entries": {"not": "a list"}},
+])
+def test_a_malformed_index_with_a_valid_crc_is_a_miss(tmp_path, index):
+    """Whatever a (CRC-valid) index says, a call is computed, never failed or trusted."""
+    from tostatic.runtime import plan_cache
+
+    store = plan_cache.PlanStore("model", lambda: "k", tmp_path)
+    raw = json.dumps({**index, "size": 4096}).encode()
+    body = struct.pack("<8sQI", plan_cache.MAGIC, len(raw), zlib.crc32(raw)) + raw
+    store.path.write_bytes(body.ljust(4096, b"\0"))
+    if isinstance(index["entries"], list):
+        plan_cache.read_index(store.path)  # the file passes the header checks: entries fail
+    else:
+        with pytest.raises(ValueError):
+            plan_cache.read_index(store.path)
+    assert store.fetch("f(a)") is None and store.misses == 1

@@ -118,12 +118,14 @@ class PlanStore:
             self._entries = []
             try:
                 entries, self._memory = read_index(self.path)
-            except (OSError, ValueError, KeyError, TypeError):
-                return self._entries  # missing, short, corrupt or of another format
+            except Exception:  # noqa: BLE001 - missing, short, corrupt, of another format
+                return self._entries
             pool = concurrent.futures.ThreadPoolExecutor(2)
-            self._entries = [(e, [pool.submit(_check, spec, self._memory)
-                                  for spec in e.get("arrays", ())])
-                             if isinstance(e, dict) else None for e in entries]
+            for e in entries:
+                arrays = e.get("arrays") if isinstance(e, dict) else None
+                self._entries.append((e, [pool.submit(_check, spec, self._memory)
+                                          for spec in arrays])
+                                     if isinstance(arrays, list) and arrays else None)
             pool.shutdown(wait=False)  # (its threads end once the checks are done)
         return self._entries
 
