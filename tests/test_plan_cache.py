@@ -135,8 +135,13 @@ def _damage(path, how: str) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("how", ["data", "truncated", "header", "key"])
-def test_a_damaged_file_is_ignored_and_rewritten(tmp_path, plan_dir, how):
+@pytest.mark.parametrize("how", ["data", "truncated", "header", "key", "data, threaded"])
+def test_a_damaged_file_is_ignored_and_rewritten(tmp_path, plan_dir, how, monkeypatch):
+    from tostatic.runtime import plan_cache
+
+    if how.endswith("threaded"):  # the checks of a big file, on other threads
+        monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)
+        how = how.split(",")[0]
     prefix = str(tmp_path / "net")
     _save_net(prefix)
     cold, store = _start(prefix, _x())

@@ -43,6 +43,25 @@ MAX_FILES = 4  # a model's plan files kept (input shapes, thread counts, tostati
 _IGNORED_ENV = ("TOSTATIC_CACHE_DIR", "TOSTATIC_KERNEL_LOG", "TOSTATIC_DUMP",
                 "TOSTATIC_REPRODUCER_DIR", "TOSTATIC_VERBOSITY", "TOSTATIC_TRACEBACK")
 _CODE: list[str] = []
+THREADED_FROM = 32 << 20  # bytes of a file whose arrays' checks run on other threads
+
+
+class _Now:
+    """An executor running each task when submitted (Future-like results)."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as e:  # noqa: BLE001 - kept for result(), as a pool would
+            future.set_exception(e)
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        return None
+
+
+_NOW = _Now()
 
 
 def enabled() -> bool:
@@ -120,7 +139,10 @@ class PlanStore:
                 entries, self._memory = read_index(self.path)
             except Exception:  # noqa: BLE001 - missing, short, corrupt, of another format
                 return self._entries
-            pool = concurrent.futures.ThreadPoolExecutor(2)
+            # (a small file is checked on this thread: handing the GIL to and fro per array
+            # would cost more than the checks)
+            pool = concurrent.futures.ThreadPoolExecutor(2) \
+                if len(self._memory) >= THREADED_FROM else _NOW
             for e in entries:
                 arrays = e.get("arrays") if isinstance(e, dict) else None
                 self._entries.append((e, [pool.submit(_check, spec, self._memory)
