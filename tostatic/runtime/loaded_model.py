@@ -215,8 +215,9 @@ def _no_gc() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()
-        gc.unfreeze()
+        if gc.get_freeze_count() == 0:  # (a program's own frozen objects stay frozen)
+            gc.freeze()
+            gc.unfreeze()
         if was:
             gc.enable()
 
