@@ -58,13 +58,17 @@ def _describe(value: Any) -> str | None:
     return None
 
 
+def _keepable(a: Any) -> bool:
+    return (isinstance(a, np.ndarray) and a.flags.c_contiguous and a.dtype.kind in "biufc"
+            and np.dtype(a.dtype.str) == a.dtype)
+
+
 def is_result(value: Any) -> bool:
-    """A C-contiguous array, or a tuple of them: what a store can keep (and give back with
-    the same strides)."""
+    """A C-contiguous array of a plain numeric dtype (one its name gives back), or a tuple
+    of them: what a store can keep and give back with the same strides and dtype."""
     if isinstance(value, np.ndarray):
-        return value.flags.c_contiguous
-    return isinstance(value, tuple) and all(
-        isinstance(v, np.ndarray) and v.flags.c_contiguous for v in value)
+        return _keepable(value)
+    return isinstance(value, tuple) and all(_keepable(v) for v in value)
 
 
 def prepared(fn: F) -> F:

@@ -111,8 +111,13 @@ class LoadedModel:
         # only a model's first binding writes: what the cache is for is a process's start,
         # and a service meeting new shapes later pays no file writes for them
         first, self._bound_before = not self._bound_before, True
+
+        def done() -> None:
+            if first:
+                store.save()
+            store.used()
         with prepared.active(store):
-            yield lambda: (store.save() if first else None, store.used())
+            yield done
 
     def _failed(self, e: Exception) -> ExecutionError:
         return ExecutionError(f"running {self.source}: {type(e).__name__}: {e}")
@@ -324,7 +329,7 @@ def _content_key(model_bytes: bytes, weights: dict[str, np.ndarray],
         a = weights[name]
         crc = crcs.get(name) if crcs is not None else None
         if crc is None:
-            crc = zlib.crc32(memoryview(np.ascontiguousarray(a)).cast("B"))
+            crc = zlib.crc32(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
         h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0{crc}\n".encode())
     return h.hexdigest()
 

@@ -266,7 +266,7 @@ def write(path: Path, results: list[tuple[str, Any]]) -> None:
         for a in arrays:
             a = np.ascontiguousarray(a)
             specs.append({"shape": list(a.shape), "dtype": a.dtype.str, "nbytes": a.nbytes,
-                          "offset": offset, "crc": zlib.crc32(memoryview(a).cast("B"))})
+                          "offset": offset, "crc": zlib.crc32(a.reshape(-1).view(np.uint8))})
             blobs.append((offset, a))
             offset = _aligned(offset + a.nbytes)
         entries.append({"key": key, "tuple": not isinstance(result, np.ndarray),
@@ -293,7 +293,7 @@ def write(path: Path, results: list[tuple[str, Any]]) -> None:
             f.write(raw)
             for rel, a in blobs:
                 f.seek(start + rel)
-                f.write(memoryview(a).cast("B"))
+                f.write(a.reshape(-1).view(np.uint8))
             f.truncate(start + offset)
         os.replace(tmp, path)
     except BaseException:
