@@ -39,6 +39,7 @@ from llvmlite import ir
 from tostatic.codegen import emit, engine, threads
 from tostatic.codegen.depthwise import _VECTOR_KINDS, _splat, _vector_expr
 from tostatic.codegen.emit import F32, I1, I32, I64, PTR
+from tostatic.codegen.prepared import prepared  # (plan cache: runtime/plan_cache.py)
 from tostatic.ir import scalar_expr as se
 
 MR, NV, LANES = 12, 2, 16
@@ -447,6 +448,7 @@ def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
     return _FUNCS[key]
 
 
+@prepared
 def pack_rows(w: np.ndarray) -> np.ndarray:
     """W [M, K] as MR-row panels [P, K, MR] (rows past M zero): the conv mode's A."""
     m, k = w.shape
@@ -456,6 +458,7 @@ def pack_rows(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(padded.reshape(p, MR, k).transpose(0, 2, 1))
 
 
+@prepared
 def pack_cols(w: np.ndarray) -> np.ndarray:
     """W [K, N] as NR-column panels [Q, K, NR] (columns past N zero): the matmul mode's B."""
     k, n = w.shape

@@ -32,6 +32,7 @@ from llvmlite import ir
 
 from tostatic.codegen import emit
 from tostatic.codegen.emit import I64, PTR
+from tostatic.codegen.prepared import prepared  # (plan cache: runtime/plan_cache.py)
 from tostatic.ir import scalar_expr as se
 
 # the interpolation points per output tile size m (and infinity). F(4x4)'s 0, +-3/2, +-2/3
@@ -82,6 +83,7 @@ _FUNCS: dict[tuple[Any, ...], Any] = {}
 FILTER_BLOCK = 4096  # filters transformed at a time: their float64 temporaries stay in cache
 
 
+@prepared
 def filter_transform(w: np.ndarray, m: int, rows: int | None = None) -> np.ndarray:
     """U [alpha^2, C_out, C_in] = G g G^T for each filter g [3, 3], computed in float64: one
     GEMM (G kron G) [alpha^2, 9] x [9, filters] per block of filters. By blocks, so that

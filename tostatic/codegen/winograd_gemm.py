@@ -24,6 +24,7 @@ from llvmlite import ir
 
 from tostatic.codegen import emit
 from tostatic.codegen.emit import F32, I32, I64, PTR
+from tostatic.codegen.prepared import prepared  # (plan cache: runtime/plan_cache.py)
 
 LANES = 16
 PREFETCH = 2048  # floats ahead in the U stream (8 KiB): C=512 at 7x7 1.13 -> 0.69 ms from DRAM
@@ -50,6 +51,7 @@ def vectors_for(rows: int, vectors: int) -> int:
     return 1 if rows == 16 else (2 if vectors == 4 else min(vectors, 3))
 
 
+@prepared
 def pack(u: np.ndarray, rows: int) -> np.ndarray:
     """U [P, C_out, C_in] -> [P, C_out / R, C_in, R]."""
     p, cout, cin = u.shape

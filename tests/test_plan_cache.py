@@ -1,0 +1,243 @@
+"""The plan cache (runtime/plan_cache.py): a second start maps what the first one's binding
+prepared (packed GEMM panels, Winograd filter transforms) and gives the first start's outputs
+bit for bit; a damaged, truncated or foreign file and a changed model are never trusted (the
+arrays are computed again and the file rewritten); TOSTATIC_PLAN_CACHE=0 turns it off."""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from conftest import fixture_cases
+
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
+
+
+def _save_net(prefix: str, seed: int = 0) -> None:
+    """A small CNN whose plan prepares through every decorated function: the strided
+    im2col's band GEMM (winograd_gemm.pack), Winograd's filter transform, the 1x1
+    convolution's and the classifier's packed GEMMs (gemm.pack_rows / pack_cols)."""
+    import tostatic
+    from tostatic.static import InputSpec
+
+    nn = tostatic.nn
+    tostatic.seed(seed)
+    model = nn.Sequential(
+        nn.Conv2D(3, 16, 3, stride=2, padding=1), nn.BatchNorm2D(16), nn.ReLU(),
+        nn.MaxPool2D(3, stride=2, padding=1),
+        nn.Conv2D(16, 16, 3, padding=1), nn.ReLU(),
+        nn.Conv2D(16, 32, 1),
+        nn.Flatten(), nn.Linear(32 * 10 * 10, 10))
+    model.eval()
+    tostatic.jit.save(model, prefix, input_spec=[InputSpec([None, 3, 40, 40], "float32")])
+
+
+@pytest.fixture
+def plan_dir(tmp_path, monkeypatch):
+    """A cache directory of this test (kernels already linked in this process are reused)."""
+    monkeypatch.setenv("TOSTATIC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TOSTATIC_PLAN_CACHE", raising=False)
+    return tmp_path / "cache" / "plans"
+
+
+def _start(prefix: str, x: np.ndarray) -> tuple[np.ndarray, object]:
+    """A predictor's load and first run, as a new process's; its output and plan store."""
+    import tostatic
+
+    config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+    predictor = tostatic.inference.create_predictor(config)
+    y = predictor.run([x])[0]
+    return y, predictor._model.plan_store
+
+
+def _x(n: int = 1) -> np.ndarray:
+    return np.random.default_rng(1).standard_normal((n, 3, 40, 40)).astype(np.float32)
+
+
+def test_a_warm_start_maps_the_prepared_arrays_and_gives_the_same_bits(tmp_path, plan_dir,
+                                                                       monkeypatch):
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    cold, store = _start(prefix, _x())
+    assert store.hits == 0 and store.misses >= 4  # band GEMM, Winograd, 1x1, classifier
+    files = list(plan_dir.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".plan"
+    written = files[0].stat().st_ino
+    warm, store = _start(prefix, _x())
+    assert store.misses == 0 and store.hits >= 4
+    assert np.array_equal(cold, warm)
+    assert files[0].stat().st_ino == written  # nothing new: not written again (no rename)
+    # the cached arrays are the ones computed, bit for bit: a cache-less start agrees
+    monkeypatch.setenv("TOSTATIC_PLAN_CACHE", "0")
+    off, store = _start(prefix, _x())
+    assert store is None and np.array_equal(off, cold)
+    # another input shape is another binding, another file
+    monkeypatch.delenv("TOSTATIC_PLAN_CACHE")
+    two_cold, _ = _start(prefix, _x(2))
+    two_warm, store = _start(prefix, _x(2))
+    assert len(list(plan_dir.iterdir())) == 2 and store.misses == 0
+    assert np.array_equal(two_cold, two_warm)
+
+
+def test_only_a_first_binding_writes_and_a_model_keeps_few_files(tmp_path, plan_dir,
+                                                                 monkeypatch):
+    """A predictor meeting a new input shape later reads the cache but writes nothing (a
+    service's new shapes cost no file writes); a model's files beyond MAX_FILES are removed,
+    least recently used first."""
+    import tostatic
+    from tostatic.runtime import plan_cache
+
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+    predictor = tostatic.inference.create_predictor(config)
+    predictor.run([_x(1)])
+    predictor.run([_x(2)])
+    assert predictor._model.plan_store.misses > 0
+    assert len(list(plan_dir.iterdir())) == 1  # the second shape's binding wrote nothing
+    monkeypatch.setattr(plan_cache, "MAX_FILES", 2)
+    for n in (2, 3, 1):  # each a first binding: written; batch 1's file is then the oldest
+        _start(prefix, _x(n))
+    assert len(list(plan_dir.iterdir())) == 2
+    _, store = _start(prefix, _x(3))
+    assert store.misses == 0  # the most recent ones are kept
+    _, store = _start(prefix, _x(2))
+    assert store.misses > 0  # evicted
+
+
+def test_switched_off_nothing_is_written(tmp_path, plan_dir, monkeypatch):
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    monkeypatch.setenv("TOSTATIC_PLAN_CACHE", "0")
+    _, store = _start(prefix, _x())
+    assert store is None and not plan_dir.exists()
+
+
+def _damage(path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    magic, length, _ = struct.unpack_from("<8sQI", data)
+    index = json.loads(bytes(data[20:20 + length]))
+    if how == "data":  # one bit of the first array's data
+        data[index["entries"][0]["arrays"][0]["offset"] + 3] ^= 0x10
+    elif how == "truncated":
+        data = data[:len(data) // 2]
+    elif how == "header":
+        data[:8] = b"NOTAPLAN"
+    elif how == "key":  # an index whose keys are other calls', with a valid CRC
+        for entry in index["entries"]:
+            entry["key"] = entry["key"].replace("array", "arrax")
+        raw = json.dumps(index, separators=(",", ":")).encode()
+        assert len(raw) == length
+        data[:20 + length] = struct.pack("<8sQI", magic, length, zlib.crc32(raw)) + raw
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["data", "truncated", "header", "key", "data, threaded"])
+def test_a_damaged_file_is_ignored_and_rewritten(tmp_path, plan_dir, how, monkeypatch):
+    from tostatic.runtime import plan_cache
+
+    if how.endswith("threaded"):  # the checks of a big file, on other threads
+        monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)
+        how = how.split(",")[0]
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    cold, store = _start(prefix, _x())
+    calls = store.misses
+    (path,) = plan_dir.iterdir()
+    _damage(path, how)
+    again, store = _start(prefix, _x())
+    assert store.misses >= 1 and store.hits + store.misses == calls
+    if how != "data":
+        assert store.misses == calls  # nothing in it was usable
+    assert np.array_equal(again, cold)
+    _, store = _start(prefix, _x())  # the file was written anew: all found
+    assert store.misses == 0 and store.hits == calls
+
+
+def test_a_changed_model_does_not_meet_the_old_arrays(tmp_path, plan_dir):
+    """Same program, same shapes, other weights: another content key, another file."""
+    prefix = str(tmp_path / "net")
+    _save_net(prefix, seed=0)
+    first, _ = _start(prefix, _x())
+    _save_net(prefix, seed=1)
+    second, store = _start(prefix, _x())
+    assert store.hits == 0 and not np.array_equal(first, second)
+    assert len(list(plan_dir.iterdir())) == 2
+    import tostatic
+
+    off = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+    off.switch_ir_optim(False)  # the numpy path of the same files: the same numbers
+    ref = tostatic.inference.create_predictor(off).run([_x()])[0]
+    np.testing.assert_allclose(second, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "depthwise_cnn", "mlp"])
+def test_paddle_fixtures_warm_equals_cold(name, plan_dir):
+    """Paddle's own files (no manifest: the content key hashes the weights themselves)."""
+    import tostatic
+
+    ((d, feeds, _),) = fixture_cases(name)
+
+    def start():
+        config = tostatic.inference.Config(str(d / "model.pdmodel"), str(d / "model.pdiparams"))
+        predictor = tostatic.inference.create_predictor(config)
+        outs = predictor.run([feeds[n] for n in predictor.get_input_names()])
+        return outs, predictor._model.plan_store
+
+    cold, store = start()
+    warm, again = start()
+    assert store.misses > 0 and again.hits == store.misses and again.misses == 0
+    for c, w in zip(cold, warm):
+        assert np.array_equal(c, w)
+
+
+def test_the_store_checks_each_call_in_order(tmp_path):
+    """A call is answered only by the entry of its place and key; the file is rewritten
+    when the calls differ, and read back array for array."""
+    from tostatic.runtime.plan_cache import PlanStore
+
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    b = (np.ones(5, np.int64), np.zeros((2, 2), np.float64))
+    store = PlanStore("model", lambda: "k", tmp_path)
+    for key, value in (("f(a)", a), ("g(b)", b)):
+        assert store.fetch(key) is None
+        store.keep(key, value)
+    assert store.save()
+    store = PlanStore("model", lambda: "k", tmp_path)
+    got = store.fetch("f(a)")
+    assert np.array_equal(got, a) and got.dtype == a.dtype and not got.flags.writeable
+    assert store.fetch("g(other)") is None  # the second call asks for something else
+    store.keep("g(other)", b)
+    assert store.save()
+    store = PlanStore("model", lambda: "k", tmp_path)
+    store.fetch("f(a)")
+    got = store.fetch("g(other)")
+    assert all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(got, b))
+    assert not store.save()  # the same calls: not written again
+
+
+@pytest.mark.parametrize("index", [
+    {"entries": [{"key": "f(a)", "tuple": False, "arrays": 7}]},
+    {"entries": [{"key": "f(a)", "tuple": False, "arrays": ["x"]}]},
+    {"entries": [{"key": "f(a)", "tuple": "no", "arrays": [
+        {"dtype": "<f4", "shape": [1], "offset": 0, "nbytes": 4, "crc": 0}]}]},
+    {"entries": [5, None, "x"]},
+    {"entries": {"not": "a list"}},
+])
+def test_a_malformed_index_with_a_valid_crc_is_a_miss(tmp_path, index):
+    """Whatever a (CRC-valid) index says, a call is computed, never failed or trusted."""
+    from tostatic.runtime import plan_cache
+
+    store = plan_cache.PlanStore("model", lambda: "k", tmp_path)
+    raw = json.dumps({**index, "size": 4096}).encode()
+    body = struct.pack("<8sQI", plan_cache.MAGIC, len(raw), zlib.crc32(raw)) + raw
+    store.path.write_bytes(body.ljust(4096, b"\0"))
+    if isinstance(index["entries"], list):
+        plan_cache.read_index(store.path)  # the file passes the header checks: entries fail
+    else:
+        with pytest.raises(ValueError):
+            plan_cache.read_index(store.path)
+    assert store.fetch("f(a)") is None and store.misses == 1
