@@ -3,6 +3,8 @@ op's reference epilogue, ops/fused.apply_epilogue: each step with the unfused op
 sizes that are and are not multiples of its blocks (MR rows, NR columns, KC, NC), both modes,
 every epilogue step, one and two threads; and the plan's use of it (runtime/packed_gemm.py)
 against the fused ops' eager, with TOSTATIC_KERNELS=numpy switching it off."""
+import ctypes
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -71,16 +73,23 @@ def test_blocks_over_k_and_n_keep_partial_sums_and_apply_the_epilogue_once(mode,
 def test_two_threads_split_the_panels_and_agree(split, monkeypatch):
     monkeypatch.setitem(codegen_threads._STATE, "n", 2)
     monkeypatch.setattr(codegen_threads, "MIN_ELEMENTS_PER_THREAD", 1)  # split however small
-    calls = []
-    parallel = codegen_threads.parallel
-    monkeypatch.setattr(codegen_threads, "parallel", lambda fn, items, workers: (
-        calls.append((items, workers)), parallel(fn, items, workers)))
+    spans = []
+    parallel_calls = codegen_threads.parallel_calls
+
+    def spy(fn, calls):  # each part's [row start, row end, column start, column end]
+        spans.append([tuple((ctypes.c_int64 * 9).from_address(int(a))[5:9])
+                      for a in calls[:, 4]])
+        parallel_calls(fn, calls)
+    monkeypatch.setattr(codegen_threads, "parallel_calls", spy)
     m, n = (600, 40) if split == "rows" else (40, 1980)
     run_case("conv", m, n, 64, EPILOGUES[1], 3)
     run_case("matmul", m, n, 64, EPILOGUES[3], 4)
     # by the panels of the split dimension (12 rows, 32 columns a panel), two parts
-    assert calls and set(calls) == {(-(-m // gemm.MR) if split == "rows" else
-                                     -(-n // gemm.NR), 2)}
+    panels = -(-m // gemm.MR) if split == "rows" else -(-n // gemm.NR)
+    half = panels // 2 * (gemm.MR if split == "rows" else gemm.NR)
+    want = [(0, half, 0, n), (half, m, 0, n)] if split == "rows" else [
+        (0, m, 0, half), (0, m, half, n)]
+    assert spans and all(s == want for s in spans)
 
 
 def test_the_microkernel_is_avx512_fma():

@@ -415,20 +415,20 @@ class PackedGemm:
                 _keep = ptrs, whole  # noqa: F841 (alive while the call may run)
                 gemm(*operands(xa, oa, ea), dims)
             return single
-        chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+        # each part's call as a row of integers: the pool runs them in machine code, a pool
+        # thread taking its part with no GIL switch (threads.parallel_calls)
+        dims = np.array([head + ([0, rows, lo * NR, min(cols, hi * NR)] if by_cols else
+                                 [lo * MR, min(rows, hi * MR), 0, cols]) + tail
+                         for lo, hi in threads.bounds(panels, threads.parts_for(panels, work))],
+                        dtype=np.int64)
+        calls = np.zeros((len(dims), threads.CALL_ARGS), np.int64)
+        calls[:, 4] = dims.ctypes.data + np.arange(len(dims)) * dims.strides[0]
+        address = ctypes.cast(gemm, ctypes.c_void_p).value
 
         def split(xa: int, oa: int, ea: Sequence[int]) -> None:
-            base = operands(xa, oa, ea)
-
-            def chunk(lo: int, hi: int) -> None:
-                dims = chunks.get((lo, hi))
-                if dims is None:
-                    span = ([0, rows, lo * NR, min(cols, hi * NR)] if by_cols
-                            else [lo * MR, min(rows, hi * MR), 0, cols])
-                    arr = np.array(head + span + tail, dtype=np.int64)
-                    dims = chunks[(lo, hi)] = (arr, arr.ctypes.data)
-                gemm(*base, dims[1])
-            threads.parallel_for(panels, work, chunk)
+            _keep = ptrs, dims  # noqa: F841 (alive while the call may run)
+            calls[:, :4] = operands(xa, oa, ea)  # (one call at a time uses them)
+            threads.parallel_calls(address, calls)
         return split
 
     def __call__(self, x: np.ndarray, out: np.ndarray,
