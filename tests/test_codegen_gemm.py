@@ -76,10 +76,10 @@ def test_two_threads_split_the_panels_and_agree(split, monkeypatch):
     spans = []
     parallel_calls = codegen_threads.parallel_calls
 
-    def spy(fn, calls):  # each part's [row start, row end, column start, column end]
+    def spy(calls, starts=None):  # each part's [row start, row end, column start, end]
         spans.append([tuple((ctypes.c_int64 * 9).from_address(int(a))[5:9])
-                      for a in calls[:, 4]])
-        parallel_calls(fn, calls)
+                      for a in calls[:, 5]])
+        parallel_calls(calls, starts)
     monkeypatch.setattr(codegen_threads, "parallel_calls", spy)
     m, n = (600, 40) if split == "rows" else (40, 1980)
     run_case("conv", m, n, 64, EPILOGUES[1], 3)

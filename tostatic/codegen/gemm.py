@@ -421,14 +421,14 @@ class PackedGemm:
                                  [lo * MR, min(rows, hi * MR), 0, cols]) + tail
                          for lo, hi in threads.bounds(panels, threads.parts_for(panels, work))],
                         dtype=np.int64)
-        calls = np.zeros((len(dims), threads.CALL_ARGS), np.int64)
-        calls[:, 4] = dims.ctypes.data + np.arange(len(dims)) * dims.strides[0]
-        address = ctypes.cast(gemm, ctypes.c_void_p).value
+        calls = np.zeros((len(dims), 1 + threads.CALL_ARGS), np.int64)
+        calls[:, 0] = ctypes.cast(gemm, ctypes.c_void_p).value
+        calls[:, 5] = dims.ctypes.data + np.arange(len(dims)) * dims.strides[0]
 
         def split(xa: int, oa: int, ea: Sequence[int]) -> None:
             _keep = ptrs, dims  # noqa: F841 (alive while the call may run)
-            calls[:, :4] = operands(xa, oa, ea)  # (one call at a time uses them)
-            threads.parallel_calls(address, calls)
+            calls[:, 1:5] = operands(xa, oa, ea)  # (one call at a time uses them)
+            threads.parallel_calls(calls)
         return split
 
     def __call__(self, x: np.ndarray, out: np.ndarray,

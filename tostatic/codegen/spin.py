@@ -70,31 +70,37 @@ class _Indirect:
 
 
 def _work(km: emit.KernelModule) -> ir.Function:
-    """void work(i64 *task = [claim, finished, fn, calls]): claims parts one at a time (the
-    claim word is serial << 32 | parts << 16 | next part: a compare-and-swap on it takes the
-    next part of that very call), runs fn(*calls[part]) and counts it finished."""
+    """void work(i64 *task = [claim, finished, calls, starts]): claims parts one at a time
+    (the claim word is serial << 32 | parts << 16 | next part: a compare-and-swap on it takes
+    the next part of that very call), runs part p's calls (rows starts[p] .. starts[p + 1]
+    of `calls`, each [fn, a0, ..., a7]: fn(a0, ..., a7)) and counts it finished."""
     fn, b = km.function("work", [PTR])
     task, = fn.args
 
-    def at(i: Any) -> Any:
-        return b.gep(task, [emit.i64(i) if isinstance(i, int) else i], source_etype=I64)
+    def at(p: Any, i: Any) -> Any:
+        return b.gep(p, [emit.i64(i) if isinstance(i, int) else i], source_etype=I64)
     head, try_, run, out = (fn.append_basic_block(n) for n in ("head", "try", "run", "out"))
     b.branch(head)
     b.position_at_end(head)
-    c = b.load_atomic(at(0), "acquire", 8, typ=I64)
+    c = b.load_atomic(at(task, 0), "acquire", 8, typ=I64)
     part = b.and_(c, emit.i64(0xFFFF))
     parts = b.and_(b.lshr(c, emit.i64(16)), emit.i64(0xFFFF))
     b.cbranch(b.icmp_unsigned("<", part, parts), try_, out)
     b.position_at_end(try_)
-    ok = b.extract_value(b.cmpxchg(at(0), c, b.add(c, emit.i64(1)), "acq_rel", "acquire"), 1)
+    ok = b.extract_value(b.cmpxchg(at(task, 0), c, b.add(c, emit.i64(1)), "acq_rel",
+                                   "acquire"), 1)
     b.cbranch(ok, run, head)
     b.position_at_end(run)
-    target = b.inttoptr(b.load(at(2), typ=I64), PTR)
-    calls = b.inttoptr(b.load(at(3), typ=I64), PTR)
-    row = b.gep(calls, [b.mul(part, emit.i64(ARGS))], source_etype=I64)
-    values = [b.load(b.gep(row, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(ARGS)]
-    b.call(_Indirect(target, ir.FunctionType(ir.VoidType(), [I64] * ARGS)), values)
-    b.atomic_rmw("add", at(1), emit.i64(1), "release")
+    calls = b.inttoptr(b.load(at(task, 2), typ=I64), PTR)
+    starts = b.inttoptr(b.load(at(task, 3), typ=I64), PTR)
+    first = b.load(at(starts, part), typ=I64)
+    last = b.load(at(starts, b.add(part, emit.i64(1))), typ=I64)
+    with emit.loop(b, first, last) as r:
+        row = at(calls, b.mul(r, emit.i64(ARGS + 1)))
+        target = b.inttoptr(b.load(row, typ=I64), PTR)
+        values = [b.load(at(row, i + 1), typ=I64) for i in range(ARGS)]
+        b.call(_Indirect(target, ir.FunctionType(ir.VoidType(), [I64] * ARGS)), values)
+    b.atomic_rmw("add", at(task, 1), emit.i64(1), "release")
     b.branch(head)
     b.position_at_end(out)
     b.ret_void()
@@ -181,7 +187,7 @@ def pool() -> dict[str, Any] | None:
     """{"serve": g(ctl, args), "finish": h(task, args), "work": w(task)} (ctypes functions
     of two / one addresses), or None as for `spinner`."""
     names = ["serve", "finish", "work"]
-    addresses = _addresses(("spin-pool", 1), _pool_module, names)
+    addresses = _addresses(("spin-pool", 2), _pool_module, names)
     if addresses is None:
         return None
     two = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)

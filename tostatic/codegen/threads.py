@@ -36,6 +36,8 @@ import threading
 import time
 from typing import Any, Callable
 
+import numpy as np
+
 # a split pays only when each part runs well past the hand-off: on this VM a woken pool thread
 # starts a part 20-30 us after the caller and the caller sees its end 20 us late (futex
 # wake-ups, measured with parts of numpy calls); 1 << 16 split MobileNetV2's 50 us 1x1
@@ -308,24 +310,28 @@ def parallel(fn: Callable[[int, int, int], None], items: int, workers: int) -> N
         _busy.release()
 
 
-def parallel_calls(fn: int, calls: Any) -> None:
-    """fn(*calls[p]) for every row p of `calls` (int64 [parts, spin.ARGS]: integers and
-    pointers), at once over the pool: a pool thread spinning in codegen/spin.py's loop takes
-    a part without the GIL or a wake-up (~1 us), the calling thread runs the parts no pool
-    thread took and waits for the others. For machine code only (a compiled kernel's
-    address): the GIL is never taken, so the hand-off costs no GIL switch (tens of us)."""
-    parts = calls.shape[0]
+def parallel_calls(calls: Any, starts: Any = None) -> None:
+    """Run machine code over the pool: part p is the rows starts[p] .. starts[p + 1] of
+    `calls` (int64 [rows, 1 + CALL_ARGS], a row [fn address, a0, ..., a7]: fn(a0, ..., a7),
+    integers and pointers), in order; starts (int64 [parts + 1]) None: a part a row. A pool
+    thread spinning in codegen/spin.py's loop takes a part without the GIL or a wake-up
+    (~1 us: no GIL switch, which costs tens of us), the calling thread runs the parts no
+    pool thread took, then waits for the others. Both arrays stay unchanged while it runs."""
+    if starts is None:
+        starts = _ONE_A_ROW[:len(calls) + 1] if len(calls) < len(_ONE_A_ROW) else \
+            np.arange(len(calls) + 1, dtype=np.int64)
+    parts = len(starts) - 1
     native = _compiled_waits().get("pool")
     if native is None:
         raise RuntimeError("parallel_calls needs the compiled thread pool (codegen/spin.py)")
     if parts <= 1 or num_threads() <= 1 or not _busy.acquire(blocking=False):
-        task = (ctypes.c_int64 * 4)(parts << 16, 0, fn, calls.ctypes.data)
+        task = (ctypes.c_int64 * 4)(parts << 16, 0, calls.ctypes.data, starts.ctypes.data)
         native["work"](ctypes.addressof(task))  # all here: nested, concurrent or small
         return
     try:
         _start_workers(min(parts, num_threads()) - 1)
         serial = next(_serials)
-        _task[1], _task[2], _task[3] = 0, fn, calls.ctypes.data
+        _task[1], _task[2], _task[3] = 0, calls.ctypes.data, starts.ctypes.data
         _task[0] = (serial & 0x7FFFFFFF) << 32 | parts << 16  # (claims open)
         _ctl[3] = ctypes.addressof(_task)
         _ctl[0] = serial  # (seen by a spinning pool thread)
@@ -345,6 +351,7 @@ def parallel_calls(fn: int, calls: Any) -> None:
         _busy.release()
 
 
+_ONE_A_ROW = np.arange(65, dtype=np.int64)
 _task = (ctypes.c_int64 * 4)()  # parallel_calls' call: [claim word, finished, fn, calls]
 _finish_args = (ctypes.c_int64 * 2)()
 
