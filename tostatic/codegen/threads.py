@@ -200,13 +200,14 @@ class _Worker:
         waits = _compiled_waits()
         native = waits.get("pool")
         if native is not None:
-            g, (cap, tail) = native["serve"], waits["serve"]
+            g = native["serve"]
             args = (ctypes.c_int64 * 4)()
             ctl, address = ctypes.addressof(_ctl), ctypes.addressof(args)
         while True:
             if native is not None:  # native calls, and the spin between calls
                 spins = len(_threads) < max(len(_allowed), 1)
-                args[:] = [seen, cap if spins else 0, tail if spins else 0, done]
+                cap, tail = waits["serve"] if spins else (0, 0)
+                args[:] = [seen, cap, tail, done]
                 g(ctl, address)  # stores `done`, then serves (off the GIL)
                 seen, done = args[0], -1
             serial = _ctl[0]
@@ -324,6 +325,16 @@ def parallel_calls(calls: Any, starts: Any = None) -> None:
     native = _compiled_waits().get("pool")
     if native is None:
         raise RuntimeError("parallel_calls needs the compiled thread pool (codegen/spin.py)")
+    if not NATIVE_HANDOFF:  # (the Python hand-off, to compare)
+        rows = [[int(v) for v in row] for row in calls]
+        bounds_ = [int(v) for v in starts]
+
+        def part(lo: int, hi: int, _: int) -> None:
+            for p in range(lo, hi):
+                for row in rows[bounds_[p]:bounds_[p + 1]]:
+                    _CALL(row[0])(*row[1:])
+        parallel(part, parts, min(parts, num_threads()))
+        return
     if parts <= 1 or num_threads() <= 1 or not _busy.acquire(blocking=False):
         task = (ctypes.c_int64 * 4)(parts << 16, 0, calls.ctypes.data, starts.ctypes.data)
         native["work"](ctypes.addressof(task))  # all here: nested, concurrent or small
@@ -352,6 +363,12 @@ def parallel_calls(calls: Any, starts: Any = None) -> None:
 
 
 _ONE_A_ROW = np.arange(65, dtype=np.int64)
+NATIVE_HANDOFF = True  # False: parallel_calls hands its parts over as Python calls do
+_CALL_TYPE = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * CALL_ARGS)
+
+
+def _CALL(address: int) -> Any:  # noqa: N802
+    return _CALL_TYPE(address)
 _task = (ctypes.c_int64 * 4)()  # parallel_calls' call: [claim word, finished, fn, calls]
 _finish_args = (ctypes.c_int64 * 2)()
 
