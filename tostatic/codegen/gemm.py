@@ -406,8 +406,8 @@ class PackedGemm:
             for i, e in enumerate(ea):
                 ptrs[i] = e
             return (packed, xa, oa, ptrs_address) if conv else (xa, packed, oa, ptrs_address)
-        if not split or threads.num_threads() == 1 or min(panels, panels * work
-                                             // threads.MIN_ELEMENTS_PER_THREAD) < 2:
+        parts = threads.parts_for(panels, work, threads.MIN_NATIVE_ELEMENTS)
+        if not split or parts < 2:
             whole = np.array(head + [0, rows, 0, cols] + tail, dtype=np.int64)
             dims = whole.ctypes.data
 
@@ -419,7 +419,7 @@ class PackedGemm:
         # thread taking its part with no GIL switch (threads.parallel_calls)
         dims = np.array([head + ([0, rows, lo * NR, min(cols, hi * NR)] if by_cols else
                                  [lo * MR, min(rows, hi * MR), 0, cols]) + tail
-                         for lo, hi in threads.bounds(panels, threads.parts_for(panels, work))],
+                         for lo, hi in threads.bounds(panels, parts)],
                         dtype=np.int64)
         calls = np.zeros((len(dims), 1 + threads.CALL_ARGS), np.int64)
         calls[:, 0] = ctypes.cast(gemm, ctypes.c_void_p).value

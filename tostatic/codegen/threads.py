@@ -43,6 +43,9 @@ import numpy as np
 # wake-ups, measured with parts of numpy calls); 1 << 16 split MobileNetV2's 50 us 1x1
 # convolutions into 90 us. 1 << 18 elements (or GEMM flops / 64) is 60-250 us a part.
 MIN_ELEMENTS_PER_THREAD = 1 << 18
+# parallel_calls' parts start on a spinning pool thread within a microsecond or two (no
+# GIL switch): a part of 1 << 16 elements (GEMM flops / 64: 4 MFLOP, ~20 us) pays
+MIN_NATIVE_ELEMENTS = 1 << 16
 CALL_ARGS = 8  # a row of parallel_calls: fn's arguments (integers, pointers; unused: 0)
 _STATE: dict[str, Any] = {"n": None}
 
@@ -373,10 +376,11 @@ _task = (ctypes.c_int64 * 4)()  # parallel_calls' call: [claim word, finished, f
 _finish_args = (ctypes.c_int64 * 2)()
 
 
-def parts_for(total: int, elements_per_item: int) -> int:
-    """How many parts parallel_for splits [0, total) into (1: no split)."""
-    return min(num_threads(), total,
-               max(1, total * max(1, elements_per_item) // MIN_ELEMENTS_PER_THREAD))
+def parts_for(total: int, elements_per_item: int, minimum: int | None = None) -> int:
+    """How many parts parallel_for splits [0, total) into (1: no split): each at least
+    `minimum` elements (MIN_ELEMENTS_PER_THREAD; MIN_NATIVE_ELEMENTS for parallel_calls)."""
+    return min(num_threads(), total, max(1, total * max(1, elements_per_item) // (
+        minimum or MIN_ELEMENTS_PER_THREAD)))
 
 
 def bounds(total: int, parts: int) -> list[tuple[int, int]]:
