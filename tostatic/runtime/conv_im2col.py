@@ -113,10 +113,76 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                 else:
                     g(m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data)
 
+        native: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+        def machine_calls(x_at: int, out3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """The split as threads.parallel_calls rows (a part: its calls above, in order),
+            made once for these addresses: the pool takes parts with no GIL switch."""
+            key = (x_at, out3.ctypes.data)
+            if key not in native:
+                if len(native) > 8:
+                    native.clear()
+                f_at, pad_at, step = _address(f), _address(f_pad), c * h * wd * item
+                calls: list[list[int]] = []
+                starts = [0]
+
+                def bands_of(src: int, i: int, m_at: int, part: int) -> None:
+                    for b0, b1, d, g in parts[part]:
+                        calls.append([f_at, src, m_at, d.ctypes.data])
+                        calls.append([g.native[0], g.native[1], m_at,
+                                      out3[i, :, b0 * ow:].ctypes.data, g.native[2]])
+                if by_channels:
+                    src = x_at if direct else pads[0].ctypes.data
+                    if not direct:
+                        calls.append([pad_at, x_at, pads[0].ctypes.data, pad_dims.ctypes.data])
+                    calls.append([f_at, src, cols[0].ctypes.data, parts[0][0][2].ctypes.data])
+                    starts.append(len(calls))  # (part 0: the patches, alone)
+                    for g in channel_gemms:
+                        fa, ua, da, row0, _ = g.native
+                        calls.append([fa, ua, cols[0].ctypes.data,
+                                      out3[0].ctypes.data + row0 * out3.strides[1], da])
+                        starts.append(len(calls))
+                elif n > 1:
+                    for slot, (lo, hi) in enumerate(_even(n, slots)):
+                        for i in range(lo, hi):
+                            src = x_at + i * step
+                            if not direct:
+                                calls.append([pad_at, src, pads[slot].ctypes.data,
+                                              pad_dims.ctypes.data])
+                                src = pads[slot].ctypes.data
+                            bands_of(src, i, cols[slot].ctypes.data, 0)
+                        starts.append(len(calls))
+                else:
+                    if not direct:
+                        calls.append([pad_at, x_at, pads[0].ctypes.data, pad_dims.ctypes.data])
+                        starts.append(len(calls))  # (part 0: the pad, alone)
+                    for p in range(len(parts)):
+                        bands_of(x_at if direct else pads[0].ctypes.data, 0,
+                                 cols[p].ctypes.data, p)
+                        starts.append(len(calls))
+                rows = np.zeros((len(calls), 1 + threads.CALL_ARGS), np.int64)
+                for r, call in enumerate(calls):
+                    rows[r, :len(call)] = call
+                native[key] = (rows, np.array(starts, np.int64))
+            return native[key]
+        # split, and machine code only (codegen's GEMMs, not np.matmul): parallel_calls
+        machine = all(hasattr(g, "native") for g in channel_gemms) if by_channels else \
+            slots * len(ranges) > 1 and all(hasattr(g, "native") for p in parts for *_, g in p)
+
         def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray,
                 _keep: Any = (pads, cols)) -> None:
             x = np.ascontiguousarray(x)
             out3 = out.reshape(n, cout, oh * ow)
+            if machine:
+                calls, starts = machine_calls(x.ctypes.data, out3)
+                if by_channels or n == 1 and not direct:
+                    # (the pad or the patches first: part 0, then the rest at once)
+                    threads.parallel_calls(calls[:starts[1]], starts[:2])
+                    threads.parallel_calls(calls[starts[1]:], starts[1:] - starts[1])
+                else:
+                    threads.parallel_calls(calls, starts)
+                epi(out, extras)
+                return
             step = x[0].nbytes
 
             def images(lo: int, hi: int, slot: int) -> None:
@@ -171,8 +237,18 @@ def _channel_gemms(packed: np.ndarray, width: int, workers: int
                 _u: np.ndarray = u) -> None:
             f(_u.ctypes.data + lo * rows * k * 4, m.ctypes.data,
               out.ctypes.data + lo * rows * out.strides[0], dims.ctypes.data)
+        # (as a machine-code call: function, weights, dims; the row offset of `out`)
+        run.native = (_address(f), u.ctypes.data + lo * rows * k * 4, dims.ctypes.data,  # type: ignore[attr-defined]
+                      lo * rows, u)
         runs.append(run)
     return runs
+
+
+def _address(f: Any) -> int:
+    """A compiled kernel's address (a ctypes function)."""
+    import ctypes  # noqa: PLC0415
+
+    return ctypes.cast(f, ctypes.c_void_p).value
 
 
 def range_bands(y0: int, y1: int, band: int) -> list[tuple[int, int]]:
@@ -210,5 +286,7 @@ def _band_gemms(packed: np.ndarray, widths: list[int], ldv: int,
         def run(v: int, m: int, f: Any = f, u: np.ndarray = units[rows],
                 dims: np.ndarray = dims) -> None:
             f(u.ctypes.data, v, m, dims.ctypes.data)
+        run.native = (_address(f), units[rows].ctypes.data, dims.ctypes.data,  # type: ignore[attr-defined]
+                      units[rows], dims)
         out.append(run)
     return out
