@@ -210,12 +210,19 @@ def test_new_arrays_each_call_and_strided_ones_get_their_own_addresses():
 
 
 @pytest.mark.parametrize("n", [3, 8])
-def test_images_shared_out_among_threads(n, monkeypatch):
+@pytest.mark.parametrize("native", [True, False])  # an image a part (parallel_calls) or not
+def test_images_shared_out_among_threads(n, native, monkeypatch):
     monkeypatch.setitem(codegen_threads._STATE, "n", 2)
     monkeypatch.setattr(codegen_threads, "MIN_ELEMENTS_PER_THREAD", 1)  # split however small
+    monkeypatch.setattr(packed_gemm, "MIN_NATIVE_ELEMENTS", 1 if native else 1 << 60)
+    parts = []
+    parallel_calls = packed_gemm.parallel_calls
+    monkeypatch.setattr(packed_gemm, "parallel_calls", lambda rows: (
+        parts.append(len(rows)), parallel_calls(rows)))
     arrays, mask, attrs = conv1x1_case(EPILOGUES[1], n, n=n, hw=(40, 41))
     want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
     for _ in range(2):  # the second run: the calls made for the first
         _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
         close(second, want, np.float32)
     assert bound.labels[0][1] == "gemm-1x1-packed"
+    assert set(parts) == ({n} if native else set())

@@ -414,6 +414,15 @@ class PackedGemm:
             def single(xa: int, oa: int, ea: Sequence[int]) -> None:
                 _keep = ptrs, whole  # noqa: F841 (alive while the call may run)
                 gemm(*operands(xa, oa, ea), dims)
+
+            def row(xa: int, oa: int, ea: Sequence[int]) -> tuple[list[int], Any]:
+                """This call as a threads.parallel_calls row, and what it reads (keep)."""
+                own = np.array(list(ea) or [0], np.int64)  # (its own extras' addresses)
+                at = own.ctypes.data
+                return [ctypes.cast(gemm, ctypes.c_void_p).value,
+                        *((packed, xa, oa, at) if conv else (xa, packed, oa, at)), dims], (
+                    own, whole)
+            single.row = row  # type: ignore[attr-defined]
             return single
         # each part's call as a row of integers: the pool runs them in machine code, a pool
         # thread taking its part with no GIL switch (threads.parallel_calls)
