@@ -153,6 +153,12 @@ def test_the_spin_wait_returns_when_the_flag_changes_or_times_out():
     setter.join()
 
 
+def test_a_call_row_has_the_arguments_the_pool_passes():
+    from tostatic.codegen import spin
+
+    assert threads.CALL_ARGS == spin.ARGS
+
+
 def _libc(name):
     import ctypes
 

@@ -5,11 +5,14 @@ for a pool thread's part with it: blocked in the kernel instead, it took 20-30 u
 this VM after the part ended (ResNet-50 batch 1 on two threads: 25.2 -> 23.0 ms, interleaved
 runs). The extra cycles (to let the pool thread drop the GIL first) are 0 by default.
 
-`server()` is the pool threads' wait for the next call's parts (`g(ctl, args)`): it stores
-args[3] (when >= 0) into ctl[1] first, the call a pool thread finished (stored here, off the
-GIL, so the caller that sees it never waits for the GIL the pool thread still holds), then
-spins until ctl[0] (the serial of the last call handed out) is no longer args[0], or for
-args[1] cycles at most, or args[2] cycles after ctl[2] (the runs under way) fell to 0."""
+`pool()` is the thread pool's machine code (threads.parallel_calls), no GIL anywhere:
+`work(task)` claims and runs parts of a call; `serve(ctl, args)` is a pool thread's loop: it
+stores args[3] (when >= 0) into ctl[1] first, the Python call it finished (stored here, off
+the GIL, so a caller seeing it never waits for the GIL the pool thread still holds), then
+runs every machine-code call handed out (ctl[0] its serial, ctl[3] its task) and returns on
+a Python call (ctl[3] 0), after args[1] cycles without a call, or args[2] cycles after
+ctl[2] (the runs under way) fell to 0; args[0] is the last serial it saw. `finish(task,
+args)` is the caller's: it works on its own call, then spins until its parts all ended."""
 from __future__ import annotations
 
 import ctypes
@@ -19,7 +22,6 @@ from llvmlite import ir
 
 from tostatic.codegen import emit
 from tostatic.codegen.emit import I64, PTR
-from tostatic.codegen.threads import CALL_ARGS
 
 
 def _wait_until(b: ir.IRBuilder, fn: ir.Function, tsc: Any, pause: Any, end: Any,
@@ -55,7 +57,7 @@ def _module() -> emit.KernelModule:
     return km
 
 
-ARGS = CALL_ARGS  # a native part is fn(a0, ..., a7): integers or pointers (extra ones unread)
+ARGS = 8  # a call is fn(a0, ..., a7): integers or pointers (extra ones unread); threads.CALL_ARGS
 
 
 class _Indirect:

@@ -8,23 +8,32 @@ split from the work per item. ctypes and numpy's BLAS release the GIL while mach
 so the parts run at once. Every parallel phase of every kernel (codegen's and the runtime's
 GEMMs, im2col copies, Winograd transforms) goes through this one pool.
 
-The hand-off is a queue.SimpleQueue the pool's threads block on: the caller puts the call's
-job there once per other part, runs part 0, then claims whatever part no pool thread has
-started, and waits only for parts a pool thread is running. On a shared machine a pool thread
-may not be scheduled for milliseconds; then the caller runs that part itself, so a split call
-never takes longer than one thread plus the hand-off (with a plain split, MobileNetV2 on two
-threads took twice its one-thread time under load). Measured on an idle core, the hand-off
-costs about two thirds of a ThreadPoolExecutor's submit + result (12 against 18 us for an
-empty part). Pool threads do not spin: on this shared 2-core machine a spinning waiter slowed
-a 25 MFLOP GEMM split in two (470 against 270 us). The caller, once its own parts are done,
-waits for the pool's last part spinning off the GIL (codegen/spin.py, at most SPIN_US) before
-it blocks: woken from the kernel it returned 20-30 us after the part ended. The pool's
-threads are kept off the CPU the caller runs on (`_keep_off_caller`).
+Two hand-offs. `parallel_calls(calls, starts)` takes parts made of machine-code calls (a
+compiled kernel's address and its integer / pointer arguments, a row each): a pool thread
+spinning in codegen/spin.py's loop claims a part with a compare-and-swap and runs it without
+the GIL, so handing a part over costs a microsecond or two. Every hand-off that takes the GIL
+costs tens: measured here with a spinning pool thread, a Python part still started 15 us
+after the caller's, the pool thread waiting for the GIL the caller drops only inside its own
+part's kernel (then a futex wake-up); a sleeping pool thread's wake-up costs 20-30 us more.
+The packed GEMM, depthwise, Winograd and im2col splits go through parallel_calls (their
+parts are calls of their kernels), so MobileNetV2's 50-100 us kernels split with profit
+(MIN_NATIVE_ELEMENTS, a quarter of MIN_ELEMENTS_PER_THREAD). `parallel(fn, ...)` runs Python
+parts (numpy's BLAS in attention, the rest): the pool thread returns to Python for them.
+
+The pool threads spin between calls while a bound plan runs (begin_run / end_run, which
+runtime/straight_line.py puts around every run: the threads wake as the run starts, their
+wake-up overlapping its first kernels) and IDLE_US after, as onnxruntime's and OpenMP's
+threads do, then sleep on their own queue.SimpleQueue until a call or a run wakes them; at
+most SERVE_US without a call. They spin only where the pool and the caller are no more
+threads than CPUs. Either way the calling thread claims every part no pool thread has
+started, so a pool thread not scheduled for milliseconds (a shared machine) costs at most
+the split, and waits only for parts a pool thread is running, spinning off the GIL
+(at most SPIN_US) before it blocks. The pool's threads are kept off the CPU the caller runs
+on (`_keep_off_caller`); a forked child starts a pool of its own.
 
 A call made while the pool is busy (from a worker's part, or a second Python thread running
 another predictor) runs its parts on the calling thread, so nested and concurrent calls never
-wait for each other. Small calls stay on the calling thread: a hand-off costs tens of
-microseconds.
+wait for each other. Small calls stay on the calling thread.
 """
 from __future__ import annotations
 
@@ -46,7 +55,7 @@ MIN_ELEMENTS_PER_THREAD = 1 << 18
 # parallel_calls' parts start on a spinning pool thread within a microsecond or two (no
 # GIL switch): a part of 1 << 16 elements (GEMM flops / 64: 4 MFLOP, ~20 us) pays
 MIN_NATIVE_ELEMENTS = 1 << 16
-CALL_ARGS = 8  # a row of parallel_calls: fn's arguments (integers, pointers; unused: 0)
+CALL_ARGS = 8  # (codegen/spin.py's ARGS) a row of parallel_calls: fn's arguments (integers, pointers; unused: 0)
 _STATE: dict[str, Any] = {"n": None}
 
 
