@@ -55,7 +55,8 @@ MIN_ELEMENTS_PER_THREAD = 1 << 18
 # parallel_calls' parts start on a spinning pool thread within a microsecond or two (no
 # GIL switch): a part of 1 << 16 elements (GEMM flops / 64: 4 MFLOP, ~20 us) pays
 MIN_NATIVE_ELEMENTS = 1 << 16
-CALL_ARGS = 8  # (codegen/spin.py's ARGS) a row of parallel_calls: fn's arguments (integers, pointers; unused: 0)
+# a row of parallel_calls: fn's arguments (integers, pointers; unused: 0); spin.ARGS
+CALL_ARGS = 8
 _STATE: dict[str, Any] = {"n": None}
 
 

@@ -238,8 +238,8 @@ def _channel_gemms(packed: np.ndarray, width: int, workers: int
             f(_u.ctypes.data + lo * rows * k * 4, m.ctypes.data,
               out.ctypes.data + lo * rows * out.strides[0], dims.ctypes.data)
         # (as a machine-code call: function, weights, dims; the row offset of `out`)
-        run.native = (_address(f), u.ctypes.data + lo * rows * k * 4, dims.ctypes.data,  # type: ignore[attr-defined]
-                      lo * rows, u)
+        run.native = (_address(f),  # type: ignore[attr-defined]
+                      u.ctypes.data + lo * rows * k * 4, dims.ctypes.data, lo * rows, u)
         runs.append(run)
     return runs
 
@@ -286,7 +286,7 @@ def _band_gemms(packed: np.ndarray, widths: list[int], ldv: int,
         def run(v: int, m: int, f: Any = f, u: np.ndarray = units[rows],
                 dims: np.ndarray = dims) -> None:
             f(u.ctypes.data, v, m, dims.ctypes.data)
-        run.native = (_address(f), units[rows].ctypes.data, dims.ctypes.data,  # type: ignore[attr-defined]
-                      units[rows], dims)
+        run.native = (_address(f),  # type: ignore[attr-defined]
+                      units[rows].ctypes.data, dims.ctypes.data, units[rows], dims)
         out.append(run)
     return out
