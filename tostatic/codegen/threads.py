@@ -20,11 +20,10 @@ parts are calls of their kernels), so MobileNetV2's 50-100 us kernels split with
 (MIN_NATIVE_ELEMENTS, a quarter of MIN_ELEMENTS_PER_THREAD). `parallel(fn, ...)` runs Python
 parts (numpy's BLAS in attention, the rest): the pool thread returns to Python for them.
 
-The pool threads spin between calls while a bound plan runs (begin_run / end_run, which
-runtime/straight_line.py puts around every run: the threads wake as the run starts, their
-wake-up overlapping its first kernels) and IDLE_US after, as onnxruntime's and OpenMP's
-threads do, then sleep on their own queue.SimpleQueue until a call or a run wakes them; at
-most SERVE_US without a call. They spin only where the pool and the caller are no more
+The pool threads spin between calls, up to SERVE_US after the last (as onnxruntime's and
+OpenMP's threads do), then sleep on their own queue.SimpleQueue until a call or a run wakes
+them: begin_run / end_run, which runtime/straight_line.py puts around every run, wake them as
+the run starts (their wake-up overlaps its first kernels). They spin only where the pool and the caller are no more
 threads than CPUs. Either way the calling thread claims every part no pool thread has
 started, so a pool thread not scheduled for milliseconds (a shared machine) costs at most
 the split, and waits only for parts a pool thread is running, spinning off the GIL
@@ -145,8 +144,13 @@ def _keep_off_caller() -> None:
 
 SPIN_US = 2000  # the caller spins this long for a pool thread's part, then blocks
 SPIN_AFTER_US = 0  # ... and this much more once it ended (10 us measured slower)
-SERVE_US = 50_000  # a pool thread spins for the next call at most this long, then sleeps
-IDLE_US = 1000  # ... and this long once no run is under way (begin_run / end_run)
+# a pool thread spins for the next call at most SERVE_US, then sleeps (IDLE_US once no run
+# is under way: begin_run / end_run). Spinning through a whole run (50 ms) cost under load:
+# other processes, kept off the spinning thread's core, preempted the caller on its own
+# (BERT batch 8 on 2 threads under a load of 3: 0.99x one thread's time spinning the whole
+# run, 0.86x never spinning, 0.81x with 300 us; MobileNetV2 batch 1: 0.71x, 0.97x, 0.62x).
+SERVE_US = 300
+IDLE_US = 300
 # [serial of the last call handed out, of the last a pool thread finished, runs under way]
 _ctl = (ctypes.c_int64 * 4)()
 _current: list[Any] = [None]  # the call _ctl[0] names
@@ -194,7 +198,7 @@ def _spinner() -> tuple[Any, Any] | None:
 class _Worker:
     """A pool thread: it runs parts of the call _ctl[0] names, native ones (_ctl[3], a task
     of parallel_calls) in codegen/spin.py's loop without the GIL, Python ones here; between
-    calls it spins (off the GIL) while a run is under way and IDLE_US after, then sleeps
+    calls it spins (off the GIL) up to SERVE_US (IDLE_US once no run is under way), then sleeps
     until a call or a run wakes it (`wake`)."""
 
     def __init__(self, index: int):
@@ -254,8 +258,8 @@ def begin_run() -> None:
 
 
 def end_run() -> None:
-    """The run begin_run announced ended (also by an error): the pool's threads spin
-    IDLE_US more, then sleep."""
+    """The run begin_run announced ended (also by an error): the pool's threads spin at
+    most IDLE_US more, then sleep."""
     with _runs:
         _ctl[2] = max(0, _ctl[2] - 1)
 
@@ -336,9 +340,8 @@ def parallel_calls(calls: Any, starts: Any = None) -> None:
             np.arange(len(calls) + 1, dtype=np.int64)
     parts = len(starts) - 1
     native = _compiled_waits().get("pool")
-    if native is None:
-        raise RuntimeError("parallel_calls needs the compiled thread pool (codegen/spin.py)")
-    if not NATIVE_HANDOFF:  # (the Python hand-off, to compare)
+    if native is None or not NATIVE_HANDOFF or parts >= 1 << 16:
+        # no pool code for the host (or to compare; or more parts than a claim word holds)
         rows = [[int(v) for v in row] for row in calls]
         bounds_ = [int(v) for v in starts]
 
