@@ -84,11 +84,14 @@ def test_two_threads_split_the_panels_and_agree(split, monkeypatch):
     m, n = (600, 40) if split == "rows" else (40, 1980)
     run_case("conv", m, n, 64, EPILOGUES[1], 3)
     run_case("matmul", m, n, 64, EPILOGUES[3], 4)
-    # by the panels of the split dimension (12 rows, 32 columns a panel), two parts
-    panels = -(-m // gemm.MR) if split == "rows" else -(-n // gemm.NR)
-    half = panels // 2 * (gemm.MR if split == "rows" else gemm.NR)
-    want = [(0, half, 0, n), (half, m, 0, n)] if split == "rows" else [
-        (0, m, 0, half), (0, m, half, n)]
+    # by the panels of the split dimension (12 rows, 32 columns a panel), in even runs of
+    # whole panels, PARTS_PER_THREAD a thread (claimed by whichever thread is free)
+    unit = gemm.MR if split == "rows" else gemm.NR
+    size = m if split == "rows" else n
+    panels = -(-size // unit)
+    parts = min(panels, 2 * codegen_threads.PARTS_PER_THREAD)
+    cuts = [min(size, i * panels // parts * unit) for i in range(parts)] + [size]
+    want = [(a, b, 0, n) if split == "rows" else (0, m, a, b) for a, b in zip(cuts, cuts[1:])]
     assert spans and all(s == want for s in spans)
 
 

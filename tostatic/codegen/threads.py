@@ -54,6 +54,11 @@ MIN_ELEMENTS_PER_THREAD = 1 << 18
 # parallel_calls' parts start on a spinning pool thread within a microsecond or two (no
 # GIL switch): a part of 1 << 16 elements (GEMM flops / 64: 4 MFLOP, ~20 us) pays
 MIN_NATIVE_ELEMENTS = 1 << 16
+# ... and parallel_calls' splits make up to this many parts a thread, claimed by whichever
+# thread is free: a pool thread sharing its core with another process (a spinning thread
+# keeps no sleeper's priority there) then takes fewer of them, not the caller's wait. Two
+# parts of 1 ms of busy work took 2.4-2.6 ms so on this shared VM (one thread: 2 ms).
+PARTS_PER_THREAD = 4
 # a row of parallel_calls: fn's arguments (integers, pointers; unused: 0); spin.ARGS
 CALL_ARGS = 8
 _STATE: dict[str, Any] = {"n": None}
@@ -391,8 +396,12 @@ _finish_args = (ctypes.c_int64 * 2)()
 
 def parts_for(total: int, elements_per_item: int, minimum: int | None = None) -> int:
     """How many parts parallel_for splits [0, total) into (1: no split): each at least
-    `minimum` elements (MIN_ELEMENTS_PER_THREAD; MIN_NATIVE_ELEMENTS for parallel_calls)."""
-    return min(num_threads(), total, max(1, total * max(1, elements_per_item) // (
+    `minimum` elements (MIN_ELEMENTS_PER_THREAD), one a thread; with `minimum` given (for
+    parallel_calls, MIN_NATIVE_ELEMENTS) up to PARTS_PER_THREAD a thread."""
+    if num_threads() <= 1:
+        return 1
+    most = num_threads() * (PARTS_PER_THREAD if minimum else 1)
+    return min(most, total, max(1, total * max(1, elements_per_item) // (
         minimum or MIN_ELEMENTS_PER_THREAD)))
 
 
