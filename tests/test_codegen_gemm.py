@@ -3,6 +3,8 @@ op's reference epilogue, ops/fused.apply_epilogue: each step with the unfused op
 sizes that are and are not multiples of its blocks (MR rows, NR columns, KC, NC), both modes,
 every epilogue step, one and two threads; and the plan's use of it (runtime/packed_gemm.py)
 against the fused ops' eager, with TOSTATIC_KERNELS=numpy switching it off."""
+import ctypes
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -75,17 +77,27 @@ def test_blocks_over_k_and_n_keep_partial_sums_and_apply_the_epilogue_once(mode,
 @pytest.mark.parametrize("split", ["rows", "cols"])
 def test_two_threads_split_the_panels_and_agree(split, monkeypatch):
     monkeypatch.setitem(codegen_threads._STATE, "n", 2)
-    monkeypatch.setattr(codegen_threads, "MIN_ELEMENTS_PER_THREAD", 1)  # split however small
-    calls = []
-    parallel = codegen_threads.parallel
-    monkeypatch.setattr(codegen_threads, "parallel", lambda fn, items, workers: (
-        calls.append((items, workers)), parallel(fn, items, workers)))
+    monkeypatch.setattr(codegen_threads, "MIN_NATIVE_ELEMENTS", 1)  # split however small
+    spans = []
+    parallel_calls = codegen_threads.parallel_calls
+
+    def spy(calls, starts=None):  # each part's [row start, row end, column start, end]
+        spans.append([tuple((ctypes.c_int64 * 9).from_address(int(a))[5:9])
+                      for a in calls[:, 5]])
+        parallel_calls(calls, starts)
+    monkeypatch.setattr(codegen_threads, "parallel_calls", spy)
     m, n = (600, 40) if split == "rows" else (40, 1980)
     run_case("conv", m, n, 64, EPILOGUES[1], 3)
     run_case("matmul", m, n, 64, EPILOGUES[3], 4)
-    # by the panels of the split dimension (12 rows, 32 columns a panel), two parts
-    assert calls and set(calls) == {(-(-m // gemm.MR) if split == "rows" else
-                                     -(-n // gemm.NR), 2)}
+    # by the panels of the split dimension (12 rows, 32 columns a panel), in even runs of
+    # whole panels, PARTS_PER_THREAD a thread (claimed by whichever thread is free)
+    unit = gemm.MR if split == "rows" else gemm.NR
+    size = m if split == "rows" else n
+    panels = -(-size // unit)
+    parts = min(panels, 2 * codegen_threads.PARTS_PER_THREAD)
+    cuts = [min(size, i * panels // parts * unit) for i in range(parts)] + [size]
+    want = [(a, b, 0, n) if split == "rows" else (0, m, a, b) for a, b in zip(cuts, cuts[1:])]
+    assert spans and all(s == want for s in spans)
 
 
 def test_the_microkernel_is_avx512_fma():
@@ -223,12 +235,19 @@ def test_new_arrays_each_call_and_strided_ones_get_their_own_addresses():
 
 
 @pytest.mark.parametrize("n", [3, 8])
-def test_images_shared_out_among_threads(n, monkeypatch):
+@pytest.mark.parametrize("native", [True, False])  # an image a part (parallel_calls) or not
+def test_images_shared_out_among_threads(n, native, monkeypatch):
     monkeypatch.setitem(codegen_threads._STATE, "n", 2)
     monkeypatch.setattr(codegen_threads, "MIN_ELEMENTS_PER_THREAD", 1)  # split however small
+    monkeypatch.setattr(packed_gemm, "MIN_NATIVE_ELEMENTS", 1 if native else 1 << 60)
+    parts = []
+    parallel_calls = packed_gemm.parallel_calls
+    monkeypatch.setattr(packed_gemm, "parallel_calls", lambda rows: (
+        parts.append(len(rows)), parallel_calls(rows)))
     arrays, mask, attrs = conv1x1_case(EPILOGUES[1], n, n=n, hw=(40, 41))
     want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
     for _ in range(2):  # the second run: the calls made for the first
         _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
         close(second, want, np.float32)
     assert bound.labels[0][1] == "gemm-1x1-packed"
+    assert set(parts) == ({n} if native else set())

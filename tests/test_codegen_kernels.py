@@ -373,6 +373,7 @@ def test_threads_split_calls_without_changing_results(monkeypatch):
              lambda: pool.pool2d(x, dims, False, True)]
     one = [c() for c in calls]
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_THREAD", 1)
+    monkeypatch.setattr(threads, "MIN_NATIVE_ELEMENTS", 1)  # (depthwise: parallel_calls)
     threads.set_num_threads(3)
     try:
         for c, want in zip(calls, one):

@@ -9,10 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from test_runtime_kernels import bound_plan
-from tostatic.codegen import threads as codegen_threads
-from tostatic.ops.fused import FusedConv2D
 from tostatic.codegen import gemm
-from tostatic.ops.fused import apply_epilogue
+from tostatic.codegen import threads as codegen_threads
+from tostatic.ops.fused import FusedConv2D, apply_epilogue
 from tostatic.runtime import conv_im2col, conv_winograd, kernels, threads
 
 pytestmark = pytest.mark.usefixtures("compiled_kernels")
@@ -59,19 +58,27 @@ def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stri
         mp.setattr(threads, "_requested", 2)
         mp.setitem(codegen_threads._STATE, "n", 2)
         mp.setattr("tostatic.runtime.kernels.PARALLEL_FLOPS", 0)
-        parallel = conv_im2col.threads.parallel
+        parallel, parallel_calls = conv_im2col.threads.parallel, threads.parallel_calls
         mp.setattr(conv_im2col.threads, "parallel",
                    lambda fn, items, workers: (calls.append((items, workers)),
                                                parallel(fn, items, workers)))
+
+        def spy(rows, starts):  # machine code: parts of calls (a part first alone: the pad)
+            if len(starts) > 2:
+                calls.append(("parts", len(starts) - 1))
+            parallel_calls(rows, starts)
+        mp.setattr(conv_im2col.threads, "parallel_calls", spy)
         _, two, kind2 = run(x, w, stride, pad, epilogue, np.random.default_rng(seed))
     assert kind == kind2 == "im2col-gen"
     oh = (hw + 2 * pad - k) // stride + 1
     if n > 1:  # whole images a thread
-        assert calls[0] == (n, 2)
-    elif cout > oh * oh:  # output channels a thread (the patches written once)
-        assert calls[0][0] == calls[0][1] <= 2
+        assert calls[0] in [(n, 2), ("parts", 2)]
+    elif cout > oh * oh:  # output channels a thread (the patches written once), in whole
+        # register blocks of the packed GEMM: one block is no split
+        assert calls[0][0] in (calls[0][1], "parts") and calls[0][1] <= 2 if cout > gemm.MR \
+            else not calls
     else:  # output rows a thread
-        assert calls[0] == (min(oh, 2), min(oh, 2))
+        assert calls[0] in [(min(oh, 2), min(oh, 2)), ("parts", min(oh, 2))]
     # (the same floats, but where the split changes which GEMM runs a band: BLAS's or
     # codegen's, each summing in its own order)
     np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6 * float(np.abs(one).max()))
@@ -109,3 +116,36 @@ def test_the_epilogue_fused_or_after_and_without_avx512(available, layout, monke
            "strided": rng.standard_normal((2, 14, 7, 14))[..., ::2],
            "broadcast": rng.standard_normal((1, 14, 1, 7))}[layout].astype(np.float32)
     direct(x, w, 2, 1, ("bias", "add", "gelu"), [bias, res])
+
+
+@pytest.mark.parametrize("n,c,cout,hw,k,stride,pad", [
+    (1, 16, 32, 20, 3, 2, 1),   # output rows a thread, the pad first
+    (3, 16, 32, 20, 3, 2, 1),   # whole images a thread
+    (1, 8, 64, 7, 3, 1, 1),     # output channels a thread, the patches first
+    (2, 3, 16, 30, 7, 2, 3),    # a stem
+    (1, 16, 32, 17, 1, 2, 0)])  # a 1x1 stride-2 downsample reading x in place
+def test_machine_code_parts_match_one_thread(n, c, cout, hw, k, stride, pad):
+    """Where every GEMM of the split is codegen's, its parts run as threads.parallel_calls
+    (no GIL switch to hand a part over): one thread's floats up to the summation order."""
+    rng = np.random.default_rng(n + c + hw)
+    x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((cout, c, k, k)).astype(np.float32)
+    parts = []
+    epilogue = ("bias", "add", "relu")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conv_winograd, "MIN_CHANNELS", 1 << 30)  # im2col, not Winograd
+        mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS", 0)
+        mp.setattr(threads, "_requested", 1)
+        want, one, _ = run(x, w, stride, pad, epilogue, np.random.default_rng(1))
+        mp.setattr(threads, "_requested", 2)
+        mp.setitem(codegen_threads._STATE, "n", 2)
+        mp.setattr("tostatic.runtime.kernels.PARALLEL_FLOPS", 0)
+        parallel_calls = threads.parallel_calls
+        mp.setattr(conv_im2col.threads, "parallel_calls", lambda rows, starts: (
+            parts.append(len(starts) - 1), parallel_calls(rows, starts)))
+        _, two, kind = run(x, w, stride, pad, epilogue, np.random.default_rng(1))
+    assert kind == "im2col-gen" and max(parts) == 2
+    # (a thread's band of rows may end its columns in the packed GEMM's column kernel where
+    # one thread's band had a whole vector: another summation order)
+    np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6 * float(np.abs(one).max()))
+    np.testing.assert_allclose(two, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))

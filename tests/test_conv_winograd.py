@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from test_runtime_kernels import bound_plan
+from tostatic.codegen import threads as codegen_threads
 from tostatic.codegen import winograd
 from tostatic.ops.fused import FusedConv2D
 from tostatic.runtime import conv_winograd, threads, winograd_split
@@ -133,6 +134,7 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, b
     want, _, whole, _ = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
     monkeypatch.setattr(conv_winograd, "GROUP_BYTES", group_bytes)  # 1: an image per group
     monkeypatch.setattr(threads, "current", lambda: 2)
+    monkeypatch.setitem(codegen_threads._STATE, "n", 2)  # (the pool's: parallel_calls)
     monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)  # split however small
     parts = []
     split_run = conv_winograd._split_run

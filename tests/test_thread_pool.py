@@ -151,3 +151,129 @@ def test_the_spin_wait_returns_when_the_flag_changes_or_times_out():
     f(ctypes.addressof(flag), ctypes.addressof(args))
     assert 0.015 < time.perf_counter() - start < 5
     setter.join()
+
+
+def test_a_call_row_has_the_arguments_the_pool_passes():
+    from tostatic.codegen import spin
+
+    assert threads.CALL_ARGS == spin.ARGS
+
+
+def _libc(name):
+    import ctypes
+
+    return ctypes.cast(getattr(ctypes.CDLL(None), name), ctypes.c_void_p).value
+
+
+def _rows(calls):
+    import numpy as np
+
+    out = np.zeros((len(calls), 1 + threads.CALL_ARGS), np.int64)
+    for i, call in enumerate(calls):
+        out[i, :len(call)] = call
+    return out
+
+
+@pytest.mark.parametrize("parts,per_part", [(1, 1), (2, 1), (3, 2), (7, 3)])
+@pytest.mark.parametrize("native", [True, False])
+def test_parallel_calls_run_every_call_once_in_its_parts_order(parts, per_part, native,
+                                                               monkeypatch):
+    """Part p's calls (memset of its own bytes, then a memmove over them, then ...) run in
+    order, once: the bytes end as the last call of the part left them."""
+    import numpy as np
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    monkeypatch.setattr(threads, "NATIVE_HANDOFF", native)
+    memset, memmove = _libc("memset"), _libc("memmove")
+    buf = np.zeros((parts, 64), np.uint8)
+    src = np.arange(64, dtype=np.uint8)
+    calls, starts = [], [0]
+    for p in range(parts):
+        at = buf[p].ctypes.data
+        for j in range(per_part):
+            calls.append([memset, at, p * 10 + j, 64] if j % 2 == 0 else
+                         [memmove, at, src.ctypes.data, 32])  # (the order shows)
+        starts.append(len(calls))
+    threads.parallel_calls(_rows(calls), np.array(starts, np.int64))
+    for p in range(parts):
+        j = per_part - 1 if per_part % 2 else per_part - 2  # the last memset
+        want = np.full(64, p * 10 + j, np.uint8)
+        if per_part % 2 == 0:
+            want[:32] = src[:32]
+        np.testing.assert_array_equal(buf[p], want)
+
+
+def test_parallel_calls_run_parts_at_the_same_time(monkeypatch):
+    """Part 0 (the caller's) spins until part 1 (a pool thread's) sets the flag: it would
+    run for its whole 5 s cap if part 1 waited for it."""
+    import ctypes
+    import time
+
+    import numpy as np
+
+    from tostatic.codegen.spin import spinner
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    threads._compiled_waits()
+    flag = np.zeros(1, np.int64)
+    per_us = threads._cycles_per_us(spinner())
+    args = np.array([0, int(per_us * 5e6), 0], np.int64)
+    wait = ctypes.cast(spinner(), ctypes.c_void_p).value
+    calls = _rows([[wait, flag.ctypes.data, args.ctypes.data],
+                   [_libc("memset"), flag.ctypes.data, 1, 1]])
+    start = time.perf_counter()
+    threads.parallel_calls(calls)
+    assert flag[0] == 1 and time.perf_counter() - start < 2.5
+
+
+def test_parallel_calls_nested_in_a_part_run_on_the_calling_thread(monkeypatch):
+    import numpy as np
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    bufs = np.zeros((2, 8), np.uint8)
+
+    def outer(lo, hi, part):
+        threads.parallel_calls(_rows([[_libc("memset"), bufs[part].ctypes.data, part + 1, 4],
+                                      [_libc("memset"), bufs[part, 4:].ctypes.data, 9, 4]]))
+    threads.parallel(outer, 2, 2)
+    np.testing.assert_array_equal(bufs, [[1] * 4 + [9] * 4, [2] * 4 + [9] * 4])
+
+
+def test_a_run_wakes_the_pool_and_it_sleeps_again_after(monkeypatch):
+    """begin_run wakes the sleeping pool thread (it spins during the run), end_run lets it
+    sleep once IDLE_US passed; the run count never goes below 0."""
+    import time
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    threads.parallel(lambda lo, hi, part: None, 2, 2)
+    worker = threads._workers[0]
+    deadline = time.time() + 5
+    while not worker.sleeping and time.time() < deadline:
+        time.sleep(0.01)
+    assert worker.sleeping or threads._compiled_waits().get("pool") is None
+    threads.begin_run()
+    try:
+        assert not worker.sleeping and threads._ctl[2] >= 1
+    finally:
+        threads.end_run()
+    threads.end_run()  # (unmatched: stays at 0)
+    assert threads._ctl[2] == 0
+    deadline = time.time() + 5
+    while not worker.sleeping and time.time() < deadline:
+        time.sleep(0.01)
+    assert worker.sleeping
+
+
+def test_a_forked_child_starts_its_own_pool(monkeypatch):
+    import os
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    threads.parallel(lambda lo, hi, part: None, 2, 2)
+    pid = os.fork()
+    if pid == 0:  # the child: no pool thread yet; a split call makes one and finishes
+        ok = not threads._threads
+        seen = []
+        threads.parallel(lambda lo, hi, part: seen.append(part), 4, 2)
+        os._exit(0 if ok and sorted(seen) == [0, 1] and len(threads._threads) == 1 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0

@@ -259,9 +259,26 @@ class Depthwise:
                 dims = chunks[(a, b)] = (arr, arr.ctypes.data)
             self.f(*base, dims[1], scratch_address(nbytes))
 
+        parts = threads.parts_for(self.planes, self.cost // MACS_PER_ELEMENT,
+                                  threads.MIN_NATIVE_ELEMENTS)
+        if parts > 1:  # machine code only: the pool takes parts with no GIL switch
+            spans = threads.bounds(self.planes, parts)
+            dims = np.array([self.dims[:9] + [a, b] + self.dims[11:] for a, b in spans],
+                            np.int64)
+            scratch = np.empty((parts, nbytes), np.uint8)  # a part's own (any thread)
+            calls = np.zeros((parts, 1 + threads.CALL_ARGS), np.int64)
+            calls[:, :5] = [ctypes.cast(self.f, ctypes.c_void_p).value, *base]
+            calls[:, 5] = dims.ctypes.data + np.arange(parts) * dims.strides[0]
+            calls[:, 6] = scratch.ctypes.data + np.arange(parts) * scratch.strides[0]
+
+            def split() -> None:
+                _keep = (ptrs, x, extras, out, dims, scratch)  # noqa: F841 (as below)
+                threads.parallel_calls(calls)
+            return split
+
         def call() -> None:
             _keep = (ptrs, x, extras, out)  # noqa: F841 (alive while the call may run)
-            threads.parallel_for(self.planes, self.cost // MACS_PER_ELEMENT, chunk)
+            chunk(0, self.planes)
         return call
 
 

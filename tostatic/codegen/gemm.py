@@ -537,8 +537,8 @@ class PackedGemm:
             for i, e in enumerate(ea):
                 ptrs[i] = e
             return (packed, xa, oa, ptrs_address) if conv else (xa, packed, oa, ptrs_address)
-        if span is not None or not split or threads.num_threads() == 1 or min(
-                panels, panels * work // threads.MIN_ELEMENTS_PER_THREAD) < 2:
+        parts = threads.parts_for(panels, work, threads.MIN_NATIVE_ELEMENTS)
+        if span is not None or not split or parts < 2:
             lo, hi = span or (0, rows)
             if lo % MR:
                 raise ValueError(f"packed GEMM: rows from {lo}, not a multiple of {MR}")
@@ -548,22 +548,30 @@ class PackedGemm:
             def single(xa: int, oa: int, ea: Sequence[int]) -> None:
                 _keep = ptrs, whole, keep  # noqa: F841 (alive while the call may run)
                 gemm(*operands(xa, oa, ea), dims)
+
+            def row(xa: int, oa: int, ea: Sequence[int]) -> tuple[list[int], Any]:
+                """This call as a threads.parallel_calls row, and what it reads (keep)."""
+                own = np.array(list(ea) or [0], np.int64)  # (its own extras' addresses)
+                at = own.ctypes.data
+                return [ctypes.cast(gemm, ctypes.c_void_p).value,
+                        *((packed, xa, oa, at) if conv else (xa, packed, oa, at)), dims], (
+                    own, whole, keep)
+            single.row = row  # type: ignore[attr-defined]
             return single
-        chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+        # each part's call as a row of integers: the pool runs them in machine code, a pool
+        # thread taking its part with no GIL switch (threads.parallel_calls)
+        dims = np.array([head + ([0, rows, lo * NR, min(cols, hi * NR)] if by_cols else
+                                 [lo * MR, min(rows, hi * MR), 0, cols]) + tail
+                         for lo, hi in threads.bounds(panels, parts)],
+                        dtype=np.int64)
+        calls = np.zeros((len(dims), 1 + threads.CALL_ARGS), np.int64)
+        calls[:, 0] = ctypes.cast(gemm, ctypes.c_void_p).value
+        calls[:, 5] = dims.ctypes.data + np.arange(len(dims)) * dims.strides[0]
 
         def split(xa: int, oa: int, ea: Sequence[int]) -> None:
-            _keep = keep  # noqa: F841
-            base = operands(xa, oa, ea)
-
-            def chunk(lo: int, hi: int) -> None:
-                dims = chunks.get((lo, hi))
-                if dims is None:
-                    span = ([0, rows, lo * NR, min(cols, hi * NR)] if by_cols
-                            else [lo * MR, min(rows, hi * MR), 0, cols])
-                    arr = np.array(head + span + tail, dtype=np.int64)
-                    dims = chunks[(lo, hi)] = (arr, arr.ctypes.data)
-                gemm(*base, dims[1])
-            threads.parallel_for(panels, work, chunk)
+            _keep = ptrs, dims, keep  # noqa: F841 (alive while the call may run)
+            calls[:, 1:5] = operands(xa, oa, ea)  # (one call at a time uses them)
+            threads.parallel_calls(calls)
         return split
 
     def __call__(self, x: np.ndarray, out: np.ndarray,

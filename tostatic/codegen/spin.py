@@ -3,7 +3,16 @@ args[0], or after args[1] time-stamp-counter cycles, spinning `args[2]` cycles m
 changed (rdtsc, `pause` between reads). The thread pool's caller (codegen/threads.py) waits
 for a pool thread's part with it: blocked in the kernel instead, it took 20-30 us to wake on
 this VM after the part ended (ResNet-50 batch 1 on two threads: 25.2 -> 23.0 ms, interleaved
-runs). The extra cycles (to let the pool thread drop the GIL first) are 0 by default."""
+runs). The extra cycles (to let the pool thread drop the GIL first) are 0 by default.
+
+`pool()` is the thread pool's machine code (threads.parallel_calls), no GIL anywhere:
+`work(task)` claims and runs parts of a call; `serve(ctl, args)` is a pool thread's loop: it
+stores args[3] (when >= 0) into ctl[1] first, the Python call it finished (stored here, off
+the GIL, so a caller seeing it never waits for the GIL the pool thread still holds), then
+runs every machine-code call handed out (ctl[0] its serial, ctl[3] its task) and returns on
+a Python call (ctl[3] 0), after args[1] cycles without a call, or args[2] cycles after
+ctl[2] (the runs under way) fell to 0; args[0] is the last serial it saw. `finish(task,
+args)` is the caller's: it works on its own call, then spins until its parts all ended."""
 from __future__ import annotations
 
 import ctypes
@@ -48,15 +57,160 @@ def _module() -> emit.KernelModule:
     return km
 
 
-def spinner() -> Any:
-    """f(flag address, args address), or None where there is no code for the host (not
-    x86-64) or it does not compile."""
+ARGS = 8  # a call is fn(a0, ..., a7): integers or pointers (extra ones unread); threads.CALL_ARGS
+
+
+class _Indirect:
+    """A function pointer to call: llvmlite (opaque pointers) takes the callee's type from a
+    `function_type` attribute only a Function has."""
+
+    def __init__(self, value: Any, function_type: ir.FunctionType):
+        self.value, self.function_type = value, function_type
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.value, name)
+
+
+def _work(km: emit.KernelModule) -> ir.Function:
+    """void work(i64 *task = [claim, finished, calls, starts]): claims parts one at a time
+    (the claim word is serial << 32 | parts << 16 | next part: a compare-and-swap on it takes
+    the next part of that very call), runs part p's calls (rows starts[p] .. starts[p + 1]
+    of `calls`, each [fn, a0, ..., a7]: fn(a0, ..., a7)) and counts it finished."""
+    fn, b = km.function("work", [PTR])
+    task, = fn.args
+
+    def at(p: Any, i: Any) -> Any:
+        return b.gep(p, [emit.i64(i) if isinstance(i, int) else i], source_etype=I64)
+    head, try_, run, out = (fn.append_basic_block(n) for n in ("head", "try", "run", "out"))
+    b.branch(head)
+    b.position_at_end(head)
+    c = b.load_atomic(at(task, 0), "acquire", 8, typ=I64)
+    part = b.and_(c, emit.i64(0xFFFF))
+    parts = b.and_(b.lshr(c, emit.i64(16)), emit.i64(0xFFFF))
+    b.cbranch(b.icmp_unsigned("<", part, parts), try_, out)
+    b.position_at_end(try_)
+    ok = b.extract_value(b.cmpxchg(at(task, 0), c, b.add(c, emit.i64(1)), "acq_rel",
+                                   "acquire"), 1)
+    b.cbranch(ok, run, head)
+    b.position_at_end(run)
+    calls = b.inttoptr(b.load(at(task, 2), typ=I64), PTR)
+    starts = b.inttoptr(b.load(at(task, 3), typ=I64), PTR)
+    first = b.load(at(starts, part), typ=I64)
+    last = b.load(at(starts, b.add(part, emit.i64(1))), typ=I64)
+    with emit.loop(b, first, last) as r:
+        row = at(calls, b.mul(r, emit.i64(ARGS + 1)))
+        target = b.inttoptr(b.load(row, typ=I64), PTR)
+        values = [b.load(at(row, i + 1), typ=I64) for i in range(ARGS)]
+        b.call(_Indirect(target, ir.FunctionType(ir.VoidType(), [I64] * ARGS)), values)
+    b.atomic_rmw("add", at(task, 1), emit.i64(1), "release")
+    b.branch(head)
+    b.position_at_end(out)
+    b.ret_void()
+    return fn
+
+
+def _pool_module() -> emit.KernelModule:
+    """work (above); serve(i64 *ctl, i64 *args) and finish(i64 *task, i64 *args) below."""
+    km = emit.KernelModule()
+    work = _work(km)
+    m = km.module
+    tsc = ir.Function(m, ir.FunctionType(I64, []), "llvm.readcyclecounter")
+    pause = ir.Function(m, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+
+    # serve(ctl = [handed out, finished, runs, task], args = [seen, cap, tail, done])
+    fn, b = km.function("serve", [PTR] * 2)
+    ctl, args = fn.args
+
+    def at(p: Any, i: int) -> Any:
+        return b.gep(p, [emit.i64(i)], source_etype=I64)
+    seen0, cap, tail, done = (b.load(at(args, i), typ=I64) for i in range(4))
+    entry = b.block
+    store, spin, head, new, native, body, out = (fn.append_basic_block(n) for n in (
+        "store", "spin", "head", "new", "native", "body", "out"))
+    b.cbranch(b.icmp_signed(">=", done, emit.i64(0)), store, spin)
+    b.position_at_end(store)
+    b.fence("release")  # (llvmlite's store_atomic wants typed pointers)
+    b.store(done, at(ctl, 1))
+    b.branch(spin)
+    b.position_at_end(spin)
+    start0 = b.call(tsc, [])
+    b.branch(head)
+    b.position_at_end(head)
+    seen, start, idle = b.phi(I64), b.phi(I64), b.phi(I64)  # idle: runs last under way
+    for phi, v in ((seen, seen0), (start, start0), (idle, start0)):
+        phi.add_incoming(v, spin)
+    now_serial = b.load_atomic(at(ctl, 0), "acquire", 8, typ=I64)
+    b.cbranch(b.icmp_signed("!=", now_serial, seen), new, body)
+    b.position_at_end(new)
+    task = b.load_atomic(at(ctl, 3), "acquire", 8, typ=I64)
+    b.cbranch(b.icmp_signed("==", task, emit.i64(0)), out, native)  # 0: a Python call
+    b.position_at_end(native)
+    b.call(work, [b.inttoptr(task, PTR)])
+    after = b.call(tsc, [])
+    for phi, v in ((seen, now_serial), (start, after), (idle, after)):
+        phi.add_incoming(v, native)
+    b.branch(head)
+    b.position_at_end(body)
+    b.call(pause, [])
+    now = b.call(tsc, [])
+    running = b.icmp_signed("!=", b.load_atomic(at(ctl, 2), "monotonic", 8, typ=I64),
+                            emit.i64(0))
+    since = b.select(running, now, idle)
+    for phi, v in ((seen, seen), (start, start), (idle, since)):
+        phi.add_incoming(v, body)
+    over = b.or_(b.icmp_unsigned(">", b.sub(now, start), cap),
+                 b.icmp_unsigned(">", b.sub(now, since), tail))
+    b.cbranch(over, out, head)
+    b.position_at_end(out)
+    b.store(seen, at(args, 0))  # the last native call run here
+    b.ret_void()
+    del entry
+
+    # finish(task, args = [parts, cap]): work, then spin until every part finished or cap
+    fn, b = km.function("finish", [PTR] * 2)
+    task_p, args = fn.args
+    b.call(work, [task_p])
+    parts, cap = (b.load(at(args, i), typ=I64) for i in range(2))
+    end = b.add(b.call(tsc, []), cap)
+    head, body, out = (fn.append_basic_block(n) for n in ("head", "body", "out"))
+    b.branch(head)
+    b.position_at_end(head)
+    finished = b.load_atomic(at(task_p, 1), "acquire", 8, typ=I64)
+    b.cbranch(b.icmp_signed("<", finished, parts), body, out)
+    b.position_at_end(body)
+    b.call(pause, [])
+    b.cbranch(b.icmp_unsigned("<", b.call(tsc, []), end), head, out)
+    b.position_at_end(out)
+    b.ret_void()
+    return km
+
+
+def pool() -> dict[str, Any] | None:
+    """{"serve": g(ctl, args), "finish": h(task, args), "work": w(task)} (ctypes functions
+    of two / one addresses), or None as for `spinner`."""
+    names = ["serve", "finish", "work"]
+    addresses = _addresses(("spin-pool", 2), _pool_module, names)
+    if addresses is None:
+        return None
+    two = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+    return {"serve": two(addresses["serve"]), "finish": two(addresses["finish"]),
+            "work": ctypes.CFUNCTYPE(None, ctypes.c_void_p)(addresses["work"])}
+
+
+def _addresses(recipe: tuple[Any, ...], build: Any, names: list[str]) -> dict[str, int] | None:
     try:
         from tostatic.codegen import engine  # noqa: PLC0415
 
         if not engine.host()["triple"].startswith("x86_64"):
             return None
-        address = emit.compile_recipe(("spin", 3), _module, ["spin"])["spin"]
+        return emit.compile_recipe(recipe, build, names)
     except Exception:  # noqa: BLE001 (then the pool only blocks)
         return None
-    return ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(address)
+
+
+def spinner() -> Any:
+    """f(flag address, args address), or None where there is no code for the host (not
+    x86-64) or it does not compile."""
+    addresses = _addresses(("spin", 3), _module, ["spin"])
+    return None if addresses is None else ctypes.CFUNCTYPE(
+        None, ctypes.c_void_p, ctypes.c_void_p)(addresses["spin"])

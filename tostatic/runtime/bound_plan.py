@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from tostatic.codegen.threads import begin_run, end_run
 from tostatic.runtime.bind_folding import bind_constants
 from tostatic.runtime.kernels import FACTORIES, Bound
 from tostatic.runtime.straight_line import StraightLine
@@ -228,6 +229,13 @@ class BoundPlan:
         return [np.array(env[i], copy=True) for i in self.outputs]
 
     def _run_profiled(self, profile: Profile) -> list:
+        begin_run()
+        try:
+            return self._profiled_steps(profile)
+        finally:
+            end_run()
+
+    def _profiled_steps(self, profile: Profile) -> list:
         env = self.env
         profile.runs += 1
         for (fn, ins, outs), (op, kind) in zip(self.steps, self.labels):

@@ -15,7 +15,8 @@ np.matmul, and the epilogue after.
 On several threads (one hand-off a convolution): with several images each thread takes
 whole images, into its own pad and patch buffers; with one, the pad runs first and each
 thread takes a range of output rows, in bands of its own, into its own patch buffer, the
-packed weights shared.
+packed weights shared. Where every GEMM is codegen's, the parts go to the pool as rows of
+machine-code calls (threads.parallel_calls: taken with no GIL switch).
 """
 from __future__ import annotations
 
@@ -93,10 +94,13 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
         parts.append([(b0, b1, np.array([c, hp, wp, ow, b0, b1, band * ow], np.int64))
                       for b0, b1 in bands if y0 <= b0 < y1])
     # per slot (thread) and band: its packed GEMM calls (None: np.matmul)
-    calls = [[gemm.band((cout, (b1 - b0) * ow), band * ow, oh * ow) for b0, b1 in bands]
-             for _ in range(slots)]
+    calls_of = [[gemm.band((cout, (b1 - b0) * ow), band * ow, oh * ow) for b0, b1 in bands]
+                for _ in range(slots)]
     band_at = {b: i for i, b in enumerate(bands)}
-    channel_gemms = gemm.channels(oh * ow, workers) if by_channels else []
+    channel_bands = gemm.channel_bands(oh * ow, workers) if by_channels else []
+    channel_gemms = gemm.channels(channel_bands, workers) if by_channels else []
+    # split, and machine code only (codegen's GEMMs, not np.matmul): threads.parallel_calls
+    machine = gemm.has_gemm and (by_channels or slots * len(ranges) > 1)
 
     def bind(arrays: list[np.ndarray]) -> Any:
         xp_flat, cols_flat = arrays
@@ -114,7 +118,7 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
             m_all = cols[slot if n > 1 else part]
             for b0, b1, d in parts[part]:
                 f(src, m_all.ctypes.data, d.ctypes.data)
-                g = calls[slot if n > 1 else 0][band_at[(b0, b1)]]
+                g = calls_of[slot if n > 1 else 0][band_at[(b0, b1)]]
                 if g is None:
                     np.matmul(packed, m_all[:, :(b1 - b0) * ow], out=out3[i, :, b0 * ow:b1 * ow])
                 elif fused is None:
@@ -124,12 +128,86 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                     g.fused(m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data,
                          [e + at * step for e, step in zip(fused, gemm.steps)])
 
+        native: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, list[Any]]] = {}
+
+        def machine_calls(x_at: int, out3: np.ndarray, fused: list[int] | None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+            """The split as threads.parallel_calls rows (a part: its calls above, in order),
+            made once for these addresses: the pool takes parts with no GIL switch."""
+            key = (x_at, out3.ctypes.data, None if fused is None else tuple(fused))
+            if key not in native:
+                if len(native) > 8:
+                    native.clear()
+                f_at, pad_at, step = _address(f), _address(f_pad), c * h * wd * item
+                calls: list[list[int]] = []
+                keep: list[Any] = []
+                starts = [0]
+
+                def gemm_row(g: _Band, m_at: int, out_at: int, at: int) -> None:
+                    if fused is None:
+                        row, alive = g.plain().row(m_at, out_at, ())
+                    else:
+                        row, alive = g.fused.row(m_at, out_at, [
+                            e + at * s for e, s in zip(fused, gemm.steps)])
+                    calls.append(row)
+                    keep.append(alive)
+
+                def bands_of(src: int, i: int, m_at: int, part: int, slot: int) -> None:
+                    for b0, b1, d in parts[part]:
+                        calls.append([f_at, src, m_at, d.ctypes.data])
+                        gemm_row(calls_of[slot][band_at[(b0, b1)]], m_at,
+                                 out3[i, :, b0 * ow:].ctypes.data,
+                                 (i * cout * oh * ow + b0 * ow) * 4)
+                if by_channels:
+                    src = x_at if direct else pads[0].ctypes.data
+                    if not direct:
+                        calls.append([pad_at, x_at, pads[0].ctypes.data, pad_dims.ctypes.data])
+                    calls.append([f_at, src, cols[0].ctypes.data, parts[0][0][2].ctypes.data])
+                    starts.append(len(calls))  # (part 0: the patches, alone)
+                    for g in channel_bands:
+                        gemm_row(g, cols[0].ctypes.data, out3[0].ctypes.data, 0)
+                        starts.append(len(calls))
+                elif n > 1:
+                    for slot, (lo, hi) in enumerate(_even(n, slots)):
+                        for i in range(lo, hi):
+                            src = x_at + i * step
+                            if not direct:
+                                calls.append([pad_at, src, pads[slot].ctypes.data,
+                                              pad_dims.ctypes.data])
+                                src = pads[slot].ctypes.data
+                            bands_of(src, i, cols[slot].ctypes.data, 0, slot)
+                        starts.append(len(calls))
+                else:
+                    if not direct:
+                        calls.append([pad_at, x_at, pads[0].ctypes.data, pad_dims.ctypes.data])
+                        starts.append(len(calls))  # (part 0: the pad, alone)
+                    for p in range(len(parts)):
+                        bands_of(x_at if direct else pads[0].ctypes.data, 0,
+                                 cols[p].ctypes.data, p, 0)
+                        starts.append(len(calls))
+                rows = np.zeros((len(calls), 1 + threads.CALL_ARGS), np.int64)
+                for r, call in enumerate(calls):
+                    rows[r, :len(call)] = call
+                native[key] = (rows, np.array(starts, np.int64), keep)
+            return native[key][:2]
+
         def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray,
                 _keep: Any = (pads, cols)) -> None:
             x = np.ascontiguousarray(x)
             out3 = out.reshape(n, cout, oh * ow)
-            step = x[0].nbytes
             fused = gemm.fused_extras(out, extras)
+            if machine:
+                calls, starts = machine_calls(x.ctypes.data, out3, fused)
+                if by_channels or n == 1 and not direct:
+                    # (the pad or the patches first: part 0, then the rest at once)
+                    threads.parallel_calls(calls[:starts[1]], starts[:2])
+                    threads.parallel_calls(calls[starts[1]:], starts[1:] - starts[1])
+                else:
+                    threads.parallel_calls(calls, starts)
+                if fused is None:
+                    epi(out, extras)
+                return
+            step = x[0].nbytes
 
             def images(lo: int, hi: int, slot: int) -> None:
                 for i in range(lo, hi):
@@ -157,6 +235,13 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                 epi(out, extras)
         return run
     return scratch, bind, "im2col-gen"
+
+
+def _address(f: Any) -> int:
+    """A compiled kernel's address (a ctypes function)."""
+    import ctypes  # noqa: PLC0415
+
+    return ctypes.cast(f, ctypes.c_void_p).value
 
 
 def range_bands(y0: int, y1: int, band: int) -> list[tuple[int, int]]:
@@ -194,17 +279,23 @@ class _PackedGemms:
         """One band's GEMM calls (on the calling thread); None without the GEMM."""
         return _Band(self, shape, ldx, ldc, span) if self.has_gemm else None
 
-    def channels(self, width: int, workers: int) -> list[Callable[..., None]]:
-        """Per thread, run(patches [K, width], out [C_out, width], fused extras or None) of
-        its output channels (whole register blocks of them)."""
+    def channel_bands(self, width: int, workers: int) -> list[_Band]:
+        """Per thread, the GEMM calls of its output channels (whole register blocks of them);
+        none without the GEMM."""
         from tostatic.codegen.gemm import MR  # noqa: PLC0415
-        cout = self.cout
+        if not self.has_gemm:
+            return []
+        return [_Band(self, (self.cout, width), width, width, (lo * MR, min(self.cout, hi * MR)))
+                for lo, hi in _even(-(-self.cout // MR), workers)]
+
+    def channels(self, bands: list[_Band], workers: int) -> list[Callable[..., None]]:
+        """Per thread, run(patches [K, width], out [C_out, width], fused extras or None) of
+        its output channels: `bands`' calls, or np.matmul on its rows without the GEMM."""
         if not self.has_gemm:
             return [lambda m, out, _e, lo=lo, hi=hi: np.matmul(self.w[lo:hi], m, out=out[lo:hi])
-                    for lo, hi in _even(cout, workers)]
+                    for lo, hi in _even(self.cout, workers)]
         runs = []
-        for lo, hi in _even(-(-cout // MR), workers):
-            g = self.band((cout, width), width, width, (lo * MR, min(cout, hi * MR)))
+        for g in bands:
 
             def run(m: np.ndarray, out: np.ndarray, fused: list[int] | None,
                     g: Any = g) -> None:

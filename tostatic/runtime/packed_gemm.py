@@ -30,7 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from tostatic import codegen
-from tostatic.codegen.threads import parallel_for
+from tostatic.codegen.threads import (CALL_ARGS, MIN_NATIVE_ELEMENTS, parallel_calls,
+                                      parallel_for, parts_for)
 from tostatic.codegen.calls import CallCache
 from tostatic.ir.scalar_expr import NotScalar
 
@@ -140,7 +141,27 @@ def conv1x1(x: np.ndarray, w: np.ndarray, out: np.ndarray,
         xstep, ostep = xs.strides[0], os_.strides[0]
         esteps = [0 if kind == "bias" else e.strides[0] for e, kind in zip(es, kinds)]
 
+        work = 2 * cout * c * h * wd // 64
+        rows: dict[tuple[int, ...], tuple[np.ndarray, Any]] = {}
+
         def images(xa: int, oa: int, ea: Sequence[int]) -> None:
+            if parts_for(n, work, MIN_NATIVE_ELEMENTS) > 1:
+                # machine code: an image a part, taken by whichever thread is free, with no
+                # GIL switch (threads.parallel_calls)
+                key = (xa, oa, *ea)
+                if key not in rows:
+                    if len(rows) > 8:
+                        rows.clear()
+                    one = calls.get(0) or calls.setdefault(0, g.prepare(*first, split=False))
+                    made = [one.row(xa + i * xstep, oa + i * ostep,
+                                    [a + i * s for a, s in zip(ea, esteps)]) for i in range(n)]
+                    table = np.zeros((n, 1 + CALL_ARGS), np.int64)
+                    for i, (call, _) in enumerate(made):
+                        table[i, :len(call)] = call
+                    rows[key] = (table, made)
+                parallel_calls(rows[key][0])
+                return
+
             def part(lo: int, hi: int) -> None:
                 call = calls.get(lo)
                 if call is None:
@@ -148,7 +169,7 @@ def conv1x1(x: np.ndarray, w: np.ndarray, out: np.ndarray,
                 for i in range(lo, hi):
                     call(xa + i * xstep, oa + i * ostep,
                          [a + i * s for a, s in zip(ea, esteps)])
-            parallel_for(n, 2 * cout * c * h * wd // 64, part)
+            parallel_for(n, work, part)
         return images
     return _checked(template, kinds, out.shape, cout)
 

@@ -19,7 +19,8 @@ import os
 import numpy  # noqa: F401  (loads the BLAS whose threads are set here)
 
 from tostatic.codegen import set_num_threads as codegen_threads
-from tostatic.codegen.threads import parallel  # noqa: F401 (the one pool: codegen's)
+from tostatic.codegen.threads import (  # noqa: F401 (the one pool: codegen's)
+    CALL_ARGS, parallel, parallel_calls)
 
 ENV = "TOSTATIC_NUM_THREADS"
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",

@@ -15,6 +15,7 @@ for another between the GEMM and the output transform.
 """
 from __future__ import annotations
 
+import ctypes
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -67,12 +68,51 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, pt: int, pl: int, o
                          else None, images))
         phases.append((g0, count, v, kern, ins, outs))
 
+    native: dict[tuple[int, ...], list[tuple[np.ndarray, ...]]] = {}
+
+    def machine_calls(x_at: int, out_at: int, addresses: np.ndarray) -> list[Any]:
+        """Per group, its two phases as threads.parallel_calls rows (a part: the calls of
+        one part above, in order), made once for these addresses."""
+        key = (x_at, out_at, *addresses.tolist())
+        if key not in native:
+            if len(native) > 8:
+                native.clear()
+            made = []
+            for g0, count, v, kern, ins, outs in phases:
+                rows_in: list[list[int]] = []
+                for p, in_dims in enumerate(ins):  # (a part: one call over its planes)
+                    rows_in.append([_at(f_in), x_at + g0 * c * plane_x, v.ctypes.data,
+                                    rows[p].ctypes.data, in_dims.ctypes.data])
+                rows_out: list[list[int]] = []
+                starts_out, extras_kept = [0], []
+                for p, (c0, c1, up, m_part, gemm_dims, images) in enumerate(outs):
+                    rows_out.append([_at(kern), up.ctypes.data, v.ctypes.data,
+                                     m_part.ctypes.data, gemm_dims.ctypes.data])
+                    for shift, out_dims, offsets, _ in images:
+                        extras = addresses[:len(offsets)] + offsets
+                        extras_kept.append(extras)
+                        rows_out.append([_at(f_out), m_part.ctypes.data, out_at + shift,
+                                         extras.ctypes.data, rows[p].ctypes.data,
+                                         out_dims.ctypes.data])
+                    starts_out.append(len(rows_out))
+                made.append((_rows(rows_in), np.arange(len(rows_in) + 1, dtype=np.int64),
+                             _rows(rows_out), np.array(starts_out, np.int64), extras_kept))
+            native[key] = made
+        return native[key]
+
     def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
             _keep: Any = u_parts) -> None:
         x = np.ascontiguousarray(x)
         ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
         addresses = np.array([a.ctypes.data for a in ops] or [0], np.int64)
         x_at, out_at = x.ctypes.data, out.ctypes.data
+        if all(kern is not None for _, _, _, kern, _, _ in phases):
+            # machine code only: the pool's threads take their parts with no GIL switch
+            for calls_in, starts_in, calls_out, starts_out, _ in machine_calls(
+                    x_at, out_at, addresses):
+                threads.parallel_calls(calls_in, starts_in)
+                threads.parallel_calls(calls_out, starts_out)
+            return
         for g0, count, v, kern, ins, outs in phases:
             v_at = v.ctypes.data
             group_x = x_at + g0 * c * plane_x
@@ -95,6 +135,19 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, pt: int, pl: int, o
             threads.parallel(transform_in, len(ins), len(ins))
             threads.parallel(gemm_out, len(outs), len(outs))
     return run
+
+
+def _at(f: Any) -> int:
+    """A compiled kernel's address (a ctypes function)."""
+    return ctypes.cast(f, ctypes.c_void_p).value
+
+
+def _rows(calls: list[list[int]]) -> np.ndarray:
+    """Calls as threads.parallel_calls rows [fn, a0, ..., a7] (unused arguments 0)."""
+    out = np.zeros((len(calls), 1 + threads.CALL_ARGS), np.int64)
+    for i, call in enumerate(calls):
+        out[i, :len(call)] = call
+    return out
 
 
 def _even(items: int, workers: int) -> list[tuple[int, int]]:
