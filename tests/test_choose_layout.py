@@ -280,28 +280,12 @@ def test_direct_nhwc_conv_matches_the_numpy_kernel(steps, compiled_kernels):
 def test_a_warm_start_builds_no_ir_for_the_nhwc_kernels(tmp_path):
     """The direct stem, the NHWC depthwise and the 1x1s' packed GEMM go through the recipe
     index: a second start builds no kernel IR, and gives the first start's outputs."""
-    import os
-    import subprocess
-    import sys
-
-    from test_kernel_recipes import MODEL_SCRIPT, ROOT
+    from test_kernel_recipes import assert_warm_start_builds_no_ir
 
     prefix = str(tmp_path / "tiny")
     tostatic.jit.save(randomised(TinyMobileNet()), prefix,
                       input_spec=[InputSpec([None, 3, 40, 40], "float32", "x")])
-    env = {**os.environ, "TOSTATIC_CACHE_DIR": str(tmp_path / "kernels"),
-           "PYTHONPATH": str(ROOT)}
-    env.pop("TOSTATIC_KERNELS", None)
-
-    def start(out: str) -> tuple[int, ...]:
-        run = subprocess.run([sys.executable, "-c", MODEL_SCRIPT, prefix, out], env=env,
-                             text=True, capture_output=True, check=True)
-        return tuple(int(n) for n in run.stdout.split()[-3:])
-
-    built, compiled, _ = start(str(tmp_path / "cold.npy"))
-    assert built > 0 and compiled > 0
-    assert start(str(tmp_path / "warm.npy"))[:2] == (0, 0)
-    assert np.array_equal(np.load(tmp_path / "cold.npy"), np.load(tmp_path / "warm.npy"))
+    assert_warm_start_builds_no_ir(prefix, tmp_path)
 
 
 class Mixed(nn.Layer):

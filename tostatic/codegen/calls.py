@@ -3,6 +3,7 @@ an array's address through ctypes costs microseconds (several per call, for kern
 take 10-50 us), so a call's ctypes arguments are worked out once per set of arrays."""
 from __future__ import annotations
 
+import abc
 import threading
 from typing import Any, Callable, Sequence
 
@@ -28,6 +29,28 @@ class CallCache:
                 self.entries.clear()
             entry = self.entries[key] = (tuple(arrays), prepare())
         return entry[1]
+
+
+class PreparedKernel(abc.ABC):
+    """A bound kernel whose `run(x, extras, out)` calls the call `_prepare(x, extras, out)`
+    makes: cached per set of arrays where all are contiguous and of the kernel's dtype, made
+    for contiguous copies otherwise (subclasses set `dtype` and `calls`)."""
+
+    dtype: np.dtype
+    calls: CallCache
+
+    def run(self, x: np.ndarray, extras: Sequence[np.ndarray], out: np.ndarray) -> None:
+        arrays = (x, out, *extras)
+        if all(a.flags.c_contiguous and a.dtype == self.dtype for a in arrays):
+            self.calls.get(arrays, lambda: self._prepare(x, extras, out))()
+        else:
+            self._prepare(np.ascontiguousarray(x, dtype=self.dtype),
+                          [np.ascontiguousarray(e, dtype=self.dtype) for e in extras], out)()
+
+    @abc.abstractmethod
+    def _prepare(self, x: np.ndarray, extras: Sequence[np.ndarray],
+                 out: np.ndarray) -> Callable[[], None]:
+        """The call over these arrays, its ctypes arguments worked out once."""
 
 
 def scratch_address(nbytes: int) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 from llvmlite import ir
 
 from tostatic.codegen import emit, engine, threads
-from tostatic.codegen.calls import CallCache, scratch_address
+from tostatic.codegen.calls import CallCache, PreparedKernel, scratch_address
 from tostatic.codegen.emit import I32, I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 
@@ -207,7 +207,7 @@ def _kernel(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
     return f
 
 
-class Depthwise:
+class Depthwise(PreparedKernel):
     """A depthwise convolution bound to its input shape, filter, strides, paddings,
     dilations and epilogue (`expr` of the convolution and the extras of `kinds`, see
     epilogue.epilogue_expr): `run(x, extras, out)` writes the result into out."""
@@ -236,14 +236,6 @@ class Depthwise:
         self.planes, self.cost = n * c, (cout // c) * oh * ow * kh * kw
         self.dtype = w.dtype
         self.calls = CallCache()
-
-    def run(self, x: np.ndarray, extras: Sequence[np.ndarray], out: np.ndarray) -> None:
-        arrays = (x, out, *extras)
-        if all(a.flags.c_contiguous and a.dtype == self.dtype for a in arrays):
-            self.calls.get(arrays, lambda: self._prepare(x, extras, out))()
-        else:
-            self._prepare(np.ascontiguousarray(x, dtype=self.dtype),
-                          [np.ascontiguousarray(e, dtype=self.dtype) for e in extras], out)()
 
     def _prepare(self, x: np.ndarray, extras: Sequence[np.ndarray],
                  out: np.ndarray) -> Any:

@@ -22,7 +22,7 @@ import numpy as np
 from llvmlite import ir
 
 from tostatic.codegen import emit, threads
-from tostatic.codegen.calls import CallCache
+from tostatic.codegen.calls import CallCache, PreparedKernel
 from tostatic.codegen.depthwise import MACS_PER_ELEMENT, _splat, _vector_expr, lanes
 from tostatic.codegen.emit import I32, I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
@@ -158,7 +158,7 @@ def _kernel(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
     return f
 
 
-class DepthwiseNHWC:
+class DepthwiseNHWC(PreparedKernel):
     """An NHWC depthwise convolution (filter [C, 1, kh, kw], one output channel per input
     channel) bound to its input shape, strides, paddings, dilations and epilogue (`expr` and
     the extras' `kinds`, see epilogue.epilogue_expr): `run(x, extras, out)`; a bias extra is
@@ -187,14 +187,6 @@ class DepthwiseNHWC:
         self.rows, self.cost = n * oh, ow * c * kh * kw
         self.dtype = w.dtype
         self.calls = CallCache()
-
-    def run(self, x: np.ndarray, extras: Sequence[np.ndarray], out: np.ndarray) -> None:
-        arrays = (x, out, *extras)
-        if all(a.flags.c_contiguous and a.dtype == self.dtype for a in arrays):
-            self.calls.get(arrays, lambda: self._prepare(x, extras, out))()
-        else:
-            self._prepare(np.ascontiguousarray(x, dtype=self.dtype),
-                          [np.ascontiguousarray(e, dtype=self.dtype) for e in extras], out)()
 
     def _prepare(self, x: np.ndarray, extras: Sequence[np.ndarray], out: np.ndarray) -> Any:
         if not out.flags.c_contiguous:
