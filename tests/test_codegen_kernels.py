@@ -10,8 +10,8 @@ from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Block
 
 from conftest import emit
-from tostatic.codegen import (compiled_kernel, depthwise, elementwise, engine, epilogue, pool,
-                              reduce, rows, threads)
+from tostatic.codegen import (compiled_kernel, depthwise, depthwise_nhwc, elementwise, engine,
+                              epilogue, pool, reduce, rows, threads)
 from tostatic.codegen.kernels import kernel_for
 from tostatic.ir import dtypes
 from tostatic.ir import scalar_expr as se
@@ -364,12 +364,17 @@ def test_threads_split_calls_without_changing_results(monkeypatch):
                                         ["float32"] * 2)
     dims = pooling._dims("pd.pool2d", (23, 21), (3, 3), (2, 2), (1, 1), True, "avg", False,
                          False, "EXPLICIT")
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    relu_of_bias = epilogue.activation_expr("pd.relu", v + se.arg(1, "float32"))
     calls = [lambda: sig(x, x[:, :1])[0],
              lambda: rows.softmax(x, 1),
              lambda: rows.layer_norm(x, None, x[0, 0, 0, :], 1e-5, 3)[0],
              lambda: reduce.reduce(x, "sum", (1,), False, x.dtype),
              lambda: reduce.reduce(x, "max", (3,), True, x.dtype),
              lambda: depthwise.depthwise_conv2d(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)),
+             lambda: depthwise_nhwc.depthwise_conv2d_nhwc(
+                 x_nhwc, w[:10], (2, 2), ((1, 1), (1, 1)), (1, 1), relu_of_bias, ("bias",),
+                 [x[0, :, 0, 0]]),
              lambda: pool.pool2d(x, dims, False, True)]
     one = [c() for c in calls]
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_THREAD", 1)

@@ -203,9 +203,24 @@ class DepthwiseNHWC(PreparedKernel):
                 dims = chunks[(a, b)] = (arr, arr.ctypes.data)
             self.f(*base, dims[1], zeros)
 
+        parts = threads.parts_for(self.rows, self.cost // MACS_PER_ELEMENT,
+                                  threads.MIN_NATIVE_ELEMENTS)
+        if parts > 1:  # output rows a part, machine code only: no GIL switch to hand it over
+            dims = np.array([self.dims[:9] + [a, b] for a, b in threads.bounds(self.rows, parts)],
+                            np.int64)
+            calls = np.zeros((parts, 1 + threads.CALL_ARGS), np.int64)
+            calls[:, :5] = [ctypes.cast(self.f, ctypes.c_void_p).value, *base]
+            calls[:, 5] = dims.ctypes.data + np.arange(parts) * dims.strides[0]
+            calls[:, 6] = zeros
+
+            def split() -> None:
+                _keep = (ptrs, x, extras, out, dims)  # noqa: F841 (as below)
+                threads.parallel_calls(calls)
+            return split
+
         def call() -> None:
             _keep = (ptrs, x, extras, out)  # noqa: F841 (alive while the call may run)
-            threads.parallel_for(self.rows, self.cost // MACS_PER_ELEMENT, chunk)
+            chunk(0, self.rows)
         return call
 
 
