@@ -258,10 +258,8 @@ class Depthwise(PreparedKernel):
             dims = np.array([self.dims[:9] + [a, b] + self.dims[11:] for a, b in spans],
                             np.int64)
             scratch = np.empty((parts, nbytes), np.uint8)  # a part's own (any thread)
-            calls = np.zeros((parts, 1 + threads.CALL_ARGS), np.int64)
-            calls[:, :5] = [ctypes.cast(self.f, ctypes.c_void_p).value, *base]
-            calls[:, 5] = dims.ctypes.data + np.arange(parts) * dims.strides[0]
-            calls[:, 6] = scratch.ctypes.data + np.arange(parts) * scratch.strides[0]
+            calls = threads.part_calls(self.f, base, dims, scratch.ctypes.data + np.arange(
+                parts) * scratch.strides[0])
 
             def split() -> None:
                 _keep = (ptrs, x, extras, out, dims, scratch)  # noqa: F841 (as below)

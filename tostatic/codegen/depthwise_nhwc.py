@@ -208,10 +208,7 @@ class DepthwiseNHWC(PreparedKernel):
         if parts > 1:  # output rows a part, machine code only: no GIL switch to hand it over
             dims = np.array([self.dims[:9] + [a, b] for a, b in threads.bounds(self.rows, parts)],
                             np.int64)
-            calls = np.zeros((parts, 1 + threads.CALL_ARGS), np.int64)
-            calls[:, :5] = [ctypes.cast(self.f, ctypes.c_void_p).value, *base]
-            calls[:, 5] = dims.ctypes.data + np.arange(parts) * dims.strides[0]
-            calls[:, 6] = zeros
+            calls = threads.part_calls(self.f, base, dims, [zeros] * parts)
 
             def split() -> None:
                 _keep = (ptrs, x, extras, out, dims)  # noqa: F841 (as below)

@@ -564,9 +564,7 @@ class PackedGemm:
                                  [lo * MR, min(rows, hi * MR), 0, cols]) + tail
                          for lo, hi in threads.bounds(panels, parts)],
                         dtype=np.int64)
-        calls = np.zeros((len(dims), 1 + threads.CALL_ARGS), np.int64)
-        calls[:, 0] = ctypes.cast(gemm, ctypes.c_void_p).value
-        calls[:, 5] = dims.ctypes.data + np.arange(len(dims)) * dims.strides[0]
+        calls = threads.part_calls(gemm, [0] * 4, dims)  # (operands set per call)
 
         def split(xa: int, oa: int, ea: Sequence[int]) -> None:
             _keep = ptrs, dims, keep  # noqa: F841 (alive while the call may run)

@@ -42,7 +42,7 @@ import os
 import queue
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -331,6 +331,20 @@ def parallel(fn: Callable[[int, int, int], None], items: int, workers: int) -> N
             raise job.errors[0]
     finally:
         _busy.release()
+
+
+def part_calls(f: Any, args: Sequence[int], rows: np.ndarray,
+               after: Sequence[int] | np.ndarray = ()) -> np.ndarray:
+    """parallel_calls rows, a part each: f(*args, &rows[p], *after[p]) for each row p of
+    `rows` (int64 [parts, k]: a part's dims), `after` an address per part or none."""
+    parts = len(rows)
+    calls = np.zeros((parts, 1 + CALL_ARGS), np.int64)
+    calls[:, 0] = ctypes.cast(f, ctypes.c_void_p).value
+    calls[:, 1:1 + len(args)] = args
+    calls[:, 1 + len(args)] = rows.ctypes.data + np.arange(parts) * rows.strides[0]
+    if len(after):
+        calls[:, 2 + len(args)] = after
+    return calls
 
 
 def parallel_calls(calls: Any, starts: Any = None) -> None:
