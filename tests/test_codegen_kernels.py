@@ -18,6 +18,8 @@ from tostatic.ir import scalar_expr as se
 from tostatic.ir.opdef import REGISTRY
 from tostatic.ops import activation, conv, layer_norm, math_unary, pooling, reduction
 
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
+
 RNG_SEED = 20261207
 ALL_DTYPES = ("float32", "float64", "int32", "int64", "bool")
 ELEMENTWISE = sorted((c for c in REGISTRY.values() if c.SCALAR is not None),

@@ -143,6 +143,7 @@ def test_the_first_run_is_bound_ahead_from_the_shape_rules(saved, monkeypatch):
     np.testing.assert_allclose(got, generic, rtol=1e-5, atol=1e-6 * np.abs(generic).max())
 
 
+@pytest.mark.usefixtures("compiled_kernels")  # (pool2d: the compiled kernel's path)
 @pytest.mark.parametrize("where", ["pd.flatten", "pd.pool2d"])
 def test_a_shape_rule_that_disagrees_with_a_kernel_falls_back_to_the_generic_run(
         saved, monkeypatch, where):
