@@ -241,16 +241,7 @@ class Depthwise(PreparedKernel):
                  out: np.ndarray) -> Any:
         ptrs = (ctypes.c_void_p * max(1, len(extras)))(*[e.ctypes.data for e in extras])
         base = (x.ctypes.data, self.w.ctypes.data, ctypes.addressof(ptrs), out.ctypes.data)
-        chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         nbytes = self.rs * self.hp * self.dtype.itemsize
-
-        def chunk(a: int, b: int) -> None:
-            dims = chunks.get((a, b))
-            if dims is None:
-                arr = np.array(self.dims[:9] + [a, b] + self.dims[11:], dtype=np.int64)
-                dims = chunks[(a, b)] = (arr, arr.ctypes.data)
-            self.f(*base, dims[1], scratch_address(nbytes))
-
         parts = threads.parts_for(self.planes, self.cost // MACS_PER_ELEMENT,
                                   threads.MIN_NATIVE_ELEMENTS)
         if parts > 1:  # machine code only: the pool takes parts with no GIL switch
@@ -266,9 +257,12 @@ class Depthwise(PreparedKernel):
                 threads.parallel_calls(calls)
             return split
 
+        whole = np.array(self.dims[:9] + [0, self.planes] + self.dims[11:], np.int64)
+        dims_at = whole.ctypes.data
+
         def call() -> None:
-            _keep = (ptrs, x, extras, out)  # noqa: F841 (alive while the call may run)
-            chunk(0, self.planes)
+            _keep = (ptrs, x, extras, out, whole)  # noqa: F841 (alive while the call may run)
+            self.f(*base, dims_at, scratch_address(nbytes))
         return call
 
 

@@ -194,15 +194,6 @@ class DepthwiseNHWC(PreparedKernel):
         ptrs = (ctypes.c_void_p * max(1, len(extras)))(*[e.ctypes.data for e in extras])
         base = (x.ctypes.data, self.w.ctypes.data, ctypes.addressof(ptrs), out.ctypes.data)
         zeros = self.zeros.ctypes.data
-        chunks: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
-
-        def chunk(a: int, b: int) -> None:
-            dims = chunks.get((a, b))
-            if dims is None:
-                arr = np.array(self.dims[:9] + [a, b], dtype=np.int64)
-                dims = chunks[(a, b)] = (arr, arr.ctypes.data)
-            self.f(*base, dims[1], zeros)
-
         parts = threads.parts_for(self.rows, self.cost // MACS_PER_ELEMENT,
                                   threads.MIN_NATIVE_ELEMENTS)
         if parts > 1:  # output rows a part, machine code only: no GIL switch to hand it over
@@ -215,9 +206,12 @@ class DepthwiseNHWC(PreparedKernel):
                 threads.parallel_calls(calls)
             return split
 
+        whole = np.array(self.dims[:9] + [0, self.rows], np.int64)
+        dims_at = whole.ctypes.data
+
         def call() -> None:
-            _keep = (ptrs, x, extras, out)  # noqa: F841 (alive while the call may run)
-            chunk(0, self.rows)
+            _keep = (ptrs, x, extras, out, whole)  # noqa: F841 (alive while the call may run)
+            self.f(*base, dims_at, zeros)
         return call
 
 
