@@ -28,6 +28,8 @@ from tostatic.passes.manager import PassFailure, PassManager
 from tostatic.codegen import prepared
 from tostatic.runtime import plan_cache, threads
 from tostatic.runtime.feeds import check_feeds
+from tostatic.runtime.model_files import (  # noqa: F401  (where they were)
+    MODEL_SUFFIXES, model_paths, params_beside)
 from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization import FormatError
 from tostatic.serialization.pdiparams import load_combine
@@ -148,28 +150,6 @@ def _raise_pir_file(model_file: str) -> Any:
     from tostatic.passes.raise_from_pir import raise_pir
 
     return raise_pir(read_pir(model_file))
-
-
-MODEL_SUFFIXES = (".pdmodel", ".json")
-
-
-def model_paths(path_prefix: str) -> tuple[str, str]:
-    """`dir/name` -> (`dir/name.pdmodel`, `dir/name.pdiparams`), or `dir/name.json` when only
-    that exists (what Paddle 3.x's jit.save writes by default)."""
-    for suffix in (*MODEL_SUFFIXES, ".pdiparams"):
-        if path_prefix.endswith(suffix):
-            path_prefix = path_prefix[: -len(suffix)]
-    legacy, pir = path_prefix + ".pdmodel", path_prefix + ".json"
-    model = pir if os.path.exists(pir) and not os.path.exists(legacy) else legacy
-    return model, path_prefix + ".pdiparams"
-
-
-def params_beside(model_file: str) -> str:
-    """The .pdiparams that goes with a model file (`m.json` / `m.pdmodel` -> `m.pdiparams`)."""
-    for suffix in MODEL_SUFFIXES:
-        if model_file.endswith(suffix):
-            return model_file[: -len(suffix)] + ".pdiparams"
-    return model_file + ".pdiparams"
 
 
 def inference_plan(module: ModuleOp, weights: dict[str, np.ndarray], feeds: list[str],
