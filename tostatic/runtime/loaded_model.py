@@ -287,6 +287,8 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool,
         weights = load_combine(params_file, persistables, offsets, crcs)
         _check_weights(fn, weights, params_file, offsets)
     key = _content_key(data, weights, crcs if persistables else {}, optimize)
+    if key is not None:  # its last plan file, opened and checked while the passes run
+        plan_cache.prefetch(key)
     plan = inference_plan(module, weights, feeds, optimize, owned=not keep_weights)
     _check_inputs(plan)
     model = LoadedModel(None, feeds, fetches, weights if keep_weights else {}, plan, module,
@@ -332,6 +334,8 @@ def _load_pir(model_file: str, params_file: str | None, optimize: bool,
         _check_weights(entry(module), weights, params_file, offsets)
     with open(model_file, "rb") as f:
         key = _content_key(f.read(), weights, None, optimize)
+    if key is not None:
+        plan_cache.prefetch(key)
     plan = inference_plan(module, weights, raised.feed_names, optimize, owned=not keep_weights)
     _check_inputs(plan)
     model = LoadedModel(None, raised.feed_names, raised.fetch_names,

@@ -24,6 +24,7 @@ import os
 import struct
 import sys
 import tempfile
+import threading
 import zlib
 from pathlib import Path
 from typing import Any, Callable
@@ -130,25 +131,16 @@ class PlanStore:
         return self._path
 
     def _open(self) -> list[Any]:
-        """Each entry and its arrays' checks: bounds, size and CRC-32, run by two threads
-        in the binding's order while it goes on (zlib releases the GIL; ResNet-50's 150 MB
-        take ~20 ms of a core), each awaited only when its entry is asked for."""
+        """Each entry and its arrays' checks (opened_checked), begun by `prefetch` while
+        the model loaded if it opened this very file."""
         if self._entries is None:
             self._entries = []
+            opening = _take_prefetched(self._model, self.path)
             try:
-                entries, self._memory = read_index(self.path)
+                self._entries, self._memory = (opening.result() if opening is not None
+                                               else open_checked(self.path))
             except Exception:  # noqa: BLE001 - missing, short, corrupt, of another format
-                return self._entries
-            # (a small file is checked on this thread: handing the GIL to and fro per array
-            # would cost more than the checks)
-            pool = concurrent.futures.ThreadPoolExecutor(2) \
-                if len(self._memory) >= THREADED_FROM else _NOW
-            for e in entries:
-                arrays = e.get("arrays") if isinstance(e, dict) else None
-                self._entries.append((e, [pool.submit(_check, spec, self._memory)
-                                          for spec in arrays])
-                                     if isinstance(arrays, list) and arrays else None)
-            pool.shutdown(wait=False)  # (its threads end once the checks are done)
+                pass
         return self._entries
 
     def fetch(self, key: str) -> Any:
@@ -196,6 +188,78 @@ class PlanStore:
         for _, path in sorted(mine, reverse=True)[MAX_FILES:]:
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def open_checked(path: Path, pool: Any = None) -> tuple[list[Any], mmap.mmap]:
+    """The file's entries, each with its arrays' checks (bounds, size and CRC-32) as
+    futures, and the file mapped. A big file's checks run on two threads in the binding's
+    order while it goes on (zlib releases the GIL; ResNet-50's 150 MB take ~20 ms of a
+    core), each awaited only when its entry is asked for; a small file's on this thread
+    (handing the GIL to and fro per array would cost more than the checks)."""
+    entries, memory = read_index(path)
+    own = pool is None
+    if own:
+        pool = concurrent.futures.ThreadPoolExecutor(2) if len(memory) >= THREADED_FROM \
+            else _NOW
+    out: list[Any] = []
+    for e in entries:
+        arrays = e.get("arrays") if isinstance(e, dict) else None
+        out.append((e, [pool.submit(_check, spec, memory) for spec in arrays])
+                   if isinstance(arrays, list) and arrays else None)
+    if own:
+        pool.shutdown(wait=False)  # (its threads end once the checks are done)
+    return out, memory
+
+
+# model key (its first 16 characters) -> (the plan file, its (device, inode), its opening)
+_PREFETCHED: dict[str, tuple[Path, tuple[int, int], Any]] = {}
+_PREFETCH_LOCK = threading.Lock()
+
+
+def prefetch(model_key: str, directory: Path | None = None) -> None:
+    """Open the model's most recently used plan file and check its arrays on two other
+    threads, while the model loads (parse, raise, passes: the main thread's Python, which
+    these threads barely contend with): the binding that follows, if it asks for this
+    file (the same input signature as the last start's), finds it mapped and checked
+    (ResNet-50: ~15 ms of its first run). Only for a big file (THREADED_FROM); nothing
+    when the cache is off or the model has no file."""
+    if not enabled():
+        return
+    model = model_key[:16]
+    try:
+        directory = directory or cache_dir() / "plans"
+        best = None
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.name.startswith(model + "-") and entry.name.endswith(".plan"):
+                    st = entry.stat()
+                    if best is None or st.st_mtime_ns > best[0]:
+                        best = (st.st_mtime_ns, Path(entry.path), st)
+    except OSError:
+        return
+    if best is None or best[2].st_size < THREADED_FROM:
+        return
+    _, path, st = best
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    opening = pool.submit(open_checked, path, pool)
+    opening.add_done_callback(lambda _: pool.shutdown(wait=False))
+    with _PREFETCH_LOCK:
+        _PREFETCHED[model] = (path, (st.st_dev, st.st_ino), opening)
+
+
+def _take_prefetched(model: str, path: Path) -> Any:
+    """The prefetched opening of `path`, if it is the file there now (a file is written
+    whole and renamed into place, never changed: the same inode is the same content);
+    any other prefetch of the model is dropped (its mapping goes with its last check)."""
+    with _PREFETCH_LOCK:
+        got = _PREFETCHED.pop(model, None)
+    if got is None or got[0] != path:
+        return None
+    with contextlib.suppress(OSError):
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) == got[1]:
+            return got[2]
+    return None
 
 
 def read_index(path: Path) -> tuple[list[dict[str, Any]], mmap.mmap]:
