@@ -252,6 +252,7 @@ def test_the_last_plan_file_is_checked_while_the_model_loads(tmp_path, plan_dir,
     from tostatic.runtime import plan_cache
 
     monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)  # (a small model's file too)
+    monkeypatch.setattr(plan_cache, "_PREFETCHED", {})  # (another test's model, never run)
     prefix = str(tmp_path / "net")
     _save_net(prefix)
     cold, store = _start(prefix, _x())
@@ -281,6 +282,15 @@ def test_the_last_plan_file_is_checked_while_the_model_loads(tmp_path, plan_dir,
     again = predictor.run([_x()])[0]
     assert taken[-1] is None and predictor._model.plan_store.misses == 0
     assert np.array_equal(again, cold)
+    # one prefetch at a time: another model's load drops one never bound
+    other = str(tmp_path / "other")
+    _save_net(other, seed=1)
+    _, other_store = _start(other, _x())
+    tostatic.inference.create_predictor(config)
+    assert list(plan_cache._PREFETCHED) == [store.path.name[:16]]
+    tostatic.inference.create_predictor(
+        tostatic.inference.Config(other + ".pdmodel", other + ".pdiparams"))
+    assert list(plan_cache._PREFETCHED) == [other_store.path.name[:16]]
 
 
 def test_no_prefetch_when_the_cache_is_off_or_the_file_is_small(tmp_path, plan_dir,
@@ -288,6 +298,7 @@ def test_no_prefetch_when_the_cache_is_off_or_the_file_is_small(tmp_path, plan_d
     import tostatic
     from tostatic.runtime import plan_cache
 
+    monkeypatch.setattr(plan_cache, "_PREFETCHED", {})
     prefix = str(tmp_path / "net")
     _save_net(prefix)
     _start(prefix, _x())

@@ -243,7 +243,8 @@ def prefetch(model_key: str, directory: Path | None = None) -> None:
     pool = concurrent.futures.ThreadPoolExecutor(2)
     opening = pool.submit(open_checked, path, pool)
     opening.add_done_callback(lambda _: pool.shutdown(wait=False))
-    with _PREFETCH_LOCK:
+    with _PREFETCH_LOCK:  # one at a time: a model loaded but never run keeps no mapping
+        _PREFETCHED.clear()  # beyond the next load's (dropped: unmapped after its checks)
         _PREFETCHED[model] = (path, (st.st_dev, st.st_ino), opening)
 
 
