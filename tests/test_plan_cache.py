@@ -309,3 +309,43 @@ def test_no_prefetch_when_the_cache_is_off_or_the_file_is_small(tmp_path, plan_d
     monkeypatch.setenv("TOSTATIC_PLAN_CACHE", "0")
     tostatic.inference.create_predictor(config)
     assert not plan_cache._PREFETCHED
+
+
+def test_a_forked_child_does_not_wait_for_the_parents_prefetch(tmp_path, plan_dir):
+    """A server loading a model then forking its workers: a child has none of the threads
+    an opening waits for, so it opens the file itself (and gives the same bits)."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    cold, _ = _start(prefix, _x())
+    np.save(tmp_path / "x.npy", _x())
+    script = textwrap.dedent("""
+        import os, sys
+        import numpy as np
+        import tostatic
+        from tostatic.runtime import plan_cache
+        plan_cache.THREADED_FROM = 0
+        prefix, x = sys.argv[1], np.load(sys.argv[2])
+        config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+        predictor = tostatic.inference.create_predictor(config)
+        assert plan_cache._PREFETCHED
+        pid = os.fork()
+        if pid == 0:
+            ok = not plan_cache._PREFETCHED
+            y = predictor.run([x])[0]
+            np.save(sys.argv[3], y)
+            os._exit(0 if ok and predictor._model.plan_store.misses == 0 else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """)
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", script, prefix, str(tmp_path / "x.npy"),
+                          str(tmp_path / "y.npy")], text=True, capture_output=True,
+                         timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[-1] == "0"
+    assert np.array_equal(np.load(tmp_path / "y.npy"), cold)

@@ -214,6 +214,8 @@ def open_checked(path: Path, pool: Any = None) -> tuple[list[Any], mmap.mmap]:
 # model key (its first 16 characters) -> (the plan file, its (device, inode), its opening)
 _PREFETCHED: dict[str, tuple[Path, tuple[int, int], Any]] = {}
 _PREFETCH_LOCK = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a child has not the threads finishing an opening:
+    os.register_at_fork(after_in_child=_PREFETCHED.clear)  # it would wait for it forever
 
 
 def prefetch(model_key: str, directory: Path | None = None) -> None:
