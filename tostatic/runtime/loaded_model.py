@@ -153,15 +153,17 @@ def _raise_pir_file(model_file: str) -> Any:
 
 
 def inference_plan(module: ModuleOp, weights: dict[str, np.ndarray], feeds: list[str],
-                   optimize: bool = True, owned: bool = False) -> ExecutionPlan:
+                   optimize: bool = True, owned: bool = False,
+                   verify: str = "end") -> ExecutionPlan:
     """The plan a loaded model runs: the `inference` pipeline (batch-norm folding, epilogue
     fusion, ...) on a copy of its module, with the weights it reads and makes. `owned`: no
-    one else reads `weights`' arrays, so passes may overwrite those they replace."""
+    one else reads `weights`' arrays, so passes may overwrite those they replace. `verify`:
+    the pass manager's ("off" for a load verified before: plan_cache.Verified)."""
     if optimize:
         loaded, module = module, module.clone()
         state = CompileState(weights=dict(weights), weights_owned=owned)
-        PassManager("inference", verify="end").run(module, state, first_stage="loaded",
-                                                   input_copy=loaded.clone)
+        PassManager("inference", verify=verify).run(module, state, first_stage="loaded",
+                                                    input_copy=loaded.clone)
         weights = state.weights
     return ExecutionPlan(entry(module), weights, feeds, specialize=True)
 
@@ -268,8 +270,10 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool,
     with open(model_file, "rb") as f:
         data = f.read()
     check_file(manifest, model_file, data)
+    verified = plan_cache.Verified(data, params_file, optimize)
+    checks = "off" if verified.known else "end"
     module = ModuleOp([parse_program_bytes(data, model_file)])
-    PassManager("load", verify="end").run(
+    PassManager("load", verify=checks).run(
         module, CompileState(), first_stage="loaded",
         input_copy=lambda: ModuleOp([parse_program_bytes(data, model_file)]))
     fn = entry(module)
@@ -289,8 +293,10 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool,
     key = _content_key(data, weights, crcs if persistables else {}, optimize)
     if key is not None:  # its last plan file, opened and checked while the passes run
         plan_cache.prefetch(key)
-    plan = inference_plan(module, weights, feeds, optimize, owned=not keep_weights)
+    plan = inference_plan(module, weights, feeds, optimize, owned=not keep_weights,
+                          verify=checks)
     _check_inputs(plan)
+    verified.record()
     model = LoadedModel(None, feeds, fetches, weights if keep_weights else {}, plan, module,
                         program_bytes=(data, model_file))
     model.content_key = key
