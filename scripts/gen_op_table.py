@@ -25,6 +25,7 @@ END = "<!-- END op-table -->"
 
 def op_families() -> dict[str, set[str]]:
     from tostatic.ir.opdef import LEGACY
+    from tostatic.passes import raise_control_flow  # noqa: F401  (fills BLOCK_OP_RAISERS)
     from tostatic.passes.raising import BLOCK_OP_RAISERS
 
     families: dict[str, set[str]] = defaultdict(set)

@@ -241,3 +241,115 @@ def test_a_malformed_index_with_a_valid_crc_is_a_miss(tmp_path, index):
         with pytest.raises(ValueError):
             plan_cache.read_index(store.path)
     assert store.fetch("f(a)") is None and store.misses == 1
+
+
+def test_the_last_plan_file_is_checked_while_the_model_loads(tmp_path, plan_dir, monkeypatch):
+    """prefetch: a load opens its model's most recent plan file and checks it on other
+    threads; the binding takes that opening when it asks for the same file (same bits as
+    a cold start), drops it when it asks for another (another input shape) or when the
+    file was replaced meanwhile (another inode: opened again)."""
+    import tostatic
+    from tostatic.runtime import plan_cache
+
+    monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)  # (a small model's file too)
+    monkeypatch.setattr(plan_cache, "_PREFETCHED", {})  # (another test's model, never run)
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    cold, store = _start(prefix, _x())
+    assert not plan_cache._PREFETCHED  # no file yet: nothing to prefetch
+    taken = []
+    real_take = plan_cache._take_prefetched
+    monkeypatch.setattr(plan_cache, "_take_prefetched",
+                        lambda *a: taken.append(real_take(*a)) or taken[-1])
+    config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+    predictor = tostatic.inference.create_predictor(config)
+    ((path, _, opening),) = plan_cache._PREFETCHED.values()
+    assert path == store.path
+    warm = predictor.run([_x()])[0]
+    assert taken == [opening] and not plan_cache._PREFETCHED
+    assert predictor._model.plan_store.misses == 0 and np.array_equal(warm, cold)
+    # another shape's binding: the prefetched batch-1 file is not the one asked for
+    predictor = tostatic.inference.create_predictor(config)
+    two = predictor.run([_x(2)])[0]
+    assert taken[-1] is None and not plan_cache._PREFETCHED
+    np.testing.assert_allclose(two[:1], cold, rtol=1e-5, atol=1e-6)
+    # the file replaced (same bytes, new inode) after the load: opened anew, still all hits
+    predictor = tostatic.inference.create_predictor(config)
+    assert plan_cache._PREFETCHED
+    copy = store.path.with_suffix(".tmp")
+    copy.write_bytes(store.path.read_bytes())
+    copy.replace(store.path)
+    again = predictor.run([_x()])[0]
+    assert taken[-1] is None and predictor._model.plan_store.misses == 0
+    assert np.array_equal(again, cold)
+    # one prefetch at a time: another model's load drops one never bound
+    other = str(tmp_path / "other")
+    _save_net(other, seed=1)
+    _, other_store = _start(other, _x())
+    tostatic.inference.create_predictor(config)
+    assert list(plan_cache._PREFETCHED) == [store.path.name[:16]]
+    tostatic.inference.create_predictor(
+        tostatic.inference.Config(other + ".pdmodel", other + ".pdiparams"))
+    assert list(plan_cache._PREFETCHED) == [other_store.path.name[:16]]
+
+
+def test_no_prefetch_when_the_cache_is_off_or_the_file_is_small(tmp_path, plan_dir,
+                                                                monkeypatch):
+    import tostatic
+    from tostatic.runtime import plan_cache
+
+    monkeypatch.setattr(plan_cache, "_PREFETCHED", {})
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    _start(prefix, _x())
+    config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+    tostatic.inference.create_predictor(config)  # (a few hundred KB: checked when bound)
+    assert not plan_cache._PREFETCHED
+    monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)
+    monkeypatch.setenv("TOSTATIC_PLAN_CACHE", "0")
+    tostatic.inference.create_predictor(config)
+    assert not plan_cache._PREFETCHED
+
+
+def test_a_forked_child_does_not_wait_for_the_parents_prefetch(tmp_path, plan_dir):
+    """A server loading a model then forking its workers: a child has none of the threads
+    an opening waits for, so it opens the file itself (and gives the same bits)."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    cold, _ = _start(prefix, _x())
+    np.save(tmp_path / "x.npy", _x())
+    script = textwrap.dedent("""
+        import os, sys
+        import numpy as np
+        import tostatic
+        from tostatic.runtime import plan_cache
+        plan_cache.THREADED_FROM = 0
+        prefix, x = sys.argv[1], np.load(sys.argv[2])
+        config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
+        np.save(sys.argv[4], tostatic.inference.create_predictor(config).run([x])[0])
+        predictor = tostatic.inference.create_predictor(config)  # (this process's file)
+        assert plan_cache._PREFETCHED
+        pid = os.fork()
+        if pid == 0:
+            ok = not plan_cache._PREFETCHED
+            y = predictor.run([x])[0]
+            np.save(sys.argv[3], y)
+            os._exit(0 if ok and predictor._model.plan_store.misses == 0 else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """)
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", script, prefix, str(tmp_path / "x.npy"),
+                          str(tmp_path / "y.npy"), str(tmp_path / "y0.npy")], text=True,
+                         capture_output=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[-1] == "0"
+    assert np.array_equal(np.load(tmp_path / "y.npy"), np.load(tmp_path / "y0.npy"))
+    # (this process may run more threads than a fresh one: its own file, its own bits)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), cold, rtol=1e-5, atol=1e-6)

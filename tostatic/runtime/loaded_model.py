@@ -28,6 +28,8 @@ from tostatic.passes.manager import PassFailure, PassManager
 from tostatic.codegen import prepared
 from tostatic.runtime import plan_cache, threads
 from tostatic.runtime.feeds import check_feeds
+from tostatic.runtime.model_files import (  # noqa: F401  (where they were)
+    MODEL_SUFFIXES, model_paths, params_beside)
 from tostatic.runtime.plan import ExecutionPlan
 from tostatic.serialization import FormatError
 from tostatic.serialization.pdiparams import load_combine
@@ -150,38 +152,18 @@ def _raise_pir_file(model_file: str) -> Any:
     return raise_pir(read_pir(model_file))
 
 
-MODEL_SUFFIXES = (".pdmodel", ".json")
-
-
-def model_paths(path_prefix: str) -> tuple[str, str]:
-    """`dir/name` -> (`dir/name.pdmodel`, `dir/name.pdiparams`), or `dir/name.json` when only
-    that exists (what Paddle 3.x's jit.save writes by default)."""
-    for suffix in (*MODEL_SUFFIXES, ".pdiparams"):
-        if path_prefix.endswith(suffix):
-            path_prefix = path_prefix[: -len(suffix)]
-    legacy, pir = path_prefix + ".pdmodel", path_prefix + ".json"
-    model = pir if os.path.exists(pir) and not os.path.exists(legacy) else legacy
-    return model, path_prefix + ".pdiparams"
-
-
-def params_beside(model_file: str) -> str:
-    """The .pdiparams that goes with a model file (`m.json` / `m.pdmodel` -> `m.pdiparams`)."""
-    for suffix in MODEL_SUFFIXES:
-        if model_file.endswith(suffix):
-            return model_file[: -len(suffix)] + ".pdiparams"
-    return model_file + ".pdiparams"
-
-
 def inference_plan(module: ModuleOp, weights: dict[str, np.ndarray], feeds: list[str],
-                   optimize: bool = True, owned: bool = False) -> ExecutionPlan:
+                   optimize: bool = True, owned: bool = False,
+                   verify: str = "end") -> ExecutionPlan:
     """The plan a loaded model runs: the `inference` pipeline (batch-norm folding, epilogue
     fusion, ...) on a copy of its module, with the weights it reads and makes. `owned`: no
-    one else reads `weights`' arrays, so passes may overwrite those they replace."""
+    one else reads `weights`' arrays, so passes may overwrite those they replace. `verify`:
+    the pass manager's ("off" for a load verified before: plan_cache.Verified)."""
     if optimize:
         loaded, module = module, module.clone()
         state = CompileState(weights=dict(weights), weights_owned=owned)
-        PassManager("inference", verify="end").run(module, state, first_stage="loaded",
-                                                   input_copy=loaded.clone)
+        PassManager("inference", verify=verify).run(module, state, first_stage="loaded",
+                                                    input_copy=loaded.clone)
         weights = state.weights
     return ExecutionPlan(entry(module), weights, feeds, specialize=True)
 
@@ -288,8 +270,10 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool,
     with open(model_file, "rb") as f:
         data = f.read()
     check_file(manifest, model_file, data)
+    verified = plan_cache.Verified(data, params_file, optimize)
+    checks = "off" if verified.known else "end"
     module = ModuleOp([parse_program_bytes(data, model_file)])
-    PassManager("load", verify="end").run(
+    PassManager("load", verify=checks).run(
         module, CompileState(), first_stage="loaded",
         input_copy=lambda: ModuleOp([parse_program_bytes(data, model_file)]))
     fn = entry(module)
@@ -307,8 +291,12 @@ def _load_model(model_file: str, params_file: str | None, optimize: bool,
         weights = load_combine(params_file, persistables, offsets, crcs)
         _check_weights(fn, weights, params_file, offsets)
     key = _content_key(data, weights, crcs if persistables else {}, optimize)
-    plan = inference_plan(module, weights, feeds, optimize, owned=not keep_weights)
+    if key is not None:  # its last plan file, opened and checked while the passes run
+        plan_cache.prefetch(key)
+    plan = inference_plan(module, weights, feeds, optimize, owned=not keep_weights,
+                          verify=checks)
     _check_inputs(plan)
+    verified.record()
     model = LoadedModel(None, feeds, fetches, weights if keep_weights else {}, plan, module,
                         program_bytes=(data, model_file))
     model.content_key = key
@@ -352,6 +340,8 @@ def _load_pir(model_file: str, params_file: str | None, optimize: bool,
         _check_weights(entry(module), weights, params_file, offsets)
     with open(model_file, "rb") as f:
         key = _content_key(f.read(), weights, None, optimize)
+    if key is not None:
+        plan_cache.prefetch(key)
     plan = inference_plan(module, weights, raised.feed_names, optimize, owned=not keep_weights)
     _check_inputs(plan)
     model = LoadedModel(None, raised.feed_names, raised.fetch_names,

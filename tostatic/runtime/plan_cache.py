@@ -24,6 +24,7 @@ import os
 import struct
 import sys
 import tempfile
+import threading
 import zlib
 from pathlib import Path
 from typing import Any, Callable
@@ -94,12 +95,59 @@ def store_key(model_key: str, signature: Any) -> str:
     from tostatic.codegen import engine  # noqa: PLC0415 (llvmlite: only when a kernel prepares)
 
     h = engine.host()
-    env = sorted((k, v) for k, v in os.environ.items()
-                 if k.startswith("TOSTATIC_") and k not in _IGNORED_ENV)
     text = "\n".join([MAGIC.decode().strip(), model_key, code_digest(), h["cpu"], h["features"],
-                      h["triple"], str(num_threads()), repr(signature), repr(env),
+                      h["triple"], str(num_threads()), repr(signature), repr(_settings()),
                       sys.byteorder, np.__version__])
     return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def _settings() -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in os.environ.items()
+                  if k.startswith("TOSTATIC_") and k not in _IGNORED_ENV)
+
+
+class Verified:
+    """Whether a load of this very program, with these weights, settings and tostatic code,
+    verified its IR before: then the passes' verifier need not run again (ResNet-50: ~16 ms
+    of a start). The passes make the same IR from the same program and code (the weights'
+    values do not shape it); the weights file is still told by its size and modification
+    time, as Python tells a module's source for its .pyc. The mark is an empty file in
+    `verified/` beside `plans/`, made after a load that verified; with the plan cache off,
+    every load verifies."""
+
+    def __init__(self, program: bytes, params_file: str | None, optimize: bool,
+                 directory: Path | None = None):
+        self.path: Path | None = None
+        self.known = False
+        if not enabled():
+            return
+        try:
+            st = os.stat(params_file) if params_file and os.path.exists(params_file) else None
+            text = "\n".join([MAGIC.decode().strip(), "verified",
+                              hashlib.sha256(program).hexdigest(),
+                              f"{st.st_size},{st.st_mtime_ns}" if st else "-", str(optimize),
+                              code_digest(), repr(_settings())])
+            directory = directory or cache_dir() / "verified"
+            self.path = directory / hashlib.sha256(text.encode()).hexdigest()[:40]
+            self.known = self.path.exists()
+        except OSError:
+            self.path = None
+
+    def record(self) -> None:
+        """Mark the load as verified (nothing if it was known, or the cache is read-only);
+        the directory keeps the VERIFIED_KEPT most recent marks."""
+        if self.path is None or self.known:
+            return
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.touch()
+            marks = sorted(((p.stat().st_mtime_ns, p) for p in self.path.parent.iterdir()),
+                           reverse=True)
+            for _, old in marks[VERIFIED_KEPT:]:
+                old.unlink()
+
+
+VERIFIED_KEPT = 64
 
 
 class PlanStore:
@@ -130,25 +178,16 @@ class PlanStore:
         return self._path
 
     def _open(self) -> list[Any]:
-        """Each entry and its arrays' checks: bounds, size and CRC-32, run by two threads
-        in the binding's order while it goes on (zlib releases the GIL; ResNet-50's 150 MB
-        take ~20 ms of a core), each awaited only when its entry is asked for."""
+        """Each entry and its arrays' checks (opened_checked), begun by `prefetch` while
+        the model loaded if it opened this very file."""
         if self._entries is None:
             self._entries = []
+            opening = _take_prefetched(self._model, self.path)
             try:
-                entries, self._memory = read_index(self.path)
+                self._entries, self._memory = (opening.result() if opening is not None
+                                               else open_checked(self.path))
             except Exception:  # noqa: BLE001 - missing, short, corrupt, of another format
-                return self._entries
-            # (a small file is checked on this thread: handing the GIL to and fro per array
-            # would cost more than the checks)
-            pool = concurrent.futures.ThreadPoolExecutor(2) \
-                if len(self._memory) >= THREADED_FROM else _NOW
-            for e in entries:
-                arrays = e.get("arrays") if isinstance(e, dict) else None
-                self._entries.append((e, [pool.submit(_check, spec, self._memory)
-                                          for spec in arrays])
-                                     if isinstance(arrays, list) and arrays else None)
-            pool.shutdown(wait=False)  # (its threads end once the checks are done)
+                pass
         return self._entries
 
     def fetch(self, key: str) -> Any:
@@ -196,6 +235,81 @@ class PlanStore:
         for _, path in sorted(mine, reverse=True)[MAX_FILES:]:
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def open_checked(path: Path, pool: Any = None) -> tuple[list[Any], mmap.mmap]:
+    """The file's entries, each with its arrays' checks (bounds, size and CRC-32) as
+    futures, and the file mapped. A big file's checks run on two threads in the binding's
+    order while it goes on (zlib releases the GIL; ResNet-50's 150 MB take ~20 ms of a
+    core), each awaited only when its entry is asked for; a small file's on this thread
+    (handing the GIL to and fro per array would cost more than the checks)."""
+    entries, memory = read_index(path)
+    own = pool is None
+    if own:
+        pool = concurrent.futures.ThreadPoolExecutor(2) if len(memory) >= THREADED_FROM \
+            else _NOW
+    out: list[Any] = []
+    for e in entries:
+        arrays = e.get("arrays") if isinstance(e, dict) else None
+        out.append((e, [pool.submit(_check, spec, memory) for spec in arrays])
+                   if isinstance(arrays, list) and arrays else None)
+    if own:
+        pool.shutdown(wait=False)  # (its threads end once the checks are done)
+    return out, memory
+
+
+# model key (its first 16 characters) -> (the plan file, its (device, inode), its opening)
+_PREFETCHED: dict[str, tuple[Path, tuple[int, int], Any]] = {}
+_PREFETCH_LOCK = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a child has not the threads finishing an opening:
+    os.register_at_fork(after_in_child=_PREFETCHED.clear)  # it would wait for it forever
+
+
+def prefetch(model_key: str, directory: Path | None = None) -> None:
+    """Open the model's most recently used plan file and check its arrays on two other
+    threads, while the model loads (parse, raise, passes: the main thread's Python, which
+    these threads barely contend with): the binding that follows, if it asks for this
+    file (the same input signature as the last start's), finds it mapped and checked
+    (ResNet-50: ~15 ms of its first run). Only for a big file (THREADED_FROM); nothing
+    when the cache is off or the model has no file."""
+    if not enabled():
+        return
+    model = model_key[:16]
+    try:
+        directory = directory or cache_dir() / "plans"
+        best = None
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.name.startswith(model + "-") and entry.name.endswith(".plan"):
+                    st = entry.stat()
+                    if best is None or st.st_mtime_ns > best[0]:
+                        best = (st.st_mtime_ns, Path(entry.path), st)
+    except OSError:
+        return
+    if best is None or best[2].st_size < THREADED_FROM:
+        return
+    _, path, st = best
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    opening = pool.submit(open_checked, path, pool)
+    opening.add_done_callback(lambda _: pool.shutdown(wait=False))
+    with _PREFETCH_LOCK:  # one at a time: a model loaded but never run keeps no mapping
+        _PREFETCHED.clear()  # beyond the next load's (dropped: unmapped after its checks)
+        _PREFETCHED[model] = (path, (st.st_dev, st.st_ino), opening)
+
+
+def _take_prefetched(model: str, path: Path) -> Any:
+    """The prefetched opening of `path`, if it is the file there now (a file is written
+    whole and renamed into place, never changed: the same inode is the same content);
+    any other prefetch of the model is dropped (its mapping goes with its last check)."""
+    with _PREFETCH_LOCK:
+        got = _PREFETCHED.pop(model, None)
+    if got is None or got[0] != path:
+        return None
+    with contextlib.suppress(OSError):
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) == got[1]:
+            return got[2]
+    return None
 
 
 def read_index(path: Path) -> tuple[list[dict[str, Any]], mmap.mmap]:

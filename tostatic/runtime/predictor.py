@@ -3,21 +3,17 @@ from __future__ import annotations
 
 import sys
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tostatic.ir.errors import ExecutionError, FeedError
 from tostatic.runtime import threads
-from tostatic.runtime.bound_plan import Profile
-from tostatic.runtime.feeds import first_non_finite
-from tostatic.runtime.loaded_model import (
-    MODEL_SUFFIXES,
-    LoadedModel,
-    load_model,
-    model_paths,
-    params_beside,
-)
+from tostatic.runtime.model_files import MODEL_SUFFIXES, model_paths, params_beside
+
+if TYPE_CHECKING:
+    from tostatic.runtime.bound_plan import Profile
+    from tostatic.runtime.loaded_model import LoadedModel
 
 
 class Config:
@@ -133,8 +129,7 @@ class Predictor:
         if model is None:
             if config._threads is not None:
                 threads.set_num_threads(config._threads)
-            model = load_model(config.model_file(), config.params_file(),
-                               optimize=config.ir_optim(), keep_weights=False)
+            model = _load(config)
             if config._profile:
                 profile = model.plan.enable_profile()
                 weakref.finalize(self, _print_profile, profile, config.model_file())
@@ -165,6 +160,8 @@ class Predictor:
         return Tensor(name, self)
 
     def _run(self, feeds: list[Any]) -> list[np.ndarray]:
+        from tostatic.runtime.feeds import first_non_finite
+
         if self._nan_check:
             for name, value in zip(self._model.feed_names, feeds):
                 bad = first_non_finite(np.asarray(value))
@@ -191,6 +188,17 @@ class Predictor:
         outs = self._run([self._inputs[n] for n in self._model.feed_names])
         self._outputs = dict(zip(self._model.fetch_names, outs))
         return None
+
+
+def _load(config: Config) -> LoadedModel:
+    """The model, read, raised and planned. The modules doing it (xDSL, the ops, the passes)
+    are imported here, on a predictor's creation: `import tostatic.inference` is light."""
+    from tostatic.runtime.lazy import few_collections
+
+    with few_collections():
+        from tostatic.runtime.loaded_model import load_model
+    return load_model(config.model_file(), config.params_file(), optimize=config.ir_optim(),
+                      keep_weights=False)
 
 
 def _print_profile(profile: Profile, model: str | None) -> None:
