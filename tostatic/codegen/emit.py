@@ -33,6 +33,7 @@ class KernelModule:
         h = engine.host()
         self.module.triple = h["triple"]
         self.module.data_layout = h["data_layout"]
+        self._no_unroll: Any = None
 
     def function(self, suffix: str, args: list[ir.Type],
                  noalias: int = 0) -> tuple[ir.Function, ir.IRBuilder]:
@@ -42,9 +43,23 @@ class KernelModule:
             a.add_attribute("noalias")
         return fn, ir.IRBuilder(fn.append_basic_block("entry"))
 
+    def no_unroll(self) -> Any:
+        """Loop metadata (`loop`'s latch_md) that keeps a loop rolled: a row loop of scalar
+        stores fully unrolled into hundreds made LLVM's dead store elimination and SLP
+        vectoriser the slowest part of compiling a module."""
+        if self._no_unroll is None:
+            m = self.module
+            self._no_unroll = m.add_metadata([m.add_metadata([
+                ir.MetaDataString(m, "llvm.loop.unroll.disable")])])
+        return self._no_unroll
+
     def text(self) -> str:
         width = f'"prefer-vector-width"="{engine.vector_width_bits()}"'
-        return str(self.module).replace(") nounwind", f") nounwind {width}")
+        text = str(self.module).replace(") nounwind", f") nounwind {width}")
+        if self._no_unroll is not None:  # the self-referencing node LLVM wants of a loop's
+            ref = self._no_unroll.get_reference()  # metadata (llvmlite cannot build one)
+            text = text.replace(f"{ref} = !{{", f"{ref} = distinct !{{ {ref},", 1)
+        return text
 
 
 def compile_functions(km: KernelModule, suffixes: list[str]) -> dict[str, int]:
