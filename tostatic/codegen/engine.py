@@ -20,6 +20,8 @@ from typing import Any, Callable
 import llvmlite
 import llvmlite.binding as llvm
 
+from tostatic.codegen import module_parts
+
 STATS = {"compiled": 0, "loaded_from_disk": 0, "reused": 0}
 _LOCK = threading.RLock()
 _STATE: dict[str, Any] = {}
@@ -70,16 +72,50 @@ def kernel_key(ir_text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _optimised(ir_text: str) -> Any:
+def _optimised(ir_text: str, tm: Any = None, context: Any = None) -> Any:
     h = host()
-    mod = llvm.parse_assembly(ir_text)
+    mod = llvm.parse_assembly(ir_text, context)
     mod.verify()
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
-    pb = llvm.create_pass_builder(h["tm"], pto)
+    pb = llvm.create_pass_builder(tm or h["tm"], pto)
     pb.getModulePassManager().run(mod, pb)
     return mod
+
+
+def _machine(slot: int) -> Any:
+    """A target machine of its own for each thread that compiles parts (slot 0: the
+    engine's)."""
+    h = host()
+    machines = h.setdefault("machines", [h["tm"]])
+    while len(machines) <= slot:
+        target = llvm.Target.from_triple(h["triple"])
+        machines.append(target.create_target_machine(cpu=h["cpu"], features=h["features"],
+                                                     opt=3, jit=True))
+    return machines[slot]
+
+
+def _compile_part(ir_text: str, slot: int) -> bytes:
+    """The object of one module part, in a context of its own (module_parts.run)."""
+    context = llvm.create_context()
+    mod = _optimised(ir_text, _machine(slot), context)
+    try:
+        return _machine(slot).emit_object(mod)
+    finally:
+        mod.close()
+        context.close()
+
+
+def _compile(ir_text: str) -> bytes:
+    """The object file(s) of a module: a large one as parts compiled at once on the
+    machine's cores (codegen/module_parts.py), stored together in one cache file."""
+    parts = module_parts.split(ir_text, module_parts.workers())
+    if len(parts) == 1:
+        return host()["tm"].emit_object(_optimised(ir_text))
+    for slot in range(len(parts)):
+        _machine(slot)  # (made here: the workers only use them)
+    return module_parts.pack(module_parts.run(parts, _compile_part))
 
 
 def assembly(ir_text: str) -> str:
@@ -119,11 +155,12 @@ def _link(key: str, ir_text: str | None, symbols: list[str]) -> dict[str, int]:
         path = cache_dir() / f"{key}.o"
         how = "loaded_from_disk"
         try:
-            data = path.read_bytes()
-        except OSError:
+            objects = module_parts.unpack(path.read_bytes())
+        except (OSError, ValueError):  # (absent, or several objects cut short)
             if ir_text is None:
                 return None  # type: ignore[return-value]
-            data = h["tm"].emit_object(_optimised(ir_text))
+            data = _compile(ir_text)
+            objects = module_parts.unpack(data)
             how = "compiled"
             _store(path, data)
         STATS[how] += 1
@@ -131,7 +168,8 @@ def _link(key: str, ir_text: str | None, symbols: list[str]) -> dict[str, int]:
         if log:
             with open(log, "a", encoding="utf-8") as f:
                 f.write(f"{how} {key}\n")
-        h["engine"].add_object_file(llvm.ObjectFileRef.from_data(data))
+        for obj in objects:
+            h["engine"].add_object_file(llvm.ObjectFileRef.from_data(obj))
         h["engine"].finalize_object()
         addresses = {s.replace(f"k{key}_", "__NAME__"): h["engine"].get_function_address(s)
                      for s in symbols}

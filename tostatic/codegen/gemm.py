@@ -59,9 +59,10 @@ COLUMN_TAIL = 4
 # whole tiles of this many rows and more through the masked microkernels too (a mask of all
 # lanes): each (rows, vectors) one kernel, not two, half the module's IR, LLVM's time and
 # machine code. (With 1-2 rows the B loads are half the work, and a masked one is not folded
-# into its FMA: [1,256] @ [256,512] 6.6 -> 7.6 us.)
+# into its FMA: [1,256] @ [256,512] 6.6 -> 7.6 us. In conv mode B is x's rows in place,
+# unaligned: masked loads of a 49-float row cost 3%, so conv mode keeps both kernels.)
 MASK_ALL = 4
-MASK_ALL_MODES = ('matmul',)
+MASK_ALL_MODES = ("matmul",)
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
