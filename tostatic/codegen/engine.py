@@ -84,37 +84,43 @@ def _optimised(ir_text: str, tm: Any = None, context: Any = None) -> Any:
     return mod
 
 
-def _machine(slot: int) -> Any:
-    """A target machine of its own for each thread that compiles parts (slot 0: the
-    engine's)."""
+_SPARE: list[Any] = []  # target machines for threads that compile in contexts of their own
+_SPARE_LOCK = threading.Lock()
+
+
+def _take_machine() -> Any:
+    with _SPARE_LOCK:
+        if _SPARE:
+            return _SPARE.pop()
     h = host()
-    machines = h.setdefault("machines", [h["tm"]])
-    while len(machines) <= slot:
-        target = llvm.Target.from_triple(h["triple"])
-        machines.append(target.create_target_machine(cpu=h["cpu"], features=h["features"],
-                                                     opt=3, jit=True))
-    return machines[slot]
+    return llvm.Target.from_triple(h["triple"]).create_target_machine(
+        cpu=h["cpu"], features=h["features"], opt=3, jit=True)
 
 
-def _compile_part(ir_text: str, slot: int) -> bytes:
-    """The object of one module part, in a context of its own (module_parts.run)."""
+def _compile_part(ir_text: str, _slot: int = 0) -> bytes:
+    """The object of one module (part), in a context and with a target machine of its own:
+    what a thread that passes llvmlite's lock may compile (module_parts)."""
+    tm = _take_machine()
     context = llvm.create_context()
-    mod = _optimised(ir_text, _machine(slot), context)
+    mod = _optimised(ir_text, tm, context)
     try:
-        return _machine(slot).emit_object(mod)
+        return tm.emit_object(mod)
     finally:
         mod.close()
         context.close()
+        with _SPARE_LOCK:
+            _SPARE.append(tm)
 
 
-def _compile(ir_text: str) -> bytes:
+def _compile(ir_text: str, private: bool = False) -> bytes:
     """The object file(s) of a module: a large one as parts compiled at once on the
-    machine's cores (codegen/module_parts.py), stored together in one cache file."""
+    machine's cores (codegen/module_parts.py), stored together in one cache file;
+    `private`: in contexts of its own only (a thread compiling beside the others)."""
     parts = module_parts.split(ir_text, module_parts.workers())
     if len(parts) == 1:
+        if private:
+            return _compile_part(ir_text)
         return host()["tm"].emit_object(_optimised(ir_text))
-    for slot in range(len(parts)):
-        _machine(slot)  # (made here: the workers only use them)
     return module_parts.pack(module_parts.run(parts, _compile_part))
 
 
@@ -141,9 +147,11 @@ def compile_module(ir_text: str, symbols: list[str]) -> dict[str, int]:
     return _link(kernel_key(ir_text), ir_text, symbols)
 
 
-def _link(key: str, ir_text: str | None, symbols: list[str]) -> dict[str, int]:
+def _link(key: str, ir_text: str | None, symbols: list[str],
+          compiled: bytes | None = None) -> dict[str, int]:
     """compile_module's work for the IR whose key is `key`; `ir_text` None: only from the
-    process's engine or the disk cache (None returned when neither has it)."""
+    process's engine or the disk cache (None returned when neither has it); `compiled`:
+    its object file(s), compiled already (compile_recipe_later)."""
     with _LOCK:
         if ir_text is not None:
             ir_text = ir_text.replace("__NAME__", f"k{key}_")
@@ -155,14 +163,17 @@ def _link(key: str, ir_text: str | None, symbols: list[str]) -> dict[str, int]:
         path = cache_dir() / f"{key}.o"
         how = "loaded_from_disk"
         try:
+            if compiled is not None:
+                raise OSError  # (not read: compiled here)
             objects = module_parts.unpack(path.read_bytes())
         except (OSError, ValueError):  # (absent, or several objects cut short)
             if ir_text is None:
                 return None  # type: ignore[return-value]
-            data = _compile(ir_text)
+            data = compiled if compiled is not None else _compile(ir_text)
             objects = module_parts.unpack(data)
             how = "compiled"
-            _store(path, data)
+            if compiled is None:
+                _store(path, data)
         STATS[how] += 1
         log = os.environ.get("TOSTATIC_KERNEL_LOG")
         if log:
@@ -237,3 +248,45 @@ def compile_recipe(recipe: tuple[Any, ...], build: Callable[[], str],
     addresses = _link(key, text, symbols)
     _store(index, key.encode("ascii"))
     return addresses
+
+
+def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
+                         symbols: list[str]) -> Callable[[], dict[str, int]]:
+    """compile_recipe's addresses, by a function that waits for them: a recipe not in the
+    cache is built and compiled on a thread of its own meanwhile (in a context of its own,
+    passing llvmlite's lock: module_parts), so that a first-ever start compiles this module
+    while it goes on binding (and compiling) the next kernels. With one compile thread, or
+    a warm cache, compiled (or loaded) at once."""
+    index = cache_dir() / "recipes" / recipe_key(recipe)
+    try:
+        key = index.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        key = ""
+    if (module_parts.workers() < 2 or not module_parts.parallel() or key in _ADDRESSES
+            or (len(key) == 32 and (cache_dir() / f"{key}.o").exists())):
+        found = compile_recipe(recipe, build, symbols)
+        return lambda: found
+    box: dict[str, Any] = {}
+
+    def job() -> None:
+        try:
+            text = box["text"] = build()
+            key = box["key"] = kernel_key(text)
+            with module_parts.unlocked():
+                box["data"] = _compile(text.replace("__NAME__", f"k{key}_"), private=True)
+            _store(cache_dir() / f"{key}.o", box["data"])
+        except BaseException as e:  # noqa: BLE001 (raised where the result is asked for)
+            box["error"] = e
+    thread = threading.Thread(target=job, daemon=True)
+    thread.start()
+    done: list[dict[str, int]] = []
+
+    def result() -> dict[str, int]:
+        if not done:
+            thread.join()
+            if "error" in box:
+                raise box["error"]
+            done.append(_link(box["key"], box["text"], symbols, box["data"]))
+            _store(index, box["key"].encode("ascii"))
+        return done[0]
+    return result

@@ -451,13 +451,27 @@ def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] =
     return em.text()
 
 
-def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
+class _Later:
+    """A module's gemm function, compiled meanwhile (engine.compile_recipe_later): a model's
+    first-ever start binds (and compiles) its next kernels while LLVM works on this one."""
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self.name = "__NAME__gemm"
+        self.addresses = engine.compile_recipe_later(("gemm", *key),
+                                                     lambda: module_text(*key), [self.name])
+        self.function: Any = None
+
+    def __call__(self) -> Any:
+        if self.function is None:
+            address = self.addresses()[self.name]
+            self.function = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(address)
+        return self.function
+
+
+def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> _Later:
     key = (mode, expr, kinds, PREFETCH, COLUMN_TAIL)
     if key not in _FUNCS:
-        names = ["__NAME__gemm"]
-        address = engine.compile_recipe(("gemm", *key), lambda: module_text(*key),
-                                        names)[names[0]]
-        _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(address)
+        _FUNCS[key] = _Later(key)
     return _FUNCS[key]
 
 
@@ -501,7 +515,12 @@ class PackedGemm:
         else:
             self.k, self.n = w.shape
             self.packed = pack_cols(w)
-        self.gemm = _function(mode, expr, kinds)
+        self._gemm = _function(mode, expr, kinds)
+
+    @property
+    def gemm(self) -> Any:
+        """The compiled gemm (waited for on first use: _Later)."""
+        return self._gemm()
 
     def prepare(self, x: np.ndarray, out: np.ndarray, extras: Sequence[np.ndarray],
                 split: bool = True) -> Callable[[int, int, Sequence[int]], None]:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 MAGIC = b"TSOBJS01"  # a cache file of several objects: MAGIC, count, lengths, objects
 SPLIT_BYTES = 150_000  # IR text below this compiles whole (a part costs ~10 ms of set-up)
@@ -156,6 +157,18 @@ def parallel() -> bool:
     return True
 
 
+@contextmanager
+def unlocked() -> Iterator[None]:
+    """This thread's llvmlite calls pass llvmlite's lock (see `parallel`) until the end of
+    the `with`: for LLVM work in a context and with a target machine of the thread's own."""
+    before = getattr(_FREE, "on", False)
+    _FREE.on = True
+    try:
+        yield
+    finally:
+        _FREE.on = before
+
+
 def run(parts: list[str], compile_part: Callable[[str, int], bytes]) -> list[bytes]:
     """compile_part(text, slot) of every part, each on its own thread (slot 0 this one):
     compile_part must use a context and a target machine of its own per slot."""
@@ -165,13 +178,11 @@ def run(parts: list[str], compile_part: Callable[[str, int], bytes]) -> list[byt
     errors: list[BaseException] = []
 
     def work(slot: int) -> None:
-        _FREE.on = True
         try:
-            results[slot] = compile_part(parts[slot], slot)
+            with unlocked():
+                results[slot] = compile_part(parts[slot], slot)
         except BaseException as e:  # noqa: BLE001 (raised on the calling thread)
             errors.append(e)
-        finally:
-            _FREE.on = False
     threads = [threading.Thread(target=work, args=(s,), daemon=True)
                for s in range(1, len(parts))]
     for t in threads:
