@@ -9,6 +9,7 @@ sums do); elementwise arithmetic sets none, so results round as numpy's.
 """
 from __future__ import annotations
 
+import ctypes
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -77,6 +78,44 @@ def compile_recipe(recipe: tuple[Any, ...], build: Callable[[], KernelModule],
     names = [f"__NAME__{s}" for s in suffixes]
     addresses = engine.compile_recipe(recipe, lambda: build().text(), names)
     return {s: addresses[n] for s, n in zip(suffixes, names)}
+
+
+class LaterFunction:
+    """A kernel compiled meanwhile (engine.compile_recipe_later): called, or given where
+    ctypes wants a function (`_as_parameter_`: ctypes.cast, a foreign call's argument), it
+    waits for its machine code. Only a first-ever start makes these (a warm one gets the
+    ctypes function itself)."""
+
+    __slots__ = ("_addresses", "_name", "_nargs", "_function")
+
+    def __init__(self, addresses: Callable[[], dict[str, int]], name: str,
+                 nargs: int) -> None:
+        self._addresses, self._name, self._nargs = addresses, name, nargs
+        self._function: Any = None
+
+    def resolve(self) -> Any:
+        if self._function is None:
+            address = self._addresses()[self._name]
+            self._function = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * self._nargs)(address)
+        return self._function
+
+    @property
+    def _as_parameter_(self) -> Any:
+        return self.resolve()
+
+    def __call__(self, *args: Any) -> None:
+        (self._function or self.resolve())(*args)
+
+
+def function_later(recipe: tuple[Any, ...], build: Callable[[], str], name: str,
+                   nargs: int) -> Any:
+    """The void function `name` (of `nargs` pointers) of the module `build()` (its IR text,
+    `__NAME__` names) as a ctypes function, or, where it is not in the cache and there are
+    cores to spare, a LaterFunction while it compiles on a thread of its own."""
+    addresses = engine.compile_recipe_later(recipe, build, [name])
+    if not getattr(addresses, "ready", False):
+        return LaterFunction(addresses, name, nargs)
+    return ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(addresses()[name])
 
 
 def i64(v: int) -> ir.Constant:

@@ -256,7 +256,7 @@ def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
     cache is built and compiled on a thread of its own meanwhile (in a context of its own,
     passing llvmlite's lock: module_parts), so that a first-ever start compiles this module
     while it goes on binding (and compiling) the next kernels. With one compile thread, or
-    a warm cache, compiled (or loaded) at once."""
+    a warm cache, compiled (or loaded) at once (the function's `ready` True)."""
     index = cache_dir() / "recipes" / recipe_key(recipe)
     try:
         key = index.read_text(encoding="ascii").strip()
@@ -265,19 +265,24 @@ def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
     if (module_parts.workers() < 2 or not module_parts.parallel() or key in _ADDRESSES
             or (len(key) == 32 and (cache_dir() / f"{key}.o").exists())):
         found = compile_recipe(recipe, build, symbols)
-        return lambda: found
+        ready = lambda: found  # noqa: E731
+        ready.ready = True  # type: ignore[attr-defined]
+        return ready
     box: dict[str, Any] = {}
 
     def job() -> None:
         try:
             text = box["text"] = build()
             key = box["key"] = kernel_key(text)
+            path = cache_dir() / f"{key}.o"
+            if key in _ADDRESSES or path.exists():
+                return  # (linked, or loaded by `result`)
             with module_parts.unlocked():
                 box["data"] = _compile(text.replace("__NAME__", f"k{key}_"), private=True)
-            _store(cache_dir() / f"{key}.o", box["data"])
+            _store(path, box["data"])
         except BaseException as e:  # noqa: BLE001 (raised where the result is asked for)
             box["error"] = e
-    thread = threading.Thread(target=job, daemon=True)
+    thread = threading.Thread(target=job)  # (not a daemon: exit waits for LLVM)
     thread.start()
     done: list[dict[str, int]] = []
 
@@ -286,7 +291,8 @@ def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
             thread.join()
             if "error" in box:
                 raise box["error"]
-            done.append(_link(box["key"], box["text"], symbols, box["data"]))
+            done.append(_link(box["key"], box["text"], symbols, box.get("data")))
             _store(index, box["key"].encode("ascii"))
         return done[0]
+    result.ready = False  # type: ignore[attr-defined]
     return result

@@ -451,27 +451,13 @@ def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] =
     return em.text()
 
 
-class _Later:
-    """A module's gemm function, compiled meanwhile (engine.compile_recipe_later): a model's
-    first-ever start binds (and compiles) its next kernels while LLVM works on this one."""
-
-    def __init__(self, key: tuple[Any, ...]) -> None:
-        self.name = "__NAME__gemm"
-        self.addresses = engine.compile_recipe_later(("gemm", *key),
-                                                     lambda: module_text(*key), [self.name])
-        self.function: Any = None
-
-    def __call__(self) -> Any:
-        if self.function is None:
-            address = self.addresses()[self.name]
-            self.function = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(address)
-        return self.function
-
-
-def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> _Later:
+def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
+    """The module's gemm; on a first-ever start compiled meanwhile (emit.LaterFunction):
+    the model binds (and compiles) its next kernels while LLVM works on this one."""
     key = (mode, expr, kinds, PREFETCH, COLUMN_TAIL)
     if key not in _FUNCS:
-        _FUNCS[key] = _Later(key)
+        _FUNCS[key] = emit.function_later(("gemm", *key), lambda: module_text(*key),
+                                          "__NAME__gemm", 5)
     return _FUNCS[key]
 
 
@@ -519,8 +505,9 @@ class PackedGemm:
 
     @property
     def gemm(self) -> Any:
-        """The compiled gemm (waited for on first use: _Later)."""
-        return self._gemm()
+        """The compiled gemm (waited for on first use: emit.LaterFunction)."""
+        g = self._gemm
+        return g.resolve() if isinstance(g, emit.LaterFunction) else g
 
     def prepare(self, x: np.ndarray, out: np.ndarray, extras: Sequence[np.ndarray],
                 split: bool = True) -> Callable[[int, int, Sequence[int]], None]:

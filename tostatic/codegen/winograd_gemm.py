@@ -16,7 +16,6 @@ codegen/gemm.py's packed GEMM.)
 """
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 import numpy as np
@@ -243,9 +242,10 @@ def _module(rows: int, nvb: int, by_column: bool) -> emit.KernelModule:
 
 def _compiled(key: tuple[Any, ...], build: Any, name: str, nargs: int) -> Any:
     f = _FUNCS.get(key)
-    if f is None:
-        address = emit.compile_recipe(("winograd_gemm", *key), build, [name])[name]
-        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(address)
+    if f is None:  # (compiled meanwhile on a first-ever start: emit.function_later)
+        f = _FUNCS[key] = emit.function_later(("winograd_gemm", *key),
+                                              lambda: build().text(), f"__NAME__{name}",
+                                              nargs)
     return f
 
 
