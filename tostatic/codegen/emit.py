@@ -34,7 +34,7 @@ class KernelModule:
         h = engine.host()
         self.module.triple = h["triple"]
         self.module.data_layout = h["data_layout"]
-        self._no_unroll: Any = None
+        self._loop_md: dict[tuple[Any, ...], Any] = {}
 
     def function(self, suffix: str, args: list[ir.Type],
                  noalias: int = 0) -> tuple[ir.Function, ir.IRBuilder]:
@@ -48,17 +48,29 @@ class KernelModule:
         """Loop metadata (`loop`'s latch_md) that keeps a loop rolled: a row loop of scalar
         stores fully unrolled into hundreds made LLVM's dead store elimination and SLP
         vectoriser the slowest part of compiling a module."""
-        if self._no_unroll is None:
+        return self.loop_md("llvm.loop.unroll.disable")
+
+    def rolled(self) -> Any:
+        """Loop metadata for a short loop run once a call (a tile's edge): neither unrolled
+        nor vectorised (either made the packed GEMM's column kernels a third of its
+        module's machine code)."""
+        return self.loop_md("llvm.loop.unroll.disable", ("llvm.loop.vectorize.enable", False))
+
+    def loop_md(self, *properties: Any) -> Any:
+        """A loop's metadata node of `properties` (names, or (name, bool) pairs), one per
+        set in the module."""
+        if properties not in self._loop_md:
             m = self.module
-            self._no_unroll = m.add_metadata([m.add_metadata([
-                ir.MetaDataString(m, "llvm.loop.unroll.disable")])])
-        return self._no_unroll
+            self._loop_md[properties] = m.add_metadata([m.add_metadata(
+                [ir.MetaDataString(m, p)] if isinstance(p, str) else
+                [ir.MetaDataString(m, p[0]), I1(int(p[1]))]) for p in properties])
+        return self._loop_md[properties]
 
     def text(self) -> str:
         width = f'"prefer-vector-width"="{engine.vector_width_bits()}"'
         text = str(self.module).replace(") nounwind", f") nounwind {width}")
-        if self._no_unroll is not None:  # the self-referencing node LLVM wants of a loop's
-            ref = self._no_unroll.get_reference()  # metadata (llvmlite cannot build one)
+        for node in self._loop_md.values():  # the self-referencing node LLVM wants of a
+            ref = node.get_reference()  # loop's metadata (llvmlite cannot build one)
             text = text.replace(f"{ref} = !{{", f"{ref} = distinct !{{ {ref},", 1)
         return text
 

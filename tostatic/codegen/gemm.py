@@ -101,8 +101,7 @@ class _Emitter:
         self.micros: dict[tuple[int, int, bool], ir.Function] = {}
         # the K loop stays as written: unrolled, LLVM hoisted the broadcasts of two steps
         # and spilled accumulators (x's rows in place: 181 instead of 250 GFLOP/s)
-        self.no_unroll = m.add_metadata([m.add_metadata([
-            ir.MetaDataString(m, "llvm.loop.unroll.disable")])])
+        self.no_unroll = self.km.no_unroll()
         # the epilogue over a finished tile: for activations not in registers, and for the
         # column kernel's tiles
         self.tile = None if expr is None or (self.in_registers and (
@@ -268,11 +267,7 @@ class _Emitter:
         return fn
 
     def text(self) -> str:
-        """The module's IR, its loop metadata node made the self-referencing node LLVM
-        wants (llvmlite cannot build one)."""
-        text = self.km.text()
-        ref = self.no_unroll.get_reference()
-        return text.replace(f"{ref} = !{{", f"{ref} = distinct !{{ {ref},", 1)
+        return self.km.text()
 
     # --- the loop nest ----------------------------------------------------------------------
     def driver(self) -> None:
@@ -366,7 +361,7 @@ class _Emitter:
         accs = acc_sets[0]
         with b.if_then(b.trunc(b.and_(flags, I64(1)), I1)):  # (C's column into lanes)
             for j in range(width):
-                with emit.loop(b, 0, m) as r:
+                with emit.loop(b, 0, m, latch_md=self.km.rolled()) as r:
                     v = emit.load(b, c, b.add(b.mul(r, ldc), I64(j)), "float32")
                     b.store(b.insert_element(b.load(accs[j], typ=VT), v, b.trunc(r, I32)),
                             accs[j])
@@ -389,7 +384,7 @@ class _Emitter:
             for acc in acc_sets[1:]:
                 total = b.fadd(total, b.load(acc[j], typ=VT))
             b.store(total, accs[j])
-            with emit.loop(b, 0, m) as r:
+            with emit.loop(b, 0, m, latch_md=self.km.rolled()) as r:
                 emit.store(b, b.extract_element(b.load(accs[j], typ=VT), b.trunc(r, I32)), c,
                            b.add(b.mul(r, ldc), I64(j)), "float32")
         if self.in_registers:  # (else the driver runs the tile epilogue over the tile)
