@@ -28,15 +28,17 @@ from tostatic.codegen.prepared import prepared  # (plan cache: runtime/plan_cach
 LANES = 16
 PREFETCH = 2048  # floats ahead in the U stream (8 KiB): C=512 at 7x7 1.13 -> 0.69 ms from DRAM
 TAIL_SUMS = 4  # partial sums a by-column tail column of up to 4 (_Builder._tail)
-UNROLLED_STORES = 4  # tail widths up to this store their columns unrolled, wider by a loop
+UNROLLED_STORES = 7  # tail widths up to this store their columns unrolled, wider by a loop
+TAIL_CHUNK = 8  # tail columns past this go by chunks of this many (_Builder.block)
 
 
 def tail_sums(width: int) -> int:
-    """Partial sums a column of a `width`-column tail: TAIL_SUMS up to 4 columns, then
-    enough for 8 chains of FMAs (latency 4 x 2 pipes): 15 columns x 4 sums were 60
-    accumulators of 16 lanes, spilled, and most of the R = 16 module's code generation
-    (9 columns at C=512: 0.53 -> 0.44 ms with 1 sum)."""
-    return TAIL_SUMS if width <= 4 else -(-8 // width)
+    """Partial sums a column of a `width`-column tail: up to TAIL_SUMS while width x sums
+    accumulators fit in registers (R = 8: 5 columns x 2 sums cost 3% against 4 sums),
+    else one (8 chains of FMAs, latency 4 x 2 pipes, are enough): 15 columns x 4 sums were
+    60 accumulators of 16 lanes, spilled, and most of the R = 16 module's code generation
+    (9 columns at C=512: 0.59 -> 0.45 ms with 1 sum)."""
+    return min(TAIL_SUMS, -(-16 // width)) if width < TAIL_CHUNK else 1
 
 
 _FUNCS: dict[tuple[Any, ...], Any] = {}
@@ -109,10 +111,21 @@ class _Builder:
             with b.if_then(b.icmp_signed("==", rest, i64(width))):
                 self._call(f"c{width}", lambda *a, w=width: self._columns(*a, rows, w),
                            up, vb, mrow, cin, vcols, ldv, ldm, b.mul(full, i64(nvb * LANES)))
-        for width in range(1, rows if by_column else 1):
-            with b.if_then(b.and_(columns, b.icmp_signed("==", tail, i64(width)))):
+        if not by_column:
+            return
+        # the tail's columns TAIL_CHUNK at a time, then the 1..TAIL_CHUNK-1 left: a kernel
+        # for each of 15 widths was 3/4 of the R = 16 module's machine code
+        chunks = b.select(columns, b.sdiv(tail, i64(TAIL_CHUNK)), i64(0))
+        with emit.loop(b, 0, chunks) as q:
+            self._call(f"t{TAIL_CHUNK}", lambda *a: self._tail(*a, rows, TAIL_CHUNK),
+                       up, vb, mrow, cin, vcols, ldv, ldm,
+                       b.add(vcols, b.mul(q, i64(TAIL_CHUNK))))
+        left = b.srem(tail, i64(TAIL_CHUNK))
+        for width in range(1, min(rows, TAIL_CHUNK)):
+            with b.if_then(b.and_(columns, b.icmp_signed("==", left, i64(width)))):
                 self._call(f"t{width}", lambda *a, w=width: self._tail(*a, rows, w),
-                           up, vb, mrow, cin, vcols, ldv, ldm, vcols)
+                           up, vb, mrow, cin, vcols, ldv, ldm,
+                           b.add(vcols, b.mul(chunks, i64(TAIL_CHUNK))))
 
     def _call(self, name: str, body: Any, *args: Any) -> None:
         """Call the internal function `name`, made by body(its arguments) on first use:
