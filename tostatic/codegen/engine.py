@@ -7,6 +7,11 @@ preferred where AVX-512 is present) and emitted as an object file, which is stor
 llvmlite version and the CPU name and features. A later process loads that object file and
 compiles nothing; `STATS` counts what happened, for tests and benchmarks (and
 `TOSTATIC_KERNEL_LOG=FILE` appends one line per module: compiled / loaded and its key).
+
+A first-ever start uses every core (TOSTATIC_COMPILE_THREADS, codegen/module_parts.py): a
+large module compiles as parts at once, and `compile_recipe_later` compiles a module on a
+thread of its own while the caller goes on (each such thread in an LLVM context and with a
+target machine of its own).
 """
 from __future__ import annotations
 
