@@ -111,3 +111,37 @@ def test_compiling_in_parts_leaves_llvmlites_lock_working():
         from llvmlite.binding import ffi
         with ffi.lib._lock:
             assert engine.host()["cpu"]
+
+
+def test_a_kernel_compiled_meanwhile_waits_when_called_or_cast(tmp_path, monkeypatch):
+    """emit.function_later: a generator's error raised at once; the function (compiled on
+    a thread of its own) waits for its machine code when cast to an address or called."""
+    import ctypes
+
+    from tostatic.codegen import emit
+    from tostatic.ir import scalar_expr as se
+
+    monkeypatch.setenv("TOSTATIC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TOSTATIC_COMPILE_THREADS", "2")
+
+    def bad() -> str:
+        raise se.NotScalar("no code for this")
+    with pytest.raises(se.NotScalar):
+        emit.function_later(("test-bad", str(tmp_path)), bad, "__NAME__f", 3)
+    value = float(np.random.default_rng().integers(1, 1 << 20))  # (IR of its own)
+
+    def build() -> str:
+        km = emit.KernelModule()
+        fn, b = km.function("f", [emit.PTR] * 3)
+        b.store(emit.F32(value), fn.args[1])
+        b.ret_void()
+        return km.text()
+    f = emit.function_later(("test-later", value), build, "__NAME__f", 3)
+    if module_parts.parallel():
+        assert isinstance(f, emit.LaterFunction)
+    assert ctypes.cast(f, ctypes.c_void_p).value
+    out = np.zeros(2, np.float32)
+    f(0, out.ctypes.data, 0)
+    assert out.tolist() == [value, 0.0]
+    again = emit.function_later(("test-later", value), build, "__NAME__f", 3)
+    assert not isinstance(again, emit.LaterFunction)  # (in the process's engine now)

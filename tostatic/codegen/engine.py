@@ -258,7 +258,7 @@ def compile_recipe(recipe: tuple[Any, ...], build: Callable[[], str],
 def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
                          symbols: list[str]) -> Callable[[], dict[str, int]]:
     """compile_recipe's addresses, by a function that waits for them: a recipe not in the
-    cache is built and compiled on a thread of its own meanwhile (in a context of its own,
+    cache is built here and compiled on a thread of its own meanwhile (in a context of its own,
     passing llvmlite's lock: module_parts), so that a first-ever start compiles this module
     while it goes on binding (and compiling) the next kernels. With one compile thread, or
     a warm cache, compiled (or loaded) at once (the function's `ready` True)."""
@@ -273,12 +273,12 @@ def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
         ready = lambda: found  # noqa: E731
         ready.ready = True  # type: ignore[attr-defined]
         return ready
-    box: dict[str, Any] = {}
+    text = build()  # (here: a generator's error, e.g. NotScalar, reaches its caller now)
+    key = kernel_key(text)
+    box: dict[str, Any] = {"text": text, "key": key}
 
     def job() -> None:
         try:
-            text = box["text"] = build()
-            key = box["key"] = kernel_key(text)
             path = cache_dir() / f"{key}.o"
             if key in _ADDRESSES or path.exists():
                 return  # (linked, or loaded by `result`)
