@@ -190,7 +190,10 @@ def test_transforms_are_exact_correlations(m):
 @pytest.mark.parametrize("positions,cin,cout,tiles", [(16, 64, 32, 16), (16, 40, 24, 48),
                                                        (3, 7, 16, 80), (16, 33, 8, 208),
                                                        (2, 19, 24, 196), (3, 5, 16, 9),
-                                                       (36, 37, 16, 49), (4, 30, 8, 55)])
+                                                       (36, 37, 16, 49), (4, 30, 8, 55),
+                                                       # tails of 8 columns and more: a
+                                                       # chunk of TAIL_CHUNK, then the rest
+                                                       (3, 21, 16, 15), (2, 10, 32, 12)])
 def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles, by_column):
     """codegen's tile GEMM over packed U against np.matmul in float64 (register blocks of
     one tile vector, two, three and a tail; a last vector partly stored, or with

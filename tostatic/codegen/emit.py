@@ -9,6 +9,7 @@ sums do); elementwise arithmetic sets none, so results round as numpy's.
 """
 from __future__ import annotations
 
+import ctypes
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -33,6 +34,7 @@ class KernelModule:
         h = engine.host()
         self.module.triple = h["triple"]
         self.module.data_layout = h["data_layout"]
+        self._loop_md: dict[tuple[Any, ...], Any] = {}
 
     def function(self, suffix: str, args: list[ir.Type],
                  noalias: int = 0) -> tuple[ir.Function, ir.IRBuilder]:
@@ -42,9 +44,35 @@ class KernelModule:
             a.add_attribute("noalias")
         return fn, ir.IRBuilder(fn.append_basic_block("entry"))
 
+    def no_unroll(self) -> Any:
+        """Loop metadata (`loop`'s latch_md) that keeps a loop rolled: a row loop of scalar
+        stores fully unrolled into hundreds made LLVM's dead store elimination and SLP
+        vectoriser the slowest part of compiling a module."""
+        return self.loop_md("llvm.loop.unroll.disable")
+
+    def rolled(self) -> Any:
+        """Loop metadata for a short loop run once a call (a tile's edge): neither unrolled
+        nor vectorised (either made the packed GEMM's column kernels a third of its
+        module's machine code)."""
+        return self.loop_md("llvm.loop.unroll.disable", ("llvm.loop.vectorize.enable", False))
+
+    def loop_md(self, *properties: Any) -> Any:
+        """A loop's metadata node of `properties` (names, or (name, bool) pairs), one per
+        set in the module."""
+        if properties not in self._loop_md:
+            m = self.module
+            self._loop_md[properties] = m.add_metadata([m.add_metadata(
+                [ir.MetaDataString(m, p)] if isinstance(p, str) else
+                [ir.MetaDataString(m, p[0]), I1(int(p[1]))]) for p in properties])
+        return self._loop_md[properties]
+
     def text(self) -> str:
         width = f'"prefer-vector-width"="{engine.vector_width_bits()}"'
-        return str(self.module).replace(") nounwind", f") nounwind {width}")
+        text = str(self.module).replace(") nounwind", f") nounwind {width}")
+        for node in self._loop_md.values():  # the self-referencing node LLVM wants of a
+            ref = node.get_reference()  # loop's metadata (llvmlite cannot build one)
+            text = text.replace(f"{ref} = !{{", f"{ref} = distinct !{{ {ref},", 1)
+        return text
 
 
 def compile_functions(km: KernelModule, suffixes: list[str]) -> dict[str, int]:
@@ -62,6 +90,44 @@ def compile_recipe(recipe: tuple[Any, ...], build: Callable[[], KernelModule],
     names = [f"__NAME__{s}" for s in suffixes]
     addresses = engine.compile_recipe(recipe, lambda: build().text(), names)
     return {s: addresses[n] for s, n in zip(suffixes, names)}
+
+
+class LaterFunction:
+    """A kernel compiled meanwhile (engine.compile_recipe_later): called, or given where
+    ctypes wants a function (`_as_parameter_`: ctypes.cast, a foreign call's argument), it
+    waits for its machine code. Only a first-ever start makes these (a warm one gets the
+    ctypes function itself)."""
+
+    __slots__ = ("_addresses", "_name", "_nargs", "_function")
+
+    def __init__(self, addresses: Callable[[], dict[str, int]], name: str,
+                 nargs: int) -> None:
+        self._addresses, self._name, self._nargs = addresses, name, nargs
+        self._function: Any = None
+
+    def resolve(self) -> Any:
+        if self._function is None:
+            address = self._addresses()[self._name]
+            self._function = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * self._nargs)(address)
+        return self._function
+
+    @property
+    def _as_parameter_(self) -> Any:
+        return self.resolve()
+
+    def __call__(self, *args: Any) -> None:
+        (self._function or self.resolve())(*args)
+
+
+def function_later(recipe: tuple[Any, ...], build: Callable[[], str], name: str,
+                   nargs: int) -> Any:
+    """The void function `name` (of `nargs` pointers) of the module `build()` (its IR text,
+    `__NAME__` names) as a ctypes function, or, where it is not in the cache and there are
+    cores to spare, a LaterFunction while it compiles on a thread of its own."""
+    addresses = engine.compile_recipe_later(recipe, build, [name])
+    if not getattr(addresses, "ready", False):
+        return LaterFunction(addresses, name, nargs)
+    return ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(addresses()[name])
 
 
 def i64(v: int) -> ir.Constant:

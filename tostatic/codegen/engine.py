@@ -7,6 +7,11 @@ preferred where AVX-512 is present) and emitted as an object file, which is stor
 llvmlite version and the CPU name and features. A later process loads that object file and
 compiles nothing; `STATS` counts what happened, for tests and benchmarks (and
 `TOSTATIC_KERNEL_LOG=FILE` appends one line per module: compiled / loaded and its key).
+
+A first-ever start uses every core (TOSTATIC_COMPILE_THREADS, codegen/module_parts.py): a
+large module compiles as parts at once, and `compile_recipe_later` compiles a module on a
+thread of its own while the caller goes on (each such thread in an LLVM context and with a
+target machine of its own).
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from typing import Any, Callable
 
 import llvmlite
 import llvmlite.binding as llvm
+
+from tostatic.codegen import module_parts
 
 STATS = {"compiled": 0, "loaded_from_disk": 0, "reused": 0}
 _LOCK = threading.RLock()
@@ -70,16 +77,56 @@ def kernel_key(ir_text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _optimised(ir_text: str) -> Any:
+def _optimised(ir_text: str, tm: Any = None, context: Any = None) -> Any:
     h = host()
-    mod = llvm.parse_assembly(ir_text)
+    mod = llvm.parse_assembly(ir_text, context)
     mod.verify()
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
-    pb = llvm.create_pass_builder(h["tm"], pto)
+    pb = llvm.create_pass_builder(tm or h["tm"], pto)
     pb.getModulePassManager().run(mod, pb)
     return mod
+
+
+_SPARE: list[Any] = []  # target machines for threads that compile in contexts of their own
+_SPARE_LOCK = threading.Lock()
+
+
+def _take_machine() -> Any:
+    with _SPARE_LOCK:
+        if _SPARE:
+            return _SPARE.pop()
+    h = host()
+    return llvm.Target.from_triple(h["triple"]).create_target_machine(
+        cpu=h["cpu"], features=h["features"], opt=3, jit=True)
+
+
+def _compile_part(ir_text: str, _slot: int = 0) -> bytes:
+    """The object of one module (part), in a context and with a target machine of its own:
+    what a thread that passes llvmlite's lock may compile (module_parts)."""
+    tm = _take_machine()
+    context = llvm.create_context()
+    mod = _optimised(ir_text, tm, context)
+    try:
+        return tm.emit_object(mod)
+    finally:
+        mod.close()
+        context.close()
+        with _SPARE_LOCK:
+            _SPARE.append(tm)
+
+
+def _compile(ir_text: str, private: bool = False) -> bytes:
+    """The object file(s) of a module: a large one as parts compiled at once on the
+    machine's cores (codegen/module_parts.py), stored together in one cache file;
+    `private`: in contexts of its own only (a thread compiling beside the others)."""
+    parts = module_parts.split(ir_text, module_parts.workers())
+    if len(parts) == 1:
+        if private:
+            return _compile_part(ir_text)
+        return host()["tm"].emit_object(_optimised(ir_text))
+    return module_parts.pack(module_parts.run(parts, _compile_part))
 
 
 def assembly(ir_text: str) -> str:
@@ -105,9 +152,11 @@ def compile_module(ir_text: str, symbols: list[str]) -> dict[str, int]:
     return _link(kernel_key(ir_text), ir_text, symbols)
 
 
-def _link(key: str, ir_text: str | None, symbols: list[str]) -> dict[str, int]:
+def _link(key: str, ir_text: str | None, symbols: list[str],
+          compiled: bytes | None = None) -> dict[str, int]:
     """compile_module's work for the IR whose key is `key`; `ir_text` None: only from the
-    process's engine or the disk cache (None returned when neither has it)."""
+    process's engine or the disk cache (None returned when neither has it); `compiled`:
+    its object file(s), compiled already (compile_recipe_later)."""
     with _LOCK:
         if ir_text is not None:
             ir_text = ir_text.replace("__NAME__", f"k{key}_")
@@ -119,19 +168,24 @@ def _link(key: str, ir_text: str | None, symbols: list[str]) -> dict[str, int]:
         path = cache_dir() / f"{key}.o"
         how = "loaded_from_disk"
         try:
-            data = path.read_bytes()
-        except OSError:
+            if compiled is not None:
+                raise OSError  # (not read: compiled here)
+            objects = module_parts.unpack(path.read_bytes())
+        except (OSError, ValueError):  # (absent, or several objects cut short)
             if ir_text is None:
                 return None  # type: ignore[return-value]
-            data = h["tm"].emit_object(_optimised(ir_text))
+            data = compiled if compiled is not None else _compile(ir_text)
+            objects = module_parts.unpack(data)
             how = "compiled"
-            _store(path, data)
+            if compiled is None:
+                _store(path, data)
         STATS[how] += 1
         log = os.environ.get("TOSTATIC_KERNEL_LOG")
         if log:
             with open(log, "a", encoding="utf-8") as f:
                 f.write(f"{how} {key}\n")
-        h["engine"].add_object_file(llvm.ObjectFileRef.from_data(data))
+        for obj in objects:
+            h["engine"].add_object_file(llvm.ObjectFileRef.from_data(obj))
         h["engine"].finalize_object()
         addresses = {s.replace(f"k{key}_", "__NAME__"): h["engine"].get_function_address(s)
                      for s in symbols}
@@ -199,3 +253,51 @@ def compile_recipe(recipe: tuple[Any, ...], build: Callable[[], str],
     addresses = _link(key, text, symbols)
     _store(index, key.encode("ascii"))
     return addresses
+
+
+def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
+                         symbols: list[str]) -> Callable[[], dict[str, int]]:
+    """compile_recipe's addresses, by a function that waits for them: a recipe not in the
+    cache is built here and compiled on a thread of its own meanwhile (in a context of its own,
+    passing llvmlite's lock: module_parts), so that a first-ever start compiles this module
+    while it goes on binding (and compiling) the next kernels. With one compile thread, or
+    a warm cache, compiled (or loaded) at once (the function's `ready` True)."""
+    index = cache_dir() / "recipes" / recipe_key(recipe)
+    try:
+        key = index.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        key = ""
+    if (module_parts.workers() < 2 or not module_parts.parallel() or key in _ADDRESSES
+            or (len(key) == 32 and (cache_dir() / f"{key}.o").exists())):
+        found = compile_recipe(recipe, build, symbols)
+        ready = lambda: found  # noqa: E731
+        ready.ready = True  # type: ignore[attr-defined]
+        return ready
+    text = build()  # (here: a generator's error, e.g. NotScalar, reaches its caller now)
+    key = kernel_key(text)
+    box: dict[str, Any] = {"text": text, "key": key}
+
+    def job() -> None:
+        try:
+            path = cache_dir() / f"{key}.o"
+            if key in _ADDRESSES or path.exists():
+                return  # (linked, or loaded by `result`)
+            with module_parts.unlocked():
+                box["data"] = _compile(text.replace("__NAME__", f"k{key}_"), private=True)
+            _store(path, box["data"])
+        except BaseException as e:  # noqa: BLE001 (raised where the result is asked for)
+            box["error"] = e
+    thread = threading.Thread(target=job)  # (not a daemon: exit waits for LLVM)
+    thread.start()
+    done: list[dict[str, int]] = []
+
+    def result() -> dict[str, int]:
+        if not done:
+            thread.join()
+            if "error" in box:
+                raise box["error"]
+            done.append(_link(box["key"], box["text"], symbols, box.get("data")))
+            _store(index, box["key"].encode("ascii"))
+        return done[0]
+    result.ready = False  # type: ignore[attr-defined]
+    return result

@@ -56,6 +56,13 @@ KC = 2048
 PREFETCH = 1024
 # columns past whole vectors that the column kernel takes (conv mode), not a masked vector
 COLUMN_TAIL = 4
+# whole tiles of this many rows and more through the masked microkernels too (a mask of all
+# lanes): each (rows, vectors) one kernel, not two, half the module's IR, LLVM's time and
+# machine code. (With 1-2 rows the B loads are half the work, and a masked one is not folded
+# into its FMA: [1,256] @ [256,512] 6.6 -> 7.6 us. In conv mode B is x's rows in place,
+# unaligned: masked loads of a 49-float row cost 3%, so conv mode keeps both kernels.)
+MASK_ALL = 4
+MASK_ALL_MODES = ("matmul",)
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
@@ -94,8 +101,7 @@ class _Emitter:
         self.micros: dict[tuple[int, int, bool], ir.Function] = {}
         # the K loop stays as written: unrolled, LLVM hoisted the broadcasts of two steps
         # and spilled accumulators (x's rows in place: 181 instead of 250 GFLOP/s)
-        self.no_unroll = m.add_metadata([m.add_metadata([
-            ir.MetaDataString(m, "llvm.loop.unroll.disable")])])
+        self.no_unroll = self.km.no_unroll()
         # the epilogue over a finished tile: for activations not in registers, and for the
         # column kernel's tiles
         self.tile = None if expr is None or (self.in_registers and (
@@ -173,12 +179,13 @@ class _Emitter:
                 s = _splat(b, b.load(b.gep(arows[r], [at], source_etype=F32), typ=F32), LANES)
                 for v in range(nv):
                     b.store(b.call(self.fma, [s, bv[v], b.load(acc[r][v], typ=VT)]), acc[r][v])
-        whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets))
+        whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets)) if sets > 1 else kc
         with emit.loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
             for i, acc in enumerate(acc_sets):
-                step(b.add(k, I64(i)), acc, fetch=True)
-        with emit.loop(b, whole, kc, I64(1)) as k:
-            step(k, accs)
+                step(b.add(k, I64(i)) if i else k, acc, fetch=True)
+        if sets > 1:  # (the k left over)
+            with emit.loop(b, whole, kc, I64(1)) as k:
+                step(k, accs)
         for acc in acc_sets[1:]:
             for r in range(m):
                 for v in range(nv):
@@ -260,11 +267,7 @@ class _Emitter:
         return fn
 
     def text(self) -> str:
-        """The module's IR, its loop metadata node made the self-referencing node LLVM
-        wants (llvmlite cannot build one)."""
-        text = self.km.text()
-        ref = self.no_unroll.get_reference()
-        return text.replace(f"{ref} = !{{", f"{ref} = distinct !{{ {ref},", 1)
+        return self.km.text()
 
     # --- the loop nest ----------------------------------------------------------------------
     def driver(self) -> None:
@@ -358,7 +361,7 @@ class _Emitter:
         accs = acc_sets[0]
         with b.if_then(b.trunc(b.and_(flags, I64(1)), I1)):  # (C's column into lanes)
             for j in range(width):
-                with emit.loop(b, 0, m) as r:
+                with emit.loop(b, 0, m, latch_md=self.km.rolled()) as r:
                     v = emit.load(b, c, b.add(b.mul(r, ldc), I64(j)), "float32")
                     b.store(b.insert_element(b.load(accs[j], typ=VT), v, b.trunc(r, I32)),
                             accs[j])
@@ -369,18 +372,19 @@ class _Emitter:
             for j in range(width):
                 s = _splat(b, emit.load(b, bk, I64(j), "float32"), LANES)
                 b.store(b.call(self.fma, [av, s, b.load(acc[j], typ=VT)]), acc[j])
-        whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets))
+        whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets)) if sets > 1 else kc
         with emit.loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
             for i, acc in enumerate(acc_sets):
-                step(b.add(k, I64(i)), acc)
-        with emit.loop(b, whole, kc, I64(1)) as k:
-            step(k, accs)
+                step(b.add(k, I64(i)) if i else k, acc)
+        if sets > 1:
+            with emit.loop(b, whole, kc, I64(1)) as k:
+                step(k, accs)
         for j in range(width):
             total = b.load(accs[j], typ=VT)
             for acc in acc_sets[1:]:
                 total = b.fadd(total, b.load(acc[j], typ=VT))
             b.store(total, accs[j])
-            with emit.loop(b, 0, m) as r:
+            with emit.loop(b, 0, m, latch_md=self.km.rolled()) as r:
                 emit.store(b, b.extract_element(b.load(accs[j], typ=VT), b.trunc(r, I32)), c,
                            b.add(b.mul(r, ldc), I64(j)), "float32")
         if self.in_registers:  # (else the driver runs the tile epilogue over the tile)
@@ -389,6 +393,9 @@ class _Emitter:
         b.ret_void()
         self.columns[width] = fn
         return fn
+
+    def mask_all(self, m: int) -> bool:
+        return m >= MASK_ALL and self.mode in MASK_ALL_MODES
 
     def _rows(self, b: ir.IRBuilder, mrem: Any, ncols: Any, call: tuple[Any, ...]) -> None:
         with b.if_else(b.icmp_signed("==", mrem, I64(MR))) as (full, part):
@@ -412,14 +419,15 @@ class _Emitter:
                                                extras_p, lde_p, row, jr])
         with b.if_else(b.icmp_signed("==", ncols, I64(NR))) as (full, part):
             with full:
-                go(NV, False, I64(-1))
+                go(NV, self.mask_all(m), I64(-1))
             with part:
-                self._masked(b, ncols, go)
+                self._masked(b, m, ncols, go)
 
-    def _masked(self, b: ir.IRBuilder, ncols: Any, go: Callable[[int, bool, Any], None]) -> None:
+    def _masked(self, b: ir.IRBuilder, m: int, ncols: Any,
+                go: Callable[[int, bool, Any], None]) -> None:
         with b.if_else(b.icmp_signed("==", ncols, I64(LANES))) as (whole, part):
             with whole:  # (the whole vector before a column tail)
-                go(1, False, I64(-1))
+                go(1, self.mask_all(m), I64(-1))
             with part:
                 for nv in range(1, NV + 1):
                     lo, hi = (nv - 1) * LANES, nv * LANES
@@ -439,12 +447,12 @@ def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] =
 
 
 def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
+    """The module's gemm; on a first-ever start compiled meanwhile (emit.LaterFunction):
+    the model binds (and compiles) its next kernels while LLVM works on this one."""
     key = (mode, expr, kinds, PREFETCH, COLUMN_TAIL)
     if key not in _FUNCS:
-        names = ["__NAME__gemm"]
-        address = engine.compile_recipe(("gemm", *key), lambda: module_text(*key),
-                                        names)[names[0]]
-        _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 5)(address)
+        _FUNCS[key] = emit.function_later(("gemm", *key), lambda: module_text(*key),
+                                          "__NAME__gemm", 5)
     return _FUNCS[key]
 
 
@@ -488,7 +496,13 @@ class PackedGemm:
         else:
             self.k, self.n = w.shape
             self.packed = pack_cols(w)
-        self.gemm = _function(mode, expr, kinds)
+        self._gemm = _function(mode, expr, kinds)
+
+    @property
+    def gemm(self) -> Any:
+        """The compiled gemm (waited for on first use: emit.LaterFunction)."""
+        g = self._gemm
+        return g.resolve() if isinstance(g, emit.LaterFunction) else g
 
     def prepare(self, x: np.ndarray, out: np.ndarray, extras: Sequence[np.ndarray],
                 split: bool = True) -> Callable[[int, int, Sequence[int]], None]:

@@ -16,7 +16,6 @@ codegen/gemm.py's packed GEMM.)
 """
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,20 @@ from tostatic.codegen.prepared import prepared  # (plan cache: runtime/plan_cach
 
 LANES = 16
 PREFETCH = 2048  # floats ahead in the U stream (8 KiB): C=512 at 7x7 1.13 -> 0.69 ms from DRAM
-TAIL_SUMS = 4  # partial sums a by-column tail column (_Builder._tail)
+TAIL_SUMS = 4  # partial sums a by-column tail column of up to 4 (_Builder._tail)
+UNROLLED_STORES = 7  # tail widths up to this store their columns unrolled, wider by a loop
+TAIL_CHUNK = 8  # tail columns past this go by chunks of this many (_Builder.block)
+
+
+def tail_sums(width: int) -> int:
+    """Partial sums a column of a `width`-column tail: up to TAIL_SUMS while width x sums
+    accumulators fit in registers (R = 8: 5 columns x 2 sums cost 3% against 4 sums),
+    else one (8 chains of FMAs, latency 4 x 2 pipes, are enough): 15 columns x 4 sums were
+    60 accumulators of 16 lanes, spilled, and most of the R = 16 module's code generation
+    (9 columns at C=512: 0.59 -> 0.45 ms with 1 sum)."""
+    return min(TAIL_SUMS, -(-16 // width)) if width < TAIL_CHUNK else 1
+
+
 _FUNCS: dict[tuple[Any, ...], Any] = {}
 
 
@@ -63,7 +75,8 @@ class _Builder:
     product of one block of R output channels (`block`)."""
 
     def __init__(self, km: emit.KernelModule, b: ir.IRBuilder) -> None:
-        self.b = b
+        self.km, self.b = km, b
+        self.outlined: dict[str, ir.Function] = {}
         self.vec = vec = ir.VectorType(F32, LANES)
         self.fma = ir.Function(km.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
         vec8 = ir.VectorType(F32, 8)
@@ -91,29 +104,66 @@ class _Builder:
         vcols = b.select(columns, b.sub(cols, tail), cols) if by_column else cols
         nv = b.sdiv(b.add(vcols, i64(LANES - 1)), i64(LANES))
         full, rest = b.sdiv(nv, i64(nvb)), b.srem(nv, i64(nvb))
-        with emit.loop(b, 0, full) as blk:
-            self._columns(up, vb, mrow, cin, vcols, rows, nvb, ldv, ldm,
-                          b.mul(blk, i64(nvb * LANES)))
+        with emit.loop(b, 0, full) as blk:  # (the hot loop: inline)
+            self._columns(up, vb, mrow, cin, vcols, ldv, ldm, b.mul(blk, i64(nvb * LANES)),
+                          rows, nvb)
         for width in range(1, nvb):
             with b.if_then(b.icmp_signed("==", rest, i64(width))):
-                self._columns(up, vb, mrow, cin, vcols, rows, width, ldv, ldm,
-                              b.mul(full, i64(nvb * LANES)))
-        for width in range(1, rows if by_column else 1):
-            with b.if_then(b.and_(columns, b.icmp_signed("==", tail, i64(width)))):
-                self._tail(up, vb, mrow, cin, rows, width, ldv, ldm, vcols)
+                self._call(f"c{width}", lambda *a, w=width: self._columns(*a, rows, w),
+                           up, vb, mrow, cin, vcols, ldv, ldm, b.mul(full, i64(nvb * LANES)))
+        if not by_column:
+            return
+        # the tail's columns TAIL_CHUNK at a time, then the 1..TAIL_CHUNK-1 left: a kernel
+        # for each of 15 widths was 3/4 of the R = 16 module's machine code
+        chunks = b.select(columns, b.sdiv(tail, i64(TAIL_CHUNK)), i64(0))
+        with emit.loop(b, 0, chunks) as q:
+            self._call(f"t{TAIL_CHUNK}", lambda *a: self._tail(*a, rows, TAIL_CHUNK),
+                       up, vb, mrow, cin, vcols, ldv, ldm,
+                       b.add(vcols, b.mul(q, i64(TAIL_CHUNK))))
+        left = b.srem(tail, i64(TAIL_CHUNK))
+        for width in range(1, min(rows, TAIL_CHUNK)):
+            with b.if_then(b.and_(columns, b.icmp_signed("==", left, i64(width)))):
+                self._call(f"t{width}", lambda *a, w=width: self._tail(*a, rows, w),
+                           up, vb, mrow, cin, vcols, ldv, ldm,
+                           b.add(vcols, b.mul(chunks, i64(TAIL_CHUNK))))
 
-    def _tail(self, up: Any, vb: Any, mrow: Any, cin: Any, rows: int, width: int, ldv: Any,
-              ldm: Any, c0: Any) -> None:
+    def _call(self, name: str, body: Any, *args: Any) -> None:
+        """Call the internal function `name`, made by body(its arguments) on first use:
+        each column count its own function, as LLVM's per-function passes (dead store
+        elimination, SLP, loop strength reduction) grow faster than the function (all in
+        one, the R = 16 module spent 0.8 s in LLVM's optimiser)."""
+        fn = self.outlined.get(name)
+        if fn is None:
+            ft = ir.FunctionType(ir.VoidType(), [a.type for a in args])
+            fn = ir.Function(self.km.module, ft, f"__NAME__{name}")
+            fn.linkage = "internal"
+            fn.attributes.add("nounwind")
+            fn.attributes.add("noinline")
+            for a in fn.args[:3]:  # (U, V and M)
+                a.add_attribute("noalias")
+            outer, self.b = self.b, ir.IRBuilder(fn.append_basic_block("entry"))
+            body(*fn.args)
+            self.b.ret_void()
+            self.b = outer
+            self.outlined[name] = fn
+        self.b.call(fn, list(args))
+
+    def _tail(self, up: Any, vb: Any, mrow: Any, cin: Any, _cols: Any, ldv: Any, ldm: Any,
+              c0: Any, rows: int, width: int) -> None:
         """Columns [c0, c0 + width) of the block's R rows: per column R-lane accumulators,
-        += the R packed U values of an input channel (one load) times the V value; TAIL_SUMS
-        of them a column, input channels taken in turn (one chain of FMAs waited on each
-        one's latency: 7% off 28x28's tile GEMMs at F(4x4), not the 23% its columns save)."""
+        += the R packed U values of an input channel (one load) times the V value; partial
+        sums (tail_sums) a column, input channels taken in turn (one chain of FMAs waited on
+        each one's latency: 7% off 28x28's tile GEMMs at F(4x4), not the 23% its columns
+        save). Past UNROLLED_STORES columns, each column's R sums go out by a loop over the
+        rows (unrolled, R x 15 widths of extracts and stores made the R = 16 module 1.4 MB
+        of IR, and LLVM's dead store elimination and SLP vectoriser quadratic in them)."""
         b, i64 = self.b, emit.i64
         rvec = ir.VectorType(F32, rows)
         fma = self.fma if rows == LANES else self.fma8
         undef = ir.Constant(rvec, ir.Undefined)
         splat = ir.Constant(ir.VectorType(I32, rows), [0] * rows)
-        acc = [[emit.alloca(b, rvec, ir.Constant(rvec, [0.0] * rows)) for _ in range(TAIL_SUMS)]
+        sums = tail_sums(width)
+        acc = [[emit.alloca(b, rvec, ir.Constant(rvec, [0.0] * rows)) for _ in range(sums)]
                for _ in range(width)]
 
         def step(k: Any, q: int) -> None:
@@ -123,22 +173,29 @@ class _Builder:
                 s = emit.load(b, vrow, i64(j), "float32")
                 sv = b.shuffle_vector(b.insert_element(undef, s, I32(0)), undef, splat)
                 b.store(b.call(fma, [uv, sv, b.load(acc[j][q], typ=rvec)]), acc[j][q])
-        whole = b.mul(b.sdiv(cin, i64(TAIL_SUMS)), i64(TAIL_SUMS))
-        with emit.loop(b, 0, whole, TAIL_SUMS) as k:
-            for q in range(TAIL_SUMS):
-                step(b.add(k, i64(q)), q)
-        with emit.loop(b, whole, cin) as k:
-            step(k, 0)
+        whole = b.mul(b.sdiv(cin, i64(sums)), i64(sums)) if sums > 1 else cin
+        with emit.loop(b, 0, whole, sums) as k:
+            for q in range(sums):
+                step(b.add(k, i64(q)) if q else k, q)
+        if sums > 1:
+            with emit.loop(b, whole, cin) as k:
+                step(k, 0)
         for j in range(width):
             value = b.load(acc[j][0], typ=rvec)
-            for q in range(1, TAIL_SUMS):
+            for q in range(1, sums):
                 value = b.fadd(value, b.load(acc[j][q], typ=rvec))
-            for r in range(rows):
-                emit.store(b, b.extract_element(value, I32(r)), mrow,
-                           b.add(b.add(c0, i64(j)), b.mul(i64(r), ldm)), "float32")
+            if width <= UNROLLED_STORES:
+                for r in range(rows):
+                    emit.store(b, b.extract_element(value, I32(r)), mrow,
+                               b.add(b.add(c0, i64(j)), b.mul(i64(r), ldm)), "float32")
+                continue
+            b.store(value, acc[j][0])
+            with emit.loop(b, 0, rows, latch_md=self.km.no_unroll()) as r:
+                emit.store(b, b.extract_element(b.load(acc[j][0], typ=rvec), r), mrow,
+                           b.add(b.add(c0, i64(j)), b.mul(r, ldm)), "float32")
 
-    def _columns(self, up: Any, vb: Any, mrow: Any, cin: Any, cols: Any, rows: int,
-                 width: int, ldv: Any, ldm: Any, c0: Any) -> None:
+    def _columns(self, up: Any, vb: Any, mrow: Any, cin: Any, cols: Any, ldv: Any, ldm: Any,
+                 c0: Any, rows: int, width: int) -> None:
         """Columns [c0, c0 + 16 * width) of the block's rows, in R x width registers."""
         b, vec, i64 = self.b, self.vec, emit.i64
         acc = [[emit.alloca(b, vec, self.zero) for _ in range(width)] for _ in range(rows)]
@@ -198,9 +255,10 @@ def _module(rows: int, nvb: int, by_column: bool) -> emit.KernelModule:
 
 def _compiled(key: tuple[Any, ...], build: Any, name: str, nargs: int) -> Any:
     f = _FUNCS.get(key)
-    if f is None:
-        address = emit.compile_recipe(("winograd_gemm", *key), build, [name])[name]
-        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * nargs)(address)
+    if f is None:  # (compiled meanwhile on a first-ever start: emit.function_later)
+        f = _FUNCS[key] = emit.function_later(("winograd_gemm", *key),
+                                              lambda: build().text(), f"__NAME__{name}",
+                                              nargs)
     return f
 
 
