@@ -174,16 +174,18 @@ def _rows(calls):
     return out
 
 
-@pytest.mark.parametrize("parts,per_part", [(1, 1), (2, 1), (3, 2), (7, 3)])
-@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("parts,per_part", [(1, 1), (2, 1), (3, 2), (7, 3), (16, 1)])
+@pytest.mark.parametrize("native,from_back", [(True, True), (True, False), (False, True)])
 def test_parallel_calls_run_every_call_once_in_its_parts_order(parts, per_part, native,
-                                                               monkeypatch):
+                                                               from_back, monkeypatch):
     """Part p's calls (memset of its own bytes, then a memmove over them, then ...) run in
-    order, once: the bytes end as the last call of the part left them."""
+    order, once: the bytes end as the last call of the part left them (pool threads taking
+    parts from the back or, as the caller, from the front)."""
     import numpy as np
 
     monkeypatch.setitem(threads._STATE, "n", 2)
     monkeypatch.setattr(threads, "NATIVE_HANDOFF", native)
+    monkeypatch.setattr(threads, "POOL_FROM_BACK", from_back)
     memset, memmove = _libc("memset"), _libc("memmove")
     buf = np.zeros((parts, 64), np.uint8)
     src = np.arange(64, dtype=np.uint8)
@@ -224,6 +226,32 @@ def test_parallel_calls_run_parts_at_the_same_time(monkeypatch):
     start = time.perf_counter()
     threads.parallel_calls(calls)
     assert flag[0] == 1 and time.perf_counter() - start < 2.5
+
+
+def test_the_pool_thread_takes_parts_from_the_back(monkeypatch):
+    """Part 0 (the caller's first) waits for flag A, part 1 for flag B (2 s cap each), part 2
+    sets both: the pool's thread takes part 2 first (from the back), so the call ends at
+    once; taking part 1 first it would wait out its 2 s cap."""
+    import ctypes
+    import time
+
+    import numpy as np
+
+    from tostatic.codegen.spin import spinner
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    monkeypatch.setattr(threads, "POOL_FROM_BACK", True)
+    threads._compiled_waits()
+    flags = np.zeros(2, np.int64)
+    per_us = threads._cycles_per_us(spinner())
+    args = np.array([0, int(per_us * 2e6), 0], np.int64)
+    wait, memset = ctypes.cast(spinner(), ctypes.c_void_p).value, _libc("memset")
+    calls = _rows([[wait, flags[:1].ctypes.data, args.ctypes.data],
+                   [wait, flags[1:].ctypes.data, args.ctypes.data],
+                   [memset, flags.ctypes.data, 1, 1], [memset, flags[1:].ctypes.data, 1, 1]])
+    start = time.perf_counter()
+    threads.parallel_calls(calls, np.array([0, 1, 2, 4], np.int64))
+    assert list(flags) == [1, 1] and time.perf_counter() - start < 1.5
 
 
 def test_parallel_calls_nested_in_a_part_run_on_the_calling_thread(monkeypatch):

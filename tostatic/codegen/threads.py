@@ -378,7 +378,8 @@ def parallel_calls(calls: Any, starts: Any = None) -> None:
         _start_workers(min(parts, num_threads()) - 1)
         serial = next(_serials)
         _task[1], _task[2], _task[3] = 0, calls.ctypes.data, starts.ctypes.data
-        _task[0] = (serial & 0x7FFFFFFF) << 32 | parts << 16  # (claims open)
+        _task[0] = (serial & 0x7FFFFFFF) << 32 | parts << 16 | (_FROM_BACK if POOL_FROM_BACK
+                                                                 else 0)  # (claims open)
         _ctl[3] = ctypes.addressof(_task)
         _ctl[0] = serial  # (seen by a spinning pool thread)
         for w in _workers:
@@ -399,6 +400,11 @@ def parallel_calls(calls: Any, starts: Any = None) -> None:
 
 _ONE_A_ROW = np.arange(65, dtype=np.int64)
 NATIVE_HANDOFF = True  # False: parallel_calls hands its parts over as Python calls do
+# parallel_calls' pool threads take parts from the back, the caller from the front
+# (codegen/spin.py `work_back`): each core keeps the same end of every layer's rows in its
+# cache (MobileNetV2 / ResNet-50 at batch 1 on two threads: see benchmarks/results.md)
+POOL_FROM_BACK = True
+_FROM_BACK = -(1 << 63)  # the claim word's top bit
 _CALL_TYPE = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * CALL_ARGS)
 
 
