@@ -305,3 +305,25 @@ def test_a_forked_child_starts_its_own_pool(monkeypatch):
         os._exit(0 if ok and sorted(seen) == [0, 1] and len(threads._threads) == 1 else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
+
+
+def test_parallel_calls_read_each_table_where_it_is_now(monkeypatch):
+    """Call tables' addresses are kept by id (threads._address_of): a table changed in place
+    runs its new rows, and fresh tables (dropped after each call, past the cache's size)
+    each run their own."""
+    import numpy as np
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    monkeypatch.setattr(threads, "_ADDRESSES", {})
+    memset = _libc("memset")
+    buf = np.zeros((3, 8), np.uint8)
+    calls = _rows([[memset, buf[0].ctypes.data, 1, 8], [memset, buf[1].ctypes.data, 2, 8]])
+    threads.parallel_calls(calls)
+    calls[1, 1:3] = [buf[2].ctypes.data, 3]
+    threads.parallel_calls(calls)
+    np.testing.assert_array_equal(buf[:, 0], [1, 2, 3])
+    for i in range(1500):
+        threads.parallel_calls(_rows([[memset, buf[i % 3].ctypes.data, i % 251, 8]]),
+                               np.array([0, 1], np.int64))
+        assert buf[i % 3, 7] == i % 251
+    assert len(threads._ADDRESSES) <= 1024
