@@ -10,8 +10,8 @@ from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Block
 
 from conftest import emit
-from tostatic.codegen import (compiled_kernel, depthwise, depthwise_nhwc, elementwise, engine,
-                              epilogue, pool, reduce, rows, threads)
+from tostatic.codegen import (compiled_kernel, depthwise, depthwise_nhwc, direct_conv_nhwc,
+                              elementwise, engine, epilogue, pool, reduce, rows, threads)
 from tostatic.codegen.kernels import kernel_for
 from tostatic.ir import dtypes
 from tostatic.ir import scalar_expr as se
@@ -381,6 +381,7 @@ def test_threads_split_calls_without_changing_results(monkeypatch):
     one = [c() for c in calls]
     monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_THREAD", 1)
     monkeypatch.setattr(threads, "MIN_NATIVE_ELEMENTS", 1)  # (depthwise: parallel_calls)
+    monkeypatch.setattr(depthwise_nhwc, "MIN_PART_ELEMENTS", 1)
     threads.set_num_threads(3)
     try:
         for c, want in zip(calls, one):
@@ -389,3 +390,47 @@ def test_threads_split_calls_without_changing_results(monkeypatch):
         threads._STATE["n"] = None
     with pytest.raises(ValueError, match="at least 1"):
         threads.set_num_threads(0)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_stem_and_max_pool_splits_match_one_thread(monkeypatch, native):
+    """The direct NHWC stem (reading the transposed view of an NCHW image in place) and the
+    max pool, split over 2 threads as machine-code parts (threads.parallel_calls, up to
+    PARTS_PER_THREAD a thread) or as Python parts: bit for bit one thread's result, which
+    agrees with the numpy references."""
+    rng = np.random.default_rng([RNG_SEED, 41])
+    x = random_array(rng, (2, 3, 29, 27), "float32")
+    w = random_array(rng, (20, 3, 3, 3), "float32")
+    bias = random_array(rng, (20,), "float32")
+    relu_of_bias = epilogue.activation_expr("pd.relu", se.arg(0, "float32")
+                                            + se.arg(1, "float32"))
+    stem = direct_conv_nhwc.DirectConvNHWC((2, 29, 27, 3), w, (2, 2), ((1, 1), (0, 1)), (1, 1),
+                                           relu_of_bias, ("bias",))
+    dims = pooling._dims("pd.pool2d", (29, 27), (3, 3), (2, 2), (1, 1), False, "max", False,
+                         False, "EXPLICIT")
+    maxpool = pool.Pool2d(x.shape, x.dtype, dims, True, True)
+
+    def run() -> list[np.ndarray]:
+        y = np.empty(stem.shape, np.float32)
+        for _ in range(2):  # (the second: the prepared call and its rows again)
+            stem.run(x.transpose(0, 2, 3, 1), [bias], y)
+        p = np.empty(maxpool.out_shape, np.float32)
+        maxpool.run(x, p)
+        return [y, p]
+    one = run()
+    monkeypatch.setattr(direct_conv_nhwc, "NATIVE_SPLIT", native)
+    monkeypatch.setattr(pool, "NATIVE_SPLIT", native)
+    monkeypatch.setattr(threads, "MIN_ELEMENTS_PER_THREAD", 1)
+    monkeypatch.setattr(threads, "MIN_NATIVE_ELEMENTS", 1)
+    threads.set_num_threads(2)
+    try:
+        for got, want in zip(run(), one):
+            np.testing.assert_array_equal(got, want)
+    finally:
+        threads._STATE["n"] = None
+    want_stem = conv.Conv2D.run_eager([x, w], conv.Conv2D.normalize_attrs(dict(
+        strides=(2, 2), paddings=(1, 1, 0, 1), dilations=(1, 1), groups=1)))[0]
+    want_stem = np.maximum(want_stem + bias[:, None, None], 0).transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(one[0], want_stem, rtol=1e-5, atol=1e-5 * np.abs(want_stem).max())
+    np.testing.assert_array_equal(one[1], pooling.Pool2D.run_eager([x], pooling.Pool2D.normalize_attrs(
+        dict(ksize=(3, 3), strides=(2, 2), paddings=(1, 1), pooling_type="max")))[0])

@@ -77,8 +77,9 @@ def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stri
         # register blocks of the packed GEMM: one block is no split
         assert calls[0][0] in (calls[0][1], "parts") and calls[0][1] <= 2 if cout > gemm.MR \
             else not calls
-    else:  # output rows a thread
-        assert calls[0] in [(min(oh, 2), min(oh, 2)), ("parts", min(oh, 2))]
+    else:  # output row ranges, ROW_PARTS_PER_THREAD a thread
+        ranges = min(oh, 2 * conv_im2col.ROW_PARTS_PER_THREAD)
+        assert calls[0] in [(ranges, ranges), ("parts", ranges)]
     # (the same floats, but where the split changes which GEMM runs a band: BLAS's or
     # codegen's, each summing in its own order)
     np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6 * float(np.abs(one).max()))
@@ -144,7 +145,9 @@ def test_machine_code_parts_match_one_thread(n, c, cout, hw, k, stride, pad):
         mp.setattr(conv_im2col.threads, "parallel_calls", lambda rows, starts: (
             parts.append(len(starts) - 1), parallel_calls(rows, starts)))
         _, two, kind = run(x, w, stride, pad, epilogue, np.random.default_rng(1))
-    assert kind == "im2col-gen" and max(parts) == 2
+    # (one image's output rows: ROW_PARTS_PER_THREAD ranges a thread)
+    assert kind == "im2col-gen" and max(parts) == (
+        2 * conv_im2col.ROW_PARTS_PER_THREAD if n == 1 and cout <= (hw // stride) ** 2 else 2)
     # (a thread's band of rows may end its columns in the packed GEMM's column kernel where
     # one thread's band had a whole vector: another summation order)
     np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6 * float(np.abs(one).max()))

@@ -136,6 +136,7 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, b
     monkeypatch.setattr(threads, "current", lambda: 2)
     monkeypatch.setitem(codegen_threads._STATE, "n", 2)  # (the pool's: parallel_calls)
     monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)  # split however small
+    monkeypatch.setattr(conv_winograd, "GROUP_SPLIT", False)  # (its own test below)
     parts = []
     split_run = conv_winograd._split_run
     monkeypatch.setattr(conv_winograd, "_split_run", lambda **kw: (
@@ -145,6 +146,34 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, b
     assert kind == f"winograd-f{m}"
     assert parts == [[(0, 3), (3, 7)] if cout == 7 else [(0, 8), (8, 16)]]
     np.testing.assert_array_equal(split, whole)
+    assert_close(whole, want)
+
+
+@pytest.mark.parametrize("batch,group_bytes,epilogue,m", [
+    (4, 1, ("bias", "add", "relu"), 4), (6, 1, (), 2), (8, 2 * 16848, ("add",), 4),
+    (2, 1, ("bias", "relu6"), 2)])
+def test_whole_image_groups_a_thread_give_one_threads_results(any_size, monkeypatch, batch,
+                                                              group_bytes, epilogue, m):
+    """Several image groups: each thread runs the one-thread pipeline over its groups in
+    scratch of its own (winograd_split.group_run): one thread's floats exactly."""
+    monkeypatch.setattr(conv_winograd, "tile_size", lambda *_: m)
+    monkeypatch.setattr(conv_winograd, "GROUP_BYTES", group_bytes)  # 1: an image a group
+    monkeypatch.setattr(conv_winograd, "MAX_PADDING", 100.0)  # the tile GEMM at every size
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((batch, 6, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((16, 6, 3, 3)).astype(np.float32)
+    want, _, whole, _ = run_case(x, w, (1, 1), epilogue, np.random.default_rng(0))
+    monkeypatch.setattr(threads, "current", lambda: 2)
+    monkeypatch.setitem(codegen_threads._STATE, "n", 2)  # (the pool's: parallel_calls)
+    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)  # split however small
+    used = []
+    group_run = conv_winograd.group_run
+    monkeypatch.setattr(conv_winograd, "group_run", lambda **kw: (
+        used.append(len(kw["groups"])), group_run(**kw))[1])
+    for _ in range(2):  # (the second: the same call table again)
+        _, _, split, kind = run_case(x, w, (1, 1), epilogue, np.random.default_rng(0))
+        np.testing.assert_array_equal(split, whole)
+    assert kind == f"winograd-f{m}" and used and used[0] % 2 == 0 and used[0] > 1
     assert_close(whole, want)
 
 

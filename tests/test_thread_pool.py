@@ -174,16 +174,18 @@ def _rows(calls):
     return out
 
 
-@pytest.mark.parametrize("parts,per_part", [(1, 1), (2, 1), (3, 2), (7, 3)])
-@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("parts,per_part", [(1, 1), (2, 1), (3, 2), (7, 3), (16, 1)])
+@pytest.mark.parametrize("native,from_back", [(True, True), (True, False), (False, True)])
 def test_parallel_calls_run_every_call_once_in_its_parts_order(parts, per_part, native,
-                                                               monkeypatch):
+                                                               from_back, monkeypatch):
     """Part p's calls (memset of its own bytes, then a memmove over them, then ...) run in
-    order, once: the bytes end as the last call of the part left them."""
+    order, once: the bytes end as the last call of the part left them (pool threads taking
+    parts from the back or, as the caller, from the front)."""
     import numpy as np
 
     monkeypatch.setitem(threads._STATE, "n", 2)
     monkeypatch.setattr(threads, "NATIVE_HANDOFF", native)
+    monkeypatch.setattr(threads, "POOL_FROM_BACK", from_back)
     memset, memmove = _libc("memset"), _libc("memmove")
     buf = np.zeros((parts, 64), np.uint8)
     src = np.arange(64, dtype=np.uint8)
@@ -224,6 +226,32 @@ def test_parallel_calls_run_parts_at_the_same_time(monkeypatch):
     start = time.perf_counter()
     threads.parallel_calls(calls)
     assert flag[0] == 1 and time.perf_counter() - start < 2.5
+
+
+def test_the_pool_thread_takes_parts_from_the_back(monkeypatch):
+    """Part 0 (the caller's first) waits for flag A, part 1 for flag B (2 s cap each), part 2
+    sets both: the pool's thread takes part 2 first (from the back), so the call ends at
+    once; taking part 1 first it would wait out its 2 s cap."""
+    import ctypes
+    import time
+
+    import numpy as np
+
+    from tostatic.codegen.spin import spinner
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    monkeypatch.setattr(threads, "POOL_FROM_BACK", True)
+    threads._compiled_waits()
+    flags = np.zeros(2, np.int64)
+    per_us = threads._cycles_per_us(spinner())
+    args = np.array([0, int(per_us * 2e6), 0], np.int64)
+    wait, memset = ctypes.cast(spinner(), ctypes.c_void_p).value, _libc("memset")
+    calls = _rows([[wait, flags[:1].ctypes.data, args.ctypes.data],
+                   [wait, flags[1:].ctypes.data, args.ctypes.data],
+                   [memset, flags.ctypes.data, 1, 1], [memset, flags[1:].ctypes.data, 1, 1]])
+    start = time.perf_counter()
+    threads.parallel_calls(calls, np.array([0, 1, 2, 4], np.int64))
+    assert list(flags) == [1, 1] and time.perf_counter() - start < 1.5
 
 
 def test_parallel_calls_nested_in_a_part_run_on_the_calling_thread(monkeypatch):
@@ -277,3 +305,25 @@ def test_a_forked_child_starts_its_own_pool(monkeypatch):
         os._exit(0 if ok and sorted(seen) == [0, 1] and len(threads._threads) == 1 else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
+
+
+def test_parallel_calls_read_each_table_where_it_is_now(monkeypatch):
+    """Call tables' addresses are kept by id (threads._address_of): a table changed in place
+    runs its new rows, and fresh tables (dropped after each call, past the cache's size)
+    each run their own."""
+    import numpy as np
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    monkeypatch.setattr(threads, "_ADDRESSES", {})
+    memset = _libc("memset")
+    buf = np.zeros((3, 8), np.uint8)
+    calls = _rows([[memset, buf[0].ctypes.data, 1, 8], [memset, buf[1].ctypes.data, 2, 8]])
+    threads.parallel_calls(calls)
+    calls[1, 1:3] = [buf[2].ctypes.data, 3]
+    threads.parallel_calls(calls)
+    np.testing.assert_array_equal(buf[:, 0], [1, 2, 3])
+    for i in range(1500):
+        threads.parallel_calls(_rows([[memset, buf[i % 3].ctypes.data, i % 251, 8]]),
+                               np.array([0, 1], np.int64))
+        assert buf[i % 3, 7] == i % 251
+    assert len(threads._ADDRESSES) <= 1024

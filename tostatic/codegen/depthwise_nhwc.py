@@ -31,6 +31,9 @@ _FUNCS: dict[tuple[Any, ...], Any] = {}
 # dims argument: [H, W, C, OH, OW, pad_top, pad_left, first and end output column with all
 # taps inside, first row, end row] (rows: N * OH)
 _DIMS = 11
+# a part of the row split: at least this many elements (MACs / MACS_PER_ELEMENT); below
+# threads.MIN_NATIVE_ELEMENTS, as MobileNetV2's 14x14 and 7x7 layers (20-40 us on one thread)
+MIN_PART_ELEMENTS = 1 << 12
 UNROLL = 4  # output pixels a step of the inner loop (independent sums to hide the latency)
 
 
@@ -194,8 +197,7 @@ class DepthwiseNHWC(PreparedKernel):
         ptrs = (ctypes.c_void_p * max(1, len(extras)))(*[e.ctypes.data for e in extras])
         base = (x.ctypes.data, self.w.ctypes.data, ctypes.addressof(ptrs), out.ctypes.data)
         zeros = self.zeros.ctypes.data
-        parts = threads.parts_for(self.rows, self.cost // MACS_PER_ELEMENT,
-                                  threads.MIN_NATIVE_ELEMENTS)
+        parts = threads.parts_for(self.rows, self.cost // MACS_PER_ELEMENT, MIN_PART_ELEMENTS)
         if parts > 1:  # output rows a part, machine code only: no GIL switch to hand it over
             dims = np.array([self.dims[:9] + [a, b] for a, b in threads.bounds(self.rows, parts)],
                             np.int64)

@@ -29,6 +29,10 @@ _FUNCS: dict[tuple[Any, ...], Any] = {}
 MAX_INPUT_CHANNELS = 4
 MAX_VECTORS = 4  # C_out up to 64 floats (AVX-512)
 UNROLL = 4
+# the row split as machine-code parts (threads.parallel_calls: no GIL switch, up to
+# PARTS_PER_THREAD a thread, so a pool thread waking late after an idle costs the caller no
+# wait); False: Python parts (threads.parallel_for), for A/B runs
+NATIVE_SPLIT = True
 # dims: [H, W, OH, OW, pad_top, pad_left, stride n, h, w, c of x (elements), first row,
 # end row] (rows: N * OH)
 _DIMS = 12
@@ -186,6 +190,23 @@ class DirectConvNHWC:
         itemsize = self.dtype.itemsize
 
         def call(xa: int, strides: tuple[int, ...], x: np.ndarray) -> None:
+            if NATIVE_SPLIT and threads.num_threads() > 1:
+                parts = threads.parts_for(self.rows, self.cost // 8, threads.MIN_NATIVE_ELEMENTS)
+                if parts > 1:  # output rows a part, taken with no GIL switch (parallel_calls)
+                    key = (strides, parts)
+                    table = chunks.get(key)
+                    if table is None:
+                        if len(chunks) > 16:
+                            chunks.clear()
+                        dims = np.array([self.dims + [s // itemsize for s in strides] + [a, b]
+                                         for a, b in threads.bounds(self.rows, parts)], np.int64)
+                        calls = threads.part_calls(self.f, [0, *rest], dims, [zero] * parts)
+                        table = chunks[key] = (calls, dims)
+                    _keep = (ptrs, extras, out, table)  # noqa: F841 (alive while it runs)
+                    table[0][:, 1] = xa  # (one call at a time uses the table)
+                    threads.parallel_calls(table[0])
+                    return
+
             def chunk(a: int, b: int) -> None:
                 dims = chunks.get((strides, a, b))
                 if dims is None:

@@ -354,9 +354,13 @@ def parallel_calls(calls: Any, starts: Any = None) -> None:
     thread spinning in codegen/spin.py's loop takes a part without the GIL or a wake-up
     (~1 us: no GIL switch, which costs tens of us), the calling thread runs the parts no
     pool thread took, then waits for the others. Both arrays stay unchanged while it runs."""
+    starts_at = 0
     if starts is None:
-        starts = _ONE_A_ROW[:len(calls) + 1] if len(calls) < len(_ONE_A_ROW) else \
-            np.arange(len(calls) + 1, dtype=np.int64)
+        if len(calls) < len(_ONE_A_ROW):
+            starts, starts_at = _ONE_A_ROW[:len(calls) + 1], _ONE_A_ROW_AT
+        else:
+            starts = np.arange(len(calls) + 1, dtype=np.int64)
+            starts_at = starts.ctypes.data
     parts = len(starts) - 1
     native = _compiled_waits().get("pool")
     if native is None or not NATIVE_HANDOFF or parts >= 1 << 16:
@@ -371,14 +375,16 @@ def parallel_calls(calls: Any, starts: Any = None) -> None:
         parallel(part, parts, min(parts, num_threads()))
         return
     if parts <= 1 or num_threads() <= 1 or not _busy.acquire(blocking=False):
-        task = (ctypes.c_int64 * 4)(parts << 16, 0, calls.ctypes.data, starts.ctypes.data)
+        task = (ctypes.c_int64 * 4)(parts << 16, 0, _address_of(calls),
+                                    starts_at or _address_of(starts))
         native["work"](ctypes.addressof(task))  # all here: nested, concurrent or small
         return
     try:
         _start_workers(min(parts, num_threads()) - 1)
         serial = next(_serials)
-        _task[1], _task[2], _task[3] = 0, calls.ctypes.data, starts.ctypes.data
-        _task[0] = (serial & 0x7FFFFFFF) << 32 | parts << 16  # (claims open)
+        _task[1], _task[2], _task[3] = 0, _address_of(calls), starts_at or _address_of(starts)
+        _task[0] = (serial & 0x7FFFFFFF) << 32 | parts << 16 | (_FROM_BACK if POOL_FROM_BACK
+                                                                 else 0)  # (claims open)
         _ctl[3] = ctypes.addressof(_task)
         _ctl[0] = serial  # (seen by a spinning pool thread)
         for w in _workers:
@@ -398,7 +404,28 @@ def parallel_calls(calls: Any, starts: Any = None) -> None:
 
 
 _ONE_A_ROW = np.arange(65, dtype=np.int64)
+_ONE_A_ROW_AT = _ONE_A_ROW.ctypes.data
+# parallel_calls' arrays' addresses by id (`.ctypes.data` costs 0.9 us, two a call: a third
+# of the call): a kernel's call table is made once and passed every run; the array is kept
+# with its entry, so its id is never another array's
+_ADDRESSES: dict[int, tuple[np.ndarray, int]] = {}
+
+
+def _address_of(a: np.ndarray) -> int:
+    hit = _ADDRESSES.get(id(a))
+    if hit is None:
+        if len(_ADDRESSES) >= 1024:
+            _ADDRESSES.clear()
+        hit = _ADDRESSES[id(a)] = (a, a.ctypes.data)
+    return hit[1]
+
+
 NATIVE_HANDOFF = True  # False: parallel_calls hands its parts over as Python calls do
+# parallel_calls' pool threads take parts from the back, the caller from the front
+# (codegen/spin.py `work_back`): each core keeps the same end of every layer's rows in its
+# cache (MobileNetV2 / ResNet-50 at batch 1 on two threads: see benchmarks/results.md)
+POOL_FROM_BACK = True
+_FROM_BACK = -(1 << 63)  # the claim word's top bit
 _CALL_TYPE = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * CALL_ARGS)
 
 

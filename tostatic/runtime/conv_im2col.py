@@ -33,6 +33,10 @@ BAND_WEIGHT_BYTES = 256 << 10  # weights read again each band: at most this (L2-
 BAND_GEMM = True  # codegen's packed GEMM (else np.matmul)
 # below this many flops one thread (a part of 8 MFLOP runs ~50 us; a hand-off costs 20-40)
 MIN_SPLIT_FLOPS = 16_000_000
+# one image's row ranges a thread (each with its own patch buffer), taken by whichever thread
+# is free: after an idle the pool's thread starts ~0.5 ms late (a sleeping vCPU's wake-up
+# here), and with one range a thread the caller waited for its whole late half
+ROW_PARTS_PER_THREAD = 2
 
 
 def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, strides: Any,
@@ -70,7 +74,8 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     # one thread, 1.46 on two); then the patches are written once and each thread multiplies
     # its output channels
     by_channels = n == 1 and workers > 1 and cout > oh * ow
-    ranges = _even(oh, workers) if n == 1 and workers > 1 and not by_channels else [(0, oh)]
+    ranges = _even(oh, workers * ROW_PARTS_PER_THREAD) \
+        if n == 1 and workers > 1 and not by_channels else [(0, oh)]
     rows = max(y1 - y0 for y0, y1 in ranges)
     # bands where BLAS repacks small weights per band, or codegen's GEMM takes every band
     # and reads weights that stay in L2 (bigger ones, streamed once a band, lose)

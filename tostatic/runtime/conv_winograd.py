@@ -10,9 +10,12 @@ M = U @ V [alpha^2, C_out, tiles], and transformed back by a kernel that applies
 conv's epilogue (bias, residual add, activation) while writing each output row. On several
 threads (runtime/winograd_split.py) each group takes two hand-offs: the input transform by
 input planes, then the GEMMs + output transform by output channels; below MIN_SPLIT_FLOPS
-one thread. (Whole image groups to each thread, one hand-off a convolution at batch 8, were
-measured slower on this 2-core machine while the pool's threads could share the caller's
-core: ResNet-50 batch 8, 635 against 493 ms.)
+one thread. With several images (GROUP_SPLIT), the image groups are made a multiple of the
+threads in number and each thread runs the one-thread pipeline over whole groups, in scratch
+of its own: one hand-off a convolution, and no thread reads V the other core wrote
+(ResNet-50 batch 8 on two threads: its F(4x4) layers 28.7 -> 21.3 ms, the model 0.94x,
+interleaved; measured slower, 635 against 493 ms, while the pool's threads could still
+share the caller's core).
 
 `winograd_factory` returns None where it does not apply (not 3x3 / stride 1 / dilation 1 /
 groups 1 / float32, an epilogue activation without a scalar rule, TOSTATIC_KERNELS=numpy)
@@ -28,6 +31,7 @@ from tostatic import codegen
 from tostatic.ir import scalar_expr as se
 from tostatic.ops.fused import EPILOGUE_ACTIVATIONS
 from tostatic.runtime import threads
+from tostatic.runtime.winograd_split import group_run
 from tostatic.runtime.winograd_split import split_run as _split_run
 
 # F(4x4) or F(2x2) per layer (tile_size): the fewer GEMM multiplies, counting the tile GEMM's
@@ -48,6 +52,10 @@ NARROW_GEMM = True  # codegen's tile GEMMs (codegen/winograd_gemm.py)
 MAX_PADDING = 1.35
 # below this many GEMM flops a convolution runs on one thread (a hand-off costs 20-40 us)
 MIN_SPLIT_FLOPS = 32_000_000
+# several image groups (batch 8): whole groups a thread (winograd_split.group_run); each
+# layer's phases split over the threads took 0.89x one thread's time there (ResNet-50 b8:
+# the F(4x4) layers 42.4 -> 37.6 ms), whole groups ~0.5x. False: the phases split, for A/B
+GROUP_SPLIT = True
 
 
 def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
@@ -118,6 +126,10 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     th, tw = -(-oh // m), -(-ow // m)
     per_image = th * tw
     group = image_group(n, c, cout, per_image, alpha)
+    if GROUP_SPLIT and n > 1 and threads.current() > 1:
+        # (whole groups a thread: their number a multiple of the threads', none larger)
+        count = -(-(-(-n // group)) // threads.current()) * threads.current()
+        group = -(-n // count)
     tiles = group * per_image
     # codegen's tile GEMMs (codegen/winograd_gemm.py) over U packed once (BLAS repacks its
     # panels every call); V and M rows are then padded to whole 16-float vectors
@@ -132,8 +144,12 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     workers = min(threads.current(), group * c)
     if 2 * alpha * alpha * c * cout * n * per_image < MIN_SPLIT_FLOPS:
         workers = 1  # (two parts would not pay for the hand-offs)
-    scratch = [("wino-v", (alpha * alpha * c * stride_of(tiles),), x.dtype),
-               ("wino-m", (alpha * alpha * cout * stride_of(tiles),), x.dtype),
+    # several image groups a thread, where each thread gets as many (and codegen's tile
+    # GEMM): its own V, M and rows, the one-thread pipeline over its groups, one hand-off
+    groups_each = GROUP_SPLIT and narrow and workers > 1 and -(-n // group) % workers == 0
+    slots = workers if groups_each else 1
+    scratch = [("wino-v", (slots * alpha * alpha * c * stride_of(tiles),), x.dtype),
+               ("wino-m", (slots * alpha * alpha * cout * stride_of(tiles),), x.dtype),
                ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw
                               + 16), x.dtype)]
     plane_in, plane_out = c * h * wd * 4, cout * oh * ow * 4  # bytes per image
@@ -151,6 +167,12 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                            v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
                            m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k),
                            kern))
+        if groups_each:
+            return group_run(groups=groups, slots=slots, v_size=v_flat.size // slots,
+                             m_size=m_flat.size // slots, u_packed=u_packed, rows=rows,
+                             leaves=leaves, f_in=f_in, f_out=f_out, dims_in=(c, h, wd, pt, pl),
+                             dims_out=(cout, oh, ow), tiles=(th, tw, per_image, alpha),
+                             planes=(plane_in, plane_out))
         if workers > 1:
             return _split_run(
                 n=n, c=c, cout=cout, h=h, wd=wd, pt=pt, pl=pl, oh=oh, ow=ow,

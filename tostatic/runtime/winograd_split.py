@@ -137,6 +137,65 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, pt: int, pl: int, o
     return run
 
 
+def group_run(*, groups: Sequence[tuple[Any, ...]], slots: int, v_size: int, m_size: int,
+              u_packed: np.ndarray, rows: np.ndarray, leaves: Sequence[str], f_in: Any,
+              f_out: Any, dims_in: tuple[int, ...], dims_out: tuple[int, ...],
+              tiles: tuple[int, ...], planes: tuple[int, int]) -> Callable[..., None]:
+    """run(x, w, *epilogue operands, out) with `slots` parts of whole image groups, part p
+    the one-thread pipeline (input transform, tile GEMM, output transform: three calls a
+    group) over its groups in V, M and rows of its own (slot p of each scratch): one
+    hand-off a convolution, and no thread reads what another wrote (the phase split above
+    has each read all of V, half of it written by the other core)."""
+    from tostatic.codegen import winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
+
+    th, tw, per_image, alpha = tiles
+    plane_in, plane_out = planes
+    c, cout = dims_in[0], dims_out[0]
+    kept = []  # per part, per group: (first image, kernel, dims in, dims GEMM, dims out)
+    for lo, hi in _even(len(groups), slots):
+        part = []
+        for g0, count, v, _mm, kern in groups[lo:hi]:
+            k = v.shape[2]
+            part.append((g0, kern,
+                         np.array([*dims_in, th, tw, k, 0, count * c], np.int64),
+                         winograd_gemm.dims(0, alpha * alpha, c, cout, count * per_image, k, k),
+                         np.array([*dims_out, th, tw, k, 0, count * cout], np.int64)))
+        kept.append(part)
+    bias = np.array([leaf == "bias" for leaf in leaves], bool)
+    native: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, list[Any]]] = {}
+    v_at, m_at, u_at = (a.ctypes.data for a in (groups[0][2], groups[0][3], u_packed))
+
+    def table(x_at: int, out_at: int, addresses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = (x_at, out_at, *addresses.tolist())
+        if key not in native:
+            if len(native) > 8:
+                native.clear()
+            calls: list[list[int]] = []
+            starts, extras_kept = [0], []
+            for p, part in enumerate(kept):
+                v, mm, r = v_at + p * v_size * 4, m_at + p * m_size * 4, rows[p].ctypes.data
+                for g0, kern, d_in, d_gemm, d_out in part:
+                    extras = np.zeros(max(1, len(leaves)), np.int64)
+                    extras[:len(leaves)] = addresses[:len(leaves)] + np.where(bias, 0,
+                                                                               g0 * plane_out)
+                    extras_kept.append(extras)
+                    calls += [[_at(f_in), x_at + g0 * plane_in, v, r, d_in.ctypes.data],
+                              [_at(kern), u_at, v, mm, d_gemm.ctypes.data],
+                              [_at(f_out), mm, out_at + g0 * plane_out,
+                               extras.ctypes.data, r, d_out.ctypes.data]]
+                starts.append(len(calls))
+            native[key] = (_rows(calls), np.array(starts, np.int64), extras_kept)
+        return native[key][:2]
+
+    def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
+            _keep: Any = (kept, rows, u_packed, groups)) -> None:
+        x = np.ascontiguousarray(x)
+        ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
+        addresses = np.array([a.ctypes.data for a in ops] or [0], np.int64)
+        threads.parallel_calls(*table(x.ctypes.data, out.ctypes.data, addresses))
+    return run
+
+
 def _at(f: Any) -> int:
     """A compiled kernel's address (a ctypes function)."""
     return ctypes.cast(f, ctypes.c_void_p).value
