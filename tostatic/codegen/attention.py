@@ -5,12 +5,13 @@ no library), the mask row added and the softmax taken in place (rows.add_masked_
 the same module), then p_u v_u by the gemm straight into the unit's columns of the result.
 
     void heads(q, k, v, out, scores, mask, i64 *dims)
-    dims = [lo, hi, batch, sq, sk, d, q row, q batch, k row, k batch, v row, v batch,
+    dims = [lo, hi, heads, sq, sk, d, q row, q batch, k row, k batch, v row, v batch,
             out row, out batch, mask step, gemm address]   (strides in elements)
 
-Unit u is head u / batch of image u % batch; its scores are the [sq, sk] block u of
-`scores` ([heads, batch, sq, sk], head-major as runtime/attention.py keeps them), its mask row
-mask + (u % batch) * mask step. The gemm is CBLAS's ?gemm (row-major), with 64-bit integers
+Unit u is head u % heads of image u / heads (image-major: a part's units are whole images'
+rows where every head reads and writes, the rows a GEMM split by rows gives the same thread);
+its scores are the [sq, sk] block u of `scores` ([batch, heads, sq, sk]), its mask row
+mask + (u / heads) * mask step. The gemm is CBLAS's ?gemm (row-major), with 64-bit integers
 (OpenBLAS's ILP64 builds, as numpy's wheels ship) or 32-bit ones (`index_bits`).
 """
 from __future__ import annotations
@@ -37,14 +38,14 @@ def _module(dtype: str, index_bits: int) -> emit.KernelModule:
                                                 it, t, PTR, it])
     fn, b = km.function("heads", [PTR] * 7)
     q, k, v, out, scores, mask, dims = fn.args
-    lo, hi, batch, sq, sk, d, qr, qb, kr, kb, vr, vb, orow, ob, mstep, address = (
+    lo, hi, heads, sq, sk, d, qr, qb, kr, kb, vr, vb, orow, ob, mstep, address = (
         b.load(emit.element(b, dims, emit.i64(i), "int64"), typ=I64) for i in range(DIMS))
     gemm = _Indirect(b.inttoptr(address, PTR), gemm_type)
 
     def n(x: Any) -> Any:  # a BLAS integer
         return x if index_bits == 64 else b.trunc(x, it)
     with emit.loop(b, lo, hi) as u:
-        h, image = b.sdiv(u, batch), b.srem(u, batch)
+        h, image = b.srem(u, heads), b.sdiv(u, heads)
         col = b.mul(h, d)
 
         def at(base: Any, step: Any) -> Any:  # the unit's first row and column

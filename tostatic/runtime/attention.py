@@ -10,10 +10,12 @@ Masks the kernel takes: none, or [batch or 1, 1, 1, seq_k] (padding masks, as BE
 another shape keeps the op's eager (the reference, which broadcasts any).
 
 Where the process's BLAS has a CBLAS gemm (`blas_gemm`: numpy's OpenBLAS), the three steps
-run as machine code instead (codegen/attention.py), unit by unit ((head, image) pairs: a
-unit's scores are softmaxed while they are in cache, and p v follows), the units split into
-parts that threads.parallel_calls runs GIL-free: a Python part costs 10-17 us to hand over and
-takes the GIL between its three calls; a machine-code part a microsecond or two.
+run as machine code instead (codegen/attention.py), unit by unit ((image, head) pairs,
+image-major: a unit's scores are softmaxed while they are in cache, and p v follows; a part
+holds whole images, the rows a GEMM split by rows gives the same thread), the units split
+into parts that threads.parallel_calls runs GIL-free: a Python part costs 10-17 us to hand
+over and takes the GIL between its three calls; a machine-code part a microsecond or two.
+(BERT's batch 1 on two threads: 124 -> 68 us a call; batch 8: 480 -> 443 us.)
 """
 from __future__ import annotations
 
@@ -75,8 +77,8 @@ def _index_bits(lib: Any, prefix: str) -> int:
     return 64 if b"USE64BITINT" in (config() or b"") else 32
 
 
-def _native(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, d: int,
-            gemm: tuple[int, int]) -> np.ndarray | None:
+def _native(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, heads: int,
+            d: int, gemm: tuple[int, int]) -> np.ndarray | None:
     """The dims of codegen/attention.py's `heads` for these arrays (their row and image
     strides in elements), or None where BLAS cannot read them as they lie (a last dim not
     unit-stride, rows closer than a head's d, negative strides)."""
@@ -87,8 +89,8 @@ def _native(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, d: int
         if st[2] != size or any(x % size or x < 0 for x in st) or st[1] < d * size:
             return None
         steps += [st[1] // size, st[0] // size]
-    b, sq, _ = q.shape
-    return np.array([0, 0, b, sq, k.shape[1], d, *steps, 0, gemm[0]], np.int64)
+    sq = q.shape[1]
+    return np.array([0, 0, heads, sq, k.shape[1], d, *steps, 0, gemm[0]], np.int64)
 
 
 def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.ndarray
@@ -133,7 +135,7 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
         def prepare(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: tuple[np.ndarray, ...],
                     out: np.ndarray) -> Callable[[], None]:
             m = _address(mask[0] if mask else zeros)  # contiguous (run sees to it)
-            dims = None if gemm is None else _native(q, k, v, out, d, gemm)
+            dims = None if gemm is None else _native(q, k, v, out, heads, d, gemm)
             if dims is not None:
                 dims[14] = mask_step
                 table = np.tile(dims, (unit_parts, 1))
