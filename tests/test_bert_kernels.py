@@ -14,7 +14,7 @@ from tostatic.ops.embedding import LookupTableV2
 from tostatic.ops.fused_attention import FusedAttention
 from tostatic.ops.layer_norm import LayerNorm, LayerNormPlain, LayerNormScaleOnly
 from tostatic.codegen import threads as codegen_threads
-from tostatic.runtime import attention, layer_norm_kernel, threads
+from tostatic.runtime import attention, embedding_kernel, layer_norm_kernel, threads
 from tostatic.runtime.attention import attention_factory
 from tostatic.runtime.embedding_kernel import embedding_factory
 from tostatic.runtime.layer_norm_kernel import layer_norm_factory
@@ -275,6 +275,31 @@ def test_embedding_bound_kernel_padding_and_errors():
     with pytest.raises(OutOfRangeError, match="lookup_table_v2"):
         run_bound(embedding_factory(LookupTableV2, {"padding_idx": -1}, [ids, w], out,
                                     [False, True]), [bad, w], out)
+
+
+@pytest.mark.parametrize("id_dtype,dtype", [("int64", "float32"), ("int32", "float64")])
+def test_embedding_gather_split_over_threads(monkeypatch, id_dtype, dtype):
+    """Two threads: parts of the ids gathered as machine code (codegen/gather.py through
+    threads.parallel_calls), the same rows as numpy's indexing; a bad id in any part falls
+    back to the eager (the op's error)."""
+    rng = np.random.default_rng(10)
+    w = rng.standard_normal((50, 7)).astype(dtype)
+    ids = rng.integers(0, 50, (3, 41)).astype(id_dtype)
+    monkeypatch.setattr(embedding_kernel, "MIN_NATIVE_ELEMENTS", 16)
+    monkeypatch.setattr(codegen_threads, "_STATE", {"n": 2})
+    calls = []
+    real = embedding_kernel.parallel_calls
+    monkeypatch.setattr(embedding_kernel, "parallel_calls",
+                        lambda rows_: (calls.append(len(rows_)), real(rows_)))
+    out = np.empty((3, 41, 7), dtype)
+    bound = embedding_factory(LookupTableV2, {"padding_idx": 3}, [ids, w], out, [False, True])
+    want = w[ids] * (ids != 3)[..., None]
+    np.testing.assert_array_equal(run_bound(bound, [ids, w], out), want)
+    assert calls == [8, 8]
+    bad = ids.copy()
+    bad[2, 40] = 50  # the last part's last id
+    with pytest.raises(OutOfRangeError, match="lookup_table_v2"):
+        run_bound(bound, [bad, w], out)
 
 
 class PositionIds(tostatic.nn.Layer):
