@@ -13,7 +13,8 @@ from tostatic.ir.errors import OutOfRangeError
 from tostatic.ops.embedding import LookupTableV2
 from tostatic.ops.fused_attention import FusedAttention
 from tostatic.ops.layer_norm import LayerNorm, LayerNormPlain, LayerNormScaleOnly
-from tostatic.runtime import threads
+from tostatic.codegen import threads as codegen_threads
+from tostatic.runtime import attention, embedding_kernel, layer_norm_kernel, threads
 from tostatic.runtime.attention import attention_factory
 from tostatic.runtime.embedding_kernel import embedding_factory
 from tostatic.runtime.layer_norm_kernel import layer_norm_factory
@@ -93,8 +94,52 @@ def test_fused_attention_kernel_and_eager_match_the_reference(b, sq, sk, heads, 
 
 
 def test_fused_attention_splits_heads_over_threads(monkeypatch):
-    """Enough work for two threads: each takes a range of heads (and their score rows)."""
+    """Enough work for two threads: machine-code parts of (head, image) units, run by
+    threads.parallel_calls (each part's scores rows its own); equal to one thread's result."""
+    rng = np.random.default_rng(7)
+    q, k, v, mask = qkv_case(rng, 2, 64, 64, 4, 32, "float32", "padding")
+    results = {}
+    real = threads.parallel_calls
+    for workers in (1, 2):
+        monkeypatch.setattr(threads, "_requested", workers)
+        monkeypatch.setattr(codegen_threads, "_STATE", {"n": workers})
+        out = np.empty((2, 64, 128), np.float32)
+        calls = []
+        monkeypatch.setattr(threads, "parallel_calls",
+                            lambda rows, starts=None: (calls.append(len(rows)), real(rows)))
+        results[workers] = run_bound(attention_factory({"num_heads": 4}, [q, k, v, mask], out),
+                                     [q, k, v, mask], out)
+        assert calls == [] if workers == 1 else (len(calls) == 2 and min(calls) > 1)
+    np.testing.assert_array_equal(results[2], results[1])
+    np.testing.assert_allclose(results[2], attention_reference(q, k, v, mask, 4), rtol=2e-5,
+                               atol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_attention_odd_units_split_like_one_thread(monkeypatch, dtype):
+    """Odd sizes cut into as many parts as there are units (heads x images), unequal
+    strides for q, k, v and out (a wider output buffer's columns), a shared mask row."""
+    rng = np.random.default_rng(8)
+    q, k, v, mask = qkv_case(rng, 3, 13, 11, 3, 5, dtype, "shared")
+    monkeypatch.setattr(attention, "MIN_NATIVE_ELEMENTS", 1)
+    results = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(threads, "_requested", workers)
+        monkeypatch.setattr(codegen_threads, "_STATE", {"n": workers})
+        wide = np.full((3, 13, 20), np.nan, dtype)
+        out = wide[:, :, 2:17]
+        results[workers] = run_bound(attention_factory({"num_heads": 3}, [q, k, v, mask], out),
+                                     [q, k, v, mask], out).copy()
+        assert np.isnan(wide[:, :, :2]).all() and np.isnan(wide[:, :, 17:]).all()
+    np.testing.assert_array_equal(results[2], results[1])
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(results[2], attention_reference(q, k, v, mask, 3), **tol)
+
+
+def test_fused_attention_python_parts_without_blas_gemm(monkeypatch):
+    """No CBLAS gemm found (another BLAS): numpy's matmul, heads split by Python parts."""
     monkeypatch.setattr(threads, "_requested", 2)
+    monkeypatch.setattr(attention, "_GEMM", {"float32": None})
     rng = np.random.default_rng(7)
     q, k, v, mask = qkv_case(rng, 2, 64, 64, 4, 32, "float32", "padding")
     out = np.empty((2, 64, 128), np.float32)
@@ -161,6 +206,51 @@ def test_layer_norm_bound_kernel(cls, dtype):
                                atol=tol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layer_norm_split_rows_equal_one_thread(monkeypatch, dtype):
+    """Two threads: row ranges run as machine-code parts (rows.layer_norm_split through
+    threads.parallel_calls), each row as one thread computes it; the generic kernel too."""
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((4, 77, 35)) * 3 + 1).astype(dtype)
+    scale, bias = (rng.standard_normal(35).astype(dtype) for _ in range(2))
+    attrs = {"epsilon": 1e-5, "begin_norm_axis": 2}
+    monkeypatch.setattr(layer_norm_kernel, "MIN_NATIVE_ELEMENTS", 64)
+    monkeypatch.setattr(codegen_threads, "MIN_NATIVE_ELEMENTS", 64)
+    got, generic = {}, {}
+    real = codegen_threads.parallel_calls
+    for workers in (1, 2):
+        monkeypatch.setattr(codegen_threads, "_STATE", {"n": workers})
+        calls = []
+        monkeypatch.setattr(codegen_threads, "parallel_calls",
+                            lambda rows_, starts=None: (calls.append(len(rows_)), real(rows_)))
+        out = np.empty_like(x)
+        got[workers] = run_bound(layer_norm_factory(("scale", "bias"), attrs, [x, scale, bias],
+                                                    out), [x, scale, bias], out)
+        generic[workers] = rows.layer_norm(x, scale, bias, 1e-5, 2)
+        assert calls == [] if workers == 1 else calls == [8, 8, 8]
+    np.testing.assert_array_equal(got[2], got[1])
+    for a, b_ in zip(generic[2], generic[1]):
+        np.testing.assert_array_equal(a, b_)
+    np.testing.assert_array_equal(generic[2][0], got[1])
+    np.testing.assert_allclose(got[2], LayerNorm.run_eager([x, scale, bias], attrs)[0],
+                               rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-5)
+
+
+def test_softmax_split_rows_equal_one_thread(monkeypatch):
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((5, 61, 29)) * 5).astype(np.float32)
+    monkeypatch.setattr(codegen_threads, "MIN_NATIVE_ELEMENTS", 64)
+    got = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(codegen_threads, "_STATE", {"n": workers})
+        got[workers] = (rows.softmax(x, axis=1), rows.softmax(x, axis=-1, log=True))
+    for a, b_ in zip(got[2], got[1]):
+        np.testing.assert_array_equal(a, b_)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(got[2][0], e / e.sum(axis=1, keepdims=True), rtol=2e-6,
+                               atol=1e-7)
+
+
 def test_embedding_bound_kernel_padding_and_errors():
     rng = np.random.default_rng(9)
     w = rng.standard_normal((10, 6)).astype(np.float32)
@@ -185,6 +275,31 @@ def test_embedding_bound_kernel_padding_and_errors():
     with pytest.raises(OutOfRangeError, match="lookup_table_v2"):
         run_bound(embedding_factory(LookupTableV2, {"padding_idx": -1}, [ids, w], out,
                                     [False, True]), [bad, w], out)
+
+
+@pytest.mark.parametrize("id_dtype,dtype", [("int64", "float32"), ("int32", "float64")])
+def test_embedding_gather_split_over_threads(monkeypatch, id_dtype, dtype):
+    """Two threads: parts of the ids gathered as machine code (codegen/gather.py through
+    threads.parallel_calls), the same rows as numpy's indexing; a bad id in any part falls
+    back to the eager (the op's error)."""
+    rng = np.random.default_rng(10)
+    w = rng.standard_normal((50, 7)).astype(dtype)
+    ids = rng.integers(0, 50, (3, 41)).astype(id_dtype)
+    monkeypatch.setattr(embedding_kernel, "MIN_NATIVE_ELEMENTS", 16)
+    monkeypatch.setattr(codegen_threads, "_STATE", {"n": 2})
+    calls = []
+    real = embedding_kernel.parallel_calls
+    monkeypatch.setattr(embedding_kernel, "parallel_calls",
+                        lambda rows_: (calls.append(len(rows_)), real(rows_)))
+    out = np.empty((3, 41, 7), dtype)
+    bound = embedding_factory(LookupTableV2, {"padding_idx": 3}, [ids, w], out, [False, True])
+    want = w[ids] * (ids != 3)[..., None]
+    np.testing.assert_array_equal(run_bound(bound, [ids, w], out), want)
+    assert calls == [8, 8]
+    bad = ids.copy()
+    bad[2, 40] = 50  # the last part's last id
+    with pytest.raises(OutOfRangeError, match="lookup_table_v2"):
+        run_bound(bound, [bad, w], out)
 
 
 class PositionIds(tostatic.nn.Layer):

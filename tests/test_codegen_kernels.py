@@ -368,7 +368,13 @@ def test_threads_split_calls_without_changing_results(monkeypatch):
                          False, "EXPLICIT")
     x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     relu_of_bias = epilogue.activation_expr("pd.relu", v + se.arg(1, "float32"))
+    # six inputs: more than a parallel_calls row holds (Python parts)
+    six = elementwise.ElementwiseKernel(
+        v * se.arg(1, "float32") + se.arg(2, "float32") - se.arg(3, "float32")
+        + se.arg(4, "float32") * se.arg(5, "float32"), ["float32"] * 6)
     calls = [lambda: sig(x, x[:, :1])[0],
+             lambda: sig(x, x[::-1].copy())[0],  # one dim after collapsing: parts of it
+             lambda: six(x, x[:, :1], x, x[..., :1], x, x)[0],
              lambda: rows.softmax(x, 1),
              lambda: rows.layer_norm(x, None, x[0, 0, 0, :], 1e-5, 3)[0],
              lambda: reduce.reduce(x, "sum", (1,), False, x.dtype),

@@ -112,6 +112,7 @@ class ElementwiseKernel:
         self.fallback = fallback
         self._prepared: dict[tuple[Any, ...], Any] = {}
         self.used = {e.value for e in expr.nodes() if e.kind == "arg"}
+        self._last_calls: tuple[Any, ...] | None = None
 
     def _prepare(self, arrays: Sequence[np.ndarray]) -> Any:
         # an input the expression does not read takes no part in the broadcast
@@ -148,6 +149,12 @@ class ElementwiseKernel:
             return [target]
         pointers = [a.ctypes.data for a in arrays]
         out_p, rows = target.ctypes.data, int(dims_a[0])
+        if len(arrays) + 3 <= threads.CALL_ARGS:
+            parts = threads.parts_for(rows, target.size // rows, threads.MIN_NATIVE_ELEMENTS)
+            if parts > 1:  # machine-code parts: no GIL switch (threads.parallel_calls)
+                calls, _dims = self._calls(prep, parts, (*pointers, out_p))
+                threads.parallel_calls(calls)
+                return [target]
 
         def run(lo: int, hi: int) -> None:
             dims = dims_a if hi - lo == rows else np.array([hi - lo, *dims_a[1:]], np.int64)
@@ -155,6 +162,29 @@ class ElementwiseKernel:
                   *(p + lo * st for p, st in zip(pointers, steps)), out_p + lo * inner)
         threads.parallel_for(rows, target.size // rows, run)
         return [target]
+
+    def _calls(self, prep: tuple[Any, ...], parts: int, pointers: tuple[int, ...]
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """threads.parallel_calls rows and the dims they point at (keep both while they run):
+        the kernel over `parts` ranges of the outermost dim; kept for the last pointers (a
+        plan's buffers recur)."""
+        _, cfunc, dims_a, strides_a, steps, inner = prep
+        key = (id(prep), parts, pointers)
+        last = self._last_calls
+        if last is not None and last[0] == key:
+            return last[1], last[2]
+        spans = threads.bounds(int(dims_a[0]), parts)
+        dims = np.tile(dims_a, (parts, 1))
+        dims[:, 0] = [hi - lo for lo, hi in spans]
+        calls = np.zeros((parts, 1 + threads.CALL_ARGS), np.int64)
+        calls[:, 0] = ctypes.cast(cfunc, ctypes.c_void_p).value
+        calls[:, 1] = dims.ctypes.data + np.arange(parts) * dims.strides[0]
+        calls[:, 2] = strides_a.ctypes.data
+        for p, (lo, _) in enumerate(spans):
+            calls[p, 3:3 + len(pointers)] = [a + lo * st for a, st in
+                                             zip(pointers, [*steps, inner])]
+        self._last_calls = (key, calls, dims)
+        return calls, dims
 
     def _fall_back(self, arrays: Sequence[np.ndarray],
                    out: list[np.ndarray] | None) -> list[np.ndarray]:

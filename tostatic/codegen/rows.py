@@ -8,7 +8,7 @@ pairwise ones, within float rounding); the elementwise steps round as numpy's do
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from llvmlite import ir
@@ -70,7 +70,9 @@ def _softmax_module(dtype: str, log: bool) -> emit.KernelModule:
 
 
 def _layer_norm_module(dtype: str, has_scale: bool, has_bias: bool) -> emit.KernelModule:
-    """void k(x, scale, bias, y, mean, var, rows, n, eps as double)."""
+    """void rows(x, scale, bias, y, mean, var, rows, n, eps as double), and
+    void part(x, scale, bias, y, mean, var, i64 *dims = [lo, hi, n, eps's float64 bits]):
+    rows lo .. hi, integer and pointer arguments only (a threads.parallel_calls part)."""
     t = VALUE_TYPES[dtype]
     km = emit.KernelModule()
     fn, b = km.function("rows", [PTR] * 6 + [I64, I64, emit.F64], noalias=6)
@@ -106,7 +108,21 @@ def _layer_norm_module(dtype: str, has_scale: bool, has_bias: bool) -> emit.Kern
         emit.store(b, mean, mean_p, r, dtype)
         emit.store(b, var, var_p, r, dtype)
     b.ret_void()
+    _rows_part(km, fn, dtype)
     return km
+
+
+def _rows_part(km: emit.KernelModule, rows_fn: ir.Function, dtype: str) -> None:
+    """part(x, scale, bias, y, mean, var, dims): rows_fn on rows dims[0] .. dims[1]."""
+    part, b = km.function("part", [PTR] * 7)
+    x, scale, bias, y, mean, var, dims = part.args
+    lo, hi, n, eps = (b.load(emit.element(b, dims, emit.i64(i), "int64"), typ=I64)
+                      for i in range(4))
+    off = b.mul(lo, n)
+    b.call(rows_fn, [emit.element(b, x, off, dtype), scale, bias, emit.element(b, y, off, dtype),
+                     emit.element(b, mean, lo, dtype), emit.element(b, var, lo, dtype),
+                     b.sub(hi, lo), n, b.bitcast(eps, emit.F64)])
+    b.ret_void()
 
 
 CONTRACT = ("contract",)  # fmul + fadd may become one FMA (rounds once: no less exact)
@@ -137,12 +153,17 @@ def _exp_shifted(b: Any, z: Any, dtype: str) -> Any:
 
 
 def _masked_softmax_module(dtype: str) -> emit.KernelModule:
-    """void k(x, mask, rows, n, group, period, mstride): row r of x becomes
+    km = emit.KernelModule()
+    add_masked_softmax(km, dtype)
+    return km
+
+
+def add_masked_softmax(km: emit.KernelModule, dtype: str) -> ir.Function:
+    """void rows(x, mask, rows, n, group, period, mstride) into km: row r of x becomes
     softmax(x[r] + mask row (r / group) % period, mstride elements apart), in place; the
     exponentials by _exp_shifted, the sum's reciprocal multiplied (within an ulp or two of
     numpy's exp and division)."""
     t = VALUE_TYPES[dtype]
-    km = emit.KernelModule()
     fn, b = km.function("rows", [PTR, PTR] + [I64] * 5)
     x, mask, rows, n, group, period, mstride = fn.args
     with emit.loop(b, 0, rows) as r:
@@ -167,7 +188,7 @@ def _masked_softmax_module(dtype: str) -> emit.KernelModule:
         _row_loop(b, n, lambda j: emit.store(
             b, b.fmul(emit.load(b, xr, j, dtype), inv), xr, j, dtype))
     b.ret_void()
-    return km
+    return fn
 
 
 def masked_softmax_kernel(dtype: str) -> Any:
@@ -190,11 +211,36 @@ def layer_norm_kernel(dtype: str, has_scale: bool, has_bias: bool) -> Any:
                  [P] * 6 + [N, N, ctypes.c_double])
 
 
-def _func(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], argtypes: list[Any]) -> Any:
-    f = _FUNCS.get(key)
+def layer_norm_part(dtype: str, has_scale: bool, has_bias: bool) -> Any:
+    """The ctypes function `part` of _layer_norm_module (x, scale, bias, y, mean, var, dims =
+    [lo, hi, n, eps's float64 bits]): rows lo .. hi, as a threads.parallel_calls part."""
+    if dtype not in se.FLOATS:
+        raise se.NotScalar(f"layer_norm of {dtype}")
+    return _func(("layer_norm", dtype, has_scale, has_bias),
+                 lambda: _layer_norm_module(dtype, has_scale, has_bias), [P] * 7, "part")
+
+
+def layer_norm_split(dtype: str, has_scale: bool, has_bias: bool, addresses: Sequence[int],
+                     rows: int, n: int, eps: float, parts: int) -> Callable[[], None]:
+    """call(): layer_norm of `rows` rows of n over the addresses (x, scale, bias, y, mean,
+    var; 0 for no scale / bias) in `parts` row ranges, run by threads.parallel_calls (machine
+    code parts, no GIL switch: a pool thread takes one within a microsecond or two)."""
+    f = layer_norm_part(dtype, has_scale, has_bias)
+    bits = int(np.array([eps], np.float64).view(np.int64)[0])
+    dims = np.array([[lo, hi, n, bits] for lo, hi in threads.bounds(rows, parts)], np.int64)
+    calls = threads.part_calls(f, addresses, dims)
+    if parts <= 1:
+        return lambda: f(*addresses, dims.ctypes.data)
+    return lambda: threads.parallel_calls(calls) if dims is not None else None
+
+
+def _func(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], argtypes: list[Any],
+          name: str = "rows") -> Any:
+    f = _FUNCS.get((*key, name))
     if f is None:
-        address = emit.compile_recipe(("rows", *key), build, ["rows"])["rows"]
-        f = _FUNCS[key] = ctypes.CFUNCTYPE(None, *argtypes)(address)
+        names = ["rows", "part"] if key[0] == "layer_norm" else ["rows"]
+        address = emit.compile_recipe(("rows", *key), build, names)[name]
+        f = _FUNCS[(*key, name)] = ctypes.CFUNCTYPE(None, *argtypes)(address)
     return f
 
 
@@ -217,9 +263,16 @@ def softmax(x: np.ndarray, axis: int = -1, log: bool = False) -> np.ndarray:
     if out.size:
         f = _func(("softmax", dtype, log), lambda: _softmax_module(dtype, log), [P, P, N, N])
         n, step = xs.shape[-1], xs.shape[-1] * xs.itemsize
-        x_p, o_p = xs.ctypes.data, out.ctypes.data
-        threads.parallel_for(out.size // n, n, lambda a, b: f(x_p + a * step, o_p + a * step,
-                                                              b - a, n))
+        x_p, o_p, total = xs.ctypes.data, out.ctypes.data, out.size // n
+        parts = threads.parts_for(total, n, threads.MIN_NATIVE_ELEMENTS)
+        if parts <= 1:
+            f(x_p, o_p, total, n)
+        else:  # machine-code parts (threads.parallel_calls): rows lo .. hi each
+            calls = np.zeros((parts, 1 + threads.CALL_ARGS), np.int64)
+            calls[:, 0] = ctypes.cast(f, ctypes.c_void_p).value
+            for p, (lo, hi) in enumerate(threads.bounds(total, parts)):
+                calls[p, 1:5] = x_p + lo * step, o_p + lo * step, hi - lo, n
+            threads.parallel_calls(calls)
     return np.moveaxis(out, -1, axis % x.ndim) if moved else out
 
 
@@ -239,17 +292,10 @@ def layer_norm(x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None,
     if not n:
         raise se.NotScalar("layer_norm of empty rows")  # numpy's nan means
     if rows:
-        key = ("layer_norm", dtype, scale is not None, bias is not None)
-        f = _func(key, lambda: _layer_norm_module(dtype, scale is not None, bias is not None),
-                  [P] * 6 + [N, N, ctypes.c_double])
         sc = np.ascontiguousarray(scale, dtype=x.dtype) if scale is not None else None
         bi = np.ascontiguousarray(bias, dtype=x.dtype) if bias is not None else None
-        step, size = n * x.itemsize, x.itemsize
-        sc_p = sc.ctypes.data if sc is not None else None
-        bi_p = bi.ctypes.data if bi is not None else None
-
-        def run(a: int, b: int) -> None:
-            f(xs.ctypes.data + a * step, sc_p, bi_p, y.ctypes.data + a * step,
-              mean.ctypes.data + a * size, var.ctypes.data + a * size, b - a, n, float(epsilon))
-        threads.parallel_for(rows, n, run)
+        addresses = [0 if a is None else a.ctypes.data for a in (xs, sc, bi, y, mean, var)]
+        parts = threads.parts_for(rows, n, threads.MIN_NATIVE_ELEMENTS)
+        layer_norm_split(dtype, sc is not None, bi is not None, addresses, rows, n,
+                         float(epsilon), parts)()
     return [y, mean, var]

@@ -2,7 +2,9 @@
 Variance are training's): codegen's row kernel (codegen.rows) writing Y into the planned
 buffer and the statistics into scratch, its ctypes arguments prepared once per set of
 arrays (codegen.calls.CallCache). The generic compiled kernel allocated three results and
-read five addresses a call: 19 us a call on BERT's [128, 256] rows for a 5 us kernel."""
+read five addresses a call: 19 us a call on BERT's [128, 256] rows for a 5 us kernel. With
+several threads, rows of 1 << 16 elements or more split into parts run by
+threads.parallel_calls (machine code, no GIL switch; rows.layer_norm_split)."""
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
@@ -11,6 +13,7 @@ import numpy as np
 
 from tostatic import codegen
 from tostatic.codegen.calls import CallCache
+from tostatic.codegen.threads import MIN_NATIVE_ELEMENTS, parts_for
 
 
 def layer_norm_factory(weights: Sequence[str], attrs: dict[str, Any],
@@ -27,8 +30,10 @@ def layer_norm_factory(weights: Sequence[str], attrs: dict[str, Any],
     if not rows or not n or any(w.size != n for w in ins[1:]):
         return None
     from tostatic.codegen import rows as row_kernels  # llvmlite loads on first use
-    kernel = row_kernels.layer_norm_kernel(x.dtype.name, "scale" in weights, "bias" in weights)
     eps = float(attrs["epsilon"])
+    dtype, has = x.dtype.name, ("scale" in weights, "bias" in weights)
+    row_kernels.layer_norm_part(dtype, *has)  # (compiled now, not in the first run)
+    parts = parts_for(rows, n, MIN_NATIVE_ELEMENTS)
 
     def bind(arrays: list[np.ndarray]) -> Callable[..., None]:
         stats = arrays[0]
@@ -39,10 +44,11 @@ def layer_norm_factory(weights: Sequence[str], attrs: dict[str, Any],
             named = dict(zip(weights, (w.reshape(-1) for w in given)))  # contiguous: views
             keep = (x, out, stats, *named.values())  # alive as long as the call
             sc, bi = named.get("scale"), named.get("bias")
-            args = (x.ctypes.data, None if sc is None else sc.ctypes.data,
-                    None if bi is None else bi.ctypes.data, out.ctypes.data,
-                    stats.ctypes.data, stats.ctypes.data + rows * x.itemsize, rows, n, eps)
-            return lambda: kernel(*args) if keep else None
+            addresses = (x.ctypes.data, 0 if sc is None else sc.ctypes.data,
+                         0 if bi is None else bi.ctypes.data, out.ctypes.data,
+                         stats.ctypes.data, stats.ctypes.data + rows * x.itemsize)
+            call = row_kernels.layer_norm_split(dtype, *has, addresses, rows, n, eps, parts)
+            return lambda: call() if keep else None
 
         def run(x: np.ndarray, *given: np.ndarray, out: np.ndarray) -> None:
             if x.flags.c_contiguous and all(w.flags.c_contiguous for w in given):
