@@ -267,29 +267,86 @@ def test_parallel_calls_nested_in_a_part_run_on_the_calling_thread(monkeypatch):
     np.testing.assert_array_equal(bufs, [[1] * 4 + [9] * 4, [2] * 4 + [9] * 4])
 
 
+def _asleep(worker):
+    """The pool thread sleeps: on its bell in Python, or in the native loop's futex wait
+    (where every pool thread sleeps: ctl[4] counts them)."""
+    return worker.sleeping or threads._ctl[4] >= len(threads._workers)
+
+
+def _spinning_pool():
+    """Pool threads spin after a wake (SERVE_US) only where they and the caller are no more
+    threads than CPUs; else they go back to sleep at once."""
+    return len(threads._threads) < max(len(threads._allowed), 1)
+
+
+def _eventually(condition, seconds=5.0, poll=0.001):
+    """condition() seen true within `seconds` (poll 0: checked without pause, for a state
+    that lasts SERVE_US only)."""
+    import time
+
+    deadline = time.time() + seconds
+    while not condition():
+        if time.time() > deadline:
+            return False
+        if poll:
+            time.sleep(poll)
+    return True
+
+
 def test_a_run_wakes_the_pool_and_it_sleeps_again_after(monkeypatch):
     """begin_run wakes the sleeping pool thread (it spins during the run), end_run lets it
     sleep once IDLE_US passed; the run count never goes below 0."""
-    import time
-
     monkeypatch.setitem(threads._STATE, "n", 2)
     threads.parallel(lambda lo, hi, part: None, 2, 2)
     worker = threads._workers[0]
-    deadline = time.time() + 5
-    while not worker.sleeping and time.time() < deadline:
-        time.sleep(0.01)
-    assert worker.sleeping or threads._compiled_waits().get("pool") is None
+    assert _eventually(lambda: _asleep(worker)) or threads._compiled_waits().get("pool") is None
     threads.begin_run()
     try:
-        assert not worker.sleeping and threads._ctl[2] >= 1
+        assert threads._ctl[2] >= 1
+        assert _eventually(lambda: not _asleep(worker), poll=0) or not _spinning_pool()
     finally:
         threads.end_run()
     threads.end_run()  # (unmatched: stays at 0)
     assert threads._ctl[2] == 0
-    deadline = time.time() + 5
-    while not worker.sleeping and time.time() < deadline:
-        time.sleep(0.01)
-    assert worker.sleeping
+    assert _eventually(lambda: _asleep(worker))
+
+
+@pytest.mark.skipif(not threads.SLEEP_NATIVE, reason="the futex sleep is Linux's")
+def test_the_pool_thread_sleeps_in_native_code_and_a_call_wakes_it(monkeypatch):
+    """Past its spin the pool thread waits in the native loop's futex (counted in ctl[4]),
+    not in Python; a native call wakes it there and it takes its part: part 0 (the
+    caller's) waits for the flag only part 1 sets, so the call ends at once only if the
+    sleeping thread woke and ran part 1 (else the caller runs it after a 2 s wait); a
+    Python call wakes it too."""
+    import ctypes
+    import time
+
+    import numpy as np
+
+    from tostatic.codegen.spin import spinner
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    monkeypatch.setattr(threads, "POOL_FROM_BACK", True)
+    if threads._compiled_waits().get("pool") is None:
+        pytest.skip("no native pool on this host")
+    threads.parallel(lambda lo, hi, part: None, 2, 2)
+    worker = threads._workers[0]
+    for _ in range(3):
+        assert _eventually(lambda: threads._ctl[4] == len(threads._workers))
+        assert not worker.sleeping
+        flag = np.zeros(1, np.int64)
+        per_us = threads._cycles_per_us(spinner())
+        args = np.array([0, int(per_us * 2e6), 0], np.int64)
+        wait = ctypes.cast(spinner(), ctypes.c_void_p).value
+        calls = _rows([[wait, flag.ctypes.data, args.ctypes.data],
+                       [_libc("memset"), flag.ctypes.data, 1, 1]])
+        start = time.perf_counter()
+        threads.parallel_calls(calls)
+        assert flag[0] == 1 and time.perf_counter() - start < 1.0
+    assert _eventually(lambda: threads._ctl[4] == len(threads._workers))
+    seen = []
+    threads.parallel(lambda lo, hi, part: seen.append(threading.get_ident()), 2, 2)
+    assert len(seen) == 2
 
 
 def test_a_forked_child_starts_its_own_pool(monkeypatch):

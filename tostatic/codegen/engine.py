@@ -44,6 +44,7 @@ def _init() -> dict[str, Any]:
         return _STATE
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
+    llvm.initialize_native_asmparser()  # (inline asm: codegen/spin.py's futex call)
     cpu = llvm.get_host_cpu_name()
     features = llvm.get_host_cpu_features().flatten()
     target = llvm.Target.from_triple(llvm.get_process_triple())

@@ -10,9 +10,14 @@ runs). The extra cycles (to let the pool thread drop the GIL first) are 0 by def
 stores args[3] (when >= 0) into ctl[1] first, the Python call it finished (stored here, off
 the GIL, so a caller seeing it never waits for the GIL the pool thread still holds), then
 runs every machine-code call handed out (ctl[0] its serial, ctl[3] its task) and returns on
-a Python call (ctl[3] 0), after args[1] cycles without a call, or args[2] cycles after
-ctl[2] (the runs under way) fell to 0; args[0] is the last serial it saw. `finish(task,
-args)` is the caller's: it works on its own call, then spins until its parts all ended."""
+a Python call (ctl[3] 0); after args[1] cycles without a call, or args[2] cycles after
+ctl[2] (the runs under way) fell to 0, it returns too, or, where args[4] is set (Linux),
+sleeps in a futex wait on ctl[0] (counted in ctl[4]) and goes on serving when woken: woken
+into Python instead, a pool thread needed the GIL to get back here, which it held ~0.3 ms
+on a vCPU just woken from an idle (the first kernels of a run after the benchmark's 0.3 s
+idle waited for it). args[0] is the last serial it saw. `wake(ctl)` wakes the sleepers
+(a run starting, a Python call); `finish(task, args)` is the caller's: it wakes the sleepers
+(args[2]: ctl, or 0), works on its own call, then spins until its parts all ended."""
 from __future__ import annotations
 
 import ctypes
@@ -118,6 +123,34 @@ def _work(km: emit.KernelModule, name: str = "work", from_back: bool = False) ->
     return fn
 
 
+SYS_FUTEX, FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE = 202, 128, 129  # Linux x86-64
+
+
+def _futex(b: ir.IRBuilder, word: Any, op: int, value: Any) -> None:
+    """The futex system call on the int32 at `word` (no timeout), as an instruction: no
+    library address in the cached machine code."""
+    ftype = ir.FunctionType(I64, [I64, PTR, I64, I64, I64])
+    b.asm(ftype, "syscall", "={rax},{rax},{rdi},{rsi},{rdx},{r10},~{rcx},~{r11},~{memory}",
+          [emit.i64(SYS_FUTEX), word, emit.i64(op), value, emit.i64(0)], True)
+
+
+def _wake_sleepers(b: ir.IRBuilder, fn: ir.Function, ctl: Any) -> None:
+    """After the caller's store of ctl[0]: wake the pool threads asleep on it, if any. The
+    fence orders that store before the read of ctl[4] (the sleepers count theirs before
+    they read ctl[0]: either this read sees them or they see the new serial)."""
+    count, call, done = (fn.append_basic_block(n) for n in ("count", "wake", "woken"))
+    b.cbranch(b.icmp_unsigned("!=", b.ptrtoint(ctl, I64), emit.i64(0)), count, done)
+    b.position_at_end(count)
+    b.fence("seq_cst")
+    sleepers = b.load_atomic(b.gep(ctl, [emit.i64(4)], source_etype=I64), "monotonic", 8,
+                             typ=I64)
+    b.cbranch(b.icmp_signed(">", sleepers, emit.i64(0)), call, done)
+    b.position_at_end(call)
+    _futex(b, ctl, FUTEX_WAKE_PRIVATE, emit.i64(0x7FFFFFFF))
+    b.branch(done)
+    b.position_at_end(done)
+
+
 def _pool_module() -> emit.KernelModule:
     """work (above); serve(i64 *ctl, i64 *args) and finish(i64 *task, i64 *args) below."""
     km = emit.KernelModule()
@@ -127,16 +160,18 @@ def _pool_module() -> emit.KernelModule:
     tsc = ir.Function(m, ir.FunctionType(I64, []), "llvm.readcyclecounter")
     pause = ir.Function(m, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
 
-    # serve(ctl = [handed out, finished, runs, task], args = [seen, cap, tail, done])
+    # serve(ctl = [handed out, finished, runs, task, sleepers],
+    #       args = [seen, cap, tail, done, sleep])
     fn, b = km.function("serve", [PTR] * 2)
     ctl, args = fn.args
 
     def at(p: Any, i: int) -> Any:
         return b.gep(p, [emit.i64(i)], source_etype=I64)
-    seen0, cap, tail, done = (b.load(at(args, i), typ=I64) for i in range(4))
+    seen0, cap, tail, done, may_sleep = (b.load(at(args, i), typ=I64) for i in range(5))
     entry = b.block
-    store, spin, head, new, native, body, out = (fn.append_basic_block(n) for n in (
-        "store", "spin", "head", "new", "native", "body", "out"))
+    store, spin, head, new, native, body, over_, sleep, wait, woke, out = (
+        fn.append_basic_block(n) for n in ("store", "spin", "head", "new", "native", "body",
+                                           "over", "sleep", "wait", "woke", "out"))
     b.cbranch(b.icmp_signed(">=", done, emit.i64(0)), store, spin)
     b.position_at_end(store)
     b.fence("release")  # (llvmlite's store_atomic wants typed pointers)
@@ -170,15 +205,37 @@ def _pool_module() -> emit.KernelModule:
         phi.add_incoming(v, body)
     over = b.or_(b.icmp_unsigned(">", b.sub(now, start), cap),
                  b.icmp_unsigned(">", b.sub(now, since), tail))
-    b.cbranch(over, out, head)
+    b.cbranch(over, over_, head)
+    b.position_at_end(over_)
+    b.cbranch(b.icmp_signed("!=", may_sleep, emit.i64(0)), sleep, out)
+    b.position_at_end(sleep)  # counted first, then ctl[0] read (see _wake_sleepers)
+    b.atomic_rmw("add", at(ctl, 4), emit.i64(1), "seq_cst")
+    latest = b.load_atomic(at(ctl, 0), "seq_cst", 8, typ=I64)
+    b.cbranch(b.icmp_signed("==", latest, seen), wait, woke)
+    b.position_at_end(wait)  # (returns at once where ctl[0] changed meanwhile)
+    _futex(b, at(ctl, 0), FUTEX_WAIT_PRIVATE, b.and_(seen, emit.i64(0xFFFFFFFF)))
+    b.branch(woke)
+    b.position_at_end(woke)
+    b.atomic_rmw("sub", at(ctl, 4), emit.i64(1), "seq_cst")
+    awake = b.call(tsc, [])
+    for phi, v in ((seen, seen), (start, awake), (idle, awake)):
+        phi.add_incoming(v, woke)
+    b.branch(head)
     b.position_at_end(out)
     b.store(seen, at(args, 0))  # the last native call run here
     b.ret_void()
     del entry
 
-    # finish(task, args = [parts, cap]): work, then spin until every part finished or cap
+    # wake(ctl): the sleepers woken (a run starting, a Python call handed out)
+    fn, b = km.function("wake", [PTR])
+    _wake_sleepers(b, fn, fn.args[0])
+    b.ret_void()
+
+    # finish(task, args = [parts, cap, ctl]): wake the sleepers (ctl 0: none), work, then
+    # spin until every part finished or cap
     fn, b = km.function("finish", [PTR] * 2)
     task_p, args = fn.args
+    _wake_sleepers(b, fn, b.inttoptr(b.load(at(args, 2), typ=I64), PTR))
     b.call(work, [task_p])
     parts, cap = (b.load(at(args, i), typ=I64) for i in range(2))
     end = b.add(b.call(tsc, []), cap)
@@ -196,15 +253,16 @@ def _pool_module() -> emit.KernelModule:
 
 
 def pool() -> dict[str, Any] | None:
-    """{"serve": g(ctl, args), "finish": h(task, args), "work": w(task)} (ctypes functions
-    of two / one addresses), or None as for `spinner`."""
-    names = ["serve", "finish", "work"]
-    addresses = _addresses(("spin-pool", 3), _pool_module, names)
+    """{"serve": g(ctl, args), "finish": h(task, args), "work": w(task), "wake": v(ctl)}
+    (ctypes functions of two / one addresses), or None as for `spinner`."""
+    names = ["serve", "finish", "work", "wake"]
+    addresses = _addresses(("spin-pool", 4), _pool_module, names)
     if addresses is None:
         return None
     two = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+    one = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
     return {"serve": two(addresses["serve"]), "finish": two(addresses["finish"]),
-            "work": ctypes.CFUNCTYPE(None, ctypes.c_void_p)(addresses["work"])}
+            "work": one(addresses["work"]), "wake": one(addresses["wake"])}
 
 
 def _addresses(recipe: tuple[Any, ...], build: Any, names: list[str]) -> dict[str, int] | None:

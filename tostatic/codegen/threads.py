@@ -40,6 +40,7 @@ import ctypes
 import itertools
 import os
 import queue
+import sys
 import threading
 import time
 from typing import Any, Callable, Sequence
@@ -156,8 +157,12 @@ SPIN_AFTER_US = 0  # ... and this much more once it ended (10 us measured slower
 # run, 0.86x never spinning, 0.81x with 300 us; MobileNetV2 batch 1: 0.71x, 0.97x, 0.62x).
 SERVE_US = 300
 IDLE_US = 300
-# [serial of the last call handed out, of the last a pool thread finished, runs under way]
-_ctl = (ctypes.c_int64 * 4)()
+# [serial of the last call handed out, of the last a pool thread finished, runs under way,
+#  its task (0: a Python call), pool threads asleep in the native loop's futex wait]
+_ctl = (ctypes.c_int64 * 5)()
+# a pool thread done spinning sleeps inside the native loop (Linux: a futex wait, woken
+# without the GIL); elsewhere it returns to Python and waits on its bell
+SLEEP_NATIVE = sys.platform.startswith("linux")
 _current: list[Any] = [None]  # the call _ctl[0] names
 _serials = itertools.count(1)
 _spin: dict[str, Any] = {}
@@ -223,13 +228,13 @@ class _Worker:
         native = waits.get("pool")
         if native is not None:
             g = native["serve"]
-            args = (ctypes.c_int64 * 4)()
+            args = (ctypes.c_int64 * 5)()
             ctl, address = ctypes.addressof(_ctl), ctypes.addressof(args)
         while True:
             if native is not None:  # native calls, and the spin between calls
                 spins = len(_threads) < max(len(_allowed), 1)
                 cap, tail = waits["serve"] if spins else (0, 0)
-                args[:] = [seen, cap, tail, done]
+                args[:] = [seen, cap, tail, done, int(SLEEP_NATIVE)]
                 g(ctl, address)  # stores `done`, then serves (off the GIL)
                 seen, done = args[0], -1
             serial = _ctl[0]
@@ -251,6 +256,15 @@ class _Worker:
             self.sleeping = False
 
 
+def _wake_all() -> None:
+    """Wake the pool's threads asleep in Python (their bells) and in the native loop."""
+    for w in _workers:
+        w.wake()
+    native = _spin.get("pool")
+    if native is not None and _ctl[4]:
+        native["wake"](ctypes.addressof(_ctl))
+
+
 def begin_run() -> None:
     """A bound plan's run starts: the pool's threads wake now (their wake-up overlaps the
     run's first kernels) and spin between its parallel calls instead of sleeping."""
@@ -258,8 +272,7 @@ def begin_run() -> None:
         _ctl[2] += 1
     if _workers and num_threads() > 1:
         _keep_off_caller()  # (before they wake: a spinning thread on our CPU halves us)
-        for w in _workers:
-            w.wake()
+        _wake_all()
 
 
 def end_run() -> None:
@@ -278,7 +291,7 @@ def _reset_after_fork() -> None:
     _threads.clear()
     _workers.clear()
     _busy, _runs = threading.Lock(), threading.Lock()
-    _ctl[:] = [0, 0, 0, 0]
+    _ctl[:] = [0, 0, 0, 0, 0]
     _current[0] = None
     _placement["cpu"] = -1
 
@@ -316,8 +329,7 @@ def parallel(fn: Callable[[int, int, int], None], items: int, workers: int) -> N
         _current[0] = job
         _ctl[3] = 0  # (a Python call)
         _ctl[0] = job.serial  # (seen by a spinning pool thread)
-        for w in _workers[:workers - 1]:
-            w.wake()
+        _wake_all()
         last = job.run(first)
         if not (job.work() or last):  # a pool thread is finishing the last part
             spin = _spinner()
@@ -389,7 +401,7 @@ def parallel_calls(calls: Any, starts: Any = None) -> None:
         _ctl[0] = serial  # (seen by a spinning pool thread)
         for w in _workers:
             w.wake()
-        _finish_args[0], _finish_args[1] = parts, _spin["finish"]
+        _finish_args[:] = [parts, _spin["finish"], ctypes.addressof(_ctl)]  # (wakes)
         native["finish"](ctypes.addressof(_task), ctypes.addressof(_finish_args))
         interrupted = None
         while _task[1] < parts:  # a pool thread's part is running: its memory stays ours
@@ -432,7 +444,7 @@ _CALL_TYPE = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * CALL_ARGS)
 def _CALL(address: int) -> Any:  # noqa: N802
     return _CALL_TYPE(address)
 _task = (ctypes.c_int64 * 4)()  # parallel_calls' call: [claim word, finished, fn, calls]
-_finish_args = (ctypes.c_int64 * 2)()
+_finish_args = (ctypes.c_int64 * 3)()
 
 
 def parts_for(total: int, elements_per_item: int, minimum: int | None = None) -> int:
