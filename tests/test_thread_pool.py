@@ -208,24 +208,31 @@ def test_parallel_calls_run_every_call_once_in_its_parts_order(parts, per_part, 
 def test_parallel_calls_run_parts_at_the_same_time(monkeypatch):
     """Part 0 (the caller's) spins until part 1 (a pool thread's) sets the flag: it would
     run for its whole 5 s cap if part 1 waited for it."""
-    import ctypes
     import time
+
+    monkeypatch.setitem(threads._STATE, "n", 2)
+    threads._compiled_waits()
+    calls, (flag, _args) = _handshake(5.0)
+    start = time.perf_counter()
+    threads.parallel_calls(calls)
+    assert flag[0] == 1 and time.perf_counter() - start < 2.5
+
+
+def _handshake(cap_s):
+    """Two one-call parts: part 0 spins (up to cap_s) until part 1 sets the flag."""
+    import ctypes
 
     import numpy as np
 
     from tostatic.codegen.spin import spinner
 
-    monkeypatch.setitem(threads._STATE, "n", 2)
-    threads._compiled_waits()
     flag = np.zeros(1, np.int64)
     per_us = threads._cycles_per_us(spinner())
-    args = np.array([0, int(per_us * 5e6), 0], np.int64)
+    args = np.array([0, int(per_us * cap_s * 1e6), 0], np.int64)
     wait = ctypes.cast(spinner(), ctypes.c_void_p).value
     calls = _rows([[wait, flag.ctypes.data, args.ctypes.data],
                    [_libc("memset"), flag.ctypes.data, 1, 1]])
-    start = time.perf_counter()
-    threads.parallel_calls(calls)
-    assert flag[0] == 1 and time.perf_counter() - start < 2.5
+    return calls, (flag, args)
 
 
 def test_the_pool_thread_takes_parts_from_the_back(monkeypatch):
@@ -318,12 +325,7 @@ def test_the_pool_thread_sleeps_in_native_code_and_a_call_wakes_it(monkeypatch):
     caller's) waits for the flag only part 1 sets, so the call ends at once only if the
     sleeping thread woke and ran part 1 (else the caller runs it after a 2 s wait); a
     Python call wakes it too."""
-    import ctypes
     import time
-
-    import numpy as np
-
-    from tostatic.codegen.spin import spinner
 
     monkeypatch.setitem(threads._STATE, "n", 2)
     monkeypatch.setattr(threads, "POOL_FROM_BACK", True)
@@ -334,12 +336,7 @@ def test_the_pool_thread_sleeps_in_native_code_and_a_call_wakes_it(monkeypatch):
     for _ in range(3):
         assert _eventually(lambda: threads._ctl[4] == len(threads._workers))
         assert not worker.sleeping
-        flag = np.zeros(1, np.int64)
-        per_us = threads._cycles_per_us(spinner())
-        args = np.array([0, int(per_us * 2e6), 0], np.int64)
-        wait = ctypes.cast(spinner(), ctypes.c_void_p).value
-        calls = _rows([[wait, flag.ctypes.data, args.ctypes.data],
-                       [_libc("memset"), flag.ctypes.data, 1, 1]])
+        calls, (flag, _args) = _handshake(2.0)
         start = time.perf_counter()
         threads.parallel_calls(calls)
         assert flag[0] == 1 and time.perf_counter() - start < 1.0
