@@ -44,7 +44,6 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
     t = VALUE_TYPES[dtype]
     n = lanes(dtype)
     vt = ir.VectorType(t, n)
-    mt = ir.VectorType(ir.IntType(1), n)
     (kh, kw), (sh, sw), (dh, dw) = ksize, strides, dilations
     km = emit.KernelModule()
     fn, b = km.function("dwn", [PTR] * 6, noalias=4)
@@ -53,11 +52,7 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
         b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(_DIMS))
     extras = [b.load(b.gep(extras_p, [emit.i64(k)], source_etype=PTR), typ=PTR)
               for k in range(len(kinds))]
-    suffix = f"v{n}{'f32' if dtype == 'float32' else 'f64'}.p0"
-    store_fn = ir.Function(km.module, ir.FunctionType(ir.VoidType(), [vt, PTR, I32, mt]),
-                           f"llvm.masked.store.{suffix}")
-    load_fn = ir.Function(km.module, ir.FunctionType(vt, [PTR, I32, mt, vt]),
-                          f"llvm.masked.load.{suffix}")
+    load_fn, store_fn = emit.masked_load_store(km.module, vt)
     size = np.dtype(dtype).itemsize
     zero_v = ir.Constant(vt, None)
     lane_ids = ir.Constant(ir.VectorType(I64, n), list(range(n)))

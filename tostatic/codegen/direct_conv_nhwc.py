@@ -57,10 +57,7 @@ def _module(dtype: str, cin: int, cout: int, ksize: tuple[int, int],
               for k in range(len(kinds))]
     suffix = f"v{n}{'f32' if dtype == 'float32' else 'f64'}"
     fma = ir.Function(km.module, ir.FunctionType(vt, [vt] * 3), f"llvm.fma.{suffix}")
-    store_fn = ir.Function(km.module, ir.FunctionType(ir.VoidType(), [vt, PTR, I32, mt]),
-                           f"llvm.masked.store.{suffix}.p0")
-    load_fn = ir.Function(km.module, ir.FunctionType(vt, [PTR, I32, mt, vt]),
-                          f"llvm.masked.load.{suffix}.p0")
+    load_fn, store_fn = emit.masked_load_store(km.module, vt)
     size = np.dtype(dtype).itemsize
     tail = cout - (nv - 1) * n
     last_mask = None if tail == n else ir.Constant(mt, [lane < tail for lane in range(n)])

@@ -75,6 +75,21 @@ class KernelModule:
         return text
 
 
+def masked_load_store(module: ir.Module, vector: ir.VectorType) -> tuple[ir.Function,
+                                                                         ir.Function]:
+    """LLVM's masked load and store of `vector` (a mask of one i1 a lane), declared once
+    a module: the kernels' tails and zero borders."""
+    element = {"float": "f32", "double": "f64"}[str(vector.element)]
+    suffix = f"v{vector.count}{element}.p0"
+    names = (f"llvm.masked.load.{suffix}", f"llvm.masked.store.{suffix}")
+    if names[0] not in module.globals:
+        mask = ir.VectorType(I1, vector.count)
+        ir.Function(module, ir.FunctionType(vector, [PTR, I32, mask, vector]), names[0])
+        ir.Function(module, ir.FunctionType(ir.VoidType(), [vector, PTR, I32, mask]),
+                    names[1])
+    return module.globals[names[0]], module.globals[names[1]]
+
+
 def compile_functions(km: KernelModule, suffixes: list[str]) -> dict[str, int]:
     """Addresses of the module's kernels, by suffix."""
     names = [f"__NAME__{s}" for s in suffixes]

@@ -92,10 +92,7 @@ class _Emitter:
         self.km = emit.KernelModule()
         m = self.km.module
         self.fma = ir.Function(m, ir.FunctionType(VT, [VT] * 3), "llvm.fma.v16f32")
-        self.mload = ir.Function(m, ir.FunctionType(VT, [PTR, I32, MT, VT]),
-                                 "llvm.masked.load.v16f32.p0")
-        self.mstore = ir.Function(m, ir.FunctionType(ir.VoidType(), [VT, PTR, I32, MT]),
-                                  "llvm.masked.store.v16f32.p0")
+        self.mload, self.mstore = emit.masked_load_store(m, VT)
         self.pf = ir.Function(m, ir.FunctionType(ir.VoidType(), [PTR, I32, I32, I32]),
                               "llvm.prefetch.p0")
         self.micros: dict[tuple[int, int, bool], ir.Function] = {}

@@ -137,10 +137,7 @@ class _RowVectors:
         self.b, self.bt, self.m = b, bt, m
         self.vec = vec = ir.VectorType(emit.F32, 16)
         self.mask_t = ir.VectorType(emit.I1, 16)
-        self.store = ir.Function(km.module, ir.FunctionType(
-            ir.VoidType(), [vec, PTR, emit.I32, self.mask_t]), "llvm.masked.store.v16f32.p0")
-        self.masked_load = ir.Function(km.module, ir.FunctionType(
-            vec, [PTR, emit.I32, self.mask_t, vec]), "llvm.masked.load.v16f32.p0")
+        self.masked_load, self.store = emit.masked_load_store(km.module, vec)
         self.lanes = ir.Constant(ir.VectorType(I64, 16), list(range(16)))
 
     def columns(self, srcs: Sequence[Any], coeffs: Sequence[Sequence[Any]],

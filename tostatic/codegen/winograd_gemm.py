@@ -82,8 +82,7 @@ class _Builder:
         vec8 = ir.VectorType(F32, 8)
         self.fma8 = ir.Function(km.module, ir.FunctionType(vec8, [vec8] * 3), "llvm.fma.v8f32")
         self.mask_t = ir.VectorType(ir.IntType(1), LANES)
-        self.masked_store = ir.Function(km.module, ir.FunctionType(
-            ir.VoidType(), [vec, PTR, I32, self.mask_t]), "llvm.masked.store.v16f32.p0")
+        _, self.masked_store = emit.masked_load_store(km.module, vec)
         self.zero = ir.Constant(vec, [0.0] * LANES)
         self.undef = ir.Constant(vec, ir.Undefined)
         self.splat = ir.Constant(ir.VectorType(I32, LANES), [0] * LANES)

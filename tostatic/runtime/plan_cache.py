@@ -183,11 +183,10 @@ class PlanStore:
         if self._entries is None:
             self._entries = []
             opening = _take_prefetched(self._model, self.path)
-            try:
+            # (a missing, short, corrupt or foreign file: no entries, rewritten by save)
+            with contextlib.suppress(Exception):
                 self._entries, self._memory = (opening.result() if opening is not None
                                                else open_checked(self.path))
-            except Exception:  # noqa: BLE001 - missing, short, corrupt, of another format
-                pass
         return self._entries
 
     def fetch(self, key: str) -> Any:
