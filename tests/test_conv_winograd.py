@@ -246,3 +246,30 @@ def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles, by_column):
     assert np.isnan(m[0]).all() and np.isnan(m_flat[-wg.LANES:]).all()
     want = np.matmul(u[1:].astype(np.float64), v[1:].astype(np.float64))
     np.testing.assert_allclose(m[1:], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("h,w,pads", [(5, 3, (1, 1)), (9, 6, (0, 0)), (13, 10, (1, 1)),
+                                      (7, 14, (2, 1, 0, 1)), (11, 17, (0, 1, 1, 0)),
+                                      (6, 28, (1, 1)), (17, 31, (1, 1)), (4, 30, (1, 0))])
+def test_packed_tile_rows_match_a_tile_row_a_vector(any_size, monkeypatch, m, h, w, pads):
+    """Planes 1-8 tiles wide: the transforms' row passes take 16 // TW tile rows a vector
+    (codegen/winograd.py pack; the last group partial, rows past the plane and the padding
+    zero): the same floats as a tile row a vector, and the eager's values."""
+    monkeypatch.setattr(conv_winograd, "tile_size", lambda *_: m)
+    rng = np.random.default_rng(h * w + m)
+    x = rng.standard_normal((2, 5, h, w)).astype(np.float32)
+    wt = rng.standard_normal((16, 5, 3, 3)).astype(np.float32)
+    want, _, packed, kind = run_case(x, wt, pads, ("bias", "add", "relu"),
+                                     np.random.default_rng(0))
+    monkeypatch.setattr(conv_winograd, "PACKED_ROWS", False)
+    _, _, plain, _ = run_case(x, wt, pads, ("bias", "add", "relu"), np.random.default_rng(0))
+    assert kind == f"winograd-f{m}"
+    np.testing.assert_array_equal(packed, plain)
+    assert_close(packed, want)
+
+
+@pytest.mark.parametrize("tw,m,k", [(1, 4, 16), (4, 4, 4), (7, 4, 2), (8, 4, 1), (14, 4, 1),
+                                    (4, 2, 4), (7, 2, 2), (8, 2, 2), (9, 2, 1)])
+def test_pack_takes_tile_rows_whose_windows_fit_two_vectors(tw, m, k):
+    assert winograd.pack(tw, m) == k

@@ -18,6 +18,10 @@ plane at F(4x4), to scalar code (F(4x4) on 64 x 56 x 56: input 0.15 -> 0.06 ms, 
 - output: per output plane, down over all its tiles (A^T on the alpha^2 GEMM rows), then per
   tile row along (into one output row), then the epilogue (an expression of the value, bias
   and residual operands) writing the output row once.
+Planes of at most 8 tiles a row (28x28 and smaller at F(4x4), 14x14 and 7x7 at F(2x2)) would
+fill half a vector or less in the passes along the rows: there kernels made for that width
+take 16 // TW tile rows a vector (pack; ResNet-18's F(4x4) 28x28 and 14x14 layers 0.91x and
+0.90x, its F(2x2) 7x7 0.93x, interleaved, the same floats).
 """
 from __future__ import annotations
 
@@ -77,6 +81,13 @@ def cook_toom(m: int, points: Sequence[Fr], r: int = 3) -> tuple[list[list[Fr]],
 
 MATRICES = {m: cook_toom(m, pts) for m, pts in POINTS.items()}
 _FUNCS: dict[tuple[Any, ...], Any] = {}
+
+
+def pack(tw: int, m: int) -> int:
+    """Tile rows a vector of the row passes takes for planes `tw` tiles wide: 16 // tw
+    where a tile row's window span (m (tw - 1) + m + 2 floats) fits two vectors, else 1
+    (one tile row, 16 tiles a step)."""
+    return 16 // tw if tw <= 8 and m * (tw - 1) + m + 2 <= 32 else 1
 
 
 FILTER_BLOCK = 4096  # filters transformed at a time: their float64 temporaries stay in cache
@@ -203,6 +214,80 @@ class _RowVectors:
                     b.call(self.store, [value, emit.element(b, out, tx, "float32"),
                                         emit.I32(4), store_mask])
 
+    def packed_rows(self, rows: Sequence[tuple[Sequence[tuple[Any, Any]], Sequence[Any]]],
+                    tw: int, pl: Any, width: Any, store_n: Any) -> None:
+        """`rows` as above for PACK(tw) tile rows at once, `tw` (fixed) tiles each: lane
+        q tw + tx is tile tx of tile row q, so that small planes fill the vectors (14x14 at
+        F(4x4): 4 tile rows, not 4 of 16 lanes). Each row's window span (m (tw - 1) +
+        alpha <= 32 floats) comes in 1-2 masked loads; every tap a pick from them. rows:
+        per window row r, ((pointer, inside) per tile row q, destinations); store_n: the
+        lanes stored."""
+        b, vec, i64, m = self.b, self.vec, emit.i64, self.m
+        alpha, k = m + 2, pack(tw, m)
+        span = m * (tw - 1) + alpha
+        nv = -(-span // 16)
+        i32v = ir.VectorType(emit.I32, 16)
+        lanes = ir.Constant(i32v, list(range(16)))
+        limit = self._splat(b.trunc(width, emit.I32), i32v)
+        at = [b.sub(i64(16 * v), pl) for v in range(nv)]
+        masks = []
+        for v, a in enumerate(at):
+            cv = b.add(self._splat(b.trunc(a, emit.I32), i32v), lanes)
+            need = ir.Constant(self.mask_t, [int(16 * v + i < span) for i in range(16)])
+            masks.append(b.and_(b.and_(b.icmp_signed(">=", cv, ir.Constant(i32v, [0] * 16)),
+                                       b.icmp_signed("<", cv, limit)), need))
+        whole = [b.and_(b.icmp_signed(">=", a, i64(0)),
+                        b.icmp_signed("<=", a, b.sub(width, i64(16)))) for a in at]
+        some = [b.and_(b.icmp_signed("<", a, width), b.icmp_signed(">", a, i64(-16)))
+                for a in at]
+        store_mask = self._mask(store_n)
+        for qs, dst in rows:
+            xs = []
+            for row, inside in qs:
+                keep = self._splat(inside, self.mask_t)
+                xs += [self._load(emit.element(b, row, a, "float32"), b.and_(mk, keep),
+                                  b.and_(inside, wh), b.and_(inside, sm))
+                       for a, mk, wh, sm in zip(at, masks, whole, some)]
+            d = [self._pick(xs, [divmod(nv * 16 * (ln // tw) + m * (ln % tw) + s, 16)
+                                 if ln < k * tw else None for ln in range(16)])
+                 for s in range(alpha)]
+            for j, out in enumerate(dst):
+                b.call(self.store, [_combine_vec(b, self.bt[j], d, vec), out, emit.I32(4),
+                                    store_mask])
+
+    def packed_out(self, src: Any, per: Any, yrow: Any, tw: int) -> None:
+        """out_row for PACK(tw) tile rows at once (lane q tw + tx: tile tx of tile row q):
+        their m tw floats each into yrow, row q at q m tw."""
+        b, vec, i64, m = self.b, self.vec, emit.i64, self.m
+        vals = [b.load(emit.element(b, src, b.mul(i64(j), per), "float32"), typ=vec, align=4)
+                for j in range(m + 2)]
+        ys = [_combine_vec(b, self.bt[c], vals, vec) for c in range(m)]
+        width = m * tw
+        for q in range(pack(tw, m)):
+            for o in range(-(-width // 16)):
+                picks = [(f % m, q * tw + f // m) if f < width else None
+                         for f in range(16 * o, 16 * o + 16)]
+                b.call(self.store, [self._pick(ys, picks), emit.element(
+                    b, yrow, i64(q * width + 16 * o), "float32"), emit.I32(4),
+                    ir.Constant(self.mask_t, [int(p is not None) for p in picks])])
+
+    def _pick(self, srcs: Sequence[Any], picks: Sequence[tuple[int, int] | None]) -> Any:
+        """Lane i: srcs[picks[i][0]] lane picks[i][1] (None: any), by one two-source
+        shuffle per pair of sources used, joined by selects."""
+        result = None
+        for pair in sorted({p[0] // 2 for p in picks if p is not None}):
+            idx = [16 * (p[0] % 2) + p[1] if p is not None and p[0] // 2 == pair else 0
+                   for p in picks]
+            lo = srcs[2 * pair]
+            hi = srcs[2 * pair + 1] if 2 * pair + 1 < len(srcs) else lo
+            value = self._shuffle(lo, hi, idx)
+            if result is None:
+                result = value
+            else:
+                mask = [int(p is not None and p[0] // 2 == pair) for p in picks]
+                result = self.b.select(ir.Constant(self.mask_t, mask), value, result)
+        return result
+
     def _load(self, at: Any, mask: Any, whole: Any, some: Any) -> Any:
         """16 floats at `at`, the lanes off `mask` zero: a plain load where `whole` (all
         lanes inside; None: never), none where not `some` (no lane inside), else a masked
@@ -289,7 +374,7 @@ def _combine_vec(b: Any, coeffs: Sequence[Any], values: Sequence[Any], vec: Any)
     return acc if acc is not None else ir.Constant(vec, [0.0] * 16)
 
 
-def _input_module(m: int, dtype: str) -> emit.KernelModule:
+def _input_module(m: int, dtype: str, packed: int = 0) -> emit.KernelModule:
     """void k(x, V, scratch, i64 *dims = [C, H, W, PT, PL, TH, TW, T, first, end]): the
     planes p = n*C + c in [first, end) of x, as padded by PT rows above and PL columns on the
     left and zeros below and right (masked loads: no padded copy), into V[alpha^2, C, T]
@@ -308,29 +393,32 @@ def _input_module(m: int, dtype: str) -> emit.KernelModule:
     with emit.loop(b, first, end) as p:
         n_i, c_i = b.sdiv(p, c), b.srem(p, c)
         plane = emit.element(b, x, b.mul(p, b.mul(h, w)), dtype)
-        with emit.loop(b, 0, th) as ty:  # along the rows (stride-m windows)
-            rows = []
-            for r in range(alpha):
-                y = b.sub(b.add(b.mul(ty, i64(m)), i64(r)), pt)
-                inside = b.and_(b.icmp_signed(">=", y, i64(0)), b.icmp_signed("<", y, h))
-                row = emit.element(b, plane, b.mul(b.select(inside, y, i64(0)), w), dtype)
-                rows.append((row, inside, [emit.element(b, dd, b.add(b.mul(
-                    i64(j * alpha + r), per), b.mul(ty, tw)), dtype) for j in range(alpha)]))
-            if vectors is not None:
-                vectors.rows(rows, tw, pl, w)
-            for row, inside, dst in rows if vectors is None else ():
-                width = b.select(inside, w, i64(0))  # (a padding row: no column inside)
-                with emit.loop(b, 0, tw) as tx:
-                    base = b.sub(b.mul(tx, i64(m)), pl)
-                    d = []
-                    for s_ in range(alpha):
-                        col = b.add(base, i64(s_))
-                        ok = b.and_(b.icmp_signed(">=", col, i64(0)),
-                                    b.icmp_signed("<", col, width))
-                        d.append(b.select(ok, emit.load(b, row, b.select(ok, col, i64(0)),
-                                                        dtype), zero))
-                    for j in range(alpha):
-                        emit.store(b, _combine(b, bt[j], d, dtype), dst[j], tx, dtype)
+        if vectors is not None and packed:  # (TW == packed)
+            _packed_input_rows(b, vectors, plane, dd, (h, w, pt, pl, th, tw), packed)
+        else:
+            with emit.loop(b, 0, th) as ty:  # along the rows (stride-m windows)
+                rows = []
+                for r in range(alpha):
+                    y = b.sub(b.add(b.mul(ty, i64(m)), i64(r)), pt)
+                    inside = b.and_(b.icmp_signed(">=", y, i64(0)), b.icmp_signed("<", y, h))
+                    row = emit.element(b, plane, b.mul(b.select(inside, y, i64(0)), w), dtype)
+                    rows.append((row, inside, [emit.element(b, dd, b.add(b.mul(
+                        i64(j * alpha + r), per), b.mul(ty, tw)), dtype) for j in range(alpha)]))
+                if vectors is not None:
+                    vectors.rows(rows, tw, pl, w)
+                for row, inside, dst in rows if vectors is None else ():
+                    width = b.select(inside, w, i64(0))  # (a padding row: no column inside)
+                    with emit.loop(b, 0, tw) as tx:
+                        base = b.sub(b.mul(tx, i64(m)), pl)
+                        d = []
+                        for s_ in range(alpha):
+                            col = b.add(base, i64(s_))
+                            ok = b.and_(b.icmp_signed(">=", col, i64(0)),
+                                        b.icmp_signed("<", col, width))
+                            d.append(b.select(ok, emit.load(b, row, b.select(ok, col, i64(0)),
+                                                            dtype), zero))
+                        for j in range(alpha):
+                            emit.store(b, _combine(b, bt[j], d, dtype), dst[j], tx, dtype)
         t0 = b.mul(n_i, per)
         for j in range(alpha):  # down the columns, over all the plane's tiles at once
             outs = [emit.element(b, v, b.add(b.mul(b.add(b.mul(i64(i * alpha + j), c), c_i),
@@ -349,7 +437,32 @@ def _input_module(m: int, dtype: str) -> emit.KernelModule:
     return km
 
 
-def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> emit.KernelModule:
+def _packed_input_rows(b: Any, vectors: _RowVectors, plane: Any, dd: Any,
+                       dims: Sequence[Any], tw_fixed: int) -> None:
+    """The input's pass along the rows, pack(TW, m) tile rows a step (TW == tw_fixed)."""
+    h, w, pt, pl, th, tw = dims
+    i64, m = emit.i64, vectors.m
+    alpha, k = m + 2, pack(tw_fixed, m)
+    per = b.mul(th, tw)
+    with emit.loop(b, 0, th, k) as ty:
+        left = b.sub(th, ty)
+        store_n = b.mul(b.select(b.icmp_signed("<", left, i64(k)), left, i64(k)), tw)
+        rows = []
+        for r in range(alpha):
+            qs = []
+            for q in range(k):
+                y = b.sub(b.add(b.mul(b.add(ty, i64(q)), i64(m)), i64(r)), pt)
+                inside = b.and_(b.icmp_signed(">=", y, i64(0)), b.icmp_signed("<", y, h))
+                qs.append((emit.element(b, plane, b.mul(b.select(inside, y, i64(0)), w),
+                                        "float32"), inside))
+            rows.append((qs, [emit.element(b, dd, b.add(b.mul(i64(j * alpha + r), per),
+                                                         b.mul(ty, tw)), "float32")
+                              for j in range(alpha)]))
+        vectors.packed_rows(rows, tw_fixed, pl, w, store_n)
+
+
+def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
+                   packed: int = 0) -> emit.KernelModule:
     """void k(M, out, extras, scratch, i64 *dims = [Cout, OH, OW, TH, TW, T, first, end]):
     output planes p = n*Cout + co in [first, end) from M[alpha^2, Cout, T]; `expr` of arg 0
     (the convolution), then per leaf ("bias": extras[k][co], "add": extras[k][p, y, x]).
@@ -384,33 +497,50 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str]) -> 
                     vals = [emit.load(b, srcs[i], q, dtype) if at[a][i] != 0 else None
                             for i in range(alpha)]
                     emit.store(b, _combine(b, at[a], vals, dtype), dst, q, dtype)
-        with emit.loop(b, 0, th) as ty:
-            for a in range(m):
-                y = b.add(b.mul(ty, i64(m)), i64(a))
-                with b.if_then(b.icmp_signed("<", y, oh)):
-                    src = emit.element(b, part, b.add(b.mul(i64(a * alpha), per),
-                                                      b.mul(ty, tw)), dtype)
-                    if vectors is not None:
-                        vectors.out_row(src, per, yrow, tw)
-                    else:
-                        with emit.loop(b, 0, tw) as tx:  # along: yrow[tx*m + c] (A^T again)
-                            vals = [emit.load(b, src, b.add(b.mul(i64(j), per), tx), dtype)
-                                    for j in range(alpha)]
-                            for cc in range(m):
-                                emit.store(b, _combine(b, at[cc], vals, dtype), yrow,
-                                           b.add(b.mul(tx, i64(m)), i64(cc)), dtype)
-                    row_at = b.mul(b.add(b.mul(p, oh), y), ow)
-                    orow = emit.element(b, out, row_at, dtype)
-                    rows = {k: emit.element(b, ptrs[k], row_at, dtype)
-                            for k, leaf in enumerate(leaves) if leaf == "add"}
-                    with emit.loop(b, 0, ow) as x:
-                        def leaf(i: int, x: Any = x) -> Any:
-                            if i == 0:
-                                return emit.load(b, yrow, x, dtype)
-                            k = i - 1
-                            return plane_bias[k] if k in plane_bias else \
-                                emit.load(b, rows[k], x, dtype)
-                        emit.store(b, emit.emit_expr(b, expr, leaf), orow, x, dtype)
+        def epilogue_row(y: Any, src: Any) -> None:
+            """Output row y from src (its ow floats), the epilogue applied."""
+            row_at = b.mul(b.add(b.mul(p, oh), y), ow)
+            orow = emit.element(b, out, row_at, dtype)
+            rows = {k: emit.element(b, ptrs[k], row_at, dtype)
+                    for k, leaf in enumerate(leaves) if leaf == "add"}
+            with emit.loop(b, 0, ow) as x:
+                def leaf(i: int, x: Any = x) -> Any:
+                    if i == 0:
+                        return emit.load(b, src, x, dtype)
+                    k = i - 1
+                    return plane_bias[k] if k in plane_bias else \
+                        emit.load(b, rows[k], x, dtype)
+                emit.store(b, emit.emit_expr(b, expr, leaf), orow, x, dtype)
+        if vectors is not None and packed:  # (TW == packed: pack(packed, m) tile rows a step)
+            k = pack(packed, m)
+            with emit.loop(b, 0, th, k) as ty:
+                left = b.sub(th, ty)
+                for a in range(m):
+                    vectors.packed_out(emit.element(b, part, b.add(b.mul(
+                        i64(a * alpha), per), b.mul(ty, tw)), dtype), per, yrow, packed)
+                    with emit.loop(b, 0, b.select(b.icmp_signed("<", left, i64(k)), left,
+                                                  i64(k))) as q:
+                        y = b.add(b.mul(b.add(ty, q), i64(m)), i64(a))
+                        with b.if_then(b.icmp_signed("<", y, oh)):
+                            epilogue_row(y, emit.element(b, yrow, b.mul(q, i64(m * packed)),
+                                                         dtype))
+        else:
+            with emit.loop(b, 0, th) as ty:
+                for a in range(m):
+                    y = b.add(b.mul(ty, i64(m)), i64(a))
+                    with b.if_then(b.icmp_signed("<", y, oh)):
+                        src = emit.element(b, part, b.add(b.mul(i64(a * alpha), per),
+                                                          b.mul(ty, tw)), dtype)
+                        if vectors is not None:
+                            vectors.out_row(src, per, yrow, tw)
+                        else:
+                            with emit.loop(b, 0, tw) as tx:  # along: yrow[tx*m + c] (A^T again)
+                                vals = [emit.load(b, src, b.add(b.mul(i64(j), per), tx), dtype)
+                                        for j in range(alpha)]
+                                for cc in range(m):
+                                    emit.store(b, _combine(b, at[cc], vals, dtype), yrow,
+                                               b.add(b.mul(tx, i64(m)), i64(cc)), dtype)
+                        epilogue_row(y, yrow)
     b.ret_void()
     return km
 
@@ -424,13 +554,16 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], name
     return f
 
 
-def input_transform(m: int, dtype: str) -> Callable[..., None]:
-    """f(x, V, scratch, dims) with ctypes addresses (see _input_module)."""
-    return _compiled(("in", m, dtype), lambda: _input_module(m, dtype), "win", 4)
+def input_transform(m: int, dtype: str, packed: int = 0) -> Callable[..., None]:
+    """f(x, V, scratch, dims) with ctypes addresses (see _input_module); packed: for planes
+    of exactly that many tiles a row (row passes of pack(packed, m) tile rows a vector)."""
+    key = ("in", m, dtype) + ((packed,) if packed else ())
+    return _compiled(key, lambda: _input_module(m, dtype, packed), "win", 4)
 
 
-def output_transform(m: int, dtype: str, expr: se.Expr,
-                     leaves: Sequence[str]) -> Callable[..., None]:
-    """f(M, out, extras, scratch, dims) with ctypes addresses (see _output_module)."""
-    key = ("out", m, dtype, expr, tuple(leaves))
-    return _compiled(key, lambda: _output_module(m, dtype, expr, leaves), "wout", 5)
+def output_transform(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
+                     packed: int = 0) -> Callable[..., None]:
+    """f(M, out, extras, scratch, dims) with ctypes addresses (see _output_module); packed:
+    as input_transform's."""
+    key = ("out", m, dtype, expr, tuple(leaves)) + ((packed,) if packed else ())
+    return _compiled(key, lambda: _output_module(m, dtype, expr, leaves, packed), "wout", 5)

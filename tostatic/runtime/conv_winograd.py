@@ -56,6 +56,10 @@ MIN_SPLIT_FLOPS = 32_000_000
 # layer's phases split over the threads took 0.89x one thread's time there (ResNet-50 b8:
 # the F(4x4) layers 42.4 -> 37.6 ms), whole groups ~0.5x. False: the phases split, for A/B
 GROUP_SPLIT = True
+# planes of 8 tiles a row or fewer (28x28 and smaller at F(4x4)): the transforms' passes
+# along the rows take several tile rows a vector (codegen/winograd.py pack), not a tile row
+# of 16 lanes; False: a tile row a vector, for A/B
+PACKED_ROWS = True
 
 
 def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
@@ -139,8 +143,9 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     u = None if block else winograd.filter_transform(w, m)
     stride_of = (lambda k: -(-k // winograd_gemm.LANES) * winograd_gemm.LANES) if narrow \
         else (lambda k: k)
-    f_in = winograd.input_transform(m, "float32")
-    f_out = winograd.output_transform(m, "float32", expr, leaves)
+    packed = tw if PACKED_ROWS and winograd.pack(tw, m) > 1 else 0
+    f_in = winograd.input_transform(m, "float32", packed)
+    f_out = winograd.output_transform(m, "float32", expr, leaves, packed)
     workers = min(threads.current(), group * c)
     if 2 * alpha * alpha * c * cout * n * per_image < MIN_SPLIT_FLOPS:
         workers = 1  # (two parts would not pay for the hand-offs)
@@ -150,8 +155,8 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     slots = workers if groups_each else 1
     scratch = [("wino-v", (slots * alpha * alpha * c * stride_of(tiles),), x.dtype),
                ("wino-m", (slots * alpha * alpha * cout * stride_of(tiles),), x.dtype),
-               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw
-                              + 16), x.dtype)]
+               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + 16 * m
+                              + 32), x.dtype)]
     plane_in, plane_out = c * h * wd * 4, cout * oh * ow * 4  # bytes per image
 
     def bind(arrays: list[np.ndarray]) -> Any:
