@@ -38,6 +38,7 @@ from tostatic.codegen import emit
 from tostatic.codegen.emit import I64, PTR
 from tostatic.codegen.prepared import prepared  # (plan cache: runtime/plan_cache.py)
 from tostatic.codegen import winograd_rows
+from tostatic.codegen.depthwise import _splat, _vector_expr
 from tostatic.codegen.winograd_rows import RowVectors, pack
 from tostatic.ir import scalar_expr as se
 
@@ -274,19 +275,34 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
                     return plane_bias[k] if k in plane_bias else \
                         emit.load(b, rows[k], x, dtype)
                 emit.store(b, emit.emit_expr(b, expr, leaf), orow, x, dtype)
+
+        def put(y: Any, col: Any, value: Any) -> None:
+            """16 floats of output row y from column col (those < OW), the epilogue
+            applied as vectors."""
+            row_at = b.add(b.mul(b.add(b.mul(p, oh), y), ow), col)
+            mask = vectors._mask(b.sub(ow, col))
+
+            def leaf(i: int) -> Any:
+                if i == 0:
+                    return value
+                k = i - 1
+                if k in plane_bias:
+                    return _splat(b, plane_bias[k], 16)
+                return b.call(vectors.masked_load, [emit.element(b, ptrs[k], row_at, dtype),
+                                                    emit.I32(4), mask, vectors.zero])
+            b.call(vectors.store, [_vector_expr(b, expr, leaf, 16),
+                                   emit.element(b, out, row_at, dtype), emit.I32(4), mask])
         if vectors is not None and packed:  # (TW == packed: pack(packed, m) tile rows a step)
             k = pack(packed, m)
             with emit.loop(b, 0, th, k) as ty:
-                left = b.sub(th, ty)
                 for a in range(m):
+                    def put_q(q: int, col: Any, value: Any, a: int = a) -> None:
+                        y = b.add(b.mul(b.add(ty, i64(q)), i64(m)), i64(a))
+                        with b.if_then(b.and_(b.icmp_signed("<", b.add(ty, i64(q)), th),
+                                              b.icmp_signed("<", y, oh))):
+                            put(y, col, value)
                     vectors.packed_out(emit.element(b, part, b.add(b.mul(
-                        i64(a * alpha), per), b.mul(ty, tw)), dtype), per, yrow, packed)
-                    with emit.loop(b, 0, b.select(b.icmp_signed("<", left, i64(k)), left,
-                                                  i64(k))) as q:
-                        y = b.add(b.mul(b.add(ty, q), i64(m)), i64(a))
-                        with b.if_then(b.icmp_signed("<", y, oh)):
-                            epilogue_row(y, emit.element(b, yrow, b.mul(q, i64(m * packed)),
-                                                         dtype))
+                        i64(a * alpha), per), b.mul(ty, tw)), dtype), per, packed, put_q)
         else:
             with emit.loop(b, 0, th) as ty:
                 for a in range(m):
@@ -295,7 +311,7 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
                         src = emit.element(b, part, b.add(b.mul(i64(a * alpha), per),
                                                           b.mul(ty, tw)), dtype)
                         if vectors is not None:
-                            vectors.out_row(src, per, yrow, tw)
+                            vectors.out_row(src, per, tw, lambda _q, col, v, y=y: put(y, col, v))
                         else:
                             with emit.loop(b, 0, tw) as tx:  # along: yrow[tx*m + c] (A^T again)
                                 vals = [emit.load(b, src, b.add(b.mul(i64(j), per), tx), dtype)
@@ -303,7 +319,7 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
                                 for cc in range(m):
                                     emit.store(b, _combine(b, at[cc], vals, dtype), yrow,
                                                b.add(b.mul(tx, i64(m)), i64(cc)), dtype)
-                        epilogue_row(y, yrow)
+                            epilogue_row(y, yrow)
     b.ret_void()
     return km
 

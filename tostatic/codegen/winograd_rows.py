@@ -64,6 +64,7 @@ class RowVectors:
         self.vec = vec = ir.VectorType(emit.F32, 16)
         self.mask_t = ir.VectorType(emit.I1, 16)
         self.masked_load, self.store = emit.masked_load_store(km.module, vec)
+        self.zero = ir.Constant(vec, [0.0] * 16)
         self.lanes = ir.Constant(ir.VectorType(I64, 16), list(range(16)))
         self.fma = km.module.globals.get("llvm.fma.v16f32") or ir.Function(
             km.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32")
@@ -170,9 +171,9 @@ class RowVectors:
             for out, value in zip(dst, self.linear(self.bt, d)):
                 b.call(self.store, [value, out, emit.I32(4), store_mask])
 
-    def packed_out(self, src: Any, per: Any, yrow: Any, tw: int) -> None:
+    def packed_out(self, src: Any, per: Any, tw: int, put: Any) -> None:
         """out_row for PACK(tw) tile rows at once (lane q tw + tx: tile tx of tile row q):
-        their m tw floats each into yrow, row q at q m tw."""
+        their m tw floats each to put(q, column, vector)."""
         b, vec, i64, m = self.b, self.vec, emit.i64, self.m
         vals = [b.load(emit.element(b, src, b.mul(i64(j), per), "float32"), typ=vec, align=4)
                 for j in range(m + 2)]
@@ -182,9 +183,7 @@ class RowVectors:
             for o in range(-(-width // 16)):
                 picks = [(f % m, q * tw + f // m) if f < width else None
                          for f in range(16 * o, 16 * o + 16)]
-                b.call(self.store, [self._pick(ys, picks), emit.element(
-                    b, yrow, i64(q * width + 16 * o), "float32"), emit.I32(4),
-                    ir.Constant(self.mask_t, [int(p is not None) for p in picks])])
+                put(q, i64(16 * o), self._pick(ys, picks))
 
     def _pick(self, srcs: Sequence[Any], picks: Sequence[tuple[int, int] | None]) -> Any:
         """Lane i: srcs[picks[i][0]] lane picks[i][1] (None: any), by one two-source
@@ -308,17 +307,14 @@ class RowVectors:
         return [self._shuffle(y0, y1, [k // 2 + 16 * (k % 2) + 8 * half for k in range(16)])
                 for half in range(2)]
 
-    def out_row(self, src: Any, per: Any, yrow: Any, tw: Any) -> None:
-        """The output transform's pass along a tile row: yrow[m tx + c] = sum_j A^T[c, j]
-        src[j*per + tx], the m results of 16 tiles interleaved into 16m floats. Reads up to
-        16 floats past the row's tiles."""
+    def out_row(self, src: Any, per: Any, tw: Any, put: Any) -> None:
+        """The output transform's pass along a tile row: row[m tx + c] = sum_j A^T[c, j]
+        src[j*per + tx], the m results of 16 tiles interleaved into 16m floats, each vector
+        given to put(q = 0, column, vector). Reads up to 16 floats past the row's tiles."""
         b, vec, i64, m = self.b, self.vec, emit.i64, self.m
         with emit.loop(b, 0, tw, 16) as tx:
             vals = [b.load(emit.element(b, src, b.add(b.mul(i64(j), per), tx), "float32"),
                            typ=vec, align=4) for j in range(m + 2)]
             ys = self.linear(self.bt[:m], vals)
-            left = b.mul(b.sub(tw, tx), i64(m))  # floats of the row still to write
-            at = emit.element(b, yrow, b.mul(tx, i64(m)), "float32")
             for k, value in enumerate(self._interleave(ys)):
-                b.call(self.store, [value, emit.element(b, at, i64(16 * k), "float32"),
-                                    emit.I32(4), self._mask(b.sub(left, i64(16 * k)))])
+                put(0, b.add(b.mul(tx, i64(m)), i64(16 * k)), value)
