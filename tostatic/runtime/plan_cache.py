@@ -106,6 +106,9 @@ def _settings() -> list[tuple[str, str]]:
                   if k.startswith("TOSTATIC_") and k not in _IGNORED_ENV)
 
 
+settings = _settings  # (runtime/warm_start.py keys its records on them too)
+
+
 class Verified:
     """Whether a load of this very program, with these weights, settings and tostatic code,
     verified its IR before: then the passes' verifier need not run again (ResNet-50: ~16 ms
@@ -347,6 +350,14 @@ def _result(entry: dict[str, Any], checks: list[Any], memory: mmap.mmap) -> Any:
         return arrays[0] if entry["tuple"] is False and len(arrays) == 1 else None
     except Exception:  # noqa: BLE001 - whatever a damaged entry makes fail: not used
         return None
+
+
+entry_value = _result  # (runtime/warm_start.py reads its records' entries so)
+
+
+def keepable(value: Any) -> bool:
+    """Whether `write` can keep this array (or tuple of arrays) and give it back."""
+    return is_result(value)
 
 
 def _check(spec: dict[str, Any], memory: mmap.mmap) -> bool:
