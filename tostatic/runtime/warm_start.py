@@ -40,7 +40,7 @@ from tostatic.runtime.op_info import OpInfo
 
 FORMAT = "tostatic-warm-1"
 KEPT = 8  # records kept (each holds its model's weights), the least recently used removed
-_RUNS_AT_BIND = ("compiled", "numpy")  # step kinds a record cannot rebuild
+_RUNS_AT_BIND = ("compiled",)  # step kinds a record cannot rebuild (they need the op)
 
 
 def record_path(model_file: str, params_file: str | None, optimize: bool,
