@@ -253,6 +253,9 @@ def test_the_last_plan_file_is_checked_while_the_model_loads(tmp_path, plan_dir,
 
     monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)  # (a small model's file too)
     monkeypatch.setattr(plan_cache, "_PREFETCHED", {})  # (another test's model, never run)
+    from tostatic.runtime import warm_start
+
+    monkeypatch.setattr(warm_start, "KEPT", 0)  # no warm start record: every load is full
     prefix = str(tmp_path / "net")
     _save_net(prefix)
     cold, store = _start(prefix, _x())

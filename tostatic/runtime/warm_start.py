@@ -28,7 +28,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -176,22 +176,28 @@ class WarmModel:
     made when first needed (`full`)."""
 
     def __init__(self, path: Path, meta: dict[str, Any], entries: list[Any], memory: Any,
-                 model_file: str, params_file: str | None, optimize: bool):
+                 model_file: str, load_full: Callable[[], Any]):
         self._path, self._meta, self._entries, self._memory = path, meta, entries, memory
-        self._files = (model_file, params_file, optimize)
+        self._load_full = load_full
         self.source = model_file
         self.feed_names = list(meta["feed_names"])
         self.fetch_names = list(meta["fetch_names"])
         self.source_format = meta["source_format"]
         self.weights: dict[str, np.ndarray] = {}
         self.plan = _Plan()
-        self.plan_store: Any = None
+        self._store: Any = None
         self._signature = [(tuple(shape), char) for shape, char in meta["signature"]]
         self._bound: Any = None
         self._full: Any = None
         self._lock = threading.Lock()
         store_model, _ = meta["store"]
         plan_cache.prefetch(store_model)  # the prepared arrays: checked while we go on
+
+    @property
+    def plan_store(self) -> Any:
+        """The last binding's plan store (runtime/plan_cache.py): the record's, or the full
+        load's once there is one."""
+        return self._full.plan_store if self._full is not None else self._store
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -202,13 +208,7 @@ class WarmModel:
         """The model loaded as without a record (once)."""
         with self._lock:
             if self._full is None:
-                from tostatic.runtime.lazy import few_collections
-
-                with few_collections():
-                    from tostatic.runtime.loaded_model import load_model
-                model_file, params_file, optimize = self._files
-                full = load_model(model_file, params_file, optimize=optimize,
-                                  keep_weights=False)
+                full = self._load_full()
                 full.warm_record = self._path
                 # a process's first binding writes the caches: this one was, if it ran
                 full._bound_before = self._bound is not None
@@ -272,8 +272,10 @@ class WarmModel:
         if [list(x) for x in bound.labels] != meta["labels"] or \
                 [list(x) for x in bound.at_bind] != meta["at_bind"]:
             return None
+        with contextlib.suppress(Exception):  # (what missed: a damaged plan file, rewritten)
+            store.save()
         store.used()
-        self.plan_store = store
+        self._store = store
         self.plan.bound[tuple(self._signature)] = bound
         return bound
 
@@ -293,10 +295,11 @@ class WarmModel:
         return self.full().run(feeds)
 
 
-def open_model(model_file: str, params_file: str | None, optimize: bool) -> tuple[
-        WarmModel | None, Path | None]:
+def open_model(model_file: str, params_file: str | None, optimize: bool,
+               load_full: Callable[[], Any]) -> tuple[WarmModel | None, Path | None]:
     """The model from its record, if there is a whole one of this format; and the record's
-    path (where a full load writes it), None with the plan cache off."""
+    path (where a full load writes it), None with the plan cache off. `load_full()` loads
+    the model as without a record (a LoadedModel), when the record cannot serve."""
     threads.apply_environment()
     path = record_path(model_file, params_file, optimize)
     if path is None or not path.exists():
@@ -307,7 +310,6 @@ def open_model(model_file: str, params_file: str | None, optimize: bool) -> tupl
         meta = json.loads(head[0]["key"]) if head is not None else None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             return None, path
-        return WarmModel(path, meta, entries, memory, model_file, params_file,
-                         optimize), path
+        return WarmModel(path, meta, entries, memory, model_file, load_full), path
     except Exception:  # noqa: BLE001 - a damaged or foreign record: the full load rewrites it
         return None, path
