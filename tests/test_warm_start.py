@@ -280,3 +280,61 @@ def test_the_epilogue_rules_are_the_activation_ops_own():
         assert cls.normalize_attrs(dict(attrs)) == attrs
     for name in [*FACTORIES, *VIEWS, *SHAPE_ONLY]:
         assert name in REGISTRY, name
+
+
+def _save_elementwise_net(prefix: str) -> None:
+    """A GEMM and a fused elementwise tree after it (what BERT's embeddings make): the tree's
+    compiled kernel is recorded as its expression (runtime/warm_kernels.py)."""
+    import tostatic
+    from tostatic.static import InputSpec
+
+    nn = tostatic.nn
+
+    class Net(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 16)
+
+        def forward(self, x, y):
+            return tostatic.tanh(self.fc(x) * 0.5 + y) * nn.functional.sigmoid(y) - y * y
+
+    tostatic.seed(0)
+    net = Net()
+    net.eval()
+    tostatic.jit.save(net, prefix, input_spec=[InputSpec([None, 16], "float32"),
+                                               InputSpec([None, 16], "float32")])
+
+
+def test_a_compiled_elementwise_tree_is_recorded_as_its_expression(tmp_path, cache):
+    prefix = str(tmp_path / "ew")
+    _save_elementwise_net(prefix)
+    rng = np.random.default_rng(0)
+    x, y = (rng.standard_normal((3, 16)).astype(np.float32) for _ in range(2))
+    cold = _predictor(prefix)
+    want = cold.run([x, y])[0]
+    kinds = next(iter(cold._model.plan.bound.values())).kinds
+    assert "compiled" in kinds
+    warm = _predictor(prefix)
+    assert _warm(warm) and np.array_equal(warm.run([x, y])[0], want)
+    assert warm._model._full is None
+    off = _predictor(prefix, optim=False)  # the ops one by one, numpy's
+    np.testing.assert_allclose(want, off.run([x, y])[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_recorded_kernel_falls_back_as_codegens():
+    """Given other dtypes than it was built for, a recorded single op's kernel runs the
+    op's numpy kernel; a fused tree's (whose numpy kernel is its region) asks for the
+    model (NeedsModel)."""
+    from tostatic.ir import scalar_expr as se
+    from tostatic.runtime.warm_kernels import NeedsModel, decode, encode, kernel
+
+    a, b = se.arg(0, "float32"), se.arg(1, "float32")
+    expr = se.tanh(a * 0.5 + b) * b - 2.0
+    assert decode(encode(expr)) == expr
+    recipe = {"expr": encode(expr), "dtypes": ["float32", "float32"], "fused": False}
+    x, y = np.linspace(-2, 2, 12, dtype=np.float32), np.full(12, 0.25, np.float32)
+    got = kernel(recipe, lambda arrays: ["eager"])(x, y)[0]
+    np.testing.assert_allclose(got, np.tanh(x * 0.5 + y) * y - 2.0, rtol=1e-6, atol=1e-6)
+    assert kernel(recipe, lambda arrays: ["eager"])(x.astype(np.float64), y) == ["eager"]
+    with pytest.raises(NeedsModel):
+        kernel({**recipe, "fused": True}, None)(x.astype(np.float64), y)

@@ -1,7 +1,7 @@
 """The pure rules of window and slice ops (convolution paddings and output sizes, pooling
-windows, slice bounds), below the op classes: the runtime's bound kernels use them where no op
+windows, slice bounds) and layer norm's forms, below the op classes: the runtime's bound kernels use them where no op
 class is loaded (a warm start, runtime/warm_start.py, imports no xDSL). The ops (ops/conv.py,
-ops/pooling.py, ops/indexing.py) re-export them: one definition."""
+ops/pooling.py, ops/indexing.py, ops/layer_norm.py) take them from here: one definition."""
 from __future__ import annotations
 
 from typing import Any
@@ -153,3 +153,11 @@ def slice_bounds(dim: int, start: int, end: int) -> tuple[int, int]:
     s = min(max(s, 0), dim)
     e = min(max(e, 0), dim)
     return s, max(e, s)
+
+
+# layer norm's four ops (ops/layer_norm.py) by the weights they take (Paddle's optional
+# Scale and Bias)
+LAYER_NORM_WEIGHTS: dict[str, tuple[str, ...]] = {
+    "pd.layer_norm": ("scale", "bias"), "pd.layer_norm_scale_only": ("scale",),
+    "pd.layer_norm_bias_only": ("bias",), "pd.layer_norm_plain": (),
+}

@@ -130,6 +130,8 @@ class BoundPlan:
                 chosen.append(("view", view))
                 continue
             chosen.append(("bound", bound) if bound is not None else ("numpy", _eager(kernel)))
+        # each op's kernel kind (a warm start records which need their op: "compiled")
+        self.kinds = [what.kind if how == "bound" else how for how, what in chosen]
         # which buffers each value may alias, and the last step any of them is read
         refs: list[frozenset[int]] = [frozenset()] * body.num_slots
         end: dict[int, int] = {}

@@ -27,7 +27,13 @@ from numpy.lib.stride_tricks import as_strided
 from tostatic import codegen
 from tostatic.codegen.calls import CallCache
 from tostatic.ir.scalar_expr import NotScalar
-from tostatic.ir.op_rules import DATA_FORMATS, conv_out, pair, resolve_pads
+from tostatic.ir.op_rules import (
+    DATA_FORMATS,
+    LAYER_NORM_WEIGHTS,
+    conv_out,
+    pair,
+    resolve_pads,
+)
 from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
@@ -39,7 +45,6 @@ from tostatic.runtime.attention import attention_factory
 from tostatic.runtime.layer_norm_kernel import layer_norm_factory
 from tostatic.runtime.embedding_kernel import embedding_factory
 from tostatic.runtime.pool_kernel import pool_factory
-from tostatic.runtime.op_info import class_of
 
 Run = Callable[..., None]
 # below this many flops a kernel runs on one thread whatever the thread count (handing work
@@ -539,7 +544,6 @@ FACTORIES: dict[str, Callable[..., Bound | None]] = {
     "pd.fused_attention": lambda op, attrs, ins, out, const: (
         None if (a := attention_factory(attrs, ins, out)) is None else Bound(*a)),
     **{name: lambda op, attrs, ins, out, const: (
-        None if (a := layer_norm_factory(class_of(op).WEIGHTS, attrs, ins, out)) is None
-        else Bound(*a)) for name in ("pd.layer_norm", "pd.layer_norm_scale_only",
-                                     "pd.layer_norm_bias_only", "pd.layer_norm_plain")},
+        None if (a := layer_norm_factory(LAYER_NORM_WEIGHTS[op.name], attrs, ins, out)) is None
+        else Bound(*a)) for name in LAYER_NORM_WEIGHTS},
 }

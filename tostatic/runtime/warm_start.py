@@ -17,8 +17,9 @@ other input (another shape, a list, a bad feed) loads the model as without it, t
 it there, as do attributes a record does not hold (`module`, `program`...). A record that is
 missing, damaged, truncated or does not rebuild the same plan (each step's kernel kind is
 checked against the record) is never used: the full load runs and writes it anew. Only plans
-whose every step is a bound kernel, a view or a folded value are recorded (a compiled
-elementwise kernel needs its op: BERT's fused elementwise trees keep the full load).
+whose compiled steps are elementwise kernels are recorded (runtime/warm_kernels.py: the
+kernel is its expression; softmax, layer norm, reduction and pooling kernels are made from
+their op and keep the full load).
 """
 from __future__ import annotations
 
@@ -37,10 +38,10 @@ from tostatic.codegen.engine import cache_dir
 from tostatic.ir.errors import ExecutionError, ToStaticError
 from tostatic.runtime import plan_cache, threads
 from tostatic.runtime.op_info import OpInfo
+from tostatic.runtime.warm_kernels import NeedsModel, kernel, recipe
 
 FORMAT = "tostatic-warm-1"
 KEPT = 8  # records kept (each holds its model's weights), the least recently used removed
-_RUNS_AT_BIND = ("compiled",)  # step kinds a record cannot rebuild (they need the op)
 
 
 def record_path(model_file: str, params_file: str | None, optimize: bool,
@@ -101,7 +102,7 @@ def write_record(path: Path, model: Any, signature: Any, store: Any) -> bool:
     every step can be rebuilt from it; False when not written."""
     plan = model.plan
     bound, body = plan.bound.get(signature), plan.body
-    if bound is None or any(kind in _RUNS_AT_BIND for _, kind in bound.labels):
+    if bound is None:
         return False
     constants = [(i, v.numpy() if hasattr(v, "numpy") else v) for i, v in body.constants]
     constants += sorted(bound.folded.items())
@@ -110,9 +111,14 @@ def write_record(path: Path, model: Any, signature: Any, store: Any) -> bool:
     if False in slots or model.content_key is None:
         return False
     try:
-        steps = [[op.name, _encode(op.attr_values()), ins, outs]
-                 for op, (_, ins, outs) in zip(body.ops, body.steps)]
-        if any(op.regions for op in body.ops) or not all(
+        # (a folded step's attributes are not read: its value is kept)
+        steps = [[op.name, {"d": {}} if kind == "folded" else _encode(op.attr_values()), ins,
+                  outs, recipe(op) if kind == "compiled" else None]
+                 for op, (_, ins, outs), kind in zip(body.ops, body.steps, bound.kinds)]
+        # a compiled kernel made from more than an expression, an op with regions run by
+        # its nested plans: not recorded
+        if any((kind == "compiled" or op.regions) and step[4] is None
+               for op, step, kind in zip(body.ops, steps, bound.kinds)) or not all(
                 plan_cache.keepable(np.asarray(v)) for _, v in constants):
             return False
     except TypeError:
@@ -150,10 +156,16 @@ class _Body:
         self.num_inputs, self.num_slots = meta["num_inputs"], meta["num_slots"]
         self.outputs = list(meta["outputs"])
         self.ops = [OpInfo(name, _decode(attrs), len(outs))
-                    for name, attrs, _, outs in meta["steps"]]
+                    for name, attrs, _, outs, _ in meta["steps"]]
         self.steps = [(op.run_eager, list(ins), list(outs))
-                      for op, (_, _, ins, outs) in zip(self.ops, meta["steps"])]
+                      for op, (_, _, ins, outs, _) in zip(self.ops, meta["steps"])]
+        self.recipes = {id(op): r for op, (*_, r) in zip(self.ops, meta["steps"]) if r}
         self.constants = [(i, constants[i]) for i in sorted(constants)]
+
+    def compiled_kernel(self, op: OpInfo) -> Any:
+        """A recorded step's compiled kernel (runtime/warm_kernels.py), None for others."""
+        r = self.recipes.get(id(op))
+        return kernel(r, op.run_eager) if r is not None else None
 
 
 class _Plan:
@@ -255,7 +267,7 @@ class WarmModel:
             if got is None or entries[k][0].get("key") != f"slot {slot}":
                 return None
             values[slot] = got
-        folded_slots = {i for _, _, _, outs in meta["steps"] for i in outs} & set(values)
+        folded_slots = {i for _, _, _, outs, _ in meta["steps"] for i in outs} & set(values)
         folded = {i: values.pop(i) for i in folded_slots}
         body = _Body(meta, values)
         record: list[Any] = [None] * body.num_slots
@@ -268,7 +280,8 @@ class WarmModel:
         store = plan_cache.PlanStore(store_model, lambda: store_name[len(store_model[:16]) + 1:
                                                                       -len(".plan")])
         with prepared.active(store):
-            bound = BoundPlan(body, record, lambda op: None, folded=folded, recorded=True)
+            bound = BoundPlan(body, record, body.compiled_kernel, folded=folded,
+                              recorded=True)
         if [list(x) for x in bound.labels] != meta["labels"] or \
                 [list(x) for x in bound.at_bind] != meta["at_bind"]:
             return None
@@ -287,6 +300,8 @@ class WarmModel:
                 with bound.lock:
                     try:
                         return bound.run(arrays, self.plan.profile)
+                    except NeedsModel:
+                        pass  # (a fused tree's numpy kernel: the model's, below)
                     except (ToStaticError, MemoryError, KeyboardInterrupt):
                         raise
                     except Exception as e:  # noqa: BLE001 - as LoadedModel.run
