@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -375,6 +376,7 @@ def test_a_file_checked_once_is_trusted_until_it_changes(tmp_path, plan_dir, mon
     again, store = _start(prefix, _x())
     assert store.misses == 0 and np.array_equal(again, cold)  # trusted: not checked
     monkeypatch.setattr(plan_cache, "_check", real)
+    time.sleep(0.05)  # (a change within the file system clock's tick keeps the mtime)
     _damage(store.path, "data")
     damaged, store = _start(prefix, _x())
     assert store.misses == 1 and np.array_equal(damaged, cold)

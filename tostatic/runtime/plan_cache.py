@@ -285,8 +285,9 @@ def checked_mark(path: Path, st: os.stat_result) -> Path:
     kernels touch them) and checks nothing but its index, as Python trusts a .pyc whose
     source's size and mtime are the ones it records (~40 ms of ResNet-50's warm start,
     250 MB at ~6.5 GB/s, the most of it waited for). A plan file is only ever replaced
-    whole (temp file + rename: another inode) and written without it; one changed in place
-    has another mtime."""
+    whole (temp file + rename: another inode), and one changed in place has another mtime
+    (unless changed within the file system clock's tick of its last use: tostatic never
+    writes one in place)."""
     text = "\n".join([MAGIC.decode().strip(), "checked", os.path.abspath(path),
                       f"{st.st_dev},{st.st_ino},{st.st_size},{st.st_mtime_ns}"])
     return path.parent.parent / "verified" / hashlib.sha256(text.encode()).hexdigest()[:40]

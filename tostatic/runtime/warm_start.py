@@ -37,6 +37,7 @@ from tostatic.codegen import num_threads
 from tostatic.codegen.engine import cache_dir
 from tostatic.ir.errors import ExecutionError, ToStaticError
 from tostatic.runtime import plan_cache, threads
+from tostatic.runtime.lazy import few_collections
 from tostatic.runtime.op_info import OpInfo
 from tostatic.runtime.warm_kernels import NeedsModel, kernel, recipe
 
@@ -245,7 +246,8 @@ class WarmModel:
         with self._lock:
             if self._bound is None and self._entries is not None:
                 try:
-                    self._bound = self._rebuild()
+                    with few_collections():  # (the kernels' modules, imported now)
+                        self._bound = self._rebuild()
                 except Exception:  # noqa: BLE001 - whatever fails: the full load runs
                     self._bound = None
                 if self._bound is None:
