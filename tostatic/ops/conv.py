@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from tostatic.ir.attributes import INT, INTS, STR, attr
-from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops import autodiff as A
 
