@@ -119,15 +119,24 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
     row_bytes = b * sq * sk * q.itemsize  # one head's scores
     d = hd // heads
     gemm = blas_gemm(q.dtype.name) if d else None
-    if gemm is not None:
+    tiles = None
+    if d and q.dtype == np.float32:
+        from tostatic.codegen import attention_tiles  # llvmlite loads on first use
+        tiles = attention_tiles if attention_tiles.available() else None
+    if tiles is not None:  # our own register tiles: no BLAS needed (a 0 in the address)
+        gemm, heads_kernel = (0, 64), tiles.heads_kernel()
+    elif gemm is not None:
         from tostatic.codegen import attention as native  # llvmlite loads on first use
         heads_kernel = native.heads_kernel(q.dtype.name, gemm[1])
-        units = heads * b
-        # a unit's GEMMs (flops / 64, as the GEMMs' splits count) and its softmax
-        unit_parts = parts_for(units, 4 * sq * sk * d // 64 + 4 * sq * sk, MIN_NATIVE_ELEMENTS)
+    units = heads * b
+    # a unit's GEMMs (flops / 64, as the GEMMs' splits count) and its softmax
+    unit_parts = parts_for(units, 4 * sq * sk * d // 64 + 4 * sq * sk, MIN_NATIVE_ELEMENTS)
+    scores_size = heads * b * sq * sk
+    part_size = tiles.scratch_floats(sk, d) if tiles is not None else 0
 
     def bind(arrays: list[np.ndarray]) -> Callable[..., None]:
-        scores = arrays[0]  # [heads, b, sq, sk]
+        flat = arrays[0]  # [heads, b, sq, sk] (or the tiles' parts' scratch, if longer)
+        scores = flat[:scores_size].reshape(heads, b, sq, sk)
         base = _address(scores)
         zeros = np.zeros(sk, q.dtype)
         calls = CallCache()
@@ -140,6 +149,8 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
                 dims[14] = mask_step
                 table = np.tile(dims, (unit_parts, 1))
                 table[:, :2] = bounds(units, unit_parts)
+                if tiles is not None:  # each part's own scratch
+                    table[:, 15] = np.arange(unit_parts) * part_size
                 addresses = [_address(a) for a in (q, k, v, out, scores)] + [m]
                 part_rows = part_calls(heads_kernel, addresses, table)
                 keep = (table, mask)  # (a mask copied for one run lives as long as its call)
@@ -168,4 +179,5 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
             else:  # the arrays stay alive with their prepared call
                 calls.get((q, k, v, *mask, out), lambda: prepare(q, k, v, mask, out))()
         return run
-    return [("attention-scores", (heads, b, sq, sk), q.dtype)], bind, "attention"
+    size = max(scores_size, unit_parts * part_size)
+    return [("attention-scores", (size,), q.dtype)], bind, "attention"
