@@ -159,6 +159,19 @@ def test_fused_attention_tiles_match_the_reference(monkeypatch, b, sq, sk, heads
                                atol=2e-6)
 
 
+def test_fused_attention_tiles_leave_rows_they_cannot_read_to_numpy():
+    """Query rows a broadcast (stride 0, closer than a head's width): no tiles, numpy's
+    matmul on scores of its own (the tiles' scratch is smaller than all heads' scores)."""
+    rng = np.random.default_rng(3)
+    _, k, v, mask = qkv_case(rng, 2, 5, 7, 2, 16, "float32", "padding")
+    q = np.broadcast_to(rng.standard_normal((2, 1, 32)).astype(np.float32) / 4, (2, 5, 32))
+    out = np.empty((2, 5, 32), np.float32)
+    got = run_bound(attention_factory({"num_heads": 2}, [q, k, v, mask], out),
+                    [q, k, v, mask], out)
+    np.testing.assert_allclose(got, attention_reference(q, k, v, mask, 2), rtol=2e-5,
+                               atol=2e-6)
+
+
 def test_fused_attention_python_parts_without_blas_gemm(monkeypatch):
     """No CBLAS gemm found (another BLAS) and no AVX-512 tiles: numpy's matmul, heads split
     by Python parts."""

@@ -16,6 +16,12 @@ holds whole images, the rows a GEMM split by rows gives the same thread), the un
 into parts that threads.parallel_calls runs GIL-free: a Python part costs 10-17 us to hand
 over and takes the GIL between its three calls; a machine-code part a microsecond or two.
 (BERT's batch 1 on two threads: 124 -> 68 us a call; batch 8: 480 -> 443 us.)
+
+float32 on AVX-512 needs no BLAS at all: codegen/attention_tiles.py runs the units on the
+packed GEMM's register tiles (OpenBLAS's small-matrix path reached 160-185 GFLOP/s on a
+unit's products, the tiles ~250), each part with scratch of its own (k^T and one block of
+scores, not the [heads, batch, sq, sk] scores: BERT's batch 8, one thread, 0.97 -> 0.76 ms a
+call; two threads 0.57 -> 0.45).
 """
 from __future__ import annotations
 
@@ -131,13 +137,10 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
     units = heads * b
     # a unit's GEMMs (flops / 64, as the GEMMs' splits count) and its softmax
     unit_parts = parts_for(units, 4 * sq * sk * d // 64 + 4 * sq * sk, MIN_NATIVE_ELEMENTS)
-    scores_size = heads * b * sq * sk
     part_size = tiles.scratch_floats(sk, d) if tiles is not None else 0
 
     def bind(arrays: list[np.ndarray]) -> Callable[..., None]:
-        flat = arrays[0]  # [heads, b, sq, sk] (or the tiles' parts' scratch, if longer)
-        scores = flat[:scores_size].reshape(heads, b, sq, sk)
-        base = _address(scores)
+        scratch = arrays[0]  # the tiles' parts' scratch, else the scores [heads, b, sq, sk]
         zeros = np.zeros(sk, q.dtype)
         calls = CallCache()
 
@@ -151,7 +154,7 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
                 table[:, :2] = bounds(units, unit_parts)
                 if tiles is not None:  # each part's own scratch
                     table[:, 15] = np.arange(unit_parts) * part_size
-                addresses = [_address(a) for a in (q, k, v, out, scores)] + [m]
+                addresses = [_address(a) for a in (q, k, v, out, scratch)] + [m]
                 part_rows = part_calls(heads_kernel, addresses, table)
                 keep = (table, mask)  # (a mask copied for one run lives as long as its call)
                 if unit_parts == 1:
@@ -159,6 +162,10 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
                 return lambda: threads.parallel_calls(part_rows) if keep else None
             q4, k4, v4, o4 = (_heads(a, heads) for a in (q, k, v, out))
             kt = k4.swapaxes(-1, -2)
+            # (arrays the tiles cannot read: scores of their own, for this set of arrays)
+            scores = np.empty((heads, b, sq, sk), q.dtype) if tiles is not None else \
+                scratch.reshape(heads, b, sq, sk)
+            base = _address(scores)
 
             def heads_range(lo: int, hi: int, _: int = 0) -> None:
                 np.matmul(q4[lo:hi], kt[lo:hi], out=scores[lo:hi])
@@ -179,5 +186,5 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
             else:  # the arrays stay alive with their prepared call
                 calls.get((q, k, v, *mask, out), lambda: prepare(q, k, v, mask, out))()
         return run
-    size = max(scores_size, unit_parts * part_size)
+    size = unit_parts * part_size if tiles is not None else heads * b * sq * sk
     return [("attention-scores", (size,), q.dtype)], bind, "attention"
