@@ -37,6 +37,10 @@ from tostatic.runtime import threads
 
 # below this many flops a call runs on one thread (a hand-off costs 20-50 us)
 PARALLEL_FLOPS = 4_000_000
+# the register tiles from this many query rows: fewer do not pay for k^T's transpose (b 8,
+# 4 heads of 64, 128 keys, one thread, us, BLAS -> tiles: 1 query 49 -> 58, 6: 63 -> 88,
+# 8: 79 -> 83, 12: 218 -> 116, 32: 308 -> 190, 128: 970 -> 760)
+TILES_MIN_QUERIES = 12
 
 
 def _heads(x: np.ndarray, heads: int) -> np.ndarray:
@@ -126,7 +130,7 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
     d = hd // heads
     gemm = blas_gemm(q.dtype.name) if d else None
     tiles = None
-    if d and q.dtype == np.float32:
+    if d and q.dtype == np.float32 and sq >= TILES_MIN_QUERIES:
         from tostatic.codegen import attention_tiles  # llvmlite loads on first use
         tiles = attention_tiles if attention_tiles.available() else None
     if tiles is not None:  # our own register tiles: no BLAS needed (a 0 in the address)
