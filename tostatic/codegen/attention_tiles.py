@@ -16,7 +16,6 @@ its offset (each concurrently running part its own).
 """
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 from llvmlite import ir
@@ -128,10 +127,11 @@ def available() -> bool:
 
 
 def heads_kernel() -> Any:
-    """The ctypes function `heads` (above)."""
+    """The ctypes function `heads` (above); on a first-ever start compiled meanwhile
+    (emit.LaterFunction: LLVM takes 0.5 s over the microkernels) while the model binds on."""
     f = _FUNCS.get("heads")
     if f is None:
-        address = emit.compile_recipe(("attention-tiles", gemm.MR, gemm.NR), _module,
-                                      ["heads"])["heads"]
-        f = _FUNCS["heads"] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 7)(address)
+        f = _FUNCS["heads"] = emit.function_later(("attention-tiles", gemm.MR, gemm.NR),
+                                                  lambda: _module().text(), "__NAME__heads",
+                                                  7)
     return f
