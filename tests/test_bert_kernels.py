@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tostatic
-from tostatic.codegen import rows
+from tostatic.codegen import attention_tiles, gemm, rows
 from tostatic.ir.errors import OutOfRangeError
 from tostatic.ops.embedding import LookupTableV2
 from tostatic.ops.fused_attention import FusedAttention
@@ -136,10 +136,65 @@ def test_fused_attention_odd_units_split_like_one_thread(monkeypatch, dtype):
     np.testing.assert_allclose(results[2], attention_reference(q, k, v, mask, 3), **tol)
 
 
+@pytest.mark.parametrize("b,sq,sk,heads,d,workers", [
+    (2, 128, 128, 4, 64, 1), (2, 128, 128, 4, 64, 2), (1, 37, 45, 3, 20, 1),
+    (3, 13, 33, 2, 48, 2), (1, 12, 16, 1, 16, 1), (2, 30, 70, 2, 33, 2)])
+def test_fused_attention_tiles_match_the_reference(monkeypatch, b, sq, sk, heads, d, workers):
+    """float32 on AVX-512: codegen/attention_tiles.py's register tiles (k^T by 16 x 16 blocks
+    in registers and scalar edges, query rows by blocks of 12 and their tails, masked column
+    tails), not BLAS: a BLAS gemm that fails if called proves it."""
+    if not attention_tiles.available():
+        pytest.skip("no AVX-512")
+    monkeypatch.setattr(attention, "_GEMM", {"float32": (1, 64)})  # (address 1: a crash)
+    monkeypatch.setattr(threads, "_requested", workers)
+    monkeypatch.setattr(codegen_threads, "_STATE", {"n": workers})
+    monkeypatch.setattr(attention, "MIN_NATIVE_ELEMENTS", 1)
+    rng = np.random.default_rng(sq * 7 + d)
+    q, k, v, mask = qkv_case(rng, b, sq, sk, heads, d, "float32", "padding")
+    q *= np.float32(d ** -0.5)  # BERT's scale, folded into q (scores of unit variance)
+    out = np.empty((b, sq, heads * d), np.float32)
+    got = run_bound(attention_factory({"num_heads": heads}, [q, k, v, mask], out),
+                    [q, k, v, mask], out)
+    np.testing.assert_allclose(got, attention_reference(q, k, v, mask, heads), rtol=2e-5,
+                               atol=2e-6)
+
+
+def test_fused_attention_few_queries_keep_blas(monkeypatch):
+    """Under TILES_MIN_QUERIES query rows k^T's transpose costs more than the tiles save:
+    BLAS's products (the tiles' kernel is never asked for)."""
+    monkeypatch.setattr(attention_tiles, "heads_kernel", lambda: 1 / 0)
+    rng = np.random.default_rng(4)
+    q, k, v, mask = qkv_case(rng, 2, attention.TILES_MIN_QUERIES - 1, 40, 2, 32, "float32",
+                             "padding")
+    q *= np.float32(32 ** -0.5)
+    out = np.empty(q.shape, np.float32)
+    got = run_bound(attention_factory({"num_heads": 2}, [q, k, v, mask], out),
+                    [q, k, v, mask], out)
+    np.testing.assert_allclose(got, attention_reference(q, k, v, mask, 2), rtol=2e-5,
+                               atol=2e-6)
+
+
+def test_fused_attention_tiles_leave_rows_they_cannot_read_to_numpy():
+    """Query rows a broadcast (stride 0, closer than a head's width): no tiles, numpy's
+    matmul on scores of its own (the tiles' scratch is smaller than all heads' scores)."""
+    rng = np.random.default_rng(3)
+    _, k, v, mask = qkv_case(rng, 2, 13, 7, 2, 16, "float32", "padding")
+    q = np.broadcast_to(rng.standard_normal((2, 1, 32)).astype(np.float32) / 4, (2, 13, 32))
+    out = np.empty((2, 13, 32), np.float32)
+    bound = attention_factory({"num_heads": 2}, [q, k, v, mask], out)
+    if attention_tiles.available():  # (the tiles' scratch: less than the scores)
+        assert bound[0][0][1] == (attention_tiles.scratch_floats(7, 16),)
+    got = run_bound(bound, [q, k, v, mask], out)
+    np.testing.assert_allclose(got, attention_reference(q, k, v, mask, 2), rtol=2e-5,
+                               atol=2e-6)
+
+
 def test_fused_attention_python_parts_without_blas_gemm(monkeypatch):
-    """No CBLAS gemm found (another BLAS): numpy's matmul, heads split by Python parts."""
+    """No CBLAS gemm found (another BLAS) and no AVX-512 tiles: numpy's matmul, heads split
+    by Python parts."""
     monkeypatch.setattr(threads, "_requested", 2)
     monkeypatch.setattr(attention, "_GEMM", {"float32": None})
+    monkeypatch.setattr(attention_tiles, "available", lambda: False)
     rng = np.random.default_rng(7)
     q, k, v, mask = qkv_case(rng, 2, 64, 64, 4, 32, "float32", "padding")
     out = np.empty((2, 64, 128), np.float32)

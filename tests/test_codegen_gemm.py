@@ -234,6 +234,36 @@ def test_new_arrays_each_call_and_strided_ones_get_their_own_addresses():
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-4)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_apart_are_read_in_place(workers, monkeypatch):
+    """BERT's pooler: x [batch, hidden] the first token of each sequence, rows a sequence
+    apart: read where they lie (no copy: the GEMM sees x's own address), each run's values."""
+    monkeypatch.setitem(codegen_threads._STATE, "n", workers)
+    monkeypatch.setattr(codegen_threads, "MIN_NATIVE_ELEMENTS", 1)
+    rng = np.random.default_rng(5)
+    seq = rng.standard_normal((30, 7, 40)).astype(np.float32)
+    w = rng.standard_normal((40, 72)).astype(np.float32)
+    bias = rng.standard_normal(72).astype(np.float32)
+    out = np.empty((30, 72), np.float32)
+    x = seq[:, 0]
+    run = packed_gemm.matmul(x, w, out, dict(transpose_x=False, transpose_y=False),
+                             ("bias", "tanh"))
+    seen = []
+    real = np.ascontiguousarray
+    monkeypatch.setattr(np, "ascontiguousarray", lambda a, *args, **kw: (
+        seen.append(a.shape), real(a, *args, **kw))[1])
+    for _ in range(2):
+        seq[...] = rng.standard_normal(seq.shape)
+        run(seq[:, 0], w, bias, out=out)
+        want = apply_epilogue((seq[:, 0].astype(np.float64) @ w).astype(np.float32),
+                              ("bias", "tanh"), [bias], 1)
+        np.testing.assert_allclose(out, want, rtol=2e-5, atol=2e-5)
+    assert seen == []
+    run(seq[:, 0, ::-1].copy()[:, ::-1], w, bias, out=out)  # negative stride: copied
+    assert seen[0] == (30, 40)
+    np.testing.assert_allclose(out, want, rtol=2e-5, atol=2e-5)
+
+
 @pytest.mark.parametrize("n", [3, 8])
 @pytest.mark.parametrize("native", [True, False])  # an image a part (parallel_calls) or not
 def test_images_shared_out_among_threads(n, native, monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -253,6 +254,9 @@ def test_the_last_plan_file_is_checked_while_the_model_loads(tmp_path, plan_dir,
 
     monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)  # (a small model's file too)
     monkeypatch.setattr(plan_cache, "_PREFETCHED", {})  # (another test's model, never run)
+    from tostatic.runtime import warm_start
+
+    monkeypatch.setattr(warm_start, "KEPT", 0)  # no warm start record: every load is full
     prefix = str(tmp_path / "net")
     _save_net(prefix)
     cold, store = _start(prefix, _x())
@@ -353,3 +357,26 @@ def test_a_forked_child_does_not_wait_for_the_parents_prefetch(tmp_path, plan_di
     assert np.array_equal(np.load(tmp_path / "y.npy"), np.load(tmp_path / "y0.npy"))
     # (this process may run more threads than a fresh one: its own file, its own bits)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), cold, rtol=1e-5, atol=1e-6)
+
+
+def test_a_file_checked_once_is_trusted_until_it_changes(tmp_path, plan_dir, monkeypatch):
+    """A plan file whose every array passed its CRC-32 check is marked by its device, inode,
+    size and mtime: later openings check nothing but its index; a file changed in place
+    (another mtime) is checked again, and its damage found."""
+    from tostatic.runtime import plan_cache
+
+    prefix = str(tmp_path / "net")
+    _save_net(prefix)
+    cold, store = _start(prefix, _x())
+    assert plan_cache._read_index(store.path)[2] is not None  # written, never checked
+    warm, store = _start(prefix, _x())
+    assert store.misses == 0 and plan_cache._read_index(store.path)[2] is None
+    real = plan_cache._check
+    monkeypatch.setattr(plan_cache, "_check", lambda spec, memory: False)  # would all fail
+    again, store = _start(prefix, _x())
+    assert store.misses == 0 and np.array_equal(again, cold)  # trusted: not checked
+    monkeypatch.setattr(plan_cache, "_check", real)
+    time.sleep(0.05)  # (a change within the file system clock's tick keeps the mtime)
+    _damage(store.path, "data")
+    damaged, store = _start(prefix, _x())
+    assert store.misses == 1 and np.array_equal(damaged, cold)

@@ -15,8 +15,10 @@ from conftest import assert_all_close, fixture_cases
 def verifications(tmp_path, monkeypatch):
     """The number of verifier runs so far, in a cache directory of this test."""
     import tostatic.passes.manager as manager
+    from tostatic.runtime import warm_start
 
     monkeypatch.setenv("TOSTATIC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(warm_start, "KEPT", 0)  # no warm start record: every load is full
     monkeypatch.delenv("TOSTATIC_PLAN_CACHE", raising=False)
     calls = []
     real = manager.verify

@@ -19,8 +19,7 @@ from tostatic.codegen import emit, threads
 from tostatic.codegen.elementwise import ElementwiseKernel
 from tostatic.codegen.emit import I64, PTR
 from tostatic.ir import scalar_expr as se
-from tostatic.ir.opdef import REGISTRY
-from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, OPERAND_STEPS
+from tostatic.ir.epilogue_rules import OPERAND_STEPS, step_expr
 
 _KERNELS: dict[tuple[Any, ...], ElementwiseKernel] = {}
 _ROWS: dict[tuple[Any, ...], Any] = {}
@@ -120,6 +119,8 @@ def activation_expr(act: str | None, value: se.Expr, **attrs: Any) -> se.Expr:
     """`act`'s scalar rule applied to `value` (None: the value itself)."""
     if act is None:
         return value
+    from tostatic.ir.opdef import REGISTRY  # (xDSL: only for bias_act's named ops)
+
     cls = REGISTRY.get(act)
     if cls is None or cls.SCALAR is None:
         raise se.NotScalar(f"{act} is not an elementwise activation")
@@ -157,10 +158,7 @@ def chain_expr(epilogue: Sequence[str], dtype: str) -> se.Expr:
             k += 1
             value = value + se.arg(k, dtype)
         else:
-            cls, attrs = EPILOGUE_ACTIVATIONS[step]
-            if cls.SCALAR is None:
-                raise se.NotScalar(f"{cls.name} has no scalar rule")
-            value = cls.SCALAR(value, **cls.normalize_attrs(dict(attrs)))
+            value = step_expr(step, value)
     return value
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from tostatic.codegen import emit, threads
 from tostatic.codegen.emit import I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
-from tostatic.ops.pooling import FLT_MAX
+from tostatic.ir.op_rules import FLT_MAX
 
 _FUNCS: dict[tuple[Any, ...], Any] = {}
 # the plane split as machine-code parts (threads.parallel_calls: no GIL switch; ResNet-50's

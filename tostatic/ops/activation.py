@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tostatic.ir import epilogue_rules as rules
 from tostatic.ir import scalar_expr as se
 from tostatic.ir.attributes import BOOL, FLOAT, INT, STR, attr
 from tostatic.ir.errors import ShapeError
@@ -50,7 +51,7 @@ class Relu(Unary):
     PADDLE = unary("relu")
     NAME_HINT = "relu"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.compare(e, "greater_than", out, 0.0)))
-    SCALAR = staticmethod(lambda x: se.maximum(x, 0))
+    SCALAR = staticmethod(rules.relu)
 
 
 @pd_op
@@ -60,7 +61,7 @@ class Sigmoid(Unary):
     PADDLE = unary("sigmoid")
     NAME_HINT = "sigmoid"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.mul(e, out, A.scale(e, out, -1.0, 1.0))))
-    SCALAR = staticmethod(lambda x: 1 / (1 + se.exp(-x)))
+    SCALAR = staticmethod(rules.sigmoid)
 
 
 @pd_op
@@ -157,12 +158,6 @@ def _gelu(x: np.ndarray, approximate: bool) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 
-def _gelu_scalar(x: se.Expr, approximate: bool) -> se.Expr:
-    if approximate:
-        return 0.5 * x * (1 + se.tanh(float(np.sqrt(2.0 / np.pi)) * (x + 0.044715 * x * x * x)))
-    return 0.5 * x * (1 + se.erf(x * float(1 / np.sqrt(2.0))))
-
-
 @pd_op
 class Gelu(Unary):
     name = "pd.gelu"
@@ -171,7 +166,7 @@ class Gelu(Unary):
     PADDLE = unary("gelu", approximate=From("BOOLEAN", "approximate"))
     NAME_HINT = "gelu"
     vjp = A.unary_vjp(lambda e, x, out, g, approximate: A.mul(e, g, _gelu_grad(e, x, approximate)))
-    SCALAR = staticmethod(_gelu_scalar)
+    SCALAR = staticmethod(rules.gelu)
 
 
 # --- clipped and piecewise-linear activations (what MobileNets write) -------------------------
@@ -186,7 +181,7 @@ class Relu6(FloatUnary):
     PADDLE = unary("relu6")
     NAME_HINT = "relu6"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, A.mul(e, A.compare(e, "greater_than", x, 0.0), A.compare(e, "less_than", x, 6.0))))
-    SCALAR = staticmethod(lambda x: se.minimum(se.maximum(x, 0), 6))
+    SCALAR = staticmethod(rules.relu6)
 
 
 @pd_op
@@ -203,8 +198,7 @@ class HardSwish(FloatUnary):
                    scale=From("FLOAT", "scale"), offset=From("FLOAT", "offset"))
     NAME_HINT = "hardswish"
     vjp = A.unary_vjp(lambda e, x, out, g, threshold, scale, offset: A.mul(e, g, _hardswish_grad(e, x, threshold, scale, offset)))
-    SCALAR = staticmethod(lambda x, threshold, scale, offset:
-                          x * se.minimum(se.maximum(x + 3, 0), 6) / 6)
+    SCALAR = staticmethod(rules.hardswish)
 
     @classmethod
     def infer(cls, x: Abstract, threshold: float, scale: float, offset: float) -> Abstract:
@@ -261,7 +255,7 @@ class Swish(FloatUnary):
     PADDLE = unary("swish")
     NAME_HINT = "swish"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, _silu_grad(e, x)))
-    SCALAR = staticmethod(lambda x: x / (1 + se.exp(-x)))
+    SCALAR = staticmethod(rules.swish)
 
 
 @pd_op
@@ -273,7 +267,7 @@ class Silu(FloatUnary):
     PADDLE = unary("silu")
     NAME_HINT = "silu"
     vjp = A.unary_vjp(lambda e, x, out, g: A.mul(e, g, _silu_grad(e, x)))
-    SCALAR = staticmethod(lambda x: x / (1 + se.exp(-x)))
+    SCALAR = staticmethod(rules.swish)
 
 
 @pd_op

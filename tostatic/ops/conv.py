@@ -24,77 +24,20 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from tostatic.ir.attributes import INT, INTS, STR, attr
-from tostatic.ir.errors import ShapeError, UnsupportedError
+from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops import autodiff as A
 
-# data_format values -> channel last? ('AnyLayout' is what Paddle 1.x wrote; it means NCHW)
-DATA_FORMATS = {"NCHW": False, "NHWC": True, "AnyLayout": False}
-PADDING_ALGORITHMS = ("EXPLICIT", "SAME", "VALID")
-
-
-def check_choice(op: str, name: str, value: Any, allowed: Any) -> None:
-    """UnsupportedError naming the op, the attribute and the value it cannot take."""
-    if value not in allowed:
-        raise UnsupportedError(f"{op}: {name}={value!r} is not supported "
-                               f"(supported: {', '.join(map(repr, allowed))})")
-
-
-def pair(op: str, name: str, values: tuple[int, ...]) -> tuple[int, int]:
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) != 2:
-        raise ShapeError(f"{op}: {name} needs 2 values (height, width), got {list(values)}")
-    return values[0], values[1]
-
-
-def explicit_pads(op: str, paddings: tuple[int, ...]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """2 values -> symmetric (h, w); 4 values -> [top, bottom, left, right]."""
-    p = list(paddings)
-    if len(p) == 2:
-        pads = ((p[0], p[0]), (p[1], p[1]))
-    elif len(p) == 4:
-        pads = ((p[0], p[1]), (p[2], p[3]))
-    else:
-        raise ShapeError(f"{op}: paddings needs 2 or 4 values, got {p}")
-    if min(p) < 0:
-        raise ShapeError(f"{op}: paddings must not be negative, got {p}")
-    return pads
-
-
-def same_pads(size: int, k: int, s: int) -> tuple[int, int]:
-    """Paddle's 'SAME': the output has ceil(size / stride) elements, the padding split with the
-    smaller half first."""
-    out = (size + s - 1) // s
-    total = max((out - 1) * s + k - size, 0)
-    return total // 2, total - total // 2
-
-
-def resolve_pads(op: str, sizes: tuple[int, int], ksize: tuple[int, int],
-                 strides: tuple[int, int], paddings: tuple[int, ...], algorithm: str,
-                 dilations: tuple[int, int]) -> tuple[list[tuple[int, int] | None], tuple[int, int]]:
-    """Per spatial dim (pad_before, pad_after) -- None where SAME meets a dynamic size --
-    and the dilations as Paddle's UpdatePaddingAndDilation leaves them."""
-    check_choice(op, "padding_algorithm", algorithm, PADDING_ALGORITHMS)
-    if algorithm == "SAME":
-        return ([None if n < 0 else same_pads(n, k, s)
-                 for n, k, s in zip(sizes, ksize, strides)], (1, 1))
-    if algorithm == "VALID":
-        return [(0, 0), (0, 0)], dilations
-    return list(explicit_pads(op, paddings)), dilations
-
-
-def conv_out(op: str, size: int, k: int, s: int, pad: tuple[int, int] | None, d: int) -> int:
-    if size < 0:
-        return -1
-    if pad is None:  # SAME
-        return (size + s - 1) // s
-    span = d * (k - 1) + 1
-    out = (size + pad[0] + pad[1] - span) // s + 1 if size + pad[0] + pad[1] >= span else 0
-    if out <= 0:
-        raise ShapeError(f"{op}: input size {size} with padding {list(pad)} is smaller than the "
-                         f"dilated filter ({span})")
-    return out
+from tostatic.ir.op_rules import (  # noqa: F401  (the rules, where they were)
+    DATA_FORMATS,
+    PADDING_ALGORITHMS,
+    check_choice,
+    conv_out,
+    explicit_pads,
+    pair,
+    resolve_pads,
+    same_pads,
+)
 
 
 def spatial(shape: tuple[int, ...], channel_last: bool) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tostatic.ir.attributes import STRS, attr
+from tostatic.ir.epilogue_rules import EPILOGUE_STEPS, OPERAND_STEPS
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, PdOp, pd_op
 from tostatic.ops.activation import (
@@ -36,19 +37,12 @@ from tostatic.ops.activation import (
 from tostatic.ops.conv import CONV_ATTRS, DATA_FORMATS, ConvBase, conv2d_kernel
 from tostatic.ops.linalg import Matmul
 
-# epilogue name -> (the op it stands for, the attributes that op must have)
+# epilogue name -> (the op it stands for, the attributes that op must have): the steps and
+# their rules are ir/epilogue_rules.py's (codegen reads them there, without the op classes)
+_ACTIVATION_OPS = {cls.name: cls for cls in (Gelu, HardSwish, Relu, Relu6, Sigmoid, Silu, Swish,
+                                             Tanh)}
 EPILOGUE_ACTIVATIONS: dict[str, tuple[type[PdOp], dict[str, Any]]] = {
-    "relu": (Relu, {}),
-    "relu6": (Relu6, {}),
-    "hardswish": (HardSwish, {"threshold": 6.0, "scale": 6.0, "offset": 3.0}),
-    "sigmoid": (Sigmoid, {}),
-    "tanh": (Tanh, {}),
-    "gelu": (Gelu, {"approximate": False}),
-    "gelu_tanh": (Gelu, {"approximate": True}),
-    "silu": (Silu, {}),
-    "swish": (Swish, {}),
-}
-OPERAND_STEPS = ("bias", "add")
+    name: (_ACTIVATION_OPS[op], attrs) for name, (op, attrs, _) in EPILOGUE_STEPS.items()}
 
 
 def activation_name(op: PdOp) -> str | None:

@@ -10,6 +10,7 @@ from tostatic.ir import dtypes
 from tostatic.ir.attributes import INT, INTS, attr
 from tostatic.ir.errors import ShapeError, UnsupportedError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
+from tostatic.ir.op_rules import slice_bounds  # noqa: F401  (where it was)
 from tostatic.ops.shapes import axis0_unsliced, normalize_axis
 from tostatic.ops import autodiff as A
 
@@ -30,16 +31,6 @@ def _no_tensor_bounds(flags: Any) -> None:
                                f"means starts/ends given as tensors, StartsTensor/EndsTensor"
                                f"[List]); only constant starts and ends are")
     return None
-
-
-def slice_bounds(dim: int, start: int, end: int) -> tuple[int, int]:
-    """Paddle's rule (step 1): negative bounds count from the end, then both clamp to
-    [0, dim]; an end before the start gives an empty slice."""
-    s = start + dim if start < 0 else start
-    e = end + dim if end < 0 else end
-    s = min(max(s, 0), dim)
-    e = min(max(e, 0), dim)
-    return s, max(e, s)
 
 
 def slice_shape(shape: tuple[int, ...], axes: tuple[int, ...], starts: tuple[int, ...],

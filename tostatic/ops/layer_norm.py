@@ -18,6 +18,7 @@ import numpy as np
 
 from tostatic.ir.attributes import FLOAT, INT, attr
 from tostatic.ir.errors import ShapeError
+from tostatic.ir.op_rules import LAYER_NORM_WEIGHTS
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops.shapes import numel
 from tostatic.ops import autodiff as A
@@ -115,18 +116,20 @@ def layer_norm(x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None,
     return [y.reshape(x.shape), mean.reshape(rows_shape), var.reshape(rows_shape)]
 
 
-def _form(class_name: str, op_name: str, weights: tuple[str, ...], doc: str) -> type[PdOp]:
+def _form(class_name: str, op_name: str, doc: str) -> type[PdOp]:
+    """One of the four ops, taking the weights ir/op_rules.py's table gives it."""
+    weights = LAYER_NORM_WEIGHTS[op_name]
     body: dict[str, Any] = {"name": op_name, "INPUTS": ("x",) + weights, "WEIGHTS": weights,
                             "PADDLE": layer_norm_legacy(weights), "__module__": __name__,
                             "__doc__": doc}
     return pd_op(type(class_name, (LayerNormBase,), body))
 
 
-LayerNorm = _form("LayerNorm", "pd.layer_norm", ("scale", "bias"),
+LayerNorm = _form("LayerNorm", "pd.layer_norm",
                   "Layer normalisation with a per-column scale and bias (nn.LayerNorm).")
-LayerNormScaleOnly = _form("LayerNormScaleOnly", "pd.layer_norm_scale_only", ("scale",),
+LayerNormScaleOnly = _form("LayerNormScaleOnly", "pd.layer_norm_scale_only",
                            "Layer normalisation with a scale and no bias (`Bias: []`).")
-LayerNormBiasOnly = _form("LayerNormBiasOnly", "pd.layer_norm_bias_only", ("bias",),
+LayerNormBiasOnly = _form("LayerNormBiasOnly", "pd.layer_norm_bias_only",
                           "Layer normalisation with a bias and no scale (`Scale: []`).")
-LayerNormPlain = _form("LayerNormPlain", "pd.layer_norm_plain", (),
+LayerNormPlain = _form("LayerNormPlain", "pd.layer_norm_plain",
                        "Layer normalisation without weights (`Scale: []`, `Bias: []`).")

@@ -28,78 +28,14 @@ from tostatic.ir.attributes import BOOL, INTS, STR, attr
 from tostatic.ir.errors import ShapeError
 from tostatic.ir.opdef import Abstract, From, Legacy, PdOp, pd_op
 from tostatic.ops import autodiff as A
-from tostatic.ops.conv import (
-    DATA_FORMATS,
-    PADDING_ALGORITHMS,
-    check_choice,
-    explicit_pads,
-    pair,
-    same_pads,
+from tostatic.ops.conv import DATA_FORMATS, check_choice, pair  # noqa: F401
+
+from tostatic.ir.op_rules import (  # noqa: F401  (the rules, where they were)
+    FLT_MAX,
+    POOLING_TYPES,
+    _Dim,
+    pool_dims as _dims,
 )
-
-POOLING_TYPES = ("max", "avg")
-FLT_MAX = float(np.finfo(np.float32).max)  # Paddle's MaxPool starts from -FLT_MAX
-
-
-class _Dim:
-    """The windows of one spatial dim: what the kernel and shape inference both need."""
-
-    def __init__(self, op: str, size: int, k: int, stride: int, pads: tuple[int, int] | None,
-                 ceil_mode: bool, adaptive_avg: bool, fixed_out: int | None):
-        self.size, self.k, self.stride = size, k, stride
-        self.pad = pads[0] if pads else 0
-        self.adaptive = adaptive_avg
-        if adaptive_avg or fixed_out is not None:
-            self.out = k if fixed_out is None else fixed_out
-            return
-        if size < 0 or pads is None:
-            self.out = -1
-            return
-        num = size - k + pads[0] + pads[1] + (stride - 1 if ceil_mode else 0)
-        self.out = int(num / stride) + 1  # C++ division truncates toward zero
-        if self.out <= 0:
-            raise ShapeError(f"{op}: input size {size} with paddings {list(pads)} leaves no "
-                             f"room for a {k}-wide window")
-
-    def windows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(start, end) clipped to the input, and the unclipped (non-exclusive) size."""
-        o = np.arange(self.out)
-        if self.adaptive:
-            start = (o * self.size) // self.out
-            end = -((-(o + 1) * self.size) // self.out)
-            return start, end, end - start
-        start = o * self.stride - self.pad
-        end = np.minimum(start + self.k, self.size + self.pad)
-        return np.maximum(start, 0), np.minimum(end, self.size), end - start
-
-
-def _dims(op: str, sizes: tuple[int, int], ksize: tuple[int, ...], strides: tuple[int, ...],
-          paddings: tuple[int, ...], ceil_mode: bool, pooling_type: str, global_pooling: bool,
-          adaptive: bool, padding_algorithm: str) -> list[_Dim]:
-    check_choice(op, "pooling_type", pooling_type, POOLING_TYPES)
-    check_choice(op, "padding_algorithm", padding_algorithm, PADDING_ALGORITHMS)
-    ks, st = pair(op, "ksize", ksize), pair(op, "strides", strides)
-    if min(st) <= 0:
-        raise ShapeError(f"{op}: strides must be positive, got {list(strides)}")
-    if global_pooling:
-        return [_Dim(op, n, n, s, (0, 0), False, False, 1) for n, s in zip(sizes, st)]
-    if min(ks) <= 0:
-        raise ShapeError(f"{op}: ksize must be positive, got {list(ksize)}")
-    if adaptive:
-        if pooling_type == "max":  # Paddle's kernel: plain max pooling, `ksize` outputs
-            return [_Dim(op, n, k, s, (0, 0), False, False, k) for n, k, s in zip(sizes, ks, st)]
-        # windows that tile the input evenly are plain strided windows (the faster path)
-        return [_Dim(op, n, n // k, n // k, (0, 0), False, False, k) if n > 0 and n % k == 0
-                else _Dim(op, n, k, 1, (0, 0), False, True, None) for n, k in zip(sizes, ks)]
-    if padding_algorithm == "SAME":
-        pads: list[tuple[int, int] | None] = [None if n < 0 else same_pads(n, k, s)
-                                              for n, k, s in zip(sizes, ks, st)]
-    elif padding_algorithm == "VALID":
-        pads = [(0, 0), (0, 0)]
-    else:
-        pads = list(explicit_pads(op, paddings))
-    return [_Dim(op, n, k, s, p, ceil_mode, False, None)
-            for n, k, s, p in zip(sizes, ks, st, pads)]
 
 
 def _along(ndim: int, axis: int, index: Any) -> tuple[Any, ...]:

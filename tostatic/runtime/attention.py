@@ -16,6 +16,12 @@ holds whole images, the rows a GEMM split by rows gives the same thread), the un
 into parts that threads.parallel_calls runs GIL-free: a Python part costs 10-17 us to hand
 over and takes the GIL between its three calls; a machine-code part a microsecond or two.
 (BERT's batch 1 on two threads: 124 -> 68 us a call; batch 8: 480 -> 443 us.)
+
+float32 on AVX-512 needs no BLAS at all: codegen/attention_tiles.py runs the units on the
+packed GEMM's register tiles (OpenBLAS's small-matrix path reached 160-185 GFLOP/s on a
+unit's products, the tiles ~250), each part with scratch of its own (k^T and one block of
+scores, not the [heads, batch, sq, sk] scores: BERT's batch 8, one thread, 0.97 -> 0.76 ms a
+call; two threads 0.57 -> 0.45).
 """
 from __future__ import annotations
 
@@ -31,6 +37,10 @@ from tostatic.runtime import threads
 
 # below this many flops a call runs on one thread (a hand-off costs 20-50 us)
 PARALLEL_FLOPS = 4_000_000
+# the register tiles from this many query rows: fewer do not pay for k^T's transpose (b 8,
+# 4 heads of 64, 128 keys, one thread, us, BLAS -> tiles: 1 query 49 -> 58, 6: 63 -> 88,
+# 8: 79 -> 83, 12: 218 -> 116, 32: 308 -> 190, 128: 970 -> 760)
+TILES_MIN_QUERIES = 12
 
 
 def _heads(x: np.ndarray, heads: int) -> np.ndarray:
@@ -119,16 +129,22 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
     row_bytes = b * sq * sk * q.itemsize  # one head's scores
     d = hd // heads
     gemm = blas_gemm(q.dtype.name) if d else None
-    if gemm is not None:
+    tiles = None
+    if d and q.dtype == np.float32 and sq >= TILES_MIN_QUERIES:
+        from tostatic.codegen import attention_tiles  # llvmlite loads on first use
+        tiles = attention_tiles if attention_tiles.available() else None
+    if tiles is not None:  # our own register tiles: no BLAS needed (a 0 in the address)
+        gemm, heads_kernel = (0, 64), tiles.heads_kernel()
+    elif gemm is not None:
         from tostatic.codegen import attention as native  # llvmlite loads on first use
         heads_kernel = native.heads_kernel(q.dtype.name, gemm[1])
-        units = heads * b
-        # a unit's GEMMs (flops / 64, as the GEMMs' splits count) and its softmax
-        unit_parts = parts_for(units, 4 * sq * sk * d // 64 + 4 * sq * sk, MIN_NATIVE_ELEMENTS)
+    units = heads * b
+    # a unit's GEMMs (flops / 64, as the GEMMs' splits count) and its softmax
+    unit_parts = parts_for(units, 4 * sq * sk * d // 64 + 4 * sq * sk, MIN_NATIVE_ELEMENTS)
+    part_size = tiles.scratch_floats(sk, d) if tiles is not None else 0
 
     def bind(arrays: list[np.ndarray]) -> Callable[..., None]:
-        scores = arrays[0]  # [heads, b, sq, sk]
-        base = _address(scores)
+        scratch = arrays[0]  # the tiles' parts' scratch, else the scores [heads, b, sq, sk]
         zeros = np.zeros(sk, q.dtype)
         calls = CallCache()
 
@@ -140,7 +156,9 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
                 dims[14] = mask_step
                 table = np.tile(dims, (unit_parts, 1))
                 table[:, :2] = bounds(units, unit_parts)
-                addresses = [_address(a) for a in (q, k, v, out, scores)] + [m]
+                if tiles is not None:  # each part's own scratch
+                    table[:, 15] = np.arange(unit_parts) * part_size
+                addresses = [_address(a) for a in (q, k, v, out, scratch)] + [m]
                 part_rows = part_calls(heads_kernel, addresses, table)
                 keep = (table, mask)  # (a mask copied for one run lives as long as its call)
                 if unit_parts == 1:
@@ -148,6 +166,10 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
                 return lambda: threads.parallel_calls(part_rows) if keep else None
             q4, k4, v4, o4 = (_heads(a, heads) for a in (q, k, v, out))
             kt = k4.swapaxes(-1, -2)
+            # (arrays the tiles cannot read: scores of their own, for this set of arrays)
+            scores = np.empty((heads, b, sq, sk), q.dtype) if tiles is not None else \
+                scratch.reshape(heads, b, sq, sk)
+            base = _address(scores)
 
             def heads_range(lo: int, hi: int, _: int = 0) -> None:
                 np.matmul(q4[lo:hi], kt[lo:hi], out=scores[lo:hi])
@@ -168,4 +190,5 @@ def attention_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.
             else:  # the arrays stay alive with their prepared call
                 calls.get((q, k, v, *mask, out), lambda: prepare(q, k, v, mask, out))()
         return run
-    return [("attention-scores", (heads, b, sq, sk), q.dtype)], bind, "attention"
+    size = unit_parts * part_size if tiles is not None else heads * b * sq * sk
+    return [("attention-scores", (size,), q.dtype)], bind, "attention"

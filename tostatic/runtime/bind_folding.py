@@ -12,11 +12,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tostatic.ops.creation_from_tensors import FullBatchSizeLike, FullLike
-from tostatic.ops.manipulation import Shape
-
-# ops whose result depends on their inputs' shapes and dtypes alone, not their values
-SHAPE_ONLY = (FullLike, FullBatchSizeLike, Shape)
+# ops whose result depends on their inputs' shapes and dtypes alone, not their values (by
+# name, as kernels.py's FACTORIES)
+SHAPE_ONLY = ("pd.full_like", "pd.full_batch_size_like", "pd.shape")
 
 
 def bind_constants(body: Any, record: Sequence[Any]) -> dict[int, np.ndarray]:
@@ -27,7 +25,7 @@ def bind_constants(body: Any, record: Sequence[Any]) -> dict[int, np.ndarray]:
     for op, (kernel, ins, outs) in zip(body.ops, body.steps):
         if op.regions or getattr(op, "EFFECTS", False) or not outs:
             continue
-        if not isinstance(op, SHAPE_ONLY) and not (ins and all(i in known for i in ins)):
+        if op.name not in SHAPE_ONLY and not (ins and all(i in known for i in ins)):
             continue
         try:
             results = kernel([known[i] if i in known else record[i] for i in ins])

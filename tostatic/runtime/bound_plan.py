@@ -74,12 +74,22 @@ def _eager(kernel: Callable[[list[np.ndarray]], list[np.ndarray]]) -> Callable[.
 
 class BoundPlan:
     def __init__(self, body: Any, record: Sequence[Any],
-                 compiled_kernel: Callable[[Any], Any]):
+                 compiled_kernel: Callable[[Any], Any],
+                 folded: dict[int, np.ndarray] | None = None, recorded: bool = False):
+        """`folded` and `recorded`: a warm start's (runtime/warm_start.py), whose ops are
+        recorded names and attributes: the values an earlier bind folded, and its views
+        (checked against the ops' kernels then) trusted."""
         self.lock = threading.Lock()  # its buffers serve one run at a time
         n_steps = len(body.steps)
         # results known at bind (shape-only ops and what follows from them and the
         # weights): constants of this plan, no step
-        folded = bind_constants(body, record)
+        if folded is None:
+            folded = bind_constants(body, record)
+        self.folded = folded
+        # each slot's recorded (shape, dtype), what a warm start's record keeps of it; False
+        # for a value not an array (such a plan is not recorded)
+        self.sample_specs = [(list(v.shape), v.dtype.str) if isinstance(v, np.ndarray)
+                             else None if v is None else False for v in record]
         record = list(record)
         for i, value in folded.items():
             record[i] = value
@@ -98,7 +108,7 @@ class BoundPlan:
                 chosen.append(("folded", None))
                 continue
             bound = None
-            factory = FACTORIES.get(type(op))
+            factory = FACTORIES.get(op.name)
             # an op of several results binds a kernel when only its first is read (layer
             # norm's Mean and Variance in inference): the others stay unset
             sample = record[outs[0]] if outs and all(
@@ -114,12 +124,14 @@ class BoundPlan:
                     else:
                         chosen.append(("compiled", fn))
                     continue
-            view = view_kernel(op, op.attr_values(), [record[i] for i in ins], sample) \
-                if bound is None else None
+            view = view_kernel(op, op.attr_values(), [record[i] for i in ins], sample,
+                               recorded) if bound is None else None
             if view is not None:  # a reshape, transpose or slice: a numpy view, no copy
                 chosen.append(("view", view))
                 continue
             chosen.append(("bound", bound) if bound is not None else ("numpy", _eager(kernel)))
+        # each op's kernel kind (a warm start records which need their op: "compiled")
+        self.kinds = [what.kind if how == "bound" else how for how, what in chosen]
         # which buffers each value may alias, and the last step any of them is read
         refs: list[frozenset[int]] = [frozenset()] * body.num_slots
         end: dict[int, int] = {}

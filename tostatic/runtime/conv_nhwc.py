@@ -12,7 +12,7 @@ import numpy as np
 
 from tostatic import codegen
 from tostatic.ir.scalar_expr import NotScalar
-from tostatic.ops.conv import DATA_FORMATS, conv_out, pair, resolve_pads
+from tostatic.ir.op_rules import DATA_FORMATS, conv_out, pair, resolve_pads
 from tostatic.runtime import packed_gemm
 
 

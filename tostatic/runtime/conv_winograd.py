@@ -29,7 +29,7 @@ import numpy as np
 
 from tostatic import codegen
 from tostatic.ir import scalar_expr as se
-from tostatic.ops.fused import EPILOGUE_ACTIVATIONS
+from tostatic.ir.epilogue_rules import step_expr
 from tostatic.runtime import threads
 from tostatic.runtime.winograd_split import group_run
 from tostatic.runtime.winograd_split import split_run as _split_run
@@ -76,12 +76,9 @@ def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | N
             leaves.append(step)
             value = value + se.arg(len(leaves), dtype)
             continue
-        cls, attrs = EPILOGUE_ACTIVATIONS[step]
-        if cls.SCALAR is None:
-            return None
         try:
-            value = cls.SCALAR(value, **{**cls.normalize_attrs({}), **attrs})
-        except (TypeError, se.NotScalar):
+            value = step_expr(step, value)
+        except (KeyError, TypeError, se.NotScalar):
             return None
     return value, leaves
 

@@ -18,7 +18,7 @@ from tostatic import codegen
 from tostatic.codegen.calls import CallCache
 from tostatic.codegen.threads import (MIN_NATIVE_ELEMENTS, bounds, parallel_calls, part_calls,
                                       parts_for)
-from tostatic.ops.embedding import LookupTableV2
+from tostatic.runtime.op_info import class_of
 
 
 def embedding_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
@@ -74,6 +74,6 @@ def embedding_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                     return
                 except IndexError:
                     pass  # out of range: the eager below raises the op's error, naming it
-            np.copyto(out, LookupTableV2.run_eager([ids, w], attrs)[0])
+            np.copyto(out, class_of(op).run_eager([ids, w], attrs)[0])
         return run
     return [], bind, "take"

@@ -15,7 +15,7 @@ import numpy as np
 from tostatic import codegen
 from tostatic.codegen.epilogue import chain_kernel
 from tostatic.ir import scalar_expr as se
-from tostatic.ops.fused import OPERAND_STEPS
+from tostatic.ir.epilogue_rules import OPERAND_STEPS
 
 CHEAP_STEPS = ("bias", "add", "relu", "relu6")
 MIN_ELEMENTS = 16384  # below this, cheap steps stay numpy ufuncs

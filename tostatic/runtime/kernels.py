@@ -27,19 +27,13 @@ from numpy.lib.stride_tricks import as_strided
 from tostatic import codegen
 from tostatic.codegen.calls import CallCache
 from tostatic.ir.scalar_expr import NotScalar
-from tostatic.ops import activation as act
-from tostatic.ops import elementwise as ew
-from tostatic.ops.conv import (
+from tostatic.ir.op_rules import (
     DATA_FORMATS,
-    Conv2D,
-    DepthwiseConv2D,
+    LAYER_NORM_WEIGHTS,
     conv_out,
     pair,
     resolve_pads,
 )
-from tostatic.ops.fused import EPILOGUE_ACTIVATIONS, FusedConv2D, FusedMatmul
-from tostatic.ops.linalg import Matmul
-from tostatic.ops.pooling import Pool2D
 from tostatic.runtime import threads
 from tostatic.runtime.epilogue_kernels import compiled_epilogue
 from tostatic.runtime.matmul_blocks import blocked_gemm, column_blocks
@@ -51,9 +45,6 @@ from tostatic.runtime.attention import attention_factory
 from tostatic.runtime.layer_norm_kernel import layer_norm_factory
 from tostatic.runtime.embedding_kernel import embedding_factory
 from tostatic.runtime.pool_kernel import pool_factory
-from tostatic.ops.embedding import LookupTableV2
-from tostatic.ops import layer_norm as ln
-from tostatic.ops.fused_attention import FusedAttention
 
 Run = Callable[..., None]
 # below this many flops a kernel runs on one thread whatever the thread count (handing work
@@ -107,6 +98,8 @@ def _inplace_activation(name: str) -> Callable[[np.ndarray], None]:
              "hardswish": hardswish}
     if name in table:
         return table[name]
+    from tostatic.ops.fused import EPILOGUE_ACTIVATIONS  # (xDSL: gelu, silu, swish only)
+
     cls, attrs = EPILOGUE_ACTIVATIONS[name]
     full = cls.normalize_attrs(dict(attrs))
 
@@ -508,8 +501,8 @@ def matmul_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
 
 # --------------------------------------------------------------------------- elementwise
 
-UFUNCS = {ew.Add: np.add, ew.Subtract: np.subtract, ew.Multiply: np.multiply,
-          ew.Maximum: np.maximum, ew.Minimum: np.minimum}
+UFUNCS = {"pd.add": np.add, "pd.subtract": np.subtract, "pd.multiply": np.multiply,
+          "pd.maximum": np.maximum, "pd.minimum": np.minimum}
 
 
 def binary_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
@@ -518,7 +511,7 @@ def binary_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
     if attrs["axis"] != -1 and x.ndim != y.ndim or x.dtype != y.dtype \
             or out.dtype != x.dtype:
         return None
-    f = UFUNCS[type(op)]
+    f = UFUNCS[op.name]
     return Bound([], lambda _: (lambda x, y, out: f(x, y, out=out)), "ufunc")
 
 
@@ -526,8 +519,7 @@ def unary_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
                   out: np.ndarray, const: Sequence[bool]) -> Bound | None:
     if ins[0].dtype.kind != "f":
         return None
-    name = {act.Relu: "relu", act.Relu6: "relu6", act.Sigmoid: "sigmoid",
-            act.Tanh: "tanh"}[type(op)]
+    name = op.name[len("pd."):]  # relu, relu6, sigmoid, tanh
     f = _inplace_activation(name)
 
     def run(x: np.ndarray, out: np.ndarray) -> None:
@@ -538,19 +530,20 @@ def unary_factory(op: Any, attrs: dict[str, Any], ins: Sequence[np.ndarray],
 
 # --------------------------------------------------------------------------- pooling
 
-FACTORIES: dict[type, Callable[..., Bound | None]] = {
-    Conv2D: conv_factory, DepthwiseConv2D: conv_factory, FusedConv2D: conv_factory,
-    Matmul: matmul_factory, FusedMatmul: matmul_factory,
-    **{cls: binary_factory for cls in UFUNCS},
-    act.Relu: unary_factory, act.Relu6: unary_factory, act.Sigmoid: unary_factory,
-    act.Tanh: unary_factory,
-    Pool2D: lambda *a: None if (p := pool_factory(*a) or nhwc_pool_factory(*a)) is None
+# by op name (a live op's and a warm start's recorded one: runtime/op_info.py)
+FACTORIES: dict[str, Callable[..., Bound | None]] = {
+    "pd.conv2d": conv_factory, "pd.depthwise_conv2d": conv_factory,
+    "pd.fused_conv2d": conv_factory,
+    "pd.matmul": matmul_factory, "pd.fused_matmul": matmul_factory,
+    **{name: binary_factory for name in UFUNCS},
+    **{name: unary_factory for name in ("pd.relu", "pd.relu6", "pd.sigmoid", "pd.tanh")},
+    "pd.pool2d": lambda *a: None if (p := pool_factory(*a) or nhwc_pool_factory(*a)) is None
     else Bound(*p),
-    LookupTableV2: lambda *a: None if (e := embedding_factory(*a)) is None else Bound(*e),
-    FusedAttention: lambda op, attrs, ins, out, const: (
+    "pd.lookup_table_v2": lambda *a: None if (e := embedding_factory(*a)) is None
+    else Bound(*e),
+    "pd.fused_attention": lambda op, attrs, ins, out, const: (
         None if (a := attention_factory(attrs, ins, out)) is None else Bound(*a)),
-    **{cls: lambda op, attrs, ins, out, const: (
-        None if (a := layer_norm_factory(type(op).WEIGHTS, attrs, ins, out)) is None
-        else Bound(*a)) for cls in (ln.LayerNorm, ln.LayerNormScaleOnly,
-                                    ln.LayerNormBiasOnly, ln.LayerNormPlain)},
+    **{name: lambda op, attrs, ins, out, const: (
+        None if (a := layer_norm_factory(LAYER_NORM_WEIGHTS[op.name], attrs, ins, out)) is None
+        else Bound(*a)) for name in LAYER_NORM_WEIGHTS},
 }

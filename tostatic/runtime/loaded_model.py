@@ -63,6 +63,9 @@ class LoadedModel:
         self.content_key: str | None = None
         self.plan_store: plan_cache.PlanStore | None = None  # the last binding's
         self._bound_before = False
+        # where the first binding records the bound plan for a warm start (a predictor's
+        # model: runtime/warm_start.py), None: not recorded
+        self.warm_record: Any = None
 
     @property
     def program(self) -> ProgramOp:
@@ -117,9 +120,19 @@ class LoadedModel:
         def done() -> None:
             if first:
                 store.save()
+                if self.warm_record is not None:
+                    self._record_warm(signature, store)
             store.used()
         with prepared.active(store):
             yield done
+
+    def _record_warm(self, signature: Any, store: plan_cache.PlanStore) -> None:
+        """The warm start's record of the plan just bound (nothing when it cannot be
+        written: a read-only cache, a plan it cannot hold)."""
+        from tostatic.runtime.warm_start import write_record
+
+        with contextlib.suppress(Exception):
+            write_record(self.warm_record, self, signature, store)
 
     def _failed(self, e: Exception) -> ExecutionError:
         return ExecutionError(f"running {self.source}: {type(e).__name__}: {e}")

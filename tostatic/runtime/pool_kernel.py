@@ -9,9 +9,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tostatic import codegen
-from tostatic.ops.conv import DATA_FORMATS
-from tostatic.ops.pooling import FLT_MAX
-from tostatic.ops.pooling import _dims as _pool_dims
+from tostatic.ir.op_rules import DATA_FORMATS, FLT_MAX, pool_dims as _pool_dims
 from tostatic.runtime import threads
 
 PARALLEL_ELEMENTS = 1 << 18  # a memory-bound pass split over the threads from this size

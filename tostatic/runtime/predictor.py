@@ -1,6 +1,7 @@
 """tostatic.inference: the paddle.inference API over our native runtime."""
 from __future__ import annotations
 
+import os
 import sys
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -192,13 +193,28 @@ class Predictor:
 
 def _load(config: Config) -> LoadedModel:
     """The model, read, raised and planned. The modules doing it (xDSL, the ops, the passes)
-    are imported here, on a predictor's creation: `import tostatic.inference` is light."""
+    are imported here, on a predictor's creation: `import tostatic.inference` is light; and
+    not at all when an earlier start recorded the plan (runtime/warm_start.py)."""
     from tostatic.runtime.lazy import few_collections
+    from tostatic.runtime.warm_start import open_model
 
-    with few_collections():
-        from tostatic.runtime.loaded_model import load_model
-    return load_model(config.model_file(), config.params_file(), optimize=config.ir_optim(),
-                      keep_weights=False)
+    model_file, params_file = config.model_file(), config.params_file()
+    optimize = config.ir_optim()
+
+    def load() -> LoadedModel:
+        with few_collections():
+            from tostatic.runtime.loaded_model import load_model
+        return load_model(model_file, params_file, optimize=optimize, keep_weights=False)
+
+    record = None
+    if model_file is not None and os.path.exists(model_file):
+        with few_collections():
+            warm, record = open_model(model_file, params_file, optimize, load)
+        if warm is not None:  # an earlier start's record: no IR (runtime/warm_start.py)
+            return warm  # type: ignore[return-value]
+    model = load()
+    model.warm_record = record
+    return model
 
 
 def _print_profile(profile: Profile, model: str | None) -> None:

@@ -13,9 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tostatic.ops.indexing import Slice, slice_bounds
-from tostatic.ops.manipulation import Flatten, FlattenTo2D, Reshape, Squeeze, Transpose, \
-    Unsqueeze
+from tostatic.ir.op_rules import slice_bounds
 
 View = Callable[[np.ndarray], np.ndarray]
 
@@ -41,21 +39,27 @@ def _slice(attrs: dict[str, Any], x: np.ndarray, out: np.ndarray) -> View:
     return lambda x: x[key]
 
 
-VIEWS: dict[type, Callable[[dict[str, Any], np.ndarray, np.ndarray], View]] = {
-    Reshape: _reshape, Squeeze: _reshape, Unsqueeze: _reshape, Flatten: _reshape,
-    FlattenTo2D: _reshape, Transpose: _transpose, Slice: _slice,
+# by op name: a warm start (runtime/warm_start.py) binds from names, with no op class loaded
+VIEWS: dict[str, Callable[[dict[str, Any], np.ndarray, np.ndarray], View]] = {
+    "pd.reshape": _reshape, "pd.squeeze": _reshape, "pd.unsqueeze": _reshape,
+    "pd.flatten": _reshape, "pd.flatten_to_2d": _reshape, "pd.transpose": _transpose,
+    "pd.slice": _slice,
 }
 
 
-def view_kernel(op: Any, attrs: dict[str, Any], ins: Sequence[Any],
-                out: Any) -> Callable[..., list[np.ndarray]] | None:
-    """A step kernel `(x) -> [view of x]` for `op` on these recorded shapes, or None."""
-    make = VIEWS.get(type(op))
+def view_kernel(op: Any, attrs: dict[str, Any], ins: Sequence[Any], out: Any,
+                checked: bool = False) -> Callable[..., list[np.ndarray]] | None:
+    """A step kernel `(x) -> [view of x]` for `op` on these recorded shapes, or None.
+    `checked`: this very view was checked against the op's kernel before (a warm start's
+    record of a bind that did), so it is not run again (it would need the op's class)."""
+    make = VIEWS.get(op.name)
     if make is None or len(ins) != 1 or len(op.results) != 1 \
             or not isinstance(ins[0], np.ndarray) or not isinstance(out, np.ndarray) \
             or out.dtype.kind not in "biufc":
         return None
     view = make(attrs, ins[0], out)
+    if checked:
+        return lambda x: [view(x)]
     got = view(ins[0])
     # the op's own kernel on the same input (the recorded values may be placeholders the
     # first run has not filled yet: plan.py's shapes ahead), compared bit for bit
