@@ -152,3 +152,22 @@ def test_machine_code_parts_match_one_thread(n, c, cout, hw, k, stride, pad):
     # one thread's band had a whole vector: another summation order)
     np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6 * float(np.abs(one).max()))
     np.testing.assert_allclose(two, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
+
+
+@pytest.mark.parametrize("hw,k,pad", [(33, 3, 1), (45, 7, 3), (66, 1, 0), (61, 3, 0),
+                                      (38, 7, 2)])
+def test_stride_two_rows_with_a_masked_tail(monkeypatch, hw, k, pad):
+    """Stride-2 patch rows of 16 outputs and more: whole vectors, then the last ow % 16 by
+    masked loads and stores (codegen/im2col.py MASKED_TAIL), against the rest one by one
+    and the numpy convolution."""
+    from tostatic.codegen import im2col
+
+    rng = np.random.default_rng(hw)
+    x = rng.standard_normal((1, 5, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((16, 5, k, k)).astype(np.float32)
+    want, masked, kind = run(x, w, 2, pad, ("bias", "relu"), np.random.default_rng(0))
+    monkeypatch.setattr(im2col, "MASKED_TAIL", False)
+    _, by_element, _ = run(x, w, 2, pad, ("bias", "relu"), np.random.default_rng(0))
+    assert kind == "im2col-gen" and ((hw + 2 * pad - k) // 2 + 1) % 16
+    np.testing.assert_array_equal(masked, by_element)
+    np.testing.assert_allclose(masked, want, rtol=1e-4, atol=1e-4)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from test_runtime_kernels import bound_plan
 from tostatic.codegen import threads as codegen_threads
-from tostatic.codegen import winograd
+from tostatic.codegen import winograd, winograd_rows
 from tostatic.ops.fused import FusedConv2D
 from tostatic.runtime import conv_winograd, threads, winograd_split
 
@@ -246,3 +246,49 @@ def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles, by_column):
     assert np.isnan(m[0]).all() and np.isnan(m_flat[-wg.LANES:]).all()
     want = np.matmul(u[1:].astype(np.float64), v[1:].astype(np.float64))
     np.testing.assert_allclose(m[1:], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("h,w,pads", [(5, 3, (1, 1)), (9, 6, (0, 0)), (13, 10, (1, 1)),
+                                      (7, 14, (2, 1, 0, 1)), (11, 17, (0, 1, 1, 0)),
+                                      (6, 28, (1, 1)), (17, 31, (1, 1)), (4, 30, (1, 0))])
+def test_packed_tile_rows_match_a_tile_row_a_vector(any_size, monkeypatch, m, h, w, pads):
+    """Planes 1-8 tiles wide: the transforms' row passes take 16 // TW tile rows a vector
+    (codegen/winograd.py pack; the last group partial, rows past the plane and the padding
+    zero): the same floats as a tile row a vector, and the eager's values."""
+    monkeypatch.setattr(conv_winograd, "tile_size", lambda *_: m)
+    rng = np.random.default_rng(h * w + m)
+    x = rng.standard_normal((2, 5, h, w)).astype(np.float32)
+    wt = rng.standard_normal((16, 5, 3, 3)).astype(np.float32)
+    want, _, packed, kind = run_case(x, wt, pads, ("bias", "add", "relu"),
+                                     np.random.default_rng(0))
+    monkeypatch.setattr(conv_winograd, "PACKED_ROWS", False)
+    _, _, plain, _ = run_case(x, wt, pads, ("bias", "add", "relu"), np.random.default_rng(0))
+    monkeypatch.setattr(conv_winograd, "POSITION_PAD", 0)  # V and M positions back to back
+    _, _, unpadded, _ = run_case(x, wt, pads, ("bias", "add", "relu"), np.random.default_rng(0))
+    assert kind == f"winograd-f{m}"
+    np.testing.assert_array_equal(packed, plain)
+    np.testing.assert_array_equal(unpadded, plain)
+    assert_close(packed, want)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_shared_sums_keep_the_accuracy_of_separate_ones(any_size, monkeypatch, m):
+    """The 1-D transforms with shared sums and FMAs (winograd_rows.linear) against each
+    output's own products and sums, and both against float64."""
+    monkeypatch.setattr(conv_winograd, "tile_size", lambda *_: m)
+    rng = np.random.default_rng(7)
+    x = np.maximum(rng.standard_normal((1, 64, 20, 20)), 0).astype(np.float32)
+    wt = (rng.standard_normal((64, 64, 3, 3)) * np.sqrt(2 / 576)).astype(np.float32)
+    _, exact, shared, _ = run_case(x, wt, (1, 1), ("bias", "relu"), np.random.default_rng(0))
+    monkeypatch.setattr(winograd_rows, "SHARED", False)
+    _, _, separate, _ = run_case(x, wt, (1, 1), ("bias", "relu"), np.random.default_rng(0))
+    errors = [np.abs(got - exact).max() / np.abs(exact).max() for got in (shared, separate)]
+    assert not np.array_equal(shared, separate)  # (another kernel ran)
+    assert errors[0] < (3e-6 if m == 4 else 1e-6) and errors[0] < 2 * errors[1], errors
+
+
+@pytest.mark.parametrize("tw,m,k", [(1, 4, 16), (4, 4, 4), (7, 4, 2), (8, 4, 1), (14, 4, 1),
+                                    (4, 2, 4), (7, 2, 2), (8, 2, 2), (9, 2, 1)])
+def test_pack_takes_tile_rows_whose_windows_fit_two_vectors(tw, m, k):
+    assert winograd.pack(tw, m) == k

@@ -229,7 +229,7 @@ class _Builder:
         return b.icmp_signed("<", lanes, splat)
 
 
-def _module(rows: int, nvb: int, by_column: bool) -> emit.KernelModule:
+def _module(rows: int, nvb: int, by_column: bool, pad: int = 0) -> emit.KernelModule:
     """void k(U, V, M, i64 *dims = [first, end, C_in, C_out, cols, ldv, ldm]): positions
     [first, end) of M[p] = U[p] @ V[p], `cols` columns (the last vector's extra lanes read
     from V, not stored), the rows of V and M ldv and ldm elements apart."""
@@ -242,8 +242,8 @@ def _module(rows: int, nvb: int, by_column: bool) -> emit.KernelModule:
     i64 = emit.i64
     with emit.loop(b, first, end) as p:
         ub = emit.element(b, u, b.mul(p, b.mul(cout, cin)), "float32")
-        vb = emit.element(b, v, b.mul(p, b.mul(cin, ldv)), "float32")
-        mb = emit.element(b, m, b.mul(p, b.mul(cout, ldm)), "float32")
+        vb = emit.element(b, v, b.mul(p, b.add(b.mul(cin, ldv), i64(pad))), "float32")
+        mb = emit.element(b, m, b.mul(p, b.add(b.mul(cout, ldm), i64(pad))), "float32")
         with emit.loop(b, 0, b.sdiv(cout, i64(rows))) as blk:
             g.block(emit.element(b, ub, b.mul(blk, b.mul(cin, i64(rows))), "float32"), vb,
                     emit.element(b, mb, b.mul(blk, b.mul(i64(rows), ldm)), "float32"),
@@ -261,19 +261,21 @@ def _compiled(key: tuple[Any, ...], build: Any, name: str, nargs: int) -> Any:
     return f
 
 
-def kernel(rows: int, nvb: int, by_column: bool = False) -> Any:
-    """f(U_packed, V, M, dims) with ctypes addresses (see _module; `dims`)."""
-    key = (rows, nvb, "by-column") if by_column else (rows, nvb)
-    return _compiled(key, lambda: _module(rows, nvb, by_column), "wgemm", 4)
+def kernel(rows: int, nvb: int, by_column: bool = False, pad: int = 0) -> Any:
+    """f(U_packed, V, M, dims) with ctypes addresses (see _module; `dims`); pad: floats
+    between the positions of V and of M (position p at p (rows x ld + pad))."""
+    key = ((rows, nvb, "by-column") if by_column else (rows, nvb)) + \
+        (("pad", pad) if pad else ())
+    return _compiled(key, lambda: _module(rows, nvb, by_column, pad), "wgemm", 4)
 
 
-def tile_kernel(rows: int, cols: int) -> Any:
+def tile_kernel(rows: int, cols: int, pad: int = 0) -> Any:
     """The Winograd tile GEMM for `cols` tiles: the last cols % 16 by column where fewer
     than R (28x28 at F(4x4): 49 tiles, 3 vectors and one column, not 4 vectors), NVB for
     the whole vectors left."""
     tail = cols % LANES
     vectors = cols // LANES if 0 < tail < rows else -(-cols // LANES)
-    return kernel(rows, vectors_for(rows, max(1, vectors)), True)
+    return kernel(rows, vectors_for(rows, max(1, vectors)), True, pad)
 
 
 def dims(first: int, end: int, cin: int, cout: int, cols: int, ldv: int | None = None,

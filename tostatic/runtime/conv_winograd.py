@@ -56,6 +56,14 @@ MIN_SPLIT_FLOPS = 32_000_000
 # layer's phases split over the threads took 0.89x one thread's time there (ResNet-50 b8:
 # the F(4x4) layers 42.4 -> 37.6 ms), whole groups ~0.5x. False: the phases split, for A/B
 GROUP_SPLIT = True
+# planes of 8 tiles a row or fewer (28x28 and smaller at F(4x4)): the transforms' passes
+# along the rows take several tile rows a vector (codegen/winograd.py pack), not a tile row
+# of 16 lanes; False: a tile row a vector, for A/B
+PACKED_ROWS = True
+# floats between V's (and M's) positions past their [C, T]: with C T a multiple of 1024
+# (256 channels x 16 tiles) the transforms' 36 streams of a plane all fell in one L1 set
+# (the input transform of 256 x 14 x 14: 0.063 -> 0.029 ms with one more channel's room)
+POSITION_PAD = 16
 
 
 def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
@@ -136,8 +144,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     u = None if block else winograd.filter_transform(w, m)
     stride_of = (lambda k: -(-k // winograd_gemm.LANES) * winograd_gemm.LANES) if narrow \
         else (lambda k: k)
-    f_in = winograd.input_transform(m, "float32")
-    f_out = winograd.output_transform(m, "float32", expr, leaves)
+    packed = tw if PACKED_ROWS and winograd.pack(tw, m) > 1 else 0
     workers = min(threads.current(), group * c)
     if 2 * alpha * alpha * c * cout * n * per_image < MIN_SPLIT_FLOPS:
         workers = 1  # (two parts would not pay for the hand-offs)
@@ -145,10 +152,15 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     # GEMM): its own V, M and rows, the one-thread pipeline over its groups, one hand-off
     groups_each = GROUP_SPLIT and narrow and workers > 1 and -(-n // group) % workers == 0
     slots = workers if groups_each else 1
-    scratch = [("wino-v", (slots * alpha * alpha * c * stride_of(tiles),), x.dtype),
-               ("wino-m", (slots * alpha * alpha * cout * stride_of(tiles),), x.dtype),
-               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + m * tw
-                              + 16), x.dtype)]
+    # V's and M's positions POSITION_PAD floats apart past their [C, T] (not with the phases
+    # split: winograd_split cuts M by channels)
+    pad = POSITION_PAD if narrow and (workers == 1 or groups_each) else 0
+    f_in = winograd.input_transform(m, "float32", packed, pad)
+    f_out = winograd.output_transform(m, "float32", expr, leaves, packed, pad)
+    scratch = [("wino-v", (slots * alpha * alpha * (c * stride_of(tiles) + pad),), x.dtype),
+               ("wino-m", (slots * alpha * alpha * (cout * stride_of(tiles) + pad),), x.dtype),
+               ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + 16 * m
+                              + 32), x.dtype)]
     plane_in, plane_out = c * h * wd * 4, cout * oh * ow * 4  # bytes per image
 
     def bind(arrays: list[np.ndarray]) -> Any:
@@ -159,10 +171,9 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
             k = stride_of(min(group, n - g0) * per_image)
             kern = None
             if narrow:
-                kern = winograd_gemm.tile_kernel(block, min(group, n - g0) * per_image)
-            groups.append((g0, min(group, n - g0),
-                           v_flat[:alpha * alpha * c * k].reshape(alpha * alpha, c, k),
-                           m_flat[:alpha * alpha * cout * k].reshape(alpha * alpha, cout, k),
+                kern = winograd_gemm.tile_kernel(block, min(group, n - g0) * per_image, pad)
+            groups.append((g0, min(group, n - g0), _positions(v_flat, alpha * alpha, c, k, pad),
+                           _positions(m_flat, alpha * alpha, cout, k, pad),
                            kern))
         if groups_each:
             return group_run(groups=groups, slots=slots, v_size=v_flat.size // slots,
@@ -208,3 +219,11 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                 f_out(m_at, out_base + g0 * plane_out, extras_at, rows_at, d_out.ctypes.data)
         return run_one
     return scratch, bind, f"winograd-f{m}"
+
+
+def _positions(flat: np.ndarray, p2: int, rows: int, k: int, pad: int) -> np.ndarray:
+    """The view [alpha^2, rows, k] of V or M at the start of `flat`, positions
+    rows k + pad floats apart."""
+    item = flat.itemsize
+    return np.lib.stride_tricks.as_strided(flat, (p2, rows, k),
+                                           ((rows * k + pad) * item, k * item, item))
