@@ -77,7 +77,7 @@ def test_blocks_over_k_and_n_keep_partial_sums_and_apply_the_epilogue_once(mode,
 @pytest.mark.parametrize("split", ["rows", "cols"])
 def test_two_threads_split_the_panels_and_agree(split, monkeypatch):
     monkeypatch.setitem(codegen_threads._STATE, "n", 2)
-    monkeypatch.setattr(codegen_threads, "MIN_NATIVE_ELEMENTS", 1)  # split however small
+    monkeypatch.setattr(gemm, "MIN_PART_WORK", 1)  # split however small
     spans = []
     parallel_calls = codegen_threads.parallel_calls
 

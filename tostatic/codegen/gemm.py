@@ -63,6 +63,11 @@ COLUMN_TAIL = 4
 # unaligned: masked loads of a 49-float row cost 3%, so conv mode keeps both kernels.)
 MASK_ALL = 4
 MASK_ALL_MODES = ("matmul",)
+# a split's part: at least this much work (flops / 64; threads.MIN_NATIVE_ELEMENTS is 4x):
+# parallel_calls hands a part to a spinning pool thread in ~2 us, and MobileNetV2's 25-35 us
+# 1x1 convolutions (28x28x144 -> 32, 14x14x192 -> 64) and its classifier's GEMV then split
+# too (2 threads: 33 -> 23, 26 -> 17, 93 -> 56 us)
+MIN_PART_WORK = 1 << 14
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
@@ -548,7 +553,7 @@ class PackedGemm:
             for i, e in enumerate(ea):
                 ptrs[i] = e
             return (packed, xa, oa, ptrs_address) if conv else (xa, packed, oa, ptrs_address)
-        parts = threads.parts_for(panels, work, threads.MIN_NATIVE_ELEMENTS)
+        parts = threads.parts_for(panels, work, MIN_PART_WORK)
         if span is not None or not split or parts < 2:
             lo, hi = span or (0, rows)
             if lo % MR:

@@ -31,8 +31,10 @@ from tostatic.runtime import threads
 BAND_BYTES = 1 << 20  # the patch rows of a band (L2 is 1 MiB a core here; 16 rows of the stem)
 BAND_WEIGHT_BYTES = 256 << 10  # weights read again each band: at most this (L2-resident)
 BAND_GEMM = True  # codegen's packed GEMM (else np.matmul)
-# below this many flops one thread (a part of 8 MFLOP runs ~50 us; a hand-off costs 20-40)
-MIN_SPLIT_FLOPS = 16_000_000
+# below this many flops one thread: parallel_calls hands a part over in ~2 us, so
+# ResNet-18's 1x1 stride-2 downsamples (12.8 MFLOP, 4 parts) split with profit (2 threads:
+# 95 -> 58-70 us each)
+MIN_SPLIT_FLOPS = 4_000_000
 # one image's row ranges a thread (each with its own patch buffer), taken by whichever thread
 # is free: after an idle the pool's thread starts ~0.5 ms late (a sleeping vCPU's wake-up
 # here), and with one range a thread the caller waited for its whole late half
