@@ -63,16 +63,9 @@ COLUMN_TAIL = 4
 # unaligned: masked loads of a 49-float row cost 3%, so conv mode keeps both kernels.)
 MASK_ALL = 4
 MASK_ALL_MODES = ("matmul",)
-# a split's part: at least this much work (flops / 64; threads.MIN_NATIVE_ELEMENTS is 4x):
-# parallel_calls hands a part to a spinning pool thread in ~2 us, and MobileNetV2's 25-35 us
-# 1x1 convolutions (28x28x144 -> 32, 14x14x192 -> 64) and its classifier's GEMV then split
-# too (2 threads: 33 -> 23, 26 -> 17, 93 -> 56 us)
-MIN_PART_WORK = 1 << 14
-# a weight bigger than this (half an L2) comes from memory: a split divides it (conv mode
-# by rows, matmul by columns) whatever the tiles, each thread then streaming its half. By
-# the columns of ResNet-50's 7x7 planes (two panels, 32 + 17), both threads streamed all
-# 4 MB of a 512 x 2048 weight: 0.54 ms on one thread, 0.31 on two
-SPLIT_WEIGHT_BYTES = 512 << 10
+# (MobileNetV2's 25-35 us 1x1s then split; ResNet-50's 4 MB 7x7 weights are not read twice)
+MIN_PART_WORK = 1 << 14  # a split's part: flops / 64 (a pool thread starts one in ~2 us)
+SPLIT_WEIGHT_BYTES = 512 << 10  # a weight over this (half an L2): a split divides it
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
@@ -548,10 +541,9 @@ class PackedGemm:
         # planes: 7 column panels split 4 / 3, its 22 row panels 11 / 11)
         t = threads.num_threads()
         # (even: by the dimension with more panels)
-        by_cols = (-(-col_panels // t) * row_panels, row_panels) <= \
-            (-(-row_panels // t) * col_panels, col_panels)
-        if self.packed.nbytes > SPLIT_WEIGHT_BYTES:  # each thread streams half the weight
-            by_cols = not conv
+        by_cols = not conv if self.packed.nbytes > SPLIT_WEIGHT_BYTES else (  # (streamed)
+            -(-col_panels // t) * row_panels, row_panels) <= (-(-row_panels // t) * col_panels,
+                                                               col_panels)
         panels = col_panels if by_cols else row_panels
         work = 2 * self.k * NR * MR * (row_panels if by_cols else col_panels) // 64
         gemm = self.gemm
