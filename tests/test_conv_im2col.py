@@ -54,6 +54,7 @@ def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stri
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(conv_winograd, "MIN_CHANNELS", 1 << 30)  # im2col, not Winograd
         mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS", 0)
+        mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS_PYTHON", 0)
         mp.setattr(conv_im2col, "BAND_BYTES", 4 * k * k * c * hw)  # a few rows a band
         mp.setattr(threads, "_requested", 1)
         want, one, kind = run(x, w, stride, pad, epilogue, np.random.default_rng(seed))
@@ -137,7 +138,8 @@ def test_the_epilogue_fused_or_after_and_without_avx512(available, layout, monke
     (3, 16, 32, 20, 3, 2, 1),   # whole images a thread
     (1, 8, 64, 7, 3, 1, 1),     # output channels a thread, the patches first
     (2, 3, 16, 30, 7, 2, 3),    # a stem
-    (1, 16, 32, 17, 1, 2, 0)])  # a 1x1 stride-2 downsample reading x in place
+    (1, 16, 32, 17, 1, 2, 0),   # a 1x1 stride-2 downsample reading x in place
+    (1, 16, 64, 14, 1, 2, 0)])  # ... by output channels, its patches first (input planes)
 def test_machine_code_parts_match_one_thread(n, c, cout, hw, k, stride, pad):
     """Where every GEMM of the split is codegen's, its parts run as threads.parallel_calls
     (no GIL switch to hand a part over): one thread's floats up to the summation order."""
@@ -149,6 +151,7 @@ def test_machine_code_parts_match_one_thread(n, c, cout, hw, k, stride, pad):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(conv_winograd, "MIN_CHANNELS", 1 << 30)  # im2col, not Winograd
         mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS", 0)
+        mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS_PYTHON", 0)
         mp.setattr(threads, "_requested", 1)
         want, one, _ = run(x, w, stride, pad, epilogue, np.random.default_rng(1))
         mp.setattr(threads, "_requested", 2)

@@ -37,6 +37,9 @@ BAND_GEMM = True  # codegen's packed GEMM (else np.matmul)
 # ResNet-18's 1x1 stride-2 downsamples (12.8 MFLOP, 4 parts) split with profit (2 threads:
 # 95 -> 58-70 us each)
 MIN_SPLIT_FLOPS = 4_000_000
+# ... and where a part is handed over as Python (np.matmul's bands: no codegen GEMM), whose
+# hand-off costs 20-40 us: this many (a part of 8 MFLOP runs ~50 us)
+MIN_SPLIT_FLOPS_PYTHON = 16_000_000
 # one image's row ranges a thread (each with its own patch buffer), taken by whichever thread
 # is free: after an idle the pool's thread starts ~0.5 ms late (a sleeping vCPU's wake-up
 # here), and with one range a thread the caller waited for its whole late half
@@ -73,7 +76,8 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     k = c * kh * kw
     packed = np.ascontiguousarray(w.reshape(cout, k))
     item = x.dtype.itemsize
-    if 2 * n * cout * k * oh * ow < MIN_SPLIT_FLOPS:
+    if 2 * n * cout * k * oh * ow < (MIN_SPLIT_FLOPS if _has_gemm(x.dtype) else
+                                     MIN_SPLIT_FLOPS_PYTHON):
         workers = 1
     # several images: each thread takes whole ones (its own pad and patch buffers); one
     # image: each thread a range of output rows (its own patch buffer), the pad first
