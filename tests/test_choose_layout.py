@@ -239,6 +239,46 @@ def test_nhwc_depthwise_epilogues_match_the_fused_ops_eager(steps, compiled_kern
         done += 1
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_nhwc_depthwise_split_by_rows_or_channel_blocks_matches_the_reference(
+        n_threads, compiled_kernels, monkeypatch):
+    """Few output rows (fewer than the parts a split makes): bands of channel blocks, the
+    last one masked, with a bias and a residual read at each part's channels; many rows:
+    bands of rows. Both agree with the numpy kernel and its epilogue."""
+    from tostatic.codegen import threads
+    monkeypatch.setattr(depthwise_nhwc, "MIN_PART_ELEMENTS", 1)
+    monkeypatch.setitem(threads._STATE, "n", n_threads)
+    rng = np.random.default_rng([SEED, 77, n_threads])
+    steps = ("bias", "add", "relu6")
+    by_channels = 0
+    for case in range(8):
+        c = int(rng.choice([17, 40, 64, 75, 130]))
+        h = int(rng.integers(1, 5)) if case % 2 == 0 else int(rng.integers(12, 20))
+        wd, dtype = int(rng.integers(1, 9)), str(rng.choice(["float32", "float64"]))
+        k, st = int(rng.choice([1, 3, 5])), int(rng.integers(1, 3))
+        x = rng.standard_normal((1, h, wd, c)).astype(dtype)
+        w = rng.standard_normal((c, 1, k, k)).astype(dtype)
+        pads = [k // 2] * 4
+        y = _reference(x, w, (st, st), (1, 1), pads, c)
+        extras = [rng.standard_normal(c).astype(dtype), rng.standard_normal(y.shape).astype(dtype)]
+        want = apply_epilogue(y, steps, extras, 3)
+        kernel = depthwise_nhwc.DepthwiseNHWC(x.shape, w, (st, st), ((k // 2,) * 2,) * 2,
+                                              (1, 1), *epilogue_expr(steps, dtype))
+        spans = kernel._spans()
+        assert len(spans) == 1 if n_threads == 1 else len(spans) > 1
+        channel_split = [s[11:] for s in spans] != [[0, c]] * len(spans)
+        if channel_split:  # every row, contiguous channel bands from 0 to C
+            by_channels += 1
+            assert all(s[9:11] == [0, y.shape[1]] for s in spans)
+            assert [s[11] for s in spans[1:]] == [s[12] for s in spans[:-1]]
+            assert spans[0][11] == 0 and spans[-1][12] == c
+        got = np.empty(kernel.shape, dtype)
+        kernel.run(x, extras, got)
+        tol = 1e-5 if dtype == "float32" else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    assert (by_channels > 0) == (n_threads > 1)
+
+
 # ------------------------------------------------------------------- the direct NHWC stem kernel
 
 @pytest.mark.parametrize("steps", [(), ("bias", "relu6"), ("bias", "add", "hardswish")],

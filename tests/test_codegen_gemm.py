@@ -77,7 +77,7 @@ def test_blocks_over_k_and_n_keep_partial_sums_and_apply_the_epilogue_once(mode,
 @pytest.mark.parametrize("split", ["rows", "cols"])
 def test_two_threads_split_the_panels_and_agree(split, monkeypatch):
     monkeypatch.setitem(codegen_threads._STATE, "n", 2)
-    monkeypatch.setattr(codegen_threads, "MIN_NATIVE_ELEMENTS", 1)  # split however small
+    monkeypatch.setattr(gemm, "MIN_PART_WORK", 1)  # split however small
     spans = []
     parallel_calls = codegen_threads.parallel_calls
 
@@ -98,6 +98,38 @@ def test_two_threads_split_the_panels_and_agree(split, monkeypatch):
     cuts = [min(size, i * panels // parts * unit) for i in range(parts)] + [size]
     want = [(a, b, 0, n) if split == "rows" else (0, m, a, b) for a, b in zip(cuts, cuts[1:])]
     assert spans and all(s == want for s in spans)
+
+
+@pytest.mark.parametrize("mode", ["conv", "matmul"])
+def test_two_threads_divide_a_big_weight_whatever_the_tiles(mode, monkeypatch):
+    """A weight over SPLIT_WEIGHT_BYTES is split between the threads (conv mode: by rows,
+    matmul: by columns) even where the other split has fewer tiles a thread (ResNet-50's
+    7x7 planes: 49 columns, two panels); the result agrees with numpy."""
+    monkeypatch.setitem(codegen_threads._STATE, "n", 2)
+    monkeypatch.setattr(gemm, "MIN_PART_WORK", 1)
+    spans = []
+    parallel_calls = codegen_threads.parallel_calls
+
+    def spy(calls, starts=None):
+        spans.append([tuple((ctypes.c_int64 * 9).from_address(int(a))[5:9])
+                      for a in calls[:, 5]])
+        parallel_calls(calls, starts)
+    monkeypatch.setattr(codegen_threads, "parallel_calls", spy)
+    # conv: W [29 x 96] @ X [96 x 49] (3 row panels, 2 column panels: 3 tiles a thread by
+    # columns, 4 by rows); matmul: X [200 x 64] @ W [64 x 96] (17 row panels, 3 column
+    # panels: 27 tiles a thread by rows, 34 by columns)
+    m, n, k = (29, 49, 96) if mode == "conv" else (200, 96, 64)
+    by_rows = mode == "conv"
+    for big in (True, False):
+        monkeypatch.setattr(gemm, "SPLIT_WEIGHT_BYTES", 1000 if big else 1 << 30)
+        spans.clear()
+        run_case(mode, m, n, k, EPILOGUES[1], 5)
+        assert spans and all(len(parts) > 1 for parts in spans)
+        # (row begin, row end, column begin, column end): whole columns, or whole rows
+        rows_split = all((p[2], p[3]) == (0, n) for p in spans[0])
+        cols_split = all((p[0], p[1]) == (0, m) for p in spans[0])
+        assert (rows_split, cols_split) == ((by_rows, not by_rows) if big
+                                            else (not by_rows, by_rows))
 
 
 def test_the_microkernel_is_avx512_fma():

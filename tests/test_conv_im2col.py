@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from test_runtime_kernels import bound_plan
 from tostatic.codegen import gemm
 from tostatic.codegen import threads as codegen_threads
+from tostatic.codegen.im2col import im2col
+from tostatic.codegen.pad import pad_planes
 from tostatic.ops.fused import FusedConv2D, apply_epilogue
 from tostatic.runtime import conv_im2col, conv_winograd, kernels, threads
 
@@ -52,6 +54,7 @@ def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stri
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(conv_winograd, "MIN_CHANNELS", 1 << 30)  # im2col, not Winograd
         mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS", 0)
+        mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS_PYTHON", 0)
         mp.setattr(conv_im2col, "BAND_BYTES", 4 * k * k * c * hw)  # a few rows a band
         mp.setattr(threads, "_requested", 1)
         want, one, kind = run(x, w, stride, pad, epilogue, np.random.default_rng(seed))
@@ -63,14 +66,25 @@ def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stri
                    lambda fn, items, workers: (calls.append((items, workers)),
                                                parallel(fn, items, workers)))
 
-        def spy(rows, starts):  # machine code: parts of calls (a part first alone: the pad)
-            if len(starts) > 2:
-                calls.append(("parts", len(starts) - 1))
+        copies = {conv_im2col._address(pad_planes("float32")),
+                  conv_im2col._address(im2col("float32", (k, k), (stride,) * 2, (1, 1)))}
+
+        def spy(rows, starts):  # machine code: parts of calls (one part alone: not split)
+            if len(starts) > 2:  # (a phase of copies only: the pad's or the patches')
+                calls.append(("planes" if set(rows[:, 0]) <= copies else "parts",
+                              len(starts) - 1))
             parallel_calls(rows, starts)
         mp.setattr(conv_im2col.threads, "parallel_calls", spy)
         _, two, kind2 = run(x, w, stride, pad, epilogue, np.random.default_rng(seed))
     assert kind == kind2 == "im2col-gen"
     oh = (hw + 2 * pad - k) // stride + 1
+    # at batch 1 the pad (and the patches, split by output channels) first, by bands of
+    # input planes, PLANE_PARTS_PER_THREAD a thread: a phase of its own
+    planes = {call for call in calls if call[0] == "planes"}
+    calls = [call for call in calls if call[0] != "planes"]
+    copied = n == 1 and c > 1 and (pad > 0 or cout > oh * oh)  # (else x read in place)
+    assert planes == ({("planes", min(c, 2 * conv_im2col.PLANE_PARTS_PER_THREAD))} if copied
+                      else set())
     if n > 1:  # whole images a thread
         assert calls[0] in [(n, 2), ("parts", 2)]
     elif cout > oh * oh:  # output channels a thread (the patches written once), in whole
@@ -120,11 +134,12 @@ def test_the_epilogue_fused_or_after_and_without_avx512(available, layout, monke
 
 
 @pytest.mark.parametrize("n,c,cout,hw,k,stride,pad", [
-    (1, 16, 32, 20, 3, 2, 1),   # output rows a thread, the pad first
+    (1, 16, 32, 20, 3, 2, 1),   # output rows a thread, the pad first (by input planes)
     (3, 16, 32, 20, 3, 2, 1),   # whole images a thread
     (1, 8, 64, 7, 3, 1, 1),     # output channels a thread, the patches first
     (2, 3, 16, 30, 7, 2, 3),    # a stem
-    (1, 16, 32, 17, 1, 2, 0)])  # a 1x1 stride-2 downsample reading x in place
+    (1, 16, 32, 17, 1, 2, 0),   # a 1x1 stride-2 downsample reading x in place
+    (1, 16, 64, 14, 1, 2, 0)])  # ... by output channels, its patches first (input planes)
 def test_machine_code_parts_match_one_thread(n, c, cout, hw, k, stride, pad):
     """Where every GEMM of the split is codegen's, its parts run as threads.parallel_calls
     (no GIL switch to hand a part over): one thread's floats up to the summation order."""
@@ -136,6 +151,7 @@ def test_machine_code_parts_match_one_thread(n, c, cout, hw, k, stride, pad):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(conv_winograd, "MIN_CHANNELS", 1 << 30)  # im2col, not Winograd
         mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS", 0)
+        mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS_PYTHON", 0)
         mp.setattr(threads, "_requested", 1)
         want, one, _ = run(x, w, stride, pad, epilogue, np.random.default_rng(1))
         mp.setattr(threads, "_requested", 2)
@@ -145,9 +161,14 @@ def test_machine_code_parts_match_one_thread(n, c, cout, hw, k, stride, pad):
         mp.setattr(conv_im2col.threads, "parallel_calls", lambda rows, starts: (
             parts.append(len(starts) - 1), parallel_calls(rows, starts)))
         _, two, kind = run(x, w, stride, pad, epilogue, np.random.default_rng(1))
-    # (one image's output rows: ROW_PARTS_PER_THREAD ranges a thread)
-    assert kind == "im2col-gen" and max(parts) == (
+    # (one image's output rows: ROW_PARTS_PER_THREAD ranges a thread), after, at batch 1,
+    # the pad or the patches by bands of input planes (PLANE_PARTS_PER_THREAD a thread)
+    assert kind == "im2col-gen" and parts[-1] == (
         2 * conv_im2col.ROW_PARTS_PER_THREAD if n == 1 and cout <= (hw // stride) ** 2 else 2)
+    planes = min(c, 2 * conv_im2col.PLANE_PARTS_PER_THREAD)
+    assert set(parts) - {parts[-1]} <= {planes} if n == 1 else set(parts) == {2}
+    if n == 1 and (pad > 0 or cout > (hw // stride) ** 2):  # (else x may be read in place)
+        assert planes in parts
     # (a thread's band of rows may end its columns in the packed GEMM's column kernel where
     # one thread's band had a whole vector: another summation order)
     np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6 * float(np.abs(one).max()))

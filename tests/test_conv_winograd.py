@@ -149,6 +149,32 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, b
     assert_close(whole, want)
 
 
+def test_the_split_kept_for_the_same_arrays_reads_them_afresh(any_size, monkeypatch):
+    """Two threads, one image: the call over the same arrays twice is kept (their
+    addresses); it reads what they hold at each run, and other arrays get calls of their
+    own. Against the eager convolution every time."""
+    monkeypatch.setattr(threads, "current", lambda: 2)
+    monkeypatch.setitem(codegen_threads._STATE, "n", 2)
+    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(conv_winograd, "MAX_PADDING", 100.0)  # (the tile GEMM: machine code)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((1, 6, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((16, 6, 3, 3)).astype(np.float32)
+    res = rng.standard_normal((1, 16, 11, 9)).astype(np.float32)
+    attrs = dict(strides=(1, 1), paddings=(1, 1), dilations=(1, 1), groups=1,
+                 epilogue=("add", "relu"))
+    full = FusedConv2D.normalize_attrs(attrs)
+    _, _, bound = bound_plan(FusedConv2D, [x, w, res], [False, True, False], attrs)
+    assert bound.labels[0][1].startswith("winograd")
+    for step in range(5):
+        if step == 3:
+            x = x.copy()  # another array: a call of its own
+        got = bound.run([x, res])[0]
+        assert_close(got, FusedConv2D.run_eager([x, w, res], full)[0])
+        x[...] = rng.standard_normal(x.shape)  # (the same array, new values)
+        res *= -1
+
+
 @pytest.mark.parametrize("batch,group_bytes,epilogue,m", [
     (4, 1, ("bias", "add", "relu"), 4), (6, 1, (), 2), (8, 2 * 16848, ("add",), 4),
     (2, 1, ("bias", "relu6"), 2)])

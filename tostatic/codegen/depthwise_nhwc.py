@@ -10,8 +10,8 @@ copy either: a tap outside the image reads a zero vector instead (its pointer is
 it adds 0 * w, as the numpy reference, which pads with zeros, does. Taps are summed in the
 reference's order (ops/conv.py: tap (0, 0) first, no fused multiply-add), so results agree
 with it to the last bit. Loops: output rows (the thread split), channel blocks (the kh * kw
-weight vectors and the bias stay in registers), output pixels. Channels beyond a multiple of
-V run as one masked block.
+weight vectors and the bias stay in registers; the split where rows are few), output
+pixels. Channels beyond a multiple of V run as one masked block.
 """
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ from tostatic.ir import scalar_expr as se
 
 _FUNCS: dict[tuple[Any, ...], Any] = {}
 # dims argument: [H, W, C, OH, OW, pad_top, pad_left, first and end output column with all
-# taps inside, first row, end row] (rows: N * OH)
-_DIMS = 11
+# taps inside, first row, end row, first channel, end channel] (rows: N * OH; the first
+# channel a multiple of the vector's lanes)
+_DIMS = 13
 # a part of the row split: at least this many elements (MACs / MACS_PER_ELEMENT); below
 # threads.MIN_NATIVE_ELEMENTS, as MobileNetV2's 14x14 and 7x7 layers (20-40 us on one thread)
 MIN_PART_ELEMENTS = 1 << 12
@@ -48,7 +49,7 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
     km = emit.KernelModule()
     fn, b = km.function("dwn", [PTR] * 6, noalias=4)
     x, w, extras_p, out, dims_p, zeros = fn.args
-    h, wd, c, oh, ow, pt, pl, lo, hi, first, end = (
+    h, wd, c, oh, ow, pt, pl, lo, hi, first, end, c0, c1 = (
         b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(_DIMS))
     extras = [b.load(b.gep(extras_p, [emit.i64(k)], source_etype=PTR), typ=PTR)
               for k in range(len(kinds))]
@@ -123,11 +124,11 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
                         acc = _vector_expr(b, expr, leaf, n)
                     vstore(acc, emit.element(b, orow, at, dtype), mask)
 
-            with emit.loop(b, 0, b.sub(c, emit.i64(n - 1)), n) as cb:
+            with emit.loop(b, c0, b.sub(c1, emit.i64(n - 1)), n) as cb:
                 channels(cb, None)
-            cb = b.mul(b.sdiv(c, emit.i64(n)), emit.i64(n))
-            with b.if_then(b.icmp_signed("<", cb, c)):
-                channels(cb, b.icmp_signed("<", lane_ids, _splat(b, b.sub(c, cb), n)))
+            cb = b.add(c0, b.mul(b.sdiv(b.sub(c1, c0), emit.i64(n)), emit.i64(n)))
+            with b.if_then(b.icmp_signed("<", cb, c1)):
+                channels(cb, b.icmp_signed("<", lane_ids, _splat(b, b.sub(c1, cb), n)))
 
         # columns [lo, hi) have every tap inside the image: no selects, UNROLL at a time
         with emit.loop(b, 0, lo) as q:
@@ -181,10 +182,30 @@ class DepthwiseNHWC(PreparedKernel):
         self.f = _kernel(dtype, (kh, kw), (sh, sw), (dh, dw), expr, kinds)
         lo = min(ow, -(-pl // sw))
         hi = max(lo, min(ow, (wd - 1 - (kw - 1) * dw + pl) // sw + 1))
-        self.dims = [h, wd, c, oh, ow, pt, pl, lo, hi, 0, 0]
+        self.dims = [h, wd, c, oh, ow, pt, pl, lo, hi, 0, n * oh, 0, c]
         self.rows, self.cost = n * oh, ow * c * kh * kw
         self.dtype = w.dtype
         self.calls = CallCache()
+
+    def _spans(self) -> list[list[int]]:
+        """Each part's dims: a band of output rows, or, where the rows are fewer than the
+        parts a split makes (MobileNetV2's 7x7 planes at batch 1: 7 rows), a band of
+        channel blocks over all rows: 7 rows split 4 / 3, 960 channels 30 / 30 blocks, and
+        the 1x1 convolutions around it split such planes by output channels too
+        (codegen/gemm.py), so each core reads the channels it wrote (2 threads: 20.5 ->
+        16.5 us a layer). On more rows, bands of channels measured slower (14x14x384:
+        19 -> 21 us; 112x112x32: 80 -> 250): each part computes every pixel's taps."""
+        c = self.dims[2]
+        blocks = -(-c // lanes(self.dtype.name))
+        work = self.cost // MACS_PER_ELEMENT
+        head = self.dims[:9]
+        if self.rows < threads.num_threads() * threads.PARTS_PER_THREAD and blocks > self.rows:
+            parts = threads.parts_for(blocks, work * self.rows // blocks, MIN_PART_ELEMENTS)
+            step = lanes(self.dtype.name)
+            return [head + [0, self.rows, a * step, min(c, b * step)]
+                    for a, b in threads.bounds(blocks, parts)]
+        parts = threads.parts_for(self.rows, work, MIN_PART_ELEMENTS)
+        return [head + [a, b, 0, c] for a, b in threads.bounds(self.rows, parts)]
 
     def _prepare(self, x: np.ndarray, extras: Sequence[np.ndarray], out: np.ndarray) -> Any:
         if not out.flags.c_contiguous:
@@ -192,10 +213,10 @@ class DepthwiseNHWC(PreparedKernel):
         ptrs = (ctypes.c_void_p * max(1, len(extras)))(*[e.ctypes.data for e in extras])
         base = (x.ctypes.data, self.w.ctypes.data, ctypes.addressof(ptrs), out.ctypes.data)
         zeros = self.zeros.ctypes.data
-        parts = threads.parts_for(self.rows, self.cost // MACS_PER_ELEMENT, MIN_PART_ELEMENTS)
-        if parts > 1:  # output rows a part, machine code only: no GIL switch to hand it over
-            dims = np.array([self.dims[:9] + [a, b] for a, b in threads.bounds(self.rows, parts)],
-                            np.int64)
+        spans = self._spans()
+        if len(spans) > 1:  # a part each, machine code only: no GIL switch to hand it over
+            dims = np.array(spans, np.int64)
+            parts = len(spans)
             calls = threads.part_calls(self.f, base, dims, [zeros] * parts)
 
             def split() -> None:
@@ -203,7 +224,7 @@ class DepthwiseNHWC(PreparedKernel):
                 threads.parallel_calls(calls)
             return split
 
-        whole = np.array(self.dims[:9] + [0, self.rows], np.int64)
+        whole = np.array(self.dims, np.int64)
         dims_at = whole.ctypes.data
 
         def call() -> None:

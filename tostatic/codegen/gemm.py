@@ -63,6 +63,9 @@ COLUMN_TAIL = 4
 # unaligned: masked loads of a 49-float row cost 3%, so conv mode keeps both kernels.)
 MASK_ALL = 4
 MASK_ALL_MODES = ("matmul",)
+# (MobileNetV2's 25-35 us 1x1s then split; ResNet-50's 4 MB 7x7 weights are not read twice)
+MIN_PART_WORK = 1 << 14  # a split's part: flops / 64 (a pool thread starts one in ~2 us)
+SPLIT_WEIGHT_BYTES = 512 << 10  # a weight over this (half an L2): a split divides it
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
@@ -538,8 +541,9 @@ class PackedGemm:
         # planes: 7 column panels split 4 / 3, its 22 row panels 11 / 11)
         t = threads.num_threads()
         # (even: by the dimension with more panels)
-        by_cols = (-(-col_panels // t) * row_panels, row_panels) <= \
-            (-(-row_panels // t) * col_panels, col_panels)
+        by_cols = not conv if self.packed.nbytes > SPLIT_WEIGHT_BYTES else (  # (streamed)
+            -(-col_panels // t) * row_panels, row_panels) <= (-(-row_panels // t) * col_panels,
+                                                               col_panels)
         panels = col_panels if by_cols else row_panels
         work = 2 * self.k * NR * MR * (row_panels if by_cols else col_panels) // 64
         gemm = self.gemm
@@ -548,7 +552,7 @@ class PackedGemm:
             for i, e in enumerate(ea):
                 ptrs[i] = e
             return (packed, xa, oa, ptrs_address) if conv else (xa, packed, oa, ptrs_address)
-        parts = threads.parts_for(panels, work, threads.MIN_NATIVE_ELEMENTS)
+        parts = threads.parts_for(panels, work, MIN_PART_WORK)
         if span is not None or not split or parts < 2:
             lo, hi = span or (0, rows)
             if lo % MR:

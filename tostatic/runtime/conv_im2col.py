@@ -13,9 +13,11 @@ epilogue: 10.7 -> 10.1 ms (the 3x3 at 7x7: 1.73 -> 1.52). Without AVX-512, or in
 np.matmul, and the epilogue after.
 
 On several threads (one hand-off a convolution): with several images each thread takes
-whole images, into its own pad and patch buffers; with one, the pad runs first and each
-thread takes a range of output rows, in bands of its own, into its own patch buffer, the
-packed weights shared. Where every GEMM is codegen's, the parts go to the pool as rows of
+whole images, into its own pad and patch buffers; with one, the pad runs first (split by
+input planes) and each thread takes a range of output rows, in bands of its own, into its
+own patch buffer, the packed weights shared; or, where the output channels outnumber the
+pixels, the patches are written first (split by input planes) and each thread multiplies
+its output channels. Where every GEMM is codegen's, the parts go to the pool as rows of
 machine-code calls (threads.parallel_calls: taken with no GIL switch).
 """
 from __future__ import annotations
@@ -31,12 +33,22 @@ from tostatic.runtime import threads
 BAND_BYTES = 1 << 20  # the patch rows of a band (L2 is 1 MiB a core here; 16 rows of the stem)
 BAND_WEIGHT_BYTES = 256 << 10  # weights read again each band: at most this (L2-resident)
 BAND_GEMM = True  # codegen's packed GEMM (else np.matmul)
-# below this many flops one thread (a part of 8 MFLOP runs ~50 us; a hand-off costs 20-40)
-MIN_SPLIT_FLOPS = 16_000_000
+# below this many flops one thread: parallel_calls hands a part over in ~2 us, so
+# ResNet-18's 1x1 stride-2 downsamples (12.8 MFLOP, 4 parts) split with profit (2 threads:
+# 95 -> 58-70 us each)
+MIN_SPLIT_FLOPS = 4_000_000
+# ... and where a part is handed over as Python (np.matmul's bands: no codegen GEMM), whose
+# hand-off costs 20-40 us: this many (a part of 8 MFLOP runs ~50 us)
+MIN_SPLIT_FLOPS_PYTHON = 16_000_000
 # one image's row ranges a thread (each with its own patch buffer), taken by whichever thread
 # is free: after an idle the pool's thread starts ~0.5 ms late (a sleeping vCPU's wake-up
 # here), and with one range a thread the caller waited for its whole late half
 ROW_PARTS_PER_THREAD = 2
+# at batch 1 the pad (and, split by output channels, the patch matrix) is written first, by
+# bands of input planes, this many a thread (taken by whichever thread is free): on one
+# thread it was ResNet-50's largest 2-thread loss (a 3x3 stride-2 layer at 28x28 x 256:
+# 1.33 ms on one thread, 0.81 on two)
+PLANE_PARTS_PER_THREAD = 4
 
 
 def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, strides: Any,
@@ -64,7 +76,8 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     k = c * kh * kw
     packed = np.ascontiguousarray(w.reshape(cout, k))
     item = x.dtype.itemsize
-    if 2 * n * cout * k * oh * ow < MIN_SPLIT_FLOPS:
+    if 2 * n * cout * k * oh * ow < (MIN_SPLIT_FLOPS if _has_gemm(x.dtype) else
+                                     MIN_SPLIT_FLOPS_PYTHON):
         workers = 1
     # several images: each thread takes whole ones (its own pad and patch buffers); one
     # image: each thread a range of output rows (its own patch buffer), the pad first
@@ -133,10 +146,11 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                     g.fused(m_all.ctypes.data, out3[i, :, b0 * ow:].ctypes.data,
                          [e + at * step for e, step in zip(fused, gemm.steps)])
 
-        native: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, list[Any]]] = {}
+        native: dict[tuple[Any, ...], tuple[list[tuple[np.ndarray, np.ndarray]],
+                                            list[Any]]] = {}
 
         def machine_calls(x_at: int, out3: np.ndarray, fused: list[int] | None
-                          ) -> tuple[np.ndarray, np.ndarray]:
+                          ) -> list[tuple[np.ndarray, np.ndarray]]:
             """The split as threads.parallel_calls rows (a part: its calls above, in order),
             made once for these addresses: the pool takes parts with no GIL switch."""
             key = (x_at, out3.ctypes.data, None if fused is None else tuple(fused))
@@ -163,12 +177,27 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                         gemm_row(calls_of[slot][band_at[(b0, b1)]], m_at,
                                  out3[i, :, b0 * ow:].ctypes.data,
                                  (i * cout * oh * ow + b0 * ow) * 4)
+
+                def first_phase(patches: bool) -> None:
+                    """The pad (and, `patches`, the patch matrix) first, by bands of input
+                    channels (planes), a part each: the pad and im2col kernels take any
+                    range of planes at its offset."""
+                    for c0, c1 in _even(c, workers * PLANE_PARTS_PER_THREAD):
+                        src = x_at + c0 * h * wd * item
+                        if not direct:
+                            at = pads[0].ctypes.data + c0 * hp * wp * item
+                            d = np.array([c1 - c0, *pad_dims[1:]], np.int64)
+                            calls.append([pad_at, src, at, d.ctypes.data])
+                            keep.append(d)
+                            src = at
+                        if patches:
+                            d = np.array([c1 - c0, *parts[0][0][2][1:]], np.int64)
+                            calls.append([f_at, src, cols[0].ctypes.data
+                                          + c0 * kh * kw * band * ow * item, d.ctypes.data])
+                            keep.append(d)
+                        starts.append(len(calls))
                 if by_channels:
-                    src = x_at if direct else pads[0].ctypes.data
-                    if not direct:
-                        calls.append([pad_at, x_at, pads[0].ctypes.data, pad_dims.ctypes.data])
-                    calls.append([f_at, src, cols[0].ctypes.data, parts[0][0][2].ctypes.data])
-                    starts.append(len(calls))  # (part 0: the patches, alone)
+                    first_phase(True)
                     for g in channel_bands:
                         gemm_row(g, cols[0].ctypes.data, out3[0].ctypes.data, 0)
                         starts.append(len(calls))
@@ -184,8 +213,7 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                         starts.append(len(calls))
                 else:
                     if not direct:
-                        calls.append([pad_at, x_at, pads[0].ctypes.data, pad_dims.ctypes.data])
-                        starts.append(len(calls))  # (part 0: the pad, alone)
+                        first_phase(False)
                     for p in range(len(parts)):
                         bands_of(x_at if direct else pads[0].ctypes.data, 0,
                                  cols[p].ctypes.data, p, 0)
@@ -193,8 +221,14 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                 rows = np.zeros((len(calls), 1 + threads.CALL_ARGS), np.int64)
                 for r, call in enumerate(calls):
                     rows[r, :len(call)] = call
-                native[key] = (rows, np.array(starts, np.int64), keep)
-            return native[key][:2]
+                # the parallel phases: the first's parts (if any), then the rest at once
+                first = len(starts) - 1 - (len(channel_bands) if by_channels else
+                                           len(parts) if n == 1 else slots)
+                cut = starts[first]
+                phases = [(rows[:cut], np.array(starts[:first + 1], np.int64)),
+                          (rows[cut:], np.array(starts[first:], np.int64) - cut)]
+                native[key] = (phases[1 - bool(first):], keep)
+            return native[key][0]
 
         def run(x: np.ndarray, _w: np.ndarray, *extras: np.ndarray, out: np.ndarray,
                 _keep: Any = (pads, cols)) -> None:
@@ -202,12 +236,7 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
             out3 = out.reshape(n, cout, oh * ow)
             fused = gemm.fused_extras(out, extras)
             if machine:
-                calls, starts = machine_calls(x.ctypes.data, out3, fused)
-                if by_channels or n == 1 and not direct:
-                    # (the pad or the patches first: part 0, then the rest at once)
-                    threads.parallel_calls(calls[:starts[1]], starts[:2])
-                    threads.parallel_calls(calls[starts[1]:], starts[1:] - starts[1])
-                else:
+                for calls, starts in machine_calls(x.ctypes.data, out3, fused):
                     threads.parallel_calls(calls, starts)
                 if fused is None:
                     epi(out, extras)

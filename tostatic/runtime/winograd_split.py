@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from tostatic.codegen.calls import CallCache
 from tostatic.runtime import threads
 
 
@@ -100,18 +101,36 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, pt: int, pl: int, o
             native[key] = made
         return native[key]
 
+    machine_only = all(kern is not None for _, _, _, kern, _, _ in phases)
+    by_ids = CallCache()
+    last: list[tuple[int, ...]] = [()]
+
     def run(x: np.ndarray, _w: np.ndarray, *ops: np.ndarray, out: np.ndarray,
             _keep: Any = u_parts) -> None:
+        arrays = (x, out, *ops)
+        ids = tuple(map(id, arrays))
+        entry = by_ids.entries.get(ids)
+        if entry is not None:  # the same arrays as before (a bound plan's buffers)
+            entry[1]()
+            return
         x = np.ascontiguousarray(x)
         ops = [np.ascontiguousarray(a) for a in ops]  # (kept alive for the call)
         addresses = np.array([a.ctypes.data for a in ops] or [0], np.int64)
         x_at, out_at = x.ctypes.data, out.ctypes.data
-        if all(kern is not None for _, _, _, kern, _, _ in phases):
+        if machine_only:
             # machine code only: the pool's threads take their parts with no GIL switch
-            for calls_in, starts_in, calls_out, starts_out, _ in machine_calls(
-                    x_at, out_at, addresses):
-                threads.parallel_calls(calls_in, starts_in)
-                threads.parallel_calls(calls_out, starts_out)
+            made = machine_calls(x_at, out_at, addresses)
+
+            def call() -> None:
+                for calls_in, starts_in, calls_out, starts_out, _ in made:
+                    threads.parallel_calls(calls_in, starts_in)
+                    threads.parallel_calls(calls_out, starts_out)
+            if ids == last[0] and all(a is b for a, b in zip((x, *ops), arrays[:1] + arrays[2:])):
+                # the same contiguous arrays twice: their call kept from now on (the
+                # addresses worked out in Python cost ~10 us a convolution)
+                by_ids.get(arrays, lambda: call)
+            last[0] = ids
+            call()
             return
         for g0, count, v, kern, ins, outs in phases:
             v_at = v.ctypes.data
