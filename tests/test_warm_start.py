@@ -338,3 +338,32 @@ def test_a_recorded_kernel_falls_back_as_codegens():
     assert kernel(recipe, lambda arrays: ["eager"])(x.astype(np.float64), y) == ["eager"]
     with pytest.raises(NeedsModel):
         kernel({**recipe, "fused": True}, None)(x.astype(np.float64), y)
+
+
+@pytest.mark.parametrize("how", ["renamed", "in_place"])
+def test_params_replaced_with_the_same_size_and_mtime_are_not_warm(how, tmp_path, cache):
+    """Other weights given the old file's size and mtime (`cp -p`, `rsync -t`, a tar
+    extracted: a fine-tuned copy of the same model has the same size) are still seen: the
+    record never runs the old weights."""
+    prefix = _copy("small_cnn", tmp_path)
+    ((_, feeds, _),) = fixture_cases("small_cnn")
+    old = _run(_predictor(prefix), feeds)
+    assert _warm(_predictor(prefix))
+    params = prefix + ".pdiparams"
+    st = os.stat(params)
+    data = bytearray(open(params, "rb").read())
+    data[-4:] = np.float32(7.5).tobytes()  # the last weight's last element
+    target = params + ".new" if how == "renamed" else params
+    with open(target, "wb") as f:
+        f.write(data)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    if how == "renamed":
+        os.replace(target, params)
+    assert os.stat(params).st_size == st.st_size
+    assert os.stat(params).st_mtime_ns == st.st_mtime_ns
+    p = _predictor(prefix)
+    assert not _warm(p)
+    got = _run(p, feeds)
+    assert not np.array_equal(got[0], old[0])
+    p = _predictor(prefix)  # the new weights' record
+    assert _warm(p) and np.array_equal(_run(p, feeds)[0], got[0])

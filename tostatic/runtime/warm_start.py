@@ -10,7 +10,8 @@ into the filters). The file is plan_cache's format (JSON index, raw 64-byte-alig
 CRC-32s, temp file + rename), the record being its first entry's key.
 
 A record is found by what decides it, as Python finds a module's .pyc: a hash of the model
-file's bytes (small), the params file's path, size and mtime_ns, tostatic's code
+file's bytes (small), the params file's path, size, mtime_ns, inode and ctime_ns (which no
+one sets: weights copied in with the old size and mtime are seen), tostatic's code
 (plan_cache.code_digest), the TOSTATIC_ settings, the CPU, the thread count, switch_ir_optim.
 A predictor built from one runs its recorded input signature through the rebuilt plan; any
 other input (another shape, a list, a bad feed) loads the model as without it, then, and runs
@@ -57,7 +58,10 @@ def record_path(model_file: str, params_file: str | None, optimize: bool,
         params = "-"
         if params_file and os.path.exists(params_file):
             st = os.stat(params_file)
-            params = f"{os.path.abspath(params_file)},{st.st_size},{st.st_mtime_ns}"
+            # (inode and ctime: other weights renamed over the file, or written with its
+            # old size and mtime restored, are other files: cp -p, rsync -t, tar)
+            params = (f"{os.path.abspath(params_file)},{st.st_size},{st.st_mtime_ns},"
+                      f"{st.st_ino},{st.st_ctime_ns}")
     except OSError:
         return None
     from tostatic.codegen import engine  # noqa: PLC0415 (llvmlite: the kernels need it anyway)
