@@ -367,3 +367,28 @@ def test_params_replaced_with_the_same_size_and_mtime_are_not_warm(how, tmp_path
     assert not np.array_equal(got[0], old[0])
     p = _predictor(prefix)  # the new weights' record
     assert _warm(p) and np.array_equal(_run(p, feeds)[0], got[0])
+
+
+def test_a_used_record_is_kept_before_newer_unused_ones(tmp_path, cache):
+    """Records hold their model's weights: KEPT of them, the least recently *used* removed
+    (a record every start reads is not evicted by newer ones never read again)."""
+    from tostatic.runtime import warm_start
+
+    prefix = _copy("small_cnn", tmp_path)
+    ((_, feeds, _),) = fixture_cases("small_cnn")
+    want = _run(_predictor(prefix), feeds)
+    (mine,) = _record(cache)
+    st = os.stat(mine)
+    os.utime(mine, ns=(st.st_atime_ns, st.st_mtime_ns - 100 * 10**9))
+    for k in range(warm_start.KEPT - 1):  # others', written after it
+        other = cache / "warm" / f"other{k}.plan"
+        other.write_bytes(b"")
+        os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns - 50 * 10**9))
+    p = _predictor(prefix)
+    assert _warm(p) and np.array_equal(_run(p, feeds)[0], want[0])  # used now
+    mlp = _copy("mlp", tmp_path)  # one more record: one of the others goes
+    ((_, mlp_feeds, _),) = fixture_cases("mlp")
+    _run(_predictor(mlp), mlp_feeds)
+    assert mine.exists() and len(_record(cache)) == warm_start.KEPT
+    p = _predictor(prefix)
+    assert _warm(p) and np.array_equal(_run(p, feeds)[0], want[0])

@@ -230,12 +230,7 @@ class PlanStore:
     def used(self) -> None:
         """Mark the file as just used (what eviction goes by), when it answered."""
         if self.hits and self._entries:
-            with contextlib.suppress(OSError):
-                os.utime(self.path)
-                if self.misses == 0 and len(self._entries) == self._calls:
-                    # every array passed its check (or was trusted): the bytes the new
-                    # times are of are those, so its checked mark follows them
-                    _mark(checked_mark(self.path, os.stat(self.path)))
+            used(self.path, checked=self.misses == 0 and len(self._entries) == self._calls)
 
     def _evict(self) -> None:
         """The model's files beyond MAX_FILES, least recently used (written or read) first."""
@@ -246,6 +241,16 @@ class PlanStore:
         for _, path in sorted(mine, reverse=True)[MAX_FILES:]:
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def used(path: Path, checked: bool) -> None:
+    """Mark a plan file (or a warm start's record) as just used: eviction goes by its
+    mtime. `checked`: every array of it passed its check (or was trusted), so the bytes the
+    new times are of are those, and its checked mark follows them."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+        if checked:
+            _mark(checked_mark(path, os.stat(path)))
 
 
 def open_checked(path: Path, pool: Any = None) -> tuple[list[Any], mmap.mmap]:

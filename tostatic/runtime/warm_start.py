@@ -294,6 +294,11 @@ class WarmModel:
         with contextlib.suppress(Exception):  # (what missed: a damaged plan file, rewritten)
             store.save()
         store.used()
+        # the record too (eviction keeps the KEPT most recently used); its arrays have all
+        # passed their checks once its head's has
+        head, checks = entries[0]
+        plan_cache.used(self._path, plan_cache.entry_value(head, checks, self._memory)
+                        is not None)
         self._store = store
         self.plan.bound[tuple(self._signature)] = bound
         return bound
