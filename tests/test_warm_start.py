@@ -392,3 +392,22 @@ def test_a_used_record_is_kept_before_newer_unused_ones(tmp_path, cache):
     assert mine.exists() and len(_record(cache)) == warm_start.KEPT
     p = _predictor(prefix)
     assert _warm(p) and np.array_equal(_run(p, feeds)[0], want[0])
+
+
+def test_a_killed_writers_temporary_file_is_removed_in_time(tmp_path, cache):
+    """A process killed while writing a record leaves its temporary file (a model's weights):
+    the next write removes it once older than any write takes, and no one's write under
+    way."""
+    from tostatic.runtime import plan_cache
+
+    (cache / "warm").mkdir(parents=True)
+    left, writing = cache / "warm" / ".tmp-left", cache / "warm" / ".tmp-writing"
+    for f in (left, writing):
+        f.write_bytes(b"half a record")
+    st = os.stat(left)
+    os.utime(left, ns=(st.st_atime_ns, st.st_mtime_ns - plan_cache.STALE_TEMP_NS - 10**9))
+    prefix = _copy("mlp", tmp_path)
+    ((_, feeds, _),) = fixture_cases("mlp")
+    _run(_predictor(prefix), feeds)
+    assert len(_record(cache)) == 1
+    assert not left.exists() and writing.exists()

@@ -25,6 +25,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 import zlib
 from pathlib import Path
 from typing import Any, Callable
@@ -234,12 +235,27 @@ class PlanStore:
 
     def _evict(self) -> None:
         """The model's files beyond MAX_FILES, least recently used (written or read) first."""
-        mine = []
-        for path in self.path.parent.glob(f"{self._model}-*.plan"):
-            with contextlib.suppress(OSError):
-                mine.append((path.stat().st_mtime_ns, path))
-        for _, path in sorted(mine, reverse=True)[MAX_FILES:]:
-            with contextlib.suppress(OSError):
+        evict(self.path.parent, f"{self._model}-*.plan", MAX_FILES)
+
+
+STALE_TEMP_NS = 3600 * 10**9  # a temporary file this old was left by a killed writer
+
+
+def evict(directory: Path, pattern: str, kept: int) -> None:
+    """The files matching `pattern` beyond the `kept` most recently used (their mtime, which
+    `used` sets) removed; and `write`'s temporary files left by a process killed while
+    writing, once older than any write takes (a file holds a model's weights: the disk
+    would fill with them)."""
+    mine, stale = [], time.time_ns() - STALE_TEMP_NS
+    for path in directory.glob(pattern):
+        with contextlib.suppress(OSError):
+            mine.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(mine, reverse=True)[kept:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    for path in directory.glob(".tmp-*"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime_ns < stale:
                 path.unlink()
 
 

@@ -138,18 +138,8 @@ def write_record(path: Path, model: Any, signature: Any, store: Any) -> bool:
     results = [(json.dumps(meta, separators=(",", ":")), np.zeros(1, np.uint8))]
     results += [(f"slot {i}", np.ascontiguousarray(np.asarray(v))) for i, v in constants]
     plan_cache.write(path, results)
-    _evict(path.parent)
+    plan_cache.evict(path.parent, "*.plan", KEPT)
     return True
-
-
-def _evict(directory: Path) -> None:
-    mine = []
-    for path in directory.glob("*.plan"):
-        with contextlib.suppress(OSError):
-            mine.append((path.stat().st_mtime_ns, path))
-    for _, path in sorted(mine, reverse=True)[KEPT:]:
-        with contextlib.suppress(OSError):
-            path.unlink()
 
 
 # ------------------------------------------------------------------ reading
