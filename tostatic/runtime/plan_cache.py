@@ -97,17 +97,15 @@ def store_key(model_key: str, signature: Any) -> str:
 
     h = engine.host()
     text = "\n".join([MAGIC.decode().strip(), model_key, code_digest(), h["cpu"], h["features"],
-                      h["triple"], str(num_threads()), repr(signature), repr(_settings()),
+                      h["triple"], str(num_threads()), repr(signature), repr(settings()),
                       sys.byteorder, np.__version__])
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
-def _settings() -> list[tuple[str, str]]:
+def settings() -> list[tuple[str, str]]:
+    """The TOSTATIC_ settings a cached file is keyed on: they decide which kernels bind."""
     return sorted((k, v) for k, v in os.environ.items()
                   if k.startswith("TOSTATIC_") and k not in _IGNORED_ENV)
-
-
-settings = _settings  # (runtime/warm_start.py keys its records on them too)
 
 
 class Verified:
@@ -130,7 +128,7 @@ class Verified:
             text = "\n".join([MAGIC.decode().strip(), "verified",
                               hashlib.sha256(program).hexdigest(),
                               f"{st.st_size},{st.st_mtime_ns}" if st else "-", str(optimize),
-                              code_digest(), repr(_settings())])
+                              code_digest(), repr(settings())])
             directory = directory or cache_dir() / "verified"
             self.path = directory / hashlib.sha256(text.encode()).hexdigest()[:40]
             self.known = self.path.exists()
@@ -204,7 +202,7 @@ class PlanStore:
         entry = entries[i] if i < len(entries) else None
         result = None
         if entry is not None and entry[0].get("key") == key:
-            result = _result(entry[0], entry[1], self._memory)
+            result = entry_value(entry[0], entry[1], self._memory)
         if result is None:
             self.misses += 1
             return None
@@ -420,7 +418,7 @@ def _read_index(path: Path) -> tuple[list[dict[str, Any]], mmap.mmap, Path | Non
     return index["entries"], memory, mark
 
 
-def _result(entry: dict[str, Any], checks: list[Any], memory: mmap.mmap) -> Any:
+def entry_value(entry: dict[str, Any], checks: list[Any], memory: mmap.mmap) -> Any:
     """An entry's arrays over the mapped file, None unless every check passed."""
     try:
         if not all(c.result() for c in checks) or not isinstance(entry["arrays"], list):
@@ -432,14 +430,6 @@ def _result(entry: dict[str, Any], checks: list[Any], memory: mmap.mmap) -> Any:
         return arrays[0] if entry["tuple"] is False and len(arrays) == 1 else None
     except Exception:  # noqa: BLE001 - whatever a damaged entry makes fail: not used
         return None
-
-
-entry_value = _result  # (runtime/warm_start.py reads its records' entries so)
-
-
-def keepable(value: Any) -> bool:
-    """Whether `write` can keep this array (or tuple of arrays) and give it back."""
-    return is_result(value)
 
 
 def _check(spec: dict[str, Any], memory: mmap.mmap) -> bool:

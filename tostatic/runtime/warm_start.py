@@ -36,6 +36,7 @@ import numpy as np
 
 from tostatic.codegen import num_threads
 from tostatic.codegen.engine import cache_dir
+from tostatic.codegen.prepared import is_result
 from tostatic.ir.errors import ExecutionError, ToStaticError
 from tostatic.runtime import plan_cache, threads
 from tostatic.runtime.lazy import few_collections
@@ -124,7 +125,7 @@ def write_record(path: Path, model: Any, signature: Any, store: Any) -> bool:
         # its nested plans: not recorded
         if any((kind == "compiled" or op.regions) and step[4] is None
                for op, step, kind in zip(body.ops, steps, bound.kinds)) or not all(
-                plan_cache.keepable(np.asarray(v)) for _, v in constants):
+                is_result(np.asarray(v)) for _, v in constants):
             return False
     except TypeError:
         return False
