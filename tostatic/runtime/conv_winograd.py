@@ -29,7 +29,7 @@ import numpy as np
 
 from tostatic import codegen
 from tostatic.ir import scalar_expr as se
-from tostatic.ir.epilogue_rules import step_expr
+from tostatic.ir.epilogue_rules import epilogue_expr
 from tostatic.runtime import threads
 from tostatic.runtime.winograd_split import group_run
 from tostatic.runtime.winograd_split import split_run as _split_run
@@ -66,21 +66,13 @@ PACKED_ROWS = True
 POSITION_PAD = 16
 
 
-def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
-    """The epilogue as one scalar expression of arg 0 (the convolution) and one arg per
-    operand step ("bias" per channel, "add" per element), applied in the fused op's order."""
-    value = se.arg(0, dtype)
-    leaves: list[str] = []
-    for step in steps:
-        if step in ("bias", "add"):
-            leaves.append(step)
-            value = value + se.arg(len(leaves), dtype)
-            continue
-        try:
-            value = step_expr(step, value)
-        except (KeyError, TypeError, se.NotScalar):
-            return None
-    return value, leaves
+def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, tuple[str, ...]] | None:
+    """The epilogue's expression and operand kinds (ir/epilogue_rules.py epilogue_expr);
+    None for a step without a scalar rule: no Winograd kernel then."""
+    try:
+        return epilogue_expr(steps, dtype)
+    except (KeyError, TypeError, se.NotScalar):
+        return None
 
 
 def image_group(n: int, c: int, cout: int, per_image: int, alpha: int) -> int:
