@@ -372,7 +372,7 @@ def test_params_replaced_with_the_same_size_and_mtime_are_not_warm(how, tmp_path
 def test_a_used_record_is_kept_before_newer_unused_ones(tmp_path, cache):
     """Records hold their model's weights: KEPT of them, the least recently *used* removed
     (a record every start reads is not evicted by newer ones never read again)."""
-    from tostatic.runtime import warm_start
+    from tostatic.runtime import plan_cache, warm_start
 
     prefix = _copy("small_cnn", tmp_path)
     ((_, feeds, _),) = fixture_cases("small_cnn")
@@ -386,6 +386,8 @@ def test_a_used_record_is_kept_before_newer_unused_ones(tmp_path, cache):
         os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns - 50 * 10**9))
     p = _predictor(prefix)
     assert _warm(p) and np.array_equal(_run(p, feeds)[0], want[0])  # used now
+    # its new mtime keeps it trusted (the checked mark followed): not read through again
+    assert plan_cache._read_index(mine)[2] is None
     mlp = _copy("mlp", tmp_path)  # one more record: one of the others goes
     ((_, mlp_feeds, _),) = fixture_cases("mlp")
     _run(_predictor(mlp), mlp_feeds)

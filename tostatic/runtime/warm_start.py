@@ -14,8 +14,9 @@ file's bytes (small), the params file's path, size, mtime_ns, inode and ctime_ns
 one sets: weights copied in with the old size and mtime are seen), tostatic's code
 (plan_cache.code_digest), the TOSTATIC_ settings, the CPU, the thread count, switch_ir_optim.
 A predictor built from one runs its recorded input signature through the rebuilt plan; any
-other input (another shape, a list, a bad feed) loads the model as without it, then, and runs
-it there, as do attributes a record does not hold (`module`, `program`...). A record that is
+other input (another shape or dtype, a feed not a numpy array, a bad feed) loads the model
+as without it, then, and runs it there, as do attributes a record does not hold (`module`,
+`program`...). A record that is
 missing, damaged, truncated or does not rebuild the same plan (each step's kernel kind is
 checked against the record) is never used: the full load runs and writes it anew. Only plans
 whose compiled steps are elementwise kernels are recorded (runtime/warm_kernels.py: the
