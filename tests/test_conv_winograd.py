@@ -280,8 +280,8 @@ def test_narrow_tile_gemm_matches_numpy(positions, cin, cout, tiles, by_column):
                                       (6, 28, (1, 1)), (17, 31, (1, 1)), (4, 30, (1, 0))])
 def test_packed_tile_rows_match_a_tile_row_a_vector(any_size, monkeypatch, m, h, w, pads):
     """Planes 1-8 tiles wide: the transforms' row passes take 16 // TW tile rows a vector
-    (codegen/winograd.py pack; the last group partial, rows past the plane and the padding
-    zero): the same floats as a tile row a vector, and the eager's values."""
+    (codegen/winograd_rows.py tile_rows_a_vector; the last group partial, rows past the
+    plane and the padding zero): the same floats as a tile row a vector, and the eager's values."""
     monkeypatch.setattr(conv_winograd, "tile_size", lambda *_: m)
     rng = np.random.default_rng(h * w + m)
     x = rng.standard_normal((2, 5, h, w)).astype(np.float32)
@@ -316,5 +316,5 @@ def test_shared_sums_keep_the_accuracy_of_separate_ones(any_size, monkeypatch, m
 
 @pytest.mark.parametrize("tw,m,k", [(1, 4, 16), (4, 4, 4), (7, 4, 2), (8, 4, 1), (14, 4, 1),
                                     (4, 2, 4), (7, 2, 2), (8, 2, 2), (9, 2, 1)])
-def test_pack_takes_tile_rows_whose_windows_fit_two_vectors(tw, m, k):
-    assert winograd.pack(tw, m) == k
+def test_a_vector_takes_tile_rows_whose_windows_fit_two_vectors(tw, m, k):
+    assert winograd.tile_rows_a_vector(tw, m) == k

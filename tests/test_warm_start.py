@@ -338,3 +338,78 @@ def test_a_recorded_kernel_falls_back_as_codegens():
     assert kernel(recipe, lambda arrays: ["eager"])(x.astype(np.float64), y) == ["eager"]
     with pytest.raises(NeedsModel):
         kernel({**recipe, "fused": True}, None)(x.astype(np.float64), y)
+
+
+@pytest.mark.parametrize("how", ["renamed", "in_place"])
+def test_params_replaced_with_the_same_size_and_mtime_are_not_warm(how, tmp_path, cache):
+    """Other weights given the old file's size and mtime (`cp -p`, `rsync -t`, a tar
+    extracted: a fine-tuned copy of the same model has the same size) are still seen: the
+    record never runs the old weights."""
+    prefix = _copy("small_cnn", tmp_path)
+    ((_, feeds, _),) = fixture_cases("small_cnn")
+    old = _run(_predictor(prefix), feeds)
+    assert _warm(_predictor(prefix))
+    params = prefix + ".pdiparams"
+    st = os.stat(params)
+    data = bytearray(open(params, "rb").read())
+    data[-4:] = np.float32(7.5).tobytes()  # the last weight's last element
+    target = params + ".new" if how == "renamed" else params
+    with open(target, "wb") as f:
+        f.write(data)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    if how == "renamed":
+        os.replace(target, params)
+    assert os.stat(params).st_size == st.st_size
+    assert os.stat(params).st_mtime_ns == st.st_mtime_ns
+    p = _predictor(prefix)
+    assert not _warm(p)
+    got = _run(p, feeds)
+    assert not np.array_equal(got[0], old[0])
+    p = _predictor(prefix)  # the new weights' record
+    assert _warm(p) and np.array_equal(_run(p, feeds)[0], got[0])
+
+
+def test_a_used_record_is_kept_before_newer_unused_ones(tmp_path, cache):
+    """Records hold their model's weights: KEPT of them, the least recently *used* removed
+    (a record every start reads is not evicted by newer ones never read again)."""
+    from tostatic.runtime import plan_cache, warm_start
+
+    prefix = _copy("small_cnn", tmp_path)
+    ((_, feeds, _),) = fixture_cases("small_cnn")
+    want = _run(_predictor(prefix), feeds)
+    (mine,) = _record(cache)
+    st = os.stat(mine)
+    os.utime(mine, ns=(st.st_atime_ns, st.st_mtime_ns - 100 * 10**9))
+    for k in range(warm_start.KEPT - 1):  # others', written after it
+        other = cache / "warm" / f"other{k}.plan"
+        other.write_bytes(b"")
+        os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns - 50 * 10**9))
+    p = _predictor(prefix)
+    assert _warm(p) and np.array_equal(_run(p, feeds)[0], want[0])  # used now
+    # its new mtime keeps it trusted (the checked mark followed): not read through again
+    assert plan_cache._read_index(mine)[2] is None
+    mlp = _copy("mlp", tmp_path)  # one more record: one of the others goes
+    ((_, mlp_feeds, _),) = fixture_cases("mlp")
+    _run(_predictor(mlp), mlp_feeds)
+    assert mine.exists() and len(_record(cache)) == warm_start.KEPT
+    p = _predictor(prefix)
+    assert _warm(p) and np.array_equal(_run(p, feeds)[0], want[0])
+
+
+def test_a_killed_writers_temporary_file_is_removed_in_time(tmp_path, cache):
+    """A process killed while writing a record leaves its temporary file (a model's weights):
+    the next write removes it once older than any write takes, and no one's write under
+    way."""
+    from tostatic.runtime import plan_cache
+
+    (cache / "warm").mkdir(parents=True)
+    left, writing = cache / "warm" / ".tmp-left", cache / "warm" / ".tmp-writing"
+    for f in (left, writing):
+        f.write_bytes(b"half a record")
+    st = os.stat(left)
+    os.utime(left, ns=(st.st_atime_ns, st.st_mtime_ns - plan_cache.STALE_TEMP_NS - 10**9))
+    prefix = _copy("mlp", tmp_path)
+    ((_, feeds, _),) = fixture_cases("mlp")
+    _run(_predictor(prefix), feeds)
+    assert len(_record(cache)) == 1
+    assert not left.exists() and writing.exists()

@@ -19,16 +19,10 @@ from tostatic.codegen import emit, threads
 from tostatic.codegen.elementwise import ElementwiseKernel
 from tostatic.codegen.emit import I64, PTR
 from tostatic.ir import scalar_expr as se
-from tostatic.ir.epilogue_rules import OPERAND_STEPS, step_expr
+from tostatic.ir.epilogue_rules import chain_expr, epilogue_expr
 
 _KERNELS: dict[tuple[Any, ...], ElementwiseKernel] = {}
 _ROWS: dict[tuple[Any, ...], Any] = {}
-
-
-def epilogue_expr(steps: Sequence[str], dtype: str) -> tuple[se.Expr, tuple[str, ...]]:
-    """A fused op's epilogue as one expression (chain_expr) and the kinds of its extra
-    operands ("bias": one value per output channel, "add": a same-shaped tensor)."""
-    return chain_expr(steps, dtype), tuple(s for s in steps if s in OPERAND_STEPS)
 
 
 def _rows_module(expr: se.Expr, kinds: tuple[str, ...], dtype: str,
@@ -147,19 +141,6 @@ def bias_act(y: np.ndarray, bias: np.ndarray | None = None, act: str | None = No
         expr = activation_expr(act, value, **attrs)
         kernel = _KERNELS[key] = ElementwiseKernel(expr, [dtype] * len(operands))
     return kernel(*operands, out=[out] if out is not None else None)[0]
-
-
-def chain_expr(epilogue: Sequence[str], dtype: str) -> se.Expr:
-    """A fused op's whole `epilogue` (ops/fused.py: bias, add, activations, in order) as one
-    scalar expression of the result (arg 0) and the extra operands (args 1, 2, ...)."""
-    value, k = se.arg(0, dtype), 0
-    for step in epilogue:
-        if step in OPERAND_STEPS:
-            k += 1
-            value = value + se.arg(k, dtype)
-        else:
-            value = step_expr(step, value)
-    return value
 
 
 def chain_kernel(epilogue: Sequence[str], dtype: str, operands: int) -> ElementwiseKernel:

@@ -20,10 +20,11 @@ plane at F(4x4), to scalar code (F(4x4) on 64 x 56 x 56: input 0.15 -> 0.06 ms, 
   and residual operands) writing the output row once.
 Planes of at most 8 tiles a row (28x28 and smaller at F(4x4), 14x14 and 7x7 at F(2x2)) would
 fill half a vector or less in the passes along the rows: there kernels made for that width
-take 16 // TW tile rows a vector (codegen/winograd_rows.py pack; ResNet-18's F(4x4) 28x28
-and 14x14 layers 0.91x and 0.90x, its F(2x2) 7x7 0.93x, interleaved, the same floats). The
-1-D transforms share their sums (winograd_rows.RowVectors.linear), and V's and M's positions
-may lie `pad` floats further apart than [C, T] (runtime/conv_winograd.py POSITION_PAD).
+take 16 // TW tile rows a vector (codegen/winograd_rows.py tile_rows_a_vector; ResNet-18's
+F(4x4) 28x28 and 14x14 layers 0.91x and 0.90x, its F(2x2) 7x7 0.93x, interleaved, the same
+floats). The 1-D transforms share their sums (winograd_rows.RowVectors.linear), and V's and
+M's positions may lie `pad` floats further apart than [C, T] (runtime/conv_winograd.py
+POSITION_PAD).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from tostatic.codegen.emit import I64, PTR
 from tostatic.codegen.prepared import prepared  # (plan cache: runtime/plan_cache.py)
 from tostatic.codegen import winograd_rows
 from tostatic.codegen.depthwise import _splat, _vector_expr
-from tostatic.codegen.winograd_rows import RowVectors, pack
+from tostatic.codegen.winograd_rows import RowVectors, tile_rows_a_vector
 from tostatic.ir import scalar_expr as se
 
 # the interpolation points per output tile size m (and infinity). F(4x4)'s 0, +-3/2, +-2/3
@@ -201,10 +202,11 @@ def _input_module(m: int, dtype: str, packed: int = 0, pad: int = 0) -> emit.Ker
 
 def _packed_input_rows(b: Any, vectors: RowVectors, plane: Any, dd: Any,
                        dims: Sequence[Any], tw_fixed: int) -> None:
-    """The input's pass along the rows, pack(TW, m) tile rows a step (TW == tw_fixed)."""
+    """The input's pass along the rows, tile_rows_a_vector(TW, m) tile rows a step
+    (TW == tw_fixed)."""
     h, w, pt, pl, th, tw = dims
     i64, m = emit.i64, vectors.m
-    alpha, k = m + 2, pack(tw_fixed, m)
+    alpha, k = m + 2, tile_rows_a_vector(tw_fixed, m)
     per = b.mul(th, tw)
     with emit.loop(b, 0, th, k) as ty:
         left = b.sub(th, ty)
@@ -292,8 +294,8 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
                                                     emit.I32(4), mask, vectors.zero])
             b.call(vectors.store, [_vector_expr(b, expr, leaf, 16),
                                    emit.element(b, out, row_at, dtype), emit.I32(4), mask])
-        if vectors is not None and packed:  # (TW == packed: pack(packed, m) tile rows a step)
-            k = pack(packed, m)
+        if vectors is not None and packed:  # (TW == packed: k tile rows a step)
+            k = tile_rows_a_vector(packed, m)
             with emit.loop(b, 0, th, k) as ty:
                 for a in range(m):
                     def put_q(q: int, col: Any, value: Any, a: int = a) -> None:
@@ -336,8 +338,8 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], name
 
 def input_transform(m: int, dtype: str, packed: int = 0, pad: int = 0) -> Callable[..., None]:
     """f(x, V, scratch, dims) with ctypes addresses (see _input_module); packed: for planes
-    of exactly that many tiles a row (row passes of pack(packed, m) tile rows a vector);
-    pad: floats between V's positions [C, T] (position p at p (C T + pad))."""
+    of exactly that many tiles a row (row passes of tile_rows_a_vector(packed, m) tile rows
+    a vector); pad: floats between V's positions [C, T] (position p at p (C T + pad))."""
     key = ("in", m, dtype) + ((packed,) if packed else ()) + (("pad", pad) if pad else ())
     return _compiled(key, lambda: _input_module(m, dtype, packed, pad), "win", 4)
 

@@ -1,6 +1,7 @@
 """The Winograd transforms' passes as explicit 16-lane float32 vectors (codegen/winograd.py
 builds the kernels from them): a tile row's windows from masked loads and shuffles, several
-tile rows a vector on narrow planes (pack), the 1-D transforms with shared sums and FMAs."""
+tile rows a vector on narrow planes (tile_rows_a_vector), the 1-D transforms with shared
+sums and FMAs."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -11,7 +12,7 @@ from tostatic.codegen import emit
 from tostatic.codegen.emit import I64
 
 
-def pack(tw: int, m: int) -> int:
+def tile_rows_a_vector(tw: int, m: int) -> int:
     """Tile rows a vector of the row passes takes for planes `tw` tiles wide: 16 // tw
     where a tile row's window span (m (tw - 1) + m + 2 floats) fits two vectors, else 1
     (one tile row, 16 tiles a step)."""
@@ -140,7 +141,7 @@ class RowVectors:
         per window row r, ((pointer, inside) per tile row q, destinations); store_n: the
         lanes stored."""
         b, vec, i64, m = self.b, self.vec, emit.i64, self.m
-        alpha, k = m + 2, pack(tw, m)
+        alpha, k = m + 2, tile_rows_a_vector(tw, m)
         span = m * (tw - 1) + alpha
         nv = -(-span // 16)
         i32v = ir.VectorType(emit.I32, 16)
@@ -179,7 +180,7 @@ class RowVectors:
                 for j in range(m + 2)]
         ys = self.linear(self.bt[:m], vals)
         width = m * tw
-        for q in range(pack(tw, m)):
+        for q in range(tile_rows_a_vector(tw, m)):
             for o in range(-(-width // 16)):
                 picks = [(f % m, q * tw + f // m) if f < width else None
                          for f in range(16 * o, 16 * o + 16)]

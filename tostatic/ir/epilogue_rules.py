@@ -5,7 +5,7 @@ The activation ops (ops/activation.py) take their SCALAR rule from here and
 ops/fused.py its EPILOGUE_ACTIVATIONS table: one definition."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -58,3 +58,22 @@ def step_expr(step: str, value: se.Expr) -> se.Expr:
     """An activation step applied to `value` (KeyError for an unknown step)."""
     _, attrs, rule = EPILOGUE_STEPS[step]
     return rule(value, **attrs)
+
+
+def chain_expr(epilogue: Sequence[str], dtype: str) -> se.Expr:
+    """A fused op's whole `epilogue` (bias, add, activations, in order) as one scalar
+    expression of the result (arg 0) and the extra operands (args 1, 2, ...)."""
+    value, k = se.arg(0, dtype), 0
+    for step in epilogue:
+        if step in OPERAND_STEPS:
+            k += 1
+            value = value + se.arg(k, dtype)
+        else:
+            value = step_expr(step, value)
+    return value
+
+
+def epilogue_expr(steps: Sequence[str], dtype: str) -> tuple[se.Expr, tuple[str, ...]]:
+    """A fused op's epilogue as one expression (chain_expr) and the kinds of its extra
+    operands ("bias": one value per output channel, "add": a same-shaped tensor)."""
+    return chain_expr(steps, dtype), tuple(s for s in steps if s in OPERAND_STEPS)

@@ -1,7 +1,8 @@
 """The pure rules of window and slice ops (convolution paddings and output sizes, pooling
-windows, slice bounds) and layer norm's forms, below the op classes: the runtime's bound kernels use them where no op
-class is loaded (a warm start, runtime/warm_start.py, imports no xDSL). The ops (ops/conv.py,
-ops/pooling.py, ops/indexing.py, ops/layer_norm.py) take them from here: one definition."""
+windows, slice bounds) and layer norm's forms, below the op classes: the runtime's bound
+kernels use them where no op class is loaded (a warm start, runtime/warm_start.py, imports
+no xDSL). The ops (ops/conv.py, ops/pooling.py, ops/indexing.py, ops/layer_norm.py) take
+them from here: one definition."""
 from __future__ import annotations
 
 from typing import Any
@@ -54,7 +55,8 @@ def same_pads(size: int, k: int, s: int) -> tuple[int, int]:
 
 def resolve_pads(op: str, sizes: tuple[int, int], ksize: tuple[int, int],
                  strides: tuple[int, int], paddings: tuple[int, ...], algorithm: str,
-                 dilations: tuple[int, int]) -> tuple[list[tuple[int, int] | None], tuple[int, int]]:
+                 dilations: tuple[int, int]
+                 ) -> tuple[list[tuple[int, int] | None], tuple[int, int]]:
     """Per spatial dim (pad_before, pad_after) -- None where SAME meets a dynamic size --
     and the dilations as Paddle's UpdatePaddingAndDilation leaves them."""
     check_choice(op, "padding_algorithm", algorithm, PADDING_ALGORITHMS)
@@ -77,7 +79,6 @@ def conv_out(op: str, size: int, k: int, s: int, pad: tuple[int, int] | None, d:
         raise ShapeError(f"{op}: input size {size} with padding {list(pad)} is smaller than the "
                          f"dilated filter ({span})")
     return out
-
 
 
 POOLING_TYPES = ("max", "avg")
@@ -116,9 +117,10 @@ class _Dim:
         return np.maximum(start, 0), np.minimum(end, self.size), end - start
 
 
-def pool_dims(op: str, sizes: tuple[int, int], ksize: tuple[int, ...], strides: tuple[int, ...],
-          paddings: tuple[int, ...], ceil_mode: bool, pooling_type: str, global_pooling: bool,
-          adaptive: bool, padding_algorithm: str) -> list[_Dim]:
+def pool_dims(op: str, sizes: tuple[int, int], ksize: tuple[int, ...],
+              strides: tuple[int, ...], paddings: tuple[int, ...], ceil_mode: bool,
+              pooling_type: str, global_pooling: bool, adaptive: bool,
+              padding_algorithm: str) -> list[_Dim]:
     check_choice(op, "pooling_type", pooling_type, POOLING_TYPES)
     check_choice(op, "padding_algorithm", padding_algorithm, PADDING_ALGORITHMS)
     ks, st = pair(op, "ksize", ksize), pair(op, "strides", strides)
@@ -134,13 +136,7 @@ def pool_dims(op: str, sizes: tuple[int, int], ksize: tuple[int, ...], strides: 
         # windows that tile the input evenly are plain strided windows (the faster path)
         return [_Dim(op, n, n // k, n // k, (0, 0), False, False, k) if n > 0 and n % k == 0
                 else _Dim(op, n, k, 1, (0, 0), False, True, None) for n, k in zip(sizes, ks)]
-    if padding_algorithm == "SAME":
-        pads: list[tuple[int, int] | None] = [None if n < 0 else same_pads(n, k, s)
-                                              for n, k, s in zip(sizes, ks, st)]
-    elif padding_algorithm == "VALID":
-        pads = [(0, 0), (0, 0)]
-    else:
-        pads = list(explicit_pads(op, paddings))
+    pads, _ = resolve_pads(op, sizes, ks, st, paddings, padding_algorithm, (1, 1))
     return [_Dim(op, n, k, s, p, ceil_mode, False, None)
             for n, k, s, p in zip(sizes, ks, st, pads)]
 

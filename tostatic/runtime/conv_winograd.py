@@ -29,7 +29,7 @@ import numpy as np
 
 from tostatic import codegen
 from tostatic.ir import scalar_expr as se
-from tostatic.ir.epilogue_rules import step_expr
+from tostatic.ir.epilogue_rules import epilogue_expr
 from tostatic.runtime import threads
 from tostatic.runtime.winograd_split import group_run
 from tostatic.runtime.winograd_split import split_run as _split_run
@@ -57,8 +57,8 @@ MIN_SPLIT_FLOPS = 32_000_000
 # the F(4x4) layers 42.4 -> 37.6 ms), whole groups ~0.5x. False: the phases split, for A/B
 GROUP_SPLIT = True
 # planes of 8 tiles a row or fewer (28x28 and smaller at F(4x4)): the transforms' passes
-# along the rows take several tile rows a vector (codegen/winograd.py pack), not a tile row
-# of 16 lanes; False: a tile row a vector, for A/B
+# along the rows take several tile rows a vector (codegen/winograd_rows.py
+# tile_rows_a_vector), not a tile row of 16 lanes; False: a tile row a vector, for A/B
 PACKED_ROWS = True
 # floats between V's (and M's) positions past their [C, T]: with C T a multiple of 1024
 # (256 channels x 16 tiles) the transforms' 36 streams of a plane all fell in one L1 set
@@ -66,21 +66,13 @@ PACKED_ROWS = True
 POSITION_PAD = 16
 
 
-def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, list[str]] | None:
-    """The epilogue as one scalar expression of arg 0 (the convolution) and one arg per
-    operand step ("bias" per channel, "add" per element), applied in the fused op's order."""
-    value = se.arg(0, dtype)
-    leaves: list[str] = []
-    for step in steps:
-        if step in ("bias", "add"):
-            leaves.append(step)
-            value = value + se.arg(len(leaves), dtype)
-            continue
-        try:
-            value = step_expr(step, value)
-        except (KeyError, TypeError, se.NotScalar):
-            return None
-    return value, leaves
+def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, tuple[str, ...]] | None:
+    """The epilogue's expression and operand kinds (ir/epilogue_rules.py epilogue_expr);
+    None for a step without a scalar rule: no Winograd kernel then."""
+    try:
+        return epilogue_expr(steps, dtype)
+    except (KeyError, TypeError, se.NotScalar):
+        return None
 
 
 def image_group(n: int, c: int, cout: int, per_image: int, alpha: int) -> int:
@@ -144,7 +136,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     u = None if block else winograd.filter_transform(w, m)
     stride_of = (lambda k: -(-k // winograd_gemm.LANES) * winograd_gemm.LANES) if narrow \
         else (lambda k: k)
-    packed = tw if PACKED_ROWS and winograd.pack(tw, m) > 1 else 0
+    packed = tw if PACKED_ROWS and winograd.tile_rows_a_vector(tw, m) > 1 else 0
     workers = min(threads.current(), group * c)
     if 2 * alpha * alpha * c * cout * n * per_image < MIN_SPLIT_FLOPS:
         workers = 1  # (two parts would not pay for the hand-offs)

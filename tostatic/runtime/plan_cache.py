@@ -25,6 +25,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 import zlib
 from pathlib import Path
 from typing import Any, Callable
@@ -96,17 +97,15 @@ def store_key(model_key: str, signature: Any) -> str:
 
     h = engine.host()
     text = "\n".join([MAGIC.decode().strip(), model_key, code_digest(), h["cpu"], h["features"],
-                      h["triple"], str(num_threads()), repr(signature), repr(_settings()),
+                      h["triple"], str(num_threads()), repr(signature), repr(settings()),
                       sys.byteorder, np.__version__])
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
-def _settings() -> list[tuple[str, str]]:
+def settings() -> list[tuple[str, str]]:
+    """The TOSTATIC_ settings a cached file is keyed on: they decide which kernels bind."""
     return sorted((k, v) for k, v in os.environ.items()
                   if k.startswith("TOSTATIC_") and k not in _IGNORED_ENV)
-
-
-settings = _settings  # (runtime/warm_start.py keys its records on them too)
 
 
 class Verified:
@@ -129,7 +128,7 @@ class Verified:
             text = "\n".join([MAGIC.decode().strip(), "verified",
                               hashlib.sha256(program).hexdigest(),
                               f"{st.st_size},{st.st_mtime_ns}" if st else "-", str(optimize),
-                              code_digest(), repr(_settings())])
+                              code_digest(), repr(settings())])
             directory = directory or cache_dir() / "verified"
             self.path = directory / hashlib.sha256(text.encode()).hexdigest()[:40]
             self.known = self.path.exists()
@@ -203,7 +202,7 @@ class PlanStore:
         entry = entries[i] if i < len(entries) else None
         result = None
         if entry is not None and entry[0].get("key") == key:
-            result = _result(entry[0], entry[1], self._memory)
+            result = entry_value(entry[0], entry[1], self._memory)
         if result is None:
             self.misses += 1
             return None
@@ -230,22 +229,42 @@ class PlanStore:
     def used(self) -> None:
         """Mark the file as just used (what eviction goes by), when it answered."""
         if self.hits and self._entries:
-            with contextlib.suppress(OSError):
-                os.utime(self.path)
-                if self.misses == 0 and len(self._entries) == self._calls:
-                    # every array passed its check (or was trusted): the bytes the new
-                    # times are of are those, so its checked mark follows them
-                    _mark(checked_mark(self.path, os.stat(self.path)))
+            used(self.path, checked=self.misses == 0 and len(self._entries) == self._calls)
 
     def _evict(self) -> None:
         """The model's files beyond MAX_FILES, least recently used (written or read) first."""
-        mine = []
-        for path in self.path.parent.glob(f"{self._model}-*.plan"):
-            with contextlib.suppress(OSError):
-                mine.append((path.stat().st_mtime_ns, path))
-        for _, path in sorted(mine, reverse=True)[MAX_FILES:]:
-            with contextlib.suppress(OSError):
+        evict(self.path.parent, f"{self._model}-*.plan", MAX_FILES)
+
+
+STALE_TEMP_NS = 3600 * 10**9  # a temporary file this old was left by a killed writer
+
+
+def evict(directory: Path, pattern: str, kept: int) -> None:
+    """The files matching `pattern` beyond the `kept` most recently used (their mtime, which
+    `used` sets) removed; and `write`'s temporary files left by a process killed while
+    writing, once older than any write takes (a file holds a model's weights: the disk
+    would fill with them)."""
+    mine, stale = [], time.time_ns() - STALE_TEMP_NS
+    for path in directory.glob(pattern):
+        with contextlib.suppress(OSError):
+            mine.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(mine, reverse=True)[kept:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    for path in directory.glob(".tmp-*"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime_ns < stale:
                 path.unlink()
+
+
+def used(path: Path, checked: bool) -> None:
+    """Mark a plan file (or a warm start's record) as just used: eviction goes by its
+    mtime. `checked`: every array of it passed its check (or was trusted), so the bytes the
+    new times are of are those, and its checked mark follows them."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+        if checked:
+            _mark(checked_mark(path, os.stat(path)))
 
 
 def open_checked(path: Path, pool: Any = None) -> tuple[list[Any], mmap.mmap]:
@@ -399,7 +418,7 @@ def _read_index(path: Path) -> tuple[list[dict[str, Any]], mmap.mmap, Path | Non
     return index["entries"], memory, mark
 
 
-def _result(entry: dict[str, Any], checks: list[Any], memory: mmap.mmap) -> Any:
+def entry_value(entry: dict[str, Any], checks: list[Any], memory: mmap.mmap) -> Any:
     """An entry's arrays over the mapped file, None unless every check passed."""
     try:
         if not all(c.result() for c in checks) or not isinstance(entry["arrays"], list):
@@ -411,14 +430,6 @@ def _result(entry: dict[str, Any], checks: list[Any], memory: mmap.mmap) -> Any:
         return arrays[0] if entry["tuple"] is False and len(arrays) == 1 else None
     except Exception:  # noqa: BLE001 - whatever a damaged entry makes fail: not used
         return None
-
-
-entry_value = _result  # (runtime/warm_start.py reads its records' entries so)
-
-
-def keepable(value: Any) -> bool:
-    """Whether `write` can keep this array (or tuple of arrays) and give it back."""
-    return is_result(value)
 
 
 def _check(spec: dict[str, Any], memory: mmap.mmap) -> bool:

@@ -10,11 +10,13 @@ into the filters). The file is plan_cache's format (JSON index, raw 64-byte-alig
 CRC-32s, temp file + rename), the record being its first entry's key.
 
 A record is found by what decides it, as Python finds a module's .pyc: a hash of the model
-file's bytes (small), the params file's path, size and mtime_ns, tostatic's code
+file's bytes (small), the params file's path, size, mtime_ns, inode and ctime_ns (which no
+one sets: weights copied in with the old size and mtime are seen), tostatic's code
 (plan_cache.code_digest), the TOSTATIC_ settings, the CPU, the thread count, switch_ir_optim.
 A predictor built from one runs its recorded input signature through the rebuilt plan; any
-other input (another shape, a list, a bad feed) loads the model as without it, then, and runs
-it there, as do attributes a record does not hold (`module`, `program`...). A record that is
+other input (another shape or dtype, a feed not a numpy array, a bad feed) loads the model
+as without it, then, and runs it there, as do attributes a record does not hold (`module`,
+`program`...). A record that is
 missing, damaged, truncated or does not rebuild the same plan (each step's kernel kind is
 checked against the record) is never used: the full load runs and writes it anew. Only plans
 whose compiled steps are elementwise kernels are recorded (runtime/warm_kernels.py: the
@@ -35,6 +37,7 @@ import numpy as np
 
 from tostatic.codegen import num_threads
 from tostatic.codegen.engine import cache_dir
+from tostatic.codegen.prepared import is_result
 from tostatic.ir.errors import ExecutionError, ToStaticError
 from tostatic.runtime import plan_cache, threads
 from tostatic.runtime.lazy import few_collections
@@ -57,7 +60,10 @@ def record_path(model_file: str, params_file: str | None, optimize: bool,
         params = "-"
         if params_file and os.path.exists(params_file):
             st = os.stat(params_file)
-            params = f"{os.path.abspath(params_file)},{st.st_size},{st.st_mtime_ns}"
+            # (inode and ctime: other weights renamed over the file, or written with its
+            # old size and mtime restored, are other files: cp -p, rsync -t, tar)
+            params = (f"{os.path.abspath(params_file)},{st.st_size},{st.st_mtime_ns},"
+                      f"{st.st_ino},{st.st_ctime_ns}")
     except OSError:
         return None
     from tostatic.codegen import engine  # noqa: PLC0415 (llvmlite: the kernels need it anyway)
@@ -120,7 +126,7 @@ def write_record(path: Path, model: Any, signature: Any, store: Any) -> bool:
         # its nested plans: not recorded
         if any((kind == "compiled" or op.regions) and step[4] is None
                for op, step, kind in zip(body.ops, steps, bound.kinds)) or not all(
-                plan_cache.keepable(np.asarray(v)) for _, v in constants):
+                is_result(np.asarray(v)) for _, v in constants):
             return False
     except TypeError:
         return False
@@ -134,18 +140,8 @@ def write_record(path: Path, model: Any, signature: Any, store: Any) -> bool:
     results = [(json.dumps(meta, separators=(",", ":")), np.zeros(1, np.uint8))]
     results += [(f"slot {i}", np.ascontiguousarray(np.asarray(v))) for i, v in constants]
     plan_cache.write(path, results)
-    _evict(path.parent)
+    plan_cache.evict(path.parent, "*.plan", KEPT)
     return True
-
-
-def _evict(directory: Path) -> None:
-    mine = []
-    for path in directory.glob("*.plan"):
-        with contextlib.suppress(OSError):
-            mine.append((path.stat().st_mtime_ns, path))
-    for _, path in sorted(mine, reverse=True)[KEPT:]:
-        with contextlib.suppress(OSError):
-            path.unlink()
 
 
 # ------------------------------------------------------------------ reading
@@ -290,6 +286,11 @@ class WarmModel:
         with contextlib.suppress(Exception):  # (what missed: a damaged plan file, rewritten)
             store.save()
         store.used()
+        # the record too (eviction keeps the KEPT most recently used); its arrays have all
+        # passed their checks once its head's has
+        head, checks = entries[0]
+        plan_cache.used(self._path, plan_cache.entry_value(head, checks, self._memory)
+                        is not None)
         self._store = store
         self.plan.bound[tuple(self._signature)] = bound
         return bound
