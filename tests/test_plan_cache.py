@@ -5,6 +5,7 @@ arrays are computed again and the file rewritten); TOSTATIC_PLAN_CACHE=0 turns i
 from __future__ import annotations
 
 import json
+import os
 import struct
 import time
 import zlib
@@ -380,3 +381,22 @@ def test_a_file_checked_once_is_trusted_until_it_changes(tmp_path, plan_dir, mon
     _damage(store.path, "data")
     damaged, store = _start(prefix, _x())
     assert store.misses == 1 and np.array_equal(damaged, cold)
+
+
+def test_eviction_keeps_the_most_recently_used_within_count_and_bytes(tmp_path):
+    """Plan files and warm records hold a model's weights: eviction bounds both their number
+    and their bytes, the least recently used (oldest mtime) going first, the newest kept
+    whatever its size."""
+    from tostatic.runtime import plan_cache
+
+    sizes = {"a": 300, "b": 200, "c": 400, "d": 100}  # a newest, d oldest
+    for age, (name, size) in enumerate(sizes.items()):
+        f = tmp_path / f"{name}.plan"
+        f.write_bytes(b"x" * size)
+        os.utime(f, ns=(10**18, 10**18 - age * 10**9))
+    plan_cache.evict(tmp_path, "*.plan", 3, kept_bytes=600)
+    assert sorted(p.stem for p in tmp_path.glob("*.plan")) == ["a", "b"]  # c: 900 > 600
+    plan_cache.evict(tmp_path, "*.plan", 1)
+    assert [p.stem for p in tmp_path.glob("*.plan")] == ["a"]
+    plan_cache.evict(tmp_path, "*.plan", 3, kept_bytes=10)
+    assert [p.stem for p in tmp_path.glob("*.plan")] == ["a"]  # the newest stays

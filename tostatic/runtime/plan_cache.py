@@ -239,18 +239,22 @@ class PlanStore:
 STALE_TEMP_NS = 3600 * 10**9  # a temporary file this old was left by a killed writer
 
 
-def evict(directory: Path, pattern: str, kept: int) -> None:
+def evict(directory: Path, pattern: str, kept: int, kept_bytes: int | None = None) -> None:
     """The files matching `pattern` beyond the `kept` most recently used (their mtime, which
-    `used` sets) removed; and `write`'s temporary files left by a process killed while
-    writing, once older than any write takes (a file holds a model's weights: the disk
-    would fill with them)."""
+    `used` sets), or beyond `kept_bytes` together (the newest is always kept), removed; and
+    `write`'s temporary files left by a process killed while writing, once older than any
+    write takes (a file holds a model's weights: the disk would fill with them)."""
     mine, stale = [], time.time_ns() - STALE_TEMP_NS
     for path in directory.glob(pattern):
         with contextlib.suppress(OSError):
-            mine.append((path.stat().st_mtime_ns, path))
-    for _, path in sorted(mine, reverse=True)[kept:]:
-        with contextlib.suppress(OSError):
-            path.unlink()
+            st = path.stat()
+            mine.append((st.st_mtime_ns, st.st_size, path))
+    total = 0
+    for k, (_, size, path) in enumerate(sorted(mine, reverse=True)):
+        total += size
+        if k >= kept or (k and kept_bytes is not None and total > kept_bytes):
+            with contextlib.suppress(OSError):
+                path.unlink()
     for path in directory.glob(".tmp-*"):
         with contextlib.suppress(OSError):
             if path.stat().st_mtime_ns < stale:

@@ -46,6 +46,7 @@ from tostatic.runtime.warm_kernels import NeedsModel, kernel, recipe
 
 FORMAT = "tostatic-warm-1"
 KEPT = 8  # records kept (each holds its model's weights), the least recently used removed
+KEPT_BYTES = 2 << 30  # and no more bytes of them than this (ResNet-50's is 102 MB)
 
 
 def record_path(model_file: str, params_file: str | None, optimize: bool,
@@ -140,7 +141,7 @@ def write_record(path: Path, model: Any, signature: Any, store: Any) -> bool:
     results = [(json.dumps(meta, separators=(",", ":")), np.zeros(1, np.uint8))]
     results += [(f"slot {i}", np.ascontiguousarray(np.asarray(v))) for i, v in constants]
     plan_cache.write(path, results)
-    plan_cache.evict(path.parent, "*.plan", KEPT)
+    plan_cache.evict(path.parent, "*.plan", KEPT, KEPT_BYTES)
     return True
 
 
