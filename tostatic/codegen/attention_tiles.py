@@ -26,7 +26,6 @@ from tostatic.codegen.emit import F32, I64, PTR
 DIMS = 16
 B = 16  # the transpose's block (one zmm of float32)
 MASK = ir.VectorType(ir.IntType(32), B)
-_FUNCS: dict[str, Any] = {}
 
 
 def scratch_floats(sk: int, d: int) -> int:
@@ -129,9 +128,5 @@ def available() -> bool:
 def heads_kernel() -> Any:
     """The ctypes function `heads` (above); on a first-ever start compiled meanwhile
     (emit.LaterFunction: LLVM takes 0.5 s over the microkernels) while the model binds on."""
-    f = _FUNCS.get("heads")
-    if f is None:
-        f = _FUNCS["heads"] = emit.function_later(("attention-tiles", gemm.MR, gemm.NR),
-                                                  lambda: _module().text(), "__NAME__heads",
-                                                  7)
-    return f
+    return emit.function_later(("attention-tiles", gemm.MR, gemm.NR),
+                               lambda: _module().text(), "__NAME__heads", 7)

@@ -134,11 +134,26 @@ class LaterFunction:
         (self._function or self.resolve())(*args)
 
 
+_LATER: dict[tuple[Any, ...], Any] = {}
+
+
 def function_later(recipe: tuple[Any, ...], build: Callable[[], str], name: str,
                    nargs: int) -> Any:
     """The void function `name` (of `nargs` pointers) of the module `build()` (its IR text,
     `__NAME__` names) as a ctypes function, or, where it is not in the cache and there are
-    cores to spare, a LaterFunction while it compiles on a thread of its own."""
+    cores to spare, a LaterFunction while it compiles on a thread of its own; made once a
+    process per recipe (which names everything the module depends on)."""
+    key = (recipe, name, nargs)
+    f = _LATER.get(key)
+    if isinstance(f, LaterFunction) and f._function is not None:
+        f = _LATER[key] = f._function  # compiled by now: called directly from here on
+    if f is None:
+        f = _LATER[key] = _function_later(recipe, build, name, nargs)
+    return f
+
+
+def _function_later(recipe: tuple[Any, ...], build: Callable[[], str], name: str,
+                    nargs: int) -> Any:
     addresses = engine.compile_recipe_later(recipe, build, [name])
     if not getattr(addresses, "ready", False):
         return LaterFunction(addresses, name, nargs)

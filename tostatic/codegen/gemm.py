@@ -69,7 +69,6 @@ SPLIT_WEIGHT_BYTES = 512 << 10  # a weight over this (half an L2): a split divid
 B_BLOCK_BYTES = 512 << 10  # a KC x NC block of B in L2 (1 MiB)
 VT = ir.VectorType(F32, LANES)
 MT = ir.VectorType(I1, LANES)
-_FUNCS: dict[tuple[Any, ...], Any] = {}
 # dims of `gemm`: M, N, K, ldb, ldc, row begin, row end, col begin, col end, KC, NC, lda,
 # then the row stride of each extra operand
 _DIMS = 12
@@ -450,10 +449,7 @@ def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
     """The module's gemm; on a first-ever start compiled meanwhile (emit.LaterFunction):
     the model binds (and compiles) its next kernels while LLVM works on this one."""
     key = (mode, expr, kinds, PREFETCH, COLUMN_TAIL)
-    if key not in _FUNCS:
-        _FUNCS[key] = emit.function_later(("gemm", *key), lambda: module_text(*key),
-                                          "__NAME__gemm", 5)
-    return _FUNCS[key]
+    return emit.function_later(("gemm", *key), lambda: module_text(*key), "__NAME__gemm", 5)
 
 
 @prepared

@@ -85,7 +85,6 @@ def cook_toom(m: int, points: Sequence[Fr], r: int = 3) -> tuple[list[list[Fr]],
 
 
 MATRICES = {m: cook_toom(m, pts) for m, pts in POINTS.items()}
-_FUNCS: dict[tuple[Any, ...], Any] = {}
 
 
 FILTER_BLOCK = 4096  # filters transformed at a time: their float64 temporaries stay in cache
@@ -329,11 +328,9 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
 def _compiled(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], name: str,
               nargs: int) -> Any:
     key += () if winograd_rows.SHARED else ("unshared",)
-    f = _FUNCS.get(key)
-    if f is None:  # (compiled meanwhile on a first-ever start: emit.function_later)
-        f = _FUNCS[key] = emit.function_later(("winograd", *key), lambda: build().text(),
-                                              f"__NAME__{name}", nargs)
-    return f
+    # (compiled meanwhile on a first-ever start: emit.function_later)
+    return emit.function_later(("winograd", *key), lambda: build().text(), f"__NAME__{name}",
+                               nargs)
 
 
 def input_transform(m: int, dtype: str, packed: int = 0, pad: int = 0) -> Callable[..., None]:

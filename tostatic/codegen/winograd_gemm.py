@@ -41,9 +41,6 @@ def tail_sums(width: int) -> int:
     return min(TAIL_SUMS, -(-16 // width)) if width < TAIL_CHUNK else 1
 
 
-_FUNCS: dict[tuple[Any, ...], Any] = {}
-
-
 def rows_for(cout: int, vectors: int) -> int | None:
     """R, the output channels of a register block (16 for one vector of tiles, else 8), or
     None where C_out does not divide."""
@@ -253,12 +250,9 @@ def _module(rows: int, nvb: int, by_column: bool, pad: int = 0) -> emit.KernelMo
 
 
 def _compiled(key: tuple[Any, ...], build: Any, name: str, nargs: int) -> Any:
-    f = _FUNCS.get(key)
-    if f is None:  # (compiled meanwhile on a first-ever start: emit.function_later)
-        f = _FUNCS[key] = emit.function_later(("winograd_gemm", *key),
-                                              lambda: build().text(), f"__NAME__{name}",
-                                              nargs)
-    return f
+    # (compiled meanwhile on a first-ever start: emit.function_later)
+    return emit.function_later(("winograd_gemm", *key), lambda: build().text(),
+                               f"__NAME__{name}", nargs)
 
 
 def kernel(rows: int, nvb: int, by_column: bool = False, pad: int = 0) -> Any:
