@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import llvmlite.binding as llvm
@@ -145,3 +146,41 @@ def test_a_kernel_compiled_meanwhile_waits_when_called_or_cast(tmp_path, monkeyp
     assert out.tolist() == [value, 0.0]
     again = emit.function_later(("test-later", value), build, "__NAME__f", 3)
     assert not isinstance(again, emit.LaterFunction)  # (in the process's engine now)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_fork_waits_for_kernels_compiling_meanwhile(tmp_path, monkeypatch):
+    """A fork while a kernel compiles on a thread of its own (a first-ever start) waits for
+    it: the child inherits no half-done LLVM state, and its kernels run."""
+    from tostatic.codegen import emit
+
+    monkeypatch.setenv("TOSTATIC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TOSTATIC_COMPILE_THREADS", "2")
+    if not module_parts.parallel():
+        pytest.skip("no second compile thread here")
+    value = float(np.random.default_rng().integers(1, 1 << 20))  # (IR of its own)
+
+    def build() -> str:
+        km = emit.KernelModule()
+        fn, b = km.function("f", [emit.PTR] * 3)
+        b.store(emit.F32(value), fn.args[1])
+        b.ret_void()
+        return km.text()
+    f = emit.function_later(("test-fork", value), build, "__NAME__f", 3)
+    assert isinstance(f, emit.LaterFunction) and engine._COMPILING  # compiling now
+    pid = os.fork()
+    if pid == 0:  # the child: its kernel runs
+        out = np.zeros(2, np.float32)
+        f(0, out.ctypes.data, 0)
+        os._exit(0 if out.tolist() == [value, 0.0] else 3)
+    assert not engine._COMPILING  # the fork waited for the compile
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("the forked child hung on its kernel")
+        time.sleep(0.01)
+    assert os.waitstatus_to_exitcode(status) == 0

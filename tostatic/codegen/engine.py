@@ -31,6 +31,8 @@ STATS = {"compiled": 0, "loaded_from_disk": 0, "reused": 0}
 _LOCK = threading.RLock()
 _STATE: dict[str, Any] = {}
 _ADDRESSES: dict[str, dict[str, int]] = {}  # key -> symbol -> address
+# compile_recipe_later's threads now compiling: a fork waits for them (below)
+_COMPILING: set[threading.Thread] = set()
 SALT = "tostatic-codegen-1"  # bump when the emitted code changes meaning for the same IR
 
 
@@ -288,7 +290,10 @@ def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
             _store(path, box["data"])
         except BaseException as e:  # noqa: BLE001 (raised where the result is asked for)
             box["error"] = e
+        finally:
+            _COMPILING.discard(threading.current_thread())
     thread = threading.Thread(target=job)  # (not a daemon: exit waits for LLVM)
+    _COMPILING.add(thread)
     thread.start()
     done: list[dict[str, int]] = []
 
@@ -302,3 +307,15 @@ def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
         return done[0]
     result.ready = False  # type: ignore[attr-defined]
     return result
+
+
+def _finish_compiles() -> None:
+    """Before a fork, compile_recipe_later's threads finish: the child has none of them but
+    would inherit what one held inside LLVM (its locks, mid-compile state), and its first
+    compile or link could hang on it forever."""
+    for thread in list(_COMPILING):
+        thread.join()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_finish_compiles)
