@@ -139,10 +139,10 @@ def _damage(path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["data", "truncated", "header", "key", "data, threaded"])
 def test_a_damaged_file_is_ignored_and_rewritten(tmp_path, plan_dir, how, monkeypatch):
-    from tostatic.runtime import plan_cache
+    from tostatic.runtime import plan_file
 
     if how.endswith("threaded"):  # the checks of a big file, on other threads
-        monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)
+        monkeypatch.setattr(plan_file, "THREADED_FROM", 0)
         how = how.split(",")[0]
     prefix = str(tmp_path / "net")
     _save_net(prefix)
@@ -231,17 +231,17 @@ def test_the_store_checks_each_call_in_order(tmp_path):
 ])
 def test_a_malformed_index_with_a_valid_crc_is_a_miss(tmp_path, index):
     """Whatever a (CRC-valid) index says, a call is computed, never failed or trusted."""
-    from tostatic.runtime import plan_cache
+    from tostatic.runtime import plan_cache, plan_file
 
     store = plan_cache.PlanStore("model", lambda: "k", tmp_path)
     raw = json.dumps({**index, "size": 4096}).encode()
-    body = struct.pack("<8sQI", plan_cache.MAGIC, len(raw), zlib.crc32(raw)) + raw
+    body = struct.pack("<8sQI", plan_file.MAGIC, len(raw), zlib.crc32(raw)) + raw
     store.path.write_bytes(body.ljust(4096, b"\0"))
     if isinstance(index["entries"], list):
-        plan_cache.read_index(store.path)  # the file passes the header checks: entries fail
+        plan_file.read_index(store.path)  # the file passes the header checks: entries fail
     else:
         with pytest.raises(ValueError):
-            plan_cache.read_index(store.path)
+            plan_file.read_index(store.path)
     assert store.fetch("f(a)") is None and store.misses == 1
 
 
@@ -251,9 +251,9 @@ def test_the_last_plan_file_is_checked_while_the_model_loads(tmp_path, plan_dir,
     a cold start), drops it when it asks for another (another input shape) or when the
     file was replaced meanwhile (another inode: opened again)."""
     import tostatic
-    from tostatic.runtime import plan_cache
+    from tostatic.runtime import plan_cache, plan_file
 
-    monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)  # (a small model's file too)
+    monkeypatch.setattr(plan_file, "THREADED_FROM", 0)  # (a small model's file too)
     monkeypatch.setattr(plan_cache, "_PREFETCHED", {})  # (another test's model, never run)
     from tostatic.runtime import warm_start
 
@@ -301,7 +301,7 @@ def test_the_last_plan_file_is_checked_while_the_model_loads(tmp_path, plan_dir,
 def test_no_prefetch_when_the_cache_is_off_or_the_file_is_small(tmp_path, plan_dir,
                                                                 monkeypatch):
     import tostatic
-    from tostatic.runtime import plan_cache
+    from tostatic.runtime import plan_cache, plan_file
 
     monkeypatch.setattr(plan_cache, "_PREFETCHED", {})
     prefix = str(tmp_path / "net")
@@ -310,7 +310,7 @@ def test_no_prefetch_when_the_cache_is_off_or_the_file_is_small(tmp_path, plan_d
     config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
     tostatic.inference.create_predictor(config)  # (a few hundred KB: checked when bound)
     assert not plan_cache._PREFETCHED
-    monkeypatch.setattr(plan_cache, "THREADED_FROM", 0)
+    monkeypatch.setattr(plan_file, "THREADED_FROM", 0)
     monkeypatch.setenv("TOSTATIC_PLAN_CACHE", "0")
     tostatic.inference.create_predictor(config)
     assert not plan_cache._PREFETCHED
@@ -332,8 +332,8 @@ def test_a_forked_child_does_not_wait_for_the_parents_prefetch(tmp_path, plan_di
         import os, sys
         import numpy as np
         import tostatic
-        from tostatic.runtime import plan_cache
-        plan_cache.THREADED_FROM = 0
+        from tostatic.runtime import plan_cache, plan_file
+        plan_file.THREADED_FROM = 0
         prefix, x = sys.argv[1], np.load(sys.argv[2])
         config = tostatic.inference.Config(prefix + ".pdmodel", prefix + ".pdiparams")
         np.save(sys.argv[4], tostatic.inference.create_predictor(config).run([x])[0])
@@ -364,19 +364,19 @@ def test_a_file_checked_once_is_trusted_until_it_changes(tmp_path, plan_dir, mon
     """A plan file whose every array passed its CRC-32 check is marked by its device, inode,
     size and mtime: later openings check nothing but its index; a file changed in place
     (another mtime) is checked again, and its damage found."""
-    from tostatic.runtime import plan_cache
+    from tostatic.runtime import plan_file
 
     prefix = str(tmp_path / "net")
     _save_net(prefix)
     cold, store = _start(prefix, _x())
-    assert plan_cache._read_index(store.path)[2] is not None  # written, never checked
+    assert plan_file._read_index(store.path)[2] is not None  # written, never checked
     warm, store = _start(prefix, _x())
-    assert store.misses == 0 and plan_cache._read_index(store.path)[2] is None
-    real = plan_cache._check
-    monkeypatch.setattr(plan_cache, "_check", lambda spec, memory: False)  # would all fail
+    assert store.misses == 0 and plan_file._read_index(store.path)[2] is None
+    real = plan_file._check
+    monkeypatch.setattr(plan_file, "_check", lambda spec, memory: False)  # would all fail
     again, store = _start(prefix, _x())
     assert store.misses == 0 and np.array_equal(again, cold)  # trusted: not checked
-    monkeypatch.setattr(plan_cache, "_check", real)
+    monkeypatch.setattr(plan_file, "_check", real)
     time.sleep(0.05)  # (a change within the file system clock's tick keeps the mtime)
     _damage(store.path, "data")
     damaged, store = _start(prefix, _x())
@@ -387,16 +387,16 @@ def test_eviction_keeps_the_most_recently_used_within_count_and_bytes(tmp_path):
     """Plan files and warm records hold a model's weights: eviction bounds both their number
     and their bytes, the least recently used (oldest mtime) going first, the newest kept
     whatever its size."""
-    from tostatic.runtime import plan_cache
+    from tostatic.runtime import plan_file
 
     sizes = {"a": 300, "b": 200, "c": 400, "d": 100}  # a newest, d oldest
     for age, (name, size) in enumerate(sizes.items()):
         f = tmp_path / f"{name}.plan"
         f.write_bytes(b"x" * size)
         os.utime(f, ns=(10**18, 10**18 - age * 10**9))
-    plan_cache.evict(tmp_path, "*.plan", 3, kept_bytes=600)
+    plan_file.evict(tmp_path, "*.plan", 3, kept_bytes=600)
     assert sorted(p.stem for p in tmp_path.glob("*.plan")) == ["a", "b"]  # c: 900 > 600
-    plan_cache.evict(tmp_path, "*.plan", 1)
+    plan_file.evict(tmp_path, "*.plan", 1)
     assert [p.stem for p in tmp_path.glob("*.plan")] == ["a"]
-    plan_cache.evict(tmp_path, "*.plan", 3, kept_bytes=10)
+    plan_file.evict(tmp_path, "*.plan", 3, kept_bytes=10)
     assert [p.stem for p in tmp_path.glob("*.plan")] == ["a"]  # the newest stays

@@ -88,9 +88,9 @@ def test_with_the_cache_off_every_load_verifies(tmp_path, verifications, monkeyp
 
 def test_marks_are_few_and_an_unwritable_cache_still_loads(tmp_path, verifications,
                                                           monkeypatch):
-    from tostatic.runtime import plan_cache
+    from tostatic.runtime import plan_file
 
-    monkeypatch.setattr(plan_cache, "VERIFIED_KEPT", 2)
+    monkeypatch.setattr(plan_file, "VERIFIED_KEPT", 2)
     model, params, feeds, expected = _copy("small_cnn", tmp_path)
     for optimize in (True, False, True):
         _run(model, params, feeds, optimize)

@@ -372,7 +372,7 @@ def test_params_replaced_with_the_same_size_and_mtime_are_not_warm(how, tmp_path
 def test_a_used_record_is_kept_before_newer_unused_ones(tmp_path, cache):
     """Records hold their model's weights: KEPT of them, the least recently *used* removed
     (a record every start reads is not evicted by newer ones never read again)."""
-    from tostatic.runtime import plan_cache, warm_start
+    from tostatic.runtime import plan_file, warm_start
 
     prefix = _copy("small_cnn", tmp_path)
     ((_, feeds, _),) = fixture_cases("small_cnn")
@@ -387,7 +387,7 @@ def test_a_used_record_is_kept_before_newer_unused_ones(tmp_path, cache):
     p = _predictor(prefix)
     assert _warm(p) and np.array_equal(_run(p, feeds)[0], want[0])  # used now
     # its new mtime keeps it trusted (the checked mark followed): not read through again
-    assert plan_cache._read_index(mine)[2] is None
+    assert plan_file._read_index(mine)[2] is None
     mlp = _copy("mlp", tmp_path)  # one more record: one of the others goes
     ((_, mlp_feeds, _),) = fixture_cases("mlp")
     _run(_predictor(mlp), mlp_feeds)
@@ -400,14 +400,14 @@ def test_a_killed_writers_temporary_file_is_removed_in_time(tmp_path, cache):
     """A process killed while writing a record leaves its temporary file (a model's weights):
     the next write removes it once older than any write takes, and no one's write under
     way."""
-    from tostatic.runtime import plan_cache
+    from tostatic.runtime import plan_file
 
     (cache / "warm").mkdir(parents=True)
     left, writing = cache / "warm" / ".tmp-left", cache / "warm" / ".tmp-writing"
     for f in (left, writing):
         f.write_bytes(b"half a record")
     st = os.stat(left)
-    os.utime(left, ns=(st.st_atime_ns, st.st_mtime_ns - plan_cache.STALE_TEMP_NS - 10**9))
+    os.utime(left, ns=(st.st_atime_ns, st.st_mtime_ns - plan_file.STALE_TEMP_NS - 10**9))
     prefix = _copy("mlp", tmp_path)
     ((_, feeds, _),) = fixture_cases("mlp")
     _run(_predictor(prefix), feeds)

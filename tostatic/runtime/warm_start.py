@@ -6,8 +6,8 @@ to bind the same plan is written beside the plan cache (`<kernel cache dir>/warm
 step's op name, attributes and slots, every slot's shape and dtype, the values the bind folded,
 the feed and fetch names, the input signature, the plan file (runtime/plan_cache.py) holding
 what the kernels prepared, and the constants (the weights after the passes: batch norm folded
-into the filters). The file is plan_cache's format (JSON index, raw 64-byte-aligned arrays,
-CRC-32s, temp file + rename), the record being its first entry's key.
+into the filters). The file is runtime/plan_file.py's format (JSON index, raw 64-byte-aligned
+arrays, CRC-32s, temp file + rename), the record being its first entry's key.
 
 A record is found by what decides it, as Python finds a module's .pyc: a hash of the model
 file's bytes (small), the params file's path, size, mtime_ns, inode and ctime_ns (which no
@@ -39,7 +39,7 @@ from tostatic.codegen import num_threads
 from tostatic.codegen.engine import cache_dir
 from tostatic.codegen.prepared import is_result
 from tostatic.ir.errors import ExecutionError, ToStaticError
-from tostatic.runtime import plan_cache, threads
+from tostatic.runtime import plan_cache, plan_file, threads
 from tostatic.runtime.lazy import few_collections
 from tostatic.runtime.op_info import OpInfo
 from tostatic.runtime.warm_kernels import NeedsModel, kernel, recipe
@@ -140,8 +140,8 @@ def write_record(path: Path, model: Any, signature: Any, store: Any) -> bool:
             "labels": bound.labels, "at_bind": bound.at_bind}
     results = [(json.dumps(meta, separators=(",", ":")), np.zeros(1, np.uint8))]
     results += [(f"slot {i}", np.ascontiguousarray(np.asarray(v))) for i, v in constants]
-    plan_cache.write(path, results)
-    plan_cache.evict(path.parent, "*.plan", KEPT, KEPT_BYTES)
+    plan_file.write(path, results)
+    plan_file.evict(path.parent, "*.plan", KEPT, KEPT_BYTES)
     return True
 
 
@@ -261,7 +261,7 @@ class WarmModel:
             return None
         values: dict[int, np.ndarray] = {}
         for k, slot in enumerate(meta["constants"], 1):
-            got = entries[k] and plan_cache.entry_value(entries[k][0], entries[k][1],
+            got = entries[k] and plan_file.entry_value(entries[k][0], entries[k][1],
                                                        self._memory)
             if got is None or entries[k][0].get("key") != f"slot {slot}":
                 return None
@@ -290,7 +290,7 @@ class WarmModel:
         # the record too (eviction keeps the KEPT most recently used); its arrays have all
         # passed their checks once its head's has
         head, checks = entries[0]
-        plan_cache.used(self._path, plan_cache.entry_value(head, checks, self._memory)
+        plan_file.used(self._path, plan_file.entry_value(head, checks, self._memory)
                         is not None)
         self._store = store
         self.plan.bound[tuple(self._signature)] = bound
@@ -324,7 +324,7 @@ def open_model(model_file: str, params_file: str | None, optimize: bool,
     if path is None or not path.exists():
         return None, path
     try:
-        entries, memory = plan_cache.open_checked(path)
+        entries, memory = plan_file.open_checked(path)
         head = entries[0]
         meta = json.loads(head[0]["key"]) if head is not None else None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
