@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -114,6 +115,22 @@ def test_compiling_in_parts_leaves_llvmlites_lock_working():
             assert engine.host()["cpu"]
 
 
+def _storing_kernel() -> tuple[float, Any]:
+    """A random value (IR of its own: compiled, not found in a cache) and the IR text of
+    f(a, out, b) storing it in out[0]."""
+    from tostatic.codegen import emit
+
+    value = float(np.random.default_rng().integers(1, 1 << 20))
+
+    def build() -> str:
+        km = emit.KernelModule()
+        fn, b = km.function("f", [emit.PTR] * 3)
+        b.store(emit.F32(value), fn.args[1])
+        b.ret_void()
+        return km.text()
+    return value, build
+
+
 def test_a_kernel_compiled_meanwhile_waits_when_called_or_cast(tmp_path, monkeypatch):
     """emit.function_later: a generator's error raised at once; the function (compiled on
     a thread of its own) waits for its machine code when cast to an address or called."""
@@ -129,14 +146,7 @@ def test_a_kernel_compiled_meanwhile_waits_when_called_or_cast(tmp_path, monkeyp
         raise se.NotScalar("no code for this")
     with pytest.raises(se.NotScalar):
         emit.function_later(("test-bad", str(tmp_path)), bad, "__NAME__f", 3)
-    value = float(np.random.default_rng().integers(1, 1 << 20))  # (IR of its own)
-
-    def build() -> str:
-        km = emit.KernelModule()
-        fn, b = km.function("f", [emit.PTR] * 3)
-        b.store(emit.F32(value), fn.args[1])
-        b.ret_void()
-        return km.text()
+    value, build = _storing_kernel()
     f = emit.function_later(("test-later", value), build, "__NAME__f", 3)
     if module_parts.parallel():
         assert isinstance(f, emit.LaterFunction)
@@ -158,14 +168,7 @@ def test_a_fork_waits_for_kernels_compiling_meanwhile(tmp_path, monkeypatch):
     monkeypatch.setenv("TOSTATIC_COMPILE_THREADS", "2")
     if not module_parts.parallel():
         pytest.skip("no second compile thread here")
-    value = float(np.random.default_rng().integers(1, 1 << 20))  # (IR of its own)
-
-    def build() -> str:
-        km = emit.KernelModule()
-        fn, b = km.function("f", [emit.PTR] * 3)
-        b.store(emit.F32(value), fn.args[1])
-        b.ret_void()
-        return km.text()
+    value, build = _storing_kernel()
     f = emit.function_later(("test-fork", value), build, "__NAME__f", 3)
     assert isinstance(f, emit.LaterFunction) and engine._COMPILING  # compiling now
     pid = os.fork()
