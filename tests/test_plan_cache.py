@@ -400,3 +400,25 @@ def test_eviction_keeps_the_most_recently_used_within_count_and_bytes(tmp_path):
     assert [p.stem for p in tmp_path.glob("*.plan")] == ["a"]
     plan_file.evict(tmp_path, "*.plan", 3, kept_bytes=10)
     assert [p.stem for p in tmp_path.glob("*.plan")] == ["a"]  # the newest stays
+
+
+def test_a_file_whose_checks_all_pass_is_marked_checked(tmp_path):
+    """The first opening checks every array; once all pass, the file's checked mark is
+    written (the next opening trusts it), and a file with a bad array gets none."""
+    from tostatic.runtime import plan_file
+
+    good, bad = tmp_path / "plans" / "good.plan", tmp_path / "plans" / "bad.plan"
+    good.parent.mkdir()
+    for path in (good, bad):
+        plan_file.write(path, [("k", np.arange(1000, dtype=np.float32))])
+    raw = bytearray(bad.read_bytes())
+    raw[raw.index(np.float32(500).tobytes())] ^= 1  # a bit of the array
+    bad.write_bytes(bytes(raw))
+    for path in (good, bad):
+        entries, _ = plan_file.open_checked(path)
+        for check in entries[0][1]:
+            check.exception()  # (done)
+    assert plan_file.checked_mark(good, good.stat()).exists()
+    assert not plan_file.checked_mark(bad, bad.stat()).exists()
+    assert plan_file._read_index(good)[2] is None  # trusted now
+    assert plan_file._read_index(bad)[2] is not None

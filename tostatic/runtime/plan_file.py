@@ -113,8 +113,8 @@ def open_checked(path: Path, pool: Any = None) -> tuple[list[Any], mmap.mmap]:
     order while it goes on (zlib releases the GIL; ResNet-50's 150 MB take ~20 ms of a
     core), each awaited only when its entry is asked for; a small file's on this thread
     (handing the GIL to and fro per array would cost more than the checks)."""
-    entries, memory, mark = _read_index(path)
-    own = pool is None and mark is not None
+    entries, memory, unchecked = _read_index(path)
+    own = pool is None and unchecked is not None
     if own:
         pool = concurrent.futures.ThreadPoolExecutor(2) if len(memory) >= THREADED_FROM \
             else _NOW
@@ -123,20 +123,18 @@ def open_checked(path: Path, pool: Any = None) -> tuple[list[Any], mmap.mmap]:
         arrays = e.get("arrays") if isinstance(e, dict) else None
         if not isinstance(arrays, list) or not arrays:
             out.append(None)
-        elif mark is None:  # checked before: trusted
+        elif unchecked is None:  # checked before: trusted
             out.append((e, [_PASSED] * len(arrays)))
         else:
             out.append((e, [pool.submit(_check, spec, memory) for spec in arrays]))
-    if mark is not None:
-        _mark_when_passed([c for o in out if o is not None for c in o[1]], mark)
+    if unchecked is not None:
+        _mark_when_passed([c for o in out if o is not None for c in o[1]], unchecked)
     if own:
         pool.shutdown(wait=False)  # (its threads end once the checks are done)
     return out, memory
 
 
 _PASSED: concurrent.futures.Future[bool] = concurrent.futures.Future()
-
-
 _PASSED.set_result(True)
 
 
@@ -154,8 +152,8 @@ def checked_mark(path: Path, st: os.stat_result) -> Path:
     return path.parent.parent / "verified" / hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
-def _mark_when_passed(checks: list[Any], mark: Path) -> None:
-    """Write `mark` once every one of `checks` has passed (none failing)."""
+def _mark_when_passed(checks: list[Any], checked: Path) -> None:
+    """Write the mark `checked` once every one of `checks` has passed (none failing)."""
     left, lock = [len(checks)], threading.Lock()
 
     def done(check: Any) -> None:
@@ -166,7 +164,7 @@ def _mark_when_passed(checks: list[Any], mark: Path) -> None:
             left[0] = left[0] - 1 if passed else -1
             last = left[0] == 0
         if last:
-            mark(mark)
+            mark(checked)
     for c in checks:
         c.add_done_callback(done)
 
@@ -196,14 +194,14 @@ def _read_index(path: Path) -> tuple[list[dict[str, Any]], mmap.mmap, Path | Non
         size = st.st_size
         if index.get("size") != size or not isinstance(index.get("entries"), list):
             raise ValueError("truncated or extended")
-        mark: Path | None = checked_mark(path, st)
-        if mark.exists():  # type: ignore[union-attr]
-            mark = None
+        unchecked: Path | None = checked_mark(path, st)
+        if unchecked.exists():  # type: ignore[union-attr]
+            unchecked = None
         # read-only and shared: the page cache's own pages, mapped at once when all will be
         # read (a writable private map would copy each of them)
-        flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if mark else 0)
+        flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if unchecked else 0)
         memory = mmap.mmap(f.fileno(), size, flags=flags, prot=mmap.PROT_READ)
-    return index["entries"], memory, mark
+    return index["entries"], memory, unchecked
 
 
 def entry_value(entry: dict[str, Any], checks: list[Any], memory: mmap.mmap) -> Any:
