@@ -205,6 +205,21 @@ def test_nhwc_depthwise_agrees_bit_for_bit_with_the_numpy_kernel(compiled_kernel
         checked += 1
 
 
+
+def test_nhwc_depthwise_every_inner_column_count_matches_the_numpy_kernel(compiled_kernels):
+    """Rows of 1-21 columns, stride 1 and 2: every mix of the unrolled steps (8, 4) and the
+    one-column rest over the inner columns, and the padded edges, bit for bit."""
+    rng = np.random.default_rng([SEED, 8])
+    for wd in range(1, 22):
+        for st in (1, 2):
+            c = int(rng.choice([5, 16, 37]))
+            x = rng.standard_normal((1, 3, wd, c)).astype(np.float32)
+            w = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
+            want = _reference(x, w, (st, st), (1, 1), [1, 1, 1, 1], c)
+            got = depthwise_nhwc.depthwise_conv2d_nhwc(x, w, (st, st), ((1, 1), (1, 1)),
+                                                       (1, 1))
+            assert np.array_equal(got, want), (wd, st, c)
+
 EPILOGUES = [("bias", "relu6"), ("bias", "add", "relu"), ("bias", "hardswish"),
              ("swish", "bias")]  # (swish: a lane-by-lane epilogue)
 

@@ -131,6 +131,35 @@ def test_float32_math_at_the_edges():
                                    np.log(y), rtol=2e-6)
 
 
+
+def test_max_and_min_with_a_constant_agree_with_numpy_at_the_edges():
+    """A nonzero constant takes the one-instruction form (emit._maxmin_constant), zero the
+    general one: NaN stays NaN, infinities, values equal to the constant, signed zeros, in
+    the elementwise kernel (scalar and vector loops) and a GEMM epilogue (vectors only)."""
+    edges = [0.0, -0.0, 6.0, -6.0, 5.999999, 6.000001, -2.5, np.inf, -np.inf, np.nan, 1e-40,
+             -1e-40, 3.4e38, -3.4e38, 0.5, -0.5, 7.0]
+    x = np.array(edges * 3, dtype=np.float32)  # (33+: whole vectors and a remainder)
+    v = se.arg(0, "float32")
+    cases = [(se.maximum(v, 6.0), lambda a: np.maximum(a, np.float32(6))),
+             (se.minimum(v, -2.5), lambda a: np.minimum(a, np.float32(-2.5))),
+             (se.minimum(v, np.inf), lambda a: np.minimum(a, np.float32(np.inf))),
+             (se.minimum(se.maximum(v, 0), 6), lambda a: np.minimum(np.maximum(a, 0), 6))]
+    for expr, ref in cases:
+        got = elementwise.ElementwiseKernel(expr, ["float32"])(x)[0]
+        want = ref(x)
+        assert np.array_equal(got, want, equal_nan=True), (expr, got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want)), (expr, got, want)
+    from tostatic.codegen import gemm
+    if gemm.available():  # relu6 in registers after the product: x @ identity is x
+        expr, kinds = epilogue.epilogue_expr(("relu6",), "float32")
+        rows = x.reshape(3, -1)
+        out = np.empty_like(rows)
+        gemm.PackedGemm("matmul", np.eye(rows.shape[1], dtype=np.float32), expr, kinds)(
+            rows, out, [])
+        with np.errstate(invalid="ignore"):
+            want = np.minimum(np.maximum(rows @ np.eye(rows.shape[1], dtype=np.float32), 0), 6)
+        assert np.array_equal(out, want, equal_nan=True)
+
 def test_integer_division_never_traps():
     a = np.array([7, -7, 7, -7, 0, np.iinfo(np.int32).min, 5], dtype=np.int32)
     b = np.array([2, 2, -2, -2, 3, -1, 0], dtype=np.int32)
