@@ -168,6 +168,12 @@ def test_a_fork_waits_for_kernels_compiling_meanwhile(tmp_path, monkeypatch):
     monkeypatch.setenv("TOSTATIC_COMPILE_THREADS", "2")
     if not module_parts.parallel():
         pytest.skip("no second compile thread here")
+    compile_now = engine._compile
+
+    def slow_compile(*args: Any, **kwargs: Any) -> Any:  # still compiling at the fork
+        time.sleep(0.3)
+        return compile_now(*args, **kwargs)
+    monkeypatch.setattr(engine, "_compile", slow_compile)
     value, build = _storing_kernel()
     f = emit.function_later(("test-fork", value), build, "__NAME__f", 3)
     assert isinstance(f, emit.LaterFunction) and engine._COMPILING  # compiling now
