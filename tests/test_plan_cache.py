@@ -422,3 +422,31 @@ def test_a_file_whose_checks_all_pass_is_marked_checked(tmp_path):
     assert not plan_file.checked_mark(bad, bad.stat()).exists()
     assert plan_file._read_index(good)[2] is None  # trusted now
     assert plan_file._read_index(bad)[2] is not None
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork")
+def test_a_fork_waits_for_the_checks_under_way(tmp_path, monkeypatch):
+    """A file opened with its checks on other threads (a warm start's record, a prefetch),
+    then a fork: the fork waits for the checks, so the child, which has none of those
+    threads, finds their results instead of waiting forever."""
+    from tostatic.runtime import plan_file
+
+    path = tmp_path / "plans" / "a.plan"
+    path.parent.mkdir()
+    plan_file.write(path, [("k", np.arange(1000, dtype=np.float32))])
+    real = plan_file._check
+
+    def slow(spec, memory):  # still checking at the fork
+        time.sleep(0.3)
+        return real(spec, memory)
+    monkeypatch.setattr(plan_file, "_check", slow)
+    monkeypatch.setattr(plan_file, "THREADED_FROM", 0)
+    entries, _ = plan_file.open_checked(path)
+    (check,) = entries[0][1]
+    assert not check.done()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if check.done() and check.result() is True else 3)
+    assert check.done() and not plan_file._PENDING
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

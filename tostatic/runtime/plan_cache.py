@@ -229,7 +229,7 @@ def prefetch(model_key: str, directory: Path | None = None) -> None:
         return
     _, path, st = best
     pool = concurrent.futures.ThreadPoolExecutor(2)
-    opening = pool.submit(plan_file.open_checked, path, pool)
+    opening = plan_file.track(pool.submit(plan_file.open_checked, path, pool))
     opening.add_done_callback(lambda _: pool.shutdown(wait=False))
     with _PREFETCH_LOCK:  # one at a time: a model loaded but never run keeps no mapping
         _PREFETCHED.clear()  # beyond the next load's (dropped: unmapped after its checks)

@@ -126,12 +126,46 @@ def open_checked(path: Path, pool: Any = None) -> tuple[list[Any], mmap.mmap]:
         elif unchecked is None:  # checked before: trusted
             out.append((e, [_PASSED] * len(arrays)))
         else:
-            out.append((e, [pool.submit(_check, spec, memory) for spec in arrays]))
+            out.append((e, [track(pool.submit(_check, spec, memory)) for spec in arrays]))
     if unchecked is not None:
         _mark_when_passed([c for o in out if o is not None for c in o[1]], unchecked)
     if own:
         pool.shutdown(wait=False)  # (its threads end once the checks are done)
     return out, memory
+
+
+# checks (and openings) running on other threads: a fork waits for them (below)
+_PENDING: set[concurrent.futures.Future[Any]] = set()
+_PENDING_LOCK = threading.Lock()
+
+
+def track(future: concurrent.futures.Future[Any]) -> concurrent.futures.Future[Any]:
+    """`future` (run by a pool thread) kept among those a fork waits for, until done."""
+    with _PENDING_LOCK:
+        _PENDING.add(future)
+    future.add_done_callback(_done)
+    return future
+
+
+def _done(future: concurrent.futures.Future[Any]) -> None:
+    with _PENDING_LOCK:
+        _PENDING.discard(future)
+
+
+def _finish_checks() -> None:
+    """Before a fork, the checks under way finish: a child has none of the threads running
+    them, and a predictor it inherited (a warm start's record opened, not yet checked)
+    would wait for their results forever."""
+    while True:
+        with _PENDING_LOCK:
+            left = list(_PENDING)
+        if not left:
+            return
+        concurrent.futures.wait(left)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_finish_checks)
 
 
 _PASSED: concurrent.futures.Future[bool] = concurrent.futures.Future()
