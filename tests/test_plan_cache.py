@@ -450,3 +450,48 @@ def test_a_fork_waits_for_the_checks_under_way(tmp_path, monkeypatch):
     assert check.done() and not plan_file._PENDING
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork")
+def test_a_fork_during_a_prefetch_still_submitting_its_checks(tmp_path):
+    """A fork while a prefetch's opening is still reading the index (its checks not yet
+    submitted): the fork waits for it, and the opening can still submit them (the pools'
+    own fork hook, holding their global lock, runs after ours). A fresh process, where
+    plan_file is the first to use concurrent.futures' pools."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    from tostatic.runtime import plan_file
+
+    path = tmp_path / "plans" / "a.plan"
+    path.parent.mkdir()
+    plan_file.write(path, [("k", np.arange(1000, dtype=np.float32))])
+    script = textwrap.dedent("""
+        import os, sys, time
+        from pathlib import Path
+        import numpy as np
+        from tostatic.runtime import plan_file
+        import concurrent.futures
+        read = plan_file._read_index
+        def slow(path):  # still opening at the fork
+            time.sleep(0.3)
+            return read(path)
+        plan_file._read_index = slow
+        plan_file.THREADED_FROM = 0
+        pool = concurrent.futures.ThreadPoolExecutor(2)
+        opening = plan_file.track(pool.submit(plan_file.open_checked, Path(sys.argv[1]), pool))
+        pid = os.fork()
+        if pid == 0:
+            entries, _ = opening.result()
+            os._exit(0 if all(c.result() for c in entries[0][1]) else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """)
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", script, str(path)], text=True,
+                         capture_output=True, timeout=60,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[-1] == "0"

@@ -11,6 +11,10 @@ pickle.
 from __future__ import annotations
 
 import concurrent.futures
+# (imported now, not on a first ThreadPoolExecutor: its fork hook, which holds the pools'
+# global lock through a fork, must be registered before _finish_checks, so that ours runs
+# first, while the threads it waits for can still submit their checks)
+import concurrent.futures.thread  # noqa: F401
 import contextlib
 import hashlib
 import json
