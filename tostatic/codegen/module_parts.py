@@ -17,11 +17,13 @@ the other (`parallel` False).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import threading
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+
+from tostatic.ir.thread_setting import set_for_block
 
 MAGIC = b"TSOBJS01"  # a cache file of several objects: MAGIC, count, lengths, objects
 SPLIT_BYTES = 150_000  # IR text below this compiles whole (a part costs ~10 ms of set-up)
@@ -157,16 +159,10 @@ def parallel() -> bool:
     return True
 
 
-@contextmanager
-def unlocked() -> Iterator[None]:
+def unlocked() -> contextlib.AbstractContextManager[None]:
     """This thread's llvmlite calls pass llvmlite's lock (see `parallel`) until the end of
     the `with`: for LLVM work in a context and with a target machine of the thread's own."""
-    before = getattr(_FREE, "on", False)
-    _FREE.on = True
-    try:
-        yield
-    finally:
-        _FREE.on = before
+    return set_for_block(_FREE, "on", True)
 
 
 def run(parts: list[str], compile_part: Callable[[str, int], bytes]) -> list[bytes]:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from typing import Any, Callable, Iterator, Protocol, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 import numpy as np
+
+from tostatic.ir.thread_setting import set_for_block
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,15 +37,9 @@ class Store(Protocol):
 _ACTIVE = threading.local()
 
 
-@contextlib.contextmanager
-def active(store: Store | None) -> Iterator[None]:
+def active(store: Store | None) -> contextlib.AbstractContextManager[None]:
     """`store` answers the decorated calls this thread makes inside the block."""
-    before = getattr(_ACTIVE, "store", None)
-    _ACTIVE.store = store
-    try:
-        yield
-    finally:
-        _ACTIVE.store = before
+    return set_for_block(_ACTIVE, "store", store)
 
 
 def _describe(value: Any) -> str | None:
