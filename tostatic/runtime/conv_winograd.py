@@ -47,6 +47,10 @@ MIN_TILES = {4: 16, 2: 16}
 MIN_CHANNELS = 8  # on either side; below, not measured (at 8 on 56x56: 0.080 -> 0.063 ms)
 GROUP_BYTES = 4 << 20
 NARROW_GEMM = True  # codegen's tile GEMMs (codegen/winograd_gemm.py)
+# a group of at most 16 tiles (the deep layers at batch 1) over output channels in 32s: the
+# tile GEMM with its vectors along the channels (codegen/winograd_cgemm.py: 512 x 7 x 7 at
+# F(2x2) 0.65 -> 0.59 ms); False: winograd_gemm's one vector of tiles, for A/B
+CHANNEL_GEMM = True
 # ... where padding the tiles to whole vectors adds at most 35% (14x14 planes at batch 1: 49
 # tiles -> 64, still 0.7x BLAS's time)
 MAX_PADDING = 1.35
@@ -117,7 +121,8 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
         if a.dtype != x.dtype or (a.size != w.shape[0] if leaf == "bias" else
                                   a.shape != out.shape):
             return None
-    from tostatic.codegen import winograd, winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
+    from tostatic.codegen import (  # noqa: PLC0415 (llvmlite loads on first use)
+        winograd, winograd_cgemm, winograd_gemm)
     alpha = m + 2
     (pt, _), (pl, _) = pads
     th, tw = -(-oh // m), -(-ow // m)
@@ -131,6 +136,8 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     # codegen's tile GEMMs (codegen/winograd_gemm.py) over U packed once (BLAS repacks its
     # panels every call); V and M rows are then padded to whole 16-float vectors
     block = winograd_gemm.rows_within(cout, tiles, MAX_PADDING) if NARROW_GEMM else None
+    if block and CHANNEL_GEMM and winograd_cgemm.fits(cout, tiles):
+        block = winograd_cgemm.CHANNELS  # (U packed in 32s, the channel split's unit)
     narrow = block is not None
     u_packed = winograd.filter_transform(w, m, block) if block else None
     u = None if block else winograd.filter_transform(w, m)
@@ -163,7 +170,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
             k = stride_of(min(group, n - g0) * per_image)
             kern = None
             if narrow:
-                kern = winograd_gemm.tile_kernel(block, min(group, n - g0) * per_image, pad)
+                kern = _tile_gemm(block, min(group, n - g0) * per_image, pad)
             groups.append((g0, min(group, n - g0), _positions(v_flat, alpha * alpha, c, k, pad),
                            _positions(m_flat, alpha * alpha, cout, k, pad),
                            kern))
@@ -211,6 +218,15 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                 f_out(m_at, out_base + g0 * plane_out, extras_at, rows_at, d_out.ctypes.data)
         return run_one
     return scratch, bind, f"winograd-f{m}"
+
+
+def _tile_gemm(block: int, cols: int, pad: int) -> Any:
+    """The tile GEMM kernel for U packed in `block`s of output channels, `cols` tiles."""
+    from tostatic.codegen import winograd_cgemm, winograd_gemm  # noqa: PLC0415
+
+    if block == winograd_cgemm.CHANNELS:
+        return winograd_cgemm.kernel(cols, pad)
+    return winograd_gemm.tile_kernel(block, cols, pad)
 
 
 def _positions(flat: np.ndarray, p2: int, rows: int, k: int, pad: int) -> np.ndarray:
