@@ -175,6 +175,32 @@ def test_the_split_kept_for_the_same_arrays_reads_them_afresh(any_size, monkeypa
         res *= -1
 
 
+@pytest.mark.parametrize("group_bytes", [4 << 20, 1])
+def test_one_thread_calls_kept_for_the_same_arrays_read_them_afresh(any_size, monkeypatch,
+                                                                    group_bytes):
+    """One thread (conv_winograd._one_thread): the calls over the same arrays twice in a row
+    are kept; each run reads what the arrays hold then; other arrays (a copy, a strided
+    view) get calls of their own. Two images, one group or one each."""
+    monkeypatch.setattr(conv_winograd, "GROUP_BYTES", group_bytes)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 6, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((32, 6, 3, 3)).astype(np.float32)
+    res = rng.standard_normal((2, 32, 11, 9)).astype(np.float32)
+    attrs = dict(strides=(1, 1), paddings=(1, 1), dilations=(1, 1), groups=1,
+                 epilogue=("add", "relu"))
+    full = FusedConv2D.normalize_attrs(attrs)
+    _, _, bound = bound_plan(FusedConv2D, [x, w, res], [False, True, False], attrs)
+    assert bound.labels[0][1].startswith("winograd")
+    for step in range(6):
+        if step == 3:
+            x = x.copy()  # another array: a call of its own
+        feed = x if step != 4 else np.asfortranarray(x)  # (not contiguous: a copy read)
+        got = bound.run([feed, res])[0]
+        assert_close(got, FusedConv2D.run_eager([x, w, res], full)[0])
+        x[...] = rng.standard_normal(x.shape)  # (the same array, new values)
+        res *= -1
+
+
 @pytest.mark.parametrize("batch,group_bytes,epilogue,m", [
     (4, 1, ("bias", "add", "relu"), 4), (6, 1, (), 2), (8, 2 * 16848, ("add",), 4),
     (2, 1, ("bias", "relu6"), 2)])

@@ -31,6 +31,7 @@ TILES = 8  # tiles a pass (broadcasts of V): 2 x 8 accumulators
 MAX_COLS = 2 * TILES
 LOCALITY = 3  # llvm.prefetch's locality of the next block's lines (3: into L1)
 PREFETCH = True
+AHEAD = -1
 
 
 def fits(cout: int, cols: int) -> bool:
@@ -152,8 +153,12 @@ def _module(cols: int, pad: int) -> emit.KernelModule:
             up = emit.element(b, ub, b.mul(blk, block), "float32")
             mrow = emit.element(b, mb, b.mul(blk, b.mul(i64(CHANNELS), ldm)), "float32")
             for i, width in enumerate(widths):
-                pf = emit.element(b, up, b.add(block, b.mul(cin, i64(i * LANES * lines))),
-                                  "float32")
+                if AHEAD < 0:
+                    pf = emit.element(b, up, b.add(block, b.mul(cin, i64(i * LANES * lines))),
+                                      "float32")
+                else:  # (lines i cin + (passes - 1) cin + AHEAD on)
+                    pf = emit.element(b, up, b.mul(b.add(b.mul(cin, i64(i * lines + len(widths) - 1)),
+                                                         i64(AHEAD)), i64(LANES)), "float32")
                 b.call(g.pass_function(width, lines),
                        [up, emit.element(b, vb, i64(i * TILES), "float32"),
                         emit.element(b, mrow, i64(i * TILES), "float32"), pf, cin, ldv, ldm])
@@ -164,5 +169,5 @@ def _module(cols: int, pad: int) -> emit.KernelModule:
 def kernel(cols: int, pad: int = 0) -> Any:
     """f(U_packed [p, C_out / 32, C_in, 32], V, M, dims) with ctypes addresses, for `cols`
     tiles (see _module; dims as winograd_gemm.dims)."""
-    key = ("winograd_cgemm", cols, LOCALITY, PREFETCH) + (("pad", pad) if pad else ())
+    key = ("winograd_cgemm", cols, LOCALITY, PREFETCH, AHEAD) + (("pad", pad) if pad else ())
     return emit.function_later(key, lambda: _module(cols, pad).text(), "__NAME__wgemmc", 4)
