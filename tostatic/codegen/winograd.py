@@ -33,6 +33,7 @@ from fractions import Fraction as Fr
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from llvmlite import ir
 
 
 from tostatic.codegen import emit
@@ -134,7 +135,19 @@ def _dims(b: Any, p: Any, n: int) -> list[Any]:
     return [b.load(b.gep(p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(n)]
 
 
-def _input_module(m: int, dtype: str, packed: int = 0, pad: int = 0) -> emit.KernelModule:
+def _prefetch_positions(km: emit.KernelModule, b: Any, base: Any, stride: Any, at: Any,
+                        positions: int, write: int) -> None:
+    """Prefetch the first line at `at` of each of V's or M's positions (stride apart)."""
+    fn = km.module.globals.get("llvm.prefetch.p0") or ir.Function(
+        km.module, ir.FunctionType(ir.VoidType(), [PTR, emit.I32, emit.I32, emit.I32]),
+        "llvm.prefetch.p0")
+    for q in range(positions):
+        b.call(fn, [emit.element(b, base, b.add(b.mul(emit.i64(q), stride), at), "float32"),
+                    emit.I32(write), emit.I32(3), emit.I32(1)])
+
+
+def _input_module(m: int, dtype: str, packed: int = 0, pad: int = 0,
+                  ahead: int = 0) -> emit.KernelModule:
     """void k(x, V, scratch, i64 *dims = [C, H, W, PT, PL, TH, TW, T, first, end]): the
     planes p = n*C + c in [first, end) of x, as padded by PT rows above and PL columns on the
     left and zeros below and right (masked loads: no padded copy), into V[alpha^2, C, T]
@@ -153,6 +166,9 @@ def _input_module(m: int, dtype: str, packed: int = 0, pad: int = 0) -> emit.Ker
     zero = emit.constant(dtype, 0)
     with emit.loop(b, first, end) as p:
         n_i, c_i = b.sdiv(p, c), b.srem(p, c)
+        if ahead:
+            _prefetch_positions(km, b, v, stride, b.add(b.mul(b.add(c_i, i64(ahead)), t),
+                                                        b.mul(n_i, b.mul(th, tw))), alpha * alpha, 1)
         plane = emit.element(b, x, b.mul(p, b.mul(h, w)), dtype)
         if vectors is not None and packed:  # (TW == packed)
             _packed_input_rows(b, vectors, plane, dd, (h, w, pt, pl, th, tw), packed)
@@ -225,7 +241,7 @@ def _packed_input_rows(b: Any, vectors: RowVectors, plane: Any, dd: Any,
 
 
 def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
-                   packed: int = 0, pad: int = 0) -> emit.KernelModule:
+                   packed: int = 0, pad: int = 0, ahead: int = 0) -> emit.KernelModule:
     """void k(M, out, extras, scratch, i64 *dims = [Cout, OH, OW, TH, TW, T, first, end]):
     output planes p = n*Cout + co in [first, end) from M[alpha^2, Cout, T]; `expr` of arg 0
     (the convolution), then per leaf ("bias": extras[k][co], "add": extras[k][p, y, x]).
@@ -245,6 +261,9 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
     yrow = emit.element(b, scratch, b.mul(i64(m * alpha), per), dtype)
     with emit.loop(b, first, end) as p:
         n_i, co = b.sdiv(p, co_n), b.srem(p, co_n)
+        if ahead:
+            _prefetch_positions(km, b, mm, stride, b.add(b.mul(b.add(co, i64(ahead)), t),
+                                                          b.mul(n_i, per)), alpha * alpha, 0)
         plane_bias = {k: emit.load(b, ptrs[k], co, dtype)
                       for k, leaf in enumerate(leaves) if leaf == "bias"}
         t0 = b.mul(n_i, per)
@@ -333,19 +352,23 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], emit.KernelModule], name
                                nargs)
 
 
-def input_transform(m: int, dtype: str, packed: int = 0, pad: int = 0) -> Callable[..., None]:
+def input_transform(m: int, dtype: str, packed: int = 0, pad: int = 0,
+                    ahead: int = 0) -> Callable[..., None]:
     """f(x, V, scratch, dims) with ctypes addresses (see _input_module); packed: for planes
     of exactly that many tiles a row (row passes of tile_rows_a_vector(packed, m) tile rows
-    a vector); pad: floats between V's positions [C, T] (position p at p (C T + pad))."""
-    key = ("in", m, dtype) + ((packed,) if packed else ()) + (("pad", pad) if pad else ())
-    return _compiled(key, lambda: _input_module(m, dtype, packed, pad), "win", 4)
+    a vector); pad: floats between V's positions [C, T] (position p at p (C T + pad));
+    ahead: each plane first prefetches (for writing) V's alpha^2 lines of the plane that
+    many further on (planes of at most 16 tiles: their V rows a line each)."""
+    key = ("in", m, dtype) + ((packed,) if packed else ()) + (("pad", pad) if pad else ()) + \
+        (("ahead", ahead) if ahead else ())
+    return _compiled(key, lambda: _input_module(m, dtype, packed, pad, ahead), "win", 4)
 
 
 def output_transform(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
-                     packed: int = 0, pad: int = 0) -> Callable[..., None]:
-    """f(M, out, extras, scratch, dims) with ctypes addresses (see _output_module); packed:
-    as input_transform's."""
+                     packed: int = 0, pad: int = 0, ahead: int = 0) -> Callable[..., None]:
+    """f(M, out, extras, scratch, dims) with ctypes addresses (see _output_module); packed,
+    pad and ahead as input_transform's (here M's lines, read)."""
     key = ("out", m, dtype, expr, tuple(leaves)) + ((packed,) if packed else ()) + \
-        (("pad", pad) if pad else ())
-    return _compiled(key, lambda: _output_module(m, dtype, expr, leaves, packed, pad), "wout",
-                     5)
+        (("pad", pad) if pad else ()) + (("ahead", ahead) if ahead else ())
+    return _compiled(key, lambda: _output_module(m, dtype, expr, leaves, packed, pad, ahead),
+                     "wout", 5)

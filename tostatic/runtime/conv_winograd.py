@@ -65,6 +65,12 @@ GROUP_SPLIT = True
 # along the rows take several tile rows a vector (codegen/winograd_rows.py
 # tile_rows_a_vector), not a tile row of 16 lanes; False: a tile row a vector, for A/B
 PACKED_ROWS = True
+# groups of at most 16 tiles (the deep layers at batch 1): each plane of the transforms first
+# prefetches V's (M's) alpha^2 lines of the plane this many further on; their lines, a
+# position's row apart, come from L3 or DRAM after the tile GEMM's filter stream (512 x 7 x 7
+# at F(2x2) 0.66 -> 0.63 ms, 256 x 14 x 14 at F(4x4) 0.49 -> 0.45; at 56x56 batch 8 it
+# cost 10%: not there). 0: none, for A/B
+PLANES_AHEAD = 4
 # floats between V's (and M's) positions past their [C, T]: with C T a multiple of 1024
 # (256 channels x 16 tiles) the transforms' 36 streams of a plane all fell in one L1 set
 # (the input transform of 256 x 14 x 14: 0.063 -> 0.029 ms with one more channel's room)
@@ -155,8 +161,9 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     # V's and M's positions POSITION_PAD floats apart past their [C, T] (not with the phases
     # split: winograd_split cuts M by channels)
     pad = POSITION_PAD if narrow and (workers == 1 or groups_each) else 0
-    f_in = winograd.input_transform(m, "float32", packed, pad)
-    f_out = winograd.output_transform(m, "float32", expr, leaves, packed, pad)
+    ahead = PLANES_AHEAD if narrow and tiles <= winograd_gemm.LANES else 0
+    f_in = winograd.input_transform(m, "float32", packed, pad, ahead)
+    f_out = winograd.output_transform(m, "float32", expr, leaves, packed, pad, ahead)
     scratch = [("wino-v", (slots * alpha * alpha * (c * stride_of(tiles) + pad),), x.dtype),
                ("wino-m", (slots * alpha * alpha * (cout * stride_of(tiles) + pad),), x.dtype),
                ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + 16 * m
