@@ -13,8 +13,13 @@ L2); each block's registers are transposed (shuffles) into M's rows [C_out, T] a
 U streams from DRAM at batch 1 (16.8 MB at 512 channels, the model's other weights in
 between). Each pass prefetches its share of the next block's U (lines spread evenly over
 the passes' k steps), so the memory keeps streaming through the second pass, which reads
-the block already fetched: prefetching only ahead of the first pass asked twice the
-machine's bandwidth there and nothing in the other.
+the block already fetched (prefetching only ahead of the first pass would ask twice the
+machine's bandwidth there and nothing in the other). Without it the 512-channel GEMM took
+0.91 ms from DRAM, with it 0.55 (~240 GFLOP/s, the FMAs' peak ~270: the same whether U
+comes from DRAM or L2, so bound by the core now); a nearer prefetch distance, or the lines
+into L2 (locality 1-2) or non-temporal, measured the same or slower. On two threads each
+streams the U of its output channels (runtime/winograd_split.py): there the layer is
+bound by DRAM (both cores at ~41 GB/s), as before.
 """
 from __future__ import annotations
 
@@ -30,8 +35,7 @@ CHANNELS = 32  # output channels a block (two vectors)
 TILES = 8  # tiles a pass (broadcasts of V): 2 x 8 accumulators
 MAX_COLS = 2 * TILES
 LOCALITY = 3  # llvm.prefetch's locality of the next block's lines (3: into L1)
-PREFETCH = True
-AHEAD = -1
+PREFETCH = True  # False: no prefetch of the next block (A/B)
 
 
 def fits(cout: int, cols: int) -> bool:
@@ -153,12 +157,8 @@ def _module(cols: int, pad: int) -> emit.KernelModule:
             up = emit.element(b, ub, b.mul(blk, block), "float32")
             mrow = emit.element(b, mb, b.mul(blk, b.mul(i64(CHANNELS), ldm)), "float32")
             for i, width in enumerate(widths):
-                if AHEAD < 0:
-                    pf = emit.element(b, up, b.add(block, b.mul(cin, i64(i * LANES * lines))),
-                                      "float32")
-                else:  # (lines i cin + (passes - 1) cin + AHEAD on)
-                    pf = emit.element(b, up, b.mul(b.add(b.mul(cin, i64(i * lines + len(widths) - 1)),
-                                                         i64(AHEAD)), i64(LANES)), "float32")
+                pf = emit.element(b, up, b.add(block, b.mul(cin, i64(i * LANES * lines))),
+                                  "float32")
                 b.call(g.pass_function(width, lines),
                        [up, emit.element(b, vb, i64(i * TILES), "float32"),
                         emit.element(b, mrow, i64(i * TILES), "float32"), pf, cin, ldv, ldm])
@@ -169,5 +169,5 @@ def _module(cols: int, pad: int) -> emit.KernelModule:
 def kernel(cols: int, pad: int = 0) -> Any:
     """f(U_packed [p, C_out / 32, C_in, 32], V, M, dims) with ctypes addresses, for `cols`
     tiles (see _module; dims as winograd_gemm.dims)."""
-    key = ("winograd_cgemm", cols, LOCALITY, PREFETCH, AHEAD) + (("pad", pad) if pad else ())
+    key = ("winograd_cgemm", cols, LOCALITY, PREFETCH) + (("pad", pad) if pad else ())
     return emit.function_later(key, lambda: _module(cols, pad).text(), "__NAME__wgemmc", 4)
