@@ -71,6 +71,9 @@ PACKED_ROWS = True
 # at F(2x2) 0.66 -> 0.63 ms, 256 x 14 x 14 at F(4x4) 0.49 -> 0.45; at 56x56 batch 8 it
 # cost 10%: not there). 0: none, for A/B
 PLANES_AHEAD = 4
+# one thread: a layer's calls kept for the arrays seen twice in a row (_one_thread); False:
+# their arguments worked out every call, for A/B
+KEEP_CALLS = True
 # floats between V's (and M's) positions past their [C, T]: with C T a multiple of 1024
 # (256 channels x 16 tiles) the transforms' 36 streams of a plane all fell in one L1 set
 # (the input transform of 256 x 14 x 14: 0.063 -> 0.029 ms with one more channel's room)
@@ -251,7 +254,7 @@ def _one_thread(fixed: Sequence[tuple[Any, ...]], leaves: Sequence[str], plane_o
             entry[1]()
             return
         call = prepare(np.ascontiguousarray(x), [np.ascontiguousarray(a) for a in ops], out)
-        if ids == last[0] and all(a.flags.c_contiguous for a in arrays):
+        if KEEP_CALLS and ids == last[0] and all(a.flags.c_contiguous for a in arrays):
             kept.get(arrays, lambda: call)
         last[0] = ids
         call()
