@@ -259,6 +259,7 @@ def test_another_input_shape_after_a_warm_start_loads_the_model(tmp_path, cache,
     assert _warm(p) and np.array_equal(p.run([x])[0], want1)
     table = p._model.plan.profile.table()
     assert "pd.fused_conv2d" in table and "(1 runs)" in table
+    assert "slowest steps" in table and f"{list(x.shape)} -> [" in table
     assert p._model.plan_store.misses == 0 and p._model.plan_store.hits > 0
 
 
