@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("compiled_kernels")
 def _save_net(prefix: str, seed: int = 0) -> None:
     """A small CNN whose plan prepares through every decorated function: the strided
     im2col's band GEMM (winograd_gemm.pack), Winograd's filter transform, the 1x1
-    convolution's and the classifier's packed GEMMs (gemm.pack_rows / pack_cols)."""
+    convolution's and the classifier's packed GEMMs (gemm_pack.pack_rows / pack_cols)."""
     import tostatic
     from tostatic.static import InputSpec
 
