@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,3 +162,32 @@ def test_a_killed_writers_temporary_files_are_removed(tmp_path, monkeypatch):
     engine.compile_recipe(("a killed writer's test", name), km.text, [f"__NAME__{name}"])
     assert len(list(cache.glob("*.o"))) == 1 and len(list((cache / "recipes").iterdir())) == 3
     assert [f for f in removed if f.exists()] == [] and all(f.exists() for f in kept)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="tells the fsynced file by /proc")
+def test_an_object_file_is_durable_and_a_zero_filled_one_is_compiled_again(tmp_path):
+    """A crash can leave a cached object zero-filled (written, renamed, never on the disk):
+    LLVM aborts the process on it, every later start too. Objects are fsynced before their
+    rename, and a file that is not an object is compiled again, not given to LLVM."""
+    cache = tmp_path / "kernels"
+    env = {**os.environ, "TOSTATIC_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    env.pop("TOSTATIC_KERNELS", None)
+    script = SCRIPT.replace("import numpy as np", textwrap.dedent("""
+        import os
+        import numpy as np
+        fsync, replace, synced = os.fsync, os.replace, []
+        os.fsync = lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), fsync(fd))[1]
+        def renamed(a, b):
+            assert not str(b).endswith(".o") or os.path.abspath(a) in synced, (a, synced)
+            replace(a, b)
+        os.replace = renamed
+    """), 1)
+    run = lambda: tuple(int(n) for n in subprocess.run(  # noqa: E731
+        [sys.executable, "-c", script], env=env, text=True, capture_output=True,
+        check=True).stdout.split())
+    assert run() == (3, 3, 0)
+    objects = sorted(cache.glob("*.o"))
+    assert len(objects) == 3
+    objects[0].write_bytes(bytes(objects[0].stat().st_size))  # (a crash's zero-filled file)
+    assert run() == (1, 1, 2)  # its IR built and compiled again; results right
+    assert run() == (0, 0, 3)  # and stored again
