@@ -1,0 +1,222 @@
+"""An NHWC 1x1 convolution whose one reader is a depthwise convolution (MobileNetV2's expand
+-> depthwise), run band by band of output rows: the expanded rows a band of the depthwise
+needs are computed into a small buffer (codegen/gemm.py's packed GEMM on those input
+pixels, its epilogue fused) and read back from it by the depthwise kernel
+(codegen/depthwise_nhwc.py) while they are in L2, so the expanded map (4.8 MB at 112x112x96,
+1.8 MB at 56x56x144: past the 2 MiB L2, written to L3 and read back) is never written whole.
+
+A band's buffer starts at the first input row the band needs; rows the previous band of the
+same part already computed (the 3x3 window's overlap: 2 rows at stride 1, 1 at stride 2)
+are moved to its front (libc's memmove), not computed again. The whole chain is one table of
+machine-code calls (GEMM, memmove, depthwise per band) that threads.parallel_calls runs: one
+part on one thread (no Python between bands), or contiguous runs of bands a part, each part
+with a buffer of its own, on several. The depthwise kernel is handed a base pointer moved
+back by the band's first row, so its own row arithmetic (image, row * stride - pad) lands in
+the buffer; rows outside the band are never read (the band holds all the window needs).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from tostatic.codegen import threads
+from tostatic.codegen.threads import CALL_ARGS
+
+# output rows of the depthwise a band (measured: see choose_band)
+BAND_ROWS = 8
+_MEMMOVE = ctypes.cast(ctypes.CDLL(None).memmove, ctypes.c_void_p).value
+
+
+class ExpandDepthwise:
+    """expand: x [N, H, W, Cin] @ w1 [Cin, Cmid] (+ its epilogue: bias, activation) ->
+    depthwise (the DepthwiseNHWC `dw`, bound to [N, H, W, Cmid]) into out [N, OH, OW, Cmid].
+    `gemm` is the expand's gemm.PackedGemm (mode "matmul"). run(x, extras1, extras2, out)."""
+
+    def __init__(self, gemm: Any, dw: Any, x_shape: Sequence[int], ksize: tuple[int, int],
+                 strides: tuple[int, int], dilations: tuple[int, int],
+                 band_rows: int = BAND_ROWS):
+        self.gemm, self.dw = gemm, dw
+        n, h, wd, cin = x_shape
+        _, oh, ow, cmid = dw.shape
+        self.n, self.h, self.wd, self.cin, self.cmid, self.oh = n, h, wd, cin, cmid, oh
+        (kh, _), (sh, _), (dh, _) = ksize, strides, dilations
+        pt = dw.dims[5]
+        self.band = max(1, band_rows)
+
+        def rows_of(r0: int, r1: int) -> tuple[int, int]:  # input rows output rows r0..r1 read
+            return max(0, r0 * sh - pt), min(h, (r1 - 1) * sh - pt + (kh - 1) * dh + 1)
+        self.rows_of = rows_of
+        bands = [(r, min(oh, r + self.band)) for r in range(0, oh, self.band)]
+        self.bands = [(i, r0, r1) for i in range(n) for r0, r1 in bands]
+        self.buffer_rows = max(b - a for a, b in (rows_of(r0, r1) for _, r0, r1 in self.bands))
+        self.part_bounds = self._parts()
+        self.scratch_floats = len(self.part_bounds) * self.buffer_rows * wd * cmid
+        self._gemms: dict[int, Any] = {}
+        self.dtype = np.dtype(np.float32)
+        self._calls: dict[tuple[int, ...], Any] = {}
+
+    def _parts(self) -> list[tuple[int, int]]:
+        """Runs of bands, a part each: one on one thread (halo rows moved, never recomputed);
+        on several, up to PARTS_PER_THREAD a thread when the work allows (the depthwise's
+        rule: codegen/depthwise_nhwc.py)."""
+        work = self.wd * self.cmid * (self.cin + 9) * self.band // 16
+        parts = threads.parts_for(len(self.bands), work, threads.MIN_NATIVE_ELEMENTS)
+        return threads.bounds(len(self.bands), parts)
+
+    def _gemm_row(self, pixels: int, xa: int, oa: int, ea: Sequence[int]) -> tuple[list, Any]:
+        g = self._gemms.get(pixels)
+        if g is None:
+            g = self._gemms[pixels] = self.gemm.prepare_strides(
+                (pixels, self.cmid), self.cin, self.cmid, [0] * len(ea), split=False)
+        return g.row(xa, oa, ea)
+
+    def calls(self, x: int, extras1: Sequence[int], extras2: Sequence[int], out: int,
+              scratch: int) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """(calls, starts, keep): parallel_calls' table for these addresses (bytes)."""
+        h, wd, cin, cmid, oh = self.h, self.wd, self.cin, self.cmid, self.oh
+        dw = self.dw
+        ptrs = (ctypes.c_void_p * max(1, len(extras2)))(*extras2)
+        keep: list[Any] = [ptrs]
+        rows: list[list[int]] = []
+        starts = [0]
+        row_bytes = wd * cmid * 4
+        for p, (b0, b1) in enumerate(self.part_bounds):
+            buf = scratch + p * self.buffer_rows * row_bytes
+            have: tuple[int, int, int] | None = None  # (image, first, end) rows in buf
+            for i, r0, r1 in self.bands[b0:b1]:
+                lo, hi = self.rows_of(r0, r1)
+                start = lo
+                if have is not None and have[0] == i and have[2] > lo:
+                    start = have[2]  # rows lo..start are in the buffer: to its front
+                    rows.append([_MEMMOVE, buf, buf + (lo - have[1]) * row_bytes,
+                                 (start - lo) * row_bytes])
+                if hi > start:
+                    call, kept = self._gemm_row((hi - start) * wd,
+                                                x + (i * h + start) * wd * cin * 4,
+                                                buf + (start - lo) * row_bytes, extras1)
+                    rows.append(call)
+                    keep.append(kept)
+                have = (i, lo, hi)
+                dims = np.array(dw.dims[:9] + [i * oh + r0, i * oh + r1, 0, cmid], np.int64)
+                keep.append(dims)
+                base = buf - (i * h + lo) * row_bytes  # (row arithmetic lands in buf)
+                rows.append([ctypes.cast(dw.f, ctypes.c_void_p).value, base,
+                             dw.w.ctypes.data, ctypes.addressof(ptrs), out,
+                             dims.ctypes.data, dw.zeros.ctypes.data])
+            starts.append(len(rows))
+        table = np.zeros((len(rows), 1 + CALL_ARGS), np.int64)
+        for j, r in enumerate(rows):
+            table[j, :len(r)] = [v - (1 << 64) if v >= 1 << 63 else v for v in r]
+        keep.append((dw.w, dw.zeros))
+        return table, np.array(starts, np.int64), keep
+
+    def run(self, x: np.ndarray, extras1: Sequence[np.ndarray], extras2: Sequence[np.ndarray],
+            out: np.ndarray, scratch: np.ndarray) -> None:
+        arrays = (x, out, scratch, *extras1, *extras2)
+        if not all(a.flags.c_contiguous and a.dtype == self.dtype for a in arrays):
+            raise ValueError("expand-depthwise: operands must be contiguous float32")
+        key = tuple(map(id, arrays))
+        entry = self._calls.get(key)
+        if entry is None:
+            if len(self._calls) >= 4:
+                self._calls.clear()
+            made = self.calls(x.ctypes.data, [e.ctypes.data for e in extras1],
+                              [e.ctypes.data for e in extras2], out.ctypes.data,
+                              scratch.ctypes.data)
+            entry = self._calls[key] = (arrays, made)
+        calls, starts, _ = entry[1]
+        threads.parallel_calls(calls, starts)
+
+
+# --------------------------------------------------------------------------- bind
+
+# TOSTATIC_FUSE_CHAINS=0: each convolution its own step (tests compare both; a TOSTATIC_
+# setting, so plan caches are keyed on it)
+ENV = "TOSTATIC_FUSE_CHAINS"
+CHAIN_KIND = "expand-depthwise"  # what the profile calls the fused step
+FUSED_KIND = "fused"  # the expand's step: run by its reader's
+
+
+def _chain(op1: Any, op2: Any, ins1: Sequence[np.ndarray], ins2: Sequence[np.ndarray],
+           out: np.ndarray) -> tuple[Any, Any] | None:
+    """(ExpandDepthwise, scratch floats) for a 1x1 NHWC conv op1 read only by the NHWC
+    depthwise op2, or None where either has no compiled kernel for its shapes or epilogue."""
+    from tostatic.codegen import depthwise_nhwc  # llvmlite loads on first use
+    from tostatic.ir.epilogue_rules import epilogue_expr
+    from tostatic.ir.op_rules import pair, resolve_pads
+    from tostatic.ir.scalar_expr import NotScalar
+    from tostatic.runtime import packed_gemm
+    a1, a2 = op1.attr_values(), op2.attr_values()
+    x, w1, mid, w2 = ins1[0], ins1[1], ins2[0], ins2[1]
+    steps1, steps2 = tuple(a1.get("epilogue", ())), tuple(a2.get("epilogue", ()))
+    if ("add" in steps1 or x.ndim != 4 or mid.ndim != 4 or x.dtype != np.float32
+            or any(a.dtype != np.float32 for a in (*ins1, *ins2))
+            or len(ins1) != 2 + sum(s == "bias" for s in steps1)):
+        return None
+    n, h, wd, cin = x.shape
+    cmid = w1.shape[0]
+    kh, kw = w2.shape[2:]
+    if mid.shape != (n, h, wd, cmid) or w1.shape != (cmid, cin, 1, 1):
+        return None
+    st = pair(op2.name, "strides", a2["strides"])
+    pads, dil = resolve_pads(op2.name, (h, wd), (kh, kw), st, a2["paddings"],
+                             a2["padding_algorithm"],
+                             pair(op2.name, "dilations", a2["dilations"]))
+    g = packed_gemm._gemm("matmul", np.ascontiguousarray(w1.reshape(cmid, cin).T), steps1)
+    if g is None:
+        return None
+    try:
+        expr, kinds = epilogue_expr(steps2, "float32") if steps2 else (None, ())
+        dw = depthwise_nhwc.DepthwiseNHWC(mid.shape, w2, st, pads, dil, expr, kinds)
+    except (NotScalar, KeyError):
+        return None
+    if dw.shape != out.shape:
+        return None
+    k = ExpandDepthwise(g, dw, x.shape, (kh, kw), st, dil)
+    return k, k.scratch_floats
+
+
+def fuse_chains(ops: Sequence[Any], steps: list[Any], chosen: list[tuple[str, Any]],
+                record: Sequence[Any], outputs: Sequence[int], bound: Any) -> None:
+    """In place: each 1x1 NHWC conv step (kind gemm-1x1-nhwc) whose result only an NHWC
+    depthwise step reads becomes FUSED_KIND, and the depthwise step one CHAIN_KIND step over
+    both steps' inputs (x, w1, extras1, w2, extras2). `bound` makes the step's Bound."""
+    if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "off", "no"):
+        return
+    readers: dict[int, list[int]] = {}
+    for k, (_, ins, _) in enumerate(steps):
+        for i in set(ins):
+            readers.setdefault(i, []).append(k)
+    for k1, (how, what) in enumerate(chosen):
+        if how != "bound" or what.kind != "gemm-1x1-nhwc" or len(steps[k1][2]) != 1:
+            continue
+        mid = steps[k1][2][0]
+        users = readers.get(mid, [])
+        if len(users) != 1 or mid in outputs or steps[users[0]][1].count(mid) != 1:
+            continue
+        k2 = users[0]
+        how2, what2 = chosen[k2]
+        if how2 != "bound" or what2.kind != "depthwise-nhwc" or steps[k2][1][0] != mid:
+            continue
+        ins1, ins2 = steps[k1][1], steps[k2][1]
+        made = _chain(ops[k1], ops[k2], [record[i] for i in ins1], [record[i] for i in ins2],
+                      record[steps[k2][2][0]])
+        if made is None:
+            continue
+        chain, floats = made
+        n1 = len(ins1)
+        n2 = len(ins2) - 2
+
+        def bind(arrays: list[np.ndarray], chain: Any = chain, n1: int = n1,
+                 n2: int = n2) -> Any:
+            scratch = arrays[0]
+
+            def run(*args: np.ndarray, out: np.ndarray) -> None:
+                chain.run(args[0], args[2:n1], args[n1 + 1:n1 + 1 + n2], out, scratch)
+            return run
+        chosen[k1] = (FUSED_KIND, None)
+        chosen[k2] = ("bound", bound([("chain", (floats,), np.float32)], bind, CHAIN_KIND))
+        steps[k2] = (steps[k2][0], list(ins1) + list(ins2[1:]), steps[k2][2])
