@@ -37,7 +37,7 @@ class ExpandDepthwise:
 
     def __init__(self, gemm: Any, dw: Any, x_shape: Sequence[int], ksize: tuple[int, int],
                  strides: tuple[int, int], dilations: tuple[int, int],
-                 band_rows: int = BAND_ROWS):
+                 band_rows: int = BAND_ROWS, parts: int | None = None):
         self.gemm, self.dw = gemm, dw
         n, h, wd, cin = x_shape
         _, oh, ow, cmid = dw.shape
@@ -52,19 +52,20 @@ class ExpandDepthwise:
         bands = [(r, min(oh, r + self.band)) for r in range(0, oh, self.band)]
         self.bands = [(i, r0, r1) for i in range(n) for r0, r1 in bands]
         self.buffer_rows = max(b - a for a, b in (rows_of(r0, r1) for _, r0, r1 in self.bands))
-        self.part_bounds = self._parts()
+        self.part_bounds = self._parts(parts)
         self.scratch_floats = len(self.part_bounds) * self.buffer_rows * wd * cmid
         self._gemms: dict[int, Any] = {}
         self.dtype = np.dtype(np.float32)
         self._calls: dict[tuple[int, ...], Any] = {}
 
-    def _parts(self) -> list[tuple[int, int]]:
-        """Runs of bands, a part each: one on one thread (halo rows moved, never recomputed);
-        on several, up to PARTS_PER_THREAD a thread when the work allows (the depthwise's
-        rule: codegen/depthwise_nhwc.py)."""
-        work = self.wd * self.cmid * (self.cin + 9) * self.band // 16
-        parts = threads.parts_for(len(self.bands), work, threads.MIN_NATIVE_ELEMENTS)
-        return threads.bounds(len(self.bands), parts)
+    def _parts(self, parts: int | None) -> list[tuple[int, int]]:
+        """Runs of bands, a part each (`parts`, or): one on one thread (halo rows moved,
+        never recomputed); on several, up to PARTS_PER_THREAD a thread when the work allows
+        (the depthwise's rule: codegen/depthwise_nhwc.py)."""
+        if parts is None:
+            work = self.wd * self.cmid * (self.cin + 9) * self.band // 16
+            parts = threads.parts_for(len(self.bands), work, threads.MIN_NATIVE_ELEMENTS)
+        return threads.bounds(len(self.bands), max(1, min(parts, len(self.bands))))
 
     def _gemm_row(self, pixels: int, xa: int, oa: int, ea: Sequence[int]) -> tuple[list, Any]:
         g = self._gemms.get(pixels)
@@ -115,20 +116,33 @@ class ExpandDepthwise:
 
     def run(self, x: np.ndarray, extras1: Sequence[np.ndarray], extras2: Sequence[np.ndarray],
             out: np.ndarray, scratch: np.ndarray) -> None:
+        """The call table is made once per set of arrays (a plan's: the same each run);
+        operands not contiguous float32 (a transpose's view) go through copies."""
+        if not out.flags.c_contiguous or out.dtype != self.dtype or scratch.dtype != self.dtype:
+            raise ValueError("expand-depthwise: the result must be contiguous float32")
         arrays = (x, out, scratch, *extras1, *extras2)
         if not all(a.flags.c_contiguous and a.dtype == self.dtype for a in arrays):
-            raise ValueError("expand-depthwise: operands must be contiguous float32")
+            x, extras1, extras2 = (np.ascontiguousarray(x, self.dtype),
+                                   [np.ascontiguousarray(e, self.dtype) for e in extras1],
+                                   [np.ascontiguousarray(e, self.dtype) for e in extras2])
+            calls, starts, _keep = self._made(x, extras1, extras2, out, scratch)
+            threads.parallel_calls(calls, starts)
+            return
         key = tuple(map(id, arrays))
         entry = self._calls.get(key)
         if entry is None:
             if len(self._calls) >= 4:
                 self._calls.clear()
-            made = self.calls(x.ctypes.data, [e.ctypes.data for e in extras1],
-                              [e.ctypes.data for e in extras2], out.ctypes.data,
-                              scratch.ctypes.data)
-            entry = self._calls[key] = (arrays, made)
+            entry = self._calls[key] = (arrays, self._made(x, extras1, extras2, out, scratch))
         calls, starts, _ = entry[1]
         threads.parallel_calls(calls, starts)
+
+    def _made(self, x: np.ndarray, extras1: Sequence[np.ndarray],
+              extras2: Sequence[np.ndarray], out: np.ndarray, scratch: np.ndarray) -> Any:
+        if scratch.size < self.scratch_floats:
+            raise ValueError("expand-depthwise: scratch too small")
+        return self.calls(x.ctypes.data, [e.ctypes.data for e in extras1],
+                          [e.ctypes.data for e in extras2], out.ctypes.data, scratch.ctypes.data)
 
 
 # --------------------------------------------------------------------------- bind
@@ -140,42 +154,80 @@ CHAIN_KIND = "expand-depthwise"  # what the profile calls the fused step
 FUSED_KIND = "fused"  # the expand's step: run by its reader's
 
 
-def _chain(op1: Any, op2: Any, ins1: Sequence[np.ndarray], ins2: Sequence[np.ndarray],
-           out: np.ndarray) -> tuple[Any, Any] | None:
-    """(ExpandDepthwise, scratch floats) for a 1x1 NHWC conv op1 read only by the NHWC
-    depthwise op2, or None where either has no compiled kernel for its shapes or epilogue."""
+def make(x_shape: Sequence[int], w1: np.ndarray, steps1: Sequence[str], w2: np.ndarray,
+         strides: tuple[int, int], pads: tuple[tuple[int, int], tuple[int, int]],
+         dilations: tuple[int, int], steps2: Sequence[str], band_rows: int = BAND_ROWS,
+         parts: int | None = None) -> ExpandDepthwise | None:
+    """The chain for x [N, H, W, Cin] -> 1x1 conv w1 [Cmid, Cin, 1, 1] with epilogue steps1
+    (bias, activation: no residual) -> depthwise w2 [Cmid, 1, kh, kw] with steps2; None
+    where either part has no compiled kernel (numpy kernels asked for, no AVX-512, a step
+    without code)."""
+    from tostatic import codegen
+    if not codegen.enabled():
+        return None
     from tostatic.codegen import depthwise_nhwc  # llvmlite loads on first use
     from tostatic.ir.epilogue_rules import epilogue_expr
-    from tostatic.ir.op_rules import pair, resolve_pads
     from tostatic.ir.scalar_expr import NotScalar
     from tostatic.runtime import packed_gemm
-    a1, a2 = op1.attr_values(), op2.attr_values()
-    x, w1, mid, w2 = ins1[0], ins1[1], ins2[0], ins2[1]
-    steps1, steps2 = tuple(a1.get("epilogue", ())), tuple(a2.get("epilogue", ()))
-    if ("add" in steps1 or x.ndim != 4 or mid.ndim != 4 or x.dtype != np.float32
-            or any(a.dtype != np.float32 for a in (*ins1, *ins2))
-            or len(ins1) != 2 + sum(s == "bias" for s in steps1)):
-        return None
-    n, h, wd, cin = x.shape
+    n, h, wd, cin = x_shape
     cmid = w1.shape[0]
-    kh, kw = w2.shape[2:]
-    if mid.shape != (n, h, wd, cmid) or w1.shape != (cmid, cin, 1, 1):
+    if ("add" in steps1 or w1.shape != (cmid, cin, 1, 1) or w2.ndim != 4
+            or w2.shape[:2] != (cmid, 1) or w1.dtype != np.float32 or w2.dtype != np.float32):
         return None
-    st = pair(op2.name, "strides", a2["strides"])
-    pads, dil = resolve_pads(op2.name, (h, wd), (kh, kw), st, a2["paddings"],
-                             a2["padding_algorithm"],
-                             pair(op2.name, "dilations", a2["dilations"]))
     g = packed_gemm._gemm("matmul", np.ascontiguousarray(w1.reshape(cmid, cin).T), steps1)
     if g is None:
         return None
     try:
         expr, kinds = epilogue_expr(steps2, "float32") if steps2 else (None, ())
-        dw = depthwise_nhwc.DepthwiseNHWC(mid.shape, w2, st, pads, dil, expr, kinds)
+        dw = depthwise_nhwc.DepthwiseNHWC((n, h, wd, cmid), w2, strides, pads, dilations,
+                                          expr, kinds)
     except (NotScalar, KeyError):
         return None
-    if dw.shape != out.shape:
+    return ExpandDepthwise(g, dw, x_shape, tuple(w2.shape[2:]), strides, dilations,
+                           band_rows, parts)
+
+
+def expand_depthwise(x: np.ndarray, w1: np.ndarray, steps1: Sequence[str],
+                     extras1: Sequence[np.ndarray], w2: np.ndarray, strides: tuple[int, int],
+                     pads: tuple[tuple[int, int], tuple[int, int]],
+                     dilations: tuple[int, int], steps2: Sequence[str],
+                     extras2: Sequence[np.ndarray], band_rows: int = BAND_ROWS,
+                     parts: int | None = None) -> np.ndarray:
+    """The chain on arrays (what the tests compare with numpy): a bias is [C], a residual of
+    the depthwise the result's shape; `parts` forces a split (else by the work)."""
+    k = make(x.shape, w1, steps1, w2, strides, pads, dilations, steps2, band_rows, parts)
+    if k is None:
+        raise ValueError("expand-depthwise: no compiled kernel for these operands")
+    out = np.empty(k.dw.shape, np.float32)
+    scratch = np.empty(k.scratch_floats, np.float32)
+    k.run(np.ascontiguousarray(x), [np.ascontiguousarray(e).reshape(-1) for e in extras1],
+          [np.ascontiguousarray(e).reshape(-1) if s == "bias" else np.ascontiguousarray(e)
+           for e, s in zip(extras2, [s for s in steps2 if s in ("bias", "add")])],
+          out, scratch)
+    return out
+
+
+def _chain(op1: Any, op2: Any, ins1: Sequence[np.ndarray], ins2: Sequence[np.ndarray],
+           out: np.ndarray) -> tuple[Any, Any] | None:
+    """(ExpandDepthwise, scratch floats) for a 1x1 NHWC conv op1 read only by the NHWC
+    depthwise op2, or None where either has no compiled kernel for its shapes or epilogue."""
+    from tostatic.ir.op_rules import pair, resolve_pads
+    a1, a2 = op1.attr_values(), op2.attr_values()
+    x, w1, mid, w2 = ins1[0], ins1[1], ins2[0], ins2[1]
+    steps1, steps2 = tuple(a1.get("epilogue", ())), tuple(a2.get("epilogue", ()))
+    if (x.ndim != 4 or mid.ndim != 4 or x.dtype != np.float32 or w2.ndim != 4
+            or any(a.dtype != np.float32 for a in (*ins1, *ins2))
+            or len(ins1) != 2 + sum(s == "bias" for s in steps1)
+            or mid.shape != (*x.shape[:3], w1.shape[0])):
         return None
-    k = ExpandDepthwise(g, dw, x.shape, (kh, kw), st, dil)
+    kh, kw = w2.shape[2:]
+    st = pair(op2.name, "strides", a2["strides"])
+    pads, dil = resolve_pads(op2.name, mid.shape[1:3], (kh, kw), st, a2["paddings"],
+                             a2["padding_algorithm"],
+                             pair(op2.name, "dilations", a2["dilations"]))
+    k = make(x.shape, w1, steps1, w2, st, pads, dil, steps2)
+    if k is None or k.dw.shape != out.shape:
+        return None
     return k, k.scratch_floats
 
 
