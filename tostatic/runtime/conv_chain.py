@@ -25,8 +25,17 @@ import numpy as np
 from tostatic.codegen import threads
 from tostatic.codegen.threads import CALL_ARGS
 
-# output rows of the depthwise a band (measured: see choose_band)
+# output rows of the depthwise a band: on one thread, on several (where a part's first band
+# computes its overlap rows again). Measured with MobileNetV2's chains, interleaved, against
+# the two kernels unfused (b1 1t: bands of 2 / 4 / 8 / 16 rows 0.86 / 0.83 / 0.87 / 0.90 of
+# the unfused time at 112x112 16->96 s2, 0.99 / 0.96 / 0.84 / 0.97 at 56x56 24->144; b1 2t,
+# in 2 parts: 8 rows 1.09 / 0.96, 4 rows 0.83 / 0.89; in a part a band: 1.4-1.6)
 BAND_ROWS = 8
+BAND_ROWS_SPLIT = 4
+# on several threads: bands a part at least (each part's first band computes its overlap
+# rows again), and no chain with fewer bands than parts a split needs (7x7 and 14x14 planes
+# at batch 1: the unfused kernels split by channels instead, codegen/depthwise_nhwc.py)
+MIN_BANDS_A_PART = 3
 _MEMMOVE = ctypes.cast(ctypes.CDLL(None).memmove, ctypes.c_void_p).value
 
 
@@ -37,14 +46,15 @@ class ExpandDepthwise:
 
     def __init__(self, gemm: Any, dw: Any, x_shape: Sequence[int], ksize: tuple[int, int],
                  strides: tuple[int, int], dilations: tuple[int, int],
-                 band_rows: int = BAND_ROWS, parts: int | None = None):
+                 band_rows: int | None = None, parts: int | None = None):
         self.gemm, self.dw = gemm, dw
         n, h, wd, cin = x_shape
         _, oh, ow, cmid = dw.shape
         self.n, self.h, self.wd, self.cin, self.cmid, self.oh = n, h, wd, cin, cmid, oh
         (kh, _), (sh, _), (dh, _) = ksize, strides, dilations
         pt = dw.dims[5]
-        self.band = max(1, band_rows)
+        self.band = max(1, band_rows if band_rows is not None else
+                        BAND_ROWS if threads.num_threads() == 1 else BAND_ROWS_SPLIT)
 
         def rows_of(r0: int, r1: int) -> tuple[int, int]:  # input rows output rows r0..r1 read
             return max(0, r0 * sh - pt), min(h, (r1 - 1) * sh - pt + (kh - 1) * dh + 1)
@@ -63,9 +73,16 @@ class ExpandDepthwise:
         never recomputed); on several, up to PARTS_PER_THREAD a thread when the work allows
         (the depthwise's rule: codegen/depthwise_nhwc.py)."""
         if parts is None:
-            work = self.wd * self.cmid * (self.cin + 9) * self.band // 16
-            parts = threads.parts_for(len(self.bands), work, threads.MIN_NATIVE_ELEMENTS)
+            t = threads.num_threads()
+            parts = min(t * threads.PARTS_PER_THREAD,
+                        max(t, len(self.bands) // MIN_BANDS_A_PART)) if t > 1 else 1
         return threads.bounds(len(self.bands), max(1, min(parts, len(self.bands))))
+
+    def worth_it(self) -> bool:
+        """On several threads, whether every thread gets bands (else the unfused kernels,
+        which split by channels, are faster)."""
+        t = threads.num_threads()
+        return t == 1 or len(self.bands) >= t * 2
 
     def _gemm_row(self, pixels: int, xa: int, oa: int, ea: Sequence[int]) -> tuple[list, Any]:
         g = self._gemms.get(pixels)
@@ -156,7 +173,7 @@ FUSED_KIND = "fused"  # the expand's step: run by its reader's
 
 def make(x_shape: Sequence[int], w1: np.ndarray, steps1: Sequence[str], w2: np.ndarray,
          strides: tuple[int, int], pads: tuple[tuple[int, int], tuple[int, int]],
-         dilations: tuple[int, int], steps2: Sequence[str], band_rows: int = BAND_ROWS,
+         dilations: tuple[int, int], steps2: Sequence[str], band_rows: int | None = None,
          parts: int | None = None) -> ExpandDepthwise | None:
     """The chain for x [N, H, W, Cin] -> 1x1 conv w1 [Cmid, Cin, 1, 1] with epilogue steps1
     (bias, activation: no residual) -> depthwise w2 [Cmid, 1, kh, kw] with steps2; None
@@ -191,7 +208,7 @@ def expand_depthwise(x: np.ndarray, w1: np.ndarray, steps1: Sequence[str],
                      extras1: Sequence[np.ndarray], w2: np.ndarray, strides: tuple[int, int],
                      pads: tuple[tuple[int, int], tuple[int, int]],
                      dilations: tuple[int, int], steps2: Sequence[str],
-                     extras2: Sequence[np.ndarray], band_rows: int = BAND_ROWS,
+                     extras2: Sequence[np.ndarray], band_rows: int | None = None,
                      parts: int | None = None) -> np.ndarray:
     """The chain on arrays (what the tests compare with numpy): a bias is [C], a residual of
     the depthwise the result's shape; `parts` forces a split (else by the work)."""
@@ -226,7 +243,7 @@ def _chain(op1: Any, op2: Any, ins1: Sequence[np.ndarray], ins2: Sequence[np.nda
                              a2["padding_algorithm"],
                              pair(op2.name, "dilations", a2["dilations"]))
     k = make(x.shape, w1, steps1, w2, st, pads, dil, steps2)
-    if k is None or k.dw.shape != out.shape:
+    if k is None or k.dw.shape != out.shape or not k.worth_it():
         return None
     return k, k.scratch_floats
 
