@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.usefixtures("compiled_kernels"),
 SEED = 20261207
 STEPS1 = [("bias", "relu6"), ("bias",), ()]
 STEPS2 = [("bias", "relu6"), ("bias", "add"), ("bias", "add", "relu6"), ()]
+STEPS3 = [("bias",), ("bias", "add"), ("bias", "relu6"), ()]  # (None: no projection)
 
 
 @pytest.fixture
@@ -48,22 +49,30 @@ def _case(rng, n):
     return x, w1, steps1, e1, w2, (st, st), pads, steps2
 
 
-def _numpy(x, w1, steps1, e1, w2, st, pads, steps2, e2):
+def _numpy(x, w1, steps1, e1, w2, st, pads, steps2, e2, w3=None, steps3=(), e3=()):
     mid = apply_epilogue(x @ w1.reshape(w1.shape[0], -1).T, steps1, e1, 3)
     y = conv.conv2d_kernel(mid, w2, st, (*pads[0], *pads[1]), "EXPLICIT", (1, 1),
                            w2.shape[0], "NHWC")
-    return apply_epilogue(y, steps2, e2, 3)
+    y = apply_epilogue(y, steps2, e2, 3)
+    return y if w3 is None else apply_epilogue(y @ w3.reshape(w3.shape[0], -1).T, steps3, e3, 3)
 
 
-def _unfused(x, w1, steps1, e1, w2, st, pads, steps2, e2):
-    """The two compiled kernels one after the other (what the plan runs unfused)."""
-    cmid, cin = w1.shape[:2]
-    expr, kinds = epilogue_expr(steps1, "float32") if steps1 else (None, ())
-    g = gemm.PackedGemm("matmul", np.ascontiguousarray(w1.reshape(cmid, cin).T), expr, kinds)
-    mid = np.empty((*x.shape[:3], cmid), np.float32)
-    g(x.reshape(-1, cin), mid.reshape(-1, cmid), e1)
+def _gemm(w, x, steps, extras):
+    cout, cin = w.shape[:2]
+    expr, kinds = epilogue_expr(steps, "float32") if steps else (None, ())
+    g = gemm.PackedGemm("matmul", np.ascontiguousarray(w.reshape(cout, cin).T), expr, kinds)
+    out = np.empty((*x.shape[:3], cout), np.float32)
+    g(x.reshape(-1, cin), out.reshape(-1, cout), [e.reshape(-1, cout) if e.ndim == 4 else e
+                                                  for e in extras])
+    return out
+
+
+def _unfused(x, w1, steps1, e1, w2, st, pads, steps2, e2, w3=None, steps3=(), e3=()):
+    """The compiled kernels one after the other (what the plan runs unfused)."""
+    mid = _gemm(w1, x, steps1, e1)
     expr, kinds = epilogue_expr(steps2, "float32") if steps2 else (None, ())
-    return depthwise_nhwc.depthwise_conv2d_nhwc(mid, w2, st, pads, (1, 1), expr, kinds, e2)
+    y = depthwise_nhwc.depthwise_conv2d_nhwc(mid, w2, st, pads, (1, 1), expr, kinds, e2)
+    return y if w3 is None else _gemm(w3, y, steps3, e3)
 
 
 @pytest.mark.parametrize("n, nthreads", [(1, 1), (3, 1), (1, 2), (3, 2)])
@@ -79,11 +88,19 @@ def test_the_chain_matches_numpy_and_the_unfused_kernels(n, nthreads, num_thread
             continue  # an empty output
         e2 = [rng.standard_normal(w2.shape[0] if s == "bias" else shape).astype(np.float32)
               for s in steps2 if s in ("bias", "add")]
-        want = _numpy(x, w1, steps1, e1, w2, st, pads, steps2, e2)
-        unfused = _unfused(x, w1, steps1, e1, w2, st, pads, steps2, e2)
+        project = done % 2 == 1  # (with the projection 1x1 every other case)
+        w3, steps3, e3 = None, (), []
+        if project:
+            cout = int(rng.integers(1, 40))
+            w3 = (rng.standard_normal((cout, w2.shape[0], 1, 1)) / 4).astype(np.float32)
+            steps3 = STEPS3[int(rng.integers(len(STEPS3)))]
+            e3 = [rng.standard_normal(cout if s == "bias" else (*shape[:3], cout))
+                  .astype(np.float32) for s in steps3 if s in ("bias", "add")]
+        want = _numpy(x, w1, steps1, e1, w2, st, pads, steps2, e2, w3, steps3, e3)
+        unfused = _unfused(x, w1, steps1, e1, w2, st, pads, steps2, e2, w3, steps3, e3)
         for band, parts in ((1, None), (2, 3), (3, nthreads), (8, 2), (64, None)):
             got = conv_chain.expand_depthwise(x, w1, steps1, e1, w2, st, pads, (1, 1), steps2,
-                                              e2, band, parts)
+                                              e2, band, parts, w3, steps3, e3)
             assert got.shape == want.shape
             tol = 1e-5 * max(1.0, float(np.abs(want).max()))
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=tol,
@@ -130,18 +147,21 @@ def _outputs(prefix, x, fuse, monkeypatch):
     return outs, profile.table()
 
 
-@pytest.mark.parametrize("batch, nthreads", [(1, 1), (3, 2)])
-def test_fused_and_unfused_plans_give_the_same_outputs(tiny, batch, nthreads, monkeypatch,
-                                                        num_threads):
+@pytest.mark.parametrize("batch, nthreads, project", [(1, 1, True), (3, 2, True),
+                                                      (1, 1, False), (3, 2, False)])
+def test_fused_and_unfused_plans_give_the_same_outputs(tiny, batch, nthreads, project,
+                                                        monkeypatch, num_threads):
     num_threads(nthreads)
+    monkeypatch.setattr(conv_chain, "PROJECT", project)
+    kind = "expand-dw-project" if project else "expand-depthwise"
     x = np.random.default_rng(batch).standard_normal((batch, 3, 18, 18)).astype(np.float32)
     (want, *_), table_off = _outputs(tiny, x, False, monkeypatch)
     got, table_on = _outputs(tiny, x, True, monkeypatch)
     for g in got:
         np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
-    # the three blocks' expand + depthwise: one step each
-    assert "expand-depthwise" in table_on and "depthwise-nhwc" not in table_on, table_on
-    assert "expand-depthwise" not in table_off and "depthwise-nhwc" in table_off
+    # the three blocks' expand + depthwise + project: one step each
+    assert kind in table_on and "depthwise-nhwc" not in table_on, table_on
+    assert "expand-d" not in table_off and "depthwise-nhwc" in table_off
 
 
 def test_a_warm_start_rebuilds_the_fused_step(tiny, tmp_path, monkeypatch):
@@ -166,5 +186,5 @@ def test_a_warm_start_rebuilds_the_fused_step(tiny, tmp_path, monkeypatch):
     got = warm.run([x])
     assert warm._model._full is None  # the record's plan ran
     bound = next(iter(warm._model.plan.bound.values()))
-    assert ("pd.fused_conv2d", "expand-depthwise") in bound.labels
+    assert ("pd.fused_conv2d", "expand-dw-project") in bound.labels
     assert all(np.array_equal(g, w) for g, w in zip(got, want))

@@ -41,16 +41,22 @@ _MEMMOVE = ctypes.cast(ctypes.CDLL(None).memmove, ctypes.c_void_p).value
 
 class ExpandDepthwise:
     """expand: x [N, H, W, Cin] @ w1 [Cin, Cmid] (+ its epilogue: bias, activation) ->
-    depthwise (the DepthwiseNHWC `dw`, bound to [N, H, W, Cmid]) into out [N, OH, OW, Cmid].
-    `gemm` is the expand's gemm.PackedGemm (mode "matmul"). run(x, extras1, extras2, out)."""
+    depthwise (the DepthwiseNHWC `dw`, bound to [N, H, W, Cmid]) into out [N, OH, OW, Cmid],
+    or, with a `project` GEMM (W [Cmid, Cout], its epilogue: bias, residual, activation),
+    the depthwise's band into a second buffer and the projection into out [N, OH, OW, Cout].
+    `gemm` and `project` are gemm.PackedGemm (mode "matmul").
+    run(x, extras1, extras2, out, scratch, extras3)."""
 
     def __init__(self, gemm: Any, dw: Any, x_shape: Sequence[int], ksize: tuple[int, int],
                  strides: tuple[int, int], dilations: tuple[int, int],
-                 band_rows: int | None = None, parts: int | None = None):
-        self.gemm, self.dw = gemm, dw
+                 band_rows: int | None = None, parts: int | None = None,
+                 project: Any = None):
+        self.gemm, self.dw, self.project = gemm, dw, project
         n, h, wd, cin = x_shape
         _, oh, ow, cmid = dw.shape
         self.n, self.h, self.wd, self.cin, self.cmid, self.oh = n, h, wd, cin, cmid, oh
+        self.ow, self.cout = ow, project.n if project is not None else cmid
+        self.shape = (n, oh, ow, self.cout)
         (kh, _), (sh, _), (dh, _) = ksize, strides, dilations
         pt = dw.dims[5]
         self.band = max(1, band_rows if band_rows is not None else
@@ -63,8 +69,11 @@ class ExpandDepthwise:
         self.bands = [(i, r0, r1) for i in range(n) for r0, r1 in bands]
         self.buffer_rows = max(b - a for a, b in (rows_of(r0, r1) for _, r0, r1 in self.bands))
         self.part_bounds = self._parts(parts)
-        self.scratch_floats = len(self.part_bounds) * self.buffer_rows * wd * cmid
-        self._gemms: dict[int, Any] = {}
+        # a part's buffers: the expanded rows, and (project) the depthwise's band
+        self.band_floats = self.band * ow * cmid if project is not None else 0
+        self.scratch_floats = len(self.part_bounds) * (self.buffer_rows * wd * cmid
+                                                       + self.band_floats)
+        self._gemms: dict[tuple[int, int], Any] = {}
         self.dtype = np.dtype(np.float32)
         self._calls: dict[tuple[int, ...], Any] = {}
 
@@ -84,25 +93,40 @@ class ExpandDepthwise:
         t = threads.num_threads()
         return t == 1 or len(self.bands) >= t * 2
 
-    def _gemm_row(self, pixels: int, xa: int, oa: int, ea: Sequence[int]) -> tuple[list, Any]:
-        g = self._gemms.get(pixels)
+    def _gemm_row(self, which: int, pixels: int, xa: int, oa: int,
+                  ea: Sequence[int]) -> tuple[list, Any]:
+        """A parallel_calls row of the expand (which 0) or the projection (1) on `pixels`
+        rows of x at xa into oa."""
+        g = self._gemms.get((which, pixels))
         if g is None:
-            g = self._gemms[pixels] = self.gemm.prepare_strides(
-                (pixels, self.cmid), self.cin, self.cmid, [0] * len(ea), split=False)
+            if which == 0:
+                g = self.gemm.prepare_strides((pixels, self.cmid), self.cin, self.cmid,
+                                              [0] * len(ea), split=False)
+            else:
+                g = self.project.prepare_strides(
+                    (pixels, self.cout), self.cmid, self.cout,
+                    [0 if kind == "bias" else self.cout for kind in self.project.kinds],
+                    split=False)
+            self._gemms[(which, pixels)] = g
         return g.row(xa, oa, ea)
 
     def calls(self, x: int, extras1: Sequence[int], extras2: Sequence[int], out: int,
-              scratch: int) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+              scratch: int, extras3: Sequence[int] = ()
+              ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
         """(calls, starts, keep): parallel_calls' table for these addresses (bytes)."""
-        h, wd, cin, cmid, oh = self.h, self.wd, self.cin, self.cmid, self.oh
+        h, wd, cin, cmid, oh, ow = self.h, self.wd, self.cin, self.cmid, self.oh, self.ow
         dw = self.dw
+        project = self.project
+        kinds3 = project.kinds if project is not None else ()
         ptrs = (ctypes.c_void_p * max(1, len(extras2)))(*extras2)
         keep: list[Any] = [ptrs]
         rows: list[list[int]] = []
         starts = [0]
         row_bytes = wd * cmid * 4
+        expanded_bytes = len(self.part_bounds) * self.buffer_rows * row_bytes
         for p, (b0, b1) in enumerate(self.part_bounds):
             buf = scratch + p * self.buffer_rows * row_bytes
+            band_buf = scratch + expanded_bytes + p * self.band_floats * 4
             have: tuple[int, int, int] | None = None  # (image, first, end) rows in buf
             for i, r0, r1 in self.bands[b0:b1]:
                 lo, hi = self.rows_of(r0, r1)
@@ -112,7 +136,7 @@ class ExpandDepthwise:
                     rows.append([_MEMMOVE, buf, buf + (lo - have[1]) * row_bytes,
                                  (start - lo) * row_bytes])
                 if hi > start:
-                    call, kept = self._gemm_row((hi - start) * wd,
+                    call, kept = self._gemm_row(0, (hi - start) * wd,
                                                 x + (i * h + start) * wd * cin * 4,
                                                 buf + (start - lo) * row_bytes, extras1)
                     rows.append(call)
@@ -121,9 +145,18 @@ class ExpandDepthwise:
                 dims = np.array(dw.dims[:9] + [i * oh + r0, i * oh + r1, 0, cmid], np.int64)
                 keep.append(dims)
                 base = buf - (i * h + lo) * row_bytes  # (row arithmetic lands in buf)
+                at = (i * oh + r0) * ow  # the band's first output pixel
                 rows.append([ctypes.cast(dw.f, ctypes.c_void_p).value, base,
-                             dw.w.ctypes.data, ctypes.addressof(ptrs), out,
+                             dw.w.ctypes.data, ctypes.addressof(ptrs),
+                             out if project is None else band_buf - at * cmid * 4,
                              dims.ctypes.data, dw.zeros.ctypes.data])
+                if project is not None:  # the band's depthwise output, projected
+                    call, kept = self._gemm_row(
+                        1, (r1 - r0) * ow, band_buf, out + at * self.cout * 4,
+                        [e if kind == "bias" else e + at * self.cout * 4
+                         for e, kind in zip(extras3, kinds3)])
+                    rows.append(call)
+                    keep.append(kept)
             starts.append(len(rows))
         table = np.zeros((len(rows), 1 + CALL_ARGS), np.int64)
         for j, r in enumerate(rows):
@@ -132,17 +165,18 @@ class ExpandDepthwise:
         return table, np.array(starts, np.int64), keep
 
     def run(self, x: np.ndarray, extras1: Sequence[np.ndarray], extras2: Sequence[np.ndarray],
-            out: np.ndarray, scratch: np.ndarray) -> None:
+            out: np.ndarray, scratch: np.ndarray, extras3: Sequence[np.ndarray] = ()) -> None:
         """The call table is made once per set of arrays (a plan's: the same each run);
         operands not contiguous float32 (a transpose's view) go through copies."""
         if not out.flags.c_contiguous or out.dtype != self.dtype or scratch.dtype != self.dtype:
             raise ValueError("expand-depthwise: the result must be contiguous float32")
-        arrays = (x, out, scratch, *extras1, *extras2)
+        arrays = (x, out, scratch, *extras1, *extras2, *extras3)
         if not all(a.flags.c_contiguous and a.dtype == self.dtype for a in arrays):
-            x, extras1, extras2 = (np.ascontiguousarray(x, self.dtype),
-                                   [np.ascontiguousarray(e, self.dtype) for e in extras1],
-                                   [np.ascontiguousarray(e, self.dtype) for e in extras2])
-            calls, starts, _keep = self._made(x, extras1, extras2, out, scratch)
+            x, extras1, extras2, extras3 = (
+                np.ascontiguousarray(x, self.dtype),
+                *([np.ascontiguousarray(e, self.dtype) for e in es]
+                  for es in (extras1, extras2, extras3)))
+            calls, starts, _keep = self._made(x, extras1, extras2, out, scratch, extras3)
             threads.parallel_calls(calls, starts)
             return
         key = tuple(map(id, arrays))
@@ -150,16 +184,21 @@ class ExpandDepthwise:
         if entry is None:
             if len(self._calls) >= 4:
                 self._calls.clear()
-            entry = self._calls[key] = (arrays, self._made(x, extras1, extras2, out, scratch))
+            entry = self._calls[key] = (arrays, self._made(x, extras1, extras2, out, scratch,
+                                                           extras3))
         calls, starts, _ = entry[1]
         threads.parallel_calls(calls, starts)
 
     def _made(self, x: np.ndarray, extras1: Sequence[np.ndarray],
-              extras2: Sequence[np.ndarray], out: np.ndarray, scratch: np.ndarray) -> Any:
-        if scratch.size < self.scratch_floats:
-            raise ValueError("expand-depthwise: scratch too small")
+              extras2: Sequence[np.ndarray], out: np.ndarray, scratch: np.ndarray,
+              extras3: Sequence[np.ndarray]) -> Any:
+        if scratch.size < self.scratch_floats or out.shape != self.shape or any(
+                e.size != (self.cout if kind == "bias" else out.size)
+                for e, kind in zip(extras3, self.project.kinds if self.project else ())):
+            raise ValueError("expand-depthwise: operands of other shapes than bound")
         return self.calls(x.ctypes.data, [e.ctypes.data for e in extras1],
-                          [e.ctypes.data for e in extras2], out.ctypes.data, scratch.ctypes.data)
+                          [e.ctypes.data for e in extras2], out.ctypes.data, scratch.ctypes.data,
+                          [e.ctypes.data for e in extras3])
 
 
 # --------------------------------------------------------------------------- bind
@@ -168,17 +207,20 @@ class ExpandDepthwise:
 # setting, so plan caches are keyed on it)
 ENV = "TOSTATIC_FUSE_CHAINS"
 CHAIN_KIND = "expand-depthwise"  # what the profile calls the fused step
+PROJECT_KIND = "expand-dw-project"  # ... with the projection 1x1 after it
+PROJECT = True  # chains take the projection too (when the depthwise's result is its only)
 FUSED_KIND = "fused"  # the expand's step: run by its reader's
 
 
 def make(x_shape: Sequence[int], w1: np.ndarray, steps1: Sequence[str], w2: np.ndarray,
          strides: tuple[int, int], pads: tuple[tuple[int, int], tuple[int, int]],
          dilations: tuple[int, int], steps2: Sequence[str], band_rows: int | None = None,
-         parts: int | None = None) -> ExpandDepthwise | None:
+         parts: int | None = None, w3: np.ndarray | None = None,
+         steps3: Sequence[str] = ()) -> ExpandDepthwise | None:
     """The chain for x [N, H, W, Cin] -> 1x1 conv w1 [Cmid, Cin, 1, 1] with epilogue steps1
-    (bias, activation: no residual) -> depthwise w2 [Cmid, 1, kh, kw] with steps2; None
-    where either part has no compiled kernel (numpy kernels asked for, no AVX-512, a step
-    without code)."""
+    (bias, activation: no residual) -> depthwise w2 [Cmid, 1, kh, kw] with steps2 (->
+    1x1 conv w3 [Cout, Cmid, 1, 1] with steps3); None where a part has no compiled kernel
+    (numpy kernels asked for, no AVX-512, a step without code)."""
     from tostatic import codegen
     if not codegen.enabled():
         return None
@@ -189,10 +231,14 @@ def make(x_shape: Sequence[int], w1: np.ndarray, steps1: Sequence[str], w2: np.n
     n, h, wd, cin = x_shape
     cmid = w1.shape[0]
     if ("add" in steps1 or w1.shape != (cmid, cin, 1, 1) or w2.ndim != 4
-            or w2.shape[:2] != (cmid, 1) or w1.dtype != np.float32 or w2.dtype != np.float32):
+            or w2.shape[:2] != (cmid, 1) or w1.dtype != np.float32 or w2.dtype != np.float32
+            or w3 is not None and (w3.ndim != 4 or w3.shape[1:] != (cmid, 1, 1)
+                                   or w3.dtype != np.float32)):
         return None
     g = packed_gemm._gemm("matmul", np.ascontiguousarray(w1.reshape(cmid, cin).T), steps1)
-    if g is None:
+    project = None if w3 is None else packed_gemm._gemm(
+        "matmul", np.ascontiguousarray(w3.reshape(w3.shape[0], cmid).T), steps3)
+    if g is None or w3 is not None and project is None:
         return None
     try:
         expr, kinds = epilogue_expr(steps2, "float32") if steps2 else (None, ())
@@ -201,7 +247,13 @@ def make(x_shape: Sequence[int], w1: np.ndarray, steps1: Sequence[str], w2: np.n
     except (NotScalar, KeyError):
         return None
     return ExpandDepthwise(g, dw, x_shape, tuple(w2.shape[2:]), strides, dilations,
-                           band_rows, parts)
+                           band_rows, parts, project)
+
+
+def _operands(extras: Sequence[np.ndarray], steps: Sequence[str]) -> list[np.ndarray]:
+    kinds = [s for s in steps if s in ("bias", "add")]
+    return [np.ascontiguousarray(e, np.float32).reshape(-1) if s == "bias"
+            else np.ascontiguousarray(e, np.float32) for e, s in zip(extras, kinds)]
 
 
 def expand_depthwise(x: np.ndarray, w1: np.ndarray, steps1: Sequence[str],
@@ -209,31 +261,39 @@ def expand_depthwise(x: np.ndarray, w1: np.ndarray, steps1: Sequence[str],
                      pads: tuple[tuple[int, int], tuple[int, int]],
                      dilations: tuple[int, int], steps2: Sequence[str],
                      extras2: Sequence[np.ndarray], band_rows: int | None = None,
-                     parts: int | None = None) -> np.ndarray:
-    """The chain on arrays (what the tests compare with numpy): a bias is [C], a residual of
-    the depthwise the result's shape; `parts` forces a split (else by the work)."""
-    k = make(x.shape, w1, steps1, w2, strides, pads, dilations, steps2, band_rows, parts)
+                     parts: int | None = None, w3: np.ndarray | None = None,
+                     steps3: Sequence[str] = (),
+                     extras3: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """The chain on arrays (what the tests compare with numpy): a bias is [C], a residual
+    the result's shape; `parts` forces a split (else by the work)."""
+    k = make(x.shape, w1, steps1, w2, strides, pads, dilations, steps2, band_rows, parts,
+             w3, steps3)
     if k is None:
         raise ValueError("expand-depthwise: no compiled kernel for these operands")
-    out = np.empty(k.dw.shape, np.float32)
+    out = np.empty(k.shape, np.float32)
     scratch = np.empty(k.scratch_floats, np.float32)
-    k.run(np.ascontiguousarray(x), [np.ascontiguousarray(e).reshape(-1) for e in extras1],
-          [np.ascontiguousarray(e).reshape(-1) if s == "bias" else np.ascontiguousarray(e)
-           for e, s in zip(extras2, [s for s in steps2 if s in ("bias", "add")])],
-          out, scratch)
+    k.run(np.ascontiguousarray(x), _operands(extras1, steps1), _operands(extras2, steps2),
+          out, scratch, _operands(extras3, steps3))
     return out
 
 
+def _steps(op: Any) -> tuple[str, ...]:
+    return tuple(op.attr_values().get("epilogue", ()))
+
+
 def _chain(op1: Any, op2: Any, ins1: Sequence[np.ndarray], ins2: Sequence[np.ndarray],
-           out: np.ndarray) -> tuple[Any, Any] | None:
-    """(ExpandDepthwise, scratch floats) for a 1x1 NHWC conv op1 read only by the NHWC
-    depthwise op2, or None where either has no compiled kernel for its shapes or epilogue."""
+           out: np.ndarray, op3: Any = None, ins3: Sequence[np.ndarray] = ()
+           ) -> ExpandDepthwise | None:
+    """The ExpandDepthwise of a 1x1 NHWC conv op1 read only by the NHWC depthwise op2 (read
+    only by the 1x1 NHWC conv op3), or None where a part has no compiled kernel for its
+    shapes or epilogue, or the chain would not split over the threads."""
     from tostatic.ir.op_rules import pair, resolve_pads
-    a1, a2 = op1.attr_values(), op2.attr_values()
+    a2 = op2.attr_values()
     x, w1, mid, w2 = ins1[0], ins1[1], ins2[0], ins2[1]
-    steps1, steps2 = tuple(a1.get("epilogue", ())), tuple(a2.get("epilogue", ()))
+    steps1, steps2 = _steps(op1), _steps(op2)
+    w3, steps3 = (ins3[1], _steps(op3)) if op3 is not None else (None, ())
     if (x.ndim != 4 or mid.ndim != 4 or x.dtype != np.float32 or w2.ndim != 4
-            or any(a.dtype != np.float32 for a in (*ins1, *ins2))
+            or any(a.dtype != np.float32 for a in (*ins1, *ins2, *ins3))
             or len(ins1) != 2 + sum(s == "bias" for s in steps1)
             or mid.shape != (*x.shape[:3], w1.shape[0])):
         return None
@@ -242,17 +302,33 @@ def _chain(op1: Any, op2: Any, ins1: Sequence[np.ndarray], ins2: Sequence[np.nda
     pads, dil = resolve_pads(op2.name, mid.shape[1:3], (kh, kw), st, a2["paddings"],
                              a2["padding_algorithm"],
                              pair(op2.name, "dilations", a2["dilations"]))
-    k = make(x.shape, w1, steps1, w2, st, pads, dil, steps2)
-    if k is None or k.dw.shape != out.shape or not k.worth_it():
+    k = make(x.shape, w1, steps1, w2, st, pads, dil, steps2, w3=w3, steps3=steps3)
+    if k is None or k.shape != out.shape or not k.worth_it():
         return None
-    return k, k.scratch_floats
+    return k
+
+
+def _only_reader(slot: int, readers: dict[int, list[int]], steps: Sequence[Any],
+                 chosen: Sequence[tuple[str, Any]], outputs: Sequence[int],
+                 kind: str) -> int | None:
+    """The one step reading `slot`, as its first input only, when it binds `kind`."""
+    users = readers.get(slot, [])
+    if len(users) != 1 or slot in outputs:
+        return None
+    k = users[0]
+    how, what = chosen[k]
+    if how != "bound" or what.kind != kind or steps[k][1][0] != slot or \
+            steps[k][1].count(slot) != 1 or len(steps[k][2]) != 1:
+        return None
+    return k
 
 
 def fuse_chains(ops: Sequence[Any], steps: list[Any], chosen: list[tuple[str, Any]],
                 record: Sequence[Any], outputs: Sequence[int], bound: Any) -> None:
     """In place: each 1x1 NHWC conv step (kind gemm-1x1-nhwc) whose result only an NHWC
-    depthwise step reads becomes FUSED_KIND, and the depthwise step one CHAIN_KIND step over
-    both steps' inputs (x, w1, extras1, w2, extras2). `bound` makes the step's Bound."""
+    depthwise step reads, and the 1x1 NHWC conv step reading only the depthwise's result,
+    become FUSED_KIND, and the last of them one CHAIN_KIND (PROJECT_KIND) step over all
+    their inputs (x, w1, extras1, w2, extras2[, w3, extras3]). `bound` makes the Bound."""
     if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "off", "no"):
         return
     readers: dict[int, list[int]] = {}
@@ -262,30 +338,35 @@ def fuse_chains(ops: Sequence[Any], steps: list[Any], chosen: list[tuple[str, An
     for k1, (how, what) in enumerate(chosen):
         if how != "bound" or what.kind != "gemm-1x1-nhwc" or len(steps[k1][2]) != 1:
             continue
-        mid = steps[k1][2][0]
-        users = readers.get(mid, [])
-        if len(users) != 1 or mid in outputs or steps[users[0]][1].count(mid) != 1:
+        k2 = _only_reader(steps[k1][2][0], readers, steps, chosen, outputs, "depthwise-nhwc")
+        if k2 is None:
             continue
-        k2 = users[0]
-        how2, what2 = chosen[k2]
-        if how2 != "bound" or what2.kind != "depthwise-nhwc" or steps[k2][1][0] != mid:
-            continue
-        ins1, ins2 = steps[k1][1], steps[k2][1]
-        made = _chain(ops[k1], ops[k2], [record[i] for i in ins1], [record[i] for i in ins2],
+        k3 = _only_reader(steps[k2][2][0], readers, steps, chosen, outputs, "gemm-1x1-nhwc") \
+            if PROJECT else None
+        ins = [steps[k][1] for k in (k1, k2, k3) if k is not None]
+        made = _chain(*[ops[k] for k in (k1, k2)], *[[record[i] for i in s] for s in ins[:2]],
                       record[steps[k2][2][0]])
+        if k3 is not None:
+            made3 = _chain(ops[k1], ops[k2], *[[record[i] for i in s] for s in ins[:2]],
+                           record[steps[k3][2][0]], ops[k3], [record[i] for i in ins[2]])
+            made, k3 = (made3, k3) if made3 is not None else (made, None)
+            ins = ins if k3 is not None else ins[:2]
         if made is None:
             continue
-        chain, floats = made
-        n1 = len(ins1)
-        n2 = len(ins2) - 2
+        last = k3 if k3 is not None else k2
+        sizes = [len(s) for s in ins]
 
-        def bind(arrays: list[np.ndarray], chain: Any = chain, n1: int = n1,
-                 n2: int = n2) -> Any:
+        def bind(arrays: list[np.ndarray], chain: Any = made, sizes: list[int] = sizes) -> Any:
             scratch = arrays[0]
+            n1, n2 = sizes[0], sizes[0] + sizes[1] - 1  # (x, w1, e1 | w2, e2 | w3, e3)
 
             def run(*args: np.ndarray, out: np.ndarray) -> None:
-                chain.run(args[0], args[2:n1], args[n1 + 1:n1 + 1 + n2], out, scratch)
+                chain.run(args[0], args[2:n1], args[n1 + 1:n2], out, scratch, args[n2 + 1:])
             return run
-        chosen[k1] = (FUSED_KIND, None)
-        chosen[k2] = ("bound", bound([("chain", (floats,), np.float32)], bind, CHAIN_KIND))
-        steps[k2] = (steps[k2][0], list(ins1) + list(ins2[1:]), steps[k2][2])
+        for k in (k1, k2, k3):
+            if k is not None and k != last:
+                chosen[k] = (FUSED_KIND, None)
+        chosen[last] = ("bound", bound([("chain", (made.scratch_floats,), np.float32)], bind,
+                                       PROJECT_KIND if k3 is not None else CHAIN_KIND))
+        steps[last] = (steps[last][0], [i for j, s in enumerate(ins) for i in s[j > 0:]],
+                       steps[last][2])
