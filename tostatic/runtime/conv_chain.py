@@ -36,6 +36,7 @@ BAND_ROWS_SPLIT = 4
 # rows again), and no chain with fewer bands than parts a split needs (7x7 and 14x14 planes
 # at batch 1: the unfused kernels split by channels instead, codegen/depthwise_nhwc.py)
 MIN_BANDS_A_PART = 3
+MAX_SPLIT_WEIGHT_BYTES = 256 << 10  # see worth_it
 _MEMMOVE = ctypes.cast(ctypes.CDLL(None).memmove, ctypes.c_void_p).value
 
 
@@ -89,9 +90,13 @@ class ExpandDepthwise:
 
     def worth_it(self) -> bool:
         """On several threads, whether every thread gets bands (else the unfused kernels,
-        which split by channels, are faster)."""
+        which split by channels, are faster) and the 1x1 weights, read again for each band,
+        stay in L2 beside it (MobileNetV2's 14x14 96->576->96 / 160 and 7x7 160->960->160
+        chains, 0.44-1.2 MB of weights: 1.06-1.14x the unfused time on 2 threads, 0.94-1.02x
+        on one)."""
         t = threads.num_threads()
-        return t == 1 or len(self.bands) >= t * 2
+        weights = sum(g.packed.nbytes for g in (self.gemm, self.project) if g is not None)
+        return t == 1 or len(self.bands) >= t * 2 and weights <= MAX_SPLIT_WEIGHT_BYTES
 
     def _gemm_row(self, which: int, pixels: int, xa: int, oa: int,
                   ea: Sequence[int]) -> tuple[list, Any]:
