@@ -349,13 +349,11 @@ def fuse_chains(ops: Sequence[Any], steps: list[Any], chosen: list[tuple[str, An
         k3 = _only_reader(steps[k2][2][0], readers, steps, chosen, outputs, "gemm-1x1-nhwc") \
             if PROJECT else None
         ins = [steps[k][1] for k in (k1, k2, k3) if k is not None]
-        made = _chain(*[ops[k] for k in (k1, k2)], *[[record[i] for i in s] for s in ins[:2]],
-                      record[steps[k2][2][0]])
-        if k3 is not None:
-            made3 = _chain(ops[k1], ops[k2], *[[record[i] for i in s] for s in ins[:2]],
-                           record[steps[k3][2][0]], ops[k3], [record[i] for i in ins[2]])
-            made, k3 = (made3, k3) if made3 is not None else (made, None)
-            ins = ins if k3 is not None else ins[:2]
+        # (with a projection after it, the whole chain or none: where the three do not pay,
+        # as over 256 KB of weights on several threads, the two measured no better)
+        made = _chain(ops[k1], ops[k2], *[[record[i] for i in s] for s in ins[:2]],
+                      record[steps[k2 if k3 is None else k3][2][0]],
+                      *(() if k3 is None else (ops[k3], [record[i] for i in ins[2]])))
         if made is None:
             continue
         last = k3 if k3 is not None else k2
