@@ -16,7 +16,7 @@ from tostatic.ops import conv
 from tostatic.ops.fused import apply_epilogue
 from tostatic.runtime import conv_chain
 from tostatic.runtime.loaded_model import load_model
-from test_choose_layout import TinyMobileNet, _save
+from test_choose_layout import Block, TinyMobileNet, _save
 
 pytestmark = [pytest.mark.usefixtures("compiled_kernels"),
               pytest.mark.skipif(not gemm.available(), reason="the packed GEMM needs AVX-512")]
@@ -50,7 +50,7 @@ def _case(rng, n):
 
 
 def _numpy(x, w1, steps1, e1, w2, st, pads, steps2, e2, w3=None, steps3=(), e3=()):
-    mid = apply_epilogue(x @ w1.reshape(w1.shape[0], -1).T, steps1, e1, 3)
+    mid = x if w1 is None else apply_epilogue(x @ w1.reshape(w1.shape[0], -1).T, steps1, e1, 3)
     y = conv.conv2d_kernel(mid, w2, st, (*pads[0], *pads[1]), "EXPLICIT", (1, 1),
                            w2.shape[0], "NHWC")
     y = apply_epilogue(y, steps2, e2, 3)
@@ -69,7 +69,7 @@ def _gemm(w, x, steps, extras):
 
 def _unfused(x, w1, steps1, e1, w2, st, pads, steps2, e2, w3=None, steps3=(), e3=()):
     """The compiled kernels one after the other (what the plan runs unfused)."""
-    mid = _gemm(w1, x, steps1, e1)
+    mid = x if w1 is None else _gemm(w1, x, steps1, e1)
     expr, kinds = epilogue_expr(steps2, "float32") if steps2 else (None, ())
     y = depthwise_nhwc.depthwise_conv2d_nhwc(mid, w2, st, pads, (1, 1), expr, kinds, e2)
     return y if w3 is None else _gemm(w3, y, steps3, e3)
@@ -82,13 +82,16 @@ def test_the_chain_matches_numpy_and_the_unfused_kernels(n, nthreads, num_thread
     done = 0
     while done < 12:
         x, w1, steps1, e1, w2, st, pads, steps2 = _case(rng, n)
+        project = done % 2 == 1  # (with the projection 1x1 every other case, and in every
+        if done % 4 == 3:  # other such case no expand: the depthwise of x, projected)
+            x = rng.standard_normal((*x.shape[:3], w2.shape[0])).astype(np.float32)
+            w1, steps1, e1 = None, (), []
         try:
             shape = _numpy(x, w1, steps1, e1, w2, st, pads, (), []).shape
         except Exception:
             continue  # an empty output
         e2 = [rng.standard_normal(w2.shape[0] if s == "bias" else shape).astype(np.float32)
               for s in steps2 if s in ("bias", "add")]
-        project = done % 2 == 1  # (with the projection 1x1 every other case)
         w3, steps3, e3 = None, (), []
         if project:
             cout = int(rng.integers(1, 40))
@@ -162,6 +165,37 @@ def test_fused_and_unfused_plans_give_the_same_outputs(tiny, batch, nthreads, pr
     # the three blocks' expand + depthwise + project: one step each
     assert kind in table_on and "depthwise-nhwc" not in table_on, table_on
     assert "expand-d" not in table_off and "depthwise-nhwc" in table_off
+
+
+class DepthwiseFirst(tostatic.nn.Layer):
+    """MobileNetV2's first block (no expand: depthwise, then the projection), then one with."""
+
+    def __init__(self):
+        super().__init__()
+        nn = tostatic.nn
+        self.body = nn.Sequential(
+            nn.Conv2D(3, 8, 3, stride=2, padding=1), nn.BatchNorm2D(8), nn.ReLU6(),
+            nn.Conv2D(8, 8, 3, padding=1, groups=8), nn.BatchNorm2D(8), nn.ReLU6(),
+            nn.Conv2D(8, 16, 1), nn.BatchNorm2D(16), Block(16, 16, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_a_depthwise_and_its_projection_without_an_expand_are_one_step(tmp_path, monkeypatch,
+                                                                       num_threads):
+    prefix = _save(tmp_path, DepthwiseFirst(), "dwfirst")
+    x = np.random.default_rng(5).standard_normal((2, 3, 18, 18)).astype(np.float32)
+    for nthreads in (1, 2):
+        num_threads(nthreads)
+        (want, *_), table_off = _outputs(prefix, x, False, monkeypatch)
+        got, table_on = _outputs(prefix, x, True, monkeypatch)
+        for g in got:
+            np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+        kinds_on, kinds_off = ({line.split()[1] for line in t.splitlines()[1:-1]}
+                               for t in (table_on, table_off))
+        assert {"dw-project", "expand-dw-project"} <= kinds_on, table_on
+        assert "depthwise-nhwc" not in kinds_on and "dw-project" not in kinds_off
 
 
 def test_a_warm_start_rebuilds_the_fused_step(tiny, tmp_path, monkeypatch):

@@ -1,5 +1,7 @@
 """An NHWC 1x1 convolution whose one reader is a depthwise convolution (MobileNetV2's expand
--> depthwise), run band by band of output rows: the expanded rows a band of the depthwise
+-> depthwise, with the projection 1x1 after it when that reads only the depthwise's result;
+or a depthwise and its projection alone, as in MobileNetV2's first block), run band by band
+of output rows: the expanded rows a band of the depthwise
 needs are computed into a small buffer (codegen/gemm.py's packed GEMM on those input
 pixels, its epilogue fused) and read back from it by the depthwise kernel
 (codegen/depthwise_nhwc.py) while they are in L2, so the expanded map (4.8 MB at 112x112x96,
@@ -68,7 +70,8 @@ class ExpandDepthwise:
         self.rows_of = rows_of
         bands = [(r, min(oh, r + self.band)) for r in range(0, oh, self.band)]
         self.bands = [(i, r0, r1) for i in range(n) for r0, r1 in bands]
-        self.buffer_rows = max(b - a for a, b in (rows_of(r0, r1) for _, r0, r1 in self.bands))
+        self.buffer_rows = 0 if gemm is None else max(
+            b - a for a, b in (rows_of(r0, r1) for _, r0, r1 in self.bands))
         self.part_bounds = self._parts(parts)
         # a part's buffers: the expanded rows, and (project) the depthwise's band
         self.band_floats = self.band * ow * cmid if project is not None else 0
@@ -136,11 +139,12 @@ class ExpandDepthwise:
             for i, r0, r1 in self.bands[b0:b1]:
                 lo, hi = self.rows_of(r0, r1)
                 start = lo
-                if have is not None and have[0] == i and have[2] > lo:
+                expand = self.gemm is not None  # (none: the depthwise reads x)
+                if expand and have is not None and have[0] == i and have[2] > lo:
                     start = have[2]  # rows lo..start are in the buffer: to its front
                     rows.append([_MEMMOVE, buf, buf + (lo - have[1]) * row_bytes,
                                  (start - lo) * row_bytes])
-                if hi > start:
+                if hi > start and expand:
                     call, kept = self._gemm_row(0, (hi - start) * wd,
                                                 x + (i * h + start) * wd * cin * 4,
                                                 buf + (start - lo) * row_bytes, extras1)
@@ -149,7 +153,8 @@ class ExpandDepthwise:
                 have = (i, lo, hi)
                 dims = np.array(dw.dims[:9] + [i * oh + r0, i * oh + r1, 0, cmid], np.int64)
                 keep.append(dims)
-                base = buf - (i * h + lo) * row_bytes  # (row arithmetic lands in buf)
+                # (the depthwise's row arithmetic lands in buf)
+                base = x if self.gemm is None else buf - (i * h + lo) * row_bytes
                 at = (i * oh + r0) * ow  # the band's first output pixel
                 rows.append([ctypes.cast(dw.f, ctypes.c_void_p).value, base,
                              dw.w.ctypes.data, ctypes.addressof(ptrs),
@@ -214,18 +219,21 @@ ENV = "TOSTATIC_FUSE_CHAINS"
 CHAIN_KIND = "expand-depthwise"  # what the profile calls the fused step
 PROJECT_KIND = "expand-dw-project"  # ... with the projection 1x1 after it
 PROJECT = True  # chains take the projection too (when the depthwise's result is its only)
+DW_PROJECT_KIND = "dw-project"  # a depthwise (no expand before it) and its projection
 FUSED_KIND = "fused"  # the expand's step: run by its reader's
 
 
-def make(x_shape: Sequence[int], w1: np.ndarray, steps1: Sequence[str], w2: np.ndarray,
+def make(x_shape: Sequence[int], w1: np.ndarray | None, steps1: Sequence[str],
+         w2: np.ndarray,
          strides: tuple[int, int], pads: tuple[tuple[int, int], tuple[int, int]],
          dilations: tuple[int, int], steps2: Sequence[str], band_rows: int | None = None,
          parts: int | None = None, w3: np.ndarray | None = None,
          steps3: Sequence[str] = ()) -> ExpandDepthwise | None:
     """The chain for x [N, H, W, Cin] -> 1x1 conv w1 [Cmid, Cin, 1, 1] with epilogue steps1
     (bias, activation: no residual) -> depthwise w2 [Cmid, 1, kh, kw] with steps2 (->
-    1x1 conv w3 [Cout, Cmid, 1, 1] with steps3); None where a part has no compiled kernel
-    (numpy kernels asked for, no AVX-512, a step without code)."""
+    1x1 conv w3 [Cout, Cmid, 1, 1] with steps3); w1 None: the depthwise of x, then w3 (not
+    None). None where a part has no compiled kernel (numpy kernels asked for, no AVX-512, a
+    step without code)."""
     from tostatic import codegen
     if not codegen.enabled():
         return None
@@ -234,16 +242,18 @@ def make(x_shape: Sequence[int], w1: np.ndarray, steps1: Sequence[str], w2: np.n
     from tostatic.ir.scalar_expr import NotScalar
     from tostatic.runtime import packed_gemm
     n, h, wd, cin = x_shape
-    cmid = w1.shape[0]
-    if ("add" in steps1 or w1.shape != (cmid, cin, 1, 1) or w2.ndim != 4
-            or w2.shape[:2] != (cmid, 1) or w1.dtype != np.float32 or w2.dtype != np.float32
+    cmid = cin if w1 is None else w1.shape[0]
+    if (w1 is None and w3 is None or "add" in steps1 or w2.ndim != 4
+            or w1 is not None and (w1.shape != (cmid, cin, 1, 1) or w1.dtype != np.float32)
+            or w2.shape[:2] != (cmid, 1) or w2.dtype != np.float32
             or w3 is not None and (w3.ndim != 4 or w3.shape[1:] != (cmid, 1, 1)
                                    or w3.dtype != np.float32)):
         return None
-    g = packed_gemm._gemm("matmul", np.ascontiguousarray(w1.reshape(cmid, cin).T), steps1)
+    g = None if w1 is None else packed_gemm._gemm(
+        "matmul", np.ascontiguousarray(w1.reshape(cmid, cin).T), steps1)
     project = None if w3 is None else packed_gemm._gemm(
         "matmul", np.ascontiguousarray(w3.reshape(w3.shape[0], cmid).T), steps3)
-    if g is None or w3 is not None and project is None:
+    if w1 is not None and g is None or w3 is not None and project is None:
         return None
     try:
         expr, kinds = epilogue_expr(steps2, "float32") if steps2 else (None, ())
@@ -261,7 +271,7 @@ def _operands(extras: Sequence[np.ndarray], steps: Sequence[str]) -> list[np.nda
             else np.ascontiguousarray(e, np.float32) for e, s in zip(extras, kinds)]
 
 
-def expand_depthwise(x: np.ndarray, w1: np.ndarray, steps1: Sequence[str],
+def expand_depthwise(x: np.ndarray, w1: np.ndarray | None, steps1: Sequence[str],
                      extras1: Sequence[np.ndarray], w2: np.ndarray, strides: tuple[int, int],
                      pads: tuple[tuple[int, int], tuple[int, int]],
                      dilations: tuple[int, int], steps2: Sequence[str],
@@ -336,6 +346,7 @@ def fuse_chains(ops: Sequence[Any], steps: list[Any], chosen: list[tuple[str, An
     their inputs (x, w1, extras1, w2, extras2[, w3, extras3]). `bound` makes the Bound."""
     if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "off", "no"):
         return
+    expanded: set[int] = set()  # depthwise steps with an expand before them (whole or none)
     readers: dict[int, list[int]] = {}
     for k, (_, ins, _) in enumerate(steps):
         for i in set(ins):
@@ -346,6 +357,7 @@ def fuse_chains(ops: Sequence[Any], steps: list[Any], chosen: list[tuple[str, An
         k2 = _only_reader(steps[k1][2][0], readers, steps, chosen, outputs, "depthwise-nhwc")
         if k2 is None:
             continue
+        expanded.add(k2)
         k3 = _only_reader(steps[k2][2][0], readers, steps, chosen, outputs, "gemm-1x1-nhwc") \
             if PROJECT else None
         ins = [steps[k][1] for k in (k1, k2, k3) if k is not None]
@@ -373,3 +385,44 @@ def fuse_chains(ops: Sequence[Any], steps: list[Any], chosen: list[tuple[str, An
                                        PROJECT_KIND if k3 is not None else CHAIN_KIND))
         steps[last] = (steps[last][0], [i for j, s in enumerate(ins) for i in s[j > 0:]],
                        steps[last][2])
+    for k2, (how, what) in enumerate(chosen):  # depthwise -> projection, no expand before
+        if not PROJECT or how != "bound" or what.kind != "depthwise-nhwc" or k2 in expanded:
+            continue
+        k3 = _only_reader(steps[k2][2][0], readers, steps, chosen, outputs, "gemm-1x1-nhwc")
+        if k3 is None:
+            continue
+        ins2, ins3 = steps[k2][1], steps[k3][1]
+        made = _dw_project(ops[k2], ops[k3], [record[i] for i in ins2],
+                           [record[i] for i in ins3], record[steps[k3][2][0]])
+        if made is None:
+            continue
+
+        def bind_dw(arrays: list[np.ndarray], chain: Any = made, n2: int = len(ins2)) -> Any:
+            scratch = arrays[0]
+
+            def run(*args: np.ndarray, out: np.ndarray) -> None:  # (x, w2, e2 | w3, e3)
+                chain.run(args[0], (), args[2:n2], out, scratch, args[n2 + 1:])
+            return run
+        chosen[k2] = (FUSED_KIND, None)
+        chosen[k3] = ("bound", bound([("chain", (made.scratch_floats,), np.float32)], bind_dw,
+                                     DW_PROJECT_KIND))
+        steps[k3] = (steps[k3][0], list(ins2) + list(ins3[1:]), steps[k3][2])
+
+
+def _dw_project(op2: Any, op3: Any, ins2: Sequence[np.ndarray], ins3: Sequence[np.ndarray],
+                out: np.ndarray) -> ExpandDepthwise | None:
+    """The chain of an NHWC depthwise op2 read only by the 1x1 NHWC conv op3 (no expand
+    before it: MobileNetV2's first block), or None (as _chain)."""
+    from tostatic.ir.op_rules import pair, resolve_pads
+    a2 = op2.attr_values()
+    x, w2, w3 = ins2[0], ins2[1], ins3[1]
+    if x.ndim != 4 or w2.ndim != 4 or any(a.dtype != np.float32 for a in (*ins2, *ins3)):
+        return None
+    st = pair(op2.name, "strides", a2["strides"])
+    pads, dil = resolve_pads(op2.name, x.shape[1:3], w2.shape[2:], st, a2["paddings"],
+                             a2["padding_algorithm"],
+                             pair(op2.name, "dilations", a2["dilations"]))
+    k = make(x.shape, None, (), w2, st, pads, dil, _steps(op2), w3=w3, steps3=_steps(op3))
+    if k is None or k.shape != out.shape or not k.worth_it():
+        return None
+    return k
