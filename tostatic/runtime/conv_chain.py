@@ -1,11 +1,12 @@
 """An NHWC 1x1 convolution whose one reader is a depthwise convolution (MobileNetV2's expand
 -> depthwise, with the projection 1x1 after it when that reads only the depthwise's result;
 or a depthwise and its projection alone, as in MobileNetV2's first block), run band by band
-of output rows: the expanded rows a band of the depthwise
-needs are computed into a small buffer (codegen/gemm.py's packed GEMM on those input
-pixels, its epilogue fused) and read back from it by the depthwise kernel
-(codegen/depthwise_nhwc.py) while they are in L2, so the expanded map (4.8 MB at 112x112x96,
-1.8 MB at 56x56x144: past the 2 MiB L2, written to L3 and read back) is never written whole.
+of output rows: the expanded rows a band of the depthwise needs are computed into a small
+buffer (codegen/gemm.py's packed GEMM on those input pixels, its epilogue fused) and read
+back from it by the depthwise kernel (codegen/depthwise_nhwc.py) while they are in L2, so the
+expanded map (4.8 MB at 112x112x96, 1.8 MB at 56x56x144: past the 2 MiB L2, written to L3
+and read back) is never written whole; with the projection, the depthwise writes its band
+into a second buffer that the projection's GEMM reads (its bias and residual fused).
 
 A band's buffer starts at the first input row the band needs; rows the previous band of the
 same part already computed (the 3x3 window's overlap: 2 rows at stride 1, 1 at stride 2)
