@@ -22,6 +22,7 @@ import numpy as np
 
 from tostatic.codegen.threads import begin_run, end_run
 from tostatic.runtime.bind_folding import bind_constants
+from tostatic.runtime.conv_chain import FUSED_KIND, fuse_chains
 from tostatic.runtime.kernels import FACTORIES, Bound
 from tostatic.runtime.straight_line import StraightLine
 from tostatic.runtime.views import view_kernel
@@ -154,18 +155,27 @@ class BoundPlan:
                 chosen.append(("view", view))
                 continue
             chosen.append(("bound", bound) if bound is not None else ("numpy", _eager(kernel)))
+        # an expand 1x1 read only by a depthwise: one step, band by band (conv_chain.py)
+        steps = list(body.steps)
+        fuse_chains(body.ops, steps, chosen, record, body.outputs, Bound)
+        last_use = [-1] * body.num_slots
+        for k, (_, ins, _) in enumerate(steps):
+            for i in ins:
+                last_use[i] = k
+        for i in body.outputs:
+            last_use[i] = n_steps
         # each op's kernel kind (a warm start records which need their op: "compiled")
         self.kinds = [what.kind if how == "bound" else how for how, what in chosen]
         # which buffers each value may alias, and the last step any of them is read
         refs: list[frozenset[int]] = [frozenset()] * body.num_slots
         end: dict[int, int] = {}
         for k, (how, _) in enumerate(chosen):
-            _, ins, outs = body.steps[k]
+            _, ins, outs = steps[k]
             if how == "bound":
                 refs[outs[0]] = frozenset((outs[0],))
                 end[outs[0]] = k
-            elif how == "folded":
-                continue  # a constant: no buffer
+            elif how in ("folded", FUSED_KIND):
+                continue  # a constant, or computed inside its reader's step: no buffer
             else:
                 shared = frozenset().union(*(refs[i] for i in ins)) if ins else frozenset()
                 for o in outs:
@@ -185,7 +195,7 @@ class BoundPlan:
         outs_of: dict[int, np.ndarray] = {}
         for k, (how, what) in enumerate(chosen):
             if how == "bound":
-                o = body.steps[k][2][0]
+                o = steps[k][2][0]
                 sample = record[o]
                 raw = _take(free, sample.nbytes)
                 outs_of[k] = raw[:sample.nbytes].view(sample.dtype).reshape(sample.shape)
@@ -198,15 +208,15 @@ class BoundPlan:
         arenas = {name: np.empty(size, np.uint8) for name, size in scratch_size.items()}
         self.steps: list[tuple[Callable[..., Any], list[int], list[int]]] = []
         # slots holding the same array every run: weights, folded values, planned buffers
-        fixed = set(const) | {body.steps[k][2][0] for k in outs_of}
+        fixed = set(const) | {steps[k][2][0] for k in outs_of}
         self.labels: list[tuple[str, str]] = []
         self.shapes: list[str] = []  # each step's first input and output, for the profile
         self.at_bind: list[tuple[str, str]] = []  # (op, how) of the steps done at bind
         line = StraightLine(body.num_inputs, body.outputs)
         for k, (how, what) in enumerate(chosen):
-            _, ins, outs = body.steps[k]
-            if how == "folded":
-                self.at_bind.append((body.ops[k].name, "folded"))
+            _, ins, outs = steps[k]
+            if how in ("folded", FUSED_KIND):
+                self.at_bind.append((body.ops[k].name, how))
                 continue
             if how == "view" and all(i in fixed for i in ins):
                 # a view of a planned buffer (or a weight) is the same view every run:
@@ -228,7 +238,7 @@ class BoundPlan:
                 self.steps.append((functools.partial(run, out=outs_of[k]), ins, []))
                 self.labels.append((body.ops[k].name, what.kind))
                 self.shapes.append(_shapes(record, ins, outs_of[k]))
-                line.into_buffer(run, ins, body.steps[k][2][0], outs_of[k])
+                line.into_buffer(run, ins, steps[k][2][0], outs_of[k])
             else:
                 self.steps.append((what, ins, outs))
                 self.labels.append((body.ops[k].name, how))
