@@ -132,6 +132,7 @@ def test_numpy_kernels_give_the_same_outputs(tiny, monkeypatch):
 
 
 def test_the_nhwc_kernels_run(tiny, monkeypatch, compiled_kernels):
+    monkeypatch.setenv("TOSTATIC_FUSE_CHAINS", "0")  # (fused: tests/test_conv_chain.py)
     model = _model(tiny, True, monkeypatch)
     x = np.ones((1, 3, 18, 18), np.float32)
     model.run([x])

@@ -158,10 +158,49 @@ def test_prepared_rows_must_start_at_a_panel():
 
 def test_weights_are_packed_into_panels_once():
     w = np.arange(13 * 5, dtype=np.float32).reshape(13, 5)
-    a = gemm.pack_rows(w)  # [P, K, MR]: row r of panel p is w[p * MR + r]
+    a = gemm.pack_rows(w, gemm.MR)  # [P, K, MR]: row r of panel p is w[p * MR + r]
     assert a.shape == (2, 5, gemm.MR) and a[1, 3, 0] == w[gemm.MR, 3] and a[1, 3, 1] == 0
-    b = gemm.pack_cols(w.T.copy())  # [Q, K, NR]
+    b = gemm.pack_cols(w.T.copy(), gemm.NR)  # [Q, K, NR]
     assert b.shape == (1, 5, gemm.NR) and b[0, 2, 12] == w[12, 2] and b[0, 2, 13] == 0
+
+
+def test_row_tiles_match_numpy():
+    """gemm.RowTiles (the tiles attention_tiles.py builds on): C[:rows, :n] = A B for every
+    row count up to MR, n across whole, masked and partial tiles, operands in strided rows."""
+    from tostatic.codegen import emit
+
+    tiles = gemm.RowTiles()
+    fn, b = tiles.km.function("t", [emit.PTR] * 4)
+    a, bm, c, dims = fn.args
+    rows, lda, ldb, ldc, k, n = (emit.load(b, dims, emit.i64(i), "int64") for i in range(6))
+    tiles.block(b, rows, a, lda, bm, ldb, c, ldc, k, n)
+    b.ret_void()
+    call = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 4)(
+        emit.compile_functions(tiles.km, ["t"])["t"])
+    rng = np.random.default_rng(0)
+    for rows, k, n in [(gemm.MR, 37, 70), (1, 1, 1), (5, 64, 16), (11, 9, 33), (7, 128, 64)]:
+        x = rng.standard_normal((rows, k + 3)).astype(np.float32)
+        w = rng.standard_normal((k, n + 5)).astype(np.float32)
+        out = np.full((rows, n + 2), np.nan, np.float32)
+        d = np.array([rows, k + 3, n + 5, n + 2, k, n], np.int64)
+        call(x.ctypes.data, w.ctypes.data, out.ctypes.data, d.ctypes.data)
+        want = x[:, :k].astype(np.float64) @ w[:, :n]
+        np.testing.assert_allclose(out[:, :n], want, rtol=2e-5, atol=2e-5 * k ** 0.5)
+        assert np.isnan(out[:, n:]).all()  # (nothing past the n columns written)
+
+
+def test_attention_uses_only_gemms_public_names():
+    """attention_tiles.py builds on gemm's public API (RowTiles, MR, NR, VT), not its
+    internals, which change with the GEMM."""
+    import ast
+    import inspect
+
+    from tostatic.codegen import attention_tiles
+
+    tree = ast.parse(inspect.getsource(attention_tiles))
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name) and node.value.id == "gemm"}
+    assert used and not [name for name in used if name.startswith("_")]
 
 
 # ------------------------------------------------------------------------------ in the plan

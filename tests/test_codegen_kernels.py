@@ -160,6 +160,31 @@ def test_max_and_min_with_a_constant_agree_with_numpy_at_the_edges():
             want = np.minimum(np.maximum(rows @ np.eye(rows.shape[1], dtype=np.float32), 0), 6)
         assert np.array_equal(out, want, equal_nan=True)
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_constants_are_told_apart_by_their_bits(dtype):
+    """Kernels are memoised by their expression, and Python's -0.0 == 0.0: max(x, -0.0) must
+    not reuse relu's kernel (max(x, 0.0)), nor min, nor an add of -0.0 that of 0.0; both
+    zeros in one expression stay two constants; a NaN constant equals itself (one
+    kernel). Bits against numpy's, for x = -0.0, 0.0, NaN."""
+    x = np.array([-0.0, 0.0, np.nan, 1.0] * 9, dtype=dtype)  # (vector loops and a tail)
+    v = se.arg(0, dtype)
+    for c in (0.0, -0.0, np.nan):
+        want_c = np.asarray(c, dtype)
+        cases = [(se.maximum(v, c), np.maximum(x, want_c)), (se.minimum(v, c),
+                                                              np.minimum(x, want_c)),
+                 (v + c, x + want_c), (se.maximum(v, c) + se.minimum(v, -c),
+                                       np.maximum(x, want_c) + np.minimum(x, -want_c))]
+        for expr, want in cases:
+            got = elementwise.ElementwiseKernel(expr, [dtype])(x)[0]
+            assert np.array_equal(got, want, equal_nan=True), (expr, got, want)
+            number = ~np.isnan(want)  # (a NaN's sign: the hardware's, numpy's too)
+            assert np.array_equal(np.signbit(got[number]), np.signbit(want[number])), (
+                expr, got, want)
+    assert se.const(0.0, dtype) != se.const(-0.0, dtype)
+    assert se.maximum(v, np.nan) == se.maximum(v, np.nan)
+    assert len({se.maximum(v, np.nan), se.maximum(v, np.nan), se.maximum(v, 0.0)}) == 2
+
+
 def test_integer_division_never_traps():
     a = np.array([7, -7, 7, -7, 0, np.iinfo(np.int32).min, 5], dtype=np.int32)
     b = np.array([2, 2, -2, -2, 3, -1, 0], dtype=np.int32)

@@ -247,6 +247,13 @@ def test_enable_profile_prints_a_table_per_op_and_kernel(convnet, capfd):
     assert "tostatic profile of" in err and "(3 runs)" in err
     assert any("pd.fused_conv2d" in line and ("im2col-gen" in line or "im2col-gemm" in line)
                for line in err.splitlines())
+    # the slowest steps of the bound plan, each with its input and output shapes: the
+    # first conv maps the 2x3x8x8 feed
+    steps = err[err.index("slowest steps"):].splitlines()[2:]
+    assert steps and any("pd.fused_conv2d" in line and "[2, 3, 8, 8] -> [2, " in line
+                         for line in steps)
+    times = [float(line.split()[3]) for line in steps]
+    assert times == sorted(times, reverse=True)
 
 
 def _run_both_ways(model, params, feeds):

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,3 +132,62 @@ def assert_warm_start_builds_no_ir(prefix: str, tmp_path: Path) -> None:
     assert built > 0 and compiled > 0
     assert start(str(tmp_path / "warm.npy"))[:2] == (0, 0)
     assert np.array_equal(np.load(tmp_path / "cold.npy"), np.load(tmp_path / "warm.npy"))
+
+
+def test_a_killed_writers_temporary_files_are_removed(tmp_path, monkeypatch):
+    """A process killed while storing a kernel (or its index entry) leaves a temporary file
+    that no one renames: the next process that writes there removes those of writers that
+    are gone and those older than any write takes, and no one's write under way."""
+    from tostatic.codegen import emit, engine
+
+    cache = tmp_path / "kernels"
+    monkeypatch.setenv("TOSTATIC_CACHE_DIR", str(cache))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host = engine._temp_prefix().split("-")[1]
+    removed, kept = [], []
+    for directory in (cache, cache / "recipes"):
+        directory.mkdir(parents=True)
+        removed += [directory / f".tmp-{host}-{gone}-abc", directory / ".tmp-old"]
+        kept += [directory / f".tmp-{host}-{os.getpid()}-abc",  # (this process: writing)
+                 directory / f".tmp-otherhost-{gone}-abc"]  # (its pids: not ours to tell)
+    for f in removed + kept:
+        f.write_bytes(b"half an object")
+    for f in removed[1::2]:
+        st = f.stat()
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns - (engine.STALE_TEMP_S + 5) * 10**9))
+    km = emit.KernelModule()
+    name = f"t{os.getpid()}_{tmp_path.name}".replace("-", "_")
+    km.function(name, [])[1].ret_void()
+    engine.compile_recipe(("a killed writer's test", name), km.text, [f"__NAME__{name}"])
+    assert len(list(cache.glob("*.o"))) == 1 and len(list((cache / "recipes").iterdir())) == 3
+    assert [f for f in removed if f.exists()] == [] and all(f.exists() for f in kept)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="tells the fsynced file by /proc")
+def test_an_object_file_is_durable_and_a_zero_filled_one_is_compiled_again(tmp_path):
+    """A crash can leave a cached object zero-filled (written, renamed, never on the disk):
+    LLVM aborts the process on it, every later start too. Objects are fsynced before their
+    rename, and a file that is not an object is compiled again, not given to LLVM."""
+    cache = tmp_path / "kernels"
+    env = {**os.environ, "TOSTATIC_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    env.pop("TOSTATIC_KERNELS", None)
+    script = SCRIPT.replace("import numpy as np", textwrap.dedent("""
+        import os
+        import numpy as np
+        fsync, replace, synced = os.fsync, os.replace, []
+        os.fsync = lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), fsync(fd))[1]
+        def renamed(a, b):
+            assert not str(b).endswith(".o") or os.path.abspath(a) in synced, (a, synced)
+            replace(a, b)
+        os.replace = renamed
+    """), 1)
+    run = lambda: tuple(int(n) for n in subprocess.run(  # noqa: E731
+        [sys.executable, "-c", script], env=env, text=True, capture_output=True,
+        check=True).stdout.split())
+    assert run() == (3, 3, 0)
+    objects = sorted(cache.glob("*.o"))
+    assert len(objects) == 3
+    objects[0].write_bytes(bytes(objects[0].stat().st_size))  # (a crash's zero-filled file)
+    assert run() == (1, 1, 2)  # its IR built and compiled again; results right
+    assert run() == (0, 0, 3)  # and stored again

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("compiled_kernels")
 def _save_net(prefix: str, seed: int = 0) -> None:
     """A small CNN whose plan prepares through every decorated function: the strided
     im2col's band GEMM (winograd_gemm.pack), Winograd's filter transform, the 1x1
-    convolution's and the classifier's packed GEMMs (gemm.pack_rows / pack_cols)."""
+    convolution's and the classifier's packed GEMMs (gemm_pack.pack_rows / pack_cols)."""
     import tostatic
     from tostatic.static import InputSpec
 
@@ -495,3 +495,24 @@ def test_a_fork_during_a_prefetch_still_submitting_its_checks(tmp_path):
                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert run.returncode == 0, run.stderr
     assert run.stdout.split()[-1] == "0"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="tells the fsynced file by /proc")
+def test_a_plan_file_is_on_the_disk_before_it_has_its_name(tmp_path, monkeypatch):
+    """A checked mark trusts a file unread (size, mtime): after a crash, a file under its
+    name must hold what was written, not zeros of the same size. Its data is fsynced before
+    the rename."""
+    from tostatic.runtime import plan_file
+
+    events = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))), fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (
+        events.append(("replace", os.path.abspath(a))), replace(a, b))[1])
+    path = tmp_path / "plans" / "m.plan"
+    plan_file.write(path, [("k", np.arange(10, dtype=np.float32))])
+    assert [kind for kind, _ in events] == ["fsync", "replace"]
+    assert events[0][1] == events[1][1]  # (the temporary file, then renamed)
+    entries, memory = plan_file.open_checked(path)
+    assert np.array_equal(plan_file.entry_value(*entries[0], memory), np.arange(10))

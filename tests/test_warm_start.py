@@ -259,6 +259,7 @@ def test_another_input_shape_after_a_warm_start_loads_the_model(tmp_path, cache,
     assert _warm(p) and np.array_equal(p.run([x])[0], want1)
     table = p._model.plan.profile.table()
     assert "pd.fused_conv2d" in table and "(1 runs)" in table
+    assert "slowest steps" in table and f"{list(x.shape)} -> [" in table
     assert p._model.plan_store.misses == 0 and p._model.plan_store.hits > 0
 
 
@@ -413,3 +414,38 @@ def test_a_killed_writers_temporary_file_is_removed_in_time(tmp_path, cache):
     _run(_predictor(prefix), feeds)
     assert len(_record(cache)) == 1
     assert not left.exists() and writing.exists()
+
+
+@pytest.mark.parametrize("changed", ["pdmodel", "pdiparams", "removed"])
+def test_a_warm_predictor_never_loads_changed_files(changed, tmp_path, cache):
+    """A warm predictor loads the model only for another input: the files must then be the
+    ones it was made from (Paddle's predictor reads them once, at creation). Changed since
+    (another model's program, other weights of the same size, mtime restored; the params
+    file removed), the load raises an error naming the file, not run another model; the
+    input it was made for still runs warm, and a new predictor runs the new files."""
+    from tostatic.ir.errors import ExecutionError
+
+    prefix = _copy("small_cnn", tmp_path)
+    ((_, feeds, _),) = fixture_cases("small_cnn")
+    x = feeds["x"]
+    x3 = np.concatenate([x, x[:1] * 0.5, x], axis=0)
+    want = _run(_predictor(prefix), feeds)[0]
+    p = _predictor(prefix)
+    assert _warm(p)
+    target = f"{prefix}.{'pdiparams' if changed == 'removed' else changed}"
+    st = os.stat(target)
+    if changed == "removed":
+        os.unlink(target)
+    elif changed == "pdiparams":
+        data = bytearray(open(target, "rb").read())
+        data[-4:] = np.float32(7.5).tobytes()  # the last weight's last element
+        open(target, "wb").write(data)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    else:  # another program: the mlp's (the same input name, another shape)
+        shutil.copy(FIXTURES / "mlp" / "model.pdmodel", target)
+    with pytest.raises(ExecutionError, match=f"{os.path.basename(target)}: changed"):
+        p.run([x3])
+    assert np.array_equal(p.run([x])[0], want)  # (its own plan, read at creation)
+    if changed == "pdiparams":
+        fresh = _predictor(prefix)
+        assert not _warm(fresh) and not np.array_equal(_run(fresh, feeds)[0], want)

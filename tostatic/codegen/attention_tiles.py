@@ -21,7 +21,7 @@ from typing import Any
 from llvmlite import ir
 
 from tostatic.codegen import emit, gemm, rows
-from tostatic.codegen.emit import F32, I64, PTR
+from tostatic.codegen.emit import I64, PTR
 
 DIMS = 16
 B = 16  # the transpose's block (one zmm of float32)
@@ -83,8 +83,8 @@ def _transpose(km: emit.KernelModule) -> ir.Function:
 
 
 def _module() -> emit.KernelModule:
-    em = gemm._Emitter("matmul", None, ())
-    km = em.km
+    tiles = gemm.RowTiles()
+    km = tiles.km
     softmax = rows.add_masked_softmax(km, "float32")
     transpose = _transpose(km)
     fn, b = km.function("heads", [PTR] * 7)
@@ -93,8 +93,7 @@ def _module() -> emit.KernelModule:
         b.load(emit.element(b, dims, emit.i64(i), "int64"), typ=I64) for i in range(DIMS))
     kt = emit.element(b, scratch, offset, "float32")
     block = emit.element(b, kt, b.mul(d, sk), "float32")
-    null = ir.Constant(PTR, None)
-    mr, nr = I64(gemm.MR), I64(gemm.NR)
+    mr = I64(gemm.MR)
     with emit.loop(b, lo, hi) as u:
         h, image = b.srem(u, heads), b.sdiv(u, heads)
         col = b.mul(h, d)
@@ -105,18 +104,12 @@ def _module() -> emit.KernelModule:
         b.call(transpose, [ku, kr, sk, d, kt, sk])
         mrow = emit.element(b, mask, b.mul(image, mstep), "float32")
         with emit.loop(b, I64(0), sq, mr) as ip:
-            mrem = gemm._min(b, mr, b.sub(sq, ip))
+            mrem = emit.smaller(b, mr, b.sub(sq, ip))
             qrows = emit.element(b, qu, b.mul(ip, qr), "float32")
-            with emit.loop(b, I64(0), sk, nr) as jr:
-                em._rows(b, mrem, gemm._min(b, nr, b.sub(sk, jr)),
-                         (qrows, qr, emit.element(b, kt, jr, "float32"), sk, block, sk, d,
-                          I64(2), null, null, I64(0), jr))
+            tiles.block(b, mrem, qrows, qr, kt, sk, block, sk, d, sk)  # s = q_blk k^T
             b.call(softmax, [block, mrow, mrem, sk, mr, I64(1), I64(0)])
             orows = emit.element(b, ou, b.mul(ip, orow), "float32")
-            with emit.loop(b, I64(0), d, nr) as jr:
-                em._rows(b, mrem, gemm._min(b, nr, b.sub(d, jr)),
-                         (block, sk, emit.element(b, vu, jr, "float32"), vr, orows, orow, sk,
-                          I64(2), null, null, I64(0), jr))
+            tiles.block(b, mrem, block, sk, vu, vr, orows, orow, sk, d)  # out_blk = s v_u
     b.ret_void()
     return km
 

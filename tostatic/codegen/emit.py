@@ -164,6 +164,11 @@ def i64(v: int) -> ir.Constant:
     return I64(v)
 
 
+def smaller(b: ir.IRBuilder, x: Any, y: Any) -> Any:
+    """The signed minimum of two integers (a loop nest's last, partial tile)."""
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
 @contextmanager
 def loop(b: ir.IRBuilder, start: Any, stop: Any, step: Any = 1,
          latch_md: Any = None) -> Iterator[Any]:

@@ -6,7 +6,9 @@ preferred where AVX-512 is present) and emitted as an object file, which is stor
 `TOSTATIC_CACHE_DIR` (default `~/.cache/tostatic/kernels`) keyed by a hash of the IR text, the
 llvmlite version and the CPU name and features. A later process loads that object file and
 compiles nothing; `STATS` counts what happened, for tests and benchmarks (and
-`TOSTATIC_KERNEL_LOG=FILE` appends one line per module: compiled / loaded and its key).
+`TOSTATIC_KERNEL_LOG=FILE` appends one line per module: compiled / loaded and its key). A
+file is written under a temporary name and renamed; a writer killed in between leaves the
+temporary file, which the next process writing there removes (`sweep`).
 
 A first-ever start uses every core (TOSTATIC_COMPILE_THREADS, codegen/module_parts.py): a
 large module compiles as parts at once, and `compile_recipe_later` compiles a module on a
@@ -15,10 +17,12 @@ target machine of its own).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -137,15 +141,66 @@ def assembly(ir_text: str) -> str:
     return host()["tm"].emit_assembly(_optimised(ir_text))
 
 
-def _store(path: Path, data: bytes) -> None:
+STALE_TEMP_S = 300  # a temporary file older than this was left by a killed writer
+_SWEPT: set[Path] = set()  # directories this process has swept (on its first write there)
+
+
+def _temp_prefix() -> str:
+    """`.tmp-<host>-<pid>-`: a sweep on this host can tell that its writer is gone."""
+    return f".tmp-{os.uname().nodename.replace('-', '_')}-{os.getpid()}-"
+
+
+def sweep(directory: Path) -> None:
+    """`_store`'s temporary files left by writers killed mid-write, removed: those of a
+    process of this host that is gone, and any older than STALE_TEMP_S (an object file is
+    written at once). Run on a process's first write to a directory, as runtime/plan_file's
+    evict does for plan files: a warm start, which writes nothing, lists nothing. (A
+    writer taken for gone wrongly, in another pid namespace of the same host name, loses
+    only its cache entry: `_store` gives up quietly.)"""
+    host, stale = _temp_prefix().split("-")[1], time.time() - STALE_TEMP_S
+    for path in directory.glob(".tmp-*"):
+        parts = path.name.split("-")
+        with contextlib.suppress(OSError, ValueError):
+            gone = len(parts) > 3 and parts[1] == host and not _alive(int(parts[2]))
+            if gone or path.stat().st_mtime < stale:
+                path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # (another user's process)
+    return True
+
+
+def _store(path: Path, data: bytes, durable: bool = False) -> None:
+    """`data` as the file `path`, written whole under a temporary name and renamed (a
+    reader never sees half a file); `durable`: on the disk before it has its name (an
+    object file: LLVM aborts the process on a damaged one, and one left zero-filled by a
+    crash would abort every later start; 21 objects of ResNet-50's first start: ~100 ms)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        if path.parent not in _SWEPT:
+            _SWEPT.add(path.parent)
+            sweep(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)  # atomic: a reader never sees half a file
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
     except OSError:
         pass  # a read-only cache only costs compile time
+
+
+# the object file formats LLVM emits (ELF, Mach-O, COFF x86-64): anything else in the cache
+# (a file zero-filled by a crash, from before objects were written durably) is not given
+# to LLVM, which would abort the process on it, but compiled again
+_OBJECT_MAGICS = (b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\x64\x86")
 
 
 def compile_module(ir_text: str, symbols: list[str]) -> dict[str, int]:
@@ -174,14 +229,16 @@ def _link(key: str, ir_text: str | None, symbols: list[str],
             if compiled is not None:
                 raise OSError  # (not read: compiled here)
             objects = module_parts.unpack(path.read_bytes())
-        except (OSError, ValueError):  # (absent, or several objects cut short)
+            if not all(o.startswith(_OBJECT_MAGICS) for o in objects):
+                raise ValueError("not an object file")
+        except (OSError, ValueError):  # (absent, several objects cut short, not objects)
             if ir_text is None:
                 return None  # type: ignore[return-value]
             data = compiled if compiled is not None else _compile(ir_text)
             objects = module_parts.unpack(data)
             how = "compiled"
             if compiled is None:
-                _store(path, data)
+                _store(path, data, durable=True)
         STATS[how] += 1
         log = os.environ.get("TOSTATIC_KERNEL_LOG")
         if log:
@@ -287,7 +344,7 @@ def compile_recipe_later(recipe: tuple[Any, ...], build: Callable[[], str],
                 return  # (linked, or loaded by `result`)
             with module_parts.unlocked():
                 box["data"] = _compile(text.replace("__NAME__", f"k{key}_"), private=True)
-            _store(path, box["data"])
+            _store(path, box["data"], durable=True)
         except BaseException as e:  # noqa: BLE001 (raised where the result is asked for)
             box["error"] = e
         finally:

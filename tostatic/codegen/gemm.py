@@ -39,7 +39,7 @@ from llvmlite import ir
 from tostatic.codegen import emit, engine, threads
 from tostatic.codegen.depthwise import _VECTOR_KINDS, _splat, _vector_expr
 from tostatic.codegen.emit import F32, I1, I32, I64, PTR
-from tostatic.codegen.prepared import prepared  # (plan cache: runtime/plan_cache.py)
+from tostatic.codegen.gemm_pack import pack_cols, pack_rows  # (the weight's layouts)
 from tostatic.ir import scalar_expr as se
 
 MR, NV, LANES = 12, 2, 16
@@ -72,14 +72,11 @@ MT = ir.VectorType(I1, LANES)
 # dims of `gemm`: M, N, K, ldb, ldc, row begin, row end, col begin, col end, KC, NC, lda,
 # then the row stride of each extra operand
 _DIMS = 12
+_min = emit.smaller
 
 
 def available() -> bool:
     return engine.has_feature("avx512f")
-
-
-def _min(b: ir.IRBuilder, x: Any, y: Any) -> Any:
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 class _Emitter:
@@ -437,6 +434,24 @@ class _Emitter:
                         go(nv, True, b.sub(b.shl(I64(1), left), I64(1)))
 
 
+class RowTiles(_Emitter):
+    """The matmul mode's tiles without an epilogue, for another kernel's loop nest
+    (attention_tiles.py): their functions go into `km`."""
+
+    def __init__(self) -> None:
+        super().__init__("matmul", None, ())
+
+    def block(self, b: ir.IRBuilder, rows: Any, a: Any, lda: Any, bp: Any, ldb: Any, c: Any,
+              ldc: Any, k: Any, n: Any) -> None:
+        """C[:rows, :n] = A[:rows, :k] B[:k, :n] (IR values; rows <= MR; row strides in
+        floats), A and B read where they lie, by tiles of NR columns as the GEMM's driver."""
+        null = ir.Constant(PTR, None)
+        with emit.loop(b, I64(0), n, I64(NR)) as col:
+            self._rows(b, rows, _min(b, I64(NR), b.sub(n, col)),
+                       (a, lda, emit.element(b, bp, col, "float32"), ldb, c, ldc, k, I64(2),
+                        null, null, I64(0), col))
+
+
 def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] = (),
                 prefetch: int = 0, column_tail: int = 0) -> str:
     """The LLVM IR of a mode's kernels (tests read its assembly)."""
@@ -450,26 +465,6 @@ def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
     the model binds (and compiles) its next kernels while LLVM works on this one."""
     key = (mode, expr, kinds, PREFETCH, COLUMN_TAIL)
     return emit.function_later(("gemm", *key), lambda: module_text(*key), "__NAME__gemm", 5)
-
-
-@prepared
-def pack_rows(w: np.ndarray) -> np.ndarray:
-    """W [M, K] as MR-row panels [P, K, MR] (rows past M zero): the conv mode's A."""
-    m, k = w.shape
-    p = -(-m // MR)
-    padded = np.zeros((p * MR, k), np.float32)
-    padded[:m] = w
-    return np.ascontiguousarray(padded.reshape(p, MR, k).transpose(0, 2, 1))
-
-
-@prepared
-def pack_cols(w: np.ndarray) -> np.ndarray:
-    """W [K, N] as NR-column panels [Q, K, NR] (columns past N zero): the matmul mode's B."""
-    k, n = w.shape
-    q = -(-n // NR)
-    padded = np.zeros((k, q * NR), np.float32)
-    padded[:, :n] = w
-    return np.ascontiguousarray(padded.reshape(k, q, NR).transpose(1, 0, 2))
 
 
 class PackedGemm:
@@ -488,10 +483,10 @@ class PackedGemm:
         self.mode, self.kinds = mode, kinds
         if mode == "conv":
             self.m, self.k = w.shape
-            self.packed = pack_rows(w)
+            self.packed = pack_rows(w, MR)
         else:
             self.k, self.n = w.shape
-            self.packed = pack_cols(w)
+            self.packed = pack_cols(w, NR)
         self._gemm = _function(mode, expr, kinds)
 
     @property

@@ -11,27 +11,42 @@ the op's numpy kernel).
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 FLOATS = ("float32", "float64")
 INTS = ("int32", "int64")
 DTYPES = FLOATS + INTS + ("bool",)
+_FLOAT_BITS = struct.Struct("<d")
 
 
 class NotScalar(TypeError):
     """This op (or this dtype of it) has no scalar expression."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Expr:
     """`kind` is an input (`arg`, index in `value`), a constant (`const`), or an operation
-    on `args`; `dtype` a numpy dtype name of DTYPES."""
+    on `args`; `dtype` a numpy dtype name of DTYPES. Equal (and hashed) with float
+    constants told apart by their bits: kernels are memoised by expression, and -0.0 ==
+    0.0 (max(x, -0.0) is not relu), while NaN != NaN (each op its own kernel object)."""
 
     kind: str
     dtype: str
     args: tuple["Expr", ...] = ()
     value: Any = None
+
+    def _identity(self) -> tuple[Any, ...]:
+        v = self.value
+        return (self.kind, self.dtype, self.args,
+                _FLOAT_BITS.pack(v) if type(v) is float else v)
+
+    def __eq__(self, o: object) -> bool:
+        return self is o or (type(o) is Expr and self._identity() == o._identity())
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
 
     # --- arithmetic, numpy style --------------------------------------------------------
     def __add__(self, o: Any) -> "Expr":

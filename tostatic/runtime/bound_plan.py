@@ -22,6 +22,7 @@ import numpy as np
 
 from tostatic.codegen.threads import begin_run, end_run
 from tostatic.runtime.bind_folding import bind_constants
+from tostatic.runtime.conv_chain import FUSED_KIND, fuse_chains
 from tostatic.runtime.kernels import FACTORIES, Bound
 from tostatic.runtime.straight_line import StraightLine
 from tostatic.runtime.views import view_kernel
@@ -31,12 +32,17 @@ COMPILED_FIRST_KINDS = ("depthwise-matvec", "ufunc")
 
 
 class Profile:
-    """Time per op type and kernel kind, summed over the runs (Config.enable_profile)."""
+    """Time per op type and kernel kind, summed over the runs (Config.enable_profile); and
+    per step of a bound plan, so the slowest layers can be named by their shapes."""
+
+    SLOWEST = 12  # steps listed by `table`
 
     def __init__(self) -> None:
         self.seconds: dict[tuple[str, str], float] = defaultdict(float)
         self.calls: dict[tuple[str, str], int] = defaultdict(int)
         self.runs = 0
+        # (plan, step) -> [seconds, calls, op, kind, its shapes]
+        self.steps: dict[tuple[int, int], list[Any]] = {}
 
     @contextlib.contextmanager
     def timing(self, op: str, kind: str) -> Iterator[None]:
@@ -44,6 +50,17 @@ class Profile:
         yield
         self.seconds[(op, kind)] += time.perf_counter() - start
         self.calls[(op, kind)] += 1
+
+    def step(self, key: tuple[int, int], op: str, kind: str, shapes: str,
+             seconds: float) -> None:
+        self.seconds[(op, kind)] += seconds
+        self.calls[(op, kind)] += 1
+        entry = self.steps.get(key)
+        if entry is None:
+            self.steps[key] = [seconds, 1, op, kind, shapes]
+        else:
+            entry[0] += seconds
+            entry[1] += 1
 
     def table(self) -> str:
         total = sum(self.seconds.values()) or 1.0
@@ -53,6 +70,14 @@ class Profile:
             lines.append(f"{op:<24}{kind:<20}{self.calls[(op, kind)] / runs:>10.1f}"
                          f"{s / runs * 1e3:>10.3f}{s / total:>8.1%}")
         lines.append(f"{'total':<44}{'':>10}{total / runs * 1e3:>10.3f}  ({self.runs} runs)")
+        if self.steps:
+            lines.append(f"slowest steps (of {len(self.steps)}):")
+            lines.append(f"{'step':>6}  {'op':<22}{'kernel':<20}{'ms/call':>10}{'share':>8}"
+                         f"  shapes (first input -> output)")
+            slowest = sorted(self.steps.items(), key=lambda kv: -kv[1][0])[:self.SLOWEST]
+            for (_, k), (s, calls, op, kind, shapes) in slowest:
+                lines.append(f"{k:>6}  {op:<22}{kind:<20}{s / calls * 1e3:>10.3f}"
+                             f"{s / total:>8.1%}  {shapes}")
         return "\n".join(lines)
 
 
@@ -130,18 +155,27 @@ class BoundPlan:
                 chosen.append(("view", view))
                 continue
             chosen.append(("bound", bound) if bound is not None else ("numpy", _eager(kernel)))
+        # an expand 1x1 read only by a depthwise: one step, band by band (conv_chain.py)
+        steps = list(body.steps)
+        fuse_chains(body.ops, steps, chosen, record, body.outputs, Bound)
+        last_use = [-1] * body.num_slots
+        for k, (_, ins, _) in enumerate(steps):
+            for i in ins:
+                last_use[i] = k
+        for i in body.outputs:
+            last_use[i] = n_steps
         # each op's kernel kind (a warm start records which need their op: "compiled")
         self.kinds = [what.kind if how == "bound" else how for how, what in chosen]
         # which buffers each value may alias, and the last step any of them is read
         refs: list[frozenset[int]] = [frozenset()] * body.num_slots
         end: dict[int, int] = {}
         for k, (how, _) in enumerate(chosen):
-            _, ins, outs = body.steps[k]
+            _, ins, outs = steps[k]
             if how == "bound":
                 refs[outs[0]] = frozenset((outs[0],))
                 end[outs[0]] = k
-            elif how == "folded":
-                continue  # a constant: no buffer
+            elif how in ("folded", FUSED_KIND):
+                continue  # a constant, or computed inside its reader's step: no buffer
             else:
                 shared = frozenset().union(*(refs[i] for i in ins)) if ins else frozenset()
                 for o in outs:
@@ -161,7 +195,7 @@ class BoundPlan:
         outs_of: dict[int, np.ndarray] = {}
         for k, (how, what) in enumerate(chosen):
             if how == "bound":
-                o = body.steps[k][2][0]
+                o = steps[k][2][0]
                 sample = record[o]
                 raw = _take(free, sample.nbytes)
                 outs_of[k] = raw[:sample.nbytes].view(sample.dtype).reshape(sample.shape)
@@ -174,14 +208,15 @@ class BoundPlan:
         arenas = {name: np.empty(size, np.uint8) for name, size in scratch_size.items()}
         self.steps: list[tuple[Callable[..., Any], list[int], list[int]]] = []
         # slots holding the same array every run: weights, folded values, planned buffers
-        fixed = set(const) | {body.steps[k][2][0] for k in outs_of}
+        fixed = set(const) | {steps[k][2][0] for k in outs_of}
         self.labels: list[tuple[str, str]] = []
+        self.shapes: list[str] = []  # each step's first input and output, for the profile
         self.at_bind: list[tuple[str, str]] = []  # (op, how) of the steps done at bind
         line = StraightLine(body.num_inputs, body.outputs)
         for k, (how, what) in enumerate(chosen):
-            _, ins, outs = body.steps[k]
-            if how == "folded":
-                self.at_bind.append((body.ops[k].name, "folded"))
+            _, ins, outs = steps[k]
+            if how in ("folded", FUSED_KIND):
+                self.at_bind.append((body.ops[k].name, how))
                 continue
             if how == "view" and all(i in fixed for i in ins):
                 # a view of a planned buffer (or a weight) is the same view every run:
@@ -202,10 +237,12 @@ class BoundPlan:
                 run = what.bind(views)
                 self.steps.append((functools.partial(run, out=outs_of[k]), ins, []))
                 self.labels.append((body.ops[k].name, what.kind))
-                line.into_buffer(run, ins, body.steps[k][2][0], outs_of[k])
+                self.shapes.append(_shapes(record, ins, outs_of[k]))
+                line.into_buffer(run, ins, steps[k][2][0], outs_of[k])
             else:
                 self.steps.append((what, ins, outs))
                 self.labels.append((body.ops[k].name, how))
+                self.shapes.append(_shapes(record, ins, record[outs[0]] if outs else None))
                 line.returning(what, ins, outs)
         for i, value in enumerate(self.env[body.num_inputs:], body.num_inputs):
             if value is not None:  # weights, values folded or views made at bind, buffers
@@ -250,13 +287,22 @@ class BoundPlan:
     def _profiled_steps(self, profile: Profile) -> list:
         env = self.env
         profile.runs += 1
-        for (fn, ins, outs), (op, kind) in zip(self.steps, self.labels):
-            with profile.timing(op, kind):
-                r = fn(*[env[i] for i in ins])
+        clock = time.perf_counter
+        for k, ((fn, ins, outs), (op, kind)) in enumerate(zip(self.steps, self.labels)):
+            start = clock()
+            r = fn(*[env[i] for i in ins])
+            profile.step((id(self), k), op, kind, self.shapes[k], clock() - start)
             if outs:
                 for i, v in zip(outs, r):
                     env[i] = v
         return [np.array(env[i], copy=True) for i in self.outputs]
+
+
+def _shapes(record: Sequence[Any], ins: Sequence[int], out: Any) -> str:
+    """'[1, 64, 56, 56] -> [1, 128, 28, 28]': a step's first input and its output."""
+    def shape(v: Any) -> str:
+        return str(list(v.shape)) if hasattr(v, "shape") else "?"
+    return f"{shape(record[ins[0]]) if ins else ''} -> {shape(out)}"
 
 
 def _take(free: list[np.ndarray], nbytes: int) -> np.ndarray:

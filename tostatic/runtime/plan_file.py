@@ -3,7 +3,7 @@
 
 A header (magic, the index's length and CRC-32), the index (one entry a call: its key and
 its arrays' offsets, shapes, dtypes and CRC-32s), then the arrays, 64-byte aligned, mapped
-read-only. Written whole (temp file + rename, never in place); opened, every array is
+read-only. Written whole (temp file + fsync + rename, never in place); opened, every array is
 checked before use unless this very file (device, inode, size, mtime) passed every check
 once (`checked_mark`). Eviction by mtime (`used` sets it), bounded by count and bytes. No
 pickle.
@@ -184,7 +184,9 @@ def checked_mark(path: Path, st: os.stat_result) -> Path:
     250 MB at ~6.5 GB/s, the most of it waited for). A plan file is only ever replaced
     whole (temp file + rename: another inode), and one changed in place has another mtime
     (unless changed within the file system clock's tick of its last use: tostatic never
-    writes one in place)."""
+    writes one in place). Its data reached the disk before it was renamed (`write`): a
+    crash cannot leave a file of the marked size and mtime holding what was never written
+    (a zero-filled one), which the mark would pass unread."""
     text = "\n".join([MAGIC.decode().strip(), "checked", os.path.abspath(path),
                       f"{st.st_dev},{st.st_ino},{st.st_size},{st.st_mtime_ns}"])
     return path.parent.parent / "verified" / hashlib.sha256(text.encode()).hexdigest()[:40]
@@ -274,8 +276,11 @@ def _aligned(n: int) -> int:
 
 
 def write(path: Path, results: list[tuple[str, Any]]) -> None:
-    """The file for these calls' (key, result), written whole under a temporary name and
-    renamed: a reader sees the old file or the new one, never part of one."""
+    """The file for these calls' (key, result), written whole under a temporary name, on
+    the disk, and renamed: a reader sees the old file or the new one, never part of one,
+    and after a crash a file with its name holds what was written (a checked mark trusts
+    it unread: checked_mark). The fsync: ~80-90 ms of ResNet-50's first-ever start (its
+    plan file and warm record, 250 MB), of 6-7 s; nothing on a warm start."""
     entries, blobs = [], []
     offset = 0  # relative to the data start, fixed once the index's length is known
     for key, result in results:
@@ -315,6 +320,8 @@ def write(path: Path, results: list[tuple[str, Any]]) -> None:
                 f.seek(start + rel)
                 f.write(a.reshape(-1).view(np.uint8))
             f.truncate(start + offset)
+            f.flush()
+            os.fsync(f.fileno())  # (on the disk before it has its name: checked_mark)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

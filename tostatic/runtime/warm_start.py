@@ -16,7 +16,10 @@ one sets: weights copied in with the old size and mtime are seen), tostatic's co
 A predictor built from one runs its recorded input signature through the rebuilt plan; any
 other input (another shape or dtype, a feed not a numpy array, a bad feed) loads the model
 as without it, then, and runs it there, as do attributes a record does not hold (`module`,
-`program`...). A record that is
+`program`...): from the files this predictor was made from (a hash of the model file, the
+params file's identity), as Paddle's predictor reads its files once, at creation; if either
+changed since, that load raises an error naming the file rather than run another model.
+A record that is
 missing, damaged, truncated or does not rebuild the same plan (each step's kernel kind is
 checked against the record) is never used: the full load runs and writes it anew. Only plans
 whose compiled steps are elementwise kernels are recorded (runtime/warm_kernels.py: the
@@ -49,12 +52,9 @@ KEPT = 8  # records kept (each holds its model's weights), the least recently us
 KEPT_BYTES = 2 << 30  # and no more bytes of them than this (ResNet-50's is 102 MB)
 
 
-def record_path(model_file: str, params_file: str | None, optimize: bool,
-                directory: Path | None = None) -> Path | None:
-    """Where the record of these files, code, settings, CPU and threads is; None with the
-    plan cache off or a file unreadable."""
-    if not plan_cache.enabled():
-        return None
+def files_state(model_file: str, params_file: str | None) -> tuple[str, str] | None:
+    """What a record is found by in the files: a hash of the model file's bytes, and the
+    params file's path, size, mtime_ns, inode and ctime_ns; None with a file unreadable."""
     try:
         with open(model_file, "rb") as f:
             program = hashlib.sha256(f.read()).hexdigest()
@@ -67,10 +67,24 @@ def record_path(model_file: str, params_file: str | None, optimize: bool,
                       f"{st.st_ino},{st.st_ctime_ns}")
     except OSError:
         return None
+    return program, params
+
+
+def record_path(model_file: str, params_file: str | None, optimize: bool,
+                directory: Path | None = None,
+                state: tuple[str, str] | None = None) -> Path | None:
+    """Where the record of these files (`state`: their files_state, read here if not
+    given), code, settings, CPU and threads is; None with the plan cache off or a file
+    unreadable."""
+    if not plan_cache.enabled():
+        return None
+    state = state or files_state(model_file, params_file)
+    if state is None:
+        return None
     from tostatic.codegen import engine  # noqa: PLC0415 (llvmlite: the kernels need it anyway)
 
     h = engine.host()
-    text = "\n".join([FORMAT, program, params, str(optimize), plan_cache.code_digest(),
+    text = "\n".join([FORMAT, *state, str(optimize), plan_cache.code_digest(),
                       h["cpu"], h["features"], h["triple"], str(num_threads()),
                       repr(plan_cache.settings()), np.__version__])
     return (directory or cache_dir() / "warm") / (
@@ -186,9 +200,11 @@ class WarmModel:
     made when first needed (`full`)."""
 
     def __init__(self, path: Path, meta: dict[str, Any], entries: list[Any], memory: Any,
-                 model_file: str, load_full: Callable[[], Any]):
+                 model_file: str, load_full: Callable[[], Any],
+                 files: tuple[str | None, tuple[str, str]]):
         self._path, self._meta, self._entries, self._memory = path, meta, entries, memory
         self._load_full = load_full
+        self._params_file, self._files = files  # (the params file; files_state at creation)
         self.source = model_file
         self.feed_names = list(meta["feed_names"])
         self.fetch_names = list(meta["fetch_names"])
@@ -218,7 +234,9 @@ class WarmModel:
         """The model loaded as without a record (once)."""
         with self._lock:
             if self._full is None:
+                self._same_files()
                 full = self._load_full()
+                self._same_files()  # (not changed while the load read them either)
                 full.warm_record = self._path
                 # a process's first binding writes the caches: this one was, if it ran
                 full._bound_before = self._bound is not None
@@ -227,6 +245,19 @@ class WarmModel:
                 self._full = full
                 self._entries = self._memory = None
             return self._full
+
+    def _same_files(self) -> None:
+        """The full load reads the files now: they must be those this predictor was made
+        from (what found its record), or it would run another model than the one it ran
+        so far. Paddle's predictor reads its files once, at creation; a predictor made
+        before the files changed raises (a new one loads the new files)."""
+        now = files_state(self.source, self._params_file) or ("", "")
+        for i, name in enumerate((self.source, self._params_file)):
+            if now[i] != self._files[i]:
+                raise ExecutionError(
+                    f"{name}: changed (or removed) since this predictor was created from it; "
+                    f"it cannot load the model again to run this input (create a new "
+                    f"predictor for the new files)")
 
     def _matching(self, feeds: Any) -> list[np.ndarray] | None:
         if type(feeds) not in (list, tuple) or len(feeds) != len(self._signature):
@@ -320,7 +351,8 @@ def open_model(model_file: str, params_file: str | None, optimize: bool,
     path (where a full load writes it), None with the plan cache off. `load_full()` loads
     the model as without a record (a LoadedModel), when the record cannot serve."""
     threads.apply_environment()
-    path = record_path(model_file, params_file, optimize)
+    state = files_state(model_file, params_file)
+    path = record_path(model_file, params_file, optimize, state=state) if state else None
     if path is None or not path.exists():
         return None, path
     try:
@@ -329,6 +361,7 @@ def open_model(model_file: str, params_file: str | None, optimize: bool,
         meta = json.loads(head[0]["key"]) if head is not None else None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             return None, path
-        return WarmModel(path, meta, entries, memory, model_file, load_full), path
+        return WarmModel(path, meta, entries, memory, model_file, load_full,
+                         (params_file, state)), path
     except Exception:  # noqa: BLE001 - a damaged or foreign record: the full load rewrites it
         return None, path
