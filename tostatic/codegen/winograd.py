@@ -167,8 +167,8 @@ def _input_module(m: int, dtype: str, packed: int = 0, pad: int = 0,
     with emit.loop(b, first, end) as p:
         n_i, c_i = b.sdiv(p, c), b.srem(p, c)
         if ahead:
-            _prefetch_positions(km, b, v, stride, b.add(b.mul(b.add(c_i, i64(ahead)), t),
-                                                        b.mul(n_i, b.mul(th, tw))), alpha * alpha, 1)
+            later = b.add(b.mul(b.add(c_i, i64(ahead)), t), b.mul(n_i, b.mul(th, tw)))
+            _prefetch_positions(km, b, v, stride, later, alpha * alpha, 1)
         plane = emit.element(b, x, b.mul(p, b.mul(h, w)), dtype)
         if vectors is not None and packed:  # (TW == packed)
             _packed_input_rows(b, vectors, plane, dd, (h, w, pt, pl, th, tw), packed)
@@ -262,8 +262,8 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
     with emit.loop(b, first, end) as p:
         n_i, co = b.sdiv(p, co_n), b.srem(p, co_n)
         if ahead:
-            _prefetch_positions(km, b, mm, stride, b.add(b.mul(b.add(co, i64(ahead)), t),
-                                                          b.mul(n_i, per)), alpha * alpha, 0)
+            later = b.add(b.mul(b.add(co, i64(ahead)), t), b.mul(n_i, per))
+            _prefetch_positions(km, b, mm, stride, later, alpha * alpha, 0)
         plane_bias = {k: emit.load(b, ptrs[k], co, dtype)
                       for k, leaf in enumerate(leaves) if leaf == "bias"}
         t0 = b.mul(n_i, per)

@@ -3,12 +3,14 @@ batch 1, 512 x 7 x 7 at F(2x2) and 256 x 14 x 14 at F(4x4)), its vectors along t
 channels: M[p] = U[p] @ V[p] as codegen/winograd_gemm.py's, U packed [p, C_out / 32, C_in, 32].
 
 With a single vector of tiles, winograd_gemm's register block (R = 16 output channels, one
-vector of 16 tiles) takes 16 broadcasts of U and one vector of V for 16 FMAs: the two loads
-a cycle this core issues to its vector units, not its two FMAs, bound it (~90% of the FMA
-rate, 0.60 ms of ResNet-18's 0.65 ms 512 x 7 x 7 layers). Here a block is 32 output
-channels (two vectors of U) by up to 8 tiles (broadcasts of V): 8 broadcasts and 2 vectors
-for 16 FMAs. Tiles 9..16 take a second pass over the block's U (64 KiB at C_in = 512: from
-L2); each block's registers are transposed (shuffles) into M's rows [C_out, T] at its end.
+vector of 16 tiles) takes 16 broadcasts of U and one vector of V for 16 FMAs: its loads,
+not the FMAs, bound it (that mix at 236 GFLOP/s with everything in L1, this one at 265, the
+FMAs alone ~270; the GEMM ran at 207-217 whether U came from DRAM or L2: 0.60 ms of
+ResNet-18's 0.65 ms 512 x 7 x 7 layers, where a pure stream of U takes 0.50). Here a block
+is 32 output channels (two vectors of U) by up to 8 tiles (broadcasts of V): 8 broadcasts
+and 2 vectors for 16 FMAs. Tiles 9..16 take a second pass over the block's U (64 KiB at
+C_in = 512: from L2); each block's registers are transposed (shuffles) into M's rows
+[C_out, T] at its end.
 
 U streams from DRAM at batch 1 (16.8 MB at 512 channels, the model's other weights in
 between). Each pass prefetches its share of the next block's U (lines spread evenly over
