@@ -28,9 +28,6 @@ from tostatic.codegen.emit import I32, I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 
 _FUNCS: dict[tuple[Any, ...], Any] = {}
-# expression nodes emitted on whole vectors; any other makes the epilogue go lane by lane
-_VECTOR_KINDS = {"arg", "const", "add", "sub", "mul", "div", "neg", "max", "min", "select",
-                 "lt", "le", "gt", "ge", "eq", "ne"}
 # dims argument: [N, C, H, W, M, OH, OW, pad_top, pad_left, first plane, end plane, RS, HP]
 _DIMS = 13
 # a tap multiply-add costs about an eighth of an element of an elementwise kernel (18 per ns on
@@ -40,40 +37,6 @@ MACS_PER_ELEMENT = 8
 
 def lanes(dtype: str) -> int:
     return max(1, engine.vector_width_bits() // (8 * np.dtype(dtype).itemsize))
-
-
-def _splat(b: ir.IRBuilder, s: Any, n: int) -> Any:
-    vt = ir.VectorType(s.type, n)
-    v = b.insert_element(ir.Constant(vt, ir.Undefined), s, I32(0))
-    return b.shuffle_vector(v, ir.Constant(vt, ir.Undefined), ir.Constant(
-        ir.VectorType(I32, n), [0] * n))
-
-
-def _vector_expr(b: ir.IRBuilder, expr: se.Expr, leaf: Any, n: int) -> Any:
-    """`expr` on vectors of n lanes; nodes without vector code go lane by lane (LLVM's SLP
-    vectoriser joins the lanes where it can)."""
-    nodes = list(expr.nodes())
-    if all(e.kind in _VECTOR_KINDS for e in nodes):
-        values: dict[se.Expr, Any] = {}
-        for e in nodes:
-            if e.kind == "arg":
-                values[e] = leaf(e.value)
-            elif e.kind == "const":
-                values[e] = _splat(b, emit.constant(e.dtype, e.value), n)
-            else:
-                values[e] = emit._emit_node(b, e, [values[x] for x in e.args])
-        return values[expr]
-    leaves: dict[int, Any] = {}
-    out = None
-    for lane in range(n):
-        def lane_leaf(k: int, lane: int = lane) -> Any:
-            if k not in leaves:
-                leaves[k] = leaf(k)
-            return b.extract_element(leaves[k], I32(lane))
-        s = emit.emit_expr(b, expr, lane_leaf)
-        out = b.insert_element(out if out is not None else ir.Constant(
-            ir.VectorType(s.type, n), ir.Undefined), s, I32(lane))
-    return out
 
 
 def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
@@ -133,9 +96,9 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
             co = b.srem(co_all, b.mul(c, m))
             op = emit.element(b, out, b.mul(co_all, ohw), dtype)
             wp = emit.element(b, w, b.mul(co, emit.i64(kh * kw)), dtype)
-            weights = [_splat(b, emit.load(b, wp, emit.i64(i), dtype), n)
+            weights = [emit.splat(b, emit.load(b, wp, emit.i64(i), dtype), n)
                        for i in range(kh * kw)]
-            consts = {e: _splat(b, emit.load(b, extras[e - 1], co, dtype), n)
+            consts = {e: emit.splat(b, emit.load(b, extras[e - 1], co, dtype), n)
                       for e, kind in enumerate(kinds, 1) if kind == "bias"}
             with emit.loop(b, 0, oh) as r:
                 orow = emit.element(b, op, b.mul(r, ow), dtype)
@@ -165,14 +128,14 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
                         if mask is None:
                             return vload(rp)
                         return b.call(load_fn, [rp, I32(size), mask, ir.Constant(vt, None)])
-                    return _vector_expr(b, expr, leaf, n)
+                    return emit.vector_expr(b, expr, leaf, n)
                 full = b.sub(ow, emit.i64(n - 1))
                 with emit.loop(b, 0, full, n) as q:
                     b.store(vector(q, None), emit.element(b, orow, q, dtype), align=size)
                 q = b.mul(b.sdiv(ow, emit.i64(n)), emit.i64(n))
                 with b.if_then(b.icmp_signed("<", q, ow)):
                     left = b.sub(ow, q)
-                    mask = b.icmp_signed("<", lane_ids, _splat(b, left, n))
+                    mask = b.icmp_signed("<", lane_ids, emit.splat(b, left, n))
                     b.call(store_fn, [vector(q, mask), emit.element(b, orow, q, dtype),
                                       I32(size), mask])
     b.ret_void()

@@ -23,7 +23,7 @@ from llvmlite import ir
 
 from tostatic.codegen import emit, threads
 from tostatic.codegen.calls import CallCache, PreparedKernel
-from tostatic.codegen.depthwise import MACS_PER_ELEMENT, _splat, _vector_expr, lanes
+from tostatic.codegen.depthwise import MACS_PER_ELEMENT, lanes
 from tostatic.codegen.emit import I32, I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 
@@ -125,14 +125,14 @@ def _module(dtype: str, ksize: tuple[int, int], strides: tuple[int, int],
                             return vload(emit.element(
                                 b, extras[e - 1], b.add(b.mul(row, b.mul(ow, c)), at), dtype),
                                 mask)
-                        acc = _vector_expr(b, expr, leaf, n)
+                        acc = emit.vector_expr(b, expr, leaf, n)
                     vstore(acc, emit.element(b, orow, at, dtype), mask)
 
             with emit.loop(b, c0, b.sub(c1, emit.i64(n - 1)), n) as cb:
                 channels(cb, None)
             cb = b.add(c0, b.mul(b.sdiv(b.sub(c1, c0), emit.i64(n)), emit.i64(n)))
             with b.if_then(b.icmp_signed("<", cb, c1)):
-                channels(cb, b.icmp_signed("<", lane_ids, _splat(b, b.sub(c1, cb), n)))
+                channels(cb, b.icmp_signed("<", lane_ids, emit.splat(b, b.sub(c1, cb), n)))
 
         # columns [lo, hi) have every tap inside the image: no selects, UNROLL at a time
         with emit.loop(b, 0, lo) as q:

@@ -21,7 +21,7 @@ from llvmlite import ir
 
 from tostatic.codegen import emit, threads
 from tostatic.codegen.calls import CallCache
-from tostatic.codegen.depthwise import _splat, _vector_expr, lanes
+from tostatic.codegen.depthwise import lanes
 from tostatic.codegen.emit import I32, I64, PTR, VALUE_TYPES
 from tostatic.ir import scalar_expr as se
 
@@ -92,7 +92,7 @@ def _module(dtype: str, cin: int, cout: int, ksize: tuple[int, int],
                         step = b.select(ok, s_c, emit.i64(0))
                         for ci in range(cin):
                             v = emit.load(b, p, b.mul(step, emit.i64(ci)), dtype)
-                            s = _splat(b, v, n)
+                            s = emit.splat(b, v, n)
                             k = (i * kw + j) * cin + ci
                             for vi in range(nv):
                                 wv = b.load(emit.element(b, w, emit.i64((k * nv + vi) * n),
@@ -113,7 +113,7 @@ def _module(dtype: str, cin: int, cout: int, ksize: tuple[int, int],
                                                           dtype), mask)
                             return vload(emit.element(b, extras[e - 1], b.add(
                                 b.mul(row, b.mul(ow, emit.i64(cout))), at), dtype), mask)
-                        value = _vector_expr(b, expr, leaf, n)
+                        value = emit.vector_expr(b, expr, leaf, n)
                     p = emit.element(b, orow, at, dtype)
                     if mask is None:
                         b.store(value, p, align=size)

@@ -336,3 +336,43 @@ def emit_expr(b: ir.IRBuilder, expr: se.Expr, leaf: Callable[[int], Any]) -> Any
         else:
             values[e] = _emit_node(b, e, [values[x] for x in e.args])
     return values[expr]
+
+
+# expression nodes emitted on whole vectors; any other makes the epilogue go lane by lane
+VECTOR_KINDS = {"arg", "const", "add", "sub", "mul", "div", "neg", "max", "min", "select",
+                "lt", "le", "gt", "ge", "eq", "ne"}
+
+
+def splat(b: ir.IRBuilder, s: Any, n: int) -> Any:
+    """`s` in all n lanes of a vector."""
+    vt = ir.VectorType(s.type, n)
+    v = b.insert_element(ir.Constant(vt, ir.Undefined), s, I32(0))
+    return b.shuffle_vector(v, ir.Constant(vt, ir.Undefined), ir.Constant(
+        ir.VectorType(I32, n), [0] * n))
+
+
+def vector_expr(b: ir.IRBuilder, expr: se.Expr, leaf: Any, n: int) -> Any:
+    """`expr` on vectors of n lanes; nodes without vector code go lane by lane (LLVM's SLP
+    vectoriser joins the lanes where it can)."""
+    nodes = list(expr.nodes())
+    if all(e.kind in VECTOR_KINDS for e in nodes):
+        values: dict[se.Expr, Any] = {}
+        for e in nodes:
+            if e.kind == "arg":
+                values[e] = leaf(e.value)
+            elif e.kind == "const":
+                values[e] = splat(b, constant(e.dtype, e.value), n)
+            else:
+                values[e] = _emit_node(b, e, [values[x] for x in e.args])
+        return values[expr]
+    leaves: dict[int, Any] = {}
+    out = None
+    for lane in range(n):
+        def lane_leaf(k: int, lane: int = lane) -> Any:
+            if k not in leaves:
+                leaves[k] = leaf(k)
+            return b.extract_element(leaves[k], I32(lane))
+        s = emit_expr(b, expr, lane_leaf)
+        out = b.insert_element(out if out is not None else ir.Constant(
+            ir.VectorType(s.type, n), ir.Undefined), s, I32(lane))
+    return out

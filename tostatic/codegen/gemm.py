@@ -37,7 +37,6 @@ import numpy as np
 from llvmlite import ir
 
 from tostatic.codegen import emit, engine, threads
-from tostatic.codegen.depthwise import _VECTOR_KINDS, _splat, _vector_expr
 from tostatic.codegen.emit import F32, I1, I32, I64, PTR
 from tostatic.codegen.gemm_pack import pack_cols, pack_rows  # (the weight's layouts)
 from tostatic.ir import scalar_expr as se
@@ -87,7 +86,7 @@ class _Emitter:
         self.mode, self.expr, self.kinds, self.prefetch = mode, expr, kinds, prefetch
         self.column_tail = column_tail
         self.in_registers = expr is not None and all(
-            e.kind in _VECTOR_KINDS for e in expr.nodes())
+            e.kind in emit.VECTOR_KINDS for e in expr.nodes())
         self.km = emit.KernelModule()
         m = self.km.module
         self.fma = ir.Function(m, ir.FunctionType(VT, [VT] * 3), "llvm.fma.v16f32")
@@ -172,7 +171,8 @@ class _Emitter:
                   for v in range(nv)]
             for r in range(m):
                 at = b.add(b.mul(k, I64(MR)), I64(r)) if self.mode == "conv" else k
-                s = _splat(b, b.load(b.gep(arows[r], [at], source_etype=F32), typ=F32), LANES)
+                a_rk = b.load(b.gep(arows[r], [at], source_etype=F32), typ=F32)
+                s = emit.splat(b, a_rk, LANES)
                 for v in range(nv):
                     b.store(b.call(self.fma, [s, bv[v], b.load(acc[r][v], typ=VT)]), acc[r][v])
         whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets)) if sets > 1 else kc
@@ -227,10 +227,11 @@ class _Emitter:
                         return acc
                     ptr, ld = extras[i - 1]
                     if self.kinds[i - 1] == "bias" and self.mode == "conv":
-                        return _splat(b, emit.load(b, ptr, grow, "float32"), LANES)
+                        return emit.splat(b, emit.load(b, ptr, grow, "float32"), LANES)
                     at = gcol if self.kinds[i - 1] == "bias" else b.add(b.mul(grow, ld), gcol)
                     return self._vload(b, b.gep(ptr, [at], source_etype=F32), vmask(v))
-                self._vstore(b, _vector_expr(b, self.expr, leaf, LANES), cptr(r, v), vmask(v))
+                value = emit.vector_expr(b, self.expr, leaf, LANES)
+                self._vstore(b, value, cptr(r, v), vmask(v))
 
     def _tile_epilogue(self) -> ir.Function:
         """void t(c, ldc, m, n, extras, lde, row, col): the epilogue over a finished tile,
@@ -366,7 +367,7 @@ class _Emitter:
             av = self._vload(b, b.gep(a, [b.mul(k, I64(MR))], source_etype=F32), rows)
             bk = b.gep(bp, [b.mul(k, ldb)], source_etype=F32)
             for j in range(width):
-                s = _splat(b, emit.load(b, bk, I64(j), "float32"), LANES)
+                s = emit.splat(b, emit.load(b, bk, I64(j), "float32"), LANES)
                 b.store(b.call(self.fma, [av, s, b.load(acc[j], typ=VT)]), acc[j])
         whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets)) if sets > 1 else kc
         with emit.loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:

@@ -40,7 +40,6 @@ from tostatic.codegen import emit
 from tostatic.codegen.emit import I64, PTR
 from tostatic.codegen.prepared import prepared  # (plan cache: runtime/plan_cache.py)
 from tostatic.codegen import winograd_rows
-from tostatic.codegen.depthwise import _splat, _vector_expr
 from tostatic.codegen.winograd_rows import RowVectors, tile_rows_a_vector
 from tostatic.ir import scalar_expr as se
 
@@ -307,10 +306,10 @@ def _output_module(m: int, dtype: str, expr: se.Expr, leaves: Sequence[str],
                     return value
                 k = i - 1
                 if k in plane_bias:
-                    return _splat(b, plane_bias[k], 16)
+                    return emit.splat(b, plane_bias[k], 16)
                 return b.call(vectors.masked_load, [emit.element(b, ptrs[k], row_at, dtype),
                                                     emit.I32(4), mask, vectors.zero])
-            b.call(vectors.store, [_vector_expr(b, expr, leaf, 16),
+            b.call(vectors.store, [emit.vector_expr(b, expr, leaf, 16),
                                    emit.element(b, out, row_at, dtype), emit.I32(4), mask])
         if vectors is not None and packed:  # (TW == packed: k tile rows a step)
             k = tile_rows_a_vector(packed, m)
