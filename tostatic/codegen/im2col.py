@@ -158,13 +158,18 @@ def _unpadded_module(dtype: str, kh: int, kw: int, sh: int, sw: int, dh: int,
                                          for k in range(sw)]
                                 b.store(parts[0] if sw == 1 else
                                         b.shuffle_vector(*parts, evens), dst_q, align=4)
-                            with otherwise:
+                            with otherwise:  # (each load plain where inside the row)
                                 parts = []
                                 for k in range(sw):
-                                    cols_k = b.add(splat(b.add(at, i64(k * lanes))), index)
-                                    parts.append(b.call(load, [
-                                        emit.element(b, src, b.add(at, i64(k * lanes)), dtype),
-                                        emit.I32(4), b.icmp_unsigned("<", cols_k, rows), zero]))
+                                    start = b.add(at, i64(k * lanes))
+                                    cols_k = b.add(splat(start), index)
+                                    parts.append(emit.plain_or_masked_load(
+                                        b, emit.element(b, src, start, dtype), vec, b.and_(
+                                            inside, b.and_(
+                                                b.icmp_signed(">=", start, i64(0)),
+                                                b.icmp_signed("<=", b.add(start, i64(lanes)),
+                                                              wd))),
+                                        load, b.icmp_unsigned("<", cols_k, rows), zero))
                                 v = parts[0] if sw == 1 else b.shuffle_vector(*parts, evens)
                                 b.call(store, [v, dst_q, emit.I32(4), b.icmp_signed(
                                     "<", b.add(splat(q), index), count)])

@@ -132,12 +132,16 @@ def _rows_module(dtype: str, kw: int) -> emit.KernelModule:
                 c0 = b.sub(b.mul(q, i64(2)), pl)
                 masks = [b.icmp_unsigned("<", b.add(splat(b.add(c0, i64(k * n))), lanes), width)
                          for k in range(3)]
+                # (a vector inside the row: a plain load, emit.plain_or_masked_load)
+                plain = [b.and_(b.icmp_signed(">=", b.add(c0, i64(k * n)), i64(0)),
+                                b.icmp_signed("<=", b.add(c0, i64((k + 1) * n)), wd))
+                         for k in range(3)]
                 accs = [emit.alloca(b, vec, fill) for _ in range(3)]
                 with emit.loop(b, hs, he) as i:
                     xrow = emit.element(b, xp, b.add(b.mul(i, wd), c0), dtype)
-                    for k, (mask, slot) in enumerate(zip(masks, accs)):
-                        v = b.call(mload, [emit.element(b, xrow, i64(k * n), dtype),
-                                           emit.I32(4), mask, fill])
+                    for k, (mask, inside, slot) in enumerate(zip(masks, plain, accs)):
+                        at = emit.element(b, xrow, i64(k * n), dtype)
+                        v = emit.plain_or_masked_load(b, at, vec, inside, mload, mask, fill)
                         b.store(combine(b.load(slot), v), slot)
                 va, vb, vc = (b.load(slot) for slot in accs)
                 # tap 2s + e (e = 0, 1), lane l: column c0 + 2(l + s) + e, the (l + s)-th of

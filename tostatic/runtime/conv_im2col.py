@@ -50,13 +50,15 @@ ROW_PARTS_PER_THREAD = 2
 # thread it was ResNet-50's largest 2-thread loss (a 3x3 stride-2 layer at 28x28 x 256:
 # 1.33 ms on one thread, 0.81 on two)
 PLANE_PARTS_PER_THREAD = 4
-# a padded float32 convolution of stride 1 or 2 along rows, with output rows of at least this
-# many columns, reads its input in place (codegen/im2col.py `_unpadded_module`: the padding
-# read as masked-off lanes) instead of a zero-bordered copy. In a model (batch 1, one
-# thread, interleaved medians): ResNet-50's stem 1.43 -> 1.38 ms, its 3x3 stride-2 layer at
-# 56x56x128 1.32 -> 1.20; ResNet-18's stem 1.46 -> 1.41, 3x3 stride-2 at 56x56x64 0.68 ->
-# 0.67. Narrower rows (14 and 7 outputs) lost to the masks as much as the copy cost (0.074
-# -> 0.078 ms, 0.063 -> 0.068 at 28x28x256 and 14x14x512). False: the copy, for A/B runs
+# at batch 1, a padded float32 convolution of stride 1 or 2 along rows, with output rows of
+# at least this many columns, reads its input in place (codegen/im2col.py
+# `_unpadded_module`: the padding read as masked-off lanes) instead of a zero-bordered copy.
+# In a model (one thread, interleaved medians): ResNet-50's stem 1.43 -> 1.38 ms, its 3x3
+# stride-2 layer at 56x56x128 1.32 -> 1.20; ResNet-18's stem 1.43 -> 1.36, its 3x3 stride-2
+# layer at 56x56x64 0.72 -> 0.63. Narrower rows (14 and 7 outputs) lost to the masks as much
+# as the copy cost (0.074 -> 0.078 ms, 0.063 -> 0.068 at 28x28x256 and 14x14x512); at batch
+# 8 the input comes from L3 / memory, where the border's masked loads run at half speed and
+# the copy's stream won (ResNet-18 at 56x56x64: 4.83 -> 5.43 ms). False: the copy, for A/B
 UNPADDED = True
 UNPADDED_MIN_COLUMNS = 28
 
@@ -83,8 +85,9 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     # no padding, and the stride-2 loads' extra float still inside each row: read x itself
     direct = (pt, pl, hp, wp) == (0, 0, h, wd) and \
         (sw != 2 or (ow - 1) * 2 + (kw - 1) * dw + 1 < wd)
-    unpadded = UNPADDED and not direct and x.dtype == np.float32 and sw in (1, 2) and \
-        ow >= UNPADDED_MIN_COLUMNS and 4 * (wd + ow + pl + (kw - 1) * dw) + 64 < 2**31
+    unpadded = UNPADDED and n == 1 and not direct and x.dtype == np.float32 and \
+        sw in (1, 2) and ow >= UNPADDED_MIN_COLUMNS and \
+        4 * (wd + ow + pl + (kw - 1) * dw) + 64 < 2**31
     direct = direct or unpadded
     k = c * kh * kw
     packed = np.ascontiguousarray(w.reshape(cout, k))
