@@ -42,9 +42,11 @@ def run(x, w, stride, pad, epilogue, rng):
                                                         ("bias", "add", "relu"),
                                                         ("bias", "gelu"),
                                                         ("add", "hardswish", "swish")]),
-       seed=st.integers(0, 2**16))
+       seed=st.integers(0, 2**16), unpadded=st.booleans())
 def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stride, pad,
-                                                         epilogue, seed):
+                                                         epilogue, seed, unpadded):
+    """unpadded: a padded input read in place by the unpadded im2col kernel at batch 1, at
+    any width."""
     if hw + 2 * pad < k or (k == 1 and stride == 1 and pad == 0):  # (1x1 s1: packed GEMM)
         return
     rng = np.random.default_rng(seed)
@@ -56,6 +58,7 @@ def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stri
         mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS", 0)
         mp.setattr(conv_im2col, "MIN_SPLIT_FLOPS_PYTHON", 0)
         mp.setattr(conv_im2col, "BAND_BYTES", 4 * k * k * c * hw)  # a few rows a band
+        mp.setattr(conv_im2col, "UNPADDED_MIN_COLUMNS", 1 if unpadded else 1 << 30)
         mp.setattr(threads, "_requested", 1)
         want, one, kind = run(x, w, stride, pad, epilogue, np.random.default_rng(seed))
         mp.setattr(threads, "_requested", 2)
@@ -67,7 +70,8 @@ def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stri
                                                parallel(fn, items, workers)))
 
         copies = {conv_im2col._address(pad_planes("float32")),
-                  conv_im2col._address(im2col("float32", (k, k), (stride,) * 2, (1, 1)))}
+                  conv_im2col._address(im2col("float32", (k, k), (stride,) * 2, (1, 1))),
+                  conv_im2col._address(im2col("float32", (k, k), (stride,) * 2, (1, 1), True))}
 
         def spy(rows, starts):  # machine code: parts of calls (one part alone: not split)
             if len(starts) > 2:  # (a phase of copies only: the pad's or the patches')
@@ -84,7 +88,7 @@ def test_two_threads_match_one_and_the_numpy_convolution(n, c, cout, hw, k, stri
     calls = [call for call in calls if call[0] != "planes"]
     # x is read in place unpadded, unless a stride-2 row's vector loads would read its last
     # float past the row (then it is copied, as a pad)
-    in_place = pad == 0 and (stride != 2 or (oh - 1) * 2 + k < hw)
+    in_place = pad == 0 and (stride != 2 or (oh - 1) * 2 + k < hw) or unpadded and n == 1
     copied = n == 1 and c > 1 and (not in_place or cout > oh * oh)
     assert planes == ({("planes", min(c, 2 * conv_im2col.PLANE_PARTS_PER_THREAD))} if copied
                       else set())
@@ -195,3 +199,39 @@ def test_stride_two_rows_with_a_masked_tail(monkeypatch, hw, k, pad):
     assert kind == "im2col-gen" and ((hw + 2 * pad - k) // 2 + 1) % 16
     np.testing.assert_array_equal(masked, by_element)
     np.testing.assert_allclose(masked, want, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=80, deadline=None)
+@given(c=st.integers(1, 3), h=st.integers(1, 40), w=st.integers(1, 70),
+       k=st.tuples(st.integers(1, 7), st.integers(1, 7)), sw=st.integers(1, 2),
+       sh=st.integers(1, 3), dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       pads=st.tuples(st.integers(0, 3), st.integers(0, 3)), seed=st.integers(0, 2**16))
+def test_unpadded_patches_equal_the_padded_copys(c, h, w, k, sw, sh, dil, pads, seed):
+    """codegen/im2col.py's unpadded kernel (x read in place, the padding as masked-off
+    lanes, nothing read past x) writes the same patch matrix as the pad kernel's copy
+    followed by the padded kernel, band by band (rows [first, end) of the output)."""
+    (kh, kw), (dh, dw), (pt, pl) = k, dil, pads
+    oh = (h + 2 * pt - (kh - 1) * dh - 1) // sh + 1
+    ow = (w + 2 * pl - (kw - 1) * dw - 1) // sw + 1
+    if oh <= 0 or ow <= 0:
+        return
+    rng = np.random.default_rng(seed)
+    # the padded buffer as conv_im2col sizes it (covering every tap read)
+    hp, wp = max(pt + h, (oh - 1) * sh + (kh - 1) * dh + 1), \
+        max(pl + w, (ow - 1) * sw + (kw - 1) * dw + 1)
+    x = rng.standard_normal((c, h, w)).astype(np.float32)
+    xp = np.zeros(c * hp * wp + 16, np.float32)
+    pad_planes("float32")(x.ctypes.data, xp.ctypes.data,
+                          np.array([c, h, w, hp, wp, pt, pl], np.int64).ctypes.data)
+    first = int(rng.integers(0, oh))
+    end = int(rng.integers(first + 1, oh + 1))
+    ld = (end - first) * ow + 5
+    rows = c * kh * kw
+    got, want = (np.full(rows * ld + 16, 7.0, np.float32) for _ in range(2))
+    im2col("float32", k, (sh, sw), dil)(
+        xp.ctypes.data, want.ctypes.data,
+        np.array([c, hp, wp, ow, first, end, ld], np.int64).ctypes.data)
+    im2col("float32", k, (sh, sw), dil, True)(
+        x.ctypes.data, got.ctypes.data,
+        np.array([c, h, w, ow, first, end, ld, pt, pl], np.int64).ctypes.data)
+    np.testing.assert_array_equal(got, want)  # (the gaps between rows untouched too)

@@ -90,6 +90,25 @@ def masked_load_store(module: ir.Module, vector: ir.VectorType) -> tuple[ir.Func
     return module.globals[names[0]], module.globals[names[1]]
 
 
+def plain_or_masked_load(b: ir.IRBuilder, at: Any, vector: ir.VectorType, plain: Any,
+                         load: ir.Function, mask: Any, passthru: Any) -> Any:
+    """The vector at `at`: a plain load where the i1 `plain`, else `load` (masked_load_store's)
+    under `mask`. (On this CPU a masked load from memory, or a plain one whose lanes a
+    select then drops, which LLVM folds into one, runs at half the speed of a plain load
+    when the line is not in L1: ResNet's max pool at batch 8, 1.3 -> 2.7 ms.)"""
+    with b.if_else(plain) as (then, otherwise):
+        with then:
+            v_plain = b.load(at, typ=vector, align=4)
+            from_plain = b.block
+        with otherwise:
+            v_masked = b.call(load, [at, I32(4), mask, passthru])
+            from_masked = b.block
+    v = b.phi(vector)
+    v.add_incoming(v_plain, from_plain)
+    v.add_incoming(v_masked, from_masked)
+    return v
+
+
 def compile_functions(km: KernelModule, suffixes: list[str]) -> dict[str, int]:
     """Addresses of the module's kernels, by suffix."""
     names = [f"__NAME__{s}" for s in suffixes]

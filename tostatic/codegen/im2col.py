@@ -100,14 +100,93 @@ def _module(dtype: str, kh: int, kw: int, sh: int, sw: int, dh: int,
     return km
 
 
+def _unpadded_module(dtype: str, kh: int, kw: int, sh: int, sw: int, dh: int,
+                     dw: int) -> emit.KernelModule:
+    """_module reading the unpadded input (float32, stride 1 or 2 along rows): void k(x,
+    cols, i64 *dims = [C, H, W, OW, first, end, ld, pad_top, pad_left]). A row of a tap is
+    vectors of outputs, each from sw masked loads of the input row whose lanes outside it
+    (0 <= column < W) read zeros, so the padding is never written: no padded copy of the
+    input is made and read back (ResNet's stride-2 3x3 layers: 1.6 MB at 56x56x128), and
+    nothing is read past the input. A tap's rows outside the input are zeros."""
+    lanes = 16
+    km = emit.KernelModule()
+    fn, b = km.function("im2col", [PTR] * 3, noalias=2)
+    vec = ir.VectorType(emit.F32, lanes)
+    i32v = ir.VectorType(emit.I32, lanes)
+    load, store = emit.masked_load_store(km.module, vec)
+    x, cols, dims_p = fn.args
+    c, h, wd, ow, first, end, ld, pt, pl = (
+        b.load(b.gep(dims_p, [emit.i64(i)], source_etype=I64), typ=I64) for i in range(9))
+    i64 = emit.i64
+    zero = ir.Constant(vec, [0.0] * lanes)
+    index = ir.Constant(i32v, list(range(lanes)))
+    evens = ir.Constant(i32v, list(range(0, 2 * lanes, 2)))
+
+    def splat(v: Any) -> Any:  # (an i64 as i32 lanes: Python checks the sizes fit)
+        one = b.insert_element(ir.Constant(i32v, ir.Undefined), b.trunc(v, emit.I32),
+                               emit.I32(0))
+        return b.shuffle_vector(one, ir.Constant(i32v, ir.Undefined),
+                                ir.Constant(i32v, [0] * lanes))
+
+    width, count = splat(wd), splat(ow)
+    with emit.loop(b, 0, c) as ci:
+        plane = emit.element(b, x, b.mul(ci, b.mul(h, wd)), dtype)
+        with emit.loop(b, 0, kh) as i:
+            with emit.loop(b, 0, kw) as j:
+                tap = b.add(b.mul(b.add(b.mul(ci, i64(kh)), i), i64(kw)), j)
+                dst = emit.element(b, cols, b.mul(tap, ld), dtype)
+                col0 = b.sub(b.mul(j, i64(dw)), pl)  # (output column 0's input column)
+                with emit.loop(b, first, end) as y:
+                    out = emit.element(b, dst, b.mul(b.sub(y, first), ow), dtype)
+                    iy = b.sub(b.add(b.mul(y, i64(sh)), b.mul(i, i64(dh))), pt)
+                    inside = b.and_(b.icmp_signed(">=", iy, i64(0)),
+                                    b.icmp_signed("<", iy, h))
+                    # (a row outside: every lane masked off, zeros)
+                    rows = b.select(inside, width, splat(i64(0)))
+                    src = emit.element(b, plane, b.mul(b.select(inside, iy, i64(0)), wd),
+                                       dtype)
+                    with emit.loop(b, 0, ow, lanes) as q:
+                        at = b.add(b.mul(q, i64(sw)), col0)
+                        whole = b.and_(b.and_(inside, b.icmp_signed(">=", at, i64(0))), b.and_(
+                            b.icmp_signed("<=", b.add(at, i64(sw * lanes)), wd),
+                            b.icmp_signed("<=", b.add(q, i64(lanes)), ow)))
+                        dst_q = emit.element(b, out, q, dtype)
+                        with b.if_else(whole) as (then, otherwise):
+                            with then:  # (inside the row: plain loads and store)
+                                parts = [b.load(emit.element(b, src, b.add(at, i64(k * lanes)),
+                                                             dtype), typ=vec, align=4)
+                                         for k in range(sw)]
+                                b.store(parts[0] if sw == 1 else
+                                        b.shuffle_vector(*parts, evens), dst_q, align=4)
+                            with otherwise:  # (each load plain where inside the row)
+                                parts = []
+                                for k in range(sw):
+                                    start = b.add(at, i64(k * lanes))
+                                    cols_k = b.add(splat(start), index)
+                                    parts.append(emit.plain_or_masked_load(
+                                        b, emit.element(b, src, start, dtype), vec, b.and_(
+                                            inside, b.and_(
+                                                b.icmp_signed(">=", start, i64(0)),
+                                                b.icmp_signed("<=", b.add(start, i64(lanes)),
+                                                              wd))),
+                                        load, b.icmp_unsigned("<", cols_k, rows), zero))
+                                v = parts[0] if sw == 1 else b.shuffle_vector(*parts, evens)
+                                b.call(store, [v, dst_q, emit.I32(4), b.icmp_signed(
+                                    "<", b.add(splat(q), index), count)])
+    b.ret_void()
+    return km
+
+
 def im2col(dtype: str, kernel: tuple[int, int], strides: tuple[int, int],
-           dilations: tuple[int, int]) -> Any:
-    """f(xp, cols, dims) with ctypes addresses (see _module)."""
+           dilations: tuple[int, int], unpadded: bool = False) -> Any:
+    """f(xp, cols, dims) with ctypes addresses (see _module; unpadded: _unpadded_module's
+    f(x, cols, dims))."""
     key = (dtype, *kernel, *strides, *dilations)
-    tag = () if MASKED_TAIL else ("tail-by-element",)
+    tag = (() if MASKED_TAIL else ("tail-by-element",)) + (("unpadded",) if unpadded else ())
     f = _FUNCS.get(key + tag)
     if f is None:
-        address = emit.compile_recipe(("im2col", *key, *tag), lambda: _module(*key),
+        build = _unpadded_module if unpadded else _module
+        address = emit.compile_recipe(("im2col", *key, *tag), lambda: build(*key),
                                       ["im2col"])["im2col"]
         f = _FUNCS[key + tag] = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3)(address)
     return f

@@ -3,8 +3,9 @@ strided and stem convolutions Winograd does not take (ResNets' 7x7 stride-2 stem
 1x1 stride-2 layers).
 
 Per image the input is copied into a zero-bordered buffer (unless unpadded: a 1x1 stride-2
-downsample reads it in place), then the patch matrix is written a band of output rows at a
-time and each band multiplied at once, while it is in L2 (BAND_BYTES), when the weights
+downsample reads it in place; nor where the unpadded im2col kernel reads it in place, its
+padding masked-off lanes: UNPADDED), then the patch matrix is written a band of output rows
+at a time and each band multiplied at once, while it is in L2 (BAND_BYTES), when the weights
 are small enough to stay in L2 across bands (the stem's 64 x 147); otherwise the whole
 patch matrix is one GEMM. The GEMM is codegen's packed one (codegen/gemm.py, conv mode:
 weights packed once, patches read in place) with the conv's epilogue fused; ResNet-50's 7
@@ -49,6 +50,17 @@ ROW_PARTS_PER_THREAD = 2
 # thread it was ResNet-50's largest 2-thread loss (a 3x3 stride-2 layer at 28x28 x 256:
 # 1.33 ms on one thread, 0.81 on two)
 PLANE_PARTS_PER_THREAD = 4
+# at batch 1, a padded float32 convolution of stride 1 or 2 along rows, with output rows of
+# at least this many columns, reads its input in place (codegen/im2col.py
+# `_unpadded_module`: the padding read as masked-off lanes) instead of a zero-bordered copy.
+# In a model (one thread, interleaved medians): ResNet-50's stem 1.43 -> 1.38 ms, its 3x3
+# stride-2 layer at 56x56x128 1.32 -> 1.20; ResNet-18's stem 1.43 -> 1.36, its 3x3 stride-2
+# layer at 56x56x64 0.72 -> 0.63. Narrower rows (14 and 7 outputs) lost to the masks as much
+# as the copy cost (0.074 -> 0.078 ms, 0.063 -> 0.068 at 28x28x256 and 14x14x512); at batch
+# 8 the input comes from L3 / memory, where the border's masked loads run at half speed and
+# the copy's stream won (ResNet-18 at 56x56x64: 4.83 -> 5.43 ms). False: the copy, for A/B
+UNPADDED = True
+UNPADDED_MIN_COLUMNS = 28
 
 
 def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, strides: Any,
@@ -73,6 +85,10 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     # no padding, and the stride-2 loads' extra float still inside each row: read x itself
     direct = (pt, pl, hp, wp) == (0, 0, h, wd) and \
         (sw != 2 or (ow - 1) * 2 + (kw - 1) * dw + 1 < wd)
+    unpadded = UNPADDED and n == 1 and not direct and x.dtype == np.float32 and \
+        sw in (1, 2) and ow >= UNPADDED_MIN_COLUMNS and \
+        4 * (wd + ow + pl + (kw - 1) * dw) + 64 < 2**31
+    direct = direct or unpadded
     k = c * kh * kw
     packed = np.ascontiguousarray(w.reshape(cout, k))
     item = x.dtype.itemsize
@@ -99,7 +115,7 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
                                                             weights > BAND_BYTES):
         band = rows
     bands = [b for y0, y1 in ranges for b in range_bands(y0, y1, band)]
-    f = im2col(x.dtype.name, (kh, kw), (sh, sw), (dh, dw))
+    f = im2col(x.dtype.name, (kh, kw), (sh, sw), (dh, dw), unpadded)
     f_pad = pad_planes(x.dtype.name)
     # (a vector of slack after each buffer: the stride-2 loads of the im2col kernel and the
     # GEMM's last vector of columns read past the end)
@@ -109,7 +125,8 @@ def im2col_factory(x: np.ndarray, w: np.ndarray, out: np.ndarray, pads: Any, str
     # per part (thread): its bands, each (y0, y1, dims, GEMM or None)
     parts = []
     for y0, y1 in ranges:
-        parts.append([(b0, b1, np.array([c, hp, wp, ow, b0, b1, band * ow], np.int64))
+        parts.append([(b0, b1, np.array([c, h, wd, ow, b0, b1, band * ow, pt, pl] if unpadded
+                                        else [c, hp, wp, ow, b0, b1, band * ow], np.int64))
                       for b0, b1 in bands if y0 <= b0 < y1])
     # per slot (thread) and band: its packed GEMM calls (None: np.matmul)
     calls_of = [[gemm.band((cout, (b1 - b0) * ow), band * ow, oh * ow) for b0, b1 in bands]
