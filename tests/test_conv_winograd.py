@@ -149,6 +149,19 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, b
     assert_close(whole, want)
 
 
+def _bound_residual_conv(rng, images: int, channels: int):
+    """A 3x3 convolution of 6 channels on 11x9 planes with a residual add and relu, bound:
+    its arrays, attributes and plan (a Winograd one)."""
+    x = rng.standard_normal((images, 6, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((channels, 6, 3, 3)).astype(np.float32)
+    res = rng.standard_normal((images, channels, 11, 9)).astype(np.float32)
+    attrs = dict(strides=(1, 1), paddings=(1, 1), dilations=(1, 1), groups=1,
+                 epilogue=("add", "relu"))
+    _, _, bound = bound_plan(FusedConv2D, [x, w, res], [False, True, False], attrs)
+    assert bound.labels[0][1].startswith("winograd")
+    return x, w, res, FusedConv2D.normalize_attrs(attrs), bound
+
+
 def test_the_split_kept_for_the_same_arrays_reads_them_afresh(any_size, monkeypatch):
     """Two threads, one image: the call over the same arrays twice is kept (their
     addresses); it reads what they hold at each run, and other arrays get calls of their
@@ -158,14 +171,7 @@ def test_the_split_kept_for_the_same_arrays_reads_them_afresh(any_size, monkeypa
     monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)
     monkeypatch.setattr(conv_winograd, "MAX_PADDING", 100.0)  # (the tile GEMM: machine code)
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((1, 6, 11, 9)).astype(np.float32)
-    w = rng.standard_normal((16, 6, 3, 3)).astype(np.float32)
-    res = rng.standard_normal((1, 16, 11, 9)).astype(np.float32)
-    attrs = dict(strides=(1, 1), paddings=(1, 1), dilations=(1, 1), groups=1,
-                 epilogue=("add", "relu"))
-    full = FusedConv2D.normalize_attrs(attrs)
-    _, _, bound = bound_plan(FusedConv2D, [x, w, res], [False, True, False], attrs)
-    assert bound.labels[0][1].startswith("winograd")
+    x, w, res, full, bound = _bound_residual_conv(rng, images=1, channels=16)
     for step in range(5):
         if step == 3:
             x = x.copy()  # another array: a call of its own
@@ -183,14 +189,7 @@ def test_one_thread_calls_kept_for_the_same_arrays_read_them_afresh(any_size, mo
     view) get calls of their own. Two images, one group or one each."""
     monkeypatch.setattr(conv_winograd, "GROUP_BYTES", group_bytes)
     rng = np.random.default_rng(11)
-    x = rng.standard_normal((2, 6, 11, 9)).astype(np.float32)
-    w = rng.standard_normal((32, 6, 3, 3)).astype(np.float32)
-    res = rng.standard_normal((2, 32, 11, 9)).astype(np.float32)
-    attrs = dict(strides=(1, 1), paddings=(1, 1), dilations=(1, 1), groups=1,
-                 epilogue=("add", "relu"))
-    full = FusedConv2D.normalize_attrs(attrs)
-    _, _, bound = bound_plan(FusedConv2D, [x, w, res], [False, True, False], attrs)
-    assert bound.labels[0][1].startswith("winograd")
+    x, w, res, full, bound = _bound_residual_conv(rng, images=2, channels=32)
     for step in range(6):
         if step == 3:
             x = x.copy()  # another array: a call of its own

@@ -257,20 +257,6 @@ def test_bound_max_pooling_matches_eager(kh, kw, stride, pad, ceil_mode, dtype, 
     assert bound.labels[0][1] == ("max-taps" if numpy_kernels else "max-windows")
 
 
-def test_bound_max_pooling_of_a_resnet_stem():
-    """3x3, stride 2, padding 1 over 112x112 planes (ResNets' pool), both ceil modes."""
-    from tostatic.ops.pooling import Pool2D
-
-    x = np.random.default_rng(3).standard_normal((1, 8, 112, 112)).astype(np.float32)
-    for ceil_mode in (False, True):
-        attrs = dict(pooling_type="max", ksize=(3, 3), strides=(2, 2), paddings=(1, 1),
-                     ceil_mode=ceil_mode)
-        want = Pool2D.run_eager([x], Pool2D.normalize_attrs(attrs))[0]
-        _, second, bound = bound_plan(Pool2D, [x], [False], attrs)
-        np.testing.assert_array_equal(second, want)
-        assert bound.labels[0][1] == "max-windows"
-
-
 @pytest.mark.parametrize("pad", [0, 1])
 def test_bound_max_pooling_split_over_threads_matches_eager(pad, monkeypatch):
     from tostatic.ops.pooling import Pool2D
