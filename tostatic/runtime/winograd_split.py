@@ -12,6 +12,10 @@ group, where one call per phase (input transform, GEMMs, output transform) made 
 Splitting the GEMMs by output channel, every thread reads all of V (in L2 a position at a
 time, as the one-thread kernel does for every channel block) and half of U: no thread waits
 for another between the GEMM and the output transform.
+
+With `pad`, V's positions and each part's of M lie pad floats further apart than [C, T]
+(conv_winograd.SPLIT_PAD_TILES), as one thread's do: unpadded, a part of 128 channels x 16
+tiles put the output transform's 36 streams of a plane in one L1 set.
 """
 from __future__ import annotations
 
