@@ -149,6 +149,42 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, b
     assert_close(whole, want)
 
 
+# batch 1 on two threads, groups of at most SPLIT_PAD_TILES tiles: V's positions and each
+# channel part's of M POSITION_PAD floats apart (codegen's channel-vector tile GEMM at 16 tiles
+# in parts of 32 channels, and winograd_gemm's at 30); 7 x 7 planes at F(4x4) (4 tiles) with
+# 33 input channels; none past it (75 tiles: 3 images)
+@pytest.mark.parametrize("batch,c,cout,size,m,padded", [
+    (1, 40, 64, 14, 4, True), (1, 33, 64, 7, 4, True), (1, 6, 16, 10, 2, True),
+    (3, 6, 16, 10, 2, False)])
+def test_split_phases_with_padded_positions_give_one_threads_results(
+        any_size, monkeypatch, batch, c, cout, size, m, padded):
+    monkeypatch.setattr(conv_winograd, "tile_size", lambda *_: m)
+    monkeypatch.setattr(conv_winograd, "GROUP_SPLIT", False)  # (the phases split at batch 3)
+    monkeypatch.setattr(conv_winograd, "MAX_PADDING", 100.0)  # (the tile GEMMs: machine code)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((batch, c, size, size)).astype(np.float32)
+    w = rng.standard_normal((cout, c, 3, 3)).astype(np.float32)
+    epilogue = ("bias", "add", "relu")
+    want, _, whole, _ = run_case(x, w, (1, 1), epilogue, np.random.default_rng(0))
+    monkeypatch.setattr(threads, "current", lambda: 2)
+    monkeypatch.setitem(codegen_threads._STATE, "n", 2)  # (the pool's: parallel_calls)
+    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)  # split however small
+    seen = []
+    split_run = conv_winograd._split_run
+    monkeypatch.setattr(conv_winograd, "_split_run",
+                        lambda **kw: (seen.append((kw["pad"], kw["block"])), split_run(**kw))[1])
+    _, _, split, kind = run_case(x, w, (1, 1), epilogue, np.random.default_rng(0))
+    assert kind == f"winograd-f{m}"
+    assert seen and seen[0][0] == (conv_winograd.POSITION_PAD if padded else 0)
+    assert (seen[0][1] == 32) == (cout == 64)  # (the channel-vector GEMM's blocks)
+    np.testing.assert_array_equal(split, whole)
+    monkeypatch.setattr(conv_winograd, "SPLIT_PAD_TILES", 0)  # unpadded: the same floats
+    _, _, unpadded, _ = run_case(x, w, (1, 1), epilogue, np.random.default_rng(0))
+    assert seen[-1][0] == 0
+    np.testing.assert_array_equal(unpadded, whole)
+    assert_close(whole, want)
+
+
 def _bound_residual_conv(rng, images: int, channels: int):
     """A 3x3 convolution of 6 channels on 11x9 planes with a residual add and relu, bound:
     its arrays, attributes and plan (a Winograd one)."""

@@ -78,6 +78,11 @@ KEEP_CALLS = True
 # (256 channels x 16 tiles) the transforms' 36 streams of a plane all fell in one L1 set
 # (the input transform of 256 x 14 x 14: 0.063 -> 0.029 ms with one more channel's room)
 POSITION_PAD = 16
+# ... also with the phases split over threads (winograd_split.split_run: batch 1) for groups
+# of at most this many tiles: ResNet-50 batch 1 on two threads, interleaved in the model,
+# 256 x 14 x 14 at F(4x4) 0.31 -> 0.29 ms, 128 x 28 x 28 0.22 -> 0.19, 512 x 7 x 7 at F(2x2)
+# 0.99x; at 64 x 56 x 56 (196 tiles) 1.00-1.07x slower: not there. 0: unpadded, for A/B
+SPLIT_PAD_TILES = 64
 
 
 def _epilogue(steps: Sequence[str], dtype: str) -> tuple[se.Expr, tuple[str, ...]] | None:
@@ -161,14 +166,18 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
     # GEMM): its own V, M and rows, the one-thread pipeline over its groups, one hand-off
     groups_each = GROUP_SPLIT and narrow and workers > 1 and -(-n // group) % workers == 0
     slots = workers if groups_each else 1
-    # V's and M's positions POSITION_PAD floats apart past their [C, T] (not with the phases
-    # split: winograd_split cuts M by channels)
-    pad = POSITION_PAD if narrow and (workers == 1 or groups_each) else 0
+    # V's and M's positions POSITION_PAD floats apart past their [C, T] (with the phases
+    # split, each channel part of M is [alpha^2, part, T] with its positions that far apart:
+    # SPLIT_PAD_TILES)
+    pad = POSITION_PAD if narrow and (workers == 1 or groups_each
+                                      or stride_of(tiles) <= SPLIT_PAD_TILES) else 0
+    m_pads = workers if workers > 1 and not groups_each else 1  # (M's parts, each padded)
     ahead = PLANES_AHEAD if narrow and tiles <= winograd_gemm.LANES else 0
     f_in = winograd.input_transform(m, "float32", packed, pad, ahead)
     f_out = winograd.output_transform(m, "float32", expr, leaves, packed, pad, ahead)
     scratch = [("wino-v", (slots * alpha * alpha * (c * stride_of(tiles) + pad),), x.dtype),
-               ("wino-m", (slots * alpha * alpha * (cout * stride_of(tiles) + pad),), x.dtype),
+               ("wino-m", (slots * alpha * alpha * (cout * stride_of(tiles) + m_pads * pad),),
+                x.dtype),
                ("wino-rows", (workers, max(alpha * alpha, m * alpha + 1) * th * tw + 16 * m
                               + 32), x.dtype)]
     plane_in, plane_out = c * h * wd * 4, cout * oh * ow * 4  # bytes per image
@@ -196,7 +205,7 @@ def winograd_factory(attrs: dict[str, Any], ins: Sequence[np.ndarray], out: np.n
                 th=th, tw=tw, alpha=alpha, u=u_packed if narrow else u,
                 block=block if narrow else None,
                 groups=groups, rows=rows, leaves=leaves, f_in=f_in,
-                f_out=f_out, workers=workers)
+                f_out=f_out, workers=workers, m_flat=m_flat, pad=pad)
         # one thread: every address and dims array fixed at bind, three calls a group
         fixed = []
         for g0, count, v, mm, kern in groups:

@@ -12,6 +12,10 @@ group, where one call per phase (input transform, GEMMs, output transform) made 
 Splitting the GEMMs by output channel, every thread reads all of V (in L2 a position at a
 time, as the one-thread kernel does for every channel block) and half of U: no thread waits
 for another between the GEMM and the output transform.
+
+With `pad`, V's positions and each part's of M lie pad floats further apart than [C, T]
+(conv_winograd.SPLIT_PAD_TILES), as one thread's do: unpadded, a part of 128 channels x 16
+tiles put the output transform's 36 streams of a plane in one L1 set.
 """
 from __future__ import annotations
 
@@ -35,8 +39,11 @@ def channel_parts(cout: int, unit: int, workers: int) -> list[tuple[int, int]]:
 def split_run(*, n: int, c: int, cout: int, h: int, wd: int, pt: int, pl: int, oh: int,
               ow: int, th: int, tw: int, alpha: int, u: np.ndarray, block: int | None,
               groups: Sequence[tuple[Any, ...]], rows: np.ndarray, leaves: Sequence[str],
-              f_in: Any, f_out: Any, workers: int) -> Callable[..., None]:
-    """run(x, w, *epilogue operands, out) over `workers` threads (see the module's doc)."""
+              f_in: Any, f_out: Any, workers: int, m_flat: np.ndarray | None = None,
+              pad: int = 0) -> Callable[..., None]:
+    """run(x, w, *epilogue operands, out) over `workers` threads (see the module's doc);
+    pad: floats between the positions of V and of each channel part of M (from m_flat,
+    the M scratch: part after part, each [alpha^2, part, T] positions T part + pad apart)."""
     from tostatic.codegen import winograd_gemm  # noqa: PLC0415 (llvmlite loads on first use)
 
     p2 = alpha * alpha
@@ -50,13 +57,13 @@ def split_run(*, n: int, c: int, cout: int, h: int, wd: int, pt: int, pl: int, o
     phases = []
     for g0, count, v, mm, kern in groups:
         k = v.shape[2]
-        m_base = mm.reshape(-1)
+        m_base = mm.reshape(-1) if m_flat is None else m_flat
         ins = [np.array([c, h, wd, pt, pl, th, tw, k, a, b], np.int64)  # transform dims
                for a, b in _even(count * c, workers)]
         outs = []  # per channel part: (U, M part, GEMM dims, per image (offset, dims, extras))
         for (lo, hi), up in zip(parts, u_parts):
             cw = hi - lo
-            m_part = m_base[p2 * lo * k:p2 * hi * k].reshape(p2, cw, k)
+            m_part = _part(m_base, p2 * (lo * k + len(outs) * pad), p2, cw, k, pad)
             images = []
             for i in range(count):
                 shift = ((g0 + i) * cout + lo - i * cw) * plane_o  # plane i*cw+co -> lo+co
@@ -213,6 +220,15 @@ def group_run(*, groups: Sequence[tuple[Any, ...]], slots: int, v_size: int, m_s
         addresses = np.array([a.ctypes.data for a in ops] or [0], np.int64)
         threads.parallel_calls(*table(x.ctypes.data, out.ctypes.data, addresses))
     return run
+
+
+def _part(flat: np.ndarray, start: int, p2: int, rows: int, k: int, pad: int) -> np.ndarray:
+    """The view [p2, rows, k] of `flat` from `start`, positions rows k + pad floats apart."""
+    if not pad:
+        return flat[start:start + p2 * rows * k].reshape(p2, rows, k)
+    item = flat.itemsize
+    return np.lib.stride_tricks.as_strided(flat[start:], (p2, rows, k),
+                                           ((rows * k + pad) * item, k * item, item))
 
 
 def _at(f: Any) -> int:
