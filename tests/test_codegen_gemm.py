@@ -38,7 +38,7 @@ def reference(mode, w, x, steps, extras):
     return apply_epilogue(y.astype(np.float32), steps, extras, 0 if mode == "conv" else 1)
 
 
-def run_case(mode, m, n, k, steps, seed):
+def run_case(mode, m, n, k, steps, seed, streamed=False):
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((m, k) if mode == "conv" else (k, n)).astype(np.float32)
     x = rng.standard_normal((k, n) if mode == "conv" else (m, k)).astype(np.float32)
@@ -46,7 +46,7 @@ def run_case(mode, m, n, k, steps, seed):
               .astype(np.float32) for s in steps if s in ("bias", "add")]
     expr, kinds = epi.epilogue_expr(steps, "float32") if steps else (None, ())
     out = np.full((m, n), np.nan, np.float32)
-    gemm.PackedGemm(mode, w, expr, kinds)(x, out, extras)
+    gemm.PackedGemm(mode, w, expr, kinds, streamed)(x, out, extras)
     want = reference(mode, w, x, steps, extras)
     np.testing.assert_allclose(out, want, rtol=2e-5, atol=2e-5 * max(1.0, k ** 0.5))
 
@@ -352,3 +352,41 @@ def test_images_shared_out_among_threads(n, native, monkeypatch):
         close(second, want, np.float32)
     assert bound.labels[0][1] == "gemm-1x1-packed"
     assert set(parts) == ({n} if native else set())
+
+
+@pytest.mark.parametrize("m,n,k", [(13, 100, 47),     # K > M: columns a tile at a time
+                                   (29, 49, 300),     # ... and the column kernel's tail
+                                   (131, 70, 57)])    # K < M: NC blocks as ever
+@pytest.mark.parametrize("steps", EPILOGUES[1:4])  # in registers (residual prefetched), not
+def test_streamed_gemm_matches_numpy(m, n, k, steps):
+    run_case("conv", m, n, k, steps, m + k, streamed=True)
+    assert gemm.PackedGemm("conv", np.ones((m, k), np.float32), streamed=True).column_walk \
+        == (k > m)
+
+
+def test_only_a_streamed_conv_residual_is_prefetched_a_tile_ahead():
+    expr, kinds = epi.epilogue_expr(("bias", "add", "relu"), "float32")
+    plain = gemm.module_text("conv", expr, kinds, gemm.PREFETCH, gemm.COLUMN_TAIL)
+    ahead = gemm.module_text("conv", expr, kinds, gemm.PREFETCH, gemm.COLUMN_TAIL, gemm.NR)
+    assert ahead.count("llvm.prefetch") > plain.count("llvm.prefetch")
+    bias, bias_kinds = epi.epilogue_expr(("bias", "relu"), "float32")
+    for mode, e, k in (("matmul", expr, kinds), ("conv", bias, bias_kinds)):  # unchanged
+        assert gemm.module_text(mode, e, k, gemm.PREFETCH, 0, gemm.NR) == \
+            gemm.module_text(mode, e, k, gemm.PREFETCH, 0)
+
+
+@pytest.mark.parametrize("workers,c", [(1, 50), (2, 50), (2, 24)])  # K > M, K < M
+def test_plan_streams_big_1x1_convolutions(workers, c, monkeypatch):
+    """Over STREAM_BYTES (here: any) a 1x1 convolution's GEMMs are streamed; batch 3, odd
+    plane, residual; against the fused op's eager."""
+    monkeypatch.setitem(codegen_threads._STATE, "n", workers)
+    monkeypatch.setattr(codegen_threads, "MIN_ELEMENTS_PER_THREAD", 1)
+    monkeypatch.setattr(packed_gemm, "STREAM_BYTES", 0)
+    made = []
+    packed = gemm.PackedGemm
+    monkeypatch.setattr(gemm, "PackedGemm", lambda *a: made.append(a[-1]) or packed(*a))
+    arrays, mask, attrs = conv1x1_case(EPILOGUES[1], 2, n=3, c=c, hw=(13, 11))
+    want = FusedConv2D.run_eager(arrays, FusedConv2D.normalize_attrs(attrs))[0]
+    _, second, bound = bound_plan(FusedConv2D, arrays, mask, attrs)
+    close(second, want, np.float32)
+    assert bound.labels[0][1] == "gemm-1x1-packed" and made == [True]

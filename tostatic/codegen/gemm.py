@@ -27,6 +27,8 @@ accumulators before the one store of the last K block when its expression is vec
 arithmetic (relu, relu6, hardswish); other activations (gelu, swish: libm-free but long) run
 over the finished tile while it is in L1. AVX-512 only: without avx512f the constructor raises
 NotScalar and callers keep numpy's matmul (an AVX2 variant, 6 x 16 in ymm, is not written).
+A streamed GEMM (operands from DRAM: PackedGemm's `streamed`) prefetches its residual a tile
+ahead and, with K > M, walks the columns a tile at a time.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from llvmlite import ir
 
-from tostatic.codegen import emit, engine, threads
+from tostatic.codegen import emit, engine, gemm_column, threads
 from tostatic.codegen.emit import F32, I1, I32, I64, PTR
 from tostatic.codegen.gemm_pack import pack_cols, pack_rows  # (the weight's layouts)
 from tostatic.ir import scalar_expr as se
@@ -55,6 +57,10 @@ KC = 2048
 PREFETCH = 1024
 # columns past whole vectors that the column kernel takes (conv mode), not a masked vector
 COLUMN_TAIL = 4
+# a streamed GEMM (PackedGemm(streamed=True): operands too big for the caches, as ResNet-50's
+# 1x1s at batch 8) prefetches, at a tile's start, the residual of the tile this many columns
+# on (a DRAM latency a tile, else: 64->256 + residual at 56x56, batch 8: 5.40 -> 4.53 ms)
+EXTRAS_AHEAD = NR
 # whole tiles of this many rows and more through the masked microkernels too (a mask of all
 # lanes): each (rows, vectors) one kernel, not two, half the module's IR, LLVM's time and
 # machine code. (With 1-2 rows the B loads are half the work, and a masked one is not folded
@@ -82,9 +88,10 @@ class _Emitter:
     """The module of one (mode, epilogue) pair."""
 
     def __init__(self, mode: str, expr: se.Expr | None, kinds: tuple[str, ...],
-                 prefetch: int = 0, column_tail: int = 0):
+                 prefetch: int = 0, column_tail: int = 0, extras_ahead: int = -1):
         self.mode, self.expr, self.kinds, self.prefetch = mode, expr, kinds, prefetch
         self.column_tail = column_tail
+        self.extras_ahead = extras_ahead
         self.in_registers = expr is not None and all(
             e.kind in emit.VECTOR_KINDS for e in expr.nodes())
         self.km = emit.KernelModule()
@@ -149,6 +156,7 @@ class _Emitter:
         acc_sets = [[[emit.alloca(b, VT, zero) for _ in range(nv)] for _ in range(m)]
                      for _ in range(sets)]
         accs = acc_sets[0]
+        self._fetch_extras(b, m, nv, flags, extras_p, lde_p, row, col)
         add_c = b.trunc(b.and_(flags, I64(1)), I1)
         with b.if_then(add_c):
             for r in range(m):
@@ -200,6 +208,23 @@ class _Emitter:
         b.ret_void()
         self.micros[key] = fn
         return fn
+
+    def _fetch_extras(self, b: ir.IRBuilder, m: int, nv: int, flags: Any, extras_p: Any,
+                      lde_p: Any, row: Any, col: Any) -> None:
+        """In the last K block, prefetch the residual tile extras_ahead columns on."""
+        if self.extras_ahead < 0 or self.mode != "conv" or not self.in_registers \
+                or "add" not in self.kinds:
+            return
+        with b.if_then(b.trunc(b.lshr(flags, I64(1)), I1)):
+            for (ptr, ld), kind in zip(self._extras(b, extras_p, lde_p), self.kinds):
+                if kind != "add":
+                    continue
+                for r in range(m):
+                    base = b.add(b.mul(b.add(row, I64(r)), ld),
+                                 b.add(col, I64(self.extras_ahead)))
+                    for v in range(nv):
+                        b.call(self.pf, [b.gep(ptr, [b.add(base, I64(v * LANES))],
+                                               source_etype=F32), I32(0), I32(3), I32(1)])
 
     def _store_plain(self, b: ir.IRBuilder, m: int, nv: int, accs: Any, cptr: Any,
                      vmask: Any) -> None:
@@ -333,63 +358,10 @@ class _Emitter:
                     b.call(self.column(width), args)
 
     def column(self, width: int) -> ir.Function:
-        """void t(a, lda, b, ldb, c, ldc, kc, flags, m, extras, lde, row, col): C[m, width]
-        (+)= A[m, kc] B[kc, width] of a conv-mode panel, its m rows along one vector (a
-        masked load of the panel's k-th MR floats) times a broadcast of each column's B;
-        flags as for `micro`. `width` FMAs a k where a masked vector of columns spends MR."""
-        if width in self.columns:
-            return self.columns[width]
-        ft = ir.FunctionType(ir.VoidType(), [PTR, I64, PTR, I64, PTR, I64, I64, I64, I64, PTR,
-                                             PTR, I64, I64])
-        fn = ir.Function(self.km.module, ft, f"__NAME__c{width}")
-        fn.linkage = "internal"
-        fn.attributes.add("nounwind")
-        fn.attributes.add("noinline")
-        a, _, bp, ldb, c, ldc, kc, flags, m, extras_p, lde_p, row, col = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        lanes = ir.Constant(ir.VectorType(I64, LANES), list(range(LANES)))
-        m_splat = b.insert_element(ir.Constant(ir.VectorType(I64, LANES), None), m, I32(0))
-        m_splat = b.shuffle_vector(m_splat, ir.Constant(ir.VectorType(I64, LANES), None),
-                                   ir.Constant(ir.VectorType(I32, LANES), [0] * LANES))
-        rows = b.icmp_signed("<", lanes, m_splat)
-        zero = ir.Constant(VT, None)
-        sets = max(1, 4 // width)
-        acc_sets = [[emit.alloca(b, VT, zero) for _ in range(width)] for _ in range(sets)]
-        accs = acc_sets[0]
-        with b.if_then(b.trunc(b.and_(flags, I64(1)), I1)):  # (C's column into lanes)
-            for j in range(width):
-                with emit.loop(b, 0, m, latch_md=self.km.rolled()) as r:
-                    v = emit.load(b, c, b.add(b.mul(r, ldc), I64(j)), "float32")
-                    b.store(b.insert_element(b.load(accs[j], typ=VT), v, b.trunc(r, I32)),
-                            accs[j])
-
-        def step(k: Any, acc: Any) -> None:
-            av = self._vload(b, b.gep(a, [b.mul(k, I64(MR))], source_etype=F32), rows)
-            bk = b.gep(bp, [b.mul(k, ldb)], source_etype=F32)
-            for j in range(width):
-                s = emit.splat(b, emit.load(b, bk, I64(j), "float32"), LANES)
-                b.store(b.call(self.fma, [av, s, b.load(acc[j], typ=VT)]), acc[j])
-        whole = b.mul(b.sdiv(kc, I64(sets)), I64(sets)) if sets > 1 else kc
-        with emit.loop(b, I64(0), whole, I64(sets), self.no_unroll) as k:
-            for i, acc in enumerate(acc_sets):
-                step(b.add(k, I64(i)) if i else k, acc)
-        if sets > 1:
-            with emit.loop(b, whole, kc, I64(1)) as k:
-                step(k, accs)
-        for j in range(width):
-            total = b.load(accs[j], typ=VT)
-            for acc in acc_sets[1:]:
-                total = b.fadd(total, b.load(acc[j], typ=VT))
-            b.store(total, accs[j])
-            with emit.loop(b, 0, m, latch_md=self.km.rolled()) as r:
-                emit.store(b, b.extract_element(b.load(accs[j], typ=VT), b.trunc(r, I32)), c,
-                           b.add(b.mul(r, ldc), I64(j)), "float32")
-        if self.in_registers:  # (else the driver runs the tile epilogue over the tile)
-            with b.if_then(b.trunc(b.lshr(flags, I64(1)), I1)):
-                b.call(self.tile, [c, ldc, m, I64(width), extras_p, lde_p, row, col])
-        b.ret_void()
-        self.columns[width] = fn
-        return fn
+        """The conv mode's column kernel of `width` columns (gemm_column.column_kernel)."""
+        if width not in self.columns:
+            self.columns[width] = gemm_column.column_kernel(self, width, MR)
+        return self.columns[width]
 
     def mask_all(self, m: int) -> bool:
         return m >= MASK_ALL and self.mode in MASK_ALL_MODES
@@ -454,17 +426,19 @@ class RowTiles(_Emitter):
 
 
 def module_text(mode: str, expr: se.Expr | None = None, kinds: tuple[str, ...] = (),
-                prefetch: int = 0, column_tail: int = 0) -> str:
+                prefetch: int = 0, column_tail: int = 0, extras_ahead: int = -1) -> str:
     """The LLVM IR of a mode's kernels (tests read its assembly)."""
-    em = _Emitter(mode, expr, kinds, prefetch, column_tail)
+    em = _Emitter(mode, expr, kinds, prefetch, column_tail, extras_ahead)
     em.driver()
     return em.text()
 
 
-def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...]) -> Any:
+def _function(mode: str, expr: se.Expr | None, kinds: tuple[str, ...],
+              streamed: bool = False) -> Any:
     """The module's gemm; on a first-ever start compiled meanwhile (emit.LaterFunction):
     the model binds (and compiles) its next kernels while LLVM works on this one."""
-    key = (mode, expr, kinds, PREFETCH, COLUMN_TAIL)
+    key = (mode, expr, kinds, PREFETCH, COLUMN_TAIL) + (
+        (EXTRAS_AHEAD,) if streamed and mode == "conv" and "add" in kinds else ())
     return emit.function_later(("gemm", *key), lambda: module_text(*key), "__NAME__gemm", 5)
 
 
@@ -473,10 +447,15 @@ class PackedGemm:
     epilogue `expr` (epilogue.epilogue_expr) of extra operands `kinds`, W packed here.
     `prepare(x, out, extras)` returns the call (arguments read once); x and out 2-D float32
     with unit stride along rows; a bias extra is [M] (conv) or [N] (matmul), an add extra
-    has out's shape."""
+    has out's shape. streamed: x and the extras come from DRAM (too big for the caches):
+    residual tiles prefetched a tile ahead (EXTRAS_AHEAD), and with K > M (few row panels
+    over a tall x) the columns walked one tile at a time, every row panel over it before the
+    next, whose x rows the tiles prefetch meanwhile (the default, NC columns a block, read
+    a block from DRAM within the first row panel's tiles: 256->64 at 56x56, batch 8: 5.11
+    -> 4.49 ms)."""
 
     def __init__(self, mode: str, w: np.ndarray, expr: se.Expr | None = None,
-                 kinds: tuple[str, ...] = ()):
+                 kinds: tuple[str, ...] = (), streamed: bool = False):
         if not available():
             raise se.NotScalar("the packed GEMM needs AVX-512 (avx512f)")
         if w.dtype != np.float32 or w.ndim != 2 or mode not in ("conv", "matmul"):
@@ -488,7 +467,8 @@ class PackedGemm:
         else:
             self.k, self.n = w.shape
             self.packed = pack_cols(w, NR)
-        self._gemm = _function(mode, expr, kinds)
+        self.column_walk = streamed and mode == "conv" and self.k > self.m
+        self._gemm = _function(mode, expr, kinds, streamed)
 
     @property
     def gemm(self) -> Any:
@@ -525,7 +505,8 @@ class PackedGemm:
         keep = self.packed  # (the closures below hold it: the call reads it by address)
         packed = keep.ctypes.data
         conv = self.mode == "conv"
-        nc = max(NR, min(-(-cols // NR) * NR, B_BLOCK_BYTES // (4 * min(KC, self.k)) // NR * NR))
+        nc = NR if self.column_walk else max(
+            NR, min(-(-cols // NR) * NR, B_BLOCK_BYTES // (4 * min(KC, self.k)) // NR * NR))
         head = [rows, cols, self.k, ldb, ldc]
         tail = [KC, nc, ldx, *lde]
         row_panels, col_panels = -(-rows // MR), -(-cols // NR)

@@ -36,9 +36,12 @@ from tostatic.codegen.calls import CallCache
 from tostatic.ir.scalar_expr import NotScalar
 
 MIN_PIXELS = 8
+# a 1x1 convolution whose input or output is over this: its GEMMs are streamed (gemm's
+# PackedGemm(streamed=True)); none at batch 1 (ResNet-50's largest, 256 x 56 x 56, 3.2 MB)
+STREAM_BYTES = 4 << 20
 
 
-def _gemm(mode: str, w: np.ndarray, epilogue: Sequence[str]) -> Any:
+def _gemm(mode: str, w: np.ndarray, epilogue: Sequence[str], streamed: bool = False) -> Any:
     """codegen's PackedGemm for the weight and epilogue, or None (numpy kernels asked for,
     no AVX-512, a step without code)."""
     if not codegen.enabled() or w.dtype != np.float32:
@@ -48,7 +51,7 @@ def _gemm(mode: str, w: np.ndarray, epilogue: Sequence[str]) -> Any:
         return None
     try:
         expr, kinds = epi.epilogue_expr(epilogue, "float32") if epilogue else (None, ())
-        return gemm.PackedGemm(mode, w, expr, kinds)
+        return gemm.PackedGemm(mode, w, expr, kinds, streamed)
     except (NotScalar, KeyError):
         return None
 
@@ -132,7 +135,8 @@ def conv1x1(x: np.ndarray, w: np.ndarray, out: np.ndarray,
     cout = w.shape[0]
     if x.dtype != np.float32 or h * wd < MIN_PIXELS or c == 0 or n == 0:
         return None
-    g = _gemm("conv", np.ascontiguousarray(w.reshape(cout, c)), epilogue)
+    streamed = 4 * n * max(c, cout) * h * wd > STREAM_BYTES
+    g = _gemm("conv", np.ascontiguousarray(w.reshape(cout, c)), epilogue, streamed)
     if g is None:
         return None
     kinds = g.kinds
