@@ -133,9 +133,7 @@ def test_image_groups_and_threads_give_the_same_results(any_size, monkeypatch, b
     w = rng.standard_normal((cout, 6, 3, 3)).astype(np.float32)
     want, _, whole, _ = run_case(x, w, (1, 1), ("bias", "add", "relu"), np.random.default_rng(0))
     monkeypatch.setattr(conv_winograd, "GROUP_BYTES", group_bytes)  # 1: an image per group
-    monkeypatch.setattr(threads, "current", lambda: 2)
-    monkeypatch.setitem(codegen_threads._STATE, "n", 2)  # (the pool's: parallel_calls)
-    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)  # split however small
+    _split_over_two_threads(monkeypatch)
     monkeypatch.setattr(conv_winograd, "GROUP_SPLIT", False)  # (its own test below)
     parts = []
     split_run = conv_winograd._split_run
@@ -166,9 +164,7 @@ def test_split_phases_with_padded_positions_give_one_threads_results(
     w = rng.standard_normal((cout, c, 3, 3)).astype(np.float32)
     epilogue = ("bias", "add", "relu")
     want, _, whole, _ = run_case(x, w, (1, 1), epilogue, np.random.default_rng(0))
-    monkeypatch.setattr(threads, "current", lambda: 2)
-    monkeypatch.setitem(codegen_threads._STATE, "n", 2)  # (the pool's: parallel_calls)
-    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)  # split however small
+    _split_over_two_threads(monkeypatch)
     seen = []
     split_run = conv_winograd._split_run
     monkeypatch.setattr(conv_winograd, "_split_run",
@@ -198,13 +194,18 @@ def _bound_residual_conv(rng, images: int, channels: int):
     return x, w, res, FusedConv2D.normalize_attrs(attrs), bound
 
 
+def _split_over_two_threads(monkeypatch) -> None:
+    """Two threads (ours and the pool's parallel_calls), every layer split however small."""
+    monkeypatch.setattr(threads, "current", lambda: 2)
+    monkeypatch.setitem(codegen_threads._STATE, "n", 2)
+    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)
+
+
 def test_the_split_kept_for_the_same_arrays_reads_them_afresh(any_size, monkeypatch):
     """Two threads, one image: the call over the same arrays twice is kept (their
     addresses); it reads what they hold at each run, and other arrays get calls of their
     own. Against the eager convolution every time."""
-    monkeypatch.setattr(threads, "current", lambda: 2)
-    monkeypatch.setitem(codegen_threads._STATE, "n", 2)
-    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)
+    _split_over_two_threads(monkeypatch)
     monkeypatch.setattr(conv_winograd, "MAX_PADDING", 100.0)  # (the tile GEMM: machine code)
     rng = np.random.default_rng(9)
     x, w, res, full, bound = _bound_residual_conv(rng, images=1, channels=16)
@@ -250,9 +251,7 @@ def test_whole_image_groups_a_thread_give_one_threads_results(any_size, monkeypa
     x = rng.standard_normal((batch, 6, 11, 9)).astype(np.float32)
     w = rng.standard_normal((16, 6, 3, 3)).astype(np.float32)
     want, _, whole, _ = run_case(x, w, (1, 1), epilogue, np.random.default_rng(0))
-    monkeypatch.setattr(threads, "current", lambda: 2)
-    monkeypatch.setitem(codegen_threads._STATE, "n", 2)  # (the pool's: parallel_calls)
-    monkeypatch.setattr(conv_winograd, "MIN_SPLIT_FLOPS", 0)  # split however small
+    _split_over_two_threads(monkeypatch)
     used = []
     group_run = conv_winograd.group_run
     monkeypatch.setattr(conv_winograd, "group_run", lambda **kw: (
