@@ -30,6 +30,7 @@ import llvmlite
 import llvmlite.binding as llvm
 
 from tostatic.codegen import module_parts
+from tostatic.ir.processes import process_alive
 
 STATS = {"compiled": 0, "loaded_from_disk": 0, "reused": 0}
 _LOCK = threading.RLock()
@@ -161,19 +162,9 @@ def sweep(directory: Path) -> None:
     for path in directory.glob(".tmp-*"):
         parts = path.name.split("-")
         with contextlib.suppress(OSError, ValueError):
-            gone = len(parts) > 3 and parts[1] == host and not _alive(int(parts[2]))
+            gone = len(parts) > 3 and parts[1] == host and not process_alive(int(parts[2]))
             if gone or path.stat().st_mtime < stale:
                 path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # (another user's process)
-    return True
 
 
 def _store(path: Path, data: bytes, durable: bool = False) -> None:

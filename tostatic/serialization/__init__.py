@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from tostatic.ir.errors import ToStaticError
+from tostatic.ir.processes import process_alive
 
 __all__ = ["FormatError", "atomic_write", "remove_stale_temps"]
 
@@ -71,16 +72,6 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     remove_stale_temps(path)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
-
-
 def remove_stale_temps(prefix: str | os.PathLike[str]) -> None:
     """Remove the temporary files that killed writes of `prefix` (or of the files starting
     with it) left behind: those whose writing process is gone."""
@@ -92,6 +83,6 @@ def remove_stale_temps(prefix: str | os.PathLike[str]) -> None:
     for name in names:
         m = _TMP.match(name)
         if m and m["name"].lstrip(".").startswith(base) and int(m["pid"]) != os.getpid() \
-                and not _alive(int(m["pid"])):
+                and not process_alive(int(m["pid"])):
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(directory, name))
