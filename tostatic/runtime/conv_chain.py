@@ -303,8 +303,6 @@ def _chain(op1: Any, op2: Any, ins1: Sequence[np.ndarray], ins2: Sequence[np.nda
     """The ExpandDepthwise of a 1x1 NHWC conv op1 read only by the NHWC depthwise op2 (read
     only by the 1x1 NHWC conv op3), or None where a part has no compiled kernel for its
     shapes or epilogue, or the chain would not split over the threads."""
-    from tostatic.ir.op_rules import pair, resolve_pads
-    a2 = op2.attr_values()
     x, w1, mid, w2 = ins1[0], ins1[1], ins2[0], ins2[1]
     steps1, steps2 = _steps(op1), _steps(op2)
     w3, steps3 = (ins3[1], _steps(op3)) if op3 is not None else (None, ())
@@ -313,12 +311,8 @@ def _chain(op1: Any, op2: Any, ins1: Sequence[np.ndarray], ins2: Sequence[np.nda
             or len(ins1) != 2 + sum(s == "bias" for s in steps1)
             or mid.shape != (*x.shape[:3], w1.shape[0])):
         return None
-    kh, kw = w2.shape[2:]
-    st = pair(op2.name, "strides", a2["strides"])
-    pads, dil = resolve_pads(op2.name, mid.shape[1:3], (kh, kw), st, a2["paddings"],
-                             a2["padding_algorithm"],
-                             pair(op2.name, "dilations", a2["dilations"]))
-    k = make(x.shape, w1, steps1, w2, st, pads, dil, steps2, w3=w3, steps3=steps3)
+    k = make(x.shape, w1, steps1, w2, *_window(op2, mid.shape[1:3], w2.shape[2:]), steps2,
+             w3=w3, steps3=steps3)
     if k is None or k.shape != out.shape or not k.worth_it():
         return None
     return k
@@ -414,16 +408,22 @@ def _dw_project(op2: Any, op3: Any, ins2: Sequence[np.ndarray], ins3: Sequence[n
                 out: np.ndarray) -> ExpandDepthwise | None:
     """The chain of an NHWC depthwise op2 read only by the 1x1 NHWC conv op3 (no expand
     before it: MobileNetV2's first block), or None (as _chain)."""
-    from tostatic.ir.op_rules import pair, resolve_pads
-    a2 = op2.attr_values()
     x, w2, w3 = ins2[0], ins2[1], ins3[1]
     if x.ndim != 4 or w2.ndim != 4 or any(a.dtype != np.float32 for a in (*ins2, *ins3)):
         return None
-    st = pair(op2.name, "strides", a2["strides"])
-    pads, dil = resolve_pads(op2.name, x.shape[1:3], w2.shape[2:], st, a2["paddings"],
-                             a2["padding_algorithm"],
-                             pair(op2.name, "dilations", a2["dilations"]))
-    k = make(x.shape, None, (), w2, st, pads, dil, _steps(op2), w3=w3, steps3=_steps(op3))
+    k = make(x.shape, None, (), w2, *_window(op2, x.shape[1:3], w2.shape[2:]), _steps(op2),
+             w3=w3, steps3=_steps(op3))
     if k is None or k.shape != out.shape or not k.worth_it():
         return None
     return k
+
+
+def _window(op: Any, plane: Sequence[int], ksize: Sequence[int]) -> tuple[Any, Any, Any]:
+    """The depthwise op's (strides, paddings, dilations) on an NHWC plane of (h, w)."""
+    from tostatic.ir.op_rules import pair, resolve_pads
+    a = op.attr_values()
+    strides = pair(op.name, "strides", a["strides"])
+    pads, dilations = resolve_pads(op.name, plane, tuple(ksize), strides, a["paddings"],
+                                   a["padding_algorithm"],
+                                   pair(op.name, "dilations", a["dilations"]))
+    return strides, pads, dilations
